@@ -1,0 +1,218 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+)
+
+// Command is a request to change a migration.
+type Command interface{ commandName() string }
+
+// RequestMigration opens a migration. The caller resolves the source cluster
+// and the organization of the target project.
+type RequestMigration struct {
+	ID      string
+	Source  ClusterRef
+	Target  TargetSpec
+	Options Options
+	Actor   string
+}
+
+// Lock records that the source was locked.
+type Lock struct{}
+
+// StartProvisioning records that a target is being provisioned.
+type StartProvisioning struct{}
+
+// RecordTarget records the provisioned target.
+type RecordTarget struct{ Target TargetProvisioned }
+
+// StartCopy records the copy plan.
+type StartCopy struct{ Plan CopyStarted }
+
+// RecordCopyProgress checkpoints one copied range.
+type RecordCopyProgress struct{ Progress BulkCopyProgressed }
+
+// CompleteCopy ends the copy and starts the sync.
+type CompleteCopy struct{}
+
+// SampleLag records a lag sample taken at Now.
+type SampleLag struct {
+	LagSeconds float64
+	Now        time.Time
+}
+
+// RecordVerification stores a verification report.
+type RecordVerification struct{ Report Verified }
+
+// StopSync is the operator's stop (R9).
+type StopSync struct {
+	ConfirmWritesStopped bool
+	Force                bool
+	Actor                string
+	Now                  time.Time
+}
+
+// CompleteSwitch records that traffic goes to the target.
+type CompleteSwitch struct{ Switch SwitchedOver }
+
+// Fail ends a migration with a reason.
+type Fail struct{ Reason, Detail string }
+
+// Cancel ends a migration at an operator's request; cancelling a cancelled
+// migration changes nothing.
+type Cancel struct{ Actor string }
+
+// EnforceTimeLimit fails a sync that outlived its limit (R10).
+type EnforceTimeLimit struct{ Now time.Time }
+
+// RecordNotification records a sent email; recording one twice changes nothing.
+type RecordNotification struct {
+	Kind       string
+	Recipients []string
+}
+
+func (RequestMigration) commandName() string   { return "request_migration" }
+func (Lock) commandName() string               { return "lock" }
+func (StartProvisioning) commandName() string  { return "start_provisioning" }
+func (RecordTarget) commandName() string       { return "record_target" }
+func (StartCopy) commandName() string          { return "start_copy" }
+func (RecordCopyProgress) commandName() string { return "record_copy_progress" }
+func (CompleteCopy) commandName() string       { return "complete_copy" }
+func (SampleLag) commandName() string          { return "sample_lag" }
+func (RecordVerification) commandName() string { return "record_verification" }
+func (StopSync) commandName() string           { return "stop_sync" }
+func (CompleteSwitch) commandName() string     { return "complete_switch" }
+func (Fail) commandName() string               { return "fail" }
+func (Cancel) commandName() string             { return "cancel" }
+func (EnforceTimeLimit) commandName() string   { return "enforce_time_limit" }
+func (RecordNotification) commandName() string { return "record_notification" }
+
+// Failure reasons recorded by zdm itself.
+const (
+	ReasonSyncTimeLimit = "sync_time_limit"
+)
+
+// Decide returns the events a command yields on a migration, or the typed
+// error that refuses it. It never changes m.
+func Decide(m *Migration, cmd Command) ([]Event, error) {
+	events, err := decide(m, cmd)
+	if err != nil {
+		return nil, err
+	}
+	// Every event must be allowed by the table, in order; this keeps Decide
+	// and the transition table from drifting apart.
+	state := string(m.State)
+	for _, e := range events {
+		next, ok := m.dst[[2]string{e.EventType(), state}]
+		if !ok {
+			return nil, &TransitionError{State: state, Event: e.EventType()}
+		}
+		state = next
+	}
+	return events, nil
+}
+
+func decide(m *Migration, cmd Command) ([]Event, error) {
+	switch c := cmd.(type) {
+	case RequestMigration:
+		return requestMigration(m, c)
+	case Lock:
+		return []Event{Locked{SourceClusterID: m.Source.ID}}, nil
+	case StartProvisioning:
+		return []Event{ProvisioningStarted{Provisioner: m.Target.Provisioner}}, nil
+	case RecordTarget:
+		return []Event{c.Target}, nil
+	case StartCopy:
+		return []Event{c.Plan}, nil
+	case RecordCopyProgress:
+		return []Event{c.Progress}, nil
+	case CompleteCopy:
+		return []Event{BulkCopied{Rows: m.CopiedRows}}, nil
+	case SampleLag:
+		return sampleLag(m, c)
+	case RecordVerification:
+		return []Event{c.Report}, nil
+	case StopSync:
+		return stopSync(m, c)
+	case CompleteSwitch:
+		return []Event{c.Switch}, nil
+	case Fail:
+		if c.Reason == "" {
+			return nil, FieldError("reason", "is required")
+		}
+		return []Event{Failed{Reason: c.Reason, Detail: c.Detail}}, nil
+	case Cancel:
+		if m.State == StateCancelled {
+			return nil, nil
+		}
+		return []Event{Cancelled{By: c.Actor}}, nil
+	case EnforceTimeLimit:
+		if m.State != StateSyncing || c.Now.Before(m.SyncDeadline()) {
+			return nil, nil
+		}
+		return []Event{Failed{Reason: ReasonSyncTimeLimit, Detail: fmt.Sprintf(
+			"the sync was not stopped within %s of its start (%s)",
+			time.Duration(m.Options.SyncTimeLimit), m.SyncStartedAt.UTC().Format(time.RFC3339))}}, nil
+	case RecordNotification:
+		if m.Notifications[c.Kind] {
+			return nil, nil
+		}
+		return []Event{NotificationSent{Kind: c.Kind, Recipients: c.Recipients}}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown command %T", ErrInvalid, cmd)
+}
+
+func requestMigration(m *Migration, c RequestMigration) ([]Event, error) {
+	if m.State != StateNew {
+		return nil, &TransitionError{State: string(m.State), Event: TypeMigrationRequested}
+	}
+	if c.ID == "" {
+		return nil, FieldError("id", "is required")
+	}
+	if err := c.Target.Validate(); err != nil {
+		return nil, err
+	}
+	if err := c.Options.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Target.Organization == "" {
+		c.Target.Organization = c.Source.Organization
+	}
+	if c.Target.Organization != c.Source.Organization {
+		return nil, fmt.Errorf("%w: source %s is in %q, target project %s is in %q (R1)",
+			ErrCrossOrganization, c.Source.Name, c.Source.Organization, c.Target.Project, c.Target.Organization)
+	}
+	return []Event{MigrationRequested{
+		ID: c.ID, Source: c.Source, Target: c.Target, Options: c.Options.WithDefaults(),
+		RequestedBy: c.Actor, Organization: c.Source.Organization,
+	}}, nil
+}
+
+func sampleLag(m *Migration, c SampleLag) ([]Event, error) {
+	if c.LagSeconds < 0 {
+		return nil, FieldError("lag_seconds", "must not be negative")
+	}
+	events := []Event{LagSampled{LagSeconds: c.LagSeconds}}
+	if m.State == StateSyncing && !m.ThresholdReached && c.LagSeconds < m.Options.LagThresholdSeconds {
+		events = append(events, LagThresholdReached{LagSeconds: c.LagSeconds})
+	}
+	return events, nil
+}
+
+func stopSync(m *Migration, c StopSync) ([]Event, error) {
+	if m.State != StateSyncing {
+		return nil, &TransitionError{State: string(m.State), Event: TypeSyncStopped}
+	}
+	if !c.ConfirmWritesStopped {
+		return nil, ErrConfirmationRequired
+	}
+	if !c.Now.IsZero() && !c.Now.Before(m.SyncDeadline()) {
+		return nil, fmt.Errorf("%w: the limit was %s", ErrSyncTimeLimit, m.SyncDeadline().UTC().Format(time.RFC3339))
+	}
+	under := m.Lag.Sampled && m.Lag.Seconds < m.Options.LagThresholdSeconds
+	if !under && !c.Force {
+		return nil, &LagError{LagSeconds: m.Lag.Seconds, ThresholdSeconds: m.Options.LagThresholdSeconds, Sampled: m.Lag.Sampled}
+	}
+	return []Event{SyncStopped{ConfirmedBy: c.Actor, Forced: c.Force && !under, LagSeconds: m.Lag.Seconds}}, nil
+}

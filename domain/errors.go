@@ -1,0 +1,84 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the domain. Callers match them with errors.Is; the
+// typed errors below wrap them and carry the details.
+var (
+	ErrInvalidTransition    = errors.New("invalid transition")
+	ErrTerminal             = errors.New("migration has ended")
+	ErrConfirmationRequired = errors.New("confirmation that writes to the source have stopped is required")
+	ErrLagAboveThreshold    = errors.New("sync lag is above the threshold")
+	ErrCrossOrganization    = errors.New("source and target belong to different organizations")
+	ErrSourceBusy           = errors.New("source cluster already has an active migration")
+	ErrSyncTimeLimit        = errors.New("sync time limit has passed")
+	ErrClusterLocked        = errors.New("cluster is locked by a migration")
+	ErrClusterDeleted       = errors.New("cluster was deleted")
+	ErrClusterExists        = errors.New("cluster already exists")
+	ErrNotFound             = errors.New("not found")
+	ErrInvalid              = errors.New("invalid input")
+	ErrUnknownEventType     = errors.New("unknown event type")
+)
+
+// TransitionError says which event the current state refused.
+type TransitionError struct {
+	State string
+	Event string
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("%s: %s is not allowed in state %s", ErrInvalidTransition, e.Event, e.State)
+}
+
+// Is lets callers match ErrInvalidTransition, and ErrTerminal when the state
+// is terminal.
+func (e *TransitionError) Is(target error) bool {
+	return target == ErrInvalidTransition || (target == ErrTerminal && IsTerminal(State(e.State)))
+}
+
+// LagError carries the lag that made a stop-sync refusal.
+type LagError struct {
+	LagSeconds       float64
+	ThresholdSeconds float64
+	Sampled          bool
+}
+
+func (e *LagError) Error() string {
+	if !e.Sampled {
+		return fmt.Sprintf("%s: no lag has been sampled yet (threshold %.1fs); retry later or force", ErrLagAboveThreshold, e.ThresholdSeconds)
+	}
+	return fmt.Sprintf("%s: current lag is %.1fs, threshold %.1fs; wait for the lag to drop or force", ErrLagAboveThreshold, e.LagSeconds, e.ThresholdSeconds)
+}
+
+// Unwrap returns ErrLagAboveThreshold.
+func (e *LagError) Unwrap() error { return ErrLagAboveThreshold }
+
+// BusyError names the migration holding the source.
+type BusyError struct {
+	ClusterID   string
+	MigrationID string
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("%s: cluster %s is locked by migration %s", ErrSourceBusy, e.ClusterID, e.MigrationID)
+}
+
+// Unwrap returns ErrSourceBusy.
+func (e *BusyError) Unwrap() error { return ErrSourceBusy }
+
+// ValidationError names the input field that is wrong.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + " " + e.Message }
+
+// Unwrap returns ErrInvalid.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// FieldError builds a ValidationError.
+func FieldError(field, msg string) error { return &ValidationError{Field: field, Message: msg} }

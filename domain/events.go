@@ -1,0 +1,180 @@
+// Package domain holds the migration and cluster aggregates of zdm: their
+// events, the commands they accept, the transition table and the rules.
+// It is pure: no I/O and no clock reads, so every decision is reproducible
+// from the event history alone.
+package domain
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event is something that happened to an aggregate. Type names are past
+// tense and versioned so that the history can outlive the code that wrote it.
+type Event interface {
+	EventType() string
+}
+
+// Migration event type names.
+const (
+	TypeMigrationRequested  = "zdm.migration.requested.v1"
+	TypeLocked              = "zdm.migration.locked.v1"
+	TypeProvisioningStarted = "zdm.migration.provisioning_started.v1"
+	TypeTargetProvisioned   = "zdm.migration.target_provisioned.v1"
+	TypeCopyStarted         = "zdm.migration.copy_started.v1"
+	TypeBulkCopyProgressed  = "zdm.migration.bulk_copy_progressed.v1"
+	TypeBulkCopied          = "zdm.migration.bulk_copied.v1"
+	TypeLagSampled          = "zdm.migration.lag_sampled.v1"
+	TypeLagThresholdReached = "zdm.migration.lag_threshold_reached.v1"
+	TypeVerified            = "zdm.migration.verified.v1"
+	TypeSyncStopped         = "zdm.migration.sync_stopped.v1"
+	TypeSwitchedOver        = "zdm.migration.switched_over.v1"
+	TypeFailed              = "zdm.migration.failed.v1"
+	TypeCancelled           = "zdm.migration.cancelled.v1"
+	TypeNotificationSent    = "zdm.migration.notification_sent.v1"
+)
+
+// MigrationEventTypes lists every migration event type, in flow order.
+func MigrationEventTypes() []string {
+	return []string{
+		TypeMigrationRequested, TypeLocked, TypeProvisioningStarted, TypeTargetProvisioned,
+		TypeCopyStarted, TypeBulkCopyProgressed, TypeBulkCopied, TypeLagSampled,
+		TypeLagThresholdReached, TypeVerified, TypeSyncStopped, TypeSwitchedOver,
+		TypeFailed, TypeCancelled, TypeNotificationSent,
+	}
+}
+
+// MigrationRequested opens a migration's history.
+type MigrationRequested struct {
+	ID           string     `json:"id"`
+	Source       ClusterRef `json:"source"`
+	Target       TargetSpec `json:"target"`
+	Options      Options    `json:"options"`
+	RequestedBy  string     `json:"requested_by"`
+	Organization string     `json:"organization"`
+}
+
+// Locked records that the source cluster is locked for this migration (R5).
+type Locked struct {
+	SourceClusterID string `json:"source_cluster_id"`
+}
+
+// ProvisioningStarted records that a target was asked of the provisioner, so
+// a restart knows a target may exist and must be reclaimed or released.
+type ProvisioningStarted struct {
+	Provisioner string `json:"provisioner"`
+}
+
+// TargetProvisioned records the new, empty target cluster (R4).
+type TargetProvisioned struct {
+	ClusterID string `json:"cluster_id"`
+	Endpoint  string `json:"endpoint"`
+	Version   string `json:"version,omitempty"`
+}
+
+// CollectionPlan is one collection the bulk copy will move.
+type CollectionPlan struct {
+	Database   string `json:"database"`
+	Collection string `json:"collection"`
+	Rows       int64  `json:"rows"`
+}
+
+// CopyStarted records the inventory the copy works from.
+type CopyStarted struct {
+	Collections []CollectionPlan `json:"collections"`
+	Preflight   json.RawMessage  `json:"preflight,omitempty"`
+}
+
+// BulkCopyProgressed is a checkpoint: one primary-key range of a collection
+// is on the target. Ranges are named by the copier; a finished range is
+// never copied again after a restart.
+type BulkCopyProgressed struct {
+	Database   string `json:"database"`
+	Collection string `json:"collection"`
+	Range      string `json:"range"`
+	Rows       int64  `json:"rows"`
+	// Done marks the collection's last range.
+	Done bool `json:"done,omitempty"`
+	// Skipped says why a collection was not copied (for example, dropped
+	// on the source during the copy).
+	Skipped string `json:"skipped,omitempty"`
+}
+
+// BulkCopied ends the copy; the migration is syncing from here.
+type BulkCopied struct {
+	Rows int64 `json:"rows"`
+}
+
+// LagSampled is one sample of the sync lag (R7).
+type LagSampled struct {
+	LagSeconds float64 `json:"lag_seconds"`
+}
+
+// LagThresholdReached records the first time the lag went under the
+// threshold (R8); it is recorded once per migration.
+type LagThresholdReached struct {
+	LagSeconds float64 `json:"lag_seconds"`
+}
+
+// Verified carries a verification report.
+type Verified struct {
+	Phase  string          `json:"phase"`
+	Equal  bool            `json:"equal"`
+	Report json.RawMessage `json:"report,omitempty"`
+}
+
+// SyncStopped records the operator's confirmed stop (R9).
+type SyncStopped struct {
+	ConfirmedBy string  `json:"confirmed_by"`
+	Forced      bool    `json:"forced,omitempty"`
+	LagSeconds  float64 `json:"lag_seconds"`
+}
+
+// SwitchedOver records that traffic goes to the target (R11).
+type SwitchedOver struct {
+	TargetEndpoint string  `json:"target_endpoint"`
+	WritePauseMS   float64 `json:"write_pause_ms,omitempty"`
+}
+
+// Failed ends a migration with a reason an operator can act on.
+type Failed struct {
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Cancelled ends a migration at the request of an operator.
+type Cancelled struct {
+	By string `json:"by"`
+}
+
+// NotificationSent records an email so that it is never sent twice.
+type NotificationSent struct {
+	Kind       string   `json:"kind"`
+	Recipients []string `json:"recipients"`
+}
+
+// EventType implementations.
+func (MigrationRequested) EventType() string  { return TypeMigrationRequested }
+func (Locked) EventType() string              { return TypeLocked }
+func (ProvisioningStarted) EventType() string { return TypeProvisioningStarted }
+func (TargetProvisioned) EventType() string   { return TypeTargetProvisioned }
+func (CopyStarted) EventType() string         { return TypeCopyStarted }
+func (BulkCopyProgressed) EventType() string  { return TypeBulkCopyProgressed }
+func (BulkCopied) EventType() string          { return TypeBulkCopied }
+func (LagSampled) EventType() string          { return TypeLagSampled }
+func (LagThresholdReached) EventType() string { return TypeLagThresholdReached }
+func (Verified) EventType() string            { return TypeVerified }
+func (SyncStopped) EventType() string         { return TypeSyncStopped }
+func (SwitchedOver) EventType() string        { return TypeSwitchedOver }
+func (Failed) EventType() string              { return TypeFailed }
+func (Cancelled) EventType() string           { return TypeCancelled }
+func (NotificationSent) EventType() string    { return TypeNotificationSent }
+
+// Record is an event as stored: its position in the stream, when it was
+// recorded and on whose behalf.
+type Record struct {
+	Seq   uint64
+	At    time.Time
+	Actor string
+	Event Event
+}

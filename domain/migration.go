@@ -1,0 +1,188 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/looplab/fsm"
+)
+
+// Migration is the aggregate of one migration, folded from its events.
+type Migration struct {
+	ID            string
+	Source        ClusterRef
+	Target        TargetSpec
+	TargetCluster TargetProvisioned
+	Organization  string
+	Options       Options
+	RequestedBy   string
+
+	State         State
+	FailedStage   string
+	FailureReason string
+	FailureDetail string
+	CancelledBy   string
+
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	CopyStartedAt time.Time
+	SyncStartedAt time.Time
+	StoppedAt     time.Time
+	EndedAt       time.Time
+
+	Lag              LagInfo
+	ThresholdReached bool
+	Collections      []*CollectionProgress
+	CopiedRows       int64
+	Notifications    map[string]bool
+	Verifications    []Verified
+	SyncStop         SyncStopped
+	Switch           SwitchedOver
+
+	// Version is the stream sequence of the last event applied; appends
+	// expect it so that concurrent writers cannot both win.
+	Version uint64
+
+	machine *fsm.FSM
+	dst     map[[2]string]string
+}
+
+// LagInfo is the latest lag sample.
+type LagInfo struct {
+	Seconds float64
+	At      time.Time
+	Sampled bool
+}
+
+// CollectionProgress is the copy state of one collection.
+type CollectionProgress struct {
+	Database   string
+	Collection string
+	Total      int64
+	Copied     int64
+	Done       bool
+	Skipped    string
+	// DoneRanges holds the checkpointed ranges and their row counts.
+	DoneRanges map[string]int64
+	UpdatedAt  time.Time
+}
+
+// NewMigration returns an empty aggregate, ready for its first event.
+func NewMigration() *Migration {
+	m := &Migration{machine: newMachine(StateNew), dst: map[[2]string]string{}, Notifications: map[string]bool{}}
+	for _, t := range transitions() {
+		for _, s := range t.Src {
+			m.dst[[2]string{t.Name, s}] = t.Dst
+		}
+	}
+	return m
+}
+
+// Can reports whether an event of type typ may be applied now.
+func (m *Migration) Can(typ string) bool { return m.machine.Can(typ) }
+
+// Apply folds one recorded event into the aggregate. It refuses an event the
+// transition table does not allow, so replaying a history re-validates it.
+func (m *Migration) Apply(r Record) error {
+	typ := r.Event.EventType()
+	if !m.machine.Can(typ) {
+		return &TransitionError{State: string(m.State), Event: typ}
+	}
+	m.apply(r)
+	m.State = State(m.dst[[2]string{typ, string(m.State)}])
+	m.machine.SetState(string(m.State))
+	if r.Seq > m.Version {
+		m.Version = r.Seq
+	}
+	m.UpdatedAt = r.At
+	return nil
+}
+
+func (m *Migration) apply(r Record) {
+	switch e := r.Event.(type) {
+	case MigrationRequested:
+		m.ID, m.Source, m.Target, m.Options = e.ID, e.Source, e.Target, e.Options
+		m.Organization, m.RequestedBy, m.CreatedAt = e.Organization, e.RequestedBy, r.At
+	case TargetProvisioned:
+		m.TargetCluster = e
+	case CopyStarted:
+		m.CopyStartedAt = r.At
+		m.Collections = m.Collections[:0]
+		for _, c := range e.Collections {
+			m.Collections = append(m.Collections, &CollectionProgress{
+				Database: c.Database, Collection: c.Collection, Total: c.Rows, DoneRanges: map[string]int64{},
+			})
+		}
+	case BulkCopyProgressed:
+		c := m.collection(e.Database, e.Collection)
+		if _, seen := c.DoneRanges[e.Range]; !seen && e.Range != "" {
+			c.DoneRanges[e.Range] = e.Rows
+			c.Copied += e.Rows
+			m.CopiedRows += e.Rows
+		}
+		c.Done = c.Done || e.Done || e.Skipped != ""
+		if e.Skipped != "" {
+			c.Skipped = e.Skipped
+		}
+		c.UpdatedAt = r.At
+	case BulkCopied:
+		m.SyncStartedAt = r.At
+	case LagSampled:
+		m.Lag = LagInfo{Seconds: e.LagSeconds, At: r.At, Sampled: true}
+	case LagThresholdReached:
+		m.ThresholdReached = true
+	case Verified:
+		m.Verifications = append(m.Verifications, e)
+	case SyncStopped:
+		m.StoppedAt, m.SyncStop = r.At, e
+	case SwitchedOver:
+		m.Switch, m.EndedAt = e, r.At
+	case Failed:
+		m.FailedStage, m.FailureReason, m.FailureDetail, m.EndedAt = m.State.Stage(), e.Reason, e.Detail, r.At
+	case Cancelled:
+		m.FailedStage, m.CancelledBy, m.EndedAt = m.State.Stage(), e.By, r.At
+	case NotificationSent:
+		m.Notifications[e.Kind] = true
+	}
+}
+
+// collection returns the progress of a collection, adding it when the copy
+// found it after the plan was made (created during the copy).
+func (m *Migration) collection(db, name string) *CollectionProgress {
+	for _, c := range m.Collections {
+		if c.Database == db && c.Collection == name {
+			return c
+		}
+	}
+	c := &CollectionProgress{Database: db, Collection: name, DoneRanges: map[string]int64{}}
+	m.Collections = append(m.Collections, c)
+	return c
+}
+
+// SyncDeadline is when the sync time limit (R10) passes; zero before the sync.
+func (m *Migration) SyncDeadline() time.Time {
+	if m.SyncStartedAt.IsZero() {
+		return time.Time{}
+	}
+	return m.SyncStartedAt.Add(time.Duration(m.Options.SyncTimeLimit))
+}
+
+// TotalRows is the number of rows the copy plans to move.
+func (m *Migration) TotalRows() int64 {
+	var n int64
+	for _, c := range m.Collections {
+		n += c.Total
+	}
+	return n
+}
+
+// Fold replays a history into a new aggregate, validating every transition.
+func Fold(records []Record) (*Migration, error) {
+	m := NewMigration()
+	for i, r := range records {
+		if err := m.Apply(r); err != nil {
+			return m, fmt.Errorf("event %d (seq %d): %w", i, r.Seq, err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,228 @@
+package domain
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func syncingSince(start time.Time, lag float64, sampled bool) *Migration {
+	m := migrationIn(StateSyncing)
+	m.SyncStartedAt = start
+	m.Lag = LagInfo{Seconds: lag, Sampled: sampled}
+	return m
+}
+
+func TestRequestMigrationRules(t *testing.T) {
+	src := ClusterRef{ID: "c1", Name: "prod", Organization: "acme", Project: "search"}
+	good := RequestMigration{ID: "m1", Source: src, Actor: "alice",
+		Target: TargetSpec{Name: "prod-new", Project: "search", Provisioner: ProvisionerLocal}}
+	tests := []struct {
+		name  string
+		given func(c *RequestMigration)
+		want  error
+		field string
+	}{
+		{"valid", func(c *RequestMigration) {}, nil, ""},
+		{"R1 other organization", func(c *RequestMigration) { c.Target.Organization = "globex" }, ErrCrossOrganization, ""},
+		{"same organization spelled out", func(c *RequestMigration) { c.Target.Organization = "acme" }, nil, ""},
+		{"missing target name", func(c *RequestMigration) { c.Target.Name = "" }, ErrInvalid, "target.name"},
+		{"bad provisioner", func(c *RequestMigration) { c.Target.Provisioner = "aws" }, ErrInvalid, "target.provisioner"},
+		{"bad policy", func(c *RequestMigration) { c.Options.OnForbiddenOp = "ignore" }, ErrInvalid, "options.on_forbidden_op"},
+		{"negative threshold", func(c *RequestMigration) { c.Options.LagThresholdSeconds = -1 }, ErrInvalid, "options.lag_threshold_seconds"},
+		{"bad email", func(c *RequestMigration) { c.Options.Notify = []string{"ops@x", "not an address"} }, ErrInvalid, "options.notify[1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := good
+			tt.given(&cmd)
+			events, err := Decide(NewMigration(), cmd)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			var ve *ValidationError
+			if tt.field != "" && (!errors.As(err, &ve) || ve.Field != tt.field) {
+				t.Fatalf("want field %s, got %v", tt.field, err)
+			}
+			if tt.want == nil {
+				req := events[0].(MigrationRequested)
+				if req.Options.LagThresholdSeconds != 10 || time.Duration(req.Options.SyncTimeLimit) != 7*24*time.Hour || req.Options.OnForbiddenOp != PolicyReject {
+					t.Fatalf("defaults not applied: %+v", req.Options)
+				}
+			}
+		})
+	}
+	// A second request for the same ID is refused.
+	m := migrationIn(StateRequested)
+	if _, err := Decide(m, good); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("re-request: %v", err)
+	}
+}
+
+func TestStopSyncRules(t *testing.T) {
+	tests := []struct {
+		name    string
+		m       *Migration
+		cmd     StopSync
+		want    error
+		forced  bool
+		wantLag float64
+	}{
+		{"R9 confirmation required", syncingSince(t0, 1, true), StopSync{Now: t0.Add(time.Hour)}, ErrConfirmationRequired, false, 0},
+		{"under threshold", syncingSince(t0, 3, true), StopSync{ConfirmWritesStopped: true, Now: t0.Add(time.Hour)}, nil, false, 3},
+		{"above threshold", syncingSince(t0, 42, true), StopSync{ConfirmWritesStopped: true, Now: t0.Add(time.Hour)}, ErrLagAboveThreshold, false, 0},
+		{"above threshold forced", syncingSince(t0, 42, true), StopSync{ConfirmWritesStopped: true, Force: true, Now: t0.Add(time.Hour)}, nil, true, 42},
+		{"never sampled", syncingSince(t0, 0, false), StopSync{ConfirmWritesStopped: true, Now: t0.Add(time.Hour)}, ErrLagAboveThreshold, false, 0},
+		{"R10 past the limit", syncingSince(t0, 1, true), StopSync{ConfirmWritesStopped: true, Now: t0.Add(8 * 24 * time.Hour)}, ErrSyncTimeLimit, false, 0},
+		{"not syncing", migrationIn(StateCopying), StopSync{ConfirmWritesStopped: true}, ErrInvalidTransition, false, 0},
+		{"terminal", migrationIn(StateSwitchedOver), StopSync{ConfirmWritesStopped: true}, ErrTerminal, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := Decide(tt.m, tt.cmd)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if tt.want != nil {
+				if events != nil {
+					t.Fatalf("refusal yielded events %v", events)
+				}
+				return
+			}
+			s := events[0].(SyncStopped)
+			if s.Forced != tt.forced || s.LagSeconds != tt.wantLag {
+				t.Fatalf("got %+v", s)
+			}
+		})
+	}
+	var le *LagError
+	_, err := Decide(syncingSince(t0, 42, true), StopSync{ConfirmWritesStopped: true, Now: t0})
+	if !errors.As(err, &le) || le.LagSeconds != 42 || le.ThresholdSeconds != 10 {
+		t.Fatalf("lag error does not carry the lag: %v", err)
+	}
+}
+
+func TestSyncTimeLimitWithInjectedClock(t *testing.T) {
+	m := syncingSince(t0, 50, true)
+	m.Options.SyncTimeLimit = Duration(time.Minute)
+	for _, tc := range []struct {
+		now  time.Time
+		fail bool
+	}{
+		{t0.Add(59 * time.Second), false},
+		{t0.Add(time.Minute), true},
+		{t0.Add(time.Hour), true},
+	} {
+		events, err := Decide(m, EnforceTimeLimit{Now: tc.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(events) == 1; got != tc.fail {
+			t.Fatalf("at %s: failed = %v, want %v", tc.now.Sub(t0), got, tc.fail)
+		}
+		if tc.fail && events[0].(Failed).Reason != ReasonSyncTimeLimit {
+			t.Fatalf("reason = %s", events[0].(Failed).Reason)
+		}
+	}
+	// Outside the sync there is nothing to enforce.
+	if ev, _ := Decide(migrationIn(StateCopying), EnforceTimeLimit{Now: t0.Add(1000 * time.Hour)}); ev != nil {
+		t.Fatalf("copying migration failed by time limit: %v", ev)
+	}
+}
+
+func TestLagThresholdReachedOnce(t *testing.T) {
+	m := syncingSince(t0, 30, true)
+	ev, _ := Decide(m, SampleLag{LagSeconds: 20})
+	if len(ev) != 1 {
+		t.Fatalf("above threshold: %v", ev)
+	}
+	ev, _ = Decide(m, SampleLag{LagSeconds: 2})
+	if len(ev) != 2 || ev[1].EventType() != TypeLagThresholdReached {
+		t.Fatalf("first time under: %v", ev)
+	}
+	for i, e := range ev {
+		if err := m.Apply(Record{Seq: uint64(10 + i), Event: e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, _ = Decide(m, SampleLag{LagSeconds: 1})
+	if len(ev) != 1 {
+		t.Fatalf("second time under: %v", ev)
+	}
+}
+
+func TestTerminalStatesAcceptNothing(t *testing.T) {
+	cmds := []Command{Lock{}, StartProvisioning{}, RecordTarget{}, StartCopy{}, RecordCopyProgress{},
+		CompleteCopy{}, SampleLag{}, RecordVerification{}, StopSync{ConfirmWritesStopped: true, Force: true},
+		CompleteSwitch{}, Fail{Reason: "x"}}
+	for _, s := range []State{StateSwitchedOver, StateFailed, StateCancelled} {
+		for _, c := range cmds {
+			if _, err := Decide(migrationIn(s), c); !errors.Is(err, ErrTerminal) {
+				t.Errorf("%s accepted %s: %v", s, c.commandName(), err)
+			}
+		}
+		if _, err := Decide(migrationIn(s), Cancel{Actor: "a"}); s != StateCancelled && !errors.Is(err, ErrTerminal) {
+			t.Errorf("%s accepted cancel: %v", s, err)
+		}
+	}
+	// Cancel is idempotent.
+	if ev, err := Decide(migrationIn(StateCancelled), Cancel{Actor: "a"}); ev != nil || err != nil {
+		t.Fatalf("cancel of cancelled: %v %v", ev, err)
+	}
+	// A notification is recorded once.
+	m := migrationIn(StateFailed)
+	ev, err := Decide(m, RecordNotification{Kind: "failed"})
+	if err != nil || len(ev) != 1 {
+		t.Fatalf("first notification: %v %v", ev, err)
+	}
+	_ = m.Apply(Record{Seq: 9, Event: ev[0]})
+	if ev, _ := Decide(m, RecordNotification{Kind: "failed"}); ev != nil {
+		t.Fatalf("notification recorded twice: %v", ev)
+	}
+}
+
+func TestClusterLockAndDelete(t *testing.T) {
+	c := &Cluster{}
+	c.Apply(Record{Seq: 1, Event: ClusterRegistered{ID: "c1", Name: "prod", Organization: "acme"}})
+	if c.Status() != StatusRunning {
+		t.Fatalf("status %s", c.Status())
+	}
+	ev, err := c.LockFor("m1")
+	if err != nil || len(ev) != 1 {
+		t.Fatalf("lock: %v %v", ev, err)
+	}
+	c.Apply(Record{Seq: 2, Event: ev[0]})
+	if c.Status() != StatusLocked {
+		t.Fatalf("status %s", c.Status())
+	}
+	if ev, err := c.LockFor("m1"); ev != nil || err != nil {
+		t.Fatalf("relock by the same migration: %v %v", ev, err)
+	}
+	var be *BusyError
+	if _, err := c.LockFor("m2"); !errors.As(err, &be) || be.MigrationID != "m1" {
+		t.Fatalf("second migration: %v", err)
+	}
+	if _, err := c.Delete("alice"); !errors.Is(err, ErrClusterLocked) {
+		t.Fatalf("R5 delete of a locked cluster: %v", err)
+	}
+	c.Apply(Record{Seq: 3, Event: ClusterUnlocked{MigrationID: "m1", Migrated: true}})
+	if c.Status() != StatusMigrated {
+		t.Fatalf("status %s", c.Status())
+	}
+	if _, err := c.Delete("alice"); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+}
+
+func TestFoldRejectsInvalidHistory(t *testing.T) {
+	good := []Record{{Seq: 1, Event: sampleEvent(TypeMigrationRequested)}, {Seq: 2, Event: Locked{}}}
+	if m, err := Fold(good); err != nil || m.State != StateLocked {
+		t.Fatalf("good history: %v", err)
+	}
+	bad := append(good, Record{Seq: 3, Event: SwitchedOver{}})
+	if _, err := Fold(bad); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("bad history: %v", err)
+	}
+}

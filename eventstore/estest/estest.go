@@ -1,0 +1,57 @@
+// Package estest starts a real embedded JetStream server for tests.
+package estest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/zdm-io/zdm/eventstore"
+)
+
+// Server is an embedded JetStream server on a test's temporary directory.
+type Server struct {
+	*eventstore.Embedded
+	Dir string
+}
+
+// Start runs an embedded server that accepts in-process connections only;
+// it is shut down when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	e, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: dir, Listen: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return &Server{Embedded: e, Dir: dir}
+}
+
+// Conn opens a connection that is closed when the test ends.
+func (s *Server) Conn(t testing.TB) *nats.Conn {
+	t.Helper()
+	nc, err := s.Connect(t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Store opens the event store on a new connection.
+func (s *Server) Store(t testing.TB) *eventstore.Store {
+	t.Helper()
+	st, err := eventstore.Open(context.Background(), s.Conn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// NewStore starts a server and opens a store on it.
+func NewStore(t testing.TB) *eventstore.Store {
+	t.Helper()
+	return Start(t).Store(t)
+}

@@ -1,0 +1,93 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// Load returns the events of one subject stored after sequence `after`, in
+// order, and the subject's last sequence (what the next append must expect).
+func (s *Store) Load(ctx context.Context, subject string, after uint64) ([]domain.Record, uint64, error) {
+	last, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("last message of %s: %w", subject, err)
+	}
+	if last.Sequence <= after {
+		return nil, last.Sequence, nil
+	}
+	var out []domain.Record
+	err = s.read(ctx, subject, after+1, last.Sequence, func(seq uint64, data []byte) error {
+		recs, err := decodeBatch(seq, data)
+		out = append(out, recs...)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("load %s: %w", subject, err)
+	}
+	return out, last.Sequence, nil
+}
+
+// read walks the messages of filter from sequence `from` up to `until` with
+// an ordered consumer, which recovers by itself from gaps and reconnects.
+func (s *Store) read(ctx context.Context, filter string, from, until uint64, fn func(seq uint64, data []byte) error) error {
+	cons, err := s.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    from,
+	})
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	defer it.Stop()
+	// Messages() does not watch ctx, so stop the iterator when ctx ends.
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("next message: %w", err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("message metadata: %w", err)
+		}
+		seq := meta.Sequence.Stream
+		if err := fn(seq, msg.Data()); err != nil {
+			return err
+		}
+		if seq >= until {
+			return nil
+		}
+	}
+}
+
+// Subjects lists the aggregates under prefix (for example MigrationSubject)
+// that have events, sorted.
+func (s *Store) Subjects(ctx context.Context, prefix string) ([]string, error) {
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(prefix+"*"))
+	if err != nil {
+		return nil, fmt.Errorf("list subjects %s*: %w", prefix, err)
+	}
+	out := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		out = append(out, subj)
+	}
+	sort.Strings(out)
+	return out, nil
+}

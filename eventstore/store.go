@@ -1,0 +1,208 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// StreamName is the stream that holds every event of zdm.
+const StreamName = "ZDM_EVENTS"
+
+// Subject prefixes: one subject per aggregate.
+const (
+	subjectRoot      = "zdm.events"
+	MigrationSubject = subjectRoot + ".migration."
+	ClusterSubject   = subjectRoot + ".cluster."
+)
+
+// ErrConflict means another writer appended to the aggregate first; reload
+// and decide again.
+var ErrConflict = errors.New("concurrent change: the aggregate was changed by another writer")
+
+// ErrBadID means an identifier cannot name a subject.
+var ErrBadID = errors.New("identifier may hold only letters, digits, '-' and '_'")
+
+// Store appends and reads events on JetStream.
+type Store struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+}
+
+// Open creates or updates the event stream and returns a store on it.
+func Open(ctx context.Context, nc *nats.Conn) (*Store, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "zdm migration and cluster events, one subject per aggregate",
+		Subjects:    []string{subjectRoot + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Duplicates:  10 * time.Minute,
+		Discard:     jetstream.DiscardNew,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create stream %s: %w", StreamName, err)
+	}
+	return &Store{js: js, stream: stream}, nil
+}
+
+// JetStream exposes the context for the other parts that live on JetStream
+// (journal, views, credentials).
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// SubjectFor returns the subject of one aggregate, refusing IDs that would
+// address other subjects.
+func SubjectFor(prefix, id string) (string, error) {
+	if !ValidID(id) {
+		return "", fmt.Errorf("%w: %q", ErrBadID, id)
+	}
+	return prefix + id, nil
+}
+
+// ValidID reports whether id is safe as a subject token.
+func ValidID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if !(r == '-' || r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')) {
+			return false
+		}
+	}
+	return true
+}
+
+// Batch is what one command appends: all of its events in one message, so
+// that the append is all or nothing.
+type Batch struct {
+	CommandID string
+	Actor     string
+	At        time.Time
+	Events    []domain.Event
+}
+
+type wireBatch struct {
+	CommandID string         `json:"command_id,omitempty"`
+	Actor     string         `json:"actor,omitempty"`
+	At        time.Time      `json:"at"`
+	Events    []wireEnvelope `json:"events"`
+}
+
+type wireEnvelope struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// Append writes a batch to subject if the subject's last sequence is still
+// expected (0: the subject must be empty). A retried batch with the same
+// CommandID is stored once. It returns the batch's stream sequence.
+func (s *Store) Append(ctx context.Context, subject string, expected uint64, b Batch) (uint64, error) {
+	if len(b.Events) == 0 {
+		return 0, errors.New("append: empty batch")
+	}
+	w := wireBatch{CommandID: b.CommandID, Actor: b.Actor, At: b.At.UTC(), Events: make([]wireEnvelope, len(b.Events))}
+	for i, e := range b.Events {
+		data, err := json.Marshal(e)
+		if err != nil {
+			return 0, fmt.Errorf("encode %s: %w", e.EventType(), err)
+		}
+		w.Events[i] = wireEnvelope{Type: e.EventType(), Data: data}
+	}
+	payload, err := json.Marshal(w)
+	if err != nil {
+		return 0, fmt.Errorf("encode batch: %w", err)
+	}
+	opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(expected), jetstream.WithExpectStream(StreamName)}
+	if b.CommandID != "" {
+		opts = append(opts, jetstream.WithMsgID(b.CommandID))
+	}
+	ack, err := s.js.Publish(ctx, subject, payload, opts...)
+	if err != nil {
+		if IsConflict(err) {
+			// JetStream checks the expected sequence before the message ID,
+			// so a retry of a stored command lands here: answer it with the
+			// sequence the first try got.
+			if seq, ok, ferr := s.findCommand(ctx, subject, expected, b.CommandID); ferr == nil && ok {
+				return seq, nil
+			}
+			return 0, fmt.Errorf("append to %s after seq %d: %w", subject, expected, ErrConflict)
+		}
+		return 0, fmt.Errorf("append to %s: %w", subject, err)
+	}
+	return ack.Sequence, nil
+}
+
+// findCommand looks for a batch of commandID stored on subject after seq.
+func (s *Store) findCommand(ctx context.Context, subject string, after uint64, commandID string) (uint64, bool, error) {
+	if commandID == "" {
+		return 0, false, nil
+	}
+	last, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		return 0, false, err
+	}
+	var found uint64
+	errFound := errors.New("found")
+	err = s.read(ctx, subject, after+1, last.Sequence, func(seq uint64, data []byte) error {
+		var w struct {
+			CommandID string `json:"command_id"`
+		}
+		if json.Unmarshal(data, &w) == nil && w.CommandID == commandID {
+			found = seq
+			return errFound
+		}
+		return nil
+	})
+	if errors.Is(err, errFound) {
+		return found, true, nil
+	}
+	return 0, false, err
+}
+
+// IsConflict reports whether err is JetStream's wrong-last-sequence error,
+// from its API error code (replicated streams use a second code).
+func IsConflict(err error) bool {
+	if errors.Is(err, ErrConflict) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// decodeBatch turns one stored message into records.
+func decodeBatch(seq uint64, data []byte) ([]domain.Record, error) {
+	var w wireBatch
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, fmt.Errorf("decode message %d: %w", seq, err)
+	}
+	out := make([]domain.Record, 0, len(w.Events))
+	for _, env := range w.Events {
+		e, err := domain.DecodeEvent(env.Type, env.Data)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", seq, err)
+		}
+		out = append(out, domain.Record{Seq: seq, At: w.At, Actor: w.Actor, Event: e})
+	}
+	return out, nil
+}
+
+// IDFromSubject returns the aggregate ID at the end of a subject.
+func IDFromSubject(subject string) string {
+	return subject[strings.LastIndexByte(subject, '.')+1:]
+}

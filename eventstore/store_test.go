@@ -1,0 +1,248 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/eventstore/estest"
+)
+
+func batch(cmdID string, events ...domain.Event) eventstore.Batch {
+	return eventstore.Batch{CommandID: cmdID, Actor: "tester", At: time.Unix(1700000000, 0), Events: events}
+}
+
+func TestConcurrentAppendsExactlyOneWins(t *testing.T) {
+	ctx := context.Background()
+	st := estest.NewStore(t)
+	subj := eventstore.MigrationSubject + "m1"
+	seq, err := st.Append(ctx, subj, 0, batch("c0", domain.MigrationRequested{ID: "m1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = st.Append(ctx, subj, seq, batch(fmt.Sprintf("w%d", i), domain.Locked{SourceClusterID: "c1"}))
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, eventstore.ErrConflict) || !eventstore.IsConflict(err):
+			t.Fatalf("loser got %v, want ErrConflict", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d appends won, want exactly 1", won)
+	}
+	recs, last, err := st.Load(ctx, subj, 0)
+	if err != nil || len(recs) != 2 || last != recs[1].Seq {
+		t.Fatalf("load: %d records, last %d, err %v", len(recs), last, err)
+	}
+}
+
+func TestNewSubjectExpectsZero(t *testing.T) {
+	ctx := context.Background()
+	st := estest.NewStore(t)
+	subj := eventstore.MigrationSubject + "fresh"
+	if _, err := st.Append(ctx, subj, 0, batch("a", domain.MigrationRequested{ID: "fresh"})); err != nil {
+		t.Fatal(err)
+	}
+	// A second "create" of the same aggregate must conflict, not append.
+	if _, err := st.Append(ctx, subj, 0, batch("b", domain.MigrationRequested{ID: "fresh"})); !errors.Is(err, eventstore.ErrConflict) {
+		t.Fatalf("second create: %v", err)
+	}
+}
+
+func TestRetriedCommandIsStoredOnce(t *testing.T) {
+	ctx := context.Background()
+	st := estest.NewStore(t)
+	subj := eventstore.MigrationSubject + "m2"
+	b := batch("cmd-1", domain.MigrationRequested{ID: "m2"}, domain.Locked{SourceClusterID: "c"})
+	s1, err := st.Append(ctx, subj, 0, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The retry carries the expectation of the first try; deduplication
+	// answers it with the first sequence instead of a conflict.
+	s2, err := st.Append(ctx, subj, 0, b)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if s1 != s2 {
+		t.Fatalf("retry stored at %d, first at %d", s2, s1)
+	}
+	recs, _, err := st.Load(ctx, subj, 0)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("want the 2 events of one batch once, got %d (%v)", len(recs), err)
+	}
+	if recs[0].Seq != recs[1].Seq {
+		t.Fatal("events of one command were stored apart")
+	}
+}
+
+func TestReplayReturnsWhatWasAppendedInOrder(t *testing.T) {
+	ctx := context.Background()
+	st := estest.NewStore(t)
+	subj := eventstore.MigrationSubject + "m3"
+	other := eventstore.MigrationSubject + "other"
+	var last uint64
+	var err error
+	if last, err = st.Append(ctx, subj, 0, batch("", domain.MigrationRequested{ID: "m3"})); err != nil {
+		t.Fatal(err)
+	}
+	var otherLast uint64
+	for i := range 300 {
+		if last, err = st.Append(ctx, subj, last, batch("", domain.LagSampled{LagSeconds: float64(i)})); err != nil {
+			t.Fatal(err)
+		}
+		if otherLast, err = st.Append(ctx, other, otherLast, batch("", domain.LagSampled{LagSeconds: -1})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, got, err := st.Load(ctx, subj, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != last || len(recs) != 301 {
+		t.Fatalf("loaded %d records up to %d, want 301 up to %d", len(recs), got, last)
+	}
+	for i, r := range recs[1:] {
+		if lag := r.Event.(domain.LagSampled).LagSeconds; lag != float64(i) {
+			t.Fatalf("record %d has lag %v: out of order or foreign", i+1, lag)
+		}
+		if r.Actor != "tester" || !r.At.Equal(time.Unix(1700000000, 0)) {
+			t.Fatalf("metadata lost: %+v", r)
+		}
+	}
+	// Loading after a known sequence returns only what is newer.
+	tail, _, err := st.Load(ctx, subj, recs[299].Seq)
+	if err != nil || len(tail) != 1 {
+		t.Fatalf("tail: %d records, %v", len(tail), err)
+	}
+	subjects, err := st.Subjects(ctx, eventstore.MigrationSubject)
+	if err != nil || len(subjects) != 2 {
+		t.Fatalf("subjects: %v %v", subjects, err)
+	}
+}
+
+func TestSubjectForRefusesWildcards(t *testing.T) {
+	for _, id := range []string{"", "a.b", "*", ">", "a b", "x\n"} {
+		if _, err := eventstore.SubjectFor(eventstore.MigrationSubject, id); !errors.Is(err, eventstore.ErrBadID) {
+			t.Errorf("%q accepted", id)
+		}
+	}
+}
+
+func TestDurableConsumerResumesAndRebuilds(t *testing.T) {
+	ctx := context.Background()
+	st := estest.NewStore(t)
+	subj := eventstore.MigrationSubject + "m4"
+	var last uint64
+	for i := range 5 {
+		var err error
+		if last, err = st.Append(ctx, subj, last, batch("", domain.LagSampled{LagSeconds: float64(i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := make(chan float64, 100)
+	h := func(_ context.Context, _ string, recs []domain.Record) error {
+		for _, r := range recs {
+			seen <- r.Event.(domain.LagSampled).LagSeconds
+		}
+		return nil
+	}
+	cfg := eventstore.ConsumeConfig{Durable: "test-view", Filter: eventstore.MigrationSubject + ">"}
+	sub, fresh, err := st.Consume(ctx, cfg, h)
+	if err != nil || !fresh {
+		t.Fatalf("first consume: fresh=%v err=%v", fresh, err)
+	}
+	expect := func(want ...float64) {
+		t.Helper()
+		for _, w := range want {
+			select {
+			case got := <-seen:
+				if got != w {
+					t.Fatalf("got %v, want %v", got, w)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("timed out waiting for %v", w)
+			}
+		}
+	}
+	expect(0, 1, 2, 3, 4)
+	sub.Stop()
+	if _, err := st.Append(ctx, subj, last, batch("", domain.LagSampled{LagSeconds: 5})); err != nil {
+		t.Fatal(err)
+	}
+	// A restart resumes after the last acknowledged event.
+	sub, fresh, err = st.Consume(ctx, cfg, h)
+	if err != nil || fresh {
+		t.Fatalf("resume: fresh=%v err=%v", fresh, err)
+	}
+	expect(5)
+	sub.Stop()
+	// Deleting the consumer starts it over from the first event.
+	if err := st.DeleteConsumer(ctx, cfg.Durable); err != nil {
+		t.Fatal(err)
+	}
+	sub, fresh, err = st.Consume(ctx, cfg, h)
+	if err != nil || !fresh {
+		t.Fatalf("rebuild: fresh=%v err=%v", fresh, err)
+	}
+	defer sub.Stop()
+	expect(0, 1, 2, 3, 4, 5)
+}
+
+func TestHandlerErrorRetriesSameMessageFirst(t *testing.T) {
+	ctx := context.Background()
+	st := estest.NewStore(t)
+	subj := eventstore.MigrationSubject + "m5"
+	s1, _ := st.Append(ctx, subj, 0, batch("", domain.LagSampled{LagSeconds: 1}))
+	if _, err := st.Append(ctx, subj, s1, batch("", domain.LagSampled{LagSeconds: 2})); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []float64
+	failed := false
+	done := make(chan struct{})
+	sub, _, err := st.Consume(ctx, eventstore.ConsumeConfig{Durable: "flaky", Filter: subj}, func(_ context.Context, _ string, recs []domain.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		lag := recs[0].Event.(domain.LagSampled).LagSeconds
+		if lag == 1 && !failed {
+			failed = true
+			return errors.New("transient")
+		}
+		order = append(order, lag)
+		if len(order) == 2 {
+			close(done)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out")
+	}
+	if order[0] != 1 || order[1] != 2 {
+		t.Fatalf("order %v", order)
+	}
+}

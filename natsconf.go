@@ -1,0 +1,9 @@
+// Package zdm holds files that ship inside the zdmd binary.
+package zdm
+
+import _ "embed"
+
+// NATSConfig is nats.conf, the embedded JetStream server's configuration.
+//
+//go:embed nats.conf
+var NATSConfig string
