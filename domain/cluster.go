@@ -119,8 +119,11 @@ func (c *Cluster) Status() string {
 	return StatusRunning
 }
 
-// Apply folds one cluster event.
-func (c *Cluster) Apply(r Record) {
+// Seq is the stream sequence of the last event applied.
+func (c *Cluster) Seq() uint64 { return c.Version }
+
+// Apply folds one cluster event; every cluster event is valid in any state.
+func (c *Cluster) Apply(r Record) error {
 	switch e := r.Event.(type) {
 	case ClusterRegistered:
 		c.ClusterRegistered, c.CreatedAt = e, r.At
@@ -162,6 +165,7 @@ func (c *Cluster) Apply(r Record) {
 		c.Version = r.Seq
 	}
 	c.UpdatedAt = r.At
+	return nil
 }
 
 // LockFor decides the lock of a source for a migration. Locking again for

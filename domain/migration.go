@@ -13,9 +13,12 @@ type Migration struct {
 	Source        ClusterRef
 	Target        TargetSpec
 	TargetCluster TargetProvisioned
-	Organization  string
-	Options       Options
-	RequestedBy   string
+	// TargetRequested is set once a provisioner was asked for a target, so
+	// an ending migration knows there may be one to release.
+	TargetRequested bool
+	Organization    string
+	Options         Options
+	RequestedBy     string
 
 	State         State
 	FailedStage   string
@@ -78,6 +81,9 @@ func NewMigration() *Migration {
 	return m
 }
 
+// Seq is the stream sequence of the last event applied.
+func (m *Migration) Seq() uint64 { return m.Version }
+
 // Can reports whether an event of type typ may be applied now.
 func (m *Migration) Can(typ string) bool { return m.machine.Can(typ) }
 
@@ -103,6 +109,8 @@ func (m *Migration) apply(r Record) {
 	case MigrationRequested:
 		m.ID, m.Source, m.Target, m.Options = e.ID, e.Source, e.Target, e.Options
 		m.Organization, m.RequestedBy, m.CreatedAt = e.Organization, e.RequestedBy, r.At
+	case ProvisioningStarted:
+		m.TargetRequested = true
 	case TargetProvisioned:
 		m.TargetCluster = e
 	case CopyStarted:

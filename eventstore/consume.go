@@ -40,11 +40,11 @@ type ConsumeConfig struct {
 // restart resumes where it stopped. Fresh reports that the consumer did not
 // exist and starts from the first event: a view built by it must start empty.
 func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub *Subscription, fresh bool, err error) {
-	if _, err := s.stream.Consumer(ctx, cfg.Durable); errors.Is(err, jetstream.ErrConsumerNotFound) {
-		fresh = true
-	} else if err != nil {
-		return nil, false, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+	exists, err := s.ConsumerExists(ctx, cfg.Durable)
+	if err != nil {
+		return nil, false, err
 	}
+	fresh = !exists
 	cons, err := s.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
 		FilterSubject: cfg.Filter,
@@ -101,6 +101,19 @@ func handleInOrder(ctx context.Context, log *slog.Logger, msg jetstream.Msg, h H
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// ConsumerExists reports whether a durable consumer exists. A projection
+// asks before it starts: a missing consumer means its view starts empty.
+func (s *Store) ConsumerExists(ctx context.Context, name string) (bool, error) {
+	_, err := s.stream.Consumer(ctx, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("consumer %s: %w", name, err)
+	}
+	return true, nil
 }
 
 // DeleteConsumer removes a durable consumer, so that the next Consume with

@@ -17,20 +17,6 @@ import (
 // StreamName is the stream that holds every event of zdm.
 const StreamName = "ZDM_EVENTS"
 
-// Subject prefixes: one subject per aggregate.
-const (
-	subjectRoot      = "zdm.events"
-	MigrationSubject = subjectRoot + ".migration."
-	ClusterSubject   = subjectRoot + ".cluster."
-)
-
-// ErrConflict means another writer appended to the aggregate first; reload
-// and decide again.
-var ErrConflict = errors.New("concurrent change: the aggregate was changed by another writer")
-
-// ErrBadID means an identifier cannot name a subject.
-var ErrBadID = errors.New("identifier may hold only letters, digits, '-' and '_'")
-
 // Store appends and reads events on JetStream.
 type Store struct {
 	js     jetstream.JetStream
@@ -46,7 +32,7 @@ func Open(ctx context.Context, nc *nats.Conn) (*Store, error) {
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "zdm migration and cluster events, one subject per aggregate",
-		Subjects:    []string{subjectRoot + ".>"},
+		Subjects:    []string{domain.SubjectRoot + ".>"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Duplicates:  10 * time.Minute,
@@ -61,37 +47,6 @@ func Open(ctx context.Context, nc *nats.Conn) (*Store, error) {
 // JetStream exposes the context for the other parts that live on JetStream
 // (journal, views, credentials).
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
-
-// SubjectFor returns the subject of one aggregate, refusing IDs that would
-// address other subjects.
-func SubjectFor(prefix, id string) (string, error) {
-	if !ValidID(id) {
-		return "", fmt.Errorf("%w: %q", ErrBadID, id)
-	}
-	return prefix + id, nil
-}
-
-// ValidID reports whether id is safe as a subject token.
-func ValidID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for _, r := range id {
-		if !(r == '-' || r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')) {
-			return false
-		}
-	}
-	return true
-}
-
-// Batch is what one command appends: all of its events in one message, so
-// that the append is all or nothing.
-type Batch struct {
-	CommandID string
-	Actor     string
-	At        time.Time
-	Events    []domain.Event
-}
 
 type wireBatch struct {
 	CommandID string         `json:"command_id,omitempty"`
@@ -108,7 +63,7 @@ type wireEnvelope struct {
 // Append writes a batch to subject if the subject's last sequence is still
 // expected (0: the subject must be empty). A retried batch with the same
 // CommandID is stored once. It returns the batch's stream sequence.
-func (s *Store) Append(ctx context.Context, subject string, expected uint64, b Batch) (uint64, error) {
+func (s *Store) Append(ctx context.Context, subject string, expected uint64, b domain.Batch) (uint64, error) {
 	if len(b.Events) == 0 {
 		return 0, errors.New("append: empty batch")
 	}
@@ -137,7 +92,7 @@ func (s *Store) Append(ctx context.Context, subject string, expected uint64, b B
 			if seq, ok, ferr := s.findCommand(ctx, subject, expected, b.CommandID); ferr == nil && ok {
 				return seq, nil
 			}
-			return 0, fmt.Errorf("append to %s after seq %d: %w", subject, expected, ErrConflict)
+			return 0, fmt.Errorf("append to %s after seq %d: %w", subject, expected, domain.ErrConflict)
 		}
 		return 0, fmt.Errorf("append to %s: %w", subject, err)
 	}
@@ -174,7 +129,7 @@ func (s *Store) findCommand(ctx context.Context, subject string, after uint64, c
 // IsConflict reports whether err is JetStream's wrong-last-sequence error,
 // from its API error code (replicated streams use a second code).
 func IsConflict(err error) bool {
-	if errors.Is(err, ErrConflict) {
+	if errors.Is(err, domain.ErrConflict) {
 		return true
 	}
 	var apiErr *jetstream.APIError

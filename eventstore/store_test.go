@@ -13,14 +13,14 @@ import (
 	"github.com/zdm-io/zdm/eventstore/estest"
 )
 
-func batch(cmdID string, events ...domain.Event) eventstore.Batch {
-	return eventstore.Batch{CommandID: cmdID, Actor: "tester", At: time.Unix(1700000000, 0), Events: events}
+func batch(cmdID string, events ...domain.Event) domain.Batch {
+	return domain.Batch{CommandID: cmdID, Actor: "tester", At: time.Unix(1700000000, 0), Events: events}
 }
 
 func TestConcurrentAppendsExactlyOneWins(t *testing.T) {
 	ctx := context.Background()
 	st := estest.NewStore(t)
-	subj := eventstore.MigrationSubject + "m1"
+	subj := domain.MigrationSubject + "m1"
 	seq, err := st.Append(ctx, subj, 0, batch("c0", domain.MigrationRequested{ID: "m1"}))
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func TestConcurrentAppendsExactlyOneWins(t *testing.T) {
 		switch {
 		case err == nil:
 			won++
-		case !errors.Is(err, eventstore.ErrConflict) || !eventstore.IsConflict(err):
+		case !errors.Is(err, domain.ErrConflict) || !eventstore.IsConflict(err):
 			t.Fatalf("loser got %v, want ErrConflict", err)
 		}
 	}
@@ -57,12 +57,12 @@ func TestConcurrentAppendsExactlyOneWins(t *testing.T) {
 func TestNewSubjectExpectsZero(t *testing.T) {
 	ctx := context.Background()
 	st := estest.NewStore(t)
-	subj := eventstore.MigrationSubject + "fresh"
+	subj := domain.MigrationSubject + "fresh"
 	if _, err := st.Append(ctx, subj, 0, batch("a", domain.MigrationRequested{ID: "fresh"})); err != nil {
 		t.Fatal(err)
 	}
 	// A second "create" of the same aggregate must conflict, not append.
-	if _, err := st.Append(ctx, subj, 0, batch("b", domain.MigrationRequested{ID: "fresh"})); !errors.Is(err, eventstore.ErrConflict) {
+	if _, err := st.Append(ctx, subj, 0, batch("b", domain.MigrationRequested{ID: "fresh"})); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("second create: %v", err)
 	}
 }
@@ -70,7 +70,7 @@ func TestNewSubjectExpectsZero(t *testing.T) {
 func TestRetriedCommandIsStoredOnce(t *testing.T) {
 	ctx := context.Background()
 	st := estest.NewStore(t)
-	subj := eventstore.MigrationSubject + "m2"
+	subj := domain.MigrationSubject + "m2"
 	b := batch("cmd-1", domain.MigrationRequested{ID: "m2"}, domain.Locked{SourceClusterID: "c"})
 	s1, err := st.Append(ctx, subj, 0, b)
 	if err != nil {
@@ -97,8 +97,8 @@ func TestRetriedCommandIsStoredOnce(t *testing.T) {
 func TestReplayReturnsWhatWasAppendedInOrder(t *testing.T) {
 	ctx := context.Background()
 	st := estest.NewStore(t)
-	subj := eventstore.MigrationSubject + "m3"
-	other := eventstore.MigrationSubject + "other"
+	subj := domain.MigrationSubject + "m3"
+	other := domain.MigrationSubject + "other"
 	var last uint64
 	var err error
 	if last, err = st.Append(ctx, subj, 0, batch("", domain.MigrationRequested{ID: "m3"})); err != nil {
@@ -133,24 +133,16 @@ func TestReplayReturnsWhatWasAppendedInOrder(t *testing.T) {
 	if err != nil || len(tail) != 1 {
 		t.Fatalf("tail: %d records, %v", len(tail), err)
 	}
-	subjects, err := st.Subjects(ctx, eventstore.MigrationSubject)
+	subjects, err := st.Subjects(ctx, domain.MigrationSubject)
 	if err != nil || len(subjects) != 2 {
 		t.Fatalf("subjects: %v %v", subjects, err)
-	}
-}
-
-func TestSubjectForRefusesWildcards(t *testing.T) {
-	for _, id := range []string{"", "a.b", "*", ">", "a b", "x\n"} {
-		if _, err := eventstore.SubjectFor(eventstore.MigrationSubject, id); !errors.Is(err, eventstore.ErrBadID) {
-			t.Errorf("%q accepted", id)
-		}
 	}
 }
 
 func TestDurableConsumerResumesAndRebuilds(t *testing.T) {
 	ctx := context.Background()
 	st := estest.NewStore(t)
-	subj := eventstore.MigrationSubject + "m4"
+	subj := domain.MigrationSubject + "m4"
 	var last uint64
 	for i := range 5 {
 		var err error
@@ -165,7 +157,7 @@ func TestDurableConsumerResumesAndRebuilds(t *testing.T) {
 		}
 		return nil
 	}
-	cfg := eventstore.ConsumeConfig{Durable: "test-view", Filter: eventstore.MigrationSubject + ">"}
+	cfg := eventstore.ConsumeConfig{Durable: "test-view", Filter: domain.MigrationSubject + ">"}
 	sub, fresh, err := st.Consume(ctx, cfg, h)
 	if err != nil || !fresh {
 		t.Fatalf("first consume: fresh=%v err=%v", fresh, err)
@@ -210,7 +202,7 @@ func TestDurableConsumerResumesAndRebuilds(t *testing.T) {
 func TestHandlerErrorRetriesSameMessageFirst(t *testing.T) {
 	ctx := context.Background()
 	st := estest.NewStore(t)
-	subj := eventstore.MigrationSubject + "m5"
+	subj := domain.MigrationSubject + "m5"
 	s1, _ := st.Append(ctx, subj, 0, batch("", domain.LagSampled{LagSeconds: 1}))
 	if _, err := st.Append(ctx, subj, s1, batch("", domain.LagSampled{LagSeconds: 2})); err != nil {
 		t.Fatal(err)

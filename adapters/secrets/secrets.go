@@ -1,0 +1,122 @@
+// Package secrets keeps cluster credentials sealed with AES-GCM in a
+// JetStream key-value bucket, apart from the event stream: events, logs and
+// API responses only ever say whether a cluster has credentials.
+package secrets
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/zdm-io/zdm/handlers"
+)
+
+// Bucket is where KV-backed stores keep what they seal.
+type Bucket interface {
+	Put(ctx context.Context, key string, value []byte) error
+	Get(ctx context.Context, key string) ([]byte, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// Store seals credentials before they reach the bucket.
+type Store struct {
+	bucket   Bucket
+	aead     cipher.AEAD
+	notFound error
+}
+
+// New returns a store sealing with a 32-byte key. notFound is the error the
+// bucket returns for a missing key.
+func New(bucket Bucket, key []byte, notFound error) (*Store, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	return &Store{bucket: bucket, aead: aead, notFound: notFound}, nil
+}
+
+// Put seals and stores c for a cluster.
+func (s *Store) Put(ctx context.Context, clusterID string, c handlers.Credentials) error {
+	plain, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return err
+	}
+	// The cluster ID is bound in as associated data, so a sealed value
+	// copied to another key does not open.
+	sealed := s.aead.Seal(nonce, nonce, plain, []byte(clusterID))
+	return s.bucket.Put(ctx, clusterID, sealed)
+}
+
+// Get returns a cluster's credentials; none stored is no credentials.
+func (s *Store) Get(ctx context.Context, clusterID string) (handlers.Credentials, error) {
+	sealed, err := s.bucket.Get(ctx, clusterID)
+	if errors.Is(err, s.notFound) {
+		return handlers.Credentials{}, nil
+	}
+	if err != nil {
+		return handlers.Credentials{}, err
+	}
+	n := s.aead.NonceSize()
+	if len(sealed) < n {
+		return handlers.Credentials{}, fmt.Errorf("credentials of %s: sealed value too short", clusterID)
+	}
+	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(clusterID))
+	if err != nil {
+		return handlers.Credentials{}, fmt.Errorf("credentials of %s do not open with this secret key", clusterID)
+	}
+	var c handlers.Credentials
+	return c, json.Unmarshal(plain, &c)
+}
+
+// Delete erases a cluster's credentials.
+func (s *Store) Delete(ctx context.Context, clusterID string) error {
+	return s.bucket.Delete(ctx, clusterID)
+}
+
+// LoadKey returns the sealing key: from env (base64 of 32 bytes) when set,
+// else from keyFile, which is created with a new random key on first use.
+func LoadKey(env, keyFile string) ([]byte, error) {
+	if env != "" {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(env))
+		if err != nil || len(k) != 32 {
+			return nil, errors.New("ZDM_SECRET_KEY must be the base64 of 32 bytes")
+		}
+		return k, nil
+	}
+	if data, err := os.ReadFile(keyFile); err == nil {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("%s does not hold the base64 of 32 bytes", keyFile)
+		}
+		return k, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write secret key: %w", err)
+	}
+	return k, nil
+}

@@ -1,0 +1,48 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// Tokens maps the SHA-256 (hex) of each API token to its principal, so the
+// tokens themselves need not be kept in memory or in the config file.
+type Tokens map[string]domain.Principal
+
+// HashToken returns the key a token is found under.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+const principalKey = "zdm.principal"
+
+// authenticate requires "Authorization: Bearer TOKEN" on every /v1 route.
+func authenticate(tokens Tokens) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Request().Header.Get(echo.HeaderAuthorization)
+			token, ok := strings.CutPrefix(h, "Bearer ")
+			if !ok || token == "" {
+				return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "send Authorization: Bearer <token>"}
+			}
+			p, ok := tokens[HashToken(strings.TrimSpace(token))]
+			if !ok {
+				return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "unknown token"}
+			}
+			c.Set(principalKey, p)
+			return next(c)
+		}
+	}
+}
+
+func principal(c echo.Context) domain.Principal {
+	p, _ := c.Get(principalKey).(domain.Principal)
+	return p
+}

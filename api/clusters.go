@@ -1,0 +1,88 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/zdm-io/zdm/handlers"
+	"github.com/zdm-io/zdm/projections"
+)
+
+type clusterRequest struct {
+	Name         string `json:"name"`
+	Organization string `json:"organization"`
+	Project      string `json:"project"`
+	Endpoint     string `json:"endpoint"`
+	Username     string `json:"username"`
+	Password     string `json:"password"`
+	Spare        bool   `json:"spare"`
+	ProxyListen  string `json:"proxy_listen"`
+}
+
+// clusterJSON is a registry entry without anything secret.
+type clusterJSON struct {
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	Organization   string `json:"organization"`
+	Project        string `json:"project"`
+	Endpoint       string `json:"endpoint"`
+	Status         string `json:"status"`
+	Spare          bool   `json:"spare"`
+	ProxyListen    string `json:"proxy_listen,omitempty"`
+	Provisioner    string `json:"provisioner,omitempty"`
+	MigrationID    string `json:"migration_id,omitempty"`
+	HasCredentials bool   `json:"has_credentials"`
+	CreatedAt      string `json:"created_at"`
+	UpdatedAt      string `json:"updated_at"`
+}
+
+func toClusterJSON(v *projections.ClusterView) clusterJSON {
+	return clusterJSON{ID: v.ID, Name: v.Name, Organization: v.Organization, Project: v.Project, Endpoint: v.Endpoint,
+		Status: v.Status, Spare: v.Spare, ProxyListen: v.ProxyListen, Provisioner: v.Provisioner, MigrationID: v.MigrationID,
+		HasCredentials: v.HasCredentials, CreatedAt: v.CreatedAt.UTC().Format(timeFormat), UpdatedAt: v.UpdatedAt.UTC().Format(timeFormat)}
+}
+
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+func (s *Server) registerCluster(c echo.Context) error {
+	var req clusterRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	cl, err := s.cfg.Commands.RegisterCluster(c.Request().Context(), principal(c), commandID(c), handlers.RegisterCluster(req))
+	if err != nil {
+		return err
+	}
+	waitView(c, s.cfg.Clusters, cl.ID, cl.Seq())
+	v, _ := s.cfg.Clusters.Get(cl.ID)
+	return c.JSON(http.StatusCreated, toClusterJSON(v))
+}
+
+func (s *Server) listClusters(c echo.Context) error {
+	p := principal(c)
+	out := []clusterJSON{}
+	for _, v := range s.cfg.Clusters.List() {
+		if !v.Deleted && p.CanView(v.Organization) {
+			out = append(out, toClusterJSON(v))
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"clusters": out})
+}
+
+func (s *Server) getCluster(c echo.Context) error {
+	v, ok := s.cfg.Clusters.Get(c.Param("id"))
+	if !ok || v.Deleted || !principal(c).CanView(v.Organization) {
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no cluster " + c.Param("id")}
+	}
+	return c.JSON(http.StatusOK, toClusterJSON(v))
+}
+
+func (s *Server) deleteCluster(c echo.Context) error {
+	cl, err := s.cfg.Commands.DeleteCluster(c.Request().Context(), principal(c), commandID(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	waitView(c, s.cfg.Clusters, cl.ID, cl.Seq())
+	return c.NoContent(http.StatusNoContent)
+}

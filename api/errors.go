@@ -1,0 +1,117 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// Error is the API's one coded error: an HTTP status, a stable code, a
+// message for people, and the request field it is about, if any.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+type errorBody struct {
+	Error *Error `json:"error"`
+}
+
+// classify maps an error from anywhere below to an API error.
+func classify(err error) *Error {
+	var (
+		apiErr *Error
+		ve     *domain.ValidationError
+		le     *domain.LagError
+		be     *domain.BusyError
+		he     *echo.HTTPError
+	)
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr
+	case errors.As(err, &ve):
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: ve.Field, Message: ve.Error()}
+	case errors.Is(err, domain.ErrConfirmationRequired):
+		return &Error{Status: http.StatusBadRequest, Code: "confirmation_required", Field: "confirm_writes_stopped",
+			Message: "confirm_writes_stopped must be true: stop writing to the source cluster first (R9)"}
+	case errors.Is(err, domain.ErrCrossOrganization):
+		return &Error{Status: http.StatusBadRequest, Code: "cross_organization", Field: "target.organization", Message: err.Error()}
+	case errors.Is(err, domain.ErrForbidden):
+		return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: err.Error()}
+	case errors.Is(err, domain.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such resource"}
+	case errors.As(err, &le):
+		return &Error{Status: http.StatusConflict, Code: "lag_above_threshold", Message: le.Error()}
+	case errors.As(err, &be):
+		return &Error{Status: http.StatusConflict, Code: "source_busy", Message: be.Error()}
+	case errors.Is(err, domain.ErrClusterLocked):
+		return &Error{Status: http.StatusConflict, Code: "cluster_locked", Message: err.Error()}
+	case errors.Is(err, domain.ErrSyncTimeLimit):
+		return &Error{Status: http.StatusConflict, Code: "sync_time_limit", Message: err.Error()}
+	case errors.Is(err, domain.ErrTerminal):
+		return &Error{Status: http.StatusConflict, Code: "migration_ended", Message: err.Error()}
+	case errors.Is(err, domain.ErrInvalidTransition):
+		return &Error{Status: http.StatusConflict, Code: "invalid_transition", Message: err.Error()}
+	case errors.Is(err, domain.ErrConflict):
+		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "the migration was changed by another request; reload and retry"}
+	case errors.As(err, &he):
+		return &Error{Status: he.Code, Code: strings.ReplaceAll(strings.ToLower(http.StatusText(he.Code)), " ", "_"), Message: fmt.Sprint(he.Message)}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error; see the zdmd log"}
+}
+
+// errorHandler is the server's only error handler: every error leaves as
+// JSON {"error":{"code","message"}}.
+func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		e := classify(err)
+		if e.Status >= 500 {
+			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+		}
+		_ = c.JSON(e.Status, errorBody{Error: e})
+	}
+}
+
+// bind decodes a JSON body strictly: unknown fields and wrong types are
+// 400s naming the field; nothing reaches a handler half-decoded.
+func bind(c echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case err == nil:
+		if dec.More() {
+			return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body holds more than one JSON value"}
+		}
+		return nil
+	case errors.As(err, &syn):
+		return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: fmt.Sprintf("malformed JSON at byte %d", syn.Offset)}
+	case errors.As(err, &typ):
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: typ.Field,
+			Message: fmt.Sprintf("%s must be of type %s, not %s", typ.Field, typ.Type, typ.Value)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &Error{Status: http.StatusBadRequest, Code: "unknown_field", Field: f, Message: fmt.Sprintf("%s is not a field of this request", f)}
+	case errors.Is(err, echo.ErrStatusRequestEntityTooLarge):
+		return err
+	}
+	return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body is not a JSON object: " + err.Error()}
+}

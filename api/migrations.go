@@ -1,0 +1,183 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/handlers"
+	"github.com/zdm-io/zdm/projections"
+)
+
+type migrationRequest struct {
+	SourceClusterID string `json:"source_cluster_id"`
+	Target          struct {
+		Name         string `json:"name"`
+		Project      string `json:"project"`
+		Organization string `json:"organization"`
+		Provisioner  string `json:"provisioner"`
+	} `json:"target"`
+	Options struct {
+		LagThresholdSeconds float64  `json:"lag_threshold_seconds"`
+		SyncTimeLimit       string   `json:"sync_time_limit"`
+		OnForbiddenOp       string   `json:"on_forbidden_op"`
+		Notify              []string `json:"notify"`
+	} `json:"options"`
+}
+
+func (r migrationRequest) command() (handlers.StartMigration, error) {
+	cmd := handlers.StartMigration{
+		SourceClusterID: r.SourceClusterID,
+		Target:          domain.TargetSpec(r.Target),
+		Options: domain.Options{
+			LagThresholdSeconds: r.Options.LagThresholdSeconds, OnForbiddenOp: r.Options.OnForbiddenOp, Notify: r.Options.Notify,
+		},
+	}
+	if r.Options.SyncTimeLimit != "" {
+		var d domain.Duration
+		if err := d.UnmarshalText([]byte(r.Options.SyncTimeLimit)); err != nil || d <= 0 {
+			return cmd, domain.FieldError("options.sync_time_limit", `must be a positive duration such as "168h" or "7d"`)
+		}
+		cmd.Options.SyncTimeLimit = d
+	}
+	return cmd, nil
+}
+
+func (s *Server) startMigration(c echo.Context) error {
+	var req migrationRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	cmd, err := req.command()
+	if err != nil {
+		return err
+	}
+	m, err := s.cfg.Commands.StartMigration(c.Request().Context(), principal(c), commandID(c), cmd)
+	if err != nil {
+		return err
+	}
+	return s.migrationAfter(c, http.StatusAccepted, m)
+}
+
+// migrationAfter answers a command with the migration as the projection
+// shows it once the command is applied.
+func (s *Server) migrationAfter(c echo.Context, status int, m *domain.Migration) error {
+	waitView(c, s.cfg.Migrations, m.ID, m.Seq())
+	v, ok := s.cfg.Migrations.Get(m.ID)
+	if !ok {
+		return c.JSON(status, map[string]any{"id": m.ID, "state": m.State})
+	}
+	return c.JSON(status, v)
+}
+
+func (s *Server) visibleMigration(c echo.Context) (*projections.MigrationView, error) {
+	v, ok := s.cfg.Migrations.Get(c.Param("id"))
+	if !ok || !principal(c).CanView(v.Organization) {
+		return nil, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no migration " + c.Param("id")}
+	}
+	return v, nil
+}
+
+func (s *Server) listMigrations(c echo.Context) error {
+	p := principal(c)
+	out := []*projections.MigrationView{}
+	for _, v := range s.cfg.Migrations.List() {
+		if p.CanView(v.Organization) {
+			out = append(out, v)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"migrations": out})
+}
+
+func (s *Server) getMigration(c echo.Context) error {
+	v, err := s.visibleMigration(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+type eventJSON struct {
+	Seq   uint64          `json:"seq"`
+	At    time.Time       `json:"at"`
+	Actor string          `json:"actor"`
+	Type  string          `json:"type"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// migrationEvents pages through the audit history: ?after=SEQ&limit=N.
+func (s *Server) migrationEvents(c echo.Context) error {
+	if _, err := s.visibleMigration(c); err != nil {
+		return err
+	}
+	after, limit := uint64(0), 100
+	if v := c.QueryParam("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "after", Message: "after must be a sequence number"}
+		}
+		after = n
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "limit", Message: "limit must be from 1 to 1000"}
+		}
+		limit = n
+	}
+	subj, err := domain.MigrationStream(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	recs, _, err := s.cfg.History.Load(c.Request().Context(), subj, after)
+	if err != nil {
+		return err
+	}
+	out := []eventJSON{}
+	next := after
+	for _, r := range recs {
+		// A page never splits the events of one message.
+		if len(out) >= limit && r.Seq != next {
+			break
+		}
+		data, _ := json.Marshal(r.Event)
+		out = append(out, eventJSON{Seq: r.Seq, At: r.At, Actor: r.Actor, Type: r.Event.EventType(), Data: data})
+		next = r.Seq
+	}
+	more := len(out) < len(recs)
+	return c.JSON(http.StatusOK, map[string]any{"events": out, "next_after": next, "more": more})
+}
+
+type stopSyncRequest struct {
+	ConfirmWritesStopped *bool `json:"confirm_writes_stopped"`
+	Force                bool  `json:"force"`
+}
+
+func (s *Server) stopSync(c echo.Context) error {
+	var req stopSyncRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if req.ConfirmWritesStopped == nil || !*req.ConfirmWritesStopped {
+		return &Error{Status: http.StatusBadRequest, Code: "confirmation_required", Field: "confirm_writes_stopped",
+			Message: "confirm_writes_stopped must be true: stop writing to the source cluster first (R9)"}
+	}
+	m, err := s.cfg.Commands.StopSync(c.Request().Context(), principal(c), commandID(c), c.Param("id"),
+		handlers.StopSync{ConfirmWritesStopped: true, Force: req.Force})
+	if err != nil {
+		return err
+	}
+	return s.migrationAfter(c, http.StatusAccepted, m)
+}
+
+func (s *Server) cancelMigration(c echo.Context) error {
+	m, err := s.cfg.Commands.CancelMigration(c.Request().Context(), principal(c), commandID(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return s.migrationAfter(c, http.StatusAccepted, m)
+}

@@ -1,0 +1,145 @@
+// Package api serves zdm's HTTP API with Echo: clusters, migrations, their
+// audit history, health, metrics and the OpenAPI document.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/handlers"
+	"github.com/zdm-io/zdm/projections"
+)
+
+//go:embed openapi.yaml
+var openAPIDocument []byte
+
+// Commands are the handlers the API calls.
+type Commands interface {
+	RegisterCluster(ctx context.Context, p domain.Principal, commandID string, r handlers.RegisterCluster) (*domain.Cluster, error)
+	DeleteCluster(ctx context.Context, p domain.Principal, commandID, id string) (*domain.Cluster, error)
+	StartMigration(ctx context.Context, p domain.Principal, commandID string, r handlers.StartMigration) (*domain.Migration, error)
+	StopSync(ctx context.Context, p domain.Principal, commandID, id string, r handlers.StopSync) (*domain.Migration, error)
+	CancelMigration(ctx context.Context, p domain.Principal, commandID, id string) (*domain.Migration, error)
+}
+
+// History reads a migration's stored events.
+type History interface {
+	Load(ctx context.Context, subject string, after uint64) ([]domain.Record, uint64, error)
+}
+
+// Config is what the server needs.
+type Config struct {
+	Commands   Commands
+	Migrations *projections.Projection[*projections.MigrationView]
+	Clusters   *projections.Projection[*projections.ClusterView]
+	History    History
+	Tokens     Tokens
+	Logger     *slog.Logger
+	// Metrics serves /metrics.
+	Metrics http.Handler
+	// Ready reports whether zdmd can serve (for /readyz).
+	Ready func() error
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg  Config
+	echo *echo.Echo
+	srv  *http.Server
+}
+
+// NewServer builds the routes.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(cfg.Logger)
+	e.Use(middleware.Recover(), middleware.BodyLimit("1M"))
+	s := &Server{cfg: cfg, echo: e}
+
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.readyz)
+	if cfg.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
+	}
+	e.GET("/v1/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", openAPIDocument) })
+
+	v1 := e.Group("/v1", authenticate(cfg.Tokens))
+	v1.POST("/clusters", s.registerCluster)
+	v1.GET("/clusters", s.listClusters)
+	v1.GET("/clusters/:id", s.getCluster)
+	v1.DELETE("/clusters/:id", s.deleteCluster)
+	v1.POST("/migrations", s.startMigration)
+	v1.GET("/migrations", s.listMigrations)
+	v1.GET("/migrations/:id", s.getMigration)
+	v1.GET("/migrations/:id/events", s.migrationEvents)
+	v1.POST("/migrations/:id/stop-sync", s.stopSync)
+	v1.POST("/migrations/:id/cancel", s.cancelMigration)
+	v1.GET("/whoami", func(c echo.Context) error { return c.JSON(http.StatusOK, principal(c)) })
+	return s
+}
+
+// Handler exposes the routes (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Routes lists "METHOD path" of every route, for the OpenAPI check.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.echo.Routes() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.srv = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+	if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests and waits for those in flight.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// commandID takes the client's Idempotency-Key, so a retried request is
+// applied once.
+func commandID(c echo.Context) string {
+	return handlers.CommandID(c.Request().Header.Get("Idempotency-Key"))
+}
+
+// waitView gives the projection a moment to show a command's result, so a
+// client reads its own write.
+func waitView[V interface {
+	Wait(context.Context, string, uint64) error
+}](c echo.Context, p V, id string, seq uint64) {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	_ = p.Wait(ctx, id, seq)
+}

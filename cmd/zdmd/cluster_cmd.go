@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"text/tabwriter"
+)
+
+type clusterJSON struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Organization string `json:"organization"`
+	Project      string `json:"project"`
+	Endpoint     string `json:"endpoint"`
+	Status       string `json:"status"`
+	Spare        bool   `json:"spare"`
+	ProxyListen  string `json:"proxy_listen"`
+}
+
+func clusterCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageError("cluster: give list, show, register or delete")
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("cluster " + sub)
+	newClient := clientFlags(fs)
+	switch sub {
+	case "list":
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Clusters []clusterJSON `json:"clusters"`
+		}
+		if err := c.do("GET", "/v1/clusters", nil, &out); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tORGANIZATION/PROJECT\tENDPOINT\tSTATUS\tPROXY")
+		for _, cl := range out.Clusters {
+			fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\n", cl.ID, cl.Name, cl.Organization, cl.Project, cl.Endpoint, cl.Status, cl.ProxyListen)
+		}
+		return tw.Flush()
+	case "show", "delete":
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		id, err := oneArg(fs, "cluster ID")
+		if err != nil {
+			return err
+		}
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		if sub == "delete" {
+			if err := c.do("DELETE", "/v1/clusters/"+url.PathEscape(id), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s deleted\n", id)
+			return nil
+		}
+		var out map[string]any
+		if err := c.do("GET", "/v1/clusters/"+url.PathEscape(id), nil, &out); err != nil {
+			return err
+		}
+		return printJSON(stdout, out)
+	case "register":
+		name := fs.String("name", "", "cluster name (required)")
+		org := fs.String("organization", "", "organization (required)")
+		project := fs.String("project", "", "project (required)")
+		endpoint := fs.String("endpoint", "", "Milvus address host:port (required)")
+		user := fs.String("username", "", "Milvus user")
+		spare := fs.Bool("spare", false, "offer the cluster to the pool provisioner as a target")
+		proxy := fs.String("proxy-listen", "", "run the zdm Milvus proxy for this cluster on host:port")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		body := map[string]any{"name": *name, "organization": *org, "project": *project, "endpoint": *endpoint,
+			"username": *user, "password": os.Getenv("ZDM_CLUSTER_PASSWORD"), "spare": *spare, "proxy_listen": *proxy}
+		var out clusterJSON
+		if err := c.do("POST", "/v1/clusters", body, &out); err != nil {
+			if ae, ok := err.(*apiError); ok && ae.Field != "" {
+				return fmt.Errorf("--%s: %s", flagOfField(ae.Field), ae.Msg)
+			}
+			return err
+		}
+		fmt.Fprintln(stdout, out.ID)
+		return nil
+	}
+	return usageError("cluster: unknown subcommand %q", sub)
+}
+
+func flagOfField(field string) string {
+	switch field {
+	case "proxy_listen":
+		return "proxy-listen"
+	case "password":
+		return "username (password from ZDM_CLUSTER_PASSWORD)"
+	}
+	return field
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/zdm-io/zdm/api"
+	"github.com/zdm-io/zdm/domain"
+)
+
+// Config is zdmd.yaml. Flags given on the command line override it.
+type Config struct {
+	Listen        string         `yaml:"listen"`
+	DataDir       string         `yaml:"data_dir"`
+	NATSURL       string         `yaml:"nats_url"`
+	NATSListen    string         `yaml:"nats_listen"`
+	NATSConfig    string         `yaml:"nats_config"`
+	DataPlane     string         `yaml:"dataplane"`
+	Organizations []Organization `yaml:"organizations"`
+	Tokens        []TokenConfig  `yaml:"tokens"`
+	Saga          SagaConfig     `yaml:"saga"`
+	Simulated     SimulatedShape `yaml:"simulated"`
+}
+
+// Organization lists the projects of one organization.
+type Organization struct {
+	Name     string   `yaml:"name"`
+	Projects []string `yaml:"projects"`
+}
+
+// TokenConfig gives an API token a principal. Prefer token_sha256 (the hex
+// SHA-256 of the token) so the file holds no usable secret.
+type TokenConfig struct {
+	User         string   `yaml:"user"`
+	Role         string   `yaml:"role"`
+	Organization string   `yaml:"organization"`
+	Projects     []string `yaml:"projects"`
+	Token        string   `yaml:"token"`
+	TokenSHA256  string   `yaml:"token_sha256"`
+}
+
+// SagaConfig tunes the saga.
+type SagaConfig struct {
+	LagRecordInterval time.Duration `yaml:"lag_record_interval"`
+	StepAttempts      int           `yaml:"step_attempts"`
+	RetryBackoff      time.Duration `yaml:"retry_backoff"`
+	Tick              time.Duration `yaml:"tick"`
+}
+
+// SimulatedShape shapes the simulated data plane.
+type SimulatedShape struct {
+	StepLog             string        `yaml:"step_log"`
+	Collections         int           `yaml:"collections"`
+	RangesPerCollection int           `yaml:"ranges_per_collection"`
+	RowsPerRange        int64         `yaml:"rows_per_range"`
+	RangeDelay          time.Duration `yaml:"range_delay"`
+	LagStart            float64       `yaml:"lag_start"`
+	LagStep             time.Duration `yaml:"lag_step"`
+}
+
+func defaultConfig() Config {
+	return Config{Listen: "127.0.0.1:8080", DataDir: "./data", DataPlane: "milvus"}
+}
+
+// loadConfig reads path (if any) over the defaults.
+func loadConfig(path string) (Config, error) {
+	cfg := defaultConfig()
+	if path == "" {
+		return cfg, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("--config: %w", err)
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("--config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// tokens builds the API's token table; adminToken (ZDM_ADMIN_TOKEN) adds
+// a bootstrap admin of every organization.
+func (c Config) tokens(adminToken string) (api.Tokens, error) {
+	out := api.Tokens{}
+	if adminToken != "" {
+		out[api.HashToken(adminToken)] = domain.Principal{User: "admin", Role: domain.RoleAdmin}
+	}
+	for i, t := range c.Tokens {
+		where := fmt.Sprintf("tokens[%d]", i)
+		role := domain.Role(t.Role)
+		if !slices.Contains([]domain.Role{domain.RoleAdmin, domain.RoleOrgAdmin, domain.RoleProjectAdmin, domain.RoleViewer}, role) {
+			return nil, fmt.Errorf("%s.role: %q is not admin, org_admin, project_admin or viewer", where, t.Role)
+		}
+		if t.User == "" {
+			return nil, fmt.Errorf("%s.user is required", where)
+		}
+		if role != domain.RoleAdmin && t.Organization == "" {
+			return nil, fmt.Errorf("%s.organization is required for role %s", where, role)
+		}
+		if role == domain.RoleProjectAdmin && len(t.Projects) == 0 {
+			return nil, fmt.Errorf("%s.projects is required for a project admin", where)
+		}
+		hash := strings.ToLower(t.TokenSHA256)
+		if t.Token != "" {
+			hash = api.HashToken(t.Token)
+		}
+		if len(hash) != 64 {
+			return nil, fmt.Errorf("%s: token or token_sha256 (64 hex digits) is required", where)
+		}
+		out[hash] = domain.Principal{User: t.User, Role: role, Organization: t.Organization, Projects: t.Projects}
+	}
+	return out, nil
+}
+
+// directory is the organizations' projects; none configured accepts all.
+type directory map[string][]string
+
+func (d directory) HasProject(org, project string) bool {
+	if len(d) == 0 {
+		return true
+	}
+	return slices.Contains(d[org], project)
+}
+
+func (c Config) directory() directory {
+	d := directory{}
+	for _, o := range c.Organizations {
+		d[o.Name] = o.Projects
+	}
+	return d
+}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	zdm "github.com/zdm-io/zdm"
+	"github.com/zdm-io/zdm/adapters/secrets"
+	"github.com/zdm-io/zdm/adapters/simulated"
+	"github.com/zdm-io/zdm/api"
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/handlers"
+	"github.com/zdm-io/zdm/metrics"
+	"github.com/zdm-io/zdm/projections"
+)
+
+// Durable consumer names; deleting one rebuilds what it feeds.
+const (
+	consumerMigrationsView = "view-migrations"
+	consumerClustersView   = "view-clusters"
+	consumerSaga           = "saga"
+)
+
+// Main is zdmd serve, wired by hand.
+type Main struct {
+	cfg    Config
+	logger *slog.Logger
+
+	embedded *eventstore.Embedded
+	nc       *nats.Conn
+	store    *eventstore.Store
+
+	migrations *projections.Projection[*projections.MigrationView]
+	clusters   *projections.Projection[*projections.ClusterView]
+	service    *handlers.Service
+	saga       *handlers.Saga
+	server     *api.Server
+	metrics    *metrics.Metrics
+
+	mu    sync.Mutex
+	subs  []*eventstore.Subscription
+	ready bool
+}
+
+// openEvents connects to NATS (embedded on dataDir unless natsURL is set)
+// and opens the event store.
+func openEvents(ctx context.Context, cfg Config, listen string) (*eventstore.Embedded, *nats.Conn, *eventstore.Store, error) {
+	var (
+		emb *eventstore.Embedded
+		nc  *nats.Conn
+		err error
+	)
+	if cfg.NATSURL != "" {
+		nc, err = nats.Connect(cfg.NATSURL, nats.Name("zdmd"), nats.MaxReconnects(-1))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--nats-url %s: %w", cfg.NATSURL, err)
+		}
+	} else {
+		conf := zdm.NATSConfig
+		if cfg.NATSConfig != "" {
+			data, err := os.ReadFile(cfg.NATSConfig)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("--nats-config: %w", err)
+			}
+			conf = string(data)
+		}
+		emb, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: conf, DataDir: cfg.DataDir, Listen: listen})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if nc, err = emb.Connect("zdmd"); err != nil {
+			emb.Close()
+			return nil, nil, nil, err
+		}
+	}
+	store, err := eventstore.Open(ctx, nc)
+	if err != nil {
+		nc.Close()
+		if emb != nil {
+			emb.Close()
+		}
+		return nil, nil, nil, err
+	}
+	return emb, nc, store, nil
+}
+
+// NewMain connects everything; Run starts it.
+func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Logger) (*Main, error) {
+	m := &Main{cfg: cfg, logger: logger}
+	tokens, err := cfg.tokens(adminToken)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	if len(tokens) == 0 {
+		logger.Warn("no API tokens configured: set ZDM_ADMIN_TOKEN or tokens in --config; every /v1 request will be refused")
+	}
+	listen := cfg.NATSListen
+	if m.embedded, m.nc, m.store, err = openEvents(ctx, cfg, listen); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			m.Close()
+		}
+	}()
+	js := m.store
+	migBucket, err := js.KV(ctx, "ZDM_VIEW_MIGRATIONS")
+	if err != nil {
+		return nil, err
+	}
+	clBucket, err := js.KV(ctx, "ZDM_VIEW_CLUSTERS")
+	if err != nil {
+		return nil, err
+	}
+	secretBucket, err := js.KV(ctx, "ZDM_SECRETS")
+	if err != nil {
+		return nil, err
+	}
+	key, err := secrets.LoadKey(os.Getenv("ZDM_SECRET_KEY"), filepath.Join(cfg.DataDir, "secret.key"))
+	if err != nil {
+		return nil, err
+	}
+	creds, err := secrets.New(secretBucket, key, eventstore.ErrKeyNotFound)
+	if err != nil {
+		return nil, err
+	}
+	m.migrations = projections.NewMigrations(migBucket)
+	m.clusters = projections.NewClusters(clBucket)
+	m.metrics = metrics.New(m.statesCount)
+	m.service = handlers.NewService(handlers.ServiceConfig{
+		Log: m.store, Credentials: creds, Directory: cfg.directory(), Logger: logger,
+	})
+	steps, err := m.steps()
+	if err != nil {
+		return nil, err
+	}
+	m.saga = handlers.NewSaga(m.service, steps, m.store, m.metrics, handlers.SagaConfig{
+		LagRecordInterval: cfg.Saga.LagRecordInterval, StepAttempts: cfg.Saga.StepAttempts,
+		RetryBackoff: cfg.Saga.RetryBackoff, Tick: cfg.Saga.Tick,
+	})
+	m.server = api.NewServer(api.Config{
+		Commands: m.service, Migrations: m.migrations, Clusters: m.clusters, History: m.store,
+		Tokens: tokens, Logger: logger, Metrics: m.metrics.Handler(), Ready: m.readyErr,
+	})
+	ok = true
+	return m, nil
+}
+
+// steps picks the data plane.
+func (m *Main) steps() (handlers.Steps, error) {
+	switch m.cfg.DataPlane {
+	case "simulated":
+		s := m.cfg.Simulated
+		return simulated.New(simulated.Config{
+			StepLog: s.StepLog, Collections: s.Collections, RangesPerCollection: s.RangesPerCollection,
+			RowsPerRange: s.RowsPerRange, RangeDelay: s.RangeDelay, LagStart: s.LagStart, LagStep: s.LagStep,
+		}).Steps(), nil
+	case "milvus":
+		return milvusSteps(m)
+	}
+	return handlers.Steps{}, fmt.Errorf("--dataplane: %q is not milvus or simulated", m.cfg.DataPlane)
+}
+
+func (m *Main) statesCount() map[string]int {
+	out := map[string]int{}
+	for _, v := range m.migrations.List() {
+		out[string(v.State)]++
+	}
+	return out
+}
+
+func (m *Main) readyErr() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.ready {
+		return errors.New("starting")
+	}
+	if !m.nc.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	return nil
+}
+
+// project starts a projection's consumer after loading its stored views.
+func project[V interface {
+	Load(context.Context, bool) error
+	Handle(context.Context, string, []domain.Record) error
+}](
+	ctx context.Context, m *Main, durable, filter string, p V) error {
+	exists, err := m.store.ConsumerExists(ctx, durable)
+	if err != nil {
+		return err
+	}
+	if err := p.Load(ctx, !exists); err != nil {
+		return fmt.Errorf("load view %s: %w", durable, err)
+	}
+	sub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: durable, Filter: filter, Logger: m.logger}, p.Handle)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.subs = append(m.subs, sub)
+	m.mu.Unlock()
+	return nil
+}
+
+// Run serves on ln until ctx ends.
+func (m *Main) Run(ctx context.Context, ln net.Listener) error {
+	if err := project(ctx, m, consumerMigrationsView, domain.MigrationSubject+">", m.migrations); err != nil {
+		return err
+	}
+	if err := project(ctx, m, consumerClustersView, domain.ClusterSubject+">", m.clusters); err != nil {
+		return err
+	}
+	if err := m.saga.Start(ctx); err != nil {
+		return err
+	}
+	sub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: consumerSaga, Filter: domain.MigrationSubject + ">", Logger: m.logger}, m.saga.Handle)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.subs = append(m.subs, sub)
+	m.ready = true
+	m.mu.Unlock()
+	m.logger.Info("zdmd serving", "listen", ln.Addr().String(), "data_dir", m.cfg.DataDir, "nats", m.natsWhere(), "dataplane", m.cfg.DataPlane)
+	errc := make(chan error, 1)
+	go func() { errc <- m.server.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return m.server.Shutdown(shutdown)
+}
+
+func (m *Main) natsWhere() string {
+	if m.embedded != nil {
+		if u := m.embedded.ClientURL(); u != "" {
+			return "embedded at " + u
+		}
+		return "embedded"
+	}
+	return m.cfg.NATSURL
+}
+
+// Close stops consumers and runners, then NATS.
+func (m *Main) Close() {
+	m.mu.Lock()
+	subs := m.subs
+	m.subs = nil
+	m.mu.Unlock()
+	for _, s := range subs {
+		s.Stop()
+	}
+	if m.saga != nil {
+		m.saga.Wait()
+	}
+	if m.nc != nil {
+		_ = m.nc.Drain()
+		m.nc.Close()
+	}
+	if m.embedded != nil {
+		m.embedded.Close()
+	}
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+)
+
+type migrationJSON struct {
+	ID              string   `json:"id"`
+	State           string   `json:"state"`
+	Stage           string   `json:"stage"`
+	SourceClusterID string   `json:"source_cluster_id"`
+	LagSeconds      *float64 `json:"lag_seconds"`
+	FailureReason   string   `json:"failure_reason"`
+	Target          struct {
+		Name     string `json:"name"`
+		Endpoint string `json:"endpoint"`
+	} `json:"target"`
+	Progress struct {
+		RowsCopied int64 `json:"rows_copied"`
+		RowsTotal  int64 `json:"rows_total"`
+	} `json:"progress"`
+}
+
+func migrationCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageError("migration: give list, show, start, stop-sync, cancel or events")
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("migration " + sub)
+	newClient := clientFlags(fs)
+	switch sub {
+	case "list":
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Migrations []migrationJSON `json:"migrations"`
+		}
+		if err := c.do("GET", "/v1/migrations", nil, &out); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTATE\tSTAGE\tSOURCE\tTARGET\tROWS\tLAG")
+		for _, m := range out.Migrations {
+			lag := "-"
+			if m.LagSeconds != nil {
+				lag = fmt.Sprintf("%.1fs", *m.LagSeconds)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", m.ID, m.State, m.Stage, m.SourceClusterID, m.Target.Name, m.Progress.RowsCopied, m.Progress.RowsTotal, lag)
+		}
+		return tw.Flush()
+	case "show", "cancel":
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		id, err := oneArg(fs, "migration ID")
+		if err != nil {
+			return err
+		}
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		var out map[string]any
+		method, path := "GET", "/v1/migrations/"+url.PathEscape(id)
+		if sub == "cancel" {
+			method, path = "POST", path+"/cancel"
+		}
+		if err := c.do(method, path, nil, &out); err != nil {
+			return err
+		}
+		return printJSON(stdout, out)
+	case "start":
+		return migrationStart(fs, newClient, args, stdout)
+	case "stop-sync":
+		confirm := fs.Bool("confirm-writes-stopped", false, "confirm that writes to the source cluster have stopped (required)")
+		force := fs.Bool("force", false, "stop although the lag is above the threshold")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		id, err := oneArg(fs, "migration ID")
+		if err != nil {
+			return err
+		}
+		if !*confirm {
+			return usageError("--confirm-writes-stopped: stop writing to the source cluster, then pass this flag")
+		}
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		var out migrationJSON
+		body := map[string]any{"confirm_writes_stopped": true, "force": *force}
+		if err := c.do("POST", "/v1/migrations/"+url.PathEscape(id)+"/stop-sync", body, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: sync stopped (state %s); the switch follows\n", out.ID, out.State)
+		return nil
+	case "events":
+		return migrationEvents(fs, newClient, args, stdout)
+	}
+	return usageError("migration: unknown subcommand %q", sub)
+}
+
+func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []string, stdout io.Writer) error {
+	source := fs.String("source", "", "source cluster ID (required)")
+	name := fs.String("target-name", "", "name of the new target cluster (required)")
+	project := fs.String("target-project", "", "project of the target (required)")
+	org := fs.String("target-organization", "", "organization of the target (default: the source's)")
+	prov := fs.String("provisioner", "local", "local, pool or simulated")
+	lag := fs.Float64("lag-threshold", 0, "lag threshold in seconds (default 10)")
+	limit := fs.String("sync-time-limit", "", "sync time limit, e.g. 168h or 7d (default 7d)")
+	policy := fs.String("on-forbidden-op", "", "reject (default) or fail")
+	notify := fs.String("notify", "", "comma-separated email addresses")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	for _, req := range []struct{ flag, v string }{{"--source", *source}, {"--target-name", *name}, {"--target-project", *project}} {
+		if req.v == "" {
+			return usageError("%s is required", req.flag)
+		}
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	options := map[string]any{}
+	if *lag != 0 {
+		options["lag_threshold_seconds"] = *lag
+	}
+	if *limit != "" {
+		options["sync_time_limit"] = *limit
+	}
+	if *policy != "" {
+		options["on_forbidden_op"] = *policy
+	}
+	if *notify != "" {
+		options["notify"] = strings.Split(*notify, ",")
+	}
+	body := map[string]any{
+		"source_cluster_id": *source,
+		"target":            map[string]any{"name": *name, "project": *project, "organization": *org, "provisioner": *prov},
+		"options":           options,
+	}
+	var out migrationJSON
+	if err := c.do("POST", "/v1/migrations", body, &out); err != nil {
+		return flagNamed(err)
+	}
+	fmt.Fprintln(stdout, out.ID)
+	return nil
+}
+
+// flagNamed turns the API's field names into the flags that set them.
+func flagNamed(err error) error {
+	ae, ok := err.(*apiError)
+	if !ok || ae.Field == "" {
+		return err
+	}
+	flags := map[string]string{
+		"source_cluster_id": "--source", "target.name": "--target-name", "target.project": "--target-project",
+		"target.organization": "--target-organization", "target.provisioner": "--provisioner",
+		"options.lag_threshold_seconds": "--lag-threshold", "options.sync_time_limit": "--sync-time-limit",
+		"options.on_forbidden_op": "--on-forbidden-op",
+	}
+	f := flags[ae.Field]
+	if f == "" && strings.HasPrefix(ae.Field, "options.notify") {
+		f = "--notify"
+	}
+	if f == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %s", f, strings.TrimPrefix(ae.Msg, ae.Field+" "))
+}
+
+func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args []string, stdout io.Writer) error {
+	after := fs.Uint64("after", 0, "print events stored after this sequence")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	id, err := oneArg(fs, "migration ID")
+	if err != nil {
+		return err
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	next := *after
+	for {
+		var page struct {
+			Events    []map[string]any `json:"events"`
+			NextAfter uint64           `json:"next_after"`
+			More      bool             `json:"more"`
+		}
+		if err := c.do("GET", fmt.Sprintf("/v1/migrations/%s/events?after=%d&limit=1000", url.PathEscape(id), next), nil, &page); err != nil {
+			return err
+		}
+		for _, e := range page.Events {
+			fmt.Fprintf(stdout, "%v\t%v\t%v\t%v\n", e["seq"], e["at"], e["actor"], e["type"])
+		}
+		if !page.More {
+			return nil
+		}
+		next = page.NextAfter
+	}
+}

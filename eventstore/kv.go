@@ -1,0 +1,96 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrKeyNotFound means a key-value bucket has no such key.
+var ErrKeyNotFound = errors.New("key not found")
+
+// KV is a JetStream key-value bucket holding the latest value of each key.
+type KV struct {
+	js     jetstream.JetStream
+	bucket string
+	kv     jetstream.KeyValue
+}
+
+// KV opens (creating if needed) a file-backed bucket.
+func (s *Store) KV(ctx context.Context, bucket string) (*KV, error) {
+	k := &KV{js: s.js, bucket: bucket}
+	if err := k.open(ctx); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *KV) open(ctx context.Context) error {
+	kv, err := k.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: k.bucket, History: 1, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("open bucket %s: %w", k.bucket, err)
+	}
+	k.kv = kv
+	return nil
+}
+
+// Put stores value under key.
+func (k *KV) Put(ctx context.Context, key string, value []byte) error {
+	if _, err := k.kv.Put(ctx, key, value); err != nil {
+		return fmt.Errorf("put %s/%s: %w", k.bucket, key, err)
+	}
+	return nil
+}
+
+// Get returns the value of key, or ErrKeyNotFound.
+func (k *KV) Get(ctx context.Context, key string) ([]byte, error) {
+	e, err := k.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, ErrKeyNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s/%s: %w", k.bucket, key, err)
+	}
+	return e.Value(), nil
+}
+
+// Delete removes key; removing a missing key is not an error.
+func (k *KV) Delete(ctx context.Context, key string) error {
+	if err := k.kv.Purge(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("delete %s/%s: %w", k.bucket, key, err)
+	}
+	return nil
+}
+
+// All returns every key and its value.
+func (k *KV) All(ctx context.Context) (map[string][]byte, error) {
+	w, err := k.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", k.bucket, err)
+	}
+	defer func() { _ = w.Stop() }()
+	out := map[string][]byte{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e := <-w.Updates():
+			if e == nil { // the initial values are all delivered
+				return out, nil
+			}
+			out[e.Key()] = e.Value()
+		}
+	}
+}
+
+// Reset empties the bucket.
+func (k *KV) Reset(ctx context.Context) error {
+	if err := k.js.DeleteKeyValue(ctx, k.bucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return fmt.Errorf("reset %s: %w", k.bucket, err)
+	}
+	return k.open(ctx)
+}

@@ -1,0 +1,54 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// finish does what an ended migration leaves to do: stop capturing, and
+// hand the clusters back. After a switch the source is kept and marked
+// Migrated, the target runs (R11); after a failure or a cancel the target is
+// released and the source unlocked. Every part checks before it acts, so
+// finishing twice is harmless.
+func (s *Saga) finish(ctx context.Context, m *domain.Migration) error {
+	if s.steps.Syncer != nil {
+		if err := s.steps.Syncer.Disarm(ctx, m); err != nil {
+			return err
+		}
+	}
+	switched := m.State == domain.StateSwitchedOver
+	if !switched && m.TargetRequested {
+		// A provisioner this zdmd does not have cannot have made a target.
+		if p, err := s.provisioner(m); err == nil {
+			if err := p.Release(ctx, m); err != nil {
+				return err
+			}
+		}
+	}
+	if m.TargetCluster.ClusterID != "" {
+		if err := s.svc.releaseTarget(ctx, m, switched); err != nil {
+			return err
+		}
+	}
+	_, err := s.svc.clusters.Exec(ctx, m.Source.ID, m.ID+"/unlock-source", SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
+		if c.LockedBy != m.ID {
+			return nil, nil
+		}
+		return []domain.Event{domain.ClusterUnlocked{MigrationID: m.ID, Migrated: switched}}, nil
+	})
+	return err
+}
+
+func (s *Service) releaseTarget(ctx context.Context, m *domain.Migration, switched bool) error {
+	_, err := s.clusters.Exec(ctx, m.TargetCluster.ClusterID, m.ID+"/release-target", SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
+		if c.ClaimedBy != m.ID {
+			return nil, nil
+		}
+		if switched {
+			return []domain.Event{domain.ClusterActivated{MigrationID: m.ID}}, nil
+		}
+		return []domain.Event{domain.ClusterReleased{MigrationID: m.ID, Removed: c.Provisioner != ""}}, nil
+	})
+	return err
+}

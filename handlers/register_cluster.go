@@ -1,0 +1,95 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// RegisterCluster is the request to add a cluster to the registry.
+type RegisterCluster struct {
+	Name         string
+	Organization string
+	Project      string
+	Endpoint     string
+	Username     string
+	Password     string
+	Spare        bool
+	ProxyListen  string
+}
+
+// Validate names the first field that is wrong.
+func (r RegisterCluster) Validate() error {
+	for _, f := range []struct{ name, v string }{{"name", r.Name}, {"organization", r.Organization}, {"project", r.Project}} {
+		if err := domain.ValidateName(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if err := ValidateAddress("endpoint", r.Endpoint, true); err != nil {
+		return err
+	}
+	if err := ValidateAddress("proxy_listen", r.ProxyListen, false); err != nil {
+		return err
+	}
+	if r.Password != "" && r.Username == "" {
+		return domain.FieldError("username", "is required with a password")
+	}
+	if len(r.Username) > 256 || len(r.Password) > 1024 {
+		return domain.FieldError("password", "is too long")
+	}
+	return nil
+}
+
+// ValidateAddress accepts host:port with a port from 1 to 65535.
+func ValidateAddress(field, v string, required bool) error {
+	if v == "" {
+		if required {
+			return domain.FieldError(field, "is required")
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" {
+		return domain.FieldError(field, "must be host:port, for example 127.0.0.1:19530")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return domain.FieldError(field, "must have a port from 1 to 65535")
+	}
+	return nil
+}
+
+// RegisterCluster adds a cluster. Credentials go to the credential store
+// before the event, so the event never holds them.
+func (s *Service) RegisterCluster(ctx context.Context, p domain.Principal, commandID string, r RegisterCluster) (*domain.Cluster, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	if err := authorize(p, r.Organization, r.Project); err != nil {
+		return nil, err
+	}
+	if !s.dir.HasProject(r.Organization, r.Project) {
+		return nil, domain.FieldError("project", fmt.Sprintf("is not a project of organization %s", r.Organization))
+	}
+	id := newID("c-")
+	creds := Credentials{Username: r.Username, Password: r.Password}
+	if !creds.Empty() {
+		if s.creds == nil {
+			return nil, fmt.Errorf("register cluster: no credential store is configured")
+		}
+		if err := s.creds.Put(ctx, id, creds); err != nil {
+			return nil, fmt.Errorf("store credentials of %s: %w", id, err)
+		}
+	}
+	return s.clusters.Exec(ctx, id, commandID, p.User, func(c *domain.Cluster) ([]domain.Event, error) {
+		if c.Seq() != 0 {
+			return nil, domain.ErrClusterExists
+		}
+		return []domain.Event{domain.ClusterRegistered{
+			ID: id, Name: r.Name, Organization: r.Organization, Project: r.Project,
+			Endpoint: r.Endpoint, Spare: r.Spare, ProxyListen: r.ProxyListen, HasCredentials: !creds.Empty(),
+		}}, nil
+	})
+}

@@ -1,0 +1,140 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// aggregate is what the repository folds: a migration or a cluster.
+type aggregate interface {
+	Apply(domain.Record) error
+	Seq() uint64
+}
+
+// repository loads aggregates from the event log, keeps them cached, and
+// runs one command at a time per aggregate in this process. Other
+// processes are kept out by the log's optimistic concurrency.
+type repository[A aggregate] struct {
+	log     EventLog
+	clock   Clock
+	subject func(id string) (string, error)
+	fresh   func() A
+
+	mu    sync.Mutex
+	cache map[string]A
+	locks map[string]*sync.Mutex
+}
+
+func newRepository[A aggregate](log EventLog, clock Clock, subject func(string) (string, error), fresh func() A) *repository[A] {
+	return &repository[A]{log: log, clock: clock, subject: subject, fresh: fresh, cache: map[string]A{}, locks: map[string]*sync.Mutex{}}
+}
+
+func (r *repository[A]) lock(id string) func() {
+	r.mu.Lock()
+	l, ok := r.locks[id]
+	if !ok {
+		l = &sync.Mutex{}
+		r.locks[id] = l
+	}
+	r.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// load returns the aggregate with every stored event applied; the caller
+// holds its lock. An aggregate with no events is returned empty.
+func (r *repository[A]) load(ctx context.Context, id string) (A, error) {
+	subj, err := r.subject(id)
+	if err != nil {
+		var zero A
+		return zero, err
+	}
+	r.mu.Lock()
+	a, ok := r.cache[id]
+	r.mu.Unlock()
+	if !ok {
+		a = r.fresh()
+	}
+	recs, _, err := r.log.Load(ctx, subj, a.Seq())
+	if err != nil {
+		var zero A
+		return zero, fmt.Errorf("load %s: %w", subj, err)
+	}
+	for _, rec := range recs {
+		if err := a.Apply(rec); err != nil {
+			// The log holds an event the aggregate refuses: drop the
+			// cache so nothing acts on a half-applied state.
+			r.forget(id)
+			var zero A
+			return zero, fmt.Errorf("replay %s: %w", subj, err)
+		}
+	}
+	if a.Seq() > 0 {
+		r.mu.Lock()
+		r.cache[id] = a
+		r.mu.Unlock()
+	}
+	return a, nil
+}
+
+func (r *repository[A]) forget(id string) {
+	r.mu.Lock()
+	delete(r.cache, id)
+	r.mu.Unlock()
+}
+
+// Get returns the current aggregate (ErrNotFound if it has no events).
+func (r *repository[A]) Get(ctx context.Context, id string) (A, error) {
+	defer r.lock(id)()
+	a, err := r.load(ctx, id)
+	if err == nil && a.Seq() == 0 {
+		err = fmt.Errorf("%w: %s", domain.ErrNotFound, id)
+	}
+	return a, err
+}
+
+// Exec decides with the current state and appends the result. On a
+// concurrent change it reloads and decides again. It returns the aggregate
+// after the command; a decision with no events appends nothing.
+func (r *repository[A]) Exec(ctx context.Context, id, commandID, actor string, decide func(A) ([]domain.Event, error)) (A, error) {
+	defer r.lock(id)()
+	var zero A
+	for attempt := 0; attempt < 5; attempt++ {
+		a, err := r.load(ctx, id)
+		if err != nil {
+			return zero, err
+		}
+		events, err := decide(a)
+		if err != nil || len(events) == 0 {
+			return a, err
+		}
+		subj, _ := r.subject(id)
+		b := domain.Batch{CommandID: commandID, Actor: actor, At: r.clock.Now(), Events: events}
+		seq, err := r.log.Append(ctx, subj, a.Seq(), b)
+		if errors.Is(err, domain.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return zero, err
+		}
+		if seq <= a.Seq() {
+			// A retried command that was already stored: reload it.
+			continue
+		}
+		for _, e := range events {
+			if err := a.Apply(domain.Record{Seq: seq, At: b.At, Actor: actor, Event: e}); err != nil {
+				r.forget(id)
+				return zero, err
+			}
+		}
+		r.mu.Lock()
+		r.cache[id] = a
+		r.mu.Unlock()
+		return a, nil
+	}
+	return zero, fmt.Errorf("%s: %w (gave up after 5 attempts)", id, domain.ErrConflict)
+}

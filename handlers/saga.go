@@ -1,0 +1,226 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// LagObserver receives every lag sample (for the metrics gauge).
+type LagObserver interface {
+	ObserveLag(migrationID string, seconds float64)
+}
+
+// MigrationLister lists the migrations that have events.
+type MigrationLister interface {
+	Subjects(ctx context.Context, prefix string) ([]string, error)
+}
+
+// SagaConfig tunes the saga.
+type SagaConfig struct {
+	// LagRecordInterval is how often a lag sample is recorded as an event;
+	// every sample goes to the LagObserver.
+	LagRecordInterval time.Duration
+	// Tick is how often a syncing migration checks its time limit.
+	Tick time.Duration
+	// StepAttempts is how often a failing step is tried before the
+	// migration fails with the step's reason.
+	StepAttempts int
+	// RetryBackoff is the first pause between attempts; it doubles.
+	RetryBackoff time.Duration
+}
+
+// Saga drives every migration through its steps. Each migration has one
+// runner goroutine that loads the aggregate, runs the step its state calls
+// for and records the outcome; a step runs again only if its outcome was
+// not recorded, so a crash never repeats a completed step.
+type Saga struct {
+	svc     *Service
+	steps   Steps
+	clock   Clock
+	logger  *slog.Logger
+	cfg     SagaConfig
+	lister  MigrationLister
+	observe LagObserver
+
+	mu      sync.Mutex
+	base    context.Context
+	runners map[string]*runner
+	wg      sync.WaitGroup
+}
+
+// NewSaga returns a saga; Start runs it.
+func NewSaga(svc *Service, steps Steps, lister MigrationLister, observe LagObserver, cfg SagaConfig) *Saga {
+	if cfg.LagRecordInterval <= 0 {
+		cfg.LagRecordInterval = 5 * time.Second
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	if cfg.StepAttempts <= 0 {
+		cfg.StepAttempts = 5
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = time.Second
+	}
+	return &Saga{svc: svc, steps: steps, clock: svc.clock, logger: svc.logger.With("part", "saga"),
+		cfg: cfg, lister: lister, observe: observe, runners: map[string]*runner{}}
+}
+
+type runner struct {
+	id      string
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	pending bool
+}
+
+// interrupt ends the running step, so the runner reloads the migration.
+func (r *runner) interrupt() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending = true
+	if r.cancel != nil {
+		r.cancel()
+	}
+}
+
+// Start resumes every migration found in the log; runners of ended
+// migrations only finish their clean-up.
+func (s *Saga) Start(ctx context.Context) error {
+	s.mu.Lock()
+	s.base = ctx
+	s.mu.Unlock()
+	subjects, err := s.lister.Subjects(ctx, domain.MigrationSubject)
+	if err != nil {
+		return fmt.Errorf("resume migrations: %w", err)
+	}
+	for _, subj := range subjects {
+		s.ensure(strings.TrimPrefix(subj, domain.MigrationSubject))
+	}
+	return nil
+}
+
+// Wait returns when every runner has stopped (after the Start context ends).
+func (s *Saga) Wait() { s.wg.Wait() }
+
+// Handle is the reactor: every migration event wakes its runner, and the
+// events that end a step's reason to run interrupt it.
+func (s *Saga) Handle(_ context.Context, subject string, records []domain.Record) error {
+	id := strings.TrimPrefix(subject, domain.MigrationSubject)
+	r := s.ensure(id)
+	if r == nil {
+		return nil
+	}
+	for _, rec := range records {
+		switch rec.Event.(type) {
+		case domain.SyncStopped, domain.Failed, domain.Cancelled:
+			r.interrupt()
+		}
+	}
+	return nil
+}
+
+func (s *Saga) ensure(id string) *runner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.base == nil || s.base.Err() != nil {
+		return nil
+	}
+	if r, ok := s.runners[id]; ok {
+		return r
+	}
+	r := &runner{id: id}
+	s.runners[id] = r
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.run(s.base, r)
+		s.mu.Lock()
+		delete(s.runners, id)
+		s.mu.Unlock()
+	}()
+	return r
+}
+
+func (s *Saga) run(ctx context.Context, r *runner) {
+	log := s.logger.With("migration", r.id)
+	attempts, lastSeq := 0, uint64(0)
+	for ctx.Err() == nil {
+		stepCtx, cancel := context.WithCancel(ctx)
+		r.mu.Lock()
+		r.cancel, r.pending = cancel, false
+		r.mu.Unlock()
+		m, err := s.svc.Migration(stepCtx, r.id)
+		if err == nil && domain.IsTerminal(m.State) {
+			err = s.finish(stepCtx, m)
+			cancel()
+			if err == nil {
+				return
+			}
+		} else if err == nil {
+			if m.Seq() != lastSeq {
+				attempts, lastSeq = 0, m.Seq()
+			}
+			err = s.step(stepCtx, m)
+			cancel()
+			if err == nil || (stepCtx.Err() != nil && ctx.Err() == nil) {
+				continue // progressed, or interrupted by a newer event
+			}
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if isNotFound(err) {
+			log.Warn("runner for a migration without events stops", "err", err)
+			return
+		}
+		attempts++
+		var se *StepError
+		permanent := errors.As(err, &se) && se.Permanent
+		if m != nil && !domain.IsTerminal(m.State) && (permanent || attempts >= s.cfg.StepAttempts) {
+			log.Error("step failed; failing the migration", "state", m.State, "attempts", attempts, "err", err)
+			reason, detail := stepReason(m.State, err)
+			if _, ferr := s.svc.Record(ctx, r.id, fmt.Sprintf("%s/failed", r.id), domain.Fail{Reason: reason, Detail: detail}); ferr == nil {
+				continue
+			}
+		}
+		log.Warn("step failed; retrying", "attempt", attempts, "err", err)
+		pause := s.cfg.RetryBackoff << min(attempts, 5)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+	}
+}
+
+// StepError is a step failure with a reason an operator can act on.
+type StepError struct {
+	Reason    string
+	Err       error
+	Permanent bool
+}
+
+func (e *StepError) Error() string { return e.Reason + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *StepError) Unwrap() error { return e.Err }
+
+func stepReason(state domain.State, err error) (string, string) {
+	var se *StepError
+	if errors.As(err, &se) {
+		return se.Reason, se.Err.Error()
+	}
+	reasons := map[domain.State]string{
+		domain.StateRequested: "lock_failed", domain.StateLocked: "provisioning_failed",
+		domain.StateProvisioning: "provisioning_failed", domain.StateTargetProvisioned: "inventory_failed",
+		domain.StateCopying: "copy_failed", domain.StateSyncing: "sync_failed", domain.StateSyncStopped: "switch_failed",
+	}
+	return reasons[state], err.Error()
+}

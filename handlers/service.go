@@ -1,0 +1,125 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// SystemActor is the actor of what zdm does by itself.
+const SystemActor = "zdm"
+
+// Service runs commands against migrations and clusters.
+type Service struct {
+	migrations *repository[*domain.Migration]
+	clusters   *repository[*domain.Cluster]
+	creds      CredentialStore
+	dir        Directory
+	clock      Clock
+	logger     *slog.Logger
+}
+
+// ServiceConfig holds what a Service needs.
+type ServiceConfig struct {
+	Log         EventLog
+	Credentials CredentialStore
+	Directory   Directory
+	Clock       Clock
+	Logger      *slog.Logger
+}
+
+// NewService returns a Service.
+func NewService(cfg ServiceConfig) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.Directory == nil {
+		cfg.Directory = OpenDirectory{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{
+		migrations: newRepository(cfg.Log, cfg.Clock, domain.MigrationStream, domain.NewMigration),
+		clusters:   newRepository(cfg.Log, cfg.Clock, domain.ClusterStream, func() *domain.Cluster { return &domain.Cluster{} }),
+		creds:      cfg.Credentials,
+		dir:        cfg.Directory,
+		clock:      cfg.Clock,
+		logger:     cfg.Logger,
+	}
+}
+
+// Migration returns the current aggregate of a migration.
+func (s *Service) Migration(ctx context.Context, id string) (*domain.Migration, error) {
+	return s.migrations.Get(ctx, id)
+}
+
+// Cluster returns the current aggregate of a cluster.
+func (s *Service) Cluster(ctx context.Context, id string) (*domain.Cluster, error) {
+	c, err := s.clusters.Get(ctx, id)
+	if err == nil && c.Deleted {
+		err = fmt.Errorf("%w: cluster %s", domain.ErrNotFound, id)
+	}
+	return c, err
+}
+
+// ClusterCredentials returns a cluster's credentials for the data plane.
+func (s *Service) ClusterCredentials(ctx context.Context, id string) (Credentials, error) {
+	if s.creds == nil {
+		return Credentials{}, nil
+	}
+	return s.creds.Get(ctx, id)
+}
+
+// exec runs a domain command on a migration.
+func (s *Service) exec(ctx context.Context, id, commandID, actor string, cmd domain.Command) (*domain.Migration, error) {
+	return s.migrations.Exec(ctx, id, commandID, actor, func(m *domain.Migration) ([]domain.Event, error) {
+		if m.Seq() == 0 {
+			if _, isRequest := cmd.(domain.RequestMigration); !isRequest {
+				return nil, fmt.Errorf("%w: migration %s", domain.ErrNotFound, id)
+			}
+		}
+		return domain.Decide(m, cmd)
+	})
+}
+
+// Record runs a command of zdm's own (a saga step) on a migration.
+func (s *Service) Record(ctx context.Context, id, commandID string, cmd domain.Command) (*domain.Migration, error) {
+	return s.exec(ctx, id, commandID, SystemActor, cmd)
+}
+
+// newID returns prefix followed by 16 random hex digits.
+func newID(prefix string) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// CommandID returns key when a client sent an idempotency key, else a
+// fresh one.
+func CommandID(key string) string {
+	if key != "" {
+		return "api-" + key
+	}
+	return newID("cmd-")
+}
+
+// authorize checks R12 for a principal on org/project.
+func authorize(p domain.Principal, org, project string) error {
+	if !p.CanDrive(org, project) {
+		if !p.CanView(org) {
+			return fmt.Errorf("%w: %s may not act in organization %s", domain.ErrForbidden, p.User, org)
+		}
+		return fmt.Errorf("%w: %s (%s) may not drive migrations of %s/%s; an organization or project admin must (R12)",
+			domain.ErrForbidden, p.User, p.Role, org, project)
+	}
+	return nil
+}
+
+// isNotFound reports a missing aggregate.
+func isNotFound(err error) bool { return errors.Is(err, domain.ErrNotFound) }

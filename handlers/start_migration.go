@@ -1,0 +1,103 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// StartMigration is the request to migrate a source cluster to a new target.
+type StartMigration struct {
+	SourceClusterID string
+	Target          domain.TargetSpec
+	Options         domain.Options
+}
+
+// Failure reasons of the lock step.
+const (
+	ReasonSourceBusy    = "source_busy"
+	ReasonSourceDeleted = "source_deleted"
+)
+
+// StartMigration validates the request, records it and locks the source.
+// Bad input changes nothing; a source that is already busy is a conflict.
+func (s *Service) StartMigration(ctx context.Context, p domain.Principal, commandID string, r StartMigration) (*domain.Migration, error) {
+	if r.SourceClusterID == "" {
+		return nil, domain.FieldError("source_cluster_id", "is required")
+	}
+	src, err := s.Cluster(ctx, r.SourceClusterID)
+	if isNotFound(err) || (err == nil && !p.CanView(src.Organization)) {
+		return nil, domain.FieldError("source_cluster_id", fmt.Sprintf("names no cluster (%q)", r.SourceClusterID))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Target.Validate(); err != nil {
+		return nil, err
+	}
+	if err := r.Options.Validate(); err != nil {
+		return nil, err
+	}
+	if err := authorize(p, src.Organization, src.Project); err != nil {
+		return nil, err
+	}
+	targetOrg := r.Target.Organization
+	if targetOrg == "" {
+		targetOrg = src.Organization
+	}
+	if targetOrg == src.Organization {
+		if err := authorize(p, targetOrg, r.Target.Project); err != nil {
+			return nil, err
+		}
+		if !s.dir.HasProject(targetOrg, r.Target.Project) {
+			return nil, domain.FieldError("target.project", fmt.Sprintf("is not a project of organization %s", targetOrg))
+		}
+	}
+	// Refuse a busy source before anything is written; the lock below
+	// settles a race between two requests.
+	if _, err := src.LockFor("probe"); err != nil {
+		return nil, err
+	}
+	id := newID("m-")
+	cmd := domain.RequestMigration{
+		ID: id, Actor: p.User, Target: r.Target, Options: r.Options,
+		Source: domain.ClusterRef{ID: src.ID, Name: src.Name, Organization: src.Organization, Project: src.Project, Endpoint: src.Endpoint},
+	}
+	if _, err := s.exec(ctx, id, commandID, p.User, cmd); err != nil {
+		return nil, err
+	}
+	m, err := s.LockSource(ctx, id)
+	if err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// LockSource locks the source of a requested migration and records it;
+// a busy or deleted source fails the migration. Running it again after a
+// crash is harmless.
+func (s *Service) LockSource(ctx context.Context, id string) (*domain.Migration, error) {
+	m, err := s.migrations.Get(ctx, id)
+	if err != nil || m.State != domain.StateRequested {
+		return m, err
+	}
+	_, lockErr := s.clusters.Exec(ctx, m.Source.ID, id+"/lock-source", SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
+		return c.LockFor(id)
+	})
+	var busy *domain.BusyError
+	switch {
+	case errors.As(lockErr, &busy):
+		if _, err := s.Record(ctx, id, id+"/failed", domain.Fail{Reason: ReasonSourceBusy, Detail: busy.Error()}); err != nil {
+			return nil, err
+		}
+		return m, lockErr
+	case errors.Is(lockErr, domain.ErrClusterDeleted):
+		_, err := s.Record(ctx, id, id+"/failed", domain.Fail{Reason: ReasonSourceDeleted, Detail: "the source cluster was deleted from the registry"})
+		return m, errors.Join(lockErr, err)
+	case lockErr != nil:
+		return m, lockErr
+	}
+	return s.Record(ctx, id, id+"/locked", domain.Lock{})
+}

@@ -1,0 +1,186 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// step runs what m's state calls for and records its outcome. The command
+// ID of each outcome is keyed by migration and step, so a retried append
+// after a crash is stored once.
+func (s *Saga) step(ctx context.Context, m *domain.Migration) error {
+	switch m.State {
+	case domain.StateRequested:
+		_, err := s.svc.LockSource(ctx, m.ID)
+		var busy *domain.BusyError
+		if errors.As(err, &busy) || errors.Is(err, domain.ErrClusterDeleted) {
+			return nil // recorded as Failed
+		}
+		return err
+	case domain.StateLocked:
+		_, err := s.svc.Record(ctx, m.ID, m.ID+"/provisioning", domain.StartProvisioning{})
+		return err
+	case domain.StateProvisioning:
+		return s.provision(ctx, m)
+	case domain.StateTargetProvisioned:
+		plan, err := s.steps.Copier.Plan(ctx, m)
+		if err != nil {
+			return err
+		}
+		_, err = s.svc.Record(ctx, m.ID, m.ID+"/copy-started", domain.StartCopy{Plan: plan})
+		return err
+	case domain.StateCopying:
+		return s.copy(ctx, m)
+	case domain.StateSyncing:
+		return s.sync(ctx, m)
+	case domain.StateSyncStopped:
+		return s.switchOver(ctx, m)
+	}
+	return nil
+}
+
+func (s *Saga) provisioner(m *domain.Migration) (Provisioner, error) {
+	p, ok := s.steps.Provisioners[m.Target.Provisioner]
+	if !ok {
+		return nil, &StepError{Reason: "provisioner_unavailable", Permanent: true,
+			Err: fmt.Errorf("provisioner %q is not configured on this zdmd", m.Target.Provisioner)}
+	}
+	return p, nil
+}
+
+func (s *Saga) provision(ctx context.Context, m *domain.Migration) error {
+	p, err := s.provisioner(m)
+	if err != nil {
+		return err
+	}
+	t, err := p.Provision(ctx, m)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.claimTarget(ctx, m, t); err != nil {
+		return err
+	}
+	_, err = s.svc.Record(ctx, m.ID, m.ID+"/target-provisioned", domain.RecordTarget{Target: domain.TargetProvisioned{
+		ClusterID: t.ClusterID, Endpoint: t.Endpoint, Version: t.Version,
+	}})
+	return err
+}
+
+// claimTarget puts the target in the registry with status Syncing (R6).
+func (s *Service) claimTarget(ctx context.Context, m *domain.Migration, t Target) error {
+	if !t.Registered && !t.Credentials.Empty() && s.creds != nil {
+		if err := s.creds.Put(ctx, t.ClusterID, t.Credentials); err != nil {
+			return err
+		}
+	}
+	_, err := s.clusters.Exec(ctx, t.ClusterID, m.ID+"/claim-target", SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
+		switch {
+		case t.Registered && c.ClaimedBy == m.ID:
+			return nil, nil
+		case t.Registered && c.ClaimedBy != "":
+			return nil, &domain.BusyError{ClusterID: c.ID, MigrationID: c.ClaimedBy}
+		case t.Registered:
+			return []domain.Event{domain.ClusterClaimed{MigrationID: m.ID}}, nil
+		case c.Seq() != 0:
+			return nil, nil
+		}
+		return []domain.Event{domain.ClusterRegistered{
+			ID: t.ClusterID, Name: m.Target.Name, Organization: m.Organization, Project: m.Target.Project,
+			Endpoint: t.Endpoint, Provisioner: m.Target.Provisioner, MigrationID: m.ID, HasCredentials: !t.Credentials.Empty(),
+		}}, nil
+	})
+	return err
+}
+
+func (s *Saga) copy(ctx context.Context, m *domain.Migration) error {
+	err := s.steps.Copier.Copy(ctx, m, func(ctx context.Context, p domain.BulkCopyProgressed) error {
+		key := fmt.Sprintf("%s/copy/%s/%s/%s", m.ID, p.Database, p.Collection, p.Range)
+		if p.Skipped != "" {
+			key = fmt.Sprintf("%s/skip/%s/%s", m.ID, p.Database, p.Collection)
+		}
+		_, err := s.svc.Record(ctx, m.ID, key, domain.RecordCopyProgress{Progress: p})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if s.steps.Verifier != nil {
+		v, err := s.steps.Verifier.Verify(ctx, m, "copy")
+		if err != nil {
+			return err
+		}
+		if _, err := s.svc.Record(ctx, m.ID, m.ID+"/verified-copy", domain.RecordVerification{Report: v}); err != nil {
+			return err
+		}
+	}
+	_, err = s.svc.Record(ctx, m.ID, m.ID+"/bulk-copied", domain.CompleteCopy{})
+	return err
+}
+
+// sync keeps the target caught up until the operator stops it or the
+// time limit (R10) passes; the deadline comes from the recorded history,
+// so it holds across restarts.
+func (s *Saga) sync(ctx context.Context, m *domain.Migration) error {
+	syncCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var lastRecorded time.Time
+	thresholdReached := m.ThresholdReached
+	lag := func(ctx context.Context, seconds float64) error {
+		if s.observe != nil {
+			s.observe.ObserveLag(m.ID, seconds)
+		}
+		now := s.clock.Now()
+		crossing := !thresholdReached && seconds < m.Options.LagThresholdSeconds
+		if !crossing && now.Sub(lastRecorded) < s.cfg.LagRecordInterval {
+			return nil
+		}
+		after, err := s.svc.Record(ctx, m.ID, "", domain.SampleLag{LagSeconds: seconds, Now: now})
+		if err != nil {
+			return err
+		}
+		lastRecorded, thresholdReached = now, after.ThresholdReached
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.steps.Syncer.Sync(syncCtx, m, lag) }()
+	tick := time.NewTicker(s.cfg.Tick)
+	defer tick.Stop()
+	for {
+		if !s.clock.Now().Before(m.SyncDeadline()) {
+			cancel()
+			<-done
+			_, err := s.svc.Record(ctx, m.ID, m.ID+"/time-limit", domain.EnforceTimeLimit{Now: s.clock.Now()})
+			return err
+		}
+		select {
+		case err := <-done:
+			if err == nil && ctx.Err() == nil {
+				err = errors.New("sync ended by itself")
+			}
+			return err
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Saga) switchOver(ctx context.Context, m *domain.Migration) error {
+	sw, err := s.steps.Syncer.Switch(ctx, m)
+	if err != nil {
+		return err
+	}
+	if s.steps.Verifier != nil {
+		v, err := s.steps.Verifier.Verify(ctx, m, "switch")
+		if err != nil {
+			return err
+		}
+		if _, err := s.svc.Record(ctx, m.ID, m.ID+"/verified-switch", domain.RecordVerification{Report: v}); err != nil {
+			return err
+		}
+	}
+	_, err = s.svc.Record(ctx, m.ID, m.ID+"/switched-over", domain.CompleteSwitch{Switch: sw})
+	return err
+}

@@ -1,0 +1,47 @@
+package projections
+
+import (
+	"time"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// ClusterView is a registry entry as the API shows it. It never holds
+// credentials, only whether the cluster has some.
+type ClusterView struct {
+	ID             string    `json:"id"`
+	Name           string    `json:"name"`
+	Organization   string    `json:"organization"`
+	Project        string    `json:"project"`
+	Endpoint       string    `json:"endpoint"`
+	Status         string    `json:"status"`
+	Spare          bool      `json:"spare"`
+	ProxyListen    string    `json:"proxy_listen,omitempty"`
+	Provisioner    string    `json:"provisioner,omitempty"`
+	MigrationID    string    `json:"migration_id,omitempty"`
+	HasCredentials bool      `json:"has_credentials"`
+	Deleted        bool      `json:"-"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	Seq            uint64    `json:"seq"`
+	// State is the folded aggregate; the view's fields are derived from it.
+	State domain.Cluster `json:"state"`
+}
+
+// NewClusterView returns an empty view for id.
+func NewClusterView(id string) *ClusterView { return &ClusterView{ID: id} }
+
+func (v *ClusterView) lastSeq() uint64 { return v.Seq }
+
+func (v *ClusterView) apply(r domain.Record) {
+	_ = v.State.Apply(r)
+	c := &v.State
+	v.Name, v.Organization, v.Project, v.Endpoint = c.Name, c.Organization, c.Project, c.Endpoint
+	v.Status, v.Spare, v.ProxyListen, v.Provisioner = c.Status(), c.Spare, c.ProxyListen, c.Provisioner
+	v.HasCredentials, v.Deleted = c.HasCredentials, c.Deleted
+	v.MigrationID = c.LockedBy
+	if v.MigrationID == "" {
+		v.MigrationID = c.ClaimedBy
+	}
+	v.CreatedAt, v.UpdatedAt, v.Seq = c.CreatedAt, c.UpdatedAt, r.Seq
+}
