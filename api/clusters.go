@@ -72,8 +72,11 @@ func (s *Server) listClusters(c echo.Context) error {
 
 func (s *Server) getCluster(c echo.Context) error {
 	v, ok := s.cfg.Clusters.Get(c.Param("id"))
-	if !ok || v.Deleted || !principal(c).CanView(v.Organization) {
+	if !ok || v.Deleted {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no cluster " + c.Param("id")}
+	}
+	if !principal(c).CanView(v.Organization) {
+		return forbiddenOrg(v.Organization)
 	}
 	return c.JSON(http.StatusOK, toClusterJSON(v))
 }
@@ -85,4 +88,8 @@ func (s *Server) deleteCluster(c echo.Context) error {
 	}
 	waitView(c, s.cfg.Clusters, cl.ID, cl.Seq())
 	return c.NoContent(http.StatusNoContent)
+}
+
+func forbiddenOrg(org string) error {
+	return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "this belongs to organization " + org + ", which your token may not see"}
 }

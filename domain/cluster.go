@@ -119,6 +119,12 @@ func (c *Cluster) Status() string {
 	return StatusRunning
 }
 
+// Clone returns a copy (a cluster holds no shared mutable parts).
+func (c *Cluster) Clone() *Cluster {
+	cp := *c
+	return &cp
+}
+
 // Seq is the stream sequence of the last event applied.
 func (c *Cluster) Seq() uint64 { return c.Version }
 

@@ -84,6 +84,27 @@ func NewMigration() *Migration {
 // Seq is the stream sequence of the last event applied.
 func (m *Migration) Seq() uint64 { return m.Version }
 
+// Clone returns a deep copy that shares nothing mutable with m.
+func (m *Migration) Clone() *Migration {
+	c := *m
+	c.machine = newMachine(m.State)
+	c.Collections = make([]*CollectionProgress, len(m.Collections))
+	for i, p := range m.Collections {
+		cp := *p
+		cp.DoneRanges = make(map[string]int64, len(p.DoneRanges))
+		for k, v := range p.DoneRanges {
+			cp.DoneRanges[k] = v
+		}
+		c.Collections[i] = &cp
+	}
+	c.Notifications = make(map[string]bool, len(m.Notifications))
+	for k, v := range m.Notifications {
+		c.Notifications[k] = v
+	}
+	c.Verifications = append([]Verified(nil), m.Verifications...)
+	return &c
+}
+
 // Can reports whether an event of type typ may be applied now.
 func (m *Migration) Can(typ string) bool { return m.machine.Can(typ) }
 

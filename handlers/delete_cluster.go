@@ -13,9 +13,6 @@ func (s *Service) DeleteCluster(ctx context.Context, p domain.Principal, command
 	if err != nil {
 		return nil, err
 	}
-	if !p.CanView(c.Organization) {
-		return nil, domain.ErrNotFound
-	}
 	if err := authorize(p, c.Organization, c.Project); err != nil {
 		return nil, err
 	}

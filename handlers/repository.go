@@ -10,15 +10,17 @@ import (
 )
 
 // aggregate is what the repository folds: a migration or a cluster.
-type aggregate interface {
+type aggregate[A any] interface {
 	Apply(domain.Record) error
 	Seq() uint64
+	Clone() A
 }
 
 // repository loads aggregates from the event log, keeps them cached, and
 // runs one command at a time per aggregate in this process. Other
-// processes are kept out by the log's optimistic concurrency.
-type repository[A aggregate] struct {
+// processes are kept out by the log's optimistic concurrency. The cached
+// aggregate is changed only under its lock; callers get clones.
+type repository[A aggregate[A]] struct {
 	log     EventLog
 	clock   Clock
 	subject func(id string) (string, error)
@@ -29,7 +31,7 @@ type repository[A aggregate] struct {
 	locks map[string]*sync.Mutex
 }
 
-func newRepository[A aggregate](log EventLog, clock Clock, subject func(string) (string, error), fresh func() A) *repository[A] {
+func newRepository[A aggregate[A]](log EventLog, clock Clock, subject func(string) (string, error), fresh func() A) *repository[A] {
 	return &repository[A]{log: log, clock: clock, subject: subject, fresh: fresh, cache: map[string]A{}, locks: map[string]*sync.Mutex{}}
 }
 
@@ -91,10 +93,13 @@ func (r *repository[A]) forget(id string) {
 func (r *repository[A]) Get(ctx context.Context, id string) (A, error) {
 	defer r.lock(id)()
 	a, err := r.load(ctx, id)
-	if err == nil && a.Seq() == 0 {
-		err = fmt.Errorf("%w: %s", domain.ErrNotFound, id)
+	if err != nil {
+		return a, err
 	}
-	return a, err
+	if a.Seq() == 0 {
+		return a, fmt.Errorf("%w: %s", domain.ErrNotFound, id)
+	}
+	return a.Clone(), nil
 }
 
 // Exec decides with the current state and appends the result. On a
@@ -110,7 +115,7 @@ func (r *repository[A]) Exec(ctx context.Context, id, commandID, actor string, d
 		}
 		events, err := decide(a)
 		if err != nil || len(events) == 0 {
-			return a, err
+			return a.Clone(), err
 		}
 		subj, _ := r.subject(id)
 		b := domain.Batch{CommandID: commandID, Actor: actor, At: r.clock.Now(), Events: events}
@@ -134,7 +139,7 @@ func (r *repository[A]) Exec(ctx context.Context, id, commandID, actor string, d
 		r.mu.Lock()
 		r.cache[id] = a
 		r.mu.Unlock()
-		return a, nil
+		return a.Clone(), nil
 	}
 	return zero, fmt.Errorf("%s: %w (gave up after 5 attempts)", id, domain.ErrConflict)
 }

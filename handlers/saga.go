@@ -168,8 +168,9 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 				attempts, lastSeq = 0, m.Seq()
 			}
 			err = s.step(stepCtx, m)
+			interrupted := stepCtx.Err() != nil && ctx.Err() == nil
 			cancel()
-			if err == nil || (stepCtx.Err() != nil && ctx.Err() == nil) {
+			if err == nil || interrupted {
 				continue // progressed, or interrupted by a newer event
 			}
 		}

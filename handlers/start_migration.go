@@ -28,7 +28,7 @@ func (s *Service) StartMigration(ctx context.Context, p domain.Principal, comman
 		return nil, domain.FieldError("source_cluster_id", "is required")
 	}
 	src, err := s.Cluster(ctx, r.SourceClusterID)
-	if isNotFound(err) || (err == nil && !p.CanView(src.Organization)) {
+	if isNotFound(err) {
 		return nil, domain.FieldError("source_cluster_id", fmt.Sprintf("names no cluster (%q)", r.SourceClusterID))
 	}
 	if err != nil {

@@ -17,8 +17,9 @@ type Metrics struct {
 }
 
 // New registers the collectors. states is called at every scrape and
-// returns the number of migrations in each state.
-func New(states func() map[string]int) *Metrics {
+// returns the number of migrations in each state; every state in allStates
+// is exported, 0 when no migration is in it.
+func New(allStates []string, states func() map[string]int) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		reg: reg,
@@ -32,7 +33,7 @@ func New(states func() map[string]int) *Metrics {
 		}, []string{"state"}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.lag,
-		&stateCollector{m: m, states: states})
+		&stateCollector{m: m, all: allStates, states: states})
 	return m
 }
 
@@ -52,6 +53,7 @@ func (m *Metrics) Handler() http.Handler {
 // stateCollector refreshes the migrations-by-state gauge at scrape time.
 type stateCollector struct {
 	m      *Metrics
+	all    []string
 	states func() map[string]int
 }
 
@@ -59,10 +61,11 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { c.m.migrations.D
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.migrations.Reset()
-	if c.states != nil {
-		for state, n := range c.states() {
-			c.m.migrations.WithLabelValues(state).Set(float64(n))
-		}
+	for _, state := range c.all {
+		c.m.migrations.WithLabelValues(state).Set(0)
+	}
+	for state, n := range c.states() {
+		c.m.migrations.WithLabelValues(state).Set(float64(n))
 	}
 	c.m.migrations.Collect(ch)
 }

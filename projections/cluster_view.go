@@ -20,7 +20,7 @@ type ClusterView struct {
 	Provisioner    string    `json:"provisioner,omitempty"`
 	MigrationID    string    `json:"migration_id,omitempty"`
 	HasCredentials bool      `json:"has_credentials"`
-	Deleted        bool      `json:"-"`
+	Deleted        bool      `json:"deleted,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 	Seq            uint64    `json:"seq"`

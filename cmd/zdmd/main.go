@@ -18,6 +18,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/zdm-io/zdm/service"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -131,7 +133,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := service.LoadConfig(*configPath)
 	if err != nil {
 		return err
 	}
@@ -155,7 +157,7 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	m, err := NewMain(ctx, cfg, os.Getenv("ZDM_ADMIN_TOKEN"), logger)
+	m, err := service.NewMain(ctx, cfg, os.Getenv("ZDM_ADMIN_TOKEN"), logger)
 	if err != nil {
 		ln.Close()
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/service"
 )
 
 // replay prints the history of migrations and folds it through the
@@ -32,7 +33,7 @@ func replay(args []string, stdout io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	emb, nc, store, err := openEvents(ctx, Config{DataDir: *dataDir, NATSURL: *natsURL}, "none")
+	emb, nc, store, err := service.OpenEvents(ctx, service.Config{DataDir: *dataDir, NATSURL: *natsURL}, "none")
 	if err != nil {
 		return err
 	}

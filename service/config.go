@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"errors"
@@ -65,13 +65,13 @@ type SimulatedShape struct {
 	LagStep             time.Duration `yaml:"lag_step"`
 }
 
-func defaultConfig() Config {
+func DefaultConfig() Config {
 	return Config{Listen: "127.0.0.1:8080", DataDir: "./data", DataPlane: "milvus"}
 }
 
-// loadConfig reads path (if any) over the defaults.
-func loadConfig(path string) (Config, error) {
-	cfg := defaultConfig()
+// LoadConfig reads path (if any) over the defaults.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
 	if path == "" {
 		return cfg, nil
 	}

@@ -1,4 +1,6 @@
-package main
+// Package service wires zdm's parts into the running zdmd: NATS and the
+// event store, projections, the saga, the data plane and the API.
+package service
 
 import (
 	"context"
@@ -6,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -52,9 +55,9 @@ type Main struct {
 	ready bool
 }
 
-// openEvents connects to NATS (embedded on dataDir unless natsURL is set)
+// OpenEvents connects to NATS (embedded on dataDir unless natsURL is set)
 // and opens the event store.
-func openEvents(ctx context.Context, cfg Config, listen string) (*eventstore.Embedded, *nats.Conn, *eventstore.Store, error) {
+func OpenEvents(ctx context.Context, cfg Config, listen string) (*eventstore.Embedded, *nats.Conn, *eventstore.Store, error) {
 	var (
 		emb *eventstore.Embedded
 		nc  *nats.Conn
@@ -99,13 +102,13 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	m := &Main{cfg: cfg, logger: logger}
 	tokens, err := cfg.tokens(adminToken)
 	if err != nil {
-		return nil, fmt.Errorf("--config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	if len(tokens) == 0 {
 		logger.Warn("no API tokens configured: set ZDM_ADMIN_TOKEN or tokens in --config; every /v1 request will be refused")
 	}
 	listen := cfg.NATSListen
-	if m.embedded, m.nc, m.store, err = openEvents(ctx, cfg, listen); err != nil {
+	if m.embedded, m.nc, m.store, err = OpenEvents(ctx, cfg, listen); err != nil {
 		return nil, err
 	}
 	ok := false
@@ -137,7 +140,11 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	}
 	m.migrations = projections.NewMigrations(migBucket)
 	m.clusters = projections.NewClusters(clBucket)
-	m.metrics = metrics.New(m.statesCount)
+	states := []string{}
+	for _, st := range domain.States() {
+		states = append(states, string(st))
+	}
+	m.metrics = metrics.New(states, m.statesCount)
 	m.service = handlers.NewService(handlers.ServiceConfig{
 		Log: m.store, Credentials: creds, Directory: cfg.directory(), Logger: logger,
 	})
@@ -246,6 +253,21 @@ func (m *Main) Run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	return m.server.Shutdown(shutdown)
 }
+
+// Store is the event store (for tests and tools).
+func (m *Main) Store() *eventstore.Store { return m.store }
+
+// Handler is the API's HTTP handler.
+func (m *Main) Handler() http.Handler { return m.server.Handler() }
+
+// Migrations is the migration status projection.
+func (m *Main) Migrations() *projections.Projection[*projections.MigrationView] { return m.migrations }
+
+// Clusters is the cluster registry projection.
+func (m *Main) Clusters() *projections.Projection[*projections.ClusterView] { return m.clusters }
+
+// Service runs commands.
+func (m *Main) Service() *handlers.Service { return m.service }
 
 func (m *Main) natsWhere() string {
 	if m.embedded != nil {

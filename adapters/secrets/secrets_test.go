@@ -1,0 +1,64 @@
+package secrets_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/zdm-io/zdm/adapters/secrets"
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/eventstore/estest"
+	"github.com/zdm-io/zdm/handlers"
+)
+
+func TestSealedCredentials(t *testing.T) {
+	ctx := context.Background()
+	kv, err := estest.NewStore(t).KV(ctx, "ZDM_SECRETS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "secret.key")
+	key, err := secrets.LoadKey("", keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := secrets.LoadKey("", keyFile)
+	if !bytes.Equal(key, again) {
+		t.Fatal("the key file is not reused")
+	}
+	s, _ := secrets.New(kv, key, eventstore.ErrKeyNotFound)
+	want := handlers.Credentials{Username: "root", Password: "Milvus-pw"}
+	if err := s.Put(ctx, "c-1", want); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := kv.Get(ctx, "c-1")
+	if bytes.Contains(raw, []byte("Milvus-pw")) || bytes.Contains(raw, []byte("root")) {
+		t.Fatal("credentials stored in the clear")
+	}
+	if got, err := s.Get(ctx, "c-1"); err != nil || got != want {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	if got, err := s.Get(ctx, "c-none"); err != nil || !got.Empty() {
+		t.Fatalf("missing: %+v %v", got, err)
+	}
+	// A sealed value copied under another cluster does not open.
+	_ = kv.Put(ctx, "c-2", raw)
+	if _, err := s.Get(ctx, "c-2"); err == nil {
+		t.Fatal("credentials opened under another cluster ID")
+	}
+	other, _ := secrets.LoadKey("", filepath.Join(t.TempDir(), "k"))
+	wrong, _ := secrets.New(kv, other, eventstore.ErrKeyNotFound)
+	if _, err := wrong.Get(ctx, "c-1"); err == nil {
+		t.Fatal("opened with another key")
+	}
+	if _, err := secrets.LoadKey("bm90IDMyIGJ5dGVz", keyFile); err == nil {
+		t.Fatal("a short ZDM_SECRET_KEY was accepted")
+	}
+	if err := s.Delete(ctx, "c-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, "c-1"); !got.Empty() {
+		t.Fatal("not deleted")
+	}
+}

@@ -1,0 +1,381 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/zdm-io/zdm/domain"
+	st "github.com/zdm-io/zdm/service/servicetest"
+)
+
+func cluster(name, project string) map[string]any {
+	return map[string]any{"name": name, "organization": "acme", "project": project, "endpoint": "127.0.0.1:19530",
+		"username": "root", "password": "s3cret-Milvus"}
+}
+
+func registerCluster(t *testing.T, s *st.Server, name string) string {
+	t.Helper()
+	r := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, cluster(name, "search"))
+	if r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	return r.JSON(t)["id"].(string)
+}
+
+func startMigration(t *testing.T, s *st.Server, token, source string) st.Response {
+	t.Helper()
+	return s.Do(t, "POST", "/v1/migrations", token, map[string]any{
+		"source_cluster_id": source,
+		"target":            map[string]any{"name": "new-" + source, "project": "search", "provisioner": "simulated"},
+	})
+}
+
+// historySize counts every stored event, to prove bad input changed nothing.
+func historySize(t *testing.T, s *st.Server) int {
+	t.Helper()
+	n := 0
+	ctx := context.Background()
+	for _, prefix := range []string{domain.MigrationSubject, domain.ClusterSubject} {
+		subjects, err := s.Store().Subjects(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, subj := range subjects {
+			recs, _, err := s.Store().Load(ctx, subj, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(recs)
+		}
+	}
+	return n
+}
+
+// refusal is a request that must be refused with a status, an error code
+// and (for 400s) the field it names.
+type refusal struct {
+	name, token string
+	body        any
+	status      int
+	code, field string
+}
+
+func expectRefusals(t *testing.T, s *st.Server, path string, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
+		r := s.Do(t, "POST", path, tc.token, tc.body)
+		if r.Status != tc.status || r.ErrorCode(t) != tc.code || r.ErrorField(t) != tc.field {
+			t.Errorf("%s: got %d %s", tc.name, r.Status, r.Body)
+		}
+	}
+}
+
+func TestPublicEndpointsAndAuthentication(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/v1/openapi.yaml"} {
+		if r := s.Do(t, "GET", path, "", nil); r.Status != 200 {
+			t.Errorf("GET %s: %d", path, r.Status)
+		}
+	}
+	if r := s.Do(t, "GET", "/metrics", "", nil); !strings.Contains(string(r.Body), "zdm_migrations") {
+		t.Error("metrics lack zdm_migrations")
+	}
+	for _, token := range []string{"", "wrong"} {
+		r := s.Do(t, "GET", "/v1/migrations", token, nil)
+		if r.Status != 401 || r.ErrorCode(t) != "unauthorized" {
+			t.Errorf("token %q: %d %s", token, r.Status, r.Body)
+		}
+	}
+	if r := s.Do(t, "GET", "/v1/nothing-here", st.AdminToken, nil); r.Status != 404 || r.ErrorCode(t) != "not_found" {
+		t.Errorf("unknown route: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	r := s.Do(t, "GET", "/v1/openapi.yaml", "", nil)
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(r.Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	routes := []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/openapi.yaml", "GET /v1/whoami",
+		"POST /v1/clusters", "GET /v1/clusters", "GET /v1/clusters/{id}", "DELETE /v1/clusters/{id}",
+		"POST /v1/migrations", "GET /v1/migrations", "GET /v1/migrations/{id}", "GET /v1/migrations/{id}/events",
+		"POST /v1/migrations/{id}/stop-sync", "POST /v1/migrations/{id}/cancel"}
+	for _, rt := range routes {
+		method, path, _ := strings.Cut(rt, " ")
+		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
+			t.Errorf("OpenAPI lacks %s", rt)
+		}
+	}
+}
+
+func TestClusterEndpoints(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	id := registerCluster(t, s, "prod")
+	before := historySize(t, s)
+
+	expectRefusals(t, s, "/v1/clusters", []refusal{
+		{"malformed JSON", st.OrgAdminToken, `{"name":`, 400, "malformed_json", ""},
+		{"not an object", st.OrgAdminToken, `[1,2]`, 400, "invalid_field", ""},
+		{"missing name", st.OrgAdminToken, map[string]any{"organization": "acme", "project": "search", "endpoint": "h:1"}, 400, "invalid_field", "name"},
+		{"wrong type", st.OrgAdminToken, `{"name":"x","organization":"acme","project":"search","endpoint":"h:1","spare":"yes"}`, 400, "invalid_field", "spare"},
+		{"unknown field", st.OrgAdminToken, `{"name":"x","organization":"acme","project":"search","endpoint":"h:1","colour":1}`, 400, "unknown_field", "colour"},
+		{"bad endpoint", st.OrgAdminToken, map[string]any{"name": "x", "organization": "acme", "project": "search", "endpoint": "nohost"}, 400, "invalid_field", "endpoint"},
+		{"bad port", st.OrgAdminToken, map[string]any{"name": "x", "organization": "acme", "project": "search", "endpoint": "h:70000"}, 400, "invalid_field", "endpoint"},
+		{"unknown project", st.OrgAdminToken, map[string]any{"name": "x", "organization": "acme", "project": "nope", "endpoint": "h:1"}, 400, "invalid_field", "project"},
+		{"viewer", st.ViewerToken, cluster("x", "search"), 403, "forbidden", ""},
+		{"other project", st.ProjectAdminToken, cluster("x", "ads"), 403, "forbidden", ""},
+		{"other organization", st.OtherOrgToken, cluster("x", "search"), 403, "forbidden", ""},
+	})
+	if after := historySize(t, s); after != before {
+		t.Fatalf("bad input changed the history: %d events, then %d", before, after)
+	}
+
+	got := s.Do(t, "GET", "/v1/clusters/"+id, st.ViewerToken, nil)
+	if got.Status != 200 || got.JSON(t)["status"] != "Running" || got.JSON(t)["has_credentials"] != true {
+		t.Fatalf("get: %d %s", got.Status, got.Body)
+	}
+	if strings.Contains(string(got.Body), "s3cret") {
+		t.Fatal("the password appears in the API response")
+	}
+	recs, _, _ := s.Store().Load(context.Background(), domain.ClusterSubject+id, 0)
+	for _, r := range recs {
+		if strings.Contains(fmt.Sprintf("%+v", r.Event), "s3cret") || strings.Contains(fmt.Sprintf("%+v", r.Event), "root") {
+			t.Fatalf("credentials in an event: %+v", r.Event)
+		}
+	}
+	creds, err := s.Service().ClusterCredentials(context.Background(), id)
+	if err != nil || creds.Password != "s3cret-Milvus" {
+		t.Fatalf("credentials not kept: %v %v", creds, err)
+	}
+	if r := s.Do(t, "GET", "/v1/clusters", st.ViewerToken, nil); r.Status != 200 || len(r.JSON(t)["clusters"].([]any)) != 1 {
+		t.Fatalf("list: %s", r.Body)
+	}
+	if r := s.Do(t, "GET", "/v1/clusters", st.OtherOrgToken, nil); len(r.JSON(t)["clusters"].([]any)) != 0 {
+		t.Fatalf("another organization sees acme's clusters: %s", r.Body)
+	}
+	if r := s.Do(t, "GET", "/v1/clusters/"+id, st.OtherOrgToken, nil); r.Status != 403 {
+		t.Fatalf("other organization get: %d", r.Status)
+	}
+	if r := s.Do(t, "GET", "/v1/clusters/c-missing", st.AdminToken, nil); r.Status != 404 {
+		t.Fatalf("missing: %d", r.Status)
+	}
+	if r := s.Do(t, "DELETE", "/v1/clusters/"+id, st.ViewerToken, nil); r.Status != 403 {
+		t.Fatalf("viewer delete: %d", r.Status)
+	}
+	if r := s.Do(t, "DELETE", "/v1/clusters/c-missing", st.AdminToken, nil); r.Status != 404 {
+		t.Fatalf("delete missing: %d", r.Status)
+	}
+	// R5: a locked source cannot be deleted.
+	m := startMigration(t, s, st.OrgAdminToken, id)
+	if m.Status != 202 {
+		t.Fatalf("start: %d %s", m.Status, m.Body)
+	}
+	if r := s.Do(t, "DELETE", "/v1/clusters/"+id, st.OrgAdminToken, nil); r.Status != 409 || r.ErrorCode(t) != "cluster_locked" {
+		t.Fatalf("delete of a locked cluster: %d %s", r.Status, r.Body)
+	}
+	mid := m.JSON(t)["id"].(string)
+	s.Do(t, "POST", "/v1/migrations/"+mid+"/cancel", st.OrgAdminToken, nil)
+	s.WaitState(t, mid, "cancelled", 10*time.Second)
+	waitClusterStatus(t, s, id, "Running")
+	if r := s.Do(t, "DELETE", "/v1/clusters/"+id, st.OrgAdminToken, nil); r.Status != 204 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, "GET", "/v1/clusters/"+id, st.AdminToken, nil); r.Status != 404 {
+		t.Fatalf("deleted cluster still served: %d", r.Status)
+	}
+	if c, _ := s.Service().ClusterCredentials(context.Background(), id); !c.Empty() {
+		t.Fatal("credentials of a deleted cluster were kept")
+	}
+}
+
+func waitClusterStatus(t testing.TB, s *st.Server, id, status string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if r := s.Do(t, "GET", "/v1/clusters/"+id, st.AdminToken, nil); r.Status == 200 && r.JSON(t)["status"] == status {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("cluster %s never became %s", id, status)
+}
+
+func TestMigrationEndpoints(t *testing.T) {
+	cfg := st.Config(t.TempDir())
+	// A lag that stays above the threshold, so stop-sync can be refused.
+	cfg.Simulated.LagStart, cfg.Simulated.LagStep = 1000, time.Hour
+	s := st.Start(t, cfg)
+	src := registerCluster(t, s, "prod")
+	before := historySize(t, s)
+	expectRefusals(t, s, "/v1/migrations", []refusal{
+		{"malformed", st.OrgAdminToken, `{`, 400, "malformed_json", ""},
+		{"missing source", st.OrgAdminToken, map[string]any{"target": map[string]any{"name": "n", "project": "search", "provisioner": "simulated"}}, 400, "invalid_field", "source_cluster_id"},
+		{"unknown source", st.OrgAdminToken, map[string]any{"source_cluster_id": "c-nope", "target": map[string]any{"name": "n", "project": "search", "provisioner": "simulated"}}, 400, "invalid_field", "source_cluster_id"},
+		{"source wrong type", st.OrgAdminToken, `{"source_cluster_id": 5}`, 400, "invalid_field", "source_cluster_id"},
+		{"missing target name", st.OrgAdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"project": "search", "provisioner": "simulated"}}, 400, "invalid_field", "target.name"},
+		{"bad provisioner", st.OrgAdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "aws"}}, 400, "invalid_field", "target.provisioner"},
+		{"unknown target project", st.OrgAdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "zzz", "provisioner": "simulated"}}, 400, "invalid_field", "target.project"},
+		{"R1 cross organization", st.AdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "web", "organization": "globex", "provisioner": "simulated"}}, 400, "cross_organization", "target.organization"},
+		{"bad time limit", st.OrgAdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "simulated"}, "options": map[string]any{"sync_time_limit": "soon"}}, 400, "invalid_field", "options.sync_time_limit"},
+		{"bad policy", st.OrgAdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "simulated"}, "options": map[string]any{"on_forbidden_op": "ignore"}}, 400, "invalid_field", "options.on_forbidden_op"},
+		{"threshold wrong type", st.OrgAdminToken, `{"source_cluster_id":"x","options":{"lag_threshold_seconds":"ten"}}`, 400, "invalid_field", "options.lag_threshold_seconds"},
+		{"R12 viewer", st.ViewerToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "simulated"}}, 403, "forbidden", ""},
+		{"R12 other project", st.ProjectAdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "ads", "provisioner": "simulated"}}, 403, "forbidden", ""},
+		{"other organization", st.OtherOrgToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "simulated"}}, 403, "forbidden", ""},
+	})
+	if after := historySize(t, s); after != before {
+		t.Fatalf("bad input changed the history: %d events, then %d", before, after)
+	}
+
+	// R12: a project admin of the source's project may start it.
+	r := startMigration(t, s, st.ProjectAdminToken, src)
+	if r.Status != 202 {
+		t.Fatalf("start: %d %s", r.Status, r.Body)
+	}
+	body := r.JSON(t)
+	id := body["id"].(string)
+	for _, k := range []string{"id", "state", "stage", "source_cluster_id", "target", "progress", "lag_seconds", "failure_reason", "created_at", "updated_at"} {
+		if _, ok := body[k]; !ok {
+			t.Errorf("migration JSON lacks %s", k)
+		}
+	}
+	if r := startMigration(t, s, st.OrgAdminToken, src); r.Status != 409 || r.ErrorCode(t) != "source_busy" {
+		t.Fatalf("second migration of a busy source: %d %s", r.Status, r.Body)
+	}
+	s.WaitState(t, id, "syncing", 10*time.Second)
+	waitLagSampled(t, s, id)
+
+	if r := s.Do(t, "GET", "/v1/migrations", st.ViewerToken, nil); len(r.JSON(t)["migrations"].([]any)) != 1 {
+		t.Fatalf("list: %s", r.Body)
+	}
+	if r := s.Do(t, "GET", "/v1/migrations", st.OtherOrgToken, nil); len(r.JSON(t)["migrations"].([]any)) != 0 {
+		t.Fatalf("other organization lists acme's migrations: %s", r.Body)
+	}
+	if r := s.Do(t, "GET", "/v1/migrations/"+id, st.OtherOrgToken, nil); r.Status != 403 {
+		t.Fatalf("other organization get: %d", r.Status)
+	}
+	for _, missing := range []string{"m-nope", "a.b", "%2A"} {
+		if r := s.Do(t, "GET", "/v1/migrations/"+missing, st.AdminToken, nil); r.Status != 404 {
+			t.Fatalf("GET %s: %d", missing, r.Status)
+		}
+		if r := s.Do(t, "POST", "/v1/migrations/"+missing+"/cancel", st.AdminToken, nil); r.Status != 404 {
+			t.Fatalf("cancel %s: %d %s", missing, r.Status, r.Body)
+		}
+	}
+
+	// The audit history, paged.
+	var seen []any
+	after := "0"
+	for page := 0; page < 100; page++ {
+		r := s.Do(t, "GET", "/v1/migrations/"+id+"/events?limit=2&after="+after, st.ViewerToken, nil)
+		if r.Status != 200 {
+			t.Fatalf("events: %d %s", r.Status, r.Body)
+		}
+		b := r.JSON(t)
+		seen = append(seen, b["events"].([]any)...)
+		after = fmt.Sprint(b["next_after"])
+		if b["more"] != true {
+			break
+		}
+	}
+	if len(seen) < 6 || seen[0].(map[string]any)["type"] != domain.TypeMigrationRequested {
+		t.Fatalf("history: %v", seen)
+	}
+	for _, q := range []string{"after=x", "limit=0", "limit=5000"} {
+		if r := s.Do(t, "GET", "/v1/migrations/"+id+"/events?"+q, st.AdminToken, nil); r.Status != 400 {
+			t.Errorf("events?%s: %d", q, r.Status)
+		}
+	}
+
+	// Stop-sync: confirmation (R9), lag threshold, R12.
+	stop := "/v1/migrations/" + id + "/stop-sync"
+	for _, b := range []any{map[string]any{}, map[string]any{"confirm_writes_stopped": false}} {
+		if r := s.Do(t, "POST", stop, st.OrgAdminToken, b); r.Status != 400 || r.ErrorField(t) != "confirm_writes_stopped" {
+			t.Fatalf("stop without confirmation: %d %s", r.Status, r.Body)
+		}
+	}
+	if r := s.Do(t, "POST", stop, st.OrgAdminToken, `{"confirm_writes_stopped":"yes"}`); r.Status != 400 {
+		t.Fatalf("stop with a string: %d", r.Status)
+	}
+	if r := s.Do(t, "POST", stop, st.ViewerToken, map[string]any{"confirm_writes_stopped": true}); r.Status != 403 {
+		t.Fatalf("viewer stop: %d", r.Status)
+	}
+	if r := s.Do(t, "POST", stop, st.OtherOrgToken, map[string]any{"confirm_writes_stopped": true}); r.Status != 403 {
+		t.Fatalf("other organization stop: %d", r.Status)
+	}
+	r = s.Do(t, "POST", stop, st.OrgAdminToken, map[string]any{"confirm_writes_stopped": true})
+	if r.Status != 409 || r.ErrorCode(t) != "lag_above_threshold" || !strings.Contains(string(r.Body), "1000.0s") {
+		t.Fatalf("stop above the threshold: %d %s", r.Status, r.Body)
+	}
+	// Two concurrent forced stops: one wins, the other is a conflict.
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = s.Do(t, "POST", stop, st.OrgAdminToken, map[string]any{"confirm_writes_stopped": true, "force": true}).Status
+		}()
+	}
+	wg.Wait()
+	if !(codes[0] == 202 && codes[1] == 409) && !(codes[0] == 409 && codes[1] == 202) {
+		t.Fatalf("concurrent stop-sync: %v, want one 202 and one 409", codes)
+	}
+	done := s.WaitState(t, id, "switched_over", 10*time.Second)
+	if done["target"].(map[string]any)["connection"] == nil {
+		t.Fatalf("no connection details after the switch: %v", done["target"])
+	}
+	waitClusterStatus(t, s, src, "Migrated")
+	// A terminal migration accepts nothing.
+	if r := s.Do(t, "POST", "/v1/migrations/"+id+"/cancel", st.OrgAdminToken, nil); r.Status != 409 || r.ErrorCode(t) != "migration_ended" {
+		t.Fatalf("cancel after the switch: %d %s", r.Status, r.Body)
+	}
+}
+
+func waitLagSampled(t *testing.T, s *st.Server, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if r := s.Do(t, "GET", "/v1/migrations/"+id, st.AdminToken, nil); r.JSON(t)["lag_seconds"] != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no lag sample")
+}
+
+func TestCancelIsIdempotentAndReleases(t *testing.T) {
+	cfg := st.Config(t.TempDir())
+	cfg.Simulated.RangeDelay = time.Second // stay in the copy
+	s := st.Start(t, cfg)
+	src := registerCluster(t, s, "prod")
+	id := startMigration(t, s, st.OrgAdminToken, src).JSON(t)["id"].(string)
+	s.WaitState(t, id, "copying", 10*time.Second)
+	if r := s.Do(t, "POST", "/v1/migrations/"+id+"/cancel", st.ViewerToken, nil); r.Status != 403 {
+		t.Fatalf("viewer cancel: %d", r.Status)
+	}
+	for i := 0; i < 2; i++ {
+		r := s.Do(t, "POST", "/v1/migrations/"+id+"/cancel", st.OrgAdminToken, nil)
+		if r.Status != 202 || r.JSON(t)["state"] != "cancelled" || r.JSON(t)["cancelled_by"] != "olga" {
+			t.Fatalf("cancel #%d: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	waitClusterStatus(t, s, src, "Running")
+	if r := s.Do(t, "GET", "/v1/clusters/t-"+id, st.AdminToken, nil); r.Status != 404 {
+		t.Fatalf("released target still registered: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, "POST", "/v1/migrations/"+id+"/stop-sync", st.OrgAdminToken, map[string]any{"confirm_writes_stopped": true}); r.Status != 409 {
+		t.Fatalf("stop-sync of a cancelled migration: %d", r.Status)
+	}
+}

@@ -1,0 +1,206 @@
+// Command controlplane measures the event store and projections against raw
+// JetStream on the same embedded server, in one run:
+//
+//   - append throughput (acknowledged events/s) of zdm's optimistic append,
+//     against plain publishes of the same payload;
+//   - replay of a 100,000-event history (load and fold through the FSM),
+//     against reading the same messages raw;
+//   - delay from an append to the projected status (p50/p99), against the
+//     delay from a plain publish to a plain subscriber.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/projections"
+)
+
+const (
+	replayEvents = 100_000
+	writers      = 8
+	latencyRuns  = 2000
+)
+
+func main() {
+	dir, err := os.MkdirTemp("", "zdm-bench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: dir, Listen: "none"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer emb.Close()
+	nc, err := emb.Connect("bench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer nc.Close()
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, nc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	js := store.JetStream()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RAW", Subjects: []string{"raw.>"}, Storage: jetstream.FileStorage}); err != nil {
+		log.Fatal(err)
+	}
+
+	fmt.Println("zdm control plane benchmark (embedded JetStream, file storage)")
+	fmt.Println()
+
+	// 1. Append throughput.
+	seqs := make([]uint64, writers)
+	zdm := rate(func(w, i int) error {
+		seq, err := store.Append(ctx, fmt.Sprintf("%sw%d", domain.MigrationSubject, w), seqs[w],
+			domain.Batch{At: time.Now(), Actor: "bench", Events: []domain.Event{domain.LagSampled{LagSeconds: float64(i)}}})
+		seqs[w] = seq
+		return err
+	})
+	payload := []byte(`{"at":"2026-01-01T00:00:00Z","actor":"bench","events":[{"type":"zdm.migration.lag_sampled.v1","data":{"lag_seconds":1}}]}`)
+	raw := rate(func(w, i int) error {
+		_, err := js.Publish(ctx, fmt.Sprintf("raw.w%d", w), payload)
+		return err
+	})
+	fmt.Printf("append throughput (%d writers, acknowledged)\n", writers)
+	fmt.Printf("  zdm append (expected seq + JSON)  %9.0f events/s\n", zdm)
+	fmt.Printf("  raw JetStream publish (baseline)  %9.0f events/s\n", raw)
+	fmt.Printf("  ratio zdm/raw                     %9.2f\n\n", zdm/raw)
+
+	// 2. Replay of a 100k-event history.
+	subj := domain.MigrationSubject + "replay"
+	var last uint64
+	first := []domain.Event{domain.MigrationRequested{ID: "replay", Options: domain.Options{}.WithDefaults()}, domain.Locked{},
+		domain.ProvisioningStarted{}, domain.TargetProvisioned{ClusterID: "t"}, domain.CopyStarted{}, domain.BulkCopied{}}
+	if last, err = store.Append(ctx, subj, 0, domain.Batch{At: time.Now(), Events: first}); err != nil {
+		log.Fatal(err)
+	}
+	for n := len(first); n < replayEvents; n++ {
+		if last, err = store.Append(ctx, subj, last, domain.Batch{At: time.Now(), Events: []domain.Event{domain.LagSampled{LagSeconds: float64(n % 30)}}}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	t0 := time.Now()
+	recs, _, err := store.Load(ctx, subj, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := domain.Fold(recs)
+	if err != nil || len(recs) != replayEvents {
+		log.Fatalf("replay: %d events, %v", len(recs), err)
+	}
+	zdmReplay := time.Since(t0)
+	t0 = time.Now()
+	cons, _ := js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj}})
+	it, _ := cons.Messages(jetstream.PullMaxMessages(4096))
+	for n := 0; n < replayEvents-len(first)+1; n++ {
+		if _, err := it.Next(); err != nil {
+			log.Fatal(err)
+		}
+	}
+	it.Stop()
+	rawReplay := time.Since(t0)
+	fmt.Printf("replay of a %d-event history (state %s)\n", replayEvents, m.State)
+	fmt.Printf("  zdm load + decode + fold via FSM  %9.3f s   (goal < 2 s)\n", zdmReplay.Seconds())
+	fmt.Printf("  raw ordered read (baseline)       %9.3f s\n", rawReplay.Seconds())
+	fmt.Printf("  ratio zdm/raw                     %9.2f\n\n", zdmReplay.Seconds()/rawReplay.Seconds())
+
+	// 3. Append to projected status.
+	kv, err := store.KV(ctx, "BENCH_VIEW")
+	if err != nil {
+		log.Fatal(err)
+	}
+	proj := projections.NewMigrations(kv)
+	_ = proj.Load(ctx, true)
+	sub, _, err := store.Consume(ctx, eventstore.ConsumeConfig{Durable: "bench-view", Filter: domain.MigrationSubject + "lat"}, proj.Handle)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sub.Stop()
+	latSubj := domain.MigrationSubject + "lat"
+	seq, _ := store.Append(ctx, latSubj, 0, domain.Batch{At: time.Now(), Events: []domain.Event{domain.MigrationRequested{ID: "lat", Options: domain.Options{}.WithDefaults()}}})
+	zdmLat := make([]time.Duration, 0, latencyRuns)
+	for i := 0; i < latencyRuns; i++ {
+		t0 := time.Now()
+		if seq, err = store.Append(ctx, latSubj, seq, domain.Batch{At: t0, Events: []domain.Event{domain.LagSampled{LagSeconds: 1}}}); err != nil {
+			log.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := proj.Wait(wctx, "lat", seq); err != nil {
+			log.Fatal(err)
+		}
+		cancel()
+		zdmLat = append(zdmLat, time.Since(t0))
+	}
+	got := make(chan struct{}, 1)
+	rawCons, err := js.CreateOrUpdateConsumer(ctx, "RAW", jetstream.ConsumerConfig{Durable: "raw-lat", FilterSubject: "raw.lat", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cc, err := rawCons.Consume(func(msg jetstream.Msg) { _ = msg.Ack(); got <- struct{}{} })
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cc.Stop()
+	rawLat := make([]time.Duration, 0, latencyRuns)
+	for i := 0; i < latencyRuns; i++ {
+		t0 := time.Now()
+		if _, err := js.Publish(ctx, "raw.lat", payload); err != nil {
+			log.Fatal(err)
+		}
+		<-got
+		rawLat = append(rawLat, time.Since(t0))
+	}
+	zp50, zp99 := pct(zdmLat, 50), pct(zdmLat, 99)
+	rp50, rp99 := pct(rawLat, 50), pct(rawLat, 99)
+	fmt.Printf("append -> projected status (%d appends)\n", latencyRuns)
+	fmt.Printf("  zdm p50 %8.2f ms   p99 %8.2f ms   (goal p99 < 50 ms)\n", ms(zp50), ms(zp99))
+	fmt.Printf("  raw publish -> durable consumer (baseline) p50 %8.2f ms   p99 %8.2f ms\n", ms(rp50), ms(rp99))
+	fmt.Printf("  ratio zdm/raw p50 %6.2f   p99 %6.2f\n", ms(zp50)/ms(rp50), ms(zp99)/ms(rp99))
+}
+
+// rate runs fn from `writers` goroutines for about two seconds and returns
+// completed calls per second.
+func rate(fn func(w, i int) error) float64 {
+	var wg sync.WaitGroup
+	counts := make([]int, writers)
+	deadline := time.Now().Add(2 * time.Second)
+	t0 := time.Now()
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				if err := fn(w, i); err != nil {
+					return
+				}
+				counts[w]++
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	return float64(total) / time.Since(t0).Seconds()
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

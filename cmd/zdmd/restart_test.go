@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildZdmd compiles this command into a temporary directory.
+func buildZdmd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "zdmd")
+	out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+func startServe(t *testing.T, bin, config, dataDir, listen string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--config", config, "--data-dir", dataDir, "--listen", listen, "--nats-listen", "none")
+	cmd.Env = append(os.Environ(), "ZDM_ADMIN_TOKEN=restart-admin")
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, log: &log}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + listen + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("zdmd did not get ready:\n%s", log.String())
+	return nil
+}
+
+func call(t *testing.T, method, url string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		rd = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Authorization", "Bearer restart-admin")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, url, err, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+type status struct {
+	State    string `json:"state"`
+	Seq      uint64 `json:"seq"`
+	Progress struct {
+		RowsCopied int64 `json:"rows_copied"`
+		RowsTotal  int64 `json:"rows_total"`
+	} `json:"progress"`
+	Target struct {
+		ClusterID string `json:"cluster_id"`
+	} `json:"target"`
+	FailureReason string `json:"failure_reason"`
+}
+
+var replayLine = regexp.MustCompile(`^(\S+)\s+seq=(\d+)\s+\S+\s+\S+\s+(\S+) (.*)$`)
+
+// history runs zdmd replay on a stopped zdmd's data directory.
+func history(t *testing.T, bin, dataDir, id string) []string {
+	t.Helper()
+	out, err := exec.Command(bin, "replay", "--data-dir", dataDir, id).CombinedOutput()
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if m := replayLine.FindStringSubmatch(sc.Text()); m != nil {
+			lines = append(lines, m[2]+" "+m[3]+" "+m[4])
+		}
+	}
+	return lines
+}
+
+func TestRestartAfterKillResumesWithoutRepeatingSteps(t *testing.T) {
+	bin := buildZdmd(t)
+	dir := t.TempDir()
+	dataDir, stepLog := filepath.Join(dir, "data"), filepath.Join(dir, "steps.log")
+	config := filepath.Join(dir, "zdmd.yaml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(`
+dataplane: simulated
+simulated:
+  step_log: %s
+  collections: 3
+  ranges_per_collection: 8
+  rows_per_range: 500
+  range_delay: 60ms
+  lag_start: 40
+  lag_step: 50ms
+saga:
+  lag_record_interval: 100ms
+  tick: 20ms
+`, stepLog)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen := freeAddr(t)
+	base := "http://" + listen
+	p := startServe(t, bin, config, dataDir, listen)
+
+	var cl map[string]any
+	if code := call(t, "POST", base+"/v1/clusters", map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": "127.0.0.1:19530"}, &cl); code != 201 {
+		t.Fatalf("register: %d %v", code, cl)
+	}
+	var m map[string]any
+	if code := call(t, "POST", base+"/v1/migrations", map[string]any{"source_cluster_id": cl["id"],
+		"target": map[string]any{"name": "prod-2", "project": "search", "provisioner": "simulated"}}, &m); code != 202 {
+		t.Fatalf("start: %d %v", code, m)
+	}
+	id := m["id"].(string)
+
+	// Kill it half-way through the copy.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var s status
+		call(t, "GET", base+"/v1/migrations/"+id, nil, &s)
+		if s.State == "copying" && s.Progress.RowsCopied >= 4000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no copy progress: %+v\n%s", s, p.log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+	before := history(t, bin, dataDir, id)
+	checkpointed := map[string]bool{}
+	var lastSeq uint64
+	for _, line := range before {
+		var seq uint64
+		fmt.Sscanf(line, "%d", &seq)
+		lastSeq = seq
+		if strings.Contains(line, "bulk_copy_progressed") {
+			var e struct{ Database, Collection, Range string }
+			_ = json.Unmarshal([]byte(line[strings.Index(line, "{"):]), &e)
+			checkpointed[fmt.Sprintf("%s/%s/%s", e.Database, e.Collection, e.Range)] = true
+		}
+	}
+	if len(checkpointed) == 0 || len(checkpointed) >= 24 {
+		t.Fatalf("killed at %d checkpoints; want a kill half-way", len(checkpointed))
+	}
+
+	// Restart: the status catches up with the history and the copy resumes.
+	p = startServe(t, bin, config, dataDir, listen)
+	var s status
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		call(t, "GET", base+"/v1/migrations/"+id, nil, &s)
+		if s.Seq >= lastSeq || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.Progress.RowsCopied < int64(len(checkpointed))*500 || s.Progress.RowsTotal != 12000 {
+		t.Fatalf("status after restart lost progress: %+v (had %d ranges)", s, len(checkpointed))
+	}
+	for deadline := time.Now().Add(30 * time.Second); s.State != "syncing"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("did not reach syncing: %+v\n%s", s, p.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+		call(t, "GET", base+"/v1/migrations/"+id, nil, &s)
+	}
+	if code := call(t, "POST", base+"/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true, "force": true}, nil); code != 202 {
+		t.Fatalf("stop-sync: %d", code)
+	}
+	for deadline := time.Now().Add(30 * time.Second); s.State != "switched_over"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("did not switch: %+v", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+		call(t, "GET", base+"/v1/migrations/"+id, nil, &s)
+	}
+	if s.Progress.RowsCopied != 12000 {
+		t.Fatalf("copied %d rows, want 12000 (a range counted twice or lost)", s.Progress.RowsCopied)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("graceful shutdown: %v\n%s", err, p.log)
+	}
+
+	// The history before the kill is the start of the history after it.
+	after := history(t, bin, dataDir, id)
+	if len(after) <= len(before) {
+		t.Fatalf("history did not grow: %d then %d", len(before), len(after))
+	}
+	for i := range before {
+		if before[i] != after[i] {
+			t.Fatalf("history changed at %d:\n%s\n%s", i, before[i], after[i])
+		}
+	}
+	// No completed step ran twice: a range checkpointed before the kill was
+	// not copied again, and provisioning happened once.
+	data, err := os.ReadFile(stepLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		count[strings.TrimPrefix(line, id+" ")]++
+	}
+	for key := range checkpointed {
+		if n := count["copy "+key]; n != 1 {
+			t.Errorf("range %s was checkpointed before the kill and copied %d times", key, n)
+		}
+	}
+	for _, step := range []string{"provision", "plan", "switch"} {
+		if count[step] != 1 {
+			t.Errorf("step %s ran %d times", step, count[step])
+		}
+	}
+	for key, n := range count {
+		if n > 2 {
+			t.Errorf("%s ran %d times", key, n)
+		}
+	}
+	out, err := exec.Command(bin, "replay", "--data-dir", dataDir, "--all", "--quiet").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "valid") {
+		t.Fatalf("replay --all: %v\n%s", err, out)
+	}
+}

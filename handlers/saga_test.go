@@ -1,0 +1,217 @@
+package handlers_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/adapters/simulated"
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/eventstore/estest"
+	"github.com/zdm-io/zdm/handlers"
+)
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+var admin = domain.Principal{User: "root", Role: domain.RoleAdmin}
+
+type harness struct {
+	store *eventstore.Store
+	svc   *handlers.Service
+	clock *fakeClock
+	steps handlers.Steps
+}
+
+func newHarness(t *testing.T, steps handlers.Steps) *harness {
+	store := estest.NewStore(t)
+	clock := &fakeClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	svc := handlers.NewService(handlers.ServiceConfig{Log: store, Clock: clock})
+	return &harness{store: store, svc: svc, clock: clock, steps: steps}
+}
+
+// runSaga runs a saga and its reactor until the returned stop is called.
+func (h *harness) runSaga(t *testing.T) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	saga := handlers.NewSaga(h.svc, h.steps, h.store, nil, handlers.SagaConfig{
+		LagRecordInterval: 10 * time.Millisecond, Tick: 5 * time.Millisecond, RetryBackoff: time.Millisecond, StepAttempts: 3,
+	})
+	if err := saga.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub, _, err := h.store.Consume(ctx, eventstore.ConsumeConfig{Durable: "saga", Filter: domain.MigrationSubject + ">"}, saga.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			sub.Stop()
+			saga.Wait()
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func (h *harness) start(t *testing.T, provisioner, limit string) string {
+	t.Helper()
+	c, err := h.svc.RegisterCluster(context.Background(), admin, "reg", handlers.RegisterCluster{Name: "prod", Organization: "acme", Project: "p", Endpoint: "h:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d domain.Duration
+	_ = d.UnmarshalText([]byte(limit))
+	m, err := h.svc.StartMigration(context.Background(), admin, "start", handlers.StartMigration{
+		SourceClusterID: c.ID, Target: domain.TargetSpec{Name: "next", Project: "p", Provisioner: provisioner},
+		Options: domain.Options{SyncTimeLimit: d},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.ID
+}
+
+func (h *harness) wait(t *testing.T, id string, state domain.State) *domain.Migration {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := h.svc.Migration(context.Background(), id)
+		if err == nil && m.State == state {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("migration did not reach %s: %+v %v", state, m, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSyncTimeLimitHoldsAcrossRestart(t *testing.T) {
+	dp := simulated.New(simulated.Config{LagStart: 1000, LagStep: time.Hour, StepLog: t.TempDir() + "/steps"})
+	h := newHarness(t, dp.Steps())
+	stop := h.runSaga(t)
+	id := h.start(t, domain.ProvisionerSimulated, "1h")
+	h.wait(t, id, domain.StateSyncing)
+	stop()
+
+	// While zdmd is down the limit passes; the restarted saga enforces it
+	// from the recorded sync start, not from a timer it had in memory.
+	h.clock.Advance(2 * time.Hour)
+	h.runSaga(t)
+	m := h.wait(t, id, domain.StateFailed)
+	if m.FailureReason != domain.ReasonSyncTimeLimit {
+		t.Fatalf("reason %q", m.FailureReason)
+	}
+	// The resources are released: the source unlocked, the target gone.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		src, _ := h.svc.Cluster(context.Background(), m.Source.ID)
+		_, terr := h.svc.Cluster(context.Background(), m.TargetCluster.ClusterID)
+		if src != nil && src.Status() == domain.StatusRunning && errors.Is(terr, domain.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not released: source %+v, target err %v", src, terr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSyncWithinLimitIsNotFailed(t *testing.T) {
+	dp := simulated.New(simulated.Config{LagStart: 1000, LagStep: time.Hour})
+	h := newHarness(t, dp.Steps())
+	h.runSaga(t)
+	id := h.start(t, domain.ProvisionerSimulated, "1h")
+	h.wait(t, id, domain.StateSyncing)
+	h.clock.Advance(59 * time.Minute)
+	time.Sleep(100 * time.Millisecond)
+	if m, _ := h.svc.Migration(context.Background(), id); m.State != domain.StateSyncing {
+		t.Fatalf("failed before its limit: %s %s", m.State, m.FailureReason)
+	}
+}
+
+type failingCopier struct {
+	simulated.DataPlane
+	calls int
+	mu    sync.Mutex
+}
+
+func (f *failingCopier) Copy(context.Context, *domain.Migration, func(context.Context, domain.BulkCopyProgressed) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return errors.New("target unreachable: connection refused")
+}
+
+type refusingProvisioner struct{}
+
+func (refusingProvisioner) Provision(context.Context, *domain.Migration) (handlers.Target, error) {
+	return handlers.Target{}, &handlers.StepError{Reason: "target_not_empty", Permanent: true, Err: errors.New("spare cluster spare-1 holds 3 collections")}
+}
+func (refusingProvisioner) Release(context.Context, *domain.Migration) error { return nil }
+
+func TestFailingStepsEndWithAReason(t *testing.T) {
+	t.Run("transient error beyond the retries", func(t *testing.T) {
+		dp := simulated.New(simulated.Config{})
+		steps := dp.Steps()
+		fc := &failingCopier{}
+		steps.Copier = struct {
+			handlers.Copier
+		}{copierFunc{plan: dp.Plan, copy: fc.Copy}}
+		h := newHarness(t, steps)
+		h.runSaga(t)
+		m := h.wait(t, h.start(t, domain.ProvisionerSimulated, ""), domain.StateFailed)
+		if m.FailureReason != "copy_failed" || m.FailureDetail != "target unreachable: connection refused" {
+			t.Fatalf("got %q / %q", m.FailureReason, m.FailureDetail)
+		}
+		if fc.calls != 3 {
+			t.Fatalf("copy tried %d times, want 3", fc.calls)
+		}
+	})
+	t.Run("permanent refusal", func(t *testing.T) {
+		steps := simulated.New(simulated.Config{}).Steps()
+		steps.Provisioners = map[string]handlers.Provisioner{domain.ProvisionerPool: refusingProvisioner{}}
+		h := newHarness(t, steps)
+		h.runSaga(t)
+		m := h.wait(t, h.start(t, domain.ProvisionerPool, ""), domain.StateFailed)
+		if m.FailureReason != "target_not_empty" {
+			t.Fatalf("reason %q", m.FailureReason)
+		}
+	})
+	t.Run("provisioner not configured", func(t *testing.T) {
+		h := newHarness(t, simulated.New(simulated.Config{}).Steps())
+		h.runSaga(t)
+		m := h.wait(t, h.start(t, domain.ProvisionerLocal, ""), domain.StateFailed)
+		if m.FailureReason != "provisioner_unavailable" {
+			t.Fatalf("reason %q", m.FailureReason)
+		}
+	})
+}
+
+type copierFunc struct {
+	plan func(context.Context, *domain.Migration) (domain.CopyStarted, error)
+	copy func(context.Context, *domain.Migration, func(context.Context, domain.BulkCopyProgressed) error) error
+}
+
+func (c copierFunc) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStarted, error) {
+	return c.plan(ctx, m)
+}
+func (c copierFunc) Copy(ctx context.Context, m *domain.Migration, cp func(context.Context, domain.BulkCopyProgressed) error) error {
+	return c.copy(ctx, m, cp)
+}

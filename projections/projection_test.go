@@ -1,0 +1,61 @@
+package projections
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+type memStore struct{ m map[string][]byte }
+
+func (s *memStore) Put(_ context.Context, k string, v []byte) error { s.m[k] = v; return nil }
+func (s *memStore) All(context.Context) (map[string][]byte, error) { return s.m, nil }
+func (s *memStore) Reset(context.Context) error                    { s.m = map[string][]byte{}; return nil }
+
+func TestMigrationViewFoldsProgressAndSkipsRedelivery(t *testing.T) {
+	ctx := context.Background()
+	store := &memStore{m: map[string][]byte{}}
+	p := NewMigrations(store)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	subj := domain.MigrationSubject + "m1"
+	msgs := [][]domain.Record{
+		{{Seq: 1, At: t0, Event: domain.MigrationRequested{ID: "m1", Organization: "acme", Options: domain.Options{}.WithDefaults()}}},
+		{{Seq: 2, At: t0, Event: domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "db", Collection: "a", Rows: 300}}}}},
+		{{Seq: 3, At: t0.Add(10 * time.Second), Event: domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "r0", Rows: 100}}},
+	}
+	for _, m := range msgs {
+		if err := p.Handle(ctx, subj, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Redelivered after a crash before the ack: applied once.
+	if err := p.Handle(ctx, subj, msgs[2]); err != nil {
+		t.Fatal(err)
+	}
+	v, ok := p.Get("m1")
+	if !ok || v.Progress.RowsCopied != 100 || v.Events != 3 {
+		t.Fatalf("view: %+v", v.Progress)
+	}
+	if v.Progress.RowsPerSecond != 10 || v.Progress.ETASeconds == nil || *v.Progress.ETASeconds != 20 {
+		t.Fatalf("rate %v eta %v", v.Progress.RowsPerSecond, v.Progress.ETASeconds)
+	}
+	if v.Stage != "migration" || v.Stages[0].Status != "done" || v.Stages[1].Status != "running" || v.Stages[2].Status != "pending" {
+		t.Fatalf("stages: %+v", v.Stages)
+	}
+	// The stored view reloads to the same thing.
+	q := NewMigrations(store)
+	if err := q.Load(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := q.Get("m1"); w.Seq != 3 || w.Progress.RowsCopied != 100 {
+		t.Fatalf("reloaded: %+v", w)
+	}
+	for i := 0; i < LagHistoryLength+50; i++ {
+		_ = p.Handle(ctx, subj, []domain.Record{{Seq: uint64(10 + i), At: t0, Event: domain.LagSampled{LagSeconds: float64(i)}}})
+	}
+	if v, _ := p.Get("m1"); len(v.LagHistory) != LagHistoryLength || v.MaxLagSeconds != float64(LagHistoryLength+49) {
+		t.Fatalf("lag history %d, max %v", len(v.LagHistory), v.MaxLagSeconds)
+	}
+}

@@ -1,0 +1,83 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	st "github.com/zdm-io/zdm/service/servicetest"
+)
+
+func TestDeletedProjectionConsumersRebuildIdenticalViews(t *testing.T) {
+	dir := t.TempDir()
+	cfg := st.Config(dir)
+	s := st.Start(t, cfg)
+	src := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": "127.0.0.1:19530", "proxy_listen": "127.0.0.1:19540"}).JSON(t)["id"].(string)
+	s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, map[string]any{"name": "old", "organization": "acme", "project": "ads", "endpoint": "127.0.0.1:19531"})
+	ids := []string{}
+	for _, stop := range []bool{true, false} {
+		r := s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": src,
+			"target": map[string]any{"name": "next", "project": "search", "provisioner": "simulated"}, "options": map[string]any{"notify": []string{"ops@example.com"}}})
+		id := r.JSON(t)["id"].(string)
+		ids = append(ids, id)
+		s.WaitState(t, id, "syncing", 10*time.Second)
+		if stop {
+			s.Do(t, "POST", "/v1/migrations/"+id+"/stop-sync", st.OrgAdminToken, map[string]any{"confirm_writes_stopped": true, "force": true})
+			s.WaitState(t, id, "switched_over", 10*time.Second)
+		} else {
+			s.Do(t, "POST", "/v1/migrations/"+id+"/cancel", st.OrgAdminToken, nil)
+			s.WaitState(t, id, "cancelled", 10*time.Second)
+		}
+		// Let the clean-up reach the registry before the next one starts.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if s.Do(t, "GET", "/v1/clusters/"+src, st.AdminToken, nil).JSON(t)["status"] != "Locked" {
+				break
+			}
+		}
+	}
+	snapshot := func(s *st.Server) [][]byte {
+		var out [][]byte
+		for _, p := range append([]string{"/v1/clusters", "/v1/migrations"}, "/v1/migrations/"+ids[0], "/v1/migrations/"+ids[1]) {
+			out = append(out, s.Do(t, "GET", p, st.AdminToken, nil).Body)
+		}
+		return out
+	}
+	before := snapshot(s)
+	s.Stop()
+
+	// Deleting the consumers makes the next start rebuild from the first event.
+	s = st.Start(t, cfg)
+	ctx := context.Background()
+	for _, name := range []string{"view-migrations", "view-clusters"} {
+		if err := s.Store().DeleteConsumer(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A wrong stored view that only a rebuild from the first event replaces.
+	kv, err := s.Store().KV(ctx, "ZDM_VIEW_MIGRATIONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Put(ctx, ids[0], []byte(`{"id":"`+ids[0]+`","state":"bogus","seq":999999999}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	s = st.Start(t, cfg)
+	var after [][]byte
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		after = snapshot(s)
+		same := true
+		for i := range before {
+			same = same && bytes.Equal(before[i], after[i])
+		}
+		if same {
+			return
+		}
+	}
+	for i := range before {
+		if !bytes.Equal(before[i], after[i]) {
+			t.Errorf("view %d differs after the rebuild:\nbefore %s\nafter  %s", i, before[i], after[i])
+		}
+	}
+}
