@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -79,5 +81,33 @@ func TestDeletedProjectionConsumersRebuildIdenticalViews(t *testing.T) {
 		if !bytes.Equal(before[i], after[i]) {
 			t.Errorf("view %d differs after the rebuild:\nbefore %s\nafter  %s", i, before[i], after[i])
 		}
+	}
+}
+
+func TestExternalNATSByURL(t *testing.T) {
+	ext, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
+	cfg := st.Config(t.TempDir())
+	cfg.NATSURL = ext.ClientURL()
+	s := st.Start(t, cfg)
+	r := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": "127.0.0.1:19530"})
+	if r.Status != 201 {
+		t.Fatalf("register over external NATS: %d %s", r.Status, r.Body)
+	}
+	// The events are in the external server's stream.
+	nc, err := ext.Connect("check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	store, err := eventstore.Open(context.Background(), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subjects, err := store.Subjects(context.Background(), domain.ClusterSubject); err != nil || len(subjects) != 1 {
+		t.Fatalf("external stream holds %v (%v)", subjects, err)
 	}
 }

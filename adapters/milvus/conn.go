@@ -1,0 +1,116 @@
+// Package milvus is everything in zdm that speaks Milvus: inventory, seed
+// and load tools, provisioners, copy, verification and the capture proxy.
+// It talks to the MilvusService over raw gRPC (milvus-proto's milvuspb), so
+// rows move between clusters as the server's own column data, bit for bit.
+package milvus
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+)
+
+// Endpoint is a Milvus address with its credentials.
+type Endpoint struct {
+	Address  string
+	Username string
+	Password string
+}
+
+// Conn is a gRPC connection to one Milvus server.
+type Conn struct {
+	ep  Endpoint
+	cc  *grpc.ClientConn
+	svc milvuspb.MilvusServiceClient
+}
+
+// MaxMessage bounds a gRPC message (query pages and insert batches).
+const MaxMessage = 256 << 20
+
+// Dial connects and checks that the server answers.
+func Dial(ctx context.Context, ep Endpoint) (*Conn, error) {
+	cc, err := grpc.NewClient(ep.Address,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessage), grpc.MaxCallSendMsgSize(MaxMessage)))
+	if err != nil {
+		return nil, fmt.Errorf("milvus %s: %w", ep.Address, err)
+	}
+	c := &Conn{ep: ep, cc: cc, svc: milvuspb.NewMilvusServiceClient(cc)}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.Version(pctx); err != nil {
+		cc.Close()
+		return nil, fmt.Errorf("milvus %s does not answer: %w", ep.Address, err)
+	}
+	return c, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.cc.Close() }
+
+// Address is the server's address.
+func (c *Conn) Address() string { return c.ep.Address }
+
+// Service is the raw MilvusService client.
+func (c *Conn) Service() milvuspb.MilvusServiceClient { return c.svc }
+
+// In returns ctx carrying the database and the credentials, as Milvus
+// clients send them.
+func (c *Conn) In(ctx context.Context, db string) context.Context {
+	md := metadata.MD{}
+	if db != "" {
+		md.Set("dbname", db)
+	}
+	if c.ep.Username != "" {
+		md.Set("authorization", base64.StdEncoding.EncodeToString([]byte(c.ep.Username+":"+c.ep.Password)))
+	}
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// Version returns the server's version.
+func (c *Conn) Version(ctx context.Context) (string, error) {
+	r, err := c.svc.GetVersion(c.In(ctx, ""), &milvuspb.GetVersionRequest{})
+	if err != nil {
+		return "", err
+	}
+	return r.GetVersion(), nil
+}
+
+// ErrServer is a Milvus status that is not success.
+var ErrServer = errors.New("milvus")
+
+// StatusError is a failed Milvus status.
+type StatusError struct {
+	Op     string
+	Code   int32
+	Reason string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("milvus %s: %s (code %d)", e.Op, e.Reason, e.Code)
+}
+
+// Unwrap returns ErrServer.
+func (e *StatusError) Unwrap() error { return ErrServer }
+
+// check turns a Milvus status into an error.
+func check(op string, s *commonpb.Status, err error) error {
+	if err != nil {
+		return fmt.Errorf("milvus %s: %w", op, err)
+	}
+	if s == nil {
+		return nil
+	}
+	if s.GetErrorCode() != commonpb.ErrorCode_Success || s.GetCode() != 0 {
+		return &StatusError{Op: op, Code: s.GetCode() + int32(s.GetErrorCode()), Reason: s.GetReason()}
+	}
+	return nil
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Creates the Python venv with the pinned Milvus server and client, once.
+# Prints the venv's python. The venv lives under .cache (git-ignored).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+venv="${ZDM_VENV:-$top/.cache/venv}"
+req="$top/scripts/requirements-milvus.txt"
+stamp="$venv/.installed-$(sha256sum "$req" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "milvus-env: installing pinned Milvus and pymilvus into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip<25" >&2
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" >&2
+  rm -f "$venv"/.installed-*
+  touch "$stamp"
+fi
+echo "$venv/bin/python"
