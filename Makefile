@@ -12,7 +12,11 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 GOTESTFLAGS ?=
 
-.PHONY: build test bench run demo vet fmt clean
+# Packages whose tests use the Milvus test bed; they run one at a time
+# because they share its two servers.
+MILVUS_PKGS := ./adapters/milvus/...
+
+.PHONY: build test bench run demo vet clean milvus-up milvus-down test-unit test-milvus
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/zdmd
@@ -21,8 +25,26 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
+milvus-up:
+	@scripts/milvus-up.sh
+
+milvus-down:
+	@scripts/milvus-down.sh
+
+# Every test: unit tests in parallel, then the Milvus tests on the test bed,
+# which is started first and stopped after, whatever the outcome.
 test: vet
-	$(GO) test -race -count=1 -timeout 20m $(GOTESTFLAGS) ./...
+	@scripts/milvus-up.sh
+	@status=0; \
+	$(GO) test -race -count=1 -timeout 20m $(GOTESTFLAGS) $$($(GO) list ./... | grep -v -e /adapters/milvus) || status=1; \
+	$(GO) test -race -count=1 -p 1 -timeout 30m $(GOTESTFLAGS) $(MILVUS_PKGS) || status=1; \
+	scripts/milvus-down.sh; exit $$status
+
+test-unit: vet
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /adapters/milvus)
+
+test-milvus: milvus-up
+	$(GO) test -race -count=1 -p 1 -timeout 30m $(MILVUS_PKGS)
 
 bench:
 	$(GO) run ./bench/controlplane

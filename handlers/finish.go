@@ -12,7 +12,7 @@ import (
 // released and the source unlocked. Every part checks before it acts, so
 // finishing twice is harmless.
 func (s *Saga) finish(ctx context.Context, m *domain.Migration) error {
-	if s.steps.Syncer != nil {
+	if s.steps.Syncer != nil { // nothing was captured without one
 		if err := s.steps.Syncer.Disarm(ctx, m); err != nil {
 			return err
 		}

@@ -13,6 +13,9 @@ import (
 // ID of each outcome is keyed by migration and step, so a retried append
 // after a crash is stored once.
 func (s *Saga) step(ctx context.Context, m *domain.Migration) error {
+	if err := s.steps.missing(m.State); err != nil {
+		return err
+	}
 	switch m.State {
 	case domain.StateRequested:
 		_, err := s.svc.LockSource(ctx, m.ID)
@@ -183,4 +186,19 @@ func (s *Saga) switchOver(ctx context.Context, m *domain.Migration) error {
 	}
 	_, err = s.svc.Record(ctx, m.ID, m.ID+"/switched-over", domain.CompleteSwitch{Switch: sw})
 	return err
+}
+
+// missing refuses a state whose data-plane part this zdmd does not have.
+func (st Steps) missing(state domain.State) error {
+	var part string
+	switch {
+	case (state == domain.StateTargetProvisioned || state == domain.StateCopying) && st.Copier == nil:
+		part = "copy"
+	case (state == domain.StateSyncing || state == domain.StateSyncStopped) && st.Syncer == nil:
+		part = "sync"
+	default:
+		return nil
+	}
+	return &StepError{Reason: part + "_unavailable", Permanent: true,
+		Err: fmt.Errorf("this zdmd's data plane has no %s step", part)}
 }

@@ -4,7 +4,11 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 root="${ZDM_MILVUS_ROOT:-$top/.cache/milvus}"
-[ -d "$root/servers" ] || exit 0
+for pidf in "$root"/lite/*.pid; do
+  [ -f "$pidf" ] && kill "$(cat "$pidf")" 2>/dev/null || true
+  rm -f "$pidf"
+done
+[ -d "$root/servers" ] || { rm -f "$root/endpoints.env"; exit 0; }
 py="${ZDM_VENV:-$top/.cache/venv}/bin/python"
 "$py" "$top/scripts/milvus_server.py" stop-all --root "$root"
 rm -f "$root/endpoints.env"

@@ -3,8 +3,13 @@
 # Prints the venv's python. The venv lives under .cache (git-ignored).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-venv="${ZDM_VENV:-$top/.cache/venv}"
-req="$top/scripts/requirements-milvus.txt"
+if [ "${ZDM_MILVUS_IMPL:-milvus}" = lite ]; then
+  venv="$top/.cache/venv-lite"
+  req="$top/scripts/requirements-lite.txt"
+else
+  venv="${ZDM_VENV:-$top/.cache/venv}"
+  req="$top/scripts/requirements-milvus.txt"
+fi
 stamp="$venv/.installed-$(sha256sum "$req" | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "milvus-env: installing pinned Milvus and pymilvus into $venv" >&2

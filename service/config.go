@@ -27,6 +27,7 @@ type Config struct {
 	Tokens        []TokenConfig  `yaml:"tokens"`
 	Saga          SagaConfig     `yaml:"saga"`
 	Simulated     SimulatedShape `yaml:"simulated"`
+	Milvus        MilvusConfig   `yaml:"milvus"`
 }
 
 // Organization lists the projects of one organization.

@@ -1,12 +1,62 @@
 package service
 
 import (
-	"errors"
+	"context"
+	"path/filepath"
 
+	"github.com/zdm-io/zdm/adapters/milvus"
 	"github.com/zdm-io/zdm/handlers"
 )
 
+// MilvusConfig configures the Milvus data plane.
+type MilvusConfig struct {
+	// Python, ServerScript and ServerRoot run scripts/milvus_server.py for
+	// the local provisioner (defaults: the repository's .cache/venv,
+	// scripts/ and .cache/milvus).
+	Python         string `yaml:"python"`
+	ServerScript   string `yaml:"server_script"`
+	ServerRoot     string `yaml:"server_root"`
+	LocalFirstPort int    `yaml:"local_first_port"`
+}
+
+func (c MilvusConfig) withDefaults() MilvusConfig {
+	if c.Python == "" {
+		c.Python = filepath.Join(".cache", "venv", "bin", "python")
+	}
+	if c.ServerScript == "" {
+		c.ServerScript = filepath.Join("scripts", "milvus_server.py")
+	}
+	if c.ServerRoot == "" {
+		c.ServerRoot = filepath.Join(".cache", "milvus")
+	}
+	return c
+}
+
 // milvusSteps wires the Milvus data plane.
-func milvusSteps(*Main) (handlers.Steps, error) {
-	return handlers.Steps{}, errors.New("--dataplane milvus: the Milvus data plane is not available in this build; use --dataplane simulated")
+func milvusSteps(m *Main) (handlers.Steps, error) {
+	cfg := m.cfg.Milvus.withDefaults()
+	script := milvus.ServerScript{Python: cfg.Python, Script: cfg.ServerScript, Root: cfg.ServerRoot}
+	return handlers.Steps{
+		Provisioners: map[string]handlers.Provisioner{
+			"local": milvus.NewLocalProvisioner(script, cfg.LocalFirstPort),
+			"pool":  milvus.NewPoolProvisioner(spareRegistry{m}),
+		},
+	}, nil
+}
+
+// spareRegistry offers the registry's spare clusters to the pool.
+type spareRegistry struct{ m *Main }
+
+func (r spareRegistry) Spares(org string) []milvus.Spare {
+	var out []milvus.Spare
+	for _, v := range r.m.clusters.List() {
+		if v.Spare && !v.Deleted && v.Organization == org && v.MigrationID == "" {
+			out = append(out, milvus.Spare{ID: v.ID, Name: v.Name, Organization: v.Organization, Endpoint: v.Endpoint})
+		}
+	}
+	return out
+}
+
+func (r spareRegistry) ClusterCredentials(ctx context.Context, id string) (handlers.Credentials, error) {
+	return r.m.service.ClusterCredentials(ctx, id)
 }

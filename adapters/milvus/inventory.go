@@ -178,17 +178,7 @@ func (c *Conn) DescribeCollection(ctx context.Context, db, name string) (*Collec
 func (c *Conn) Count(ctx context.Context, col *Collection) (int64, error) {
 	in := c.In(ctx, col.Database)
 	if col.Loaded {
-		r, err := c.svc.Query(in, &milvuspb.QueryRequest{DbName: col.Database, CollectionName: col.Name, OutputFields: []string{"count(*)"},
-			ConsistencyLevel: commonpb.ConsistencyLevel_Strong})
-		if err := check("count "+col.Name, r.GetStatus(), err); err != nil {
-			return 0, err
-		}
-		for _, f := range r.GetFieldsData() {
-			if d := f.GetScalars().GetLongData().GetData(); len(d) == 1 {
-				return d[0], nil
-			}
-		}
-		return 0, fmt.Errorf("count %s: no count in the answer", col.Name)
+		return c.CountWhere(ctx, col.Database, col.Name, "")
 	}
 	r, err := c.svc.GetCollectionStatistics(in, &milvuspb.GetCollectionStatisticsRequest{DbName: col.Database, CollectionName: col.Name})
 	if err := check("statistics "+col.Name, r.GetStatus(), err); err != nil {
@@ -196,6 +186,22 @@ func (c *Conn) Count(ctx context.Context, col *Collection) (int64, error) {
 	}
 	n, _ := strconv.ParseInt(kvMap(r.GetStats())["row_count"], 10, 64)
 	return n, nil
+}
+
+// CountWhere counts the rows expr selects ("" for all), duplicates of a
+// key included, strongly consistent. The collection must be loaded.
+func (c *Conn) CountWhere(ctx context.Context, db, coll, expr string) (int64, error) {
+	r, err := c.svc.Query(c.In(ctx, db), &milvuspb.QueryRequest{DbName: db, CollectionName: coll, Expr: expr,
+		OutputFields: []string{"count(*)"}, ConsistencyLevel: commonpb.ConsistencyLevel_Strong})
+	if err := check("count "+coll, r.GetStatus(), err); err != nil {
+		return 0, err
+	}
+	for _, f := range r.GetFieldsData() {
+		if d := f.GetScalars().GetLongData().GetData(); len(d) == 1 {
+			return d[0], nil
+		}
+	}
+	return 0, fmt.Errorf("count %s: no count in the answer", coll)
 }
 
 func isIndexMissing(s *commonpb.Status) bool {

@@ -4,6 +4,8 @@
 //	zdmd replay     print and re-validate migration histories
 //	zdmd migration  list|show|start|stop-sync|cancel|events
 //	zdmd cluster    list|show|register|delete
+//	zdmd seed       fill a Milvus cluster with data of a given shape
+//	zdmd load       write continuously; load --check proves every write arrived
 //	zdmd version
 package main
 
@@ -32,6 +34,8 @@ commands:
   replay      print a migration's history and re-validate every transition
   migration   list|show|start|stop-sync|cancel|events (API client)
   cluster     list|show|register|delete (API client)
+  seed        fill a Milvus cluster with a given shape of data
+  load        write continuously and journal every acknowledged write; --check proves them
   version     print the version
 
 Run "zdmd <command> -h" for the flags of a command.
@@ -56,6 +60,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = migrationCmd(args[1:], stdout)
 	case "cluster":
 		err = clusterCmd(args[1:], stdout)
+	case "seed":
+		err = seedCmd(args[1:], stdout, stderr)
+	case "load":
+		err = loadCmd(args[1:], stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "zdmd", version)
 	case "help", "-h", "--help":

@@ -1,0 +1,166 @@
+package milvus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+)
+
+// CreateDatabase creates db; an existing one is fine.
+func (c *Conn) CreateDatabase(ctx context.Context, db string) error {
+	if db == "" || db == "default" {
+		return nil
+	}
+	dbs, err := c.Databases(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range dbs {
+		if d == db {
+			return nil
+		}
+	}
+	r, err := c.svc.CreateDatabase(c.In(ctx, ""), &milvuspb.CreateDatabaseRequest{DbName: db})
+	return check("create database "+db, r, err)
+}
+
+// HasCollection reports whether db holds a collection called name.
+func (c *Conn) HasCollection(ctx context.Context, db, name string) (bool, error) {
+	r, err := c.svc.HasCollection(c.In(ctx, db), &milvuspb.HasCollectionRequest{DbName: db, CollectionName: name})
+	if err := check("has collection "+name, r.GetStatus(), err); err != nil {
+		return false, err
+	}
+	return r.GetValue(), nil
+}
+
+// CreateCollection creates a collection from a schema as the source
+// described it; an existing one is left as it is.
+func (c *Conn) CreateCollection(ctx context.Context, db string, schema *schemapb.CollectionSchema, shards int32, level commonpb.ConsistencyLevel, props map[string]string) error {
+	if ok, err := c.HasCollection(ctx, db, schema.GetName()); err != nil || ok {
+		return err
+	}
+	data, err := proto.Marshal(schema)
+	if err != nil {
+		return fmt.Errorf("encode schema of %s: %w", schema.GetName(), err)
+	}
+	req := &milvuspb.CreateCollectionRequest{DbName: db, CollectionName: schema.GetName(), Schema: data,
+		ShardsNum: shards, ConsistencyLevel: level, Properties: kvPairs(props)}
+	r, err := c.svc.CreateCollection(c.In(ctx, db), req)
+	return check("create collection "+db+"/"+schema.GetName(), r, err)
+}
+
+// CreatePartition creates a partition; an existing one is fine.
+func (c *Conn) CreatePartition(ctx context.Context, db, coll, part string) error {
+	h, err := c.svc.HasPartition(c.In(ctx, db), &milvuspb.HasPartitionRequest{DbName: db, CollectionName: coll, PartitionName: part})
+	if err := check("has partition "+part, h.GetStatus(), err); err != nil || h.GetValue() {
+		return err
+	}
+	r, err := c.svc.CreatePartition(c.In(ctx, db), &milvuspb.CreatePartitionRequest{DbName: db, CollectionName: coll, PartitionName: part})
+	return check("create partition "+coll+"/"+part, r, err)
+}
+
+// CreateIndex creates a named index with its parameters as DescribeIndex
+// returned them; an existing index of that name is fine.
+func (c *Conn) CreateIndex(ctx context.Context, db, coll string, idx Index) error {
+	d, err := c.svc.DescribeIndex(c.In(ctx, db), &milvuspb.DescribeIndexRequest{DbName: db, CollectionName: coll, IndexName: idx.Name})
+	if err == nil && d.GetStatus().GetErrorCode() == commonpb.ErrorCode_Success && len(d.GetIndexDescriptions()) > 0 {
+		return nil
+	}
+	params := map[string]string{}
+	for k, v := range idx.Params {
+		// Reported by DescribeIndex but not accepted back.
+		if k != "mmap.enabled" || v != "" {
+			params[k] = v
+		}
+	}
+	r, err := c.svc.CreateIndex(c.In(ctx, db), &milvuspb.CreateIndexRequest{DbName: db, CollectionName: coll,
+		FieldName: idx.Field, IndexName: idx.Name, ExtraParams: kvPairs(params)})
+	return check("create index "+coll+"/"+idx.Name, r, err)
+}
+
+// CreateAlias points alias at coll; an alias already there is fine.
+func (c *Conn) CreateAlias(ctx context.Context, db, coll, alias string) error {
+	col, err := c.svc.DescribeCollection(c.In(ctx, db), &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: coll})
+	if err == nil {
+		for _, a := range col.GetAliases() {
+			if a == alias {
+				return nil
+			}
+		}
+	}
+	r, err := c.svc.CreateAlias(c.In(ctx, db), &milvuspb.CreateAliasRequest{DbName: db, CollectionName: coll, Alias: alias})
+	return check("create alias "+alias, r, err)
+}
+
+// Load loads a collection and waits until it is loaded.
+func (c *Conn) Load(ctx context.Context, db, coll string) error {
+	r, err := c.svc.LoadCollection(c.In(ctx, db), &milvuspb.LoadCollectionRequest{DbName: db, CollectionName: coll})
+	if err := check("load "+coll, r, err); err != nil {
+		return err
+	}
+	for {
+		s, err := c.svc.GetLoadState(c.In(ctx, db), &milvuspb.GetLoadStateRequest{DbName: db, CollectionName: coll})
+		if err := check("load state "+coll, s.GetStatus(), err); err != nil {
+			return err
+		}
+		if s.GetState() == commonpb.LoadState_LoadStateLoaded {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Release releases a loaded collection.
+func (c *Conn) Release(ctx context.Context, db, coll string) error {
+	r, err := c.svc.ReleaseCollection(c.In(ctx, db), &milvuspb.ReleaseCollectionRequest{DbName: db, CollectionName: coll})
+	return check("release "+coll, r, err)
+}
+
+// Insert writes columns and returns the server's answer (keys, timestamp).
+func (c *Conn) Insert(ctx context.Context, db, coll, part string, cols []*schemapb.FieldData, rows int) (*milvuspb.MutationResult, error) {
+	r, err := c.svc.Insert(c.In(ctx, db), &milvuspb.InsertRequest{DbName: db, CollectionName: coll, PartitionName: part, FieldsData: cols, NumRows: uint32(rows)})
+	return r, check("insert into "+coll, r.GetStatus(), err)
+}
+
+// Upsert writes columns, replacing rows with the same primary keys.
+func (c *Conn) Upsert(ctx context.Context, db, coll, part string, cols []*schemapb.FieldData, rows int) (*milvuspb.MutationResult, error) {
+	r, err := c.svc.Upsert(c.In(ctx, db), &milvuspb.UpsertRequest{DbName: db, CollectionName: coll, PartitionName: part, FieldsData: cols, NumRows: uint32(rows)})
+	return r, check("upsert into "+coll, r.GetStatus(), err)
+}
+
+// Delete removes the rows an expression selects.
+func (c *Conn) Delete(ctx context.Context, db, coll, part, expr string) (*milvuspb.MutationResult, error) {
+	r, err := c.svc.Delete(c.In(ctx, db), &milvuspb.DeleteRequest{DbName: db, CollectionName: coll, PartitionName: part, Expr: expr})
+	return r, check("delete from "+coll, r.GetStatus(), err)
+}
+
+// Query returns the columns of the rows expr selects, strongly consistent.
+func (c *Conn) Query(ctx context.Context, db, coll, expr string, fields []string, parts []string, limit int64) ([]*schemapb.FieldData, error) {
+	params := []*commonpb.KeyValuePair{}
+	if limit > 0 {
+		params = append(params, &commonpb.KeyValuePair{Key: "limit", Value: fmt.Sprint(limit)})
+	}
+	r, err := c.svc.Query(c.In(ctx, db), &milvuspb.QueryRequest{DbName: db, CollectionName: coll, Expr: expr, OutputFields: fields,
+		PartitionNames: parts, QueryParams: params, ConsistencyLevel: commonpb.ConsistencyLevel_Strong})
+	if err := check("query "+coll, r.GetStatus(), err); err != nil {
+		return nil, err
+	}
+	return r.GetFieldsData(), nil
+}
+
+func kvPairs(m map[string]string) []*commonpb.KeyValuePair {
+	out := make([]*commonpb.KeyValuePair, 0, len(m))
+	for k, v := range m {
+		out = append(out, &commonpb.KeyValuePair{Key: k, Value: v})
+	}
+	return out
+}

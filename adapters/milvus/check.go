@@ -1,0 +1,200 @@
+package milvus
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+)
+
+// CheckReport says whether every acknowledged write of a load journal is on
+// a cluster, once, with its last value.
+type CheckReport struct {
+	Acknowledged int64    `json:"acknowledged"`
+	Keys         int      `json:"keys"`
+	Present      int      `json:"present"`
+	Missing      int      `json:"missing"`
+	Duplicated   int      `json:"duplicated"`
+	Stale        int      `json:"stale"`
+	Resurrected  int      `json:"resurrected"`
+	Examples     []string `json:"examples,omitempty"`
+}
+
+// OK reports a clean check.
+func (r CheckReport) OK() bool {
+	return r.Missing == 0 && r.Duplicated == 0 && r.Stale == 0 && r.Resurrected == 0
+}
+
+func (r CheckReport) String() string {
+	return fmt.Sprintf("acknowledged %d writes on %d keys: present %d, missing %d, duplicated %d, stale %d, deleted but present %d",
+		r.Acknowledged, r.Keys, r.Present, r.Missing, r.Duplicated, r.Stale, r.Resurrected)
+}
+
+type expected struct {
+	present bool
+	version int64
+}
+
+// Check reads a load journal and compares the cluster with what it says:
+// the last acknowledged write to each key decides whether the key must be
+// there, and with which version.
+func Check(ctx context.Context, c *Conn, journal io.Reader) (CheckReport, error) {
+	var rep CheckReport
+	want := map[Target]map[string]expected{}
+	keyType := map[Target]string{}
+	sc := bufio.NewScanner(journal)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var a Ack
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			return rep, fmt.Errorf("journal line %d: %w", rep.Acknowledged+1, err)
+		}
+		rep.Acknowledged++
+		t := Target{a.Database, a.Collection}
+		if want[t] == nil {
+			want[t] = map[string]expected{}
+		}
+		keyType[t] = a.KeyType
+		for _, k := range a.Keys {
+			want[t][k] = expected{present: a.Op != "delete", version: a.Version}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return rep, err
+	}
+	for t, keys := range want {
+		if err := checkCollection(ctx, c, t, keyType[t], keys, &rep); err != nil {
+			return rep, err
+		}
+	}
+	sort.Strings(rep.Examples)
+	return rep, nil
+}
+
+func checkCollection(ctx context.Context, c *Conn, t Target, keyType string, keys map[string]expected, rep *CheckReport) error {
+	col, err := c.DescribeCollection(ctx, t.Database, t.Collection)
+	if err != nil {
+		return err
+	}
+	if !col.Loaded {
+		return fmt.Errorf("%s/%s is not loaded on %s; load it to check", t.Database, t.Collection, c.Address())
+	}
+	pk := col.PrimaryField().GetName()
+	version := ""
+	for _, f := range col.Schema.GetFields() {
+		if !f.GetIsPrimaryKey() && f.GetDataType() == schemapb.DataType_Int64 {
+			version = f.GetName()
+			break
+		}
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	rep.Keys += len(names)
+	example := func(format string, args ...any) {
+		if len(rep.Examples) < 20 {
+			rep.Examples = append(rep.Examples, fmt.Sprintf("%s/%s: ", t.Database, t.Collection)+fmt.Sprintf(format, args...))
+		}
+	}
+	for start := 0; start < len(names); start += 500 {
+		batch := names[start:min(start+500, len(names))]
+		k := Keys{}
+		for _, s := range batch {
+			if keyType == "varchar" {
+				k.Strs = append(k.Strs, s)
+			} else {
+				n, _ := strconv.ParseInt(s, 10, 64)
+				k.Ints = append(k.Ints, n)
+			}
+		}
+		fields := []string{pk}
+		if version != "" {
+			fields = append(fields, version)
+		}
+		cols, err := c.Query(ctx, t.Database, t.Collection, k.InExpr(pk), fields, nil, 0)
+		if err != nil {
+			return err
+		}
+		found := KeysOf(Column(cols, pk)).Strings()
+		var versions []int64
+		if version != "" {
+			versions = Column(cols, version).GetScalars().GetLongData().GetData()
+		}
+		count, last := map[string]int{}, map[string]int64{}
+		for i, key := range found {
+			count[key]++
+			if i < len(versions) {
+				last[key] = versions[i]
+			}
+		}
+		// A query merges rows with the same key; count(*) does not, so it
+		// is what shows a duplicate. Look key by key only when it does.
+		total, err := c.CountWhere(ctx, t.Database, t.Collection, k.InExpr(pk))
+		if err != nil {
+			return err
+		}
+		if total > int64(len(count)) {
+			present := make([]string, 0, len(count))
+			for key := range count {
+				present = append(present, key)
+			}
+			if err := findDuplicates(ctx, c, t, pk, keyType, present, count); err != nil {
+				return err
+			}
+		}
+		for _, key := range batch {
+			w := keys[key]
+			switch n := count[key]; {
+			case w.present && n == 0:
+				rep.Missing++
+				example("missing key %s", key)
+			case !w.present && n > 0:
+				rep.Resurrected++
+				example("deleted key %s is present", key)
+			case n > 1:
+				rep.Duplicated++
+				example("key %s appears %d times", key, n)
+			case w.present && version != "" && last[key] != w.version:
+				rep.Stale++
+				example("key %s has version %d, want %d", key, last[key], w.version)
+			case w.present:
+				rep.Present++
+			}
+		}
+	}
+	return nil
+}
+
+// findDuplicates halves a set of keys until it finds the ones counted more
+// than once: a few counts per duplicate instead of one per key.
+func findDuplicates(ctx context.Context, c *Conn, t Target, pk, keyType string, keys []string, count map[string]int) error {
+	k := Keys{}
+	for _, s := range keys {
+		if keyType == "varchar" {
+			k.Strs = append(k.Strs, s)
+		} else {
+			n, _ := strconv.ParseInt(s, 10, 64)
+			k.Ints = append(k.Ints, n)
+		}
+	}
+	n, err := c.CountWhere(ctx, t.Database, t.Collection, k.InExpr(pk))
+	if err != nil || n == int64(len(keys)) {
+		return err
+	}
+	if len(keys) == 1 {
+		count[keys[0]] = int(n)
+		return nil
+	}
+	half := len(keys) / 2
+	if err := findDuplicates(ctx, c, t, pk, keyType, keys[:half], count); err != nil {
+		return err
+	}
+	return findDuplicates(ctx, c, t, pk, keyType, keys[half:], count)
+}

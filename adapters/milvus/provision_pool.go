@@ -1,0 +1,128 @@
+package milvus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/handlers"
+)
+
+// Spare is a registered cluster offered as a target.
+type Spare struct {
+	ID, Name, Organization, Endpoint string
+}
+
+// SpareRegistry lists spares and their credentials.
+type SpareRegistry interface {
+	Spares(org string) []Spare
+	ClusterCredentials(ctx context.Context, id string) (handlers.Credentials, error)
+}
+
+// PoolProvisioner claims one of the empty clusters an operator registered
+// as spare in the migration's organization.
+type PoolProvisioner struct {
+	registry SpareRegistry
+}
+
+// NewPoolProvisioner returns a pool provisioner over the registry.
+func NewPoolProvisioner(r SpareRegistry) *PoolProvisioner { return &PoolProvisioner{registry: r} }
+
+// Provision picks the first spare that answers, is empty and runs a
+// version no older than the source. Each refusal is said in the reason.
+func (p *PoolProvisioner) Provision(ctx context.Context, m *domain.Migration) (handlers.Target, error) {
+	srcCreds, err := p.registry.ClusterCredentials(ctx, m.Source.ID)
+	if err != nil {
+		return handlers.Target{}, err
+	}
+	src, err := Dial(ctx, Endpoint{Address: m.Source.Endpoint, Username: srcCreds.Username, Password: srcCreds.Password})
+	if err != nil {
+		return handlers.Target{}, &handlers.StepError{Reason: "source_unreachable", Err: err}
+	}
+	srcVersion, err := src.Version(ctx)
+	src.Close()
+	if err != nil {
+		return handlers.Target{}, err
+	}
+	spares := p.registry.Spares(m.Organization)
+	if len(spares) == 0 {
+		return handlers.Target{}, &handlers.StepError{Reason: "no_spare_cluster", Permanent: true,
+			Err: fmt.Errorf("organization %s has no cluster registered with \"spare\": true", m.Organization)}
+	}
+	var refusals []string
+	for _, s := range spares {
+		t, why := p.try(ctx, s, srcVersion)
+		if why == "" {
+			return t, nil
+		}
+		refusals = append(refusals, fmt.Sprintf("%s (%s): %s", s.Name, s.ID, why))
+	}
+	return handlers.Target{}, &handlers.StepError{Reason: "no_usable_spare", Permanent: true,
+		Err: errors.New("every spare was refused: " + strings.Join(refusals, "; "))}
+}
+
+func (p *PoolProvisioner) try(ctx context.Context, s Spare, srcVersion string) (handlers.Target, string) {
+	creds, err := p.registry.ClusterCredentials(ctx, s.ID)
+	if err != nil {
+		return handlers.Target{}, "credentials: " + err.Error()
+	}
+	c, err := Dial(ctx, Endpoint{Address: s.Endpoint, Username: creds.Username, Password: creds.Password})
+	if err != nil {
+		return handlers.Target{}, "unreachable: " + err.Error()
+	}
+	defer c.Close()
+	v, err := c.Version(ctx)
+	if err != nil {
+		return handlers.Target{}, "unreachable: " + err.Error()
+	}
+	if CompareVersions(v, srcVersion) < 0 {
+		return handlers.Target{}, fmt.Sprintf("runs Milvus %s, older than the source's %s", v, srcVersion)
+	}
+	dbs, err := c.Databases(ctx)
+	if err != nil {
+		return handlers.Target{}, err.Error()
+	}
+	for _, db := range dbs {
+		names, err := c.CollectionNames(ctx, db)
+		if err != nil {
+			return handlers.Target{}, err.Error()
+		}
+		if len(names) > 0 || db != "default" {
+			return handlers.Target{}, fmt.Sprintf("not empty: database %s holds %d collections", db, len(names))
+		}
+	}
+	return handlers.Target{ClusterID: s.ID, Name: s.Name, Endpoint: s.Endpoint, Version: v, Registered: true}, ""
+}
+
+// Release leaves the spare as it is: whatever zdm copied stays for the
+// operator to inspect; the registry makes it a spare again.
+func (p *PoolProvisioner) Release(context.Context, *domain.Migration) error { return nil }
+
+// CompareVersions compares "v2.3.5-lite"-style versions by their numbers.
+func CompareVersions(a, b string) int {
+	pa, pb := versionParts(a), versionParts(b)
+	for i := 0; i < 3; i++ {
+		if pa[i] != pb[i] {
+			if pa[i] < pb[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func versionParts(v string) [3]int {
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(v, "-+ "); i >= 0 {
+		v = v[:i]
+	}
+	var out [3]int
+	for i, p := range strings.SplitN(v, ".", 3) {
+		out[i], _ = strconv.Atoi(p)
+	}
+	return out
+}
