@@ -26,6 +26,7 @@ type migrationRequest struct {
 		SyncTimeLimit       string   `json:"sync_time_limit"`
 		OnForbiddenOp       string   `json:"on_forbidden_op"`
 		Notify              []string `json:"notify"`
+		AutoID              string   `json:"auto_id"`
 	} `json:"options"`
 }
 
@@ -35,6 +36,7 @@ func (r migrationRequest) command() (handlers.StartMigration, error) {
 		Target:          domain.TargetSpec(r.Target),
 		Options: domain.Options{
 			LagThresholdSeconds: r.Options.LagThresholdSeconds, OnForbiddenOp: r.Options.OnForbiddenOp, Notify: r.Options.Notify,
+			AutoID: r.Options.AutoID,
 		},
 	}
 	if r.Options.SyncTimeLimit != "" {

@@ -118,6 +118,10 @@ func decide(m *Migration, cmd Command) ([]Event, error) {
 	case RequestMigration:
 		return requestMigration(m, c)
 	case Lock:
+		// The API and the saga may both lock a new migration's source.
+		if m.State == StateLocked {
+			return nil, nil
+		}
 		return []Event{Locked{SourceClusterID: m.Source.ID}}, nil
 	case StartProvisioning:
 		return []Event{ProvisioningStarted{Provisioner: m.Target.Provisioner}}, nil

@@ -77,6 +77,9 @@ type CollectionPlan struct {
 	Database   string `json:"database"`
 	Collection string `json:"collection"`
 	Rows       int64  `json:"rows"`
+	// Ranges name the primary-key ranges the copy moves one at a time;
+	// the copier alone reads them.
+	Ranges []string `json:"ranges,omitempty"`
 }
 
 // CopyStarted records the inventory the copy works from.

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -33,6 +34,8 @@ type Migration struct {
 	StoppedAt     time.Time
 	EndedAt       time.Time
 
+	// Preflight is the copier's report, as recorded when the copy started.
+	Preflight        json.RawMessage
 	Lag              LagInfo
 	ThresholdReached bool
 	Collections      []*CollectionProgress
@@ -65,7 +68,9 @@ type CollectionProgress struct {
 	Copied     int64
 	Done       bool
 	Skipped    string
-	// DoneRanges holds the checkpointed ranges and their row counts.
+	// Planned are the ranges of the copy plan; DoneRanges the checkpointed
+	// ones with their row counts.
+	Planned    []string
 	DoneRanges map[string]int64
 	UpdatedAt  time.Time
 }
@@ -135,11 +140,11 @@ func (m *Migration) apply(r Record) {
 	case TargetProvisioned:
 		m.TargetCluster = e
 	case CopyStarted:
-		m.CopyStartedAt = r.At
+		m.CopyStartedAt, m.Preflight = r.At, e.Preflight
 		m.Collections = m.Collections[:0]
 		for _, c := range e.Collections {
 			m.Collections = append(m.Collections, &CollectionProgress{
-				Database: c.Database, Collection: c.Collection, Total: c.Rows, DoneRanges: map[string]int64{},
+				Database: c.Database, Collection: c.Collection, Total: c.Rows, Planned: c.Ranges, DoneRanges: map[string]int64{},
 			})
 		}
 	case BulkCopyProgressed:

@@ -21,6 +21,13 @@ const (
 	PolicyFail   = "fail"
 )
 
+// What to do with an autoID primary key when the target cannot take the
+// source's keys for it (Milvus before 2.6.3).
+const (
+	AutoIDRefuse       = "refuse"
+	AutoIDPreserveKeys = "preserve_keys"
+)
+
 // Provisioners known to zdm.
 const (
 	ProvisionerLocal     = "local"
@@ -34,6 +41,7 @@ type Options struct {
 	SyncTimeLimit       Duration `json:"sync_time_limit"`
 	OnForbiddenOp       string   `json:"on_forbidden_op"`
 	Notify              []string `json:"notify,omitempty"`
+	AutoID              string   `json:"auto_id,omitempty"`
 }
 
 // ClusterRef names a cluster and the organization and project it belongs to.
@@ -64,6 +72,9 @@ func (o Options) WithDefaults() Options {
 	if o.OnForbiddenOp == "" {
 		o.OnForbiddenOp = PolicyReject
 	}
+	if o.AutoID == "" {
+		o.AutoID = AutoIDRefuse
+	}
 	return o
 }
 
@@ -77,6 +88,9 @@ func (o Options) Validate() error {
 	}
 	if o.OnForbiddenOp != "" && o.OnForbiddenOp != PolicyReject && o.OnForbiddenOp != PolicyFail {
 		return FieldError("options.on_forbidden_op", `must be "reject" or "fail"`)
+	}
+	if o.AutoID != "" && o.AutoID != AutoIDRefuse && o.AutoID != AutoIDPreserveKeys {
+		return FieldError("options.auto_id", `must be "refuse" or "preserve_keys"`)
 	}
 	for i, addr := range o.Notify {
 		if _, err := mail.ParseAddress(addr); err != nil || strings.ContainsAny(addr, "\r\n") {

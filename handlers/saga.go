@@ -158,9 +158,8 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 		r.mu.Unlock()
 		m, err := s.svc.Migration(stepCtx, r.id)
 		if err == nil && domain.IsTerminal(m.State) {
-			err = s.finish(stepCtx, m)
-			cancel()
-			if err == nil {
+			if err = s.finish(stepCtx, m); err == nil {
+				cancel()
 				return
 			}
 		} else if err == nil {
@@ -168,15 +167,14 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 				attempts, lastSeq = 0, m.Seq()
 			}
 			err = s.step(stepCtx, m)
-			interrupted := stepCtx.Err() != nil && ctx.Err() == nil
-			cancel()
-			if err == nil || interrupted {
-				continue // progressed, or interrupted by a newer event
-			}
 		}
+		interrupted := stepCtx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		if err == nil || interrupted {
+			continue // progressed, or interrupted by a newer event: reload
 		}
 		if isNotFound(err) {
 			log.Warn("runner for a migration without events stops", "err", err)

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/zdm-io/zdm/domain"
@@ -32,6 +33,7 @@ type MigrationView struct {
 	SyncStop         *domain.SyncStopped       `json:"sync_stop,omitempty"`
 	StoppedAt        *time.Time                `json:"stopped_at,omitempty"`
 	Verification     []domain.Verified         `json:"verification,omitempty"`
+	Preflight        json.RawMessage           `json:"preflight,omitempty"`
 	Notifications    []domain.NotificationSent `json:"notifications,omitempty"`
 	WritePauseMS     *float64                  `json:"write_pause_ms,omitempty"`
 	FailureReason    string                    `json:"failure_reason"`
@@ -126,7 +128,7 @@ func (v *MigrationView) apply(r domain.Record) {
 		v.State = domain.StateTargetProvisioned
 		v.Target.ClusterID, v.Target.Endpoint = e.ClusterID, e.Endpoint
 	case domain.CopyStarted:
-		v.State = domain.StateCopying
+		v.State, v.Preflight = domain.StateCopying, e.Preflight
 		v.Progress = Progress{StartedAt: ptr(at), Collections: []CollectionView{}}
 		for _, c := range e.Collections {
 			v.Progress.Collections = append(v.Progress.Collections, CollectionView{Database: c.Database, Collection: c.Collection, RowsTotal: c.Rows})

@@ -11,8 +11,8 @@ import (
 type memStore struct{ m map[string][]byte }
 
 func (s *memStore) Put(_ context.Context, k string, v []byte) error { s.m[k] = v; return nil }
-func (s *memStore) All(context.Context) (map[string][]byte, error) { return s.m, nil }
-func (s *memStore) Reset(context.Context) error                    { s.m = map[string][]byte{}; return nil }
+func (s *memStore) All(context.Context) (map[string][]byte, error)  { return s.m, nil }
+func (s *memStore) Reset(context.Context) error                     { s.m = map[string][]byte{}; return nil }
 
 func TestMigrationViewFoldsProgressAndSkipsRedelivery(t *testing.T) {
 	ctx := context.Background()

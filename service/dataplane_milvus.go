@@ -17,6 +17,10 @@ type MilvusConfig struct {
 	ServerScript   string `yaml:"server_script"`
 	ServerRoot     string `yaml:"server_root"`
 	LocalFirstPort int    `yaml:"local_first_port"`
+	// CopyWorkers, CopyPageRows and CopyRangeRows tune the bulk copy.
+	CopyWorkers   int `yaml:"copy_workers"`
+	CopyPageRows  int `yaml:"copy_page_rows"`
+	CopyRangeRows int `yaml:"copy_range_rows"`
 }
 
 func (c MilvusConfig) withDefaults() MilvusConfig {
@@ -36,12 +40,29 @@ func (c MilvusConfig) withDefaults() MilvusConfig {
 func milvusSteps(m *Main) (handlers.Steps, error) {
 	cfg := m.cfg.Milvus.withDefaults()
 	script := milvus.ServerScript{Python: cfg.Python, Script: cfg.ServerScript, Root: cfg.ServerRoot}
+	reg := spareRegistry{m}
 	return handlers.Steps{
 		Provisioners: map[string]handlers.Provisioner{
 			"local": milvus.NewLocalProvisioner(script, cfg.LocalFirstPort),
-			"pool":  milvus.NewPoolProvisioner(spareRegistry{m}),
+			"pool":  milvus.NewPoolProvisioner(reg),
 		},
+		Copier: milvus.NewCopier(reg, milvus.CopyConfig{Workers: cfg.CopyWorkers, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows},
+			m.logger.With("part", "copy")),
+		Verifier: milvus.NewMigrationVerifier(reg, milvus.VerifyOptions{}),
 	}, nil
+}
+
+// Endpoint resolves a registered cluster for the data plane.
+func (r spareRegistry) Endpoint(ctx context.Context, id string) (milvus.Endpoint, error) {
+	c, err := r.m.service.Cluster(ctx, id)
+	if err != nil {
+		return milvus.Endpoint{}, err
+	}
+	creds, err := r.m.service.ClusterCredentials(ctx, id)
+	if err != nil {
+		return milvus.Endpoint{}, err
+	}
+	return milvus.Endpoint{Address: c.Endpoint, Username: creds.Username, Password: creds.Password}, nil
 }
 
 // spareRegistry offers the registry's spare clusters to the pool.

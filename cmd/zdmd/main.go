@@ -6,6 +6,7 @@
 //	zdmd cluster    list|show|register|delete
 //	zdmd seed       fill a Milvus cluster with data of a given shape
 //	zdmd load       write continuously; load --check proves every write arrived
+//	zdmd verify     compare any two clusters
 //	zdmd version
 package main
 
@@ -36,6 +37,7 @@ commands:
   cluster     list|show|register|delete (API client)
   seed        fill a Milvus cluster with a given shape of data
   load        write continuously and journal every acknowledged write; --check proves them
+  verify      compare two clusters: structure, counts, checksums, vectors
   version     print the version
 
 Run "zdmd <command> -h" for the flags of a command.
@@ -64,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = seedCmd(args[1:], stdout, stderr)
 	case "load":
 		err = loadCmd(args[1:], stdout)
+	case "verify":
+		err = verifyCmd(args[1:], stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "zdmd", version)
 	case "help", "-h", "--help":

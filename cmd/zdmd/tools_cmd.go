@@ -197,3 +197,69 @@ func loadCmd(args []string, stdout io.Writer) error {
 	}
 	return nil
 }
+
+func verifyCmd(args []string, stdout io.Writer) error {
+	fs := newFlags("verify")
+	source := endpointFlags(fs, "source", "ZDM_SOURCE_PASSWORD")
+	target := endpointFlags(fs, "target", "ZDM_TARGET_PASSWORD")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	maxKeys := fs.Int("max-mismatches", 20, "mismatched keys listed per collection")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	sep, err := source()
+	if err != nil {
+		return err
+	}
+	tep, err := target()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	src, err := dialFlag(ctx, "source", sep)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := dialFlag(ctx, "target", tep)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	rep, err := milvus.Verify(ctx, src, dst, milvus.VerifyOptions{MaxMismatches: *maxKeys})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := printJSON(stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(stdout, rep)
+	}
+	if !rep.Equal {
+		return &exitError{code: 1, msg: "the clusters differ"}
+	}
+	return nil
+}
+
+func printReport(w io.Writer, rep *milvus.Report) {
+	for _, s := range rep.Structure {
+		fmt.Fprintln(w, "structure:", s)
+	}
+	for _, c := range rep.Collections {
+		verdict := "equal"
+		if !c.Equal {
+			verdict = "DIFFERENT"
+		}
+		fmt.Fprintf(w, "%s/%s: %s; rows %d / %d; %d ranges checksummed, %d differ; %d vectors sampled; missing %d, extra %d, different %d\n",
+			c.Database, c.Collection, verdict, c.SourceRows, c.TargetRows, c.Ranges, c.RangesDiffer, c.VectorsSampled, c.Missing, c.Extra, c.Different)
+		for _, k := range c.Mismatches {
+			fmt.Fprintln(w, "  key", k)
+		}
+	}
+	if rep.Equal {
+		fmt.Fprintln(w, "verify: the clusters are identical")
+	}
+}

@@ -1,0 +1,464 @@
+package milvus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/handlers"
+)
+
+// Resolver finds a registered cluster's endpoint and credentials.
+type Resolver interface {
+	Endpoint(ctx context.Context, clusterID string) (Endpoint, error)
+}
+
+// CopyConfig tunes the copy.
+type CopyConfig struct {
+	// Workers copy ranges in parallel.
+	Workers int
+	// PageRows bounds one query page; with Workers it bounds memory.
+	PageRows int
+	// RangeRows is about how many rows a checkpointed range holds.
+	RangeRows int
+}
+
+func (c CopyConfig) withDefaults() CopyConfig {
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.PageRows <= 0 {
+		c.PageRows = 2000
+	}
+	if c.RangeRows <= 0 {
+		c.RangeRows = 20000
+	}
+	return c
+}
+
+// Copier copies every database, collection, partition, index, alias and
+// row of a source onto a target.
+type Copier struct {
+	resolve Resolver
+	cfg     CopyConfig
+	logger  *slog.Logger
+}
+
+// NewCopier returns a copier.
+func NewCopier(r Resolver, cfg CopyConfig, logger *slog.Logger) *Copier {
+	return &Copier{resolve: r, cfg: cfg.withDefaults(), logger: logger}
+}
+
+// Connect dials a cluster of the registry.
+func Connect(ctx context.Context, r Resolver, clusterID, role string) (*Conn, error) {
+	ep, err := r.Endpoint(ctx, clusterID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Dial(ctx, ep)
+	if err != nil {
+		return nil, &handlers.StepError{Reason: role + "_unreachable", Err: err}
+	}
+	return c, nil
+}
+
+// Preflight is what the copy found before it started.
+type Preflight struct {
+	SourceVersion string     `json:"source_version"`
+	TargetVersion string     `json:"target_version"`
+	Databases     int        `json:"databases"`
+	Collections   int        `json:"collections"`
+	Rows          int64      `json:"rows"`
+	Notes         []string   `json:"notes,omitempty"`
+	AutoID        []string   `json:"auto_id_collections,omitempty"`
+	Inventory     *Inventory `json:"inventory"`
+	Unloaded      []string   `json:"loaded_for_copy,omitempty"`
+	Refusals      []string   `json:"refusals,omitempty"`
+}
+
+// Plan reads the source and cuts every partition into key ranges.
+func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStarted, error) {
+	src, err := Connect(ctx, c.resolve, m.Source.ID, "source")
+	if err != nil {
+		return domain.CopyStarted{}, err
+	}
+	defer src.Close()
+	dst, err := Connect(ctx, c.resolve, m.TargetCluster.ClusterID, "target")
+	if err != nil {
+		return domain.CopyStarted{}, err
+	}
+	defer dst.Close()
+	inv, err := src.Inventory(ctx)
+	if err != nil {
+		return domain.CopyStarted{}, err
+	}
+	pf := Preflight{SourceVersion: inv.Version, Inventory: inv, Databases: len(inv.Databases)}
+	pf.TargetVersion, _ = dst.Version(ctx)
+	if CompareVersions(pf.TargetVersion, pf.SourceVersion) < 0 {
+		pf.Refusals = append(pf.Refusals, fmt.Sprintf("the target runs Milvus %s, older than the source's %s", pf.TargetVersion, pf.SourceVersion))
+	}
+	var plan domain.CopyStarted
+	for _, d := range inv.Databases {
+		for i := range d.Collections {
+			col := &d.Collections[i]
+			pf.Collections++
+			if pk := col.PrimaryField(); pk.GetAutoID() {
+				pf.AutoID = append(pf.AutoID, col.Key())
+			}
+			if !col.Loaded {
+				// Queries need a loaded collection; it is released after.
+				if err := src.Load(ctx, col.Database, col.Name); err != nil {
+					return plan, fmt.Errorf("load %s for the copy: %w", col.Key(), err)
+				}
+				pf.Unloaded = append(pf.Unloaded, col.Key())
+				if col.Rows, err = src.CountWhere(ctx, col.Database, col.Name, ""); err != nil {
+					return plan, err
+				}
+			}
+			pf.Rows += col.Rows
+			cp := domain.CollectionPlan{Database: col.Database, Collection: col.Name, Rows: col.Rows}
+			for _, part := range copyPartitions(col) {
+				ranges, err := planRanges(ctx, src, col, part, c.cfg.RangeRows)
+				if err != nil {
+					return plan, err
+				}
+				for _, r := range ranges {
+					cp.Ranges = append(cp.Ranges, r.Name())
+				}
+			}
+			if !col.Loaded {
+				// The copy loads it again; until then the source is as it was.
+				if err := src.Release(ctx, col.Database, col.Name); err != nil {
+					return plan, err
+				}
+			}
+			plan.Collections = append(plan.Collections, cp)
+		}
+	}
+	if len(pf.AutoID) > 0 {
+		pf.Notes = append(pf.Notes, autoIDNote(m, pf))
+		if m.Options.AutoID != domain.AutoIDPreserveKeys {
+			pf.Refusals = append(pf.Refusals, "collections with autoID keys need options.auto_id = preserve_keys (see the note)")
+		}
+	}
+	plan.Preflight, _ = json.Marshal(pf)
+	if len(pf.Refusals) > 0 {
+		return plan, &handlers.StepError{Reason: "preflight_refused", Permanent: true, Err: fmt.Errorf("%s; preflight: %s", pf.Refusals[0], preflightSummary(pf))}
+	}
+	return plan, nil
+}
+
+func autoIDNote(m *domain.Migration, pf Preflight) string {
+	return fmt.Sprintf("%d collections have autoID keys (%v). The target (Milvus %s) cannot accept explicit keys for an autoID field "+
+		"(that needs Milvus 2.6.3+), so keeping the source's keys means a target field without autoID: after the switch, clients "+
+		"must send keys when they insert into these collections. The other choice is to refuse the migration. Chosen: %s.",
+		len(pf.AutoID), pf.AutoID, pf.TargetVersion, m.Options.AutoID)
+}
+
+func preflightSummary(pf Preflight) string {
+	return fmt.Sprintf("%d databases, %d collections, %d rows; source %s, target %s", pf.Databases, pf.Collections, pf.Rows, pf.SourceVersion, pf.TargetVersion)
+}
+
+// copyPartitions lists the partitions rows are copied per; a collection
+// with a partition key is copied whole (the server routes by key).
+func copyPartitions(col *Collection) []string {
+	for _, f := range col.Schema.GetFields() {
+		if f.GetIsPartitionKey() {
+			return []string{""}
+		}
+	}
+	return col.Partitions
+}
+
+// targetSchema is the source's schema as the target gets it.
+func targetSchema(col *Collection, m *domain.Migration) *schemapb.CollectionSchema {
+	s := proto.Clone(col.Schema).(*schemapb.CollectionSchema)
+	for _, f := range s.GetFields() {
+		if f.GetIsPrimaryKey() && f.GetAutoID() && m.Options.AutoID == domain.AutoIDPreserveKeys {
+			f.AutoID = false
+		}
+	}
+	return s
+}
+
+// Copy creates the structure on the target and copies every range not
+// yet checkpointed, Workers at a time.
+func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(context.Context, domain.BulkCopyProgressed) error) error {
+	src, err := Connect(ctx, c.resolve, m.Source.ID, "source")
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := Connect(ctx, c.resolve, m.TargetCluster.ClusterID, "target")
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+
+	type job struct {
+		col *Collection
+		r   KeyRange
+	}
+	var jobs []job
+	remaining := map[string]int{}
+	cols := map[string]*Collection{}
+	for _, p := range m.Collections {
+		if p.Done {
+			continue
+		}
+		col, err := src.DescribeCollection(ctx, p.Database, p.Collection)
+		if isCollectionGone(ctx, src, p.Database, p.Collection, err) {
+			if err := checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Skipped: "dropped on the source during the copy"}); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := createOnTarget(ctx, dst, col, m); err != nil {
+			return err
+		}
+		if !col.Loaded {
+			if err := src.Load(ctx, col.Database, col.Name); err != nil {
+				return err
+			}
+		}
+		cols[col.Key()] = col
+		for _, name := range p.Planned {
+			if _, done := p.DoneRanges[name]; done {
+				continue
+			}
+			r, err := ParseRange(name)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, job{col: col, r: r})
+			remaining[col.Key()]++
+		}
+		if remaining[col.Key()] == 0 {
+			if err := checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Range: "empty", Done: true}); err != nil {
+				return err
+			}
+		}
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var mu sync.Mutex
+	queue := make(chan job)
+	var wg sync.WaitGroup
+	for w := 0; w < c.cfg.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range queue {
+				rows, err := c.copyRange(ctx, src, dst, j.col, j.r)
+				p := domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Range: j.r.Name(), Rows: rows}
+				if isCollectionGone(ctx, src, j.col.Database, j.col.Name, err) {
+					p, err = domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Skipped: "dropped on the source during the copy"}, nil
+				}
+				if err == nil {
+					mu.Lock()
+					remaining[j.col.Key()]--
+					p.Done = remaining[j.col.Key()] == 0
+					mu.Unlock()
+					err = checkpoint(ctx, p)
+				}
+				if err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for _, j := range jobs {
+		select {
+		case queue <- j:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(queue)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return c.finishStructure(ctx, src, dst, m, cols)
+}
+
+// finishStructure loads on the target what was loaded on the source,
+// creates the aliases (after the data, so no client reaches a half-copied
+// collection by its alias) and releases what the copy loaded.
+func (c *Copier) finishStructure(ctx context.Context, src, dst *Conn, m *domain.Migration, cols map[string]*Collection) error {
+	var unloaded map[string]bool
+	for _, p := range m.Collections {
+		col, ok := cols[p.Database+"/"+p.Collection]
+		if !ok {
+			continue
+		}
+		if unloaded == nil {
+			unloaded = c.loadedForCopy(m)
+		}
+		if !unloaded[col.Key()] {
+			if err := dst.Load(ctx, col.Database, col.Name); err != nil {
+				return err
+			}
+		}
+		for _, a := range col.Aliases {
+			if err := dst.CreateAlias(ctx, col.Database, col.Name, a); err != nil {
+				return err
+			}
+		}
+		if unloaded[col.Key()] {
+			if err := src.Release(ctx, col.Database, col.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Copier) loadedForCopy(m *domain.Migration) map[string]bool {
+	out := map[string]bool{}
+	var pf struct {
+		Unloaded []string `json:"loaded_for_copy"`
+	}
+	if m.Preflight != nil {
+		_ = json.Unmarshal(m.Preflight, &pf)
+	}
+	for _, k := range pf.Unloaded {
+		out[k] = true
+	}
+	return out
+}
+
+// createOnTarget makes the database, collection, partitions and indexes;
+// each step leaves what exists alone, so a resumed copy repeats it safely.
+func createOnTarget(ctx context.Context, dst *Conn, col *Collection, m *domain.Migration) error {
+	if err := dst.CreateDatabase(ctx, col.Database); err != nil {
+		return err
+	}
+	level := commonpb.ConsistencyLevel(commonpb.ConsistencyLevel_value[col.ConsistencyLevel])
+	if err := dst.CreateCollection(ctx, col.Database, targetSchema(col, m), col.ShardsNum, level, col.Properties); err != nil {
+		return err
+	}
+	for _, p := range col.Partitions {
+		if p != "_default" && !hasPartitionKey(col) {
+			if err := dst.CreatePartition(ctx, col.Database, col.Name, p); err != nil {
+				return err
+			}
+		}
+	}
+	for _, idx := range col.Indexes {
+		if err := dst.CreateIndex(ctx, col.Database, col.Name, idx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasPartitionKey(col *Collection) bool { return copyPartitions(col)[0] == "" }
+
+// copyRange moves one range page by page, in key order: each page is the
+// next PageRows keys after the last one written.
+func (c *Copier) copyRange(ctx context.Context, src, dst *Conn, col *Collection, r KeyRange) (int64, error) {
+	pk := col.PrimaryField()
+	fields := outputFields(col)
+	var parts []string
+	if r.Partition != "" {
+		parts = []string{r.Partition}
+	}
+	var cursor *string
+	var rows int64
+	for {
+		var page []*schemapb.FieldData
+		err := retry(ctx, func() error {
+			var err error
+			page, err = src.Query(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(c.cfg.PageRows))
+			return err
+		})
+		if err != nil {
+			return rows, err
+		}
+		n := Rows(page)
+		if n == 0 {
+			return rows, nil
+		}
+		markDynamic(page)
+		err = retry(ctx, func() error {
+			_, err := dst.Upsert(ctx, col.Database, col.Name, r.Partition, page, n)
+			return err
+		})
+		if err != nil {
+			return rows, err
+		}
+		rows += int64(n)
+		keys := KeysOf(Column(page, pk.GetName())).Strings()
+		last := keys[len(keys)-1]
+		cursor = &last
+		if n < c.cfg.PageRows {
+			return rows, nil
+		}
+	}
+}
+
+// outputFields asks for every field, the dynamic one included.
+func outputFields(col *Collection) []string {
+	var out []string
+	for _, f := range col.Schema.GetFields() {
+		out = append(out, f.GetName())
+	}
+	if col.DynamicField {
+		out = append(out, DynamicFieldName)
+	}
+	return out
+}
+
+// markDynamic flags the dynamic column of a query page so that an upsert
+// treats it as the dynamic field again.
+func markDynamic(cols []*schemapb.FieldData) {
+	for _, c := range cols {
+		if c.GetFieldName() == DynamicFieldName {
+			c.IsDynamic = true
+		}
+	}
+}
+
+// retry runs op up to 4 times with backoff, unless ctx ends.
+func retry(ctx context.Context, op func() error) error {
+	var err error
+	pause := 200 * time.Millisecond
+	for attempt := 0; attempt < 4; attempt++ {
+		if err = op(); err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause *= 3
+	}
+	return err
+}
+
+// isCollectionGone reports that err came from a collection dropped on the
+// source.
+func isCollectionGone(ctx context.Context, c *Conn, db, name string, err error) bool {
+	if err == nil || !errors.Is(err, ErrServer) {
+		return false
+	}
+	has, herr := c.HasCollection(ctx, db, name)
+	return herr == nil && !has
+}
