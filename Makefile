@@ -14,7 +14,7 @@ GOTESTFLAGS ?=
 
 # Packages whose tests use the Milvus test bed; they run one at a time
 # because they share its two servers.
-MILVUS_PKGS := ./adapters/milvus/...
+MILVUS_PKGS := ./adapters/milvus/... ./e2e/...
 
 .PHONY: build test bench run demo vet clean milvus-up milvus-down test-unit test-milvus
 
@@ -36,12 +36,12 @@ milvus-down:
 test: vet
 	@scripts/milvus-up.sh
 	@status=0; \
-	$(GO) test -race -count=1 -timeout 20m $(GOTESTFLAGS) $$($(GO) list ./... | grep -v -e /adapters/milvus) || status=1; \
+	$(GO) test -race -count=1 -timeout 20m $(GOTESTFLAGS) $$($(GO) list ./... | grep -v -e /adapters/milvus -e /e2e) || status=1; \
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(GOTESTFLAGS) $(MILVUS_PKGS) || status=1; \
 	scripts/milvus-down.sh; exit $$status
 
 test-unit: vet
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /adapters/milvus)
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /adapters/milvus -e /e2e)
 
 test-milvus: milvus-up
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(MILVUS_PKGS)

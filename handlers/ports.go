@@ -82,11 +82,16 @@ type Copier interface {
 
 // Syncer keeps the target caught up with the source and switches traffic.
 type Syncer interface {
+	// Arm starts capturing the source's writes (from Locked on, before the
+	// copy) and, once there is a target, applying them. Arming again, as
+	// every step does after a restart, changes nothing.
+	Arm(ctx context.Context, m *domain.Migration) error
 	// Sync applies live writes to the target until ctx ends, reporting
 	// the lag (seconds) about once a second.
 	Sync(ctx context.Context, m *domain.Migration, lag func(context.Context, float64) error) error
-	// Switch drains what is left and routes traffic to the target.
-	Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, error)
+	// Switch drains what is left, checks the target while writes are held
+	// and routes traffic to it; it returns that check too.
+	Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, domain.Verified, error)
 	// Disarm stops capturing writes for a migration that ended.
 	Disarm(ctx context.Context, m *domain.Migration) error
 }

@@ -16,6 +16,11 @@ func (s *Saga) step(ctx context.Context, m *domain.Migration) error {
 	if err := s.steps.missing(m.State); err != nil {
 		return err
 	}
+	if s.steps.Syncer != nil && m.State != domain.StateRequested {
+		if err := s.steps.Syncer.Arm(ctx, m); err != nil {
+			return err
+		}
+	}
 	switch m.State {
 	case domain.StateRequested:
 		_, err := s.svc.LockSource(ctx, m.ID)
@@ -171,18 +176,12 @@ func (s *Saga) sync(ctx context.Context, m *domain.Migration) error {
 }
 
 func (s *Saga) switchOver(ctx context.Context, m *domain.Migration) error {
-	sw, err := s.steps.Syncer.Switch(ctx, m)
+	sw, check, err := s.steps.Syncer.Switch(ctx, m)
 	if err != nil {
 		return err
 	}
-	if s.steps.Verifier != nil {
-		v, err := s.steps.Verifier.Verify(ctx, m, "switch")
-		if err != nil {
-			return err
-		}
-		if _, err := s.svc.Record(ctx, m.ID, m.ID+"/verified-switch", domain.RecordVerification{Report: v}); err != nil {
-			return err
-		}
+	if _, err := s.svc.Record(ctx, m.ID, m.ID+"/verified-switch", domain.RecordVerification{Report: check}); err != nil {
+		return err
 	}
 	_, err = s.svc.Record(ctx, m.ID, m.ID+"/switched-over", domain.CompleteSwitch{Switch: sw})
 	return err

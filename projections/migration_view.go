@@ -197,6 +197,12 @@ func (v *MigrationView) applyProgress(e domain.BulkCopyProgressed, at time.Time)
 		c.Skipped = e.Skipped
 	}
 	c.UpdatedAt = ptr(at)
+	if c.Done && c.RowsCopied > c.RowsTotal {
+		// The last range is open: rows written during the copy are copied
+		// too, so a finished collection counts what it moved.
+		v.Progress.RowsTotal += c.RowsCopied - c.RowsTotal
+		c.RowsTotal = c.RowsCopied
+	}
 	c.RowsPerSecond, c.ETASeconds = rate(c.RowsCopied, c.RowsTotal, c.StartedAt, at, c.Done)
 	v.Progress.RowsCopied += e.Rows
 	v.Progress.UpdatedAt = ptr(at)

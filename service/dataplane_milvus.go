@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"path/filepath"
+	"time"
 
 	"github.com/zdm-io/zdm/adapters/milvus"
 	"github.com/zdm-io/zdm/handlers"
@@ -21,6 +22,9 @@ type MilvusConfig struct {
 	CopyWorkers   int `yaml:"copy_workers"`
 	CopyPageRows  int `yaml:"copy_page_rows"`
 	CopyRangeRows int `yaml:"copy_range_rows"`
+	// FingerprintEvery is how often the source's schema is checked for
+	// changes made around the proxy (default 10s).
+	FingerprintEvery time.Duration `yaml:"fingerprint_every"`
 }
 
 func (c MilvusConfig) withDefaults() MilvusConfig {
@@ -41,7 +45,20 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 	cfg := m.cfg.Milvus.withDefaults()
 	script := milvus.ServerScript{Python: cfg.Python, Script: cfg.ServerScript, Root: cfg.ServerRoot}
 	reg := spareRegistry{m}
+	journal, err := m.store.OpenJournal(m.baseCtx)
+	if err != nil {
+		return handlers.Steps{}, err
+	}
+	positions, err := m.store.KV(m.baseCtx, "ZDM_APPLY")
+	if err != nil {
+		return handlers.Steps{}, err
+	}
+	capture := milvus.NewCapture(journal, m.service, m.logger.With("part", "capture"))
+	m.proxies = &proxies{m: m, capture: capture, running: map[string]*runningProxy{}, failed: map[string]string{}}
+	syncer := milvus.NewSyncer(m.baseCtx, reg, capture, journal, positions, m.service, m.service,
+		milvus.SyncConfig{FingerprintEvery: cfg.FingerprintEvery}, m.logger.With("part", "sync"))
 	return handlers.Steps{
+		Syncer: syncer,
 		Provisioners: map[string]handlers.Provisioner{
 			"local": milvus.NewLocalProvisioner(script, cfg.LocalFirstPort),
 			"pool":  milvus.NewPoolProvisioner(reg),

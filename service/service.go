@@ -50,6 +50,11 @@ type Main struct {
 	server     *api.Server
 	metrics    *metrics.Metrics
 
+	// baseCtx bounds the data plane's background work; proxies is set by
+	// the Milvus data plane.
+	baseCtx context.Context
+	proxies *proxies
+
 	mu    sync.Mutex
 	subs  []*eventstore.Subscription
 	ready bool
@@ -99,7 +104,7 @@ func OpenEvents(ctx context.Context, cfg Config, listen string) (*eventstore.Emb
 
 // NewMain connects everything; Run starts it.
 func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Logger) (*Main, error) {
-	m := &Main{cfg: cfg, logger: logger}
+	m := &Main{cfg: cfg, logger: logger, baseCtx: ctx}
 	tokens, err := cfg.tokens(adminToken)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -229,6 +234,10 @@ func (m *Main) Run(ctx context.Context, ln net.Listener) error {
 	}
 	if err := project(ctx, m, consumerClustersView, domain.ClusterSubject+">", m.clusters); err != nil {
 		return err
+	}
+	if m.proxies != nil {
+		m.proxies.prime()
+		go m.proxies.run(ctx)
 	}
 	if err := m.saga.Start(ctx); err != nil {
 		return err

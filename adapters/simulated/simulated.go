@@ -150,14 +150,17 @@ func (d *DataPlane) Sync(ctx context.Context, m *domain.Migration, lag func(cont
 }
 
 // Switch "routes" traffic to the simulated target.
-func (d *DataPlane) Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, error) {
+func (d *DataPlane) Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, domain.Verified, error) {
 	select {
 	case <-ctx.Done():
-		return domain.SwitchedOver{}, ctx.Err()
+		return domain.SwitchedOver{}, domain.Verified{}, ctx.Err()
 	case <-time.After(d.cfg.SwitchDelay):
 	}
-	return domain.SwitchedOver{TargetEndpoint: m.TargetCluster.Endpoint}, d.note("%s switch", m.ID)
+	return domain.SwitchedOver{TargetEndpoint: m.TargetCluster.Endpoint}, domain.Verified{Phase: "switch", Equal: true}, d.note("%s switch", m.ID)
 }
+
+// Arm has nothing to capture.
+func (d *DataPlane) Arm(context.Context, *domain.Migration) error { return nil }
 
 // Disarm has nothing to stop.
 func (d *DataPlane) Disarm(context.Context, *domain.Migration) error { return nil }

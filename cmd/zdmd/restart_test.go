@@ -5,110 +5,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
-// buildZdmd compiles this command into a temporary directory.
-func buildZdmd(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "zdmd")
-	out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-type proc struct {
-	cmd *exec.Cmd
-	log *bytes.Buffer
-}
-
-func startServe(t *testing.T, bin, config, dataDir, listen string) *proc {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--config", config, "--data-dir", dataDir, "--listen", listen, "--nats-listen", "none")
-	cmd.Env = append(os.Environ(), "ZDM_ADMIN_TOKEN=restart-admin")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, log: &log}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + listen + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("zdmd did not get ready:\n%s", log.String())
-	return nil
-}
-
-func call(t *testing.T, method, url string, body any, out any) int {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		data, _ := json.Marshal(body)
-		rd = bytes.NewReader(data)
-	}
-	req, _ := http.NewRequest(method, url, rd)
-	req.Header.Set("Authorization", "Bearer restart-admin")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: %v: %s", method, url, err, data)
-		}
-	}
-	return resp.StatusCode
-}
-
-type status struct {
-	State    string `json:"state"`
-	Seq      uint64 `json:"seq"`
-	Progress struct {
-		RowsCopied int64 `json:"rows_copied"`
-		RowsTotal  int64 `json:"rows_total"`
-	} `json:"progress"`
-	Target struct {
-		ClusterID string `json:"cluster_id"`
-	} `json:"target"`
-	FailureReason string `json:"failure_reason"`
-}
+type status = st.Migration
 
 var replayLine = regexp.MustCompile(`^(\S+)\s+seq=(\d+)\s+\S+\s+\S+\s+(\S+) (.*)$`)
 
@@ -130,11 +38,11 @@ func history(t *testing.T, bin, dataDir, id string) []string {
 }
 
 func TestRestartAfterKillResumesWithoutRepeatingSteps(t *testing.T) {
-	bin := buildZdmd(t)
+	bin := st.BuildZdmd(t, "../..")
 	dir := t.TempDir()
 	dataDir, stepLog := filepath.Join(dir, "data"), filepath.Join(dir, "steps.log")
 	config := filepath.Join(dir, "zdmd.yaml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`
+	st.WriteFile(t, config, `
 dataplane: simulated
 simulated:
   step_log: %s
@@ -147,19 +55,20 @@ simulated:
 saga:
   lag_record_interval: 100ms
   tick: 20ms
-`, stepLog)), 0o600); err != nil {
-		t.Fatal(err)
+`, stepLog)
+	listen := st.FreeAddr(t)
+	serve := func() *st.Proc {
+		return st.StartServe(t, bin, ".", listen, "restart-admin", "--config", config, "--data-dir", dataDir)
 	}
-	listen := freeAddr(t)
-	base := "http://" + listen
-	p := startServe(t, bin, config, dataDir, listen)
+	p := serve()
+	call := func(t *testing.T, method, path string, body, out any) int { return p.Call(t, method, path, body, out) }
 
 	var cl map[string]any
-	if code := call(t, "POST", base+"/v1/clusters", map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": "127.0.0.1:19530"}, &cl); code != 201 {
+	if code := call(t, "POST", "/v1/clusters", map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": "127.0.0.1:19530"}, &cl); code != 201 {
 		t.Fatalf("register: %d %v", code, cl)
 	}
 	var m map[string]any
-	if code := call(t, "POST", base+"/v1/migrations", map[string]any{"source_cluster_id": cl["id"],
+	if code := call(t, "POST", "/v1/migrations", map[string]any{"source_cluster_id": cl["id"],
 		"target": map[string]any{"name": "prod-2", "project": "search", "provisioner": "simulated"}}, &m); code != 202 {
 		t.Fatalf("start: %d %v", code, m)
 	}
@@ -169,19 +78,16 @@ saga:
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var s status
-		call(t, "GET", base+"/v1/migrations/"+id, nil, &s)
+		call(t, "GET", "/v1/migrations/"+id, nil, &s)
 		if s.State == "copying" && s.Progress.RowsCopied >= 4000 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no copy progress: %+v\n%s", s, p.log)
+			t.Fatalf("no copy progress: %+v\n%s", s, p.Log())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = p.cmd.Wait()
+	p.Kill(t)
 	before := history(t, bin, dataDir, id)
 	checkpointed := map[string]bool{}
 	var lastSeq uint64
@@ -200,10 +106,10 @@ saga:
 	}
 
 	// Restart: the status catches up with the history and the copy resumes.
-	p = startServe(t, bin, config, dataDir, listen)
+	p = serve()
 	var s status
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		call(t, "GET", base+"/v1/migrations/"+id, nil, &s)
+		call(t, "GET", "/v1/migrations/"+id, nil, &s)
 		if s.Seq >= lastSeq || time.Now().After(deadline) {
 			break
 		}
@@ -214,12 +120,12 @@ saga:
 	}
 	for deadline := time.Now().Add(30 * time.Second); s.State != "syncing"; {
 		if time.Now().After(deadline) {
-			t.Fatalf("did not reach syncing: %+v\n%s", s, p.log)
+			t.Fatalf("did not reach syncing: %+v\n%s", s, p.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
-		call(t, "GET", base+"/v1/migrations/"+id, nil, &s)
+		call(t, "GET", "/v1/migrations/"+id, nil, &s)
 	}
-	if code := call(t, "POST", base+"/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true, "force": true}, nil); code != 202 {
+	if code := call(t, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true, "force": true}, nil); code != 202 {
 		t.Fatalf("stop-sync: %d", code)
 	}
 	for deadline := time.Now().Add(30 * time.Second); s.State != "switched_over"; {
@@ -227,15 +133,12 @@ saga:
 			t.Fatalf("did not switch: %+v", s)
 		}
 		time.Sleep(20 * time.Millisecond)
-		call(t, "GET", base+"/v1/migrations/"+id, nil, &s)
+		call(t, "GET", "/v1/migrations/"+id, nil, &s)
 	}
 	if s.Progress.RowsCopied != 12000 {
 		t.Fatalf("copied %d rows, want 12000 (a range counted twice or lost)", s.Progress.RowsCopied)
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := p.cmd.Wait(); err != nil {
-		t.Fatalf("graceful shutdown: %v\n%s", err, p.log)
-	}
+	p.Stop(t)
 
 	// The history before the kill is the start of the history after it.
 	after := history(t, bin, dataDir, id)

@@ -1,0 +1,305 @@
+package milvus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// Method kinds as the capture sees them.
+var (
+	writeMethods = map[string]string{"Insert": OpInsert, "Upsert": OpUpsert, "Delete": OpDelete}
+	// Allowed DDL is journaled and replayed on the target.
+	ddlMethods = map[string]bool{"CreateDatabase": true, "DropDatabase": true, "CreateCollection": true, "DropCollection": true,
+		"CreatePartition": true, "DropPartition": true, "CreateIndex": true, "DropIndex": true,
+		"LoadCollection": true, "ReleaseCollection": true}
+	// Forbidden while a migration runs (R3), and Import (R5).
+	forbiddenMethods = map[string]bool{"AlterCollection": true, "AlterCollectionField": true, "CreateAlias": true, "DropAlias": true,
+		"AlterAlias": true, "RenameCollection": true, "AlterDatabase": true, "Import": true}
+)
+
+// Failer fails a migration with a reason.
+type Failer interface {
+	FailMigration(ctx context.Context, migrationID, reason, detail string) error
+}
+
+// Capture journals the writes a source acknowledges through its proxy
+// while a migration of it runs, enforces the lock, holds writes for the
+// switch and routes a migrated source's traffic to its target.
+type Capture struct {
+	journal JournalLog
+	failer  Failer
+	logger  *slog.Logger
+
+	mu     sync.Mutex
+	armed  map[string]*armed // by source cluster
+	routes map[string]string // source cluster -> target endpoint after a switch
+	ddl    map[string]time.Time
+}
+
+type armed struct {
+	migrationID string
+	policy      string
+	hold        *gate // open when writes may go on
+	inflight    sync.WaitGroup
+}
+
+// gate is a channel closed once, by whichever of release or disarm comes
+// first.
+type gate struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newGate(open bool) *gate {
+	g := &gate{ch: make(chan struct{})}
+	if open {
+		g.open()
+	}
+	return g
+}
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+// NewCapture returns a capture journaling to j.
+func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string]time.Time{}}
+}
+
+// Arm starts capturing a source's writes for a migration. Arming again
+// changes nothing.
+func (c *Capture) Arm(clusterID, migrationID, policy string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.armed[clusterID]; ok && a.migrationID == migrationID {
+		return
+	}
+	c.armed[clusterID] = &armed{migrationID: migrationID, policy: policy, hold: newGate(true)}
+}
+
+// Disarm stops capturing for a migration.
+func (c *Capture) Disarm(migrationID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, a := range c.armed {
+		if a.migrationID == migrationID {
+			a.hold.open()
+			delete(c.armed, id)
+		}
+	}
+}
+
+// Armed reports the migration capturing a source, if any.
+func (c *Capture) Armed(clusterID string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.armed[clusterID]
+	if !ok {
+		return "", false
+	}
+	return a.migrationID, true
+}
+
+// Route sends a source's traffic to endpoint ("" back to the source).
+func (c *Capture) Route(clusterID, endpoint string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if endpoint == "" {
+		delete(c.routes, clusterID)
+		return
+	}
+	c.routes[clusterID] = endpoint
+}
+
+// RouteOf is where a source's traffic goes ("" for the source itself).
+func (c *Capture) RouteOf(clusterID string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.routes[clusterID]
+}
+
+// Hold makes new writes to a source wait and returns once the writes in
+// flight are answered (and journaled); release lets the held ones go on.
+func (c *Capture) Hold(ctx context.Context, clusterID string) (release func(), err error) {
+	c.mu.Lock()
+	a, ok := c.armed[clusterID]
+	if !ok {
+		c.mu.Unlock()
+		return func() {}, fmt.Errorf("capture of cluster %s is not armed", clusterID)
+	}
+	held := newGate(false)
+	a.hold = held
+	c.mu.Unlock()
+	done := make(chan struct{})
+	go func() { a.inflight.Wait(); close(done) }()
+	release = held.open
+	select {
+	case <-done:
+		return release, nil
+	case <-ctx.Done():
+		release()
+		return func() {}, ctx.Err()
+	}
+}
+
+// DDLSince reports whether allowed DDL was journaled for a migration since t.
+func (c *Capture) DDLSince(migrationID string, t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ddl[migrationID].After(t)
+}
+
+// call is one intercepted request.
+type call struct {
+	a      *armed
+	kind   string // "write", "ddl", "forbidden", ""
+	op     string
+	method string
+	db     string
+	coll   string
+}
+
+// before runs ahead of forwarding: it refuses a forbidden operation under
+// policy reject, waits while writes are held, and counts the write in
+// flight. done must be called after the answer.
+func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req []byte, dbHeader string) (*call, error) {
+	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
+	k := &call{method: method}
+	switch {
+	case writeMethods[method] != "":
+		k.kind, k.op = "write", writeMethods[method]
+	case ddlMethods[method]:
+		k.kind, k.op = "ddl", OpDDL
+	case forbiddenMethods[method]:
+		k.kind = "forbidden"
+	default:
+		return k, nil
+	}
+	c.mu.Lock()
+	a := c.armed[clusterID]
+	c.mu.Unlock()
+	if a == nil {
+		k.kind = ""
+		return k, nil
+	}
+	k.a = a
+	k.db, k.coll = requestNames(method, req, dbHeader)
+	if k.kind == "forbidden" && a.policy != domain.PolicyFail {
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"zdm: %s is forbidden while migration %s of this cluster runs (R3); retry after the migration, or cancel it", method, a.migrationID)
+	}
+	for {
+		c.mu.Lock()
+		hold := a.hold
+		c.mu.Unlock()
+		select {
+		case <-hold.ch:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		// Count the write in flight, then look again: a hold that began in
+		// between waits for it.
+		a.inflight.Add(1)
+		c.mu.Lock()
+		same := a.hold == hold
+		c.mu.Unlock()
+		if same {
+			return k, nil
+		}
+		a.inflight.Done()
+	}
+}
+
+// after journals an acknowledged write before the client gets its answer;
+// under policy fail a forbidden operation fails the migration.
+func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
+	if k.a == nil {
+		return
+	}
+	defer k.a.inflight.Done()
+	if k.kind == "forbidden" {
+		if ok, _ := succeeded(k.method, resp); ok && c.failer != nil {
+			detail := fmt.Sprintf("%s on %s was let through the proxy (policy fail, R3)", k.method, strings.Trim(k.db+"/"+k.coll, "/"))
+			if err := c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "forbidden_operation", detail); err != nil {
+				c.logger.Error("fail migration after a forbidden operation", "migration", k.a.migrationID, "err", err)
+			}
+		}
+		return
+	}
+	ok, res := succeeded(k.method, resp)
+	if !ok {
+		return // only acknowledged writes are journaled
+	}
+	e := Entry{Op: k.op, Method: k.method, Database: k.db, Collection: k.coll, Request: req, At: time.Now()}
+	if res != nil {
+		e.Timestamp = res.GetTimestamp()
+		if k.op == OpInsert || k.op == OpUpsert {
+			ids := KeysOfIDs(res.GetIDs())
+			e.IDs = &ids
+		}
+	}
+	subject := CollectionSubject(k.a.migrationID, k.db, k.coll)
+	if k.coll == "" {
+		subject = DatabaseSubject(k.a.migrationID, k.db)
+	}
+	data, _ := json.Marshal(e)
+	if err := c.appendDurably(ctx, k.a.migrationID, subject, data); err != nil {
+		c.logger.Error("journal append failed; the migration fails", "migration", k.a.migrationID, "err", err)
+		if c.failer != nil {
+			_ = c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "journal_unavailable",
+				"a write acknowledged by the source could not be journaled: "+err.Error())
+		}
+		return
+	}
+	if k.kind == "ddl" {
+		c.mu.Lock()
+		c.ddl[k.a.migrationID] = time.Now()
+		c.mu.Unlock()
+	}
+}
+
+// appendDurably retries the append for a while: the client waits for it.
+func (c *Capture) appendDurably(ctx context.Context, migrationID, subject string, data []byte) error {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	pause := 50 * time.Millisecond
+	for attempt := 0; attempt < 8; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = c.journal.Append(actx, subject, data)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		time.Sleep(pause)
+		pause *= 2
+	}
+	return err
+}
+
+// Heartbeat journals a heartbeat for every armed migration.
+func (c *Capture) Heartbeat(ctx context.Context) {
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.armed))
+	for _, a := range c.armed {
+		ids = append(ids, a.migrationID)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		data, _ := json.Marshal(Entry{Op: OpHeartbeat, At: time.Now()})
+		if _, err := c.journal.Append(ctx, HeartbeatSubject(id), data); err != nil {
+			c.logger.Warn("heartbeat not journaled", "migration", id, "err", err)
+		}
+	}
+}

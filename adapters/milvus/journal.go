@@ -1,0 +1,102 @@
+package milvus
+
+import (
+	"context"
+	"encoding/hex"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// JournalLog is where captured writes are kept, in order, per subject.
+type JournalLog interface {
+	Append(ctx context.Context, subject string, data []byte) (uint64, error)
+	Subjects(ctx context.Context, filter string) (map[string]uint64, error)
+	LastSeq(ctx context.Context, filter string) (uint64, error)
+	Next(ctx context.Context, subject string, seq uint64) (uint64, []byte, bool, error)
+	Follow(ctx context.Context, subject string, from uint64, fn func(seq uint64, data []byte, pending uint64) error) error
+	Purge(ctx context.Context, filter string) error
+}
+
+// Entry is one captured write: the request as the client sent it, the
+// database it was resolved to, and what the source answered.
+type Entry struct {
+	Op         string    `json:"op"`
+	Method     string    `json:"method"`
+	Database   string    `json:"db"`
+	Collection string    `json:"collection,omitempty"`
+	Request    []byte    `json:"req,omitempty"`
+	IDs        *Keys     `json:"ids,omitempty"`
+	Timestamp  uint64    `json:"ts,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+// Journal operations.
+const (
+	OpInsert    = "insert"
+	OpUpsert    = "upsert"
+	OpDelete    = "delete"
+	OpDDL       = "ddl"
+	OpHeartbeat = "heartbeat"
+)
+
+// CommitTime is when the source committed the write: its hybrid timestamp
+// (physical milliseconds in the high bits), or the proxy's clock at the
+// answer when the source gave none (Milvus 2.3 deletes).
+func (e Entry) CommitTime() time.Time {
+	if e.Timestamp > 0 {
+		return time.UnixMilli(int64(e.Timestamp >> 18))
+	}
+	return e.At
+}
+
+// JournalPrefix is the subject prefix of one migration's journal.
+func JournalPrefix(migrationID string) string { return "zdm.journal." + migrationID + "." }
+
+var plainName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// token turns a Milvus name into a subject token that reads back.
+func token(kind, name string) string {
+	if plainName.MatchString(name) {
+		return kind + "_" + name
+	}
+	return kind + "x" + hex.EncodeToString([]byte(name))
+}
+
+func untoken(tok string) string {
+	if len(tok) < 2 {
+		return ""
+	}
+	if tok[1] == 'x' {
+		b, _ := hex.DecodeString(tok[2:])
+		return string(b)
+	}
+	return tok[2:]
+}
+
+// CollectionSubject is where a collection's writes and DDL go.
+func CollectionSubject(migrationID, db, coll string) string {
+	return JournalPrefix(migrationID) + token("d", db) + "." + token("c", coll)
+}
+
+// DatabaseSubject is where database DDL goes.
+func DatabaseSubject(migrationID, db string) string {
+	return JournalPrefix(migrationID) + token("d", db) + ".db"
+}
+
+// HeartbeatSubject carries the capture's heartbeat.
+func HeartbeatSubject(migrationID string) string { return JournalPrefix(migrationID) + "hb.hb" }
+
+// subjectNames reads the database and collection back from a subject
+// ("" collection for database DDL and heartbeats).
+func subjectNames(migrationID, subject string) (db, coll string, kind string) {
+	rest := strings.TrimPrefix(subject, JournalPrefix(migrationID))
+	a, b, _ := strings.Cut(rest, ".")
+	switch {
+	case a == "hb":
+		return "", "", "heartbeat"
+	case b == "db":
+		return untoken(a), "", "database"
+	}
+	return untoken(a), untoken(b), "collection"
+}

@@ -1,0 +1,162 @@
+package milvus
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+)
+
+// rawCodec moves messages as the bytes they are, so the proxy forwards
+// every request and answer unchanged, whatever its type.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return nil, fmt.Errorf("raw codec: %T", v)
+	}
+	return *b, nil
+}
+
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return fmt.Errorf("raw codec: %T", v)
+	}
+	*b = append((*b)[:0], data...)
+	return nil
+}
+
+// Name is "proto" for the server side, whose content type follows the
+// client's.
+func (rawCodec) Name() string { return "proto" }
+
+// upstreamCodec is rawCodec with no name: gRPC then sends the content type
+// "application/grpc" exactly, which Milvus's port multiplexer needs to
+// tell a gRPC call from its HTTP API ("application/grpc+proto" is sent to
+// the HTTP server).
+type upstreamCodec struct{ rawCodec }
+
+func (upstreamCodec) Name() string { return "" }
+
+// Proxy is a Milvus gRPC endpoint in front of one cluster: it forwards
+// every MilvusService call byte for byte (messages, status codes and
+// messages, metadata), and lets the capture journal writes on the way.
+type Proxy struct {
+	clusterID string
+	upstream  func() string // the cluster's address
+	capture   *Capture
+	logger    *slog.Logger
+	server    *grpc.Server
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+// NewProxy returns a proxy for a cluster; upstream gives its address.
+func NewProxy(clusterID string, upstream func() string, capture *Capture, logger *slog.Logger) *Proxy {
+	p := &Proxy{clusterID: clusterID, upstream: upstream, capture: capture, logger: logger, conns: map[string]*grpc.ClientConn{}}
+	p.server = grpc.NewServer(
+		grpc.UnknownServiceHandler(p.handle),
+		grpc.ForceServerCodec(rawCodec{}),
+		grpc.MaxRecvMsgSize(MaxMessage), grpc.MaxSendMsgSize(MaxMessage),
+	)
+	return p
+}
+
+// Serve accepts connections on ln until Stop.
+func (p *Proxy) Serve(ln net.Listener) error { return p.server.Serve(ln) }
+
+// Stop ends the proxy after the calls in flight.
+func (p *Proxy) Stop() {
+	p.server.GracefulStop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+func (p *Proxy) conn(addr string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessage), grpc.MaxCallSendMsgSize(MaxMessage)))
+	if err != nil {
+		return nil, err
+	}
+	p.conns[addr] = c
+	return c, nil
+}
+
+// forwardedHeader reports whether an incoming header goes upstream; the
+// transport's own are set again by the client side.
+func forwardedHeader(k string) bool {
+	return !strings.HasPrefix(k, ":") && k != "content-type" && k != "user-agent" && !strings.HasPrefix(k, "grpc-")
+}
+
+func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
+	method, ok := grpc.MethodFromServerStream(ss)
+	if !ok {
+		return fmt.Errorf("proxy: no method")
+	}
+	var req []byte
+	if err := ss.RecvMsg(&req); err != nil {
+		return err
+	}
+	in, _ := metadata.FromIncomingContext(ss.Context())
+	out := metadata.MD{}
+	for k, v := range in {
+		if forwardedHeader(k) {
+			out[k] = v
+		}
+	}
+	dbHeader := ""
+	if v := in.Get("dbname"); len(v) > 0 {
+		dbHeader = v[0]
+	}
+	k, err := p.capture.before(ss.Context(), p.clusterID, method, req, dbHeader)
+	if err != nil {
+		return err
+	}
+	// The route is read after a hold let the call go on, so held writes
+	// reach the target once the switch routed there.
+	addr := p.capture.RouteOf(p.clusterID)
+	if addr == "" {
+		addr = p.upstream()
+	}
+	cc, err := p.conn(addr)
+	if err != nil {
+		if k.a != nil {
+			k.a.inflight.Done()
+		}
+		return err
+	}
+	var resp []byte
+	var header, trailer metadata.MD
+	err = cc.Invoke(metadata.NewOutgoingContext(ss.Context(), out), method, &req, &resp,
+		grpc.ForceCodec(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
+	if len(header) > 0 {
+		_ = ss.SetHeader(header)
+	}
+	if len(trailer) > 0 {
+		ss.SetTrailer(trailer)
+	}
+	if err != nil {
+		if k.a != nil {
+			k.a.inflight.Done()
+		}
+		return err // the upstream's status, code and message as they were
+	}
+	p.capture.after(ss.Context(), k, req, resp)
+	return ss.SendMsg(&resp)
+}

@@ -1,0 +1,101 @@
+package milvus
+
+import (
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+)
+
+// requestMessage returns an empty request of a MilvusService method.
+func requestMessage(method string) proto.Message {
+	switch method {
+	case "Insert":
+		return &milvuspb.InsertRequest{}
+	case "Upsert":
+		return &milvuspb.UpsertRequest{}
+	case "Delete":
+		return &milvuspb.DeleteRequest{}
+	case "CreateDatabase":
+		return &milvuspb.CreateDatabaseRequest{}
+	case "DropDatabase":
+		return &milvuspb.DropDatabaseRequest{}
+	case "CreateCollection":
+		return &milvuspb.CreateCollectionRequest{}
+	case "DropCollection":
+		return &milvuspb.DropCollectionRequest{}
+	case "CreatePartition":
+		return &milvuspb.CreatePartitionRequest{}
+	case "DropPartition":
+		return &milvuspb.DropPartitionRequest{}
+	case "CreateIndex":
+		return &milvuspb.CreateIndexRequest{}
+	case "DropIndex":
+		return &milvuspb.DropIndexRequest{}
+	case "LoadCollection":
+		return &milvuspb.LoadCollectionRequest{}
+	case "ReleaseCollection":
+		return &milvuspb.ReleaseCollectionRequest{}
+	case "AlterCollection":
+		return &milvuspb.AlterCollectionRequest{}
+	case "CreateAlias":
+		return &milvuspb.CreateAliasRequest{}
+	case "DropAlias":
+		return &milvuspb.DropAliasRequest{}
+	case "AlterAlias":
+		return &milvuspb.AlterAliasRequest{}
+	case "RenameCollection":
+		return &milvuspb.RenameCollectionRequest{}
+	case "AlterDatabase":
+		return &milvuspb.AlterDatabaseRequest{}
+	case "Import":
+		return &milvuspb.ImportRequest{}
+	}
+	return nil
+}
+
+// requestNames resolves a request's database (from the request, else the
+// dbname header, else "default") and collection.
+func requestNames(method string, req []byte, dbHeader string) (db, coll string) {
+	msg := requestMessage(method)
+	if msg != nil {
+		_ = proto.Unmarshal(req, msg)
+		if d, ok := msg.(interface{ GetDbName() string }); ok {
+			db = d.GetDbName()
+		}
+		if c, ok := msg.(interface{ GetCollectionName() string }); ok {
+			coll = c.GetCollectionName()
+		}
+		if method == "CreateDatabase" || method == "DropDatabase" || method == "AlterDatabase" {
+			coll = ""
+		}
+	}
+	if db == "" {
+		db = dbHeader
+	}
+	if db == "" {
+		db = "default"
+	}
+	return db, coll
+}
+
+// succeeded decodes an answer: whether the source acknowledged the call,
+// and the mutation result of a write.
+func succeeded(method string, resp []byte) (bool, *milvuspb.MutationResult) {
+	if writeMethods[method] != "" {
+		r := &milvuspb.MutationResult{}
+		if proto.Unmarshal(resp, r) != nil {
+			return false, nil
+		}
+		return statusOK(r.GetStatus()), r
+	}
+	if method == "Import" {
+		r := &milvuspb.ImportResponse{}
+		return proto.Unmarshal(resp, r) == nil && statusOK(r.GetStatus()), nil
+	}
+	s := &commonpb.Status{}
+	return proto.Unmarshal(resp, s) == nil && statusOK(s), nil
+}
+
+func statusOK(s *commonpb.Status) bool {
+	return s.GetErrorCode() == commonpb.ErrorCode_Success && s.GetCode() == 0
+}

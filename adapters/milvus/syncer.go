@@ -1,0 +1,326 @@
+package milvus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/handlers"
+)
+
+// MigrationReader reads a migration's current aggregate.
+type MigrationReader interface {
+	Migration(ctx context.Context, id string) (*domain.Migration, error)
+}
+
+// SyncConfig tunes the sync.
+type SyncConfig struct {
+	// FingerprintEvery is how often the source's schema is compared with
+	// what the proxy let through (default 10s).
+	FingerprintEvery time.Duration
+	// DrainTimeout bounds the wait for the applier at the switch.
+	DrainTimeout time.Duration
+}
+
+// Syncer captures, applies, measures the lag and switches, for the saga.
+type Syncer struct {
+	resolve    Resolver
+	capture    *Capture
+	journal    JournalLog
+	positions  Positions
+	migrations MigrationReader
+	failer     Failer
+	cfg        SyncConfig
+	logger     *slog.Logger
+
+	mu   sync.Mutex
+	runs map[string]*syncRun
+	base context.Context
+}
+
+type syncRun struct {
+	cancel  context.CancelFunc
+	applier *Applier
+	target  *Conn
+	done    chan struct{}
+}
+
+// NewSyncer returns a syncer; base bounds the background work it starts.
+func NewSyncer(base context.Context, r Resolver, c *Capture, j JournalLog, pos Positions, mr MigrationReader, f Failer, cfg SyncConfig, logger *slog.Logger) *Syncer {
+	if cfg.FingerprintEvery <= 0 {
+		cfg.FingerprintEvery = 10 * time.Second
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 5 * time.Minute
+	}
+	return &Syncer{resolve: r, capture: c, journal: j, positions: pos, migrations: mr, failer: f, cfg: cfg, logger: logger,
+		runs: map[string]*syncRun{}, base: base}
+}
+
+// Arm captures the source's writes and, once the target exists, applies
+// them and watches the source's schema.
+func (s *Syncer) Arm(ctx context.Context, m *domain.Migration) error {
+	s.capture.Arm(m.Source.ID, m.ID, m.Options.OnForbiddenOp)
+	if m.TargetCluster.ClusterID == "" {
+		return nil
+	}
+	_, err := s.run(ctx, m)
+	return err
+}
+
+func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.runs[m.ID]; ok {
+		return r, nil
+	}
+	target, err := Connect(ctx, s.resolve, m.TargetCluster.ClusterID, "target")
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(s.base)
+	r := &syncRun{cancel: cancel, target: target, done: make(chan struct{})}
+	el := &eligibility{read: func(ctx context.Context) (*domain.Migration, error) { return s.migrations.Migration(ctx, m.ID) }}
+	r.applier = NewApplier(m.ID, s.journal, target, s.positions, m.Options.AutoID == domain.AutoIDPreserveKeys,
+		func(db, coll string) bool { return el.eligible(rctx, db, coll) },
+		func(err error) {
+			_ = s.failer.FailMigration(context.WithoutCancel(rctx), m.ID, "apply_failed", err.Error())
+		},
+		s.logger.With("migration", m.ID))
+	s.runs[m.ID] = r
+	go func() {
+		defer close(r.done)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); s.watchSchema(rctx, m) }()
+		r.applier.Run(rctx)
+		wg.Wait()
+	}()
+	return r, nil
+}
+
+// eligibility says which collections' writes may be applied: those whose
+// copy finished, and those created after the copy was planned.
+type eligibility struct {
+	read func(context.Context) (*domain.Migration, error)
+	mu   sync.Mutex
+	m    *domain.Migration
+	at   time.Time
+}
+
+func (e *eligibility) eligible(ctx context.Context, db, coll string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil || time.Since(e.at) > 300*time.Millisecond {
+		if m, err := e.read(ctx); err == nil {
+			e.m, e.at = m, time.Now()
+		}
+	}
+	if e.m == nil || e.m.CopyStartedAt.IsZero() {
+		return false
+	}
+	for _, c := range e.m.Collections {
+		if c.Database == db && c.Collection == coll {
+			return c.Done
+		}
+	}
+	return true
+}
+
+// Sync reports the lag about once a second until ctx ends.
+func (s *Syncer) Sync(ctx context.Context, m *domain.Migration, lag func(context.Context, float64) error) error {
+	r, err := s.run(ctx, m)
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		seconds, err := r.applier.Lag(ctx, time.Now())
+		if err == nil {
+			err = lag(ctx, seconds)
+		}
+		if err != nil && ctx.Err() == nil {
+			s.logger.Warn("lag sample failed", "migration", m.ID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// Switch holds new writes at the proxy, drains the journal up to the
+// fence (the newest journaled write), checks counts and a sample of rows
+// per collection, routes the proxy to the target and lets the held writes
+// go on there.
+func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, domain.Verified, error) {
+	none := domain.Verified{}
+	r, err := s.run(ctx, m)
+	if err != nil {
+		return domain.SwitchedOver{}, none, err
+	}
+	targetEP, err := s.resolve.Endpoint(ctx, m.TargetCluster.ClusterID)
+	if err != nil {
+		return domain.SwitchedOver{}, none, err
+	}
+	began := time.Now()
+	release, err := s.capture.Hold(ctx, m.Source.ID)
+	if err != nil {
+		return domain.SwitchedOver{}, none, err
+	}
+	defer release()
+	fence, err := s.journal.LastSeq(ctx, JournalPrefix(m.ID)+">")
+	if err != nil {
+		return domain.SwitchedOver{}, none, err
+	}
+	deadline := time.Now().Add(s.cfg.DrainTimeout)
+	for {
+		drained, err := r.applier.Drained(ctx, fence)
+		if err != nil {
+			return domain.SwitchedOver{}, none, err
+		}
+		if drained {
+			break
+		}
+		if time.Now().After(deadline) {
+			return domain.SwitchedOver{}, none, fmt.Errorf("the journal was not applied up to the fence %d within %s", fence, s.cfg.DrainTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return domain.SwitchedOver{}, none, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	rep, err := s.quickCheck(ctx, m, r.target)
+	if err != nil {
+		return domain.SwitchedOver{}, none, err
+	}
+	data, _ := json.Marshal(rep)
+	check := domain.Verified{Phase: "switch", Equal: rep.Equal, Report: data}
+	if !rep.Equal {
+		return domain.SwitchedOver{}, check, &handlers.StepError{Reason: "switch_check_failed", Permanent: true,
+			Err: fmt.Errorf("after the drain the target differs from the source (%s); were writes sent around the proxy?", summarize(rep))}
+	}
+	s.capture.Route(m.Source.ID, targetEP.Address)
+	s.capture.Disarm(m.ID) // lets the held writes go on, to the target
+	pause := time.Since(began)
+	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: float64(pause.Microseconds()) / 1000}, check, nil
+}
+
+// quickCheck compares, per collection and in parallel, the row counts and
+// the first sampleRows rows in key order, every field.
+func (s *Syncer) quickCheck(ctx context.Context, m *domain.Migration, target *Conn) (*Report, error) {
+	src, err := Connect(ctx, s.resolve, m.Source.ID, "source")
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	inv, err := src.Inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	const sampleRows = 500
+	rep := &Report{Equal: true, Collections: []CollectionReport{}}
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for _, d := range inv.Databases {
+		for i := range d.Collections {
+			c := &d.Collections[i]
+			if !c.Loaded {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cr, err := sampleCompare(ctx, src, target, c, sampleRows)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					return
+				}
+				rep.Collections = append(rep.Collections, cr)
+				rep.Equal = rep.Equal && cr.Equal
+			}()
+		}
+	}
+	wg.Wait()
+	sort.Slice(rep.Collections, func(i, j int) bool {
+		return rep.Collections[i].Database+"/"+rep.Collections[i].Collection < rep.Collections[j].Database+"/"+rep.Collections[j].Collection
+	})
+	return rep, firstErr
+}
+
+func sampleCompare(ctx context.Context, src, dst *Conn, c *Collection, n int) (CollectionReport, error) {
+	cr := CollectionReport{Database: c.Database, Collection: c.Name, SourceRows: c.Rows, Ranges: 1}
+	var err error
+	if cr.TargetRows, err = dst.CountWhere(ctx, c.Database, c.Name, ""); err != nil {
+		return cr, err
+	}
+	pk, fields := c.PrimaryField(), outputFields(c)
+	page, err := src.Query(ctx, c.Database, c.Name, "", fields, nil, int64(n))
+	if err != nil {
+		return cr, err
+	}
+	keys := KeysOf(Column(page, pk.GetName()))
+	other := []*schemapb.FieldData{}
+	if keys.Len() > 0 {
+		if other, err = dst.Query(ctx, c.Database, c.Name, keys.InExpr(pk.GetName()), fields, nil, 0); err != nil {
+			return cr, err
+		}
+	}
+	sh, th := rowHashes(page, pk.GetName(), c.Schema), rowHashes(other, pk.GetName(), c.Schema)
+	for k, h := range sh {
+		if th[k] != h {
+			cr.Different++
+			if len(cr.Mismatches) < 20 {
+				cr.Mismatches = append(cr.Mismatches, k+" differs or is missing on the target")
+			}
+		}
+	}
+	if cr.Different > 0 {
+		cr.RangesDiffer = 1
+	}
+	cr.RowsCompared, cr.VectorsSampled = int64(len(sh)), len(sh)
+	cr.Equal = cr.SourceRows == cr.TargetRows && cr.Different == 0
+	return cr, nil
+}
+
+func summarize(rep *Report) string {
+	var parts []string
+	for _, c := range rep.Collections {
+		if !c.Equal {
+			parts = append(parts, fmt.Sprintf("%s/%s: rows %d vs %d, %d sampled rows differ", c.Database, c.Collection, c.SourceRows, c.TargetRows, c.Different))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Disarm stops capturing and applying for an ended migration and drops
+// its journal.
+func (s *Syncer) Disarm(ctx context.Context, m *domain.Migration) error {
+	s.capture.Disarm(m.ID)
+	s.mu.Lock()
+	r, ok := s.runs[m.ID]
+	delete(s.runs, m.ID)
+	s.mu.Unlock()
+	if ok {
+		r.cancel()
+		<-r.done
+		r.target.Close()
+	}
+	return s.journal.Purge(ctx, JournalPrefix(m.ID)+">")
+}

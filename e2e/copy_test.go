@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+	st "github.com/zdm-io/zdm/service/servicetest"
+)
+
+// TestCopyEverythingAndResumeAfterKill copies seeded shapes of every kind,
+// with zdmd killed (SIGKILL) half-way and restarted.
+func TestCopyEverythingAndResumeAfterKill(t *testing.T) {
+	e := newEnv(t, "")
+	st.WriteFile(t, e.config, `dataplane: milvus
+milvus:
+  python: %s
+  server_script: %s/scripts/milvus_server.py
+  server_root: %s/.cache/milvus
+  copy_workers: 2
+  copy_range_rows: 5000
+  copy_page_rows: 1000
+saga:
+  retry_backoff: 200ms
+`, e.bed.Python, e.bed.Root, e.bed.Root)
+	seed(t, e.bed.Source,
+		milvus.Shape{Databases: 2, Collections: 2, Partitions: 2, Rows: 3000, Dim: 16, PKType: "int64", Dynamic: true, Index: "IVF_FLAT", Aliases: true, Load: true, Prefix: "multi_"},
+		milvus.Shape{Databases: 1, Collections: 1, Partitions: 1, Rows: 2000, Dim: 16, PKType: "varchar", Dynamic: true, Index: "HNSW", Aliases: true, Load: true, Prefix: "str_"},
+		milvus.Shape{Databases: 1, DefaultDB: true, Collections: 1, Rows: 1500, Dim: 8, PKType: "int64", AutoID: true, Index: "FLAT", Prefix: "auto_"},
+		milvus.Shape{Databases: 1, Collections: 1, Rows: 0, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Prefix: "empty_"},
+		milvus.Shape{Databases: 1, Collections: 1, Rows: 100000, Dim: 16, PKType: "int64", Index: "IVF_FLAT", Load: true, Prefix: "big_"},
+	)
+	p := e.serve(t)
+	src, _ := e.register(t, p, nil)
+	id := start(t, p, src, nil)
+
+	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "copying" && m.Progress.RowsCopied >= 30000 })
+	p.Kill(t)
+	p = e.serve(t)
+	m := p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool {
+		return m.State != "copying" && m.State != "target_provisioned" && m.State != "provisioning"
+	})
+	types := eventTypes(t, p, id)
+	if count(types, "bulk_copied") != 1 {
+		t.Fatalf("history: %v", types)
+	}
+	if m.Progress.RowsTotal != 115500 || m.Progress.RowsCopied != 115500 {
+		t.Fatalf("progress %d/%d, want 115500 (a range copied twice counts twice)", m.Progress.RowsCopied, m.Progress.RowsTotal)
+	}
+	var copyVerified bool
+	for _, v := range m.Verification {
+		copyVerified = copyVerified || (v.Phase == "copy" && v.Equal)
+	}
+	if !copyVerified {
+		t.Fatalf("no equal verification after the copy: %+v", m.Verification)
+	}
+	// zdm's verification is re-run here, and an independent comparison
+	// through milvus-sdk-go agrees row by row.
+	ctx := context.Background()
+	rep, err := milvus.Verify(ctx, milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), milvus.VerifyOptions{})
+	if err != nil || !rep.Equal {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+	if rows := compareRowByRow(t, e.bed.Source, e.bed.Target); rows != 115500 {
+		t.Fatalf("compared %d rows", rows)
+	}
+	t.Logf("copy of 115500 rows verified; history of %d events", len(types))
+	_ = time.Second
+}

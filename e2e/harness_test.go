@@ -1,0 +1,144 @@
+// Package e2e runs whole migrations between the test bed's two real Milvus
+// servers, through a real zdmd process.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+	st "github.com/zdm-io/zdm/service/servicetest"
+)
+
+const token = "e2e-admin"
+
+var (
+	buildOnce sync.Once
+	binPath   string
+)
+
+// zdmd builds the binary once per test run.
+func zdmd(t *testing.T, root string) string {
+	buildOnce.Do(func() { binPath = st.BuildZdmd(t, root) })
+	if binPath == "" {
+		t.Fatal("zdmd did not build")
+	}
+	return binPath
+}
+
+// env is one end-to-end setup: the test bed, reset, and a zdmd config.
+type env struct {
+	bed     milvustest.Bed
+	bin     string
+	dir     string
+	config  string
+	dataDir string
+	listen  string
+}
+
+func newEnv(t *testing.T, extraConfig string) *env {
+	bed := milvustest.Require(t)
+	milvustest.Reset(t, bed.Source)
+	milvustest.Reset(t, bed.Target)
+	e := &env{bed: bed, bin: zdmd(t, bed.Root), dir: t.TempDir(), listen: st.FreeAddr(t)}
+	e.config, e.dataDir = filepath.Join(e.dir, "zdmd.yaml"), filepath.Join(e.dir, "data")
+	st.WriteFile(t, e.config, `dataplane: milvus
+milvus:
+  python: %s
+  server_script: %s
+  server_root: %s
+saga:
+  lag_record_interval: 1s
+  retry_backoff: 200ms
+%s`, bed.Python, filepath.Join(bed.Root, "scripts", "milvus_server.py"), filepath.Join(bed.Root, ".cache", "milvus"), extraConfig)
+	return e
+}
+
+func (e *env) serve(t *testing.T) *st.Proc {
+	return st.StartServe(t, e.bin, e.dir, e.listen, token, "--config", e.config, "--data-dir", e.dataDir)
+}
+
+// register adds the source and the target (as a spare) to the registry.
+func (e *env) register(t *testing.T, p *st.Proc, sourceExtra map[string]any) (src, dst string) {
+	body := map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": e.bed.Source}
+	for k, v := range sourceExtra {
+		body[k] = v
+	}
+	var out map[string]any
+	if code := p.Call(t, "POST", "/v1/clusters", body, &out); code != 201 {
+		t.Fatalf("register source: %d %v", code, out)
+	}
+	src = out["id"].(string)
+	if code := p.Call(t, "POST", "/v1/clusters", map[string]any{"name": "spare", "organization": "acme", "project": "search",
+		"endpoint": e.bed.Target, "spare": true}, &out); code != 201 {
+		t.Fatalf("register target: %d %v", code, out)
+	}
+	return src, out["id"].(string)
+}
+
+func start(t *testing.T, p *st.Proc, src string, options map[string]any) string {
+	var out map[string]any
+	if options == nil {
+		options = map[string]any{}
+	}
+	options["auto_id"] = "preserve_keys"
+	if code := p.Call(t, "POST", "/v1/migrations", map[string]any{"source_cluster_id": src,
+		"target": map[string]any{"name": "prod-next", "project": "search", "provisioner": "pool"}, "options": options}, &out); code != 202 {
+		t.Fatalf("start: %d %v", code, out)
+	}
+	return out["id"].(string)
+}
+
+// eventTypes lists the types of a migration's history.
+func eventTypes(t *testing.T, p *st.Proc, id string) []string {
+	var types []string
+	after := uint64(0)
+	for {
+		var page struct {
+			Events []struct {
+				Seq  uint64 `json:"seq"`
+				Type string `json:"type"`
+			} `json:"events"`
+			NextAfter uint64 `json:"next_after"`
+			More      bool   `json:"more"`
+		}
+		p.Call(t, "GET", fmt.Sprintf("/v1/migrations/%s/events?limit=1000&after=%d", id, after), nil, &page)
+		for _, e := range page.Events {
+			types = append(types, strings.TrimPrefix(strings.TrimSuffix(e.Type, ".v1"), "zdm.migration."))
+		}
+		if !page.More {
+			return types
+		}
+		after = page.NextAfter
+	}
+}
+
+func count(types []string, typ string) int {
+	n := 0
+	for _, x := range types {
+		if x == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func seed(t *testing.T, addr string, shapes ...milvus.Shape) {
+	c := milvustest.Dial(t, addr)
+	for _, s := range shapes {
+		if s.Shards == 0 {
+			s.Shards = 1
+		}
+		if err := milvus.Seed(context.Background(), c, s, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func waitTimeout() time.Duration { return 5 * time.Minute }

@@ -1,0 +1,125 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// JournalStream holds the captured writes of every migration.
+const JournalStream = "ZDM_JOURNAL"
+
+// Journal is the capture journal on JetStream: one subject per migration
+// and collection, appended by the proxy and read by the applier.
+type Journal struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+}
+
+// OpenJournal creates or updates the journal stream.
+func (s *Store) OpenJournal(ctx context.Context) (*Journal, error) {
+	st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        JournalStream,
+		Description: "writes captured by the zdm proxy, per migration and collection",
+		Subjects:    []string{"zdm.journal.>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create stream %s: %w", JournalStream, err)
+	}
+	return &Journal{js: s.js, stream: st}, nil
+}
+
+// Append stores one entry and returns its sequence once it is durable.
+func (j *Journal) Append(ctx context.Context, subject string, data []byte) (uint64, error) {
+	ack, err := j.js.Publish(ctx, subject, data, jetstream.WithExpectStream(JournalStream))
+	if err != nil {
+		return 0, fmt.Errorf("journal %s: %w", subject, err)
+	}
+	return ack.Sequence, nil
+}
+
+// Subjects returns each subject under filter with its message count.
+func (j *Journal) Subjects(ctx context.Context, filter string) (map[string]uint64, error) {
+	info, err := j.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, fmt.Errorf("journal subjects %s: %w", filter, err)
+	}
+	return info.State.Subjects, nil
+}
+
+// LastSeq is the stream sequence of the newest entry under filter (0 if none).
+func (j *Journal) LastSeq(ctx context.Context, filter string) (uint64, error) {
+	subjects, err := j.Subjects(ctx, filter)
+	if err != nil {
+		return 0, err
+	}
+	var last uint64
+	for subj := range subjects {
+		m, err := j.stream.GetLastMsgForSubject(ctx, subj)
+		if err != nil {
+			return 0, err
+		}
+		last = max(last, m.Sequence)
+	}
+	return last, nil
+}
+
+// Next returns the first entry of subject at or after seq.
+func (j *Journal) Next(ctx context.Context, subject string, seq uint64) (uint64, []byte, bool, error) {
+	m, err := j.stream.GetMsg(ctx, max(seq, 1), jetstream.WithGetMsgSubject(subject))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil, false, nil
+	}
+	if err != nil {
+		return 0, nil, false, err
+	}
+	return m.Sequence, m.Data, true, nil
+}
+
+// Follow reads subject from sequence `from` on, in order, calling fn with
+// each entry and how many are pending after it, until ctx ends or fn fails.
+func (j *Journal) Follow(ctx context.Context, subject string, from uint64, fn func(seq uint64, data []byte, pending uint64) error) error {
+	cons, err := j.js.OrderedConsumer(ctx, JournalStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: max(from, 1),
+	})
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", subject, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullExpiry(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", subject, err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("follow %s: %w", subject, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return err
+		}
+		if err := fn(meta.Sequence.Stream, msg.Data(), meta.NumPending); err != nil {
+			return err
+		}
+	}
+}
+
+// Purge deletes every entry under filter (a migration that ended).
+func (j *Journal) Purge(ctx context.Context, filter string) error {
+	if err := j.stream.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
+		return fmt.Errorf("purge %s: %w", filter, err)
+	}
+	return nil
+}
