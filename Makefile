@@ -46,15 +46,17 @@ test-unit: vet
 test-milvus: milvus-up
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(MILVUS_PKGS)
 
+# Benchmarks print ratios against baselines measured in the same run.
 bench:
 	$(GO) run ./bench/controlplane
+	@scripts/milvus-up.sh
+	@$(GO) run ./bench/dataplane; status=$$?; scripts/milvus-down.sh; exit $$status
 
 run: build
 	ZDM_ADMIN_TOKEN=$${ZDM_ADMIN_TOKEN:-dev-admin} $(BIN) serve --data-dir ./data --dataplane simulated
 
 demo:
-	@echo "make demo runs a real migration between two Milvus servers; it needs the Milvus data plane, which this build does not have yet."
-	@echo "Try the control plane with: make run   (then see README.md, 'Try it')."
+	@scripts/demo.sh
 
 clean:
 	rm -rf bin data

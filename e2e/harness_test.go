@@ -5,9 +5,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,19 +18,26 @@ import (
 
 const token = "e2e-admin"
 
-var (
-	buildOnce sync.Once
-	binPath   string
-)
+// binPath is zdmd, built once for every test of the package by TestMain.
+var binPath string
 
-// zdmd builds the binary once per test run.
-func zdmd(t *testing.T, root string) string {
-	buildOnce.Do(func() { binPath = st.BuildZdmd(t, root) })
-	if binPath == "" {
-		t.Fatal("zdmd did not build")
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "zdm-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	return binPath
+	root, _ := filepath.Abs("..")
+	if binPath, err = st.BuildZdmdInto(dir, root); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
+
+func zdmd(*testing.T, string) string { return binPath }
 
 // env is one end-to-end setup: the test bed, reset, and a zdmd config.
 type env struct {

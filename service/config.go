@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/zdm-io/zdm/adapters/email"
 	"github.com/zdm-io/zdm/api"
 	"github.com/zdm-io/zdm/domain"
 )
@@ -28,6 +29,10 @@ type Config struct {
 	Saga          SagaConfig     `yaml:"saga"`
 	Simulated     SimulatedShape `yaml:"simulated"`
 	Milvus        MilvusConfig   `yaml:"milvus"`
+	SMTP          email.Config   `yaml:"smtp"`
+	// TimeLimitCheck is how often syncing migrations are checked for the
+	// warning a day before their time limit (default 1m).
+	TimeLimitCheck time.Duration `yaml:"time_limit_check"`
 }
 
 // Organization lists the projects of one organization.

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	zdm "github.com/zdm-io/zdm"
+	"github.com/zdm-io/zdm/adapters/email"
 	"github.com/zdm-io/zdm/adapters/secrets"
 	"github.com/zdm-io/zdm/adapters/simulated"
 	"github.com/zdm-io/zdm/api"
@@ -32,6 +33,7 @@ const (
 	consumerMigrationsView = "view-migrations"
 	consumerClustersView   = "view-clusters"
 	consumerSaga           = "saga"
+	consumerNotify         = "notify"
 )
 
 // Main is zdmd serve, wired by hand.
@@ -49,6 +51,7 @@ type Main struct {
 	saga       *handlers.Saga
 	server     *api.Server
 	metrics    *metrics.Metrics
+	notifier   *handlers.Notifier
 
 	// baseCtx bounds the data plane's background work; proxies is set by
 	// the Milvus data plane.
@@ -161,6 +164,21 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 		LagRecordInterval: cfg.Saga.LagRecordInterval, StepAttempts: cfg.Saga.StepAttempts,
 		RetryBackoff: cfg.Saga.RetryBackoff, Tick: cfg.Saga.Tick,
 	})
+	if cfg.SMTP.Host != "" {
+		sender, err := email.NewSender(cfg.SMTP)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		m.notifier = handlers.NewNotifier(m.service, sender, cfg.SMTP.Recipients, func() []string {
+			var ids []string
+			for _, v := range m.migrations.List() {
+				if v.State == domain.StateSyncing {
+					ids = append(ids, v.ID)
+				}
+			}
+			return ids
+		})
+	}
 	m.server = api.NewServer(api.Config{
 		Commands: m.service, Migrations: m.migrations, Clusters: m.clusters, History: m.store,
 		Tokens: tokens, Logger: logger, Metrics: m.metrics.Handler(), Ready: m.readyErr,
@@ -241,6 +259,20 @@ func (m *Main) Run(ctx context.Context, ln net.Listener) error {
 	}
 	if err := m.saga.Start(ctx); err != nil {
 		return err
+	}
+	if m.notifier != nil {
+		nsub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: consumerNotify, Filter: domain.MigrationSubject + ">", Logger: m.logger}, m.notifier.Handle)
+		if err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.subs = append(m.subs, nsub)
+		m.mu.Unlock()
+		every := m.cfg.TimeLimitCheck
+		if every <= 0 {
+			every = time.Minute
+		}
+		go m.notifier.WatchTimeLimits(ctx, every)
 	}
 	sub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: consumerSaga, Filter: domain.MigrationSubject + ">", Logger: m.logger}, m.saga.Handle)
 	if err != nil {

@@ -164,3 +164,31 @@ func kvPairs(m map[string]string) []*commonpb.KeyValuePair {
 	}
 	return out
 }
+
+// DropEverything drops every collection and every database but "default":
+// for demos and tests that start from an empty cluster.
+func (c *Conn) DropEverything(ctx context.Context) error {
+	dbs, err := c.Databases(ctx)
+	if err != nil {
+		return err
+	}
+	for _, db := range dbs {
+		names, err := c.CollectionNames(ctx, db)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			r, err := c.svc.DropCollection(c.In(ctx, db), &milvuspb.DropCollectionRequest{DbName: db, CollectionName: n})
+			if err := check("drop collection "+db+"/"+n, r, err); err != nil {
+				return err
+			}
+		}
+		if db != "default" {
+			r, err := c.svc.DropDatabase(c.In(ctx, ""), &milvuspb.DropDatabaseRequest{DbName: db})
+			if err := check("drop database "+db, r, err); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -212,7 +212,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	remaining := map[string]int{}
 	cols := map[string]*Collection{}
 	for _, p := range m.Collections {
-		if p.Done {
+		if p.Skipped != "" {
 			continue
 		}
 		col, err := src.DescribeCollection(ctx, p.Database, p.Collection)
@@ -225,6 +225,12 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		if err != nil {
 			return err
 		}
+		// Every planned collection gets its load and aliases at the end,
+		// those finished before a restart too.
+		cols[col.Key()] = col
+		if p.Done {
+			continue
+		}
 		if err := createOnTarget(ctx, dst, col, m); err != nil {
 			return err
 		}
@@ -233,7 +239,6 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 				return err
 			}
 		}
-		cols[col.Key()] = col
 		for _, name := range p.Planned {
 			if _, done := p.DoneRanges[name]; done {
 				continue

@@ -60,6 +60,7 @@ func seedCmd(args []string, stdout, stderr io.Writer) error {
 	shards := fs.Int("shards", 1, "shards per collection")
 	fs.Uint64Var(&s.Seed, "seed", 1, "seed of the generated data")
 	fs.StringVar(&s.Prefix, "prefix", "zdm_", "prefix of database and collection names")
+	drop := fs.Bool("drop-existing", false, "first drop every collection and database of the cluster (irreversible)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -78,6 +79,11 @@ func seedCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	if *drop {
+		if err := c.DropEverything(ctx); err != nil {
+			return err
+		}
+	}
 	began := time.Now()
 	last := time.Time{}
 	err = milvus.Seed(ctx, c, s, func(done, total int64) {

@@ -20,13 +20,22 @@ import (
 // directory, with the race detector.
 func BuildZdmd(t testing.TB, root string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "zdmd")
+	bin, err := BuildZdmdInto(t.TempDir(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// BuildZdmdInto compiles cmd/zdmd into dir (for a TestMain that shares it).
+func BuildZdmdInto(dir, root string) (string, error) {
+	bin := filepath.Join(dir, "zdmd")
 	cmd := exec.Command("go", "build", "-race", "-o", bin, "./cmd/zdmd")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	return bin
+	return bin, nil
 }
 
 // FreeAddr returns a loopback address nothing listens on.

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
-
 	"github.com/zdm-io/zdm/adapters/milvus"
 )
 
@@ -78,29 +76,8 @@ func Dial(t testing.TB, addr string) *milvus.Conn {
 // so a test starts from an empty cluster.
 func Reset(t testing.TB, addr string) {
 	t.Helper()
-	ctx := context.Background()
-	c := Dial(t, addr)
-	dbs, err := c.Databases(ctx)
-	if err != nil {
+	if err := Dial(t, addr).DropEverything(context.Background()); err != nil {
 		t.Fatal(err)
-	}
-	for _, db := range dbs {
-		names, err := c.CollectionNames(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			r, err := c.Service().DropCollection(c.In(ctx, db), &milvuspb.DropCollectionRequest{DbName: db, CollectionName: n})
-			if err != nil || r.GetErrorCode() != 0 {
-				t.Fatalf("drop %s/%s: %v %v", db, n, err, r.GetReason())
-			}
-		}
-		if db != "default" {
-			r, err := c.Service().DropDatabase(c.In(ctx, ""), &milvuspb.DropDatabaseRequest{DbName: db})
-			if err != nil || r.GetErrorCode() != 0 {
-				t.Fatalf("drop database %s: %v %v", db, err, r.GetReason())
-			}
-		}
 	}
 }
 

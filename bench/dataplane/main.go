@@ -1,0 +1,368 @@
+// Command dataplane measures zdm's data plane on the test bed's two real
+// Milvus servers, each figure against a baseline measured in the same run:
+//
+//   - bulk copy of a 200,000-row collection (128-dim vectors): zdm's copier
+//     against a ceiling (pre-built batches of the same size inserted with
+//     the same concurrency) and a naive single-threaded query-then-insert
+//     loop; peak heap during the copy;
+//   - the proxy: latency and throughput of insert batches, through the
+//     armed proxy (journaling) against direct;
+//   - sync lag under a sustained write rate of half the measured ingest
+//     ceiling, and the write pause a client sees at the switch.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
+)
+
+var (
+	source = flag.String("source", "127.0.0.1:19530", "source Milvus")
+	target = flag.String("target", "127.0.0.1:19560", "target Milvus")
+	rows   = flag.Int64("rows", 200000, "rows of the copied collection")
+	dim    = flag.Int("dim", 128, "vector dimension")
+)
+
+const workers, page = 4, 2000
+
+func main() {
+	flag.Parse()
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	src, dst := dial(ctx, *source), dial(ctx, *target)
+	must(src.DropEverything(ctx))
+	must(dst.DropEverything(ctx))
+	fmt.Printf("zdm data plane benchmark: source %s, target %s\n\n", *source, *target)
+	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: *rows, Dim: *dim, PKType: "int64", Index: "FLAT", Load: true, Shards: 2, Seed: 9, Prefix: "bench_"}
+	t0 := time.Now()
+	must(milvus.Seed(ctx, src, shape, nil))
+	fmt.Printf("seeded %d rows x %d dims in %s\n\n", *rows, *dim, time.Since(t0).Round(time.Second))
+	col, err := src.DescribeCollection(ctx, "bench_db0", "bench_c0")
+	must(err)
+
+	// 1. Bulk copy.
+	zdmRate, peak := copyWithZdm(ctx, src, dst, col, quiet)
+	ceiling := insertCeiling(ctx, dst, col)
+	naive := naiveCopy(ctx, src, dst, col)
+	fmt.Printf("bulk copy of %d rows (%d dims), %d workers, pages of %d rows\n", *rows, *dim, workers, page)
+	fmt.Printf("  zdm copier (query + upsert, checkpoints)   %9.0f rows/s\n", zdmRate)
+	fmt.Printf("  ceiling (pre-built inserts, same batches)  %9.0f rows/s\n", ceiling)
+	fmt.Printf("  naive (1 thread, query then insert)        %9.0f rows/s\n", naive)
+	fmt.Printf("  ratio zdm/ceiling %.2f (goal >= 0.8), zdm/naive %.2f\n", zdmRate/ceiling, zdmRate/naive)
+	fmt.Printf("  peak heap during the copy %.1f MiB (bound: %d workers x 2 pages of %d rows, independent of the collection's size)\n\n",
+		float64(peak)/(1<<20), workers, page)
+
+	// 2 and 3. The proxy, the lag and the switch, on an embedded JetStream.
+	dir, _ := os.MkdirTemp("", "zdm-bench-")
+	defer os.RemoveAll(dir)
+	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: dir, Listen: "none"})
+	must(err)
+	defer emb.Close()
+	nc, err := emb.Connect("bench")
+	must(err)
+	store, err := eventstore.Open(ctx, nc)
+	must(err)
+	journal, err := store.OpenJournal(ctx)
+	must(err)
+	positions, err := store.KV(ctx, "BENCH_APPLY")
+	must(err)
+	proxyBench(ctx, src, journal, quiet)
+	lagAndSwitch(ctx, src, dst, journal, positions, ceiling, quiet)
+}
+
+func dial(ctx context.Context, addr string) *milvus.Conn {
+	c, err := milvus.Dial(ctx, milvus.Endpoint{Address: addr})
+	must(err)
+	return c
+}
+
+func must(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+type endpoints map[string]string
+
+func (e endpoints) Endpoint(_ context.Context, id string) (milvus.Endpoint, error) {
+	return milvus.Endpoint{Address: e[id]}, nil
+}
+
+// migrationFor folds a plan into a migration, as the saga would.
+func migrationFor(plan domain.CopyStarted) *domain.Migration {
+	m := domain.NewMigration()
+	opts := domain.Options{}.WithDefaults()
+	for i, e := range []domain.Event{domain.MigrationRequested{ID: "bench", Source: domain.ClusterRef{ID: "src"}, Options: opts}, domain.Locked{},
+		domain.ProvisioningStarted{}, domain.TargetProvisioned{ClusterID: "dst"}, plan} {
+		must(m.Apply(domain.Record{Seq: uint64(i + 1), Event: e}))
+	}
+	return m
+}
+
+func copyWithZdm(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collection, logger *slog.Logger) (float64, uint64) {
+	c := milvus.NewCopier(endpoints{"src": *source, "dst": *target}, milvus.CopyConfig{Workers: workers, PageRows: page, RangeRows: 20000}, logger)
+	m := migrationFor(domain.CopyStarted{})
+	plan, err := c.Plan(ctx, m)
+	must(err)
+	m = migrationFor(plan)
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	go func() {
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if h := ms.HeapInuse; h > peak.Load() {
+				peak.Store(h)
+			}
+		}
+	}()
+	t0 := time.Now()
+	must(c.Copy(ctx, m, func(context.Context, domain.BulkCopyProgressed) error { return nil }))
+	elapsed := time.Since(t0)
+	close(stop)
+	n, err := dst.CountWhere(ctx, col.Database, col.Name, "")
+	must(err)
+	if n != *rows {
+		log.Fatalf("zdm copied %d rows, want %d", n, *rows)
+	}
+	return float64(*rows) / elapsed.Seconds(), peak.Load()
+}
+
+// fresh recreates the target collection empty.
+func fresh(ctx context.Context, dst *milvus.Conn, col *milvus.Collection) {
+	must(dst.DropEverything(ctx))
+	must(dst.CreateDatabase(ctx, col.Database))
+	must(dst.CreateCollection(ctx, col.Database, col.Schema, col.ShardsNum, 0, nil))
+}
+
+func insertCeiling(ctx context.Context, dst *milvus.Conn, col *milvus.Collection) float64 {
+	fresh(ctx, dst, col)
+	gen := milvus.RowGen{Schema: col.Schema, Rand: rand.New(rand.NewPCG(1, 2))}
+	batches := int(*rows / page)
+	pre := make([][]*schemapb.FieldData, batches)
+	for b := range pre {
+		keys := milvus.Keys{}
+		for i := 0; i < page; i++ {
+			keys.Ints = append(keys.Ints, int64(b*page+i))
+		}
+		pre[b] = gen.Columns(page, keys, func(int) int64 { return 1 })
+	}
+	t0 := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				b := int(next.Add(1)) - 1
+				if b >= batches {
+					return
+				}
+				_, err := dst.Insert(ctx, col.Database, col.Name, "", pre[b], page)
+				must(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(batches*page) / time.Since(t0).Seconds()
+}
+
+func naiveCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collection) float64 {
+	fresh(ctx, dst, col)
+	fields := []string{}
+	for _, f := range col.Schema.GetFields() {
+		fields = append(fields, f.GetName())
+	}
+	t0 := time.Now()
+	var copied int64
+	cursor := int64(-1)
+	for {
+		cols, err := src.Query(ctx, col.Database, col.Name, fmt.Sprintf("id > %d", cursor), fields, nil, page)
+		must(err)
+		n := milvus.Rows(cols)
+		if n == 0 {
+			break
+		}
+		_, err = dst.Insert(ctx, col.Database, col.Name, "", cols, n)
+		must(err)
+		copied += int64(n)
+		keys := milvus.KeysOf(milvus.Column(cols, "id")).Ints
+		cursor = keys[len(keys)-1]
+		if copied >= *rows/4 { // a quarter is enough to know its rate
+			break
+		}
+	}
+	return float64(copied) / time.Since(t0).Seconds()
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+func startProxy(capture *milvus.Capture, upstream string, logger *slog.Logger) (string, func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	p := milvus.NewProxy("src", func() string { return upstream }, capture, logger)
+	go func() { _ = p.Serve(ln) }()
+	return ln.Addr().String(), p.Stop
+}
+
+type noFailer struct{}
+
+func (noFailer) FailMigration(_ context.Context, id, reason, detail string) error {
+	log.Printf("migration would fail: %s %s", reason, detail)
+	return nil
+}
+
+// insertLatencies sends n insert batches of 100 rows one after another.
+func insertLatencies(ctx context.Context, c *milvus.Conn, col *milvus.Collection, n int, base int64) []time.Duration {
+	gen := milvus.RowGen{Schema: col.Schema, Rand: rand.New(rand.NewPCG(3, 4))}
+	out := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		keys := milvus.Keys{}
+		for j := 0; j < 100; j++ {
+			keys.Ints = append(keys.Ints, base+int64(i*100+j))
+		}
+		cols := gen.Columns(100, keys, func(int) int64 { return 1 })
+		t0 := time.Now()
+		_, err := c.Insert(ctx, col.Database, col.Name, "", cols, 100)
+		must(err)
+		out = append(out, time.Since(t0))
+	}
+	return out
+}
+
+// insertThroughput inserts batches of 100 rows from `workers` goroutines
+// for d and returns rows per second.
+func insertThroughput(ctx context.Context, c *milvus.Conn, col *milvus.Collection, d time.Duration, base int64) float64 {
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gen := milvus.RowGen{Schema: col.Schema, Rand: rand.New(rand.NewPCG(uint64(w), 5))}
+			for i := 0; time.Now().Before(deadline); i++ {
+				keys := milvus.Keys{}
+				for j := 0; j < 100; j++ {
+					keys.Ints = append(keys.Ints, base+int64(w)*1e9+int64(i*100+j))
+				}
+				_, err := c.Insert(ctx, col.Database, col.Name, "", gen.Columns(100, keys, func(int) int64 { return 1 }), 100)
+				must(err)
+				total.Add(100)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(total.Load()) / d.Seconds()
+}
+
+func proxyBench(ctx context.Context, src *milvus.Conn, journal milvus.JournalLog, logger *slog.Logger) {
+	col, err := src.DescribeCollection(ctx, "bench_db0", "bench_c0")
+	must(err)
+	capture := milvus.NewCapture(journal, noFailer{}, logger)
+	capture.Arm("src", "benchproxy", domain.PolicyReject)
+	addr, stop := startProxy(capture, *source, logger)
+	defer stop()
+	viaProxy := dial(ctx, addr)
+	defer viaProxy.Close()
+	// Alternate so that both see the same server state.
+	var direct, proxied []time.Duration
+	for round := 0; round < 4; round++ {
+		direct = append(direct, insertLatencies(ctx, src, col, 50, 1e10+int64(round)*1e7)...)
+		proxied = append(proxied, insertLatencies(ctx, viaProxy, col, 50, 2e10+int64(round)*1e7)...)
+	}
+	dt := insertThroughput(ctx, src, col, 5*time.Second, 3e10)
+	pt := insertThroughput(ctx, viaProxy, col, 5*time.Second, 4e10)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	fmt.Printf("proxy (armed: every insert journaled to JetStream before the answer), batches of 100 rows x %d dims\n", *dim)
+	fmt.Printf("  direct  p50 %6.2f ms  p99 %6.2f ms  throughput %8.0f rows/s\n", ms(pct(direct, 50)), ms(pct(direct, 99)), dt)
+	fmt.Printf("  proxy   p50 %6.2f ms  p99 %6.2f ms  throughput %8.0f rows/s\n", ms(pct(proxied, 50)), ms(pct(proxied, 99)), pt)
+	fmt.Printf("  p50 added %.2f ms (goal <= 1 ms); throughput ratio proxy/direct %.2f (goal >= 0.9)\n\n",
+		ms(pct(proxied, 50))-ms(pct(direct, 50)), pt/dt)
+	capture.Disarm("benchproxy")
+}
+
+type reader struct{ m *domain.Migration }
+
+func (r reader) Migration(context.Context, string) (*domain.Migration, error) { return r.m, nil }
+
+type discard struct{}
+
+func (*discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, journal milvus.JournalLog, positions milvus.Positions, ceiling float64, logger *slog.Logger) {
+	must(src.DropEverything(ctx))
+	must(dst.DropEverything(ctx))
+	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 0, Dim: *dim, PKType: "int64", Index: "FLAT", Load: true, Shards: 2, Prefix: "lag_"}
+	must(milvus.Seed(ctx, src, shape, nil))
+	must(milvus.Seed(ctx, dst, shape, nil))
+	m := migrationFor(domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "lag_db0", Collection: "lag_c0"}}})
+	must(m.Apply(domain.Record{Seq: 10, Event: domain.BulkCopyProgressed{Database: "lag_db0", Collection: "lag_c0", Range: "all", Done: true}}))
+	must(m.Apply(domain.Record{Seq: 11, Event: domain.BulkCopied{}}))
+	capture := milvus.NewCapture(journal, noFailer{}, logger)
+	syncer := milvus.NewSyncer(ctx, endpoints{"src": *source, "dst": *target}, capture, journal, positions, reader{m}, noFailer{},
+		milvus.SyncConfig{FingerprintEvery: time.Hour}, logger)
+	must(syncer.Arm(ctx, m))
+	addr, stop := startProxy(capture, *source, logger)
+	defer stop()
+	viaProxy := dial(ctx, addr)
+	defer viaProxy.Close()
+
+	rate := ceiling / 2 / 100 // batches of 100 rows a second
+	wctx, cancel := context.WithCancel(ctx)
+	var stats milvus.LoadStats
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		stats, _ = milvus.Load(wctx, viaProxy, milvus.LoadConfig{Targets: []milvus.Target{{Database: "lag_db0", Collection: "lag_c0"}},
+			Rate: rate, Mix: milvus.Mix{Insert: 1}, Batch: 100, Workers: workers, Seed: 1}, &discard{})
+	}()
+	var lags []float64
+	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+	_ = syncer.Sync(sctx, m, func(_ context.Context, s float64) error { lags = append(lags, s); return nil })
+	scancel()
+	sw, check, err := syncer.Switch(ctx, m)
+	must(err)
+	time.Sleep(2 * time.Second) // the writer goes on, now to the target
+	cancel()
+	<-done
+	slices.Sort(lags)
+	p := func(q int) float64 { return lags[(len(lags)-1)*q/100] }
+	fmt.Printf("sync under a sustained %.0f rows/s through the proxy (half the ingest ceiling), %d lag samples\n", rate*100, len(lags))
+	fmt.Printf("  lag p50 %.2fs  p99 %.2fs  max %.2fs (goal p99 <= 2 s)\n\n", p(50), p(99), lags[len(lags)-1])
+	fmt.Printf("switch with the client writing (%d writes acknowledged, %d failed)\n", stats.Acknowledged, stats.Failed)
+	fmt.Printf("  writes held by zdm %.0f ms; longest gap between two acknowledged client writes %s (goal < 1 s; the original needs about 10 s)\n",
+		sw.WritePauseMS, stats.MaxGap.Round(time.Millisecond))
+	fmt.Printf("  check while held: equal=%v\n", check.Equal)
+	_ = syncer.Disarm(ctx, m)
+}

@@ -1,0 +1,356 @@
+// Command demo is zdm's main job: a real migration between two local Milvus
+// servers while a client keeps writing through the zdm proxy. It seeds the
+// source, runs zdmd, migrates, stops the sync once the lag is under the
+// threshold, switches over, and proves that every acknowledged write is on
+// the target. `make demo` starts the servers and runs it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/zdm-io/zdm/adapters/milvus"
+)
+
+type config struct {
+	source, target, proxy, api, zdmd, work, python, root string
+	rows                                                 int64
+	rate                                                 float64
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.source, "source", "127.0.0.1:19530", "source Milvus")
+	flag.StringVar(&c.target, "target", "127.0.0.1:19560", "target Milvus (registered as a spare)")
+	flag.StringVar(&c.proxy, "proxy", "127.0.0.1:19590", "where the zdm proxy listens")
+	flag.StringVar(&c.api, "api", "127.0.0.1:18480", "zdmd API address")
+	flag.StringVar(&c.zdmd, "zdmd", "bin/zdmd", "zdmd binary")
+	flag.StringVar(&c.work, "work", "", "working directory (default: a new temporary one)")
+	flag.StringVar(&c.python, "python", ".cache/venv/bin/python", "python of the test bed")
+	flag.StringVar(&c.root, "root", ".", "repository root")
+	flag.Int64Var(&c.rows, "rows", 100000, "rows to seed, in total")
+	flag.Float64Var(&c.rate, "rate", 50, "client writes per second during the migration")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+
+func run(c config) error {
+	ctx := context.Background()
+	if c.work == "" {
+		dir, err := os.MkdirTemp("", "zdm-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c.work = dir
+	}
+	src, err := milvus.Dial(ctx, milvus.Endpoint{Address: c.source})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := milvus.Dial(ctx, milvus.Endpoint{Address: c.target})
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+
+	say("== 1. seed the source %s (%d rows) and empty the target %s", c.source, c.rows, c.target)
+	if err := dst.DropEverything(ctx); err != nil {
+		return err
+	}
+	if err := src.DropEverything(ctx); err != nil {
+		return err
+	}
+	per := c.rows / 5
+	shapes := []milvus.Shape{
+		{Databases: 1, Collections: 2, Partitions: 1, Rows: per, Dim: 32, PKType: "int64", Dynamic: true, Index: "IVF_FLAT", Aliases: true, Load: true, Shards: 2, Seed: 1, Prefix: "shop_"},
+		{Databases: 1, Collections: 2, Rows: per, Dim: 32, PKType: "varchar", Dynamic: true, Index: "HNSW", Aliases: true, Load: true, Shards: 1, Seed: 2, Prefix: "docs_"},
+		{Databases: 1, DefaultDB: true, Collections: 1, Rows: c.rows - 4*per, Dim: 32, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 3, Prefix: "events_"},
+	}
+	began := time.Now()
+	var targets []milvus.Target
+	for _, s := range shapes {
+		if err := milvus.Seed(ctx, src, s, nil); err != nil {
+			return err
+		}
+		for _, db := range s.DatabaseNames() {
+			for j := 0; j < s.Collections; j++ {
+				targets = append(targets, milvus.Target{Database: db, Collection: s.CollectionName(j)})
+			}
+		}
+	}
+	say("   seeded %d collections in %s", len(targets), time.Since(began).Round(time.Second))
+
+	say("== 2. start zdmd (embedded NATS) with the source behind the proxy %s", c.proxy)
+	cfgPath := filepath.Join(c.work, "zdmd.yaml")
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		a, _ := filepath.Abs(filepath.Join(c.root, p))
+		return a
+	}
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("dataplane: milvus\nmilvus:\n  python: %s\n  server_script: %s\n  server_root: %s\nsaga:\n  lag_record_interval: 2s\n",
+		abs(c.python), abs("scripts/milvus_server.py"), abs(".cache/milvus"))), 0o600); err != nil {
+		return err
+	}
+	zdmd := exec.Command(c.zdmd, "serve", "--config", cfgPath, "--data-dir", filepath.Join(c.work, "data"), "--listen", c.api, "--nats-listen", "none", "--log-level", "warn")
+	zdmd.Env = append(os.Environ(), "ZDM_ADMIN_TOKEN=demo-admin")
+	logFile, _ := os.Create(filepath.Join(c.work, "zdmd.log"))
+	zdmd.Stdout, zdmd.Stderr = logFile, logFile
+	if err := zdmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = zdmd.Process.Signal(syscall.SIGTERM)
+		_ = zdmd.Wait()
+	}()
+	api := &client{base: "http://" + c.api}
+	if err := api.waitReady(30 * time.Second); err != nil {
+		return err
+	}
+	var cl struct{ ID string }
+	if err := api.do("POST", "/v1/clusters", map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": c.source, "proxy_listen": c.proxy}, &cl); err != nil {
+		return err
+	}
+	sourceID := cl.ID
+	if err := api.do("POST", "/v1/clusters", map[string]any{"name": "prod-next", "organization": "acme", "project": "search", "endpoint": c.target, "spare": true}, &cl); err != nil {
+		return err
+	}
+	time.Sleep(500 * time.Millisecond) // the proxy starts from the registry
+
+	say("== 3. a client writes %.0f times a second through the proxy, for the whole migration", c.rate)
+	w, err := startWriter(ctx, c.proxy, targets, c.rate, filepath.Join(c.work, "acknowledged.jsonl"))
+	if err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
+
+	say("== 4. migrate (provisioner pool: the spare %s)", c.target)
+	var m migration
+	if err := api.do("POST", "/v1/migrations", map[string]any{"source_cluster_id": sourceID,
+		"target": map[string]any{"name": "prod-next", "project": "search", "provisioner": "pool"}}, &m); err != nil {
+		return err
+	}
+	id := m.ID
+	migBegan := time.Now()
+	var syncSince time.Time
+	var copyRate float64
+	var copySecs float64
+	for {
+		if err := api.do("GET", "/v1/migrations/"+id, nil, &m); err != nil {
+			return err
+		}
+		say("   [%4.0fs] %s", time.Since(migBegan).Seconds(), m.line())
+		if m.State == "failed" || m.State == "cancelled" {
+			return fmt.Errorf("the migration ended %s: %s %s", m.State, m.FailureReason, m.FailureDetail)
+		}
+		if m.Progress.StartedAt != nil && m.Progress.UpdatedAt != nil && m.State != "copying" && copySecs == 0 {
+			copySecs = m.Progress.UpdatedAt.Sub(*m.Progress.StartedAt).Seconds()
+			copyRate = float64(m.Progress.RowsCopied) / copySecs
+		}
+		if m.State == "syncing" && syncSince.IsZero() {
+			syncSince = time.Now()
+		}
+		// Stop once the lag is under the threshold and the operator saw a
+		// few seconds of sync.
+		if m.State == "syncing" && m.LagSeconds != nil && *m.LagSeconds < m.Options.LagThreshold && time.Since(syncSince) > 6*time.Second {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+
+	say("== 5. stop the sync (confirmed; the client keeps writing: the proxy holds its writes during the switch)")
+	if err := api.do("POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true}, &m); err != nil {
+		return err
+	}
+	for m.State != "switched_over" {
+		time.Sleep(300 * time.Millisecond)
+		if err := api.do("GET", "/v1/migrations/"+id, nil, &m); err != nil {
+			return err
+		}
+		if m.State == "failed" {
+			return fmt.Errorf("the switch failed: %s %s", m.FailureReason, m.FailureDetail)
+		}
+	}
+	say("   switched over: applications now reach %s through the proxy %s", m.Target.Connection.Endpoint, c.proxy)
+	time.Sleep(3 * time.Second)
+	stats := w.stop()
+
+	say("== 6. prove it: every write the client was acknowledged is on the target, once")
+	f, err := os.Open(w.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rep, err := milvus.Check(ctx, dst, f)
+	if err != nil {
+		return err
+	}
+	say("   %s", rep)
+	finalLag := 0.0
+	if m.LagSeconds != nil {
+		finalLag = *m.LagSeconds
+	}
+	pause := 0.0
+	if m.WritePauseMS != nil {
+		pause = *m.WritePauseMS
+	}
+	say("")
+	say("== summary")
+	say("   rows copied            %d in %.1fs (%.0f rows/s)", m.Progress.RowsCopied, copySecs, copyRate)
+	say("   sync lag               max %.1fs, final %.1fs", m.MaxLagSeconds, finalLag)
+	say("   write pause at switch  %.0f ms held by zdm; longest gap between two acknowledged client writes %s", pause, stats.MaxGap.Round(time.Millisecond))
+	say("   client writes          %d acknowledged, %d failed, %d lost, %d duplicated", stats.Acknowledged, stats.Failed, rep.Missing+rep.Stale, rep.Duplicated)
+	say("   verification           %s", m.verdict())
+	say("   target                 %s (source %s kept, status Migrated)", m.Target.Connection.Endpoint, c.source)
+	if !rep.OK() || stats.Failed > 0 {
+		return fmt.Errorf("writes were lost, duplicated or failed")
+	}
+	return nil
+}
+
+type migration struct {
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	Progress struct {
+		RowsCopied    int64      `json:"rows_copied"`
+		RowsTotal     int64      `json:"rows_total"`
+		RowsPerSecond float64    `json:"rows_per_second"`
+		ETASeconds    *float64   `json:"eta_seconds"`
+		StartedAt     *time.Time `json:"started_at"`
+		UpdatedAt     *time.Time `json:"updated_at"`
+	} `json:"progress"`
+	LagSeconds    *float64 `json:"lag_seconds"`
+	MaxLagSeconds float64  `json:"max_lag_seconds"`
+	WritePauseMS  *float64 `json:"write_pause_ms"`
+	FailureReason string   `json:"failure_reason"`
+	FailureDetail string   `json:"failure_detail"`
+	Options       struct {
+		LagThreshold float64 `json:"lag_threshold_seconds"`
+	} `json:"options"`
+	Target struct {
+		Connection *struct {
+			Endpoint string `json:"endpoint"`
+		} `json:"connection"`
+	} `json:"target"`
+	Verification []struct {
+		Phase string `json:"phase"`
+		Equal bool   `json:"equal"`
+	} `json:"verification"`
+}
+
+func (m migration) line() string {
+	s := fmt.Sprintf("%-18s rows %d/%d", m.State, m.Progress.RowsCopied, m.Progress.RowsTotal)
+	if m.State == "copying" && m.Progress.RowsPerSecond > 0 {
+		s += fmt.Sprintf(" (%.0f rows/s", m.Progress.RowsPerSecond)
+		if m.Progress.ETASeconds != nil {
+			s += fmt.Sprintf(", ETA %.0fs", *m.Progress.ETASeconds)
+		}
+		s += ")"
+	}
+	if m.LagSeconds != nil {
+		s += fmt.Sprintf("  lag %.1fs", *m.LagSeconds)
+	}
+	return s
+}
+
+func (m migration) verdict() string {
+	out := ""
+	for _, v := range m.Verification {
+		verdict := "equal"
+		if !v.Equal {
+			verdict = "differences (writes went on during the copy; the sync replays them)"
+		}
+		out += fmt.Sprintf("%s: %s; ", v.Phase, verdict)
+	}
+	return out
+}
+
+type client struct{ base string }
+
+func (c *client) waitReady(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(c.base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("zdmd at %s did not get ready", c.base)
+}
+
+func (c *client) do(method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		rd = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	req.Header.Set("Authorization", "Bearer demo-admin")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, data)
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+type writer struct {
+	path   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	stats  milvus.LoadStats
+}
+
+func startWriter(ctx context.Context, proxy string, targets []milvus.Target, rate float64, path string) (*writer, error) {
+	c, err := milvus.Dial(ctx, milvus.Endpoint{Address: proxy})
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	w := &writer{path: path, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		defer f.Close()
+		defer c.Close()
+		w.stats, _ = milvus.Load(wctx, c, milvus.LoadConfig{Targets: targets, Rate: rate, Mix: milvus.Mix{Insert: 60, Upsert: 25, Delete: 15}, Batch: 5, Workers: 4, Seed: 42}, f)
+	}()
+	return w, nil
+}
+
+func (w *writer) stop() milvus.LoadStats {
+	w.cancel()
+	<-w.done
+	return w.stats
+}

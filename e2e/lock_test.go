@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/milvus-io/milvus-sdk-go/v2/client"
+	"github.com/milvus-io/milvus-sdk-go/v2/entity"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+	st "github.com/zdm-io/zdm/service/servicetest"
+)
+
+func lockEnv(t *testing.T) (*env, *st.Proc, string) {
+	e := newEnv(t, "")
+	st.WriteFile(t, e.config, `dataplane: milvus
+milvus:
+  python: %s
+  server_script: %s/scripts/milvus_server.py
+  server_root: %s/.cache/milvus
+  fingerprint_every: 2s
+saga:
+  lag_record_interval: 1s
+  retry_backoff: 200ms
+`, e.bed.Python, e.bed.Root, e.bed.Root)
+	seed(t, e.bed.Source, milvus.Shape{Databases: 1, Collections: 1, Rows: 2000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Prefix: "lock_"})
+	p := e.serve(t)
+	src, _ := e.register(t, p, map[string]any{"proxy_listen": proxyAddr})
+	return e, p, src
+}
+
+func sdk(t *testing.T, addr, db string) client.Client {
+	c, err := client.NewClient(context.Background(), client.Config{Address: addr, DBName: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestLockRejectsForbiddenOperationsAndReplaysAllowedDDL(t *testing.T) {
+	e, p, src := lockEnv(t)
+	id := start(t, p, src, nil)
+	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" })
+	ctx := context.Background()
+	c := sdk(t, proxyAddr, "lock_db0")
+
+	// Every forbidden operation, and Import, is refused with
+	// FailedPrecondition naming the migration (policy reject).
+	forbidden := map[string]func() error{
+		"CreateAlias":      func() error { return c.CreateAlias(ctx, "lock_c0", "new_alias") },
+		"DropAlias":        func() error { return c.DropAlias(ctx, "any_alias") },
+		"AlterAlias":       func() error { return c.AlterAlias(ctx, "lock_c0", "any_alias") },
+		"RenameCollection": func() error { return c.RenameCollection(ctx, "lock_c0", "renamed") },
+		"AlterCollection":  func() error { return c.AlterCollection(ctx, "lock_c0", entity.CollectionTTL(60)) },
+		"AlterDatabase":    func() error { return c.AlterDatabase(ctx, "lock_db0", entity.DatabaseReplica(1)) },
+		"Import": func() error {
+			_, err := c.BulkInsert(ctx, "lock_c0", "", []string{"rows.json"})
+			return err
+		},
+	}
+	for name, op := range forbidden {
+		err := op()
+		if status.Code(err) != codes.FailedPrecondition && !strings.Contains(errString(err), "FailedPrecondition") {
+			t.Errorf("%s: got %v, want FailedPrecondition", name, err)
+			continue
+		}
+		if !strings.Contains(errString(err), id) {
+			t.Errorf("%s: the error does not name migration %s: %v", name, id, err)
+		}
+	}
+	var m st.Migration
+	p.Call(t, "GET", "/v1/migrations/"+id, nil, &m)
+	if m.State != "syncing" {
+		t.Fatalf("a refused operation changed the migration: %+v", m)
+	}
+
+	// A collection created through the proxy mid-sync arrives with its rows.
+	schema := entity.NewSchema().WithName("late").
+		WithField(entity.NewField().WithName("id").WithDataType(entity.FieldTypeInt64).WithIsPrimaryKey(true)).
+		WithField(entity.NewField().WithName("v").WithDataType(entity.FieldTypeFloatVector).WithDim(4))
+	if err := c.CreateCollection(ctx, schema, 1); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]int64, 300)
+	vecs := make([][]float32, 300)
+	for i := range ids {
+		ids[i], vecs[i] = int64(i), []float32{float32(i), 1, 2, 3}
+	}
+	if _, err := c.Insert(ctx, "late", "", entity.NewColumnInt64("id", ids), entity.NewColumnFloatVector("v", 4, vecs)); err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := entity.NewIndexFlat(entity.L2)
+	if err := c.CreateIndex(ctx, "late", "v", idx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LoadCollection(ctx, "late", false); err != nil {
+		t.Fatal(err)
+	}
+	target := milvustest.Dial(t, e.bed.Target)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := target.CountWhere(ctx, "lock_db0", "late", "")
+		if err == nil && n == 300 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the collection created mid-sync is not on the target: %d rows, %v", n, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	// An alias created around the proxy fails the migration, naming it.
+	if err := sdk(t, e.bed.Source, "lock_db0").CreateAlias(ctx, "lock_c0", "sneaky"); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	for {
+		p.Call(t, "GET", "/v1/migrations/"+id, nil, &m)
+		if m.State == "failed" {
+			break
+		}
+		if time.Since(began) > 30*time.Second {
+			t.Fatalf("an alias created around the proxy went unnoticed for 30s: %+v", m)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if m.FailureReason != "changed_around_proxy" || !strings.Contains(m.FailureDetail, "sneaky") {
+		t.Fatalf("failure: %s %s", m.FailureReason, m.FailureDetail)
+	}
+	t.Logf("change around the proxy detected in %s: %s", time.Since(began).Round(time.Millisecond), m.FailureDetail)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestPolicyFailLetsTheOperationThroughAndFailsTheMigration(t *testing.T) {
+	_, p, src := lockEnv(t)
+	id := start(t, p, src, map[string]any{"on_forbidden_op": "fail"})
+	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" })
+	if err := sdk(t, proxyAddr, "lock_db0").CreateAlias(context.Background(), "lock_c0", "through"); err != nil {
+		t.Fatalf("policy fail refused the operation: %v", err)
+	}
+	var m st.Migration
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		p.Call(t, "GET", "/v1/migrations/"+id, nil, &m)
+		if m.State == "failed" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if m.FailureReason != "forbidden_operation" || !strings.Contains(m.FailureDetail, "CreateAlias") {
+		t.Fatalf("migration: %+v", m)
+	}
+}
+
+// TestSwitchSurvivesAKillDuringTheDrain kills zdmd right after the stop:
+// the restarted zdmd completes the switch, and nothing is lost.
+func TestSwitchSurvivesAKillDuringTheDrain(t *testing.T) {
+	e, p, src := lockEnv(t)
+	w := startWriter(t, proxyAddr, []milvus.Target{{Database: "lock_db0", Collection: "lock_c0"}}, 80)
+	id := start(t, p, src, nil)
+	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
+	time.Sleep(2 * time.Second)
+	if code := p.Call(t, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true, "force": true}, nil); code != 202 {
+		t.Fatalf("stop-sync: %d", code)
+	}
+	p.Kill(t)
+	p = e.serve(t)
+	p.WaitFor(t, id, 2*time.Minute, func(m st.Migration) bool { return m.State == "switched_over" })
+	time.Sleep(2 * time.Second)
+	stats := w.stop(t)
+	rep := w.check(t, e.bed.Target)
+	t.Logf("killed during the drain: %d writes acknowledged, %d failed while zdmd was down; target: %s", stats.Acknowledged, stats.Failed, rep)
+}

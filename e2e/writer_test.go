@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+)
+
+// writer is a client writing continuously through an endpoint, keeping
+// every acknowledged write for the check.
+type writer struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	mu      sync.Mutex
+	journal bytes.Buffer
+	stats   milvus.LoadStats
+	err     error
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func startWriter(t *testing.T, endpoint string, targets []milvus.Target, rate float64) *writer {
+	c := milvustest.Dial(t, endpoint)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &writer{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		st, err := milvus.Load(ctx, c, milvus.LoadConfig{Targets: targets, Rate: rate, Mix: milvus.Mix{Insert: 60, Upsert: 25, Delete: 15},
+			Batch: 5, Workers: 4, Seed: uint64(time.Now().UnixNano())}, lockedWriter{&w.mu, &w.journal})
+		w.stats, w.err = st, err
+	}()
+	t.Cleanup(func() { w.cancel(); <-w.done })
+	return w
+}
+
+// stop ends the writer and returns its statistics.
+func (w *writer) stop(t *testing.T) milvus.LoadStats {
+	w.cancel()
+	<-w.done
+	if w.err != nil {
+		t.Fatal(w.err)
+	}
+	return w.stats
+}
+
+// check proves every acknowledged write is on the cluster at addr.
+func (w *writer) check(t *testing.T, addr string) milvus.CheckReport {
+	w.mu.Lock()
+	data := append([]byte(nil), w.journal.Bytes()...)
+	w.mu.Unlock()
+	rep, err := milvus.Check(context.Background(), milvustest.Dial(t, addr), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Acknowledged == 0 {
+		t.Fatalf("check against %s: %s %v", addr, rep, rep.Examples)
+	}
+	return rep
+}

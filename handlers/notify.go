@@ -1,0 +1,116 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// Notification kinds.
+const (
+	NotifyLagUnderThreshold = "lag_under_threshold"
+	NotifyFailed            = "failed"
+	NotifySwitchedOver      = "switched_over"
+	NotifyTimeLimitWarning  = "time_limit_warning"
+)
+
+// Notification is one email about a migration.
+type Notification struct {
+	Kind      string
+	To        []string
+	Migration *domain.Migration
+}
+
+// Mailer sends a notification.
+type Mailer interface {
+	Send(ctx context.Context, n Notification) error
+}
+
+// Notifier is the reactor that emails the operator: the lag first under
+// the threshold (R8), a failure, the switch, and a warning a day before
+// the sync time limit. Each email is recorded as an event, so a restart
+// never sends it again.
+type Notifier struct {
+	svc      *Service
+	mailer   Mailer
+	defaults []string
+	syncing  func() []string
+	logger   *slog.Logger
+}
+
+// NewNotifier returns a notifier; defaults receive every email, syncing
+// lists the migrations in their sync (for the time-limit warning).
+func NewNotifier(svc *Service, mailer Mailer, defaults []string, syncing func() []string) *Notifier {
+	return &Notifier{svc: svc, mailer: mailer, defaults: defaults, syncing: syncing, logger: svc.logger.With("part", "notify")}
+}
+
+// Handle reacts to a migration's events; an error retries the message.
+func (n *Notifier) Handle(ctx context.Context, subject string, records []domain.Record) error {
+	id := strings.TrimPrefix(subject, domain.MigrationSubject)
+	for _, r := range records {
+		kind := ""
+		switch r.Event.(type) {
+		case domain.LagThresholdReached:
+			kind = NotifyLagUnderThreshold
+		case domain.Failed:
+			kind = NotifyFailed
+		case domain.SwitchedOver:
+			kind = NotifySwitchedOver
+		}
+		if kind != "" {
+			if err := n.send(ctx, id, kind); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// send emails once: a kind already recorded is not sent again.
+func (n *Notifier) send(ctx context.Context, id, kind string) error {
+	m, err := n.svc.Migration(ctx, id)
+	if err != nil {
+		return err
+	}
+	if m.Notifications[kind] {
+		return nil
+	}
+	to := append(append([]string{}, m.Options.Notify...), n.defaults...)
+	if len(to) == 0 {
+		return nil
+	}
+	if err := n.mailer.Send(ctx, Notification{Kind: kind, To: to, Migration: m}); err != nil {
+		n.logger.Warn("email not sent; retrying", "migration", id, "kind", kind, "err", err)
+		return err
+	}
+	_, err = n.svc.Record(ctx, id, id+"/notify/"+kind, domain.RecordNotification{Kind: kind, Recipients: to})
+	return err
+}
+
+// WatchTimeLimits warns, a day before it, of a sync time limit (R10) that
+// will end a migration, checking every interval until ctx ends.
+func (n *Notifier) WatchTimeLimits(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for _, id := range n.syncing() {
+			m, err := n.svc.Migration(ctx, id)
+			if err != nil || m.State != domain.StateSyncing {
+				continue
+			}
+			if !n.svc.clock.Now().Before(m.SyncDeadline().Add(-domain.SyncTimeLimitWarning)) {
+				if err := n.send(ctx, id, NotifyTimeLimitWarning); err != nil {
+					n.logger.Warn("time limit warning not sent", "migration", id, "err", err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package service_test
+
+import (
+	"io"
+	"mime/quotedprintable"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/zdm-io/zdm/adapters/email"
+	st "github.com/zdm-io/zdm/service/servicetest"
+)
+
+// mailbox is an SMTP server that keeps what it receives.
+type mailbox struct {
+	mu   sync.Mutex
+	mail []received
+}
+
+type received struct {
+	From string
+	To   []string
+	Data string
+}
+
+type session struct {
+	box *mailbox
+	cur received
+}
+
+func (b *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{box: b}, nil }
+func (s *session) Mail(from string, _ *smtp.MailOptions) error { s.cur.From = from; return nil }
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.cur.To = append(s.cur.To, to)
+	return nil
+}
+func (s *session) Data(r io.Reader) error {
+	data, _ := io.ReadAll(quotedprintable.NewReader(r))
+	s.cur.Data = string(data)
+	s.box.mu.Lock()
+	s.box.mail = append(s.box.mail, s.cur)
+	s.box.mu.Unlock()
+	s.cur = received{}
+	return nil
+}
+func (s *session) Reset()        {}
+func (s *session) Logout() error { return nil }
+
+func (b *mailbox) with(subject string) []received {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []received
+	for _, m := range b.mail {
+		if strings.Contains(m.Data, subject) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (b *mailbox) wait(t *testing.T, subject string) received {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := b.with(subject); len(m) > 0 {
+			return m[0]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no email %q", subject)
+	return received{}
+}
+
+func startSMTP(t *testing.T) (*mailbox, int) {
+	box := &mailbox{}
+	srv := smtp.NewServer(box)
+	srv.Domain, srv.AllowInsecureAuth = "localhost", true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return box, ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestNotificationsAreSentOnceAndSayWhatHappened(t *testing.T) {
+	box, port := startSMTP(t)
+	dir := t.TempDir()
+	cfg := st.Config(dir)
+	cfg.SMTP = email.Config{Host: "127.0.0.1", Port: port, From: "zdm <zdm@example.com>", TLS: "none", Recipients: []string{"ops@example.com"}}
+	cfg.TimeLimitCheck = 50 * time.Millisecond
+	s := st.Start(t, cfg)
+	src := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": "127.0.0.1:19530"}).JSON(t)["id"].(string)
+	r := s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": src,
+		"target": map[string]any{"name": "next", "project": "search", "provisioner": "simulated"}, "options": map[string]any{"notify": []string{"owner@example.com"}}})
+	id := r.JSON(t)["id"].(string)
+
+	lag := box.wait(t, "can be stopped")
+	if !strings.Contains(strings.Join(lag.To, ","), "owner@example.com") || !strings.Contains(strings.Join(lag.To, ","), "ops@example.com") ||
+		!strings.Contains(lag.Data, "stop-sync "+id+" --confirm-writes-stopped") || !strings.Contains(lag.Data, "under the threshold of 10s") {
+		t.Fatalf("lag email: %+v", lag)
+	}
+	// A restart does not send it again.
+	s.Stop()
+	s = st.Start(t, cfg)
+	time.Sleep(time.Second)
+	if n := len(box.with("can be stopped")); n != 1 {
+		t.Fatalf("%d lag emails, want exactly 1", n)
+	}
+	s.Do(t, "POST", "/v1/migrations/"+id+"/stop-sync", st.OrgAdminToken, map[string]any{"confirm_writes_stopped": true})
+	done := box.wait(t, "switched over")
+	if !strings.Contains(done.Data, "Verification:") || !strings.Contains(done.Data, "switch default/c0: equal") && !strings.Contains(done.Data, "Write pause") {
+		t.Fatalf("switch email: %s", done.Data)
+	}
+
+	// A failure says its reason; a sync close to its limit is warned of.
+	s.Do(t, "DELETE", "/v1/clusters/t-"+id, st.AdminToken, nil)
+	r = s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": src,
+		"target": map[string]any{"name": "other", "project": "search", "provisioner": "local"}})
+	failedID := r.JSON(t)["id"].(string)
+	failed := box.wait(t, "migration "+failedID+" failed")
+	if !strings.Contains(failed.Data, "Reason: provisioner_unavailable") {
+		t.Fatalf("failure email: %s", failed.Data)
+	}
+	s.WaitState(t, failedID, "failed", 10*time.Second)
+	time.Sleep(500 * time.Millisecond) // the source is unlocked by the clean-up
+	r = s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": src,
+		"target": map[string]any{"name": "third", "project": "search", "provisioner": "simulated"}, "options": map[string]any{"sync_time_limit": "23h"}})
+	if r.Status != 202 {
+		t.Fatalf("third migration: %d %s", r.Status, r.Body)
+	}
+	warn := box.wait(t, "reaches its sync time limit")
+	if !strings.Contains(warn.Data, "sync_time_limit") {
+		t.Fatalf("warning email: %s", warn.Data)
+	}
+}
