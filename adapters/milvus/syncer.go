@@ -3,6 +3,7 @@ package milvus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/zdm-io/zdm/domain"
@@ -217,45 +220,50 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: float64(pause.Microseconds()) / 1000}, check, nil
 }
 
-// quickCheck compares, per collection and in parallel, the row counts and
-// the first sampleRows rows in key order, every field.
+// quickCheck compares, per collection and all in parallel (writes are held
+// meanwhile), the row counts and the first sampleRows rows in key order,
+// every field.
 func (s *Syncer) quickCheck(ctx context.Context, m *domain.Migration, target *Conn) (*Report, error) {
 	src, err := Connect(ctx, s.resolve, m.Source.ID, "source")
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-	inv, err := src.Inventory(ctx)
+	dbs, err := src.Databases(ctx)
 	if err != nil {
 		return nil, err
+	}
+	type key struct{ db, coll string }
+	var names []key
+	for _, db := range dbs {
+		colls, err := src.CollectionNames(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range colls {
+			names = append(names, key{db, c})
+		}
 	}
 	const sampleRows = 500
 	rep := &Report{Equal: true, Collections: []CollectionReport{}}
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
-	for _, d := range inv.Databases {
-		for i := range d.Collections {
-			c := &d.Collections[i]
-			if !c.Loaded {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cr, err := sampleCompare(ctx, src, target, c, sampleRows)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					if firstErr == nil {
-						firstErr = err
-					}
-					return
-				}
+	for _, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cr, loaded, err := sampleCompare(ctx, src, target, n.db, n.coll, sampleRows)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil && firstErr == nil:
+				firstErr = err
+			case err == nil && loaded:
 				rep.Collections = append(rep.Collections, cr)
 				rep.Equal = rep.Equal && cr.Equal
-			}()
-		}
+			}
+		}()
 	}
 	wg.Wait()
 	sort.Slice(rep.Collections, func(i, j int) bool {
@@ -264,22 +272,40 @@ func (s *Syncer) quickCheck(ctx context.Context, m *domain.Migration, target *Co
 	return rep, firstErr
 }
 
-func sampleCompare(ctx context.Context, src, dst *Conn, c *Collection, n int) (CollectionReport, error) {
-	cr := CollectionReport{Database: c.Database, Collection: c.Name, SourceRows: c.Rows, Ranges: 1}
-	var err error
-	if cr.TargetRows, err = dst.CountWhere(ctx, c.Database, c.Name, ""); err != nil {
-		return cr, err
+func sampleCompare(ctx context.Context, src, dst *Conn, db, name string, n int) (CollectionReport, bool, error) {
+	cr := CollectionReport{Database: db, Collection: name, Ranges: 1}
+	in := src.In(ctx, db)
+	ls, err := src.svc.GetLoadState(in, &milvuspb.GetLoadStateRequest{DbName: db, CollectionName: name})
+	if err := check("load state "+name, ls.GetStatus(), err); err != nil {
+		return cr, false, err
+	}
+	if ls.GetState() != commonpb.LoadState_LoadStateLoaded {
+		return cr, false, nil // not queryable; the full verification loads it
+	}
+	d, err := src.svc.DescribeCollection(in, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: name})
+	if err := check("describe collection "+name, d.GetStatus(), err); err != nil {
+		return cr, false, err
+	}
+	c := &Collection{Database: db, Name: name, Schema: d.GetSchema(), DynamicField: d.GetSchema().GetEnableDynamicField()}
+	var srcErr, dstErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); cr.SourceRows, srcErr = src.CountWhere(ctx, db, name, "") }()
+	go func() { defer wg.Done(); cr.TargetRows, dstErr = dst.CountWhere(ctx, db, name, "") }()
+	wg.Wait()
+	if err := errors.Join(srcErr, dstErr); err != nil {
+		return cr, true, err
 	}
 	pk, fields := c.PrimaryField(), outputFields(c)
 	page, err := src.Query(ctx, c.Database, c.Name, "", fields, nil, int64(n))
 	if err != nil {
-		return cr, err
+		return cr, true, err
 	}
 	keys := KeysOf(Column(page, pk.GetName()))
 	other := []*schemapb.FieldData{}
 	if keys.Len() > 0 {
 		if other, err = dst.Query(ctx, c.Database, c.Name, keys.InExpr(pk.GetName()), fields, nil, 0); err != nil {
-			return cr, err
+			return cr, true, err
 		}
 	}
 	sh, th := rowHashes(page, pk.GetName(), c.Schema), rowHashes(other, pk.GetName(), c.Schema)
@@ -296,7 +322,7 @@ func sampleCompare(ctx context.Context, src, dst *Conn, c *Collection, n int) (C
 	}
 	cr.RowsCompared, cr.VectorsSampled = int64(len(sh)), len(sh)
 	cr.Equal = cr.SourceRows == cr.TargetRows && cr.Different == 0
-	return cr, nil
+	return cr, true, nil
 }
 
 func summarize(rep *Report) string {
