@@ -13,18 +13,7 @@ import (
 // TestCopyEverythingAndResumeAfterKill copies seeded shapes of every kind,
 // with zdmd killed (SIGKILL) half-way and restarted.
 func TestCopyEverythingAndResumeAfterKill(t *testing.T) {
-	e := newEnv(t, "")
-	st.WriteFile(t, e.config, `dataplane: milvus
-milvus:
-  python: %s
-  server_script: %s/scripts/milvus_server.py
-  server_root: %s/.cache/milvus
-  copy_workers: 2
-  copy_range_rows: 5000
-  copy_page_rows: 1000
-saga:
-  retry_backoff: 200ms
-`, e.bed.Python, e.bed.Root, e.bed.Root)
+	e := newEnv(t, "  copy_workers: 2\n  copy_range_rows: 5000\n  copy_page_rows: 1000\n")
 	seed(t, e.bed.Source,
 		milvus.Shape{Databases: 2, Collections: 2, Partitions: 2, Rows: 3000, Dim: 16, PKType: "int64", Dynamic: true, Index: "IVF_FLAT", Aliases: true, Load: true, Prefix: "multi_"},
 		milvus.Shape{Databases: 1, Collections: 1, Partitions: 1, Rows: 2000, Dim: 16, PKType: "varchar", Dynamic: true, Index: "HNSW", Aliases: true, Load: true, Prefix: "str_"},

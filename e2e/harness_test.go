@@ -49,7 +49,9 @@ type env struct {
 	listen  string
 }
 
-func newEnv(t *testing.T, extraConfig string) *env {
+// newEnv resets the test bed and writes a zdmd config; milvusExtra adds
+// lines to its milvus section (indented by two spaces).
+func newEnv(t *testing.T, milvusExtra string) *env {
 	bed := milvustest.Require(t)
 	milvustest.Reset(t, bed.Source)
 	milvustest.Reset(t, bed.Target)
@@ -60,10 +62,10 @@ milvus:
   python: %s
   server_script: %s
   server_root: %s
-saga:
+%ssaga:
   lag_record_interval: 1s
   retry_backoff: 200ms
-%s`, bed.Python, filepath.Join(bed.Root, "scripts", "milvus_server.py"), filepath.Join(bed.Root, ".cache", "milvus"), extraConfig)
+`, bed.Python, filepath.Join(bed.Root, "scripts", "milvus_server.py"), filepath.Join(bed.Root, ".cache", "milvus"), milvusExtra)
 	return e
 }
 

@@ -17,17 +17,7 @@ import (
 )
 
 func lockEnv(t *testing.T) (*env, *st.Proc, string) {
-	e := newEnv(t, "")
-	st.WriteFile(t, e.config, `dataplane: milvus
-milvus:
-  python: %s
-  server_script: %s/scripts/milvus_server.py
-  server_root: %s/.cache/milvus
-  fingerprint_every: 2s
-saga:
-  lag_record_interval: 1s
-  retry_backoff: 200ms
-`, e.bed.Python, e.bed.Root, e.bed.Root)
+	e := newEnv(t, "  fingerprint_every: 2s\n")
 	seed(t, e.bed.Source, milvus.Shape{Databases: 1, Collections: 1, Rows: 2000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Prefix: "lock_"})
 	p := e.serve(t)
 	src, _ := e.register(t, p, map[string]any{"proxy_listen": proxyAddr})

@@ -31,19 +31,7 @@ func seedForSync(t *testing.T, addr string, rows int64) {
 // whole copy and sync, with zdmd killed once during the copy and once
 // during the sync; then a second client writes across the switch.
 func TestZeroDowntimeMigrationWithKills(t *testing.T) {
-	e := newEnv(t, "")
-	st.WriteFile(t, e.config, `dataplane: milvus
-milvus:
-  python: %s
-  server_script: %s/scripts/milvus_server.py
-  server_root: %s/.cache/milvus
-  copy_workers: 2
-  copy_range_rows: 4000
-  copy_page_rows: 1000
-saga:
-  lag_record_interval: 1s
-  retry_backoff: 200ms
-`, e.bed.Python, e.bed.Root, e.bed.Root)
+	e := newEnv(t, "  copy_workers: 2\n  copy_range_rows: 4000\n  copy_page_rows: 1000\n")
 	seedForSync(t, e.bed.Source, 20000)
 	p := e.serve(t)
 	src, _ := e.register(t, p, map[string]any{"proxy_listen": proxyAddr})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -85,35 +84,7 @@ func (j *Journal) Next(ctx context.Context, subject string, seq uint64) (uint64,
 // Follow reads subject from sequence `from` on, in order, calling fn with
 // each entry and how many are pending after it, until ctx ends or fn fails.
 func (j *Journal) Follow(ctx context.Context, subject string, from uint64, fn func(seq uint64, data []byte, pending uint64) error) error {
-	cons, err := j.js.OrderedConsumer(ctx, JournalStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: max(from, 1),
-	})
-	if err != nil {
-		return fmt.Errorf("follow %s: %w", subject, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullExpiry(5*time.Second))
-	if err != nil {
-		return fmt.Errorf("follow %s: %w", subject, err)
-	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("follow %s: %w", subject, err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return err
-		}
-		if err := fn(meta.Sequence.Stream, msg.Data(), meta.NumPending); err != nil {
-			return err
-		}
-	}
+	return follow(ctx, j.js, JournalStream, subject, from, jetstream.PullMaxMessages(512), fn)
 }
 
 // Purge deletes every entry under filter (a migration that ended).

@@ -36,20 +36,40 @@ func (s *Store) Load(ctx context.Context, subject string, after uint64) ([]domai
 	return out, last.Sequence, nil
 }
 
-// read walks the messages of filter from sequence `from` up to `until` with
-// an ordered consumer, which recovers by itself from gaps and reconnects.
+// read walks the messages of filter from sequence `from` up to `until`.
 func (s *Store) read(ctx context.Context, filter string, from, until uint64, fn func(seq uint64, data []byte) error) error {
-	cons, err := s.js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{
+	errDone := errors.New("done")
+	err := follow(ctx, s.js, StreamName, filter, from, jetstream.PullMaxMessages(4096), func(seq uint64, data []byte, _ uint64) error {
+		if err := fn(seq, data); err != nil {
+			return err
+		}
+		if seq >= until {
+			return errDone
+		}
+		return nil
+	})
+	if errors.Is(err, errDone) {
+		return nil
+	}
+	return err
+}
+
+// follow reads filter from sequence `from` on with an ordered consumer,
+// which recovers by itself from gaps and reconnects, calling fn with each
+// message until ctx ends or fn returns an error.
+func follow(ctx context.Context, js jetstream.JetStream, stream, filter string, from uint64, opt jetstream.PullMessagesOpt,
+	fn func(seq uint64, data []byte, pending uint64) error) error {
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    from,
+		OptStartSeq:    max(from, 1),
 	})
 	if err != nil {
-		return fmt.Errorf("ordered consumer: %w", err)
+		return fmt.Errorf("ordered consumer on %s: %w", filter, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
+	it, err := cons.Messages(opt)
 	if err != nil {
-		return fmt.Errorf("ordered consumer: %w", err)
+		return fmt.Errorf("ordered consumer on %s: %w", filter, err)
 	}
 	defer it.Stop()
 	// Messages() does not watch ctx, so stop the iterator when ctx ends.
@@ -61,18 +81,14 @@ func (s *Store) read(ctx context.Context, filter string, from, until uint64, fn 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("next message: %w", err)
+			return fmt.Errorf("next message of %s: %w", filter, err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
 			return fmt.Errorf("message metadata: %w", err)
 		}
-		seq := meta.Sequence.Stream
-		if err := fn(seq, msg.Data()); err != nil {
+		if err := fn(meta.Sequence.Stream, msg.Data(), meta.NumPending); err != nil {
 			return err
-		}
-		if seq >= until {
-			return nil
 		}
 	}
 }

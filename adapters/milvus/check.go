@@ -105,15 +105,7 @@ func checkCollection(ctx context.Context, c *Conn, t Target, keyType string, key
 	}
 	for start := 0; start < len(names); start += 500 {
 		batch := names[start:min(start+500, len(names))]
-		k := Keys{}
-		for _, s := range batch {
-			if keyType == "varchar" {
-				k.Strs = append(k.Strs, s)
-			} else {
-				n, _ := strconv.ParseInt(s, 10, 64)
-				k.Ints = append(k.Ints, n)
-			}
-		}
+		k := keysFromStrings(keyType, batch)
 		fields := []string{pk}
 		if version != "" {
 			fields = append(fields, version)
@@ -175,15 +167,7 @@ func checkCollection(ctx context.Context, c *Conn, t Target, keyType string, key
 // findDuplicates halves a set of keys until it finds the ones counted more
 // than once: a few counts per duplicate instead of one per key.
 func findDuplicates(ctx context.Context, c *Conn, t Target, pk, keyType string, keys []string, count map[string]int) error {
-	k := Keys{}
-	for _, s := range keys {
-		if keyType == "varchar" {
-			k.Strs = append(k.Strs, s)
-		} else {
-			n, _ := strconv.ParseInt(s, 10, 64)
-			k.Ints = append(k.Ints, n)
-		}
-	}
+	k := keysFromStrings(keyType, keys)
 	n, err := c.CountWhere(ctx, t.Database, t.Collection, k.InExpr(pk))
 	if err != nil || n == int64(len(keys)) {
 		return err
@@ -197,4 +181,17 @@ func findDuplicates(ctx context.Context, c *Conn, t Target, pk, keyType string, 
 		return err
 	}
 	return findDuplicates(ctx, c, t, pk, keyType, keys[half:], count)
+}
+
+// keysFromStrings reads keys written as text ("varchar" or int64).
+func keysFromStrings(keyType string, keys []string) Keys {
+	if keyType == "varchar" {
+		return Keys{Strs: keys}
+	}
+	k := Keys{Ints: make([]int64, 0, len(keys))}
+	for _, s := range keys {
+		n, _ := strconv.ParseInt(s, 10, 64)
+		k.Ints = append(k.Ints, n)
+	}
+	return k
 }

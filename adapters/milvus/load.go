@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,17 +219,7 @@ func oneKey(k Keys) Keys {
 	return Keys{Ints: k.Ints[:1]}
 }
 
-func keysOfAck(a Ack) Keys {
-	if a.KeyType == "varchar" {
-		return Keys{Strs: a.Keys}
-	}
-	k := Keys{Ints: make([]int64, 0, len(a.Keys))}
-	for _, s := range a.Keys {
-		n, _ := strconv.ParseInt(s, 10, 64)
-		k.Ints = append(k.Ints, n)
-	}
-	return k
-}
+func keysOfAck(a Ack) Keys { return keysFromStrings(a.KeyType, a.Keys) }
 
 func (l *loader) record(ack Ack, err error) {
 	l.mu.Lock()

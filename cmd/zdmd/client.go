@@ -116,3 +116,23 @@ func oneArg(fs *flag.FlagSet, what string) (string, error) {
 	}
 	return fs.Arg(0), nil
 }
+
+// callWith parses a subcommand's flags and positional IDs (want of them),
+// then sends one request and decodes the answer into out.
+func callWith(fs *flag.FlagSet, newClient func() (*client, error), args []string, want int, what, method string,
+	path func(ids []string) string, out any) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != want {
+		if want == 0 {
+			return usageError("%s takes no %s", fs.Name(), what)
+		}
+		return usageError("%s: give exactly one %s", fs.Name(), what)
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	return c.do(method, path(fs.Args()), nil, out)
+}

@@ -28,17 +28,10 @@ func clusterCmd(args []string, stdout io.Writer) error {
 	newClient := clientFlags(fs)
 	switch sub {
 	case "list":
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
 		var out struct {
 			Clusters []clusterJSON `json:"clusters"`
 		}
-		if err := c.do("GET", "/v1/clusters", nil, &out); err != nil {
+		if err := callWith(fs, newClient, args, 0, "arguments", "GET", func([]string) string { return "/v1/clusters" }, &out); err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -47,30 +40,18 @@ func clusterCmd(args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\n", cl.ID, cl.Name, cl.Organization, cl.Project, cl.Endpoint, cl.Status, cl.ProxyListen)
 		}
 		return tw.Flush()
-	case "show", "delete":
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		id, err := oneArg(fs, "cluster ID")
-		if err != nil {
-			return err
-		}
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		if sub == "delete" {
-			if err := c.do("DELETE", "/v1/clusters/"+url.PathEscape(id), nil, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "%s deleted\n", id)
-			return nil
-		}
+	case "show":
 		var out map[string]any
-		if err := c.do("GET", "/v1/clusters/"+url.PathEscape(id), nil, &out); err != nil {
+		if err := callWith(fs, newClient, args, 1, "cluster ID", "GET", func(ids []string) string { return "/v1/clusters/" + url.PathEscape(ids[0]) }, &out); err != nil {
 			return err
 		}
 		return printJSON(stdout, out)
+	case "delete":
+		if err := callWith(fs, newClient, args, 1, "cluster ID", "DELETE", func(ids []string) string { return "/v1/clusters/" + url.PathEscape(ids[0]) }, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s deleted\n", fs.Arg(0))
+		return nil
 	case "register":
 		name := fs.String("name", "", "cluster name (required)")
 		org := fs.String("organization", "", "organization (required)")

@@ -35,17 +35,10 @@ func migrationCmd(args []string, stdout io.Writer) error {
 	newClient := clientFlags(fs)
 	switch sub {
 	case "list":
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
 		var out struct {
 			Migrations []migrationJSON `json:"migrations"`
 		}
-		if err := c.do("GET", "/v1/migrations", nil, &out); err != nil {
+		if err := callWith(fs, newClient, args, 0, "arguments", "GET", func([]string) string { return "/v1/migrations" }, &out); err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -59,23 +52,14 @@ func migrationCmd(args []string, stdout io.Writer) error {
 		}
 		return tw.Flush()
 	case "show", "cancel":
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		id, err := oneArg(fs, "migration ID")
-		if err != nil {
-			return err
-		}
-		c, err := newClient()
-		if err != nil {
-			return err
+		method, suffix := "GET", ""
+		if sub == "cancel" {
+			method, suffix = "POST", "/cancel"
 		}
 		var out map[string]any
-		method, path := "GET", "/v1/migrations/"+url.PathEscape(id)
-		if sub == "cancel" {
-			method, path = "POST", path+"/cancel"
-		}
-		if err := c.do(method, path, nil, &out); err != nil {
+		if err := callWith(fs, newClient, args, 1, "migration ID", method, func(ids []string) string {
+			return "/v1/migrations/" + url.PathEscape(ids[0]) + suffix
+		}, &out); err != nil {
 			return err
 		}
 		return printJSON(stdout, out)
