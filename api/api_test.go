@@ -108,7 +108,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	routes := []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/openapi.yaml", "GET /v1/whoami",
-		"POST /v1/clusters", "GET /v1/clusters", "GET /v1/clusters/{id}", "DELETE /v1/clusters/{id}",
+		"POST /v1/clusters", "GET /v1/clusters", "GET /v1/clusters/{id}", "DELETE /v1/clusters/{id}", "PATCH /v1/clusters/{id}",
 		"POST /v1/migrations", "GET /v1/migrations", "GET /v1/migrations/{id}", "GET /v1/migrations/{id}/events",
 		"POST /v1/migrations/{id}/stop-sync", "POST /v1/migrations/{id}/cancel"}
 	for _, rt := range routes {
@@ -169,6 +169,22 @@ func TestClusterEndpoints(t *testing.T) {
 	}
 	if r := s.Do(t, "GET", "/v1/clusters/c-missing", st.AdminToken, nil); r.Status != 404 {
 		t.Fatalf("missing: %d", r.Status)
+	}
+	// PATCH changes what it names and leaves the rest; bad input is a 400.
+	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, map[string]any{"proxy_listen": "127.0.0.1:19599"}); r.Status != 200 ||
+		r.JSON(t)["proxy_listen"] != "127.0.0.1:19599" || r.JSON(t)["endpoint"] != "127.0.0.1:19530" {
+		t.Fatalf("patch: %d %s", r.Status, r.Body)
+	}
+	for _, bad := range []any{map[string]any{}, map[string]any{"proxy_listen": "nope"}, map[string]any{"password": "x"}, `{"spare":"yes"}`} {
+		if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, bad); r.Status != 400 || r.ErrorField(t) == "" {
+			t.Errorf("patch %v: %d %s", bad, r.Status, r.Body)
+		}
+	}
+	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.ViewerToken, map[string]any{"spare": true}); r.Status != 403 {
+		t.Fatalf("viewer patch: %d", r.Status)
+	}
+	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, map[string]any{"proxy_listen": ""}); r.Status != 200 || r.JSON(t)["proxy_listen"] != nil {
+		t.Fatalf("clearing the proxy: %d %s", r.Status, r.Body)
 	}
 	if r := s.Do(t, "DELETE", "/v1/clusters/"+id, st.ViewerToken, nil); r.Status != 403 {
 		t.Fatalf("viewer delete: %d", r.Status)

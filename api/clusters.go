@@ -93,3 +93,25 @@ func (s *Server) deleteCluster(c echo.Context) error {
 func forbiddenOrg(org string) error {
 	return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "this belongs to organization " + org + ", which your token may not see"}
 }
+
+type clusterPatch struct {
+	Endpoint    *string `json:"endpoint"`
+	ProxyListen *string `json:"proxy_listen"`
+	Spare       *bool   `json:"spare"`
+	Username    *string `json:"username"`
+	Password    *string `json:"password"`
+}
+
+func (s *Server) updateCluster(c echo.Context) error {
+	var req clusterPatch
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	cl, err := s.cfg.Commands.UpdateCluster(c.Request().Context(), principal(c), commandID(c), c.Param("id"), handlers.UpdateCluster(req))
+	if err != nil {
+		return err
+	}
+	waitView(c, s.cfg.Clusters, cl.ID, cl.Seq())
+	v, _ := s.cfg.Clusters.Get(cl.ID)
+	return c.JSON(http.StatusOK, toClusterJSON(v))
+}

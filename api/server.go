@@ -26,6 +26,7 @@ var openAPIDocument []byte
 type Commands interface {
 	RegisterCluster(ctx context.Context, p domain.Principal, commandID string, r handlers.RegisterCluster) (*domain.Cluster, error)
 	DeleteCluster(ctx context.Context, p domain.Principal, commandID, id string) (*domain.Cluster, error)
+	UpdateCluster(ctx context.Context, p domain.Principal, commandID, id string, u handlers.UpdateCluster) (*domain.Cluster, error)
 	StartMigration(ctx context.Context, p domain.Principal, commandID string, r handlers.StartMigration) (*domain.Migration, error)
 	StopSync(ctx context.Context, p domain.Principal, commandID, id string, r handlers.StopSync) (*domain.Migration, error)
 	CancelMigration(ctx context.Context, p domain.Principal, commandID, id string) (*domain.Migration, error)
@@ -80,6 +81,7 @@ func NewServer(cfg Config) *Server {
 	v1.GET("/clusters", s.listClusters)
 	v1.GET("/clusters/:id", s.getCluster)
 	v1.DELETE("/clusters/:id", s.deleteCluster)
+	v1.PATCH("/clusters/:id", s.updateCluster)
 	v1.POST("/migrations", s.startMigration)
 	v1.GET("/migrations", s.listMigrations)
 	v1.GET("/migrations/:id", s.getMigration)

@@ -105,15 +105,17 @@ func dumpRows(t *testing.T, c client.Client, coll string) map[string]string {
 					row += fmt.Sprintf("|%v", val)
 				}
 			}
-			key, _ := keys.GetAsString(i)
-			if keys.Type() == entity.FieldTypeVarChar {
-				out[key] = row
-				key = fmt.Sprintf("%q", key)
-			} else {
-				out[key] = row
+			v, err := keys.Get(i)
+			if err != nil {
+				t.Fatal(err)
 			}
+			key := fmt.Sprint(v)
+			out[key] = row
 			if i == n-1 {
 				last = key
+				if keys.Type() == entity.FieldTypeVarChar {
+					last = fmt.Sprintf("%q", key)
+				}
 			}
 		}
 		if n < 4000 {

@@ -56,5 +56,23 @@ func TestCopyEverythingAndResumeAfterKill(t *testing.T) {
 		t.Fatalf("compared %d rows", rows)
 	}
 	t.Logf("copy of 115500 rows verified; history of %d events", len(types))
-	_ = time.Second
+
+	// This source has no proxy: for clients that bypass it, the confirmed
+	// stop ends with the target's connection details to switch to.
+	p.WaitFor(t, id, time.Minute, func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
+	if code := p.Call(t, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true}, nil); code != 202 {
+		t.Fatalf("stop-sync: %d", code)
+	}
+	p.WaitFor(t, id, 2*time.Minute, func(m st.Migration) bool { return m.State == "switched_over" })
+	var view struct {
+		Target struct {
+			Connection struct {
+				Endpoint string `json:"endpoint"`
+			} `json:"connection"`
+		} `json:"target"`
+	}
+	p.Call(t, "GET", "/v1/migrations/"+id, nil, &view)
+	if view.Target.Connection.Endpoint != e.bed.Target {
+		t.Fatalf("connection details: %+v", view)
+	}
 }
