@@ -145,12 +145,23 @@ func (c *Conn) Delete(ctx context.Context, db, coll, part, expr string) (*milvus
 
 // Query returns the columns of the rows expr selects, strongly consistent.
 func (c *Conn) Query(ctx context.Context, db, coll, expr string, fields []string, parts []string, limit int64) ([]*schemapb.FieldData, error) {
+	return c.query(ctx, db, coll, expr, fields, parts, limit, commonpb.ConsistencyLevel_Strong)
+}
+
+// QueryEventually is Query without waiting for the newest writes to be
+// visible. The copy reads this way: whatever a page misses is in the
+// journal, which replays every write since the lock.
+func (c *Conn) QueryEventually(ctx context.Context, db, coll, expr string, fields []string, parts []string, limit int64) ([]*schemapb.FieldData, error) {
+	return c.query(ctx, db, coll, expr, fields, parts, limit, commonpb.ConsistencyLevel_Eventually)
+}
+
+func (c *Conn) query(ctx context.Context, db, coll, expr string, fields []string, parts []string, limit int64, level commonpb.ConsistencyLevel) ([]*schemapb.FieldData, error) {
 	params := []*commonpb.KeyValuePair{}
 	if limit > 0 {
 		params = append(params, &commonpb.KeyValuePair{Key: "limit", Value: fmt.Sprint(limit)})
 	}
 	r, err := c.svc.Query(c.In(ctx, db), &milvuspb.QueryRequest{DbName: db, CollectionName: coll, Expr: expr, OutputFields: fields,
-		PartitionNames: parts, QueryParams: params, ConsistencyLevel: commonpb.ConsistencyLevel_Strong})
+		PartitionNames: parts, QueryParams: params, ConsistencyLevel: level})
 	if err := check("query "+coll, r.GetStatus(), err); err != nil {
 		return nil, err
 	}

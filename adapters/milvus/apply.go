@@ -2,7 +2,6 @@ package milvus
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -102,9 +101,10 @@ func (a *Applier) Run(ctx context.Context) {
 
 func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 	for ctx.Err() == nil {
+		var b *rowBatch
 		err := a.journal.Follow(ctx, subject, w.applied+1, func(seq uint64, data []byte, pending uint64) error {
-			var e Entry
-			if err := json.Unmarshal(data, &e); err != nil {
+			e, err := UnmarshalEntry(data)
+			if err != nil {
 				return fmt.Errorf("journal entry %d: %w", seq, err)
 			}
 			w.mu.Lock()
@@ -112,26 +112,85 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 				w.oldest = e.CommitTime()
 			}
 			w.mu.Unlock()
+			// Consecutive rows of one collection go as one upsert while
+			// more entries wait; anything else first applies the batch.
+			if rows, ok, err := a.rowsOf(ctx, w, e); err != nil {
+				return err
+			} else if ok {
+				if b != nil && !b.fits(rows) {
+					if err := a.flush(ctx, subject, w, b, pending); err != nil {
+						return err
+					}
+					b = nil
+				}
+				if b == nil {
+					b = newRowBatch(rows)
+				} else {
+					b.add(rows)
+				}
+				b.seq, b.commit = seq, e.CommitTime()
+				if pending > 0 && b.rows < maxBatchRows {
+					return nil
+				}
+				err := a.flush(ctx, subject, w, b, pending)
+				b = nil
+				return err
+			}
+			if b != nil {
+				if err := a.flush(ctx, subject, w, b, 1); err != nil {
+					return err
+				}
+				b = nil
+			}
 			if err := a.applyRetrying(ctx, w, e); err != nil {
 				return err
 			}
-			if err := a.positions.Put(ctx, a.positionKey(subject), []byte(strconv.FormatUint(seq, 10))); err != nil {
-				return err
-			}
-			w.mu.Lock()
-			w.applied = seq
-			w.oldest = time.Time{}
-			if pending > 0 {
-				// The next entry is no older than this one.
-				w.oldest = e.CommitTime()
-			}
-			w.mu.Unlock()
-			return nil
+			return a.done(ctx, subject, w, seq, e.CommitTime(), pending)
 		})
 		if ctx.Err() == nil {
 			a.logger.Warn("journal reader stopped; resuming", "subject", subject, "err", err)
 			time.Sleep(time.Second)
 		}
+	}
+}
+
+// done records that everything up to seq is applied.
+func (a *Applier) done(ctx context.Context, subject string, w *applyWorker, seq uint64, commit time.Time, pending uint64) error {
+	if err := a.positions.Put(ctx, a.positionKey(subject), []byte(strconv.FormatUint(seq, 10))); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.applied = seq
+	w.oldest = time.Time{}
+	if pending > 0 {
+		// The next entry is no older than this one.
+		w.oldest = commit
+	}
+	return nil
+}
+
+func (a *Applier) flush(ctx context.Context, subject string, w *applyWorker, b *rowBatch, pending uint64) error {
+	began, pause := time.Now(), 100*time.Millisecond
+	for {
+		_, err := a.target.Upsert(ctx, b.db, b.coll, b.part, b.cols, b.rows)
+		if err == nil {
+			return a.done(ctx, subject, w, b.seq, b.commit, pending)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		a.logger.Warn("apply failed; retrying", "migration", a.id, "collection", b.db+"/"+b.coll, "rows", b.rows, "err", err)
+		if time.Since(began) > 2*time.Minute && a.onStuck != nil {
+			a.onStuck(fmt.Errorf("rows of %s/%s cannot be applied to the target: %w", b.db, b.coll, err))
+			began = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, 5*time.Second)
 	}
 }
 
@@ -170,10 +229,6 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e Entry) error {
 	}
 	t, db, coll := a.target, e.Database, e.Collection
 	switch r := msg.(type) {
-	case *milvuspb.InsertRequest:
-		return a.upsertRows(ctx, w, db, coll, r.GetPartitionName(), r.GetFieldsData(), int(r.GetNumRows()), e.IDs)
-	case *milvuspb.UpsertRequest:
-		return a.upsertRows(ctx, w, db, coll, r.GetPartitionName(), r.GetFieldsData(), int(r.GetNumRows()), e.IDs)
 	case *milvuspb.DeleteRequest:
 		_, err := t.Delete(ctx, db, coll, r.GetPartitionName(), r.GetExpr())
 		return err
@@ -230,26 +285,42 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e Entry) error {
 	return nil
 }
 
-// upsertRows writes captured rows with the keys the source assigned.
-func (a *Applier) upsertRows(ctx context.Context, w *applyWorker, db, coll, part string, cols []*schemapb.FieldData, rows int, ids *Keys) error {
+// rowsOf returns an insert or upsert entry's rows, with the keys the source
+// assigned; ok is false for every other kind of entry.
+func (a *Applier) rowsOf(ctx context.Context, w *applyWorker, e Entry) (*rowSet, bool, error) {
+	if e.Op != OpInsert && e.Op != OpUpsert {
+		return nil, false, nil
+	}
+	msg := requestMessage(e.Method)
+	if err := proto.Unmarshal(e.Request, msg); err != nil {
+		return nil, false, fmt.Errorf("decode %s: %w", e.Method, err)
+	}
+	r, ok := msg.(interface {
+		GetFieldsData() []*schemapb.FieldData
+		GetNumRows() uint32
+		GetPartitionName() string
+	})
+	if !ok {
+		return nil, false, nil
+	}
 	if w.pk == nil {
-		col, err := a.target.DescribeCollection(ctx, db, coll)
+		col, err := a.target.DescribeCollection(ctx, e.Database, e.Collection)
 		if err != nil {
-			return err
+			return nil, false, err
 		}
 		w.pk = col.PrimaryField()
 	}
-	if Column(cols, w.pk.GetName()) == nil && ids != nil {
-		// An autoID key the source assigned: the target's field keeps it.
-		if len(ids.Strs) > 0 {
-			cols = append(cols, VarCharColumn(w.pk.GetName(), ids.Strs))
+	cols := r.GetFieldsData()
+	if Column(cols, w.pk.GetName()) == nil && e.IDs != nil {
+		if len(e.IDs.Strs) > 0 {
+			cols = append(cols, VarCharColumn(w.pk.GetName(), e.IDs.Strs))
 		} else {
-			cols = append(cols, Int64Column(w.pk.GetName(), ids.Ints))
+			cols = append(cols, Int64Column(w.pk.GetName(), e.IDs.Ints))
 		}
 	}
 	markDynamic(cols)
-	_, err := a.target.Upsert(ctx, db, coll, part, cols, rows)
-	return err
+	keys := KeysOf(Column(cols, w.pk.GetName())).Strings()
+	return &rowSet{db: e.Database, coll: e.Collection, part: r.GetPartitionName(), cols: cols, rows: int(r.GetNumRows()), keys: keys}, true, nil
 }
 
 // Lag is now minus the commit time of the oldest journaled write not yet
@@ -294,8 +365,8 @@ func (a *Applier) nextCommit(ctx context.Context, subject string, applied uint64
 	if err != nil || !ok {
 		return time.Time{}, err
 	}
-	var e Entry
-	if err := json.Unmarshal(data, &e); err != nil {
+	e, err := UnmarshalEntry(data)
+	if err != nil {
 		return time.Time{}, err
 	}
 	return e.CommitTime(), nil

@@ -2,7 +2,6 @@ package milvus
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -254,8 +253,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 	if k.coll == "" {
 		subject = DatabaseSubject(k.a.migrationID, k.db)
 	}
-	data, _ := json.Marshal(e)
-	if err := c.appendDurably(ctx, k.a.migrationID, subject, data); err != nil {
+	if err := c.appendDurably(ctx, k.a.migrationID, subject, e.Marshal()); err != nil {
 		c.logger.Error("journal append failed; the migration fails", "migration", k.a.migrationID, "err", err)
 		if c.failer != nil {
 			_ = c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "journal_unavailable",
@@ -297,8 +295,7 @@ func (c *Capture) Heartbeat(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, id := range ids {
-		data, _ := json.Marshal(Entry{Op: OpHeartbeat, At: time.Now()})
-		if _, err := c.journal.Append(ctx, HeartbeatSubject(id), data); err != nil {
+		if _, err := c.journal.Append(ctx, HeartbeatSubject(id), Entry{Op: OpHeartbeat, At: time.Now()}.Marshal()); err != nil {
 			c.logger.Warn("heartbeat not journaled", "migration", id, "err", err)
 		}
 	}

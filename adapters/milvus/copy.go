@@ -51,11 +51,26 @@ type Copier struct {
 	resolve Resolver
 	cfg     CopyConfig
 	logger  *slog.Logger
+
+	mu sync.Mutex
+	// fresh holds the migrations planned by this process whose copy has
+	// not started: no range of theirs has been written by anyone.
+	fresh map[string]bool
 }
 
 // NewCopier returns a copier.
 func NewCopier(r Resolver, cfg CopyConfig, logger *slog.Logger) *Copier {
-	return &Copier{resolve: r, cfg: cfg.withDefaults(), logger: logger}
+	return &Copier{resolve: r, cfg: cfg.withDefaults(), logger: logger, fresh: map[string]bool{}}
+}
+
+// startCopy reports whether the copy starts on untouched ranges, and
+// makes every later attempt (a retry, a resume) count as not fresh.
+func (c *Copier) startCopy(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fresh := c.fresh[id]
+	delete(c.fresh, id)
+	return fresh
 }
 
 // Connect dials a cluster of the registry.
@@ -151,6 +166,9 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 		}
 	}
 	plan.Preflight, _ = json.Marshal(pf)
+	c.mu.Lock()
+	c.fresh[m.ID] = len(pf.Refusals) == 0
+	c.mu.Unlock()
 	if len(pf.Refusals) > 0 {
 		return plan, &handlers.StepError{Reason: "preflight_refused", Permanent: true, Err: fmt.Errorf("%s; preflight: %s", pf.Refusals[0], preflightSummary(pf))}
 	}
@@ -203,6 +221,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		return err
 	}
 	defer dst.Close()
+	fresh := c.startCopy(m.ID)
 
 	type job struct {
 		col *Collection
@@ -267,7 +286,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		go func() {
 			defer wg.Done()
 			for j := range queue {
-				rows, err := c.copyRange(ctx, src, dst, j.col, j.r)
+				rows, err := c.copyRange(ctx, src, dst, j.col, j.r, fresh)
 				p := domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Range: j.r.Name(), Rows: rows}
 				if isCollectionGone(ctx, src, j.col.Database, j.col.Name, err) {
 					p, err = domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Skipped: "dropped on the source during the copy"}, nil
@@ -376,8 +395,11 @@ func createOnTarget(ctx context.Context, dst *Conn, col *Collection, m *domain.M
 func hasPartitionKey(col *Collection) bool { return copyPartitions(col)[0] == "" }
 
 // copyRange moves one range page by page, in key order: each page is the
-// next PageRows keys after the last one written.
-func (c *Copier) copyRange(ctx context.Context, src, dst *Conn, col *Collection, r KeyRange) (int64, error) {
+// next PageRows keys after the last one written. On a fresh copy nobody
+// wrote the range before, so pages are inserted; otherwise, and for a
+// retried page whose first try may have landed, they are upserted, so a
+// row is never written twice.
+func (c *Copier) copyRange(ctx context.Context, src, dst *Conn, col *Collection, r KeyRange, fresh bool) (int64, error) {
 	pk := col.PrimaryField()
 	fields := outputFields(col)
 	var parts []string
@@ -390,7 +412,7 @@ func (c *Copier) copyRange(ctx context.Context, src, dst *Conn, col *Collection,
 		var page []*schemapb.FieldData
 		err := retry(ctx, func() error {
 			var err error
-			page, err = src.Query(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(c.cfg.PageRows))
+			page, err = src.QueryEventually(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(c.cfg.PageRows))
 			return err
 		})
 		if err != nil {
@@ -401,8 +423,15 @@ func (c *Copier) copyRange(ctx context.Context, src, dst *Conn, col *Collection,
 			return rows, nil
 		}
 		markDynamic(page)
+		tries := 0
 		err = retry(ctx, func() error {
-			_, err := dst.Upsert(ctx, col.Database, col.Name, r.Partition, page, n)
+			tries++
+			var err error
+			if fresh && tries == 1 {
+				_, err = dst.Insert(ctx, col.Database, col.Name, r.Partition, page, n)
+			} else {
+				_, err = dst.Upsert(ctx, col.Database, col.Name, r.Partition, page, n)
+			}
 			return err
 		})
 		if err != nil {

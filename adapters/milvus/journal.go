@@ -1,8 +1,11 @@
 package milvus
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"regexp"
 	"strings"
 	"time"
@@ -25,10 +28,34 @@ type Entry struct {
 	Method     string    `json:"method"`
 	Database   string    `json:"db"`
 	Collection string    `json:"collection,omitempty"`
-	Request    []byte    `json:"req,omitempty"`
+	Request    []byte    `json:"-"`
 	IDs        *Keys     `json:"ids,omitempty"`
 	Timestamp  uint64    `json:"ts,omitempty"`
 	At         time.Time `json:"at"`
+}
+
+// Marshal writes the entry as a JSON header, a newline and the request's
+// raw bytes: a batch of vectors is stored as it came, not re-encoded.
+func (e Entry) Marshal() []byte {
+	head, _ := json.Marshal(e)
+	out := make([]byte, 0, len(head)+1+len(e.Request))
+	out = append(out, head...)
+	out = append(out, '\n')
+	return append(out, e.Request...)
+}
+
+// UnmarshalEntry reads what Marshal wrote.
+func UnmarshalEntry(data []byte) (Entry, error) {
+	var e Entry
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		return e, errors.New("journal entry without a header")
+	}
+	if err := json.Unmarshal(data[:i], &e); err != nil {
+		return e, err
+	}
+	e.Request = data[i+1:]
+	return e, nil
 }
 
 // Journal operations.

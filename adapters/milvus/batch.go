@@ -1,0 +1,132 @@
+package milvus
+
+import (
+	"slices"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+)
+
+// maxBatchRows bounds the rows the applier merges into one upsert.
+const maxBatchRows = 4000
+
+// rowSet is the rows of one captured insert or upsert.
+type rowSet struct {
+	db, coll, part string
+	cols           []*schemapb.FieldData
+	rows           int
+	keys           []string
+}
+
+// rowBatch is consecutive row sets of one collection and partition, merged.
+type rowBatch struct {
+	rowSet
+	seen   map[string]bool
+	seq    uint64
+	commit time.Time
+}
+
+func newRowBatch(r *rowSet) *rowBatch {
+	b := &rowBatch{rowSet: *r, seen: map[string]bool{}}
+	b.cols = make([]*schemapb.FieldData, len(r.cols))
+	for i, c := range r.cols {
+		b.cols[i] = cloneColumn(c)
+	}
+	for _, k := range r.keys {
+		b.seen[k] = true
+	}
+	return b
+}
+
+// fits reports whether r can join the batch: same place, same fields, and
+// no key twice in one request (which would keep both rows).
+func (b *rowBatch) fits(r *rowSet) bool {
+	if r.db != b.db || r.coll != b.coll || r.part != b.part || b.rows+r.rows > maxBatchRows || len(r.cols) != len(b.cols) {
+		return false
+	}
+	for _, c := range r.cols {
+		if Column(b.cols, c.GetFieldName()) == nil {
+			return false
+		}
+	}
+	for _, k := range r.keys {
+		if b.seen[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *rowBatch) add(r *rowSet) {
+	for _, c := range r.cols {
+		appendColumn(Column(b.cols, c.GetFieldName()), c)
+	}
+	for _, k := range r.keys {
+		b.seen[k] = true
+	}
+	b.rows += r.rows
+}
+
+func cloneColumn(c *schemapb.FieldData) *schemapb.FieldData {
+	out := &schemapb.FieldData{Type: c.GetType(), FieldName: c.GetFieldName(), FieldId: c.GetFieldId(), IsDynamic: c.GetIsDynamic()}
+	if v := c.GetVectors(); v != nil {
+		nv := &schemapb.VectorField{Dim: v.GetDim()}
+		if f := v.GetFloatVector(); f != nil {
+			nv.Data = &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: slices.Clone(f.GetData())}}
+		} else {
+			nv.Data = &schemapb.VectorField_BinaryVector{BinaryVector: slices.Clone(v.GetBinaryVector())}
+		}
+		out.Field = &schemapb.FieldData_Vectors{Vectors: nv}
+		return out
+	}
+	s := c.GetScalars()
+	ns := &schemapb.ScalarField{}
+	switch {
+	case s.GetLongData() != nil:
+		ns.Data = &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: slices.Clone(s.GetLongData().GetData())}}
+	case s.GetIntData() != nil:
+		ns.Data = &schemapb.ScalarField_IntData{IntData: &schemapb.IntArray{Data: slices.Clone(s.GetIntData().GetData())}}
+	case s.GetStringData() != nil:
+		ns.Data = &schemapb.ScalarField_StringData{StringData: &schemapb.StringArray{Data: slices.Clone(s.GetStringData().GetData())}}
+	case s.GetBoolData() != nil:
+		ns.Data = &schemapb.ScalarField_BoolData{BoolData: &schemapb.BoolArray{Data: slices.Clone(s.GetBoolData().GetData())}}
+	case s.GetFloatData() != nil:
+		ns.Data = &schemapb.ScalarField_FloatData{FloatData: &schemapb.FloatArray{Data: slices.Clone(s.GetFloatData().GetData())}}
+	case s.GetDoubleData() != nil:
+		ns.Data = &schemapb.ScalarField_DoubleData{DoubleData: &schemapb.DoubleArray{Data: slices.Clone(s.GetDoubleData().GetData())}}
+	case s.GetJsonData() != nil:
+		ns.Data = &schemapb.ScalarField_JsonData{JsonData: &schemapb.JSONArray{Data: slices.Clone(s.GetJsonData().GetData())}}
+	}
+	out.Field = &schemapb.FieldData_Scalars{Scalars: ns}
+	return out
+}
+
+// appendColumn appends src's values to dst (same field, same type).
+func appendColumn(dst, src *schemapb.FieldData) {
+	if v := src.GetVectors(); v != nil {
+		dv := dst.GetVectors()
+		if f := v.GetFloatVector(); f != nil {
+			dv.GetFloatVector().Data = append(dv.GetFloatVector().Data, f.GetData()...)
+		} else {
+			dv.Data = &schemapb.VectorField_BinaryVector{BinaryVector: append(dv.GetBinaryVector(), v.GetBinaryVector()...)}
+		}
+		return
+	}
+	s, d := src.GetScalars(), dst.GetScalars()
+	switch {
+	case s.GetLongData() != nil:
+		d.GetLongData().Data = append(d.GetLongData().Data, s.GetLongData().GetData()...)
+	case s.GetIntData() != nil:
+		d.GetIntData().Data = append(d.GetIntData().Data, s.GetIntData().GetData()...)
+	case s.GetStringData() != nil:
+		d.GetStringData().Data = append(d.GetStringData().Data, s.GetStringData().GetData()...)
+	case s.GetBoolData() != nil:
+		d.GetBoolData().Data = append(d.GetBoolData().Data, s.GetBoolData().GetData()...)
+	case s.GetFloatData() != nil:
+		d.GetFloatData().Data = append(d.GetFloatData().Data, s.GetFloatData().GetData()...)
+	case s.GetDoubleData() != nil:
+		d.GetDoubleData().Data = append(d.GetDoubleData().Data, s.GetDoubleData().GetData()...)
+	case s.GetJsonData() != nil:
+		d.GetJsonData().Data = append(d.GetJsonData().Data, s.GetJsonData().GetData()...)
+	}
+}
