@@ -31,6 +31,15 @@ func registerCluster(t *testing.T, s *st.Server, name string) string {
 
 func startMigration(t *testing.T, s *st.Server, token, source string) st.Response {
 	t.Helper()
+	r := postMigration(t, s, token, source)
+	if r.Status == 202 && r.JSON(t)["id"] == nil {
+		t.Fatalf("202 without an id: %s", r.Body)
+	}
+	return r
+}
+
+func postMigration(t *testing.T, s *st.Server, token, source string) st.Response {
+	t.Helper()
 	return s.Do(t, "POST", "/v1/migrations", token, map[string]any{
 		"source_cluster_id": source,
 		"target":            map[string]any{"name": "new-" + source, "project": "search", "provisioner": "simulated"},
@@ -376,7 +385,11 @@ func TestCancelIsIdempotentAndReleases(t *testing.T) {
 	cfg.Simulated.RangeDelay = time.Second // stay in the copy
 	s := st.Start(t, cfg)
 	src := registerCluster(t, s, "prod")
-	id := startMigration(t, s, st.OrgAdminToken, src).JSON(t)["id"].(string)
+	r := startMigration(t, s, st.OrgAdminToken, src)
+	if r.Status != 202 {
+		t.Fatalf("start: %d %s", r.Status, r.Body)
+	}
+	id := r.JSON(t)["id"].(string)
 	s.WaitState(t, id, "copying", 10*time.Second)
 	if r := s.Do(t, "POST", "/v1/migrations/"+id+"/cancel", st.ViewerToken, nil); r.Status != 403 {
 		t.Fatalf("viewer cancel: %d", r.Status)

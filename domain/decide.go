@@ -118,8 +118,9 @@ func decide(m *Migration, cmd Command) ([]Event, error) {
 	case RequestMigration:
 		return requestMigration(m, c)
 	case Lock:
-		// The API and the saga may both lock a new migration's source.
-		if m.State == StateLocked {
+		// The API and the saga both lock a new migration's source; the
+		// saga may be steps ahead when the API records it.
+		if m.State != StateRequested && m.State != StateNew && !IsTerminal(m.State) {
 			return nil, nil
 		}
 		return []Event{Locked{SourceClusterID: m.Source.ID}}, nil

@@ -226,3 +226,14 @@ func TestFoldRejectsInvalidHistory(t *testing.T) {
 		t.Fatalf("bad history: %v", err)
 	}
 }
+
+func TestLockIsANoOpOnceTheFlowMovedOn(t *testing.T) {
+	for _, s := range []State{StateLocked, StateProvisioning, StateTargetProvisioned, StateCopying, StateSyncing, StateSyncStopped} {
+		if ev, err := Decide(migrationIn(s), Lock{}); ev != nil || err != nil {
+			t.Errorf("%s: %v %v", s, ev, err)
+		}
+	}
+	if ev, err := Decide(migrationIn(StateRequested), Lock{}); err != nil || len(ev) != 1 {
+		t.Fatalf("requested: %v %v", ev, err)
+	}
+}
