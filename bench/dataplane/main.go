@@ -369,7 +369,7 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, journal milvus.Jou
 	scancel()
 	load := stopWriter()
 	drainBegan := time.Now()
-	for lagOf() > 0 && time.Since(drainBegan) < 5*time.Minute {
+	for lagOf() > 0 && time.Since(drainBegan) < 2*time.Minute {
 	}
 	drained := time.Since(drainBegan)
 	slices.Sort(lags)
