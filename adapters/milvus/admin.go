@@ -148,26 +148,13 @@ func (c *Conn) Query(ctx context.Context, db, coll, expr string, fields []string
 	return c.query(ctx, db, coll, expr, fields, parts, limit, commonpb.ConsistencyLevel_Strong)
 }
 
-// QueryAsOf is Query that sees every write acknowledged before t, without
-// waiting for newer ones. The copy reads this way with t after the lock:
-// writes acknowledged before the lock are all visible, and those after it
-// are in the journal, which replays them.
-func (c *Conn) QueryAsOf(ctx context.Context, t time.Time, db, coll, expr string, fields []string, parts []string, limit int64) ([]*schemapb.FieldData, error) {
-	return c.query(ctx, db, coll, expr, fields, parts, limit, commonpb.ConsistencyLevel_Customized, uint64(t.UnixMilli())<<18)
-}
-
-func (c *Conn) query(ctx context.Context, db, coll, expr string, fields []string, parts []string, limit int64, level commonpb.ConsistencyLevel, guarantee ...uint64) ([]*schemapb.FieldData, error) {
+func (c *Conn) query(ctx context.Context, db, coll, expr string, fields []string, parts []string, limit int64, level commonpb.ConsistencyLevel) ([]*schemapb.FieldData, error) {
 	params := []*commonpb.KeyValuePair{}
 	if limit > 0 {
 		params = append(params, &commonpb.KeyValuePair{Key: "limit", Value: fmt.Sprint(limit)})
 	}
 	req := &milvuspb.QueryRequest{DbName: db, CollectionName: coll, Expr: expr, OutputFields: fields,
 		PartitionNames: parts, QueryParams: params, ConsistencyLevel: level}
-	if len(guarantee) > 0 {
-		// Milvus takes the guarantee timestamp only with the customized
-		// level and the default level turned off.
-		req.GuaranteeTimestamp, req.UseDefaultConsistency = guarantee[0], false
-	}
 	r, err := c.svc.Query(c.In(ctx, db), req)
 	if err := check("query "+coll, r.GetStatus(), err); err != nil {
 		return nil, err
