@@ -36,12 +36,13 @@ milvus-down:
 test: vet
 	@scripts/milvus-up.sh
 	@status=0; \
+	export ZDM_CHROMIUM=$$(scripts/chromium.sh); \
 	$(GO) test -race -count=1 -timeout 20m $(GOTESTFLAGS) $$($(GO) list ./... | grep -v -e /adapters/milvus -e /e2e) || status=1; \
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(GOTESTFLAGS) $(MILVUS_PKGS) || status=1; \
 	scripts/milvus-down.sh; exit $$status
 
 test-unit: vet
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /adapters/milvus -e /e2e)
+	ZDM_CHROMIUM=$$(scripts/chromium.sh) $(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /adapters/milvus -e /e2e)
 
 test-milvus: milvus-up
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(MILVUS_PKGS)

@@ -49,6 +49,9 @@ type Config struct {
 	Metrics http.Handler
 	// Ready reports whether zdmd can serve (for /readyz).
 	Ready func() error
+	// Console, when set, serves the operator console at ConsolePaths.
+	Console      http.Handler
+	ConsolePaths []string
 }
 
 // Server is the HTTP API.
@@ -75,6 +78,12 @@ func NewServer(cfg Config) *Server {
 		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
 	}
 	e.GET("/v1/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", openAPIDocument) })
+
+	if cfg.Console != nil {
+		for _, p := range cfg.ConsolePaths {
+			e.GET(p, echo.WrapHandler(cfg.Console))
+		}
+	}
 
 	v1 := e.Group("/v1", authenticate(cfg.Tokens))
 	v1.POST("/clusters", s.registerCluster)

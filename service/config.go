@@ -33,6 +33,8 @@ type Config struct {
 	// TimeLimitCheck is how often syncing migrations are checked for the
 	// warning a day before their time limit (default 1m).
 	TimeLimitCheck time.Duration `yaml:"time_limit_check"`
+	// DisableConsole turns the web console at "/" off; the API stays.
+	DisableConsole bool `yaml:"disable_console"`
 }
 
 // Organization lists the projects of one organization.

@@ -21,6 +21,7 @@ import (
 	"github.com/zdm-io/zdm/adapters/secrets"
 	"github.com/zdm-io/zdm/adapters/simulated"
 	"github.com/zdm-io/zdm/api"
+	"github.com/zdm-io/zdm/console"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/handlers"
@@ -179,10 +180,14 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 			return ids
 		})
 	}
-	m.server = api.NewServer(api.Config{
+	apiCfg := api.Config{
 		Commands: m.service, Migrations: m.migrations, Clusters: m.clusters, History: m.store,
 		Tokens: tokens, Logger: logger, Metrics: m.metrics.Handler(), Ready: m.readyErr,
-	})
+	}
+	if !cfg.DisableConsole {
+		apiCfg.Console, apiCfg.ConsolePaths = console.Handler(), console.Paths()
+	}
+	m.server = api.NewServer(apiCfg)
 	ok = true
 	return m, nil
 }
