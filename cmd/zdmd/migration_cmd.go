@@ -28,7 +28,7 @@ type migrationJSON struct {
 
 func migrationCmd(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return usageError("migration: give list, show, start, stop-sync, cancel or events")
+		return usageError("migration: give list, show, watch, start, stop-sync, cancel or events")
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("migration " + sub)
@@ -91,6 +91,8 @@ func migrationCmd(args []string, stdout io.Writer) error {
 		return nil
 	case "events":
 		return migrationEvents(fs, newClient, args, stdout)
+	case "watch":
+		return migrationWatch(fs, newClient, args, stdout)
 	}
 	return usageError("migration: unknown subcommand %q", sub)
 }

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Exit codes of `zdmd migration watch`: how the migration ended.
+const (
+	exitSwitchedOver = 0
+	exitFailed       = 3
+	exitCancelled    = 4
+)
+
+type watchCollection struct {
+	Database      string   `json:"database"`
+	Collection    string   `json:"collection"`
+	RowsCopied    int64    `json:"rows_copied"`
+	RowsTotal     int64    `json:"rows_total"`
+	RowsPerSecond float64  `json:"rows_per_second"`
+	ETASeconds    *float64 `json:"eta_seconds"`
+	Done          bool     `json:"done"`
+	Skipped       string   `json:"skipped"`
+}
+
+type watchJSON struct {
+	ID            string   `json:"id"`
+	State         string   `json:"state"`
+	Stage         string   `json:"stage"`
+	LagSeconds    *float64 `json:"lag_seconds"`
+	MaxLagSeconds float64  `json:"max_lag_seconds"`
+	FailureReason string   `json:"failure_reason"`
+	FailureDetail string   `json:"failure_detail"`
+	CancelledBy   string   `json:"cancelled_by"`
+	WritePauseMS  *float64 `json:"write_pause_ms"`
+	Options       struct {
+		LagThresholdSeconds float64 `json:"lag_threshold_seconds"`
+	} `json:"options"`
+	Target struct {
+		Name       string `json:"name"`
+		Connection *struct {
+			Endpoint string `json:"endpoint"`
+		} `json:"connection"`
+	} `json:"target"`
+	Progress struct {
+		watchCollection
+		Collections []watchCollection `json:"collections"`
+	} `json:"progress"`
+}
+
+// migrationWatch follows a migration until it ends: progress bars redrawn
+// in place on a terminal, one line per change otherwise (or with --plain).
+func migrationWatch(fs *flag.FlagSet, newClient func() (*client, error), args []string, stdout io.Writer) error {
+	interval := fs.Duration("interval", time.Second, "how often to ask for the migration's status")
+	plain := fs.Bool("plain", false, "one line per change, even on a terminal")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	id, err := oneArg(fs, "migration ID")
+	if err != nil {
+		return err
+	}
+	if *interval < 100*time.Millisecond {
+		return usageError("--interval: %s is shorter than 100ms", *interval)
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	w := &watcher{out: stdout, tty: !*plain && isTerminal(stdout)}
+	var unreachableSince time.Time
+	for {
+		var m watchJSON
+		err := c.do("GET", "/v1/migrations/"+url.PathEscape(id), nil, &m)
+		var ae *apiError
+		switch {
+		case errors.As(err, &ae):
+			return err
+		case err != nil:
+			// zdmd restarting is part of operating it: keep watching
+			// for a while before giving up.
+			if unreachableSince.IsZero() {
+				unreachableSince = time.Now()
+				w.note("zdmd unreachable (%v); retrying", err)
+			}
+			if time.Since(unreachableSince) > time.Minute {
+				return fmt.Errorf("zdmd unreachable for a minute: %w", err)
+			}
+		default:
+			unreachableSince = time.Time{}
+			w.show(&m)
+			if code, msg, done := ended(&m); done {
+				if code == 0 {
+					return nil
+				}
+				return &exitError{code: code, msg: msg}
+			}
+		}
+		time.Sleep(*interval)
+	}
+}
+
+// ended tells whether the migration is over, and the exit code that says how.
+func ended(m *watchJSON) (int, string, bool) {
+	switch m.State {
+	case "switched_over":
+		return exitSwitchedOver, "", true
+	case "failed":
+		msg := fmt.Sprintf("migration %s failed: %s", m.ID, m.FailureReason)
+		if m.FailureDetail != "" {
+			msg += " (" + m.FailureDetail + ")"
+		}
+		return exitFailed, msg, true
+	case "cancelled":
+		return exitCancelled, fmt.Sprintf("migration %s was cancelled by %s", m.ID, m.CancelledBy), true
+	}
+	return 0, "", false
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+type watcher struct {
+	out   io.Writer
+	tty   bool
+	last  string // the last plain line, so only changes are printed
+	drawn int    // lines of the last terminal frame, redrawn in place
+}
+
+func (w *watcher) note(format string, args ...any) {
+	if w.tty && w.drawn > 0 {
+		fmt.Fprintln(w.out)
+		w.drawn = 0
+	}
+	fmt.Fprintf(w.out, "%s "+format+"\n", append([]any{time.Now().UTC().Format(time.RFC3339)}, args...)...)
+}
+
+func (w *watcher) show(m *watchJSON) {
+	if !w.tty {
+		line := plainLine(m)
+		if line != w.last {
+			w.last = line
+			fmt.Fprintf(w.out, "%s %s\n", time.Now().UTC().Format(time.RFC3339), line)
+		}
+		return
+	}
+	lines := frame(m)
+	var b strings.Builder
+	if w.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", w.drawn)
+	}
+	for _, l := range lines {
+		b.WriteString("\x1b[2K" + l + "\n")
+	}
+	// A shorter frame leaves no stale lines below it.
+	for range max(0, w.drawn-len(lines)) {
+		b.WriteString("\x1b[2K\n")
+	}
+	w.drawn = max(w.drawn, len(lines))
+	fmt.Fprint(w.out, b.String())
+}
+
+// plainLine is one line per state of the migration, for logs and scripts.
+func plainLine(m *watchJSON) string {
+	p := m.Progress
+	parts := []string{
+		"migration=" + m.ID, "state=" + m.State, "stage=" + orDash(m.Stage),
+		fmt.Sprintf("copied=%d/%d", p.RowsCopied, p.RowsTotal),
+		fmt.Sprintf("percent=%.1f", percent(p.RowsCopied, p.RowsTotal)),
+		fmt.Sprintf("rows_per_second=%.0f", p.RowsPerSecond),
+		"eta=" + dur(p.ETASeconds),
+		"lag=" + dur(m.LagSeconds),
+	}
+	switch {
+	case m.FailureReason != "":
+		parts = append(parts, "reason="+m.FailureReason)
+	case m.Target.Connection != nil:
+		parts = append(parts, "target="+m.Target.Connection.Endpoint)
+	}
+	return strings.Join(parts, " ")
+}
+
+// frame is the terminal view: one bar per collection and in total.
+func frame(m *watchJSON) []string {
+	out := []string{fmt.Sprintf("migration %s  state %s  stage %s", m.ID, m.State, orDash(m.Stage))}
+	width := len("total")
+	for _, c := range m.Progress.Collections {
+		width = max(width, len(c.Database)+1+len(c.Collection))
+	}
+	row := func(name string, c watchCollection) string {
+		tail := fmt.Sprintf("%s/%s rows", count(c.RowsCopied), count(c.RowsTotal))
+		switch {
+		case c.Skipped != "":
+			tail += "  skipped: " + c.Skipped
+		case c.Done:
+			tail += "  done"
+		default:
+			tail += fmt.Sprintf("  %s rows/s  ETA %s", count(int64(c.RowsPerSecond)), dur(c.ETASeconds))
+		}
+		return fmt.Sprintf("%-*s %s %5.1f%%  %s", width, name, progressBar(c.RowsCopied, c.RowsTotal, 30), percent(c.RowsCopied, c.RowsTotal), tail)
+	}
+	for _, c := range m.Progress.Collections {
+		out = append(out, row(c.Database+"."+c.Collection, c))
+	}
+	out = append(out, row("total", m.Progress.watchCollection))
+	lag := "lag " + dur(m.LagSeconds)
+	if m.Options.LagThresholdSeconds > 0 {
+		lag += fmt.Sprintf(" (threshold %s, max %s)", dur(&m.Options.LagThresholdSeconds), dur(&m.MaxLagSeconds))
+	}
+	out = append(out, lag)
+	switch {
+	case m.FailureReason != "":
+		out = append(out, "failed: "+m.FailureReason+" "+m.FailureDetail)
+	case m.Target.Connection != nil:
+		pause := ""
+		if m.WritePauseMS != nil {
+			pause = fmt.Sprintf(", write pause %.0f ms", *m.WritePauseMS)
+		}
+		out = append(out, "switched over to "+m.Target.Connection.Endpoint+pause)
+	}
+	return out
+}
+
+func progressBar(done, total int64, width int) string {
+	n := int(percent(done, total) / 100 * float64(width))
+	return "[" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + "]"
+}
+
+func percent(done, total int64) float64 {
+	if total <= 0 {
+		if done > 0 {
+			return 100
+		}
+		return 0
+	}
+	return min(100, 100*float64(done)/float64(total))
+}
+
+func dur(s *float64) string {
+	if s == nil {
+		return "-"
+	}
+	if *s >= 1e6 { // beyond what a Duration of tenths can hold comfortably
+		return fmt.Sprintf("%.0fs", *s)
+	}
+	return (time.Duration(*s*10) * time.Second / 10).String()
+}
+
+func count(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
