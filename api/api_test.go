@@ -408,3 +408,24 @@ func TestCancelIsIdempotentAndReleases(t *testing.T) {
 		t.Fatalf("stop-sync of a cancelled migration: %d", r.Status)
 	}
 }
+
+func TestMetricsShowCopyProgressOfRunningMigrations(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	id := startMigration(t, s, st.OrgAdminToken, registerCluster(t, s, "prod")).JSON(t)["id"].(string)
+	s.WaitState(t, id, "syncing", 10*time.Second)
+	body := string(s.Do(t, "GET", "/metrics", "", nil).Body)
+	// The simulated plan: 2 collections of 4 ranges of 1000 rows.
+	for _, want := range []string{`zdm_copy_rows_copied{migration="` + id + `"} 8000`, `zdm_copy_rows_total{migration="` + id + `"} 8000`,
+		`zdm_migrations{state="syncing"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if r := s.Do(t, "POST", "/v1/migrations/"+id+"/cancel", st.OrgAdminToken, nil); r.Status != 202 {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
+	}
+	s.WaitState(t, id, "cancelled", 10*time.Second)
+	if body := string(s.Do(t, "GET", "/metrics", "", nil).Body); strings.Contains(body, `zdm_copy_rows_total{migration="`+id) {
+		t.Error("an ended migration still has copy progress series")
+	}
+}

@@ -16,10 +16,14 @@ type Metrics struct {
 	migrations *prometheus.GaugeVec
 }
 
+// Progress is a running migration's copy progress.
+type Progress struct{ Copied, Total int64 }
+
 // New registers the collectors. states is called at every scrape and
 // returns the number of migrations in each state; every state in allStates
-// is exported, 0 when no migration is in it.
-func New(allStates []string, states func() map[string]int) *Metrics {
+// is exported, 0 when no migration is in it. progress, also called at
+// every scrape, returns the copy progress of each running migration.
+func New(allStates []string, states func() map[string]int, progress func() map[string]Progress) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		reg: reg,
@@ -33,7 +37,7 @@ func New(allStates []string, states func() map[string]int) *Metrics {
 		}, []string{"state"}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.lag,
-		&stateCollector{m: m, all: allStates, states: states})
+		&stateCollector{m: m, all: allStates, states: states}, &progressCollector{progress: progress})
 	return m
 }
 
@@ -68,4 +72,22 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		c.m.migrations.WithLabelValues(state).Set(float64(n))
 	}
 	c.m.migrations.Collect(ch)
+}
+
+var (
+	copiedDesc = prometheus.NewDesc("zdm_copy_rows_copied", "Rows a running migration has copied so far.", []string{"migration"}, nil)
+	totalDesc  = prometheus.NewDesc("zdm_copy_rows_total", "Rows a running migration has to copy, as its plan counted them.", []string{"migration"}, nil)
+)
+
+// progressCollector reads copy progress at scrape time, so a finished
+// migration's series disappear with it.
+type progressCollector struct{ progress func() map[string]Progress }
+
+func (c *progressCollector) Describe(ch chan<- *prometheus.Desc) { ch <- copiedDesc; ch <- totalDesc }
+
+func (c *progressCollector) Collect(ch chan<- prometheus.Metric) {
+	for id, p := range c.progress() {
+		ch <- prometheus.MustNewConstMetric(copiedDesc, prometheus.GaugeValue, float64(p.Copied), id)
+		ch <- prometheus.MustNewConstMetric(totalDesc, prometheus.GaugeValue, float64(p.Total), id)
+	}
 }

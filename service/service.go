@@ -153,7 +153,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	for _, st := range domain.States() {
 		states = append(states, string(st))
 	}
-	m.metrics = metrics.New(states, m.statesCount)
+	m.metrics = metrics.New(states, m.statesCount, m.copyProgress)
 	m.service = handlers.NewService(handlers.ServiceConfig{
 		Log: m.store, Credentials: creds, Directory: cfg.directory(), Logger: logger,
 	})
@@ -211,6 +211,16 @@ func (m *Main) statesCount() map[string]int {
 	out := map[string]int{}
 	for _, v := range m.migrations.List() {
 		out[string(v.State)]++
+	}
+	return out
+}
+
+func (m *Main) copyProgress() map[string]metrics.Progress {
+	out := map[string]metrics.Progress{}
+	for _, v := range m.migrations.List() {
+		if !domain.IsTerminal(v.State) {
+			out[v.ID] = metrics.Progress{Copied: v.Progress.RowsCopied, Total: v.Progress.RowsTotal}
+		}
 	}
 	return out
 }
