@@ -18,8 +18,10 @@ type MilvusConfig struct {
 	ServerScript   string `yaml:"server_script"`
 	ServerRoot     string `yaml:"server_root"`
 	LocalFirstPort int    `yaml:"local_first_port"`
-	// CopyWorkers, CopyPageRows and CopyRangeRows tune the bulk copy.
+	// CopyWorkers, CopyReaders, CopyPageRows and CopyRangeRows tune the
+	// bulk copy.
 	CopyWorkers   int `yaml:"copy_workers"`
+	CopyReaders   int `yaml:"copy_readers"`
 	CopyPageRows  int `yaml:"copy_page_rows"`
 	CopyRangeRows int `yaml:"copy_range_rows"`
 	// FingerprintEvery is how often the source's schema is checked for
@@ -63,7 +65,7 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 			"local": milvus.NewLocalProvisioner(script, cfg.LocalFirstPort),
 			"pool":  milvus.NewPoolProvisioner(reg),
 		},
-		Copier: milvus.NewCopier(reg, milvus.CopyConfig{Workers: cfg.CopyWorkers, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows},
+		Copier: milvus.NewCopier(reg, milvus.CopyConfig{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows},
 			m.logger.With("part", "copy")),
 		Verifier: milvus.NewMigrationVerifier(reg, milvus.VerifyOptions{}),
 	}, nil

@@ -99,8 +99,7 @@ func (c *Conn) CreateAlias(ctx context.Context, db, coll, alias string) error {
 
 // Load loads a collection and waits until it is loaded.
 func (c *Conn) Load(ctx context.Context, db, coll string) error {
-	r, err := c.svc.LoadCollection(c.In(ctx, db), &milvuspb.LoadCollectionRequest{DbName: db, CollectionName: coll})
-	if err := check("load "+coll, r, err); err != nil {
+	if err := c.StartLoad(ctx, db, coll); err != nil {
 		return err
 	}
 	for {
@@ -117,6 +116,12 @@ func (c *Conn) Load(ctx context.Context, db, coll string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// StartLoad asks for a collection to be loaded, without waiting for it.
+func (c *Conn) StartLoad(ctx context.Context, db, coll string) error {
+	r, err := c.svc.LoadCollection(c.In(ctx, db), &milvuspb.LoadCollectionRequest{DbName: db, CollectionName: coll})
+	return check("load "+coll, r, err)
 }
 
 // Release releases a loaded collection.

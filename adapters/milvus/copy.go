@@ -24,23 +24,35 @@ type Resolver interface {
 
 // CopyConfig tunes the copy.
 type CopyConfig struct {
-	// Workers copy ranges in parallel.
+	// Workers write pages to the target in parallel.
 	Workers int
-	// PageRows bounds one query page; with Workers it bounds memory.
+	// Readers read ranges of the source in parallel (default 4 x
+	// Workers). A strong read waits for the source's clock to pass it
+	// (some 200 ms on Milvus 2.3), so reads overlap the writes and more
+	// of them run at once than writes.
+	Readers int
+	// PageRows bounds one query page; memory holds at most Readers +
+	// Workers pages.
 	PageRows int
 	// RangeRows is about how many rows a checkpointed range holds.
 	RangeRows int
 }
 
-func (c CopyConfig) withDefaults() CopyConfig {
+// WithDefaults fills what is unset.
+func (c CopyConfig) WithDefaults() CopyConfig {
 	if c.Workers <= 0 {
 		c.Workers = 4
+	}
+	if c.Readers <= 0 {
+		c.Readers = 4 * c.Workers
 	}
 	if c.PageRows <= 0 {
 		c.PageRows = 2000
 	}
 	if c.RangeRows <= 0 {
-		c.RangeRows = 20000
+		// Small ranges keep every reader busy; a range's pages are read
+		// one after the other.
+		c.RangeRows = 4000
 	}
 	return c
 }
@@ -60,7 +72,7 @@ type Copier struct {
 
 // NewCopier returns a copier.
 func NewCopier(r Resolver, cfg CopyConfig, logger *slog.Logger) *Copier {
-	return &Copier{resolve: r, cfg: cfg.withDefaults(), logger: logger, fresh: map[string]bool{}}
+	return &Copier{resolve: r, cfg: cfg.WithDefaults(), logger: logger, fresh: map[string]bool{}}
 }
 
 // startCopy reports whether the copy starts on untouched ranges, and
@@ -209,7 +221,8 @@ func targetSchema(col *Collection, m *domain.Migration) *schemapb.CollectionSche
 }
 
 // Copy creates the structure on the target and copies every range not
-// yet checkpointed, Workers at a time.
+// yet checkpointed: Readers ranges are read at a time, and their pages are
+// written by Workers writers as soon as they arrive.
 func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(context.Context, domain.BulkCopyProgressed) error) error {
 	src, err := Connect(ctx, c.resolve, m.Source.ID, "source")
 	if err != nil {
@@ -253,6 +266,13 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		if err := createOnTarget(ctx, dst, col, m); err != nil {
 			return err
 		}
+		if !c.loadedForCopy(m)[col.Key()] {
+			// Loading starts now, while the collection is empty, and goes
+			// on during the copy; the end of the copy waits for it.
+			if err := dst.StartLoad(ctx, col.Database, col.Name); err != nil {
+				return err
+			}
+		}
 		if !col.Loaded {
 			if err := src.Load(ctx, col.Database, col.Name); err != nil {
 				return err
@@ -280,13 +300,27 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	defer cancel(nil)
 	var mu sync.Mutex
 	queue := make(chan job)
-	var wg sync.WaitGroup
+	// Unbuffered: a reader hands its page over only to an idle writer, so
+	// at most Readers + Workers pages are in memory.
+	writes := make(chan pageWrite)
+	var writers sync.WaitGroup
 	for w := 0; w < c.cfg.Workers; w++ {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for pw := range writes {
+				pw.done(writePage(ctx, dst, pw))
+			}
+		}()
+	}
+	defer func() { close(writes); writers.Wait() }()
+	var wg sync.WaitGroup
+	for w := 0; w < c.cfg.Readers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range queue {
-				rows, err := c.copyRange(ctx, src, dst, j.col, j.r, fresh)
+				rows, err := c.copyRange(ctx, src, j.col, j.r, fresh, writes)
 				p := domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Range: j.r.Name(), Rows: rows}
 				if isCollectionGone(ctx, src, j.col.Database, j.col.Name, err) {
 					p, err = domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Skipped: "dropped on the source during the copy"}, nil
@@ -394,60 +428,108 @@ func createOnTarget(ctx context.Context, dst *Conn, col *Collection, m *domain.M
 
 func hasPartitionKey(col *Collection) bool { return copyPartitions(col)[0] == "" }
 
-// copyRange moves one range page by page, in key order: each page is the
-// next PageRows keys after the last one written. Pages are read strongly
-// consistent: a relaxed read can miss rows written just before the lock
-// armed the capture, which nothing would replay (the zero-downtime test
-// found such rows missing with eventual and guarantee-timestamp reads). On a fresh copy nobody
-// wrote the range before, so pages are inserted; otherwise, and for a
-// retried page whose first try may have landed, they are upserted, so a
-// row is never written twice.
-func (c *Copier) copyRange(ctx context.Context, src, dst *Conn, col *Collection, r KeyRange, fresh bool) (int64, error) {
+// pageWrite is one page on its way to the target.
+type pageWrite struct {
+	col   *Collection
+	part  string
+	cols  []*schemapb.FieldData
+	rows  int
+	fresh bool
+	done  func(error)
+}
+
+// writePage writes one page. On a fresh copy nobody wrote the range
+// before, so it is inserted; otherwise, and for a retried page whose first
+// try may have landed, it is upserted, so a row is never written twice.
+func writePage(ctx context.Context, dst *Conn, pw pageWrite) error {
+	tries := 0
+	return retry(ctx, func() error {
+		tries++
+		var err error
+		if pw.fresh && tries == 1 {
+			_, err = dst.Insert(ctx, pw.col.Database, pw.col.Name, pw.part, pw.cols, pw.rows)
+		} else {
+			_, err = dst.Upsert(ctx, pw.col.Database, pw.col.Name, pw.part, pw.cols, pw.rows)
+		}
+		return err
+	})
+}
+
+// copyRange reads one range page by page, in key order: each page is the
+// next PageRows keys after the last one read, and goes to the writers
+// while the next one is read. It returns once every page is written.
+// Pages are read strongly consistent: a relaxed read can miss rows
+// written just before the lock armed the capture, which nothing would
+// replay (the zero-downtime test found such rows missing with eventual
+// reads).
+func (c *Copier) copyRange(ctx context.Context, src *Conn, col *Collection, r KeyRange, fresh bool, writes chan<- pageWrite) (int64, error) {
 	pk := col.PrimaryField()
 	fields := outputFields(col)
 	var parts []string
 	if r.Partition != "" {
 		parts = []string{r.Partition}
 	}
-	var cursor *string
-	var rows int64
-	for {
-		var page []*schemapb.FieldData
-		err := retry(ctx, func() error {
-			var err error
-			page, err = src.Query(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(c.cfg.PageRows))
-			return err
-		})
-		if err != nil {
-			return rows, err
-		}
-		n := Rows(page)
-		if n == 0 {
-			return rows, nil
-		}
-		markDynamic(page)
-		tries := 0
-		err = retry(ctx, func() error {
-			tries++
-			var err error
-			if fresh && tries == 1 {
-				_, err = dst.Insert(ctx, col.Database, col.Name, r.Partition, page, n)
-			} else {
-				_, err = dst.Upsert(ctx, col.Database, col.Name, r.Partition, page, n)
+	var (
+		pending  sync.WaitGroup
+		mu       sync.Mutex
+		rows     int64
+		writeErr error
+	)
+	failed := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return writeErr
+	}
+	read := func() error {
+		var cursor *string
+		for {
+			var page []*schemapb.FieldData
+			err := retry(ctx, func() error {
+				var err error
+				page, err = src.Query(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(c.cfg.PageRows))
+				return err
+			})
+			if err != nil {
+				return err
 			}
-			return err
-		})
-		if err != nil {
-			return rows, err
-		}
-		rows += int64(n)
-		keys := KeysOf(Column(page, pk.GetName())).Strings()
-		last := keys[len(keys)-1]
-		cursor = &last
-		if n < c.cfg.PageRows {
-			return rows, nil
+			n := Rows(page)
+			if n == 0 {
+				return nil
+			}
+			markDynamic(page)
+			keys := KeysOf(Column(page, pk.GetName())).Strings()
+			last := keys[len(keys)-1]
+			cursor = &last
+			pending.Add(1)
+			pw := pageWrite{col: col, part: r.Partition, cols: page, rows: n, fresh: fresh, done: func(err error) {
+				mu.Lock()
+				if err != nil && writeErr == nil {
+					writeErr = err
+				} else if err == nil {
+					rows += int64(n)
+				}
+				mu.Unlock()
+				pending.Done()
+			}}
+			select {
+			case writes <- pw:
+			case <-ctx.Done():
+				pending.Done()
+				return ctx.Err()
+			}
+			// A page that ends on the range's upper bound ends the range:
+			// no read of an empty page.
+			if err := failed(); err != nil || n < c.cfg.PageRows || (r.Le != nil && last == *r.Le) {
+				return err
+			}
 		}
 	}
+	err := read()
+	pending.Wait()
+	if err == nil {
+		err = failed()
+	}
+	return rows, err
 }
 
 // outputFields asks for every field, the dynamic one included.

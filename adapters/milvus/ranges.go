@@ -67,8 +67,13 @@ func (r KeyRange) Expr(pk *schemapb.FieldSchema, cursor *string) string {
 	return parts[0] + " && " + parts[1]
 }
 
+// maxRangesPerPartition bounds a plan's size: every range is named in the
+// CopyStarted event, which JetStream takes up to 1 MB.
+const maxRangesPerPartition = 1000
+
 // planRanges cuts a partition into ranges of about rowsPerRange rows by
-// reading its keys in order.
+// reading its keys in order; a partition too large for that many ranges
+// gets fewer, larger ones.
 func planRanges(ctx context.Context, c *Conn, col *Collection, part string, rowsPerRange int) ([]KeyRange, error) {
 	pk := col.PrimaryField()
 	parts := []string{part}
@@ -101,7 +106,26 @@ func planRanges(ctx context.Context, c *Conn, col *Collection, part string, rows
 		last := keys[len(keys)-1]
 		cursor = &last
 	}
+	if len(ranges) >= maxRangesPerPartition {
+		ranges = coarsen(ranges, len(ranges)/maxRangesPerPartition+1)
+		if len(ranges) > 0 {
+			prev = ranges[len(ranges)-1].Le
+		}
+	}
 	// The last range is open above: rows written after the plan land in
 	// it (and in the journal, which replays them anyway).
 	return append(ranges, KeyRange{Partition: part, Index: len(ranges), Gt: prev}), nil
+}
+
+// coarsen joins every n consecutive closed ranges into one.
+func coarsen(ranges []KeyRange, n int) []KeyRange {
+	var out []KeyRange
+	for i := n - 1; i < len(ranges); i += n {
+		r := KeyRange{Partition: ranges[i].Partition, Index: len(out), Le: ranges[i].Le}
+		if len(out) > 0 {
+			r.Gt = out[len(out)-1].Le
+		}
+		out = append(out, r)
+	}
+	return out
 }
