@@ -140,7 +140,7 @@ func migrationFor(plan domain.CopyStarted) *domain.Migration {
 	opts := domain.Options{}.WithDefaults()
 	for i, e := range []domain.Event{domain.MigrationRequested{ID: "bench", Source: domain.ClusterRef{ID: "src"}, Options: opts}, domain.Locked{},
 		domain.ProvisioningStarted{}, domain.TargetProvisioned{ClusterID: "dst"}, plan} {
-		must(m.Apply(domain.Record{Seq: uint64(i + 1), Event: e}))
+		must(m.Apply(domain.Record{Seq: uint64(i + 1), At: time.Now(), Event: e}))
 	}
 	return m
 }
@@ -368,8 +368,8 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, journal milvus.Jou
 	must(milvus.Seed(ctx, src, shape, nil))
 	must(milvus.Seed(ctx, dst, shape, nil))
 	m := migrationFor(domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "lag_db0", Collection: "lag_c0"}}})
-	must(m.Apply(domain.Record{Seq: 10, Event: domain.BulkCopyProgressed{Database: "lag_db0", Collection: "lag_c0", Range: "all", Done: true}}))
-	must(m.Apply(domain.Record{Seq: 11, Event: domain.BulkCopied{}}))
+	must(m.Apply(domain.Record{Seq: 10, At: time.Now(), Event: domain.BulkCopyProgressed{Database: "lag_db0", Collection: "lag_c0", Range: "all", Done: true}}))
+	must(m.Apply(domain.Record{Seq: 11, At: time.Now(), Event: domain.BulkCopied{}}))
 	capture := milvus.NewCapture(journal, noFailer{}, logger)
 	syncer := milvus.NewSyncer(ctx, endpoints{"src": *source, "dst": *target}, capture, journal, positions, reader{m}, noFailer{},
 		milvus.SyncConfig{FingerprintEvery: time.Hour}, logger)
