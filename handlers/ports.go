@@ -107,4 +107,13 @@ type Steps struct {
 	Copier       Copier
 	Syncer       Syncer
 	Verifier     Verifier
+	// Source, when set, checks the locked source before anything is
+	// provisioned.
+	Source SourceChecker
+}
+
+// SourceChecker refuses a source that cannot be migrated as it is, with a
+// permanent StepError naming why (R5: a bulk import in progress).
+type SourceChecker interface {
+	CheckSource(ctx context.Context, m *domain.Migration) error
 }

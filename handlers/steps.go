@@ -30,6 +30,13 @@ func (s *Saga) step(ctx context.Context, m *domain.Migration) error {
 		}
 		return err
 	case domain.StateLocked:
+		// The capture is armed, so no new import gets through the proxy;
+		// one already running keeps the source from being migrated (R5).
+		if s.steps.Source != nil {
+			if err := s.steps.Source.CheckSource(ctx, m); err != nil {
+				return err
+			}
+		}
 		_, err := s.svc.Record(ctx, m.ID, m.ID+"/provisioning", domain.StartProvisioning{})
 		return err
 	case domain.StateProvisioning:

@@ -59,14 +59,16 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 	m.proxies = &proxies{m: m, capture: capture, running: map[string]*runningProxy{}, failed: map[string]string{}}
 	syncer := milvus.NewSyncer(m.baseCtx, reg, capture, journal, positions, m.service, m.service,
 		milvus.SyncConfig{FingerprintEvery: cfg.FingerprintEvery}, m.logger.With("part", "sync"))
+	copier := milvus.NewCopier(reg, milvus.CopyConfig{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows},
+		m.logger.With("part", "copy"))
 	return handlers.Steps{
 		Syncer: syncer,
+		Source: copier,
 		Provisioners: map[string]handlers.Provisioner{
 			"local": milvus.NewLocalProvisioner(script, cfg.LocalFirstPort),
 			"pool":  milvus.NewPoolProvisioner(reg),
 		},
-		Copier: milvus.NewCopier(reg, milvus.CopyConfig{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows},
-			m.logger.With("part", "copy")),
+		Copier:   copier,
 		Verifier: milvus.NewMigrationVerifier(reg, milvus.VerifyOptions{}),
 	}, nil
 }

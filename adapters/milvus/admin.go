@@ -3,6 +3,7 @@ package milvus
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang/protobuf/proto"
@@ -116,6 +117,46 @@ func (c *Conn) Load(ctx context.Context, db, coll string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Import starts a bulk import of files the server can read and returns its
+// task IDs.
+func (c *Conn) Import(ctx context.Context, db, coll string, files []string) ([]int64, error) {
+	r, err := c.svc.Import(c.In(ctx, db), &milvuspb.ImportRequest{DbName: db, CollectionName: coll, Files: files})
+	if err := check("import into "+coll, r.GetStatus(), err); err != nil {
+		return nil, err
+	}
+	return r.GetTasks(), nil
+}
+
+// RunningImports names the bulk imports of every database that have not
+// ended yet.
+func (c *Conn) RunningImports(ctx context.Context) ([]string, error) {
+	dbs, err := c.Databases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[int64]bool{}
+	var out []string
+	for _, db := range dbs {
+		r, err := c.svc.ListImportTasks(c.In(ctx, db), &milvuspb.ListImportTasksRequest{DbName: db})
+		if err := check("list import tasks", r.GetStatus(), err); err != nil {
+			return nil, err
+		}
+		for _, t := range r.GetTasks() {
+			switch t.GetState() {
+			case commonpb.ImportState_ImportCompleted, commonpb.ImportState_ImportFailed, commonpb.ImportState_ImportFailedAndCleaned:
+				continue
+			}
+			if seen[t.GetId()] {
+				continue
+			}
+			seen[t.GetId()] = true
+			out = append(out, fmt.Sprintf("import task %d into collection ID %d (%s)", t.GetId(), t.GetCollectionId(),
+				strings.TrimPrefix(t.GetState().String(), "Import")))
+		}
+	}
+	return out, nil
 }
 
 // StartLoad asks for a collection to be loaded, without waiting for it.

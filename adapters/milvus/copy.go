@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,6 +84,25 @@ func (c *Copier) startCopy(id string) bool {
 	fresh := c.fresh[id]
 	delete(c.fresh, id)
 	return fresh
+}
+
+// CheckSource refuses a source with a bulk import in progress (R5): the
+// imported rows would reach the source around the capture.
+func (c *Copier) CheckSource(ctx context.Context, m *domain.Migration) error {
+	src, err := Connect(ctx, c.resolve, m.Source.ID, "source")
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	running, err := src.RunningImports(ctx)
+	if err != nil {
+		return &handlers.StepError{Reason: "source_unreachable", Err: err}
+	}
+	if len(running) > 0 {
+		return &handlers.StepError{Reason: "source_import_running", Permanent: true,
+			Err: fmt.Errorf("the source has bulk imports in progress (%s); wait for them to end, then start the migration again", strings.Join(running, "; "))}
+	}
+	return nil
 }
 
 // Connect dials a cluster of the registry.
