@@ -41,15 +41,15 @@ var (
 	only   = flag.String("only", "", "run one part: copy, or sync (the proxy, the lag and the switch)")
 )
 
-const workers = 4
-
 var (
+	workers   = 4
 	page      = 2000
 	readers   = 0
 	rangeRows = 0
 )
 
 func init() {
+	flag.IntVar(&workers, "workers", workers, "copy writers, and the ceiling's and the proxy clients' concurrency")
 	flag.IntVar(&page, "page", page, "rows per copied page and per ceiling batch")
 	flag.IntVar(&readers, "readers", readers, "copy readers (0: the copier's default, 4 x workers)")
 	flag.IntVar(&rangeRows, "range-rows", rangeRows, "rows per checkpointed range (0: the copier's default)")
@@ -83,6 +83,7 @@ func main() {
 func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collection, quiet *slog.Logger) {
 	zdmRate, peak := copyWithZdm(ctx, src, dst, col, quiet)
 	ceiling := insertCeiling(ctx, dst, col)
+	reads := readCeiling(ctx, src, col)
 	naive := naiveCopy(ctx, src, dst, col)
 	cfg := milvus.CopyConfig{Workers: workers, Readers: readers, PageRows: page, RangeRows: rangeRows}.WithDefaults()
 	fmt.Printf("bulk copy of %d rows (%d dims): %d writers, %d readers, pages of %d rows, ranges of %d rows\n",
@@ -90,6 +91,7 @@ func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 	fmt.Printf("  zdm copier (structure, strong reads, writes, checkpoints, load)  %9.0f rows/s\n", zdmRate)
 	fmt.Printf("  ceiling (pre-built batches, same size and writers, into the same\n")
 	fmt.Printf("    indexed and loaded collection)                                %9.0f rows/s\n", ceiling)
+	fmt.Printf("  reads alone (the copy's strong reads, same readers, no writes)   %9.0f rows/s\n", reads)
 	fmt.Printf("  naive (1 thread, query then insert)                              %9.0f rows/s\n", naive)
 	fmt.Printf("  ratio zdm/ceiling %.2f (goal >= 0.8), zdm/naive %.2f\n", zdmRate/ceiling, zdmRate/naive)
 	fmt.Printf("  peak heap during the copy %.1f MiB (bound: %d readers + %d writers = %d pages of %d rows in flight, independent of the collection's size)\n\n",
@@ -229,6 +231,45 @@ func insertCeiling(ctx context.Context, dst *milvus.Conn, col *milvus.Collection
 	}
 	wg.Wait()
 	return float64(batches*page) / time.Since(t0).Seconds()
+}
+
+// readCeiling reads the collection as the copy does (strong reads, pages
+// in key order within ranges, as many readers) and writes nothing.
+func readCeiling(ctx context.Context, src *milvus.Conn, col *milvus.Collection) float64 {
+	cfg := milvus.CopyConfig{Workers: workers, Readers: readers, PageRows: page, RangeRows: rangeRows}.WithDefaults()
+	fields := []string{}
+	for _, f := range col.Schema.GetFields() {
+		fields = append(fields, f.GetName())
+	}
+	var next, total atomic.Int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for r := 0; r < cfg.Readers; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				lo := next.Add(int64(cfg.RangeRows)) - int64(cfg.RangeRows)
+				if lo >= *rows {
+					return
+				}
+				hi, cursor := lo+int64(cfg.RangeRows), lo-1
+				for cursor < hi-1 {
+					cols, err := src.Query(ctx, col.Database, col.Name, fmt.Sprintf("id > %d && id < %d", cursor, hi), fields, nil, int64(cfg.PageRows))
+					must(err)
+					n := milvus.Rows(cols)
+					if n == 0 {
+						break
+					}
+					total.Add(int64(n))
+					keys := milvus.KeysOf(milvus.Column(cols, "id")).Ints
+					cursor = keys[len(keys)-1]
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(total.Load()) / time.Since(t0).Seconds()
 }
 
 func naiveCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collection) float64 {
