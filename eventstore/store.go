@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -155,9 +154,4 @@ func decodeBatch(seq uint64, data []byte) ([]domain.Record, error) {
 		out = append(out, domain.Record{Seq: seq, At: w.At, Actor: w.Actor, Event: e})
 	}
 	return out, nil
-}
-
-// IDFromSubject returns the aggregate ID at the end of a subject.
-func IDFromSubject(subject string) string {
-	return subject[strings.LastIndexByte(subject, '.')+1:]
 }

@@ -74,17 +74,15 @@ func NewSaga(svc *Service, steps Steps, lister MigrationLister, observe LagObser
 }
 
 type runner struct {
-	id      string
-	mu      sync.Mutex
-	cancel  context.CancelFunc
-	pending bool
+	id     string
+	mu     sync.Mutex
+	cancel context.CancelFunc
 }
 
 // interrupt ends the running step, so the runner reloads the migration.
 func (r *runner) interrupt() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pending = true
 	if r.cancel != nil {
 		r.cancel()
 	}
@@ -154,7 +152,7 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 	for ctx.Err() == nil {
 		stepCtx, cancel := context.WithCancel(ctx)
 		r.mu.Lock()
-		r.cancel, r.pending = cancel, false
+		r.cancel = cancel
 		r.mu.Unlock()
 		m, err := s.svc.Migration(stepCtx, r.id)
 		if err == nil && domain.IsTerminal(m.State) {

@@ -100,17 +100,6 @@ func (c *Capture) Disarm(migrationID string) {
 	}
 }
 
-// Armed reports the migration capturing a source, if any.
-func (c *Capture) Armed(clusterID string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	a, ok := c.armed[clusterID]
-	if !ok {
-		return "", false
-	}
-	return a.migrationID, true
-}
-
 // Route sends a source's traffic to endpoint ("" back to the source).
 func (c *Capture) Route(clusterID, endpoint string) {
 	c.mu.Lock()
