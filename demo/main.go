@@ -6,13 +6,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +16,8 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/apiclient"
+	"github.com/zdm-io/zdm/projections"
 )
 
 type config struct {
@@ -121,16 +119,16 @@ func run(c config) error {
 		_ = zdmd.Process.Signal(syscall.SIGTERM)
 		_ = zdmd.Wait()
 	}()
-	api := &client{base: "http://" + c.api}
-	if err := api.waitReady(30 * time.Second); err != nil {
+	api := apiclient.New("http://"+c.api, "demo-admin")
+	if err := api.WaitReady(ctx, 30*time.Second); err != nil {
 		return err
 	}
 	var cl struct{ ID string }
-	if err := api.do("POST", "/v1/clusters", map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": c.source, "proxy_listen": c.proxy}, &cl); err != nil {
+	if err := api.Do(ctx, "POST", "/v1/clusters", map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": c.source, "proxy_listen": c.proxy}, &cl); err != nil {
 		return err
 	}
 	sourceID := cl.ID
-	if err := api.do("POST", "/v1/clusters", map[string]any{"name": "prod-next", "organization": "acme", "project": "search", "endpoint": c.target, "spare": true}, &cl); err != nil {
+	if err := api.Do(ctx, "POST", "/v1/clusters", map[string]any{"name": "prod-next", "organization": "acme", "project": "search", "endpoint": c.target, "spare": true}, &cl); err != nil {
 		return err
 	}
 	time.Sleep(500 * time.Millisecond) // the proxy starts from the registry
@@ -143,9 +141,9 @@ func run(c config) error {
 	time.Sleep(2 * time.Second)
 
 	say("== 4. migrate (provisioner pool: the spare %s)", c.target)
-	var m migration
-	if err := api.do("POST", "/v1/migrations", map[string]any{"source_cluster_id": sourceID,
-		"target": map[string]any{"name": "prod-next", "project": "search", "provisioner": "pool"}}, &m); err != nil {
+	m := &projections.MigrationView{}
+	if err := api.Do(ctx, "POST", "/v1/migrations", map[string]any{"source_cluster_id": sourceID,
+		"target": map[string]any{"name": "prod-next", "project": "search", "provisioner": "pool"}}, m); err != nil {
 		return err
 	}
 	id := m.ID
@@ -154,10 +152,11 @@ func run(c config) error {
 	var copyRate float64
 	var copySecs float64
 	for {
-		if err := api.do("GET", "/v1/migrations/"+id, nil, &m); err != nil {
+		var err error
+		if m, err = api.Migration(ctx, id); err != nil {
 			return err
 		}
-		say("   [%4.0fs] %s", time.Since(migBegan).Seconds(), m.line())
+		say("   [%4.0fs] %s", time.Since(migBegan).Seconds(), line(m))
 		if m.State == "failed" || m.State == "cancelled" {
 			return fmt.Errorf("the migration ended %s: %s %s", m.State, m.FailureReason, m.FailureDetail)
 		}
@@ -170,19 +169,20 @@ func run(c config) error {
 		}
 		// Stop once the lag is under the threshold and the operator saw a
 		// few seconds of sync.
-		if m.State == "syncing" && m.LagSeconds != nil && *m.LagSeconds < m.Options.LagThreshold && time.Since(syncSince) > 6*time.Second {
+		if m.State == "syncing" && m.LagSeconds != nil && *m.LagSeconds < m.Options.LagThresholdSeconds && time.Since(syncSince) > 6*time.Second {
 			break
 		}
 		time.Sleep(2 * time.Second)
 	}
 
 	say("== 5. stop the sync (confirmed; the client keeps writing: the proxy holds its writes during the switch)")
-	if err := api.do("POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true}, &m); err != nil {
+	if err := api.Do(ctx, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true}, m); err != nil {
 		return err
 	}
 	for m.State != "switched_over" {
 		time.Sleep(300 * time.Millisecond)
-		if err := api.do("GET", "/v1/migrations/"+id, nil, &m); err != nil {
+		var err error
+		if m, err = api.Migration(ctx, id); err != nil {
 			return err
 		}
 		if m.State == "failed" {
@@ -218,7 +218,7 @@ func run(c config) error {
 	say("   sync lag               max %.1fs, final %.1fs", m.MaxLagSeconds, finalLag)
 	say("   write pause at switch  %.0f ms held by zdm; longest gap between two acknowledged client writes %s", pause, stats.MaxGap.Round(time.Millisecond))
 	say("   client writes          %d acknowledged, %d failed, %d lost, %d duplicated", stats.Acknowledged, stats.Failed, rep.Missing+rep.Stale, rep.Duplicated)
-	say("   verification           %s", m.verdict())
+	say("   verification           %s", verdict(m))
 	say("   target                 %s (source %s kept, status Migrated)", m.Target.Connection.Endpoint, c.source)
 	if !rep.OK() || stats.Failed > 0 {
 		return fmt.Errorf("writes were lost, duplicated or failed")
@@ -226,37 +226,7 @@ func run(c config) error {
 	return nil
 }
 
-type migration struct {
-	ID       string `json:"id"`
-	State    string `json:"state"`
-	Progress struct {
-		RowsCopied    int64      `json:"rows_copied"`
-		RowsTotal     int64      `json:"rows_total"`
-		RowsPerSecond float64    `json:"rows_per_second"`
-		ETASeconds    *float64   `json:"eta_seconds"`
-		StartedAt     *time.Time `json:"started_at"`
-		UpdatedAt     *time.Time `json:"updated_at"`
-	} `json:"progress"`
-	LagSeconds    *float64 `json:"lag_seconds"`
-	MaxLagSeconds float64  `json:"max_lag_seconds"`
-	WritePauseMS  *float64 `json:"write_pause_ms"`
-	FailureReason string   `json:"failure_reason"`
-	FailureDetail string   `json:"failure_detail"`
-	Options       struct {
-		LagThreshold float64 `json:"lag_threshold_seconds"`
-	} `json:"options"`
-	Target struct {
-		Connection *struct {
-			Endpoint string `json:"endpoint"`
-		} `json:"connection"`
-	} `json:"target"`
-	Verification []struct {
-		Phase string `json:"phase"`
-		Equal bool   `json:"equal"`
-	} `json:"verification"`
-}
-
-func (m migration) line() string {
+func line(m *projections.MigrationView) string {
 	s := fmt.Sprintf("%-18s rows %d/%d", m.State, m.Progress.RowsCopied, m.Progress.RowsTotal)
 	if m.State == "copying" && m.Progress.RowsPerSecond > 0 {
 		s += fmt.Sprintf(" (%.0f rows/s", m.Progress.RowsPerSecond)
@@ -271,7 +241,7 @@ func (m migration) line() string {
 	return s
 }
 
-func (m migration) verdict() string {
+func verdict(m *projections.MigrationView) string {
 	out := ""
 	for _, v := range m.Verification {
 		verdict := "equal"
@@ -281,45 +251,6 @@ func (m migration) verdict() string {
 		out += fmt.Sprintf("%s: %s; ", v.Phase, verdict)
 	}
 	return out
-}
-
-type client struct{ base string }
-
-func (c *client) waitReady(d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(c.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("zdmd at %s did not get ready", c.base)
-}
-
-func (c *client) do(method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		data, _ := json.Marshal(body)
-		rd = bytes.NewReader(data)
-	}
-	req, _ := http.NewRequest(method, c.base+path, rd)
-	req.Header.Set("Authorization", "Bearer demo-admin")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, data)
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
 }
 
 type writer struct {

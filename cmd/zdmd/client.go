@@ -1,23 +1,21 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
-	"time"
+
+	"github.com/zdm-io/zdm/apiclient"
 )
 
 // client talks to a zdmd API.
-type client struct {
-	base  string
-	token string
-	http  *http.Client
-}
+type client struct{ *apiclient.Client }
+
+// apiError is an error answer of the API.
+type apiError = apiclient.Error
 
 // clientFlags adds --api and --token (defaults from ZDM_API and ZDM_TOKEN).
 func clientFlags(fs *flag.FlagSet) func() (*client, error) {
@@ -34,7 +32,7 @@ func clientFlags(fs *flag.FlagSet) func() (*client, error) {
 		if !strings.HasPrefix(*base, "http://") && !strings.HasPrefix(*base, "https://") {
 			return nil, usageError("--api: %q must start with http:// or https://", *base)
 		}
-		return &client{base: strings.TrimRight(*base, "/"), token: t, http: &http.Client{Timeout: 30 * time.Second}}, nil
+		return &client{apiclient.New(*base, t)}, nil
 	}
 }
 
@@ -45,62 +43,10 @@ func envOr(key, def string) string {
 	return def
 }
 
-// apiError is an error answer of the API.
-type apiError struct {
-	Status int
-	Code   string `json:"code"`
-	Msg    string `json:"message"`
-	Field  string `json:"field"`
-}
-
-func (e *apiError) Error() string {
-	if e.Field != "" {
-		return fmt.Sprintf("%s (HTTP %d, %s, field %s)", e.Msg, e.Status, e.Code, e.Field)
-	}
-	return fmt.Sprintf("%s (HTTP %d, %s)", e.Msg, e.Status, e.Code)
-}
-
-// do sends a request and decodes a 2xx JSON answer into out.
+// do sends one request; a command-line call has no deadline but the
+// client's timeout.
 func (c *client) do(method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("--api %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error *apiError `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != nil {
-			e.Error.Status = resp.StatusCode
-			return e.Error
-		}
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(data)))
-	}
-	if out == nil || len(data) == 0 {
-		return nil
-	}
-	return json.Unmarshal(data, out)
+	return c.Do(context.Background(), method, path, body, out)
 }
 
 func printJSON(w io.Writer, v any) error {

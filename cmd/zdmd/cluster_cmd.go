@@ -72,7 +72,7 @@ func clusterCmd(args []string, stdout io.Writer) error {
 		var out clusterJSON
 		if err := c.do("POST", "/v1/clusters", body, &out); err != nil {
 			if ae, ok := err.(*apiError); ok && ae.Field != "" {
-				return fmt.Errorf("--%s: %s", flagOfField(ae.Field), ae.Msg)
+				return fmt.Errorf("--%s: %s", flagOfField(ae.Field), ae.Message)
 			}
 			return err
 		}

@@ -7,24 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"text/tabwriter"
-)
 
-type migrationJSON struct {
-	ID              string   `json:"id"`
-	State           string   `json:"state"`
-	Stage           string   `json:"stage"`
-	SourceClusterID string   `json:"source_cluster_id"`
-	LagSeconds      *float64 `json:"lag_seconds"`
-	FailureReason   string   `json:"failure_reason"`
-	Target          struct {
-		Name     string `json:"name"`
-		Endpoint string `json:"endpoint"`
-	} `json:"target"`
-	Progress struct {
-		RowsCopied int64 `json:"rows_copied"`
-		RowsTotal  int64 `json:"rows_total"`
-	} `json:"progress"`
-}
+	"github.com/zdm-io/zdm/projections"
+)
 
 func migrationCmd(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -36,7 +21,7 @@ func migrationCmd(args []string, stdout io.Writer) error {
 	switch sub {
 	case "list":
 		var out struct {
-			Migrations []migrationJSON `json:"migrations"`
+			Migrations []projections.MigrationView `json:"migrations"`
 		}
 		if err := callWith(fs, newClient, args, 0, "arguments", "GET", func([]string) string { return "/v1/migrations" }, &out); err != nil {
 			return err
@@ -82,7 +67,7 @@ func migrationCmd(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		var out migrationJSON
+		var out projections.MigrationView
 		body := map[string]any{"confirm_writes_stopped": true, "force": *force}
 		if err := c.do("POST", "/v1/migrations/"+url.PathEscape(id)+"/stop-sync", body, &out); err != nil {
 			return err
@@ -137,7 +122,7 @@ func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []
 		"target":            map[string]any{"name": *name, "project": *project, "organization": *org, "provisioner": *prov},
 		"options":           options,
 	}
-	var out migrationJSON
+	var out projections.MigrationView
 	if err := c.do("POST", "/v1/migrations", body, &out); err != nil {
 		return flagNamed(err)
 	}
@@ -164,7 +149,7 @@ func flagNamed(err error) error {
 	if f == "" {
 		return err
 	}
-	return fmt.Errorf("%s: %s", f, strings.TrimPrefix(ae.Msg, ae.Field+" "))
+	return fmt.Errorf("%s: %s", f, strings.TrimPrefix(ae.Message, ae.Field+" "))
 }
 
 func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args []string, stdout io.Writer) error {

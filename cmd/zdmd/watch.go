@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/projections"
 )
 
 // Exit codes of `zdmd migration watch`: how the migration ended.
@@ -17,42 +20,6 @@ const (
 	exitFailed       = 3
 	exitCancelled    = 4
 )
-
-type watchCollection struct {
-	Database      string   `json:"database"`
-	Collection    string   `json:"collection"`
-	RowsCopied    int64    `json:"rows_copied"`
-	RowsTotal     int64    `json:"rows_total"`
-	RowsPerSecond float64  `json:"rows_per_second"`
-	ETASeconds    *float64 `json:"eta_seconds"`
-	Done          bool     `json:"done"`
-	Skipped       string   `json:"skipped"`
-}
-
-type watchJSON struct {
-	ID            string   `json:"id"`
-	State         string   `json:"state"`
-	Stage         string   `json:"stage"`
-	LagSeconds    *float64 `json:"lag_seconds"`
-	MaxLagSeconds float64  `json:"max_lag_seconds"`
-	FailureReason string   `json:"failure_reason"`
-	FailureDetail string   `json:"failure_detail"`
-	CancelledBy   string   `json:"cancelled_by"`
-	WritePauseMS  *float64 `json:"write_pause_ms"`
-	Options       struct {
-		LagThresholdSeconds float64 `json:"lag_threshold_seconds"`
-	} `json:"options"`
-	Target struct {
-		Name       string `json:"name"`
-		Connection *struct {
-			Endpoint string `json:"endpoint"`
-		} `json:"connection"`
-	} `json:"target"`
-	Progress struct {
-		watchCollection
-		Collections []watchCollection `json:"collections"`
-	} `json:"progress"`
-}
 
 // migrationWatch follows a migration until it ends: progress bars redrawn
 // in place on a terminal, one line per change otherwise (or with --plain).
@@ -76,8 +43,7 @@ func migrationWatch(fs *flag.FlagSet, newClient func() (*client, error), args []
 	w := &watcher{out: stdout, tty: !*plain && isTerminal(stdout)}
 	var unreachableSince time.Time
 	for {
-		var m watchJSON
-		err := c.do("GET", "/v1/migrations/"+url.PathEscape(id), nil, &m)
+		m, err := c.Migration(context.Background(), id)
 		var ae *apiError
 		switch {
 		case errors.As(err, &ae):
@@ -94,8 +60,8 @@ func migrationWatch(fs *flag.FlagSet, newClient func() (*client, error), args []
 			}
 		default:
 			unreachableSince = time.Time{}
-			w.show(&m)
-			if code, msg, done := ended(&m); done {
+			w.show(m)
+			if code, msg, done := ended(m); done {
 				if code == 0 {
 					return nil
 				}
@@ -107,17 +73,17 @@ func migrationWatch(fs *flag.FlagSet, newClient func() (*client, error), args []
 }
 
 // ended tells whether the migration is over, and the exit code that says how.
-func ended(m *watchJSON) (int, string, bool) {
+func ended(m *projections.MigrationView) (int, string, bool) {
 	switch m.State {
-	case "switched_over":
+	case domain.StateSwitchedOver:
 		return exitSwitchedOver, "", true
-	case "failed":
+	case domain.StateFailed:
 		msg := fmt.Sprintf("migration %s failed: %s", m.ID, m.FailureReason)
 		if m.FailureDetail != "" {
 			msg += " (" + m.FailureDetail + ")"
 		}
 		return exitFailed, msg, true
-	case "cancelled":
+	case domain.StateCancelled:
 		return exitCancelled, fmt.Sprintf("migration %s was cancelled by %s", m.ID, m.CancelledBy), true
 	}
 	return 0, "", false
@@ -147,7 +113,7 @@ func (w *watcher) note(format string, args ...any) {
 	fmt.Fprintf(w.out, "%s "+format+"\n", append([]any{time.Now().UTC().Format(time.RFC3339)}, args...)...)
 }
 
-func (w *watcher) show(m *watchJSON) {
+func (w *watcher) show(m *projections.MigrationView) {
 	if !w.tty {
 		line := plainLine(m)
 		if line != w.last {
@@ -173,10 +139,10 @@ func (w *watcher) show(m *watchJSON) {
 }
 
 // plainLine is one line per state of the migration, for logs and scripts.
-func plainLine(m *watchJSON) string {
+func plainLine(m *projections.MigrationView) string {
 	p := m.Progress
 	parts := []string{
-		"migration=" + m.ID, "state=" + m.State, "stage=" + orDash(m.Stage),
+		"migration=" + m.ID, "state=" + string(m.State), "stage=" + orDash(m.Stage),
 		fmt.Sprintf("copied=%d/%d", p.RowsCopied, p.RowsTotal),
 		fmt.Sprintf("percent=%.1f", percent(p.RowsCopied, p.RowsTotal)),
 		fmt.Sprintf("rows_per_second=%.0f", p.RowsPerSecond),
@@ -192,29 +158,40 @@ func plainLine(m *watchJSON) string {
 	return strings.Join(parts, " ")
 }
 
+// bar is one line of progress.
+type bar struct {
+	name          string
+	copied, total int64
+	rate          float64
+	eta           *float64
+	done          bool
+	skipped       string
+}
+
 // frame is the terminal view: one bar per collection and in total.
-func frame(m *watchJSON) []string {
+func frame(m *projections.MigrationView) []string {
 	out := []string{fmt.Sprintf("migration %s  state %s  stage %s", m.ID, m.State, orDash(m.Stage))}
 	width := len("total")
 	for _, c := range m.Progress.Collections {
 		width = max(width, len(c.Database)+1+len(c.Collection))
 	}
-	row := func(name string, c watchCollection) string {
-		tail := fmt.Sprintf("%s/%s rows", count(c.RowsCopied), count(c.RowsTotal))
+	row := func(b bar) string {
+		tail := fmt.Sprintf("%s/%s rows", count(b.copied), count(b.total))
 		switch {
-		case c.Skipped != "":
-			tail += "  skipped: " + c.Skipped
-		case c.Done:
+		case b.skipped != "":
+			tail += "  skipped: " + b.skipped
+		case b.done:
 			tail += "  done"
 		default:
-			tail += fmt.Sprintf("  %s rows/s  ETA %s", count(int64(c.RowsPerSecond)), dur(c.ETASeconds))
+			tail += fmt.Sprintf("  %s rows/s  ETA %s", count(int64(b.rate)), dur(b.eta))
 		}
-		return fmt.Sprintf("%-*s %s %5.1f%%  %s", width, name, progressBar(c.RowsCopied, c.RowsTotal, 30), percent(c.RowsCopied, c.RowsTotal), tail)
+		return fmt.Sprintf("%-*s %s %5.1f%%  %s", width, b.name, progressBar(b.copied, b.total, 30), percent(b.copied, b.total), tail)
 	}
 	for _, c := range m.Progress.Collections {
-		out = append(out, row(c.Database+"."+c.Collection, c))
+		out = append(out, row(bar{c.Database + "." + c.Collection, c.RowsCopied, c.RowsTotal, c.RowsPerSecond, c.ETASeconds, c.Done, c.Skipped}))
 	}
-	out = append(out, row("total", m.Progress.watchCollection))
+	p := m.Progress
+	out = append(out, row(bar{"total", p.RowsCopied, p.RowsTotal, p.RowsPerSecond, p.ETASeconds, false, ""}))
 	lag := "lag " + dur(m.LagSeconds)
 	if m.Options.LagThresholdSeconds > 0 {
 		lag += fmt.Sprintf(" (threshold %s, max %s)", dur(&m.Options.LagThresholdSeconds), dur(&m.MaxLagSeconds))

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/projections"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -194,10 +196,10 @@ func TestWatchExitCodeSaysHowItEnded(t *testing.T) {
 
 func TestWatchFrameDrawsABarPerCollection(t *testing.T) {
 	eta, lag := 12.0, 3.5
-	m := &watchJSON{ID: "m-1", State: "copying", Stage: "migration", LagSeconds: &lag}
+	m := &projections.MigrationView{ID: "m-1", State: domain.StateCopying, Stage: "migration", LagSeconds: &lag}
 	m.Options.LagThresholdSeconds = 10
 	m.Progress.RowsCopied, m.Progress.RowsTotal, m.Progress.ETASeconds = 1500, 3000, &eta
-	m.Progress.Collections = []watchCollection{
+	m.Progress.Collections = []projections.CollectionView{
 		{Database: "db1", Collection: "docs", RowsCopied: 1000, RowsTotal: 1000, Done: true},
 		{Database: "db1", Collection: "images", RowsCopied: 500, RowsTotal: 2000, ETASeconds: &eta, RowsPerSecond: 250},
 	}
