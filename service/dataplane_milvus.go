@@ -22,6 +22,7 @@ type MilvusConfig struct {
 	// bulk copy.
 	CopyWorkers   int `yaml:"copy_workers"`
 	CopyReaders   int `yaml:"copy_readers"`
+	CopyPageBytes int `yaml:"copy_page_bytes"`
 	CopyPageRows  int `yaml:"copy_page_rows"`
 	CopyRangeRows int `yaml:"copy_range_rows"`
 	// FingerprintEvery is how often the source's schema is checked for
@@ -55,11 +56,16 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 	if err != nil {
 		return handlers.Steps{}, err
 	}
+	intents, err := m.store.KV(m.baseCtx, "ZDM_INTENTS")
+	if err != nil {
+		return handlers.Steps{}, err
+	}
 	capture := milvus.NewCapture(journal, m.service, m.logger.With("part", "capture"))
+	capture.KeepIntents(intents)
 	m.proxies = &proxies{m: m, capture: capture, running: map[string]*runningProxy{}, failed: map[string]string{}}
 	syncer := milvus.NewSyncer(m.baseCtx, reg, capture, journal, positions, m.service, m.service,
 		milvus.SyncConfig{FingerprintEvery: cfg.FingerprintEvery}, m.logger.With("part", "sync"))
-	copier := milvus.NewCopier(reg, milvus.CopyConfig{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows},
+	copier := milvus.NewCopier(reg, milvus.CopyConfig{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows},
 		m.logger.With("part", "copy"))
 	return handlers.Steps{
 		Syncer: syncer,

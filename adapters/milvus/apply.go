@@ -24,6 +24,7 @@ type Positions interface {
 type Applier struct {
 	id           string
 	journal      JournalLog
+	source       *Conn // read to repair uncertain writes
 	target       *Conn
 	positions    Positions
 	preserveKeys bool
@@ -45,9 +46,12 @@ type applyWorker struct {
 }
 
 // NewApplier returns an applier for migration id.
-func NewApplier(id string, j JournalLog, target *Conn, pos Positions, preserveKeys bool, eligible func(db, coll string) bool,
+func NewApplier(id string, j JournalLog, source, target *Conn, pos Positions, preserveKeys bool, eligible func(db, coll string) bool,
 	onStuck func(error), logger *slog.Logger) *Applier {
-	return &Applier{id: id, journal: j, target: target, positions: pos, preserveKeys: preserveKeys, eligible: eligible,
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Applier{id: id, journal: j, source: source, target: target, positions: pos, preserveKeys: preserveKeys, eligible: eligible,
 		onStuck: onStuck, logger: logger, workers: map[string]*applyWorker{}}
 }
 
@@ -227,6 +231,9 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e Entry) error {
 	if err := proto.Unmarshal(e.Request, msg); err != nil {
 		return fmt.Errorf("decode %s: %w", e.Method, err)
 	}
+	if e.Op == OpUncertain {
+		return a.repair(ctx, w, e, msg)
+	}
 	t, db, coll := a.target, e.Database, e.Collection
 	switch r := msg.(type) {
 	case *milvuspb.DeleteRequest:
@@ -281,6 +288,75 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e Entry) error {
 		return t.Load(ctx, db, coll)
 	case *milvuspb.ReleaseCollectionRequest:
 		return t.Release(ctx, db, coll)
+	}
+	return nil
+}
+
+// repair makes the target hold the source's current state of the keys an
+// uncertain write touched. Applied in journal order, it is followed by the
+// replay of every later write, so the result is what the source holds.
+func (a *Applier) repair(ctx context.Context, w *applyWorker, e Entry, msg proto.Message) error {
+	db, coll := e.Database, e.Collection
+	if ok, err := a.target.HasCollection(ctx, db, coll); err != nil || !ok {
+		return err
+	}
+	col, err := a.target.DescribeCollection(ctx, db, coll)
+	if err != nil {
+		return err
+	}
+	pk := col.PrimaryField().GetName()
+	var keys Keys
+	part := ""
+	switch r := msg.(type) {
+	case *milvuspb.InsertRequest:
+		keys, part = KeysOf(Column(r.GetFieldsData(), pk)), r.GetPartitionName()
+	case *milvuspb.UpsertRequest:
+		keys, part = KeysOf(Column(r.GetFieldsData(), pk)), r.GetPartitionName()
+	case *milvuspb.DeleteRequest:
+		// Rows the delete may have removed from the source are still on
+		// the target.
+		cols, err := a.target.Query(ctx, db, coll, r.GetExpr(), []string{pk}, nil, queryWindow)
+		if err != nil {
+			return err
+		}
+		keys = KeysOf(Column(cols, pk))
+	}
+	if keys.Len() == 0 {
+		if e.Method != "Delete" {
+			a.logger.Warn("an insert with keys the source assigns has no known outcome; its rows may be on the source only",
+				"collection", db+"/"+coll)
+		}
+		return nil
+	}
+	rows, err := a.source.Query(ctx, db, coll, keys.InExpr(pk), outputFields(col), nil, int64(keys.Len()))
+	if err != nil {
+		return err
+	}
+	found := map[string]bool{}
+	for _, k := range KeysOf(Column(rows, pk)).Strings() {
+		found[k] = true
+	}
+	if n := Rows(rows); n > 0 && e.Method != "Delete" {
+		markDynamic(rows)
+		if _, err := a.target.Upsert(ctx, db, coll, part, rows, n); err != nil {
+			return err
+		}
+	}
+	var gone Keys
+	for _, k := range keys.Ints {
+		if !found[strconv.FormatInt(k, 10)] {
+			gone.Ints = append(gone.Ints, k)
+		}
+	}
+	for _, k := range keys.Strs {
+		if !found[k] {
+			gone.Strs = append(gone.Strs, k)
+		}
+	}
+	if gone.Len() > 0 {
+		if _, err := a.target.Delete(ctx, db, coll, "", gone.InExpr(pk)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

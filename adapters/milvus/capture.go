@@ -2,10 +2,13 @@ package milvus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -31,6 +34,14 @@ type Failer interface {
 	FailMigration(ctx context.Context, migrationID, reason, detail string) error
 }
 
+// Intents keeps the writes forwarded to the source and not yet journaled,
+// so that those a crash leaves without an outcome can be repaired.
+type Intents interface {
+	Put(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+	All(ctx context.Context) (map[string][]byte, error)
+}
+
 // Capture journals the writes a source acknowledges through its proxy
 // while a migration of it runs, enforces the lock, holds writes for the
 // switch and routes a migrated source's traffic to its target.
@@ -38,11 +49,15 @@ type Capture struct {
 	journal JournalLog
 	failer  Failer
 	logger  *slog.Logger
+	intents Intents
+	boot    string // this process's mark on its intents
+	seq     atomic.Uint64
 
-	mu     sync.Mutex
-	armed  map[string]*armed // by source cluster
-	routes map[string]string // source cluster -> target endpoint after a switch
-	ddl    map[string]time.Time
+	mu        sync.Mutex
+	recovered map[string]bool
+	armed     map[string]*armed // by source cluster
+	routes    map[string]string // source cluster -> target endpoint after a switch
+	ddl       map[string]time.Time
 }
 
 type armed struct {
@@ -74,7 +89,83 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string]time.Time{}}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string]time.Time{},
+		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}}
+}
+
+// KeepIntents records every write before it is forwarded, so that one a
+// crash leaves without an outcome is repaired (see Recover).
+func (c *Capture) KeepIntents(i Intents) { c.intents = i }
+
+// Recover turns the intents a previous zdmd left for a migration into
+// uncertain entries of its journal, once per process. The applier then
+// copies the source's state of the keys they touched: a write the source
+// applied but zdm never journaled still reaches the target.
+func (c *Capture) Recover(ctx context.Context, migrationID string) error {
+	if c.intents == nil {
+		return nil
+	}
+	c.mu.Lock()
+	done := c.recovered[migrationID]
+	c.mu.Unlock()
+	if done {
+		return nil
+	}
+	all, err := c.intents.All(ctx)
+	if err != nil {
+		return fmt.Errorf("read write intents: %w", err)
+	}
+	prefix := migrationID + "."
+	for key, value := range all {
+		if !strings.HasPrefix(key, prefix) || strings.HasPrefix(key, prefix+c.boot+".") {
+			continue
+		}
+		e, err := UnmarshalEntry(value)
+		if err != nil {
+			return fmt.Errorf("write intent %s: %w", key, err)
+		}
+		if err := c.appendUncertain(ctx, migrationID, e); err != nil {
+			return err
+		}
+		if err := c.intents.Delete(ctx, key); err != nil {
+			return err
+		}
+		c.logger.Warn("a write without a known outcome will be repaired from the source", "migration", migrationID,
+			"method", e.Method, "collection", e.Database+"/"+e.Collection)
+	}
+	c.mu.Lock()
+	c.recovered[migrationID] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// DropIntents forgets the intents of an ended migration.
+func (c *Capture) DropIntents(ctx context.Context, migrationID string) error {
+	if c.intents == nil {
+		return nil
+	}
+	all, err := c.intents.All(ctx)
+	if err != nil {
+		return fmt.Errorf("read write intents: %w", err)
+	}
+	for key := range all {
+		if strings.HasPrefix(key, migrationID+".") {
+			if err := c.intents.Delete(ctx, key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Capture) appendUncertain(ctx context.Context, migrationID string, e Entry) error {
+	e.Op, e.At = OpUncertain, time.Now()
+	if err := c.appendDurably(ctx, migrationID, CollectionSubject(migrationID, e.Database, e.Collection), e.Marshal()); err != nil {
+		return fmt.Errorf("journal an uncertain write: %w", err)
+	}
+	return nil
 }
 
 // Arm starts capturing a source's writes for a migration. Arming again
@@ -157,6 +248,7 @@ type call struct {
 	method string
 	db     string
 	coll   string
+	intent string // key of its intent, if kept
 }
 
 // before runs ahead of forwarding: it refuses a forbidden operation under
@@ -204,10 +296,63 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		same := a.hold == hold
 		c.mu.Unlock()
 		if same {
-			return k, nil
+			break
 		}
 		a.inflight.Done()
 	}
+	if k.kind == "write" && c.intents != nil {
+		k.intent = fmt.Sprintf("%s.%s.%d", a.migrationID, c.boot, c.seq.Add(1))
+		// Only the key columns: the intent is written before every write,
+		// and its vectors are not needed to repair it.
+		e := Entry{Op: k.op, Method: method, Database: k.db, Collection: k.coll, Request: keyColumns(method, req), At: time.Now()}
+		if err := c.intents.Put(context.WithoutCancel(ctx), k.intent, e.Marshal()); err != nil {
+			a.inflight.Done()
+			// Not forwarded: nothing happened, and the client may retry.
+			return nil, status.Errorf(codes.Unavailable, "zdm: the write could not be recorded before forwarding (%v); it was not sent, retry it", err)
+		}
+	}
+	return k, nil
+}
+
+// unsent ends a call that never reached the cluster.
+func (c *Capture) unsent(ctx context.Context, k *call) {
+	if k.a == nil {
+		return
+	}
+	c.forget(ctx, k)
+	k.a.inflight.Done()
+}
+
+// broken ends a call that reached the cluster without an answer: the write
+// may or may not have happened there, so it is journaled as uncertain.
+func (c *Capture) broken(ctx context.Context, k *call, req []byte) {
+	if k.a == nil {
+		return
+	}
+	defer k.a.inflight.Done()
+	if k.kind != "write" {
+		return
+	}
+	e := Entry{Op: k.op, Method: k.method, Database: k.db, Collection: k.coll, Request: req}
+	if err := c.appendUncertain(context.WithoutCancel(ctx), k.a.migrationID, e); err != nil {
+		c.logger.Error("uncertain write not journaled; its intent stays for the next start", "migration", k.a.migrationID, "err", err)
+		return
+	}
+	c.forget(ctx, k)
+}
+
+// forget drops a call's intent once its outcome is journaled (or known to
+// be nothing), off the client's path.
+func (c *Capture) forget(ctx context.Context, k *call) {
+	if k.intent == "" {
+		return
+	}
+	key := k.intent
+	go func() {
+		if err := c.intents.Delete(context.WithoutCancel(ctx), key); err != nil {
+			c.logger.Warn("write intent not deleted (it will be repaired needlessly)", "key", key, "err", err)
+		}
+	}()
 }
 
 // after journals an acknowledged write before the client gets its answer;
@@ -228,6 +373,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 	}
 	ok, res := succeeded(k.method, resp)
 	if !ok {
+		c.forget(ctx, k)
 		return // only acknowledged writes are journaled
 	}
 	e := Entry{Op: k.op, Method: k.method, Database: k.db, Collection: k.coll, Request: req, At: time.Now()}
@@ -250,6 +396,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 		}
 		return
 	}
+	c.forget(ctx, k)
 	if k.kind == "ddl" {
 		c.mu.Lock()
 		c.ddl[k.a.migrationID] = time.Now()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,10 +33,14 @@ type CopyConfig struct {
 	// (some 200 ms on Milvus 2.3), so reads overlap the writes and more
 	// of them run at once than writes.
 	Readers int
-	// PageRows bounds one query page; memory holds at most Readers +
+	// PageBytes sizes a page (default 2 MiB): a collection's pages hold
+	// as many rows as fit, by its schema. Memory holds at most Readers +
 	// Workers pages.
+	PageBytes int
+	// PageRows, when set, fixes the rows of a page instead.
 	PageRows int
-	// RangeRows is about how many rows a checkpointed range holds.
+	// RangeRows is about how many rows a checkpointed range holds
+	// (default: a page's rows, so a range is read with one query).
 	RangeRows int
 }
 
@@ -47,15 +52,59 @@ func (c CopyConfig) WithDefaults() CopyConfig {
 	if c.Readers <= 0 {
 		c.Readers = 4 * c.Workers
 	}
-	if c.PageRows <= 0 {
-		c.PageRows = 2000
-	}
-	if c.RangeRows <= 0 {
-		// Small ranges keep every reader busy; a range's pages are read
-		// one after the other.
-		c.RangeRows = 4000
+	if c.PageBytes <= 0 {
+		c.PageBytes = 2 << 20
 	}
 	return c
+}
+
+// PageRowsFor is the rows of one page of col.
+func (c CopyConfig) PageRowsFor(schema *schemapb.CollectionSchema) int {
+	if c.PageRows > 0 {
+		return c.PageRows
+	}
+	// Milvus answers at most queryWindow rows per query.
+	return max(100, min(queryWindow, c.PageBytes/rowBytes(schema)))
+}
+
+// RangeRowsFor is about how many rows one checkpointed range of col holds.
+// A range of one page is read with one query: a query whose limit is below
+// the range's rows makes every shard return that many rows, and the
+// surplus is read again by the next page.
+func (c CopyConfig) RangeRowsFor(schema *schemapb.CollectionSchema) int {
+	if c.RangeRows > 0 {
+		return c.RangeRows
+	}
+	return c.PageRowsFor(schema)
+}
+
+// rowBytes estimates the size of one row.
+func rowBytes(s *schemapb.CollectionSchema) int {
+	n := 0
+	for _, f := range s.GetFields() {
+		dim := 0
+		for _, kv := range f.GetTypeParams() {
+			if kv.GetKey() == "dim" {
+				dim, _ = strconv.Atoi(kv.GetValue())
+			}
+		}
+		switch f.GetDataType() {
+		case schemapb.DataType_FloatVector:
+			n += 4 * dim
+		case schemapb.DataType_Float16Vector, schemapb.DataType_BFloat16Vector:
+			n += 2 * dim
+		case schemapb.DataType_BinaryVector:
+			n += dim / 8
+		case schemapb.DataType_VarChar, schemapb.DataType_String, schemapb.DataType_JSON, schemapb.DataType_Array, schemapb.DataType_SparseFloatVector:
+			n += 256 // a guess: these have no fixed size
+		default:
+			n += 8
+		}
+	}
+	if s.GetEnableDynamicField() {
+		n += 256
+	}
+	return max(n, 1)
 }
 
 // Copier copies every database, collection, partition, index, alias and
@@ -174,7 +223,7 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 			pf.Rows += col.Rows
 			cp := domain.CollectionPlan{Database: col.Database, Collection: col.Name, Rows: col.Rows}
 			for _, part := range copyPartitions(col) {
-				ranges, err := planRanges(ctx, src, col, part, c.cfg.RangeRows)
+				ranges, err := planRanges(ctx, src, col, part, c.cfg.RangeRowsFor(col.Schema))
 				if err != nil {
 					return plan, err
 				}
@@ -485,6 +534,7 @@ func writePage(ctx context.Context, dst *Conn, pw pageWrite) error {
 func (c *Copier) copyRange(ctx context.Context, src *Conn, col *Collection, r KeyRange, fresh bool, writes chan<- pageWrite) (int64, error) {
 	pk := col.PrimaryField()
 	fields := outputFields(col)
+	pageRows := c.cfg.PageRowsFor(col.Schema)
 	var parts []string
 	if r.Partition != "" {
 		parts = []string{r.Partition}
@@ -506,7 +556,7 @@ func (c *Copier) copyRange(ctx context.Context, src *Conn, col *Collection, r Ke
 			var page []*schemapb.FieldData
 			err := retry(ctx, func() error {
 				var err error
-				page, err = src.Query(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(c.cfg.PageRows))
+				page, err = src.Query(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(pageRows))
 				return err
 			})
 			if err != nil {
@@ -539,7 +589,7 @@ func (c *Copier) copyRange(ctx context.Context, src *Conn, col *Collection, r Ke
 			}
 			// A page that ends on the range's upper bound ends the range:
 			// no read of an empty page.
-			if err := failed(); err != nil || n < c.cfg.PageRows || (r.Le != nil && last == *r.Le) {
+			if err := failed(); err != nil || n < pageRows || (r.Le != nil && last == *r.Le) {
 				return err
 			}
 		}

@@ -65,6 +65,10 @@ const (
 	OpDelete    = "delete"
 	OpDDL       = "ddl"
 	OpHeartbeat = "heartbeat"
+	// OpUncertain is a write forwarded to the source whose outcome zdm
+	// never saw (zdmd died, or the call broke off). The applier copies the
+	// source's current state of the keys it touched.
+	OpUncertain = "uncertain"
 )
 
 // CommitTime is when the source committed the write: its hybrid timestamp

@@ -136,9 +136,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	}
 	cc, err := p.conn(addr)
 	if err != nil {
-		if k.a != nil {
-			k.a.inflight.Done()
-		}
+		p.capture.unsent(ss.Context(), k)
 		return err
 	}
 	var resp []byte
@@ -152,9 +150,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 		ss.SetTrailer(trailer)
 	}
 	if err != nil {
-		if k.a != nil {
-			k.a.inflight.Done()
-		}
+		p.capture.broken(ss.Context(), k, req)
 		return err // the upstream's status, code and message as they were
 	}
 	p.capture.after(ss.Context(), k, req, resp)

@@ -4,6 +4,7 @@ import (
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 )
 
 // requestMessage returns an empty request of a MilvusService method.
@@ -98,4 +99,37 @@ func succeeded(method string, resp []byte) (bool, *milvuspb.MutationResult) {
 
 func statusOK(s *commonpb.Status) bool {
 	return s.GetErrorCode() == commonpb.ErrorCode_Success && s.GetCode() == 0
+}
+
+// keyColumns returns an insert or upsert request with only the columns
+// that can be its primary key (int64 and varchar): what a repair needs to
+// know which rows the write touched, without its vectors. Other requests
+// come back as they are.
+func keyColumns(method string, req []byte) []byte {
+	msg := requestMessage(method)
+	if msg == nil || proto.Unmarshal(req, msg) != nil {
+		return req
+	}
+	keep := func(cols []*schemapb.FieldData) []*schemapb.FieldData {
+		var out []*schemapb.FieldData
+		for _, c := range cols {
+			if t := c.GetType(); t == schemapb.DataType_Int64 || t == schemapb.DataType_VarChar {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	switch r := msg.(type) {
+	case *milvuspb.InsertRequest:
+		r.FieldsData = keep(r.FieldsData)
+	case *milvuspb.UpsertRequest:
+		r.FieldsData = keep(r.FieldsData)
+	default:
+		return req
+	}
+	out, err := proto.Marshal(msg)
+	if err != nil {
+		return req
+	}
+	return out
 }

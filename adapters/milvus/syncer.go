@@ -52,6 +52,7 @@ type Syncer struct {
 type syncRun struct {
 	cancel  context.CancelFunc
 	applier *Applier
+	source  *Conn
 	target  *Conn
 	done    chan struct{}
 }
@@ -72,6 +73,9 @@ func NewSyncer(base context.Context, r Resolver, c *Capture, j JournalLog, pos P
 // them and watches the source's schema.
 func (s *Syncer) Arm(ctx context.Context, m *domain.Migration) error {
 	s.capture.Arm(m.Source.ID, m.ID, m.Options.OnForbiddenOp)
+	if err := s.capture.Recover(ctx, m.ID); err != nil {
+		return err
+	}
 	if m.TargetCluster.ClusterID == "" {
 		return nil
 	}
@@ -89,10 +93,15 @@ func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error)
 	if err != nil {
 		return nil, err
 	}
+	source, err := Connect(ctx, s.resolve, m.Source.ID, "source")
+	if err != nil {
+		target.Close()
+		return nil, err
+	}
 	rctx, cancel := context.WithCancel(s.base)
-	r := &syncRun{cancel: cancel, target: target, done: make(chan struct{})}
+	r := &syncRun{cancel: cancel, source: source, target: target, done: make(chan struct{})}
 	el := &eligibility{read: func(ctx context.Context) (*domain.Migration, error) { return s.migrations.Migration(ctx, m.ID) }}
-	r.applier = NewApplier(m.ID, s.journal, target, s.positions, m.Options.AutoID == domain.AutoIDPreserveKeys,
+	r.applier = NewApplier(m.ID, s.journal, source, target, s.positions, m.Options.AutoID == domain.AutoIDPreserveKeys,
 		func(db, coll string) bool { return el.eligible(rctx, db, coll) },
 		func(err error) {
 			_ = s.failer.FailMigration(context.WithoutCancel(rctx), m.ID, "apply_failed", err.Error())
@@ -339,6 +348,9 @@ func summarize(rep *Report) string {
 // its journal.
 func (s *Syncer) Disarm(ctx context.Context, m *domain.Migration) error {
 	s.capture.Disarm(m.ID)
+	if err := s.capture.DropIntents(ctx, m.ID); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	r, ok := s.runs[m.ID]
 	delete(s.runs, m.ID)
@@ -347,6 +359,7 @@ func (s *Syncer) Disarm(ctx context.Context, m *domain.Migration) error {
 		r.cancel()
 		<-r.done
 		r.target.Close()
+		r.source.Close()
 	}
 	return s.journal.Purge(ctx, JournalPrefix(m.ID)+">")
 }

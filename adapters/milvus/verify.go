@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 )
 
@@ -49,6 +51,8 @@ type VerifyOptions struct {
 	SampleEvery int
 	// MaxMismatches bounds the keys listed per collection.
 	MaxMismatches int
+	// Parallel collections are compared at once (default 4).
+	Parallel int
 }
 
 // Verify compares every collection of src with dst: structure, row
@@ -63,6 +67,9 @@ func Verify(ctx context.Context, src, dst *Conn, opt VerifyOptions) (*Report, er
 	}
 	if opt.MaxMismatches <= 0 {
 		opt.MaxMismatches = 20
+	}
+	if opt.Parallel <= 0 {
+		opt.Parallel = 4
 	}
 	sinv, err := src.Inventory(ctx)
 	if err != nil {
@@ -79,6 +86,8 @@ func Verify(ctx context.Context, src, dst *Conn, opt VerifyOptions) (*Report, er
 			targets[d.Collections[i].Key()] = &d.Collections[i]
 		}
 	}
+	type pair struct{ s, t *Collection }
+	var pairs []pair
 	for _, d := range sinv.Databases {
 		for i := range d.Collections {
 			s := &d.Collections[i]
@@ -89,13 +98,29 @@ func Verify(ctx context.Context, src, dst *Conn, opt VerifyOptions) (*Report, er
 				continue
 			}
 			rep.Structure = append(rep.Structure, structureDiff(s, t)...)
-			cr, err := verifyRows(ctx, src, dst, s, t, opt)
-			if err != nil {
-				return nil, fmt.Errorf("verify %s: %w", s.Key(), err)
-			}
-			rep.Equal = rep.Equal && cr.Equal
-			rep.Collections = append(rep.Collections, cr)
+			pairs = append(pairs, pair{s, t})
 		}
+	}
+	// Collections are compared in parallel; the report keeps their order.
+	reports := make([]CollectionReport, len(pairs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opt.Parallel)
+	for i, p := range pairs {
+		g.Go(func() error {
+			cr, err := verifyRows(gctx, src, dst, p.s, p.t, opt)
+			if err != nil {
+				return fmt.Errorf("verify %s: %w", p.s.Key(), err)
+			}
+			reports[i] = cr
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, cr := range reports {
+		rep.Equal = rep.Equal && cr.Equal
+		rep.Collections = append(rep.Collections, cr)
 	}
 	extra := make([]string, 0, len(targets))
 	for k := range targets {
@@ -167,9 +192,36 @@ func verifyRows(ctx context.Context, src, dst *Conn, s, t *Collection, opt Verif
 		}
 	}
 	all := KeyRange{}
+	// The source is read one page ahead, while the target is compared
+	// with the page before.
+	type sourcePage struct {
+		cols []*schemapb.FieldData
+		err  error
+	}
+	pages := make(chan sourcePage, 1)
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		defer close(pages)
+		var next *string
+		for {
+			page, err := src.Query(rctx, s.Database, s.Name, all.Expr(pk, next), fields, nil, int64(opt.PageRows))
+			select {
+			case pages <- sourcePage{page, err}:
+			case <-rctx.Done():
+				return
+			}
+			n := Rows(page)
+			if err != nil || n < opt.PageRows {
+				return
+			}
+			last := KeysOf(Column(page, pk.GetName())).Strings()[n-1]
+			next = &last
+		}
+	}()
 	var cursor *string
-	for {
-		page, err := src.Query(ctx, s.Database, s.Name, all.Expr(pk, cursor), fields, nil, int64(opt.PageRows))
+	for sp := range pages {
+		page, err := sp.cols, sp.err
 		if err != nil {
 			return cr, err
 		}

@@ -1,0 +1,122 @@
+package milvus_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+
+	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+	"github.com/zdm-io/zdm/eventstore/estest"
+)
+
+// A zdmd killed between forwarding writes and journaling them leaves
+// intents; the next zdmd journals them as uncertain, and the applier makes
+// the target hold what the source holds for the keys they touched.
+func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
+	bed := milvustest.Require(t)
+	milvustest.Reset(t, bed.Source)
+	milvustest.Reset(t, bed.Target)
+	ctx := context.Background()
+	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
+	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 3, Prefix: "rep_"}
+	for _, c := range []*milvus.Conn{src, dst} {
+		if err := milvus.Seed(ctx, c, shape, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const db, coll, id = "rep_db0", "rep_c0", "m-repair"
+	col, err := src.DescribeCollection(ctx, db, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := estest.NewStore(t)
+	journal, err := store.OpenJournal(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intents, err := store.KV(ctx, "TEST_INTENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	positions, err := store.KV(ctx, "TEST_APPLY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	intent := func(n int, method string, msg proto.Message) {
+		data, err := proto.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := milvus.Entry{Op: "write", Method: method, Database: db, Collection: coll, Request: data, At: time.Now()}
+		if err := intents.Put(ctx, id+".deadbeef."+string(rune('0'+n)), e.Marshal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen := milvus.RowGen{Schema: col.Schema, Rand: rand.New(rand.NewPCG(9, 9))}
+	// The source applied an upsert of key 5 and a delete of key 7 ...
+	upsert := gen.Columns(1, milvus.Keys{Ints: []int64{5}}, func(int) int64 { return 1 })
+	if _, err := src.Upsert(ctx, db, coll, "", upsert, 1); err != nil {
+		t.Fatal(err)
+	}
+	intent(1, "Upsert", &milvuspb.UpsertRequest{DbName: db, CollectionName: coll, FieldsData: upsert, NumRows: 1})
+	if _, err := src.Delete(ctx, db, coll, "", "id in [7]"); err != nil {
+		t.Fatal(err)
+	}
+	intent(2, "Delete", &milvuspb.DeleteRequest{DbName: db, CollectionName: coll, Expr: "id in [7]"})
+	// ... and never got an insert of key 1000 nor an upsert of key 9.
+	intent(3, "Insert", &milvuspb.InsertRequest{DbName: db, CollectionName: coll, NumRows: 1,
+		FieldsData: gen.Columns(1, milvus.Keys{Ints: []int64{1000}}, func(int) int64 { return 1 })})
+	intent(4, "Upsert", &milvuspb.UpsertRequest{DbName: db, CollectionName: coll, NumRows: 1,
+		FieldsData: gen.Columns(1, milvus.Keys{Ints: []int64{9}}, func(int) int64 { return 1 })})
+
+	before, err := milvus.Verify(ctx, src, dst, milvus.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Equal || before.Collections[0].Different != 1 || before.Collections[0].Extra != 1 {
+		t.Fatalf("the planted differences do not show: %+v", before.Collections)
+	}
+
+	// The next zdmd recovers the intents and applies the journal.
+	capture := milvus.NewCapture(journal, nil, nil)
+	capture.KeepIntents(intents)
+	if err := capture.Recover(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := intents.All(ctx); err != nil || len(left) != 0 {
+		t.Fatalf("intents left after recovery: %v %v", left, err)
+	}
+	fence, err := journal.LastSeq(ctx, milvus.JournalPrefix(id)+">")
+	if err != nil || fence == 0 {
+		t.Fatalf("nothing journaled: %d %v", fence, err)
+	}
+	a := milvus.NewApplier(id, journal, src, dst, positions, false, func(string, string) bool { return true }, func(err error) { t.Error(err) }, nil)
+	actx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(actx) }()
+	defer func() { stop(); <-done }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		drained, err := a.Drained(ctx, fence)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if drained {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the uncertain writes were not applied")
+		}
+	}
+	after, err := milvus.Verify(ctx, src, dst, milvus.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Equal {
+		t.Fatalf("source and target differ after the repair: %+v %v", after.Collections, after.Structure)
+	}
+}
