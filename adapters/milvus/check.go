@@ -16,6 +16,7 @@ import (
 // a cluster, once, with its last value.
 type CheckReport struct {
 	Acknowledged int64    `json:"acknowledged"`
+	Unsure       int64    `json:"unsure"`
 	Keys         int      `json:"keys"`
 	Present      int      `json:"present"`
 	Missing      int      `json:"missing"`
@@ -31,13 +32,27 @@ func (r CheckReport) OK() bool {
 }
 
 func (r CheckReport) String() string {
-	return fmt.Sprintf("acknowledged %d writes on %d keys: present %d, missing %d, duplicated %d, stale %d, deleted but present %d",
-		r.Acknowledged, r.Keys, r.Present, r.Missing, r.Duplicated, r.Stale, r.Resurrected)
+	return fmt.Sprintf("acknowledged %d writes (and %d failed that may have been applied) on %d keys: present %d, missing %d, duplicated %d, stale %d, deleted but present %d",
+		r.Acknowledged, r.Unsure, r.Keys, r.Present, r.Missing, r.Duplicated, r.Stale, r.Resurrected)
 }
 
 type expected struct {
 	present bool
 	version int64
+	// or: the outcomes of failed writes sent after the last acknowledged
+	// one, any of which may have been applied.
+	or []expected
+}
+
+// accepts reports whether a key seen (present, with version) is an outcome
+// the journal allows.
+func (e expected) accepts(present bool, version int64, versioned bool) bool {
+	for _, x := range append([]expected{{present: e.present, version: e.version}}, e.or...) {
+		if x.present == present && (!present || !versioned || x.version == version) {
+			return true
+		}
+	}
+	return false
 }
 
 // Check reads a load journal and compares the cluster with what it says:
@@ -54,14 +69,24 @@ func Check(ctx context.Context, c *Conn, journal io.Reader) (CheckReport, error)
 		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
 			return rep, fmt.Errorf("journal line %d: %w", rep.Acknowledged+1, err)
 		}
-		rep.Acknowledged++
 		t := Target{a.Database, a.Collection}
 		if want[t] == nil {
 			want[t] = map[string]expected{}
 		}
 		keyType[t] = a.KeyType
+		outcome := expected{present: a.Op != "delete", version: a.Version}
+		if a.Unsure {
+			rep.Unsure++
+			for _, k := range a.Keys {
+				w := want[t][k]
+				w.or = append(w.or, outcome)
+				want[t][k] = w
+			}
+			continue
+		}
+		rep.Acknowledged++
 		for _, k := range a.Keys {
-			want[t][k] = expected{present: a.Op != "delete", version: a.Version}
+			want[t][k] = outcome
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -143,21 +168,24 @@ func checkCollection(ctx context.Context, c *Conn, t Target, keyType string, key
 		}
 		for _, key := range batch {
 			w := keys[key]
-			switch n := count[key]; {
-			case w.present && n == 0:
-				rep.Missing++
-				example("missing key %s", key)
-			case !w.present && n > 0:
-				rep.Resurrected++
-				example("deleted key %s is present", key)
+			n := count[key]
+			switch {
 			case n > 1:
 				rep.Duplicated++
 				example("key %s appears %d times", key, n)
-			case w.present && version != "" && last[key] != w.version:
+			case w.accepts(n > 0, last[key], version != ""):
+				if n > 0 {
+					rep.Present++
+				}
+			case n == 0:
+				rep.Missing++
+				example("missing key %s", key)
+			case !w.present && len(w.or) == 0:
+				rep.Resurrected++
+				example("deleted key %s is present", key)
+			default:
 				rep.Stale++
 				example("key %s has version %d, want %d", key, last[key], w.version)
-			case w.present:
-				rep.Present++
 			}
 		}
 	}

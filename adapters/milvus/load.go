@@ -42,9 +42,11 @@ type LoadConfig struct {
 	Duration time.Duration // 0: until ctx ends
 }
 
-// Ack is one acknowledged write, as the journal file keeps it.
+// Ack is one acknowledged write, as the journal file keeps it, or, with
+// Unsure, a write whose call failed: it may or may not have been applied.
 type Ack struct {
 	Op         string    `json:"op"`
+	Unsure     bool      `json:"unsure,omitempty"`
 	Database   string    `json:"db"`
 	Collection string    `json:"collection"`
 	KeyType    string    `json:"key_type"`
@@ -193,15 +195,18 @@ func (l *loader) write(ctx context.Context, r *rand.Rand, t loadTarget, op strin
 			}
 		}
 		n := l.cfg.Batch
+		ack.Keys = keys.Strings()
 		res, err = l.c.Insert(ctx, t.Database, t.Collection, "", gen.Columns(n, keys, func(int) int64 { return version }), n)
 	case "upsert":
 		keys := oneKey(live[0])
+		ack.Keys = keys.Strings()
 		res, err = l.c.Upsert(ctx, t.Database, t.Collection, "", gen.Columns(1, keys, func(int) int64 { return version }), 1)
 	case "delete":
 		res, err = l.c.Delete(ctx, t.Database, t.Collection, "", live[0].InExpr(t.pk.GetName()))
 		ack.Keys = live[0].Strings()
 	}
 	if err != nil {
+		ack.Unsure, ack.At = true, time.Now()
 		return ack, err
 	}
 	if op != "delete" {
@@ -227,6 +232,11 @@ func (l *loader) record(ack Ack, err error) {
 	if err != nil {
 		l.stats.Failed++
 		l.stats.LastErr = err.Error()
+		// A failed call may still have been applied: the check accepts
+		// either outcome for its keys (keys the server assigns are unknown).
+		if len(ack.Keys) > 0 {
+			_ = l.journal.Encode(ack)
+		}
 		return
 	}
 	if !l.lastAck.IsZero() {

@@ -3,13 +3,14 @@ package milvus
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -296,26 +297,19 @@ func sampleCompare(ctx context.Context, src, dst *Conn, db, name string, n int) 
 		return cr, false, err
 	}
 	c := &Collection{Database: db, Name: name, Schema: d.GetSchema(), DynamicField: d.GetSchema().GetEnableDynamicField()}
-	var srcErr, dstErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); cr.SourceRows, srcErr = src.CountWhere(ctx, db, name, "") }()
-	go func() { defer wg.Done(); cr.TargetRows, dstErr = dst.CountWhere(ctx, db, name, "") }()
-	wg.Wait()
-	if err := errors.Join(srcErr, dstErr); err != nil {
-		return cr, true, err
-	}
+	// Writes are held while this runs: counts and samples of both sides
+	// are read at once, in one round of strong reads. Each sample is the
+	// n smallest keys, as every query with a limit returns them (the copy
+	// pages the same way).
 	pk, fields := c.PrimaryField(), outputFields(c)
-	page, err := src.Query(ctx, c.Database, c.Name, "", fields, nil, int64(n))
-	if err != nil {
+	var page, other []*schemapb.FieldData
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { cr.SourceRows, err = src.CountWhere(gctx, db, name, ""); return err })
+	g.Go(func() (err error) { cr.TargetRows, err = dst.CountWhere(gctx, db, name, ""); return err })
+	g.Go(func() (err error) { page, err = src.Query(gctx, db, name, "", fields, nil, int64(n)); return err })
+	g.Go(func() (err error) { other, err = dst.Query(gctx, db, name, "", fields, nil, int64(n)); return err })
+	if err := g.Wait(); err != nil {
 		return cr, true, err
-	}
-	keys := KeysOf(Column(page, pk.GetName()))
-	other := []*schemapb.FieldData{}
-	if keys.Len() > 0 {
-		if other, err = dst.Query(ctx, c.Database, c.Name, keys.InExpr(pk.GetName()), fields, nil, 0); err != nil {
-			return cr, true, err
-		}
 	}
 	sh, th := rowHashes(page, pk.GetName(), c.Schema), rowHashes(other, pk.GetName(), c.Schema)
 	for k, h := range sh {
@@ -323,6 +317,14 @@ func sampleCompare(ctx context.Context, src, dst *Conn, db, name string, n int) 
 			cr.Different++
 			if len(cr.Mismatches) < 20 {
 				cr.Mismatches = append(cr.Mismatches, k+" differs or is missing on the target")
+			}
+		}
+	}
+	for k := range th {
+		if _, ok := sh[k]; !ok {
+			cr.Different++
+			if len(cr.Mismatches) < 20 {
+				cr.Mismatches = append(cr.Mismatches, k+" is only on the target")
 			}
 		}
 	}
