@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -51,10 +50,13 @@ type Capture struct {
 	logger  *slog.Logger
 	intents Intents
 	boot    string // this process's mark on its intents
-	seq     atomic.Uint64
 
 	mu        sync.Mutex
 	recovered map[string]bool
+	// Intents live in slots reused once cleared, so the bucket holds as
+	// many keys as writes were ever in flight at once, not one per write.
+	freeSlots []int
+	nextSlot  int
 	armed     map[string]*armed // by source cluster
 	routes    map[string]string // source cluster -> target endpoint after a switch
 	ddl       map[string]time.Time
@@ -122,18 +124,20 @@ func (c *Capture) Recover(ctx context.Context, migrationID string) error {
 		if !strings.HasPrefix(key, prefix) || strings.HasPrefix(key, prefix+c.boot+".") {
 			continue
 		}
-		e, err := UnmarshalEntry(value)
-		if err != nil {
-			return fmt.Errorf("write intent %s: %w", key, err)
-		}
-		if err := c.appendUncertain(ctx, migrationID, e); err != nil {
-			return err
+		if len(value) > 0 { // an empty slot holds no write
+			e, err := UnmarshalEntry(value)
+			if err != nil {
+				return fmt.Errorf("write intent %s: %w", key, err)
+			}
+			if err := c.appendUncertain(ctx, migrationID, e); err != nil {
+				return err
+			}
+			c.logger.Warn("a write without a known outcome will be repaired from the source", "migration", migrationID,
+				"method", e.Method, "collection", e.Database+"/"+e.Collection)
 		}
 		if err := c.intents.Delete(ctx, key); err != nil {
 			return err
 		}
-		c.logger.Warn("a write without a known outcome will be repaired from the source", "migration", migrationID,
-			"method", e.Method, "collection", e.Database+"/"+e.Collection)
 	}
 	c.mu.Lock()
 	c.recovered[migrationID] = true
@@ -249,6 +253,7 @@ type call struct {
 	db     string
 	coll   string
 	intent string // key of its intent, if kept
+	slot   int
 }
 
 // before runs ahead of forwarding: it refuses a forbidden operation under
@@ -301,11 +306,13 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		a.inflight.Done()
 	}
 	if k.kind == "write" && c.intents != nil {
-		k.intent = fmt.Sprintf("%s.%s.%d", a.migrationID, c.boot, c.seq.Add(1))
+		k.slot = c.takeSlot()
+		k.intent = fmt.Sprintf("%s.%s.%d", a.migrationID, c.boot, k.slot)
 		// Only the key columns: the intent is written before every write,
 		// and its vectors are not needed to repair it.
 		e := Entry{Op: k.op, Method: method, Database: k.db, Collection: k.coll, Request: keyColumns(method, req), At: time.Now()}
 		if err := c.intents.Put(context.WithoutCancel(ctx), k.intent, e.Marshal()); err != nil {
+			c.giveSlot(k.slot)
 			a.inflight.Done()
 			// Not forwarded: nothing happened, and the client may retry.
 			return nil, status.Errorf(codes.Unavailable, "zdm: the write could not be recorded before forwarding (%v); it was not sent, retry it", err)
@@ -347,12 +354,33 @@ func (c *Capture) forget(ctx context.Context, k *call) {
 	if k.intent == "" {
 		return
 	}
-	key := k.intent
+	key, slot := k.intent, k.slot
 	go func() {
-		if err := c.intents.Delete(context.WithoutCancel(ctx), key); err != nil {
-			c.logger.Warn("write intent not deleted (it will be repaired needlessly)", "key", key, "err", err)
+		// An empty value clears the slot; it is reused only once cleared.
+		if err := c.intents.Put(context.WithoutCancel(ctx), key, nil); err != nil {
+			c.logger.Warn("write intent not cleared (it will be repaired needlessly)", "key", key, "err", err)
+			return
 		}
+		c.giveSlot(slot)
 	}()
+}
+
+func (c *Capture) takeSlot() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.freeSlots); n > 0 {
+		s := c.freeSlots[n-1]
+		c.freeSlots = c.freeSlots[:n-1]
+		return s
+	}
+	c.nextSlot++
+	return c.nextSlot
+}
+
+func (c *Capture) giveSlot(s int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.freeSlots = append(c.freeSlots, s)
 }
 
 // after journals an acknowledged write before the client gets its answer;
