@@ -1,0 +1,45 @@
+package milvus
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+)
+
+// An intent keeps what a repair needs, the keys, and not the vectors.
+func TestKeyColumnsKeepOnlyWhatCanBeAKey(t *testing.T) {
+	schema := Shape{Dim: 128, PKType: "varchar"}.Schema("c")
+	gen := RowGen{Schema: schema, Rand: rand.New(rand.NewPCG(1, 2))}
+	keys := Keys{Strs: []string{"a", "b", "c"}}
+	full, err := proto.Marshal(&milvuspb.UpsertRequest{DbName: "d", CollectionName: "c", PartitionName: "p",
+		FieldsData: gen.Columns(3, keys, func(int) int64 { return 1 }), NumRows: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := keyColumns("Upsert", full)
+	if len(small)*4 > len(full) {
+		t.Fatalf("intent of %d bytes for a request of %d", len(small), len(full))
+	}
+	var r milvuspb.UpsertRequest
+	if err := proto.Unmarshal(small, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.GetDbName() != "d" || r.GetCollectionName() != "c" || r.GetPartitionName() != "p" || r.GetNumRows() != 3 {
+		t.Fatalf("names lost: %v", &r)
+	}
+	for _, c := range r.GetFieldsData() {
+		if typ := c.GetType(); typ != schemapb.DataType_Int64 && typ != schemapb.DataType_VarChar {
+			t.Fatalf("a column that cannot be a key was kept: %s", c.GetFieldName())
+		}
+	}
+	if got := KeysOf(Column(r.GetFieldsData(), "id")).Strings(); len(got) != 3 || got[0] != "a" || got[2] != "c" {
+		t.Fatalf("keys: %v", got)
+	}
+	del, _ := proto.Marshal(&milvuspb.DeleteRequest{DbName: "d", CollectionName: "c", Expr: `id in ["a"]`})
+	if string(keyColumns("Delete", del)) != string(del) {
+		t.Fatal("a delete's intent must keep its expression as it was")
+	}
+}
