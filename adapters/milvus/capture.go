@@ -294,6 +294,16 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		case <-ctx.Done():
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
+		c.mu.Lock()
+		captured := c.armed[clusterID] == a
+		c.mu.Unlock()
+		if !captured {
+			// Held until the switch (or the end of the migration) disarmed
+			// the capture: the write goes where the route now says and is
+			// not journaled, or the applier would write it to the target a
+			// second time, after the client's next writes.
+			return &call{method: method}, nil
+		}
 		// Count the write in flight, then look again: a hold that began in
 		// between waits for it.
 		a.inflight.Add(1)

@@ -1,0 +1,75 @@
+package milvus
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+)
+
+type memJournal struct {
+	mu       sync.Mutex
+	subjects []string
+}
+
+func (j *memJournal) Append(_ context.Context, subject string, _ []byte) (uint64, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.subjects = append(j.subjects, subject)
+	return uint64(len(j.subjects)), nil
+}
+func (j *memJournal) Subjects(context.Context, string) (map[string]uint64, error) { return nil, nil }
+func (j *memJournal) LastSeq(context.Context, string) (uint64, error)             { return 0, nil }
+func (j *memJournal) Next(context.Context, string, uint64) (uint64, []byte, bool, error) {
+	return 0, nil, false, nil
+}
+func (j *memJournal) Follow(context.Context, string, uint64, func(uint64, []byte, uint64) error) error {
+	return nil
+}
+func (j *memJournal) Purge(context.Context, string) error { return nil }
+
+// A write held at the switch goes on to the target once the capture is
+// disarmed, and is not journaled: the applier would otherwise write it to
+// the target again, after the client's later writes.
+func TestAWriteHeldAtTheSwitchIsNotJournaled(t *testing.T) {
+	j := &memJournal{}
+	c := NewCapture(j, nil, nil)
+	c.Arm("src", "m-1", "")
+	ctx := context.Background()
+	release, err := c.Hold(ctx, "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := proto.Marshal(&milvuspb.DeleteRequest{DbName: "d", CollectionName: "c", Expr: "id in [1]"})
+	got := make(chan *call, 1)
+	go func() {
+		k, err := c.before(ctx, "src", "/milvus.proto.milvus.MilvusService/Delete", req, "")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- k
+	}()
+	select {
+	case <-got:
+		t.Fatal("a write went on during the hold")
+	case <-time.After(100 * time.Millisecond):
+	}
+	c.Route("src", "127.0.0.1:1")
+	c.Disarm("m-1")
+	release()
+	k := <-got
+	if k == nil || k.a != nil {
+		t.Fatalf("the held write is still captured: %+v", k)
+	}
+	resp, _ := proto.Marshal(&milvuspb.MutationResult{})
+	c.after(ctx, k, req, resp)
+	if len(j.subjects) != 0 {
+		t.Fatalf("journaled after the switch: %v", j.subjects)
+	}
+	if c.RouteOf("src") != "127.0.0.1:1" {
+		t.Fatal("route lost")
+	}
+}
