@@ -115,14 +115,13 @@ func (c *Capture) Recover(ctx context.Context, migrationID string) error {
 	if done {
 		return nil
 	}
-	all, err := c.intents.All(ctx)
+	mine, err := c.intentsOf(ctx, migrationID)
 	if err != nil {
-		return fmt.Errorf("read write intents: %w", err)
+		return err
 	}
-	prefix := migrationID + "."
-	for key, value := range all {
-		if !strings.HasPrefix(key, prefix) || strings.HasPrefix(key, prefix+c.boot+".") {
-			continue
+	for key, value := range mine {
+		if strings.HasPrefix(key, migrationID+"."+c.boot+".") {
+			continue // this process's own writes in flight
 		}
 		if len(value) > 0 { // an empty slot holds no write
 			e, err := UnmarshalEntry(value)
@@ -150,18 +149,30 @@ func (c *Capture) DropIntents(ctx context.Context, migrationID string) error {
 	if c.intents == nil {
 		return nil
 	}
-	all, err := c.intents.All(ctx)
+	mine, err := c.intentsOf(ctx, migrationID)
 	if err != nil {
-		return fmt.Errorf("read write intents: %w", err)
+		return err
 	}
-	for key := range all {
-		if strings.HasPrefix(key, migrationID+".") {
-			if err := c.intents.Delete(ctx, key); err != nil {
-				return err
-			}
+	for key := range mine {
+		if err := c.intents.Delete(ctx, key); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// intentsOf returns a migration's intents, by key.
+func (c *Capture) intentsOf(ctx context.Context, migrationID string) (map[string][]byte, error) {
+	all, err := c.intents.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read write intents: %w", err)
+	}
+	for key := range all {
+		if !strings.HasPrefix(key, migrationID+".") {
+			delete(all, key)
+		}
+	}
+	return all, nil
 }
 
 func (c *Capture) appendUncertain(ctx context.Context, migrationID string, e Entry) error {
@@ -280,7 +291,8 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		return k, nil
 	}
 	k.a = a
-	k.db, k.coll = requestNames(method, req, dbHeader)
+	msg := decodeRequest(method, req)
+	k.db, k.coll = requestNames(method, msg, dbHeader)
 	if k.kind == "forbidden" && a.policy != domain.PolicyFail {
 		return nil, status.Errorf(codes.FailedPrecondition,
 			"zdm: %s is forbidden while migration %s of this cluster runs (R3); retry after the migration, or cancel it", method, a.migrationID)
@@ -295,7 +307,12 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
 		c.mu.Lock()
-		captured := c.armed[clusterID] == a
+		captured, same := c.armed[clusterID] == a, a.hold == hold
+		if captured && same {
+			// Counted in flight under the lock: a hold that begins later
+			// waits for this write.
+			a.inflight.Add(1)
+		}
 		c.mu.Unlock()
 		if !captured {
 			// Held until the switch (or the end of the migration) disarmed
@@ -304,24 +321,16 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 			// second time, after the client's next writes.
 			return &call{method: method}, nil
 		}
-		// Count the write in flight, then look again: a hold that began in
-		// between waits for it.
-		a.inflight.Add(1)
-		c.mu.Lock()
-		same := a.hold == hold
-		c.mu.Unlock()
 		if same {
 			break
 		}
-		a.inflight.Done()
 	}
 	if k.kind == "write" && c.intents != nil {
 		k.slot = c.takeSlot()
 		k.intent = fmt.Sprintf("%s.%s.%d", a.migrationID, c.boot, k.slot)
 		// Only the key columns: the intent is written before every write,
 		// and its vectors are not needed to repair it.
-		e := Entry{Op: k.op, Method: method, Database: k.db, Collection: k.coll, Request: keyColumns(method, req), At: time.Now()}
-		if err := c.intents.Put(context.WithoutCancel(ctx), k.intent, e.Marshal()); err != nil {
+		if err := c.intents.Put(context.WithoutCancel(ctx), k.intent, k.entry(keyColumns(msg, req)).Marshal()); err != nil {
 			c.giveSlot(k.slot)
 			a.inflight.Done()
 			// Not forwarded: nothing happened, and the client may retry.
@@ -329,6 +338,11 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		}
 	}
 	return k, nil
+}
+
+// entry is the journal entry of the call with request req.
+func (k *call) entry(req []byte) Entry {
+	return Entry{Op: k.op, Method: k.method, Database: k.db, Collection: k.coll, Request: req, At: time.Now()}
 }
 
 // unsent ends a call that never reached the cluster.
@@ -350,8 +364,7 @@ func (c *Capture) broken(ctx context.Context, k *call, req []byte) {
 	if k.kind != "write" {
 		return
 	}
-	e := Entry{Op: k.op, Method: k.method, Database: k.db, Collection: k.coll, Request: req}
-	if err := c.appendUncertain(context.WithoutCancel(ctx), k.a.migrationID, e); err != nil {
+	if err := c.appendUncertain(context.WithoutCancel(ctx), k.a.migrationID, k.entry(req)); err != nil {
 		c.logger.Error("uncertain write not journaled; its intent stays for the next start", "migration", k.a.migrationID, "err", err)
 		return
 	}
@@ -414,7 +427,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 		c.forget(ctx, k)
 		return // only acknowledged writes are journaled
 	}
-	e := Entry{Op: k.op, Method: k.method, Database: k.db, Collection: k.coll, Request: req, At: time.Now()}
+	e := k.entry(req)
 	if res != nil {
 		e.Timestamp = res.GetTimestamp()
 		if k.op == OpInsert || k.op == OpUpsert {

@@ -56,10 +56,8 @@ func requestMessage(method string) proto.Message {
 
 // requestNames resolves a request's database (from the request, else the
 // dbname header, else "default") and collection.
-func requestNames(method string, req []byte, dbHeader string) (db, coll string) {
-	msg := requestMessage(method)
+func requestNames(method string, msg proto.Message, dbHeader string) (db, coll string) {
 	if msg != nil {
-		_ = proto.Unmarshal(req, msg)
 		if d, ok := msg.(interface{ GetDbName() string }); ok {
 			db = d.GetDbName()
 		}
@@ -101,15 +99,21 @@ func statusOK(s *commonpb.Status) bool {
 	return s.GetErrorCode() == commonpb.ErrorCode_Success && s.GetCode() == 0
 }
 
-// keyColumns returns an insert or upsert request with only the columns
-// that can be its primary key (int64 and varchar): what a repair needs to
-// know which rows the write touched, without its vectors. Other requests
-// come back as they are.
-func keyColumns(method string, req []byte) []byte {
+// decodeRequest decodes a request of method, once for every use the
+// proxy makes of it; nil for a method it does not know.
+func decodeRequest(method string, req []byte) proto.Message {
 	msg := requestMessage(method)
 	if msg == nil || proto.Unmarshal(req, msg) != nil {
-		return req
+		return nil
 	}
+	return msg
+}
+
+// keyColumns returns an insert or upsert request (msg, decoded from req)
+// with only the columns that can be its primary key (int64 and varchar):
+// what a repair needs to know which rows the write touched, without its
+// vectors. Other requests come back as they are. msg is changed.
+func keyColumns(msg proto.Message, req []byte) []byte {
 	keep := func(cols []*schemapb.FieldData) []*schemapb.FieldData {
 		var out []*schemapb.FieldData
 		for _, c := range cols {
