@@ -191,16 +191,12 @@ func (c *Conn) Delete(ctx context.Context, db, coll, part, expr string) (*milvus
 
 // Query returns the columns of the rows expr selects, strongly consistent.
 func (c *Conn) Query(ctx context.Context, db, coll, expr string, fields []string, parts []string, limit int64) ([]*schemapb.FieldData, error) {
-	return c.query(ctx, db, coll, expr, fields, parts, limit, commonpb.ConsistencyLevel_Strong)
-}
-
-func (c *Conn) query(ctx context.Context, db, coll, expr string, fields []string, parts []string, limit int64, level commonpb.ConsistencyLevel) ([]*schemapb.FieldData, error) {
 	params := []*commonpb.KeyValuePair{}
 	if limit > 0 {
 		params = append(params, &commonpb.KeyValuePair{Key: "limit", Value: fmt.Sprint(limit)})
 	}
 	req := &milvuspb.QueryRequest{DbName: db, CollectionName: coll, Expr: expr, OutputFields: fields,
-		PartitionNames: parts, QueryParams: params, ConsistencyLevel: level}
+		PartitionNames: parts, QueryParams: params, ConsistencyLevel: commonpb.ConsistencyLevel_Strong}
 	r, err := c.svc.Query(c.In(ctx, db), req)
 	if err := check("query "+coll, r.GetStatus(), err); err != nil {
 		return nil, err

@@ -175,42 +175,37 @@ func (a *Applier) done(ctx context.Context, subject string, w *applyWorker, seq 
 }
 
 func (a *Applier) flush(ctx context.Context, subject string, w *applyWorker, b *rowBatch, pending uint64) error {
-	began, pause := time.Now(), 100*time.Millisecond
-	for {
+	err := a.untilApplied(ctx, fmt.Sprintf("%d rows of %s/%s", b.rows, b.db, b.coll), func() error {
 		_, err := a.target.Upsert(ctx, b.db, b.coll, b.part, b.cols, b.rows)
-		if err == nil {
-			return a.done(ctx, subject, w, b.seq, b.commit, pending)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		a.logger.Warn("apply failed; retrying", "migration", a.id, "collection", b.db+"/"+b.coll, "rows", b.rows, "err", err)
-		if time.Since(began) > 2*time.Minute && a.onStuck != nil {
-			a.onStuck(fmt.Errorf("rows of %s/%s cannot be applied to the target: %w", b.db, b.coll, err))
-			began = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
-		}
-		pause = min(pause*2, 5*time.Second)
+		return err
+	})
+	if err != nil {
+		return err
 	}
+	return a.done(ctx, subject, w, b.seq, b.commit, pending)
 }
 
-// applyRetrying applies an entry until it succeeds; an entry that keeps
-// failing for two minutes is reported as stuck (the lag shows it too).
+// applyRetrying applies an entry until it succeeds.
 func (a *Applier) applyRetrying(ctx context.Context, w *applyWorker, e Entry) error {
+	return a.untilApplied(ctx, fmt.Sprintf("%s on %s/%s", e.Method, e.Database, e.Collection), func() error {
+		return a.apply(ctx, w, e)
+	})
+}
+
+// untilApplied retries op with backoff until it succeeds or ctx ends; one
+// that keeps failing for two minutes is reported as stuck, once (the lag
+// shows it too).
+func (a *Applier) untilApplied(ctx context.Context, what string, op func() error) error {
 	began, pause, reported := time.Now(), 100*time.Millisecond, false
 	for {
-		err := a.apply(ctx, w, e)
+		err := op()
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		a.logger.Warn("apply failed; retrying", "migration", a.id, "op", e.Op, "method", e.Method, "collection", e.Database+"/"+e.Collection, "err", err)
+		a.logger.Warn("apply failed; retrying", "migration", a.id, "what", what, "err", err)
 		if !reported && time.Since(began) > 2*time.Minute && a.onStuck != nil {
 			reported = true
-			a.onStuck(fmt.Errorf("%s on %s/%s cannot be applied to the target: %w", e.Method, e.Database, e.Collection, err))
+			a.onStuck(fmt.Errorf("%s cannot be applied to the target: %w", what, err))
 		}
 		select {
 		case <-ctx.Done():
@@ -342,19 +337,18 @@ func (a *Applier) repair(ctx context.Context, w *applyWorker, e Entry, msg proto
 			return err
 		}
 	}
-	var gone Keys
-	for _, k := range keys.Ints {
-		if !found[strconv.FormatInt(k, 10)] {
-			gone.Ints = append(gone.Ints, k)
-		}
-	}
-	for _, k := range keys.Strs {
+	var gone []string
+	for _, k := range keys.Strings() {
 		if !found[k] {
-			gone.Strs = append(gone.Strs, k)
+			gone = append(gone, k)
 		}
 	}
-	if gone.Len() > 0 {
-		if _, err := a.target.Delete(ctx, db, coll, "", gone.InExpr(pk)); err != nil {
+	if len(gone) > 0 {
+		keyType := "int64"
+		if len(keys.Strs) > 0 {
+			keyType = "varchar"
+		}
+		if _, err := a.target.Delete(ctx, db, coll, "", keysFromStrings(keyType, gone).InExpr(pk)); err != nil {
 			return err
 		}
 	}

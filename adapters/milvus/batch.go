@@ -1,8 +1,9 @@
 package milvus
 
 import (
-	"slices"
 	"time"
+
+	"github.com/golang/protobuf/proto"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 )
@@ -30,7 +31,8 @@ func newRowBatch(r *rowSet) *rowBatch {
 	b := &rowBatch{rowSet: *r, seen: map[string]bool{}}
 	b.cols = make([]*schemapb.FieldData, len(r.cols))
 	for i, c := range r.cols {
-		b.cols[i] = cloneColumn(c)
+		// The batch grows by appending: the entry's own columns stay.
+		b.cols[i] = proto.Clone(c).(*schemapb.FieldData)
 	}
 	for _, k := range r.keys {
 		b.seen[k] = true
@@ -65,40 +67,6 @@ func (b *rowBatch) add(r *rowSet) {
 		b.seen[k] = true
 	}
 	b.rows += r.rows
-}
-
-func cloneColumn(c *schemapb.FieldData) *schemapb.FieldData {
-	out := &schemapb.FieldData{Type: c.GetType(), FieldName: c.GetFieldName(), FieldId: c.GetFieldId(), IsDynamic: c.GetIsDynamic()}
-	if v := c.GetVectors(); v != nil {
-		nv := &schemapb.VectorField{Dim: v.GetDim()}
-		if f := v.GetFloatVector(); f != nil {
-			nv.Data = &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: slices.Clone(f.GetData())}}
-		} else {
-			nv.Data = &schemapb.VectorField_BinaryVector{BinaryVector: slices.Clone(v.GetBinaryVector())}
-		}
-		out.Field = &schemapb.FieldData_Vectors{Vectors: nv}
-		return out
-	}
-	s := c.GetScalars()
-	ns := &schemapb.ScalarField{}
-	switch {
-	case s.GetLongData() != nil:
-		ns.Data = &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: slices.Clone(s.GetLongData().GetData())}}
-	case s.GetIntData() != nil:
-		ns.Data = &schemapb.ScalarField_IntData{IntData: &schemapb.IntArray{Data: slices.Clone(s.GetIntData().GetData())}}
-	case s.GetStringData() != nil:
-		ns.Data = &schemapb.ScalarField_StringData{StringData: &schemapb.StringArray{Data: slices.Clone(s.GetStringData().GetData())}}
-	case s.GetBoolData() != nil:
-		ns.Data = &schemapb.ScalarField_BoolData{BoolData: &schemapb.BoolArray{Data: slices.Clone(s.GetBoolData().GetData())}}
-	case s.GetFloatData() != nil:
-		ns.Data = &schemapb.ScalarField_FloatData{FloatData: &schemapb.FloatArray{Data: slices.Clone(s.GetFloatData().GetData())}}
-	case s.GetDoubleData() != nil:
-		ns.Data = &schemapb.ScalarField_DoubleData{DoubleData: &schemapb.DoubleArray{Data: slices.Clone(s.GetDoubleData().GetData())}}
-	case s.GetJsonData() != nil:
-		ns.Data = &schemapb.ScalarField_JsonData{JsonData: &schemapb.JSONArray{Data: slices.Clone(s.GetJsonData().GetData())}}
-	}
-	out.Field = &schemapb.FieldData_Scalars{Scalars: ns}
-	return out
 }
 
 // appendColumn appends src's values to dst (same field, same type).

@@ -304,6 +304,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	}
 	defer dst.Close()
 	fresh := c.startCopy(m.ID)
+	loadedForCopy := c.loadedForCopy(m)
 
 	type job struct {
 		col *Collection
@@ -335,7 +336,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		if err := createOnTarget(ctx, dst, col, m); err != nil {
 			return err
 		}
-		if !c.loadedForCopy(m)[col.Key()] {
+		if !loadedForCopy[col.Key()] {
 			// Loading starts now, while the collection is empty, and goes
 			// on during the copy; the end of the copy waits for it.
 			if err := dst.StartLoad(ctx, col.Database, col.Name); err != nil {
