@@ -49,9 +49,11 @@ type Config struct {
 	Metrics http.Handler
 	// Ready reports whether zdmd can serve (for /readyz).
 	Ready func() error
-	// Console, when set, serves the operator console at ConsolePaths.
-	Console      http.Handler
-	ConsolePaths []string
+	// Console, when set, serves the operator console at its paths.
+	Console interface {
+		http.Handler
+		Paths() []string
+	}
 }
 
 // Server is the HTTP API.
@@ -80,7 +82,7 @@ func NewServer(cfg Config) *Server {
 	e.GET("/v1/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", openAPIDocument) })
 
 	if cfg.Console != nil {
-		for _, p := range cfg.ConsolePaths {
+		for _, p := range cfg.Console.Paths() {
 			e.GET(p, echo.WrapHandler(cfg.Console))
 		}
 	}

@@ -23,8 +23,20 @@ var assets = map[string]string{
 	"/style.css":  "style.css",
 }
 
+// Console serves the console's assets.
+type Console struct{ files fs.FS }
+
+// New returns the console.
+func New() *Console {
+	files, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	return &Console{files: files}
+}
+
 // Paths are the URL paths the console answers.
-func Paths() []string {
+func (*Console) Paths() []string {
 	out := make([]string, 0, len(assets))
 	for p := range assets {
 		out = append(out, p)
@@ -32,26 +44,20 @@ func Paths() []string {
 	return out
 }
 
-// Handler serves the console's assets.
-func Handler() http.Handler {
-	files, err := fs.Sub(static, "static")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
+// ServeHTTP serves one asset.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name, ok := assets[path.Clean("/"+r.URL.Path)]
+	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		http.NotFound(w, r)
+		return
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, ok := assets[path.Clean("/"+r.URL.Path)]
-		if !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
-			http.NotFound(w, r)
-			return
-		}
-		h := w.Header()
-		// The page holds an API token in the tab's session storage: no
-		// framing by other sites, no scripts or connections elsewhere.
-		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-cache")
-		http.ServeFileFS(w, r, files, name)
-	})
+	h := w.Header()
+	// The page holds an API token in the tab's session storage: no
+	// framing by other sites, no scripts or connections elsewhere.
+	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-cache")
+	http.ServeFileFS(w, r, c.files, name)
 }

@@ -52,9 +52,7 @@ type env struct {
 // newEnv resets the test bed and writes a zdmd config; milvusExtra adds
 // lines to its milvus section (indented by two spaces).
 func newEnv(t *testing.T, milvusExtra string) *env {
-	bed := milvustest.Require(t)
-	milvustest.Reset(t, bed.Source)
-	milvustest.Reset(t, bed.Target)
+	bed := milvustest.Empty(t)
 	e := &env{bed: bed, bin: zdmd(t, bed.Root), dir: t.TempDir(), listen: st.FreeAddr(t)}
 	e.config, e.dataDir = filepath.Join(e.dir, "zdmd.yaml"), filepath.Join(e.dir, "data")
 	st.WriteFile(t, e.config, `dataplane: milvus

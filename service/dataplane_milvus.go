@@ -18,8 +18,8 @@ type MilvusConfig struct {
 	ServerScript   string `yaml:"server_script"`
 	ServerRoot     string `yaml:"server_root"`
 	LocalFirstPort int    `yaml:"local_first_port"`
-	// CopyWorkers, CopyReaders, CopyPageRows and CopyRangeRows tune the
-	// bulk copy.
+	// CopyWorkers, CopyReaders, CopyPageBytes, CopyPageRows and
+	// CopyRangeRows tune the bulk copy (milvus.CopyConfig).
 	CopyWorkers   int `yaml:"copy_workers"`
 	CopyReaders   int `yaml:"copy_readers"`
 	CopyPageBytes int `yaml:"copy_page_bytes"`

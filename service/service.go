@@ -185,7 +185,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 		Tokens: tokens, Logger: logger, Metrics: m.metrics.Handler(), Ready: m.readyErr,
 	}
 	if !cfg.DisableConsole {
-		apiCfg.Console, apiCfg.ConsolePaths = console.Handler(), console.Paths()
+		apiCfg.Console = console.New()
 	}
 	m.server = api.NewServer(apiCfg)
 	ok = true

@@ -42,9 +42,7 @@ func planned(t *testing.T, c *milvus.Copier) *domain.Migration {
 }
 
 func TestCopySkipsACollectionDroppedMidCopy(t *testing.T) {
-	bed := milvustest.Require(t)
-	milvustest.Reset(t, bed.Source)
-	milvustest.Reset(t, bed.Target)
+	bed := milvustest.Empty(t)
 	ctx := context.Background()
 	src := milvustest.Dial(t, bed.Source)
 	if err := milvus.Seed(ctx, src, milvus.Shape{Databases: 1, Collections: 2, Rows: 3000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "drop_"}, nil); err != nil {
@@ -94,9 +92,7 @@ func TestCopyToAnUnreachableTargetSaysSo(t *testing.T) {
 }
 
 func TestVerificationNamesPlantedDifferences(t *testing.T) {
-	bed := milvustest.Require(t)
-	milvustest.Reset(t, bed.Source)
-	milvustest.Reset(t, bed.Target)
+	bed := milvustest.Empty(t)
 	ctx := context.Background()
 	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
 	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 5000, Dim: 8, PKType: "int64", Dynamic: true, Index: "FLAT", Load: true, Shards: 1, Prefix: "v_"}

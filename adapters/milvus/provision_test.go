@@ -64,9 +64,7 @@ func (s spares) ClusterCredentials(context.Context, string) (handlers.Credential
 }
 
 func TestPoolProvisionerClaimsOnlyAnEmptyReachableSpare(t *testing.T) {
-	bed := milvustest.Require(t)
-	milvustest.Reset(t, bed.Source)
-	milvustest.Reset(t, bed.Target)
+	bed := milvustest.Empty(t)
 	ctx := context.Background()
 	src := milvustest.Dial(t, bed.Source)
 	if err := milvus.Seed(ctx, src, milvus.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 4, PKType: "int64", Index: "none", Shards: 1, Prefix: "pool_"}, nil); err != nil {

@@ -18,9 +18,7 @@ import (
 // intents; the next zdmd journals them as uncertain, and the applier makes
 // the target hold what the source holds for the keys they touched.
 func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
-	bed := milvustest.Require(t)
-	milvustest.Reset(t, bed.Source)
-	milvustest.Reset(t, bed.Target)
+	bed := milvustest.Empty(t)
 	ctx := context.Background()
 	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
 	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 3, Prefix: "rep_"}

@@ -9,7 +9,6 @@ const TOKEN_KEY = "zdm.token";
 const main = document.getElementById("main");
 let me = null;        // the signed-in principal, from /v1/whoami
 let page = null;      // {refresh()} of the page shown
-let timer = null;
 let generation = 0;   // bumps on every navigation; stale answers are dropped
 
 // ---------- API ----------
@@ -546,5 +545,5 @@ function drawChart(svg, points, threshold) {
 }
 
 window.addEventListener("hashchange", route);
-timer = setInterval(tick, POLL_MS);
+setInterval(tick, POLL_MS);
 route();

@@ -61,6 +61,16 @@ func Require(t testing.TB) Bed {
 	return b
 }
 
+// Empty returns the test bed with both servers emptied (Require, then
+// Reset of each).
+func Empty(t testing.TB) Bed {
+	t.Helper()
+	b := Require(t)
+	Reset(t, b.Source)
+	Reset(t, b.Target)
+	return b
+}
+
 // Dial connects to addr for the test.
 func Dial(t testing.TB, addr string) *milvus.Conn {
 	t.Helper()
