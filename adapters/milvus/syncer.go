@@ -312,35 +312,27 @@ func sampleCompare(ctx context.Context, src, dst *Conn, db, name string, n int) 
 		return cr, true, err
 	}
 	sh, th := rowHashes(page, pk.GetName(), c.Schema), rowHashes(other, pk.GetName(), c.Schema)
-	for k, h := range sh {
-		if th[k] != h {
-			cr.Different++
-			if len(cr.Mismatches) < 20 {
-				cr.Mismatches = append(cr.Mismatches, k+" differs or is missing on the target")
-			}
+	compareHashes(&cr, sh, th, func(format string, args ...any) {
+		if len(cr.Mismatches) < 20 {
+			cr.Mismatches = append(cr.Mismatches, fmt.Sprintf(format, args...))
 		}
-	}
-	for k := range th {
-		if _, ok := sh[k]; !ok {
-			cr.Different++
-			if len(cr.Mismatches) < 20 {
-				cr.Mismatches = append(cr.Mismatches, k+" is only on the target")
-			}
-		}
-	}
-	if cr.Different > 0 {
+	})
+	if sampledDiffer(cr) > 0 {
 		cr.RangesDiffer = 1
 	}
 	cr.RowsCompared, cr.VectorsSampled = int64(len(sh)), len(sh)
-	cr.Equal = cr.SourceRows == cr.TargetRows && cr.Different == 0
+	cr.Equal = cr.SourceRows == cr.TargetRows && sampledDiffer(cr) == 0
 	return cr, true, nil
 }
+
+// sampledDiffer counts the sampled rows missing, different or extra.
+func sampledDiffer(c CollectionReport) int { return c.Missing + c.Different + c.Extra }
 
 func summarize(rep *Report) string {
 	var parts []string
 	for _, c := range rep.Collections {
 		if !c.Equal {
-			parts = append(parts, fmt.Sprintf("%s/%s: rows %d vs %d, %d sampled rows differ", c.Database, c.Collection, c.SourceRows, c.TargetRows, c.Different))
+			parts = append(parts, fmt.Sprintf("%s/%s: rows %d vs %d, %d sampled rows differ", c.Database, c.Collection, c.SourceRows, c.TargetRows, sampledDiffer(c)))
 		}
 	}
 	return strings.Join(parts, "; ")

@@ -246,22 +246,7 @@ func verifyRows(ctx context.Context, src, dst *Conn, s, t *Collection, opt Verif
 		cr.Ranges++
 		if !sameHashes(sh, th) {
 			cr.RangesDiffer++
-			for k, h := range sh {
-				switch th2, ok := th[k]; {
-				case !ok:
-					cr.Missing++
-					note("%s missing on the target", k)
-				case th2 != h:
-					cr.Different++
-					note("%s differs", k)
-				}
-			}
-			for k := range th {
-				if _, ok := sh[k]; !ok {
-					cr.Extra++
-					note("%s only on the target", k)
-				}
-			}
+			compareHashes(&cr, sh, th, note)
 		}
 		cr.RowsCompared += int64(n)
 		cr.VectorsSampled += sampleVectors(page, other, pk.GetName(), opt.SampleEvery, &cr, note)
@@ -273,6 +258,28 @@ func verifyRows(ctx context.Context, src, dst *Conn, s, t *Collection, opt Verif
 	sort.Strings(cr.Mismatches)
 	cr.Equal = cr.SourceRows == cr.TargetRows && cr.RangesDiffer == 0 && cr.Missing == 0 && cr.Extra == 0 && cr.Different == 0
 	return cr, nil
+}
+
+// compareHashes counts, and notes, the keys of the source rows sh missing
+// on the target, those whose rows differ, and the target rows th that are
+// not on the source.
+func compareHashes(cr *CollectionReport, sh, th map[string]uint64, note func(format string, args ...any)) {
+	for k, h := range sh {
+		switch th2, ok := th[k]; {
+		case !ok:
+			cr.Missing++
+			note("%s missing on the target", k)
+		case th2 != h:
+			cr.Different++
+			note("%s differs", k)
+		}
+	}
+	for k := range th {
+		if _, ok := sh[k]; !ok {
+			cr.Extra++
+			note("%s only on the target", k)
+		}
+	}
 }
 
 func sameHashes(a, b map[string]uint64) bool {
