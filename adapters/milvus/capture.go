@@ -57,9 +57,9 @@ type Capture struct {
 	// many keys as writes were ever in flight at once, not one per write.
 	freeSlots []int
 	nextSlot  int
-	armed     map[string]*armed // by source cluster
-	routes    map[string]string // source cluster -> target endpoint after a switch
-	ddl       map[string]time.Time
+	armed     map[string]*armed    // by source cluster
+	routes    map[string]string    // source cluster -> target endpoint after a switch
+	ddl       map[string][]ddlMark // by migration: allowed DDL journaled lately
 }
 
 type armed struct {
@@ -93,7 +93,7 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string]time.Time{},
+	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string][]ddlMark{},
 		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}}
 }
 
@@ -248,11 +248,38 @@ func (c *Capture) Hold(ctx context.Context, clusterID string) (release func(), e
 	}
 }
 
-// DDLSince reports whether allowed DDL was journaled for a migration since t.
-func (c *Capture) DDLSince(migrationID string, t time.Time) bool {
+// ddlMark is allowed DDL on a database (coll "") or a collection.
+type ddlMark struct {
+	db, coll string
+	at       time.Time
+}
+
+// ddlKept is how long DDL marks are kept: longer than any fingerprint
+// interval.
+const ddlKept = 10 * time.Minute
+
+// DDLSince reports, by fingerprint key, what allowed DDL journaled for a
+// migration since t touched: "database DB" for a database, "collection
+// DB/COLL" for a collection. A change of the source there is expected; any
+// other was made around the proxy.
+func (c *Capture) DDLSince(migrationID string, t time.Time) func(key string) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ddl[migrationID].After(t)
+	var marks []ddlMark
+	for _, d := range c.ddl[migrationID] {
+		if d.at.After(t) {
+			marks = append(marks, d)
+		}
+	}
+	c.mu.Unlock()
+	return func(key string) bool {
+		for _, d := range marks {
+			if d.coll == "" && (key == "database "+d.db || strings.HasPrefix(key, "collection "+d.db+"/")) ||
+				key == "collection "+d.db+"/"+d.coll {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // call is one intercepted request.
@@ -450,7 +477,12 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 	c.forget(ctx, k)
 	if k.kind == "ddl" {
 		c.mu.Lock()
-		c.ddl[k.a.migrationID] = time.Now()
+		now := time.Now()
+		marks := c.ddl[k.a.migrationID]
+		for len(marks) > 0 && now.Sub(marks[0].at) > ddlKept {
+			marks = marks[1:]
+		}
+		c.ddl[k.a.migrationID] = append(marks, ddlMark{db: k.db, coll: k.coll, at: now})
 		c.mu.Unlock()
 	}
 }

@@ -2,11 +2,13 @@ package milvus
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 )
 
@@ -71,5 +73,46 @@ func TestAWriteHeldAtTheSwitchIsNotJournaled(t *testing.T) {
 	}
 	if c.RouteOf("src") != "127.0.0.1:1" {
 		t.Fatal("route lost")
+	}
+}
+
+// DDL through the proxy excuses changes of what it touched, and only those:
+// an alias made meanwhile on another collection still shows.
+func TestDDLThroughTheProxyExcusesOnlyWhatItTouched(t *testing.T) {
+	c := NewCapture(&memJournal{}, nil, nil)
+	c.Arm("src", "m-1", "")
+	ctx := context.Background()
+	began := time.Now()
+	for _, d := range []struct {
+		method string
+		msg    proto.Message
+	}{
+		{"CreateCollection", &milvuspb.CreateCollectionRequest{DbName: "d", CollectionName: "late"}},
+		{"CreateDatabase", &milvuspb.CreateDatabaseRequest{DbName: "x"}},
+	} {
+		req, _ := proto.Marshal(d.msg)
+		k, err := c.before(ctx, "src", "/milvus.proto.milvus.MilvusService/"+d.method, req, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, _ := proto.Marshal(&commonpb.Status{})
+		c.after(ctx, k, req, ok)
+	}
+	touched := c.DDLSince("m-1", began.Add(-time.Second))
+	for key, want := range map[string]bool{
+		"collection d/late": true, "database x": true, "collection x/any": true,
+		"collection d/lock_c0": false, "database d": false,
+	} {
+		if touched(key) != want {
+			t.Errorf("touched(%q) = %v, want %v", key, !want, want)
+		}
+	}
+	if c.DDLSince("m-1", time.Now())("collection d/late") {
+		t.Error("DDL before t counted")
+	}
+	base := map[string]string{"collection d/late": "a", "collection d/lock_c0": "aliases []"}
+	now := map[string]string{"collection d/late": "b", "collection d/lock_c0": "aliases [sneaky]"}
+	if diff := changes(without(base, touched), without(now, touched)); len(diff) != 1 || !strings.Contains(diff[0], "sneaky") {
+		t.Fatalf("changes: %v", diff)
 	}
 }

@@ -81,19 +81,21 @@ func (s *Syncer) watchSchema(ctx context.Context, m *domain.Migration) {
 			if ctx.Err() == nil {
 				s.logger.Warn("schema fingerprint of the source failed", "migration", m.ID, "err", err)
 			}
-		case base == nil || s.capture.DDLSince(m.ID, taken.Add(-time.Second)):
-			// DDL went through the proxy since: it is journaled, so the
-			// new schema is the expected one.
+		case base == nil:
 			base, taken = fp, now
 		default:
-			if diff := changes(base, fp); len(diff) > 0 {
+			// What DDL through the proxy touched is journaled, so its new
+			// state is the expected one; any other change, even one made
+			// meanwhile, was made around the proxy.
+			touched := s.capture.DDLSince(m.ID, taken.Add(-time.Second))
+			if diff := changes(without(base, touched), without(fp, touched)); len(diff) > 0 {
 				detail := "the source was changed around the zdm proxy: " + strings.Join(diff, "; ")
 				if err := s.failer.FailMigration(context.WithoutCancel(ctx), m.ID, "changed_around_proxy", detail); err != nil {
 					s.logger.Error("fail migration", "migration", m.ID, "err", err)
 				}
 				return
 			}
-			taken = now
+			base, taken = fp, now
 		}
 		select {
 		case <-ctx.Done():
@@ -101,4 +103,15 @@ func (s *Syncer) watchSchema(ctx context.Context, m *domain.Migration) {
 		case <-tick.C:
 		}
 	}
+}
+
+// without is fp less the keys drop says.
+func without(fp map[string]string, drop func(key string) bool) map[string]string {
+	out := make(map[string]string, len(fp))
+	for k, v := range fp {
+		if !drop(k) {
+			out[k] = v
+		}
+	}
+	return out
 }
