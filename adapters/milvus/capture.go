@@ -318,7 +318,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		return k, nil
 	}
 	k.a = a
-	msg := decodeRequest(method, req)
+	msg, keys := decodeRequest(method, req)
 	k.db, k.coll = requestNames(method, msg, dbHeader)
 	if k.kind == "forbidden" && a.policy != domain.PolicyFail {
 		return nil, status.Errorf(codes.FailedPrecondition,
@@ -357,7 +357,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		k.intent = fmt.Sprintf("%s.%s.%d", a.migrationID, c.boot, k.slot)
 		// Only the key columns: the intent is written before every write,
 		// and its vectors are not needed to repair it.
-		if err := c.intents.Put(context.WithoutCancel(ctx), k.intent, k.entry(keyColumns(msg, req)).Marshal()); err != nil {
+		if err := c.intents.Put(context.WithoutCancel(ctx), k.intent, k.entry(keys).Marshal()); err != nil {
 			c.giveSlot(k.slot)
 			a.inflight.Done()
 			// Not forwarded: nothing happened, and the client may retry.

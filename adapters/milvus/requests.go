@@ -5,6 +5,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // requestMessage returns an empty request of a MilvusService method.
@@ -99,41 +100,82 @@ func statusOK(s *commonpb.Status) bool {
 	return s.GetErrorCode() == commonpb.ErrorCode_Success && s.GetCode() == 0
 }
 
-// decodeRequest decodes a request of method, once for every use the
-// proxy makes of it; nil for a method it does not know.
-func decodeRequest(method string, req []byte) proto.Message {
-	msg := requestMessage(method)
-	if msg == nil || proto.Unmarshal(req, msg) != nil {
-		return nil
+// decodeRequest decodes a request of method once, for every use the proxy
+// makes of it, and returns with it what the write's intent keeps (keys).
+// An insert or upsert is decoded without the columns that cannot be its
+// primary key: the proxy reads only names and keys from it, so its vectors
+// are neither copied nor encoded again on every write; keys is then the
+// request's bytes without those columns. Other requests are decoded whole,
+// and keys is the request as it came. msg is nil for a method the proxy does
+// not know or a request it cannot decode.
+func decodeRequest(method string, req []byte) (msg proto.Message, keys []byte) {
+	msg, keys = requestMessage(method), req
+	if method == "Insert" || method == "Upsert" {
+		k, err := keyColumns(req)
+		if err != nil {
+			return nil, req
+		}
+		keys = k
 	}
-	return msg
+	if msg == nil || proto.Unmarshal(keys, msg) != nil {
+		return nil, req
+	}
+	return msg, keys
 }
 
-// keyColumns returns an insert or upsert request (msg, decoded from req)
-// with only the columns that can be its primary key (int64 and varchar):
-// what a repair needs to know which rows the write touched, without its
-// vectors. Other requests come back as they are. msg is changed.
-func keyColumns(msg proto.Message, req []byte) []byte {
-	keep := func(cols []*schemapb.FieldData) []*schemapb.FieldData {
-		var out []*schemapb.FieldData
-		for _, c := range cols {
-			if t := c.GetType(); t == schemapb.DataType_Int64 || t == schemapb.DataType_VarChar {
-				out = append(out, c)
+// fieldsDataNumber is the field number of fields_data in InsertRequest and
+// UpsertRequest.
+const fieldsDataNumber = 5
+
+// keyColumns returns an encoded insert or upsert request without the
+// columns whose type cannot be a primary key (int64 or varchar); every
+// other field is kept byte for byte.
+func keyColumns(req []byte) ([]byte, error) {
+	out := make([]byte, 0, 1024)
+	for b := req; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return nil, protowire.ParseError(m)
+		}
+		field := b[:n+m]
+		b = b[n+m:]
+		if num == fieldsDataNumber && typ == protowire.BytesType {
+			col, _ := protowire.ConsumeBytes(field[n:])
+			if t := columnType(col); t != schemapb.DataType_Int64 && t != schemapb.DataType_VarChar {
+				continue
 			}
 		}
-		return out
+		out = append(out, field...)
 	}
-	switch r := msg.(type) {
-	case *milvuspb.InsertRequest:
-		r.FieldsData = keep(r.FieldsData)
-	case *milvuspb.UpsertRequest:
-		r.FieldsData = keep(r.FieldsData)
-	default:
-		return req
+	return out, nil
+}
+
+// columnType reads the type of an encoded FieldData, skipping its values.
+func columnType(col []byte) schemapb.DataType {
+	t := schemapb.DataType_None
+	for len(col) > 0 {
+		num, typ, n := protowire.ConsumeTag(col)
+		if n < 0 {
+			return schemapb.DataType_None
+		}
+		if num == 1 && typ == protowire.VarintType {
+			v, m := protowire.ConsumeVarint(col[n:])
+			if m < 0 {
+				return schemapb.DataType_None
+			}
+			t = schemapb.DataType(v) // the last one wins, as in proto decoding
+			col = col[n+m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, col[n:])
+		if m < 0 {
+			return schemapb.DataType_None
+		}
+		col = col[n+m:]
 	}
-	out, err := proto.Marshal(msg)
-	if err != nil {
-		return req
-	}
-	return out
+	return t
 }
