@@ -191,17 +191,44 @@ func (c *Conn) Delete(ctx context.Context, db, coll, part, expr string) (*milvus
 
 // Query returns the columns of the rows expr selects, strongly consistent.
 func (c *Conn) Query(ctx context.Context, db, coll, expr string, fields []string, parts []string, limit int64) ([]*schemapb.FieldData, error) {
+	return c.QueryAt(ctx, db, coll, expr, fields, parts, limit, 0)
+}
+
+// QueryAt is Query that sees at least every write the server stamped up
+// to ts (a timestamp from ReadTimestamp); 0 reads strongly consistent.
+// A strong read waits for the server's next time tick (up to a few hundred
+// milliseconds); a read at a past timestamp is answered at once.
+func (c *Conn) QueryAt(ctx context.Context, db, coll, expr string, fields []string, parts []string, limit int64, ts uint64) ([]*schemapb.FieldData, error) {
 	params := []*commonpb.KeyValuePair{}
 	if limit > 0 {
 		params = append(params, &commonpb.KeyValuePair{Key: "limit", Value: fmt.Sprint(limit)})
 	}
 	req := &milvuspb.QueryRequest{DbName: db, CollectionName: coll, Expr: expr, OutputFields: fields,
 		PartitionNames: parts, QueryParams: params, ConsistencyLevel: commonpb.ConsistencyLevel_Strong}
+	if ts != 0 {
+		req.ConsistencyLevel, req.GuaranteeTimestamp = commonpb.ConsistencyLevel_Customized, ts
+	}
 	r, err := c.svc.Query(c.In(ctx, db), req)
 	if err := check("query "+coll, r.GetStatus(), err); err != nil {
 		return nil, err
 	}
 	return r.GetFieldsData(), nil
+}
+
+// ReadTimestamp returns a timestamp of the server's clock taken now: every
+// write the server acknowledged before this call is stamped earlier.
+// Milvus gives it out with a flush of the collection, which also seals its
+// growing segments (as the server does on its own every few minutes).
+func (c *Conn) ReadTimestamp(ctx context.Context, db, coll string) (uint64, error) {
+	r, err := c.svc.Flush(c.In(ctx, db), &milvuspb.FlushRequest{DbName: db, CollectionNames: []string{coll}})
+	if err := check("flush "+db+"/"+coll, r.GetStatus(), err); err != nil {
+		return 0, err
+	}
+	ts := r.GetCollFlushTs()[coll]
+	if ts == 0 {
+		return 0, fmt.Errorf("flush %s/%s: the server gave no timestamp", db, coll)
+	}
+	return ts, nil
 }
 
 func kvPairs(m map[string]string) []*commonpb.KeyValuePair {

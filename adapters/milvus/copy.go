@@ -309,6 +309,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	type job struct {
 		col *Collection
 		r   KeyRange
+		ts  uint64 // the reads' timestamp
 	}
 	var jobs []job
 	remaining := map[string]int{}
@@ -348,6 +349,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 				return err
 			}
 		}
+		ts := c.readTimestamp(ctx, src, col)
 		for _, name := range p.Planned {
 			if _, done := p.DoneRanges[name]; done {
 				continue
@@ -356,7 +358,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 			if err != nil {
 				return err
 			}
-			jobs = append(jobs, job{col: col, r: r})
+			jobs = append(jobs, job{col: col, r: r, ts: ts})
 			remaining[col.Key()]++
 		}
 		if remaining[col.Key()] == 0 {
@@ -390,7 +392,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		go func() {
 			defer wg.Done()
 			for j := range queue {
-				rows, err := c.copyRange(ctx, src, j.col, j.r, fresh, writes)
+				rows, err := c.copyRange(ctx, src, j.col, j.r, j.ts, fresh, writes)
 				p := domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Range: j.r.Name(), Rows: rows}
 				if isCollectionGone(ctx, src, j.col.Database, j.col.Name, err) {
 					p, err = domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Skipped: "dropped on the source during the copy"}, nil
@@ -423,6 +425,24 @@ feed:
 		return err
 	}
 	return c.finishStructure(ctx, src, dst, m, cols)
+}
+
+// readTimestamp returns the timestamp the copy of col reads at. It is
+// taken after the capture was armed (the copy runs only then), so every
+// write the source acknowledged before the capture is stamped earlier and
+// every page read at it holds them; the writes after are journaled. A read
+// at a past timestamp is answered at once, where a strong read waits for
+// the server's next time tick: pages come several times faster. A source
+// that gives no timestamp (a user without the flush privilege, a flush
+// rate limit) is read strongly, which is slower and as complete.
+func (c *Copier) readTimestamp(ctx context.Context, src *Conn, col *Collection) uint64 {
+	ts, err := src.ReadTimestamp(ctx, col.Database, col.Name)
+	if err != nil {
+		c.logger.Warn("the copy reads strongly consistent pages (slower): no read timestamp from the source",
+			"collection", col.Key(), "err", err)
+		return 0
+	}
+	return ts
 }
 
 // finishStructure loads on the target what was loaded on the source,
@@ -528,11 +548,11 @@ func writePage(ctx context.Context, dst *Conn, pw pageWrite) error {
 // copyRange reads one range page by page, in key order: each page is the
 // next PageRows keys after the last one read, and goes to the writers
 // while the next one is read. It returns once every page is written.
-// Pages are read strongly consistent: a relaxed read can miss rows
-// written just before the lock armed the capture, which nothing would
-// replay (the zero-downtime test found such rows missing with eventual
-// reads).
-func (c *Copier) copyRange(ctx context.Context, src *Conn, col *Collection, r KeyRange, fresh bool, writes chan<- pageWrite) (int64, error) {
+// Pages are read at ts (see readTimestamp), or strongly consistent when
+// it is 0; never relaxed: a relaxed read can miss rows written just before
+// the lock armed the capture, which nothing would replay (the
+// zero-downtime test found such rows missing with eventual reads).
+func (c *Copier) copyRange(ctx context.Context, src *Conn, col *Collection, r KeyRange, ts uint64, fresh bool, writes chan<- pageWrite) (int64, error) {
 	pk := col.PrimaryField()
 	fields := outputFields(col)
 	pageRows := c.cfg.PageRowsFor(col.Schema)
@@ -557,7 +577,7 @@ func (c *Copier) copyRange(ctx context.Context, src *Conn, col *Collection, r Ke
 			var page []*schemapb.FieldData
 			err := retry(ctx, func() error {
 				var err error
-				page, err = src.Query(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(pageRows))
+				page, err = src.QueryAt(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(pageRows), ts)
 				return err
 			})
 			if err != nil {
