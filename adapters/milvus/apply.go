@@ -295,7 +295,7 @@ func (a *Applier) repair(ctx context.Context, w *applyWorker, e Entry, msg proto
 	if ok, err := a.target.HasCollection(ctx, db, coll); err != nil || !ok {
 		return err
 	}
-	col, err := a.target.DescribeCollection(ctx, db, coll)
+	col, err := a.target.Structure(ctx, db, coll)
 	if err != nil {
 		return err
 	}
@@ -374,7 +374,7 @@ func (a *Applier) rowsOf(ctx context.Context, w *applyWorker, e Entry) (*rowSet,
 		return nil, false, nil
 	}
 	if w.pk == nil {
-		col, err := a.target.DescribeCollection(ctx, e.Database, e.Collection)
+		col, err := a.target.Structure(ctx, e.Database, e.Collection)
 		if err != nil {
 			return nil, false, err
 		}

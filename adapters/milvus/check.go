@@ -102,7 +102,7 @@ func Check(ctx context.Context, c *Conn, journal io.Reader) (CheckReport, error)
 }
 
 func checkCollection(ctx context.Context, c *Conn, t Target, keyType string, keys map[string]expected, rep *CheckReport) error {
-	col, err := c.DescribeCollection(ctx, t.Database, t.Collection)
+	col, err := c.Structure(ctx, t.Database, t.Collection)
 	if err != nil {
 		return err
 	}

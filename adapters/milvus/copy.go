@@ -318,7 +318,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		if p.Skipped != "" {
 			continue
 		}
-		col, err := src.DescribeCollection(ctx, p.Database, p.Collection)
+		col, err := src.Structure(ctx, p.Database, p.Collection)
 		if isCollectionGone(ctx, src, p.Database, p.Collection, err) {
 			if err := checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Skipped: "dropped on the source during the copy"}); err != nil {
 				return err

@@ -128,6 +128,20 @@ func (c *Conn) Inventory(ctx context.Context) (*Inventory, error) {
 // DescribeCollection reads one collection: schema, settings, partitions,
 // indexes, aliases, load state and row count.
 func (c *Conn) DescribeCollection(ctx context.Context, db, name string) (*Collection, error) {
+	col, err := c.Structure(ctx, db, name)
+	if err != nil {
+		return nil, err
+	}
+	if col.Rows, err = c.Count(ctx, col); err != nil {
+		return nil, err
+	}
+	return col, nil
+}
+
+// Structure is DescribeCollection without the row count, which on a
+// loaded collection is a strong read: it waits for the server's next time
+// tick, a few hundred milliseconds, for a figure the caller has no use for.
+func (c *Conn) Structure(ctx context.Context, db, name string) (*Collection, error) {
 	in := c.In(ctx, db)
 	r, err := c.svc.DescribeCollection(in, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: name})
 	if err := check("describe collection "+db+"/"+name, r.GetStatus(), err); err != nil {
@@ -167,9 +181,6 @@ func (c *Conn) DescribeCollection(ctx context.Context, db, name string) (*Collec
 		return nil, err
 	}
 	col.Loaded = ls.GetState() == commonpb.LoadState_LoadStateLoaded
-	if col.Rows, err = c.Count(ctx, col); err != nil {
-		return nil, err
-	}
 	return col, nil
 }
 

@@ -86,7 +86,7 @@ func Load(ctx context.Context, c *Conn, cfg LoadConfig, journal io.Writer) (Load
 	}
 	var targets []loadTarget
 	for _, t := range cfg.Targets {
-		col, err := c.DescribeCollection(ctx, t.Database, t.Collection)
+		col, err := c.Structure(ctx, t.Database, t.Collection)
 		if err != nil {
 			return LoadStats{}, err
 		}
