@@ -63,7 +63,7 @@ func (s *Syncer) watchSchema(ctx context.Context, m *domain.Migration) {
 			return nil, err
 		}
 		defer src.Close()
-		inv, err := src.Inventory(ctx)
+		inv, err := src.Outline(ctx)
 		if err != nil {
 			return nil, err
 		}

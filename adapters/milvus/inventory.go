@@ -96,8 +96,19 @@ func (c *Conn) CollectionNames(ctx context.Context, db string) ([]string, error)
 	return names, nil
 }
 
-// Inventory reads every database and collection.
+// Inventory reads every database and collection, with their row counts.
 func (c *Conn) Inventory(ctx context.Context) (*Inventory, error) {
+	return c.inventory(ctx, c.DescribeCollection)
+}
+
+// Outline is Inventory without the row counts: one strong read per
+// collection less, for callers that compare structure (the schema watch
+// every few seconds, verification, which counts on its own).
+func (c *Conn) Outline(ctx context.Context) (*Inventory, error) {
+	return c.inventory(ctx, c.Structure)
+}
+
+func (c *Conn) inventory(ctx context.Context, describe func(ctx context.Context, db, name string) (*Collection, error)) (*Inventory, error) {
 	v, err := c.Version(ctx)
 	if err != nil {
 		return nil, err
@@ -114,7 +125,7 @@ func (c *Conn) Inventory(ctx context.Context) (*Inventory, error) {
 		}
 		d := Database{Name: db, Collections: []Collection{}}
 		for _, name := range names {
-			col, err := c.DescribeCollection(ctx, db, name)
+			col, err := describe(ctx, db, name)
 			if err != nil {
 				return nil, err
 			}

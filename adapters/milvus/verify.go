@@ -71,11 +71,11 @@ func Verify(ctx context.Context, src, dst *Conn, opt VerifyOptions) (*Report, er
 	if opt.Parallel <= 0 {
 		opt.Parallel = 4
 	}
-	sinv, err := src.Inventory(ctx)
+	sinv, err := src.Outline(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("source inventory: %w", err)
 	}
-	dinv, err := dst.Inventory(ctx)
+	dinv, err := dst.Outline(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("target inventory: %w", err)
 	}
@@ -184,6 +184,12 @@ func verifyRows(ctx context.Context, src, dst *Conn, s, t *Collection, opt Verif
 	if cr.TargetRows, err = dst.CountWhere(ctx, t.Database, t.Name, ""); err != nil {
 		return cr, err
 	}
+	// Pages are read at a timestamp taken now on each side: they hold
+	// every write the side acknowledged before, as strong reads would, and
+	// come at once instead of after the server's next time tick. A side
+	// that gives no timestamp is read strongly (0).
+	srcTS, _ := src.ReadTimestamp(ctx, s.Database, s.Name)
+	dstTS, _ := dst.ReadTimestamp(ctx, t.Database, t.Name)
 	pk := s.PrimaryField()
 	fields := outputFields(s)
 	note := func(format string, args ...any) {
@@ -205,7 +211,7 @@ func verifyRows(ctx context.Context, src, dst *Conn, s, t *Collection, opt Verif
 		defer close(pages)
 		var next *string
 		for {
-			page, err := src.Query(rctx, s.Database, s.Name, all.Expr(pk, next), fields, nil, int64(opt.PageRows))
+			page, err := src.QueryAt(rctx, s.Database, s.Name, all.Expr(pk, next), fields, nil, int64(opt.PageRows), srcTS)
 			select {
 			case pages <- sourcePage{page, err}:
 			case <-rctx.Done():
@@ -238,7 +244,7 @@ func verifyRows(ctx context.Context, src, dst *Conn, s, t *Collection, opt Verif
 			// its query window, extra target rows still show in the counts.
 			limit = queryWindow
 		}
-		other, err := dst.Query(ctx, t.Database, t.Name, expr, fields, nil, limit)
+		other, err := dst.QueryAt(ctx, t.Database, t.Name, expr, fields, nil, limit, dstTS)
 		if err != nil {
 			return cr, err
 		}

@@ -167,7 +167,7 @@ func loadCmd(args []string, stdout io.Writer) error {
 	defer c.Close()
 	var targets []milvus.Target
 	if *collections == "" {
-		inv, err := c.Inventory(ctx)
+		inv, err := c.Outline(ctx)
 		if err != nil {
 			return err
 		}
