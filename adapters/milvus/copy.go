@@ -193,7 +193,7 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 		return domain.CopyStarted{}, err
 	}
 	defer dst.Close()
-	inv, err := src.Inventory(ctx)
+	inv, err := src.Outline(ctx)
 	if err != nil {
 		return domain.CopyStarted{}, err
 	}
@@ -216,14 +216,17 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 					return plan, fmt.Errorf("load %s for the copy: %w", col.Key(), err)
 				}
 				pf.Unloaded = append(pf.Unloaded, col.Key())
-				if col.Rows, err = src.CountWhere(ctx, col.Database, col.Name, ""); err != nil {
-					return plan, err
-				}
+			}
+			// The plan's keys need no strong reads: its last range is open
+			// above, so the ranges cover whatever is written after.
+			ts := c.readTimestamp(ctx, src, col)
+			if col.Rows, err = src.CountAt(ctx, col.Database, col.Name, "", ts); err != nil {
+				return plan, err
 			}
 			pf.Rows += col.Rows
 			cp := domain.CollectionPlan{Database: col.Database, Collection: col.Name, Rows: col.Rows}
 			for _, part := range copyPartitions(col) {
-				ranges, err := planRanges(ctx, src, col, part, c.cfg.RangeRowsFor(col.Schema))
+				ranges, err := planRanges(ctx, src, col, part, c.cfg.RangeRowsFor(col.Schema), ts)
 				if err != nil {
 					return plan, err
 				}
@@ -427,18 +430,19 @@ feed:
 	return c.finishStructure(ctx, src, dst, m, cols)
 }
 
-// readTimestamp returns the timestamp the copy of col reads at. It is
-// taken after the capture was armed (the copy runs only then), so every
-// write the source acknowledged before the capture is stamped earlier and
-// every page read at it holds them; the writes after are journaled. A read
-// at a past timestamp is answered at once, where a strong read waits for
-// the server's next time tick: pages come several times faster. A source
-// that gives no timestamp (a user without the flush privilege, a flush
-// rate limit) is read strongly, which is slower and as complete.
+// readTimestamp returns the timestamp the plan and the copy of col read
+// at. The copy takes it after the capture was armed (it runs only then),
+// so every write the source acknowledged before the capture is stamped
+// earlier and every page read at it holds them; the writes after are
+// journaled. A read at a past timestamp is answered at once, where a
+// strong read waits for the server's next time tick: pages come several
+// times faster. A source that gives no timestamp (a user without the
+// flush privilege, a flush rate limit) is read strongly, which is slower
+// and as complete.
 func (c *Copier) readTimestamp(ctx context.Context, src *Conn, col *Collection) uint64 {
 	ts, err := src.ReadTimestamp(ctx, col.Database, col.Name)
 	if err != nil {
-		c.logger.Warn("the copy reads strongly consistent pages (slower): no read timestamp from the source",
+		c.logger.Warn("reading strongly consistent pages (slower): no read timestamp from the source",
 			"collection", col.Key(), "err", err)
 		return 0
 	}

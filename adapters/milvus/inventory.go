@@ -213,12 +213,16 @@ func (c *Conn) Count(ctx context.Context, col *Collection) (int64, error) {
 // CountWhere counts the rows expr selects ("" for all), duplicates of a
 // key included, strongly consistent. The collection must be loaded.
 func (c *Conn) CountWhere(ctx context.Context, db, coll, expr string) (int64, error) {
-	r, err := c.svc.Query(c.In(ctx, db), &milvuspb.QueryRequest{DbName: db, CollectionName: coll, Expr: expr,
-		OutputFields: []string{"count(*)"}, ConsistencyLevel: commonpb.ConsistencyLevel_Strong})
-	if err := check("count "+coll, r.GetStatus(), err); err != nil {
+	return c.CountAt(ctx, db, coll, expr, 0)
+}
+
+// CountAt is CountWhere read at ts (see QueryAt).
+func (c *Conn) CountAt(ctx context.Context, db, coll, expr string, ts uint64) (int64, error) {
+	cols, err := c.QueryAt(ctx, db, coll, expr, []string{"count(*)"}, nil, 0, ts)
+	if err != nil {
 		return 0, err
 	}
-	for _, f := range r.GetFieldsData() {
+	for _, f := range cols {
 		if d := f.GetScalars().GetLongData().GetData(); len(d) == 1 {
 			return d[0], nil
 		}

@@ -74,7 +74,7 @@ const maxRangesPerPartition = 1000
 // planRanges cuts a partition into ranges of about rowsPerRange rows by
 // reading its keys in order; a partition too large for that many ranges
 // gets fewer, larger ones.
-func planRanges(ctx context.Context, c *Conn, col *Collection, part string, rowsPerRange int) ([]KeyRange, error) {
+func planRanges(ctx context.Context, c *Conn, col *Collection, part string, rowsPerRange int, ts uint64) ([]KeyRange, error) {
 	pk := col.PrimaryField()
 	parts := []string{part}
 	if part == "" {
@@ -87,7 +87,7 @@ func planRanges(ctx context.Context, c *Conn, col *Collection, part string, rows
 	const page = 10000
 	all := KeyRange{}
 	for {
-		cols, err := c.Query(ctx, col.Database, col.Name, all.Expr(pk, cursor), []string{pk.GetName()}, parts, page)
+		cols, err := c.QueryAt(ctx, col.Database, col.Name, all.Expr(pk, cursor), []string{pk.GetName()}, parts, page, ts)
 		if err != nil {
 			return nil, err
 		}
