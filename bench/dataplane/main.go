@@ -453,14 +453,15 @@ func proxyBench(ctx context.Context, src *milvus.Conn, store *eventstore.Store, 
 	// clients the rate follows the latency rather than what the path can
 	// carry. Short alternating rounds, so that a flush or a compaction of
 	// the server weighs on both sides alike.
+	const rounds = 8
 	few, many := workers, 4*workers
 	var dFew, pFew, dMany, pMany float64
-	for round := 0; round < 5; round++ {
+	for round := 0; round < rounds; round++ {
 		base := int64(round) * 1e8
-		dFew += insertThroughput(ctx, src, col, few, time.Second, 3e10+base) / 5
-		pFew += insertThroughput(ctx, viaProxy, col, few, time.Second, 4e10+base) / 5
-		dMany += insertThroughput(ctx, src, col, many, time.Second, 5e10+base) / 5
-		pMany += insertThroughput(ctx, viaProxy, col, many, time.Second, 6e10+base) / 5
+		dFew += insertThroughput(ctx, src, col, few, time.Second, 3e10+base) / rounds
+		pFew += insertThroughput(ctx, viaProxy, col, few, time.Second, 4e10+base) / rounds
+		dMany += insertThroughput(ctx, src, col, many, time.Second, 5e10+base) / rounds
+		pMany += insertThroughput(ctx, viaProxy, col, many, time.Second, 6e10+base) / rounds
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	fmt.Printf("proxy (armed: every insert recorded as an intent before forwarding and journaled before the answer), batches of 100 rows x %d dims\n", *dim)
