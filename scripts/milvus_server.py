@@ -18,7 +18,7 @@ Ports of a server with base port B:
 usage:
   milvus_server.py start NAME --base-port B --root DIR [--timeout S]
   milvus_server.py stop NAME --root DIR [--remove]
-  milvus_server.py stop-all --root DIR
+  milvus_server.py stop-all --root DIR [--drop-data]
   milvus_server.py status --root DIR
 """
 import argparse
@@ -180,6 +180,11 @@ def stop_server(root, name, remove=False):
         subprocess.run(["rm", "-rf", server_dir(root, name)], check=False)
 
 
+def drop_data(root, name):
+    """Deletes a stopped server's data, keeping its logs and settings."""
+    subprocess.run(["rm", "-rf", os.path.join(server_dir(root, name), "data")], check=False)
+
+
 def servers(root):
     d = os.path.join(os.path.abspath(root), "servers")
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
@@ -199,6 +204,8 @@ def main():
     t.add_argument("--remove", action="store_true", help="also delete the server's data")
     a = sub.add_parser("stop-all")
     a.add_argument("--root", required=True)
+    a.add_argument("--drop-data", action="store_true",
+                   help="also delete the servers' data (their logs are kept)")
     st = sub.add_parser("status")
     st.add_argument("--root", required=True)
     args = p.parse_args()
@@ -210,6 +217,8 @@ def main():
     if args.cmd == "stop-all":
         for name in servers(args.root):
             stop_server(os.path.abspath(args.root), name)
+            if args.drop_data:
+                drop_data(os.path.abspath(args.root), name)
         return 0
     for name in servers(args.root):
         pid = running_pid(os.path.abspath(args.root), name)

@@ -51,7 +51,7 @@ var (
 func init() {
 	flag.IntVar(&workers, "workers", workers, "copy writers, and the ceiling's and the proxy clients' concurrency")
 	flag.IntVar(&page, "page", page, "rows per copied page and per ceiling batch (0: the copier's default, from a 2 MiB page)")
-	flag.IntVar(&readers, "readers", readers, "copy readers (0: the copier's default, 4 x workers)")
+	flag.IntVar(&readers, "readers", readers, "copy readers (0: the copier's default, 2 x workers)")
 	flag.IntVar(&rangeRows, "range-rows", rangeRows, "rows per checkpointed range (0: the copier's default)")
 }
 
