@@ -80,6 +80,9 @@ type CollectionPlan struct {
 	// Ranges name the primary-key ranges the copy moves one at a time;
 	// the copier alone reads them.
 	Ranges []string `json:"ranges,omitempty"`
+	// ReadTS is the source timestamp the plan read the collection at, and
+	// the copy reads it at (0: strongly consistent reads).
+	ReadTS uint64 `json:"read_ts,omitempty"`
 }
 
 // CopyStarted records the inventory the copy works from.

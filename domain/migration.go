@@ -72,7 +72,9 @@ type CollectionProgress struct {
 	// ones with their row counts.
 	Planned    []string
 	DoneRanges map[string]int64
-	UpdatedAt  time.Time
+	// ReadTS is the source timestamp the copy reads at (0: strongly).
+	ReadTS    uint64
+	UpdatedAt time.Time
 }
 
 // NewMigration returns an empty aggregate, ready for its first event.
@@ -144,7 +146,7 @@ func (m *Migration) apply(r Record) {
 		m.Collections = m.Collections[:0]
 		for _, c := range e.Collections {
 			m.Collections = append(m.Collections, &CollectionProgress{
-				Database: c.Database, Collection: c.Collection, Total: c.Rows, Planned: c.Ranges, DoneRanges: map[string]int64{},
+				Database: c.Database, Collection: c.Collection, Total: c.Rows, Planned: c.Ranges, DoneRanges: map[string]int64{}, ReadTS: c.ReadTS,
 			})
 		}
 	case BulkCopyProgressed:

@@ -224,7 +224,7 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 				return plan, err
 			}
 			pf.Rows += col.Rows
-			cp := domain.CollectionPlan{Database: col.Database, Collection: col.Name, Rows: col.Rows}
+			cp := domain.CollectionPlan{Database: col.Database, Collection: col.Name, Rows: col.Rows, ReadTS: ts}
 			for _, part := range copyPartitions(col) {
 				ranges, err := planRanges(ctx, src, col, part, c.cfg.RangeRowsFor(col.Schema), ts)
 				if err != nil {
@@ -352,7 +352,14 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 				return err
 			}
 		}
-		ts := c.readTimestamp(ctx, src, col)
+		// The plan's timestamp was taken with the capture armed, as the
+		// copy's must be; reusing it spares the source a second flush
+		// (which a flush rate limit may refuse) and the first pages the
+		// wait for the source's clock to pass a fresh one.
+		ts := p.ReadTS
+		if ts == 0 {
+			ts = c.readTimestamp(ctx, src, col)
+		}
 		for _, name := range p.Planned {
 			if _, done := p.DoneRanges[name]; done {
 				continue
@@ -431,10 +438,10 @@ feed:
 }
 
 // readTimestamp returns the timestamp the plan and the copy of col read
-// at. The copy takes it after the capture was armed (it runs only then),
-// so every write the source acknowledged before the capture is stamped
-// earlier and every page read at it holds them; the writes after are
-// journaled. A read at a past timestamp is answered at once, where a
+// at. The plan and the copy take it after the capture was armed (they run
+// only then), so every write the source acknowledged before the capture is
+// stamped earlier and every page read at it holds them; the writes after
+// are journaled. A read at a past timestamp is answered at once, where a
 // strong read waits for the server's next time tick: pages come several
 // times faster. A source that gives no timestamp (a user without the
 // flush privilege, a flush rate limit) is read strongly, which is slower
