@@ -186,6 +186,15 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	if err != nil {
 		return domain.SwitchedOver{}, none, err
 	}
+	// Writes still flow while the applier catches up with the journal as
+	// it is now, so the hold below covers only what came in meanwhile; an
+	// applier that trails (a slow target) no longer lengthens the pause.
+	// A catch-up that does not end in time is left to the drain.
+	if fence, err := s.journal.LastSeq(ctx, JournalPrefix(m.ID)+">"); err == nil {
+		if err := s.drainTo(ctx, r.applier, fence, s.cfg.DrainTimeout/10); err != nil && ctx.Err() != nil {
+			return domain.SwitchedOver{}, none, ctx.Err()
+		}
+	}
 	began := time.Now()
 	release, err := s.capture.Hold(ctx, m.Source.ID)
 	if err != nil {
@@ -196,23 +205,8 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	if err != nil {
 		return domain.SwitchedOver{}, none, err
 	}
-	deadline := time.Now().Add(s.cfg.DrainTimeout)
-	for {
-		drained, err := r.applier.Drained(ctx, fence)
-		if err != nil {
-			return domain.SwitchedOver{}, none, err
-		}
-		if drained {
-			break
-		}
-		if time.Now().After(deadline) {
-			return domain.SwitchedOver{}, none, fmt.Errorf("the journal was not applied up to the fence %d within %s", fence, s.cfg.DrainTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return domain.SwitchedOver{}, none, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
+	if err := s.drainTo(ctx, r.applier, fence, s.cfg.DrainTimeout); err != nil {
+		return domain.SwitchedOver{}, none, err
 	}
 	rep, err := s.quickCheck(ctx, m, r.target)
 	if err != nil {
@@ -228,6 +222,28 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	s.capture.Disarm(m.ID) // lets the held writes go on, to the target
 	pause := time.Since(began)
 	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: float64(pause.Microseconds()) / 1000}, check, nil
+}
+
+// drainTo waits until the applier has applied the journal up to fence.
+func (s *Syncer) drainTo(ctx context.Context, a *Applier, fence uint64, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		drained, err := a.Drained(ctx, fence)
+		if err != nil {
+			return err
+		}
+		if drained {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the journal was not applied up to the fence %d within %s", fence, within)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // quickCheck compares, per collection and all in parallel (writes are held
