@@ -132,50 +132,47 @@ const fieldsDataNumber = 5
 // other field is kept byte for byte.
 func keyColumns(req []byte) ([]byte, error) {
 	out := make([]byte, 0, 1024)
-	for b := req; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, protowire.ParseError(n)
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return nil, protowire.ParseError(m)
-		}
-		field := b[:n+m]
-		b = b[n+m:]
+	err := eachField(req, func(num protowire.Number, typ protowire.Type, field, value []byte) {
 		if num == fieldsDataNumber && typ == protowire.BytesType {
-			col, _ := protowire.ConsumeBytes(field[n:])
+			col, _ := protowire.ConsumeBytes(value)
 			if t := columnType(col); t != schemapb.DataType_Int64 && t != schemapb.DataType_VarChar {
-				continue
+				return
 			}
 		}
 		out = append(out, field...)
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // columnType reads the type of an encoded FieldData, skipping its values.
 func columnType(col []byte) schemapb.DataType {
 	t := schemapb.DataType_None
-	for len(col) > 0 {
-		num, typ, n := protowire.ConsumeTag(col)
-		if n < 0 {
-			return schemapb.DataType_None
-		}
+	err := eachField(col, func(num protowire.Number, typ protowire.Type, _, value []byte) {
 		if num == 1 && typ == protowire.VarintType {
-			v, m := protowire.ConsumeVarint(col[n:])
-			if m < 0 {
-				return schemapb.DataType_None
-			}
+			v, _ := protowire.ConsumeVarint(value)
 			t = schemapb.DataType(v) // the last one wins, as in proto decoding
-			col = col[n+m:]
-			continue
 		}
-		m := protowire.ConsumeFieldValue(num, typ, col[n:])
-		if m < 0 {
-			return schemapb.DataType_None
-		}
-		col = col[n+m:]
+	})
+	if err != nil {
+		return schemapb.DataType_None
 	}
 	return t
+}
+
+// eachField calls fn with every field of an encoded message: its number
+// and wire type, the field's bytes (tag included) and its value's.
+func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, field, value []byte)) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		fn(num, typ, b[:n+m], b[n:n+m])
+		b = b[n+m:]
+	}
+	return nil
 }
