@@ -47,8 +47,12 @@ type expected struct {
 // accepts reports whether a key seen (present, with version) is an outcome
 // the journal allows.
 func (e expected) accepts(present bool, version int64, versioned bool) bool {
-	for _, x := range append([]expected{{present: e.present, version: e.version}}, e.or...) {
-		if x.present == present && (!present || !versioned || x.version == version) {
+	is := func(x expected) bool { return x.present == present && (!present || !versioned || x.version == version) }
+	if is(e) {
+		return true
+	}
+	for _, x := range e.or {
+		if is(x) {
 			return true
 		}
 	}

@@ -177,19 +177,19 @@ func verifyRows(ctx context.Context, src, dst *Conn, s, t *Collection, opt Verif
 			defer func(c *Conn, col *Collection) { _ = c.Release(context.WithoutCancel(ctx), col.Database, col.Name) }(side.c, side.col)
 		}
 	}
-	var err error
-	if cr.SourceRows, err = src.CountWhere(ctx, s.Database, s.Name, ""); err != nil {
-		return cr, err
-	}
-	if cr.TargetRows, err = dst.CountWhere(ctx, t.Database, t.Name, ""); err != nil {
-		return cr, err
-	}
-	// Pages are read at a timestamp taken now on each side: they hold
-	// every write the side acknowledged before, as strong reads would, and
-	// come at once instead of after the server's next time tick. A side
-	// that gives no timestamp is read strongly (0).
+	// Counts and pages are read at a timestamp taken now on each side:
+	// they hold every write the side acknowledged before, as strong reads
+	// would, and only the first read waits for the server's next time
+	// tick. A side that gives no timestamp is read strongly (0).
 	srcTS, _ := src.ReadTimestamp(ctx, s.Database, s.Name)
 	dstTS, _ := dst.ReadTimestamp(ctx, t.Database, t.Name)
+	var err error
+	if cr.SourceRows, err = src.CountAt(ctx, s.Database, s.Name, "", srcTS); err != nil {
+		return cr, err
+	}
+	if cr.TargetRows, err = dst.CountAt(ctx, t.Database, t.Name, "", dstTS); err != nil {
+		return cr, err
+	}
 	pk := s.PrimaryField()
 	fields := outputFields(s)
 	note := func(format string, args ...any) {
