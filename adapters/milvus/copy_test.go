@@ -45,9 +45,7 @@ func TestCopySkipsACollectionDroppedMidCopy(t *testing.T) {
 	bed := milvustest.Empty(t)
 	ctx := context.Background()
 	src := milvustest.Dial(t, bed.Source)
-	if err := milvus.Seed(ctx, src, milvus.Shape{Databases: 1, Collections: 2, Rows: 3000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "drop_"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	seed(t, src, milvus.Shape{Databases: 1, Collections: 2, Rows: 3000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "drop_"})
 	c := milvus.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, milvus.CopyConfig{Workers: 1, PageRows: 500, RangeRows: 1000}, nil)
 	m := planned(t, c)
 	var mu sync.Mutex
@@ -96,9 +94,7 @@ func TestVerificationNamesPlantedDifferences(t *testing.T) {
 	ctx := context.Background()
 	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
 	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 5000, Dim: 8, PKType: "int64", Dynamic: true, Index: "FLAT", Load: true, Shards: 1, Prefix: "v_"}
-	if err := milvus.Seed(ctx, src, shape, nil); err != nil {
-		t.Fatal(err)
-	}
+	seed(t, src, shape)
 	c := milvus.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, milvus.CopyConfig{}, nil)
 	m := planned(t, c)
 	if err := c.Copy(ctx, m, func(context.Context, domain.BulkCopyProgressed) error { return nil }); err != nil {

@@ -67,9 +67,7 @@ func TestPoolProvisionerClaimsOnlyAnEmptyReachableSpare(t *testing.T) {
 	bed := milvustest.Empty(t)
 	ctx := context.Background()
 	src := milvustest.Dial(t, bed.Source)
-	if err := milvus.Seed(ctx, src, milvus.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 4, PKType: "int64", Index: "none", Shards: 1, Prefix: "pool_"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	seed(t, src, milvus.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 4, PKType: "int64", Index: "none", Shards: 1, Prefix: "pool_"})
 	m := migration("m-pool", bed.Source)
 	unreachable := milvus.Spare{ID: "c-down", Name: "down", Endpoint: "127.0.0.1:1"}
 	busy := milvus.Spare{ID: "c-busy", Name: "busy", Endpoint: bed.Source}

@@ -17,9 +17,7 @@ func TestAReadAtTheSourcesTimestampHoldsEveryAcknowledgedWrite(t *testing.T) {
 	ctx := context.Background()
 	src := milvustest.Dial(t, bed.Source)
 	shape := milvus.Shape{Databases: 1, Collections: 1, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 2, Prefix: "readat_"}
-	if err := milvus.Seed(ctx, src, shape, nil); err != nil {
-		t.Fatal(err)
-	}
+	seed(t, src, shape)
 	db, coll := "readat_db0", "readat_c0"
 	gen := milvus.RowGen{Schema: shape.Schema(coll), Rand: newRand()}
 	var last uint64

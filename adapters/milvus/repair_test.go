@@ -23,9 +23,7 @@ func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
 	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
 	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 3, Prefix: "rep_"}
 	for _, c := range []*milvus.Conn{src, dst} {
-		if err := milvus.Seed(ctx, c, shape, nil); err != nil {
-			t.Fatal(err)
-		}
+		seed(t, c, shape)
 	}
 	const db, coll, id = "rep_db0", "rep_c0", "m-repair"
 	col, err := src.DescribeCollection(ctx, db, coll)

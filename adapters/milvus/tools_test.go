@@ -20,9 +20,7 @@ func TestSeedGivesExactlyTheRequestedShape(t *testing.T) {
 	ctx := context.Background()
 	shape := milvus.Shape{Databases: 2, Collections: 2, Partitions: 2, Rows: 3000, Dim: 16, PKType: "varchar", Dynamic: true,
 		Index: "HNSW", Aliases: true, Load: true, Shards: 2, Seed: 7, Prefix: "shape_"}
-	if err := milvus.Seed(ctx, c, shape, nil); err != nil {
-		t.Fatal(err)
-	}
+	seed(t, c, shape)
 	inv, err := c.Inventory(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -55,9 +53,7 @@ func TestSeedGivesExactlyTheRequestedShape(t *testing.T) {
 	}
 	first := row()
 	milvustest.Reset(t, bed.Source)
-	if err := milvus.Seed(ctx, c, shape, nil); err != nil {
-		t.Fatal(err)
-	}
+	seed(t, c, shape)
 	if row() != first || len(first) < 20 {
 		t.Fatal("seeding twice with the same --seed gave different data")
 	}
@@ -70,14 +66,10 @@ func TestLoadThenCheckFindsEveryWriteAndCatchesFaults(t *testing.T) {
 	ctx := context.Background()
 	for _, pk := range []string{"int64", "varchar"} {
 		s := milvus.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: pk, Dynamic: true, Index: "FLAT", Load: true, Shards: 1, Prefix: pk + "_"}
-		if err := milvus.Seed(ctx, c, s, nil); err != nil {
-			t.Fatal(err)
-		}
+		seed(t, c, s)
 	}
 	auto := milvus.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 8, PKType: "int64", AutoID: true, Index: "FLAT", Load: true, Shards: 1, Prefix: "auto_"}
-	if err := milvus.Seed(ctx, c, auto, nil); err != nil {
-		t.Fatal(err)
-	}
+	seed(t, c, auto)
 	targets := []milvus.Target{{"int64_db0", "int64_c0"}, {"varchar_db0", "varchar_c0"}, {"auto_db0", "auto_c0"}}
 	var journal bytes.Buffer
 	st, err := milvus.Load(ctx, c, milvus.LoadConfig{Targets: targets, Rate: 60, Mix: milvus.Mix{Insert: 60, Upsert: 25, Delete: 15},
