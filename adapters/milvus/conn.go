@@ -38,8 +38,7 @@ const MaxMessage = 256 << 20
 // Dial connects and checks that the server answers.
 func Dial(ctx context.Context, ep Endpoint) (*Conn, error) {
 	cc, err := grpc.NewClient(ep.Address,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessage), grpc.MaxCallSendMsgSize(MaxMessage)))
+		append(dialOptions(newBufferPool()), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		return nil, fmt.Errorf("milvus %s: %w", ep.Address, err)
 	}

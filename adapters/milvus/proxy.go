@@ -9,27 +9,30 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 )
 
 // rawCodec moves messages as the bytes they are, so the proxy forwards
-// every request and answer unchanged, whatever its type.
+// every request and answer unchanged, whatever its type. It speaks gRPC's
+// buffer API: a message received is copied once, into one slice, and a
+// message sent is handed over without a copy.
 type rawCodec struct{}
 
-func (rawCodec) Marshal(v any) ([]byte, error) {
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 	b, ok := v.(*[]byte)
 	if !ok {
 		return nil, fmt.Errorf("raw codec: %T", v)
 	}
-	return *b, nil
+	return mem.BufferSlice{mem.SliceBuffer(*b)}, nil
 }
 
-func (rawCodec) Unmarshal(data []byte, v any) error {
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	b, ok := v.(*[]byte)
 	if !ok {
 		return fmt.Errorf("raw codec: %T", v)
 	}
-	*b = append((*b)[:0], data...)
+	*b = data.Materialize()
 	return nil
 }
 
@@ -54,6 +57,7 @@ type Proxy struct {
 	capture   *Capture
 	logger    *slog.Logger
 	server    *grpc.Server
+	pool      mem.BufferPool // shared by the server and its upstream connections
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -61,12 +65,11 @@ type Proxy struct {
 
 // NewProxy returns a proxy for a cluster; upstream gives its address.
 func NewProxy(clusterID string, upstream func() string, capture *Capture, logger *slog.Logger) *Proxy {
-	p := &Proxy{clusterID: clusterID, upstream: upstream, capture: capture, logger: logger, conns: map[string]*grpc.ClientConn{}}
-	p.server = grpc.NewServer(
+	p := &Proxy{clusterID: clusterID, upstream: upstream, capture: capture, logger: logger,
+		conns: map[string]*grpc.ClientConn{}, pool: newBufferPool()}
+	p.server = grpc.NewServer(append(serverOptions(p.pool),
 		grpc.UnknownServiceHandler(p.handle),
-		grpc.ForceServerCodec(rawCodec{}),
-		grpc.MaxRecvMsgSize(MaxMessage), grpc.MaxSendMsgSize(MaxMessage),
-	)
+		grpc.ForceServerCodecV2(rawCodec{}))...)
 	return p
 }
 
@@ -89,8 +92,7 @@ func (p *Proxy) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessage), grpc.MaxCallSendMsgSize(MaxMessage)))
+	c, err := grpc.NewClient(addr, append(dialOptions(p.pool), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +144,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	var resp []byte
 	var header, trailer metadata.MD
 	err = cc.Invoke(metadata.NewOutgoingContext(ss.Context(), out), method, &req, &resp,
-		grpc.ForceCodec(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
+		grpc.ForceCodecV2(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
 	if len(header) > 0 {
 		_ = ss.SetHeader(header)
 	}
