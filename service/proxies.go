@@ -56,6 +56,7 @@ func (ps *proxies) run(ctx context.Context) {
 		case <-changed:
 		case <-heartbeat.C:
 			ps.capture.Heartbeat(ctx)
+			ps.capture.SweepIntents(ctx)
 		}
 	}
 }

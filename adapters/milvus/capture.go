@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -51,15 +53,20 @@ type Capture struct {
 	intents Intents
 	boot    string // this process's mark on its intents
 
+	// writes numbers this process's intents; journaled is the highest
+	// journal sequence it has seen, a lower bound of the entry of any
+	// intent recorded from now on.
+	writes    atomic.Uint64
+	journaled atomic.Uint64
+
 	mu        sync.Mutex
 	recovered map[string]bool
-	// Intents live in slots reused once cleared, so the bucket holds as
-	// many keys as writes were ever in flight at once, not one per write.
-	freeSlots []int
-	nextSlot  int
-	armed     map[string]*armed    // by source cluster
-	routes    map[string]string    // source cluster -> target endpoint after a switch
-	ddl       map[string][]ddlMark // by migration: allowed DDL journaled lately
+	// Intents live in slots (see intents.go), so the bucket holds as many
+	// keys as writes were ever in flight at once, not one per write.
+	slots  map[string]*slotPool // by migration
+	armed  map[string]*armed    // by source cluster
+	routes map[string]string    // source cluster -> target endpoint after a switch
+	ddl    map[string][]ddlMark // by migration: allowed DDL journaled lately
 }
 
 type armed struct {
@@ -94,7 +101,7 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string][]ddlMark{},
-		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}}
+		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}, slots: map[string]*slotPool{}}
 }
 
 // KeepIntents records every write before it is forwarded, so that one a
@@ -115,19 +122,47 @@ func (c *Capture) Recover(ctx context.Context, migrationID string) error {
 	if done {
 		return nil
 	}
+	// Intents recorded from now on are settled after the journal as it is.
+	last, err := c.journal.LastSeq(ctx, JournalPrefix(migrationID)+">")
+	if err != nil {
+		return err
+	}
+	c.sawSeq(last)
 	mine, err := c.intentsOf(ctx, migrationID)
 	if err != nil {
 		return err
 	}
+	left := map[string]Entry{}
+	named := map[string]bool{}
+	after := uint64(math.MaxUint64)
 	for key, value := range mine {
 		if strings.HasPrefix(key, migrationID+"."+c.boot+".") {
-			continue // this process's own writes in flight
+			continue // this process's own writes
 		}
-		if len(value) > 0 { // an empty slot holds no write
-			e, err := UnmarshalEntry(value)
-			if err != nil {
-				return fmt.Errorf("write intent %s: %w", key, err)
+		if len(value) == 0 { // an empty slot holds no write
+			if err := c.intents.Delete(ctx, key); err != nil {
+				return err
 			}
+			continue
+		}
+		e, err := UnmarshalEntry(value)
+		if err != nil {
+			return fmt.Errorf("write intent %s: %w", key, err)
+		}
+		left[key] = e
+		if e.Intent != "" {
+			named[e.Intent] = true
+			after = min(after, e.After)
+		}
+	}
+	var settled map[string]bool
+	if len(named) > 0 {
+		if settled, err = c.settledIntents(ctx, migrationID, after, named); err != nil {
+			return err
+		}
+	}
+	for key, e := range left {
+		if !settled[e.Intent] {
 			if err := c.appendUncertain(ctx, migrationID, e); err != nil {
 				return err
 			}
@@ -158,6 +193,9 @@ func (c *Capture) DropIntents(ctx context.Context, migrationID string) error {
 			return err
 		}
 	}
+	c.mu.Lock()
+	delete(c.slots, migrationID)
+	c.mu.Unlock()
 	return nil
 }
 
@@ -177,7 +215,7 @@ func (c *Capture) intentsOf(ctx context.Context, migrationID string) (map[string
 
 func (c *Capture) appendUncertain(ctx context.Context, migrationID string, e Entry) error {
 	e.Op, e.At = OpUncertain, time.Now()
-	if err := c.appendDurably(ctx, migrationID, CollectionSubject(migrationID, e.Database, e.Collection), e.Marshal()); err != nil {
+	if err := c.appendDurably(ctx, CollectionSubject(migrationID, e.Database, e.Collection), e.Marshal()); err != nil {
 		return fmt.Errorf("journal an uncertain write: %w", err)
 	}
 	return nil
@@ -292,6 +330,7 @@ type call struct {
 	coll   string
 	intent string // key of its intent, if kept
 	slot   int
+	token  string // names the intent in the write's journal entry
 }
 
 // before runs ahead of forwarding: it refuses a forbidden operation under
@@ -353,12 +392,16 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		}
 	}
 	if k.kind == "write" && c.intents != nil {
-		k.slot = c.takeSlot()
-		k.intent = fmt.Sprintf("%s.%s.%d", a.migrationID, c.boot, k.slot)
+		k.slot = c.takeSlot(a.migrationID)
+		k.intent = c.intentKey(a.migrationID, k.slot)
+		k.token = fmt.Sprintf("%s#%d", k.intent, c.writes.Add(1))
 		// Only the key columns: the intent is written before every write,
 		// and its vectors are not needed to repair it.
-		if err := c.intents.Put(context.WithoutCancel(ctx), k.intent, k.entry(keys).Marshal()); err != nil {
-			c.giveSlot(k.slot)
+		e := k.entry(keys)
+		e.After = c.journaled.Load()
+		if err := c.intents.Put(context.WithoutCancel(ctx), k.intent, e.Marshal()); err != nil {
+			// The put may have landed: the sweep clears the slot.
+			c.giveSlot(a.migrationID, k.slot, true)
 			a.inflight.Done()
 			// Not forwarded: nothing happened, and the client may retry.
 			return nil, status.Errorf(codes.Unavailable, "zdm: the write could not be recorded before forwarding (%v); it was not sent, retry it", err)
@@ -369,7 +412,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 
 // entry is the journal entry of the call with request req.
 func (k *call) entry(req []byte) Entry {
-	return Entry{Op: k.op, Method: k.method, Database: k.db, Collection: k.coll, Request: req, At: time.Now()}
+	return Entry{Op: k.op, Method: k.method, Database: k.db, Collection: k.coll, Request: req, At: time.Now(), Intent: k.token}
 }
 
 // unsent ends a call that never reached the cluster.
@@ -395,42 +438,33 @@ func (c *Capture) broken(ctx context.Context, k *call, req []byte) {
 		c.logger.Error("uncertain write not journaled; its intent stays for the next start", "migration", k.a.migrationID, "err", err)
 		return
 	}
-	c.forget(ctx, k)
+	c.settle(k)
 }
 
-// forget drops a call's intent once its outcome is journaled (or known to
-// be nothing), off the client's path.
+// forget clears the intent of a write known to have done nothing (never
+// sent, or refused by the source), off the client's path: no journal
+// entry settles it.
 func (c *Capture) forget(ctx context.Context, k *call) {
 	if k.intent == "" {
 		return
 	}
-	key, slot := k.intent, k.slot
+	migrationID, key, slot := k.a.migrationID, k.intent, k.slot
 	go func() {
-		// An empty value clears the slot; it is reused only once cleared.
+		// An empty value clears the slot.
 		if err := c.intents.Put(context.WithoutCancel(ctx), key, nil); err != nil {
 			c.logger.Warn("write intent not cleared (it will be repaired needlessly)", "key", key, "err", err)
+			c.giveSlot(migrationID, slot, true)
 			return
 		}
-		c.giveSlot(slot)
+		c.giveSlot(migrationID, slot, false)
 	}()
 }
 
-func (c *Capture) takeSlot() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n := len(c.freeSlots); n > 0 {
-		s := c.freeSlots[n-1]
-		c.freeSlots = c.freeSlots[:n-1]
-		return s
+// settle frees the slot of a write whose journal entry names its intent.
+func (c *Capture) settle(k *call) {
+	if k.intent != "" {
+		c.giveSlot(k.a.migrationID, k.slot, true)
 	}
-	c.nextSlot++
-	return c.nextSlot
-}
-
-func (c *Capture) giveSlot(s int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.freeSlots = append(c.freeSlots, s)
 }
 
 // after journals an acknowledged write before the client gets its answer;
@@ -466,7 +500,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 	if k.coll == "" {
 		subject = DatabaseSubject(k.a.migrationID, k.db)
 	}
-	if err := c.appendDurably(ctx, k.a.migrationID, subject, e.Marshal()); err != nil {
+	if err := c.appendDurably(ctx, subject, e.Marshal()); err != nil {
 		c.logger.Error("journal append failed; the migration fails", "migration", k.a.migrationID, "err", err)
 		if c.failer != nil {
 			_ = c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "journal_unavailable",
@@ -474,7 +508,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 		}
 		return
 	}
-	c.forget(ctx, k)
+	c.settle(k)
 	if k.kind == "ddl" {
 		c.mu.Lock()
 		now := time.Now()
@@ -488,21 +522,33 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 }
 
 // appendDurably retries the append for a while: the client waits for it.
-func (c *Capture) appendDurably(ctx context.Context, migrationID, subject string, data []byte) error {
+func (c *Capture) appendDurably(ctx context.Context, subject string, data []byte) error {
 	ctx = context.WithoutCancel(ctx)
 	var err error
 	pause := 50 * time.Millisecond
 	for attempt := 0; attempt < 8; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = c.journal.Append(actx, subject, data)
+		var seq uint64
+		seq, err = c.journal.Append(actx, subject, data)
 		cancel()
 		if err == nil {
+			c.sawSeq(seq)
 			return nil
 		}
 		time.Sleep(pause)
 		pause *= 2
 	}
 	return err
+}
+
+// sawSeq raises journaled to seq.
+func (c *Capture) sawSeq(seq uint64) {
+	for {
+		cur := c.journaled.Load()
+		if seq <= cur || c.journaled.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
 }
 
 // Heartbeat journals a heartbeat for every armed migration.
@@ -514,8 +560,11 @@ func (c *Capture) Heartbeat(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, id := range ids {
-		if _, err := c.journal.Append(ctx, HeartbeatSubject(id), Entry{Op: OpHeartbeat, At: time.Now()}.Marshal()); err != nil {
+		seq, err := c.journal.Append(ctx, HeartbeatSubject(id), Entry{Op: OpHeartbeat, At: time.Now()}.Marshal())
+		if err != nil {
 			c.logger.Warn("heartbeat not journaled", "migration", id, "err", err)
+			continue
 		}
+		c.sawSeq(seq)
 	}
 }

@@ -32,6 +32,11 @@ type Entry struct {
 	IDs        *Keys     `json:"ids,omitempty"`
 	Timestamp  uint64    `json:"ts,omitempty"`
 	At         time.Time `json:"at"`
+	// Intent names the intent recorded before the write was forwarded;
+	// the journal entry of the write carries it too, which settles it.
+	Intent string `json:"intent,omitempty"`
+	// After, in an intent, is a journal sequence its entry comes after.
+	After uint64 `json:"after,omitempty"`
 }
 
 // Marshal writes the entry as a JSON header, a newline and the request's

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
@@ -407,10 +408,12 @@ func insertLatencies(ctx context.Context, c *milvus.Conn, col *milvus.Collection
 }
 
 // insertThroughput inserts batches of 100 rows from `clients` goroutines
-// for d and returns rows per second.
-func insertThroughput(ctx context.Context, c *milvus.Conn, col *milvus.Collection, clients int, d time.Duration, base int64) float64 {
+// for d and returns rows per second, and the CPU this process spent per
+// batch (the clients', and the proxy's when they go through it).
+func insertThroughput(ctx context.Context, c *milvus.Conn, col *milvus.Collection, clients int, d time.Duration, base int64) (float64, time.Duration) {
 	var total atomic.Int64
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	deadline := time.Now().Add(d)
 	for w := 0; w < clients; w++ {
 		wg.Add(1)
@@ -429,7 +432,14 @@ func insertThroughput(ctx context.Context, c *milvus.Conn, col *milvus.Collectio
 		}()
 	}
 	wg.Wait()
-	return float64(total.Load()) / d.Seconds()
+	return float64(total.Load()) / d.Seconds(), (processCPU() - cpu0) / time.Duration(max(1, total.Load()/100))
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	must(syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // proxyBench returns the direct ingest rate of 100-row batches (the higher
@@ -460,19 +470,26 @@ func proxyBench(ctx context.Context, src *milvus.Conn, store *eventstore.Store, 
 	const rounds = 8
 	few, many := workers, 4*workers
 	var dFew, pFew, dMany, pMany float64
+	var dCPU, pCPU time.Duration // per batch, with `many` clients
 	for round := 0; round < rounds; round++ {
 		base := int64(round) * 1e8
-		dFew += insertThroughput(ctx, src, col, few, time.Second, 3e10+base) / rounds
-		pFew += insertThroughput(ctx, viaProxy, col, few, time.Second, 4e10+base) / rounds
-		dMany += insertThroughput(ctx, src, col, many, time.Second, 5e10+base) / rounds
-		pMany += insertThroughput(ctx, viaProxy, col, many, time.Second, 6e10+base) / rounds
+		r, _ := insertThroughput(ctx, src, col, few, time.Second, 3e10+base)
+		dFew += r / rounds
+		r, _ = insertThroughput(ctx, viaProxy, col, few, time.Second, 4e10+base)
+		pFew += r / rounds
+		r, cpu := insertThroughput(ctx, src, col, many, time.Second, 5e10+base)
+		dMany, dCPU = dMany+r/rounds, dCPU+cpu/rounds
+		r, cpu = insertThroughput(ctx, viaProxy, col, many, time.Second, 6e10+base)
+		pMany, pCPU = pMany+r/rounds, pCPU+cpu/rounds
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	fmt.Printf("proxy (armed: every insert recorded as an intent before forwarding and journaled before the answer), batches of 100 rows x %d dims\n", *dim)
 	fmt.Printf("  direct  p50 %6.2f ms  p99 %6.2f ms  throughput %8.0f rows/s with %d clients, %8.0f with %d\n", ms(pct(direct, 50)), ms(pct(direct, 99)), dFew, few, dMany, many)
 	fmt.Printf("  proxy   p50 %6.2f ms  p99 %6.2f ms  throughput %8.0f rows/s with %d clients, %8.0f with %d\n", ms(pct(proxied, 50)), ms(pct(proxied, 99)), pFew, few, pMany, many)
-	fmt.Printf("  p50 added %.2f ms (goal <= 1 ms); throughput ratio proxy/direct %.2f with %d clients (goal >= 0.9), %.2f with %d (there it follows the added latency)\n\n",
+	fmt.Printf("  p50 added %.2f ms (goal <= 1 ms); throughput ratio proxy/direct %.2f with %d clients (goal >= 0.9), %.2f with %d (there it follows the added latency)\n",
 		ms(pct(proxied, 50))-ms(pct(direct, 50)), pMany/dMany, many, pFew/dFew, few)
+	fmt.Printf("  CPU of the proxy per batch %d us (this process: %d us per batch through the proxy, %d direct, with %d clients;\n", (pCPU - dCPU).Microseconds(), pCPU.Microseconds(), dCPU.Microseconds(), many)
+	fmt.Printf("    the clients run here too), on the cores the source server needs\n\n")
 	capture.Disarm("benchproxy")
 	return max(dFew, dMany)
 }

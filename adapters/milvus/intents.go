@@ -1,0 +1,134 @@
+package milvus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Intent slots. Every write is recorded under a slot's key before it is
+// forwarded. Once the write is journaled its slot is free again at once,
+// still holding the intent: the journal entry names the intent it settles
+// (Entry.Intent), so a leftover intent whose entry is in the journal is
+// known settled at the next start and is not repaired. Clearing each slot
+// after each write cost a third JetStream operation per write, as much CPU
+// as the journal append itself under load; now only slots left idle are
+// cleared (SweepIntents), which keeps what a restart has to check recent.
+
+// sweepAfter is how long a free slot holding a settled intent waits before
+// SweepIntents clears it.
+const sweepAfter = time.Second
+
+// slotPool is one migration's intent slots.
+type slotPool struct {
+	next    int
+	free    []int             // last freed first: a busy proxy reuses a few slots
+	settled map[int]time.Time // free slots still holding a settled intent, since
+}
+
+func (c *Capture) pool(migrationID string) *slotPool {
+	p := c.slots[migrationID]
+	if p == nil {
+		p = &slotPool{settled: map[int]time.Time{}}
+		c.slots[migrationID] = p
+	}
+	return p
+}
+
+func (c *Capture) takeSlot(migrationID string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pool(migrationID)
+	if n := len(p.free); n > 0 {
+		s := p.free[n-1]
+		p.free = p.free[:n-1]
+		delete(p.settled, s) // about to be overwritten
+		return s
+	}
+	p.next++
+	return p.next
+}
+
+// giveSlot frees a slot; settled says it still holds a settled intent.
+func (c *Capture) giveSlot(migrationID string, slot int, settled bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pool(migrationID)
+	p.free = append(p.free, slot)
+	if settled {
+		p.settled[slot] = time.Now()
+	}
+}
+
+func (c *Capture) intentKey(migrationID string, slot int) string {
+	return fmt.Sprintf("%s.%s.%d", migrationID, c.boot, slot)
+}
+
+// SweepIntents clears the free slots whose settled intent has waited
+// sweepAfter; a slot is out of use while it is cleared, so a new intent
+// is never erased.
+func (c *Capture) SweepIntents(ctx context.Context) {
+	if c.intents == nil {
+		return
+	}
+	type slot struct {
+		migration string
+		n         int
+	}
+	var todo []slot
+	c.mu.Lock()
+	now := time.Now()
+	for id, p := range c.slots {
+		kept := p.free[:0]
+		for _, s := range p.free {
+			if at, ok := p.settled[s]; ok && now.Sub(at) >= sweepAfter {
+				todo = append(todo, slot{id, s})
+				continue
+			}
+			kept = append(kept, s)
+		}
+		p.free = kept
+	}
+	c.mu.Unlock()
+	for _, s := range todo {
+		err := c.intents.Put(ctx, c.intentKey(s.migration, s.n), nil)
+		if err != nil {
+			c.logger.Warn("settled write intent not cleared; it is cleared later", "migration", s.migration, "err", err)
+		}
+		c.mu.Lock()
+		p := c.pool(s.migration)
+		p.free = append([]int{s.n}, p.free...) // idle: reused last
+		if err == nil {
+			delete(p.settled, s.n)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// errScanned ends a journal scan at the entry that was last when it began.
+var errScanned = errors.New("scanned")
+
+// settledIntents returns which of the intents are named by an entry of
+// the migration's journal after sequence `after`.
+func (c *Capture) settledIntents(ctx context.Context, migrationID string, after uint64, intents map[string]bool) (map[string]bool, error) {
+	filter := JournalPrefix(migrationID) + ">"
+	last, err := c.journal.LastSeq(ctx, filter)
+	if err != nil || last <= after {
+		return nil, err
+	}
+	settled := map[string]bool{}
+	err = c.journal.Follow(ctx, filter, after+1, func(seq uint64, data []byte, _ uint64) error {
+		if e, err := UnmarshalEntry(data); err == nil && intents[e.Intent] {
+			settled[e.Intent] = true
+		}
+		if seq >= last || len(settled) == len(intents) {
+			return errScanned
+		}
+		return nil
+	})
+	if !errors.Is(err, errScanned) {
+		return nil, fmt.Errorf("scan the journal for settled intents: %w", err)
+	}
+	return settled, nil
+}

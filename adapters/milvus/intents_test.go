@@ -1,0 +1,161 @@
+package milvus
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/eventstore/estest"
+)
+
+const upsertMethod = "/milvus.proto.milvus.MilvusService/Upsert"
+
+func upsertOf(t *testing.T, key int64) []byte {
+	t.Helper()
+	req, err := proto.Marshal(&milvuspb.UpsertRequest{DbName: "d", CollectionName: "c", NumRows: 1, FieldsData: []*schemapb.FieldData{{
+		FieldName: "id", Type: schemapb.DataType_Int64,
+		Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: []int64{key}}}}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func intentStore(t testing.TB) (*eventstore.Journal, *eventstore.KV) {
+	ctx := context.Background()
+	store := estest.NewStore(t)
+	journal, err := store.OpenJournal(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intents, err := store.KV(ctx, "TEST_INTENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return journal, intents
+}
+
+// journaled returns the journal's entries for d/c of migration m-1.
+func journaled(t *testing.T, j *eventstore.Journal) []Entry {
+	t.Helper()
+	var out []Entry
+	for seq := uint64(1); ; seq++ {
+		s, data, ok, err := j.Next(context.Background(), CollectionSubject("m-1", "d", "c"), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return out
+		}
+		e, err := UnmarshalEntry(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, seq = append(out, e), s
+	}
+}
+
+// A write's intent is not cleared after the write is journaled (that cost
+// a JetStream operation per write); the next zdmd finds it settled by its
+// journal entry and repairs only the write whose outcome it never saw.
+func TestOnlyUnsettledIntentsAreRepairedAfterARestart(t *testing.T) {
+	ctx := context.Background()
+	journal, intents := intentStore(t)
+	ok, _ := proto.Marshal(&milvuspb.MutationResult{})
+	first := NewCapture(journal, nil, nil)
+	first.KeepIntents(intents)
+	if err := first.Recover(ctx, "m-1"); err != nil {
+		t.Fatal(err)
+	}
+	first.Arm("src", "m-1", "")
+	// The write of key 1 is answered and journaled while that of key 2 is
+	// in flight, and stays so: zdmd dies. The write of key 3 reuses key
+	// 1's slot and is journaled too.
+	write := func(key int64) *call {
+		k, err := first.before(ctx, "src", upsertMethod, upsertOf(t, key), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	one, held := write(1), write(2)
+	first.after(ctx, one, upsertOf(t, 1), ok)
+	three := write(3)
+	if three.slot != one.slot {
+		t.Fatalf("key 3 took slot %d, not the settled slot %d", three.slot, one.slot)
+	}
+	first.after(ctx, three, upsertOf(t, 3), ok)
+	left, err := intents.All(ctx)
+	if err != nil || len(left) != 2 {
+		t.Fatalf("want two intents kept (one settled, one in flight), got %d (%v)", len(left), err)
+	}
+
+	next := NewCapture(journal, nil, nil)
+	next.KeepIntents(intents)
+	if err := next.Recover(ctx, "m-1"); err != nil {
+		t.Fatal(err)
+	}
+	entries := journaled(t, journal)
+	if len(entries) != 3 {
+		t.Fatalf("want 2 journaled writes and 1 uncertain one, got %d entries", len(entries))
+	}
+	for i, e := range entries[:2] {
+		if e.Op != OpUpsert || e.Intent == "" {
+			t.Errorf("entry %d: op %q intent %q", i, e.Op, e.Intent)
+		}
+	}
+	if u := entries[2]; u.Op != OpUncertain || u.Intent != held.token {
+		t.Fatalf("the repaired write is %q %q, want the one in flight %q", u.Op, u.Intent, held.token)
+	}
+	if left, err := intents.All(ctx); err != nil || len(left) != 0 {
+		t.Fatalf("intents left after recovery: %d %v", len(left), err)
+	}
+}
+
+// A slot idle for a while is cleared; one in use, or reused lately, is not.
+func TestSweepClearsOnlyIdleSettledIntents(t *testing.T) {
+	ctx := context.Background()
+	journal, intents := intentStore(t)
+	ok, _ := proto.Marshal(&milvuspb.MutationResult{})
+	c := NewCapture(journal, nil, nil)
+	c.KeepIntents(intents)
+	c.Arm("src", "m-1", "")
+	req := upsertOf(t, 1)
+	k, err := c.before(ctx, "src", upsertMethod, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inflight, err := c.before(ctx, "src", upsertMethod, upsertOf(t, 2), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.after(ctx, k, req, ok)
+	value := func(slot int) []byte {
+		all, err := intents.All(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return all[c.intentKey("m-1", slot)]
+	}
+	c.SweepIntents(ctx)
+	if len(value(k.slot)) == 0 {
+		t.Fatal("a slot freed just now was cleared")
+	}
+	time.Sleep(sweepAfter + 100*time.Millisecond)
+	c.SweepIntents(ctx)
+	if len(value(k.slot)) != 0 {
+		t.Fatal("an idle settled slot was not cleared")
+	}
+	if len(value(inflight.slot)) == 0 {
+		t.Fatal("the intent of a write in flight was cleared")
+	}
+	if again, err := c.before(ctx, "src", upsertMethod, req, ""); err != nil || again.slot != k.slot {
+		t.Fatalf("the cleared slot is not reused: %v %v", again, err)
+	}
+}
