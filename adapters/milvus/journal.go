@@ -41,12 +41,14 @@ type Entry struct {
 
 // Marshal writes the entry as a JSON header, a newline and the request's
 // raw bytes: a batch of vectors is stored as it came, not re-encoded.
-func (e Entry) Marshal() []byte {
+func (e Entry) Marshal() []byte { return e.AppendTo(make([]byte, 0, len(e.Request)+512)) }
+
+// AppendTo appends what Marshal returns to b.
+func (e Entry) AppendTo(b []byte) []byte {
 	head, _ := json.Marshal(e)
-	out := make([]byte, 0, len(head)+1+len(e.Request))
-	out = append(out, head...)
-	out = append(out, '\n')
-	return append(out, e.Request...)
+	b = append(b, head...)
+	b = append(b, '\n')
+	return append(b, e.Request...)
 }
 
 // UnmarshalEntry reads what Marshal wrote.
