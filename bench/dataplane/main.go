@@ -368,6 +368,12 @@ func naiveCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 	return float64(copied) / time.Since(t0).Seconds()
 }
 
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return (s[(len(s)-1)/2] + s[len(s)/2]) / 2
+}
+
 func pct(d []time.Duration, p int) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
@@ -408,8 +414,8 @@ func insertLatencies(ctx context.Context, c *milvus.Conn, col *milvus.Collection
 }
 
 // insertThroughput inserts batches of 100 rows from `clients` goroutines
-// for d and returns rows per second, and the CPU this process spent per
-// batch (the clients', and the proxy's when they go through it).
+// for d and returns rows per second, and the CPU this process spent (the
+// clients', and the proxy's when they go through it).
 func insertThroughput(ctx context.Context, c *milvus.Conn, col *milvus.Collection, clients int, d time.Duration, base int64) (float64, time.Duration) {
 	var total atomic.Int64
 	var wg sync.WaitGroup
@@ -432,7 +438,7 @@ func insertThroughput(ctx context.Context, c *milvus.Conn, col *milvus.Collectio
 		}()
 	}
 	wg.Wait()
-	return float64(total.Load()) / d.Seconds(), (processCPU() - cpu0) / time.Duration(max(1, total.Load()/100))
+	return float64(total.Load()) / d.Seconds(), processCPU() - cpu0
 }
 
 // processCPU is the CPU time this process has used, user and system.
@@ -465,20 +471,23 @@ func proxyBench(ctx context.Context, src *milvus.Conn, store *eventstore.Store, 
 	// Throughput with `workers` clients, and with four times as many, where
 	// the server is the limit: a client waits for each answer, so with few
 	// clients the rate follows the latency rather than what the path can
-	// carry. The server's own work (flushes, compactions, index builds of
-	// sealed segments) moves its CPU per batch threefold from one second
-	// to the next, whatever the path: rounds go in pairs, direct and
-	// through the proxy back to back, in alternating order, and the ratio
-	// is the median of the pairs' ratios.
+	// carry. Rounds go in pairs, direct and through the proxy back to back,
+	// in alternating order, so that a slow drift of the server weighs on
+	// both alike. The server also stalls now and then for a second or so
+	// (a flush, a compaction, its garbage collector: "the gc is slow" in
+	// its log), whatever the path, and one stalled round moves a mean by a
+	// third: each path's rate is the median of its rounds.
 	few, many := workers, 4*workers
 	const pairs = 12
 	type paired struct {
-		ratio, direct, proxied float64
-		dCPU, pCPU             time.Duration // per batch
+		direct, proxied    float64 // median rows/s of a round
+		stalled            int     // rounds under a quarter of their path's median
+		dCPU, pCPU         time.Duration
+		dBatches, pBatches float64
 	}
 	measure := func(clients int, base int64) paired {
 		var out paired
-		var ratios []float64
+		var ds, ps []float64
 		for i := 0; i < pairs; i++ {
 			b := base + int64(i)*1e8
 			var d, p float64
@@ -490,23 +499,35 @@ func proxyBench(ctx context.Context, src *milvus.Conn, store *eventstore.Store, 
 				p, pc = insertThroughput(ctx, viaProxy, col, clients, time.Second, b+5e7)
 				d, dc = insertThroughput(ctx, src, col, clients, time.Second, b)
 			}
-			ratios = append(ratios, p/d)
-			out.direct, out.proxied = out.direct+d/pairs, out.proxied+p/pairs
-			out.dCPU, out.pCPU = out.dCPU+dc/pairs, out.pCPU+pc/pairs
+			ds, ps = append(ds, d), append(ps, p)
+			out.dCPU, out.pCPU = out.dCPU+dc, out.pCPU+pc
+			out.dBatches, out.pBatches = out.dBatches+d/100, out.pBatches+p/100
 		}
-		slices.Sort(ratios)
-		out.ratio = (ratios[pairs/2-1] + ratios[pairs/2]) / 2
+		out.direct, out.proxied = median(ds), median(ps)
+		for i := range ds {
+			if ds[i] < out.direct/4 {
+				out.stalled++
+			}
+			if ps[i] < out.proxied/4 {
+				out.stalled++
+			}
+		}
 		return out
 	}
 	f, m := measure(few, 3e10), measure(many, 5e10)
+	perBatch := func(cpu time.Duration, batches float64) int64 {
+		return int64(cpu.Microseconds()) / max(1, int64(batches))
+	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	fmt.Printf("proxy (armed: every insert recorded as an intent before forwarding and journaled before the answer), batches of 100 rows x %d dims\n", *dim)
 	fmt.Printf("  direct  p50 %6.2f ms  p99 %6.2f ms  throughput %8.0f rows/s with %d clients, %8.0f with %d\n", ms(pct(direct, 50)), ms(pct(direct, 99)), f.direct, few, m.direct, many)
 	fmt.Printf("  proxy   p50 %6.2f ms  p99 %6.2f ms  throughput %8.0f rows/s with %d clients, %8.0f with %d\n", ms(pct(proxied, 50)), ms(pct(proxied, 99)), f.proxied, few, m.proxied, many)
-	fmt.Printf("  p50 added %.2f ms (goal <= 1 ms); throughput ratio proxy/direct %.2f with %d clients (goal >= 0.9), %.2f with %d (there it follows the added latency);\n",
-		ms(pct(proxied, 50))-ms(pct(direct, 50)), m.ratio, many, f.ratio, few)
-	fmt.Printf("    each the median of %d pairs of one-second rounds, direct and proxied back to back\n", pairs)
-	fmt.Printf("  CPU of the proxy per batch %d us (this process: %d us per batch through the proxy, %d direct, with %d clients;\n", (m.pCPU - m.dCPU).Microseconds(), m.pCPU.Microseconds(), m.dCPU.Microseconds(), many)
+	fmt.Printf("  p50 added %.2f ms (goal <= 1 ms); throughput ratio proxy/direct %.2f with %d clients (goal >= 0.9), %.2f with %d (there it follows the added latency)\n",
+		ms(pct(proxied, 50))-ms(pct(direct, 50)), m.proxied/m.direct, many, f.proxied/f.direct, few)
+	fmt.Printf("  throughputs are the median of %d one-second rounds, direct and proxied in alternating pairs; the server stalled\n", pairs)
+	fmt.Printf("    (under a quarter of the median) in %d of %d rounds with %d clients, %d of %d with %d\n", m.stalled, 2*pairs, many, f.stalled, 2*pairs, few)
+	pc, dc := perBatch(m.pCPU, m.pBatches), perBatch(m.dCPU, m.dBatches)
+	fmt.Printf("  CPU of the proxy per batch %d us (this process: %d us per batch through the proxy, %d direct, with %d clients;\n", pc-dc, pc, dc, many)
 	fmt.Printf("    the clients run here too), on the cores the source server needs\n\n")
 	capture.Disarm("benchproxy")
 	return max(f.direct, m.direct)
