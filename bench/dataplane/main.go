@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -20,8 +21,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -90,6 +94,7 @@ func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 	// turns, and keeps its best.
 	var best zdmCopy // the run with the best rate of rows, whole
 	var ceiling, reads float64
+	var ceilingCPU cpuRow
 	var peak uint64
 	for range 2 {
 		must(dst.DropEverything(ctx))
@@ -98,7 +103,9 @@ func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 		if z.rows > best.rows {
 			best = z
 		}
-		ceiling = max(ceiling, insertCeiling(ctx, dst, col))
+		if r, cpu := insertCeiling(ctx, dst, col); r > ceiling {
+			ceiling, ceilingCPU = r, cpu
+		}
 		reads = max(reads, readCeiling(ctx, src, col))
 	}
 	zdmRate := best.rows
@@ -115,6 +122,13 @@ func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 	fmt.Printf("  the copy and the ceiling are timed alike, from the first page or batch written to the last;\n")
 	fmt.Printf("  the whole copy stage, with the collection, index and load made on the target (%.2f s before\n", best.first.Seconds())
 	fmt.Printf("  the first range was written), ran at %.0f rows/s: %.2f of the ceiling\n", best.stage, best.stage/ceiling)
+	if best.cpu.source > 0 && best.cpu.target > 0 {
+		fmt.Printf("  CPU per row, timed alike: the copy took %.1f us in zdm, %.1f us in the source (its reads), %.1f us in the\n",
+			best.cpu.self, best.cpu.source, best.cpu.target)
+		fmt.Printf("    target (its writes); the ceiling %.1f us in the target. The servers share this machine's %d cores, and a\n",
+			ceilingCPU.target, runtime.NumCPU())
+		fmt.Printf("    row of the ceiling costs only the target's part of what a copied row costs\n")
+	}
 	fmt.Printf("  peak heap during the copy %.1f MiB (bound: %d readers + %d writers = %d pages of %d rows in flight, independent of the collection's size)\n\n",
 		float64(peak)/(1<<20), cfg.Readers, cfg.Workers, cfg.Readers+cfg.Workers, cfg.PageRows)
 }
@@ -174,6 +188,7 @@ type zdmCopy struct {
 	rows  float64       // rows/s from the first range written to the last
 	first time.Duration // from the start to the first range written
 	peak  uint64        // peak heap in use
+	cpu   cpuRow        // from the first range written to the last
 }
 
 func copyWithZdm(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collection, logger *slog.Logger) zdmCopy {
@@ -214,7 +229,7 @@ func copyWithZdm(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collect
 	if n != *rows {
 		log.Fatalf("zdm copied %d rows, want %d", n, *rows)
 	}
-	return zdmCopy{stage: float64(*rows) / elapsed.Seconds(), rows: written.rate(), first: written.first.Sub(t0), peak: peak.Load()}
+	return zdmCopy{stage: float64(*rows) / elapsed.Seconds(), rows: written.rate(), first: written.first.Sub(t0), peak: peak.Load(), cpu: written.cpuPerRow()}
 }
 
 // span times a stream of writes from the first one done to the last: the
@@ -222,22 +237,35 @@ func copyWithZdm(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collect
 // before any write (making the collection for the copy, building the
 // batches for the ceiling) on both sides alike.
 type span struct {
-	mu          sync.Mutex
-	first, last time.Time
-	rows        int64 // done after the first
+	mu                sync.Mutex
+	first, last       time.Time
+	cpuFirst, cpuLast cpuUse
+	rows              int64 // done after the first
 }
 
 func (s *span) done(rows int64) {
+	cpu := cpuNow()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
 	if s.first.IsZero() {
-		s.first = now
+		s.first, s.cpuFirst = now, cpu
 	} else {
 		s.rows += rows
 	}
-	s.last = now
+	s.last, s.cpuLast = now, cpu
 }
+
+// cpuPerRow is the CPU used per row done after the first, in microseconds.
+func (s *span) cpuPerRow() cpuRow {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.cpuLast.since(s.cpuFirst)
+	return cpuRow{self: perRow(d.self, s.rows), source: perRow(d.source, s.rows), target: perRow(d.target, s.rows)}
+}
+
+// cpuRow is CPU per row, in microseconds.
+type cpuRow struct{ self, source, target float64 }
 
 func (s *span) rate() float64 {
 	s.mu.Lock()
@@ -261,7 +289,8 @@ func fresh(ctx context.Context, dst *milvus.Conn, col *milvus.Collection) {
 	}
 }
 
-func insertCeiling(ctx context.Context, dst *milvus.Conn, col *milvus.Collection) float64 {
+// insertCeiling returns the ceiling's rate and the CPU its writes took.
+func insertCeiling(ctx context.Context, dst *milvus.Conn, col *milvus.Collection) (float64, cpuRow) {
 	fresh(ctx, dst, col)
 	gen := milvus.RowGen{Schema: col.Schema, Rand: rand.New(rand.NewPCG(1, 2))}
 	batches := int(*rows) / page
@@ -292,7 +321,48 @@ func insertCeiling(ctx context.Context, dst *milvus.Conn, col *milvus.Collection
 		}()
 	}
 	wg.Wait()
-	return written.rate()
+	return written.rate(), written.cpuPerRow()
+}
+
+// cpuUse is CPU time used by this process and by the test bed's two
+// servers (0 for a server whose process is not found: one not started by
+// scripts/milvus-up.sh).
+type cpuUse struct{ self, source, target time.Duration }
+
+func cpuNow() cpuUse {
+	return cpuUse{self: processCPU(), source: serverCPU("source"), target: serverCPU("target")}
+}
+
+func (u cpuUse) since(b cpuUse) cpuUse {
+	return cpuUse{self: u.self - b.self, source: u.source - b.source, target: u.target - b.target}
+}
+
+// perRow is d per row of n rows, in microseconds.
+func perRow(d time.Duration, n int64) float64 { return float64(d.Microseconds()) / float64(n) }
+
+// serverCPU reads the CPU time of a test-bed server from /proc.
+func serverCPU(name string) time.Duration {
+	root := os.Getenv("ZDM_MILVUS_ROOT")
+	if root == "" {
+		root = ".cache/milvus"
+	}
+	pid, err := os.ReadFile(filepath.Join(root, "servers", name, "milvus.pid"))
+	if err != nil {
+		return 0
+	}
+	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command's closing parenthesis: state is the first,
+	// user and system time in clock ticks (1/100 s) the 12th and 13th.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	user, _ := strconv.ParseInt(f[11], 10, 64)
+	sys, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(user+sys) * 10 * time.Millisecond
 }
 
 // readCeiling reads the collection as the copy does (reads at a timestamp
