@@ -54,7 +54,10 @@ func (c *Capture) takeSlot(migrationID string) int {
 func (c *Capture) giveSlot(migrationID string, slot int, settled bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := c.pool(migrationID)
+	p := c.slots[migrationID]
+	if p == nil {
+		return // the migration ended (DropIntents): its slots are gone
+	}
 	p.free = append(p.free, slot)
 	if settled {
 		p.settled[slot] = time.Now()
@@ -74,6 +77,7 @@ func (c *Capture) SweepIntents(ctx context.Context) {
 	}
 	type slot struct {
 		migration string
+		pool      *slotPool
 		n         int
 	}
 	var todo []slot
@@ -83,7 +87,7 @@ func (c *Capture) SweepIntents(ctx context.Context) {
 		kept := p.free[:0]
 		for _, s := range p.free {
 			if at, ok := p.settled[s]; ok && now.Sub(at) >= sweepAfter {
-				todo = append(todo, slot{id, s})
+				todo = append(todo, slot{id, p, s})
 				continue
 			}
 			kept = append(kept, s)
@@ -92,17 +96,25 @@ func (c *Capture) SweepIntents(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, s := range todo {
-		err := c.intents.Put(ctx, c.intentKey(s.migration, s.n), nil)
+		key := c.intentKey(s.migration, s.n)
+		err := c.intents.Put(ctx, key, nil)
 		if err != nil {
 			c.logger.Warn("settled write intent not cleared; it is cleared later", "migration", s.migration, "err", err)
 		}
 		c.mu.Lock()
-		p := c.pool(s.migration)
-		p.free = append([]int{s.n}, p.free...) // idle: reused last
-		if err == nil {
-			delete(p.settled, s.n)
+		ended := c.slots[s.migration] != s.pool
+		if !ended {
+			s.pool.free = append([]int{s.n}, s.pool.free...) // idle: reused last
+			if err == nil {
+				delete(s.pool.settled, s.n)
+			}
 		}
 		c.mu.Unlock()
+		if ended { // DropIntents ran meanwhile: leave no key behind
+			if err := c.intents.Delete(ctx, key); err != nil {
+				c.logger.Warn("write intent of an ended migration not deleted", "key", key, "err", err)
+			}
+		}
 	}
 }
 

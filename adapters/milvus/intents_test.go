@@ -159,3 +159,28 @@ func TestSweepClearsOnlyIdleSettledIntents(t *testing.T) {
 		t.Fatalf("the cleared slot is not reused: %v %v", again, err)
 	}
 }
+
+// A write that ends after its migration's intents were dropped leaves no
+// key behind, swept or not.
+func TestAnEndedMigrationKeepsNoIntents(t *testing.T) {
+	ctx := context.Background()
+	journal, intents := intentStore(t)
+	ok, _ := proto.Marshal(&milvuspb.MutationResult{})
+	c := NewCapture(journal, nil, nil)
+	c.KeepIntents(intents)
+	c.Arm("src", "m-1", "")
+	req := upsertOf(t, 1)
+	k, err := c.before(ctx, "src", upsertMethod, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DropIntents(ctx, "m-1"); err != nil {
+		t.Fatal(err)
+	}
+	c.after(ctx, k, req, ok)
+	time.Sleep(sweepAfter + 100*time.Millisecond)
+	c.SweepIntents(ctx)
+	if left, err := intents.All(ctx); err != nil || len(left) != 0 {
+		t.Fatalf("keys left for an ended migration: %v %v", left, err)
+	}
+}
