@@ -41,6 +41,21 @@ func intentStore(t testing.TB) (*eventstore.Journal, *eventstore.KV) {
 	return journal, intents
 }
 
+// armedCapture is a capture armed for migration m-1 of cluster src.
+func armedCapture(t *testing.T) (*Capture, *eventstore.KV) {
+	journal, intents := intentStore(t)
+	c := NewCapture(journal, nil, nil)
+	c.KeepIntents(intents)
+	c.Arm("src", "m-1", "")
+	return c, intents
+}
+
+// answered is the answer of a write the server applied.
+func answered() []byte {
+	ok, _ := proto.Marshal(&milvuspb.MutationResult{})
+	return ok
+}
+
 // journaled returns the journal's entries for d/c of migration m-1.
 func journaled(t *testing.T, j *eventstore.Journal) []Entry {
 	t.Helper()
@@ -67,7 +82,7 @@ func journaled(t *testing.T, j *eventstore.Journal) []Entry {
 func TestOnlyUnsettledIntentsAreRepairedAfterARestart(t *testing.T) {
 	ctx := context.Background()
 	journal, intents := intentStore(t)
-	ok, _ := proto.Marshal(&milvuspb.MutationResult{})
+	ok := answered()
 	first := NewCapture(journal, nil, nil)
 	first.KeepIntents(intents)
 	if err := first.Recover(ctx, "m-1"); err != nil {
@@ -121,12 +136,8 @@ func TestOnlyUnsettledIntentsAreRepairedAfterARestart(t *testing.T) {
 // A slot idle for a while is cleared; one in use, or reused lately, is not.
 func TestSweepClearsOnlyIdleSettledIntents(t *testing.T) {
 	ctx := context.Background()
-	journal, intents := intentStore(t)
-	ok, _ := proto.Marshal(&milvuspb.MutationResult{})
-	c := NewCapture(journal, nil, nil)
-	c.KeepIntents(intents)
-	c.Arm("src", "m-1", "")
-	req := upsertOf(t, 1)
+	c, intents := armedCapture(t)
+	ok, req := answered(), upsertOf(t, 1)
 	k, err := c.before(ctx, "src", upsertMethod, req, "")
 	if err != nil {
 		t.Fatal(err)
@@ -164,12 +175,8 @@ func TestSweepClearsOnlyIdleSettledIntents(t *testing.T) {
 // key behind, swept or not.
 func TestAnEndedMigrationKeepsNoIntents(t *testing.T) {
 	ctx := context.Background()
-	journal, intents := intentStore(t)
-	ok, _ := proto.Marshal(&milvuspb.MutationResult{})
-	c := NewCapture(journal, nil, nil)
-	c.KeepIntents(intents)
-	c.Arm("src", "m-1", "")
-	req := upsertOf(t, 1)
+	c, intents := armedCapture(t)
+	ok, req := answered(), upsertOf(t, 1)
 	k, err := c.before(ctx, "src", upsertMethod, req, "")
 	if err != nil {
 		t.Fatal(err)
