@@ -130,7 +130,7 @@ func (c *Capture) Recover(ctx context.Context, migrationID string) error {
 	if err != nil {
 		return err
 	}
-	c.sawSeq(last)
+	c.sawSeq(last) // every leftover intent's entry, if any, is at or before last
 	mine, err := c.intentsOf(ctx, migrationID)
 	if err != nil {
 		return err
@@ -160,7 +160,7 @@ func (c *Capture) Recover(ctx context.Context, migrationID string) error {
 	}
 	var settled map[string]bool
 	if len(named) > 0 {
-		if settled, err = c.settledIntents(ctx, migrationID, after, named); err != nil {
+		if settled, err = c.settledIntents(ctx, migrationID, after, last, named); err != nil {
 			return err
 		}
 	}
@@ -218,7 +218,7 @@ func (c *Capture) intentsOf(ctx context.Context, migrationID string) (map[string
 
 func (c *Capture) appendUncertain(ctx context.Context, migrationID string, e Entry) error {
 	e.Op, e.At = OpUncertain, time.Now()
-	if err := c.appendDurably(ctx, CollectionSubject(migrationID, e.Database, e.Collection), e.Marshal()); err != nil {
+	if err := c.appendEntry(ctx, CollectionSubject(migrationID, e.Database, e.Collection), e); err != nil {
 		return fmt.Errorf("journal an uncertain write: %w", err)
 	}
 	return nil
@@ -503,14 +503,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 	if k.coll == "" {
 		subject = DatabaseSubject(k.a.migrationID, k.db)
 	}
-	buf, _ := c.entries.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
-	}
-	*buf = e.AppendTo((*buf)[:0])
-	err := c.appendDurably(ctx, subject, *buf)
-	c.entries.Put(buf) // the append copied it
-	if err != nil {
+	if err := c.appendEntry(ctx, subject, e); err != nil {
 		c.logger.Error("journal append failed; the migration fails", "migration", k.a.migrationID, "err", err)
 		if c.failer != nil {
 			_ = c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "journal_unavailable",
@@ -531,15 +524,22 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 	}
 }
 
-// appendDurably retries the append for a while: the client waits for it.
-func (c *Capture) appendDurably(ctx context.Context, subject string, data []byte) error {
+// appendEntry journals e, retrying for a while: the client waits for it.
+// It is encoded in a recycled buffer, which the append copies.
+func (c *Capture) appendEntry(ctx context.Context, subject string, e Entry) error {
+	buf, _ := c.entries.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	*buf = e.AppendTo((*buf)[:0])
+	defer c.entries.Put(buf)
 	ctx = context.WithoutCancel(ctx)
 	var err error
 	pause := 50 * time.Millisecond
 	for attempt := 0; attempt < 8; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		var seq uint64
-		seq, err = c.journal.Append(actx, subject, data)
+		seq, err = c.journal.Append(actx, subject, *buf)
 		cancel()
 		if err == nil {
 			c.sawSeq(seq)

@@ -122,15 +122,14 @@ func (c *Capture) SweepIntents(ctx context.Context) {
 var errScanned = errors.New("scanned")
 
 // settledIntents returns which of the intents are named by an entry of
-// the migration's journal after sequence `after`.
-func (c *Capture) settledIntents(ctx context.Context, migrationID string, after uint64, intents map[string]bool) (map[string]bool, error) {
-	filter := JournalPrefix(migrationID) + ">"
-	last, err := c.journal.LastSeq(ctx, filter)
-	if err != nil || last <= after {
-		return nil, err
+// the migration's journal after sequence `after`, up to `last`.
+func (c *Capture) settledIntents(ctx context.Context, migrationID string, after, last uint64, intents map[string]bool) (map[string]bool, error) {
+	if last <= after {
+		return nil, nil
 	}
+	filter := JournalPrefix(migrationID) + ">"
 	settled := map[string]bool{}
-	err = c.journal.Follow(ctx, filter, after+1, func(seq uint64, data []byte, _ uint64) error {
+	err := c.journal.Follow(ctx, filter, after+1, func(seq uint64, data []byte, _ uint64) error {
 		if e, err := UnmarshalEntry(data); err == nil && intents[e.Intent] {
 			settled[e.Intent] = true
 		}
