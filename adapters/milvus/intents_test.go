@@ -42,12 +42,23 @@ func intentStore(t testing.TB) (*eventstore.Journal, *eventstore.KV) {
 }
 
 // armedCapture is a capture armed for migration m-1 of cluster src.
-func armedCapture(t *testing.T) (*Capture, *eventstore.KV) {
+func armedCapture(t testing.TB) (*Capture, *eventstore.KV) {
 	journal, intents := intentStore(t)
 	c := NewCapture(journal, nil, nil)
 	c.KeepIntents(intents)
 	c.Arm("src", "m-1", "")
 	return c, intents
+}
+
+// begin lets an upsert of key through c, as the proxy does before
+// forwarding it.
+func begin(t *testing.T, c *Capture, key int64) *call {
+	t.Helper()
+	k, err := c.before(context.Background(), "src", upsertMethod, upsertOf(t, key), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // answered is the answer of a write the server applied.
@@ -92,16 +103,9 @@ func TestOnlyUnsettledIntentsAreRepairedAfterARestart(t *testing.T) {
 	// The write of key 1 is answered and journaled while that of key 2 is
 	// in flight, and stays so: zdmd dies. The write of key 3 reuses key
 	// 1's slot and is journaled too.
-	write := func(key int64) *call {
-		k, err := first.before(ctx, "src", upsertMethod, upsertOf(t, key), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	one, held := write(1), write(2)
+	one, held := begin(t, first, 1), begin(t, first, 2)
 	first.after(ctx, one, upsertOf(t, 1), ok)
-	three := write(3)
+	three := begin(t, first, 3)
 	if three.slot != one.slot {
 		t.Fatalf("key 3 took slot %d, not the settled slot %d", three.slot, one.slot)
 	}
@@ -137,16 +141,8 @@ func TestOnlyUnsettledIntentsAreRepairedAfterARestart(t *testing.T) {
 func TestSweepClearsOnlyIdleSettledIntents(t *testing.T) {
 	ctx := context.Background()
 	c, intents := armedCapture(t)
-	ok, req := answered(), upsertOf(t, 1)
-	k, err := c.before(ctx, "src", upsertMethod, req, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inflight, err := c.before(ctx, "src", upsertMethod, upsertOf(t, 2), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.after(ctx, k, req, ok)
+	k, inflight := begin(t, c, 1), begin(t, c, 2)
+	c.after(ctx, k, upsertOf(t, 1), answered())
 	value := func(slot int) []byte {
 		all, err := intents.All(ctx)
 		if err != nil {
@@ -166,8 +162,8 @@ func TestSweepClearsOnlyIdleSettledIntents(t *testing.T) {
 	if len(value(inflight.slot)) == 0 {
 		t.Fatal("the intent of a write in flight was cleared")
 	}
-	if again, err := c.before(ctx, "src", upsertMethod, req, ""); err != nil || again.slot != k.slot {
-		t.Fatalf("the cleared slot is not reused: %v %v", again, err)
+	if again := begin(t, c, 1); again.slot != k.slot {
+		t.Fatalf("the cleared slot %d is not reused: %d", k.slot, again.slot)
 	}
 }
 
@@ -176,15 +172,11 @@ func TestSweepClearsOnlyIdleSettledIntents(t *testing.T) {
 func TestAnEndedMigrationKeepsNoIntents(t *testing.T) {
 	ctx := context.Background()
 	c, intents := armedCapture(t)
-	ok, req := answered(), upsertOf(t, 1)
-	k, err := c.before(ctx, "src", upsertMethod, req, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := begin(t, c, 1)
 	if err := c.DropIntents(ctx, "m-1"); err != nil {
 		t.Fatal(err)
 	}
-	c.after(ctx, k, req, ok)
+	c.after(ctx, k, upsertOf(t, 1), answered())
 	time.Sleep(sweepAfter + 100*time.Millisecond)
 	c.SweepIntents(ctx)
 	if left, err := intents.All(ctx); err != nil || len(left) != 0 {
