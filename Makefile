@@ -50,7 +50,7 @@ test-milvus: milvus-up
 # Benchmarks print ratios against baselines measured in the same run.
 bench:
 	$(GO) run ./bench/controlplane
-	$(GO) test -run '^$$' -bench ProxiedInsert -benchtime 3000x ./adapters/milvus/
+	$(GO) test -run '^$$' -bench ProxiedInsert -benchmem -benchtime 3000x ./adapters/milvus/
 	@scripts/milvus-up.sh
 	@$(GO) run ./bench/dataplane; status=$$?; scripts/milvus-down.sh; exit $$status
 

@@ -351,17 +351,29 @@ func (u cpuUse) since(b cpuUse) cpuUse {
 // perRow is d per row of n rows, in microseconds.
 func perRow(d time.Duration, n int64) float64 { return float64(d.Microseconds()) / float64(n) }
 
-// serverCPU reads the CPU time of a test-bed server from /proc.
-func serverCPU(name string) time.Duration {
+// serverStats finds, once, the /proc stat file of each test-bed server
+// ("" for one not started by scripts/milvus-up.sh).
+var serverStats = sync.OnceValue(func() map[string]string {
 	root := os.Getenv("ZDM_MILVUS_ROOT")
 	if root == "" {
 		root = ".cache/milvus"
 	}
-	pid, err := os.ReadFile(filepath.Join(root, "servers", name, "milvus.pid"))
-	if err != nil {
+	out := map[string]string{}
+	for _, name := range []string{"source", "target"} {
+		if pid, err := os.ReadFile(filepath.Join(root, "servers", name, "milvus.pid")); err == nil {
+			out[name] = "/proc/" + strings.TrimSpace(string(pid)) + "/stat"
+		}
+	}
+	return out
+})
+
+// serverCPU reads the CPU time of a test-bed server from /proc.
+func serverCPU(name string) time.Duration {
+	path := serverStats()[name]
+	if path == "" {
 		return 0
 	}
-	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+	stat, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
