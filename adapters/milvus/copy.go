@@ -33,9 +33,12 @@ type CopyConfig struct {
 	// add load to the source and pages to memory (make bench: 16 readers
 	// for 4 writers copied slower than 8).
 	Readers int
-	// PageBytes sizes a page (default 2 MiB): a collection's pages hold
+	// PageBytes sizes a page (default 6 MiB): a collection's pages hold
 	// as many rows as fit, by its schema. Memory holds at most Readers +
-	// Workers pages.
+	// Workers pages. Each query costs the source a fixed share besides
+	// its rows, so large pages load the source less per row copied (make
+	// bench, 128-dim rows: pages of 2 MiB took 6-10 us of source CPU per
+	// row, pages of 6 MiB 4-5 us, and the copy ran about a third faster).
 	PageBytes int
 	// PageRows, when set, fixes the rows of a page instead.
 	PageRows int
@@ -53,7 +56,7 @@ func (c CopyConfig) WithDefaults() CopyConfig {
 		c.Readers = 2 * c.Workers
 	}
 	if c.PageBytes <= 0 {
-		c.PageBytes = 2 << 20
+		c.PageBytes = 6 << 20
 	}
 	return c
 }

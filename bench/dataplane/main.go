@@ -56,7 +56,7 @@ var (
 
 func init() {
 	flag.IntVar(&workers, "workers", workers, "copy writers, and the ceiling's and the proxy clients' concurrency")
-	flag.IntVar(&page, "page", page, "rows per copied page and per ceiling batch (0: the copier's default, from a 2 MiB page)")
+	flag.IntVar(&page, "page", page, "rows per copied page and per ceiling batch (0: the copier's default, from a 6 MiB page)")
 	flag.IntVar(&readers, "readers", readers, "copy readers (0: the copier's default, 2 x workers)")
 	flag.IntVar(&rangeRows, "range-rows", rangeRows, "rows per checkpointed range (0: the copier's default)")
 }
@@ -104,13 +104,17 @@ func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 	var ceilings []ceilingRun
 	var readRates []float64
 	var peak uint64
+	var settled time.Duration
 	for range turns {
 		must(dst.DropEverything(ctx))
+		settled += settle()
 		z := copyWithZdm(ctx, src, dst, col, quiet)
 		peak = max(peak, z.peak)
 		copies = append(copies, z)
-		r, cpu := insertCeiling(ctx, dst, col)
+		r, cpu, waited := insertCeiling(ctx, dst, col)
+		settled += waited
 		ceilings = append(ceilings, ceilingRun{r, cpu})
+		settled += settle()
 		readRates = append(readRates, readCeiling(ctx, src, col))
 	}
 	slices.SortFunc(copies, func(a, b zdmCopy) int { return cmp.Compare(a.rows, b.rows) })
@@ -119,7 +123,8 @@ func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 	ceiling, ceilingCPU, reads := ceilings[turns/2].rate, ceilings[turns/2].cpu, median(readRates)
 	fastest := copies[turns-1].rows / ceilings[turns-1].rate
 	zdmRate := mid.rows
-	naive := naiveCopy(ctx, src, dst, col)
+	naive, waited := naiveCopy(ctx, src, dst, col)
+	settled += waited
 	cfg := milvus.CopyConfig{Workers: workers, Readers: readers, PageRows: page, RangeRows: rangeRows}.WithDefaults()
 	fmt.Printf("bulk copy of %d rows (%d dims): %d writers, %d readers, pages of %d rows, ranges of %d rows\n",
 		*rows, *dim, cfg.Workers, cfg.Readers, cfg.PageRows, cfg.RangeRows)
@@ -140,6 +145,7 @@ func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 			ceilingCPU.target, runtime.NumCPU())
 		fmt.Printf("    row of the ceiling costs only the target's part of what a copied row costs\n")
 	}
+	fmt.Printf("  before each timed run the bench waited for both servers to go idle: %.1f s in all\n", settled.Seconds())
 	fmt.Printf("  peak heap during the copy %.1f MiB (bound: %d readers + %d writers = %d pages of %d rows in flight, independent of the collection's size)\n\n",
 		float64(peak)/(1<<20), cfg.Readers, cfg.Workers, cfg.Readers+cfg.Workers, cfg.PageRows)
 }
@@ -300,8 +306,9 @@ func fresh(ctx context.Context, dst *milvus.Conn, col *milvus.Collection) {
 	}
 }
 
-// insertCeiling returns the ceiling's rate and the CPU its writes took.
-func insertCeiling(ctx context.Context, dst *milvus.Conn, col *milvus.Collection) (float64, cpuRow) {
+// insertCeiling returns the ceiling's rate, the CPU its writes took and
+// how long it waited for the servers to settle.
+func insertCeiling(ctx context.Context, dst *milvus.Conn, col *milvus.Collection) (float64, cpuRow, time.Duration) {
 	fresh(ctx, dst, col)
 	gen := milvus.RowGen{Schema: col.Schema, Rand: rand.New(rand.NewPCG(1, 2))}
 	batches := int(*rows) / page
@@ -313,6 +320,7 @@ func insertCeiling(ctx context.Context, dst *milvus.Conn, col *milvus.Collection
 		}
 		pre[b] = gen.Columns(page, keys, func(int) int64 { return 1 })
 	}
+	waited := settle()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var written span
@@ -332,7 +340,7 @@ func insertCeiling(ctx context.Context, dst *milvus.Conn, col *milvus.Collection
 		}()
 	}
 	wg.Wait()
-	return written.rate(), written.cpuPerRow()
+	return written.rate(), written.cpuPerRow(), waited
 }
 
 // cpuUse is CPU time used by this process and by the test bed's two
@@ -366,6 +374,27 @@ var serverStats = sync.OnceValue(func() map[string]string {
 	}
 	return out
 })
+
+// settle waits until both test-bed servers are idle (each used under a
+// tenth of a core over the last second), at most a minute, and returns
+// how long it waited. A server goes on working after a write returns
+// (flushes, sealing, index builds, dropping the last run's collection);
+// without the wait, that work lands in whichever side is timed next.
+func settle() time.Duration {
+	const window, idle = time.Second, 100 * time.Millisecond
+	t0 := time.Now()
+	prev := cpuNow()
+	for time.Since(t0) < time.Minute {
+		time.Sleep(window)
+		now := cpuNow()
+		d := now.since(prev)
+		prev = now
+		if d.source < idle && d.target < idle {
+			break
+		}
+	}
+	return time.Since(t0) - window
+}
 
 // serverCPU reads the CPU time of a test-bed server from /proc.
 func serverCPU(name string) time.Duration {
@@ -436,8 +465,9 @@ func fieldNames(col *milvus.Collection) []string {
 	return out
 }
 
-func naiveCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collection) float64 {
+func naiveCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collection) (float64, time.Duration) {
 	fresh(ctx, dst, col)
+	waited := settle()
 	fields := fieldNames(col)
 	t0 := time.Now()
 	var copied int64
@@ -458,7 +488,7 @@ func naiveCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 			break
 		}
 	}
-	return float64(copied) / time.Since(t0).Seconds()
+	return float64(copied) / time.Since(t0).Seconds(), waited
 }
 
 func median(v []float64) float64 {
