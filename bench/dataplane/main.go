@@ -585,7 +585,9 @@ func proxyBench(ctx context.Context, src *milvus.Conn, store *eventstore.Store, 
 	defer stop()
 	viaProxy := dial(ctx, addr)
 	defer viaProxy.Close()
-	// Alternate so that both see the same server state.
+	// Start from an idle server (the seed's flush and index builds done),
+	// then alternate so that both see the same server state.
+	settle()
 	var direct, proxied []time.Duration
 	for round := 0; round < 4; round++ {
 		direct = append(direct, insertLatencies(ctx, src, col, 50, 1e10+int64(round)*1e7)...)
@@ -601,7 +603,7 @@ func proxyBench(ctx context.Context, src *milvus.Conn, store *eventstore.Store, 
 	// its log), whatever the path, and one stalled round moves a mean by a
 	// third: each path's rate is the median of its rounds.
 	few, many := workers, 4*workers
-	const pairs = 12
+	const pairs = 20
 	type paired struct {
 		direct, proxied    float64 // median rows/s of a round
 		stalled            int     // rounds under a quarter of their path's median
@@ -670,6 +672,7 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 0, Dim: *dim, PKType: "int64", Index: "FLAT", Load: true, Shards: 2, Prefix: "lag_"}
 	must(milvus.Seed(ctx, src, shape, nil))
 	must(milvus.Seed(ctx, dst, shape, nil))
+	settle()
 	m := migrationFor(domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "lag_db0", Collection: "lag_c0"}}})
 	must(m.Apply(domain.Record{Seq: 10, At: time.Now(), Event: domain.BulkCopyProgressed{Database: "lag_db0", Collection: "lag_c0", Range: "all", Done: true}}))
 	must(m.Apply(domain.Record{Seq: 11, At: time.Now(), Event: domain.BulkCopied{}}))
