@@ -208,15 +208,18 @@ func run(c config) error {
 	if m.LagSeconds != nil {
 		finalLag = *m.LagSeconds
 	}
-	pause := 0.0
+	pause, parts := 0.0, ""
 	if m.WritePauseMS != nil {
 		pause = *m.WritePauseMS
+	}
+	if p := m.WritePause; p != nil {
+		parts = fmt.Sprintf(" (drain %.0f ms, check %.0f ms)", p.DrainMS, p.CheckMS)
 	}
 	say("")
 	say("== summary")
 	say("   rows copied            %d in %.1fs (%.0f rows/s)", m.Progress.RowsCopied, copySecs, copyRate)
 	say("   sync lag               max %.1fs, final %.1fs", m.MaxLagSeconds, finalLag)
-	say("   write pause at switch  %.0f ms held by zdm; longest gap between two acknowledged client writes %s", pause, stats.MaxGap.Round(time.Millisecond))
+	say("   write pause at switch  %.0f ms held by zdm%s; longest gap between two acknowledged client writes %s", pause, parts, stats.MaxGap.Round(time.Millisecond))
 	say("   client writes          %d acknowledged, %d failed, %d lost, %d duplicated", stats.Acknowledged, stats.Failed, rep.Missing+rep.Stale, rep.Duplicated)
 	say("   verification           %s", verdict(m))
 	say("   target                 %s (source %s kept, status Migrated)", m.Target.Connection.Endpoint, c.source)

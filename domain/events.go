@@ -136,10 +136,15 @@ type SyncStopped struct {
 	LagSeconds  float64 `json:"lag_seconds"`
 }
 
-// SwitchedOver records that traffic goes to the target (R11).
+// SwitchedOver records that traffic goes to the target (R11). Of the
+// write pause, DrainMS went to applying what was journaled before the
+// hold and CheckMS to comparing the clusters; the rest is routing the
+// proxy and releasing the held writes.
 type SwitchedOver struct {
 	TargetEndpoint string  `json:"target_endpoint"`
 	WritePauseMS   float64 `json:"write_pause_ms,omitempty"`
+	DrainMS        float64 `json:"drain_ms,omitempty"`
+	CheckMS        float64 `json:"check_ms,omitempty"`
 }
 
 // Failed ends a migration with a reason an operator can act on.

@@ -10,6 +10,13 @@ import (
 // LagHistoryLength bounds the lag history kept in a migration's status.
 const LagHistoryLength = 360
 
+// WritePause tells where the write pause at the switch went: applying
+// the journal up to the fence, and comparing the two clusters.
+type WritePause struct {
+	DrainMS float64 `json:"drain_ms"`
+	CheckMS float64 `json:"check_ms"`
+}
+
 // MigrationView is the status of one migration as the API shows it.
 type MigrationView struct {
 	ID               string                    `json:"id"`
@@ -36,6 +43,7 @@ type MigrationView struct {
 	Preflight        json.RawMessage           `json:"preflight,omitempty"`
 	Notifications    []domain.NotificationSent `json:"notifications,omitempty"`
 	WritePauseMS     *float64                  `json:"write_pause_ms,omitempty"`
+	WritePause       *WritePause               `json:"write_pause,omitempty"`
 	FailureReason    string                    `json:"failure_reason"`
 	FailureDetail    string                    `json:"failure_detail,omitempty"`
 	CancelledBy      string                    `json:"cancelled_by,omitempty"`
@@ -159,6 +167,7 @@ func (v *MigrationView) apply(r domain.Record) {
 		v.Target.Connection = &Connection{Endpoint: e.TargetEndpoint, ClusterID: v.Target.ClusterID}
 		if e.WritePauseMS > 0 {
 			v.WritePauseMS = ptr(e.WritePauseMS)
+			v.WritePause = &WritePause{DrainMS: e.DrainMS, CheckMS: e.CheckMS}
 		}
 	case domain.Failed:
 		v.State, v.FailureReason, v.FailureDetail, v.EndedAt = domain.StateFailed, e.Reason, e.Detail, ptr(at)

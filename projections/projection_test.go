@@ -52,6 +52,11 @@ func TestMigrationViewFoldsProgressAndSkipsRedelivery(t *testing.T) {
 	if w, _ := q.Get("m1"); w.Seq != 3 || w.Progress.RowsCopied != 100 {
 		t.Fatalf("reloaded: %+v", w)
 	}
+	// The switch's pause shows with its parts.
+	_ = p.Handle(ctx, subj, []domain.Record{{Seq: 4, At: t0, Event: domain.SwitchedOver{TargetEndpoint: "t:1", WritePauseMS: 300, DrainMS: 40, CheckMS: 250}}})
+	if v, _ := p.Get("m1"); v.WritePauseMS == nil || *v.WritePauseMS != 300 || v.WritePause == nil || *v.WritePause != (WritePause{DrainMS: 40, CheckMS: 250}) {
+		t.Fatalf("write pause: %v %+v", v.WritePauseMS, v.WritePause)
+	}
 	for i := 0; i < LagHistoryLength+50; i++ {
 		_ = p.Handle(ctx, subj, []domain.Record{{Seq: uint64(10 + i), At: t0, Event: domain.LagSampled{LagSeconds: float64(i)}}})
 	}

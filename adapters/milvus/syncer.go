@@ -208,6 +208,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	if err := s.drainTo(ctx, r.applier, fence, s.cfg.DrainTimeout); err != nil {
 		return domain.SwitchedOver{}, none, err
 	}
+	drained := time.Now()
 	rep, err := s.quickCheck(ctx, m, r.target)
 	if err != nil {
 		return domain.SwitchedOver{}, none, err
@@ -218,10 +219,12 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		return domain.SwitchedOver{}, check, &handlers.StepError{Reason: "switch_check_failed", Permanent: true,
 			Err: fmt.Errorf("after the drain the target differs from the source (%s); were writes sent around the proxy?", summarize(rep))}
 	}
+	checked := time.Now()
 	s.capture.Route(m.Source.ID, targetEP.Address)
 	s.capture.Disarm(m.ID) // lets the held writes go on, to the target
-	pause := time.Since(began)
-	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: float64(pause.Microseconds()) / 1000}, check, nil
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: ms(time.Since(began)),
+		DrainMS: ms(drained.Sub(began)), CheckMS: ms(checked.Sub(drained))}, check, nil
 }
 
 // drainTo waits until the applier has applied the journal up to fence.

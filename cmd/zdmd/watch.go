@@ -204,6 +204,9 @@ func frame(m *projections.MigrationView) []string {
 		pause := ""
 		if m.WritePauseMS != nil {
 			pause = fmt.Sprintf(", write pause %.0f ms", *m.WritePauseMS)
+			if p := m.WritePause; p != nil {
+				pause += fmt.Sprintf(" (drain %.0f ms, check %.0f ms)", p.DrainMS, p.CheckMS)
+			}
 		}
 		out = append(out, "switched over to "+m.Target.Connection.Endpoint+pause)
 	}
