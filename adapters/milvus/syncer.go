@@ -209,7 +209,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		return domain.SwitchedOver{}, none, err
 	}
 	drained := time.Now()
-	rep, err := s.quickCheck(ctx, m, r.target)
+	rep, err := quickCheck(ctx, r.source, r.target)
 	if err != nil {
 		return domain.SwitchedOver{}, none, err
 	}
@@ -251,13 +251,9 @@ func (s *Syncer) drainTo(ctx context.Context, a *Applier, fence uint64, within t
 
 // quickCheck compares, per collection and all in parallel (writes are held
 // meanwhile), the row counts and the first sampleRows rows in key order,
-// every field.
-func (s *Syncer) quickCheck(ctx context.Context, m *domain.Migration, target *Conn) (*Report, error) {
-	src, err := Connect(ctx, s.resolve, m.Source.ID, "source")
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
+// every field. It reads through the sync's own connections: dialling while
+// writes are held would lengthen the pause.
+func quickCheck(ctx context.Context, src, target *Conn) (*Report, error) {
 	dbs, err := src.Databases(ctx)
 	if err != nil {
 		return nil, err
