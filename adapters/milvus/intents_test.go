@@ -28,17 +28,8 @@ func upsertOf(t *testing.T, key int64) []byte {
 }
 
 func intentStore(t testing.TB) (*eventstore.Journal, *eventstore.KV) {
-	ctx := context.Background()
 	store := estest.NewStore(t)
-	journal, err := store.OpenJournal(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	intents, err := store.KV(ctx, "TEST_INTENTS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return journal, intents
+	return estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS")
 }
 
 // armedCapture is a capture armed for migration m-1 of cluster src.

@@ -31,18 +31,7 @@ func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := estest.NewStore(t)
-	journal, err := store.OpenJournal(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	intents, err := store.KV(ctx, "TEST_INTENTS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	positions, err := store.KV(ctx, "TEST_APPLY")
-	if err != nil {
-		t.Fatal(err)
-	}
+	journal, intents, positions := estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS"), estest.KV(t, store, "TEST_APPLY")
 	intent := func(n int, method string, msg proto.Message) {
 		data, err := proto.Marshal(msg)
 		if err != nil {

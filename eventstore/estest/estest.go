@@ -55,3 +55,23 @@ func NewStore(t testing.TB) *eventstore.Store {
 	t.Helper()
 	return Start(t).Store(t)
 }
+
+// Journal opens st's write journal, or fails the test.
+func Journal(t testing.TB, st *eventstore.Store) *eventstore.Journal {
+	t.Helper()
+	j, err := st.OpenJournal(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// KV opens bucket in st, or fails the test.
+func KV(t testing.TB, st *eventstore.Store, bucket string) *eventstore.KV {
+	t.Helper()
+	kv, err := st.KV(context.Background(), bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
