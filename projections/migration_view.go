@@ -167,6 +167,8 @@ func (v *MigrationView) apply(r domain.Record) {
 		v.Target.Connection = &Connection{Endpoint: e.TargetEndpoint, ClusterID: v.Target.ClusterID}
 		if e.WritePauseMS > 0 {
 			v.WritePauseMS = ptr(e.WritePauseMS)
+		}
+		if e.DrainMS > 0 || e.CheckMS > 0 { // not in switches recorded before the split
 			v.WritePause = &WritePause{DrainMS: e.DrainMS, CheckMS: e.CheckMS}
 		}
 	case domain.Failed:

@@ -57,6 +57,12 @@ func TestMigrationViewFoldsProgressAndSkipsRedelivery(t *testing.T) {
 	if v, _ := p.Get("m1"); v.WritePauseMS == nil || *v.WritePauseMS != 300 || v.WritePause == nil || *v.WritePause != (WritePause{DrainMS: 40, CheckMS: 250}) {
 		t.Fatalf("write pause: %v %+v", v.WritePauseMS, v.WritePause)
 	}
+	// A switch recorded before the pause was split shows no split.
+	old := NewMigrations(&memStore{m: map[string][]byte{}})
+	_ = old.Handle(ctx, subj, []domain.Record{msgs[0][0], {Seq: 2, At: t0, Event: domain.SwitchedOver{TargetEndpoint: "t:1", WritePauseMS: 300}}})
+	if v, _ := old.Get("m1"); v.WritePauseMS == nil || v.WritePause != nil {
+		t.Fatalf("old switch: %v %+v", v.WritePauseMS, v.WritePause)
+	}
 	for i := 0; i < LagHistoryLength+50; i++ {
 		_ = p.Handle(ctx, subj, []domain.Record{{Seq: uint64(10 + i), At: t0, Event: domain.LagSampled{LagSeconds: float64(i)}}})
 	}
