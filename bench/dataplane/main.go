@@ -261,10 +261,10 @@ type span struct {
 }
 
 func (s *span) done(rows int64) {
-	cpu := cpuNow()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	// Read under the lock, so that the last snapshot kept is the latest.
+	now, cpu := time.Now(), cpuNow()
 	if s.first.IsZero() {
 		s.first, s.cpuFirst = now, cpu
 	} else {
