@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -70,7 +73,30 @@ type Capture struct {
 	armed  map[string]*armed    // by source cluster
 	routes map[string]string    // source cluster -> target endpoint after a switch
 	ddl    map[string][]ddlMark // by migration: allowed DDL journaled lately
+
+	// order keeps writes that may touch a common key from being in flight
+	// at once (see order.go); pks caches each collection's key field.
+	order *keyOrder
+	pks   map[collectionRef]knownKey
 }
+
+// collectionRef names a collection of a cluster.
+type collectionRef struct{ cluster, db, coll string }
+
+// knownKey is a collection's primary key field as last looked up; name ""
+// after a failed look-up, which is tried again once stale.
+type knownKey struct {
+	name string
+	at   time.Time
+}
+
+// keyLookupRetry is how long a failed look-up of a key field stands: the
+// collection's writes meanwhile claim the whole collection.
+const keyLookupRetry = 30 * time.Second
+
+// PrimaryKeyFunc looks up the name of a collection's primary key field on
+// the cluster a proxy fronts.
+type PrimaryKeyFunc func(ctx context.Context, db, coll string) (string, error)
 
 type armed struct {
 	migrationID string
@@ -104,7 +130,8 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string][]ddlMark{},
-		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}, slots: map[string]*slotPool{}}
+		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}, slots: map[string]*slotPool{},
+		order: newKeyOrder(), pks: map[collectionRef]knownKey{}}
 }
 
 // KeepIntents records every write before it is forwarded, so that one a
@@ -334,12 +361,23 @@ type call struct {
 	intent string // key of its intent, if kept
 	slot   int
 	token  string // names the intent in the write's journal entry
+	claim  *keyClaim
+}
+
+// subject is the journal subject of the call.
+func (k *call) subject() string {
+	if k.coll == "" {
+		return DatabaseSubject(k.a.migrationID, k.db)
+	}
+	return CollectionSubject(k.a.migrationID, k.db, k.coll)
 }
 
 // before runs ahead of forwarding: it refuses a forbidden operation under
-// policy reject, waits while writes are held, and counts the write in
-// flight. done must be called after the answer.
-func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req []byte, dbHeader string) (*call, error) {
+// policy reject, waits while writes are held, counts the write in flight
+// and waits until no write that may touch its keys is. pk looks up key
+// fields (nil: every write claims its whole collection). after, broken or
+// unsent must follow.
+func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req []byte, dbHeader string, pk PrimaryKeyFunc) (*call, error) {
 	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
 	k := &call{method: method}
 	switch {
@@ -394,6 +432,13 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 			break
 		}
 	}
+	if k.kind != "forbidden" {
+		k.claim = c.claimOf(ctx, clusterID, k, msg, pk)
+		if err := c.order.acquire(ctx, k.claim); err != nil {
+			a.inflight.Done()
+			return nil, status.FromContextError(err).Err()
+		}
+	}
 	if k.kind == "write" && c.intents != nil {
 		k.slot = c.takeSlot(a.migrationID)
 		k.intent = c.intentKey(a.migrationID, k.slot)
@@ -405,12 +450,76 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		if err := c.intents.Put(context.WithoutCancel(ctx), k.intent, e.Marshal()); err != nil {
 			// The put may have landed: the sweep clears the slot.
 			c.giveSlot(a.migrationID, k.slot, true)
+			c.order.release(k.claim)
 			a.inflight.Done()
 			// Not forwarded: nothing happened, and the client may retry.
 			return nil, status.Errorf(codes.Unavailable, "zdm: the write could not be recorded before forwarding (%v); it was not sent, retry it", err)
 		}
 	}
 	return k, nil
+}
+
+// claimOf is what a call claims: the keys of an insert, an upsert or a
+// delete by key when the collection's key field is known, else the whole
+// collection (or database, for its DDL). An insert without its key column
+// (keys the source assigns) claims no key: it cannot touch a row written
+// before.
+func (c *Capture) claimOf(ctx context.Context, clusterID string, k *call, msg proto.Message, pk PrimaryKeyFunc) *keyClaim {
+	claim := &keyClaim{subject: k.subject(), whole: true}
+	if k.kind != "write" || msg == nil || pk == nil {
+		return claim
+	}
+	name := c.primaryKey(ctx, collectionRef{clusterID, k.db, k.coll}, pk)
+	if name == "" {
+		return claim
+	}
+	var keys Keys
+	switch r := msg.(type) {
+	case interface{ GetFieldsData() []*schemapb.FieldData }:
+		keys = KeysOf(Column(r.GetFieldsData(), name))
+	case *milvuspb.DeleteRequest:
+		var ok bool
+		if keys, ok = deleteKeys(r.GetExpr(), name); !ok {
+			return claim
+		}
+	default:
+		return claim
+	}
+	claim.whole, claim.ints, claim.strs = false, keys.Ints, keys.Strs
+	return claim
+}
+
+// primaryKey is the key field of a collection, looked up once ("" if the
+// look-up failed lately).
+func (c *Capture) primaryKey(ctx context.Context, ref collectionRef, pk PrimaryKeyFunc) string {
+	c.mu.Lock()
+	known, ok := c.pks[ref]
+	c.mu.Unlock()
+	if ok && (known.name != "" || time.Since(known.at) < keyLookupRetry) {
+		return known.name
+	}
+	name, err := pk(ctx, ref.db, ref.coll)
+	if err != nil {
+		c.logger.Warn("the key field of a collection is unknown: its writes wait for one another until it is",
+			"collection", ref.db+"/"+ref.coll, "err", err)
+		name = ""
+	}
+	c.mu.Lock()
+	c.pks[ref] = knownKey{name: name, at: time.Now()}
+	c.mu.Unlock()
+	return name
+}
+
+// forgetKeys drops the key fields known for a database's collections,
+// after DDL on it went through the proxy.
+func (c *Capture) forgetKeys(db string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ref := range c.pks {
+		if ref.db == db {
+			delete(c.pks, ref)
+		}
+	}
 }
 
 // entry is the journal entry of the call with request req.
@@ -424,6 +533,7 @@ func (c *Capture) unsent(ctx context.Context, k *call) {
 		return
 	}
 	c.forget(ctx, k)
+	c.order.release(k.claim)
 	k.a.inflight.Done()
 }
 
@@ -434,6 +544,7 @@ func (c *Capture) broken(ctx context.Context, k *call, req []byte) {
 		return
 	}
 	defer k.a.inflight.Done()
+	defer c.order.release(k.claim)
 	if k.kind != "write" {
 		return
 	}
@@ -477,6 +588,8 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 		return
 	}
 	defer k.a.inflight.Done()
+	// Released once journaled: a write of the same keys waits for it.
+	defer c.order.release(k.claim)
 	if k.kind == "forbidden" {
 		if ok, _ := succeeded(k.method, resp); ok && c.failer != nil {
 			detail := fmt.Sprintf("%s on %s was let through the proxy (policy fail, R3)", k.method, strings.Trim(k.db+"/"+k.coll, "/"))
@@ -499,11 +612,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 			e.IDs = &ids
 		}
 	}
-	subject := CollectionSubject(k.a.migrationID, k.db, k.coll)
-	if k.coll == "" {
-		subject = DatabaseSubject(k.a.migrationID, k.db)
-	}
-	if err := c.appendEntry(ctx, subject, e); err != nil {
+	if err := c.appendEntry(ctx, k.subject(), e); err != nil {
 		c.logger.Error("journal append failed; the migration fails", "migration", k.a.migrationID, "err", err)
 		if c.failer != nil {
 			_ = c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "journal_unavailable",
@@ -513,6 +622,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 	}
 	c.settle(k)
 	if k.kind == "ddl" {
+		c.forgetKeys(k.db)
 		c.mu.Lock()
 		now := time.Now()
 		marks := c.ddl[k.a.migrationID]

@@ -48,7 +48,7 @@ func TestAWriteHeldAtTheSwitchIsNotJournaled(t *testing.T) {
 	req, _ := proto.Marshal(&milvuspb.DeleteRequest{DbName: "d", CollectionName: "c", Expr: "id in [1]"})
 	got := make(chan *call, 1)
 	go func() {
-		k, err := c.before(ctx, "src", "/milvus.proto.milvus.MilvusService/Delete", req, "")
+		k, err := c.before(ctx, "src", "/milvus.proto.milvus.MilvusService/Delete", req, "", nil)
 		if err != nil {
 			t.Error(err)
 		}
@@ -91,7 +91,7 @@ func TestDDLThroughTheProxyExcusesOnlyWhatItTouched(t *testing.T) {
 		{"CreateDatabase", &milvuspb.CreateDatabaseRequest{DbName: "x"}},
 	} {
 		req, _ := proto.Marshal(d.msg)
-		k, err := c.before(ctx, "src", "/milvus.proto.milvus.MilvusService/"+d.method, req, "")
+		k, err := c.before(ctx, "src", "/milvus.proto.milvus.MilvusService/"+d.method, req, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

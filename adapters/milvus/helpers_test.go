@@ -4,10 +4,14 @@ import (
 	"context"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 
 	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/eventstore/estest"
 )
 
 func newRand() *rand.Rand { return rand.New(rand.NewPCG(42, 42)) }
@@ -21,5 +25,61 @@ func seed(t *testing.T, c *milvus.Conn, shape milvus.Shape) {
 	t.Helper()
 	if err := milvus.Seed(context.Background(), c, shape, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// syncBed is an empty test bed with shape seeded on both servers, an
+// event store and an applier of migration id's journal from the source to
+// the target, running until the test ends.
+type syncBed struct {
+	bed      milvustest.Bed
+	src, dst *milvus.Conn
+	journal  *eventstore.Journal
+	intents  *eventstore.KV
+	applier  *milvus.Applier
+	id       string
+}
+
+func newSyncBed(t *testing.T, shape milvus.Shape, id string) *syncBed {
+	t.Helper()
+	b := &syncBed{bed: milvustest.Empty(t), id: id}
+	b.src, b.dst = milvustest.Dial(t, b.bed.Source), milvustest.Dial(t, b.bed.Target)
+	for _, c := range []*milvus.Conn{b.src, b.dst} {
+		seed(t, c, shape)
+	}
+	store := estest.NewStore(t)
+	b.journal, b.intents = estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS")
+	b.applier = milvus.NewApplier(id, b.journal, b.src, b.dst, estest.KV(t, store, "TEST_APPLY"), false,
+		func(string, string) bool { return true }, func(err error) { t.Error(err) }, nil)
+	return b
+}
+
+// apply runs the applier until the test ends.
+func (b *syncBed) apply(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.applier.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+}
+
+// drain waits until the applier applied the whole journal.
+func (b *syncBed) drain(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	fence, err := b.journal.LastSeq(ctx, milvus.JournalPrefix(b.id)+">")
+	if err != nil || fence == 0 {
+		t.Fatalf("nothing journaled: %d %v", fence, err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		drained, err := b.applier.Drained(ctx, fence)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if drained {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the journal was not applied within a minute")
+		}
 	}
 }

@@ -41,11 +41,14 @@ func armedCapture(t testing.TB) (*Capture, *eventstore.KV) {
 	return c, intents
 }
 
+// keyField says every collection's key field is "id".
+func keyField(context.Context, string, string) (string, error) { return "id", nil }
+
 // begin lets an upsert of key through c, as the proxy does before
 // forwarding it.
 func begin(t *testing.T, c *Capture, key int64) *call {
 	t.Helper()
-	k, err := c.before(context.Background(), "src", upsertMethod, upsertOf(t, key), "")
+	k, err := c.before(context.Background(), "src", upsertMethod, upsertOf(t, key), "", keyField)
 	if err != nil {
 		t.Fatal(err)
 	}

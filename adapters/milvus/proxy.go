@@ -1,12 +1,15 @@
 package milvus
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
@@ -100,6 +103,38 @@ func (p *Proxy) conn(addr string) (*grpc.ClientConn, error) {
 	return c, nil
 }
 
+// address is where calls go: the cluster, or its target once a switch
+// routed it there.
+func (p *Proxy) address() string {
+	if addr := p.capture.RouteOf(p.clusterID); addr != "" {
+		return addr
+	}
+	return p.upstream()
+}
+
+// primaryKeys looks up key fields on the cluster with a caller's
+// metadata (its credentials and database).
+func (p *Proxy) primaryKeys(md metadata.MD) PrimaryKeyFunc {
+	return func(ctx context.Context, db, coll string) (string, error) {
+		cc, err := p.conn(p.address())
+		if err != nil {
+			return "", err
+		}
+		ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, md), 10*time.Second)
+		defer cancel()
+		r, err := milvuspb.NewMilvusServiceClient(cc).DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: coll})
+		if err := check("describe collection "+coll, r.GetStatus(), err); err != nil {
+			return "", err
+		}
+		for _, f := range r.GetSchema().GetFields() {
+			if f.GetIsPrimaryKey() {
+				return f.GetName(), nil
+			}
+		}
+		return "", fmt.Errorf("collection %s/%s has no primary key field", db, coll)
+	}
+}
+
 // forwardedHeader reports whether an incoming header goes upstream; the
 // transport's own are set again by the client side.
 func forwardedHeader(k string) bool {
@@ -126,17 +161,13 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	if v := in.Get("dbname"); len(v) > 0 {
 		dbHeader = v[0]
 	}
-	k, err := p.capture.before(ss.Context(), p.clusterID, method, req, dbHeader)
+	k, err := p.capture.before(ss.Context(), p.clusterID, method, req, dbHeader, p.primaryKeys(out))
 	if err != nil {
 		return err
 	}
 	// The route is read after a hold let the call go on, so held writes
 	// reach the target once the switch routed there.
-	addr := p.capture.RouteOf(p.clusterID)
-	if addr == "" {
-		addr = p.upstream()
-	}
-	cc, err := p.conn(addr)
+	cc, err := p.conn(p.address())
 	if err != nil {
 		p.capture.unsent(ss.Context(), k)
 		return err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"net"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -14,14 +16,22 @@ import (
 	"google.golang.org/grpc"
 )
 
-// fakeMilvus answers every call at once: an insert with success, anything
-// else with an empty message (a success status).
+// benchSchema is the schema of the benchmark's collection.
+var benchSchema = &schemapb.CollectionSchema{Name: "c", Fields: []*schemapb.FieldSchema{
+	{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
+	{Name: "v", DataType: schemapb.DataType_FloatVector, TypeParams: kvPairs(map[string]string{"dim": "128"})},
+}}
+
+// fakeMilvus answers every call at once: DescribeCollection with
+// benchSchema, anything else with an empty message (a success status, or
+// a mutation result without keys).
 func fakeMilvus(b testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	ok, _ := proto.Marshal(&milvuspb.MutationResult{})
+	described, _ := proto.Marshal(&milvuspb.DescribeCollectionResponse{Schema: benchSchema})
 	s := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.MaxRecvMsgSize(MaxMessage),
 		grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
 			var req []byte
@@ -29,6 +39,9 @@ func fakeMilvus(b testing.TB) string {
 				return err
 			}
 			resp := ok
+			if m, _ := grpc.MethodFromServerStream(ss); strings.HasSuffix(m, "/DescribeCollection") {
+				resp = described
+			}
 			return ss.SendMsg(&resp)
 		}))
 	go func() { _ = s.Serve(ln) }()
@@ -74,20 +87,23 @@ func benchInserts(b *testing.B, addr string) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	schema := &schemapb.CollectionSchema{Name: "c", Fields: []*schemapb.FieldSchema{
-		{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
-		{Name: "v", DataType: schemapb.DataType_FloatVector, TypeParams: kvPairs(map[string]string{"dim": "128"})},
-	}}
-	gen := RowGen{Schema: schema, Rand: rand.New(rand.NewPCG(1, 2))}
-	keys := Keys{}
-	for i := range 100 {
-		keys.Ints = append(keys.Ints, int64(i))
+	// Each client writes keys of its own, as clients inserting new rows
+	// do: the capture lets writes of different keys go together.
+	var clients atomic.Int64
+	batch := func() []*schemapb.FieldData {
+		first := clients.Add(1) * 100
+		keys := Keys{}
+		for i := range int64(100) {
+			keys.Ints = append(keys.Ints, first+i)
+		}
+		gen := RowGen{Schema: benchSchema, Rand: rand.New(rand.NewPCG(1, uint64(first)))}
+		return gen.Columns(100, keys, func(int) int64 { return 1 })
 	}
-	cols := gen.Columns(100, keys, func(int) int64 { return 1 })
 	b.SetParallelism(8)
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
+		cols := batch()
 		for pb.Next() {
 			if _, err := conn.Insert(ctx, "d", "c", "", cols, 100); err != nil {
 				b.Error(err)

@@ -10,28 +10,21 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 
 	"github.com/zdm-io/zdm/adapters/milvus"
-	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
-	"github.com/zdm-io/zdm/eventstore/estest"
 )
 
 // A zdmd killed between forwarding writes and journaling them leaves
 // intents; the next zdmd journals them as uncertain, and the applier makes
 // the target hold what the source holds for the keys they touched.
 func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
-	bed := milvustest.Empty(t)
 	ctx := context.Background()
-	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
 	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 3, Prefix: "rep_"}
-	for _, c := range []*milvus.Conn{src, dst} {
-		seed(t, c, shape)
-	}
 	const db, coll, id = "rep_db0", "rep_c0", "m-repair"
+	b := newSyncBed(t, shape, id)
+	src, dst, journal, intents := b.src, b.dst, b.journal, b.intents
 	col, err := src.DescribeCollection(ctx, db, coll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := estest.NewStore(t)
-	journal, intents, positions := estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS"), estest.KV(t, store, "TEST_APPLY")
 	intent := func(n int, method string, msg proto.Message) {
 		data, err := proto.Marshal(msg)
 		if err != nil {
@@ -76,27 +69,8 @@ func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
 	if left, err := intents.All(ctx); err != nil || len(left) != 0 {
 		t.Fatalf("intents left after recovery: %v %v", left, err)
 	}
-	fence, err := journal.LastSeq(ctx, milvus.JournalPrefix(id)+">")
-	if err != nil || fence == 0 {
-		t.Fatalf("nothing journaled: %d %v", fence, err)
-	}
-	a := milvus.NewApplier(id, journal, src, dst, positions, false, func(string, string) bool { return true }, func(err error) { t.Error(err) }, nil)
-	actx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(actx) }()
-	defer func() { stop(); <-done }()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		drained, err := a.Drained(ctx, fence)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if drained {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the uncertain writes were not applied")
-		}
-	}
+	b.apply(t)
+	b.drain(t)
 	after, err := milvus.Verify(ctx, src, dst, milvus.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,127 @@
+package milvus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// acquireAsync acquires c in the background.
+func acquireAsync(t *testing.T, o *keyOrder, c *keyClaim) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- o.acquire(context.Background(), c) }()
+	return done
+}
+
+// waitGranted checks whether an acquire returns within a short while.
+func waitGranted(t *testing.T, done <-chan error, want bool) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !want {
+			t.Fatal("a claim overlapping one held was granted")
+		}
+	case <-time.After(100 * time.Millisecond):
+		if want {
+			t.Fatal("a claim overlapping nothing held waited")
+		}
+	}
+}
+
+func TestClaimsOfDifferentKeysGoTogetherAndOverlappingOnesInTurn(t *testing.T) {
+	o := newKeyOrder()
+	a := &keyClaim{subject: "s", ints: []int64{1, 2}}
+	waitGranted(t, acquireAsync(t, o, a), true)
+	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "s", ints: []int64{3}}), true)
+	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "other", ints: []int64{1}}), true)
+	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "s"}), true) // keys the source assigns
+
+	b := &keyClaim{subject: "s", ints: []int64{2, 9}}
+	bDone := acquireAsync(t, o, b)
+	waitGranted(t, bDone, false)
+	// A later claim of a key b waits for is not let ahead of b.
+	c := &keyClaim{subject: "s", ints: []int64{9}}
+	cDone := acquireAsync(t, o, c)
+	waitGranted(t, cDone, false)
+	o.release(a)
+	waitGranted(t, bDone, true)
+	waitGranted(t, cDone, false)
+	o.release(b)
+	waitGranted(t, cDone, true)
+	o.release(c)
+}
+
+func TestAWholeCollectionClaimWaitsForEveryClaimAndHoldsLaterOnes(t *testing.T) {
+	o := newKeyOrder()
+	a := &keyClaim{subject: "s", strs: []string{"x"}}
+	waitGranted(t, acquireAsync(t, o, a), true)
+	del := &keyClaim{subject: "s", whole: true}
+	delDone := acquireAsync(t, o, del)
+	waitGranted(t, delDone, false)
+	later := &keyClaim{subject: "s", strs: []string{"y"}}
+	laterDone := acquireAsync(t, o, later)
+	waitGranted(t, laterDone, false)
+	o.release(a)
+	waitGranted(t, delDone, true)
+	waitGranted(t, laterDone, false)
+	o.release(del)
+	waitGranted(t, laterDone, true)
+	o.release(later)
+	if len(o.subjects) != 0 {
+		t.Fatalf("claims left after every release: %v", o.subjects)
+	}
+}
+
+func TestAClaimGivenUpWhileWaitingBlocksNothing(t *testing.T) {
+	o := newKeyOrder()
+	a := &keyClaim{subject: "s", ints: []int64{1}}
+	waitGranted(t, acquireAsync(t, o, a), true)
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- o.acquire(ctx, &keyClaim{subject: "s", whole: true}) }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("acquire after its caller gave up: %v", err)
+	}
+	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "s", ints: []int64{2}}), true)
+	again := acquireAsync(t, o, &keyClaim{subject: "s", ints: []int64{1}})
+	waitGranted(t, again, false)
+	o.release(a)
+	waitGranted(t, again, true)
+}
+
+func TestDeletesByKeyClaimTheirKeysAndOthersTheCollection(t *testing.T) {
+	for expr, want := range map[string]*Keys{
+		"id in [1, 2,3]":               {Ints: []int64{1, 2, 3}},
+		"id in[-4]":                    {Ints: []int64{-4}},
+		`id in ["a", 'b c']`:           {Strs: []string{"a", "b c"}},
+		"id == 7":                      {Ints: []int64{7}},
+		"id in []":                     {},
+		"id in [1, 'a']":               nil, // mixed types: not a key list
+		"id > 5":                       nil,
+		"n in [1]":                     nil, // not the key field
+		"id in [1] or n == 2":          nil,
+		`id in ["a\"", "b"]`:           nil,
+		"id in [1, 2] and id in [3]":   nil,
+		"  id in [ 10 , 11 ]  ":        {Ints: []int64{10, 11}},
+		"id in [9223372036854775808]":  nil, // beyond int64
+		"id in (1, 2)":                 nil,
+		"id in [\"unterminated, 'x'] ": nil,
+	} {
+		got, ok := deleteKeys(expr, "id")
+		if ok != (want != nil) {
+			t.Errorf("%q: by key %v, want %v", expr, ok, want != nil)
+			continue
+		}
+		if want != nil && (fmt.Sprint(got.Ints) != fmt.Sprint(want.Ints) || fmt.Sprint(got.Strs) != fmt.Sprint(want.Strs)) {
+			t.Errorf("%q: keys %+v, want %+v", expr, got, *want)
+		}
+	}
+}

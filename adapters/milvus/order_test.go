@@ -1,0 +1,119 @@
+package milvus_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/adapters/milvus"
+)
+
+// Clients writing the same keys at the same time through the proxy: the
+// source keeps, for each key, the write it committed last, and so must the
+// target once the journal is applied, whatever order the proxy saw the
+// answers in.
+func TestConcurrentWritesOfTheSameKeysEndAsOnTheSource(t *testing.T) {
+	ctx := context.Background()
+	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 20, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 2, Seed: 5, Prefix: "ord_"}
+	const db, coll, id = "ord_db0", "ord_c0", "m-order"
+	b := newSyncBed(t, shape, id)
+	src, dst, journal := b.src, b.dst, b.journal
+	col, err := src.DescribeCollection(ctx, db, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	capture := milvus.NewCapture(journal, nil, nil)
+	capture.KeepIntents(b.intents)
+	capture.Arm("src", id, "")
+	proxy := milvus.NewProxy("src", func() string { return b.bed.Source }, capture, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = proxy.Serve(ln) }()
+	defer proxy.Stop()
+
+	b.apply(t)
+
+	// Every writer upserts the same ten keys, each time with a value of
+	// its own in "n", and half of them delete two of the keys now and
+	// then.
+	keys := milvus.Keys{Ints: []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}
+	var wg sync.WaitGroup
+	until := time.Now().Add(4 * time.Second)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := milvus.Dial(ctx, milvus.Endpoint{Address: ln.Addr().String()})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			gen := milvus.RowGen{Schema: col.Schema, Rand: rand.New(rand.NewPCG(uint64(w), 1))}
+			for i := 0; time.Now().Before(until); i++ {
+				v := int64(w*1_000_000 + i)
+				if w%2 == 1 && i%5 == 4 {
+					if _, err := c.Delete(ctx, db, coll, "", fmt.Sprintf("id in [%d, %d]", i%10, (i+3)%10)); err != nil {
+						t.Error(err)
+						return
+					}
+					continue
+				}
+				if _, err := c.Upsert(ctx, db, coll, "", gen.Columns(keys.Len(), keys, func(int) int64 { return v }), keys.Len()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	b.drain(t)
+	values := func(c *milvus.Conn) map[string]int64 {
+		cols, err := c.Query(ctx, db, coll, keys.InExpr("id"), []string{"id", "n"}, nil, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		ns := milvus.Column(cols, "n").GetScalars().GetLongData().GetData()
+		for i, k := range milvus.KeysOf(milvus.Column(cols, "id")).Strings() {
+			out[k] = ns[i]
+		}
+		return out
+	}
+	// Every write here touches every key, so the journal must hold them in
+	// the order the source committed them (deletes on Milvus 2.3 carry no
+	// timestamp).
+	subject, last, writes := milvus.CollectionSubject(id, db, coll), uint64(0), 0
+	for seq := uint64(0); ; writes++ {
+		s, data, ok, err := journal.Next(ctx, subject, seq+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		seq = s
+		e, err := milvus.UnmarshalEntry(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Timestamp != 0 && e.Timestamp < last {
+			t.Fatalf("journal entry %d was committed at %d, before the entry ahead of it (%d)", seq, e.Timestamp, last)
+		}
+		last = max(last, e.Timestamp)
+	}
+	t.Logf("%d writes journaled", writes)
+	want, got := values(src), values(dst)
+	for _, k := range keys.Strings() {
+		if want[k] != got[k] {
+			t.Errorf("key %s: the source holds n=%d, the target n=%d", k, want[k], got[k])
+		}
+	}
+}
