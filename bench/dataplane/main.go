@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,8 @@ var (
 	rows   = flag.Int64("rows", 200000, "rows of the copied collection")
 	dim    = flag.Int("dim", 128, "vector dimension")
 	only   = flag.String("only", "", "run one part: copy, or sync (the proxy, the lag and the switch)")
+	// The proxy, the capture and the copier run in this process.
+	cpuProfile = flag.String("cpuprofile", "", "write this process's CPU profile to `file` (go tool pprof reads it)")
 )
 
 var (
@@ -63,6 +66,12 @@ func init() {
 
 func main() {
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		must(err)
+		must(pprof.StartCPUProfile(f))
+		defer func() { pprof.StopCPUProfile(); must(f.Close()) }()
+	}
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	src, dst := dial(ctx, *source), dial(ctx, *target)
