@@ -75,28 +75,31 @@ type Capture struct {
 	ddl    map[string][]ddlMark // by migration: allowed DDL journaled lately
 
 	// order keeps writes that may touch a common key from being in flight
-	// at once (see order.go); pks caches each collection's key field.
+	// at once (see order.go); known caches what writes' collections are.
 	order *keyOrder
-	pks   map[collectionRef]knownKey
+	known map[collectionRef]knownCollection
 }
 
-// collectionRef names a collection of a cluster.
+// collectionRef names a collection of a cluster, or an alias of one.
 type collectionRef struct{ cluster, db, coll string }
 
-// knownKey is a collection's primary key field as last looked up; name ""
-// after a failed look-up, which is tried again once stale.
-type knownKey struct {
-	name string
-	at   time.Time
+// knownCollection is what a collection name stands for, as last looked
+// up: the collection's own name (an alias stands for another) and its
+// primary key field; both "" after a failed look-up, tried again once
+// stale.
+type knownCollection struct {
+	name, pk string
+	at       time.Time
 }
 
-// keyLookupRetry is how long a failed look-up of a key field stands: the
-// collection's writes meanwhile claim the whole collection.
-const keyLookupRetry = 30 * time.Second
+// lookupRetry is how long a failed look-up stands: the collection's writes
+// meanwhile claim the whole collection.
+const lookupRetry = 30 * time.Second
 
-// PrimaryKeyFunc looks up the name of a collection's primary key field on
-// the cluster a proxy fronts.
-type PrimaryKeyFunc func(ctx context.Context, db, coll string) (string, error)
+// CollectionLookup looks up, on the cluster a proxy fronts, the name of
+// the collection a name stands for (an alias's collection) and its primary
+// key field.
+type CollectionLookup func(ctx context.Context, db, name string) (coll, pk string, err error)
 
 type armed struct {
 	migrationID string
@@ -131,7 +134,7 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	_, _ = rand.Read(b[:])
 	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string][]ddlMark{},
 		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}, slots: map[string]*slotPool{},
-		order: newKeyOrder(), pks: map[collectionRef]knownKey{}}
+		order: newKeyOrder(), known: map[collectionRef]knownCollection{}}
 }
 
 // KeepIntents records every write before it is forwarded, so that one a
@@ -374,10 +377,10 @@ func (k *call) subject() string {
 
 // before runs ahead of forwarding: it refuses a forbidden operation under
 // policy reject, waits while writes are held, counts the write in flight
-// and waits until no write that may touch its keys is. pk looks up key
-// fields (nil: every write claims its whole collection). after, broken or
-// unsent must follow.
-func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req []byte, dbHeader string, pk PrimaryKeyFunc) (*call, error) {
+// and waits until no write that may touch its keys is. lookup resolves
+// writes' collections (nil: every write claims its whole collection, and
+// aliases are journaled as named). after, broken or unsent must follow.
+func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req []byte, dbHeader string, lookup CollectionLookup) (*call, error) {
 	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
 	k := &call{method: method}
 	switch {
@@ -433,7 +436,16 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		}
 	}
 	if k.kind != "forbidden" {
-		k.claim = c.claimOf(ctx, clusterID, k, msg, pk)
+		var pk string
+		if k.kind == "write" && lookup != nil {
+			// Journaled under the collection's own name: a write through
+			// an alias is applied, ordered and copied with the collection's.
+			known := c.lookup(ctx, collectionRef{clusterID, k.db, k.coll}, lookup)
+			if known.name != "" {
+				k.coll, pk = known.name, known.pk
+			}
+		}
+		k.claim = claimOf(k, msg, pk)
 		if err := c.order.acquire(ctx, k.claim); err != nil {
 			a.inflight.Done()
 			return nil, status.FromContextError(err).Err()
@@ -460,26 +472,22 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 }
 
 // claimOf is what a call claims: the keys of an insert, an upsert or a
-// delete by key when the collection's key field is known, else the whole
-// collection (or database, for its DDL). An insert without its key column
-// (keys the source assigns) claims no key: it cannot touch a row written
-// before.
-func (c *Capture) claimOf(ctx context.Context, clusterID string, k *call, msg proto.Message, pk PrimaryKeyFunc) *keyClaim {
+// delete by key when the collection's key field pk is known, else the
+// whole collection (or database, for its DDL). An insert without its key
+// column (keys the source assigns) claims no key: it cannot touch a row
+// written before.
+func claimOf(k *call, msg proto.Message, pk string) *keyClaim {
 	claim := &keyClaim{subject: k.subject(), whole: true}
-	if k.kind != "write" || msg == nil || pk == nil {
-		return claim
-	}
-	name := c.primaryKey(ctx, collectionRef{clusterID, k.db, k.coll}, pk)
-	if name == "" {
+	if k.kind != "write" || pk == "" {
 		return claim
 	}
 	var keys Keys
 	switch r := msg.(type) {
 	case interface{ GetFieldsData() []*schemapb.FieldData }:
-		keys = KeysOf(Column(r.GetFieldsData(), name))
+		keys = KeysOf(Column(r.GetFieldsData(), pk))
 	case *milvuspb.DeleteRequest:
 		var ok bool
-		if keys, ok = deleteKeys(r.GetExpr(), name); !ok {
+		if keys, ok = deleteKeys(r.GetExpr(), pk); !ok {
 			return claim
 		}
 	default:
@@ -489,35 +497,36 @@ func (c *Capture) claimOf(ctx context.Context, clusterID string, k *call, msg pr
 	return claim
 }
 
-// primaryKey is the key field of a collection, looked up once ("" if the
-// look-up failed lately).
-func (c *Capture) primaryKey(ctx context.Context, ref collectionRef, pk PrimaryKeyFunc) string {
+// lookup is what a collection name stands for, looked up once (name ""
+// if the look-up failed lately).
+func (c *Capture) lookup(ctx context.Context, ref collectionRef, lookup CollectionLookup) knownCollection {
 	c.mu.Lock()
-	known, ok := c.pks[ref]
+	known, ok := c.known[ref]
 	c.mu.Unlock()
-	if ok && (known.name != "" || time.Since(known.at) < keyLookupRetry) {
-		return known.name
+	if ok && (known.name != "" || time.Since(known.at) < lookupRetry) {
+		return known
 	}
-	name, err := pk(ctx, ref.db, ref.coll)
+	name, pk, err := lookup(ctx, ref.db, ref.coll)
 	if err != nil {
-		c.logger.Warn("the key field of a collection is unknown: its writes wait for one another until it is",
+		c.logger.Warn("a collection written through the proxy could not be looked up: its writes wait for one another until it is",
 			"collection", ref.db+"/"+ref.coll, "err", err)
-		name = ""
+		name, pk = "", ""
 	}
+	known = knownCollection{name: name, pk: pk, at: time.Now()}
 	c.mu.Lock()
-	c.pks[ref] = knownKey{name: name, at: time.Now()}
+	c.known[ref] = known
 	c.mu.Unlock()
-	return name
+	return known
 }
 
-// forgetKeys drops the key fields known for a database's collections,
+// forgetCollections drops what is known of a database's collections,
 // after DDL on it went through the proxy.
-func (c *Capture) forgetKeys(db string) {
+func (c *Capture) forgetCollections(db string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for ref := range c.pks {
+	for ref := range c.known {
 		if ref.db == db {
-			delete(c.pks, ref)
+			delete(c.known, ref)
 		}
 	}
 }
@@ -622,7 +631,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 	}
 	c.settle(k)
 	if k.kind == "ddl" {
-		c.forgetKeys(k.db)
+		c.forgetCollections(k.db)
 		c.mu.Lock()
 		now := time.Now()
 		marks := c.ddl[k.a.migrationID]

@@ -3,6 +3,7 @@ package milvus_test
 import (
 	"context"
 	"math/rand/v2"
+	"net"
 	"testing"
 	"time"
 
@@ -40,18 +41,39 @@ type syncBed struct {
 	id       string
 }
 
-func newSyncBed(t *testing.T, shape milvus.Shape, id string) *syncBed {
+// newSyncBed seeds shape on the source and target (shape if nil) on the
+// target.
+func newSyncBed(t *testing.T, id string, shape milvus.Shape, target *milvus.Shape) *syncBed {
 	t.Helper()
 	b := &syncBed{bed: milvustest.Empty(t), id: id}
 	b.src, b.dst = milvustest.Dial(t, b.bed.Source), milvustest.Dial(t, b.bed.Target)
-	for _, c := range []*milvus.Conn{b.src, b.dst} {
-		seed(t, c, shape)
+	if target == nil {
+		target = &shape
 	}
+	seed(t, b.src, shape)
+	seed(t, b.dst, *target)
 	store := estest.NewStore(t)
 	b.journal, b.intents = estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS")
 	b.applier = milvus.NewApplier(id, b.journal, b.src, b.dst, estest.KV(t, store, "TEST_APPLY"), false,
 		func(string, string) bool { return true }, func(err error) { t.Error(err) }, nil)
 	return b
+}
+
+// proxy serves a proxy in front of the source, with a capture armed for
+// the migration, until the test ends; it returns the proxy's address.
+func (b *syncBed) proxy(t *testing.T) string {
+	t.Helper()
+	capture := milvus.NewCapture(b.journal, nil, nil)
+	capture.KeepIntents(b.intents)
+	capture.Arm("src", b.id, "")
+	p := milvus.NewProxy("src", func() string { return b.bed.Source }, capture, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.Serve(ln) }()
+	t.Cleanup(p.Stop)
+	return ln.Addr().String()
 }
 
 // apply runs the applier until the test ends.

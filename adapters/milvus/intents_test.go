@@ -41,8 +41,8 @@ func armedCapture(t testing.TB) (*Capture, *eventstore.KV) {
 	return c, intents
 }
 
-// keyField says every collection's key field is "id".
-func keyField(context.Context, string, string) (string, error) { return "id", nil }
+// keyField says every collection is itself, with key field "id".
+func keyField(_ context.Context, _, name string) (string, string, error) { return name, "id", nil }
 
 // begin lets an upsert of key through c, as the proxy does before
 // forwarding it.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
 )
 
 // Clients writing the same keys at the same time through the proxy: the
@@ -20,23 +20,13 @@ func TestConcurrentWritesOfTheSameKeysEndAsOnTheSource(t *testing.T) {
 	ctx := context.Background()
 	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 20, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 2, Seed: 5, Prefix: "ord_"}
 	const db, coll, id = "ord_db0", "ord_c0", "m-order"
-	b := newSyncBed(t, shape, id)
+	b := newSyncBed(t, id, shape, nil)
 	src, dst, journal := b.src, b.dst, b.journal
 	col, err := src.DescribeCollection(ctx, db, coll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	capture := milvus.NewCapture(journal, nil, nil)
-	capture.KeepIntents(b.intents)
-	capture.Arm("src", id, "")
-	proxy := milvus.NewProxy("src", func() string { return b.bed.Source }, capture, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = proxy.Serve(ln) }()
-	defer proxy.Stop()
-
+	addr := b.proxy(t)
 	b.apply(t)
 
 	// Every writer upserts the same ten keys, each time with a value of
@@ -49,7 +39,7 @@ func TestConcurrentWritesOfTheSameKeysEndAsOnTheSource(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := milvus.Dial(ctx, milvus.Endpoint{Address: ln.Addr().String()})
+			c, err := milvus.Dial(ctx, milvus.Endpoint{Address: addr})
 			if err != nil {
 				t.Error(err)
 				return
@@ -115,5 +105,67 @@ func TestConcurrentWritesOfTheSameKeysEndAsOnTheSource(t *testing.T) {
 		if want[k] != got[k] {
 			t.Errorf("key %s: the source holds n=%d, the target n=%d", k, want[k], got[k])
 		}
+	}
+}
+
+// Writes through an alias are journaled under the collection's own name:
+// the target gets the alias only after the copy, and a write of the same
+// key through the alias and through the name must be ordered as one.
+func TestWritesThroughAnAliasAreAppliedToItsCollection(t *testing.T) {
+	ctx := context.Background()
+	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 20, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 6, Prefix: "ali_", Aliases: true}
+	bare := shape
+	bare.Aliases = false
+	const db, coll, id = "ali_db0", "ali_c0", "m-alias"
+	b := newSyncBed(t, id, shape, &bare)
+	col, err := b.src.DescribeCollection(ctx, db, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(col.Aliases) != 1 {
+		t.Fatalf("seeded aliases: %v", col.Aliases)
+	}
+	alias := col.Aliases[0]
+	c := milvustest.Dial(t, b.proxy(t))
+	b.apply(t)
+
+	gen := milvus.RowGen{Schema: col.Schema, Rand: rand.New(rand.NewPCG(6, 6))}
+	added := milvus.Keys{Ints: []int64{1000, 1001, 1002}}
+	if _, err := c.Insert(ctx, db, alias, "", gen.Columns(added.Len(), added, func(int) int64 { return 7 }), added.Len()); err != nil {
+		t.Fatal(err)
+	}
+	three := milvus.Keys{Ints: []int64{3}}
+	if _, err := c.Upsert(ctx, db, alias, "", gen.Columns(1, three, func(int) int64 { return 8 }), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Delete(ctx, db, alias, "", "id in [4]"); err != nil {
+		t.Fatal(err)
+	}
+	b.drain(t)
+
+	subjects, err := b.journal.Subjects(ctx, milvus.JournalPrefix(id)+">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := milvus.CollectionSubject(id, db, coll)
+	if len(subjects) != 1 || subjects[want] != 3 {
+		t.Fatalf("journal subjects %v, want the 3 writes under %s", subjects, want)
+	}
+	touched := milvus.Keys{Ints: []int64{3, 4, 1000, 1001, 1002}}
+	rows := func(c *milvus.Conn) string {
+		cols, err := c.Query(ctx, db, coll, touched.InExpr("id"), []string{"id", "n"}, nil, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := milvus.KeysOf(milvus.Column(cols, "id")).Strings()
+		ns := milvus.Column(cols, "n").GetScalars().GetLongData().GetData()
+		out := map[string]int64{}
+		for i, k := range ids {
+			out[k] = ns[i]
+		}
+		return fmt.Sprint(out)
+	}
+	if s, d := rows(b.src), rows(b.dst); s != d || s != "map[1000:7 1001:7 1002:7 3:8]" {
+		t.Fatalf("rows written through the alias: source %s, target %s", s, d)
 	}
 }

@@ -112,26 +112,28 @@ func (p *Proxy) address() string {
 	return p.upstream()
 }
 
-// primaryKeys looks up key fields on the cluster with a caller's
+// collections looks up collections on the cluster with a caller's
 // metadata (its credentials and database).
-func (p *Proxy) primaryKeys(md metadata.MD) PrimaryKeyFunc {
-	return func(ctx context.Context, db, coll string) (string, error) {
+func (p *Proxy) collections(md metadata.MD) CollectionLookup {
+	return func(ctx context.Context, db, name string) (string, string, error) {
 		cc, err := p.conn(p.address())
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, md), 10*time.Second)
 		defer cancel()
-		r, err := milvuspb.NewMilvusServiceClient(cc).DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: coll})
-		if err := check("describe collection "+coll, r.GetStatus(), err); err != nil {
-			return "", err
+		r, err := milvuspb.NewMilvusServiceClient(cc).DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: name})
+		if err := check("describe collection "+name, r.GetStatus(), err); err != nil {
+			return "", "", err
 		}
+		// Described through an alias, the schema still names the collection.
+		coll := r.GetSchema().GetName()
 		for _, f := range r.GetSchema().GetFields() {
-			if f.GetIsPrimaryKey() {
-				return f.GetName(), nil
+			if f.GetIsPrimaryKey() && coll != "" {
+				return coll, f.GetName(), nil
 			}
 		}
-		return "", fmt.Errorf("collection %s/%s has no primary key field", db, coll)
+		return "", "", fmt.Errorf("collection %s/%s: no name or primary key field in its description", db, name)
 	}
 }
 
@@ -161,7 +163,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	if v := in.Get("dbname"); len(v) > 0 {
 		dbHeader = v[0]
 	}
-	k, err := p.capture.before(ss.Context(), p.clusterID, method, req, dbHeader, p.primaryKeys(out))
+	k, err := p.capture.before(ss.Context(), p.clusterID, method, req, dbHeader, p.collections(out))
 	if err != nil {
 		return err
 	}

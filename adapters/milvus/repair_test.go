@@ -19,7 +19,7 @@ func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
 	ctx := context.Background()
 	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 3, Prefix: "rep_"}
 	const db, coll, id = "rep_db0", "rep_c0", "m-repair"
-	b := newSyncBed(t, shape, id)
+	b := newSyncBed(t, id, shape, nil)
 	src, dst, journal, intents := b.src, b.dst, b.journal, b.intents
 	col, err := src.DescribeCollection(ctx, db, coll)
 	if err != nil {
