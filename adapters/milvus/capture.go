@@ -33,6 +33,10 @@ var (
 		"AlterAlias": true, "RenameCollection": true, "AlterDatabase": true, "Import": true}
 )
 
+// namesNewOrDropped are the collection DDL that name no existing
+// collection, or cannot name one through an alias.
+var namesNewOrDropped = map[string]bool{"CreateCollection": true, "DropCollection": true}
+
 // Failer fails a migration with a reason.
 type Failer interface {
 	FailMigration(ctx context.Context, migrationID, reason, detail string) error
@@ -437,9 +441,10 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 	}
 	if k.kind != "forbidden" {
 		var pk string
-		if k.kind == "write" && lookup != nil {
-			// Journaled under the collection's own name: a write through
-			// an alias is applied, ordered and copied with the collection's.
+		if lookup != nil && (k.kind == "write" || k.kind == "ddl" && k.coll != "" && !namesNewOrDropped[method]) {
+			// Journaled under the collection's own name: a write or DDL
+			// through an alias is applied, ordered and copied with the
+			// collection's.
 			known := c.lookup(ctx, collectionRef{clusterID, k.db, k.coll}, lookup)
 			if known.name != "" {
 				k.coll, pk = known.name, known.pk

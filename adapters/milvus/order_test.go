@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -108,10 +109,10 @@ func TestConcurrentWritesOfTheSameKeysEndAsOnTheSource(t *testing.T) {
 	}
 }
 
-// Writes through an alias are journaled under the collection's own name:
-// the target gets the alias only after the copy, and a write of the same
-// key through the alias and through the name must be ordered as one.
-func TestWritesThroughAnAliasAreAppliedToItsCollection(t *testing.T) {
+// Writes and DDL through an alias are journaled under the collection's own
+// name: the target gets the alias only after the copy, and a write of the
+// same key through the alias and through the name must be ordered as one.
+func TestWritesAndDDLThroughAnAliasAreAppliedToItsCollection(t *testing.T) {
 	ctx := context.Background()
 	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 20, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 6, Prefix: "ali_", Aliases: true}
 	bare := shape
@@ -141,6 +142,9 @@ func TestWritesThroughAnAliasAreAppliedToItsCollection(t *testing.T) {
 	if _, err := c.Delete(ctx, db, alias, "", "id in [4]"); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.CreatePartition(ctx, db, alias, "late"); err != nil {
+		t.Fatal(err)
+	}
 	b.drain(t)
 
 	subjects, err := b.journal.Subjects(ctx, milvus.JournalPrefix(id)+">")
@@ -148,8 +152,11 @@ func TestWritesThroughAnAliasAreAppliedToItsCollection(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := milvus.CollectionSubject(id, db, coll)
-	if len(subjects) != 1 || subjects[want] != 3 {
-		t.Fatalf("journal subjects %v, want the 3 writes under %s", subjects, want)
+	if len(subjects) != 1 || subjects[want] != 4 {
+		t.Fatalf("journal subjects %v, want the 3 writes and the DDL under %s", subjects, want)
+	}
+	if got, err := b.dst.DescribeCollection(ctx, db, coll); err != nil || !slices.Contains(got.Partitions, "late") {
+		t.Fatalf("partitions on the target: %v %v", got.Partitions, err)
 	}
 	touched := milvus.Keys{Ints: []int64{3, 4, 1000, 1001, 1002}}
 	rows := func(c *milvus.Conn) string {
