@@ -267,6 +267,13 @@ func (c *Capture) Arm(clusterID, migrationID, policy string) {
 		return
 	}
 	c.armed[clusterID] = &armed{migrationID: migrationID, policy: policy, hold: newGate(true)}
+	// What an earlier migration learnt of the cluster's collections may
+	// have changed since, around the proxy.
+	for ref := range c.known {
+		if ref.cluster == clusterID {
+			delete(c.known, ref)
+		}
+	}
 }
 
 // Disarm stops capturing for a migration.

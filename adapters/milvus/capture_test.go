@@ -116,3 +116,33 @@ func TestDDLThroughTheProxyExcusesOnlyWhatItTouched(t *testing.T) {
 		t.Fatalf("changes: %v", diff)
 	}
 }
+
+// What the capture learnt of a cluster's collections is looked up again
+// for the next migration of the cluster: it may have changed around the
+// proxy in between.
+func TestANewMigrationLooksCollectionsUpAgain(t *testing.T) {
+	c := NewCapture(&memJournal{}, nil, nil)
+	lookups := 0
+	lookup := func(_ context.Context, _, name string) (string, string, error) {
+		lookups++
+		return name, "id", nil
+	}
+	req, _ := proto.Marshal(&milvuspb.DeleteRequest{DbName: "d", CollectionName: "c", Expr: "id in [1]"})
+	ok, _ := proto.Marshal(&milvuspb.MutationResult{})
+	write := func() {
+		k, err := c.before(context.Background(), "src", "/milvus.proto.milvus.MilvusService/Delete", req, "", lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.after(context.Background(), k, req, ok)
+	}
+	c.Arm("src", "m-1", "")
+	write()
+	write()
+	c.Disarm("m-1")
+	c.Arm("src", "m-2", "")
+	write()
+	if lookups != 2 {
+		t.Fatalf("%d look-ups for two migrations of one collection", lookups)
+	}
+}
