@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 )
 
 // acquireAsync acquires c in the background.
@@ -128,6 +132,32 @@ func TestDeletesByKeyClaimTheirKeysAndOthersTheCollection(t *testing.T) {
 		}
 		if want != nil && (fmt.Sprint(got.Ints) != fmt.Sprint(want.Ints) || fmt.Sprint(got.Strs) != fmt.Sprint(want.Strs)) {
 			t.Errorf("%q: keys %+v, want %+v", expr, got, *want)
+		}
+	}
+}
+
+// Every way a write ends gives its keys back: answered, refused by the
+// source, broken off, never sent.
+func TestAWriteGivesItsKeysBackHoweverItEnds(t *testing.T) {
+	c, _ := armedCapture(t)
+	ctx := context.Background()
+	refused, _ := proto.Marshal(&milvuspb.MutationResult{Status: &commonpb.Status{ErrorCode: commonpb.ErrorCode_UnexpectedError, Reason: "no"}})
+	ends := map[string]func(k *call){
+		"answered": func(k *call) { c.after(ctx, k, upsertOf(t, 1), answered()) },
+		"refused":  func(k *call) { c.after(ctx, k, upsertOf(t, 1), refused) },
+		"broken":   func(k *call) { c.broken(ctx, k, upsertOf(t, 1)) },
+		"unsent":   func(k *call) { c.unsent(ctx, k) },
+	}
+	for name, end := range ends {
+		k := begin(t, c, 1)
+		end(k)
+		again := make(chan *call, 1)
+		go func() { again <- begin(t, c, 1) }()
+		select {
+		case k := <-again:
+			c.after(ctx, k, upsertOf(t, 1), answered())
+		case <-time.After(10 * time.Second):
+			t.Fatalf("a write of key 1 still waits after the last one was %s", name)
 		}
 	}
 }
