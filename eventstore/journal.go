@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -18,9 +19,25 @@ type Journal struct {
 	stream jetstream.Stream
 }
 
-// OpenJournal creates or updates the journal stream.
-func (s *Store) OpenJournal(ctx context.Context) (*Journal, error) {
-	st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+// OpenJournal creates or updates the journal stream, on the store's
+// connection.
+func (s *Store) OpenJournal(ctx context.Context) (*Journal, error) { return openJournal(ctx, s.js) }
+
+// OpenJournalOn opens the journal on a connection of its own. Every
+// captured write appends its whole request (tens of KiB for a batch of
+// vectors) and also records a small intent before it is forwarded: on one
+// connection the intents queue behind the appends, and the server reads
+// both from a single client.
+func OpenJournalOn(ctx context.Context, nc *nats.Conn) (*Journal, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return openJournal(ctx, js)
+}
+
+func openJournal(ctx context.Context, js jetstream.JetStream) (*Journal, error) {
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        JournalStream,
 		Description: "writes captured by the zdm proxy, per migration and collection",
 		Subjects:    []string{"zdm.journal.>"},
@@ -31,7 +48,7 @@ func (s *Store) OpenJournal(ctx context.Context) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s: %w", JournalStream, err)
 	}
-	return &Journal{js: s.js, stream: st}, nil
+	return &Journal{js: js, stream: st}, nil
 }
 
 // Append stores one entry and returns its sequence once it is durable.

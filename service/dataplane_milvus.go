@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/handlers"
 )
 
@@ -48,7 +49,11 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 	cfg := m.cfg.Milvus.withDefaults()
 	script := milvus.ServerScript{Python: cfg.Python, Script: cfg.ServerScript, Root: cfg.ServerRoot}
 	reg := spareRegistry{m}
-	journal, err := m.store.OpenJournal(m.baseCtx)
+	var err error
+	if m.journalNC, err = m.dialNATS("zdmd-journal"); err != nil {
+		return handlers.Steps{}, err
+	}
+	journal, err := eventstore.OpenJournalOn(m.baseCtx, m.journalNC)
 	if err != nil {
 		return handlers.Steps{}, err
 	}

@@ -45,6 +45,8 @@ type Main struct {
 	embedded *eventstore.Embedded
 	nc       *nats.Conn
 	store    *eventstore.Store
+	// journalNC carries the capture journal (see eventstore.OpenJournalOn).
+	journalNC *nats.Conn
 
 	migrations *projections.Projection[*projections.MigrationView]
 	clusters   *projections.Projection[*projections.ClusterView]
@@ -231,10 +233,22 @@ func (m *Main) readyErr() error {
 	if !m.ready {
 		return errors.New("starting")
 	}
-	if !m.nc.IsConnected() {
+	if !m.nc.IsConnected() || m.journalNC != nil && !m.journalNC.IsConnected() {
 		return errors.New("not connected to NATS")
 	}
 	return nil
+}
+
+// dialNATS opens another connection to the NATS server the events are on.
+func (m *Main) dialNATS(name string) (*nats.Conn, error) {
+	if m.embedded != nil {
+		return m.embedded.Connect(name)
+	}
+	nc, err := nats.Connect(m.cfg.NATSURL, nats.Name(name), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("--nats-url %s: %w", m.cfg.NATSURL, err)
+	}
+	return nc, nil
 }
 
 // project starts a projection's consumer after loading its stored views.
@@ -347,9 +361,11 @@ func (m *Main) Close() {
 	if m.saga != nil {
 		m.saga.Wait()
 	}
-	if m.nc != nil {
-		_ = m.nc.Drain()
-		m.nc.Close()
+	for _, nc := range []*nats.Conn{m.journalNC, m.nc} {
+		if nc != nil {
+			_ = nc.Drain()
+			nc.Close()
+		}
 	}
 	if m.embedded != nil {
 		m.embedded.Close()

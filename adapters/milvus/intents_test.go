@@ -27,9 +27,15 @@ func upsertOf(t *testing.T, key int64) []byte {
 	return req
 }
 
+// intentStore opens a journal and an intents bucket, each on a connection
+// of its own, as zdmd does.
 func intentStore(t testing.TB) (*eventstore.Journal, *eventstore.KV) {
-	store := estest.NewStore(t)
-	return estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS")
+	srv := estest.Start(t)
+	journal, err := eventstore.OpenJournalOn(context.Background(), srv.Conn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return journal, estest.KV(t, srv.Store(t), "TEST_INTENTS")
 }
 
 // armedCapture is a capture armed for migration m-1 of cluster src.

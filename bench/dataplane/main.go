@@ -171,7 +171,10 @@ func benchSync(ctx context.Context, src, dst *milvus.Conn, quiet *slog.Logger) {
 	must(err)
 	store, err := eventstore.Open(ctx, nc)
 	must(err)
-	journal, err := store.OpenJournal(ctx)
+	// The journal has a connection of its own, as in zdmd.
+	jnc, err := emb.Connect("bench-journal")
+	must(err)
+	journal, err := eventstore.OpenJournalOn(ctx, jnc)
 	must(err)
 	positions, err := store.KV(ctx, "BENCH_APPLY")
 	must(err)
