@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +105,20 @@ func TestLockRejectsForbiddenOperationsAndReplaysAllowedDDL(t *testing.T) {
 			t.Fatalf("the collection created mid-sync is not on the target: %d rows, %v", n, err)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+
+	// The writes the proxy held back for the order of writes of the same
+	// keys are exported.
+	resp, err := http.Get(p.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"zdm_proxy_key_waits_total ", "zdm_proxy_key_wait_seconds_total "} {
+		if !strings.Contains(string(body), "\n"+name) {
+			t.Errorf("/metrics has no %s", name)
+		}
 	}
 
 	// An alias created around the proxy fails the migration, naming it.

@@ -8,6 +8,7 @@ import (
 	"github.com/zdm-io/zdm/adapters/milvus"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/handlers"
+	"github.com/zdm-io/zdm/metrics"
 )
 
 // MilvusConfig configures the Milvus data plane.
@@ -67,6 +68,10 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 	}
 	capture := milvus.NewCapture(journal, m.service, m.logger.With("part", "capture"))
 	capture.KeepIntents(intents)
+	m.metrics.RegisterKeyWaits(func() metrics.KeyWaits {
+		n, d := capture.KeyWaits()
+		return metrics.KeyWaits{Writes: n, Seconds: d.Seconds()}
+	})
 	m.proxies = &proxies{m: m, capture: capture, running: map[string]*runningProxy{}, failed: map[string]string{}}
 	syncer := milvus.NewSyncer(m.baseCtx, reg, capture, journal, positions, m.service, m.service,
 		milvus.SyncConfig{FingerprintEvery: cfg.FingerprintEvery}, m.logger.With("part", "sync"))

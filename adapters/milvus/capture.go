@@ -531,6 +531,13 @@ func (c *Capture) lookup(ctx context.Context, ref collectionRef, lookup Collecti
 	return known
 }
 
+// KeyWaits reports how many writes waited, since the process started,
+// for a write in flight that may touch the same keys (or for DDL or a
+// delete by expression on their collection), and for how long in all.
+func (c *Capture) KeyWaits() (writes uint64, waited time.Duration) {
+	return c.order.waits.Load(), time.Duration(c.order.waited.Load())
+}
+
 // forgetCollections drops what is known of a database's collections,
 // after DDL on it went through the proxy.
 func (c *Capture) forgetCollections(db string) {

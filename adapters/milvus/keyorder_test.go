@@ -65,6 +65,9 @@ func TestClaimsOfDifferentKeysGoTogetherAndOverlappingOnesInTurn(t *testing.T) {
 	o.release(b)
 	waitGranted(t, cDone, true)
 	o.release(c)
+	if o.waits.Load() != 2 || o.waited.Load() <= 0 {
+		t.Fatalf("%d claims counted as waiting (%d ns), want the 2 that waited", o.waits.Load(), o.waited.Load())
+	}
 }
 
 func TestAWholeCollectionClaimWaitsForEveryClaimAndHoldsLaterOnes(t *testing.T) {

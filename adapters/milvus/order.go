@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // The source orders the writes it commits by their timestamps, and the
@@ -84,6 +86,9 @@ func (s *keySet) overlaps(c *keyClaim) bool {
 type keyOrder struct {
 	mu       sync.Mutex
 	subjects map[string]*subjectClaims
+	// waits and waited count the claims that had to wait, and how long.
+	waits  atomic.Uint64
+	waited atomic.Int64 // nanoseconds
 }
 
 type subjectClaims struct {
@@ -112,6 +117,11 @@ func (o *keyOrder) acquire(ctx context.Context, c *keyClaim) error {
 	s.waiting = append(s.waiting, c)
 	s.queued.add(c, 1)
 	o.mu.Unlock()
+	began := time.Now()
+	defer func() {
+		o.waits.Add(1)
+		o.waited.Add(int64(time.Since(began)))
+	}()
 	select {
 	case <-c.granted:
 		return nil
