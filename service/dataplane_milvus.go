@@ -51,7 +51,7 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 	script := milvus.ServerScript{Python: cfg.Python, Script: cfg.ServerScript, Root: cfg.ServerRoot}
 	reg := spareRegistry{m}
 	var err error
-	if m.journalNC, err = m.dialNATS("zdmd-journal"); err != nil {
+	if m.journalNC, err = connectNATS(m.embedded, m.cfg.NATSURL, "zdmd-journal"); err != nil {
 		return handlers.Steps{}, err
 	}
 	journal, err := eventstore.OpenJournalOn(m.baseCtx, m.journalNC)

@@ -74,12 +74,7 @@ func OpenEvents(ctx context.Context, cfg Config, listen string) (*eventstore.Emb
 		nc  *nats.Conn
 		err error
 	)
-	if cfg.NATSURL != "" {
-		nc, err = nats.Connect(cfg.NATSURL, nats.Name("zdmd"), nats.MaxReconnects(-1))
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("--nats-url %s: %w", cfg.NATSURL, err)
-		}
-	} else {
+	if cfg.NATSURL == "" {
 		conf := zdm.NATSConfig
 		if cfg.NATSConfig != "" {
 			data, err := os.ReadFile(cfg.NATSConfig)
@@ -92,10 +87,12 @@ func OpenEvents(ctx context.Context, cfg Config, listen string) (*eventstore.Emb
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		if nc, err = emb.Connect("zdmd"); err != nil {
+	}
+	if nc, err = connectNATS(emb, cfg.NATSURL, "zdmd"); err != nil {
+		if emb != nil {
 			emb.Close()
-			return nil, nil, nil, err
 		}
+		return nil, nil, nil, err
 	}
 	store, err := eventstore.Open(ctx, nc)
 	if err != nil {
@@ -239,14 +236,15 @@ func (m *Main) readyErr() error {
 	return nil
 }
 
-// dialNATS opens another connection to the NATS server the events are on.
-func (m *Main) dialNATS(name string) (*nats.Conn, error) {
-	if m.embedded != nil {
-		return m.embedded.Connect(name)
+// connectNATS opens a connection named name to the embedded server emb,
+// or else to the server at url.
+func connectNATS(emb *eventstore.Embedded, url, name string) (*nats.Conn, error) {
+	if emb != nil {
+		return emb.Connect(name)
 	}
-	nc, err := nats.Connect(m.cfg.NATSURL, nats.Name(name), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1))
 	if err != nil {
-		return nil, fmt.Errorf("--nats-url %s: %w", m.cfg.NATSURL, err)
+		return nil, fmt.Errorf("--nats-url %s: %w", url, err)
 	}
 	return nc, nil
 }
