@@ -64,6 +64,9 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
+	// lookup is describeCollection, made once: the capture calls it only
+	// for a collection it does not know yet.
+	lookup CollectionLookup
 }
 
 // NewProxy returns a proxy for a cluster; upstream gives its address.
@@ -73,6 +76,7 @@ func NewProxy(clusterID string, upstream func() string, capture *Capture, logger
 	p.server = grpc.NewServer(append(serverOptions(p.pool),
 		grpc.UnknownServiceHandler(p.handle),
 		grpc.ForceServerCodecV2(rawCodec{}))...)
+	p.lookup = p.describeCollection
 	return p
 }
 
@@ -112,35 +116,41 @@ func (p *Proxy) address() string {
 	return p.upstream()
 }
 
-// collections looks up collections on the cluster with a caller's
-// metadata (its credentials and database).
-func (p *Proxy) collections(md metadata.MD) CollectionLookup {
-	return func(ctx context.Context, db, name string) (string, string, error) {
-		cc, err := p.conn(p.address())
-		if err != nil {
-			return "", "", err
-		}
-		ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, md), 10*time.Second)
-		defer cancel()
-		r, err := milvuspb.NewMilvusServiceClient(cc).DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: name})
-		if err := check("describe collection "+name, r.GetStatus(), err); err != nil {
-			return "", "", err
-		}
-		// Described through an alias, the schema still names the collection.
-		coll := r.GetSchema().GetName()
+// describeCollection looks a collection up on the cluster with the
+// metadata of the call in ctx (the caller's credentials and database).
+func (p *Proxy) describeCollection(ctx context.Context, db, name string) (string, string, error) {
+	cc, err := p.conn(p.address())
+	if err != nil {
+		return "", "", err
+	}
+	in, _ := metadata.FromIncomingContext(ctx)
+	ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, outgoing(in)), 10*time.Second)
+	defer cancel()
+	r, err := milvuspb.NewMilvusServiceClient(cc).DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: name})
+	if err := check("describe collection "+name, r.GetStatus(), err); err != nil {
+		return "", "", err
+	}
+	// Described through an alias, the schema still names the collection.
+	if coll := r.GetSchema().GetName(); coll != "" {
 		for _, f := range r.GetSchema().GetFields() {
-			if f.GetIsPrimaryKey() && coll != "" {
+			if f.GetIsPrimaryKey() {
 				return coll, f.GetName(), nil
 			}
 		}
-		return "", "", fmt.Errorf("collection %s/%s: no name or primary key field in its description", db, name)
 	}
+	return "", "", fmt.Errorf("collection %s/%s: no name or primary key field in its description", db, name)
 }
 
-// forwardedHeader reports whether an incoming header goes upstream; the
-// transport's own are set again by the client side.
-func forwardedHeader(k string) bool {
-	return !strings.HasPrefix(k, ":") && k != "content-type" && k != "user-agent" && !strings.HasPrefix(k, "grpc-")
+// outgoing is the incoming metadata that goes upstream: the transport's
+// own headers are set again by the client side.
+func outgoing(in metadata.MD) metadata.MD {
+	out := metadata.MD{}
+	for k, v := range in {
+		if !strings.HasPrefix(k, ":") && k != "content-type" && k != "user-agent" && !strings.HasPrefix(k, "grpc-") {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
@@ -153,17 +163,12 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 		return err
 	}
 	in, _ := metadata.FromIncomingContext(ss.Context())
-	out := metadata.MD{}
-	for k, v := range in {
-		if forwardedHeader(k) {
-			out[k] = v
-		}
-	}
+	out := outgoing(in)
 	dbHeader := ""
 	if v := in.Get("dbname"); len(v) > 0 {
 		dbHeader = v[0]
 	}
-	k, err := p.capture.before(ss.Context(), p.clusterID, method, req, dbHeader, p.collections(out))
+	k, err := p.capture.before(ss.Context(), p.clusterID, method, req, dbHeader, p.lookup)
 	if err != nil {
 		return err
 	}
