@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -80,8 +82,9 @@ type Capture struct {
 
 	// order keeps writes that may touch a common key from being in flight
 	// at once (see order.go); known caches what writes' collections are.
-	order *keyOrder
-	known map[collectionRef]knownCollection
+	order   *keyOrder
+	known   map[collectionRef]knownCollection
+	lookups singleflight.Group // one look-up of a collection at a time
 }
 
 // collectionRef names a collection of a cluster, or an alias of one.
@@ -269,11 +272,7 @@ func (c *Capture) Arm(clusterID, migrationID, policy string) {
 	c.armed[clusterID] = &armed{migrationID: migrationID, policy: policy, hold: newGate(true)}
 	// What an earlier migration learnt of the cluster's collections may
 	// have changed since, around the proxy.
-	for ref := range c.known {
-		if ref.cluster == clusterID {
-			delete(c.known, ref)
-		}
-	}
+	maps.DeleteFunc(c.known, func(ref collectionRef, _ knownCollection) bool { return ref.cluster == clusterID })
 }
 
 // Disarm stops capturing for a migration.
@@ -366,16 +365,17 @@ func (c *Capture) DDLSince(migrationID string, t time.Time) func(key string) boo
 
 // call is one intercepted request.
 type call struct {
-	a      *armed
-	kind   string // "write", "ddl", "forbidden", ""
-	op     string
-	method string
-	db     string
-	coll   string
-	intent string // key of its intent, if kept
-	slot   int
-	token  string // names the intent in the write's journal entry
-	claim  *keyClaim
+	cluster string
+	a       *armed
+	kind    string // "write", "ddl", "forbidden", ""
+	op      string
+	method  string
+	db      string
+	coll    string
+	intent  string // key of its intent, if kept
+	slot    int
+	token   string // names the intent in the write's journal entry
+	claim   *keyClaim
 }
 
 // subject is the journal subject of the call.
@@ -393,7 +393,7 @@ func (k *call) subject() string {
 // aliases are journaled as named). after, broken or unsent must follow.
 func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req []byte, dbHeader string, lookup CollectionLookup) (*call, error) {
 	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
-	k := &call{method: method}
+	k := &call{method: method, cluster: clusterID}
 	switch {
 	case writeMethods[method] != "":
 		k.kind, k.op = "write", writeMethods[method]
@@ -510,7 +510,8 @@ func claimOf(k *call, msg proto.Message, pk string) *keyClaim {
 }
 
 // lookup is what a collection name stands for, looked up once (name ""
-// if the look-up failed lately).
+// if the look-up failed lately). Writes that find it unknown at once
+// share one look-up, which no caller's cancellation cuts short.
 func (c *Capture) lookup(ctx context.Context, ref collectionRef, lookup CollectionLookup) knownCollection {
 	c.mu.Lock()
 	known, ok := c.known[ref]
@@ -518,17 +519,20 @@ func (c *Capture) lookup(ctx context.Context, ref collectionRef, lookup Collecti
 	if ok && (known.name != "" || time.Since(known.at) < lookupRetry) {
 		return known
 	}
-	name, pk, err := lookup(ctx, ref.db, ref.coll)
-	if err != nil {
-		c.logger.Warn("a collection written through the proxy could not be looked up: its writes wait for one another until it is",
-			"collection", ref.db+"/"+ref.coll, "err", err)
-		name, pk = "", ""
-	}
-	known = knownCollection{name: name, pk: pk, at: time.Now()}
-	c.mu.Lock()
-	c.known[ref] = known
-	c.mu.Unlock()
-	return known
+	v, _, _ := c.lookups.Do(ref.cluster+"\x00"+ref.db+"\x00"+ref.coll, func() (any, error) {
+		name, pk, err := lookup(context.WithoutCancel(ctx), ref.db, ref.coll)
+		if err != nil {
+			c.logger.Warn("a collection written through the proxy could not be looked up: its writes wait for one another until it is",
+				"collection", ref.db+"/"+ref.coll, "err", err)
+			name, pk = "", ""
+		}
+		known := knownCollection{name: name, pk: pk, at: time.Now()}
+		c.mu.Lock()
+		c.known[ref] = known
+		c.mu.Unlock()
+		return known, nil
+	})
+	return v.(knownCollection)
 }
 
 // KeyWaits reports how many writes waited, since the process started,
@@ -538,16 +542,12 @@ func (c *Capture) KeyWaits() (writes uint64, waited time.Duration) {
 	return c.order.waits.Load(), time.Duration(c.order.waited.Load())
 }
 
-// forgetCollections drops what is known of a database's collections,
-// after DDL on it went through the proxy.
-func (c *Capture) forgetCollections(db string) {
+// forgetCollections drops what is known of a database's collections on
+// a cluster, after DDL on it went through the proxy.
+func (c *Capture) forgetCollections(cluster, db string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for ref := range c.known {
-		if ref.db == db {
-			delete(c.known, ref)
-		}
-	}
+	maps.DeleteFunc(c.known, func(ref collectionRef, _ knownCollection) bool { return ref.cluster == cluster && ref.db == db })
 }
 
 // entry is the journal entry of the call with request req.
@@ -650,7 +650,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 	}
 	c.settle(k)
 	if k.kind == "ddl" {
-		c.forgetCollections(k.db)
+		c.forgetCollections(k.cluster, k.db)
 		c.mu.Lock()
 		now := time.Now()
 		marks := c.ddl[k.a.migrationID]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,5 +145,37 @@ func TestANewMigrationLooksCollectionsUpAgain(t *testing.T) {
 	write()
 	if lookups != 2 {
 		t.Fatalf("%d look-ups for two migrations of one collection", lookups)
+	}
+}
+
+// Writes that find their collection unknown at the same time share one
+// look-up.
+func TestWritesOfAnUnknownCollectionShareOneLookup(t *testing.T) {
+	c, _ := armedCapture(t)
+	var lookups atomic.Int32
+	release := make(chan struct{})
+	lookup := func(_ context.Context, _, name string) (string, string, error) {
+		lookups.Add(1)
+		<-release
+		return name, "id", nil
+	}
+	calls := make(chan *call, 4)
+	for key := range int64(4) {
+		go func() {
+			k, err := c.before(context.Background(), "src", upsertMethod, upsertOf(t, key), "", lookup)
+			if err != nil {
+				t.Error(err)
+			}
+			calls <- k
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // all four are waiting for the look-up
+	close(release)
+	for range 4 {
+		k := <-calls
+		c.after(context.Background(), k, upsertOf(t, 0), answered())
+	}
+	if n := lookups.Load(); n != 1 {
+		t.Fatalf("%d look-ups for one collection", n)
 	}
 }
