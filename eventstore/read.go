@@ -56,7 +56,12 @@ func (s *Store) read(ctx context.Context, filter string, from, until uint64, fn 
 
 // follow reads filter from sequence `from` on with an ordered consumer,
 // which recovers by itself from gaps and reconnects, calling fn with each
-// message until ctx ends or fn returns an error.
+// message until ctx ends or fn returns an error. fn is told how many
+// messages follow the one it is given: those the server still holds and
+// those already received here. The server counts only the first, which
+// is 0 for every message it sent while the reader was caught up, however
+// many have arrived since: a reader batching while more wait would then
+// never batch.
 func follow(ctx context.Context, js jetstream.JetStream, stream, filter string, from uint64, opt jetstream.PullMessagesOpt,
 	fn func(seq uint64, data []byte, pending uint64) error) error {
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
@@ -71,27 +76,52 @@ func follow(ctx context.Context, js jetstream.JetStream, stream, filter string, 
 	if err != nil {
 		return fmt.Errorf("ordered consumer on %s: %w", filter, err)
 	}
-	defer it.Stop()
 	// Messages() does not watch ctx, so stop the iterator when ctx ends.
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
-	for {
-		msg, err := it.Next()
-		if err != nil {
+	type next struct {
+		msg jetstream.Msg
+		err error
+	}
+	// A few messages taken off the iterator ahead of fn, so that their
+	// number is known.
+	received := make(chan next, receivedAhead)
+	go func() {
+		defer close(received)
+		for {
+			msg, err := it.Next()
+			received <- next{msg, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		it.Stop()
+		for range received {
+		}
+	}()
+	for n := range received {
+		if n.err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("next message of %s: %w", filter, err)
+			return fmt.Errorf("next message of %s: %w", filter, n.err)
 		}
-		meta, err := msg.Metadata()
+		meta, err := n.msg.Metadata()
 		if err != nil {
 			return fmt.Errorf("message metadata: %w", err)
 		}
-		if err := fn(meta.Sequence.Stream, msg.Data(), meta.NumPending); err != nil {
+		if err := fn(meta.Sequence.Stream, n.msg.Data(), meta.NumPending+uint64(len(received))); err != nil {
 			return err
 		}
 	}
+	return nil
 }
+
+// receivedAhead bounds the messages follow holds ahead of its reader
+// beyond the consumer's own buffer.
+const receivedAhead = 16
 
 // Subjects lists the aggregates under prefix (for example MigrationSubject)
 // that have events, sorted.

@@ -1,0 +1,62 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/eventstore/estest"
+)
+
+// The applier batches entries while more wait. Entries appended one by one
+// while the reader is busy reach it one by one, each the newest when the
+// server sent it: the reader must still learn that they wait.
+func TestFollowCountsEntriesReceivedButNotYetRead(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	j := estest.Journal(t, estest.NewStore(t))
+	const subject, more = "zdm.journal.m.d_db.c_c", 5
+	if _, err := j.Append(ctx, subject, []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan struct{})
+	appended := make(chan error, 1)
+	go func() {
+		<-first
+		for i := 1; i <= more; i++ {
+			if _, err := j.Append(ctx, subject, []byte(fmt.Sprint(i))); err != nil {
+				appended <- err
+				return
+			}
+			// Each entry is sent to the reader before the next exists.
+			time.Sleep(50 * time.Millisecond)
+		}
+		appended <- nil
+	}()
+	var pending []uint64
+	errEnough := errors.New("enough")
+	err := j.Follow(ctx, subject, 1, func(seq uint64, data []byte, p uint64) error {
+		pending = append(pending, p)
+		if seq == 1 {
+			close(first)
+			if err := <-appended; err != nil {
+				return err
+			}
+			// Give the last entry time to arrive here.
+			time.Sleep(200 * time.Millisecond)
+		}
+		if len(pending) == more+1 {
+			return errEnough
+		}
+		return nil
+	})
+	if !errors.Is(err, errEnough) {
+		t.Fatal(err)
+	}
+	want := []uint64{0, 4, 3, 2, 1, 0}
+	if fmt.Sprint(pending) != fmt.Sprint(want) {
+		t.Fatalf("pending after each entry %v, want %v", pending, want)
+	}
+}
