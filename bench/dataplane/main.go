@@ -548,14 +548,21 @@ func insertLatencies(ctx context.Context, c *milvus.Conn, col *milvus.Collection
 	return out
 }
 
+// round is what one throughput round measured.
+type round struct {
+	rate float64       // rows per second
+	cpu  time.Duration // this process's: the clients', and the proxy's when they go through it
+	src  time.Duration // the source server's
+	wall time.Duration // until the last batch was answered
+}
+
 // insertThroughput inserts batches of 100 rows from `clients` goroutines
-// for d and returns rows per second, and the CPU this process spent (the
-// clients', and the proxy's when they go through it).
-func insertThroughput(ctx context.Context, c *milvus.Conn, col *milvus.Collection, clients int, d time.Duration, base int64) (float64, time.Duration) {
+// for d.
+func insertThroughput(ctx context.Context, c *milvus.Conn, col *milvus.Collection, clients int, d time.Duration, base int64) round {
 	var total atomic.Int64
 	var wg sync.WaitGroup
-	cpu0 := processCPU()
-	deadline := time.Now().Add(d)
+	cpu0, src0, began := processCPU(), serverCPU("source"), time.Now()
+	deadline := began.Add(d)
 	for w := 0; w < clients; w++ {
 		wg.Add(1)
 		go func() {
@@ -573,7 +580,7 @@ func insertThroughput(ctx context.Context, c *milvus.Conn, col *milvus.Collectio
 		}()
 	}
 	wg.Wait()
-	return float64(total.Load()) / d.Seconds(), processCPU() - cpu0
+	return round{rate: float64(total.Load()) / d.Seconds(), cpu: processCPU() - cpu0, src: serverCPU("source") - src0, wall: time.Since(began)}
 }
 
 // processCPU is the CPU time this process has used, user and system.
@@ -617,9 +624,11 @@ func proxyBench(ctx context.Context, src *milvus.Conn, store *eventstore.Store, 
 	few, many := workers, 4*workers
 	const pairs = 20
 	type paired struct {
-		direct, proxied    float64 // median rows/s of a round
-		stalled            int     // rounds under a quarter of their path's median
-		dCPU, pCPU         time.Duration
+		direct, proxied    float64       // median rows/s of a round
+		stalled            int           // rounds under a quarter of their path's median
+		dCPU, pCPU         time.Duration // this process's
+		dSrc, pSrc         time.Duration // the source server's
+		dWall              time.Duration
 		dBatches, pBatches float64
 	}
 	measure := func(clients int, base int64) paired {
@@ -627,18 +636,18 @@ func proxyBench(ctx context.Context, src *milvus.Conn, store *eventstore.Store, 
 		var ds, ps []float64
 		for i := 0; i < pairs; i++ {
 			b := base + int64(i)*1e8
-			var d, p float64
-			var dc, pc time.Duration
+			var d, p round
 			if i%2 == 0 {
-				d, dc = insertThroughput(ctx, src, col, clients, time.Second, b)
-				p, pc = insertThroughput(ctx, viaProxy, col, clients, time.Second, b+5e7)
+				d = insertThroughput(ctx, src, col, clients, time.Second, b)
+				p = insertThroughput(ctx, viaProxy, col, clients, time.Second, b+5e7)
 			} else {
-				p, pc = insertThroughput(ctx, viaProxy, col, clients, time.Second, b+5e7)
-				d, dc = insertThroughput(ctx, src, col, clients, time.Second, b)
+				p = insertThroughput(ctx, viaProxy, col, clients, time.Second, b+5e7)
+				d = insertThroughput(ctx, src, col, clients, time.Second, b)
 			}
-			ds, ps = append(ds, d), append(ps, p)
-			out.dCPU, out.pCPU = out.dCPU+dc, out.pCPU+pc
-			out.dBatches, out.pBatches = out.dBatches+d/100, out.pBatches+p/100
+			ds, ps = append(ds, d.rate), append(ps, p.rate)
+			out.dCPU, out.pCPU = out.dCPU+d.cpu, out.pCPU+p.cpu
+			out.dSrc, out.pSrc, out.dWall = out.dSrc+d.src, out.pSrc+p.src, out.dWall+d.wall
+			out.dBatches, out.pBatches = out.dBatches+d.rate/100, out.pBatches+p.rate/100
 		}
 		out.direct, out.proxied = median(ds), median(ps)
 		for i := range ds {
@@ -665,7 +674,17 @@ func proxyBench(ctx context.Context, src *milvus.Conn, store *eventstore.Store, 
 	fmt.Printf("    (under a quarter of the median) in %d of %d rounds with %d clients, %d of %d with %d\n", m.stalled, 2*pairs, many, f.stalled, 2*pairs, few)
 	pc, dc := perBatch(m.pCPU, m.pBatches), perBatch(m.dCPU, m.dBatches)
 	fmt.Printf("  CPU of the proxy per batch %d us (this process: %d us per batch through the proxy, %d direct, with %d clients;\n", pc-dc, pc, dc, many)
-	fmt.Printf("    the clients run here too), on the cores the source server needs\n\n")
+	fmt.Printf("    the clients run here too), on the cores the source server needs\n")
+	if serverStats()["source"] != "" {
+		// The machine's CPU per batch on each path, and what the rates
+		// would compare to if the cores were all that bounded them.
+		ds, ps := perBatch(m.dSrc, m.dBatches), perBatch(m.pSrc, m.pBatches)
+		fmt.Printf("  CPU per batch of the source server and this process together: %d us direct, %d through the proxy (source %d and %d);\n",
+			ds+dc, ps+pc, ds, ps)
+		fmt.Printf("    with the %d cores as the only limit, the proxy's rate would be %.2f of direct (the direct rounds kept them %.0f%% busy)\n",
+			runtime.NumCPU(), float64(ds+dc)/float64(max(1, ps+pc)), 100*(m.dSrc+m.dCPU).Seconds()/(m.dWall.Seconds()*float64(runtime.NumCPU())))
+	}
+	fmt.Println()
 	capture.Disarm("benchproxy")
 	return max(f.direct, m.direct)
 }
