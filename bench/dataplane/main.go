@@ -732,11 +732,12 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 		}()
 		return func() milvus.LoadStats { cancel(); <-done; return stats }
 	}
+	// lagOf takes one sample: Sync takes one at once, then one a second.
 	lagOf := func() float64 {
 		var last float64
-		sctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+		sctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		_ = syncer.Sync(sctx, m, func(_ context.Context, s float64) error { last = s; return nil })
+		_ = syncer.Sync(sctx, m, func(_ context.Context, s float64) error { last = s; cancel(); return nil })
 		return last
 	}
 
@@ -752,6 +753,7 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	achieved := float64(load.Acknowledged) * 100 / time.Since(writeBegan).Seconds()
 	drainBegan := time.Now()
 	for lagOf() > 0 && time.Since(drainBegan) < 2*time.Minute {
+		time.Sleep(20 * time.Millisecond)
 	}
 	drained := time.Since(drainBegan)
 	slices.Sort(lags)
