@@ -375,15 +375,8 @@ type call struct {
 	intent  string // key of its intent, if kept
 	slot    int
 	token   string // names the intent in the write's journal entry
+	subject string // its journal subject, once its collection is resolved
 	claim   *keyClaim
-}
-
-// subject is the journal subject of the call.
-func (k *call) subject() string {
-	if k.coll == "" {
-		return DatabaseSubject(k.a.migrationID, k.db)
-	}
-	return CollectionSubject(k.a.migrationID, k.db, k.coll)
 }
 
 // before runs ahead of forwarding: it refuses a forbidden operation under
@@ -457,6 +450,10 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 				k.coll, pk = known.name, known.pk
 			}
 		}
+		k.subject = CollectionSubject(a.migrationID, k.db, k.coll)
+		if k.coll == "" {
+			k.subject = DatabaseSubject(a.migrationID, k.db)
+		}
 		k.claim = claimOf(k, msg, pk)
 		if err := c.order.acquire(ctx, k.claim); err != nil {
 			a.inflight.Done()
@@ -489,7 +486,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 // column (keys the source assigns) claims no key: it cannot touch a row
 // written before.
 func claimOf(k *call, msg proto.Message, pk string) *keyClaim {
-	claim := &keyClaim{subject: k.subject(), whole: true}
+	claim := &keyClaim{subject: k.subject, whole: true}
 	if k.kind != "write" || pk == "" {
 		return claim
 	}
@@ -512,7 +509,7 @@ func claimOf(k *call, msg proto.Message, pk string) *keyClaim {
 // lookup is what a collection name stands for, looked up once (name ""
 // if the look-up failed lately). Writes that find it unknown at once
 // share one look-up, which no caller's cancellation cuts short.
-func (c *Capture) lookup(ctx context.Context, ref collectionRef, lookup CollectionLookup) knownCollection {
+func (c *Capture) lookup(ctx context.Context, ref collectionRef, describe CollectionLookup) knownCollection {
 	c.mu.Lock()
 	known, ok := c.known[ref]
 	c.mu.Unlock()
@@ -520,7 +517,7 @@ func (c *Capture) lookup(ctx context.Context, ref collectionRef, lookup Collecti
 		return known
 	}
 	v, _, _ := c.lookups.Do(ref.cluster+"\x00"+ref.db+"\x00"+ref.coll, func() (any, error) {
-		name, pk, err := lookup(context.WithoutCancel(ctx), ref.db, ref.coll)
+		name, pk, err := describe(context.WithoutCancel(ctx), ref.db, ref.coll)
 		if err != nil {
 			c.logger.Warn("a collection written through the proxy could not be looked up: its writes wait for one another until it is",
 				"collection", ref.db+"/"+ref.coll, "err", err)
@@ -640,7 +637,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 			e.IDs = &ids
 		}
 	}
-	if err := c.appendEntry(ctx, k.subject(), e); err != nil {
+	if err := c.appendEntry(ctx, k.subject, e); err != nil {
 		c.logger.Error("journal append failed; the migration fails", "migration", k.a.migrationID, "err", err)
 		if c.failer != nil {
 			_ = c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "journal_unavailable",

@@ -131,14 +131,11 @@ func (p *Proxy) describeCollection(ctx context.Context, db, name string) (string
 		return "", "", err
 	}
 	// Described through an alias, the schema still names the collection.
-	if coll := r.GetSchema().GetName(); coll != "" {
-		for _, f := range r.GetSchema().GetFields() {
-			if f.GetIsPrimaryKey() {
-				return coll, f.GetName(), nil
-			}
-		}
+	coll, pk := r.GetSchema().GetName(), (&Collection{Schema: r.GetSchema()}).PrimaryField()
+	if coll == "" || pk == nil {
+		return "", "", fmt.Errorf("collection %s/%s: no name or primary key field in its description", db, name)
 	}
-	return "", "", fmt.Errorf("collection %s/%s: no name or primary key field in its description", db, name)
+	return coll, pk.GetName(), nil
 }
 
 // outgoing is the incoming metadata that goes upstream: the transport's
