@@ -46,12 +46,6 @@ func (m *Metrics) ObserveLag(migrationID string, seconds float64) {
 	m.lag.WithLabelValues(migrationID).Set(seconds)
 }
 
-var (
-	keyWaitsDesc = prometheus.NewDesc("zdm_proxy_key_waits_total",
-		"Writes the proxy held back because a write in flight may touch the same keys (or DDL, or a delete by expression, on their collection).", nil, nil)
-	keyWaitedDesc = prometheus.NewDesc("zdm_proxy_key_wait_seconds_total", "Time those writes waited, in all.", nil, nil)
-)
-
 // KeyWaits is how many writes the proxy held back for the order of writes
 // of the same keys, and how long they waited in all.
 type KeyWaits struct {
@@ -61,20 +55,15 @@ type KeyWaits struct {
 
 // RegisterKeyWaits exports waits, read at every scrape.
 func (m *Metrics) RegisterKeyWaits(waits func() KeyWaits) {
-	m.reg.MustRegister(keyWaitsCollector(waits))
-}
-
-type keyWaitsCollector func() KeyWaits
-
-func (c keyWaitsCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- keyWaitsDesc
-	ch <- keyWaitedDesc
-}
-
-func (c keyWaitsCollector) Collect(ch chan<- prometheus.Metric) {
-	w := c()
-	ch <- prometheus.MustNewConstMetric(keyWaitsDesc, prometheus.CounterValue, float64(w.Writes))
-	ch <- prometheus.MustNewConstMetric(keyWaitedDesc, prometheus.CounterValue, w.Seconds)
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "zdm_proxy_key_waits_total",
+			Help: "Writes the proxy held back because a write in flight may touch the same keys (or DDL, or a delete by expression, on their collection).",
+		}, func() float64 { return float64(waits().Writes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "zdm_proxy_key_wait_seconds_total",
+			Help: "Time those writes waited, in all.",
+		}, func() float64 { return waits().Seconds }))
 }
 
 // Registry lets other parts register their collectors.
