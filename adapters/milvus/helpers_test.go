@@ -41,8 +41,8 @@ type syncBed struct {
 	id       string
 }
 
-// newSyncBed seeds shape on the source and target (shape if nil) on the
-// target.
+// newSyncBed seeds shape on the source, and target on the target (shape
+// when target is nil).
 func newSyncBed(t *testing.T, id string, shape milvus.Shape, target *milvus.Shape) *syncBed {
 	t.Helper()
 	b := &syncBed{bed: milvustest.Empty(t), id: id}
@@ -104,4 +104,20 @@ func (b *syncBed) drain(t *testing.T) {
 			t.Fatal("the journal was not applied within a minute")
 		}
 	}
+}
+
+// valuesOf reads the "n" field of up to 100 of keys in db/coll, by key
+// ("id"); a key that is not there is missing from the map.
+func valuesOf(t *testing.T, c *milvus.Conn, db, coll string, keys milvus.Keys) map[string]int64 {
+	t.Helper()
+	cols, err := c.Query(context.Background(), db, coll, keys.InExpr("id"), []string{"id", "n"}, nil, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	ns := milvus.Column(cols, "n").GetScalars().GetLongData().GetData()
+	for i, k := range milvus.KeysOf(milvus.Column(cols, "id")).Strings() {
+		out[k] = ns[i]
+	}
+	return out
 }

@@ -44,6 +44,23 @@ func waitGranted(t *testing.T, done <-chan error, want bool) {
 	}
 }
 
+// grantedInTurn checks that next, which overlaps held, and later, which
+// overlaps next but need not overlap held, are granted one after the
+// other as the claims ahead of them are released, and releases them.
+func grantedInTurn(t *testing.T, o *keyOrder, held, next, later *keyClaim) {
+	t.Helper()
+	nextDone := acquireAsync(t, o, next)
+	waitGranted(t, nextDone, false)
+	laterDone := acquireAsync(t, o, later)
+	waitGranted(t, laterDone, false)
+	o.release(held)
+	waitGranted(t, nextDone, true)
+	waitGranted(t, laterDone, false)
+	o.release(next)
+	waitGranted(t, laterDone, true)
+	o.release(later)
+}
+
 func TestClaimsOfDifferentKeysGoTogetherAndOverlappingOnesInTurn(t *testing.T) {
 	o := newKeyOrder()
 	a := &keyClaim{subject: "s", ints: []int64{1, 2}}
@@ -52,19 +69,9 @@ func TestClaimsOfDifferentKeysGoTogetherAndOverlappingOnesInTurn(t *testing.T) {
 	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "other", ints: []int64{1}}), true)
 	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "s"}), true) // keys the source assigns
 
-	b := &keyClaim{subject: "s", ints: []int64{2, 9}}
-	bDone := acquireAsync(t, o, b)
-	waitGranted(t, bDone, false)
 	// A later claim of a key b waits for is not let ahead of b.
-	c := &keyClaim{subject: "s", ints: []int64{9}}
-	cDone := acquireAsync(t, o, c)
-	waitGranted(t, cDone, false)
-	o.release(a)
-	waitGranted(t, bDone, true)
-	waitGranted(t, cDone, false)
-	o.release(b)
-	waitGranted(t, cDone, true)
-	o.release(c)
+	b := &keyClaim{subject: "s", ints: []int64{2, 9}}
+	grantedInTurn(t, o, a, b, &keyClaim{subject: "s", ints: []int64{9}})
 	if o.waits.Load() != 2 || o.waited.Load() <= 0 {
 		t.Fatalf("%d claims counted as waiting (%d ns), want the 2 that waited", o.waits.Load(), o.waited.Load())
 	}
@@ -74,18 +81,7 @@ func TestAWholeCollectionClaimWaitsForEveryClaimAndHoldsLaterOnes(t *testing.T) 
 	o := newKeyOrder()
 	a := &keyClaim{subject: "s", strs: []string{"x"}}
 	waitGranted(t, acquireAsync(t, o, a), true)
-	del := &keyClaim{subject: "s", whole: true}
-	delDone := acquireAsync(t, o, del)
-	waitGranted(t, delDone, false)
-	later := &keyClaim{subject: "s", strs: []string{"y"}}
-	laterDone := acquireAsync(t, o, later)
-	waitGranted(t, laterDone, false)
-	o.release(a)
-	waitGranted(t, delDone, true)
-	waitGranted(t, laterDone, false)
-	o.release(del)
-	waitGranted(t, laterDone, true)
-	o.release(later)
+	grantedInTurn(t, o, a, &keyClaim{subject: "s", whole: true}, &keyClaim{subject: "s", strs: []string{"y"}})
 	if len(o.subjects) != 0 {
 		t.Fatalf("claims left after every release: %v", o.subjects)
 	}
@@ -154,11 +150,21 @@ func TestAWriteGivesItsKeysBackHoweverItEnds(t *testing.T) {
 	for name, end := range ends {
 		k := begin(t, c, 1)
 		end(k)
+		req := upsertOf(t, 1)
 		again := make(chan *call, 1)
-		go func() { again <- begin(t, c, 1) }()
+		go func() {
+			k, err := c.before(ctx, "src", upsertMethod, req, "", keyField)
+			if err != nil {
+				t.Error(err)
+			}
+			again <- k
+		}()
 		select {
 		case k := <-again:
-			c.after(ctx, k, upsertOf(t, 1), answered())
+			if k == nil {
+				t.FailNow()
+			}
+			c.after(ctx, k, req, answered())
 		case <-time.After(10 * time.Second):
 			t.Fatalf("a write of key 1 still waits after the last one was %s", name)
 		}

@@ -66,18 +66,6 @@ func TestConcurrentWritesOfTheSameKeysEndAsOnTheSource(t *testing.T) {
 	wg.Wait()
 
 	b.drain(t)
-	values := func(c *milvus.Conn) map[string]int64 {
-		cols, err := c.Query(ctx, db, coll, keys.InExpr("id"), []string{"id", "n"}, nil, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]int64{}
-		ns := milvus.Column(cols, "n").GetScalars().GetLongData().GetData()
-		for i, k := range milvus.KeysOf(milvus.Column(cols, "id")).Strings() {
-			out[k] = ns[i]
-		}
-		return out
-	}
 	// Every write here touches every key, so the journal must hold them in
 	// the order the source committed them (deletes on Milvus 2.3 carry no
 	// timestamp).
@@ -101,7 +89,7 @@ func TestConcurrentWritesOfTheSameKeysEndAsOnTheSource(t *testing.T) {
 		last = max(last, e.Timestamp)
 	}
 	t.Logf("%d writes journaled", writes)
-	want, got := values(src), values(dst)
+	want, got := valuesOf(t, src, db, coll, keys), valuesOf(t, dst, db, coll, keys)
 	for _, k := range keys.Strings() {
 		if want[k] != got[k] {
 			t.Errorf("key %s: the source holds n=%d, the target n=%d", k, want[k], got[k])
@@ -159,19 +147,7 @@ func TestWritesAndDDLThroughAnAliasAreAppliedToItsCollection(t *testing.T) {
 		t.Fatalf("partitions on the target: %v %v", got.Partitions, err)
 	}
 	touched := milvus.Keys{Ints: []int64{3, 4, 1000, 1001, 1002}}
-	rows := func(c *milvus.Conn) string {
-		cols, err := c.Query(ctx, db, coll, touched.InExpr("id"), []string{"id", "n"}, nil, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids := milvus.KeysOf(milvus.Column(cols, "id")).Strings()
-		ns := milvus.Column(cols, "n").GetScalars().GetLongData().GetData()
-		out := map[string]int64{}
-		for i, k := range ids {
-			out[k] = ns[i]
-		}
-		return fmt.Sprint(out)
-	}
+	rows := func(c *milvus.Conn) string { return fmt.Sprint(valuesOf(t, c, db, coll, touched)) }
 	if s, d := rows(b.src), rows(b.dst); s != d || s != "map[1000:7 1001:7 1002:7 3:8]" {
 		t.Fatalf("rows written through the alias: source %s, target %s", s, d)
 	}
