@@ -31,7 +31,7 @@ func TestSourceWithABulkImportInProgressIsRefused(t *testing.T) {
 		{FieldID: 100, Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
 		{FieldID: 101, Name: "v", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "16"}}},
 	}}
-	if err := c.CreateCollection(ctx, "default", schema, 1, 0, nil); err != nil {
+	if err := c.CreateCollection(ctx, "default", schema, milvus.CollectionSettings{Shards: 1}); err != nil {
 		t.Fatal(err)
 	}
 	// Milvus 2.3 loads (and so reads) only an indexed collection.

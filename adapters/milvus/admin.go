@@ -39,9 +39,20 @@ func (c *Conn) HasCollection(ctx context.Context, db, name string) (bool, error)
 	return r.GetValue(), nil
 }
 
+// CollectionSettings are a collection's settings besides its schema, as
+// DescribeCollection reports them.
+type CollectionSettings struct {
+	Shards     int32
+	Level      commonpb.ConsistencyLevel
+	Properties map[string]string
+	// Partitions is the partition count of a collection with a partition
+	// key (0: the server's default).
+	Partitions int64
+}
+
 // CreateCollection creates a collection from a schema as the source
 // described it; an existing one is left as it is.
-func (c *Conn) CreateCollection(ctx context.Context, db string, schema *schemapb.CollectionSchema, shards int32, level commonpb.ConsistencyLevel, props map[string]string) error {
+func (c *Conn) CreateCollection(ctx context.Context, db string, schema *schemapb.CollectionSchema, set CollectionSettings) error {
 	if ok, err := c.HasCollection(ctx, db, schema.GetName()); err != nil || ok {
 		return err
 	}
@@ -50,7 +61,10 @@ func (c *Conn) CreateCollection(ctx context.Context, db string, schema *schemapb
 		return fmt.Errorf("encode schema of %s: %w", schema.GetName(), err)
 	}
 	req := &milvuspb.CreateCollectionRequest{DbName: db, CollectionName: schema.GetName(), Schema: data,
-		ShardsNum: shards, ConsistencyLevel: level, Properties: kvPairs(props)}
+		ShardsNum: set.Shards, ConsistencyLevel: set.Level, Properties: kvPairs(set.Properties)}
+	if hasPartitionKeyField(schema) {
+		req.NumPartitions = set.Partitions
+	}
 	r, err := c.svc.CreateCollection(c.In(ctx, db), req)
 	return check("create collection "+db+"/"+schema.GetName(), r, err)
 }

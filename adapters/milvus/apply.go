@@ -43,6 +43,7 @@ type applyWorker struct {
 	applied uint64
 	oldest  time.Time // commit time of the oldest entry not yet applied
 	pk      *schemapb.FieldSchema
+	schema  *schemapb.CollectionSchema // the target's, read with pk
 }
 
 // NewApplier returns an applier for migration id.
@@ -253,12 +254,13 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e Entry) error {
 				f.AutoID = false
 			}
 		}
-		return t.CreateCollection(ctx, db, schema, r.GetShardsNum(), r.GetConsistencyLevel(), kvMap(r.GetProperties()))
+		return t.CreateCollection(ctx, db, schema, CollectionSettings{Shards: r.GetShardsNum(), Level: r.GetConsistencyLevel(),
+			Properties: kvMap(r.GetProperties()), Partitions: r.GetNumPartitions()})
 	case *milvuspb.DropCollectionRequest:
 		if ok, err := t.HasCollection(ctx, db, coll); err != nil || !ok {
 			return err
 		}
-		w.pk = nil
+		w.pk, w.schema = nil, nil
 		res, err := t.svc.DropCollection(t.In(ctx, db), &milvuspb.DropCollectionRequest{DbName: db, CollectionName: coll})
 		return check("drop collection "+coll, res, err)
 	case *milvuspb.CreatePartitionRequest:
@@ -333,6 +335,7 @@ func (a *Applier) repair(ctx context.Context, w *applyWorker, e Entry, msg proto
 	}
 	if n := Rows(rows); n > 0 && e.Method != "Delete" {
 		markDynamic(rows)
+		FitArrays(rows, col.Schema)
 		if _, err := a.target.Upsert(ctx, db, coll, part, rows, n); err != nil {
 			return err
 		}
@@ -378,7 +381,7 @@ func (a *Applier) rowsOf(ctx context.Context, w *applyWorker, e Entry) (*rowSet,
 		if err != nil {
 			return nil, false, err
 		}
-		w.pk = col.PrimaryField()
+		w.pk, w.schema = col.PrimaryField(), col.Schema
 	}
 	cols := r.GetFieldsData()
 	if Column(cols, w.pk.GetName()) == nil && e.IDs != nil {
@@ -389,6 +392,7 @@ func (a *Applier) rowsOf(ctx context.Context, w *applyWorker, e Entry) (*rowSet,
 		}
 	}
 	markDynamic(cols)
+	FitArrays(cols, w.schema)
 	keys := KeysOf(Column(cols, w.pk.GetName())).Strings()
 	return &rowSet{db: e.Database, coll: e.Collection, part: r.GetPartitionName(), cols: cols, rows: int(r.GetNumRows()), keys: keys}, true, nil
 }

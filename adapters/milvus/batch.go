@@ -47,7 +47,8 @@ func (b *rowBatch) fits(r *rowSet) bool {
 		return false
 	}
 	for _, c := range r.cols {
-		if Column(b.cols, c.GetFieldName()) == nil {
+		d := Column(b.cols, c.GetFieldName())
+		if d == nil || !appendable(d, c) {
 			return false
 		}
 	}
@@ -67,6 +68,39 @@ func (b *rowBatch) add(r *rowSet) {
 		b.seen[k] = true
 	}
 	b.rows += r.rows
+}
+
+// appendable reports whether appendColumn can add src's values to dst: a
+// column of a kind it does not know goes in a request of its own, never
+// merged short of its values.
+func appendable(dst, src *schemapb.FieldData) bool {
+	if v := src.GetVectors(); v != nil {
+		dv := dst.GetVectors()
+		return dv != nil && v.GetDim() == dv.GetDim() &&
+			(v.GetFloatVector() != nil && dv.GetFloatVector() != nil || v.GetBinaryVector() != nil && dv.GetBinaryVector() != nil)
+	}
+	s, d := src.GetScalars(), dst.GetScalars()
+	switch {
+	case s == nil || d == nil:
+		return false
+	case s.GetLongData() != nil:
+		return d.GetLongData() != nil
+	case s.GetIntData() != nil:
+		return d.GetIntData() != nil
+	case s.GetStringData() != nil:
+		return d.GetStringData() != nil
+	case s.GetBoolData() != nil:
+		return d.GetBoolData() != nil
+	case s.GetFloatData() != nil:
+		return d.GetFloatData() != nil
+	case s.GetDoubleData() != nil:
+		return d.GetDoubleData() != nil
+	case s.GetJsonData() != nil:
+		return d.GetJsonData() != nil
+	case s.GetArrayData() != nil:
+		return d.GetArrayData() != nil && d.GetArrayData().GetElementType() == s.GetArrayData().GetElementType()
+	}
+	return false
 }
 
 // appendColumn appends src's values to dst (same field, same type).
@@ -96,5 +130,7 @@ func appendColumn(dst, src *schemapb.FieldData) {
 		d.GetDoubleData().Data = append(d.GetDoubleData().Data, s.GetDoubleData().GetData()...)
 	case s.GetJsonData() != nil:
 		d.GetJsonData().Data = append(d.GetJsonData().Data, s.GetJsonData().GetData()...)
+	case s.GetArrayData() != nil:
+		d.GetArrayData().Data = append(d.GetArrayData().Data, s.GetArrayData().GetData()...)
 	}
 }

@@ -52,6 +52,8 @@ func columnLen(c *schemapb.FieldData) int {
 			return len(s.GetDoubleData().GetData())
 		case s.GetJsonData() != nil:
 			return len(s.GetJsonData().GetData())
+		case s.GetArrayData() != nil:
+			return len(s.GetArrayData().GetData())
 		}
 		return 0
 	}
@@ -201,6 +203,9 @@ func (g RowGen) column(f *schemapb.FieldSchema, n int) *schemapb.FieldData {
 		v := make([]string, n)
 		for i := range v {
 			v[i] = fmt.Sprintf("text-%08x", r.Uint32())
+			if ml := typeParamInt(f, "max_length"); ml > 0 && len(v[i]) > ml {
+				v[i] = v[i][:ml]
+			}
 		}
 		scalar(&schemapb.ScalarField{Data: &schemapb.ScalarField_StringData{StringData: &schemapb.StringArray{Data: v}}})
 	case schemapb.DataType_JSON:
@@ -209,6 +214,15 @@ func (g RowGen) column(f *schemapb.FieldSchema, n int) *schemapb.FieldData {
 			v[i] = []byte(fmt.Sprintf(`{"k":%d}`, r.IntN(1000)))
 		}
 		scalar(&schemapb.ScalarField{Data: &schemapb.ScalarField_JsonData{JsonData: &schemapb.JSONArray{Data: v}}})
+	case schemapb.DataType_Array:
+		// Arrays of up to max_capacity elements, an empty one among them.
+		elem := &schemapb.FieldSchema{Name: f.GetName(), DataType: f.GetElementType(), TypeParams: f.GetTypeParams()}
+		rows := make([]*schemapb.ScalarField, n)
+		for i := range rows {
+			rows[i] = g.column(elem, r.IntN(max(1, typeParamInt(f, "max_capacity"))+1)).GetScalars()
+		}
+		scalar(&schemapb.ScalarField{Data: &schemapb.ScalarField_ArrayData{ArrayData: &schemapb.ArrayArray{ElementType: f.GetElementType(), Data: rows}}})
+		FitArrays([]*schemapb.FieldData{fd}, nil)
 	case schemapb.DataType_FloatVector:
 		dim := typeParamInt(f, "dim")
 		v := make([]float32, n*dim)

@@ -211,6 +211,7 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 		for i := range d.Collections {
 			col := &d.Collections[i]
 			pf.Collections++
+			pf.Refusals = append(pf.Refusals, uncopiable(col)...)
 			if pk := col.PrimaryField(); pk.GetAutoID() {
 				pf.AutoID = append(pf.AutoID, col.Key())
 			}
@@ -277,12 +278,19 @@ func preflightSummary(pf Preflight) string {
 // copyPartitions lists the partitions rows are copied per; a collection
 // with a partition key is copied whole (the server routes by key).
 func copyPartitions(col *Collection) []string {
-	for _, f := range col.Schema.GetFields() {
-		if f.GetIsPartitionKey() {
-			return []string{""}
-		}
+	if hasPartitionKeyField(col.Schema) {
+		return []string{""}
 	}
 	return col.Partitions
+}
+
+func hasPartitionKeyField(s *schemapb.CollectionSchema) bool {
+	for _, f := range s.GetFields() {
+		if f.GetIsPartitionKey() {
+			return true
+		}
+	}
+	return false
 }
 
 // targetSchema is the source's schema as the target gets it.
@@ -513,7 +521,8 @@ func createOnTarget(ctx context.Context, dst *Conn, col *Collection, m *domain.M
 		return err
 	}
 	level := commonpb.ConsistencyLevel(commonpb.ConsistencyLevel_value[col.ConsistencyLevel])
-	if err := dst.CreateCollection(ctx, col.Database, targetSchema(col, m), col.ShardsNum, level, col.Properties); err != nil {
+	set := CollectionSettings{Shards: col.ShardsNum, Level: level, Properties: col.Properties, Partitions: col.NumPartitions}
+	if err := dst.CreateCollection(ctx, col.Database, targetSchema(col, m), set); err != nil {
 		return err
 	}
 	for _, p := range col.Partitions {
@@ -603,6 +612,7 @@ func (c *Copier) copyRange(ctx context.Context, src *Conn, col *Collection, r Ke
 				return nil
 			}
 			markDynamic(page)
+			FitArrays(page, col.Schema)
 			keys := KeysOf(Column(page, pk.GetName())).Strings()
 			last := keys[len(keys)-1]
 			cursor = &last

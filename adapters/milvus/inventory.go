@@ -30,8 +30,10 @@ type Collection struct {
 	Schema   *schemapb.CollectionSchema `json:"-"`
 	Fields   []Field                    `json:"fields"`
 	// DynamicField is the schema's flag: Milvus 2.3 lists no "$meta" field.
-	DynamicField     bool              `json:"dynamic_field"`
-	ShardsNum        int32             `json:"shards_num"`
+	DynamicField bool  `json:"dynamic_field"`
+	ShardsNum    int32 `json:"shards_num"`
+	// NumPartitions is the partition count of a partition-key collection.
+	NumPartitions    int64             `json:"num_partitions,omitempty"`
 	ConsistencyLevel string            `json:"consistency_level"`
 	Properties       map[string]string `json:"properties,omitempty"`
 	Partitions       []string          `json:"partitions"`
@@ -51,6 +53,9 @@ type Field struct {
 	Dynamic      bool   `json:"dynamic,omitempty"`
 	Dim          int64  `json:"dim,omitempty"`
 	MaxLength    int64  `json:"max_length,omitempty"`
+	ElementType  string `json:"element_type,omitempty"`
+	MaxCapacity  int64  `json:"max_capacity,omitempty"`
+	Description  string `json:"description,omitempty"`
 }
 
 // Index is one index with its name and parameters.
@@ -170,6 +175,11 @@ func (c *Conn) Structure(ctx context.Context, db, name string) (*Collection, err
 			PartitionKey: f.GetIsPartitionKey(), Dynamic: f.GetIsDynamic()}
 		fl.Dim, _ = strconv.ParseInt(tp["dim"], 10, 64)
 		fl.MaxLength, _ = strconv.ParseInt(tp["max_length"], 10, 64)
+		fl.MaxCapacity, _ = strconv.ParseInt(tp["max_capacity"], 10, 64)
+		fl.Description = f.GetDescription()
+		if f.GetDataType() == schemapb.DataType_Array {
+			fl.ElementType = f.GetElementType().String()
+		}
 		col.Fields = append(col.Fields, fl)
 	}
 	parts, err := c.svc.ShowPartitions(in, &milvuspb.ShowPartitionsRequest{DbName: db, CollectionName: name})
@@ -178,6 +188,14 @@ func (c *Conn) Structure(ctx context.Context, db, name string) (*Collection, err
 	}
 	col.Partitions = append([]string{}, parts.GetPartitionNames()...)
 	sort.Strings(col.Partitions)
+	if hasPartitionKeyField(col.Schema) {
+		// The server creates a partition-key collection's partitions
+		// itself; their count is what recreates them.
+		col.NumPartitions = r.GetNumPartitions()
+		if col.NumPartitions == 0 {
+			col.NumPartitions = int64(len(col.Partitions))
+		}
+	}
 	idx, err := c.svc.DescribeIndex(in, &milvuspb.DescribeIndexRequest{DbName: db, CollectionName: name})
 	if err := check("describe index "+name, idx.GetStatus(), err); err != nil && !isIndexMissing(idx.GetStatus()) {
 		return nil, err

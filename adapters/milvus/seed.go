@@ -116,7 +116,7 @@ func Seed(ctx context.Context, c *Conn, s Shape, progress func(done, total int64
 		for j := 0; j < s.Collections; j++ {
 			name := s.CollectionName(j)
 			schema := s.Schema(name)
-			if err := c.CreateCollection(ctx, db, schema, s.Shards, commonpb.ConsistencyLevel_Bounded, nil); err != nil {
+			if err := c.CreateCollection(ctx, db, schema, CollectionSettings{Shards: s.Shards, Level: commonpb.ConsistencyLevel_Bounded}); err != nil {
 				return err
 			}
 			parts := []string{"_default"}

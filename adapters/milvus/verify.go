@@ -1,6 +1,7 @@
 package milvus
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -143,6 +145,9 @@ func structureDiff(s, t *Collection) []string {
 	diff("aliases", s.Aliases, t.Aliases)
 	diff("shards", s.ShardsNum, t.ShardsNum)
 	diff("dynamic field", s.DynamicField, t.DynamicField)
+	diff("consistency level", s.ConsistencyLevel, t.ConsistencyLevel)
+	diff("properties", sortedPairs(s.Properties), sortedPairs(t.Properties))
+	diff("description", s.Schema.GetDescription(), t.Schema.GetDescription())
 	var si, ti []string
 	for _, x := range s.Indexes {
 		si = append(si, x.Name+":"+x.Field+":"+x.Params["index_type"]+":"+x.Params["metric_type"]+":"+x.Params["params"])
@@ -153,12 +158,48 @@ func structureDiff(s, t *Collection) []string {
 	diff("indexes", si, ti)
 	var sf, tf []string
 	for _, f := range s.Fields {
-		sf = append(sf, f.Name+":"+f.Type)
+		sf = append(sf, fieldWords(f))
 	}
 	for _, f := range t.Fields {
-		tf = append(tf, f.Name+":"+f.Type)
+		tf = append(tf, fieldWords(f))
 	}
 	diff("fields", sf, tf)
+	return out
+}
+
+// fieldWords is everything a field is created with, but autoID, which a
+// migration that preserves keys changes on purpose.
+func fieldWords(f Field) string {
+	w := f.Name + ":" + f.Type
+	if f.ElementType != "" {
+		w += "<" + f.ElementType + ">"
+	}
+	for _, p := range []struct {
+		name string
+		v    int64
+	}{{"dim", f.Dim}, {"max_length", f.MaxLength}, {"max_capacity", f.MaxCapacity}} {
+		if p.v != 0 {
+			w += fmt.Sprintf(" %s=%d", p.name, p.v)
+		}
+	}
+	if f.PrimaryKey {
+		w += " primary"
+	}
+	if f.PartitionKey {
+		w += " partition-key"
+	}
+	if f.Description != "" {
+		w += fmt.Sprintf(" %q", f.Description)
+	}
+	return w
+}
+
+func sortedPairs(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
 	return out
 }
 
@@ -252,7 +293,13 @@ func verifyRows(ctx context.Context, src, dst *Conn, s, t *Collection, opt Verif
 		cr.Ranges++
 		if !sameHashes(sh, th) {
 			cr.RangesDiffer++
-			compareHashes(&cr, sh, th, note)
+			compareHashes(&cr, sh, th, func(format string, args ...any) {
+				// A row that differs is named with its fields that do.
+				if k, ok := args[0].(string); ok && strings.HasSuffix(format, " differs") {
+					format, args = format+" in %s", append(args, strings.Join(differingFields(page, other, pk.GetName(), k, s.Schema), ", "))
+				}
+				note(format, args...)
+			})
 		}
 		cr.RowsCompared += int64(n)
 		cr.VectorsSampled += sampleVectors(page, other, pk.GetName(), opt.SampleEvery, &cr, note)
@@ -288,6 +335,41 @@ func compareHashes(cr *CollectionReport, sh, th map[string]uint64, note func(for
 	}
 }
 
+// differingFields names the fields whose values of key k differ between
+// two pages that both hold it.
+func differingFields(a, b []*schemapb.FieldData, pk, k string, schema *schemapb.CollectionSchema) []string {
+	ia, ib := rowOf(a, pk, k), rowOf(b, pk, k)
+	var out []string
+	for _, name := range append(fieldNames(schema), DynamicFieldName) {
+		ca, cb := Column(a, name), Column(b, name)
+		if ca == nil && cb == nil {
+			continue
+		}
+		if ca == nil || cb == nil || ia < 0 || ib < 0 || !bytes.Equal(cellBytes(ca, ia), cellBytes(cb, ib)) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// rowOf is the index of key k in a page, or -1.
+func rowOf(cols []*schemapb.FieldData, pk, k string) int {
+	for i, key := range KeysOf(Column(cols, pk)).Strings() {
+		if key == k {
+			return i
+		}
+	}
+	return -1
+}
+
+func fieldNames(schema *schemapb.CollectionSchema) []string {
+	names := []string{}
+	for _, f := range schema.GetFields() {
+		names = append(names, f.GetName())
+	}
+	return names
+}
+
 func sameHashes(a, b map[string]uint64) bool {
 	if len(a) != len(b) {
 		return false
@@ -305,11 +387,7 @@ func sameHashes(a, b map[string]uint64) bool {
 func rowHashes(cols []*schemapb.FieldData, pk string, schema *schemapb.CollectionSchema) map[string]uint64 {
 	keys := KeysOf(Column(cols, pk)).Strings()
 	out := make(map[string]uint64, len(keys))
-	names := []string{}
-	for _, f := range schema.GetFields() {
-		names = append(names, f.GetName())
-	}
-	names = append(names, DynamicFieldName)
+	names := append(fieldNames(schema), DynamicFieldName)
 	for i, k := range keys {
 		h := fnv.New64a()
 		for _, name := range names {
@@ -327,32 +405,18 @@ func rowHashes(cols []*schemapb.FieldData, pk string, schema *schemapb.Collectio
 func cellBytes(c *schemapb.FieldData, i int) []byte {
 	b := make([]byte, 0, 64)
 	if s := c.GetScalars(); s != nil {
-		switch {
-		case s.GetLongData() != nil:
-			return binary.LittleEndian.AppendUint64(b, uint64(s.GetLongData().GetData()[i]))
-		case s.GetIntData() != nil:
-			return binary.LittleEndian.AppendUint32(b, uint32(s.GetIntData().GetData()[i]))
-		case s.GetStringData() != nil:
-			return append(b, s.GetStringData().GetData()[i]...)
-		case s.GetBoolData() != nil:
-			if s.GetBoolData().GetData()[i] {
-				return append(b, 1)
+		if a := s.GetArrayData(); a != nil {
+			// The element count, then each element, so that no two
+			// arrays encode alike.
+			row := a.GetData()[i]
+			n := max(0, columnLen(&schemapb.FieldData{Field: &schemapb.FieldData_Scalars{Scalars: row}}))
+			b = binary.LittleEndian.AppendUint32(b, uint32(n))
+			for j := range n {
+				b = scalarBytes(b, row, j, true)
 			}
-			return append(b, 0)
-		case s.GetFloatData() != nil:
-			return binary.LittleEndian.AppendUint32(b, math.Float32bits(s.GetFloatData().GetData()[i]))
-		case s.GetDoubleData() != nil:
-			return binary.LittleEndian.AppendUint64(b, math.Float64bits(s.GetDoubleData().GetData()[i]))
-		case s.GetJsonData() != nil:
-			var v any
-			raw := s.GetJsonData().GetData()[i]
-			if json.Unmarshal(raw, &v) == nil {
-				canon, _ := json.Marshal(v)
-				return canon
-			}
-			return raw
+			return b
 		}
-		return b
+		return scalarBytes(b, s, i, false)
 	}
 	v := c.GetVectors()
 	dim := int(v.GetDim())
@@ -364,6 +428,40 @@ func cellBytes(c *schemapb.FieldData, i int) []byte {
 	}
 	bv := v.GetBinaryVector()
 	return append(b, bv[i*dim/8:(i+1)*dim/8]...)
+}
+
+// scalarBytes appends value i of s to b; a text is preceded by its length
+// when it is one element of several.
+func scalarBytes(b []byte, s *schemapb.ScalarField, i int, sized bool) []byte {
+	switch {
+	case s.GetLongData() != nil:
+		return binary.LittleEndian.AppendUint64(b, uint64(s.GetLongData().GetData()[i]))
+	case s.GetIntData() != nil:
+		return binary.LittleEndian.AppendUint32(b, uint32(s.GetIntData().GetData()[i]))
+	case s.GetStringData() != nil:
+		v := s.GetStringData().GetData()[i]
+		if sized {
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(v)))
+		}
+		return append(b, v...)
+	case s.GetBoolData() != nil:
+		if s.GetBoolData().GetData()[i] {
+			return append(b, 1)
+		}
+		return append(b, 0)
+	case s.GetFloatData() != nil:
+		return binary.LittleEndian.AppendUint32(b, math.Float32bits(s.GetFloatData().GetData()[i]))
+	case s.GetDoubleData() != nil:
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(s.GetDoubleData().GetData()[i]))
+	case s.GetJsonData() != nil:
+		var v any
+		raw := s.GetJsonData().GetData()[i]
+		if json.Unmarshal(raw, &v) == nil {
+			raw, _ = json.Marshal(v)
+		}
+		return append(b, raw...)
+	}
+	return b
 }
 
 // sampleVectors compares the vectors of every n-th row bit for bit.

@@ -309,7 +309,7 @@ func (s *span) rate() float64 {
 func fresh(ctx context.Context, dst *milvus.Conn, col *milvus.Collection) {
 	must(dst.DropEverything(ctx))
 	must(dst.CreateDatabase(ctx, col.Database))
-	must(dst.CreateCollection(ctx, col.Database, col.Schema, col.ShardsNum, 0, nil))
+	must(dst.CreateCollection(ctx, col.Database, col.Schema, milvus.CollectionSettings{Shards: col.ShardsNum}))
 	for _, idx := range col.Indexes {
 		must(dst.CreateIndex(ctx, col.Database, col.Name, idx))
 	}

@@ -1,0 +1,150 @@
+"""Every type and shape Milvus 2.3 takes, driven with pymilvus.
+
+  every_type.py seed ADDR    creates database "types" and fills it
+  every_type.py write ADDR   inserts, upserts and deletes of every kind (run it
+                        through the zdm proxy)
+  every_type.py dump ADDR    prints the database's structure and every row as
+                        canonical JSON, for comparing two clusters
+"""
+import json
+import struct
+import sys
+
+from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, connections, db, utility
+
+cmd, addr = sys.argv[1], sys.argv[2]
+host, port = addr.rsplit(":", 1)
+connections.connect(host=host, port=port)
+
+ELEMENTS = {"arr_b": DataType.BOOL, "arr_i8": DataType.INT8, "arr_i16": DataType.INT16, "arr_i32": DataType.INT32,
+            "arr_i64": DataType.INT64, "arr_f": DataType.FLOAT, "arr_d": DataType.DOUBLE, "arr_s": DataType.VARCHAR}
+F32_MAX, F32_TINY = struct.unpack("f", struct.pack("I", 0x7F7FFFFF))[0], struct.unpack("f", struct.pack("I", 1))[0]
+
+
+def every_schema():
+    fields = [FieldSchema("id", DataType.INT64, is_primary=True, description="the key"),
+              FieldSchema("b", DataType.BOOL), FieldSchema("i8", DataType.INT8), FieldSchema("i16", DataType.INT16),
+              FieldSchema("i32", DataType.INT32), FieldSchema("i64", DataType.INT64),
+              FieldSchema("f", DataType.FLOAT), FieldSchema("d", DataType.DOUBLE),
+              FieldSchema("s", DataType.VARCHAR, max_length=64, description="text up to 64"),
+              FieldSchema("j", DataType.JSON),
+              FieldSchema("tenant", DataType.VARCHAR, max_length=16, is_partition_key=True)]
+    for name, t in ELEMENTS.items():
+        extra = {"max_length": 16} if t == DataType.VARCHAR else {}
+        fields.append(FieldSchema(name, DataType.ARRAY, element_type=t, max_capacity=4, **extra))
+    fields.append(FieldSchema("fv", DataType.FLOAT_VECTOR, dim=8))
+    return CollectionSchema(fields, description="every scalar type, arrays, a partition key", enable_dynamic_field=True)
+
+
+def every_row(i, v=0):
+    ext = i % 3
+    arr = (lambda xs: [] if i % 4 == 0 else xs)
+    return {
+        "id": i, "b": (i + v) % 2 == 0,
+        "i8": [-128, 127, v][ext], "i16": [-32768, 32767, i][ext], "i32": [-2**31, 2**31 - 1, i * v][ext],
+        "i64": [-2**63, 2**63 - 1, i * 1000 + v][ext],
+        "f": [F32_MAX, -F32_MAX, F32_TINY, i * 0.5 + v][i % 4], "d": [1.7e308, -1.7e308, 5e-324, i / 3 + v][i % 4],
+        "s": ["", "x" * 64, "héllo wörld ünï", f"s{i}-{v}"][i % 4],
+        "j": {"a": {"b": [i, {"c": "d"}], "n": None}, "v": v, "t": i % 2 == 0},
+        "tenant": f"t{i % 13}",
+        "arr_b": arr([True, False, i % 2 == 0]), "arr_i8": arr([-128, 127, v]), "arr_i16": arr([-32768, i]),
+        "arr_i32": arr([2**31 - 1, v, i]), "arr_i64": arr([-2**63, 2**63 - 1, i, v]), "arr_f": arr([F32_MAX, 0.25, v]),
+        "arr_d": arr([-1.7e308, i / 7]), "arr_s": arr(["", "y" * 16, f"e{i}", f"v{v}"]),
+        "fv": [((i * 7 + k * 3 + v) % 17) / 17 for k in range(8)],
+        "extra": {"nested": {"k": i, "list": [1, "two", {"three": 3}]}, "v": v},
+    }
+
+
+def bin_row(i, v=0):
+    return {"id": f"k{i:04d}", "bv": bytes([(i * 31 + v + k) % 256 for k in range(2)]), "n": i + v}
+
+
+def auto_row(i, v=0):
+    return {"fv": [i / 100, v / 10, 0.5, 1.0], "n": i + v}
+
+
+def seed():
+    if "types" in db.list_database():
+        raise SystemExit("database types exists")
+    db.create_database("types")
+    db.using_database("types")
+    every = Collection("every", every_schema(), num_partitions=8, consistency_level="Session")
+    every.set_properties({"collection.ttl.seconds": 864000})
+    for start in range(0, 300, 100):
+        every.insert([every_row(i) for i in range(start, start + 100)])
+    every.create_index("fv", {"index_type": "HNSW", "metric_type": "IP", "params": {"M": 8, "efConstruction": 32}}, index_name="fv_hnsw")
+    every.create_index("i64", {"index_type": "STL_SORT"}, index_name="i64_sort")
+    every.create_index("s", {"index_type": "Trie"}, index_name="s_trie")
+    every.load()
+    binary = Collection("bin", CollectionSchema([FieldSchema("id", DataType.VARCHAR, is_primary=True, max_length=8),
+                                                FieldSchema("bv", DataType.BINARY_VECTOR, dim=16),
+                                                FieldSchema("n", DataType.INT64)]), shards_num=2)
+    binary.create_partition("p1")
+    binary.insert([bin_row(i) for i in range(100)])
+    binary.insert([bin_row(i) for i in range(100, 150)], partition_name="p1")
+    binary.create_index("bv", {"index_type": "BIN_IVF_FLAT", "metric_type": "HAMMING", "params": {"nlist": 4}})
+    binary.load()
+    auto = Collection("auto", CollectionSchema([FieldSchema("id", DataType.INT64, is_primary=True, auto_id=True),
+                                              FieldSchema("fv", DataType.FLOAT_VECTOR, dim=4),
+                                              FieldSchema("n", DataType.INT64)]))
+    auto.insert([auto_row(i) for i in range(50)])
+    auto.create_index("fv", {"index_type": "FLAT", "metric_type": "L2"})
+    auto.load()
+    print("seeded")
+
+
+def write():
+    db.using_database("types")
+    every, binary, auto = Collection("every"), Collection("bin"), Collection("auto")
+    # Consecutive small writes, which the applier merges into one upsert.
+    for start in range(1000, 1020, 5):
+        every.insert([every_row(i, 1) for i in range(start, start + 5)])
+    for start in range(0, 12, 3):
+        every.upsert([every_row(i, 2) for i in range(start, start + 3)])
+    every.delete("id in [13, 14]")
+    every.delete("id >= 250 and id < 260")
+    every.upsert([every_row(1004, 3)])
+    binary.insert([bin_row(i, 1) for i in range(500, 510)], partition_name="p1")
+    binary.upsert([bin_row(i, 2) for i in range(0, 5)])
+    binary.delete('id in ["k0007", "k0008"]')
+    ids = auto.insert([auto_row(i, 1) for i in range(100, 110)]).primary_keys
+    auto.delete(f"id in [{ids[0]}]")
+    print("written")
+
+
+def plain(v):
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in sorted(v.items())}
+    if hasattr(v, "item"):  # a numpy scalar
+        return v.item()
+    return v
+
+
+def dump():
+    db.using_database("types")
+    out = {}
+    for name in sorted(utility.list_collections()):
+        col = Collection(name)
+        d = col.describe()
+        fields = []
+        for f in d["fields"]:
+            f = dict(f)
+            f.pop("field_id", None)
+            f.pop("auto_id", None)  # kept keys: a target field without autoID
+            fields.append(plain(f))
+        indexes = sorted((i.field_name, i.index_name, plain(i.params)) for i in col.indexes)
+        names = [f["name"] for f in d["fields"]]
+        rows = col.query("", output_fields=names + ["*"], limit=16384, consistency_level="Strong")
+        rows = sorted((plain(r) for r in rows), key=lambda r: str(r["id"]).rjust(24))
+        out[name] = {"description": d.get("description"), "fields": fields, "num_partitions": d.get("num_partitions"),
+                     "partitions": sorted(p.name for p in col.partitions), "consistency": d.get("consistency_level"),
+                     "properties": plain(d.get("properties")), "shards": d.get("num_shards"),
+                     "dynamic": d.get("enable_dynamic_field"), "indexes": indexes, "rows": rows}
+    print(json.dumps(out, sort_keys=True, indent=1))
+
+
+{"seed": seed, "write": write, "dump": dump}[cmd]()
