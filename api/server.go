@@ -47,6 +47,9 @@ type Config struct {
 	Logger     *slog.Logger
 	// Metrics serves /metrics.
 	Metrics http.Handler
+	// Answers keeps first answers for Idempotency-Key retries (nil: a
+	// retry is still applied once, by its command ID, but answered anew).
+	Answers Answers
 	// Ready reports whether zdmd can serve (for /readyz).
 	Ready func() error
 	// Console, when set, serves the operator console at its paths.
@@ -87,7 +90,7 @@ func NewServer(cfg Config) *Server {
 		}
 	}
 
-	v1 := e.Group("/v1", authenticate(cfg.Tokens))
+	v1 := e.Group("/v1", authenticate(cfg.Tokens), s.idempotentCommands)
 	v1.POST("/clusters", s.registerCluster)
 	v1.GET("/clusters", s.listClusters)
 	v1.GET("/clusters/:id", s.getCluster)
@@ -141,10 +144,21 @@ func (s *Server) readyz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// commandID takes the client's Idempotency-Key, so a retried request is
-// applied once.
+// commandID takes the client's Idempotency-Key, scoped to the principal,
+// the route and the aggregate, so a retried request is applied once.
 func commandID(c echo.Context) string {
-	return handlers.CommandID(c.Request().Header.Get("Idempotency-Key"))
+	return handlers.CommandID(idempotencyKey(c))
+}
+
+// idempotentCommands applies idempotent to the commands (not to reads).
+func (s *Server) idempotentCommands(next echo.HandlerFunc) echo.HandlerFunc {
+	guarded := s.idempotent(next)
+	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodGet || c.Request().Method == http.MethodHead {
+			return next(c)
+		}
+		return guarded(c)
+	}
 }
 
 // waitView gives the projection a moment to show a command's result, so a

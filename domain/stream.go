@@ -10,6 +10,14 @@ import (
 // decide again.
 var ErrConflict = errors.New("concurrent change: the aggregate was changed by another writer")
 
+// ErrAlreadyStored means a batch's command was stored by an earlier try:
+// the aggregate holds it already, and nothing was appended this time.
+var ErrAlreadyStored = errors.New("command already stored")
+
+// ErrCommandReused means a command ID was used before for another
+// aggregate: the batch was not stored.
+var ErrCommandReused = errors.New("command ID already used for another aggregate")
+
 // Subject prefixes of the event stream, one subject per aggregate.
 const (
 	SubjectRoot      = "zdm.events"

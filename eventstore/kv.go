@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -11,16 +12,26 @@ import (
 // ErrKeyNotFound means a key-value bucket has no such key.
 var ErrKeyNotFound = errors.New("key not found")
 
+// ErrKeyExists means Create found the key there already.
+var ErrKeyExists = errors.New("key exists")
+
 // KV is a JetStream key-value bucket holding the latest value of each key.
 type KV struct {
 	js     jetstream.JetStream
 	bucket string
+	ttl    time.Duration
 	kv     jetstream.KeyValue
 }
 
 // KV opens (creating if needed) a file-backed bucket.
 func (s *Store) KV(ctx context.Context, bucket string) (*KV, error) {
-	k := &KV{js: s.js, bucket: bucket}
+	return s.ExpiringKV(ctx, bucket, 0)
+}
+
+// ExpiringKV is KV whose values are removed ttl after they were written
+// (0: kept).
+func (s *Store) ExpiringKV(ctx context.Context, bucket string, ttl time.Duration) (*KV, error) {
+	k := &KV{js: s.js, bucket: bucket, ttl: ttl}
 	if err := k.open(ctx); err != nil {
 		return nil, err
 	}
@@ -29,7 +40,7 @@ func (s *Store) KV(ctx context.Context, bucket string) (*KV, error) {
 
 func (k *KV) open(ctx context.Context) error {
 	kv, err := k.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: k.bucket, History: 1, Storage: jetstream.FileStorage,
+		Bucket: k.bucket, History: 1, Storage: jetstream.FileStorage, TTL: k.ttl,
 	})
 	if err != nil {
 		return fmt.Errorf("open bucket %s: %w", k.bucket, err)
@@ -42,6 +53,19 @@ func (k *KV) open(ctx context.Context) error {
 func (k *KV) Put(ctx context.Context, key string, value []byte) error {
 	if _, err := k.kv.Put(ctx, key, value); err != nil {
 		return fmt.Errorf("put %s/%s: %w", k.bucket, key, err)
+	}
+	return nil
+}
+
+// Create stores value under key if the key holds nothing, else it is
+// ErrKeyExists: of several writers racing, one wins.
+func (k *KV) Create(ctx context.Context, key string, value []byte) error {
+	_, err := k.kv.Create(ctx, key, value)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return ErrKeyExists
+	}
+	if err != nil {
+		return fmt.Errorf("create %s/%s: %w", k.bucket, key, err)
 	}
 	return nil
 }

@@ -61,7 +61,10 @@ type wireEnvelope struct {
 
 // Append writes a batch to subject if the subject's last sequence is still
 // expected (0: the subject must be empty). A retried batch with the same
-// CommandID is stored once. It returns the batch's stream sequence.
+// CommandID is stored once: the retry gets the first try's sequence with
+// domain.ErrAlreadyStored. A CommandID stored on another subject is
+// domain.ErrCommandReused, and nothing is stored. It returns the batch's
+// stream sequence.
 func (s *Store) Append(ctx context.Context, subject string, expected uint64, b domain.Batch) (uint64, error) {
 	if len(b.Events) == 0 {
 		return 0, errors.New("append: empty batch")
@@ -89,11 +92,23 @@ func (s *Store) Append(ctx context.Context, subject string, expected uint64, b d
 			// so a retry of a stored command lands here: answer it with the
 			// sequence the first try got.
 			if seq, ok, ferr := s.findCommand(ctx, subject, expected, b.CommandID); ferr == nil && ok {
-				return seq, nil
+				return seq, domain.ErrAlreadyStored
 			}
 			return 0, fmt.Errorf("append to %s after seq %d: %w", subject, expected, domain.ErrConflict)
 		}
 		return 0, fmt.Errorf("append to %s: %w", subject, err)
+	}
+	if ack.Duplicate {
+		// Deduplication is by message ID across the whole stream: the
+		// first message may belong to another aggregate.
+		first, err := s.stream.GetMsg(ctx, ack.Sequence)
+		if err != nil {
+			return 0, fmt.Errorf("append to %s: read the first message of command %s: %w", subject, b.CommandID, err)
+		}
+		if first.Subject != subject {
+			return 0, fmt.Errorf("append to %s: %w (command %s)", subject, domain.ErrCommandReused, b.CommandID)
+		}
+		return ack.Sequence, domain.ErrAlreadyStored
 	}
 	return ack.Sequence, nil
 }

@@ -79,7 +79,7 @@ func TestRetriedCommandIsStoredOnce(t *testing.T) {
 	// The retry carries the expectation of the first try; deduplication
 	// answers it with the first sequence instead of a conflict.
 	s2, err := st.Append(ctx, subj, 0, b)
-	if err != nil {
+	if !errors.Is(err, domain.ErrAlreadyStored) {
 		t.Fatalf("retry: %v", err)
 	}
 	if s1 != s2 {
@@ -236,5 +236,30 @@ func TestHandlerErrorRetriesSameMessageFirst(t *testing.T) {
 	}
 	if order[0] != 1 || order[1] != 2 {
 		t.Fatalf("order %v", order)
+	}
+}
+
+func TestACommandIDOfAnotherAggregateIsNotItsAnswer(t *testing.T) {
+	ctx := context.Background()
+	st := estest.NewStore(t)
+	a, b := domain.MigrationSubject+"ma", domain.MigrationSubject+"mb"
+	if _, err := st.Append(ctx, a, 0, batch("k1", domain.MigrationRequested{ID: "ma"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, b, 0, batch("other", domain.MigrationRequested{ID: "mb"})); err != nil {
+		t.Fatal(err)
+	}
+	// The same command ID on b: JetStream deduplicates it against a's
+	// message, which must not count as b's.
+	_, last, err := st.Load(ctx, b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, b, last, batch("k1", domain.Cancelled{})); !errors.Is(err, domain.ErrCommandReused) {
+		t.Fatalf("got %v", err)
+	}
+	recs, _, err := st.Load(ctx, b, 0)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("b holds %d events (%v)", len(recs), err)
 	}
 }

@@ -123,12 +123,18 @@ func (r *repository[A]) Exec(ctx context.Context, id, commandID, actor string, d
 		if errors.Is(err, domain.ErrConflict) {
 			continue
 		}
+		if errors.Is(err, domain.ErrAlreadyStored) {
+			// An earlier try stored this command: the answer is the
+			// aggregate with it, read from the log, not decided again
+			// (a retried cancel would find the migration ended).
+			r.forget(id)
+			if a, err = r.load(ctx, id); err != nil {
+				return zero, err
+			}
+			return a.Clone(), nil
+		}
 		if err != nil {
 			return zero, err
-		}
-		if seq <= a.Seq() {
-			// A retried command that was already stored: reload it.
-			continue
 		}
 		for _, e := range events {
 			if err := a.Apply(domain.Record{Seq: seq, At: b.At, Actor: actor, Event: e}); err != nil {

@@ -3,10 +3,12 @@ package handlers
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/zdm-io/zdm/domain"
 )
@@ -100,13 +102,24 @@ func newID(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-// CommandID returns key when a client sent an idempotency key, else a
-// fresh one.
+// CommandID returns the command ID of a client's idempotency key (already
+// scoped to the client and the request), else a fresh one.
 func CommandID(key string) string {
 	if key != "" {
 		return "api-" + key
 	}
 	return newID("cmd-")
+}
+
+// idFor names the aggregate a command creates: a command a client may
+// retry (one with its idempotency key) names the same one every time, so
+// that a retry run again finds what the first try created.
+func idFor(prefix, commandID string) string {
+	if !strings.HasPrefix(commandID, "api-") {
+		return newID(prefix)
+	}
+	sum := sha256.Sum256([]byte(commandID))
+	return prefix + hex.EncodeToString(sum[:8])
 }
 
 // authorize checks R12 for a principal on org/project.

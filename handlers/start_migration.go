@@ -55,12 +55,17 @@ func (s *Service) StartMigration(ctx context.Context, p domain.Principal, comman
 			return nil, domain.FieldError("target.project", fmt.Sprintf("is not a project of organization %s", targetOrg))
 		}
 	}
+	id := idFor("m-", commandID)
+	if m, err := s.migrations.Get(ctx, id); err == nil && m.Source.ID == src.ID {
+		// A retry run again: the first try created the migration (and
+		// locked the source for it).
+		return m, nil
+	}
 	// Refuse a busy source before anything is written; the lock below
 	// settles a race between two requests.
 	if _, err := src.LockFor("probe"); err != nil {
 		return nil, err
 	}
-	id := newID("m-")
 	cmd := domain.RequestMigration{
 		ID: id, Actor: p.User, Target: r.Target, Options: r.Options,
 		Source: domain.ClusterRef{ID: src.ID, Name: src.Name, Organization: src.Organization, Project: src.Project, Endpoint: src.Endpoint},

@@ -134,6 +134,10 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	answerBucket, err := js.ExpiringKV(ctx, "ZDM_API_ANSWERS", api.IdempotencyWindow)
+	if err != nil {
+		return nil, err
+	}
 	secretBucket, err := js.KV(ctx, "ZDM_SECRETS")
 	if err != nil {
 		return nil, err
@@ -181,7 +185,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	}
 	apiCfg := api.Config{
 		Commands: m.service, Migrations: m.migrations, Clusters: m.clusters, History: m.store,
-		Tokens: tokens, Logger: logger, Metrics: m.metrics.Handler(), Ready: m.readyErr,
+		Tokens: tokens, Logger: logger, Metrics: m.metrics.Handler(), Ready: m.readyErr, Answers: answers{answerBucket},
 	}
 	if !cfg.DisableConsole {
 		apiCfg.Console = console.New()

@@ -145,6 +145,12 @@ func (r Response) ErrorField(t testing.TB) string {
 // string (sent as is) or a value (sent as JSON).
 func (s *Server) Do(t testing.TB, method, path, token string, body any) Response {
 	t.Helper()
+	return s.DoKeyed(t, method, path, token, "", body)
+}
+
+// DoKeyed is Do with an Idempotency-Key ("" for none).
+func (s *Server) DoKeyed(t testing.TB, method, path, token, key string, body any) Response {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -165,6 +171,9 @@ func (s *Server) Do(t testing.TB, method, path, token string, body any) Response
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
