@@ -88,13 +88,23 @@ func expectRefusals(t *testing.T, s *st.Server, path string, cases []refusal) {
 
 func TestPublicEndpointsAndAuthentication(t *testing.T) {
 	s := st.Start(t, st.Config(t.TempDir()))
-	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/v1/openapi.yaml"} {
+	for _, path := range []string{"/healthz", "/readyz", "/v1/openapi.yaml"} {
 		if r := s.Do(t, "GET", path, "", nil); r.Status != 200 {
 			t.Errorf("GET %s: %d", path, r.Status)
 		}
 	}
-	if r := s.Do(t, "GET", "/metrics", "", nil); !strings.Contains(string(r.Body), "zdm_migrations") {
-		t.Error("metrics lack zdm_migrations")
+	// Metrics name every tenant's migrations: a scrape token or an admin
+	// reads them, no one else.
+	for token, status := range map[string]int{"": 401, st.OrgAdminToken: 403, st.ViewerToken: 403, st.MetricsToken: 200, st.AdminToken: 200} {
+		r := s.Do(t, "GET", "/metrics", token, nil)
+		if r.Status != status || (status == 200) != strings.Contains(string(r.Body), "zdm_migrations") {
+			t.Errorf("GET /metrics with %q: %d %.100s", token, r.Status, r.Body)
+		}
+	}
+	// The scrape token reads nothing of any organization.
+	registerCluster(t, s, "scraped")
+	if r := s.Do(t, "GET", "/v1/clusters", st.MetricsToken, nil); r.Status != 200 || len(r.JSON(t)["clusters"].([]any)) != 0 {
+		t.Errorf("scrape token lists clusters: %s", r.Body)
 	}
 	for _, token := range []string{"", "wrong"} {
 		r := s.Do(t, "GET", "/v1/migrations", token, nil)
@@ -104,6 +114,25 @@ func TestPublicEndpointsAndAuthentication(t *testing.T) {
 	}
 	if r := s.Do(t, "GET", "/v1/nothing-here", st.AdminToken, nil); r.Status != 404 || r.ErrorCode(t) != "not_found" {
 		t.Errorf("unknown route: %d %s", r.Status, r.Body)
+	}
+	// Every /v1 route wants a token; a method a route does not take is
+	// 405, with or without one.
+	for _, rt := range s.Routes() {
+		method, path, _ := strings.Cut(rt, " ")
+		if !strings.HasPrefix(path, "/v1/") || path == "/v1/openapi.yaml" {
+			continue
+		}
+		path = strings.ReplaceAll(path, ":id", "m-0000000000000000")
+		if r := s.Do(t, method, path, "", nil); r.Status != 401 || r.ErrorCode(t) != "unauthorized" {
+			t.Errorf("%s %s without a token: %d %s", method, path, r.Status, r.Body)
+		}
+	}
+	for _, method := range []string{"TRACE", "PUT", "CONNECT"} {
+		for _, path := range []string{"/v1/migrations", "/v1/migrations/m-1", "/v1/clusters/c-1", "/healthz"} {
+			if r := s.Do(t, method, path, st.AdminToken, nil); r.Status != 405 || r.ErrorCode(t) != "method_not_allowed" {
+				t.Errorf("%s %s: %d %s", method, path, r.Status, r.Body)
+			}
+		}
 	}
 }
 
@@ -116,15 +145,21 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	if err := yaml.Unmarshal(r.Body, &doc); err != nil {
 		t.Fatal(err)
 	}
-	routes := []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/openapi.yaml", "GET /v1/whoami",
-		"POST /v1/clusters", "GET /v1/clusters", "GET /v1/clusters/{id}", "DELETE /v1/clusters/{id}", "PATCH /v1/clusters/{id}",
-		"POST /v1/migrations", "GET /v1/migrations", "GET /v1/migrations/{id}", "GET /v1/migrations/{id}/events",
-		"POST /v1/migrations/{id}/stop-sync", "POST /v1/migrations/{id}/cancel"}
-	for _, rt := range routes {
+	// Every route the server serves, but the console's pages.
+	n := 0
+	for _, rt := range s.Routes() {
 		method, path, _ := strings.Cut(rt, " ")
+		if !strings.HasPrefix(path, "/v1/") && path != "/healthz" && path != "/readyz" && path != "/metrics" || strings.Contains(path, "*") {
+			continue
+		}
+		n++
+		path = strings.ReplaceAll(path, ":id", "{id}")
 		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
 			t.Errorf("OpenAPI lacks %s", rt)
 		}
+	}
+	if n < 17 {
+		t.Fatalf("only %d routes checked: %v", n, s.Routes())
 	}
 }
 
@@ -173,8 +208,16 @@ func TestClusterEndpoints(t *testing.T) {
 	if r := s.Do(t, "GET", "/v1/clusters", st.OtherOrgToken, nil); len(r.JSON(t)["clusters"].([]any)) != 0 {
 		t.Fatalf("another organization sees acme's clusters: %s", r.Body)
 	}
-	if r := s.Do(t, "GET", "/v1/clusters/"+id, st.OtherOrgToken, nil); r.Status != 403 {
-		t.Fatalf("other organization get: %d", r.Status)
+	// Another organization's cluster is answered as one never issued.
+	other, missing := s.Do(t, "GET", "/v1/clusters/"+id, st.OtherOrgToken, nil), s.Do(t, "GET", "/v1/clusters/c-0000000000000000", st.OtherOrgToken, nil)
+	if other.Status != 404 || strings.Contains(string(other.Body), "acme") ||
+		strings.Replace(string(other.Body), id, "ID", 1) != strings.Replace(string(missing.Body), "c-0000000000000000", "ID", 1) {
+		t.Fatalf("other organization get: %d %s", other.Status, other.Body)
+	}
+	for _, req := range []struct{ method, path string }{{"DELETE", "/v1/clusters/" + id}, {"PATCH", "/v1/clusters/" + id}} {
+		if r := s.Do(t, req.method, req.path, st.OtherOrgToken, map[string]any{"spare": true}); r.Status != 404 {
+			t.Fatalf("other organization %s: %d %s", req.method, r.Status, r.Body)
+		}
 	}
 	if r := s.Do(t, "GET", "/v1/clusters/c-missing", st.AdminToken, nil); r.Status != 404 {
 		t.Fatalf("missing: %d", r.Status)
@@ -257,7 +300,8 @@ func TestMigrationEndpoints(t *testing.T) {
 		{"threshold wrong type", st.OrgAdminToken, `{"source_cluster_id":"x","options":{"lag_threshold_seconds":"ten"}}`, 400, "invalid_field", "options.lag_threshold_seconds"},
 		{"R12 viewer", st.ViewerToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "simulated"}}, 403, "forbidden", ""},
 		{"R12 other project", st.ProjectAdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "ads", "provisioner": "simulated"}}, 403, "forbidden", ""},
-		{"other organization", st.OtherOrgToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "simulated"}}, 403, "forbidden", ""},
+		{"other organization", st.OtherOrgToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "simulated"}}, 400, "invalid_field", "source_cluster_id"},
+		{"provisioner this zdmd lacks", st.OrgAdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "local"}}, 400, "invalid_field", "target.provisioner"},
 	})
 	if after := historySize(t, s); after != before {
 		t.Fatalf("bad input changed the history: %d events, then %d", before, after)
@@ -287,8 +331,16 @@ func TestMigrationEndpoints(t *testing.T) {
 	if r := s.Do(t, "GET", "/v1/migrations", st.OtherOrgToken, nil); len(r.JSON(t)["migrations"].([]any)) != 0 {
 		t.Fatalf("other organization lists acme's migrations: %s", r.Body)
 	}
-	if r := s.Do(t, "GET", "/v1/migrations/"+id, st.OtherOrgToken, nil); r.Status != 403 {
-		t.Fatalf("other organization get: %d", r.Status)
+	// Another organization's migration is answered as one never issued.
+	for _, path := range []string{"/v1/migrations/" + id, "/v1/migrations/" + id + "/events"} {
+		if r := s.Do(t, "GET", path, st.OtherOrgToken, nil); r.Status != 404 || strings.Contains(string(r.Body), "acme") {
+			t.Fatalf("other organization GET %s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	for _, cmd := range []string{"/stop-sync", "/cancel"} {
+		if r := s.Do(t, "POST", "/v1/migrations/"+id+cmd, st.OtherOrgToken, map[string]any{"confirm_writes_stopped": true}); r.Status != 404 {
+			t.Fatalf("other organization %s: %d %s", cmd, r.Status, r.Body)
+		}
 	}
 	for _, missing := range []string{"m-nope", "a.b", "%2A"} {
 		if r := s.Do(t, "GET", "/v1/migrations/"+missing, st.AdminToken, nil); r.Status != 404 {
@@ -336,7 +388,7 @@ func TestMigrationEndpoints(t *testing.T) {
 	if r := s.Do(t, "POST", stop, st.ViewerToken, map[string]any{"confirm_writes_stopped": true}); r.Status != 403 {
 		t.Fatalf("viewer stop: %d", r.Status)
 	}
-	if r := s.Do(t, "POST", stop, st.OtherOrgToken, map[string]any{"confirm_writes_stopped": true}); r.Status != 403 {
+	if r := s.Do(t, "POST", stop, st.OtherOrgToken, map[string]any{"confirm_writes_stopped": true}); r.Status != 404 {
 		t.Fatalf("other organization stop: %d", r.Status)
 	}
 	r = s.Do(t, "POST", stop, st.OrgAdminToken, map[string]any{"confirm_writes_stopped": true})
@@ -413,7 +465,7 @@ func TestMetricsShowCopyProgressOfRunningMigrations(t *testing.T) {
 	s := st.Start(t, st.Config(t.TempDir()))
 	id := startMigration(t, s, st.OrgAdminToken, registerCluster(t, s, "prod")).JSON(t)["id"].(string)
 	s.WaitState(t, id, "syncing", 10*time.Second)
-	body := string(s.Do(t, "GET", "/metrics", "", nil).Body)
+	body := string(s.Do(t, "GET", "/metrics", st.MetricsToken, nil).Body)
 	// The simulated plan: 2 collections of 4 ranges of 1000 rows.
 	for _, want := range []string{`zdm_copy_rows_copied{migration="` + id + `"} 8000`, `zdm_copy_rows_total{migration="` + id + `"} 8000`,
 		`zdm_migrations{state="syncing"} 1`} {
@@ -425,7 +477,7 @@ func TestMetricsShowCopyProgressOfRunningMigrations(t *testing.T) {
 		t.Fatalf("cancel: %d %s", r.Status, r.Body)
 	}
 	s.WaitState(t, id, "cancelled", 10*time.Second)
-	if body := string(s.Do(t, "GET", "/metrics", "", nil).Body); strings.Contains(body, `zdm_copy_rows_total{migration="`+id) {
+	if body := string(s.Do(t, "GET", "/metrics", st.MetricsToken, nil).Body); strings.Contains(body, `zdm_copy_rows_total{migration="`+id) {
 		t.Error("an ended migration still has copy progress series")
 	}
 }

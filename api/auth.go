@@ -42,6 +42,17 @@ func authenticate(tokens Tokens) echo.MiddlewareFunc {
 	}
 }
 
+// requireScrape lets only principals that may read /metrics through.
+func requireScrape(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !principal(c).CanScrape() {
+			return &Error{Status: http.StatusForbidden, Code: "forbidden",
+				Message: "/metrics needs a token of role metrics (a scrape token) or admin: it names every organization's migrations"}
+		}
+		return next(c)
+	}
+}
+
 func principal(c echo.Context) domain.Principal {
 	p, _ := c.Get(principalKey).(domain.Principal)
 	return p

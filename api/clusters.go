@@ -72,11 +72,10 @@ func (s *Server) listClusters(c echo.Context) error {
 
 func (s *Server) getCluster(c echo.Context) error {
 	v, ok := s.cfg.Clusters.Get(c.Param("id"))
-	if !ok || v.Deleted {
+	// Another organization's cluster is answered as one that does not
+	// exist: its id tells nothing.
+	if !ok || v.Deleted || !principal(c).CanView(v.Organization) {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no cluster " + c.Param("id")}
-	}
-	if !principal(c).CanView(v.Organization) {
-		return forbiddenOrg(v.Organization)
 	}
 	return c.JSON(http.StatusOK, toClusterJSON(v))
 }
@@ -88,10 +87,6 @@ func (s *Server) deleteCluster(c echo.Context) error {
 	}
 	waitView(c, s.cfg.Clusters, cl.ID, cl.Seq())
 	return c.NoContent(http.StatusNoContent)
-}
-
-func forbiddenOrg(org string) error {
-	return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "this belongs to organization " + org + ", which your token may not see"}
 }
 
 type clusterPatch struct {

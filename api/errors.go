@@ -51,6 +51,8 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: err.Error()}
 	case errors.Is(err, domain.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such resource"}
+	case errors.Is(err, domain.ErrCommandReused):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused", Field: "Idempotency-Key", Message: "this Idempotency-Key was used for another request"}
 	case errors.As(err, &le):
 		return &Error{Status: http.StatusConflict, Code: "lag_above_threshold", Message: le.Error()}
 	case errors.As(err, &be):

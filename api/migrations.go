@@ -78,11 +78,10 @@ func (s *Server) migrationAfter(c echo.Context, status int, m *domain.Migration)
 
 func (s *Server) visibleMigration(c echo.Context) (*projections.MigrationView, error) {
 	v, ok := s.cfg.Migrations.Get(c.Param("id"))
-	if !ok {
+	// Another organization's migration is answered as one that does not
+	// exist: its id tells nothing.
+	if !ok || !principal(c).CanView(v.Organization) {
 		return nil, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no migration " + c.Param("id")}
-	}
-	if !principal(c).CanView(v.Organization) {
-		return nil, forbiddenOrg(v.Organization)
 	}
 	return v, nil
 }

@@ -47,6 +47,8 @@ type Config struct {
 	Logger     *slog.Logger
 	// Metrics serves /metrics.
 	Metrics http.Handler
+	// Provisioners names the provisioners a migration may ask for.
+	Provisioners []string
 	// Answers keeps first answers for Idempotency-Key retries (nil: a
 	// retry is still applied once, by its command ID, but answered anew).
 	Answers Answers
@@ -80,7 +82,9 @@ func NewServer(cfg Config) *Server {
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 	if cfg.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
+		// Metrics carry every tenant's migration ids, rows and lag: they
+		// are served to a scrape token (role metrics) or an admin only.
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics), authenticate(cfg.Tokens), requireScrape)
 	}
 	e.GET("/v1/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", openAPIDocument) })
 
@@ -90,19 +94,26 @@ func NewServer(cfg Config) *Server {
 		}
 	}
 
-	v1 := e.Group("/v1", authenticate(cfg.Tokens), s.idempotentCommands)
-	v1.POST("/clusters", s.registerCluster)
-	v1.GET("/clusters", s.listClusters)
-	v1.GET("/clusters/:id", s.getCluster)
-	v1.DELETE("/clusters/:id", s.deleteCluster)
-	v1.PATCH("/clusters/:id", s.updateCluster)
-	v1.POST("/migrations", s.startMigration)
-	v1.GET("/migrations", s.listMigrations)
-	v1.GET("/migrations/:id", s.getMigration)
-	v1.GET("/migrations/:id/events", s.migrationEvents)
-	v1.POST("/migrations/:id/stop-sync", s.stopSync)
-	v1.POST("/migrations/:id/cancel", s.cancelMigration)
-	v1.GET("/whoami", func(c echo.Context) error { return c.JSON(http.StatusOK, principal(c)) })
+	// The middleware goes on each route, not on the group: a group's
+	// middleware makes Echo route every method of every /v1 path, so a
+	// method a path does not take was 404 instead of 405.
+	v1 := e.Group("/v1")
+	mw := []echo.MiddlewareFunc{authenticate(cfg.Tokens), s.idempotentCommands}
+	v1.POST("/clusters", s.registerCluster, mw...)
+	v1.GET("/clusters", s.listClusters, mw...)
+	v1.GET("/clusters/:id", s.getCluster, mw...)
+	v1.DELETE("/clusters/:id", s.deleteCluster, mw...)
+	v1.PATCH("/clusters/:id", s.updateCluster, mw...)
+	v1.POST("/migrations", s.startMigration, mw...)
+	v1.GET("/migrations", s.listMigrations, mw...)
+	v1.GET("/migrations/:id", s.getMigration, mw...)
+	v1.GET("/migrations/:id/events", s.migrationEvents, mw...)
+	v1.POST("/migrations/:id/stop-sync", s.stopSync, mw...)
+	v1.POST("/migrations/:id/cancel", s.cancelMigration, mw...)
+	v1.GET("/whoami", func(c echo.Context) error { return c.JSON(http.StatusOK, principal(c)) }, mw...)
+	v1.GET("/provisioners", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]any{"provisioners": append([]string{}, cfg.Provisioners...)})
+	}, mw...)
 	return s
 }
 

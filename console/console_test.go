@@ -198,6 +198,11 @@ func TestConsoleDrivesAMigration(t *testing.T) {
 	b.run(chromedp.Click(chromedp.CSS(`#nav a[data-nav="migrations"]`)))
 	b.until("the source choices", `document.querySelectorAll("#f-source_cluster_id option").length > 1`, 10*time.Second)
 	sourceID := eval[string](b, `document.querySelectorAll("#f-source_cluster_id option")[1].value`)
+	// Only the provisioners this zdmd has are offered: the simulated one.
+	b.until("the provisioner choices", `document.querySelectorAll("#f-target-provisioner option").length > 0`, 10*time.Second)
+	if got := eval[string](b, `[...document.querySelectorAll("#f-target-provisioner option")].map(o => o.value).join(",")`); got != "simulated" {
+		t.Fatalf("provisioners offered: %q", got)
+	}
 	b.run(chromedp.SetValue(chromedp.ID("f-source_cluster_id"), sourceID),
 		chromedp.SetValue(chromedp.ID("f-target-name"), "prod-new"),
 		chromedp.SetValue(chromedp.ID("f-target-project"), "nope"),

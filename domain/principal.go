@@ -18,6 +18,8 @@ const (
 	RoleOrgAdmin     Role = "org_admin"
 	RoleProjectAdmin Role = "project_admin"
 	RoleViewer       Role = "viewer"
+	// RoleMetrics may read /metrics and nothing else: a scrape token.
+	RoleMetrics Role = "metrics"
 )
 
 // Principal is an authenticated user.
@@ -27,6 +29,10 @@ type Principal struct {
 	Organization string   `json:"organization,omitempty"`
 	Projects     []string `json:"projects,omitempty"`
 }
+
+// CanScrape reports whether the principal may read /metrics, which names
+// every organization's migrations.
+func (p Principal) CanScrape() bool { return p.Role == RoleAdmin || p.Role == RoleMetrics }
 
 // CanView reports whether the principal may read what belongs to org.
 func (p Principal) CanView(org string) bool {

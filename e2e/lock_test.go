@@ -109,7 +109,9 @@ func TestLockRejectsForbiddenOperationsAndReplaysAllowedDDL(t *testing.T) {
 
 	// The writes the proxy held back for the order of writes of the same
 	// keys are exported.
-	resp, err := http.Get(p.URL + "/metrics")
+	req, _ := http.NewRequest("GET", p.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

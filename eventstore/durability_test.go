@@ -3,9 +3,12 @@ package eventstore_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,5 +115,38 @@ func TestAcknowledgedAppendsSurviveAKilledProcess(t *testing.T) {
 			t.Fatalf("round %d: %d appends acknowledged, only %d stored after the kill", round, acked, last)
 		}
 		t.Logf("round %d: acknowledged %d, stored %d", round, acked, last)
+	}
+}
+
+func TestEmbeddedServerNamesWhyItCannotStart(t *testing.T) {
+	// A port taken by another process.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	began := time.Now()
+	_, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: t.TempDir(), Listen: ln.Addr().String()})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") || time.Since(began) > 5*time.Second {
+		t.Fatalf("port taken: %v after %s", err, time.Since(began))
+	}
+	// A data directory that cannot be written (below a file).
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: filepath.Join(file, "data"), Listen: "none"})
+	if err == nil || !strings.Contains(err.Error(), "cannot be written") || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("unwritable: %v", err)
+	}
+	// A data directory another server holds.
+	dir := t.TempDir()
+	first, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: "none"}); !errors.Is(err, eventstore.ErrDataDirInUse) {
+		t.Fatalf("second server on one directory: %v", err)
 	}
 }

@@ -3,10 +3,13 @@
 package eventstore
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -15,8 +18,13 @@ import (
 
 // Embedded is a NATS server with JetStream running inside this process.
 type Embedded struct {
-	srv *server.Server
+	srv  *server.Server
+	lock *os.File // holds the data directory's lock while the server runs
 }
+
+// ErrDataDirInUse means another process runs an embedded server on the
+// same data directory.
+var ErrDataDirInUse = errors.New("the data directory is in use by another zdmd")
 
 // EmbeddedConfig says where the embedded server keeps its data and listens.
 type EmbeddedConfig struct {
@@ -58,6 +66,30 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		}
 		opts.Host, opts.Port = host, p
 	}
+	// The server reports neither cause but by a log line and a wait for
+	// readiness that never comes: check both first, to name them at once.
+	if err := writable(opts.StoreDir); err != nil {
+		return nil, fmt.Errorf("start nats: the data directory cannot be written: %w", err)
+	}
+	// Two servers on one store would corrupt it.
+	lock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
+	if !opts.DontListen && opts.Port > 0 {
+		addr := net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("start nats: cannot listen on %s (--nats-listen, or listen in nats.conf): %w", addr, err)
+		}
+		ln.Close()
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start nats: %w", err)
@@ -67,7 +99,22 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("start nats: not ready after 30s (data dir %s)", opts.StoreDir)
 	}
-	return &Embedded{srv: srv}, nil
+	ok = true
+	return &Embedded{srv: srv, lock: lock}, nil
+}
+
+// writable makes dir if needed and proves a file can be written in it.
+func writable(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }
 
 // Connect opens an in-process connection to the server.
@@ -91,4 +138,21 @@ func (e *Embedded) ClientURL() string {
 func (e *Embedded) Close() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
+	e.lock.Close() // closing the file releases its lock
+}
+
+// lockDir takes dir's lock, or says who holds it.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "zdmd.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("start nats: lock the data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (%s): stop it first, or read its events through its NATS with --nats-url", ErrDataDirInUse, dir)
+		}
+		return nil, fmt.Errorf("start nats: lock the data directory: %w", err)
+	}
+	return f, nil
 }

@@ -24,6 +24,7 @@ type Service struct {
 	dir        Directory
 	clock      Clock
 	logger     *slog.Logger
+	provs      func() []string
 }
 
 // ServiceConfig holds what a Service needs.
@@ -33,6 +34,9 @@ type ServiceConfig struct {
 	Directory   Directory
 	Clock       Clock
 	Logger      *slog.Logger
+	// Provisioners names the provisioners this zdmd has (nil: any that
+	// zdm knows is accepted).
+	Provisioners func() []string
 }
 
 // NewService returns a Service.
@@ -53,6 +57,7 @@ func NewService(cfg ServiceConfig) *Service {
 		dir:        cfg.Directory,
 		clock:      cfg.Clock,
 		logger:     cfg.Logger,
+		provs:      cfg.Provisioners,
 	}
 }
 
@@ -132,6 +137,16 @@ func authorize(p domain.Principal, org, project string) error {
 			domain.ErrForbidden, p.User, p.Role, org, project)
 	}
 	return nil
+}
+
+// authorizeOn is authorize for an aggregate that exists: to a principal
+// who may not see its organization it does not, so that ids of other
+// tenants cannot be told from ids never issued.
+func authorizeOn(p domain.Principal, kind, id, org, project string) error {
+	if !p.CanView(org) {
+		return fmt.Errorf("%w: %s %s", domain.ErrNotFound, kind, id)
+	}
+	return authorize(p, org, project)
 }
 
 // isNotFound reports a missing aggregate.

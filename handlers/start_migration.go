@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/zdm-io/zdm/domain"
 )
@@ -28,6 +30,10 @@ func (s *Service) StartMigration(ctx context.Context, p domain.Principal, comman
 		return nil, domain.FieldError("source_cluster_id", "is required")
 	}
 	src, err := s.Cluster(ctx, r.SourceClusterID)
+	if err == nil && !p.CanView(src.Organization) {
+		// Another tenant's cluster is, to this principal, no cluster.
+		err = domain.ErrNotFound
+	}
 	if isNotFound(err) {
 		return nil, domain.FieldError("source_cluster_id", fmt.Sprintf("names no cluster (%q)", r.SourceClusterID))
 	}
@@ -36,6 +42,10 @@ func (s *Service) StartMigration(ctx context.Context, p domain.Principal, comman
 	}
 	if err := r.Target.Validate(); err != nil {
 		return nil, err
+	}
+	if s.provs != nil && !slices.Contains(s.provs(), r.Target.Provisioner) {
+		return nil, domain.FieldError("target.provisioner",
+			fmt.Sprintf("%q is not a provisioner of this zdmd, which has %s", r.Target.Provisioner, strings.Join(s.provs(), ", ")))
 	}
 	if err := r.Options.Validate(); err != nil {
 		return nil, err

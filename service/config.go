@@ -95,6 +95,49 @@ func LoadConfig(path string) (Config, error) {
 	return cfg, nil
 }
 
+// Validate names the first setting that is out of range, by its key in
+// the configuration file.
+func (c Config) Validate() error {
+	durations := []struct {
+		key string
+		v   time.Duration
+	}{
+		{"saga.lag_record_interval", c.Saga.LagRecordInterval}, {"saga.retry_backoff", c.Saga.RetryBackoff}, {"saga.tick", c.Saga.Tick},
+		{"time_limit_check", c.TimeLimitCheck}, {"milvus.fingerprint_every", c.Milvus.FingerprintEvery},
+		{"simulated.range_delay", c.Simulated.RangeDelay}, {"simulated.lag_step", c.Simulated.LagStep},
+	}
+	for _, d := range durations {
+		if d.v < 0 {
+			return fmt.Errorf("config: %s must not be negative (%s)", d.key, d.v)
+		}
+	}
+	counts := []struct {
+		key string
+		v   int64
+	}{
+		{"saga.step_attempts", int64(c.Saga.StepAttempts)}, {"milvus.copy_workers", int64(c.Milvus.CopyWorkers)},
+		{"milvus.copy_readers", int64(c.Milvus.CopyReaders)}, {"milvus.copy_page_bytes", int64(c.Milvus.CopyPageBytes)},
+		{"milvus.copy_page_rows", int64(c.Milvus.CopyPageRows)}, {"milvus.copy_range_rows", int64(c.Milvus.CopyRangeRows)},
+		{"milvus.local_first_port", int64(c.Milvus.LocalFirstPort)}, {"simulated.collections", int64(c.Simulated.Collections)},
+		{"simulated.ranges_per_collection", int64(c.Simulated.RangesPerCollection)}, {"simulated.rows_per_range", c.Simulated.RowsPerRange},
+	}
+	for _, n := range counts {
+		if n.v < 0 {
+			return fmt.Errorf("config: %s must not be negative (%d)", n.key, n.v)
+		}
+	}
+	if c.Milvus.LocalFirstPort > 65535-12 {
+		return fmt.Errorf("config: milvus.local_first_port must leave room for a server's 12 ports below 65536 (%d)", c.Milvus.LocalFirstPort)
+	}
+	if c.Listen == "" {
+		return fmt.Errorf("config: listen (--listen) is required")
+	}
+	if c.DataPlane != "milvus" && c.DataPlane != "simulated" {
+		return fmt.Errorf("config: dataplane (--dataplane) %q is not milvus or simulated", c.DataPlane)
+	}
+	return nil
+}
+
 // tokens builds the API's token table; adminToken (ZDM_ADMIN_TOKEN) adds
 // a bootstrap admin of every organization.
 func (c Config) tokens(adminToken string) (api.Tokens, error) {
@@ -105,13 +148,13 @@ func (c Config) tokens(adminToken string) (api.Tokens, error) {
 	for i, t := range c.Tokens {
 		where := fmt.Sprintf("tokens[%d]", i)
 		role := domain.Role(t.Role)
-		if !slices.Contains([]domain.Role{domain.RoleAdmin, domain.RoleOrgAdmin, domain.RoleProjectAdmin, domain.RoleViewer}, role) {
-			return nil, fmt.Errorf("%s.role: %q is not admin, org_admin, project_admin or viewer", where, t.Role)
+		if !slices.Contains([]domain.Role{domain.RoleAdmin, domain.RoleOrgAdmin, domain.RoleProjectAdmin, domain.RoleViewer, domain.RoleMetrics}, role) {
+			return nil, fmt.Errorf("%s.role: %q is not admin, org_admin, project_admin, viewer or metrics", where, t.Role)
 		}
 		if t.User == "" {
 			return nil, fmt.Errorf("%s.user is required", where)
 		}
-		if role != domain.RoleAdmin && t.Organization == "" {
+		if role != domain.RoleAdmin && role != domain.RoleMetrics && t.Organization == "" {
 			return nil, fmt.Errorf("%s.organization is required for role %s", where, role)
 		}
 		if role == domain.RoleProjectAdmin && len(t.Projects) == 0 {

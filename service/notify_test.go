@@ -118,23 +118,26 @@ func TestNotificationsAreSentOnceAndSayWhatHappened(t *testing.T) {
 		t.Fatalf("switch email: %s", done.Data)
 	}
 
-	// A failure says its reason; a sync close to its limit is warned of.
+	// A failure says its reason (here, a sync time limit of a second);
+	// a sync close to its limit is warned of.
 	s.Do(t, "DELETE", "/v1/clusters/t-"+id, st.AdminToken, nil)
 	r = s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": src,
-		"target": map[string]any{"name": "other", "project": "search", "provisioner": "local"}})
+		"target": map[string]any{"name": "other", "project": "search", "provisioner": "simulated"}, "options": map[string]any{"sync_time_limit": "1s"}})
 	failedID := r.JSON(t)["id"].(string)
 	failed := box.wait(t, "migration "+failedID+" failed")
-	if !strings.Contains(failed.Data, "Reason: provisioner_unavailable") {
+	if !strings.Contains(failed.Data, "Reason: sync_time_limit") {
 		t.Fatalf("failure email: %s", failed.Data)
 	}
 	s.WaitState(t, failedID, "failed", 10*time.Second)
 	time.Sleep(500 * time.Millisecond) // the source is unlocked by the clean-up
+	s.Do(t, "DELETE", "/v1/clusters/t-"+failedID, st.AdminToken, nil)
 	r = s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": src,
 		"target": map[string]any{"name": "third", "project": "search", "provisioner": "simulated"}, "options": map[string]any{"sync_time_limit": "23h"}})
 	if r.Status != 202 {
 		t.Fatalf("third migration: %d %s", r.Status, r.Body)
 	}
-	warn := box.wait(t, "reaches its sync time limit")
+	thirdID := r.JSON(t)["id"].(string)
+	warn := box.wait(t, "migration "+thirdID+" reaches its sync time limit")
 	if !strings.Contains(warn.Data, "sync_time_limit") {
 		t.Fatalf("warning email: %s", warn.Data)
 	}

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,6 +62,8 @@ type Main struct {
 	// the Milvus data plane.
 	baseCtx context.Context
 	proxies *proxies
+	// provisioners names the data plane's provisioners, sorted.
+	provisioners []string
 
 	mu    sync.Mutex
 	subs  []*eventstore.Subscription
@@ -107,6 +111,9 @@ func OpenEvents(ctx context.Context, cfg Config, listen string) (*eventstore.Emb
 
 // NewMain connects everything; Run starts it.
 func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Logger) (*Main, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	m := &Main{cfg: cfg, logger: logger, baseCtx: ctx}
 	tokens, err := cfg.tokens(adminToken)
 	if err != nil {
@@ -159,11 +166,13 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	m.metrics = metrics.New(states, m.statesCount, m.copyProgress)
 	m.service = handlers.NewService(handlers.ServiceConfig{
 		Log: m.store, Credentials: creds, Directory: cfg.directory(), Logger: logger,
+		Provisioners: func() []string { return m.provisioners },
 	})
 	steps, err := m.steps()
 	if err != nil {
 		return nil, err
 	}
+	m.provisioners = slices.Sorted(maps.Keys(steps.Provisioners))
 	m.saga = handlers.NewSaga(m.service, steps, m.store, m.metrics, handlers.SagaConfig{
 		LagRecordInterval: cfg.Saga.LagRecordInterval, StepAttempts: cfg.Saga.StepAttempts,
 		RetryBackoff: cfg.Saga.RetryBackoff, Tick: cfg.Saga.Tick,
@@ -186,6 +195,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	apiCfg := api.Config{
 		Commands: m.service, Migrations: m.migrations, Clusters: m.clusters, History: m.store,
 		Tokens: tokens, Logger: logger, Metrics: m.metrics.Handler(), Ready: m.readyErr, Answers: answers{answerBucket},
+		Provisioners: m.provisioners,
 	}
 	if !cfg.DisableConsole {
 		apiCfg.Console = console.New()
@@ -227,6 +237,9 @@ func (m *Main) copyProgress() map[string]metrics.Progress {
 	}
 	return out
 }
+
+// Routes lists "METHOD path" of every route the API serves.
+func (m *Main) Routes() []string { return m.server.Routes() }
 
 func (m *Main) readyErr() error {
 	m.mu.Lock()

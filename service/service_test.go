@@ -3,11 +3,15 @@ package service_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/service"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -109,5 +113,25 @@ func TestExternalNATSByURL(t *testing.T) {
 	}
 	if subjects, err := store.Subjects(context.Background(), domain.ClusterSubject); err != nil || len(subjects) != 1 {
 		t.Fatalf("external stream holds %v (%v)", subjects, err)
+	}
+}
+
+func TestConfigOutOfRangeIsRefusedAtStart(t *testing.T) {
+	for key, set := range map[string]func(*service.Config){
+		"saga.step_attempts":  func(c *service.Config) { c.Saga.StepAttempts = -1 },
+		"saga.retry_backoff":  func(c *service.Config) { c.Saga.RetryBackoff = -time.Second },
+		"milvus.copy_workers": func(c *service.Config) { c.Milvus.CopyWorkers = -2 },
+		"dataplane":           func(c *service.Config) { c.DataPlane = "fake" },
+	} {
+		dir := t.TempDir()
+		cfg := st.Config(dir)
+		set(&cfg)
+		_, err := service.NewMain(context.Background(), cfg, "", slog.Default())
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: got %v", key, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("%s: a refused configuration wrote %d files", key, len(entries))
+		}
 	}
 }

@@ -155,6 +155,9 @@ func serve(args []string, stderr io.Writer) error {
 			*o.dst = *o.flag
 		}
 	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageError("--log-level: %q is not debug, info, warn or error", *logLevel)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,6 +35,13 @@ func replay(args []string, stdout io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	if *natsURL == "" {
+		// Opening the store would create one: a mistyped directory must
+		// be an error, not an empty history.
+		if _, err := os.Stat(filepath.Join(*dataDir, "jetstream")); err != nil {
+			return fmt.Errorf("--data-dir %s: holds no zdmd data (%w)", *dataDir, err)
+		}
+	}
 	emb, nc, store, err := service.OpenEvents(ctx, service.Config{DataDir: *dataDir, NATSURL: *natsURL}, "none")
 	if err != nil {
 		return err

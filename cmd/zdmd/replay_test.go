@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +94,33 @@ func TestClientFlagErrors(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"migration", "list", "--token", "x", "--api", "http://127.0.0.1:1"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "127.0.0.1:1") {
 		t.Errorf("unreachable API: exit %d, %q", code, errOut.String())
+	}
+}
+
+func TestReplayRefusesADirectoryItCannotRead(t *testing.T) {
+	// A directory that does not exist is an error, and stays absent.
+	missing := filepath.Join(t.TempDir(), "typo")
+	err := replay([]string{"--data-dir", missing, "--all"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "holds no zdmd data") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("replay created %s: %v", missing, err)
+	}
+	// The directory of a running zdmd is refused at once.
+	dir := t.TempDir()
+	writeHistory(t, dir, "m-1", []domain.Event{domain.MigrationRequested{ID: "m-1"}})
+	running, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: dir, Listen: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	err = replay([]string{"--data-dir", dir, "--all"}, &bytes.Buffer{})
+	if !errors.Is(err, eventstore.ErrDataDirInUse) || time.Since(began) > 5*time.Second {
+		t.Fatalf("replay beside a running zdmd: %v after %s", err, time.Since(began))
+	}
+	running.Close()
+	if err := replay([]string{"--data-dir", dir, "--all"}, &bytes.Buffer{}); err != nil {
+		t.Fatalf("replay once zdmd stopped: %v", err)
 	}
 }

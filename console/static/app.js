@@ -248,7 +248,6 @@ const FORM_FIELDS = [
 ];
 
 const CHOICES = {
-  "target.provisioner": [["local", "local"], ["pool", "pool"], ["simulated", "simulated"]],
   "options.on_forbidden_op": [["", "reject (default)"], ["reject", "reject"], ["fail", "fail"]],
   "options.auto_id": [["", "refuse (default)"], ["refuse", "refuse"], ["preserve_keys", "preserve_keys"]],
 };
@@ -282,6 +281,12 @@ function migrationsPage() {
   const gen = generation;
   const form = document.getElementById("start");
   form.addEventListener("submit", (ev) => { ev.preventDefault(); startMigration(form); });
+  // Only the provisioners this zdmd has are offered.
+  api("GET", "/v1/provisioners").then((r) => {
+    if (gen !== generation) return;
+    const sel = document.getElementById(fieldId("target.provisioner"));
+    sel.innerHTML = (r.provisioners || []).map((p) => `<option value="${esc(p)}">${esc(p)}</option>`).join("");
+  }).catch(() => {});
   let sourcesShown = "";
   return {
     async refresh() {

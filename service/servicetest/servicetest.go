@@ -25,6 +25,7 @@ const (
 	ProjectAdminToken = "acme-search-admin"
 	ViewerToken       = "acme-viewer"
 	OtherOrgToken     = "globex-org-admin"
+	MetricsToken      = "prometheus-scrape"
 )
 
 // Config is a simulated-data-plane configuration with fast steps and the
@@ -38,6 +39,7 @@ func Config(dataDir string) service.Config {
 		{User: "pete", Role: "project_admin", Organization: "acme", Projects: []string{"search"}, Token: ProjectAdminToken},
 		{User: "vera", Role: "viewer", Organization: "acme", Token: ViewerToken},
 		{User: "gary", Role: "org_admin", Organization: "globex", Token: OtherOrgToken},
+		{User: "prometheus", Role: "metrics", Token: MetricsToken},
 	}
 	cfg.Simulated = service.SimulatedShape{RangeDelay: 20 * time.Millisecond, LagStart: 40, LagStep: 50 * time.Millisecond}
 	cfg.Saga = service.SagaConfig{LagRecordInterval: 100 * time.Millisecond, Tick: 20 * time.Millisecond, RetryBackoff: 20 * time.Millisecond}
