@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +46,9 @@ func TestLockRejectsForbiddenOperationsAndReplaysAllowedDDL(t *testing.T) {
 	ctx := context.Background()
 	c := sdk(t, proxyAddr, "lock_db0")
 
-	// Every forbidden operation, and Import, is refused with
-	// FailedPrecondition naming the migration (policy reject).
+	// Every forbidden operation, and Import, is refused as a Milvus server
+	// refuses a request (an error status in its answer, which SDKs raise
+	// at once and never retry), naming the migration (policy reject).
 	forbidden := map[string]func() error{
 		"CreateAlias":      func() error { return c.CreateAlias(ctx, "lock_c0", "new_alias") },
 		"DropAlias":        func() error { return c.DropAlias(ctx, "any_alias") },
@@ -56,15 +61,42 @@ func TestLockRejectsForbiddenOperationsAndReplaysAllowedDDL(t *testing.T) {
 			return err
 		},
 	}
+	before, err := milvustest.Dial(t, e.bed.Source).Outline(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, op := range forbidden {
+		began := time.Now()
 		err := op()
-		if status.Code(err) != codes.FailedPrecondition && !strings.Contains(errString(err), "FailedPrecondition") {
-			t.Errorf("%s: got %v, want FailedPrecondition", name, err)
+		took := time.Since(began)
+		if err == nil || status.Code(err) != codes.Unknown || !strings.Contains(errString(err), id) {
+			t.Errorf("%s: got %v (gRPC code %v), want a Milvus error naming migration %s", name, err, status.Code(err), id)
+		}
+		if took > 100*time.Millisecond {
+			t.Errorf("%s: the refusal took %s", name, took)
+		}
+	}
+	// pymilvus raises the refusal at once, with a timeout or without.
+	out, err := exec.Command(e.bed.Python, filepath.Join(e.bed.Root, "e2e", "testdata", "refusal.py"), proxyAddr, "lock_db0", "lock_c0").Output()
+	if err != nil {
+		t.Fatalf("refusal.py: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < 4 || !strings.Contains(f[3], id) {
+			t.Errorf("pymilvus: %q is not a refusal naming %s", line, id)
 			continue
 		}
-		if !strings.Contains(errString(err), id) {
-			t.Errorf("%s: the error does not name migration %s: %v", name, id, err)
+		if secs, _ := strconv.ParseFloat(f[1], 64); secs > 0.1 {
+			t.Errorf("pymilvus %s: the refusal took %ss", f[0], f[1])
 		}
+	}
+	after, err := milvustest.Dial(t, e.bed.Source).Outline(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, a := mustJSON(t, before), mustJSON(t, after); b != a {
+		t.Errorf("a refused operation changed the source:\nbefore %s\nafter  %s", b, a)
 	}
 	var m st.Migration
 	p.Call(t, "GET", "/v1/migrations/"+id, nil, &m)
@@ -190,4 +222,13 @@ func TestSwitchSurvivesAKillDuringTheDrain(t *testing.T) {
 	stats := w.stop(t)
 	rep := w.check(t, e.bed.Target)
 	t.Logf("killed during the drain: %d writes acknowledged, %d failed while zdmd was down; target: %s", stats.Acknowledged, stats.Failed, rep)
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

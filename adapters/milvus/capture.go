@@ -408,8 +408,8 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 	msg, keys := decodeRequest(method, req)
 	k.db, k.coll = requestNames(method, msg, dbHeader)
 	if k.kind == "forbidden" && a.policy != domain.PolicyFail {
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"zdm: %s is forbidden while migration %s of this cluster runs (R3); retry after the migration, or cancel it", method, a.migrationID)
+		return nil, &Refusal{Reason: fmt.Sprintf(
+			"zdm: %s is forbidden while migration %s of this cluster runs (R3); retry after the migration, or cancel it", method, a.migrationID)}
 	}
 	for {
 		c.mu.Lock()

@@ -2,6 +2,7 @@ package milvus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,9 +12,11 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // rawCodec moves messages as the bytes they are, so the proxy forwards
@@ -71,6 +74,9 @@ type Proxy struct {
 
 // NewProxy returns a proxy for a cluster; upstream gives its address.
 func NewProxy(clusterID string, upstream func() string, capture *Capture, logger *slog.Logger) *Proxy {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	p := &Proxy{clusterID: clusterID, upstream: upstream, capture: capture, logger: logger,
 		conns: map[string]*grpc.ClientConn{}, pool: newBufferPool()}
 	p.server = grpc.NewServer(append(serverOptions(p.pool),
@@ -166,6 +172,15 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 		dbHeader = v[0]
 	}
 	k, err := p.capture.before(ss.Context(), p.clusterID, method, req, dbHeader, p.lookup)
+	var refused *Refusal
+	if errors.As(err, &refused) {
+		resp, rerr := refusalResponse(method[strings.LastIndexByte(method, '/')+1:], refused)
+		if rerr != nil {
+			p.logger.Error("answer a refusal", "method", method, "err", rerr)
+			return status.Error(codes.FailedPrecondition, refused.Reason)
+		}
+		return ss.SendMsg(&resp)
+	}
 	if err != nil {
 		return err
 	}
