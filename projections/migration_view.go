@@ -208,9 +208,12 @@ func (v *MigrationView) applyProgress(e domain.BulkCopyProgressed, at time.Time)
 		c.Skipped = e.Skipped
 	}
 	c.UpdatedAt = ptr(at)
-	if c.Done && c.RowsCopied > c.RowsTotal {
-		// The last range is open: rows written during the copy are copied
-		// too, so a finished collection counts what it moved.
+	if c.Done && c.RowsCopied != c.RowsTotal {
+		// The plan counted the rows before the copy: rows written during
+		// it are copied too (its last range is open), rows deleted are
+		// not, and a key the source holds twice is counted twice but read
+		// once. A finished collection's total is what it moved; the
+		// journal's replay carries the rest.
 		v.Progress.RowsTotal += c.RowsCopied - c.RowsTotal
 		c.RowsTotal = c.RowsCopied
 	}
@@ -220,15 +223,19 @@ func (v *MigrationView) applyProgress(e domain.BulkCopyProgressed, at time.Time)
 	v.Progress.RowsPerSecond, v.Progress.ETASeconds = rate(v.Progress.RowsCopied, v.Progress.RowsTotal, v.Progress.StartedAt, at, false)
 }
 
-// rate is rows per second since start and the time left at that rate.
+// rate is rows per second since start and the time left at that rate;
+// once done, the average rate of the whole copy, and no time left.
 func rate(copied, total int64, start *time.Time, now time.Time, done bool) (float64, *float64) {
-	if done {
-		return 0, ptr(0.0)
-	}
 	if start == nil || !now.After(*start) || copied == 0 {
+		if done {
+			return 0, ptr(0.0)
+		}
 		return 0, nil
 	}
 	rps := float64(copied) / now.Sub(*start).Seconds()
+	if done {
+		return rps, ptr(0.0)
+	}
 	eta := float64(max(total-copied, 0)) / rps
 	return rps, &eta
 }

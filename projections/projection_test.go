@@ -70,3 +70,38 @@ func TestMigrationViewFoldsProgressAndSkipsRedelivery(t *testing.T) {
 		t.Fatalf("lag history %d, max %v", len(v.LagHistory), v.MaxLagSeconds)
 	}
 }
+
+func TestAFinishedCopyShowsWhatItCopiedAndItsAverageRate(t *testing.T) {
+	ctx := context.Background()
+	p := NewMigrations(&memStore{m: map[string][]byte{}})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	subj := domain.MigrationSubject + "m1"
+	recs := []domain.Event{
+		domain.MigrationRequested{ID: "m1", Organization: "acme", Options: domain.Options{}.WithDefaults()},
+		// Planned: 300 and 200 rows.
+		domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "db", Collection: "a", Rows: 300}, {Database: "db", Collection: "b", Rows: 200}}},
+		domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "r0", Rows: 150},
+		// Rows deleted during the copy (or keys held twice) were not read.
+		domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "r1", Rows: 144, Done: true},
+		// Rows written during the copy were.
+		domain.BulkCopyProgressed{Database: "db", Collection: "b", Range: "r0", Rows: 210, Done: true},
+	}
+	for i, e := range recs {
+		if err := p.Handle(ctx, subj, []domain.Record{{Seq: uint64(i + 1), At: t0.Add(time.Duration(i) * 10 * time.Second), Event: e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, _ := p.Get("m1")
+	if v.Progress.RowsCopied != 504 || v.Progress.RowsTotal != 504 {
+		t.Fatalf("copied %d of %d", v.Progress.RowsCopied, v.Progress.RowsTotal)
+	}
+	for _, c := range v.Progress.Collections {
+		if !c.Done || c.RowsCopied != c.RowsTotal || c.RowsPerSecond <= 0 || c.ETASeconds == nil || *c.ETASeconds != 0 {
+			t.Errorf("%s: %d of %d, %v rows/s, eta %v", c.Collection, c.RowsCopied, c.RowsTotal, c.RowsPerSecond, c.ETASeconds)
+		}
+	}
+	// a's copy: 294 rows from the copy's start (t0+10s) to its end (t0+30s).
+	if a := v.Progress.Collections[0]; a.RowsPerSecond != 294.0/20 {
+		t.Errorf("a's average rate: %v", a.RowsPerSecond)
+	}
+}
