@@ -249,13 +249,15 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e Entry) error {
 		if err := proto.Unmarshal(r.GetSchema(), schema); err != nil {
 			return err
 		}
+		props := kvMap(r.GetProperties())
 		for _, f := range schema.GetFields() {
 			if f.GetIsPrimaryKey() && f.GetAutoID() && a.preserveKeys {
 				f.AutoID = false
+				props = withKeptAutoID(props)
 			}
 		}
 		return t.CreateCollection(ctx, db, schema, CollectionSettings{Shards: r.GetShardsNum(), Level: r.GetConsistencyLevel(),
-			Properties: kvMap(r.GetProperties()), Partitions: r.GetNumPartitions()})
+			Properties: props, Partitions: r.GetNumPartitions()})
 	case *milvuspb.DropCollectionRequest:
 		if ok, err := t.HasCollection(ctx, db, coll); err != nil || !ok {
 			return err

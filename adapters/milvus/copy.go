@@ -266,8 +266,9 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 
 func autoIDNote(m *domain.Migration, pf Preflight) string {
 	return fmt.Sprintf("%d collections have autoID keys (%v). The target (Milvus %s) cannot accept explicit keys for an autoID field "+
-		"(that needs Milvus 2.6.3+), so keeping the source's keys means a target field without autoID: after the switch, clients "+
-		"must send keys when they insert into these collections. The other choice is to refuse the migration. Chosen: %s.",
+		"(that needs Milvus 2.6.3+), so keeping the source's keys means a target field without autoID, marked zdm.auto_id: after "+
+		"the switch, the zdm proxy gives keys to inserts that send none, as the source did; clients that bypass the proxy must send keys. "+
+		"The other choice is to refuse the migration. Chosen: %s.",
 		len(pf.AutoID), pf.AutoID, pf.TargetVersion, m.Options.AutoID)
 }
 
@@ -522,6 +523,9 @@ func createOnTarget(ctx context.Context, dst *Conn, col *Collection, m *domain.M
 	}
 	level := commonpb.ConsistencyLevel(commonpb.ConsistencyLevel_value[col.ConsistencyLevel])
 	set := CollectionSettings{Shards: col.ShardsNum, Level: level, Properties: col.Properties, Partitions: col.NumPartitions}
+	if col.PrimaryField().GetAutoID() && m.Options.AutoID == domain.AutoIDPreserveKeys {
+		set.Properties = withKeptAutoID(col.Properties)
+	}
 	if err := dst.CreateCollection(ctx, col.Database, targetSchema(col, m), set); err != nil {
 		return err
 	}

@@ -70,6 +70,9 @@ type Proxy struct {
 	// lookup is describeCollection, made once: the capture calls it only
 	// for a collection it does not know yet.
 	lookup CollectionLookup
+	// keys gives keys to keyless inserts into kept-autoID collections
+	// once the switch routed the cluster to its target.
+	keys autoKeys
 }
 
 // NewProxy returns a proxy for a cluster; upstream gives its address.
@@ -186,10 +189,24 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	}
 	// The route is read after a hold let the call go on, so held writes
 	// reach the target once the switch routed there.
-	cc, err := p.conn(p.address())
+	addr := p.address()
+	cc, err := p.conn(addr)
 	if err != nil {
 		p.capture.unsent(ss.Context(), k)
 		return err
+	}
+	if strings.HasSuffix(method, "/Insert") && addr != p.upstream() {
+		octx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ss.Context(), out), time.Minute)
+		req, err = p.giveKeys(octx, milvuspb.NewMilvusServiceClient(cc), addr, dbHeader, req)
+		cancel()
+		if err != nil {
+			p.capture.unsent(ss.Context(), k)
+			resp, rerr := refusalResponse("Insert", &Refusal{Reason: err.Error()})
+			if rerr != nil {
+				return status.Error(codes.Unavailable, err.Error())
+			}
+			return ss.SendMsg(&resp)
+		}
 	}
 	var resp []byte
 	var header, trailer metadata.MD
@@ -206,5 +223,8 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 		return err // the upstream's status, code and message as they were
 	}
 	p.capture.after(ss.Context(), k, req, resp)
+	if strings.HasSuffix(method, "/DescribeCollection") && addr != p.upstream() {
+		resp = asTheSourceShowedIt(resp)
+	}
 	return ss.SendMsg(&resp)
 }

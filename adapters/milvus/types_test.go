@@ -2,11 +2,14 @@ package milvus_test
 
 import (
 	"context"
+	"encoding/json"
 	"math"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
@@ -129,6 +132,10 @@ func TestEveryTypeIsCopiedReplayedAndVerified(t *testing.T) {
 		}
 	}
 	sameThroughZdm(t, src, dst, "after the planted changes were undone")
+
+	// After the switch, applications of the autoID collection go on
+	// inserting without keys.
+	keylessInsertsAfterTheSwitch(t, bed, dst)
 }
 
 func fieldNamesOf(t *testing.T, c *milvus.Conn, db, coll string) []string {
@@ -197,5 +204,76 @@ func plantScalar(t *testing.T, s *schemapb.ScalarField, name string) {
 		s.GetJsonData().Data[0] = []byte(`{"planted":true}`)
 	default:
 		t.Fatalf("field %s: no value to change", name)
+	}
+}
+
+// keylessInsertsAfterTheSwitch sends inserts without keys into the autoID
+// collection through a proxy routed to the target, as after the switch:
+// the target keeps the source's keys in a field without autoID, so the
+// proxy must give new keys, above every key there, never twice.
+func keylessInsertsAfterTheSwitch(t *testing.T, bed milvustest.Bed, dst *milvus.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	col, err := dst.Structure(ctx, "types", "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if col.PrimaryField().GetAutoID() || col.Properties[milvus.KeptAutoIDProperty] != "true" {
+		t.Fatalf("the target's autoID collection: autoID %v, properties %v", col.PrimaryField().GetAutoID(), col.Properties)
+	}
+	existing, err := dst.Query(ctx, "types", "auto", "id > 0", []string{"id"}, nil, 16384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	highest := int64(0)
+	for _, k := range milvus.KeysOf(milvus.Column(existing, "id")).Ints {
+		highest = max(highest, k)
+	}
+	// A key far above any the clock would give, as a source whose clock
+	// ran ahead may hold: new keys go above it too.
+	ahead := time.Now().UnixMilli()<<18 + 1<<45
+	if _, err := dst.Insert(ctx, "types", "auto", "", milvus.RowGen{Schema: col.Schema, Rand: newRand()}.Columns(1, milvus.Keys{Ints: []int64{ahead}},
+		func(int) int64 { return 1 }), 1); err != nil {
+		t.Fatal(err)
+	}
+	highest = max(highest, ahead)
+	capture := milvus.NewCapture(nil, nil, nil)
+	capture.Route("src", bed.Target)
+	p := milvus.NewProxy("src", func() string { return bed.Source }, capture, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.Serve(ln) }()
+	t.Cleanup(p.Stop)
+
+	var keys []int64
+	if err := json.Unmarshal([]byte(everyType(t, bed, "autoinsert", ln.Addr().String())), &keys); err != nil {
+		t.Fatal(err)
+	}
+	through := milvustest.Dial(t, ln.Addr().String())
+	// As the application sees it through the proxy: keys given by the
+	// server.
+	asSeen := proto.Clone(col.Schema).(*schemapb.CollectionSchema)
+	asSeen.Fields[0].AutoID = true
+	gen := milvus.RowGen{Schema: asSeen, Rand: newRand()}
+	res, err := through.Insert(ctx, "types", "auto", "", gen.Columns(7, milvus.Keys{}, func(int) int64 { return 1 }), 7)
+	if err != nil {
+		t.Fatalf("a keyless insert through the proxy (Go SDK): %v", err)
+	}
+	keys = append(keys, milvus.KeysOfIDs(res.GetIDs()).Ints...)
+	seen := map[int64]bool{}
+	for _, k := range keys {
+		if k <= highest || seen[k] {
+			t.Fatalf("key %d given (highest before %d, given already %v): %v", k, highest, seen[k], keys)
+		}
+		seen[k] = true
+	}
+	if len(keys) != 12 {
+		t.Fatalf("%d keys for 12 rows", len(keys))
+	}
+	n, err := dst.CountWhere(ctx, "types", "auto", milvus.Keys{Ints: keys}.InExpr("id"))
+	if err != nil || n != 12 {
+		t.Fatalf("the target holds %d of the 12 rows (%v)", n, err)
 	}
 }

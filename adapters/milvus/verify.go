@@ -194,10 +194,13 @@ func fieldWords(f Field) string {
 	return w
 }
 
+// sortedPairs lists a collection's properties but zdm's own mark.
 func sortedPairs(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k, v := range m {
-		out = append(out, k+"="+v)
+		if k != KeptAutoIDProperty {
+			out = append(out, k+"="+v)
+		}
 	}
 	sort.Strings(out)
 	return out

@@ -3,6 +3,9 @@
   every_type.py seed ADDR    creates database "types" and fills it
   every_type.py write ADDR   inserts, upserts and deletes of every kind (run it
                         through the zdm proxy)
+  every_type.py autoinsert ADDR  inserts rows without keys into "auto", as
+                        an application of an autoID collection does, and
+                        prints the keys it was given
   every_type.py dump ADDR    prints the database's structure and every row as
                         canonical JSON, for comparing two clusters
 """
@@ -112,6 +115,12 @@ def write():
     print("written")
 
 
+def autoinsert():
+    db.using_database("types")
+    res = Collection("auto").insert([auto_row(i, 9) for i in range(200, 205)])
+    print(json.dumps(list(res.primary_keys)))
+
+
 def plain(v):
     if isinstance(v, bytes):
         return v.hex()
@@ -142,9 +151,11 @@ def dump():
         rows = sorted((plain(r) for r in rows), key=lambda r: str(r["id"]).rjust(24))
         out[name] = {"description": d.get("description"), "fields": fields, "num_partitions": d.get("num_partitions"),
                      "partitions": sorted(p.name for p in col.partitions), "consistency": d.get("consistency_level"),
-                     "properties": plain(d.get("properties")), "shards": d.get("num_shards"),
+                     # zdm's mark of a collection whose autoID keys it kept
+                     "properties": {k: v for k, v in plain(d.get("properties") or {}).items() if k != "zdm.auto_id"},
+                     "shards": d.get("num_shards"),
                      "dynamic": d.get("enable_dynamic_field"), "indexes": indexes, "rows": rows}
     print(json.dumps(out, sort_keys=True, indent=1))
 
 
-{"seed": seed, "write": write, "dump": dump}[cmd]()
+{"seed": seed, "write": write, "dump": dump, "autoinsert": autoinsert}[cmd]()

@@ -1,0 +1,200 @@
+package milvus
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+)
+
+// KeptAutoIDProperty marks a target collection whose source gave its keys
+// (autoID) and whose keys were kept: the target field takes explicit keys,
+// and after the switch the proxy gives keys to inserts that send none, as
+// the source did.
+const KeptAutoIDProperty = "zdm.auto_id"
+
+// withKeptAutoID returns props with the mark of a kept-autoID collection.
+func withKeptAutoID(props map[string]string) map[string]string {
+	out := make(map[string]string, len(props)+1)
+	for k, v := range props {
+		out[k] = v
+	}
+	out[KeptAutoIDProperty] = "true"
+	return out
+}
+
+// keyRun gives the keys of one collection: Milvus's own shape of autoID
+// (milliseconds since the epoch above 18 bits of sequence), above every
+// key the collection held when the run began and above every key given
+// since, so a key is never given twice by this process.
+type keyRun struct {
+	mu   sync.Mutex
+	last int64
+}
+
+func (r *keyRun) take(n int, now time.Time) []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	start := max(now.UnixMilli()<<18, r.last+1)
+	keys := make([]int64, n)
+	for i := range keys {
+		keys[i] = start + int64(i)
+	}
+	r.last = start + int64(n) - 1
+	return keys
+}
+
+// autoKeys is the proxy's key giver for kept-autoID collections, after the
+// switch routed their traffic to the target.
+type autoKeys struct {
+	mu   sync.Mutex
+	runs map[string]*keyRun // by address/db/collection; nil: not kept-autoID
+	pks  map[string]string
+}
+
+// giveKeys gives keys to an insert that sends none into a kept-autoID
+// collection; the target's answer returns them, as the source's did.
+func (p *Proxy) giveKeys(ctx context.Context, cc milvuspb.MilvusServiceClient, addr, dbHeader string, req []byte) ([]byte, error) {
+	var r milvuspb.InsertRequest
+	if err := proto.Unmarshal(req, &r); err != nil {
+		return req, nil // the server answers a request it cannot read
+	}
+	db := r.GetDbName()
+	if db == "" {
+		db = dbHeader
+	}
+	run, pk, err := p.keys.run(ctx, cc, addr, db, r.GetCollectionName())
+	if err != nil {
+		return nil, err
+	}
+	if run == nil || r.GetNumRows() == 0 {
+		return req, nil
+	}
+	cols := r.FieldsData[:0]
+	for _, c := range r.GetFieldsData() {
+		if c.GetFieldName() == pk {
+			if columnLen(c) > 0 {
+				return req, nil // keys of its own: the target takes them
+			}
+			continue // an empty key column is no keys
+		}
+		cols = append(cols, c)
+	}
+	r.FieldsData = append(cols, Int64Column(pk, run.take(int(r.GetNumRows()), time.Now())))
+	return proto.Marshal(&r)
+}
+
+// run returns the key run of a kept-autoID collection (nil for any other)
+// and its key field, looked up once.
+func (a *autoKeys) run(ctx context.Context, cc milvuspb.MilvusServiceClient, addr, db, coll string) (*keyRun, string, error) {
+	name := addr + "/" + db + "/" + coll
+	a.mu.Lock()
+	run, known := a.runs[name]
+	pk := a.pks[name]
+	a.mu.Unlock()
+	if known {
+		return run, pk, nil
+	}
+	d, err := cc.DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: coll})
+	if err := check("describe collection "+coll, d.GetStatus(), err); err != nil {
+		return nil, "", err
+	}
+	field := (&Collection{Schema: d.GetSchema()}).PrimaryField()
+	if field != nil && !field.GetAutoID() && field.GetDataType() == schemapb.DataType_Int64 && kvMap(d.GetProperties())[KeptAutoIDProperty] == "true" {
+		pk = field.GetName()
+		floor, err := highestKey(ctx, cc, db, coll, pk, time.Now().UnixMilli()<<18)
+		if err != nil {
+			return nil, "", fmt.Errorf("zdm: cannot find the highest key of %s/%s to give new keys above it: %w", db, coll, err)
+		}
+		run = &keyRun{last: floor}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.runs == nil {
+		a.runs, a.pks = map[string]*keyRun{}, map[string]string{}
+	}
+	if prior, ok := a.runs[name]; ok { // looked up meanwhile
+		return prior, a.pks[name], nil
+	}
+	a.runs[name], a.pks[name] = run, pk
+	return run, pk, nil
+}
+
+// highestKey finds a collection's highest key from "from" up (0 when it
+// holds none there: keys below are below every key given) by bisection
+// over "pk >= x" queries, since Milvus 2.3 has no max(): at most about 64
+// queries, once per collection and process. The first is strongly
+// consistent, so every write before it is seen by those after.
+func highestKey(ctx context.Context, cc milvuspb.MilvusServiceClient, db, coll, pk string, from int64) (int64, error) {
+	level := commonpb.ConsistencyLevel_Strong
+	first := func(lo int64) (int64, bool, error) {
+		r, err := cc.Query(ctx, &milvuspb.QueryRequest{DbName: db, CollectionName: coll, Expr: pk + " >= " + strconv.FormatInt(lo, 10),
+			OutputFields: []string{pk}, QueryParams: []*commonpb.KeyValuePair{{Key: "limit", Value: "1"}}, ConsistencyLevel: level})
+		if err := check("query "+coll, r.GetStatus(), err); err != nil {
+			return 0, false, err
+		}
+		level = commonpb.ConsistencyLevel_Eventually
+		keys := KeysOf(Column(r.GetFieldsData(), pk)).Ints
+		if len(keys) == 0 {
+			return 0, false, nil
+		}
+		return keys[0], true, nil
+	}
+	lo, found, err := first(from)
+	if err != nil || !found {
+		return 0, err
+	}
+	hi := int64(math.MaxInt64)
+	// Invariant: a key >= lo exists, and none above hi.
+	for lo < hi {
+		mid := lo + int64((uint64(hi)-uint64(lo))/2) + 1 // unsigned: hi-lo may pass MaxInt64
+		k, ok, err := first(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = k
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo, nil
+}
+
+// asTheSourceShowedIt rewrites a DescribeCollection answer of the target
+// so that a kept-autoID collection shows its key field as autoID again,
+// without zdm's mark: SDKs check inserts against the description, and an
+// application inserting without keys must not notice the switch.
+func asTheSourceShowedIt(resp []byte) []byte {
+	var d milvuspb.DescribeCollectionResponse
+	if err := proto.Unmarshal(resp, &d); err != nil {
+		return resp
+	}
+	kept := false
+	props := d.GetProperties()[:0]
+	for _, kv := range d.GetProperties() {
+		if kv.GetKey() == KeptAutoIDProperty {
+			kept = kv.GetValue() == "true"
+			continue
+		}
+		props = append(props, kv)
+	}
+	pk := (&Collection{Schema: d.GetSchema()}).PrimaryField()
+	if !kept || pk == nil || pk.GetDataType() != schemapb.DataType_Int64 {
+		return resp
+	}
+	pk.AutoID = true
+	d.Properties = props
+	out, err := proto.Marshal(&d)
+	if err != nil {
+		return resp
+	}
+	return out
+}
