@@ -117,6 +117,9 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
+// OpenAPI is the API's OpenAPI document (api/openapi.yaml).
+func OpenAPI() []byte { return append([]byte{}, openAPIDocument...) }
+
 // Handler exposes the routes (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.echo }
 

@@ -150,20 +150,25 @@ func (s *Server) Do(t testing.TB, method, path, token string, body any) Response
 	return s.DoKeyed(t, method, path, token, "", body)
 }
 
-// DoKeyed is Do with an Idempotency-Key ("" for none).
+// DoKeyed is Do with an Idempotency-Key ("" for none). Every answer is
+// checked against the OpenAPI document.
 func (s *Server) DoKeyed(t testing.TB, method, path, token, key string, body any) Response {
 	t.Helper()
-	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = bytes.NewBufferString(b)
+		sent = []byte(b)
 	default:
 		data, err := json.Marshal(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd = bytes.NewReader(data)
+		sent = data
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(sent)
 	}
 	req, err := http.NewRequest(method, s.URL+path, rd)
 	if err != nil {
@@ -182,6 +187,7 @@ func (s *Server) DoKeyed(t testing.TB, method, path, token, key string, body any
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	conforms(t, req, sent, resp, data)
 	return Response{Status: resp.StatusCode, Body: data}
 }
 
