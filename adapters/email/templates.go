@@ -90,6 +90,14 @@ func render(n handlers.Notification, consoleURL string) (subject, text, html str
 			} `json:"collections"`
 		}
 		_ = json.Unmarshal(ver.Report, &rep)
+		if len(rep.Collections) == 0 {
+			// Said even when there is no collection to list.
+			verdict := "equal"
+			if !ver.Equal {
+				verdict = "DIFFERENT"
+			}
+			v.Checks = append(v.Checks, fmt.Sprintf("%s: %s", ver.Phase, verdict))
+		}
 		for _, c := range rep.Collections {
 			verdict := "equal"
 			if !c.Equal {
