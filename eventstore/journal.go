@@ -51,6 +51,10 @@ func openJournal(ctx context.Context, js jetstream.JetStream) (*Journal, error) 
 	return &Journal{js: js, stream: st}, nil
 }
 
+// MaxEntry is the largest entry the journal takes: the NATS server's
+// max_payload, less room for the headers an append sends.
+func (j *Journal) MaxEntry() int64 { return j.js.Conn().MaxPayload() - 1024 }
+
 // Append stores one entry and returns its sequence once it is durable.
 func (j *Journal) Append(ctx context.Context, subject string, data []byte) (uint64, error) {
 	ack, err := j.js.Publish(ctx, subject, data, jetstream.WithExpectStream(JournalStream))

@@ -11,6 +11,9 @@ import (
 	"github.com/zdm-io/zdm/metrics"
 )
 
+// shippedMaxPayload is the NATS max_payload of the shipped nats.conf.
+const shippedMaxPayload = 8 << 20
+
 // MilvusConfig configures the Milvus data plane.
 type MilvusConfig struct {
 	// Python, ServerScript and ServerRoot run scripts/milvus_server.py for
@@ -57,6 +60,12 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 	journal, err := eventstore.OpenJournalOn(m.baseCtx, m.journalNC)
 	if err != nil {
 		return handlers.Steps{}, err
+	}
+	if limit := m.journalNC.MaxPayload(); limit < shippedMaxPayload {
+		// The proxy refuses every write whose journal entry would not fit.
+		m.logger.Warn("NATS max_payload is below what zdm ships: writes through the proxy larger than it are refused; "+
+			"set max_payload: 8MB in the NATS server's configuration (nats.conf) and restart it",
+			"max_payload_bytes", limit, "shipped_bytes", shippedMaxPayload)
 	}
 	positions, err := m.store.KV(m.baseCtx, "ZDM_APPLY")
 	if err != nil {

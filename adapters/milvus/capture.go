@@ -377,6 +377,10 @@ type call struct {
 	token   string // names the intent in the write's journal entry
 	subject string // its journal subject, once its collection is resolved
 	claim   *keyClaim
+	// keys is the request without its columns that cannot be keys: what
+	// an intent or an uncertain entry needs to repair the write, small
+	// enough for the journal whatever the vectors' size.
+	keys []byte
 }
 
 // before runs ahead of forwarding: it refuses a forbidden operation under
@@ -406,10 +410,14 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 	}
 	k.a = a
 	msg, keys := decodeRequest(method, req)
+	k.keys = keys
 	k.db, k.coll = requestNames(method, msg, dbHeader)
 	if k.kind == "forbidden" && a.policy != domain.PolicyFail {
 		return nil, &Refusal{Reason: fmt.Sprintf(
 			"zdm: %s is forbidden while migration %s of this cluster runs (R3); retry after the migration, or cancel it", method, a.migrationID)}
+	}
+	if err := c.fits(k, msg, req); err != nil {
+		return nil, err
 	}
 	for {
 		c.mu.Lock()
@@ -478,6 +486,33 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		}
 	}
 	return k, nil
+}
+
+// entryOverhead bounds what a journal entry adds to its request: its
+// header, and the keys the source gives an insert (up to 21 bytes each).
+func entryOverhead(msg proto.Message) int64 {
+	n := int64(1024)
+	if r, ok := msg.(*milvuspb.InsertRequest); ok {
+		n += 21 * int64(r.GetNumRows())
+	}
+	return n
+}
+
+// fits refuses, before it reaches the source, a write whose journal entry
+// would be larger than the journal takes: its answer could only be a
+// failure after the source applied it.
+func (c *Capture) fits(k *call, msg proto.Message, req []byte) error {
+	limited, ok := c.journal.(interface{ MaxEntry() int64 })
+	if !ok || k.kind == "forbidden" {
+		return nil
+	}
+	size, limit := int64(len(req))+entryOverhead(msg), limited.MaxEntry()
+	if size <= limit {
+		return nil
+	}
+	return &Refusal{Reason: fmt.Sprintf("zdm: this %s is %d bytes, more than a migration's journal takes (%d bytes, from NATS max_payload); "+
+		"nothing was written: send it in smaller batches, or raise max_payload in nats.conf (at most 64MB) and restart zdmd and NATS",
+		k.method, len(req), limit)}
 }
 
 // claimOf is what a call claims: the keys of an insert, an upsert or a
@@ -563,8 +598,11 @@ func (c *Capture) unsent(ctx context.Context, k *call) {
 }
 
 // broken ends a call that reached the cluster without an answer: the write
-// may or may not have happened there, so it is journaled as uncertain.
-func (c *Capture) broken(ctx context.Context, k *call, req []byte) {
+// may or may not have happened there, so it is journaled as uncertain,
+// with its keys only (the repair reads the source's rows of those keys).
+// If even that cannot be journaled, the migration fails: its target would
+// miss a write the source may hold.
+func (c *Capture) broken(ctx context.Context, k *call) {
 	if k.a == nil {
 		return
 	}
@@ -573,11 +611,23 @@ func (c *Capture) broken(ctx context.Context, k *call, req []byte) {
 	if k.kind != "write" {
 		return
 	}
-	if err := c.appendUncertain(context.WithoutCancel(ctx), k.a.migrationID, k.entry(req)); err != nil {
-		c.logger.Error("uncertain write not journaled; its intent stays for the next start", "migration", k.a.migrationID, "err", err)
+	if err := c.appendUncertain(context.WithoutCancel(ctx), k.a.migrationID, k.entry(k.keys)); err != nil {
+		c.journalLost(ctx, k, "a write broken off on its way to the source could not be journaled as uncertain", err)
 		return
 	}
 	c.settle(k)
+}
+
+// journalLost fails the migration of a write the journal could not take
+// after it reached the source: the last resort, the target would miss it.
+func (c *Capture) journalLost(ctx context.Context, k *call, what string, err error) {
+	c.logger.Error(what+"; the migration fails", "migration", k.a.migrationID, "err", err)
+	if c.failer == nil {
+		return
+	}
+	if ferr := c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "journal_unavailable", what+": "+err.Error()); ferr != nil {
+		c.logger.Error("the migration could not be failed either; its intent is repaired at the next start", "migration", k.a.migrationID, "err", ferr)
+	}
 }
 
 // forget clears the intent of a write known to have done nothing (never
@@ -607,10 +657,12 @@ func (c *Capture) settle(k *call) {
 }
 
 // after journals an acknowledged write before the client gets its answer;
-// under policy fail a forbidden operation fails the migration.
-func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
+// under policy fail a forbidden operation fails the migration. An error
+// means the write could not be journaled: the client must not be told it
+// succeeded, and the migration fails.
+func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
 	if k.a == nil {
-		return
+		return nil
 	}
 	defer k.a.inflight.Done()
 	// Released once journaled: a write of the same keys waits for it.
@@ -622,12 +674,12 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 				c.logger.Error("fail migration after a forbidden operation", "migration", k.a.migrationID, "err", err)
 			}
 		}
-		return
+		return nil
 	}
 	ok, res := succeeded(k.method, resp)
 	if !ok {
 		c.forget(ctx, k)
-		return // only acknowledged writes are journaled
+		return nil // only acknowledged writes are journaled
 	}
 	e := k.entry(req)
 	if res != nil {
@@ -638,12 +690,9 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 		}
 	}
 	if err := c.appendEntry(ctx, k.subject, e); err != nil {
-		c.logger.Error("journal append failed; the migration fails", "migration", k.a.migrationID, "err", err)
-		if c.failer != nil {
-			_ = c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "journal_unavailable",
-				"a write acknowledged by the source could not be journaled: "+err.Error())
-		}
-		return
+		c.journalLost(ctx, k, "a write acknowledged by the source could not be journaled", err)
+		return &Refusal{Reason: fmt.Sprintf("zdm: the source applied this %s, but migration %s could not record it (%v); "+
+			"the migration fails, and the write stays on the source only", k.method, k.a.migrationID, err)}
 	}
 	c.settle(k)
 	if k.kind == "ddl" {
@@ -657,6 +706,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) {
 		c.ddl[k.a.migrationID] = append(marks, ddlMark{db: k.db, coll: k.coll, at: now})
 		c.mu.Unlock()
 	}
+	return nil
 }
 
 // appendEntry journals e, retrying for a while: the client waits for it.

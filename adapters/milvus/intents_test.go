@@ -2,6 +2,8 @@ package milvus
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,5 +183,35 @@ func TestAnEndedMigrationKeepsNoIntents(t *testing.T) {
 	c.SweepIntents(ctx)
 	if left, err := intents.All(ctx); err != nil || len(left) != 0 {
 		t.Fatalf("keys left for an ended migration: %v %v", left, err)
+	}
+}
+
+// failOnAppend is a journal whose appends fail.
+type failOnAppend struct{ *eventstore.Journal }
+
+func (failOnAppend) Append(context.Context, string, []byte) (uint64, error) {
+	return 0, errors.New("nats: no responders available for request")
+}
+
+type recordedFailures struct{ reasons []string }
+
+func (r *recordedFailures) FailMigration(_ context.Context, id, reason, _ string) error {
+	r.reasons = append(r.reasons, id+" "+reason)
+	return nil
+}
+
+func TestAnUncertainWriteTheJournalCannotTakeFailsTheMigration(t *testing.T) {
+	journal, intents := intentStore(t)
+	failed := &recordedFailures{}
+	c := NewCapture(failOnAppend{journal}, failed, nil)
+	c.KeepIntents(intents)
+	c.Arm("src", "m-1", "")
+	k := begin(t, c, 7)
+	if len(k.keys) == 0 || len(k.keys) > len(upsertOf(t, 7)) {
+		t.Fatalf("the uncertain entry would carry %d bytes", len(k.keys))
+	}
+	c.broken(context.Background(), k)
+	if strings.Join(failed.reasons, ";") != "m-1 journal_unavailable" {
+		t.Fatalf("failures: %v", failed.reasons)
 	}
 }

@@ -144,7 +144,7 @@ func TestAWriteGivesItsKeysBackHoweverItEnds(t *testing.T) {
 	ends := map[string]func(k *call){
 		"answered": func(k *call) { c.after(ctx, k, upsertOf(t, 1), answered()) },
 		"refused":  func(k *call) { c.after(ctx, k, upsertOf(t, 1), refused) },
-		"broken":   func(k *call) { c.broken(ctx, k, upsertOf(t, 1)) },
+		"broken":   func(k *call) { c.broken(ctx, k) },
 		"unsent":   func(k *call) { c.unsent(ctx, k) },
 	}
 	for name, end := range ends {

@@ -175,17 +175,8 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 		dbHeader = v[0]
 	}
 	k, err := p.capture.before(ss.Context(), p.clusterID, method, req, dbHeader, p.lookup)
-	var refused *Refusal
-	if errors.As(err, &refused) {
-		resp, rerr := refusalResponse(method[strings.LastIndexByte(method, '/')+1:], refused)
-		if rerr != nil {
-			p.logger.Error("answer a refusal", "method", method, "err", rerr)
-			return status.Error(codes.FailedPrecondition, refused.Reason)
-		}
-		return ss.SendMsg(&resp)
-	}
 	if err != nil {
-		return err
+		return p.refuse(ss, method, err)
 	}
 	// The route is read after a hold let the call go on, so held writes
 	// reach the target once the switch routed there.
@@ -201,11 +192,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 		cancel()
 		if err != nil {
 			p.capture.unsent(ss.Context(), k)
-			resp, rerr := refusalResponse("Insert", &Refusal{Reason: err.Error()})
-			if rerr != nil {
-				return status.Error(codes.Unavailable, err.Error())
-			}
-			return ss.SendMsg(&resp)
+			return p.refuse(ss, method, &Refusal{Reason: err.Error()})
 		}
 	}
 	var resp []byte
@@ -219,12 +206,30 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 		ss.SetTrailer(trailer)
 	}
 	if err != nil {
-		p.capture.broken(ss.Context(), k, req)
+		p.capture.broken(ss.Context(), k)
 		return err // the upstream's status, code and message as they were
 	}
-	p.capture.after(ss.Context(), k, req, resp)
+	if err := p.capture.after(ss.Context(), k, req, resp); err != nil {
+		return p.refuse(ss, method, err) // never success for a write the journal does not hold
+	}
 	if strings.HasSuffix(method, "/DescribeCollection") && addr != p.upstream() {
 		resp = asTheSourceShowedIt(resp)
+	}
+	return ss.SendMsg(&resp)
+}
+
+// refuse answers a call the proxy does not pass on (or whose answer it
+// does not pass on): a Refusal as the method's own answer with an error
+// status, which SDKs raise at once; any other error as it is.
+func (p *Proxy) refuse(ss grpc.ServerStream, method string, err error) error {
+	var refused *Refusal
+	if !errors.As(err, &refused) {
+		return err
+	}
+	resp, rerr := refusalResponse(method[strings.LastIndexByte(method, '/')+1:], refused)
+	if rerr != nil {
+		p.logger.Error("answer a refusal", "method", method, "err", rerr)
+		return status.Error(codes.FailedPrecondition, refused.Reason)
 	}
 	return ss.SendMsg(&resp)
 }
