@@ -60,3 +60,12 @@ func TestFollowCountsEntriesReceivedButNotYetRead(t *testing.T) {
 		t.Fatalf("pending after each entry %v, want %v", pending, want)
 	}
 }
+
+// Tests run NATS as zdm ships it: a journal entry may be as large as the
+// shipped max_payload allows, not NATS's 1 MB default.
+func TestTestsRunWithTheShippedNATSConfiguration(t *testing.T) {
+	j := estest.Journal(t, estest.NewStore(t))
+	if got := j.MaxEntry(); got != 8<<20-1024 {
+		t.Fatalf("a journal entry may be %d bytes; nats.conf allows 8 MB", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/service"
@@ -89,7 +90,7 @@ func TestDeletedProjectionConsumersRebuildIdenticalViews(t *testing.T) {
 }
 
 func TestExternalNATSByURL(t *testing.T) {
-	ext, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	ext, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

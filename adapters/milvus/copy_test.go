@@ -74,6 +74,28 @@ func TestCopySkipsACollectionDroppedMidCopy(t *testing.T) {
 	if !skipped || !done0 {
 		t.Fatalf("checkpoints: %+v", got)
 	}
+	// The collection that stayed is on the target whole, every row as on
+	// the source; the dropped one is not copied whole.
+	dst := milvustest.Dial(t, bed.Target)
+	if n, err := dst.CountWhere(ctx, "drop_db0", "drop_c0", ""); err != nil || n != 3000 {
+		t.Fatalf("drop_c0 on the target: %d rows (%v)", n, err)
+	}
+	rep, err := milvus.Verify(ctx, src, dst, milvus.VerifyOptions{SampleEvery: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Collections {
+		if c.Collection == "drop_c0" && !c.Equal {
+			t.Fatalf("drop_c0 differs on the target: %+v", c)
+		}
+	}
+	if has, err := dst.HasCollection(ctx, "drop_db0", "drop_c1"); err != nil {
+		t.Fatal(err)
+	} else if has {
+		if n, err := dst.CountWhere(ctx, "drop_db0", "drop_c1", ""); err == nil && n == 3000 {
+			t.Fatal("the collection dropped mid-copy was copied whole")
+		}
+	}
 }
 
 func TestCopyToAnUnreachableTargetSaysSo(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -122,11 +123,43 @@ func TestLoadThenCheckFindsEveryWriteAndCatchesFaults(t *testing.T) {
 	if _, err := c.Insert(ctx, "varchar_db0", "varchar_c0", "", gen.Columns(1, milvus.Keys{Strs: lastUpsert.Keys[:1]}, func(int) int64 { return lastUpsert.Version }), 1); err != nil {
 		t.Fatal(err)
 	}
+	// A key whose last acknowledged write is an upsert, set back to an
+	// older version, and a key whose last is a delete, written again.
+	last := map[string]milvus.Ack{}
+	for _, line := range strings.Split(strings.TrimSpace(journal.String()), "\n") {
+		var a milvus.Ack
+		_ = json.Unmarshal([]byte(line), &a)
+		if a.Collection == "int64_c0" && !a.Unsure {
+			for _, k := range a.Keys {
+				last[k] = a
+			}
+		}
+	}
+	var staleKey, deletedKey string
+	for k, a := range last {
+		switch {
+		case a.Op == "upsert" && a.Version > 1 && staleKey == "" && k != lastInsert.Keys[len(lastInsert.Keys)-1]:
+			staleKey = k
+		case a.Op == "delete" && deletedKey == "":
+			deletedKey = k
+		}
+	}
+	if staleKey == "" || deletedKey == "" {
+		t.Fatalf("the load left no upserted or deleted key of int64_c0 to plant faults on")
+	}
+	intCol, _ := c.DescribeCollection(ctx, "int64_db0", "int64_c0")
+	intGen := milvus.RowGen{Schema: intCol.Schema, Rand: newRand()}
+	for key, version := range map[string]int64{staleKey: last[staleKey].Version - 1, deletedKey: 1} {
+		k, _ := strconv.ParseInt(key, 10, 64)
+		if _, err := c.Upsert(ctx, "int64_db0", "int64_c0", "", intGen.Columns(1, milvus.Keys{Ints: []int64{k}}, func(int) int64 { return version }), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rep, err = milvus.Check(ctx, c, bytes.NewReader(journal.Bytes()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Missing != 1 || rep.Duplicated != 1 || rep.OK() {
-		t.Fatalf("planted one missing and one duplicated key, check says: %s %v", rep, rep.Examples)
+	if rep.Missing != 1 || rep.Duplicated != 1 || rep.Stale != 1 || rep.Resurrected != 1 || rep.OK() {
+		t.Fatalf("planted one missing, one duplicated, one stale and one deleted-but-present key, check says: %s %v", rep, rep.Examples)
 	}
 }

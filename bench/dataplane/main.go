@@ -35,6 +35,7 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
+	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/adapters/milvus"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
@@ -164,7 +165,7 @@ func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 func benchSync(ctx context.Context, src, dst *milvus.Conn, quiet *slog.Logger) {
 	dir, _ := os.MkdirTemp("", "zdm-bench-")
 	defer os.RemoveAll(dir)
-	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: dir, Listen: "none"})
+	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: "none"})
 	must(err)
 	defer emb.Close()
 	nc, err := emb.Connect("bench")

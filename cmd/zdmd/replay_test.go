@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 )
@@ -17,7 +18,7 @@ import (
 // writeHistory stores batches on a data directory the way zdmd would.
 func writeHistory(t *testing.T, dir, id string, batches ...[]domain.Event) {
 	t.Helper()
-	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: dir, Listen: "none"})
+	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: "none"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestReplayRefusesADirectoryItCannotRead(t *testing.T) {
 	// The directory of a running zdmd is refused at once.
 	dir := t.TempDir()
 	writeHistory(t, dir, "m-1", []domain.Event{domain.MigrationRequested{ID: "m-1"}})
-	running, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: dir, Listen: "none"})
+	running, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: "none"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/eventstore"
 )
 
@@ -16,12 +17,13 @@ type Server struct {
 	Dir string
 }
 
-// Start runs an embedded server that accepts in-process connections only;
-// it is shut down when the test ends.
+// Start runs an embedded server, configured by the nats.conf zdm ships,
+// that accepts in-process connections only; it is shut down when the test
+// ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	e, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: dir, Listen: "none"})
+	e, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: "none"})
 	if err != nil {
 		t.Fatal(err)
 	}
