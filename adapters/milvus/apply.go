@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/protobuf/proto"
@@ -36,6 +37,26 @@ type Applier struct {
 
 	mu      sync.Mutex
 	workers map[string]*applyWorker
+	// ahead is how far the source's clock runs ahead of zdmd's, at least:
+	// a write is committed before the proxy journals its answer, so its
+	// commit time can pass the entry's time only by the clocks' offset.
+	// The lag adds it back, so a source clock ahead never makes the lag
+	// read low (or 0).
+	ahead atomic.Int64
+}
+
+// sawEntry learns from e how far the source's clock runs ahead, at least.
+func (a *Applier) sawEntry(e Entry) {
+	if e.Timestamp == 0 {
+		return
+	}
+	d := int64(e.CommitTime().Sub(e.At))
+	for {
+		cur := a.ahead.Load()
+		if d <= cur || a.ahead.CompareAndSwap(cur, d) {
+			return
+		}
+	}
 }
 
 type applyWorker struct {
@@ -112,6 +133,7 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 			if err != nil {
 				return fmt.Errorf("journal entry %d: %w", seq, err)
 			}
+			a.sawEntry(e)
 			w.mu.Lock()
 			if w.oldest.IsZero() {
 				w.oldest = e.CommitTime()
@@ -430,7 +452,12 @@ func (a *Applier) Lag(ctx context.Context, now time.Time) (float64, error) {
 			oldest = t
 		}
 	}
-	if oldest.IsZero() || !now.After(oldest) {
+	if oldest.IsZero() {
+		return 0, nil
+	}
+	// Both in zdmd's clock: the source's commit time less its lead.
+	oldest = oldest.Add(-time.Duration(a.ahead.Load()))
+	if !now.After(oldest) {
 		return 0, nil
 	}
 	return now.Sub(oldest).Seconds(), nil
@@ -445,6 +472,7 @@ func (a *Applier) nextCommit(ctx context.Context, subject string, applied uint64
 	if err != nil {
 		return time.Time{}, err
 	}
+	a.sawEntry(e)
 	return e.CommitTime(), nil
 }
 

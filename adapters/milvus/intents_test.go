@@ -215,3 +215,26 @@ func TestAnUncertainWriteTheJournalCannotTakeFailsTheMigration(t *testing.T) {
 		t.Fatalf("failures: %v", failed.reasons)
 	}
 }
+
+// A source whose clock runs ahead of zdmd's stamps its commits later than
+// zdmd journals them; the lag must not read low, or 0, for it.
+func TestTheLagOfASourceWhoseClockRunsAheadIsNotLow(t *testing.T) {
+	journal, positions := intentStore(t)
+	a := NewApplier("m-1", journal, nil, nil, positions, false, func(string, string) bool { return true }, nil, nil)
+	now := time.Now()
+	ahead := 30 * time.Second
+	// Committed on the source 2 s ago by zdmd's clock: its clock says 28 s
+	// from now.
+	e := Entry{Op: OpUpsert, Method: "Upsert", Database: "d", Collection: "c", At: now.Add(-2 * time.Second),
+		Timestamp: uint64(now.Add(-2*time.Second+ahead).UnixMilli()) << 18}
+	if _, err := journal.Append(context.Background(), CollectionSubject("m-1", "d", "c"), e.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	lag, err := a.Lag(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lag < 1.9 || lag > 2.1 {
+		t.Fatalf("lag %.2fs for a write pending 2 s on a source 30 s ahead", lag)
+	}
+}
