@@ -109,6 +109,23 @@ func (j *Journal) Follow(ctx context.Context, subject string, from uint64, fn fu
 }
 
 // Purge deletes every entry under filter (a migration that ended).
+// Trim removes the entries of subject up to and including seq.
+func (j *Journal) Trim(ctx context.Context, subject string, seq uint64) error {
+	if err := j.stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(seq+1)); err != nil {
+		return fmt.Errorf("trim %s up to %d: %w", subject, seq, err)
+	}
+	return nil
+}
+
+// Bytes is the size of the journal's entries, all migrations together.
+func (j *Journal) Bytes(ctx context.Context) (uint64, error) {
+	info, err := j.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("journal size: %w", err)
+	}
+	return info.State.Bytes, nil
+}
+
 func (j *Journal) Purge(ctx context.Context, filter string) error {
 	if err := j.stream.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
 		return fmt.Errorf("purge %s: %w", filter, err)

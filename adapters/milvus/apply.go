@@ -43,6 +43,18 @@ type Applier struct {
 	// The lag adds it back, so a source clock ahead never makes the lag
 	// read low (or 0).
 	ahead atomic.Int64
+	// trimEvery is how often applied entries are removed from the
+	// journal, one round behind (see trim).
+	trimEvery time.Duration
+}
+
+// DefaultTrimEvery is how often the applier trims the journal.
+const DefaultTrimEvery = 30 * time.Second
+
+// TrimEvery sets how often applied entries leave the journal (0: never).
+func (a *Applier) TrimEvery(d time.Duration) *Applier {
+	a.trimEvery = d
+	return a
 }
 
 // sawEntry learns from e how far the source's clock runs ahead, at least.
@@ -74,7 +86,7 @@ func NewApplier(id string, j JournalLog, source, target *Conn, pos Positions, pr
 		logger = slog.Default()
 	}
 	return &Applier{id: id, journal: j, source: source, target: target, positions: pos, preserveKeys: preserveKeys, eligible: eligible,
-		onStuck: onStuck, logger: logger, workers: map[string]*applyWorker{}}
+		onStuck: onStuck, logger: logger, workers: map[string]*applyWorker{}, trimEvery: DefaultTrimEvery}
 }
 
 func (a *Applier) positionKey(subject string) string { return subject }
@@ -93,6 +105,13 @@ func (a *Applier) position(ctx context.Context, subject string) uint64 {
 func (a *Applier) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if t, ok := a.journal.(trimmer); ok && a.trimEvery > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.trim(ctx, t)
+		}()
+	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -178,6 +197,52 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 			a.logger.Warn("journal reader stopped; resuming", "subject", subject, "err", err)
 			time.Sleep(time.Second)
 		}
+	}
+}
+
+// trimmer is a journal that can remove entries.
+type trimmer interface {
+	Trim(ctx context.Context, subject string, seq uint64) error
+}
+
+// trim removes applied entries from the journal, so that its size follows
+// the lag rather than the sync's age. It runs a round behind: each round
+// removes what was applied at the previous one. An intent is settled by
+// its entry, and a zdmd that died leaves intents that the next start
+// looks up in the journal before the applier runs; a round later, every
+// intent of this process is swept, and no look-up needs those entries.
+func (a *Applier) trim(ctx context.Context, t trimmer) {
+	tick := time.NewTicker(a.trimEvery)
+	defer tick.Stop()
+	behind := map[string]uint64{}  // subject: applied at the previous round
+	trimmed := map[string]uint64{} // subject: trimmed up to
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		a.mu.Lock()
+		now := make(map[string]uint64, len(a.workers))
+		for subj, w := range a.workers {
+			w.mu.Lock()
+			now[subj] = w.applied
+			w.mu.Unlock()
+		}
+		a.mu.Unlock()
+		for subj, applied := range behind {
+			if applied <= trimmed[subj] {
+				continue
+			}
+			if err := t.Trim(ctx, subj, applied); err != nil {
+				if ctx.Err() == nil {
+					a.logger.Warn("journal not trimmed; it keeps applied entries until the next round", "subject", subj, "err", err)
+				}
+				continue
+			}
+			trimmed[subj] = applied
+		}
+		behind = now
 	}
 }
 

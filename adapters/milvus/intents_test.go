@@ -238,3 +238,53 @@ func TestTheLagOfASourceWhoseClockRunsAheadIsNotLow(t *testing.T) {
 		t.Fatalf("lag %.2fs for a write pending 2 s on a source 30 s ahead", lag)
 	}
 }
+
+// The journal's size follows the lag, not the sync's age: applied entries
+// leave it, a round behind the applier.
+func TestTheJournalKeepsOnlyWhatIsNotYetApplied(t *testing.T) {
+	journal, positions := intentStore(t)
+	a := NewApplier("m-1", journal, nil, nil, positions, false, func(string, string) bool { return true }, nil, nil).TrimEvery(50 * time.Millisecond)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(ctx) }()
+	defer func() { stop(); <-done }()
+	// 20 MB over a long sync, in ten batches of 2 MB: heartbeats padded to
+	// 4 KiB, which the applier applies without a target. Once a batch is
+	// applied, the journal holds about a batch, however many came before.
+	pad := strings.Repeat("x", 4096)
+	held := func() uint64 {
+		size, err := journal.Bytes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return size
+	}
+	for batch := range 10 {
+		for range 500 {
+			e := Entry{Op: OpHeartbeat, At: time.Now(), Intent: pad}
+			if _, err := journal.Append(ctx, HeartbeatSubject("m-1"), e.Marshal()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		last, err := journal.LastSeq(ctx, HeartbeatSubject("m-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			drained, err := a.Drained(ctx, last)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if size := held(); drained && size <= 3<<20 {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("after batch %d (%d MB journaled), the journal holds %d KiB (applied: %v)", batch, 2*(batch+1), size>>10, drained)
+			}
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); held() > 64<<10; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the journal holds %d bytes once everything is applied", held())
+		}
+	}
+}
