@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,5 +150,57 @@ func TestNotificationsAreSentOnceAndSayWhatHappened(t *testing.T) {
 	warn := box.wait(t, "migration "+thirdID+" reaches its sync time limit")
 	if !strings.Contains(warn.Data, "sync_time_limit") {
 		t.Fatalf("warning email: %s", warn.Data)
+	}
+}
+
+// A relay that is down when an email is due gets it once it is back, and
+// once only.
+func TestAnEmailWaitsForItsRelayAndIsSentOnce(t *testing.T) {
+	// Down: connections are accepted and dropped, and counted.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	var dropped atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			dropped.Add(1)
+			c.Close()
+		}
+	}()
+	cfg := st.Config(t.TempDir())
+	cfg.SMTP = email.Config{Host: "127.0.0.1", Port: port, From: "zdm@example.com", TLS: "none", Recipients: []string{"ops@example.com"}}
+	s := st.Start(t, cfg)
+	src := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": "127.0.0.1:19530"}).JSON(t)["id"].(string)
+	id := s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": src,
+		"target": map[string]any{"name": "next", "project": "search", "provisioner": "simulated"}}).JSON(t)["id"].(string)
+	for deadline := time.Now().Add(20 * time.Second); dropped.Load() < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("zdmd tried the relay %d times", dropped.Load())
+		}
+	}
+	// Back, on the same port.
+	ln.Close()
+	box := &mailbox{}
+	srv := smtp.NewServer(box)
+	srv.Domain, srv.AllowInsecureAuth = "localhost", true
+	back, err := net.Listen("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(back) }()
+	t.Cleanup(func() { srv.Close() })
+	box.wait(t, "can be stopped")
+	if r := s.Do(t, "POST", "/v1/migrations/"+id+"/stop-sync", st.OrgAdminToken, map[string]any{"confirm_writes_stopped": true}); r.Status != 202 {
+		t.Fatalf("stop-sync: %d %s", r.Status, r.Body)
+	}
+	box.wait(t, "switched over")
+	if n := len(box.with("can be stopped")); n != 1 {
+		t.Fatalf("%d lag emails after %d dropped attempts, want exactly 1", n, dropped.Load())
 	}
 }

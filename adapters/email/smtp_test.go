@@ -1,0 +1,183 @@
+package email
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/handlers"
+)
+
+// relay is an SMTP server as operators run one: TLS (STARTTLS or
+// implicit), and PLAIN authentication of one user.
+type relay struct {
+	mu       sync.Mutex
+	got      []delivery
+	password string
+}
+
+type delivery struct {
+	user   string
+	tls    bool
+	to     []string
+	header string
+}
+
+type relaySession struct {
+	r    *relay
+	conn *smtp.Conn
+	cur  delivery
+}
+
+func (r *relay) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &relaySession{r: r, conn: c}, nil
+}
+
+func (s *relaySession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (s *relaySession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if pass != s.r.password {
+			return errors.New("bad credentials")
+		}
+		s.cur.user = user
+		return nil
+	}), nil
+}
+
+func (s *relaySession) Mail(string, *smtp.MailOptions) error {
+	if s.cur.user == "" {
+		return errors.New("authentication required")
+	}
+	_, s.cur.tls = s.conn.TLSConnectionState()
+	return nil
+}
+
+func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.cur.to = append(s.cur.to, to)
+	return nil
+}
+
+func (s *relaySession) Data(r io.Reader) error {
+	data, _ := io.ReadAll(r)
+	s.cur.header, _, _ = strings.Cut(string(data), "\r\n\r\n")
+	s.r.mu.Lock()
+	s.r.got = append(s.r.got, s.cur)
+	s.r.mu.Unlock()
+	return nil
+}
+
+func (s *relaySession) Reset()        { s.cur = delivery{user: s.cur.user} }
+func (s *relaySession) Logout() error { return nil }
+
+// selfSigned is a certificate for 127.0.0.1, made for the test.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "relay"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// serve runs the relay: implicit TLS when implicit, else plain with
+// STARTTLS offered when offerTLS.
+func (r *relay) serve(t *testing.T, implicit, offerTLS bool) int {
+	t.Helper()
+	srv := smtp.NewServer(r)
+	srv.Domain = "relay.test"
+	if implicit || offerTLS {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}
+	}
+	var ln net.Listener
+	var err error
+	if implicit {
+		ln, err = tls.Listen("tcp", "127.0.0.1:0", srv.TLSConfig)
+	} else {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func notification() handlers.Notification {
+	m := domain.NewMigration()
+	m.ID = "m-1"
+	return handlers.Notification{Kind: handlers.NotifyFailed, To: []string{"owner@example.com"}, Migration: m}
+}
+
+func TestMailReachesTheRelayOverTLSWithAuthentication(t *testing.T) {
+	for _, mode := range []string{"starttls", "tls"} {
+		t.Run(mode, func(t *testing.T) {
+			r := &relay{password: "s3cret"}
+			port := r.serve(t, mode == "tls", mode == "starttls")
+			cfg := Config{Host: "127.0.0.1", Port: port, From: "zdm <zdm@example.com>", TLS: mode, InsecureSkipVerify: true,
+				Username: "zdm", Password: "s3cret"}
+			s, err := NewSender(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Send(context.Background(), notification()); err != nil {
+				t.Fatal(err)
+			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if len(r.got) != 1 || !r.got[0].tls || r.got[0].user != "zdm" || strings.Join(r.got[0].to, ",") != "owner@example.com" ||
+				!strings.Contains(r.got[0].header, "Subject: zdm: migration m-1 failed") {
+				t.Fatalf("relay received %+v", r.got)
+			}
+			// A wrong password is an error that says so, and sends nothing.
+			cfg.Password = "wrong"
+			s, _ = NewSender(cfg)
+			if err := s.Send(context.Background(), notification()); err == nil || !strings.Contains(err.Error(), "auth") {
+				t.Fatalf("wrong password: %v", err)
+			}
+			if len(r.got) != 1 {
+				t.Fatalf("a refused login delivered mail: %+v", r.got)
+			}
+		})
+	}
+}
+
+func TestARelayWithoutSTARTTLSIsNotSentCredentialsInClear(t *testing.T) {
+	r := &relay{password: "s3cret"}
+	port := r.serve(t, false, false)
+	s, err := NewSender(Config{Host: "127.0.0.1", Port: port, From: "zdm@example.com", Username: "zdm", Password: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Send(context.Background(), notification())
+	if err == nil || !strings.Contains(err.Error(), "does not offer STARTTLS") {
+		t.Fatalf("got %v", err)
+	}
+	if len(r.got) != 0 {
+		t.Fatalf("mail went out without TLS: %+v", r.got)
+	}
+}
