@@ -139,7 +139,14 @@ func TestNotificationsAreSentOnceAndSayWhatHappened(t *testing.T) {
 		t.Fatalf("failure email: %s", failed.Data)
 	}
 	s.WaitState(t, failedID, "failed", 10*time.Second)
-	time.Sleep(500 * time.Millisecond) // the source is unlocked by the clean-up
+	// The clean-up unlocks the source.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c := s.Do(t, "GET", "/v1/clusters/"+src, st.OrgAdminToken, nil).JSON(t); c["status"] != "Locked" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the source stays %v after the failure", c["status"])
+		}
+	}
 	s.Do(t, "DELETE", "/v1/clusters/t-"+failedID, st.AdminToken, nil)
 	r = s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": src,
 		"target": map[string]any{"name": "third", "project": "search", "provisioner": "simulated"}, "options": map[string]any{"sync_time_limit": "23h"}})
