@@ -3,7 +3,6 @@ package milvus
 import (
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,32 +12,11 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 )
 
-type memJournal struct {
-	mu       sync.Mutex
-	subjects []string
-}
-
-func (j *memJournal) Append(_ context.Context, subject string, _ []byte) (uint64, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.subjects = append(j.subjects, subject)
-	return uint64(len(j.subjects)), nil
-}
-func (j *memJournal) Subjects(context.Context, string) (map[string]uint64, error) { return nil, nil }
-func (j *memJournal) LastSeq(context.Context, string) (uint64, error)             { return 0, nil }
-func (j *memJournal) Next(context.Context, string, uint64) (uint64, []byte, bool, error) {
-	return 0, nil, false, nil
-}
-func (j *memJournal) Follow(context.Context, string, uint64, func(uint64, []byte, uint64) error) error {
-	return nil
-}
-func (j *memJournal) Purge(context.Context, string) error { return nil }
-
 // A write held at the switch goes on to the target once the capture is
 // disarmed, and is not journaled: the applier would otherwise write it to
 // the target again, after the client's later writes.
 func TestAWriteHeldAtTheSwitchIsNotJournaled(t *testing.T) {
-	j := &memJournal{}
+	j, _ := intentStore(t)
 	c := NewCapture(j, nil, nil)
 	c.Arm("src", "m-1", "")
 	ctx := context.Background()
@@ -68,9 +46,11 @@ func TestAWriteHeldAtTheSwitchIsNotJournaled(t *testing.T) {
 		t.Fatalf("the held write is still captured: %+v", k)
 	}
 	resp, _ := proto.Marshal(&milvuspb.MutationResult{})
-	c.after(ctx, k, req, resp)
-	if len(j.subjects) != 0 {
-		t.Fatalf("journaled after the switch: %v", j.subjects)
+	if err := c.after(ctx, k, req, resp); err != nil {
+		t.Fatal(err)
+	}
+	if last, err := j.LastSeq(ctx, JournalPrefix("m-1")+">"); err != nil || last != 0 {
+		t.Fatalf("journaled after the switch: entry %d (%v)", last, err)
 	}
 	if c.RouteOf("src") != "127.0.0.1:1" {
 		t.Fatal("route lost")
@@ -80,7 +60,8 @@ func TestAWriteHeldAtTheSwitchIsNotJournaled(t *testing.T) {
 // DDL through the proxy excuses changes of what it touched, and only those:
 // an alias made meanwhile on another collection still shows.
 func TestDDLThroughTheProxyExcusesOnlyWhatItTouched(t *testing.T) {
-	c := NewCapture(&memJournal{}, nil, nil)
+	j, _ := intentStore(t)
+	c := NewCapture(j, nil, nil)
 	c.Arm("src", "m-1", "")
 	ctx := context.Background()
 	began := time.Now()
@@ -122,7 +103,8 @@ func TestDDLThroughTheProxyExcusesOnlyWhatItTouched(t *testing.T) {
 // for the next migration of the cluster: it may have changed around the
 // proxy in between.
 func TestANewMigrationLooksCollectionsUpAgain(t *testing.T) {
-	c := NewCapture(&memJournal{}, nil, nil)
+	j, _ := intentStore(t)
+	c := NewCapture(j, nil, nil)
 	lookups := 0
 	lookup := func(_ context.Context, _, name string) (string, string, error) {
 		lookups++
