@@ -337,11 +337,8 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e Entry) error {
 			return err
 		}
 		props := kvMap(r.GetProperties())
-		for _, f := range schema.GetFields() {
-			if f.GetIsPrimaryKey() && f.GetAutoID() && a.preserveKeys {
-				f.AutoID = false
-				props = withKeptAutoID(props)
-			}
+		if a.preserveKeys {
+			props = keepKeys(schema, props)
 		}
 		return t.CreateCollection(ctx, db, schema, CollectionSettings{Shards: r.GetShardsNum(), Level: r.GetConsistencyLevel(),
 			Properties: props, Partitions: r.GetNumPartitions()})

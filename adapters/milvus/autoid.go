@@ -1,8 +1,10 @@
 package milvus
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"sync"
@@ -20,14 +22,22 @@ import (
 // the source did.
 const KeptAutoIDProperty = "zdm.auto_id"
 
-// withKeptAutoID returns props with the mark of a kept-autoID collection.
-func withKeptAutoID(props map[string]string) map[string]string {
-	out := make(map[string]string, len(props)+1)
-	for k, v := range props {
-		out[k] = v
+// keepKeys makes schema's autoID key field one that takes the source's
+// keys (in place) and returns props with the mark that has the proxy give
+// keys after the switch; a schema without autoID keys is left as it is.
+func keepKeys(schema *schemapb.CollectionSchema, props map[string]string) map[string]string {
+	for _, f := range schema.GetFields() {
+		if f.GetIsPrimaryKey() && f.GetAutoID() {
+			f.AutoID = false
+			out := maps.Clone(props)
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[KeptAutoIDProperty] = "true"
+			return out
+		}
 	}
-	out[KeptAutoIDProperty] = "true"
-	return out
+	return props
 }
 
 // keyRun gives the keys of one collection: Milvus's own shape of autoID
@@ -54,77 +64,79 @@ func (r *keyRun) take(n int, now time.Time) []int64 {
 // autoKeys is the proxy's key giver for kept-autoID collections, after the
 // switch routed their traffic to the target.
 type autoKeys struct {
-	mu   sync.Mutex
-	runs map[string]*keyRun // by address/db/collection; nil: not kept-autoID
-	pks  map[string]string
+	mu    sync.Mutex
+	known map[string]keptCollection // by address/db/collection
+}
+
+// keptCollection is what the proxy learnt of a collection: its key run
+// and key field if its autoID keys were kept, else nothing.
+type keptCollection struct {
+	run *keyRun
+	pk  string
 }
 
 // giveKeys gives keys to an insert that sends none into a kept-autoID
 // collection; the target's answer returns them, as the source's did.
 func (p *Proxy) giveKeys(ctx context.Context, cc milvuspb.MilvusServiceClient, addr, dbHeader string, req []byte) ([]byte, error) {
-	var r milvuspb.InsertRequest
-	if err := proto.Unmarshal(req, &r); err != nil {
+	// Read without the vectors: most inserts go through as they are.
+	msg, _ := decodeRequest("Insert", req)
+	head, ok := msg.(*milvuspb.InsertRequest)
+	if !ok {
 		return req, nil // the server answers a request it cannot read
 	}
-	db := r.GetDbName()
-	if db == "" {
-		db = dbHeader
-	}
-	run, pk, err := p.keys.run(ctx, cc, addr, db, r.GetCollectionName())
+	db, coll := requestNames("Insert", head, dbHeader)
+	kept, err := p.keys.lookup(ctx, cc, addr, db, coll)
 	if err != nil {
 		return nil, err
 	}
-	if run == nil || r.GetNumRows() == 0 {
+	if kept.run == nil || head.GetNumRows() == 0 || columnLen(Column(head.GetFieldsData(), kept.pk)) > 0 {
+		return req, nil // keys of its own, if any: the target takes them
+	}
+	var r milvuspb.InsertRequest
+	if err := proto.Unmarshal(req, &r); err != nil {
 		return req, nil
 	}
 	cols := r.FieldsData[:0]
 	for _, c := range r.GetFieldsData() {
-		if c.GetFieldName() == pk {
-			if columnLen(c) > 0 {
-				return req, nil // keys of its own: the target takes them
-			}
-			continue // an empty key column is no keys
+		if c.GetFieldName() != kept.pk { // an empty key column is no keys
+			cols = append(cols, c)
 		}
-		cols = append(cols, c)
 	}
-	r.FieldsData = append(cols, Int64Column(pk, run.take(int(r.GetNumRows()), time.Now())))
+	r.FieldsData = append(cols, Int64Column(kept.pk, kept.run.take(int(r.GetNumRows()), time.Now())))
 	return proto.Marshal(&r)
 }
 
-// run returns the key run of a kept-autoID collection (nil for any other)
-// and its key field, looked up once.
-func (a *autoKeys) run(ctx context.Context, cc milvuspb.MilvusServiceClient, addr, db, coll string) (*keyRun, string, error) {
+// lookup returns what a collection is to the key giver, looked up once.
+func (a *autoKeys) lookup(ctx context.Context, cc milvuspb.MilvusServiceClient, addr, db, coll string) (keptCollection, error) {
 	name := addr + "/" + db + "/" + coll
 	a.mu.Lock()
-	run, known := a.runs[name]
-	pk := a.pks[name]
+	kept, known := a.known[name]
 	a.mu.Unlock()
 	if known {
-		return run, pk, nil
+		return kept, nil
 	}
 	d, err := cc.DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: coll})
 	if err := check("describe collection "+coll, d.GetStatus(), err); err != nil {
-		return nil, "", err
+		return kept, err
 	}
 	field := (&Collection{Schema: d.GetSchema()}).PrimaryField()
 	if field != nil && !field.GetAutoID() && field.GetDataType() == schemapb.DataType_Int64 && kvMap(d.GetProperties())[KeptAutoIDProperty] == "true" {
-		pk = field.GetName()
-		floor, err := highestKey(ctx, cc, db, coll, pk, time.Now().UnixMilli()<<18)
+		floor, err := highestKey(ctx, cc, db, coll, field.GetName(), time.Now().UnixMilli()<<18)
 		if err != nil {
-			return nil, "", fmt.Errorf("zdm: cannot find the highest key of %s/%s to give new keys above it: %w", db, coll, err)
+			return kept, fmt.Errorf("zdm: cannot find the highest key of %s/%s to give new keys above it: %w", db, coll, err)
 		}
-		run = &keyRun{last: floor}
+		kept = keptCollection{run: &keyRun{last: floor}, pk: field.GetName()}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.runs == nil {
-		a.runs, a.pks = map[string]*keyRun{}, map[string]string{}
+	if a.known == nil {
+		a.known = map[string]keptCollection{}
 	}
-	if prior, ok := a.runs[name]; ok { // looked up meanwhile
-		return prior, a.pks[name], nil
+	if prior, ok := a.known[name]; ok { // looked up meanwhile
+		return prior, nil
 	}
-	a.runs[name], a.pks[name] = run, pk
-	return run, pk, nil
+	a.known[name] = kept
+	return kept, nil
 }
 
 // highestKey finds a collection's highest key from "from" up (0 when it
@@ -173,6 +185,9 @@ func highestKey(ctx context.Context, cc milvuspb.MilvusServiceClient, db, coll, 
 // without zdm's mark: SDKs check inserts against the description, and an
 // application inserting without keys must not notice the switch.
 func asTheSourceShowedIt(resp []byte) []byte {
+	if !bytes.Contains(resp, []byte(KeptAutoIDProperty)) {
+		return resp // not a kept-autoID collection: as it is
+	}
 	var d milvuspb.DescribeCollectionResponse
 	if err := proto.Unmarshal(resp, &d); err != nil {
 		return resp

@@ -294,17 +294,6 @@ func hasPartitionKeyField(s *schemapb.CollectionSchema) bool {
 	return false
 }
 
-// targetSchema is the source's schema as the target gets it.
-func targetSchema(col *Collection, m *domain.Migration) *schemapb.CollectionSchema {
-	s := proto.Clone(col.Schema).(*schemapb.CollectionSchema)
-	for _, f := range s.GetFields() {
-		if f.GetIsPrimaryKey() && f.GetAutoID() && m.Options.AutoID == domain.AutoIDPreserveKeys {
-			f.AutoID = false
-		}
-	}
-	return s
-}
-
 // Copy creates the structure on the target and copies every range not
 // yet checkpointed: Readers ranges are read at a time, and their pages are
 // written by Workers writers as soon as they arrive.
@@ -522,11 +511,13 @@ func createOnTarget(ctx context.Context, dst *Conn, col *Collection, m *domain.M
 		return err
 	}
 	level := commonpb.ConsistencyLevel(commonpb.ConsistencyLevel_value[col.ConsistencyLevel])
+	// The source's schema as the target gets it.
+	schema := proto.Clone(col.Schema).(*schemapb.CollectionSchema)
 	set := CollectionSettings{Shards: col.ShardsNum, Level: level, Properties: col.Properties, Partitions: col.NumPartitions}
-	if col.PrimaryField().GetAutoID() && m.Options.AutoID == domain.AutoIDPreserveKeys {
-		set.Properties = withKeptAutoID(col.Properties)
+	if m.Options.AutoID == domain.AutoIDPreserveKeys {
+		set.Properties = keepKeys(schema, col.Properties)
 	}
-	if err := dst.CreateCollection(ctx, col.Database, targetSchema(col, m), set); err != nil {
+	if err := dst.CreateCollection(ctx, col.Database, schema, set); err != nil {
 		return err
 	}
 	for _, p := range col.Partitions {

@@ -181,12 +181,13 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	// The route is read after a hold let the call go on, so held writes
 	// reach the target once the switch routed there.
 	addr := p.address()
+	routed := addr != p.upstream() // to the target, after a switch
 	cc, err := p.conn(addr)
 	if err != nil {
 		p.capture.unsent(ss.Context(), k)
 		return err
 	}
-	if strings.HasSuffix(method, "/Insert") && addr != p.upstream() {
+	if routed && strings.HasSuffix(method, "/Insert") {
 		octx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ss.Context(), out), time.Minute)
 		req, err = p.giveKeys(octx, milvuspb.NewMilvusServiceClient(cc), addr, dbHeader, req)
 		cancel()
@@ -212,7 +213,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	if err := p.capture.after(ss.Context(), k, req, resp); err != nil {
 		return p.refuse(ss, method, err) // never success for a write the journal does not hold
 	}
-	if strings.HasSuffix(method, "/DescribeCollection") && addr != p.upstream() {
+	if routed && strings.HasSuffix(method, "/DescribeCollection") {
 		resp = asTheSourceShowedIt(resp)
 	}
 	return ss.SendMsg(&resp)
