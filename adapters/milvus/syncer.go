@@ -331,7 +331,7 @@ func sampleCompare(ctx context.Context, src, dst *Conn, db, name string, n int) 
 		if len(cr.Mismatches) < 20 {
 			cr.Mismatches = append(cr.Mismatches, fmt.Sprintf(format, args...))
 		}
-	})
+	}, nil)
 	if sampledDiffer(cr) > 0 {
 		cr.RangesDiffer = 1
 	}

@@ -296,13 +296,7 @@ func verifyRows(ctx context.Context, src, dst *Conn, s, t *Collection, opt Verif
 		cr.Ranges++
 		if !sameHashes(sh, th) {
 			cr.RangesDiffer++
-			compareHashes(&cr, sh, th, func(format string, args ...any) {
-				// A row that differs is named with its fields that do.
-				if k, ok := args[0].(string); ok && strings.HasSuffix(format, " differs") {
-					format, args = format+" in %s", append(args, strings.Join(differingFields(page, other, pk.GetName(), k, s.Schema), ", "))
-				}
-				note(format, args...)
-			})
+			compareHashes(&cr, sh, th, note, fieldsDiffering(page, other, pk.GetName(), s.Schema))
 		}
 		cr.RowsCompared += int64(n)
 		cr.VectorsSampled += sampleVectors(page, other, pk.GetName(), opt.SampleEvery, &cr, note)
@@ -319,12 +313,17 @@ func verifyRows(ctx context.Context, src, dst *Conn, s, t *Collection, opt Verif
 // compareHashes counts, and notes, the keys of the source rows sh missing
 // on the target, those whose rows differ, and the target rows th that are
 // not on the source.
-func compareHashes(cr *CollectionReport, sh, th map[string]uint64, note func(format string, args ...any)) {
+// A row that differs is named with its fields that do, when fields (which
+// may be nil) tells them.
+func compareHashes(cr *CollectionReport, sh, th map[string]uint64, note func(format string, args ...any), fields func(key string) []string) {
 	for k, h := range sh {
 		switch th2, ok := th[k]; {
 		case !ok:
 			cr.Missing++
 			note("%s missing on the target", k)
+		case th2 != h && fields != nil:
+			cr.Different++
+			note("%s differs in %s", k, strings.Join(fields(k), ", "))
 		case th2 != h:
 			cr.Different++
 			note("%s differs", k)
@@ -338,31 +337,38 @@ func compareHashes(cr *CollectionReport, sh, th map[string]uint64, note func(for
 	}
 }
 
-// differingFields names the fields whose values of key k differ between
-// two pages that both hold it.
-func differingFields(a, b []*schemapb.FieldData, pk, k string, schema *schemapb.CollectionSchema) []string {
-	ia, ib := rowOf(a, pk, k), rowOf(b, pk, k)
-	var out []string
-	for _, name := range append(fieldNames(schema), DynamicFieldName) {
-		ca, cb := Column(a, name), Column(b, name)
-		if ca == nil && cb == nil {
-			continue
+// fieldsDiffering returns what names, for a key two pages both hold, the
+// fields whose values of it differ; the pages' keys are indexed once, on
+// the first key asked about.
+func fieldsDiffering(a, b []*schemapb.FieldData, pk string, schema *schemapb.CollectionSchema) func(key string) []string {
+	var ia, ib map[string]int
+	names := append(fieldNames(schema), DynamicFieldName)
+	return func(k string) []string {
+		if ia == nil {
+			ia, ib = rowIndex(a, pk), rowIndex(b, pk)
 		}
-		if ca == nil || cb == nil || ia < 0 || ib < 0 || !bytes.Equal(cellBytes(ca, ia), cellBytes(cb, ib)) {
-			out = append(out, name)
+		var out []string
+		for _, name := range names {
+			ca, cb := Column(a, name), Column(b, name)
+			if ca == nil && cb == nil {
+				continue
+			}
+			if ca == nil || cb == nil || !bytes.Equal(cellBytes(ca, ia[k]), cellBytes(cb, ib[k])) {
+				out = append(out, name)
+			}
 		}
+		return out
 	}
-	return out
 }
 
-// rowOf is the index of key k in a page, or -1.
-func rowOf(cols []*schemapb.FieldData, pk, k string) int {
-	for i, key := range KeysOf(Column(cols, pk)).Strings() {
-		if key == k {
-			return i
-		}
+// rowIndex maps each key of a page to its row.
+func rowIndex(cols []*schemapb.FieldData, pk string) map[string]int {
+	keys := KeysOf(Column(cols, pk)).Strings()
+	out := make(map[string]int, len(keys))
+	for i, k := range keys {
+		out[k] = i
 	}
-	return -1
+	return out
 }
 
 func fieldNames(schema *schemapb.CollectionSchema) []string {
