@@ -201,9 +201,10 @@ func (g RowGen) column(f *schemapb.FieldSchema, n int) *schemapb.FieldData {
 		scalar(&schemapb.ScalarField{Data: &schemapb.ScalarField_DoubleData{DoubleData: &schemapb.DoubleArray{Data: v}}})
 	case schemapb.DataType_VarChar, schemapb.DataType_String:
 		v := make([]string, n)
+		ml := typeParamInt(f, "max_length")
 		for i := range v {
 			v[i] = fmt.Sprintf("text-%08x", r.Uint32())
-			if ml := typeParamInt(f, "max_length"); ml > 0 && len(v[i]) > ml {
+			if ml > 0 && len(v[i]) > ml {
 				v[i] = v[i][:ml]
 			}
 		}
@@ -217,12 +218,12 @@ func (g RowGen) column(f *schemapb.FieldSchema, n int) *schemapb.FieldData {
 	case schemapb.DataType_Array:
 		// Arrays of up to max_capacity elements, an empty one among them.
 		elem := &schemapb.FieldSchema{Name: f.GetName(), DataType: f.GetElementType(), TypeParams: f.GetTypeParams()}
+		capacity := max(1, typeParamInt(f, "max_capacity"))
 		rows := make([]*schemapb.ScalarField, n)
 		for i := range rows {
-			rows[i] = g.column(elem, r.IntN(max(1, typeParamInt(f, "max_capacity"))+1)).GetScalars()
+			rows[i] = g.column(elem, r.IntN(capacity+1)).GetScalars()
 		}
 		scalar(&schemapb.ScalarField{Data: &schemapb.ScalarField_ArrayData{ArrayData: &schemapb.ArrayArray{ElementType: f.GetElementType(), Data: rows}}})
-		FitArrays([]*schemapb.FieldData{fd}, nil)
 	case schemapb.DataType_FloatVector:
 		dim := typeParamInt(f, "dim")
 		v := make([]float32, n*dim)
