@@ -98,18 +98,19 @@ func NewServer(cfg Config) *Server {
 	// middleware makes Echo route every method of every /v1 path, so a
 	// method a path does not take was 404 instead of 405.
 	v1 := e.Group("/v1")
-	mw := []echo.MiddlewareFunc{authenticate(cfg.Tokens), s.idempotentCommands}
-	v1.POST("/clusters", s.registerCluster, mw...)
+	mw := []echo.MiddlewareFunc{authenticate(cfg.Tokens)}
+	cmd := []echo.MiddlewareFunc{authenticate(cfg.Tokens), s.idempotent}
+	v1.POST("/clusters", s.registerCluster, cmd...)
 	v1.GET("/clusters", s.listClusters, mw...)
 	v1.GET("/clusters/:id", s.getCluster, mw...)
-	v1.DELETE("/clusters/:id", s.deleteCluster, mw...)
-	v1.PATCH("/clusters/:id", s.updateCluster, mw...)
-	v1.POST("/migrations", s.startMigration, mw...)
+	v1.DELETE("/clusters/:id", s.deleteCluster, cmd...)
+	v1.PATCH("/clusters/:id", s.updateCluster, cmd...)
+	v1.POST("/migrations", s.startMigration, cmd...)
 	v1.GET("/migrations", s.listMigrations, mw...)
 	v1.GET("/migrations/:id", s.getMigration, mw...)
 	v1.GET("/migrations/:id/events", s.migrationEvents, mw...)
-	v1.POST("/migrations/:id/stop-sync", s.stopSync, mw...)
-	v1.POST("/migrations/:id/cancel", s.cancelMigration, mw...)
+	v1.POST("/migrations/:id/stop-sync", s.stopSync, cmd...)
+	v1.POST("/migrations/:id/cancel", s.cancelMigration, cmd...)
 	v1.GET("/whoami", func(c echo.Context) error { return c.JSON(http.StatusOK, principal(c)) }, mw...)
 	v1.GET("/provisioners", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"provisioners": append([]string{}, cfg.Provisioners...)})
@@ -162,17 +163,6 @@ func (s *Server) readyz(c echo.Context) error {
 // the route and the aggregate, so a retried request is applied once.
 func commandID(c echo.Context) string {
 	return handlers.CommandID(idempotencyKey(c))
-}
-
-// idempotentCommands applies idempotent to the commands (not to reads).
-func (s *Server) idempotentCommands(next echo.HandlerFunc) echo.HandlerFunc {
-	guarded := s.idempotent(next)
-	return func(c echo.Context) error {
-		if c.Request().Method == http.MethodGet || c.Request().Method == http.MethodHead {
-			return next(c)
-		}
-		return guarded(c)
-	}
 }
 
 // waitView gives the projection a moment to show a command's result, so a

@@ -68,10 +68,11 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	// The server reports neither cause but by a log line and a wait for
 	// readiness that never comes: check both first, to name them at once.
-	if err := writable(opts.StoreDir); err != nil {
+	if err := os.MkdirAll(opts.StoreDir, 0o700); err != nil {
 		return nil, fmt.Errorf("start nats: the data directory cannot be written: %w", err)
 	}
-	// Two servers on one store would corrupt it.
+	// Two servers on one store would corrupt it. Creating the lock file
+	// also proves the directory can be written.
 	lock, err := lockDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -103,20 +104,6 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	return &Embedded{srv: srv, lock: lock}, nil
 }
 
-// writable makes dir if needed and proves a file can be written in it.
-func writable(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".probe-*")
-	if err != nil {
-		return err
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
-}
-
 // Connect opens an in-process connection to the server.
 func (e *Embedded) Connect(name string) (*nats.Conn, error) {
 	nc, err := nats.Connect("", nats.InProcessServer(e.srv), nats.Name(name), nats.MaxReconnects(-1))
@@ -145,7 +132,7 @@ func (e *Embedded) Close() {
 func lockDir(dir string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, "zdmd.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("start nats: lock the data directory: %w", err)
+		return nil, fmt.Errorf("start nats: the data directory cannot be written: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()

@@ -73,11 +73,13 @@ func (s *Service) RegisterCluster(ctx context.Context, p domain.Principal, comma
 	if !s.dir.HasProject(r.Organization, r.Project) {
 		return nil, domain.FieldError("project", fmt.Sprintf("is not a project of organization %s", r.Organization))
 	}
-	id := idFor("c-", commandID)
-	if existing, err := s.clusters.Get(ctx, id); err == nil && existing.Seq() > 0 {
-		// A retry whose first answer is no longer kept: its credentials
-		// never replace those of the cluster it created.
-		return nil, domain.ErrClusterExists
+	id, keyed := idFor("c-", commandID)
+	if keyed {
+		if existing, err := s.clusters.Get(ctx, id); err == nil && existing.Seq() > 0 {
+			// A retry whose first answer is no longer kept: its credentials
+			// never replace those of the cluster it created.
+			return nil, domain.ErrClusterExists
+		}
 	}
 	creds := Credentials{Username: r.Username, Password: r.Password}
 	if !creds.Empty() {

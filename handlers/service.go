@@ -117,14 +117,14 @@ func CommandID(key string) string {
 }
 
 // idFor names the aggregate a command creates: a command a client may
-// retry (one with its idempotency key) names the same one every time, so
-// that a retry run again finds what the first try created.
-func idFor(prefix, commandID string) string {
+// retry (keyed: one with its idempotency key) names the same one every
+// time, so that a retry run again finds what the first try created.
+func idFor(prefix, commandID string) (id string, keyed bool) {
 	if !strings.HasPrefix(commandID, "api-") {
-		return newID(prefix)
+		return newID(prefix), false
 	}
 	sum := sha256.Sum256([]byte(commandID))
-	return prefix + hex.EncodeToString(sum[:8])
+	return prefix + hex.EncodeToString(sum[:8]), true
 }
 
 // authorize checks R12 for a principal on org/project.

@@ -65,11 +65,13 @@ func (s *Service) StartMigration(ctx context.Context, p domain.Principal, comman
 			return nil, domain.FieldError("target.project", fmt.Sprintf("is not a project of organization %s", targetOrg))
 		}
 	}
-	id := idFor("m-", commandID)
-	if m, err := s.migrations.Get(ctx, id); err == nil && m.Source.ID == src.ID {
-		// A retry run again: the first try created the migration (and
-		// locked the source for it).
-		return m, nil
+	id, keyed := idFor("m-", commandID)
+	if keyed {
+		if m, err := s.migrations.Get(ctx, id); err == nil && m.Source.ID == src.ID {
+			// A retry run again: the first try created the migration (and
+			// locked the source for it).
+			return m, nil
+		}
 	}
 	// Refuse a busy source before anything is written; the lock below
 	// settles a race between two requests.
