@@ -137,19 +137,7 @@ func TestEveryTypeMigratesThroughKillsWithPymilvusWrites(t *testing.T) {
 	first.finish(t)
 	first.check(t, e, script, e.bed.Source)
 	p.WaitFor(t, id, time.Minute, func(m st.Migration) bool { return m.LagSeconds != nil && *m.LagSeconds < 0.5 })
-	var rep *milvus.Report
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-		var err error
-		if rep, err = milvus.Verify(context.Background(), milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), milvus.VerifyOptions{SampleEvery: 1}); err != nil {
-			t.Fatal(err)
-		}
-		if rep.Equal {
-			break
-		}
-	}
-	if !rep.Equal {
-		t.Fatalf("source and target differ after the sync: %+v", rep)
-	}
+	verifyUntilEqual(t, e, milvus.VerifyOptions{SampleEvery: 1})
 	if src, dst := pythonOut(t, e, script, "dump", e.bed.Source), pythonOut(t, e, script, "dump", e.bed.Target); !bytes.Equal(src, dst) {
 		t.Fatal("pymilvus reads the two clusters differently after the sync")
 	}
@@ -158,12 +146,7 @@ func TestEveryTypeMigratesThroughKillsWithPymilvusWrites(t *testing.T) {
 	// It writes again across the switch, during which zdmd is killed.
 	second := startPyWriter(t, e, script, "across", 20000)
 	time.Sleep(2 * time.Second)
-	if code := p.Call(t, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true, "force": true}, nil); code != 202 {
-		t.Fatalf("stop-sync: %d", code)
-	}
-	p.Kill(t)
-	p = e.serve(t)
-	p.WaitFor(t, id, 2*time.Minute, func(m st.Migration) bool { return m.State == "switched_over" })
+	stopSyncKilledInTheSwitch(t, e, p, id)
 	_, autoAtSwitch := second.acknowledged(t, "auto")
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		if _, auto := second.acknowledged(t, "auto"); auto >= autoAtSwitch+5 {

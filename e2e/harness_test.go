@@ -149,3 +149,35 @@ func seed(t *testing.T, addr string, shapes ...milvus.Shape) {
 }
 
 func waitTimeout() time.Duration { return 5 * time.Minute }
+
+// stopSyncKilledInTheSwitch stops the sync (forced, with writes still
+// going) and kills zdmd (SIGKILL) at once, while it switches; it returns
+// the restarted zdmd once the migration switched over.
+func stopSyncKilledInTheSwitch(t *testing.T, e *env, p *st.Proc, id string) *st.Proc {
+	t.Helper()
+	if code := p.Call(t, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true, "force": true}, nil); code != 202 {
+		t.Fatalf("stop-sync: %d", code)
+	}
+	p.Kill(t)
+	p = e.serve(t)
+	p.WaitFor(t, id, 2*time.Minute, func(m st.Migration) bool { return m.State == "switched_over" })
+	return p
+}
+
+// verifyUntilEqual verifies the test bed's clusters until they are equal,
+// for up to a minute, and fails the test if they never are.
+func verifyUntilEqual(t *testing.T, e *env, opt milvus.VerifyOptions) {
+	t.Helper()
+	src, dst := milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target)
+	var rep *milvus.Report
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		var err error
+		if rep, err = milvus.Verify(context.Background(), src, dst, opt); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Equal {
+			return
+		}
+	}
+	t.Fatalf("source and target differ after the sync: %+v", rep)
+}

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/zdm-io/zdm/adapters/milvus"
-	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -55,22 +53,7 @@ func TestZeroDowntimeMigrationWithKills(t *testing.T) {
 	// write it was acknowledged, and the clusters are identical.
 	s1 := first.stop(t)
 	p.WaitFor(t, id, time.Minute, func(m st.Migration) bool { return m.LagSeconds != nil && *m.LagSeconds < 0.5 })
-	deadline := time.Now().Add(time.Minute)
-	var rep *milvus.Report
-	for time.Now().Before(deadline) {
-		var err error
-		rep, err = milvus.Verify(context.Background(), milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), milvus.VerifyOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.Equal {
-			break
-		}
-		time.Sleep(time.Second)
-	}
-	if !rep.Equal {
-		t.Fatalf("source and target differ after the sync: %+v", rep)
-	}
+	verifyUntilEqual(t, e, milvus.VerifyOptions{})
 	r1 := first.check(t, e.bed.Target)
 	t.Logf("writer 1 (through two kills): %d acknowledged, %d failed while zdmd was down; target: %s", s1.Acknowledged, s1.Failed, r1)
 

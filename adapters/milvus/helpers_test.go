@@ -63,10 +63,23 @@ func newSyncBed(t *testing.T, id string, shape milvus.Shape, target *milvus.Shap
 // the migration, until the test ends; it returns the proxy's address.
 func (b *syncBed) proxy(t *testing.T) string {
 	t.Helper()
-	capture := milvus.NewCapture(b.journal, nil, nil)
+	return b.proxyOn(t, b.journal, nil)
+}
+
+// proxyOn is proxy with a capture that journals to j and fails
+// migrations through f (nil: none).
+func (b *syncBed) proxyOn(t *testing.T, j milvus.JournalLog, f milvus.Failer) string {
+	t.Helper()
+	capture := milvus.NewCapture(j, f, nil)
 	capture.KeepIntents(b.intents)
 	capture.Arm("src", b.id, "")
-	p := milvus.NewProxy("src", func() string { return b.bed.Source }, capture, nil)
+	return serveProxy(t, milvus.NewProxy("src", func() string { return b.bed.Source }, capture, nil))
+}
+
+// serveProxy serves p on a loopback port until the test ends and returns
+// its address.
+func serveProxy(t *testing.T, p *milvus.Proxy) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
 	"github.com/zdm-io/zdm/eventstore"
 )
 
@@ -48,33 +48,11 @@ func (f *failures) list() string {
 	return strings.Join(f.got, "; ")
 }
 
-// proxyWith serves a proxy in front of the bed's source with a capture
-// armed for the bed's migration on journal j, failing through f.
-func proxyWith(t *testing.T, b *syncBed, j milvus.JournalLog, f milvus.Failer) *milvus.Conn {
-	t.Helper()
-	capture := milvus.NewCapture(j, f, nil)
-	capture.KeepIntents(b.intents)
-	capture.Arm("src", b.id, "")
-	p := milvus.NewProxy("src", func() string { return b.bed.Source }, capture, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.Serve(ln) }()
-	t.Cleanup(p.Stop)
-	c, err := milvus.Dial(context.Background(), milvus.Endpoint{Address: ln.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 func TestAWriteTooLargeForTheJournalNeverReachesTheSource(t *testing.T) {
 	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 128, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "big_"}
 	b := newSyncBed(t, "m-big", shape, nil)
 	f := &failures{}
-	through := proxyWith(t, b, b.journal, f)
+	through := milvustest.Dial(t, b.proxyOn(t, b.journal, f))
 	ctx := context.Background()
 	limit := b.journal.MaxEntry()
 	// Enough rows of 128 floats to pass the journal's limit.
@@ -89,6 +67,8 @@ func TestAWriteTooLargeForTheJournalNeverReachesTheSource(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "max_payload") || !strings.Contains(err.Error(), "smaller batches") || time.Since(began) > 2*time.Second {
 		t.Fatalf("an upsert over the journal's %d bytes: %v after %s", limit, err, time.Since(began))
 	}
+	t.Logf("an upsert of %d rows of 128 floats (%.1f MB of vectors) refused in %s; the journal takes %d bytes",
+		rows, float64(rows*128*4)/1e6, time.Since(began).Round(time.Millisecond), limit)
 	if n, err := b.src.CountWhere(ctx, "big_db0", "big_c0", milvus.Keys{Ints: keys[:100]}.InExpr("id")); err != nil || n != 0 {
 		t.Fatalf("the refused write reached the source: %d rows (%v)", n, err)
 	}
@@ -108,7 +88,7 @@ func TestAWriteTheJournalCannotTakeIsNeverAnsweredSuccess(t *testing.T) {
 	shape := milvus.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "full_"}
 	b := newSyncBed(t, "m-full", shape, nil)
 	j, f := &failingJournal{Journal: b.journal}, &failures{}
-	through := proxyWith(t, b, j, f)
+	through := milvustest.Dial(t, b.proxyOn(t, j, f))
 	ctx := context.Background()
 	gen := milvus.RowGen{Schema: shape.Schema("full_c0"), Rand: rand.New(rand.NewPCG(1, 1))}
 	if _, err := through.Upsert(ctx, "full_db0", "full_c0", "", gen.Columns(1, milvus.Keys{Ints: []int64{1}}, func(int) int64 { return 1 }), 1); err != nil {

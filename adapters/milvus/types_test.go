@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -239,19 +238,13 @@ func keylessInsertsAfterTheSwitch(t *testing.T, bed milvustest.Bed, dst *milvus.
 	highest = max(highest, ahead)
 	capture := milvus.NewCapture(nil, nil, nil)
 	capture.Route("src", bed.Target)
-	p := milvus.NewProxy("src", func() string { return bed.Source }, capture, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.Serve(ln) }()
-	t.Cleanup(p.Stop)
+	addr := serveProxy(t, milvus.NewProxy("src", func() string { return bed.Source }, capture, nil))
 
 	var keys []int64
-	if err := json.Unmarshal([]byte(everyType(t, bed, "autoinsert", ln.Addr().String())), &keys); err != nil {
+	if err := json.Unmarshal([]byte(everyType(t, bed, "autoinsert", addr)), &keys); err != nil {
 		t.Fatal(err)
 	}
-	through := milvustest.Dial(t, ln.Addr().String())
+	through := milvustest.Dial(t, addr)
 	// As the application sees it through the proxy: keys given by the
 	// server.
 	asSeen := proto.Clone(col.Schema).(*schemapb.CollectionSchema)
