@@ -31,7 +31,14 @@ func (s *Saga) finish(ctx context.Context, m *domain.Migration) error {
 			return err
 		}
 	}
-	_, err := s.svc.clusters.Exec(ctx, m.Source.ID, m.ID+"/unlock-source", SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
+	return s.svc.unlockSource(ctx, m, "/unlock-source", switched)
+}
+
+// unlockSource hands the source back if m still holds it. The command ID
+// is the caller's: a late lock after the first unlock needs an unlock of
+// its own, which the first one's ID would have deduplicated away.
+func (s *Service) unlockSource(ctx context.Context, m *domain.Migration, suffix string, switched bool) error {
+	_, err := s.clusters.Exec(ctx, m.Source.ID, m.ID+suffix, SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
 		if c.LockedBy != m.ID {
 			return nil, nil
 		}

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -29,10 +30,11 @@ func (c *fakeClock) Advance(d time.Duration) {
 var admin = domain.Principal{User: "root", Role: domain.RoleAdmin}
 
 type harness struct {
-	store *eventstore.Store
-	svc   *handlers.Service
-	clock *fakeClock
-	steps handlers.Steps
+	store  *eventstore.Store
+	svc    *handlers.Service
+	clock  *fakeClock
+	steps  handlers.Steps
+	starts int // numbers each start's command IDs
 }
 
 func newHarness(t *testing.T, steps handlers.Steps) *harness {
@@ -71,13 +73,14 @@ func (h *harness) runSaga(t *testing.T) (stop func()) {
 
 func (h *harness) start(t *testing.T, provisioner, limit string) string {
 	t.Helper()
-	c, err := h.svc.RegisterCluster(context.Background(), admin, "reg", handlers.RegisterCluster{Name: "prod", Organization: "acme", Project: "p", Endpoint: "h:1"})
+	h.starts++
+	c, err := h.svc.RegisterCluster(context.Background(), admin, fmt.Sprintf("reg-%d", h.starts), handlers.RegisterCluster{Name: "prod", Organization: "acme", Project: "p", Endpoint: "h:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var d domain.Duration
 	_ = d.UnmarshalText([]byte(limit))
-	m, err := h.svc.StartMigration(context.Background(), admin, "start", handlers.StartMigration{
+	m, err := h.svc.StartMigration(context.Background(), admin, fmt.Sprintf("start-%d", h.starts), handlers.StartMigration{
 		SourceClusterID: c.ID, Target: domain.TargetSpec{Name: "next", Project: "p", Provisioner: provisioner},
 		Options: domain.Options{SyncTimeLimit: d},
 	})
@@ -119,15 +122,24 @@ func TestSyncTimeLimitHoldsAcrossRestart(t *testing.T) {
 		t.Fatalf("reason %q", m.FailureReason)
 	}
 	// The resources are released: the source unlocked, the target gone.
+	h.waitUnlocked(t, m.Source.ID)
+	if _, err := h.svc.Cluster(context.Background(), m.TargetCluster.ClusterID); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("target not released: %v", err)
+	}
+}
+
+// waitUnlocked waits for a source to be back in service. A lock is the
+// last thing a failed migration hands back.
+func (h *harness) waitUnlocked(t *testing.T, clusterID string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		src, _ := h.svc.Cluster(context.Background(), m.Source.ID)
-		_, terr := h.svc.Cluster(context.Background(), m.TargetCluster.ClusterID)
-		if src != nil && src.Status() == domain.StatusRunning && errors.Is(terr, domain.ErrNotFound) {
-			break
+		src, _ := h.svc.Cluster(context.Background(), clusterID)
+		if src != nil && src.Status() == domain.StatusRunning {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not released: source %+v, target err %v", src, terr)
+			t.Fatalf("source not released: %+v", src)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -189,9 +201,15 @@ func TestFailingStepsEndWithAReason(t *testing.T) {
 		steps.Provisioners = map[string]handlers.Provisioner{domain.ProvisionerPool: refusingProvisioner{}}
 		h := newHarness(t, steps)
 		h.runSaga(t)
-		m := h.wait(t, h.start(t, domain.ProvisionerPool, ""), domain.StateFailed)
-		if m.FailureReason != "target_not_empty" {
-			t.Fatalf("reason %q", m.FailureReason)
+		// The saga fails this migration within milliseconds, often before
+		// the API has recorded its own lock: the start must still answer,
+		// and no lock may outlive the migration.
+		for i := 0; i < 20; i++ {
+			m := h.wait(t, h.start(t, domain.ProvisionerPool, ""), domain.StateFailed)
+			if m.FailureReason != "target_not_empty" {
+				t.Fatalf("reason %q", m.FailureReason)
+			}
+			h.waitUnlocked(t, m.Source.ID)
 		}
 	})
 	t.Run("provisioner not configured", func(t *testing.T) {

@@ -116,5 +116,16 @@ func (s *Service) LockSource(ctx context.Context, id string) (*domain.Migration,
 	case lockErr != nil:
 		return m, lockErr
 	}
-	return s.Record(ctx, id, id+"/locked", domain.Lock{})
+	locked, err := s.Record(ctx, id, id+"/locked", domain.Lock{})
+	if !errors.Is(err, domain.ErrTerminal) {
+		return locked, err
+	}
+	// The saga ended the migration, and may have unlocked the source,
+	// while this lock was on its way (a refused target fails a migration
+	// within milliseconds). The start still happened: answer with the
+	// ended migration, and hand back a lock taken after the saga's unlock.
+	if m, err = s.migrations.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	return m, s.unlockSource(ctx, m, "/unlock-source-late", false)
 }
