@@ -67,6 +67,9 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusConflict, Code: "invalid_transition", Message: err.Error()}
 	case errors.Is(err, domain.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "the migration was changed by another request; reload and retry"}
+	case errors.Is(err, domain.ErrStoreUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
+			Message: "zdm's event store (NATS) is unreachable or full; the request may not have been recorded: retry it, with the same Idempotency-Key, once NATS is back"}
 	case errors.As(err, &he):
 		return &Error{Status: he.Code, Code: strings.ReplaceAll(strings.ToLower(http.StatusText(he.Code)), " ", "_"), Message: fmt.Sprint(he.Message)}
 	}

@@ -19,6 +19,7 @@ var (
 	ErrClusterDeleted       = errors.New("cluster was deleted")
 	ErrClusterExists        = errors.New("cluster already exists")
 	ErrNotFound             = errors.New("not found")
+	ErrStoreUnavailable     = errors.New("the event store is unavailable")
 	ErrInvalid              = errors.New("invalid input")
 	ErrUnknownEventType     = errors.New("unknown event type")
 )

@@ -19,7 +19,7 @@ func (s *Store) Load(ctx context.Context, subject string, after uint64) ([]domai
 		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("last message of %s: %w", subject, err)
+		return nil, 0, fmt.Errorf("last message of %s: %w", subject, unavailable(s.js.Conn(), err))
 	}
 	if last.Sequence <= after {
 		return nil, last.Sequence, nil
@@ -31,7 +31,7 @@ func (s *Store) Load(ctx context.Context, subject string, after uint64) ([]domai
 		return err
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("load %s: %w", subject, err)
+		return nil, 0, fmt.Errorf("load %s: %w", subject, unavailable(s.js.Conn(), err))
 	}
 	return out, last.Sequence, nil
 }

@@ -117,6 +117,57 @@ func TestExternalNATSByURL(t *testing.T) {
 	}
 }
 
+func TestAnExternalNATSRestartedUnderZdmdIsRejoined(t *testing.T) {
+	dir := t.TempDir()
+	ext, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := ext.ClientURL()
+	cfg := st.Config(t.TempDir())
+	cfg.NATSURL = url
+	s := st.Start(t, cfg)
+	register := func(name string) st.Response {
+		return s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, map[string]any{"name": name, "organization": "acme", "project": "search", "endpoint": "127.0.0.1:19530"})
+	}
+	if r := register("before"); r.Status != 201 {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	ext.Close()
+	// While NATS is away nothing can be stored: the answer says so, and
+	// is not a success.
+	if r := register("during"); r.Status != 503 || !strings.Contains(string(r.Body), "store_unavailable") {
+		t.Fatalf("register with NATS down: %d %s", r.Status, r.Body)
+	}
+	ext, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: strings.TrimPrefix(url, "nats://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
+	// zdmd reconnects by itself: writes are stored again, and the views
+	// (fed by consumers that lived through the restart) catch up.
+	deadline := time.Now().Add(30 * time.Second)
+	for r := register("after"); r.Status != 201; r = register("after") {
+		if time.Now().After(deadline) {
+			t.Fatalf("register after the restart: %d %s", r.Status, r.Body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for {
+		var names []string
+		for _, c := range s.Do(t, "GET", "/v1/clusters", st.OrgAdminToken, nil).JSON(t)["clusters"].([]any) {
+			names = append(names, c.(map[string]any)["name"].(string))
+		}
+		if strings.Join(names, ",") == "before,after" || strings.Join(names, ",") == "after,before" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clusters listed after the restart: %v", names)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func TestConfigOutOfRangeIsRefusedAtStart(t *testing.T) {
 	for key, set := range map[string]func(*service.Config){
 		"saga.step_attempts":  func(c *service.Config) { c.Saga.StepAttempts = -1 },

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/handlers"
 )
 
 // Method kinds as the capture sees them.
@@ -79,6 +81,10 @@ type Capture struct {
 	armed  map[string]*armed    // by source cluster
 	routes map[string]string    // source cluster -> target endpoint after a switch
 	ddl    map[string][]ddlMark // by migration: allowed DDL journaled lately
+	// unfailed holds, by migration, the failure of a write the journal
+	// lost that the event store could not record either (NATS down): the
+	// migration must not switch, and the failure is retried.
+	unfailed map[string]string
 
 	// order keeps writes that may touch a common key from being in flight
 	// at once (see order.go); known caches what writes' collections are.
@@ -140,7 +146,7 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string][]ddlMark{},
-		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}, slots: map[string]*slotPool{},
+		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}, slots: map[string]*slotPool{}, unfailed: map[string]string{},
 		order: newKeyOrder(), known: map[collectionRef]knownCollection{}}
 }
 
@@ -285,6 +291,7 @@ func (c *Capture) Disarm(migrationID string) {
 			delete(c.armed, id)
 		}
 	}
+	delete(c.unfailed, migrationID)
 }
 
 // Route sends a source's traffic to endpoint ("" back to the source).
@@ -313,6 +320,10 @@ func (c *Capture) Hold(ctx context.Context, clusterID string) (release func(), e
 	if !ok {
 		c.mu.Unlock()
 		return func() {}, fmt.Errorf("capture of cluster %s is not armed", clusterID)
+	}
+	if detail, lost := c.unfailed[a.migrationID]; lost {
+		c.mu.Unlock()
+		return func() {}, &handlers.StepError{Reason: "journal_unavailable", Permanent: true, Err: errors.New(detail)}
 	}
 	held := newGate(false)
 	a.hold = held
@@ -625,8 +636,30 @@ func (c *Capture) journalLost(ctx context.Context, k *call, what string, err err
 	if c.failer == nil {
 		return
 	}
-	if ferr := c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "journal_unavailable", what+": "+err.Error()); ferr != nil {
-		c.logger.Error("the migration could not be failed either; its intent is repaired at the next start", "migration", k.a.migrationID, "err", ferr)
+	detail := what + ": " + err.Error()
+	if ferr := c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "journal_unavailable", detail); ferr != nil {
+		c.logger.Error("the migration could not be failed either; it will not switch, and its failure is recorded once the event store is back",
+			"migration", k.a.migrationID, "err", ferr)
+		c.mu.Lock()
+		c.unfailed[k.a.migrationID] = detail
+		c.mu.Unlock()
+	}
+}
+
+// failLost records the failures journalLost could not, once the event
+// store takes them.
+func (c *Capture) failLost(ctx context.Context) {
+	c.mu.Lock()
+	todo := maps.Clone(c.unfailed)
+	c.mu.Unlock()
+	for id, detail := range todo {
+		if err := c.failer.FailMigration(ctx, id, "journal_unavailable", detail); err != nil {
+			c.logger.Warn("the failure of a migration that lost a write is still not recorded", "migration", id, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		delete(c.unfailed, id)
+		c.mu.Unlock()
 	}
 }
 
@@ -746,8 +779,10 @@ func (c *Capture) sawSeq(seq uint64) {
 	}
 }
 
-// Heartbeat journals a heartbeat for every armed migration.
+// Heartbeat journals a heartbeat for every armed migration, and records
+// the failures the event store could not take before.
 func (c *Capture) Heartbeat(ctx context.Context) {
+	c.failLost(ctx)
 	c.mu.Lock()
 	ids := make([]string, 0, len(c.armed))
 	for _, a := range c.armed {

@@ -45,6 +45,13 @@ type syncBed struct {
 // when target is nil).
 func newSyncBed(t *testing.T, id string, shape milvus.Shape, target *milvus.Shape) *syncBed {
 	t.Helper()
+	return newSyncBedOn(t, estest.NewStore(t), id, shape, target)
+}
+
+// newSyncBedOn is newSyncBed with its journal, intents and apply
+// positions in store.
+func newSyncBedOn(t *testing.T, store *eventstore.Store, id string, shape milvus.Shape, target *milvus.Shape) *syncBed {
+	t.Helper()
 	b := &syncBed{bed: milvustest.Empty(t), id: id}
 	b.src, b.dst = milvustest.Dial(t, b.bed.Source), milvustest.Dial(t, b.bed.Target)
 	if target == nil {
@@ -52,7 +59,6 @@ func newSyncBed(t *testing.T, id string, shape milvus.Shape, target *milvus.Shap
 	}
 	seed(t, b.src, shape)
 	seed(t, b.dst, *target)
-	store := estest.NewStore(t)
 	b.journal, b.intents = estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS")
 	b.applier = milvus.NewApplier(id, b.journal, b.src, b.dst, estest.KV(t, store, "TEST_APPLY"), false,
 		func(string, string) bool { return true }, func(err error) { t.Error(err) }, nil)
@@ -70,10 +76,17 @@ func (b *syncBed) proxy(t *testing.T) string {
 // migrations through f (nil: none).
 func (b *syncBed) proxyOn(t *testing.T, j milvus.JournalLog, f milvus.Failer) string {
 	t.Helper()
+	addr, _ := b.captureOn(t, j, f)
+	return addr
+}
+
+// captureOn is proxyOn that also returns the proxy's capture.
+func (b *syncBed) captureOn(t *testing.T, j milvus.JournalLog, f milvus.Failer) (string, *milvus.Capture) {
+	t.Helper()
 	capture := milvus.NewCapture(j, f, nil)
 	capture.KeepIntents(b.intents)
 	capture.Arm("src", b.id, "")
-	return serveProxy(t, milvus.NewProxy("src", func() string { return b.bed.Source }, capture, nil))
+	return serveProxy(t, milvus.NewProxy("src", func() string { return b.bed.Source }, capture, nil)), capture
 }
 
 // serveProxy serves p on a loopback port until the test ends and returns
