@@ -102,28 +102,43 @@ func start(t *testing.T, p *st.Proc, src string, options map[string]any) string 
 	return out["id"].(string)
 }
 
-// eventTypes lists the types of a migration's history.
-func eventTypes(t *testing.T, p *st.Proc, id string) []string {
-	var types []string
+// event is one entry of a migration's history, its type shortened
+// ("sync_stopped").
+type event struct {
+	Seq  uint64    `json:"seq"`
+	At   time.Time `json:"at"`
+	Type string    `json:"type"`
+}
+
+// events reads a migration's whole history.
+func events(t *testing.T, p *st.Proc, id string) []event {
+	var out []event
 	after := uint64(0)
 	for {
 		var page struct {
-			Events []struct {
-				Seq  uint64 `json:"seq"`
-				Type string `json:"type"`
-			} `json:"events"`
-			NextAfter uint64 `json:"next_after"`
-			More      bool   `json:"more"`
+			Events    []event `json:"events"`
+			NextAfter uint64  `json:"next_after"`
+			More      bool    `json:"more"`
 		}
 		p.Call(t, "GET", fmt.Sprintf("/v1/migrations/%s/events?limit=1000&after=%d", id, after), nil, &page)
 		for _, e := range page.Events {
-			types = append(types, strings.TrimPrefix(strings.TrimSuffix(e.Type, ".v1"), "zdm.migration."))
+			e.Type = strings.TrimPrefix(strings.TrimSuffix(e.Type, ".v1"), "zdm.migration.")
+			out = append(out, e)
 		}
 		if !page.More {
-			return types
+			return out
 		}
 		after = page.NextAfter
 	}
+}
+
+// eventTypes lists the types of a migration's history.
+func eventTypes(t *testing.T, p *st.Proc, id string) []string {
+	var types []string
+	for _, e := range events(t, p, id) {
+		types = append(types, e.Type)
+	}
+	return types
 }
 
 func count(types []string, typ string) int {
@@ -161,6 +176,41 @@ func stopSyncKilledInTheSwitch(t *testing.T, e *env, p *st.Proc, id string) *st.
 	p.Kill(t)
 	p = e.serve(t)
 	p.WaitFor(t, id, 2*time.Minute, func(m st.Migration) bool { return m.State == "switched_over" })
+	return p
+}
+
+// stopSyncKilledInTheHold stops the sync (forced, with writes still
+// going) and kills zdmd (SIGKILL) as soon as its log says it holds the
+// writes for the switch. It checks from the history that the switch had
+// not finished when zdmd died, and that the restarted zdmd finished it
+// once; it returns the restarted zdmd.
+func stopSyncKilledInTheHold(t *testing.T, e *env, p *st.Proc, id string) *st.Proc {
+	t.Helper()
+	if code := p.Call(t, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true, "force": true}, nil); code != 202 {
+		t.Fatalf("stop-sync: %d", code)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(p.Log(), "writes held for the switch"); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("zdmd never held the writes:\n%s", p.Log())
+		}
+	}
+	p.Kill(t)
+	killed := time.Now()
+	p = e.serve(t)
+	p.WaitFor(t, id, 2*time.Minute, func(m st.Migration) bool { return m.State == "switched_over" })
+	var stopped, switched []time.Time
+	for _, ev := range events(t, p, id) {
+		switch ev.Type {
+		case "sync_stopped":
+			stopped = append(stopped, ev.At)
+		case "switched_over":
+			switched = append(switched, ev.At)
+		}
+	}
+	if len(stopped) != 1 || !stopped[0].Before(killed) || len(switched) != 1 || !switched[0].After(killed) {
+		t.Fatalf("killed at %s in the hold: sync stopped at %v, switched over at %v; want one stop before the kill, one switch after it",
+			killed.Format(time.StampMilli), stopped, switched)
+	}
 	return p
 }
 

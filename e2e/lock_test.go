@@ -211,19 +211,20 @@ func TestPolicyFailLetsTheOperationThroughAndFailsTheMigration(t *testing.T) {
 	}
 }
 
-// TestSwitchSurvivesAKillDuringTheDrain kills zdmd right after the stop:
-// the restarted zdmd completes the switch, and nothing is lost.
-func TestSwitchSurvivesAKillDuringTheDrain(t *testing.T) {
+// TestSwitchSurvivesAKillDuringTheHold kills zdmd while it holds the
+// writes for the switch: the restarted zdmd completes the switch, and
+// nothing is lost.
+func TestSwitchSurvivesAKillDuringTheHold(t *testing.T) {
 	e, p, src := lockEnv(t)
 	w := startWriter(t, proxyAddr, []milvus.Target{{Database: "lock_db0", Collection: "lock_c0"}}, 80)
 	id := start(t, p, src, nil)
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
 	time.Sleep(2 * time.Second)
-	stopSyncKilledInTheSwitch(t, e, p, id)
+	stopSyncKilledInTheHold(t, e, p, id)
 	time.Sleep(2 * time.Second)
 	stats := w.stop(t)
 	rep := w.check(t, e.bed.Target)
-	t.Logf("killed during the drain: %d writes acknowledged, %d failed while zdmd was down; target: %s", stats.Acknowledged, stats.Failed, rep)
+	t.Logf("killed in the hold: %d writes acknowledged, %d failed while zdmd was down; target: %s", stats.Acknowledged, stats.Failed, rep)
 }
 
 func mustJSON(t *testing.T, v any) string {

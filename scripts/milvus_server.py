@@ -17,7 +17,7 @@ Ports of a server with base port B:
 
 usage:
   milvus_server.py start NAME --base-port B --root DIR [--timeout S]
-  milvus_server.py stop NAME --root DIR [--remove]
+  milvus_server.py stop NAME --root DIR [--remove] [--kill]
   milvus_server.py stop-all --root DIR [--drop-data]
   milvus_server.py status --root DIR
 """
@@ -38,6 +38,10 @@ PORTS = ["proxy_port", "proxy_internal_port", "root_coord_port", "query_coord_po
          "query_node_port", "index_coord_port", "index_node_port", "data_coord_port",
          "data_node_port"]
 PORT_SPAN = 12
+
+
+# Seconds a server's session outlives it in etcd (Milvus's default is 30).
+SESSION_TTL = 10
 
 
 def server_dir(root, name):
@@ -109,6 +113,13 @@ def start(args):
     # taken from the servers the benchmarks measure. Warnings and errors
     # still go to the rotated file.
     cfg.set("log.level", "warn")
+    # A server killed with SIGKILL leaves its session in etcd until the
+    # session's lease ends, counted again from the restart (etcd renews
+    # leases when it starts): until then the new server sees its dead self
+    # as a node that serves, and when it ends the collections that node
+    # held read "not loaded" for a while. A short lease lets the tests that
+    # kill a server have it whole again sooner.
+    cfg.set("common.session.ttl", SESSION_TTL)
     cfg.set("log.stdout", "false")
     cfg.resolve_storage()
     cfg.write_config()
@@ -162,11 +173,11 @@ auto-compaction-retention: "1000"
     return 1
 
 
-def stop_server(root, name, remove=False):
+def stop_server(root, name, remove=False, kill=False):
     pid = running_pid(root, name)
     if pid:
         try:
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, signal.SIGKILL if kill else signal.SIGTERM)
         except OSError:
             pass
         deadline = time.time() + 15
@@ -208,6 +219,7 @@ def main():
     t.add_argument("name")
     t.add_argument("--root", required=True)
     t.add_argument("--remove", action="store_true", help="also delete the server's data")
+    t.add_argument("--kill", action="store_true", help="SIGKILL at once, as a crash would (tests)")
     a = sub.add_parser("stop-all")
     a.add_argument("--root", required=True)
     a.add_argument("--drop-data", action="store_true",
@@ -218,7 +230,7 @@ def main():
     if args.cmd == "start":
         return start(args)
     if args.cmd == "stop":
-        stop_server(os.path.abspath(args.root), args.name, args.remove)
+        stop_server(os.path.abspath(args.root), args.name, args.remove, args.kill)
         return 0
     if args.cmd == "stop-all":
         for name in servers(args.root):

@@ -2,6 +2,7 @@ package milvus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -270,7 +271,7 @@ func (a *Applier) done(ctx context.Context, subject string, w *applyWorker, seq 
 }
 
 func (a *Applier) flush(ctx context.Context, subject string, w *applyWorker, b *rowBatch, pending uint64) error {
-	err := a.untilApplied(ctx, fmt.Sprintf("%d rows of %s/%s", b.rows, b.db, b.coll), func() error {
+	err := a.untilApplied(ctx, fmt.Sprintf("%d rows of %s/%s", b.rows, b.db, b.coll), func(ctx context.Context) error {
 		_, err := a.target.Upsert(ctx, b.db, b.coll, b.part, b.cols, b.rows)
 		return err
 	})
@@ -282,22 +283,53 @@ func (a *Applier) flush(ctx context.Context, subject string, w *applyWorker, b *
 
 // applyRetrying applies an entry until it succeeds.
 func (a *Applier) applyRetrying(ctx context.Context, w *applyWorker, e Entry) error {
-	return a.untilApplied(ctx, fmt.Sprintf("%s on %s/%s", e.Method, e.Database, e.Collection), func() error {
+	return a.untilApplied(ctx, fmt.Sprintf("%s on %s/%s", e.Method, e.Database, e.Collection), func(ctx context.Context) error {
 		return a.apply(ctx, w, e)
 	})
 }
 
+// sourceWait is a repair that cannot read the source. It is not the
+// target's fault, and does not count towards a stuck apply.
+type sourceWait struct{ err error }
+
+func (e *sourceWait) Error() string {
+	return "reading the source to repair an uncertain write: " + e.err.Error()
+}
+func (e *sourceWait) Unwrap() error { return e.err }
+
+// A try of an entry is bounded, first by firstAttempt, doubling with
+// every retry up to lastAttempt. A Milvus 2.3 server that crashed and came
+// back leaves strongly consistent reads unanswered for most of a minute,
+// and a read sent then never returns; a slow but working target still
+// gets all the time a large batch needs once the first tries timed out.
+const (
+	firstAttempt = 15 * time.Second
+	lastAttempt  = 2 * time.Minute
+)
+
 // untilApplied retries op with backoff until it succeeds or ctx ends; one
 // that keeps failing for two minutes is reported as stuck, once (the lag
 // shows it too).
-func (a *Applier) untilApplied(ctx context.Context, what string, op func() error) error {
-	began, pause, reported := time.Now(), 100*time.Millisecond, false
+func (a *Applier) untilApplied(ctx context.Context, what string, op func(context.Context) error) error {
+	began, pause, reported, bound := time.Now(), 100*time.Millisecond, false, firstAttempt
 	for {
-		err := op()
+		actx, cancel := context.WithTimeout(ctx, bound)
+		err := op(actx)
+		if actx.Err() != nil && ctx.Err() == nil {
+			bound = min(2*bound, lastAttempt) // it timed out: give the next more
+		}
+		cancel()
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
 		a.logger.Warn("apply failed; retrying", "migration", a.id, "what", what, "err", err)
+		var wait *sourceWait
+		if errors.As(err, &wait) {
+			// The source is down or not yet serving reads again: the
+			// applications cannot write either, and the repair goes on
+			// when it is back (the lag shows the wait).
+			began = time.Now()
+		}
 		if !reported && time.Since(began) > 2*time.Minute && a.onStuck != nil {
 			reported = true
 			a.onStuck(fmt.Errorf("%s cannot be applied to the target: %w", what, err))
@@ -420,7 +452,7 @@ func (a *Applier) repair(ctx context.Context, w *applyWorker, e Entry, msg proto
 	}
 	rows, err := a.source.Query(ctx, db, coll, keys.InExpr(pk), outputFields(col), nil, int64(keys.Len()))
 	if err != nil {
-		return err
+		return &sourceWait{err}
 	}
 	found := map[string]bool{}
 	for _, k := range KeysOf(Column(rows, pk)).Strings() {

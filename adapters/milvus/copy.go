@@ -552,7 +552,7 @@ type pageWrite struct {
 // try may have landed, it is upserted, so a row is never written twice.
 func writePage(ctx context.Context, dst *Conn, pw pageWrite) error {
 	tries := 0
-	return retry(ctx, func() error {
+	err := retry(ctx, func() error {
 		tries++
 		var err error
 		if pw.fresh && tries == 1 {
@@ -562,6 +562,11 @@ func writePage(ctx context.Context, dst *Conn, pw pageWrite) error {
 		}
 		return err
 	})
+	if neverSent(err) {
+		// The saga tries the step again, from the last checkpoint.
+		return &handlers.StepError{Reason: "target_unreachable", Err: fmt.Errorf("target %s: %w", dst.Address(), err)}
+	}
+	return err
 }
 
 // copyRange reads one range page by page, in key order: each page is the

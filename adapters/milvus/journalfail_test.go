@@ -270,6 +270,21 @@ func writers(c *milvus.Conn, shape milvus.Shape, db, coll string, n, rows int, p
 	return answers, func() []answer { close(done); wg.Wait(); return answers() }
 }
 
+// since keeps the answers to writes asked after t0 that keep (ok,
+// refused, or nil for all) accepts.
+func since(as []answer, t0 time.Time, keep func(answer) bool) []answer {
+	var out []answer
+	for _, a := range as {
+		if a.asked.After(t0) && (keep == nil || keep(a)) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func ok(a answer) bool      { return a.err == nil }
+func refused(a answer) bool { return a.err != nil }
+
 // acknowledged returns the keys of the writes the client was told succeeded.
 func acknowledged(as []answer) []int64 {
 	var keys []int64
@@ -343,27 +358,10 @@ func TestNATSStoppedMidSyncNeverAcknowledgesAnUnjournaledWrite(t *testing.T) {
 	waitFor(t, "40 writes before the outage", func() bool { return len(acknowledged(answers())) >= 200 })
 	n.stop()
 	stopped := time.Now()
-	askedSince := func(t0 time.Time) int {
-		k := 0
-		for _, a := range answers() {
-			if a.asked.After(t0) {
-				k++
-			}
-		}
-		return k
-	}
-	waitFor(t, "writes answered while NATS is down", func() bool { return askedSince(stopped) >= 4 })
+	waitFor(t, "writes answered while NATS is down", func() bool { return len(since(answers(), stopped, nil)) >= 4 })
 	restarted := time.Now()
 	n.start(t)
-	waitFor(t, "writes acknowledged again after NATS is back", func() bool {
-		k := 0
-		for _, a := range answers() {
-			if a.asked.After(restarted) && a.err == nil {
-				k++
-			}
-		}
-		return k >= 20
-	})
+	waitFor(t, "writes acknowledged again after NATS is back", func() bool { return len(since(answers(), restarted, ok)) >= 20 })
 	all := stop()
 	refused := 0
 	for _, a := range all {
@@ -416,12 +414,7 @@ func TestAFullStoreRefusesWritesUntilTheJournalIsTrimmed(t *testing.T) {
 	b.applier.TrimEvery(100 * time.Millisecond)
 	b.apply(t)
 	waitFor(t, "twice the store in rows acknowledged after the store was full", func() bool {
-		rows := 0
-		for _, a := range answers() {
-			if a.asked.After(full) && a.err == nil {
-				rows += len(a.keys)
-			}
-		}
+		rows := len(acknowledged(since(answers(), full, ok)))
 		return rows*(128*4+50) > 2*storeBytes
 	})
 	all := stop()

@@ -207,7 +207,11 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 		ss.SetTrailer(trailer)
 	}
 	if err != nil {
-		p.capture.broken(ss.Context(), k)
+		if neverSent(err) {
+			p.capture.unsent(ss.Context(), k)
+		} else {
+			p.capture.broken(ss.Context(), k)
+		}
 		return err // the upstream's status, code and message as they were
 	}
 	if err := p.capture.after(ss.Context(), k, req, resp); err != nil {
@@ -233,4 +237,21 @@ func (p *Proxy) refuse(ss grpc.ServerStream, method string, err error) error {
 		return status.Error(codes.FailedPrecondition, refused.Reason)
 	}
 	return ss.SendMsg(&resp)
+}
+
+// neverSent says that a call failed before it left for the upstream: gRPC
+// found no connection to send it on (the server down, refusing
+// connections), and answers that UNAVAILABLE with "connection error".
+// Such a write did nothing, and needs no repair; taking each for a broken
+// call made a source that was down for a minute leave thousands of
+// uncertain writes for the applier to read back from it.
+func neverSent(err error) bool {
+	// status.FromError would give a wrapped error's whole text as the
+	// message; the status itself is what says where the call failed.
+	var grpcErr interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &grpcErr) {
+		return false
+	}
+	st := grpcErr.GRPCStatus()
+	return st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), "connection error")
 }

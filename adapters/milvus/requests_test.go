@@ -1,12 +1,16 @@
 package milvus
 
 import (
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // An intent keeps what a repair needs, the keys, and not the vectors.
@@ -54,5 +58,20 @@ func TestARequestThatCannotBeReadIsKeptWhole(t *testing.T) {
 	msg, keys := decodeRequest("Insert", bad)
 	if msg != nil || string(keys) != string(bad) {
 		t.Fatalf("decoded %v, intent %x", msg, keys)
+	}
+}
+
+func TestOnlyACallWithNoConnectionCountsAsNeverSent(t *testing.T) {
+	for err, want := range map[error]bool{
+		status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:19530: connect: connection refused"`): true,
+		status.Error(codes.Unavailable, "error reading from server: EOF"):                                                                                   false,
+		status.Error(codes.Unavailable, "transport is closing"):                                                                                             false,
+		status.Error(codes.DeadlineExceeded, "context deadline exceeded"):                                                                                   false,
+		errors.New("connection error"): false,
+		fmt.Errorf("milvus upsert into c: %w", status.Error(codes.Unavailable, "connection error: desc = refused")): true,
+	} {
+		if got := neverSent(err); got != want {
+			t.Errorf("%v: never sent %v, want %v", err, got, want)
+		}
 	}
 }

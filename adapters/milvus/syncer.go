@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +31,8 @@ type SyncConfig struct {
 	FingerprintEvery time.Duration
 	// DrainTimeout bounds the wait for the applier at the switch.
 	DrainTimeout time.Duration
+	// LagEvery is how often Sync samples the lag (default 1s).
+	LagEvery time.Duration
 }
 
 // Syncer captures, applies, measures the lag and switches, for the saga.
@@ -154,7 +155,11 @@ func (s *Syncer) Sync(ctx context.Context, m *domain.Migration, lag func(context
 	if err != nil {
 		return err
 	}
-	tick := time.NewTicker(time.Second)
+	every := s.cfg.LagEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		seconds, err := r.applier.Lag(ctx, time.Now())
@@ -201,6 +206,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		return domain.SwitchedOver{}, none, err
 	}
 	defer release()
+	s.logger.Info("writes held for the switch", "migration", m.ID)
 	fence, err := s.journal.LastSeq(ctx, JournalPrefix(m.ID)+">")
 	if err != nil {
 		return domain.SwitchedOver{}, none, err
@@ -217,7 +223,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	check := domain.Verified{Phase: "switch", Equal: rep.Equal, Report: data}
 	if !rep.Equal {
 		return domain.SwitchedOver{}, check, &handlers.StepError{Reason: "switch_check_failed", Permanent: true,
-			Err: fmt.Errorf("after the drain the target differs from the source (%s); were writes sent around the proxy?", summarize(rep))}
+			Err: fmt.Errorf("after the drain the target differs from the source (%s); were writes sent around the proxy?", rep.Summary())}
 	}
 	checked := time.Now()
 	s.capture.Route(m.Source.ID, targetEP.Address)
@@ -342,16 +348,6 @@ func sampleCompare(ctx context.Context, src, dst *Conn, db, name string, n int) 
 
 // sampledDiffer counts the sampled rows missing, different or extra.
 func sampledDiffer(c CollectionReport) int { return c.Missing + c.Different + c.Extra }
-
-func summarize(rep *Report) string {
-	var parts []string
-	for _, c := range rep.Collections {
-		if !c.Equal {
-			parts = append(parts, fmt.Sprintf("%s/%s: rows %d vs %d, %d sampled rows differ", c.Database, c.Collection, c.SourceRows, c.TargetRows, sampledDiffer(c)))
-		}
-	}
-	return strings.Join(parts, "; ")
-}
 
 // Disarm stops capturing and applying for an ended migration and drops
 // its journal.

@@ -44,6 +44,36 @@ type CollectionReport struct {
 	Equal          bool     `json:"equal"`
 }
 
+// Summary says in one line what a verification found: the collections
+// that differ and how, or that all were equal.
+func (r *Report) Summary() string {
+	var parts []string
+	var rows int64
+	for _, c := range r.Collections {
+		rows += c.RowsCompared
+		if c.Equal {
+			continue
+		}
+		s := fmt.Sprintf("%s/%s: rows %d on the source, %d on the target", c.Database, c.Collection, c.SourceRows, c.TargetRows)
+		if c.RangesDiffer > 0 {
+			s += fmt.Sprintf(", %d of %d key ranges differ", c.RangesDiffer, c.Ranges)
+		}
+		if n := sampledDiffer(c); n > 0 {
+			s += fmt.Sprintf(" (%d missing, %d extra, %d different", c.Missing, c.Extra, c.Different)
+			if len(c.Mismatches) > 0 {
+				s += ": " + strings.Join(c.Mismatches, ", ")
+			}
+			s += ")"
+		}
+		parts = append(parts, s)
+	}
+	parts = append(parts, r.Structure...)
+	if len(parts) == 0 {
+		return fmt.Sprintf("all %d collections equal (%d rows compared)", len(r.Collections), rows)
+	}
+	return strings.Join(parts, "; ")
+}
+
 // VerifyOptions tunes a verification.
 type VerifyOptions struct {
 	// PageRows is the rows of one checksummed range.
