@@ -6,12 +6,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,14 +51,21 @@ func main() {
 
 func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 
-func run(c config) error {
+func run(c config) (err error) {
 	ctx := context.Background()
 	if c.work == "" {
 		dir, err := os.MkdirTemp("", "zdm-demo-")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		// A failed demo keeps zdmd's log and the client's journal.
+		defer func() {
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "demo: zdmd's log and the client's acknowledged writes are kept in %s\n", dir)
+				return
+			}
+			os.RemoveAll(dir)
+		}()
 		c.work = dir
 	}
 	src, err := milvus.Dial(ctx, milvus.Endpoint{Address: c.source})
@@ -175,6 +186,14 @@ func run(c config) error {
 		time.Sleep(2 * time.Second)
 	}
 
+	before, err := w.acknowledged()
+	if err != nil {
+		return err
+	}
+	if before == 0 {
+		_, werr := w.stop()
+		return fmt.Errorf("the client had no write acknowledged before the switch (%v); see %s", werr, filepath.Join(c.work, "zdmd.log"))
+	}
 	say("== 5. stop the sync (confirmed; the client keeps writing: the proxy holds its writes during the switch)")
 	if err := api.Do(ctx, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true}, m); err != nil {
 		return err
@@ -190,8 +209,28 @@ func run(c config) error {
 		}
 	}
 	say("   switched over: applications now reach %s through the proxy %s", m.Target.Connection.Endpoint, c.proxy)
+	atSwitch, err := w.acknowledged()
+	if err != nil {
+		return err
+	}
 	time.Sleep(3 * time.Second)
-	stats := w.stop()
+	stats, err := w.stop()
+	if err != nil {
+		return err
+	}
+	after, err := w.acknowledged()
+	if err != nil {
+		return err
+	}
+	if after <= atSwitch {
+		return fmt.Errorf("the client had no write acknowledged after the switch (%d before it, %d in all)", atSwitch, after)
+	}
+	// Read once the client stopped, so that its pauses are the switch's.
+	seeded, err := checkSeeded(ctx, src, dst, shapes)
+	if err != nil {
+		return err
+	}
+	say("   the seeded rows, read from the target directly: %s", seeded)
 
 	say("== 6. prove it: every write the client was acknowledged is on the target, once")
 	f, err := os.Open(w.path)
@@ -220,7 +259,9 @@ func run(c config) error {
 	say("   rows copied            %d in %.1fs (%.0f rows/s)", m.Progress.RowsCopied, copySecs, copyRate)
 	say("   sync lag               max %.1fs, final %.1fs", m.MaxLagSeconds, finalLag)
 	say("   write pause at switch  %.0f ms held by zdm%s; longest gap between two acknowledged client writes %s", pause, parts, stats.MaxGap.Round(time.Millisecond))
-	say("   client writes          %d acknowledged, %d failed, %d lost, %d duplicated", stats.Acknowledged, stats.Failed, rep.Missing+rep.Stale, rep.Duplicated)
+	say("   client writes          %d acknowledged (%d before the stop, %d after the switch), %d failed, %d lost, %d duplicated",
+		stats.Acknowledged, before, after-atSwitch, stats.Failed, rep.Missing+rep.Stale, rep.Duplicated)
+	say("   seeded rows            %s", seeded)
 	say("   verification           %s", verdict(m))
 	say("   target                 %s (source %s kept, status Migrated)", m.Target.Connection.Endpoint, c.source)
 	if !rep.OK() || stats.Failed > 0 {
@@ -244,16 +285,20 @@ func line(m *projections.MigrationView) string {
 	return s
 }
 
+// verdict prints what each verification found, as zdm recorded it.
 func verdict(m *projections.MigrationView) string {
-	out := ""
+	var out []string
 	for _, v := range m.Verification {
-		verdict := "equal"
-		if !v.Equal {
-			verdict = "differences (writes went on during the copy; the sync replays them)"
+		var rep milvus.Report
+		found := "equal"
+		if err := json.Unmarshal(v.Report, &rep); err == nil {
+			found = rep.Summary()
+		} else if !v.Equal {
+			found = "differs (no report recorded)"
 		}
-		out += fmt.Sprintf("%s: %s; ", v.Phase, verdict)
+		out = append(out, fmt.Sprintf("%s: %s", v.Phase, found))
 	}
-	return out
+	return strings.Join(out, "; ")
 }
 
 type writer struct {
@@ -261,6 +306,7 @@ type writer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	stats  milvus.LoadStats
+	err    error
 }
 
 func startWriter(ctx context.Context, proxy string, targets []milvus.Target, rate float64, path string) (*writer, error) {
@@ -278,13 +324,26 @@ func startWriter(ctx context.Context, proxy string, targets []milvus.Target, rat
 		defer close(w.done)
 		defer f.Close()
 		defer c.Close()
-		w.stats, _ = milvus.Load(wctx, c, milvus.LoadConfig{Targets: targets, Rate: rate, Mix: milvus.Mix{Insert: 60, Upsert: 25, Delete: 15}, Batch: 5, Workers: 4, Seed: 42}, f)
+		w.stats, w.err = milvus.Load(wctx, c, milvus.LoadConfig{Targets: targets, Rate: rate, Mix: milvus.Mix{Insert: 60, Upsert: 25, Delete: 15}, Batch: 5, Workers: 4, Seed: 42}, f)
 	}()
 	return w, nil
 }
 
-func (w *writer) stop() milvus.LoadStats {
+func (w *writer) stop() (milvus.LoadStats, error) {
 	w.cancel()
 	<-w.done
-	return w.stats
+	if w.err != nil && !errors.Is(w.err, context.Canceled) {
+		return w.stats, fmt.Errorf("the client writer: %w", w.err)
+	}
+	return w.stats, nil
+}
+
+// acknowledged counts the writes the client journaled as acknowledged so
+// far, from the file it writes one line per acknowledged write to.
+func (w *writer) acknowledged() (int, error) {
+	data, err := os.ReadFile(w.path)
+	if err != nil {
+		return 0, err
+	}
+	return bytes.Count(data, []byte("\n")), nil
 }

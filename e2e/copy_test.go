@@ -27,6 +27,7 @@ func TestCopyEverythingAndResumeAfterKill(t *testing.T) {
 
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "copying" && m.Progress.RowsCopied >= 30000 })
 	p.Kill(t)
+	killed := time.Now()
 	p = e.serve(t)
 	m := p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool {
 		return m.State != "copying" && m.State != "target_provisioned" && m.State != "provisioning"
@@ -35,6 +36,22 @@ func TestCopyEverythingAndResumeAfterKill(t *testing.T) {
 	if count(types, "bulk_copied") != 1 {
 		t.Fatalf("history: %v", types)
 	}
+	// The kill must have landed mid-copy, or nothing here was resumed.
+	var before, after int
+	for _, ev := range events(t, p, id) {
+		switch {
+		case ev.Type == "bulk_copy_progressed" && ev.At.Before(killed):
+			before++
+		case ev.Type == "bulk_copy_progressed":
+			after++
+		case ev.Type == "bulk_copied" && ev.At.Before(killed):
+			t.Fatal("the copy ended before zdmd was killed: the test resumed nothing")
+		}
+	}
+	if before == 0 || after == 0 {
+		t.Fatalf("range checkpoints: %d before the kill, %d after it; want some of each", before, after)
+	}
+	t.Logf("range checkpoints: %d before the kill, %d by the restarted zdmd", before, after)
 	if m.Progress.RowsTotal != 115500 || m.Progress.RowsCopied != 115500 {
 		t.Fatalf("progress %d/%d, want 115500 (a range copied twice counts twice)", m.Progress.RowsCopied, m.Progress.RowsTotal)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,27 +21,45 @@ func acquireAsync(t *testing.T, o *keyOrder, c *keyClaim) <-chan error {
 	return done
 }
 
-// waitGranted checks whether an acquire returns: one that should is given
-// seconds (a busy machine may be slow to run it), one that should not a
-// tenth of a second to show it does not.
-func waitGranted(t *testing.T, done <-chan error, want bool) {
+// waitGranted checks that an acquire returns, within seconds (a busy
+// machine may be slow to run it).
+func waitGranted(t *testing.T, done <-chan error) {
 	t.Helper()
-	wait := 100 * time.Millisecond
-	if want {
-		wait = 10 * time.Second
-	}
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !want {
-			t.Fatal("a claim overlapping one held was granted")
+	case <-time.After(10 * time.Second):
+		t.Fatal("a claim overlapping nothing held waited")
+	}
+}
+
+// waitQueued checks that an acquire of c waits: it returns once c is
+// queued behind the claims before it, and fails if c was granted. Only a
+// release grants a queued claim, so a queued one stays ungranted until
+// the test releases what it waits for.
+func waitQueued(t *testing.T, o *keyOrder, c *keyClaim, done <-chan error) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		o.mu.Lock()
+		queued := false
+		if s := o.subjects[c.subject]; s != nil {
+			queued = slices.Contains(s.waiting, c)
 		}
-	case <-time.After(wait):
-		if want {
-			t.Fatal("a claim overlapping nothing held waited")
+		o.mu.Unlock()
+		select {
+		case err := <-done:
+			t.Fatalf("a claim overlapping one held was granted (%v)", err)
+		default:
 		}
+		if queued {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a claim was neither granted nor queued")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -50,24 +69,24 @@ func waitGranted(t *testing.T, done <-chan error, want bool) {
 func grantedInTurn(t *testing.T, o *keyOrder, held, next, later *keyClaim) {
 	t.Helper()
 	nextDone := acquireAsync(t, o, next)
-	waitGranted(t, nextDone, false)
+	waitQueued(t, o, next, nextDone)
 	laterDone := acquireAsync(t, o, later)
-	waitGranted(t, laterDone, false)
+	waitQueued(t, o, later, laterDone)
 	o.release(held)
-	waitGranted(t, nextDone, true)
-	waitGranted(t, laterDone, false)
+	waitGranted(t, nextDone)
+	waitQueued(t, o, later, laterDone)
 	o.release(next)
-	waitGranted(t, laterDone, true)
+	waitGranted(t, laterDone)
 	o.release(later)
 }
 
 func TestClaimsOfDifferentKeysGoTogetherAndOverlappingOnesInTurn(t *testing.T) {
 	o := newKeyOrder()
 	a := &keyClaim{subject: "s", ints: []int64{1, 2}}
-	waitGranted(t, acquireAsync(t, o, a), true)
-	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "s", ints: []int64{3}}), true)
-	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "other", ints: []int64{1}}), true)
-	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "s"}), true) // keys the source assigns
+	waitGranted(t, acquireAsync(t, o, a))
+	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "s", ints: []int64{3}}))
+	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "other", ints: []int64{1}}))
+	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "s"})) // keys the source assigns
 
 	// A later claim of a key b waits for is not let ahead of b.
 	b := &keyClaim{subject: "s", ints: []int64{2, 9}}
@@ -80,7 +99,7 @@ func TestClaimsOfDifferentKeysGoTogetherAndOverlappingOnesInTurn(t *testing.T) {
 func TestAWholeCollectionClaimWaitsForEveryClaimAndHoldsLaterOnes(t *testing.T) {
 	o := newKeyOrder()
 	a := &keyClaim{subject: "s", strs: []string{"x"}}
-	waitGranted(t, acquireAsync(t, o, a), true)
+	waitGranted(t, acquireAsync(t, o, a))
 	grantedInTurn(t, o, a, &keyClaim{subject: "s", whole: true}, &keyClaim{subject: "s", strs: []string{"y"}})
 	if len(o.subjects) != 0 {
 		t.Fatalf("claims left after every release: %v", o.subjects)
@@ -90,20 +109,22 @@ func TestAWholeCollectionClaimWaitsForEveryClaimAndHoldsLaterOnes(t *testing.T) 
 func TestAClaimGivenUpWhileWaitingBlocksNothing(t *testing.T) {
 	o := newKeyOrder()
 	a := &keyClaim{subject: "s", ints: []int64{1}}
-	waitGranted(t, acquireAsync(t, o, a), true)
+	waitGranted(t, acquireAsync(t, o, a))
 	ctx, cancel := context.WithCancel(context.Background())
 	gaveUp := make(chan error, 1)
-	go func() { gaveUp <- o.acquire(ctx, &keyClaim{subject: "s", whole: true}) }()
-	time.Sleep(20 * time.Millisecond)
+	whole := &keyClaim{subject: "s", whole: true}
+	go func() { gaveUp <- o.acquire(ctx, whole) }()
+	waitQueued(t, o, whole, gaveUp)
 	cancel()
 	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
 		t.Fatalf("acquire after its caller gave up: %v", err)
 	}
-	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "s", ints: []int64{2}}), true)
-	again := acquireAsync(t, o, &keyClaim{subject: "s", ints: []int64{1}})
-	waitGranted(t, again, false)
+	waitGranted(t, acquireAsync(t, o, &keyClaim{subject: "s", ints: []int64{2}}))
+	one := &keyClaim{subject: "s", ints: []int64{1}}
+	again := acquireAsync(t, o, one)
+	waitQueued(t, o, one, again)
 	o.release(a)
-	waitGranted(t, again, true)
+	waitGranted(t, again)
 }
 
 func TestDeletesByKeyClaimTheirKeysAndOthersTheCollection(t *testing.T) {

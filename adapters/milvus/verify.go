@@ -60,8 +60,11 @@ func (r *Report) Summary() string {
 		}
 		if n := sampledDiffer(c); n > 0 {
 			s += fmt.Sprintf(" (%d missing, %d extra, %d different", c.Missing, c.Extra, c.Different)
-			if len(c.Mismatches) > 0 {
-				s += ": " + strings.Join(c.Mismatches, ", ")
+			if m := c.Mismatches; len(m) > 0 {
+				if len(m) > 3 {
+					m = append(m[:3:3], "...")
+				}
+				s += ": " + strings.Join(m, ", ")
 			}
 			s += ")"
 		}
