@@ -129,6 +129,39 @@ func NewCopier(r Resolver, cfg CopyConfig, logger *slog.Logger) *Copier {
 	return &Copier{resolve: r, cfg: cfg.WithDefaults(), logger: logger, fresh: map[string]bool{}}
 }
 
+// occupied names the source's collections (db/name) of which the target
+// already holds rows. Provisioners hand over empty targets; this catches a
+// target written to between its provisioning and the plan.
+func occupied(ctx context.Context, dst *Conn, src *Inventory) ([]string, error) {
+	want := map[string]bool{}
+	for _, d := range src.Databases {
+		for _, col := range d.Collections {
+			want[col.Key()] = true
+		}
+	}
+	have, err := dst.Outline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range have.Databases {
+		for i := range d.Collections {
+			col := &d.Collections[i]
+			if !want[col.Key()] {
+				continue
+			}
+			n, err := dst.Count(ctx, col)
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				out = append(out, col.Key())
+			}
+		}
+	}
+	return out, nil
+}
+
 // startCopy reports whether the copy starts on untouched ranges, and
 // makes every later attempt (a retry, a resume) count as not fresh.
 func (c *Copier) startCopy(id string) bool {
@@ -205,6 +238,13 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 	pf.TargetVersion, _ = dst.Version(ctx)
 	if CompareVersions(pf.TargetVersion, pf.SourceVersion) < 0 {
 		pf.Refusals = append(pf.Refusals, fmt.Sprintf("the target runs Milvus %s, older than the source's %s", pf.TargetVersion, pf.SourceVersion))
+	}
+	held, err := occupied(ctx, dst, inv)
+	if err != nil {
+		return domain.CopyStarted{}, &handlers.StepError{Reason: "target_unreachable", Err: err}
+	}
+	for _, key := range held {
+		pf.Refusals = append(pf.Refusals, fmt.Sprintf("the target already holds rows of %s: the copy inserts, and would write them twice; start from a target without it", key))
 	}
 	var plan domain.CopyStarted
 	for _, d := range inv.Databases {

@@ -159,3 +159,23 @@ func TestVerificationNamesPlantedDifferences(t *testing.T) {
 		t.Fatalf("report: %+v", cr)
 	}
 }
+
+func TestAPlanRefusesATargetThatAlreadyHoldsRowsOfTheSource(t *testing.T) {
+	bed := milvustest.Empty(t)
+	shape := milvus.Shape{Databases: 1, Collections: 2, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "held_"}
+	seed(t, milvustest.Dial(t, bed.Source), shape)
+	// On the target: one collection with rows, one empty (harmless).
+	dst := milvustest.Dial(t, bed.Target)
+	seed(t, dst, milvus.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "held_"})
+	if err := dst.CreateCollection(context.Background(), "held_db0", shape.Schema("held_c1"), milvus.CollectionSettings{Shards: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c := milvus.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, milvus.CopyConfig{}, nil)
+	m := domain.NewMigration()
+	m.Source.ID, m.TargetCluster.ClusterID = "src", "dst"
+	_, err := c.Plan(context.Background(), m)
+	var se *handlers.StepError
+	if !errors.As(err, &se) || se.Reason != "preflight_refused" || !strings.Contains(err.Error(), "held_db0/held_c0") || strings.Contains(err.Error(), "held_db0/held_c1") {
+		t.Fatalf("a plan onto a target holding rows of held_c0: %v", err)
+	}
+}
