@@ -63,29 +63,22 @@ func main() {
 
 	// 1. Append throughput.
 	seqs := make([]uint64, writers)
-	zdm := rate(func(w, i int) error {
+	appendEvent := func(w, i int) error {
 		seq, err := store.Append(ctx, fmt.Sprintf("%sw%d", domain.MigrationSubject, w), seqs[w],
 			domain.Batch{At: time.Now(), Actor: "bench", Events: []domain.Event{domain.LagSampled{LagSeconds: float64(i)}}})
 		seqs[w] = seq
 		return err
-	})
+	}
 	payload := []byte(`{"at":"2026-01-01T00:00:00Z","actor":"bench","events":[{"type":"zdm.migration.lag_sampled.v1","data":{"lag_seconds":1}}]}`)
-	raw := rate(func(w, i int) error {
+	publish := func(w, _ int) error {
 		_, err := js.Publish(ctx, fmt.Sprintf("raw.w%d", w), payload)
 		return err
-	})
-	// The first round of each warmed the server and the process; the
+	}
+	// The first round of each warms the server and the process; the
 	// second, in the same order, is the one printed.
-	zdm = rate(func(w, i int) error {
-		seq, err := store.Append(ctx, fmt.Sprintf("%sw%d", domain.MigrationSubject, w), seqs[w],
-			domain.Batch{At: time.Now(), Actor: "bench", Events: []domain.Event{domain.LagSampled{LagSeconds: float64(i)}}})
-		seqs[w] = seq
-		return err
-	})
-	raw = rate(func(w, i int) error {
-		_, err := js.Publish(ctx, fmt.Sprintf("raw.w%d", w), payload)
-		return err
-	})
+	rate(appendEvent)
+	rate(publish)
+	zdm, raw := rate(appendEvent), rate(publish)
 	fmt.Printf("append throughput (%d writers, acknowledged)\n", writers)
 	fmt.Printf("  zdm append (expected seq + JSON)  %9.0f events/s\n", zdm)
 	fmt.Printf("  raw JetStream publish (baseline)  %9.0f events/s\n", raw)
