@@ -369,7 +369,18 @@ func TestMigrationEndpoints(t *testing.T) {
 	if len(seen) < 6 || seen[0].(map[string]any)["type"] != domain.TypeMigrationRequested {
 		t.Fatalf("history: %v", seen)
 	}
-	for _, q := range []string{"after=x", "limit=0", "limit=5000"} {
+	// Steps only: no periodic lag sample.
+	r = s.Do(t, "GET", "/v1/migrations/"+id+"/events?limit=1000&steps=true", st.ViewerToken, nil)
+	if r.Status != 200 {
+		t.Fatalf("steps: %d %s", r.Status, r.Body)
+	}
+	for _, e := range r.JSON(t)["events"].([]any) {
+		ev := e.(map[string]any)
+		if ev["type"] == domain.TypeLagSampled && ev["data"].(map[string]any)["crossed"] == nil {
+			t.Fatalf("steps list a periodic sample: %v", ev)
+		}
+	}
+	for _, q := range []string{"after=x", "limit=0", "limit=5000", "steps=maybe"} {
 		if r := s.Do(t, "GET", "/v1/migrations/"+id+"/events?"+q, st.AdminToken, nil); r.Status != 400 {
 			t.Errorf("events?%s: %d", q, r.Status)
 		}

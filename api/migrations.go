@@ -73,6 +73,7 @@ func (s *Server) migrationAfter(c echo.Context, status int, m *domain.Migration)
 	if !ok {
 		return c.JSON(status, map[string]any{"id": m.ID, "state": m.State})
 	}
+	s.live(v)
 	return c.JSON(status, v)
 }
 
@@ -83,7 +84,15 @@ func (s *Server) visibleMigration(c echo.Context) (*projections.MigrationView, e
 	if !ok || !principal(c).CanView(v.Organization) {
 		return nil, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no migration " + c.Param("id")}
 	}
+	s.live(v)
 	return v, nil
+}
+
+// live shows the per-second lag series over the history's samples.
+func (s *Server) live(v *projections.MigrationView) {
+	if s.cfg.Lag != nil {
+		s.cfg.Lag.Overlay(v)
+	}
 }
 
 func (s *Server) listMigrations(c echo.Context) error {
@@ -91,6 +100,7 @@ func (s *Server) listMigrations(c echo.Context) error {
 	out := []*projections.MigrationView{}
 	for _, v := range s.cfg.Migrations.List() {
 		if p.CanView(v.Organization) {
+			s.live(v)
 			out = append(out, v)
 		}
 	}
@@ -113,7 +123,12 @@ type eventJSON struct {
 	Data  json.RawMessage `json:"data"`
 }
 
-// migrationEvents pages through the audit history: ?after=SEQ&limit=N.
+// migrationEvents pages through the audit history:
+// ?after=SEQ&limit=N[&steps=true]. A page reads the N stored batches
+// (one command's events each, never split) after SEQ and no more, so it
+// costs the same wherever it starts. steps=true leaves the periodic lag
+// samples out; the page then may hold fewer than N events, or none, and
+// the client goes on from next_after while more is true.
 func (s *Server) migrationEvents(c echo.Context) error {
 	if _, err := s.visibleMigration(c); err != nil {
 		return err
@@ -133,26 +148,27 @@ func (s *Server) migrationEvents(c echo.Context) error {
 		}
 		limit = n
 	}
+	var keep func(domain.Event) bool
+	switch c.QueryParam("steps") {
+	case "", "false":
+	case "true":
+		keep = domain.IsStep
+	default:
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "steps", Message: "steps must be true or false"}
+	}
 	subj, err := domain.MigrationStream(c.Param("id"))
 	if err != nil {
 		return err
 	}
-	recs, _, err := s.cfg.History.Load(c.Request().Context(), subj, after)
+	recs, next, more, err := s.cfg.History.Page(c.Request().Context(), subj, after, limit, keep)
 	if err != nil {
 		return err
 	}
-	out := []eventJSON{}
-	next := after
+	out := make([]eventJSON, 0, len(recs))
 	for _, r := range recs {
-		// A page never splits the events of one message.
-		if len(out) >= limit && r.Seq != next {
-			break
-		}
 		data, _ := json.Marshal(r.Event)
 		out = append(out, eventJSON{Seq: r.Seq, At: r.At, Actor: r.Actor, Type: r.Event.EventType(), Data: data})
-		next = r.Seq
 	}
-	more := len(out) < len(recs)
 	return c.JSON(http.StatusOK, map[string]any{"events": out, "next_after": next, "more": more})
 }
 

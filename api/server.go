@@ -32,19 +32,22 @@ type Commands interface {
 	CancelMigration(ctx context.Context, p domain.Principal, commandID, id string) (*domain.Migration, error)
 }
 
-// History reads a migration's stored events.
+// History reads a migration's stored events a page at a time, reading
+// only that page.
 type History interface {
-	Load(ctx context.Context, subject string, after uint64) ([]domain.Record, uint64, error)
+	Page(ctx context.Context, subject string, after uint64, messages int, keep func(domain.Event) bool) ([]domain.Record, uint64, bool, error)
 }
 
 // Config is what the server needs.
 type Config struct {
 	Commands   Commands
 	Migrations *projections.Projection[*projections.MigrationView]
-	Clusters   *projections.Projection[*projections.ClusterView]
-	History    History
-	Tokens     Tokens
-	Logger     *slog.Logger
+	// Lag, when set, shows the per-second lag in every status.
+	Lag      *projections.LagSeries
+	Clusters *projections.Projection[*projections.ClusterView]
+	History  History
+	Tokens   Tokens
+	Logger   *slog.Logger
 	// Metrics serves /metrics.
 	Metrics http.Handler
 	// Provisioners names the provisioners a migration may ask for.

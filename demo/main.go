@@ -115,7 +115,7 @@ func run(c config) (err error) {
 		a, _ := filepath.Abs(filepath.Join(c.root, p))
 		return a
 	}
-	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("dataplane: milvus\nmilvus:\n  python: %s\n  server_script: %s\n  server_root: %s\nsaga:\n  lag_record_interval: 2s\n",
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("dataplane: milvus\nmilvus:\n  python: %s\n  server_script: %s\n  server_root: %s\n",
 		abs(c.python), abs("scripts/milvus_server.py"), abs(".cache/milvus"))), 0o600); err != nil {
 		return err
 	}

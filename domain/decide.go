@@ -198,7 +198,11 @@ func sampleLag(m *Migration, c SampleLag) ([]Event, error) {
 	if c.LagSeconds < 0 {
 		return nil, FieldError("lag_seconds", "must not be negative")
 	}
-	events := []Event{LagSampled{LagSeconds: c.LagSeconds}}
+	sample := LagSampled{LagSeconds: c.LagSeconds}
+	if side := m.lagSide(c.LagSeconds); side != m.lagSide(m.Lag.Seconds) || (!m.Lag.Sampled && side == "under") {
+		sample.Crossed = side
+	}
+	events := []Event{sample}
 	if m.State == StateSyncing && !m.ThresholdReached && c.LagSeconds < m.Options.LagThresholdSeconds {
 		events = append(events, LagThresholdReached{LagSeconds: c.LagSeconds})
 	}

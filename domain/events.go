@@ -34,16 +34,6 @@ const (
 	TypeNotificationSent    = "zdm.migration.notification_sent.v1"
 )
 
-// MigrationEventTypes lists every migration event type, in flow order.
-func MigrationEventTypes() []string {
-	return []string{
-		TypeMigrationRequested, TypeLocked, TypeProvisioningStarted, TypeTargetProvisioned,
-		TypeCopyStarted, TypeBulkCopyProgressed, TypeBulkCopied, TypeLagSampled,
-		TypeLagThresholdReached, TypeVerified, TypeSyncStopped, TypeSwitchedOver,
-		TypeFailed, TypeCancelled, TypeNotificationSent,
-	}
-}
-
 // MigrationRequested opens a migration's history.
 type MigrationRequested struct {
 	ID           string     `json:"id"`
@@ -111,9 +101,14 @@ type BulkCopied struct {
 	Rows int64 `json:"rows"`
 }
 
-// LagSampled is one sample of the sync lag (R7).
+// LagSampled is one sample of the sync lag (R7), recorded at a coarse
+// interval and whenever the lag crosses the threshold; the per-second
+// series lives outside the event log.
 type LagSampled struct {
 	LagSeconds float64 `json:"lag_seconds"`
+	// Crossed is "under" or "over" when this sample is the first on its
+	// side of the threshold.
+	Crossed string `json:"crossed,omitempty"`
 }
 
 // LagThresholdReached records the first time the lag went under the

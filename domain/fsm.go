@@ -44,42 +44,25 @@ func (s State) Stage() string {
 	return ""
 }
 
-// transitions is the whole transition table, keyed by event type. An event
-// listed with Dst "" keeps the state it was applied in.
+// transitions is the whole transition table, derived from EventKinds.
+// An event that keeps the state has Dst equal to Src, one row per state.
 func transitions() []fsm.EventDesc {
-	active := []string{}
-	all := []string{}
-	for _, s := range States() {
-		all = append(all, string(s))
-		if !IsTerminal(s) {
-			active = append(active, string(s))
+	var table []fsm.EventDesc
+	for _, k := range EventKinds() {
+		if k.Aggregate != "migration" {
+			continue
 		}
-	}
-	table := []fsm.EventDesc{
-		{Name: TypeMigrationRequested, Src: []string{string(StateNew)}, Dst: string(StateRequested)},
-		{Name: TypeLocked, Src: []string{string(StateRequested)}, Dst: string(StateLocked)},
-		{Name: TypeProvisioningStarted, Src: []string{string(StateLocked)}, Dst: string(StateProvisioning)},
-		{Name: TypeTargetProvisioned, Src: []string{string(StateProvisioning)}, Dst: string(StateTargetProvisioned)},
-		{Name: TypeCopyStarted, Src: []string{string(StateTargetProvisioned)}, Dst: string(StateCopying)},
-		{Name: TypeBulkCopied, Src: []string{string(StateCopying)}, Dst: string(StateSyncing)},
-		{Name: TypeSyncStopped, Src: []string{string(StateSyncing)}, Dst: string(StateSyncStopped)},
-		{Name: TypeSwitchedOver, Src: []string{string(StateSyncStopped)}, Dst: string(StateSwitchedOver)},
-		{Name: TypeFailed, Src: active, Dst: string(StateFailed)},
-		{Name: TypeCancelled, Src: active, Dst: string(StateCancelled)},
-	}
-	stay := func(name string, states ...State) {
-		for _, s := range states {
-			table = append(table, fsm.EventDesc{Name: name, Src: []string{string(s)}, Dst: string(s)})
+		if k.to != "" {
+			src := make([]string, len(k.from))
+			for i, s := range k.from {
+				src[i] = string(s)
+			}
+			table = append(table, fsm.EventDesc{Name: k.Type, Src: src, Dst: string(k.to)})
+			continue
 		}
-	}
-	stay(TypeBulkCopyProgressed, StateCopying)
-	stay(TypeLagSampled, StateCopying, StateSyncing, StateSyncStopped)
-	stay(TypeLagThresholdReached, StateSyncing)
-	stay(TypeVerified, StateCopying, StateSyncing, StateSyncStopped)
-	// A notification about an ending is sent after the ending, so it is the
-	// one record a terminal migration takes; it changes nothing else.
-	for _, s := range all {
-		stay(TypeNotificationSent, State(s))
+		for _, s := range k.from {
+			table = append(table, fsm.EventDesc{Name: k.Type, Src: []string{string(s)}, Dst: string(s)})
+		}
 	}
 	return table
 }

@@ -203,6 +203,25 @@ func (m *Migration) SyncDeadline() time.Time {
 	return m.SyncStartedAt.Add(time.Duration(m.Options.SyncTimeLimit))
 }
 
+// lagSide says on which side of the threshold a lag is.
+func (m *Migration) lagSide(seconds float64) string {
+	if seconds < m.Options.LagThresholdSeconds {
+		return "under"
+	}
+	return "over"
+}
+
+// LagDue reports whether a lag sample taken at now belongs in the history:
+// the first one, one on the other side of the threshold than the last
+// recorded, and otherwise one per interval. The per-second series lives
+// outside the history, so that a week of sync stays a short history.
+func (m *Migration) LagDue(seconds float64, now time.Time, interval time.Duration) bool {
+	if !m.Lag.Sampled || m.lagSide(seconds) != m.lagSide(m.Lag.Seconds) {
+		return true
+	}
+	return now.Sub(m.Lag.At) >= interval
+}
+
 // TotalRows is the number of rows the copy plans to move.
 func (m *Migration) TotalRows() int64 {
 	var n int64

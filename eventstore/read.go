@@ -137,3 +137,47 @@ func (s *Store) Subjects(ctx context.Context, prefix string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// Page returns the events of one subject stored after sequence `after`,
+// reading at most `messages` stored messages (a message is never split),
+// the sequence to continue from, and whether more follow. keep, when set,
+// chooses the events returned; the skipped ones still count towards the
+// messages read, so a page costs the same wherever it starts, however
+// sparse what it keeps.
+func (s *Store) Page(ctx context.Context, subject string, after uint64, messages int, keep func(domain.Event) bool) (recs []domain.Record, next uint64, more bool, err error) {
+	if messages < 1 {
+		return nil, after, false, errors.New("page: at least one message")
+	}
+	last, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, after, false, nil
+	}
+	if err != nil {
+		return nil, after, false, fmt.Errorf("last message of %s: %w", subject, unavailable(s.js.Conn(), err))
+	}
+	next = after
+	if last.Sequence <= after {
+		return nil, next, false, nil
+	}
+	read, errDone := 0, errors.New("done")
+	err = follow(ctx, s.js, StreamName, subject, after+1, jetstream.PullMaxMessages(min(messages, 4096)), func(seq uint64, data []byte, _ uint64) error {
+		batch, err := decodeBatch(seq, data)
+		if err != nil {
+			return err
+		}
+		for _, r := range batch {
+			if keep == nil || keep(r.Event) {
+				recs = append(recs, r)
+			}
+		}
+		next, read = seq, read+1
+		if read >= messages || seq >= last.Sequence {
+			return errDone
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errDone) {
+		return nil, after, false, fmt.Errorf("page of %s: %w", subject, unavailable(s.js.Conn(), err))
+	}
+	return recs, next, next < last.Sequence, nil
+}

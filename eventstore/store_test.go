@@ -263,3 +263,68 @@ func TestACommandIDOfAnotherAggregateIsNotItsAnswer(t *testing.T) {
 		t.Fatalf("b holds %d events (%v)", len(recs), err)
 	}
 }
+
+// A page reads the batches it returns and no more: pages walk a subject in
+// order among another subject's messages, a batch is never split, and a
+// filtered page counts what it skipped.
+func TestPagesWalkOneSubjectAndReadOnlyThemselves(t *testing.T) {
+	ctx := context.Background()
+	st := estest.NewStore(t)
+	subj, other := domain.MigrationSubject+"m4", domain.MigrationSubject+"m5"
+	var last, otherLast uint64
+	var err error
+	for i := range 250 {
+		b := batch("", domain.LagSampled{LagSeconds: float64(i)})
+		if i%50 == 0 {
+			// Every fiftieth batch is a step of two events.
+			b = batch("", domain.LagSampled{LagSeconds: float64(i), Crossed: "under"}, domain.LagThresholdReached{LagSeconds: float64(i)})
+		}
+		if last, err = st.Append(ctx, subj, last, b); err != nil {
+			t.Fatal(err)
+		}
+		if otherLast, err = st.Append(ctx, other, otherLast, batch("", domain.LagSampled{LagSeconds: -1})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []domain.Record
+	after, pages := uint64(0), 0
+	for more := true; more; pages++ {
+		var recs []domain.Record
+		recs, after, more, err = st.Page(ctx, subj, after, 40, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs := map[uint64]bool{}
+		for _, r := range recs {
+			seqs[r.Seq] = true
+		}
+		if len(seqs) > 40 {
+			t.Fatalf("a page of 40 batches holds %d", len(seqs))
+		}
+		all = append(all, recs...)
+	}
+	if pages != 7 || len(all) != 255 || after != last {
+		t.Fatalf("%d pages, %d events, ending at %d; want 7 pages, 255 events, ending at %d", pages, len(all), after, last)
+	}
+	for i, r := range all {
+		if i > 0 && r.Seq < all[i-1].Seq {
+			t.Fatalf("event %d out of order", i)
+		}
+		if l, ok := r.Event.(domain.LagSampled); ok && l.LagSeconds < 0 {
+			t.Fatalf("event %d is another subject's", i)
+		}
+	}
+	// Steps only: the skipped samples still count towards a page, so a
+	// page may hold nothing while more follow.
+	steps, next, more, err := st.Page(ctx, subj, 0, 51, domain.IsStep)
+	if err != nil || len(steps) != 4 || !more || next == 0 {
+		t.Fatalf("first 51 batches: %d steps, next %d, more %v, %v", len(steps), next, more, err)
+	}
+	empty, next2, more, err := st.Page(ctx, subj, next, 20, domain.IsStep)
+	if err != nil || len(empty) != 0 || !more || next2 <= next {
+		t.Fatalf("20 batches of samples: %d steps, next %d after %d, more %v, %v", len(empty), next2, next, more, err)
+	}
+	if recs, at, more, err := st.Page(ctx, subj, last, 10, nil); err != nil || len(recs) != 0 || more || at != last {
+		t.Fatalf("a page after the last: %d events, at %d, more %v, %v", len(recs), at, more, err)
+	}
+}

@@ -14,25 +14,42 @@ type aggregate[A any] interface {
 	Apply(domain.Record) error
 	Seq() uint64
 	Clone() A
+	Snapshot() ([]byte, error)
+	Restore([]byte) (bool, error)
 }
+
+// Snapshots keeps the latest folded state of each aggregate, so that a
+// load replays only the events after it.
+type Snapshots interface {
+	Put(ctx context.Context, key string, value []byte) error
+	Get(ctx context.Context, key string) ([]byte, error)
+}
+
+// SnapshotEvery is how many events an aggregate takes between snapshots.
+const SnapshotEvery = 500
 
 // repository loads aggregates from the event log, keeps them cached, and
 // runs one command at a time per aggregate in this process. Other
 // processes are kept out by the log's optimistic concurrency. The cached
 // aggregate is changed only under its lock; callers get clones.
 type repository[A aggregate[A]] struct {
-	log     EventLog
-	clock   Clock
-	subject func(id string) (string, error)
-	fresh   func() A
+	log       EventLog
+	snapshots Snapshots // nil: none are kept
+	clock     Clock
+	subject   func(id string) (string, error)
+	fresh     func() A
 
 	mu    sync.Mutex
 	cache map[string]A
 	locks map[string]*sync.Mutex
+	// unsnapped counts the events applied since each aggregate's last
+	// snapshot.
+	unsnapped map[string]int
 }
 
-func newRepository[A aggregate[A]](log EventLog, clock Clock, subject func(string) (string, error), fresh func() A) *repository[A] {
-	return &repository[A]{log: log, clock: clock, subject: subject, fresh: fresh, cache: map[string]A{}, locks: map[string]*sync.Mutex{}}
+func newRepository[A aggregate[A]](log EventLog, snapshots Snapshots, clock Clock, subject func(string) (string, error), fresh func() A) *repository[A] {
+	return &repository[A]{log: log, snapshots: snapshots, clock: clock, subject: subject, fresh: fresh,
+		cache: map[string]A{}, locks: map[string]*sync.Mutex{}, unsnapped: map[string]int{}}
 }
 
 func (r *repository[A]) lock(id string) func() {
@@ -59,12 +76,21 @@ func (r *repository[A]) load(ctx context.Context, id string) (A, error) {
 	a, ok := r.cache[id]
 	r.mu.Unlock()
 	if !ok {
-		a = r.fresh()
+		a = r.restore(ctx, subj)
 	}
-	recs, _, err := r.log.Load(ctx, subj, a.Seq())
+	recs, last, err := r.log.Load(ctx, subj, a.Seq())
 	if err != nil {
 		var zero A
 		return zero, fmt.Errorf("load %s: %w", subj, err)
+	}
+	if last < a.Seq() {
+		// The snapshot is ahead of the log (a log restored from an older
+		// copy): only the log counts.
+		a = r.fresh()
+		if recs, _, err = r.log.Load(ctx, subj, 0); err != nil {
+			var zero A
+			return zero, fmt.Errorf("load %s: %w", subj, err)
+		}
 	}
 	for _, rec := range recs {
 		if err := a.Apply(rec); err != nil {
@@ -79,8 +105,47 @@ func (r *repository[A]) load(ctx context.Context, id string) (A, error) {
 		r.mu.Lock()
 		r.cache[id] = a
 		r.mu.Unlock()
+		r.snap(ctx, id, subj, a, len(recs))
 	}
 	return a, nil
+}
+
+// restore starts a load from the aggregate's snapshot, or from nothing
+// when there is none it can use.
+func (r *repository[A]) restore(ctx context.Context, subj string) A {
+	if r.snapshots == nil {
+		return r.fresh()
+	}
+	data, err := r.snapshots.Get(ctx, subj)
+	if err != nil {
+		return r.fresh()
+	}
+	a := r.fresh()
+	if ok, err := a.Restore(data); !ok || err != nil {
+		return r.fresh()
+	}
+	return a
+}
+
+// snap counts applied events and stores a snapshot every SnapshotEvery.
+// A snapshot that cannot be stored costs only replay time later.
+func (r *repository[A]) snap(ctx context.Context, id, subj string, a A, applied int) {
+	if r.snapshots == nil || applied == 0 {
+		return
+	}
+	r.mu.Lock()
+	r.unsnapped[id] += applied
+	due := r.unsnapped[id] >= SnapshotEvery
+	if due {
+		r.unsnapped[id] = 0
+	}
+	r.mu.Unlock()
+	if !due {
+		return
+	}
+	if data, err := a.Snapshot(); err == nil {
+		_ = r.snapshots.Put(ctx, subj, data)
+	}
 }
 
 func (r *repository[A]) forget(id string) {
@@ -145,6 +210,7 @@ func (r *repository[A]) Exec(ctx context.Context, id, commandID, actor string, d
 		r.mu.Lock()
 		r.cache[id] = a
 		r.mu.Unlock()
+		r.snap(ctx, id, subj, a, len(events))
 		return a.Clone(), nil
 	}
 	return zero, fmt.Errorf("%s: %w (gave up after 5 attempts)", id, domain.ErrConflict)

@@ -12,9 +12,10 @@ import (
 	"github.com/zdm-io/zdm/domain"
 )
 
-// LagObserver receives every lag sample (for the metrics gauge).
+// LagObserver receives every lag sample, about one a second: the metrics
+// gauge and the status's series.
 type LagObserver interface {
-	ObserveLag(migrationID string, seconds float64)
+	ObserveLag(ctx context.Context, migrationID string, at time.Time, seconds float64)
 }
 
 // MigrationLister lists the migrations that have events.
@@ -24,8 +25,9 @@ type MigrationLister interface {
 
 // SagaConfig tunes the saga.
 type SagaConfig struct {
-	// LagRecordInterval is how often a lag sample is recorded as an event;
-	// every sample goes to the LagObserver.
+	// LagRecordInterval is how often a lag sample is recorded in the
+	// migration's history, besides every crossing of the threshold; every
+	// sample goes to the LagObserver.
 	LagRecordInterval time.Duration
 	// Tick is how often a syncing migration checks its time limit.
 	Tick time.Duration
@@ -58,7 +60,7 @@ type Saga struct {
 // NewSaga returns a saga; Start runs it.
 func NewSaga(svc *Service, steps Steps, lister MigrationLister, observe LagObserver, cfg SagaConfig) *Saga {
 	if cfg.LagRecordInterval <= 0 {
-		cfg.LagRecordInterval = 5 * time.Second
+		cfg.LagRecordInterval = time.Minute
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second

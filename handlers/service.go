@@ -29,7 +29,10 @@ type Service struct {
 
 // ServiceConfig holds what a Service needs.
 type ServiceConfig struct {
-	Log         EventLog
+	Log EventLog
+	// Snapshots, when set, keeps folded aggregates so that a load after
+	// a restart replays only the events after the last snapshot.
+	Snapshots   Snapshots
 	Credentials CredentialStore
 	Directory   Directory
 	Clock       Clock
@@ -51,8 +54,8 @@ func NewService(cfg ServiceConfig) *Service {
 		cfg.Logger = slog.Default()
 	}
 	return &Service{
-		migrations: newRepository(cfg.Log, cfg.Clock, domain.MigrationStream, domain.NewMigration),
-		clusters:   newRepository(cfg.Log, cfg.Clock, domain.ClusterStream, func() *domain.Cluster { return &domain.Cluster{} }),
+		migrations: newRepository(cfg.Log, cfg.Snapshots, cfg.Clock, domain.MigrationStream, domain.NewMigration),
+		clusters:   newRepository(cfg.Log, cfg.Snapshots, cfg.Clock, domain.ClusterStream, func() *domain.Cluster { return &domain.Cluster{} }),
 		creds:      cfg.Credentials,
 		dir:        cfg.Directory,
 		clock:      cfg.Clock,

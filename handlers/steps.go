@@ -142,22 +142,20 @@ func (s *Saga) copy(ctx context.Context, m *domain.Migration) error {
 func (s *Saga) sync(ctx context.Context, m *domain.Migration) error {
 	syncCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var lastRecorded time.Time
-	thresholdReached := m.ThresholdReached
+	recorded := m
 	lag := func(ctx context.Context, seconds float64) error {
-		if s.observe != nil {
-			s.observe.ObserveLag(m.ID, seconds)
-		}
 		now := s.clock.Now()
-		crossing := !thresholdReached && seconds < m.Options.LagThresholdSeconds
-		if !crossing && now.Sub(lastRecorded) < s.cfg.LagRecordInterval {
+		if s.observe != nil {
+			s.observe.ObserveLag(ctx, m.ID, now, seconds)
+		}
+		if !recorded.LagDue(seconds, now, s.cfg.LagRecordInterval) {
 			return nil
 		}
 		after, err := s.svc.Record(ctx, m.ID, "", domain.SampleLag{LagSeconds: seconds, Now: now})
 		if err != nil {
 			return err
 		}
-		lastRecorded, thresholdReached = now, after.ThresholdReached
+		recorded = after
 		return nil
 	}
 	done := make(chan error, 1)

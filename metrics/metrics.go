@@ -2,7 +2,9 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -42,7 +44,7 @@ func New(allStates []string, states func() map[string]int, progress func() map[s
 }
 
 // ObserveLag sets a migration's lag gauge.
-func (m *Metrics) ObserveLag(migrationID string, seconds float64) {
+func (m *Metrics) ObserveLag(_ context.Context, migrationID string, _ time.Time, seconds float64) {
 	m.lag.WithLabelValues(migrationID).Set(seconds)
 }
 

@@ -3,8 +3,10 @@ package service
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/handlers"
 )
 
 // answers keeps the API's first answers to idempotent commands in a
@@ -32,3 +34,12 @@ func (a answers) Put(ctx context.Context, key string, value []byte) error {
 }
 
 func (a answers) Delete(ctx context.Context, key string) error { return a.kv.Delete(ctx, key) }
+
+// lagObservers hands every lag sample to each of them.
+type lagObservers []handlers.LagObserver
+
+func (o lagObservers) ObserveLag(ctx context.Context, id string, at time.Time, seconds float64) {
+	for _, x := range o {
+		x.ObserveLag(ctx, id, at, seconds)
+	}
+}

@@ -51,6 +51,7 @@ type Main struct {
 	journalNC *nats.Conn
 
 	migrations *projections.Projection[*projections.MigrationView]
+	lag        *projections.LagSeries
 	clusters   *projections.Projection[*projections.ClusterView]
 	service    *handlers.Service
 	saga       *handlers.Saga
@@ -157,15 +158,27 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	lagBucket, err := js.KV(ctx, "ZDM_LAG")
+	if err != nil {
+		return nil, err
+	}
 	m.migrations = projections.NewMigrations(migBucket)
+	m.lag = projections.NewLagSeries(lagBucket, logger)
+	if err := m.lag.Load(ctx); err != nil {
+		return nil, err
+	}
 	m.clusters = projections.NewClusters(clBucket)
 	states := []string{}
 	for _, st := range domain.States() {
 		states = append(states, string(st))
 	}
 	m.metrics = metrics.New(states, m.statesCount, m.copyProgress)
+	snapshots, err := js.KV(ctx, "ZDM_SNAPSHOTS")
+	if err != nil {
+		return nil, err
+	}
 	m.service = handlers.NewService(handlers.ServiceConfig{
-		Log: m.store, Credentials: creds, Directory: cfg.directory(), Logger: logger,
+		Log: m.store, Snapshots: snapshots, Credentials: creds, Directory: cfg.directory(), Logger: logger,
 		Provisioners: func() []string { return m.provisioners },
 	})
 	steps, err := m.steps()
@@ -173,7 +186,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 		return nil, err
 	}
 	m.provisioners = slices.Sorted(maps.Keys(steps.Provisioners))
-	m.saga = handlers.NewSaga(m.service, steps, m.store, m.metrics, handlers.SagaConfig{
+	m.saga = handlers.NewSaga(m.service, steps, m.store, lagObservers{m.metrics, m.lag}, handlers.SagaConfig{
 		LagRecordInterval: cfg.Saga.LagRecordInterval, StepAttempts: cfg.Saga.StepAttempts,
 		RetryBackoff: cfg.Saga.RetryBackoff, Tick: cfg.Saga.Tick,
 	})
@@ -193,7 +206,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 		})
 	}
 	apiCfg := api.Config{
-		Commands: m.service, Migrations: m.migrations, Clusters: m.clusters, History: m.store,
+		Commands: m.service, Migrations: m.migrations, Lag: m.lag, Clusters: m.clusters, History: m.store,
 		Tokens: tokens, Logger: logger, Metrics: m.metrics.Handler(), Ready: m.readyErr, Answers: answers{answerBucket},
 		Provisioners: m.provisioners,
 	}

@@ -5,6 +5,9 @@
 //     against plain publishes of the same payload;
 //   - replay of a 100,000-event history (load and fold through the FSM),
 //     against reading the same messages raw;
+//   - a page of events read at the start, the middle and the end of that
+//     history, against the same page at the start;
+//   - replay of a week of sync recorded at the default intervals;
 //   - delay from an append to the projected status (p50/p99), against the
 //     delay from a plain publish to a plain subscriber.
 package main
@@ -22,6 +25,7 @@ import (
 
 	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/domain/domaintest"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/projections"
 )
@@ -135,6 +139,64 @@ func main() {
 	fmt.Printf("  zdm load + decode + fold via FSM  %9.3f s   (goal < 2 s)\n", zdmReplay.Seconds())
 	fmt.Printf("  raw ordered read (baseline)       %9.3f s\n", rawReplay.Seconds())
 	fmt.Printf("  ratio zdm/raw                     %9.2f\n\n", zdmReplay.Seconds()/rawReplay.Seconds())
+
+	// 2b. Pages of that history: each reads only itself.
+	page := func(after uint64) time.Duration {
+		t0 := time.Now()
+		recs, _, _, err := store.Page(ctx, subj, after, 500, nil)
+		if err != nil || len(recs) == 0 {
+			log.Fatalf("page after %d: %d events, %v", after, len(recs), err)
+		}
+		return time.Since(t0)
+	}
+	firstSeq, lastSeq := last-uint64(replayEvents-len(first)), last
+	starts := []struct {
+		name  string
+		after uint64
+	}{{"start", 0}, {"middle", (firstSeq + lastSeq) / 2}, {"end", lastSeq - 500}}
+	var atStart time.Duration
+	fmt.Printf("a page of 500 batches of the %d-event history (median of 5)\n", replayEvents)
+	for _, st := range starts {
+		var runs []time.Duration
+		page(st.after)
+		for range 5 {
+			runs = append(runs, page(st.after))
+		}
+		d := pct(runs, 50)
+		if st.name == "start" {
+			atStart = d
+		}
+		fmt.Printf("  after the %-6s %9.2f ms   ratio to the start %5.2f\n", st.name, ms(d), ms(d)/ms(atStart))
+	}
+	fmt.Println()
+
+	// 2c. A week of sync at the default intervals.
+	weekSubj := domain.MigrationSubject + "week"
+	week, err := domaintest.SyncHistory("week", time.Now().Add(-7*24*time.Hour), 20, 7*24*time.Hour, time.Minute)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var weekLast uint64
+	for _, b := range week {
+		if weekLast, err = store.Append(ctx, weekSubj, weekLast, b); err != nil {
+			log.Fatal(err)
+		}
+	}
+	weekLoad := func() (time.Duration, int) {
+		t0 := time.Now()
+		recs, _, err := store.Load(ctx, weekSubj, 0)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if _, err := domain.Fold(recs); err != nil {
+			log.Fatal(err)
+		}
+		return time.Since(t0), len(recs)
+	}
+	weekLoad()
+	weekReplay, weekEvents := weekLoad()
+	fmt.Printf("replay of a week of sync (lag a minute + crossings, 20 collections copied)\n")
+	fmt.Printf("  %d events loaded, decoded, folded  %7.3f s   (goal < 1 s)\n\n", weekEvents, weekReplay.Seconds())
 
 	// 3. Append to projected status.
 	kv, err := store.KV(ctx, "BENCH_VIEW")

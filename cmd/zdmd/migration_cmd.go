@@ -154,6 +154,7 @@ func flagNamed(err error) error {
 
 func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args []string, stdout io.Writer) error {
 	after := fs.Uint64("after", 0, "print events stored after this sequence")
+	samples := fs.Bool("samples", false, "list the periodic lag samples too, not only the steps")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -172,7 +173,7 @@ func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args [
 			NextAfter uint64           `json:"next_after"`
 			More      bool             `json:"more"`
 		}
-		if err := c.do("GET", fmt.Sprintf("/v1/migrations/%s/events?after=%d&limit=1000", url.PathEscape(id), next), nil, &page); err != nil {
+		if err := c.do("GET", fmt.Sprintf("/v1/migrations/%s/events?after=%d&limit=1000&steps=%t", url.PathEscape(id), next, !*samples), nil, &page); err != nil {
 			return err
 		}
 		for _, e := range page.Events {

@@ -435,20 +435,28 @@ function migrationPage(id) {
     try {
       [m, evs] = await Promise.all([
         api("GET", `/v1/migrations/${encodeURIComponent(id)}`),
-        api("GET", `/v1/migrations/${encodeURIComponent(id)}/events?after=${eventsAfter}&limit=500`),
+        api("GET", `/v1/migrations/${encodeURIComponent(id)}/events?after=${eventsAfter}&limit=500&steps=true`),
       ]);
     } catch (e) { return failed(gen, "#summary", e); }
     if (gen !== generation) return;
     view = m;
     render(m);
     appendEvents(evs);
+    // A long history is read a page at a time until the list is current.
+    for (let pages = 0; evs.more && pages < 20 && gen === generation; pages++) {
+      try {
+        evs = await api("GET", `/v1/migrations/${encodeURIComponent(id)}/events?after=${eventsAfter}&limit=500&steps=true`);
+      } catch (e) { break; }
+      if (gen !== generation) return;
+      appendEvents(evs);
+    }
     updateButtons();
   }
 
   function appendEvents(page) {
     const rows = (page.events || []).filter((e) => e.seq > eventsAfter);
+    if (page.next_after > eventsAfter) eventsAfter = page.next_after;
     if (!rows.length) return;
-    eventsAfter = page.next_after || rows[rows.length - 1].seq;
     document.getElementById("events").insertAdjacentHTML("beforeend", rows.map((e) => `<tr>
       <td class="num">${esc(e.seq)}</td><td>${when(e.at)}</td><td>${esc(e.actor || "zdm")}</td>
       <td><code>${esc(e.type)}</code></td><td><code>${esc(brief(e.data))}</code></td></tr>`).join(""));
