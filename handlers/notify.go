@@ -9,24 +9,9 @@ import (
 	"github.com/zdm-io/zdm/domain"
 )
 
-// Notification kinds.
-const (
-	NotifyLagUnderThreshold = "lag_under_threshold"
-	NotifyFailed            = "failed"
-	NotifySwitchedOver      = "switched_over"
-	NotifyTimeLimitWarning  = "time_limit_warning"
-)
-
-// Notification is one email about a migration.
-type Notification struct {
-	Kind      string
-	To        []string
-	Migration *domain.Migration
-}
-
 // Mailer sends a notification.
 type Mailer interface {
-	Send(ctx context.Context, n Notification) error
+	Send(ctx context.Context, n domain.Notification) error
 }
 
 // Notifier is the reactor that emails the operator: the lag first under
@@ -54,11 +39,11 @@ func (n *Notifier) Handle(ctx context.Context, subject string, records []domain.
 		kind := ""
 		switch r.Event.(type) {
 		case domain.LagThresholdReached:
-			kind = NotifyLagUnderThreshold
+			kind = domain.NotifyLagUnderThreshold
 		case domain.Failed:
-			kind = NotifyFailed
+			kind = domain.NotifyFailed
 		case domain.SwitchedOver:
-			kind = NotifySwitchedOver
+			kind = domain.NotifySwitchedOver
 		}
 		if kind != "" {
 			if err := n.send(ctx, id, kind); err != nil {
@@ -82,7 +67,7 @@ func (n *Notifier) send(ctx context.Context, id, kind string) error {
 	if len(to) == 0 {
 		return nil
 	}
-	if err := n.mailer.Send(ctx, Notification{Kind: kind, To: to, Migration: m}); err != nil {
+	if err := n.mailer.Send(ctx, domain.Notification{Kind: kind, To: to, Migration: m}); err != nil {
 		n.logger.Warn("email not sent; retrying", "migration", id, "kind", kind, "err", err)
 		return err
 	}
@@ -102,7 +87,7 @@ func (n *Notifier) WatchTimeLimits(ctx context.Context, interval time.Duration) 
 				continue
 			}
 			if !n.svc.clock.Now().Before(m.SyncDeadline().Add(-domain.SyncTimeLimitWarning)) {
-				if err := n.send(ctx, id, NotifyTimeLimitWarning); err != nil {
+				if err := n.send(ctx, id, domain.NotifyTimeLimitWarning); err != nil {
 					n.logger.Warn("time limit warning not sent", "migration", id, "err", err)
 				}
 			}

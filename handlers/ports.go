@@ -25,19 +25,10 @@ type SystemClock struct{}
 // Now returns the current time.
 func (SystemClock) Now() time.Time { return time.Now() }
 
-// Credentials are a cluster's user name and password.
-type Credentials struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
-
-// Empty reports whether no credentials are set.
-func (c Credentials) Empty() bool { return c.Username == "" && c.Password == "" }
-
 // CredentialStore keeps credentials out of events, logs and responses.
 type CredentialStore interface {
-	Put(ctx context.Context, clusterID string, c Credentials) error
-	Get(ctx context.Context, clusterID string) (Credentials, error)
+	Put(ctx context.Context, clusterID string, c domain.Credentials) error
+	Get(ctx context.Context, clusterID string) (domain.Credentials, error)
 	Delete(ctx context.Context, clusterID string) error
 }
 
@@ -52,22 +43,10 @@ type OpenDirectory struct{}
 // HasProject always reports true.
 func (OpenDirectory) HasProject(string, string) bool { return true }
 
-// Target is a cluster a provisioner made or claimed for a migration.
-type Target struct {
-	ClusterID   string
-	Name        string
-	Endpoint    string
-	Version     string
-	Credentials Credentials
-	// Registered is set when the cluster is already in the registry (a
-	// spare from the pool); otherwise zdm registers it.
-	Registered bool
-}
-
 // Provisioner yields a new, empty target for a migration. Both calls are
 // idempotent by migration ID: a retried Provision returns the same target.
 type Provisioner interface {
-	Provision(ctx context.Context, m *domain.Migration) (Target, error)
+	Provision(ctx context.Context, m *domain.Migration) (domain.Target, error)
 	Release(ctx context.Context, m *domain.Migration) error
 }
 

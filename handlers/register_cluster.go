@@ -81,7 +81,7 @@ func (s *Service) RegisterCluster(ctx context.Context, p domain.Principal, comma
 			return nil, domain.ErrClusterExists
 		}
 	}
-	creds := Credentials{Username: r.Username, Password: r.Password}
+	creds := domain.Credentials{Username: r.Username, Password: r.Password}
 	if !creds.Empty() {
 		if s.creds == nil {
 			return nil, fmt.Errorf("register cluster: no credential store is configured")

@@ -181,7 +181,7 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 			return
 		}
 		attempts++
-		var se *StepError
+		var se *domain.StepError
 		permanent := errors.As(err, &se) && se.Permanent
 		if m != nil && !domain.IsTerminal(m.State) && (permanent || attempts >= s.cfg.StepAttempts) {
 			log.Error("step failed; failing the migration", "state", m.State, "attempts", attempts, "err", err)
@@ -199,20 +199,8 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 	}
 }
 
-// StepError is a step failure with a reason an operator can act on.
-type StepError struct {
-	Reason    string
-	Err       error
-	Permanent bool
-}
-
-func (e *StepError) Error() string { return e.Reason + ": " + e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *StepError) Unwrap() error { return e.Err }
-
 func stepReason(state domain.State, err error) (string, string) {
-	var se *StepError
+	var se *domain.StepError
 	if errors.As(err, &se) {
 		return se.Reason, se.Err.Error()
 	}

@@ -107,7 +107,7 @@ func (h *harness) wait(t *testing.T, id string, state domain.State) *domain.Migr
 
 func TestSyncTimeLimitHoldsAcrossRestart(t *testing.T) {
 	dp := simulated.New(simulated.Config{LagStart: 1000, LagStep: time.Hour, StepLog: t.TempDir() + "/steps"})
-	h := newHarness(t, dp.Steps())
+	h := newHarness(t, handlers.StepsOf(domain.ProvisionerSimulated, dp))
 	stop := h.runSaga(t)
 	id := h.start(t, domain.ProvisionerSimulated, "1h")
 	h.wait(t, id, domain.StateSyncing)
@@ -147,7 +147,7 @@ func (h *harness) waitUnlocked(t *testing.T, clusterID string) {
 
 func TestSyncWithinLimitIsNotFailed(t *testing.T) {
 	dp := simulated.New(simulated.Config{LagStart: 1000, LagStep: time.Hour})
-	h := newHarness(t, dp.Steps())
+	h := newHarness(t, handlers.StepsOf(domain.ProvisionerSimulated, dp))
 	h.runSaga(t)
 	id := h.start(t, domain.ProvisionerSimulated, "1h")
 	h.wait(t, id, domain.StateSyncing)
@@ -173,15 +173,15 @@ func (f *failingCopier) Copy(context.Context, *domain.Migration, func(context.Co
 
 type refusingProvisioner struct{}
 
-func (refusingProvisioner) Provision(context.Context, *domain.Migration) (handlers.Target, error) {
-	return handlers.Target{}, &handlers.StepError{Reason: "target_not_empty", Permanent: true, Err: errors.New("spare cluster spare-1 holds 3 collections")}
+func (refusingProvisioner) Provision(context.Context, *domain.Migration) (domain.Target, error) {
+	return domain.Target{}, &domain.StepError{Reason: "target_not_empty", Permanent: true, Err: errors.New("spare cluster spare-1 holds 3 collections")}
 }
 func (refusingProvisioner) Release(context.Context, *domain.Migration) error { return nil }
 
 func TestFailingStepsEndWithAReason(t *testing.T) {
 	t.Run("transient error beyond the retries", func(t *testing.T) {
 		dp := simulated.New(simulated.Config{})
-		steps := dp.Steps()
+		steps := handlers.StepsOf(domain.ProvisionerSimulated, dp)
 		fc := &failingCopier{}
 		steps.Copier = struct {
 			handlers.Copier
@@ -197,7 +197,7 @@ func TestFailingStepsEndWithAReason(t *testing.T) {
 		}
 	})
 	t.Run("permanent refusal", func(t *testing.T) {
-		steps := simulated.New(simulated.Config{}).Steps()
+		steps := handlers.StepsOf(domain.ProvisionerSimulated, simulated.New(simulated.Config{}))
 		steps.Provisioners = map[string]handlers.Provisioner{domain.ProvisionerPool: refusingProvisioner{}}
 		h := newHarness(t, steps)
 		h.runSaga(t)
@@ -213,7 +213,7 @@ func TestFailingStepsEndWithAReason(t *testing.T) {
 		}
 	})
 	t.Run("provisioner not configured", func(t *testing.T) {
-		h := newHarness(t, simulated.New(simulated.Config{}).Steps())
+		h := newHarness(t, handlers.StepsOf(domain.ProvisionerSimulated, simulated.New(simulated.Config{})))
 		h.runSaga(t)
 		m := h.wait(t, h.start(t, domain.ProvisionerLocal, ""), domain.StateFailed)
 		if m.FailureReason != "provisioner_unavailable" {

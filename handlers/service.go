@@ -79,9 +79,9 @@ func (s *Service) Cluster(ctx context.Context, id string) (*domain.Cluster, erro
 }
 
 // ClusterCredentials returns a cluster's credentials for the data plane.
-func (s *Service) ClusterCredentials(ctx context.Context, id string) (Credentials, error) {
+func (s *Service) ClusterCredentials(ctx context.Context, id string) (domain.Credentials, error) {
 	if s.creds == nil {
-		return Credentials{}, nil
+		return domain.Credentials{}, nil
 	}
 	return s.creds.Get(ctx, id)
 }

@@ -61,7 +61,7 @@ func (s *Saga) step(ctx context.Context, m *domain.Migration) error {
 func (s *Saga) provisioner(m *domain.Migration) (Provisioner, error) {
 	p, ok := s.steps.Provisioners[m.Target.Provisioner]
 	if !ok {
-		return nil, &StepError{Reason: "provisioner_unavailable", Permanent: true,
+		return nil, &domain.StepError{Reason: "provisioner_unavailable", Permanent: true,
 			Err: fmt.Errorf("provisioner %q is not configured on this zdmd", m.Target.Provisioner)}
 	}
 	return p, nil
@@ -86,7 +86,7 @@ func (s *Saga) provision(ctx context.Context, m *domain.Migration) error {
 }
 
 // claimTarget puts the target in the registry with status Syncing (R6).
-func (s *Service) claimTarget(ctx context.Context, m *domain.Migration, t Target) error {
+func (s *Service) claimTarget(ctx context.Context, m *domain.Migration, t domain.Target) error {
 	if !t.Registered && !t.Credentials.Empty() && s.creds != nil {
 		if err := s.creds.Put(ctx, t.ClusterID, t.Credentials); err != nil {
 			return err
@@ -203,6 +203,21 @@ func (st Steps) missing(state domain.State) error {
 	default:
 		return nil
 	}
-	return &StepError{Reason: part + "_unavailable", Permanent: true,
+	return &domain.StepError{Reason: part + "_unavailable", Permanent: true,
 		Err: fmt.Errorf("this zdmd's data plane has no %s step", part)}
+}
+
+// AllSteps is a data plane that provides every step itself (the simulated
+// one).
+type AllSteps interface {
+	Provisioner
+	Copier
+	Syncer
+	Verifier
+}
+
+// StepsOf returns the steps of a data plane that provides them all, its
+// provisioner under the given name.
+func StepsOf(provisioner string, dp AllSteps) Steps {
+	return Steps{Provisioners: map[string]Provisioner{provisioner: dp}, Copier: dp, Syncer: dp, Verifier: dp}
 }

@@ -55,7 +55,7 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 	}
 	var has *bool
 	if u.Username != nil {
-		creds := Credentials{Username: *u.Username, Password: *u.Password}
+		creds := domain.Credentials{Username: *u.Username, Password: *u.Password}
 		if err := s.creds.Put(ctx, id, creds); err != nil {
 			return nil, err
 		}

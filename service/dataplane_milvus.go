@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/handlers"
 	"github.com/zdm-io/zdm/metrics"
@@ -124,6 +125,6 @@ func (r spareRegistry) Spares(org string) []milvus.Spare {
 	return out
 }
 
-func (r spareRegistry) ClusterCredentials(ctx context.Context, id string) (handlers.Credentials, error) {
+func (r spareRegistry) ClusterCredentials(ctx context.Context, id string) (domain.Credentials, error) {
 	return r.m.service.ClusterCredentials(ctx, id)
 }

@@ -223,10 +223,10 @@ func (m *Main) steps() (handlers.Steps, error) {
 	switch m.cfg.DataPlane {
 	case "simulated":
 		s := m.cfg.Simulated
-		return simulated.New(simulated.Config{
+		return handlers.StepsOf(domain.ProvisionerSimulated, simulated.New(simulated.Config{
 			StepLog: s.StepLog, Collections: s.Collections, RangesPerCollection: s.RangesPerCollection,
 			RowsPerRange: s.RowsPerRange, RangeDelay: s.RangeDelay, LagStart: s.LagStart, LagStep: s.LagStep,
-		}).Steps(), nil
+		})), nil
 	case "milvus":
 		return milvusSteps(m)
 	}

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zdm-io/zdm/handlers"
+	"github.com/zdm-io/zdm/domain"
 )
 
 // Config is the SMTP server and the sender.
@@ -74,7 +74,7 @@ func NewSender(cfg Config) (*Sender, error) {
 }
 
 // Send renders and sends one notification.
-func (s *Sender) Send(ctx context.Context, n handlers.Notification) error {
+func (s *Sender) Send(ctx context.Context, n domain.Notification) error {
 	subject, text, html, err := render(n, s.cfg.ConsoleURL)
 	if err != nil {
 		return err

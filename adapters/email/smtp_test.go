@@ -21,7 +21,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 // relay is an SMTP server as operators run one: TLS (STARTTLS or
@@ -127,10 +126,10 @@ func (r *relay) serve(t *testing.T, implicit, offerTLS bool) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func notification() handlers.Notification {
+func notification() domain.Notification {
 	m := domain.NewMigration()
 	m.ID = "m-1"
-	return handlers.Notification{Kind: handlers.NotifyFailed, To: []string{"owner@example.com"}, Migration: m}
+	return domain.Notification{Kind: domain.NotifyFailed, To: []string{"owner@example.com"}, Migration: m}
 }
 
 func TestMailReachesTheRelayOverTLSWithAuthentication(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 // view is what the templates see.
@@ -62,13 +61,13 @@ const htmlTmpl = `<!doctype html><html><body style="font-family:sans-serif">
 </body></html>`
 
 var subjects = map[string]string{
-	handlers.NotifyLagUnderThreshold: "zdm: migration %s can be stopped (lag under threshold)",
-	handlers.NotifyFailed:            "zdm: migration %s failed",
-	handlers.NotifySwitchedOver:      "zdm: migration %s switched over",
-	handlers.NotifyTimeLimitWarning:  "zdm: migration %s reaches its sync time limit within a day",
+	domain.NotifyLagUnderThreshold: "zdm: migration %s can be stopped (lag under threshold)",
+	domain.NotifyFailed:            "zdm: migration %s failed",
+	domain.NotifySwitchedOver:      "zdm: migration %s switched over",
+	domain.NotifyTimeLimitWarning:  "zdm: migration %s reaches its sync time limit within a day",
 }
 
-func render(n handlers.Notification, consoleURL string) (subject, text, html string, err error) {
+func render(n domain.Notification, consoleURL string) (subject, text, html string, err error) {
 	format, ok := subjects[n.Kind]
 	if !ok {
 		return "", "", "", fmt.Errorf("no template for %q", n.Kind)

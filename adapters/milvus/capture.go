@@ -22,7 +22,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 // Method kinds as the capture sees them.
@@ -323,7 +322,7 @@ func (c *Capture) Hold(ctx context.Context, clusterID string) (release func(), e
 	}
 	if detail, lost := c.unfailed[a.migrationID]; lost {
 		c.mu.Unlock()
-		return func() {}, &handlers.StepError{Reason: "journal_unavailable", Permanent: true, Err: errors.New(detail)}
+		return func() {}, &domain.StepError{Reason: "journal_unavailable", Permanent: true, Err: errors.New(detail)}
 	}
 	held := newGate(false)
 	a.hold = held

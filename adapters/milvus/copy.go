@@ -16,7 +16,6 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 // Resolver finds a registered cluster's endpoint and credentials.
@@ -182,10 +181,10 @@ func (c *Copier) CheckSource(ctx context.Context, m *domain.Migration) error {
 	defer src.Close()
 	running, err := src.RunningImports(ctx)
 	if err != nil {
-		return &handlers.StepError{Reason: "source_unreachable", Err: err}
+		return &domain.StepError{Reason: "source_unreachable", Err: err}
 	}
 	if len(running) > 0 {
-		return &handlers.StepError{Reason: "source_import_running", Permanent: true,
+		return &domain.StepError{Reason: "source_import_running", Permanent: true,
 			Err: fmt.Errorf("the source has bulk imports in progress (%s); wait for them to end, then start the migration again", strings.Join(running, "; "))}
 	}
 	return nil
@@ -199,7 +198,7 @@ func Connect(ctx context.Context, r Resolver, clusterID, role string) (*Conn, er
 	}
 	c, err := Dial(ctx, ep)
 	if err != nil {
-		return nil, &handlers.StepError{Reason: role + "_unreachable", Err: err}
+		return nil, &domain.StepError{Reason: role + "_unreachable", Err: err}
 	}
 	return c, nil
 }
@@ -241,7 +240,7 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 	}
 	held, err := occupied(ctx, dst, inv)
 	if err != nil {
-		return domain.CopyStarted{}, &handlers.StepError{Reason: "target_unreachable", Err: err}
+		return domain.CopyStarted{}, &domain.StepError{Reason: "target_unreachable", Err: err}
 	}
 	for _, key := range held {
 		pf.Refusals = append(pf.Refusals, fmt.Sprintf("the target already holds rows of %s: the copy inserts, and would write them twice; start from a target without it", key))
@@ -299,7 +298,7 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 	c.fresh[m.ID] = len(pf.Refusals) == 0
 	c.mu.Unlock()
 	if len(pf.Refusals) > 0 {
-		return plan, &handlers.StepError{Reason: "preflight_refused", Permanent: true, Err: fmt.Errorf("%s; preflight: %s", pf.Refusals[0], preflightSummary(pf))}
+		return plan, &domain.StepError{Reason: "preflight_refused", Permanent: true, Err: fmt.Errorf("%s; preflight: %s", pf.Refusals[0], preflightSummary(pf))}
 	}
 	return plan, nil
 }
@@ -604,7 +603,7 @@ func writePage(ctx context.Context, dst *Conn, pw pageWrite) error {
 	})
 	if neverSent(err) {
 		// The saga tries the step again, from the last checkpoint.
-		return &handlers.StepError{Reason: "target_unreachable", Err: fmt.Errorf("target %s: %w", dst.Address(), err)}
+		return &domain.StepError{Reason: "target_unreachable", Err: fmt.Errorf("target %s: %w", dst.Address(), err)}
 	}
 	return err
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/zdm-io/zdm/adapters/milvus"
 	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 type endpoints map[string]string
@@ -105,7 +104,7 @@ func TestCopyToAnUnreachableTargetSaysSo(t *testing.T) {
 	m := domain.NewMigration()
 	m.Source.ID, m.TargetCluster.ClusterID = "src", "dst"
 	_, err := c.Plan(context.Background(), m)
-	var se *handlers.StepError
+	var se *domain.StepError
 	if !errors.As(err, &se) || se.Reason != "target_unreachable" || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("got %v", err)
 	}
@@ -174,7 +173,7 @@ func TestAPlanRefusesATargetThatAlreadyHoldsRowsOfTheSource(t *testing.T) {
 	m := domain.NewMigration()
 	m.Source.ID, m.TargetCluster.ClusterID = "src", "dst"
 	_, err := c.Plan(context.Background(), m)
-	var se *handlers.StepError
+	var se *domain.StepError
 	if !errors.As(err, &se) || se.Reason != "preflight_refused" || !strings.Contains(err.Error(), "held_db0/held_c0") || strings.Contains(err.Error(), "held_db0/held_c1") {
 		t.Fatalf("a plan onto a target holding rows of held_c0: %v", err)
 	}

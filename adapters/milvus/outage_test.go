@@ -11,7 +11,6 @@ import (
 	"github.com/zdm-io/zdm/adapters/milvus"
 	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 // These tests kill a server of the test bed with SIGKILL, as a crash
@@ -50,7 +49,7 @@ func TestATargetKilledMidCopyIsResumedWhenItReturns(t *testing.T) {
 	}
 	_, progress := record(2)
 	err := c.Copy(ctx, m, progress)
-	var se *handlers.StepError
+	var se *domain.StepError
 	if !errors.As(err, &se) || se.Reason != "target_unreachable" || !strings.Contains(err.Error(), bed.Target) {
 		t.Fatalf("a copy whose target died answered %v", err)
 	}

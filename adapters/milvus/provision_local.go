@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 // ServerScript runs scripts/milvus_server.py with the test bed's python.
@@ -44,24 +43,24 @@ func NewLocalProvisioner(script ServerScript, firstPort int) *LocalProvisioner {
 func serverName(m *domain.Migration) string { return "zdm-" + m.ID }
 
 // Provision starts (or finds, after a restart) the migration's server.
-func (p *LocalProvisioner) Provision(ctx context.Context, m *domain.Migration) (handlers.Target, error) {
+func (p *LocalProvisioner) Provision(ctx context.Context, m *domain.Migration) (domain.Target, error) {
 	name := serverName(m)
 	base, err := p.basePort(name)
 	if err != nil {
-		return handlers.Target{}, err
+		return domain.Target{}, err
 	}
 	out, err := p.run(ctx, "start", name, "--base-port", strconv.Itoa(base), "--root", p.script.Root)
 	if err != nil {
-		return handlers.Target{}, fmt.Errorf("start local Milvus %s: %w", name, err)
+		return domain.Target{}, fmt.Errorf("start local Milvus %s: %w", name, err)
 	}
 	endpoint := strings.TrimSpace(out)
 	c, err := Dial(ctx, Endpoint{Address: endpoint})
 	if err != nil {
-		return handlers.Target{}, err
+		return domain.Target{}, err
 	}
 	defer c.Close()
 	v, _ := c.Version(ctx)
-	return handlers.Target{ClusterID: "t-" + m.ID, Name: m.Target.Name, Endpoint: endpoint, Version: v}, nil
+	return domain.Target{ClusterID: "t-" + m.ID, Name: m.Target.Name, Endpoint: endpoint, Version: v}, nil
 }
 
 // Release stops the server and removes its data.

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 // Spare is a registered cluster offered as a target.
@@ -19,7 +18,7 @@ type Spare struct {
 // SpareRegistry lists spares and their credentials.
 type SpareRegistry interface {
 	Spares(org string) []Spare
-	ClusterCredentials(ctx context.Context, id string) (handlers.Credentials, error)
+	ClusterCredentials(ctx context.Context, id string) (domain.Credentials, error)
 }
 
 // PoolProvisioner claims one of the empty clusters an operator registered
@@ -33,23 +32,23 @@ func NewPoolProvisioner(r SpareRegistry) *PoolProvisioner { return &PoolProvisio
 
 // Provision picks the first spare that answers, is empty and runs a
 // version no older than the source. Each refusal is said in the reason.
-func (p *PoolProvisioner) Provision(ctx context.Context, m *domain.Migration) (handlers.Target, error) {
+func (p *PoolProvisioner) Provision(ctx context.Context, m *domain.Migration) (domain.Target, error) {
 	srcCreds, err := p.registry.ClusterCredentials(ctx, m.Source.ID)
 	if err != nil {
-		return handlers.Target{}, err
+		return domain.Target{}, err
 	}
 	src, err := Dial(ctx, Endpoint{Address: m.Source.Endpoint, Username: srcCreds.Username, Password: srcCreds.Password})
 	if err != nil {
-		return handlers.Target{}, &handlers.StepError{Reason: "source_unreachable", Err: err}
+		return domain.Target{}, &domain.StepError{Reason: "source_unreachable", Err: err}
 	}
 	srcVersion, err := src.Version(ctx)
 	src.Close()
 	if err != nil {
-		return handlers.Target{}, err
+		return domain.Target{}, err
 	}
 	spares := p.registry.Spares(m.Organization)
 	if len(spares) == 0 {
-		return handlers.Target{}, &handlers.StepError{Reason: "no_spare_cluster", Permanent: true,
+		return domain.Target{}, &domain.StepError{Reason: "no_spare_cluster", Permanent: true,
 			Err: fmt.Errorf("organization %s has no cluster registered with \"spare\": true", m.Organization)}
 	}
 	var refusals []string
@@ -60,41 +59,41 @@ func (p *PoolProvisioner) Provision(ctx context.Context, m *domain.Migration) (h
 		}
 		refusals = append(refusals, fmt.Sprintf("%s (%s): %s", s.Name, s.ID, why))
 	}
-	return handlers.Target{}, &handlers.StepError{Reason: "no_usable_spare", Permanent: true,
+	return domain.Target{}, &domain.StepError{Reason: "no_usable_spare", Permanent: true,
 		Err: errors.New("every spare was refused: " + strings.Join(refusals, "; "))}
 }
 
-func (p *PoolProvisioner) try(ctx context.Context, s Spare, srcVersion string) (handlers.Target, string) {
+func (p *PoolProvisioner) try(ctx context.Context, s Spare, srcVersion string) (domain.Target, string) {
 	creds, err := p.registry.ClusterCredentials(ctx, s.ID)
 	if err != nil {
-		return handlers.Target{}, "credentials: " + err.Error()
+		return domain.Target{}, "credentials: " + err.Error()
 	}
 	c, err := Dial(ctx, Endpoint{Address: s.Endpoint, Username: creds.Username, Password: creds.Password})
 	if err != nil {
-		return handlers.Target{}, "unreachable: " + err.Error()
+		return domain.Target{}, "unreachable: " + err.Error()
 	}
 	defer c.Close()
 	v, err := c.Version(ctx)
 	if err != nil {
-		return handlers.Target{}, "unreachable: " + err.Error()
+		return domain.Target{}, "unreachable: " + err.Error()
 	}
 	if CompareVersions(v, srcVersion) < 0 {
-		return handlers.Target{}, fmt.Sprintf("runs Milvus %s, older than the source's %s", v, srcVersion)
+		return domain.Target{}, fmt.Sprintf("runs Milvus %s, older than the source's %s", v, srcVersion)
 	}
 	dbs, err := c.Databases(ctx)
 	if err != nil {
-		return handlers.Target{}, err.Error()
+		return domain.Target{}, err.Error()
 	}
 	for _, db := range dbs {
 		names, err := c.CollectionNames(ctx, db)
 		if err != nil {
-			return handlers.Target{}, err.Error()
+			return domain.Target{}, err.Error()
 		}
 		if len(names) > 0 || db != "default" {
-			return handlers.Target{}, fmt.Sprintf("not empty: database %s holds %d collections", db, len(names))
+			return domain.Target{}, fmt.Sprintf("not empty: database %s holds %d collections", db, len(names))
 		}
 	}
-	return handlers.Target{ClusterID: s.ID, Name: s.Name, Endpoint: s.Endpoint, Version: v, Registered: true}, ""
+	return domain.Target{ClusterID: s.ID, Name: s.Name, Endpoint: s.Endpoint, Version: v, Registered: true}, ""
 }
 
 // Release leaves the spare as it is: whatever zdm copied stays for the

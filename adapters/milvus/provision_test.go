@@ -11,7 +11,6 @@ import (
 	"github.com/zdm-io/zdm/adapters/milvus"
 	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 func migration(id, sourceEndpoint string) *domain.Migration {
@@ -59,8 +58,8 @@ func TestLocalProvisionerStartsAndReleasesANewServer(t *testing.T) {
 type spares struct{ list []milvus.Spare }
 
 func (s spares) Spares(org string) []milvus.Spare { return s.list }
-func (s spares) ClusterCredentials(context.Context, string) (handlers.Credentials, error) {
-	return handlers.Credentials{}, nil
+func (s spares) ClusterCredentials(context.Context, string) (domain.Credentials, error) {
+	return domain.Credentials{}, nil
 }
 
 func TestPoolProvisionerClaimsOnlyAnEmptyReachableSpare(t *testing.T) {
@@ -78,7 +77,7 @@ func TestPoolProvisionerClaimsOnlyAnEmptyReachableSpare(t *testing.T) {
 		t.Fatalf("claim: %+v %v", target, err)
 	}
 	_, err = milvus.NewPoolProvisioner(spares{[]milvus.Spare{unreachable, busy}}).Provision(ctx, m)
-	var se *handlers.StepError
+	var se *domain.StepError
 	if !errors.As(err, &se) || se.Reason != "no_usable_spare" || !se.Permanent ||
 		!strings.Contains(err.Error(), "down (c-down): unreachable") || !strings.Contains(err.Error(), "busy (c-busy): not empty") {
 		t.Fatalf("refusal: %v", err)

@@ -16,7 +16,6 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 // MigrationReader reads a migration's current aggregate.
@@ -222,7 +221,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	data, _ := json.Marshal(rep)
 	check := domain.Verified{Phase: "switch", Equal: rep.Equal, Report: data}
 	if !rep.Equal {
-		return domain.SwitchedOver{}, check, &handlers.StepError{Reason: "switch_check_failed", Permanent: true,
+		return domain.SwitchedOver{}, check, &domain.StepError{Reason: "switch_check_failed", Permanent: true,
 			Err: fmt.Errorf("after the drain the target differs from the source (%s); were writes sent around the proxy?", rep.Summary())}
 	}
 	checked := time.Now()

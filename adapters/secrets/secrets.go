@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/zdm-io/zdm/handlers"
+	"github.com/zdm-io/zdm/domain"
 )
 
 // Bucket is where KV-backed stores keep what they seal.
@@ -48,7 +48,7 @@ func New(bucket Bucket, key []byte, notFound error) (*Store, error) {
 }
 
 // Put seals and stores c for a cluster.
-func (s *Store) Put(ctx context.Context, clusterID string, c handlers.Credentials) error {
+func (s *Store) Put(ctx context.Context, clusterID string, c domain.Credentials) error {
 	plain, err := json.Marshal(c)
 	if err != nil {
 		return err
@@ -64,23 +64,23 @@ func (s *Store) Put(ctx context.Context, clusterID string, c handlers.Credential
 }
 
 // Get returns a cluster's credentials; none stored is no credentials.
-func (s *Store) Get(ctx context.Context, clusterID string) (handlers.Credentials, error) {
+func (s *Store) Get(ctx context.Context, clusterID string) (domain.Credentials, error) {
 	sealed, err := s.bucket.Get(ctx, clusterID)
 	if errors.Is(err, s.notFound) {
-		return handlers.Credentials{}, nil
+		return domain.Credentials{}, nil
 	}
 	if err != nil {
-		return handlers.Credentials{}, err
+		return domain.Credentials{}, err
 	}
 	n := s.aead.NonceSize()
 	if len(sealed) < n {
-		return handlers.Credentials{}, fmt.Errorf("credentials of %s: sealed value too short", clusterID)
+		return domain.Credentials{}, fmt.Errorf("credentials of %s: sealed value too short", clusterID)
 	}
 	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(clusterID))
 	if err != nil {
-		return handlers.Credentials{}, fmt.Errorf("credentials of %s do not open with this secret key", clusterID)
+		return domain.Credentials{}, fmt.Errorf("credentials of %s do not open with this secret key", clusterID)
 	}
-	var c handlers.Credentials
+	var c domain.Credentials
 	return c, json.Unmarshal(plain, &c)
 }
 

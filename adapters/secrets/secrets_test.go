@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/zdm-io/zdm/adapters/secrets"
+	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/estest"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 func TestSealedCredentials(t *testing.T) {
@@ -28,7 +28,7 @@ func TestSealedCredentials(t *testing.T) {
 		t.Fatal("the key file is not reused")
 	}
 	s, _ := secrets.New(kv, key, eventstore.ErrKeyNotFound)
-	want := handlers.Credentials{Username: "root", Password: "Milvus-pw"}
+	want := domain.Credentials{Username: "root", Password: "Milvus-pw"}
 	if err := s.Put(ctx, "c-1", want); err != nil {
 		t.Fatal(err)
 	}

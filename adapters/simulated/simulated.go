@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/handlers"
 )
 
 // Config shapes the simulated migration.
@@ -56,14 +55,6 @@ func New(cfg Config) *DataPlane {
 	return &DataPlane{cfg: cfg}
 }
 
-// Steps returns the saga's steps, all simulated.
-func (d *DataPlane) Steps() handlers.Steps {
-	return handlers.Steps{
-		Provisioners: map[string]handlers.Provisioner{domain.ProvisionerSimulated: d},
-		Copier:       d, Syncer: d, Verifier: d,
-	}
-}
-
 func (d *DataPlane) note(format string, args ...any) error {
 	if d.cfg.StepLog == "" {
 		return nil
@@ -82,11 +73,11 @@ func (d *DataPlane) note(format string, args ...any) error {
 }
 
 // Provision returns the same simulated target for a migration every time.
-func (d *DataPlane) Provision(_ context.Context, m *domain.Migration) (handlers.Target, error) {
+func (d *DataPlane) Provision(_ context.Context, m *domain.Migration) (domain.Target, error) {
 	if err := d.note("%s provision", m.ID); err != nil {
-		return handlers.Target{}, err
+		return domain.Target{}, err
 	}
-	return handlers.Target{ClusterID: "t-" + m.ID, Endpoint: "simulated://" + m.ID, Version: "simulated"}, nil
+	return domain.Target{ClusterID: "t-" + m.ID, Endpoint: "simulated://" + m.ID, Version: "simulated"}, nil
 }
 
 // Release forgets the simulated target.

@@ -1,0 +1,53 @@
+package domain
+
+// Values that the application and the data plane both hold: the data
+// plane's adapters depend on domain and on the interfaces handlers
+// declares, never on handlers itself.
+
+// Credentials are a cluster's user name and password.
+type Credentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// Empty reports whether no credentials are set.
+func (c Credentials) Empty() bool { return c.Username == "" && c.Password == "" }
+
+// Target is a cluster a provisioner made or claimed for a migration.
+type Target struct {
+	ClusterID   string
+	Name        string
+	Endpoint    string
+	Version     string
+	Credentials Credentials
+	// Registered is set when the cluster is already in the registry (a
+	// spare from the pool); otherwise zdm registers it.
+	Registered bool
+}
+
+// StepError is a step failure with a reason an operator can act on.
+type StepError struct {
+	Reason    string
+	Err       error
+	Permanent bool
+}
+
+func (e *StepError) Error() string { return e.Reason + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Notification kinds.
+const (
+	NotifyLagUnderThreshold = "lag_under_threshold"
+	NotifyFailed            = "failed"
+	NotifySwitchedOver      = "switched_over"
+	NotifyTimeLimitWarning  = "time_limit_warning"
+)
+
+// Notification is one email about a migration.
+type Notification struct {
+	Kind      string
+	To        []string
+	Migration *Migration
+}
