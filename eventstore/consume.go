@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // Handler receives the events of one stored message. Returning an error
@@ -34,6 +35,15 @@ type ConsumeConfig struct {
 	Durable string
 	Filter  string
 	Logger  *slog.Logger
+	// Retry paces the retries of a failing handler; its Attempts are not
+	// used, since a message is never skipped (default: 100 ms doubling up
+	// to 5 s).
+	Retry retry.Policy
+}
+
+// DefaultEventRetry paces a failing event handler's retries.
+func DefaultEventRetry() retry.Policy {
+	return retry.Policy{First: 100 * time.Millisecond, Max: 5 * time.Second}
 }
 
 // Consume runs a durable consumer. Its position lives in JetStream, so a
@@ -62,7 +72,7 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		handleInOrder(runCtx, log.With("consumer", cfg.Durable), msg, h)
+		handleInOrder(runCtx, log.With("consumer", cfg.Durable), cfg.Retry.Or(DefaultEventRetry()), msg, h)
 	})
 	if err != nil {
 		cancel()
@@ -73,14 +83,13 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 
 // handleInOrder retries a message until its handler succeeds, so that a
 // later message of the same aggregate is never handled before it.
-func handleInOrder(ctx context.Context, log *slog.Logger, msg jetstream.Msg, h Handler) {
+func handleInOrder(ctx context.Context, log *slog.Logger, policy retry.Policy, msg jetstream.Msg, h Handler) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		log.Error("message without metadata", "err", err)
 		return
 	}
 	seq := meta.Sequence.Stream
-	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		records, err := decodeBatch(seq, msg.Data())
 		if err == nil {
@@ -94,12 +103,9 @@ func handleInOrder(ctx context.Context, log *slog.Logger, msg jetstream.Msg, h H
 		}
 		log.Error("event handler failed; retrying", "subject", msg.Subject(), "seq", seq, "attempt", attempt, "err", err)
 		_ = msg.InProgress()
-		select {
-		case <-ctx.Done():
+		if policy.Wait(ctx, attempt) != nil {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // LagObserver receives every lag sample, about one a second: the metrics
@@ -31,11 +32,15 @@ type SagaConfig struct {
 	LagRecordInterval time.Duration
 	// Tick is how often a syncing migration checks its time limit.
 	Tick time.Duration
-	// StepAttempts is how often a failing step is tried before the
-	// migration fails with the step's reason.
-	StepAttempts int
-	// RetryBackoff is the first pause between attempts; it doubles.
-	RetryBackoff time.Duration
+	// Retry is how often a failing step is tried before the migration
+	// fails with the step's reason, and the pauses between the tries.
+	Retry retry.Policy
+}
+
+// DefaultStepRetry tries a failing step 5 times, 1 s apart at first,
+// doubling up to 32 s.
+func DefaultStepRetry() retry.Policy {
+	return retry.Policy{Attempts: 5, First: time.Second, Max: 32 * time.Second}
 }
 
 // Saga drives every migration through its steps. Each migration has one
@@ -65,12 +70,7 @@ func NewSaga(svc *Service, steps Steps, lister MigrationLister, observe LagObser
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second
 	}
-	if cfg.StepAttempts <= 0 {
-		cfg.StepAttempts = 5
-	}
-	if cfg.RetryBackoff <= 0 {
-		cfg.RetryBackoff = time.Second
-	}
+	cfg.Retry = cfg.Retry.Or(DefaultStepRetry())
 	return &Saga{svc: svc, steps: steps, clock: svc.clock, logger: svc.logger.With("part", "saga"),
 		cfg: cfg, lister: lister, observe: observe, runners: map[string]*runner{}}
 }
@@ -183,7 +183,7 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 		attempts++
 		var se *domain.StepError
 		permanent := errors.As(err, &se) && se.Permanent
-		if m != nil && !domain.IsTerminal(m.State) && (permanent || attempts >= s.cfg.StepAttempts) {
+		if m != nil && !domain.IsTerminal(m.State) && (permanent || s.cfg.Retry.Last(attempts)) {
 			log.Error("step failed; failing the migration", "state", m.State, "attempts", attempts, "err", err)
 			reason, detail := stepReason(m.State, err)
 			if _, ferr := s.svc.Record(ctx, r.id, fmt.Sprintf("%s/failed", r.id), domain.Fail{Reason: reason, Detail: detail}); ferr == nil {
@@ -191,11 +191,7 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 			}
 		}
 		log.Warn("step failed; retrying", "attempt", attempts, "err", err)
-		pause := s.cfg.RetryBackoff << min(attempts, 5)
-		select {
-		case <-ctx.Done():
-		case <-time.After(pause):
-		}
+		_ = s.cfg.Retry.Wait(ctx, attempts)
 	}
 }
 

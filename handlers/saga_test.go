@@ -13,6 +13,7 @@ import (
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/estest"
 	"github.com/zdm-io/zdm/handlers"
+	"github.com/zdm-io/zdm/retry"
 )
 
 type fakeClock struct {
@@ -49,7 +50,7 @@ func (h *harness) runSaga(t *testing.T) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	saga := handlers.NewSaga(h.svc, h.steps, h.store, nil, handlers.SagaConfig{
-		LagRecordInterval: 10 * time.Millisecond, Tick: 5 * time.Millisecond, RetryBackoff: time.Millisecond, StepAttempts: 3,
+		LagRecordInterval: 10 * time.Millisecond, Tick: 5 * time.Millisecond, Retry: retry.Policy{Attempts: 3, First: time.Millisecond},
 	})
 	if err := saga.Start(ctx); err != nil {
 		t.Fatal(err)

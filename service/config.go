@@ -14,6 +14,7 @@ import (
 	"github.com/zdm-io/zdm/adapters/email"
 	"github.com/zdm-io/zdm/api"
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // Config is zdmd.yaml. Flags given on the command line override it.
@@ -27,6 +28,7 @@ type Config struct {
 	Organizations []Organization `yaml:"organizations"`
 	Tokens        []TokenConfig  `yaml:"tokens"`
 	Saga          SagaConfig     `yaml:"saga"`
+	Retry         RetryConfig    `yaml:"retry"`
 	Simulated     SimulatedShape `yaml:"simulated"`
 	Milvus        MilvusConfig   `yaml:"milvus"`
 	SMTP          email.Config   `yaml:"smtp"`
@@ -57,9 +59,34 @@ type TokenConfig struct {
 // SagaConfig tunes the saga.
 type SagaConfig struct {
 	LagRecordInterval time.Duration `yaml:"lag_record_interval"`
-	StepAttempts      int           `yaml:"step_attempts"`
-	RetryBackoff      time.Duration `yaml:"retry_backoff"`
-	Tick              time.Duration `yaml:"tick"`
+	// StepAttempts and RetryBackoff are the earlier names of
+	// retry.steps.attempts and retry.steps.first.
+	StepAttempts int           `yaml:"step_attempts"`
+	RetryBackoff time.Duration `yaml:"retry_backoff"`
+	Tick         time.Duration `yaml:"tick"`
+}
+
+// RetryConfig is every retry's policy; a setting left out keeps its
+// default.
+type RetryConfig struct {
+	// Steps: a failing saga step, before the migration fails with its
+	// reason.
+	Steps retry.Policy `yaml:"steps"`
+	// Copy: a read or write of the bulk copy.
+	Copy retry.Policy `yaml:"copy"`
+	// Journal: a captured write's journal entry, while its client waits.
+	Journal retry.Policy `yaml:"journal"`
+	// Apply: a journaled write replayed on the target (until it applies).
+	Apply retry.Policy `yaml:"apply"`
+	// Events: an event handler (projections, saga, notifier); an event is
+	// never skipped.
+	Events retry.Policy `yaml:"events"`
+}
+
+// stepRetry is retry.steps, with the earlier saga keys where it leaves a
+// setting out.
+func (c Config) stepRetry() retry.Policy {
+	return c.Retry.Steps.Or(retry.Policy{Attempts: c.Saga.StepAttempts, First: c.Saga.RetryBackoff})
 }
 
 // SimulatedShape shapes the simulated data plane.
@@ -125,6 +152,17 @@ func (c Config) Validate() error {
 		if n.v < 0 {
 			return fmt.Errorf("config: %s must not be negative (%d)", n.key, n.v)
 		}
+	}
+	for _, p := range []struct {
+		key string
+		p   retry.Policy
+	}{{"retry.steps", c.Retry.Steps}, {"retry.copy", c.Retry.Copy}, {"retry.journal", c.Retry.Journal}, {"retry.apply", c.Retry.Apply}, {"retry.events", c.Retry.Events}} {
+		if err := p.p.Validate(p.key); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	if c.Retry.Apply.Attempts != 0 || c.Retry.Events.Attempts != 0 {
+		return errors.New("config: retry.apply.attempts and retry.events.attempts cannot be set: a journaled write or an event is never skipped")
 	}
 	if c.Milvus.LocalFirstPort > 65535-12 {
 		return fmt.Errorf("config: milvus.local_first_port must leave room for a server's 12 ports below 65536 (%d)", c.Milvus.LocalFirstPort)

@@ -78,14 +78,15 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 	}
 	capture := milvus.NewCapture(journal, m.service, m.logger.With("part", "capture"))
 	capture.KeepIntents(intents)
+	capture.RetryJournal(m.cfg.Retry.Journal)
 	m.metrics.RegisterKeyWaits(func() metrics.KeyWaits {
 		n, d := capture.KeyWaits()
 		return metrics.KeyWaits{Writes: n, Seconds: d.Seconds()}
 	})
 	m.proxies = &proxies{m: m, capture: capture, running: map[string]*runningProxy{}, failed: map[string]string{}}
 	syncer := milvus.NewSyncer(m.baseCtx, reg, capture, journal, positions, m.service, m.service,
-		milvus.SyncConfig{FingerprintEvery: cfg.FingerprintEvery}, m.logger.With("part", "sync"))
-	copier := milvus.NewCopier(reg, milvus.CopyConfig{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows},
+		milvus.SyncConfig{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))
+	copier := milvus.NewCopier(reg, milvus.CopyConfig{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Retry: m.cfg.Retry.Copy},
 		m.logger.With("part", "copy"))
 	return handlers.Steps{
 		Syncer: syncer,

@@ -187,8 +187,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	}
 	m.provisioners = slices.Sorted(maps.Keys(steps.Provisioners))
 	m.saga = handlers.NewSaga(m.service, steps, m.store, lagObservers{m.metrics, m.lag}, handlers.SagaConfig{
-		LagRecordInterval: cfg.Saga.LagRecordInterval, StepAttempts: cfg.Saga.StepAttempts,
-		RetryBackoff: cfg.Saga.RetryBackoff, Tick: cfg.Saga.Tick,
+		LagRecordInterval: cfg.Saga.LagRecordInterval, Retry: cfg.stepRetry(), Tick: cfg.Saga.Tick,
 	})
 	if cfg.SMTP.Host != "" {
 		sender, err := email.NewSender(cfg.SMTP)
@@ -292,7 +291,7 @@ func project[V interface {
 	if err := p.Load(ctx, !exists); err != nil {
 		return fmt.Errorf("load view %s: %w", durable, err)
 	}
-	sub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: durable, Filter: filter, Logger: m.logger}, p.Handle)
+	sub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: durable, Filter: filter, Logger: m.logger, Retry: m.cfg.Retry.Events}, p.Handle)
 	if err != nil {
 		return err
 	}
@@ -318,7 +317,7 @@ func (m *Main) Run(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	if m.notifier != nil {
-		nsub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: consumerNotify, Filter: domain.MigrationSubject + ">", Logger: m.logger}, m.notifier.Handle)
+		nsub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: consumerNotify, Filter: domain.MigrationSubject + ">", Logger: m.logger, Retry: m.cfg.Retry.Events}, m.notifier.Handle)
 		if err != nil {
 			return err
 		}
@@ -331,7 +330,7 @@ func (m *Main) Run(ctx context.Context, ln net.Listener) error {
 		}
 		go m.notifier.WatchTimeLimits(ctx, every)
 	}
-	sub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: consumerSaga, Filter: domain.MigrationSubject + ">", Logger: m.logger}, m.saga.Handle)
+	sub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: consumerSaga, Filter: domain.MigrationSubject + ">", Logger: m.logger, Retry: m.cfg.Retry.Events}, m.saga.Handle)
 	if err != nil {
 		return err
 	}

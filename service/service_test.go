@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/retry"
 	"github.com/zdm-io/zdm/service"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
@@ -170,10 +172,13 @@ func TestAnExternalNATSRestartedUnderZdmdIsRejoined(t *testing.T) {
 
 func TestConfigOutOfRangeIsRefusedAtStart(t *testing.T) {
 	for key, set := range map[string]func(*service.Config){
-		"saga.step_attempts":  func(c *service.Config) { c.Saga.StepAttempts = -1 },
-		"saga.retry_backoff":  func(c *service.Config) { c.Saga.RetryBackoff = -time.Second },
-		"milvus.copy_workers": func(c *service.Config) { c.Milvus.CopyWorkers = -2 },
-		"dataplane":           func(c *service.Config) { c.DataPlane = "fake" },
+		"saga.step_attempts":   func(c *service.Config) { c.Saga.StepAttempts = -1 },
+		"saga.retry_backoff":   func(c *service.Config) { c.Saga.RetryBackoff = -time.Second },
+		"milvus.copy_workers":  func(c *service.Config) { c.Milvus.CopyWorkers = -2 },
+		"retry.copy.factor":    func(c *service.Config) { c.Retry.Copy.Factor = 0.5 },
+		"retry.journal.first":  func(c *service.Config) { c.Retry.Journal.First = -time.Millisecond },
+		"retry.apply.attempts": func(c *service.Config) { c.Retry.Apply.Attempts = 3 },
+		"dataplane":            func(c *service.Config) { c.DataPlane = "fake" },
 	} {
 		dir := t.TempDir()
 		cfg := st.Config(dir)
@@ -185,5 +190,27 @@ func TestConfigOutOfRangeIsRefusedAtStart(t *testing.T) {
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 			t.Errorf("%s: a refused configuration wrote %d files", key, len(entries))
 		}
+	}
+}
+
+func TestRetryPoliciesLoadFromTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zdmd.yaml")
+	yml := "retry:\n  copy: {attempts: 6, first: 300ms, factor: 3, max: 10s}\nsaga:\n  step_attempts: 7\n"
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := service.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := retry.Policy{Attempts: 6, First: 300 * time.Millisecond, Factor: 3, Max: 10 * time.Second}
+	if cfg.Retry.Copy != want {
+		t.Fatalf("retry.copy = %+v, want %+v", cfg.Retry.Copy, want)
+	}
+	if cfg.Saga.StepAttempts != 7 {
+		t.Fatalf("saga.step_attempts = %d", cfg.Saga.StepAttempts)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // Positions keeps how far each journal subject was applied.
@@ -47,6 +48,23 @@ type Applier struct {
 	// trimEvery is how often applied entries are removed from the
 	// journal, one round behind (see trim).
 	trimEvery time.Duration
+	// retry paces the tries of an entry that does not apply, and the
+	// restarts of a journal reader that stopped.
+	retry retry.Policy
+}
+
+// DefaultApplyRetry retries a write on the target 100 ms after its first
+// failure, doubling up to 5 s, until it applies.
+func DefaultApplyRetry() retry.Policy {
+	return retry.Policy{First: 100 * time.Millisecond, Max: 5 * time.Second}
+}
+
+// Retry sets how an entry that does not apply is tried again; it is tried
+// until it applies, whatever the policy's attempts.
+func (a *Applier) Retry(p retry.Policy) *Applier {
+	a.retry = p.Or(DefaultApplyRetry())
+	a.retry.Attempts = 0
+	return a
 }
 
 // DefaultTrimEvery is how often the applier trims the journal.
@@ -87,7 +105,7 @@ func NewApplier(id string, j JournalLog, source, target *Conn, pos Positions, pr
 		logger = slog.Default()
 	}
 	return &Applier{id: id, journal: j, source: source, target: target, positions: pos, preserveKeys: preserveKeys, eligible: eligible,
-		onStuck: onStuck, logger: logger, workers: map[string]*applyWorker{}, trimEvery: DefaultTrimEvery}
+		onStuck: onStuck, logger: logger, workers: map[string]*applyWorker{}, trimEvery: DefaultTrimEvery, retry: DefaultApplyRetry()}
 }
 
 func (a *Applier) positionKey(subject string) string { return subject }
@@ -146,7 +164,7 @@ func (a *Applier) Run(ctx context.Context) {
 }
 
 func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
-	for ctx.Err() == nil {
+	for stops := 1; ctx.Err() == nil; stops++ {
 		var b *rowBatch
 		err := a.journal.Follow(ctx, subject, w.applied+1, func(seq uint64, data []byte, pending uint64) error {
 			e, err := UnmarshalEntry(data)
@@ -196,7 +214,7 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 		})
 		if ctx.Err() == nil {
 			a.logger.Warn("journal reader stopped; resuming", "subject", subject, "err", err)
-			time.Sleep(time.Second)
+			_ = a.retry.Wait(ctx, stops)
 		}
 	}
 }
@@ -311,8 +329,8 @@ const (
 // that keeps failing for two minutes is reported as stuck, once (the lag
 // shows it too).
 func (a *Applier) untilApplied(ctx context.Context, what string, op func(context.Context) error) error {
-	began, pause, reported, bound := time.Now(), 100*time.Millisecond, false, firstAttempt
-	for {
+	began, reported, bound := time.Now(), false, firstAttempt
+	for try := 1; ; try++ {
 		actx, cancel := context.WithTimeout(ctx, bound)
 		err := op(actx)
 		if actx.Err() != nil && ctx.Err() == nil {
@@ -334,12 +352,9 @@ func (a *Applier) untilApplied(ctx context.Context, what string, op func(context
 			reported = true
 			a.onStuck(fmt.Errorf("%s cannot be applied to the target: %w", what, err))
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
+		if err := a.retry.Wait(ctx, try); err != nil {
+			return err
 		}
-		pause = min(pause*2, 5*time.Second)
 	}
 }
 

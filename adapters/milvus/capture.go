@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // Method kinds as the capture sees them.
@@ -58,10 +59,12 @@ type Intents interface {
 // switch and routes a migrated source's traffic to its target.
 type Capture struct {
 	journal JournalLog
-	failer  Failer
-	logger  *slog.Logger
-	intents Intents
-	boot    string // this process's mark on its intents
+	// journalRetry paces the tries of a journal entry.
+	journalRetry retry.Policy
+	failer       Failer
+	logger       *slog.Logger
+	intents      Intents
+	boot         string // this process's mark on its intents
 	// entries recycles the buffers journal entries are encoded in: one of
 	// a batch's size per write was a third of what the proxy allocated.
 	entries sync.Pool
@@ -146,8 +149,18 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	_, _ = rand.Read(b[:])
 	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string][]ddlMark{},
 		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}, slots: map[string]*slotPool{}, unfailed: map[string]string{},
-		order: newKeyOrder(), known: map[collectionRef]knownCollection{}}
+		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, journalRetry: DefaultJournalRetry()}
 }
+
+// DefaultJournalRetry tries a journal entry 8 times, 50 ms apart at first,
+// doubling: about 13 s in all while the client waits.
+func DefaultJournalRetry() retry.Policy {
+	return retry.Policy{Attempts: 8, First: 50 * time.Millisecond}
+}
+
+// RetryJournal sets how a journal entry is tried again while its client
+// waits (default DefaultJournalRetry).
+func (c *Capture) RetryJournal(p retry.Policy) { c.journalRetry = p.Or(DefaultJournalRetry()) }
 
 // KeepIntents records every write before it is forwarded, so that one a
 // crash leaves without an outcome is repaired (see Recover).
@@ -750,22 +763,18 @@ func (c *Capture) appendEntry(ctx context.Context, subject string, e Entry) erro
 	}
 	*buf = e.AppendTo((*buf)[:0])
 	defer c.entries.Put(buf)
+	// The write reached the source: its entry is journaled even if the
+	// client hangs up, within the tries of the journal's retry policy.
 	ctx = context.WithoutCancel(ctx)
-	var err error
-	pause := 50 * time.Millisecond
-	for attempt := 0; attempt < 8; attempt++ {
+	return c.journalRetry.Do(ctx, func(int) error {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var seq uint64
-		seq, err = c.journal.Append(actx, subject, *buf)
-		cancel()
+		defer cancel()
+		seq, err := c.journal.Append(actx, subject, *buf)
 		if err == nil {
 			c.sawSeq(seq)
-			return nil
 		}
-		time.Sleep(pause)
-		pause *= 2
-	}
-	return err
+		return err
+	})
 }
 
 // sawSeq raises journaled to seq.

@@ -16,6 +16,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // Resolver finds a registered cluster's endpoint and credentials.
@@ -45,6 +46,15 @@ type CopyConfig struct {
 	// RangeRows is about how many rows a checkpointed range holds
 	// (default: a page's rows, so a range is read with one query).
 	RangeRows int
+	// Retry is how a failed read or write of a page is tried again
+	// (default DefaultCopyRetry).
+	Retry retry.Policy
+}
+
+// DefaultCopyRetry tries a page's read or write 4 times, 200 ms apart at
+// first, three times longer each time.
+func DefaultCopyRetry() retry.Policy {
+	return retry.Policy{Attempts: 4, First: 200 * time.Millisecond, Factor: 3}
 }
 
 // WithDefaults fills what is unset.
@@ -58,6 +68,7 @@ func (c CopyConfig) WithDefaults() CopyConfig {
 	if c.PageBytes <= 0 {
 		c.PageBytes = 6 << 20
 	}
+	c.Retry = c.Retry.Or(DefaultCopyRetry())
 	return c
 }
 
@@ -432,7 +443,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		go func() {
 			defer writers.Done()
 			for pw := range writes {
-				pw.done(writePage(ctx, dst, pw))
+				pw.done(writePage(ctx, dst, c.cfg.Retry, pw))
 			}
 		}()
 	}
@@ -589,10 +600,8 @@ type pageWrite struct {
 // writePage writes one page. On a fresh copy nobody wrote the range
 // before, so it is inserted; otherwise, and for a retried page whose first
 // try may have landed, it is upserted, so a row is never written twice.
-func writePage(ctx context.Context, dst *Conn, pw pageWrite) error {
-	tries := 0
-	err := retry(ctx, func() error {
-		tries++
+func writePage(ctx context.Context, dst *Conn, policy retry.Policy, pw pageWrite) error {
+	err := policy.Do(ctx, func(tries int) error {
 		var err error
 		if pw.fresh && tries == 1 {
 			_, err = dst.Insert(ctx, pw.col.Database, pw.col.Name, pw.part, pw.cols, pw.rows)
@@ -638,7 +647,7 @@ func (c *Copier) copyRange(ctx context.Context, src *Conn, col *Collection, r Ke
 		var cursor *string
 		for {
 			var page []*schemapb.FieldData
-			err := retry(ctx, func() error {
+			err := c.cfg.Retry.Do(ctx, func(int) error {
 				var err error
 				page, err = src.QueryAt(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(pageRows), ts)
 				return err
@@ -707,24 +716,6 @@ func markDynamic(cols []*schemapb.FieldData) {
 			c.IsDynamic = true
 		}
 	}
-}
-
-// retry runs op up to 4 times with backoff, unless ctx ends.
-func retry(ctx context.Context, op func() error) error {
-	var err error
-	pause := 200 * time.Millisecond
-	for attempt := 0; attempt < 4; attempt++ {
-		if err = op(); err == nil || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
-		}
-		pause *= 3
-	}
-	return err
 }
 
 // isCollectionGone reports that err came from a collection dropped on the

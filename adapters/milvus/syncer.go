@@ -16,6 +16,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // MigrationReader reads a migration's current aggregate.
@@ -32,6 +33,9 @@ type SyncConfig struct {
 	DrainTimeout time.Duration
 	// LagEvery is how often Sync samples the lag (default 1s).
 	LagEvery time.Duration
+	// ApplyRetry paces the tries of a journaled write that does not apply
+	// to the target (default DefaultApplyRetry).
+	ApplyRetry retry.Policy
 }
 
 // Syncer captures, applies, measures the lag and switches, for the saga.
@@ -107,7 +111,7 @@ func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error)
 		func(err error) {
 			_ = s.failer.FailMigration(context.WithoutCancel(rctx), m.ID, "apply_failed", err.Error())
 		},
-		s.logger.With("migration", m.ID))
+		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry)
 	s.runs[m.ID] = r
 	go func() {
 		defer close(r.done)
