@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 )
@@ -213,17 +212,4 @@ func findDuplicates(ctx context.Context, c *Conn, t Target, pk, keyType string, 
 		return err
 	}
 	return findDuplicates(ctx, c, t, pk, keyType, keys[half:], count)
-}
-
-// keysFromStrings reads keys written as text ("varchar" or int64).
-func keysFromStrings(keyType string, keys []string) Keys {
-	if keyType == "varchar" {
-		return Keys{Strs: keys}
-	}
-	k := Keys{Ints: make([]int64, 0, len(keys))}
-	for _, s := range keys {
-		n, _ := strconv.ParseInt(s, 10, 64)
-		k.Ints = append(k.Ints, n)
-	}
-	return k
 }

@@ -251,3 +251,41 @@ func typeParamInt(f *schemapb.FieldSchema, key string) int {
 	}
 	return 0
 }
+
+// outputFields asks for every field, the dynamic one included.
+func outputFields(col *Collection) []string {
+	var out []string
+	for _, f := range col.Schema.GetFields() {
+		out = append(out, f.GetName())
+	}
+	if col.DynamicField {
+		out = append(out, DynamicFieldName)
+	}
+	return out
+}
+
+// markDynamic flags the dynamic column of a query page so that an upsert
+// treats it as the dynamic field again.
+func markDynamic(cols []*schemapb.FieldData) {
+	for _, c := range cols {
+		if c.GetFieldName() == DynamicFieldName {
+			c.IsDynamic = true
+		}
+	}
+}
+
+// queryWindow is the most rows Milvus returns for one query (16384 by default).
+const queryWindow = 16384
+
+// keysFromStrings reads keys written as text ("varchar" or int64).
+func keysFromStrings(keyType string, keys []string) Keys {
+	if keyType == "varchar" {
+		return Keys{Strs: keys}
+	}
+	k := Keys{Ints: make([]int64, 0, len(keys))}
+	for _, s := range keys {
+		n, _ := strconv.ParseInt(s, 10, 64)
+		k.Ints = append(k.Ints, n)
+	}
+	return k
+}

@@ -9,13 +9,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // Endpoint is a Milvus address with its credentials.
@@ -112,4 +115,21 @@ func check(op string, s *commonpb.Status, err error) error {
 		return &StatusError{Op: op, Code: s.GetCode() + int32(s.GetErrorCode()), Reason: s.GetReason()}
 	}
 	return nil
+}
+
+// neverSent says that a call failed before it left for the upstream: gRPC
+// found no connection to send it on (the server down, refusing
+// connections), and answers that UNAVAILABLE with "connection error".
+// Such a write did nothing, and needs no repair; taking each for a broken
+// call made a source that was down for a minute leave thousands of
+// uncertain writes for the applier to read back from it.
+func neverSent(err error) bool {
+	// status.FromError would give a wrapped error's whole text as the
+	// message; the status itself is what says where the call failed.
+	var grpcErr interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &grpcErr) {
+		return false
+	}
+	st := grpcErr.GRPCStatus()
+	return st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), "connection error")
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"time"
 )
 
@@ -142,4 +144,117 @@ func (c *Capture) settledIntents(ctx context.Context, migrationID string, after,
 		return nil, fmt.Errorf("scan the journal for settled intents: %w", err)
 	}
 	return settled, nil
+}
+
+// Recover turns the intents a previous zdmd left for a migration into
+// uncertain entries of its journal, once per process. The applier then
+// copies the source's state of the keys they touched: a write the source
+// applied but zdm never journaled still reaches the target.
+func (c *Capture) Recover(ctx context.Context, migrationID string) error {
+	if c.intents == nil {
+		return nil
+	}
+	c.mu.Lock()
+	done := c.recovered[migrationID]
+	c.mu.Unlock()
+	if done {
+		return nil
+	}
+	// Intents recorded from now on are settled after the journal as it is.
+	last, err := c.journal.LastSeq(ctx, JournalPrefix(migrationID)+">")
+	if err != nil {
+		return err
+	}
+	c.sawSeq(last) // every leftover intent's entry, if any, is at or before last
+	mine, err := c.intentsOf(ctx, migrationID)
+	if err != nil {
+		return err
+	}
+	left := map[string]Entry{}
+	named := map[string]bool{}
+	after := uint64(math.MaxUint64)
+	for key, value := range mine {
+		if strings.HasPrefix(key, migrationID+"."+c.boot+".") {
+			continue // this process's own writes
+		}
+		if len(value) == 0 { // an empty slot holds no write
+			if err := c.intents.Delete(ctx, key); err != nil {
+				return err
+			}
+			continue
+		}
+		e, err := UnmarshalEntry(value)
+		if err != nil {
+			return fmt.Errorf("write intent %s: %w", key, err)
+		}
+		left[key] = e
+		if e.Intent != "" {
+			named[e.Intent] = true
+			after = min(after, e.After)
+		}
+	}
+	var settled map[string]bool
+	if len(named) > 0 {
+		if settled, err = c.settledIntents(ctx, migrationID, after, last, named); err != nil {
+			return err
+		}
+	}
+	for key, e := range left {
+		if !settled[e.Intent] {
+			if err := c.appendUncertain(ctx, migrationID, e); err != nil {
+				return err
+			}
+			c.logger.Warn("a write without a known outcome will be repaired from the source", "migration", migrationID,
+				"method", e.Method, "collection", e.Database+"/"+e.Collection)
+		}
+		if err := c.intents.Delete(ctx, key); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	c.recovered[migrationID] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// DropIntents forgets the intents of an ended migration.
+func (c *Capture) DropIntents(ctx context.Context, migrationID string) error {
+	if c.intents == nil {
+		return nil
+	}
+	mine, err := c.intentsOf(ctx, migrationID)
+	if err != nil {
+		return err
+	}
+	for key := range mine {
+		if err := c.intents.Delete(ctx, key); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	delete(c.slots, migrationID)
+	c.mu.Unlock()
+	return nil
+}
+
+// intentsOf returns a migration's intents, by key.
+func (c *Capture) intentsOf(ctx context.Context, migrationID string) (map[string][]byte, error) {
+	all, err := c.intents.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read write intents: %w", err)
+	}
+	for key := range all {
+		if !strings.HasPrefix(key, migrationID+".") {
+			delete(all, key)
+		}
+	}
+	return all, nil
+}
+
+func (c *Capture) appendUncertain(ctx context.Context, migrationID string, e Entry) error {
+	e.Op, e.At = OpUncertain, time.Now()
+	if err := c.appendEntry(ctx, CollectionSubject(migrationID, e.Database, e.Collection), e); err != nil {
+		return fmt.Errorf("journal an uncertain write: %w", err)
+	}
+	return nil
 }

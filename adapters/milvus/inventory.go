@@ -259,3 +259,12 @@ func kvMap(kvs []*commonpb.KeyValuePair) map[string]string {
 	}
 	return m
 }
+
+func hasPartitionKeyField(s *schemapb.CollectionSchema) bool {
+	for _, f := range s.GetFields() {
+		if f.GetIsPartitionKey() {
+			return true
+		}
+	}
+	return false
+}

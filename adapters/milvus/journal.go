@@ -138,3 +138,56 @@ func subjectNames(migrationID, subject string) (db, coll string, kind string) {
 	}
 	return untoken(a), untoken(b), "collection"
 }
+
+// appendEntry journals e, retrying for a while: the client waits for it.
+// It is encoded in a recycled buffer, which the append copies.
+func (c *Capture) appendEntry(ctx context.Context, subject string, e Entry) error {
+	buf, _ := c.entries.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	*buf = e.AppendTo((*buf)[:0])
+	defer c.entries.Put(buf)
+	// The write reached the source: its entry is journaled even if the
+	// client hangs up, within the tries of the journal's retry policy.
+	ctx = context.WithoutCancel(ctx)
+	return c.journalRetry.Do(ctx, func(int) error {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		seq, err := c.journal.Append(actx, subject, *buf)
+		if err == nil {
+			c.sawSeq(seq)
+		}
+		return err
+	})
+}
+
+// sawSeq raises journaled to seq.
+func (c *Capture) sawSeq(seq uint64) {
+	for {
+		cur := c.journaled.Load()
+		if seq <= cur || c.journaled.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// Heartbeat journals a heartbeat for every armed migration, and records
+// the failures the event store could not take before.
+func (c *Capture) Heartbeat(ctx context.Context) {
+	c.failLost(ctx)
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.armed))
+	for _, a := range c.armed {
+		ids = append(ids, a.migrationID)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		seq, err := c.journal.Append(ctx, HeartbeatSubject(id), Entry{Op: OpHeartbeat, At: time.Now()}.Marshal())
+		if err != nil {
+			c.logger.Warn("heartbeat not journaled", "migration", id, "err", err)
+			continue
+		}
+		c.sawSeq(seq)
+	}
+}

@@ -100,20 +100,6 @@ func (p *PoolProvisioner) try(ctx context.Context, s Spare, srcVersion string) (
 // operator to inspect; the registry makes it a spare again.
 func (p *PoolProvisioner) Release(context.Context, *domain.Migration) error { return nil }
 
-// CompareVersions compares "v2.3.5-lite"-style versions by their numbers.
-func CompareVersions(a, b string) int {
-	pa, pb := versionParts(a), versionParts(b)
-	for i := 0; i < 3; i++ {
-		if pa[i] != pb[i] {
-			if pa[i] < pb[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
-}
-
 func versionParts(v string) [3]int {
 	v = strings.TrimPrefix(v, "v")
 	if i := strings.IndexAny(v, "-+ "); i >= 0 {

@@ -174,48 +174,41 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	if v := in.Get("dbname"); len(v) > 0 {
 		dbHeader = v[0]
 	}
-	k, err := p.capture.before(ss.Context(), p.clusterID, method, req, dbHeader, p.lookup)
-	if err != nil {
-		return p.refuse(ss, method, err)
-	}
-	// The route is read after a hold let the call go on, so held writes
-	// reach the target once the switch routed there.
-	addr := p.address()
-	routed := addr != p.upstream() // to the target, after a switch
-	cc, err := p.conn(addr)
-	if err != nil {
-		p.capture.unsent(ss.Context(), k)
-		return err
-	}
-	if routed && strings.HasSuffix(method, "/Insert") {
-		octx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ss.Context(), out), time.Minute)
-		req, err = p.giveKeys(octx, milvuspb.NewMilvusServiceClient(cc), addr, dbHeader, req)
-		cancel()
+	routed := false
+	send := func(ctx context.Context, req []byte) (Sent, error) {
+		// The route is read after a hold let the call go on, so held
+		// writes reach the target once the switch routed there.
+		addr := p.address()
+		routed = addr != p.upstream() // to the target, after a switch
+		cc, err := p.conn(addr)
 		if err != nil {
-			p.capture.unsent(ss.Context(), k)
-			return p.refuse(ss, method, &Refusal{Reason: err.Error()})
+			return Sent{}, NotSent(err)
 		}
+		if routed && strings.HasSuffix(method, "/Insert") {
+			octx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, out), time.Minute)
+			req, err = p.giveKeys(octx, milvuspb.NewMilvusServiceClient(cc), addr, dbHeader, req)
+			cancel()
+			if err != nil {
+				return Sent{}, NotSent(&Refusal{Reason: err.Error()})
+			}
+		}
+		var resp []byte
+		var header, trailer metadata.MD
+		err = cc.Invoke(metadata.NewOutgoingContext(ctx, out), method, &req, &resp,
+			grpc.ForceCodecV2(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
+		if len(header) > 0 {
+			_ = ss.SetHeader(header)
+		}
+		if len(trailer) > 0 {
+			ss.SetTrailer(trailer)
+		}
+		return Sent{Request: req, Response: resp}, err
 	}
-	var resp []byte
-	var header, trailer metadata.MD
-	err = cc.Invoke(metadata.NewOutgoingContext(ss.Context(), out), method, &req, &resp,
-		grpc.ForceCodecV2(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
-	if len(header) > 0 {
-		_ = ss.SetHeader(header)
-	}
-	if len(trailer) > 0 {
-		ss.SetTrailer(trailer)
-	}
+	resp, err := p.capture.Forward(ss.Context(), Call{ClusterID: p.clusterID, Method: method, Request: req, Database: dbHeader, Lookup: p.lookup}, send)
 	if err != nil {
-		if neverSent(err) {
-			p.capture.unsent(ss.Context(), k)
-		} else {
-			p.capture.broken(ss.Context(), k)
-		}
-		return err // the upstream's status, code and message as they were
-	}
-	if err := p.capture.after(ss.Context(), k, req, resp); err != nil {
-		return p.refuse(ss, method, err) // never success for a write the journal does not hold
+		// A refusal as the method's own answer; the upstream's status,
+		// code and message as they were.
+		return p.refuse(ss, method, err)
 	}
 	if routed && strings.HasSuffix(method, "/DescribeCollection") {
 		resp = asTheSourceShowedIt(resp)
@@ -237,21 +230,4 @@ func (p *Proxy) refuse(ss grpc.ServerStream, method string, err error) error {
 		return status.Error(codes.FailedPrecondition, refused.Reason)
 	}
 	return ss.SendMsg(&resp)
-}
-
-// neverSent says that a call failed before it left for the upstream: gRPC
-// found no connection to send it on (the server down, refusing
-// connections), and answers that UNAVAILABLE with "connection error".
-// Such a write did nothing, and needs no repair; taking each for a broken
-// call made a source that was down for a minute leave thousands of
-// uncertain writes for the applier to read back from it.
-func neverSent(err error) bool {
-	// status.FromError would give a wrapped error's whole text as the
-	// message; the status itself is what says where the call failed.
-	var grpcErr interface{ GRPCStatus() *status.Status }
-	if !errors.As(err, &grpcErr) {
-		return false
-	}
-	st := grpcErr.GRPCStatus()
-	return st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), "connection error")
 }

@@ -81,7 +81,7 @@ func requestNames(method string, msg proto.Message, dbHeader string) (db, coll s
 // succeeded decodes an answer: whether the source acknowledged the call,
 // and the mutation result of a write.
 func succeeded(method string, resp []byte) (bool, *milvuspb.MutationResult) {
-	if writeMethods[method] != "" {
+	if isWrite(method) {
 		r := &milvuspb.MutationResult{}
 		if proto.Unmarshal(resp, r) != nil {
 			return false, nil
@@ -175,4 +175,9 @@ func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, field
 		b = b[n+m:]
 	}
 	return nil
+}
+
+// isWrite reports whether a method writes rows.
+func isWrite(method string) bool {
+	return method == "Insert" || method == "Upsert" || method == "Delete"
 }
