@@ -14,7 +14,10 @@ GOTESTFLAGS ?=
 
 # Packages whose tests use the Milvus test bed; they run one at a time
 # because they share its two servers.
-MILVUS_PKGS := ./adapters/milvus/... ./e2e/...
+MILVUS_PKGS := ./dataplane/integration/... ./dataplane/provision/... ./dataplane/milvus/milvustest/... \
+	./cmd/zdmd/datatools/... ./e2e/...
+# Every other package: unit tests, run in parallel.
+UNIT_PKGS = $$($(GO) list ./... | grep -v -x -F "$$($(GO) list $(MILVUS_PKGS))")
 
 .PHONY: build test bench run demo vet clean milvus-up milvus-down test-unit test-milvus
 
@@ -37,12 +40,12 @@ test: vet
 	@scripts/milvus-up.sh
 	@status=0; \
 	export ZDM_CHROMIUM=$$(scripts/chromium.sh); \
-	$(GO) test -race -count=1 -timeout 20m $(GOTESTFLAGS) $$($(GO) list ./... | grep -v -e /adapters/milvus -e /e2e) || status=1; \
+	$(GO) test -race -count=1 -timeout 20m $(GOTESTFLAGS) $(UNIT_PKGS) || status=1; \
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(GOTESTFLAGS) $(MILVUS_PKGS) || status=1; \
 	scripts/milvus-down.sh; exit $$status
 
 test-unit: vet
-	ZDM_CHROMIUM=$$(scripts/chromium.sh) $(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /adapters/milvus -e /e2e)
+	ZDM_CHROMIUM=$$(scripts/chromium.sh) $(GO) test -race -count=1 $(UNIT_PKGS)
 
 test-milvus: milvus-up
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(MILVUS_PKGS)
@@ -50,7 +53,7 @@ test-milvus: milvus-up
 # Benchmarks print ratios against baselines measured in the same run.
 bench:
 	$(GO) run ./bench/controlplane
-	$(GO) test -run '^$$' -bench ProxiedInsert -benchmem -benchtime 3000x ./adapters/milvus/
+	$(GO) test -run '^$$' -bench ProxiedInsert -benchmem -benchtime 3000x ./dataplane/capture/
 	@scripts/milvus-up.sh
 	@$(GO) run ./bench/dataplane; status=$$?; scripts/milvus-down.sh; exit $$status
 

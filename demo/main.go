@@ -19,8 +19,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zdm-io/zdm/adapters/milvus"
 	"github.com/zdm-io/zdm/apiclient"
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/verify"
 	"github.com/zdm-io/zdm/projections"
 )
 
@@ -87,20 +89,20 @@ func run(c config) (err error) {
 		return err
 	}
 	per := c.rows / 5
-	shapes := []milvus.Shape{
+	shapes := []datatools.Shape{
 		{Databases: 1, Collections: 2, Partitions: 1, Rows: per, Dim: 32, PKType: "int64", Dynamic: true, Index: "IVF_FLAT", Aliases: true, Load: true, Shards: 2, Seed: 1, Prefix: "shop_"},
 		{Databases: 1, Collections: 2, Rows: per, Dim: 32, PKType: "varchar", Dynamic: true, Index: "HNSW", Aliases: true, Load: true, Shards: 1, Seed: 2, Prefix: "docs_"},
 		{Databases: 1, DefaultDB: true, Collections: 1, Rows: c.rows - 4*per, Dim: 32, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 3, Prefix: "events_"},
 	}
 	began := time.Now()
-	var targets []milvus.Target
+	var targets []datatools.CollectionName
 	for _, s := range shapes {
-		if err := milvus.Seed(ctx, src, s, nil); err != nil {
+		if err := datatools.Seed(ctx, src, s, nil); err != nil {
 			return err
 		}
 		for _, db := range s.DatabaseNames() {
 			for j := 0; j < s.Collections; j++ {
-				targets = append(targets, milvus.Target{Database: db, Collection: s.CollectionName(j)})
+				targets = append(targets, datatools.CollectionName{Database: db, Collection: s.CollectionName(j)})
 			}
 		}
 	}
@@ -238,7 +240,7 @@ func run(c config) (err error) {
 		return err
 	}
 	defer f.Close()
-	rep, err := milvus.Check(ctx, dst, f)
+	rep, err := datatools.Check(ctx, dst, f)
 	if err != nil {
 		return err
 	}
@@ -289,7 +291,7 @@ func line(m *projections.MigrationView) string {
 func verdict(m *projections.MigrationView) string {
 	var out []string
 	for _, v := range m.Verification {
-		var rep milvus.Report
+		var rep verify.Report
 		found := "equal"
 		if err := json.Unmarshal(v.Report, &rep); err == nil {
 			found = rep.Summary()
@@ -305,11 +307,11 @@ type writer struct {
 	path   string
 	cancel context.CancelFunc
 	done   chan struct{}
-	stats  milvus.LoadStats
+	stats  datatools.LoadStats
 	err    error
 }
 
-func startWriter(ctx context.Context, proxy string, targets []milvus.Target, rate float64, path string) (*writer, error) {
+func startWriter(ctx context.Context, proxy string, targets []datatools.CollectionName, rate float64, path string) (*writer, error) {
 	c, err := milvus.Dial(ctx, milvus.Endpoint{Address: proxy})
 	if err != nil {
 		return nil, err
@@ -324,12 +326,12 @@ func startWriter(ctx context.Context, proxy string, targets []milvus.Target, rat
 		defer close(w.done)
 		defer f.Close()
 		defer c.Close()
-		w.stats, w.err = milvus.Load(wctx, c, milvus.LoadConfig{Targets: targets, Rate: rate, Mix: milvus.Mix{Insert: 60, Upsert: 25, Delete: 15}, Batch: 5, Workers: 4, Seed: 42}, f)
+		w.stats, w.err = datatools.Load(wctx, c, datatools.LoadConfig{Targets: targets, Rate: rate, Mix: datatools.Mix{Insert: 60, Upsert: 25, Delete: 15}, Batch: 5, Workers: 4, Seed: 42}, f)
 	}()
 	return w, nil
 }
 
-func (w *writer) stop() (milvus.LoadStats, error) {
+func (w *writer) stop() (datatools.LoadStats, error) {
 	w.cancel()
 	<-w.done
 	if w.err != nil && !errors.Is(w.err, context.Canceled) {

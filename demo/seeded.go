@@ -9,7 +9,8 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
-	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // checkSeeded reads every seeded row from the source and from the target,
@@ -17,7 +18,7 @@ import (
 // demo's own check, apart from zdm's verification: the client writer
 // never touches a seeded key, so after the switch both must hold exactly
 // the rows the seed wrote.
-func checkSeeded(ctx context.Context, src, dst *milvus.Conn, shapes []milvus.Shape) (string, error) {
+func checkSeeded(ctx context.Context, src, dst *milvus.Conn, shapes []datatools.Shape) (string, error) {
 	const page = 5000
 	var rows, colls int64
 	for _, s := range shapes {
@@ -55,7 +56,7 @@ func checkSeeded(ctx context.Context, src, dst *milvus.Conn, shapes []milvus.Sha
 }
 
 // keyRange selects the seeded keys [lo, hi) of a shape (see milvus.Seed).
-func keyRange(s milvus.Shape, lo, hi int64) string {
+func keyRange(s datatools.Shape, lo, hi int64) string {
 	if s.PKType == "varchar" {
 		return fmt.Sprintf(`id >= "k%010d" && id < "k%010d"`, lo, hi)
 	}

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zdm-io/zdm/adapters/milvus"
-	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/dataplane/verify"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -15,11 +16,11 @@ import (
 func TestCopyEverythingAndResumeAfterKill(t *testing.T) {
 	e := newEnv(t, "  copy_workers: 2\n  copy_range_rows: 5000\n  copy_page_rows: 1000\n")
 	seed(t, e.bed.Source,
-		milvus.Shape{Databases: 2, Collections: 2, Partitions: 2, Rows: 3000, Dim: 16, PKType: "int64", Dynamic: true, Index: "IVF_FLAT", Aliases: true, Load: true, Prefix: "multi_"},
-		milvus.Shape{Databases: 1, Collections: 1, Partitions: 1, Rows: 2000, Dim: 16, PKType: "varchar", Dynamic: true, Index: "HNSW", Aliases: true, Load: true, Prefix: "str_"},
-		milvus.Shape{Databases: 1, DefaultDB: true, Collections: 1, Rows: 1500, Dim: 8, PKType: "int64", AutoID: true, Index: "FLAT", Prefix: "auto_"},
-		milvus.Shape{Databases: 1, Collections: 1, Rows: 0, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Prefix: "empty_"},
-		milvus.Shape{Databases: 1, Collections: 1, Rows: 100000, Dim: 16, PKType: "int64", Index: "IVF_FLAT", Load: true, Prefix: "big_"},
+		datatools.Shape{Databases: 2, Collections: 2, Partitions: 2, Rows: 3000, Dim: 16, PKType: "int64", Dynamic: true, Index: "IVF_FLAT", Aliases: true, Load: true, Prefix: "multi_"},
+		datatools.Shape{Databases: 1, Collections: 1, Partitions: 1, Rows: 2000, Dim: 16, PKType: "varchar", Dynamic: true, Index: "HNSW", Aliases: true, Load: true, Prefix: "str_"},
+		datatools.Shape{Databases: 1, DefaultDB: true, Collections: 1, Rows: 1500, Dim: 8, PKType: "int64", AutoID: true, Index: "FLAT", Prefix: "auto_"},
+		datatools.Shape{Databases: 1, Collections: 1, Rows: 0, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Prefix: "empty_"},
+		datatools.Shape{Databases: 1, Collections: 1, Rows: 100000, Dim: 16, PKType: "int64", Index: "IVF_FLAT", Load: true, Prefix: "big_"},
 	)
 	p := e.serve(t)
 	src, _ := e.register(t, p, nil)
@@ -65,7 +66,7 @@ func TestCopyEverythingAndResumeAfterKill(t *testing.T) {
 	// zdm's verification is re-run here, and an independent comparison
 	// through milvus-sdk-go agrees row by row.
 	ctx := context.Background()
-	rep, err := milvus.Verify(ctx, milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), milvus.VerifyOptions{})
+	rep, err := verify.Verify(ctx, milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), verify.VerifyOptions{})
 	if err != nil || !rep.Equal {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zdm-io/zdm/adapters/milvus"
-	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/dataplane/verify"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -115,7 +115,7 @@ func pythonOut(t *testing.T, e *env, script string, args ...string) []byte {
 // (SIGKILL) during the copy, during the sync and during the switch.
 func TestEveryTypeMigratesThroughKillsWithPymilvusWrites(t *testing.T) {
 	e := newEnv(t, "  copy_workers: 1\n  copy_readers: 1\n  copy_page_rows: 50\n  copy_range_rows: 100\n")
-	script := filepath.Join(e.bed.Root, "adapters", "milvus", "testdata", "every_type.py")
+	script := filepath.Join(e.bed.Root, "dataplane", "milvus", "milvustest", "testdata", "every_type.py")
 	e.bed.RunPython(t, script, "seed", e.bed.Source, "3000")
 	p := e.serve(t)
 	src, _ := e.register(t, p, map[string]any{"proxy_listen": proxyAddr})
@@ -137,7 +137,7 @@ func TestEveryTypeMigratesThroughKillsWithPymilvusWrites(t *testing.T) {
 	first.finish(t)
 	first.check(t, e, script, e.bed.Source)
 	p.WaitFor(t, id, time.Minute, func(m st.Migration) bool { return m.LagSeconds != nil && *m.LagSeconds < 0.5 })
-	verifyUntilEqual(t, e, milvus.VerifyOptions{SampleEvery: 1})
+	verifyUntilEqual(t, e, verify.VerifyOptions{SampleEvery: 1})
 	if src, dst := pythonOut(t, e, script, "dump", e.bed.Source), pythonOut(t, e, script, "dump", e.bed.Target); !bytes.Equal(src, dst) {
 		t.Fatal("pymilvus reads the two clusters differently after the sync")
 	}
@@ -158,7 +158,7 @@ func TestEveryTypeMigratesThroughKillsWithPymilvusWrites(t *testing.T) {
 	}
 	second.finish(t)
 	second.check(t, e, script, e.bed.Target)
-	rep, err := milvus.Verify(context.Background(), milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), milvus.VerifyOptions{})
+	rep, err := verify.Verify(context.Background(), milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), verify.VerifyOptions{})
 	if err != nil || len(rep.Structure) != 0 {
 		t.Fatalf("structure after the switch: %v %v", rep.Structure, err)
 	}

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zdm-io/zdm/adapters/milvus"
-	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/dataplane/verify"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -151,13 +152,13 @@ func count(types []string, typ string) int {
 	return n
 }
 
-func seed(t *testing.T, addr string, shapes ...milvus.Shape) {
+func seed(t *testing.T, addr string, shapes ...datatools.Shape) {
 	c := milvustest.Dial(t, addr)
 	for _, s := range shapes {
 		if s.Shards == 0 {
 			s.Shards = 1
 		}
-		if err := milvus.Seed(context.Background(), c, s, nil); err != nil {
+		if err := datatools.Seed(context.Background(), c, s, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -216,13 +217,13 @@ func stopSyncKilledInTheHold(t *testing.T, e *env, p *st.Proc, id string) *st.Pr
 
 // verifyUntilEqual verifies the test bed's clusters until they are equal,
 // for up to a minute, and fails the test if they never are.
-func verifyUntilEqual(t *testing.T, e *env, opt milvus.VerifyOptions) {
+func verifyUntilEqual(t *testing.T, e *env, opt verify.VerifyOptions) {
 	t.Helper()
 	src, dst := milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target)
-	var rep *milvus.Report
+	var rep *verify.Report
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
 		var err error
-		if rep, err = milvus.Verify(context.Background(), src, dst, opt); err != nil {
+		if rep, err = verify.Verify(context.Background(), src, dst, opt); err != nil {
 			t.Fatal(err)
 		}
 		if rep.Equal {

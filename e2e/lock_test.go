@@ -17,14 +17,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/zdm-io/zdm/adapters/milvus"
-	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
 func lockEnv(t *testing.T) (*env, *st.Proc, string) {
 	e := newEnv(t, "  fingerprint_every: 2s\n")
-	seed(t, e.bed.Source, milvus.Shape{Databases: 1, Collections: 1, Rows: 2000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Prefix: "lock_"})
+	seed(t, e.bed.Source, datatools.Shape{Databases: 1, Collections: 1, Rows: 2000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Prefix: "lock_"})
 	p := e.serve(t)
 	src, _ := e.register(t, p, map[string]any{"proxy_listen": proxyAddr})
 	return e, p, src
@@ -216,7 +216,7 @@ func TestPolicyFailLetsTheOperationThroughAndFailsTheMigration(t *testing.T) {
 // nothing is lost.
 func TestSwitchSurvivesAKillDuringTheHold(t *testing.T) {
 	e, p, src := lockEnv(t)
-	w := startWriter(t, proxyAddr, []milvus.Target{{Database: "lock_db0", Collection: "lock_c0"}}, 80)
+	w := startWriter(t, proxyAddr, []datatools.CollectionName{{Database: "lock_db0", Collection: "lock_c0"}}, 80)
 	id := start(t, p, src, nil)
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
 	time.Sleep(2 * time.Second)

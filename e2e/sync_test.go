@@ -4,24 +4,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/verify"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
 const proxyAddr = "127.0.0.1:19590"
 
-func seededTargets() []milvus.Target {
-	var out []milvus.Target
+func seededTargets() []datatools.CollectionName {
+	var out []datatools.CollectionName
 	for _, dc := range [][2]string{{"sync_db0", "sync_c0"}, {"sync_db0", "sync_c1"}, {"sync_db1", "sync_c0"}, {"sync_db1", "sync_c1"}, {"default", "str_c0"}} {
-		out = append(out, milvus.Target{Database: dc[0], Collection: dc[1]})
+		out = append(out, datatools.CollectionName{Database: dc[0], Collection: dc[1]})
 	}
 	return out
 }
 
 func seedForSync(t *testing.T, addr string, rows int64) {
 	seed(t, addr,
-		milvus.Shape{Databases: 2, Collections: 2, Partitions: 1, Rows: rows, Dim: 16, PKType: "int64", Dynamic: true, Index: "IVF_FLAT", Aliases: true, Load: true, Prefix: "sync_"},
-		milvus.Shape{Databases: 1, DefaultDB: true, Collections: 1, Rows: rows / 2, Dim: 16, PKType: "varchar", Dynamic: true, Index: "FLAT", Load: true, Prefix: "str_"},
+		datatools.Shape{Databases: 2, Collections: 2, Partitions: 1, Rows: rows, Dim: 16, PKType: "int64", Dynamic: true, Index: "IVF_FLAT", Aliases: true, Load: true, Prefix: "sync_"},
+		datatools.Shape{Databases: 1, DefaultDB: true, Collections: 1, Rows: rows / 2, Dim: 16, PKType: "varchar", Dynamic: true, Index: "FLAT", Load: true, Prefix: "str_"},
 	)
 }
 
@@ -53,7 +54,7 @@ func TestZeroDowntimeMigrationWithKills(t *testing.T) {
 	// write it was acknowledged, and the clusters are identical.
 	s1 := first.stop(t)
 	p.WaitFor(t, id, time.Minute, func(m st.Migration) bool { return m.LagSeconds != nil && *m.LagSeconds < 0.5 })
-	verifyUntilEqual(t, e, milvus.VerifyOptions{})
+	verifyUntilEqual(t, e, verify.VerifyOptions{})
 	r1 := first.check(t, e.bed.Target)
 	t.Logf("writer 1 (through two kills): %d acknowledged, %d failed while zdmd was down; target: %s", s1.Acknowledged, s1.Failed, r1)
 

@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 )
 
 // TestProxyIsTransparentToPymilvus runs the same pymilvus workload once

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zdm-io/zdm/adapters/milvus"
-	"github.com/zdm-io/zdm/adapters/milvus/milvustest"
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 )
 
 // writer is a client writing continuously through an endpoint, keeping
@@ -18,7 +18,7 @@ type writer struct {
 	done    chan struct{}
 	mu      sync.Mutex
 	journal bytes.Buffer
-	stats   milvus.LoadStats
+	stats   datatools.LoadStats
 	err     error
 }
 
@@ -33,13 +33,13 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func startWriter(t *testing.T, endpoint string, targets []milvus.Target, rate float64) *writer {
+func startWriter(t *testing.T, endpoint string, targets []datatools.CollectionName, rate float64) *writer {
 	c := milvustest.Dial(t, endpoint)
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &writer{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		st, err := milvus.Load(ctx, c, milvus.LoadConfig{Targets: targets, Rate: rate, Mix: milvus.Mix{Insert: 60, Upsert: 25, Delete: 15},
+		st, err := datatools.Load(ctx, c, datatools.LoadConfig{Targets: targets, Rate: rate, Mix: datatools.Mix{Insert: 60, Upsert: 25, Delete: 15},
 			Batch: 5, Workers: 4, Seed: uint64(time.Now().UnixNano())}, lockedWriter{&w.mu, &w.journal})
 		w.stats, w.err = st, err
 	}()
@@ -48,7 +48,7 @@ func startWriter(t *testing.T, endpoint string, targets []milvus.Target, rate fl
 }
 
 // stop ends the writer and returns its statistics.
-func (w *writer) stop(t *testing.T) milvus.LoadStats {
+func (w *writer) stop(t *testing.T) datatools.LoadStats {
 	w.cancel()
 	<-w.done
 	if w.err != nil {
@@ -58,11 +58,11 @@ func (w *writer) stop(t *testing.T) milvus.LoadStats {
 }
 
 // check proves every acknowledged write is on the cluster at addr.
-func (w *writer) check(t *testing.T, addr string) milvus.CheckReport {
+func (w *writer) check(t *testing.T, addr string) datatools.CheckReport {
 	w.mu.Lock()
 	data := append([]byte(nil), w.journal.Bytes()...)
 	w.mu.Unlock()
-	rep, err := milvus.Check(context.Background(), milvustest.Dial(t, addr), bytes.NewReader(data))
+	rep, err := datatools.Check(context.Background(), milvustest.Dial(t, addr), bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zdm-io/zdm/adapters/simulated"
+	"github.com/zdm-io/zdm/dataplane/simulated"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/estest"

@@ -5,7 +5,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/dataplane/livesync"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/provision"
+	"github.com/zdm-io/zdm/dataplane/rowcopy"
+	"github.com/zdm-io/zdm/dataplane/verify"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/handlers"
@@ -52,7 +57,7 @@ func (c MilvusConfig) withDefaults() MilvusConfig {
 // milvusSteps wires the Milvus data plane.
 func milvusSteps(m *Main) (handlers.Steps, error) {
 	cfg := m.cfg.Milvus.withDefaults()
-	script := milvus.ServerScript{Python: cfg.Python, Script: cfg.ServerScript, Root: cfg.ServerRoot}
+	script := provision.ServerScript{Python: cfg.Python, Script: cfg.ServerScript, Root: cfg.ServerRoot}
 	reg := spareRegistry{m}
 	var err error
 	if m.journalNC, err = connectNATS(m.embedded, m.cfg.NATSURL, "zdmd-journal"); err != nil {
@@ -76,7 +81,7 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 	if err != nil {
 		return handlers.Steps{}, err
 	}
-	capture := milvus.NewCapture(journal, m.service, m.logger.With("part", "capture"))
+	capture := capture.NewCapture(journal, m.service, m.logger.With("part", "capture"))
 	capture.KeepIntents(intents)
 	capture.RetryJournal(m.cfg.Retry.Journal)
 	m.metrics.RegisterKeyWaits(func() metrics.KeyWaits {
@@ -84,19 +89,19 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 		return metrics.KeyWaits{Writes: n, Seconds: d.Seconds()}
 	})
 	m.proxies = &proxies{m: m, capture: capture, running: map[string]*runningProxy{}, failed: map[string]string{}}
-	syncer := milvus.NewSyncer(m.baseCtx, reg, capture, journal, positions, m.service, m.service,
-		milvus.SyncConfig{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))
-	copier := milvus.NewCopier(reg, milvus.CopyConfig{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Retry: m.cfg.Retry.Copy},
+	syncer := livesync.NewSyncer(m.baseCtx, reg, capture, journal, positions, m.service, m.service,
+		livesync.SyncConfig{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))
+	copier := rowcopy.NewCopier(reg, rowcopy.CopyConfig{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Retry: m.cfg.Retry.Copy},
 		m.logger.With("part", "copy"))
 	return handlers.Steps{
 		Syncer: syncer,
 		Source: copier,
 		Provisioners: map[string]handlers.Provisioner{
-			"local": milvus.NewLocalProvisioner(script, cfg.LocalFirstPort),
-			"pool":  milvus.NewPoolProvisioner(reg),
+			"local": provision.NewLocalProvisioner(script, cfg.LocalFirstPort),
+			"pool":  provision.NewPoolProvisioner(reg),
 		},
 		Copier:   copier,
-		Verifier: milvus.NewMigrationVerifier(reg, milvus.VerifyOptions{}),
+		Verifier: verify.NewMigrationVerifier(reg, verify.VerifyOptions{}),
 	}, nil
 }
 
@@ -116,11 +121,11 @@ func (r spareRegistry) Endpoint(ctx context.Context, id string) (milvus.Endpoint
 // spareRegistry offers the registry's spare clusters to the pool.
 type spareRegistry struct{ m *Main }
 
-func (r spareRegistry) Spares(org string) []milvus.Spare {
-	var out []milvus.Spare
+func (r spareRegistry) Spares(org string) []provision.Spare {
+	var out []provision.Spare
 	for _, v := range r.m.clusters.List() {
 		if v.Spare && !v.Deleted && v.Organization == org && v.MigrationID == "" {
-			out = append(out, milvus.Spare{ID: v.ID, Name: v.Name, Organization: v.Organization, Endpoint: v.Endpoint})
+			out = append(out, provision.Spare{ID: v.ID, Name: v.Name, Organization: v.Organization, Endpoint: v.Endpoint})
 		}
 	}
 	return out

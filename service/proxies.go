@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/domain"
 )
 
@@ -15,7 +15,7 @@ import (
 // proxy_listen address, and the capture's heartbeat.
 type proxies struct {
 	m       *Main
-	capture *milvus.Capture
+	capture *capture.Capture
 
 	mu      sync.Mutex
 	running map[string]*runningProxy
@@ -24,7 +24,7 @@ type proxies struct {
 
 type runningProxy struct {
 	listen string
-	proxy  *milvus.Proxy
+	proxy  *capture.Proxy
 	done   chan struct{}
 }
 
@@ -91,7 +91,7 @@ func (ps *proxies) reconcile() {
 		}
 		delete(ps.failed, id)
 		clusterID := id
-		p := milvus.NewProxy(clusterID, func() string {
+		p := capture.NewProxy(clusterID, func() string {
 			v, _ := ps.m.clusters.Get(clusterID)
 			return v.Endpoint
 		}, ps.capture, ps.m.logger.With("proxy", clusterID))

@@ -11,7 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zdm-io/zdm/adapters/milvus"
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/verify"
 	"github.com/zdm-io/zdm/handlers"
 )
 
@@ -44,7 +46,7 @@ func dialFlag(ctx context.Context, flagName string, ep milvus.Endpoint) (*milvus
 func seedCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("seed")
 	endpoint := endpointFlags(fs, "endpoint", "ZDM_MILVUS_PASSWORD")
-	s := milvus.Shape{}
+	s := datatools.Shape{}
 	fs.IntVar(&s.Databases, "databases", 1, "number of databases")
 	fs.BoolVar(&s.DefaultDB, "default-db", false, `fill the "default" database instead of new ones`)
 	fs.IntVar(&s.Collections, "collections", 2, "collections per database")
@@ -86,7 +88,7 @@ func seedCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	began := time.Now()
 	last := time.Time{}
-	err = milvus.Seed(ctx, c, s, func(done, total int64) {
+	err = datatools.Seed(ctx, c, s, func(done, total int64) {
 		if time.Since(last) > 500*time.Millisecond || done == total {
 			last = time.Now()
 			fmt.Fprintf(stderr, "\rseed: %d/%d rows (%.0f%%) %.0f rows/s   ", done, total, 100*float64(done)/float64(max(total, 1)), float64(done)/time.Since(began).Seconds())
@@ -133,7 +135,7 @@ func loadCmd(args []string, stdout io.Writer) error {
 			return err
 		}
 		defer c.Close()
-		rep, err := milvus.Check(ctx, c, f)
+		rep, err := datatools.Check(ctx, c, f)
 		if err != nil {
 			return err
 		}
@@ -146,7 +148,7 @@ func loadCmd(args []string, stdout io.Writer) error {
 		}
 		return nil
 	}
-	mix, err := milvus.ParseMix(*mixFlag)
+	mix, err := datatools.ParseMix(*mixFlag)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -165,7 +167,7 @@ func loadCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer c.Close()
-	var targets []milvus.Target
+	var targets []datatools.CollectionName
 	if *collections == "" {
 		inv, err := c.Outline(ctx)
 		if err != nil {
@@ -173,7 +175,7 @@ func loadCmd(args []string, stdout io.Writer) error {
 		}
 		for _, d := range inv.Databases {
 			for _, col := range d.Collections {
-				targets = append(targets, milvus.Target{Database: d.Name, Collection: col.Name})
+				targets = append(targets, datatools.CollectionName{Database: d.Name, Collection: col.Name})
 			}
 		}
 	}
@@ -185,14 +187,14 @@ func loadCmd(args []string, stdout io.Writer) error {
 		if !ok || db == "" || coll == "" {
 			return usageError("--collections: %q is not db/collection", s)
 		}
-		targets = append(targets, milvus.Target{Database: db, Collection: coll})
+		targets = append(targets, datatools.CollectionName{Database: db, Collection: coll})
 	}
 	f, err := os.OpenFile(*journalPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return usageError("--journal: %v", err)
 	}
 	defer f.Close()
-	st, err := milvus.Load(ctx, c, milvus.LoadConfig{Targets: targets, Rate: *rate, Mix: mix, Batch: *batch, Workers: *workers,
+	st, err := datatools.Load(ctx, c, datatools.LoadConfig{Targets: targets, Rate: *rate, Mix: mix, Batch: *batch, Workers: *workers,
 		Seed: *seed, Duration: *duration}, f)
 	if err != nil {
 		return err
@@ -233,7 +235,7 @@ func verifyCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer dst.Close()
-	rep, err := milvus.Verify(ctx, src, dst, milvus.VerifyOptions{MaxMismatches: *maxKeys})
+	rep, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{MaxMismatches: *maxKeys})
 	if err != nil {
 		return err
 	}
@@ -250,7 +252,7 @@ func verifyCmd(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func printReport(w io.Writer, rep *milvus.Report) {
+func printReport(w io.Writer, rep *verify.Report) {
 	for _, s := range rep.Structure {
 		fmt.Fprintln(w, "structure:", s)
 	}

@@ -83,3 +83,13 @@ func SyncHistory(id string, start time.Time, collections int, sync, interval tim
 	}
 	return out, nil
 }
+
+// Migration is a new migration of organization acme's source at
+// sourceEndpoint, as a step receives it.
+func Migration(id, sourceEndpoint string) *domain.Migration {
+	m := domain.NewMigration()
+	m.ID, m.Organization = id, "acme"
+	m.Source = domain.ClusterRef{ID: "c-src", Endpoint: sourceEndpoint, Organization: "acme"}
+	m.Target = domain.TargetSpec{Name: "new", Project: "p"}
+	return m
+}

@@ -1,0 +1,379 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/zdm-io/zdm/domain"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// call is one intercepted request.
+type call struct {
+	cluster string
+	a       *armed
+	kind    string // "write", "ddl", "forbidden", ""
+	op      string
+	method  string
+	db      string
+	coll    string
+	intent  string // key of its intent, if kept
+	slot    int
+	token   string // names the intent in the write's journal entry
+	subject string // its journal subject, once its collection is resolved
+	claim   *keyClaim
+	// keys is the request without its columns that cannot be keys: what
+	// an intent or an uncertain entry needs to repair the write, small
+	// enough for the journal whatever the vectors' size.
+	keys []byte
+}
+
+// before runs ahead of forwarding: it refuses a forbidden operation under
+// policy reject, waits while writes are held, counts the write in flight
+// and waits until no write that may touch its keys is. lookup resolves
+// writes' collections (nil: every write claims its whole collection, and
+// aliases are journaled as named). after, broken or unsent must follow.
+func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req []byte, dbHeader string, lookup CollectionLookup) (*call, error) {
+	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
+	k := &call{method: method, cluster: clusterID}
+	switch {
+	case writeMethods[method] != "":
+		k.kind, k.op = "write", writeMethods[method]
+	case ddlMethods[method]:
+		k.kind, k.op = "ddl", OpDDL
+	case forbiddenMethods[method]:
+		k.kind = "forbidden"
+	default:
+		return k, nil
+	}
+	c.mu.Lock()
+	a := c.armed[clusterID]
+	c.mu.Unlock()
+	if a == nil {
+		k.kind = ""
+		return k, nil
+	}
+	k.a = a
+	msg, keys := milvus.DecodeRequest(method, req)
+	k.keys = keys
+	k.db, k.coll = milvus.RequestNames(method, msg, dbHeader)
+	if k.kind == "forbidden" && a.policy != domain.PolicyFail {
+		return nil, &Refusal{Reason: fmt.Sprintf(
+			"zdm: %s is forbidden while migration %s of this cluster runs (R3); retry after the migration, or cancel it", method, a.migrationID)}
+	}
+	if err := c.fits(k, msg, req); err != nil {
+		return nil, err
+	}
+	for {
+		c.mu.Lock()
+		hold := a.hold
+		c.mu.Unlock()
+		select {
+		case <-hold.ch:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		c.mu.Lock()
+		captured, same := c.armed[clusterID] == a, a.hold == hold
+		if captured && same {
+			// Counted in flight under the lock: a hold that begins later
+			// waits for this write.
+			a.inflight.Add(1)
+		}
+		c.mu.Unlock()
+		if !captured {
+			// Held until the switch (or the end of the migration) disarmed
+			// the capture: the write goes where the route now says and is
+			// not journaled, or the applier would write it to the target a
+			// second time, after the client's next writes.
+			return &call{method: method}, nil
+		}
+		if same {
+			break
+		}
+	}
+	if k.kind != "forbidden" {
+		var pk string
+		if lookup != nil && (k.kind == "write" || k.kind == "ddl" && k.coll != "" && !namesNewOrDropped[method]) {
+			// Journaled under the collection's own name: a write or DDL
+			// through an alias is applied, ordered and copied with the
+			// collection's.
+			known := c.lookup(ctx, collectionRef{clusterID, k.db, k.coll}, lookup)
+			if known.name != "" {
+				k.coll, pk = known.name, known.pk
+			}
+		}
+		k.subject = CollectionSubject(a.migrationID, k.db, k.coll)
+		if k.coll == "" {
+			k.subject = DatabaseSubject(a.migrationID, k.db)
+		}
+		k.claim = claimOf(k, msg, pk)
+		if err := c.order.acquire(ctx, k.claim); err != nil {
+			a.inflight.Done()
+			return nil, status.FromContextError(err).Err()
+		}
+	}
+	if k.kind == "write" && c.intents != nil {
+		k.slot = c.takeSlot(a.migrationID)
+		k.intent = c.intentKey(a.migrationID, k.slot)
+		k.token = fmt.Sprintf("%s#%d", k.intent, c.writes.Add(1))
+		// Only the key columns: the intent is written before every write,
+		// and its vectors are not needed to repair it.
+		e := k.entry(keys)
+		e.After = c.journaled.Load()
+		if err := c.intents.Put(context.WithoutCancel(ctx), k.intent, e.Marshal()); err != nil {
+			// The put may have landed: the sweep clears the slot.
+			c.giveSlot(a.migrationID, k.slot, true)
+			c.order.release(k.claim)
+			a.inflight.Done()
+			// Not forwarded: nothing happened, and the client may retry.
+			return nil, status.Errorf(codes.Unavailable, "zdm: the write could not be recorded before forwarding (%v); it was not sent, retry it", err)
+		}
+	}
+	return k, nil
+}
+
+// entryOverhead bounds what a journal entry adds to its request: its
+// header, and the keys the source gives an insert (up to 21 bytes each).
+func entryOverhead(msg proto.Message) int64 {
+	n := int64(1024)
+	if r, ok := msg.(*milvuspb.InsertRequest); ok {
+		n += 21 * int64(r.GetNumRows())
+	}
+	return n
+}
+
+// fits refuses, before it reaches the source, a write whose journal entry
+// would be larger than the journal takes: its answer could only be a
+// failure after the source applied it.
+func (c *Capture) fits(k *call, msg proto.Message, req []byte) error {
+	limited, ok := c.journal.(interface{ MaxEntry() int64 })
+	if !ok || k.kind == "forbidden" {
+		return nil
+	}
+	size, limit := int64(len(req))+entryOverhead(msg), limited.MaxEntry()
+	if size <= limit {
+		return nil
+	}
+	return &Refusal{Reason: fmt.Sprintf("zdm: this %s is %d bytes, more than a migration's journal takes (%d bytes, from NATS max_payload); "+
+		"nothing was written: send it in smaller batches, or raise max_payload in nats.conf (at most 64MB) and restart zdmd and NATS",
+		k.method, len(req), limit)}
+}
+
+// claimOf is what a call claims: the keys of an insert, an upsert or a
+// delete by key when the collection's key field pk is known, else the
+// whole collection (or database, for its DDL). An insert without its key
+// column (keys the source assigns) claims no key: it cannot touch a row
+// written before.
+func claimOf(k *call, msg proto.Message, pk string) *keyClaim {
+	claim := &keyClaim{subject: k.subject, whole: true}
+	if k.kind != "write" || pk == "" {
+		return claim
+	}
+	var keys milvus.Keys
+	switch r := msg.(type) {
+	case interface{ GetFieldsData() []*schemapb.FieldData }:
+		keys = milvus.KeysOf(milvus.Column(r.GetFieldsData(), pk))
+	case *milvuspb.DeleteRequest:
+		var ok bool
+		if keys, ok = deleteKeys(r.GetExpr(), pk); !ok {
+			return claim
+		}
+	default:
+		return claim
+	}
+	claim.whole, claim.ints, claim.strs = false, keys.Ints, keys.Strs
+	return claim
+}
+
+// lookup is what a collection name stands for, looked up once (name ""
+// if the look-up failed lately). Writes that find it unknown at once
+// share one look-up, which no caller's cancellation cuts short.
+func (c *Capture) lookup(ctx context.Context, ref collectionRef, describe CollectionLookup) knownCollection {
+	c.mu.Lock()
+	known, ok := c.known[ref]
+	c.mu.Unlock()
+	if ok && (known.name != "" || time.Since(known.at) < lookupRetry) {
+		return known
+	}
+	v, _, _ := c.lookups.Do(ref.cluster+"\x00"+ref.db+"\x00"+ref.coll, func() (any, error) {
+		name, pk, err := describe(context.WithoutCancel(ctx), ref.db, ref.coll)
+		if err != nil {
+			c.logger.Warn("a collection written through the proxy could not be looked up: its writes wait for one another until it is",
+				"collection", ref.db+"/"+ref.coll, "err", err)
+			name, pk = "", ""
+		}
+		known := knownCollection{name: name, pk: pk, at: time.Now()}
+		c.mu.Lock()
+		c.known[ref] = known
+		c.mu.Unlock()
+		return known, nil
+	})
+	return v.(knownCollection)
+}
+
+// forgetCollections drops what is known of a database's collections on
+// a cluster, after DDL on it went through the proxy.
+func (c *Capture) forgetCollections(cluster, db string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	maps.DeleteFunc(c.known, func(ref collectionRef, _ knownCollection) bool { return ref.cluster == cluster && ref.db == db })
+}
+
+// entry is the journal entry of the call with request req.
+func (k *call) entry(req []byte) Entry {
+	return Entry{Op: k.op, Method: k.method, Database: k.db, Collection: k.coll, Request: req, At: time.Now(), Intent: k.token}
+}
+
+// unsent ends a call that never reached the cluster.
+func (c *Capture) unsent(ctx context.Context, k *call) {
+	if k.a == nil {
+		return
+	}
+	c.forget(ctx, k)
+	c.order.release(k.claim)
+	k.a.inflight.Done()
+}
+
+// broken ends a call that reached the cluster without an answer: the write
+// may or may not have happened there, so it is journaled as uncertain,
+// with its keys only (the repair reads the source's rows of those keys).
+// If even that cannot be journaled, the migration fails: its target would
+// miss a write the source may hold.
+func (c *Capture) broken(ctx context.Context, k *call) {
+	if k.a == nil {
+		return
+	}
+	defer k.a.inflight.Done()
+	defer c.order.release(k.claim)
+	if k.kind != "write" {
+		return
+	}
+	if err := c.appendUncertain(context.WithoutCancel(ctx), k.a.migrationID, k.entry(k.keys)); err != nil {
+		c.journalLost(ctx, k, "a write broken off on its way to the source could not be journaled as uncertain", err)
+		return
+	}
+	c.settle(k)
+}
+
+// journalLost fails the migration of a write the journal could not take
+// after it reached the source: the last resort, the target would miss it.
+func (c *Capture) journalLost(ctx context.Context, k *call, what string, err error) {
+	c.logger.Error(what+"; the migration fails", "migration", k.a.migrationID, "err", err)
+	if c.failer == nil {
+		return
+	}
+	detail := what + ": " + err.Error()
+	if ferr := c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "journal_unavailable", detail); ferr != nil {
+		c.logger.Error("the migration could not be failed either; it will not switch, and its failure is recorded once the event store is back",
+			"migration", k.a.migrationID, "err", ferr)
+		c.mu.Lock()
+		c.unfailed[k.a.migrationID] = detail
+		c.mu.Unlock()
+	}
+}
+
+// failLost records the failures journalLost could not, once the event
+// store takes them.
+func (c *Capture) failLost(ctx context.Context) {
+	c.mu.Lock()
+	todo := maps.Clone(c.unfailed)
+	c.mu.Unlock()
+	for id, detail := range todo {
+		if err := c.failer.FailMigration(ctx, id, "journal_unavailable", detail); err != nil {
+			c.logger.Warn("the failure of a migration that lost a write is still not recorded", "migration", id, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		delete(c.unfailed, id)
+		c.mu.Unlock()
+	}
+}
+
+// forget clears the intent of a write known to have done nothing (never
+// sent, or refused by the source), off the client's path: no journal
+// entry settles it.
+func (c *Capture) forget(ctx context.Context, k *call) {
+	if k.intent == "" {
+		return
+	}
+	migrationID, key, slot := k.a.migrationID, k.intent, k.slot
+	go func() {
+		// An empty value clears the slot.
+		if err := c.intents.Put(context.WithoutCancel(ctx), key, nil); err != nil {
+			c.logger.Warn("write intent not cleared (it will be repaired needlessly)", "key", key, "err", err)
+			c.giveSlot(migrationID, slot, true)
+			return
+		}
+		c.giveSlot(migrationID, slot, false)
+	}()
+}
+
+// settle frees the slot of a write whose journal entry names its intent.
+func (c *Capture) settle(k *call) {
+	if k.intent != "" {
+		c.giveSlot(k.a.migrationID, k.slot, true)
+	}
+}
+
+// after journals an acknowledged write before the client gets its answer;
+// under policy fail a forbidden operation fails the migration. An error
+// means the write could not be journaled: the client must not be told it
+// succeeded, and the migration fails.
+func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
+	if k.a == nil {
+		return nil
+	}
+	defer k.a.inflight.Done()
+	// Released once journaled: a write of the same keys waits for it.
+	defer c.order.release(k.claim)
+	if k.kind == "forbidden" {
+		if ok, _ := milvus.Succeeded(k.method, resp); ok && c.failer != nil {
+			detail := fmt.Sprintf("%s on %s was let through the proxy (policy fail, R3)", k.method, strings.Trim(k.db+"/"+k.coll, "/"))
+			if err := c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "forbidden_operation", detail); err != nil {
+				c.logger.Error("fail migration after a forbidden operation", "migration", k.a.migrationID, "err", err)
+			}
+		}
+		return nil
+	}
+	ok, res := milvus.Succeeded(k.method, resp)
+	if !ok {
+		c.forget(ctx, k)
+		return nil // only acknowledged writes are journaled
+	}
+	e := k.entry(req)
+	if res != nil {
+		e.Timestamp = res.GetTimestamp()
+		if k.op == OpInsert || k.op == OpUpsert {
+			ids := milvus.KeysOfIDs(res.GetIDs())
+			e.IDs = &ids
+		}
+	}
+	if err := c.appendEntry(ctx, k.subject, e); err != nil {
+		c.journalLost(ctx, k, "a write acknowledged by the source could not be journaled", err)
+		return &Refusal{Reason: fmt.Sprintf("zdm: the source applied this %s, but migration %s could not record it (%v); "+
+			"the migration fails, and the write stays on the source only", k.method, k.a.migrationID, err)}
+	}
+	c.settle(k)
+	if k.kind == "ddl" {
+		c.forgetCollections(k.cluster, k.db)
+		c.mu.Lock()
+		now := time.Now()
+		marks := c.ddl[k.a.migrationID]
+		for len(marks) > 0 && now.Sub(marks[0].at) > ddlKept {
+			marks = marks[1:]
+		}
+		c.ddl[k.a.migrationID] = append(marks, ddlMark{db: k.db, coll: k.coll, at: now})
+		c.mu.Unlock()
+	}
+	return nil
+}

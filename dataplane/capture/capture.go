@@ -1,0 +1,275 @@
+package capture
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
+)
+
+// Method kinds as the capture sees them.
+var (
+	writeMethods = map[string]string{"Insert": OpInsert, "Upsert": OpUpsert, "Delete": OpDelete}
+	// Allowed DDL is journaled and replayed on the target.
+	ddlMethods = map[string]bool{"CreateDatabase": true, "DropDatabase": true, "CreateCollection": true, "DropCollection": true,
+		"CreatePartition": true, "DropPartition": true, "CreateIndex": true, "DropIndex": true,
+		"LoadCollection": true, "ReleaseCollection": true}
+	// Forbidden while a migration runs (R3), and Import (R5).
+	forbiddenMethods = map[string]bool{"AlterCollection": true, "AlterCollectionField": true, "CreateAlias": true, "DropAlias": true,
+		"AlterAlias": true, "RenameCollection": true, "AlterDatabase": true, "Import": true}
+)
+
+// namesNewOrDropped are the collection DDL that name no existing
+// collection, or cannot name one through an alias.
+var namesNewOrDropped = map[string]bool{"CreateCollection": true, "DropCollection": true}
+
+// Failer fails a migration with a reason.
+type Failer interface {
+	FailMigration(ctx context.Context, migrationID, reason, detail string) error
+}
+
+// Intents keeps the writes forwarded to the source and not yet journaled,
+// so that those a crash leaves without an outcome can be repaired.
+type Intents interface {
+	Put(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+	All(ctx context.Context) (map[string][]byte, error)
+}
+
+// Capture journals the writes a source acknowledges through its proxy
+// while a migration of it runs, enforces the lock, holds writes for the
+// switch and routes a migrated source's traffic to its target.
+type Capture struct {
+	journal JournalLog
+	// journalRetry paces the tries of a journal entry.
+	journalRetry retry.Policy
+	failer       Failer
+	logger       *slog.Logger
+	intents      Intents
+	boot         string // this process's mark on its intents
+	// entries recycles the buffers journal entries are encoded in: one of
+	// a batch's size per write was a third of what the proxy allocated.
+	entries sync.Pool
+
+	// writes numbers this process's intents; journaled is the highest
+	// journal sequence it has seen, a lower bound of the entry of any
+	// intent recorded from now on.
+	writes    atomic.Uint64
+	journaled atomic.Uint64
+
+	mu        sync.Mutex
+	recovered map[string]bool
+	// Intents live in slots (see intents.go), so the bucket holds as many
+	// keys as writes were ever in flight at once, not one per write.
+	slots  map[string]*slotPool // by migration
+	armed  map[string]*armed    // by source cluster
+	routes map[string]string    // source cluster -> target endpoint after a switch
+	ddl    map[string][]ddlMark // by migration: allowed DDL journaled lately
+	// unfailed holds, by migration, the failure of a write the journal
+	// lost that the event store could not record either (NATS down): the
+	// migration must not switch, and the failure is retried.
+	unfailed map[string]string
+
+	// order keeps writes that may touch a common key from being in flight
+	// at once (see order.go); known caches what writes' collections are.
+	order   *keyOrder
+	known   map[collectionRef]knownCollection
+	lookups singleflight.Group // one look-up of a collection at a time
+}
+
+// collectionRef names a collection of a cluster, or an alias of one.
+type collectionRef struct{ cluster, db, coll string }
+
+// knownCollection is what a collection name stands for, as last looked
+// up: the collection's own name (an alias stands for another) and its
+// primary key field; both "" after a failed look-up, tried again once
+// stale.
+type knownCollection struct {
+	name, pk string
+	at       time.Time
+}
+
+// lookupRetry is how long a failed look-up stands: the collection's writes
+// meanwhile claim the whole collection.
+const lookupRetry = 30 * time.Second
+
+// CollectionLookup looks up, on the cluster a proxy fronts, the name of
+// the collection a name stands for (an alias's collection) and its primary
+// key field.
+type CollectionLookup func(ctx context.Context, db, name string) (coll, pk string, err error)
+
+type armed struct {
+	migrationID string
+	policy      string
+	hold        *gate // open when writes may go on
+	inflight    sync.WaitGroup
+}
+
+// gate is a channel closed once, by whichever of release or disarm comes
+// first.
+type gate struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newGate(open bool) *gate {
+	g := &gate{ch: make(chan struct{})}
+	if open {
+		g.open()
+	}
+	return g
+}
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+// NewCapture returns a capture journaling to j.
+func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string][]ddlMark{},
+		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}, slots: map[string]*slotPool{}, unfailed: map[string]string{},
+		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, journalRetry: DefaultJournalRetry()}
+}
+
+// DefaultJournalRetry tries a journal entry 8 times, 50 ms apart at first,
+// doubling: about 13 s in all while the client waits.
+func DefaultJournalRetry() retry.Policy {
+	return retry.Policy{Attempts: 8, First: 50 * time.Millisecond}
+}
+
+// RetryJournal sets how a journal entry is tried again while its client
+// waits (default DefaultJournalRetry).
+func (c *Capture) RetryJournal(p retry.Policy) { c.journalRetry = p.Or(DefaultJournalRetry()) }
+
+// KeepIntents records every write before it is forwarded, so that one a
+// crash leaves without an outcome is repaired (see Recover).
+func (c *Capture) KeepIntents(i Intents) { c.intents = i }
+
+// Arm starts capturing a source's writes for a migration. Arming again
+// changes nothing.
+func (c *Capture) Arm(clusterID, migrationID, policy string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.armed[clusterID]; ok && a.migrationID == migrationID {
+		return
+	}
+	c.armed[clusterID] = &armed{migrationID: migrationID, policy: policy, hold: newGate(true)}
+	// What an earlier migration learnt of the cluster's collections may
+	// have changed since, around the proxy.
+	maps.DeleteFunc(c.known, func(ref collectionRef, _ knownCollection) bool { return ref.cluster == clusterID })
+}
+
+// Disarm stops capturing for a migration.
+func (c *Capture) Disarm(migrationID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, a := range c.armed {
+		if a.migrationID == migrationID {
+			a.hold.open()
+			delete(c.armed, id)
+		}
+	}
+	delete(c.unfailed, migrationID)
+}
+
+// Route sends a source's traffic to endpoint ("" back to the source).
+func (c *Capture) Route(clusterID, endpoint string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if endpoint == "" {
+		delete(c.routes, clusterID)
+		return
+	}
+	c.routes[clusterID] = endpoint
+}
+
+// RouteOf is where a source's traffic goes ("" for the source itself).
+func (c *Capture) RouteOf(clusterID string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.routes[clusterID]
+}
+
+// Hold makes new writes to a source wait and returns once the writes in
+// flight are answered (and journaled); release lets the held ones go on.
+func (c *Capture) Hold(ctx context.Context, clusterID string) (release func(), err error) {
+	c.mu.Lock()
+	a, ok := c.armed[clusterID]
+	if !ok {
+		c.mu.Unlock()
+		return func() {}, fmt.Errorf("capture of cluster %s is not armed", clusterID)
+	}
+	if detail, lost := c.unfailed[a.migrationID]; lost {
+		c.mu.Unlock()
+		return func() {}, &domain.StepError{Reason: "journal_unavailable", Permanent: true, Err: errors.New(detail)}
+	}
+	held := newGate(false)
+	a.hold = held
+	c.mu.Unlock()
+	done := make(chan struct{})
+	go func() { a.inflight.Wait(); close(done) }()
+	release = held.open
+	select {
+	case <-done:
+		return release, nil
+	case <-ctx.Done():
+		release()
+		return func() {}, ctx.Err()
+	}
+}
+
+// ddlMark is allowed DDL on a database (coll "") or a collection.
+type ddlMark struct {
+	db, coll string
+	at       time.Time
+}
+
+// ddlKept is how long DDL marks are kept: longer than any fingerprint
+// interval.
+const ddlKept = 10 * time.Minute
+
+// DDLSince reports, by fingerprint key, what allowed DDL journaled for a
+// migration since t touched: "database DB" for a database, "collection
+// DB/COLL" for a collection. A change of the source there is expected; any
+// other was made around the proxy.
+func (c *Capture) DDLSince(migrationID string, t time.Time) func(key string) bool {
+	c.mu.Lock()
+	var marks []ddlMark
+	for _, d := range c.ddl[migrationID] {
+		if d.at.After(t) {
+			marks = append(marks, d)
+		}
+	}
+	c.mu.Unlock()
+	return func(key string) bool {
+		for _, d := range marks {
+			if d.coll == "" && (key == "database "+d.db || strings.HasPrefix(key, "collection "+d.db+"/")) ||
+				key == "collection "+d.db+"/"+d.coll {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// KeyWaits reports how many writes waited, since the process started,
+// for a write in flight that may touch the same keys (or for DDL or a
+// delete by expression on their collection), and for how long in all.
+func (c *Capture) KeyWaits() (writes uint64, waited time.Duration) {
+	return c.order.waits.Load(), time.Duration(c.order.waited.Load())
+}

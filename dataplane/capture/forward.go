@@ -1,0 +1,77 @@
+package capture
+
+import (
+	"context"
+	"errors"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
+)
+
+// Call is one call a client made to the proxy.
+type Call struct {
+	ClusterID string
+	// Method is the full gRPC method ("/milvus.proto.milvus.MilvusService/Insert").
+	Method  string
+	Request []byte
+	// Database is the call's dbname header ("" for the default).
+	Database string
+	// Lookup resolves a write's collection (nil: every write claims its
+	// whole collection, and aliases are journaled as named).
+	Lookup CollectionLookup
+}
+
+// Sent is a call as it went to the cluster, and the cluster's answer.
+type Sent struct {
+	// Request is what was sent: it may differ from the call's (keys given
+	// to a keyless insert after the switch).
+	Request  []byte
+	Response []byte
+}
+
+// Send takes a call to the cluster, once a hold let it go on. An error
+// wrapped by NotSent, or one that says the call had no connection to go
+// on, means the call never left: it did nothing.
+type Send func(ctx context.Context, req []byte) (Sent, error)
+
+// notSent marks a call that never left for the cluster.
+type notSent struct{ err error }
+
+func (e notSent) Error() string { return e.err.Error() }
+func (e notSent) Unwrap() error { return e.err }
+
+// NotSent wraps the error of a call that never left for the cluster.
+func NotSent(err error) error { return notSent{err} }
+
+// Forward runs one call through the capture, so that no caller can get
+// the protocol wrong: the call is refused if a migration forbids it, held
+// while the switch holds writes, and waits for writes of the same keys;
+// then send takes it to the cluster; a write the cluster acknowledged is
+// journaled before its answer is returned, one broken off on its way is
+// journaled as uncertain, and one that never left is forgotten. An answer
+// is returned only for a write the journal holds. Errors are a Refusal
+// (the proxy answers it as the method's own answer) or send's error as it
+// was.
+func (c *Capture) Forward(ctx context.Context, call Call, send Send) ([]byte, error) {
+	k, err := c.before(ctx, call.ClusterID, call.Method, call.Request, call.Database, call.Lookup)
+	if err != nil {
+		return nil, err
+	}
+	sent, err := send(ctx, call.Request)
+	if err != nil {
+		var ns notSent
+		switch {
+		case errors.As(err, &ns):
+			c.unsent(ctx, k)
+			return nil, ns.err
+		case milvus.NeverSent(err):
+			c.unsent(ctx, k)
+		default:
+			c.broken(ctx, k)
+		}
+		return nil, err
+	}
+	if err := c.after(ctx, k, sent.Request, sent.Response); err != nil {
+		return nil, err
+	}
+	return sent.Response, nil
+}

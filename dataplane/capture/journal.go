@@ -1,0 +1,195 @@
+package capture
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
+)
+
+// JournalLog is where captured writes are kept, in order, per subject.
+type JournalLog interface {
+	Append(ctx context.Context, subject string, data []byte) (uint64, error)
+	Subjects(ctx context.Context, filter string) (map[string]uint64, error)
+	LastSeq(ctx context.Context, filter string) (uint64, error)
+	Next(ctx context.Context, subject string, seq uint64) (uint64, []byte, bool, error)
+	Follow(ctx context.Context, subject string, from uint64, fn func(seq uint64, data []byte, pending uint64) error) error
+	Purge(ctx context.Context, filter string) error
+}
+
+// Entry is one captured write: the request as the client sent it, the
+// database it was resolved to, and what the source answered.
+type Entry struct {
+	Op         string       `json:"op"`
+	Method     string       `json:"method"`
+	Database   string       `json:"db"`
+	Collection string       `json:"collection,omitempty"`
+	Request    []byte       `json:"-"`
+	IDs        *milvus.Keys `json:"ids,omitempty"`
+	Timestamp  uint64       `json:"ts,omitempty"`
+	At         time.Time    `json:"at"`
+	// Intent names the intent recorded before the write was forwarded;
+	// the journal entry of the write carries it too, which settles it.
+	Intent string `json:"intent,omitempty"`
+	// After, in an intent, is a journal sequence its entry comes after.
+	After uint64 `json:"after,omitempty"`
+}
+
+// Marshal writes the entry as a JSON header, a newline and the request's
+// raw bytes: a batch of vectors is stored as it came, not re-encoded.
+func (e Entry) Marshal() []byte { return e.AppendTo(make([]byte, 0, len(e.Request)+512)) }
+
+// AppendTo appends what Marshal returns to b.
+func (e Entry) AppendTo(b []byte) []byte {
+	head, _ := json.Marshal(e)
+	b = append(b, head...)
+	b = append(b, '\n')
+	return append(b, e.Request...)
+}
+
+// UnmarshalEntry reads what Marshal wrote.
+func UnmarshalEntry(data []byte) (Entry, error) {
+	var e Entry
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		return e, errors.New("journal entry without a header")
+	}
+	if err := json.Unmarshal(data[:i], &e); err != nil {
+		return e, err
+	}
+	e.Request = data[i+1:]
+	return e, nil
+}
+
+// Journal operations.
+const (
+	OpInsert    = "insert"
+	OpUpsert    = "upsert"
+	OpDelete    = "delete"
+	OpDDL       = "ddl"
+	OpHeartbeat = "heartbeat"
+	// OpUncertain is a write forwarded to the source whose outcome zdm
+	// never saw (zdmd died, or the call broke off). The applier copies the
+	// source's current state of the keys it touched.
+	OpUncertain = "uncertain"
+)
+
+// CommitTime is when the source committed the write: its hybrid timestamp
+// (physical milliseconds in the high bits), or the proxy's clock at the
+// answer when the source gave none (Milvus 2.3 deletes).
+func (e Entry) CommitTime() time.Time {
+	if e.Timestamp > 0 {
+		return time.UnixMilli(int64(e.Timestamp >> 18))
+	}
+	return e.At
+}
+
+// JournalPrefix is the subject prefix of one migration's journal.
+func JournalPrefix(migrationID string) string { return "zdm.journal." + migrationID + "." }
+
+var plainName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// token turns a Milvus name into a subject token that reads back.
+func token(kind, name string) string {
+	if plainName.MatchString(name) {
+		return kind + "_" + name
+	}
+	return kind + "x" + hex.EncodeToString([]byte(name))
+}
+
+func untoken(tok string) string {
+	if len(tok) < 2 {
+		return ""
+	}
+	if tok[1] == 'x' {
+		b, _ := hex.DecodeString(tok[2:])
+		return string(b)
+	}
+	return tok[2:]
+}
+
+// CollectionSubject is where a collection's writes and DDL go.
+func CollectionSubject(migrationID, db, coll string) string {
+	return JournalPrefix(migrationID) + token("d", db) + "." + token("c", coll)
+}
+
+// DatabaseSubject is where database DDL goes.
+func DatabaseSubject(migrationID, db string) string {
+	return JournalPrefix(migrationID) + token("d", db) + ".db"
+}
+
+// HeartbeatSubject carries the capture's heartbeat.
+func HeartbeatSubject(migrationID string) string { return JournalPrefix(migrationID) + "hb.hb" }
+
+// subjectNames reads the database and collection back from a subject
+// ("" collection for database DDL and heartbeats).
+func SubjectNames(migrationID, subject string) (db, coll string, kind string) {
+	rest := strings.TrimPrefix(subject, JournalPrefix(migrationID))
+	a, b, _ := strings.Cut(rest, ".")
+	switch {
+	case a == "hb":
+		return "", "", "heartbeat"
+	case b == "db":
+		return untoken(a), "", "database"
+	}
+	return untoken(a), untoken(b), "collection"
+}
+
+// appendEntry journals e, retrying for a while: the client waits for it.
+// It is encoded in a recycled buffer, which the append copies.
+func (c *Capture) appendEntry(ctx context.Context, subject string, e Entry) error {
+	buf, _ := c.entries.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	*buf = e.AppendTo((*buf)[:0])
+	defer c.entries.Put(buf)
+	// The write reached the source: its entry is journaled even if the
+	// client hangs up, within the tries of the journal's retry policy.
+	ctx = context.WithoutCancel(ctx)
+	return c.journalRetry.Do(ctx, func(int) error {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		seq, err := c.journal.Append(actx, subject, *buf)
+		if err == nil {
+			c.sawSeq(seq)
+		}
+		return err
+	})
+}
+
+// sawSeq raises journaled to seq.
+func (c *Capture) sawSeq(seq uint64) {
+	for {
+		cur := c.journaled.Load()
+		if seq <= cur || c.journaled.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// Heartbeat journals a heartbeat for every armed migration, and records
+// the failures the event store could not take before.
+func (c *Capture) Heartbeat(ctx context.Context) {
+	c.failLost(ctx)
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.armed))
+	for _, a := range c.armed {
+		ids = append(ids, a.migrationID)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		seq, err := c.journal.Append(ctx, HeartbeatSubject(id), Entry{Op: OpHeartbeat, At: time.Now()}.Marshal())
+		if err != nil {
+			c.logger.Warn("heartbeat not journaled", "migration", id, "err", err)
+			continue
+		}
+		c.sawSeq(seq)
+	}
+}

@@ -1,0 +1,235 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// rawCodec moves messages as the bytes they are, so the proxy forwards
+// every request and answer unchanged, whatever its type. It speaks gRPC's
+// buffer API: a message received is copied once, into one slice, and a
+// message sent is handed over without a copy.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return nil, fmt.Errorf("raw codec: %T", v)
+	}
+	return mem.BufferSlice{mem.SliceBuffer(*b)}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return fmt.Errorf("raw codec: %T", v)
+	}
+	*b = data.Materialize()
+	return nil
+}
+
+// Name is "proto" for the server side, whose content type follows the
+// client's.
+func (rawCodec) Name() string { return "proto" }
+
+// upstreamCodec is rawCodec with no name: gRPC then sends the content type
+// "application/grpc" exactly, which Milvus's port multiplexer needs to
+// tell a gRPC call from its HTTP API ("application/grpc+proto" is sent to
+// the HTTP server).
+type upstreamCodec struct{ rawCodec }
+
+func (upstreamCodec) Name() string { return "" }
+
+// Proxy is a Milvus gRPC endpoint in front of one cluster: it forwards
+// every MilvusService call byte for byte (messages, status codes and
+// messages, metadata), and lets the capture journal writes on the way.
+type Proxy struct {
+	clusterID string
+	upstream  func() string // the cluster's address
+	capture   *Capture
+	logger    *slog.Logger
+	server    *grpc.Server
+	pool      mem.BufferPool // shared by the server and its upstream connections
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+	// lookup is describeCollection, made once: the capture calls it only
+	// for a collection it does not know yet.
+	lookup CollectionLookup
+	// keys gives keys to keyless inserts into kept-autoID collections
+	// once the switch routed the cluster to its target.
+	keys autoKeys
+}
+
+// NewProxy returns a proxy for a cluster; upstream gives its address.
+func NewProxy(clusterID string, upstream func() string, capture *Capture, logger *slog.Logger) *Proxy {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	p := &Proxy{clusterID: clusterID, upstream: upstream, capture: capture, logger: logger,
+		conns: map[string]*grpc.ClientConn{}, pool: milvus.NewBufferPool()}
+	p.server = grpc.NewServer(append(milvus.ServerOptions(p.pool),
+		grpc.UnknownServiceHandler(p.handle),
+		grpc.ForceServerCodecV2(rawCodec{}))...)
+	p.lookup = p.describeCollection
+	return p
+}
+
+// Serve accepts connections on ln until Stop.
+func (p *Proxy) Serve(ln net.Listener) error { return p.server.Serve(ln) }
+
+// Stop ends the proxy after the calls in flight.
+func (p *Proxy) Stop() {
+	p.server.GracefulStop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+func (p *Proxy) conn(addr string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, append(milvus.DialOptions(p.pool), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		return nil, err
+	}
+	p.conns[addr] = c
+	return c, nil
+}
+
+// address is where calls go: the cluster, or its target once a switch
+// routed it there.
+func (p *Proxy) address() string {
+	if addr := p.capture.RouteOf(p.clusterID); addr != "" {
+		return addr
+	}
+	return p.upstream()
+}
+
+// describeCollection looks a collection up on the cluster with the
+// metadata of the call in ctx (the caller's credentials and database).
+func (p *Proxy) describeCollection(ctx context.Context, db, name string) (string, string, error) {
+	cc, err := p.conn(p.address())
+	if err != nil {
+		return "", "", err
+	}
+	in, _ := metadata.FromIncomingContext(ctx)
+	ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, outgoing(in)), 10*time.Second)
+	defer cancel()
+	r, err := milvuspb.NewMilvusServiceClient(cc).DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: name})
+	if err := milvus.Check("describe collection "+name, r.GetStatus(), err); err != nil {
+		return "", "", err
+	}
+	// Described through an alias, the schema still names the collection.
+	coll, pk := r.GetSchema().GetName(), (&milvus.Collection{Schema: r.GetSchema()}).PrimaryField()
+	if coll == "" || pk == nil {
+		return "", "", fmt.Errorf("collection %s/%s: no name or primary key field in its description", db, name)
+	}
+	return coll, pk.GetName(), nil
+}
+
+// outgoing is the incoming metadata that goes upstream: the transport's
+// own headers are set again by the client side.
+func outgoing(in metadata.MD) metadata.MD {
+	out := metadata.MD{}
+	for k, v := range in {
+		if !strings.HasPrefix(k, ":") && k != "content-type" && k != "user-agent" && !strings.HasPrefix(k, "grpc-") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
+	method, ok := grpc.MethodFromServerStream(ss)
+	if !ok {
+		return fmt.Errorf("proxy: no method")
+	}
+	var req []byte
+	if err := ss.RecvMsg(&req); err != nil {
+		return err
+	}
+	in, _ := metadata.FromIncomingContext(ss.Context())
+	out := outgoing(in)
+	dbHeader := ""
+	if v := in.Get("dbname"); len(v) > 0 {
+		dbHeader = v[0]
+	}
+	routed := false
+	send := func(ctx context.Context, req []byte) (Sent, error) {
+		// The route is read after a hold let the call go on, so held
+		// writes reach the target once the switch routed there.
+		addr := p.address()
+		routed = addr != p.upstream() // to the target, after a switch
+		cc, err := p.conn(addr)
+		if err != nil {
+			return Sent{}, NotSent(err)
+		}
+		if routed && strings.HasSuffix(method, "/Insert") {
+			octx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, out), time.Minute)
+			req, err = p.giveKeys(octx, milvuspb.NewMilvusServiceClient(cc), addr, dbHeader, req)
+			cancel()
+			if err != nil {
+				return Sent{}, NotSent(&Refusal{Reason: err.Error()})
+			}
+		}
+		var resp []byte
+		var header, trailer metadata.MD
+		err = cc.Invoke(metadata.NewOutgoingContext(ctx, out), method, &req, &resp,
+			grpc.ForceCodecV2(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
+		if len(header) > 0 {
+			_ = ss.SetHeader(header)
+		}
+		if len(trailer) > 0 {
+			ss.SetTrailer(trailer)
+		}
+		return Sent{Request: req, Response: resp}, err
+	}
+	resp, err := p.capture.Forward(ss.Context(), Call{ClusterID: p.clusterID, Method: method, Request: req, Database: dbHeader, Lookup: p.lookup}, send)
+	if err != nil {
+		// A refusal as the method's own answer; the upstream's status,
+		// code and message as they were.
+		return p.refuse(ss, method, err)
+	}
+	if routed && strings.HasSuffix(method, "/DescribeCollection") {
+		resp = asTheSourceShowedIt(resp)
+	}
+	return ss.SendMsg(&resp)
+}
+
+// refuse answers a call the proxy does not pass on (or whose answer it
+// does not pass on): a Refusal as the method's own answer with an error
+// status, which SDKs raise at once; any other error as it is.
+func (p *Proxy) refuse(ss grpc.ServerStream, method string, err error) error {
+	var refused *Refusal
+	if !errors.As(err, &refused) {
+		return err
+	}
+	resp, rerr := refusalResponse(method[strings.LastIndexByte(method, '/')+1:], refused)
+	if rerr != nil {
+		p.logger.Error("answer a refusal", "method", method, "err", rerr)
+		return status.Error(codes.FailedPrecondition, refused.Reason)
+	}
+	return ss.SendMsg(&resp)
+}

@@ -1,0 +1,184 @@
+package integration_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/dataplane/rowcopy"
+	"github.com/zdm-io/zdm/dataplane/verify"
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/domain/domaintest"
+)
+
+type endpoints map[string]string
+
+func (e endpoints) Endpoint(_ context.Context, id string) (milvus.Endpoint, error) {
+	return milvus.Endpoint{Address: e[id]}, nil
+}
+
+// planned runs Plan and folds its plan into a migration, as the saga would.
+func planned(t *testing.T, c *rowcopy.Copier) *domain.Migration {
+	t.Helper()
+	m := domaintest.Migration("m-copytest", "")
+	m.TargetCluster = domain.TargetProvisioned{ClusterID: "dst"}
+	m.Source.ID = "src"
+	m.Options.AutoID = domain.AutoIDPreserveKeys
+	plan, err := c.Plan(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.State = domain.StateTargetProvisioned
+	m2 := domain.NewMigration()
+	for i, e := range []domain.Event{domain.MigrationRequested{ID: m.ID, Source: m.Source, Options: m.Options}, domain.Locked{},
+		domain.ProvisioningStarted{}, m.TargetCluster, plan} {
+		if err := m2.Apply(domain.Record{Seq: uint64(i + 1), Event: e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m2
+}
+
+func TestCopySkipsACollectionDroppedMidCopy(t *testing.T) {
+	bed := milvustest.Empty(t)
+	ctx := context.Background()
+	src := milvustest.Dial(t, bed.Source)
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 2, Rows: 3000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "drop_"})
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.CopyConfig{Workers: 1, PageRows: 500, RangeRows: 1000}, nil)
+	m := planned(t, c)
+	var mu sync.Mutex
+	var got []domain.BulkCopyProgressed
+	dropped := false
+	err := c.Copy(ctx, m, func(ctx context.Context, p domain.BulkCopyProgressed) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, p)
+		if !dropped && p.Collection == "drop_c0" {
+			dropped = true
+			if _, err := src.Service().DropCollection(src.In(ctx, "drop_db0"), dropRequest("drop_db0", "drop_c1")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var skipped, done0 bool
+	for _, p := range got {
+		skipped = skipped || (p.Collection == "drop_c1" && strings.Contains(p.Skipped, "dropped"))
+		done0 = done0 || (p.Collection == "drop_c0" && p.Done)
+	}
+	if !skipped || !done0 {
+		t.Fatalf("checkpoints: %+v", got)
+	}
+	// The collection that stayed is on the target whole, every row as on
+	// the source; the dropped one is not copied whole.
+	dst := milvustest.Dial(t, bed.Target)
+	if n, err := dst.CountWhere(ctx, "drop_db0", "drop_c0", ""); err != nil || n != 3000 {
+		t.Fatalf("drop_c0 on the target: %d rows (%v)", n, err)
+	}
+	rep, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{SampleEvery: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Collections {
+		if c.Collection == "drop_c0" && !c.Equal {
+			t.Fatalf("drop_c0 differs on the target: %+v", c)
+		}
+	}
+	if has, err := dst.HasCollection(ctx, "drop_db0", "drop_c1"); err != nil {
+		t.Fatal(err)
+	} else if has {
+		if n, err := dst.CountWhere(ctx, "drop_db0", "drop_c1", ""); err == nil && n == 3000 {
+			t.Fatal("the collection dropped mid-copy was copied whole")
+		}
+	}
+}
+
+func TestCopyToAnUnreachableTargetSaysSo(t *testing.T) {
+	bed := milvustest.Require(t)
+	milvustest.Reset(t, bed.Source)
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": "127.0.0.1:1"}, rowcopy.CopyConfig{}, nil)
+	m := domain.NewMigration()
+	m.Source.ID, m.TargetCluster.ClusterID = "src", "dst"
+	_, err := c.Plan(context.Background(), m)
+	var se *domain.StepError
+	if !errors.As(err, &se) || se.Reason != "target_unreachable" || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestVerificationNamesPlantedDifferences(t *testing.T) {
+	bed := milvustest.Empty(t)
+	ctx := context.Background()
+	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 5000, Dim: 8, PKType: "int64", Dynamic: true, Index: "FLAT", Load: true, Shards: 1, Prefix: "v_"}
+	milvustest.Seed(t, src, shape)
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.CopyConfig{}, nil)
+	m := planned(t, c)
+	if err := c.Copy(ctx, m, func(context.Context, domain.BulkCopyProgressed) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{})
+	if err != nil || !rep.Equal {
+		t.Fatalf("after the copy: %+v %v", rep, err)
+	}
+	// A changed vector, a missing row and an extra row.
+	schema := datatools.Shape{Dim: 8, PKType: "int64", Dynamic: true}.Schema("v_c0")
+	gen := milvus.RowGen{Schema: schema, Rand: milvustest.NewRand()}
+	cols, _ := src.Query(ctx, "v_db0", "v_c0", "id == 4321", []string{"id", "n", "s", "v", "$meta"}, nil, 0)
+	for _, col := range cols {
+		if col.GetFieldName() == "v" {
+			col.GetVectors().GetFloatVector().GetData()[3] += 0.5
+		}
+		if col.GetFieldName() == "$meta" {
+			col.IsDynamic = true
+		}
+	}
+	if _, err := dst.Upsert(ctx, "v_db0", "v_c0", "", cols, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Delete(ctx, "v_db0", "v_c0", "", "id in [17]"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Insert(ctx, "v_db0", "v_c0", "", gen.Columns(1, milvus.Keys{Ints: []int64{999999}}, func(int) int64 { return 1 }), 1); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = verify.Verify(ctx, src, dst, verify.VerifyOptions{SampleEvery: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := rep.Collections[0]
+	joined := strings.Join(cr.Mismatches, "; ")
+	if rep.Equal || cr.Missing != 1 || cr.Extra != 1 || cr.Different != 1 ||
+		!strings.Contains(joined, "17 missing on the target") || !strings.Contains(joined, "999999 only on the target") ||
+		!strings.Contains(joined, "4321 differs") || !strings.Contains(joined, "4321 vector v differs") {
+		t.Fatalf("report: %+v", cr)
+	}
+}
+
+func TestAPlanRefusesATargetThatAlreadyHoldsRowsOfTheSource(t *testing.T) {
+	bed := milvustest.Empty(t)
+	shape := datatools.Shape{Databases: 1, Collections: 2, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "held_"}
+	milvustest.Seed(t, milvustest.Dial(t, bed.Source), shape)
+	// On the target: one collection with rows, one empty (harmless).
+	dst := milvustest.Dial(t, bed.Target)
+	milvustest.Seed(t, dst, datatools.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "held_"})
+	if err := dst.CreateCollection(context.Background(), "held_db0", shape.Schema("held_c1"), milvus.CollectionSettings{Shards: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.CopyConfig{}, nil)
+	m := domain.NewMigration()
+	m.Source.ID, m.TargetCluster.ClusterID = "src", "dst"
+	_, err := c.Plan(context.Background(), m)
+	var se *domain.StepError
+	if !errors.As(err, &se) || se.Reason != "preflight_refused" || !strings.Contains(err.Error(), "held_db0/held_c0") || strings.Contains(err.Error(), "held_db0/held_c1") {
+		t.Fatalf("a plan onto a target holding rows of held_c0: %v", err)
+	}
+}

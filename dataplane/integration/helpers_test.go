@@ -1,0 +1,151 @@
+package integration_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/dataplane/livesync"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/eventstore/estest"
+)
+
+func dropRequest(db, coll string) *milvuspb.DropCollectionRequest {
+	return &milvuspb.DropCollectionRequest{DbName: db, CollectionName: coll}
+}
+
+// syncBed is an empty test bed with shape seeded on both servers, an
+// event store and an applier of migration id's journal from the source to
+// the target, running until the test ends.
+type syncBed struct {
+	bed      milvustest.Bed
+	src, dst *milvus.Conn
+	journal  *eventstore.Journal
+	intents  *eventstore.KV
+	applier  *livesync.Applier
+	id       string
+}
+
+// newSyncBed seeds shape on the source, and target on the target (shape
+// when target is nil).
+func newSyncBed(t *testing.T, id string, shape datatools.Shape, target *datatools.Shape) *syncBed {
+	t.Helper()
+	return newSyncBedOn(t, estest.NewStore(t), id, shape, target)
+}
+
+// newSyncBedOn is newSyncBed with its journal, intents and apply
+// positions in store.
+func newSyncBedOn(t *testing.T, store *eventstore.Store, id string, shape datatools.Shape, target *datatools.Shape) *syncBed {
+	t.Helper()
+	b := &syncBed{bed: milvustest.Empty(t), id: id}
+	b.src, b.dst = milvustest.Dial(t, b.bed.Source), milvustest.Dial(t, b.bed.Target)
+	if target == nil {
+		target = &shape
+	}
+	milvustest.Seed(t, b.src, shape)
+	milvustest.Seed(t, b.dst, *target)
+	b.journal, b.intents = estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS")
+	b.applier = livesync.NewApplier(id, b.journal, b.src, b.dst, estest.KV(t, store, "TEST_APPLY"), false,
+		func(string, string) bool { return true }, func(err error) { t.Error(err) }, nil)
+	return b
+}
+
+// proxy serves a proxy in front of the source, with a capture armed for
+// the migration, until the test ends; it returns the proxy's address.
+func (b *syncBed) proxy(t *testing.T) string {
+	t.Helper()
+	return b.proxyOn(t, b.journal, nil)
+}
+
+// proxyOn is proxy with a capture that journals to j and fails
+// migrations through f (nil: none).
+func (b *syncBed) proxyOn(t *testing.T, j capture.JournalLog, f capture.Failer) string {
+	t.Helper()
+	addr, _ := b.captureOn(t, j, f)
+	return addr
+}
+
+// captureOn is proxyOn that also returns the proxy's capture.
+func (b *syncBed) captureOn(t *testing.T, j capture.JournalLog, f capture.Failer) (string, *capture.Capture) {
+	t.Helper()
+	c := capture.NewCapture(j, f, nil)
+	c.KeepIntents(b.intents)
+	c.Arm("src", b.id, "")
+	return serveProxy(t, capture.NewProxy("src", func() string { return b.bed.Source }, c, nil)), c
+}
+
+// serveProxy serves p on a loopback port until the test ends and returns
+// its address.
+func serveProxy(t *testing.T, p *capture.Proxy) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.Serve(ln) }()
+	t.Cleanup(p.Stop)
+	return ln.Addr().String()
+}
+
+// apply runs the applier until the test ends.
+func (b *syncBed) apply(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.applier.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+}
+
+// drain waits until the applier applied the whole journal.
+func (b *syncBed) drain(t *testing.T) {
+	t.Helper()
+	b.drainWithin(t, time.Minute)
+}
+
+// drainWithin is drain with a deadline of its own.
+func (b *syncBed) drainWithin(t *testing.T, within time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	fence, err := b.journal.LastSeq(ctx, capture.JournalPrefix(b.id)+">")
+	if err != nil || fence == 0 {
+		t.Fatalf("nothing journaled: %d %v", fence, err)
+	}
+	began := time.Now()
+	for deadline := began.Add(within); ; time.Sleep(50 * time.Millisecond) {
+		drained, err := b.applier.Drained(ctx, fence)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if drained {
+			if d := time.Since(began); d > 10*time.Second {
+				t.Logf("the journal was applied in %s", d.Round(time.Second))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the journal was not applied within %s", within)
+		}
+	}
+}
+
+// valuesOf reads the "n" field of up to 100 of keys in db/coll, by key
+// ("id"); a key that is not there is missing from the map.
+func valuesOf(t *testing.T, c *milvus.Conn, db, coll string, keys milvus.Keys) map[string]int64 {
+	t.Helper()
+	cols, err := c.Query(context.Background(), db, coll, keys.InExpr("id"), []string{"id", "n"}, nil, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	ns := milvus.Column(cols, "n").GetScalars().GetLongData().GetData()
+	for i, k := range milvus.KeysOf(milvus.Column(cols, "id")).Strings() {
+		out[k] = ns[i]
+	}
+	return out
+}

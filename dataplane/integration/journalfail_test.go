@@ -1,0 +1,154 @@
+package integration_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/eventstore"
+)
+
+// failingJournal is the real journal, whose appends fail while told to:
+// a store that is full, or NATS gone.
+type failingJournal struct {
+	*eventstore.Journal
+	fail atomic.Bool
+}
+
+func (j *failingJournal) Append(ctx context.Context, subject string, data []byte) (uint64, error) {
+	if j.fail.Load() {
+		return 0, errors.New("nats: insufficient resources")
+	}
+	return j.Journal.Append(ctx, subject, data)
+}
+
+// failures records the migrations failed, with their reasons.
+type failures struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (f *failures) FailMigration(_ context.Context, id, reason, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, id+" "+reason)
+	return nil
+}
+
+func (f *failures) list() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.got, "; ")
+}
+
+func TestAWriteTooLargeForTheJournalNeverReachesTheSource(t *testing.T) {
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 128, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "big_"}
+	b := newSyncBed(t, "m-big", shape, nil)
+	f := &failures{}
+	through := milvustest.Dial(t, b.proxyOn(t, b.journal, f))
+	ctx := context.Background()
+	limit := b.journal.MaxEntry()
+	// Enough rows of 128 floats to pass the journal's limit.
+	rows := int(limit/(128*4)) + 100
+	keys := make([]int64, rows)
+	for i := range keys {
+		keys[i] = int64(1_000_000 + i)
+	}
+	gen := milvus.RowGen{Schema: shape.Schema("big_c0"), Rand: rand.New(rand.NewPCG(1, 1))}
+	began := time.Now()
+	_, err := through.Upsert(ctx, "big_db0", "big_c0", "", gen.Columns(rows, milvus.Keys{Ints: keys}, func(int) int64 { return 1 }), rows)
+	if err == nil || !strings.Contains(err.Error(), "max_payload") || !strings.Contains(err.Error(), "smaller batches") || time.Since(began) > 2*time.Second {
+		t.Fatalf("an upsert over the journal's %d bytes: %v after %s", limit, err, time.Since(began))
+	}
+	t.Logf("an upsert of %d rows of 128 floats (%.1f MB of vectors) refused in %s; the journal takes %d bytes",
+		rows, float64(rows*128*4)/1e6, time.Since(began).Round(time.Millisecond), limit)
+	if n, err := b.src.CountWhere(ctx, "big_db0", "big_c0", milvus.Keys{Ints: keys[:100]}.InExpr("id")); err != nil || n != 0 {
+		t.Fatalf("the refused write reached the source: %d rows (%v)", n, err)
+	}
+	// The migration goes on: the next write that fits is journaled.
+	if _, err := through.Upsert(ctx, "big_db0", "big_c0", "", gen.Columns(10, milvus.Keys{Ints: keys[:10]}, func(int) int64 { return 2 }), 10); err != nil {
+		t.Fatal(err)
+	}
+	if last, err := b.journal.LastSeq(ctx, capture.JournalPrefix(b.id)+">"); err != nil || last == 0 {
+		t.Fatalf("the write after the refusal was not journaled: %d %v", last, err)
+	}
+	if got := f.list(); got != "" {
+		t.Fatalf("the refusal failed the migration: %s", got)
+	}
+}
+
+func TestAWriteTheJournalCannotTakeIsNeverAnsweredSuccess(t *testing.T) {
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "full_"}
+	b := newSyncBed(t, "m-full", shape, nil)
+	j, f := &failingJournal{Journal: b.journal}, &failures{}
+	through := milvustest.Dial(t, b.proxyOn(t, j, f))
+	ctx := context.Background()
+	gen := milvus.RowGen{Schema: shape.Schema("full_c0"), Rand: rand.New(rand.NewPCG(1, 1))}
+	if _, err := through.Upsert(ctx, "full_db0", "full_c0", "", gen.Columns(1, milvus.Keys{Ints: []int64{1}}, func(int) int64 { return 1 }), 1); err != nil {
+		t.Fatal(err)
+	}
+	j.fail.Store(true)
+	_, err := through.Upsert(ctx, "full_db0", "full_c0", "", gen.Columns(1, milvus.Keys{Ints: []int64{2}}, func(int) int64 { return 1 }), 1)
+	if err == nil || !strings.Contains(err.Error(), "could not record it") || !strings.Contains(err.Error(), b.id) {
+		t.Fatalf("a write the journal could not take was answered %v", err)
+	}
+	if got := f.list(); got != b.id+" journal_unavailable" {
+		t.Fatalf("failed: %q", got)
+	}
+}
+
+// downFailures cannot record a failure while down: the event store is on
+// the same NATS as the journal.
+type downFailures struct {
+	failures
+	down atomic.Bool
+}
+
+func (f *downFailures) FailMigration(ctx context.Context, id, reason, detail string) error {
+	if f.down.Load() {
+		return errors.New("nats: connection closed")
+	}
+	return f.failures.FailMigration(ctx, id, reason, detail)
+}
+
+func TestALostWriteWhoseFailureCannotBeRecordedBlocksTheSwitch(t *testing.T) {
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "lost_"}
+	b := newSyncBed(t, "m-lost", shape, nil)
+	j, f := &failingJournal{Journal: b.journal}, &downFailures{}
+	addr, capture := b.captureOn(t, j, f)
+	through := milvustest.Dial(t, addr)
+	ctx := context.Background()
+	gen := milvus.RowGen{Schema: shape.Schema("lost_c0"), Rand: rand.New(rand.NewPCG(1, 1))}
+	j.fail.Store(true)
+	f.down.Store(true)
+	if _, err := through.Upsert(ctx, "lost_db0", "lost_c0", "", gen.Columns(1, milvus.Keys{Ints: []int64{2}}, func(int) int64 { return 1 }), 1); err == nil {
+		t.Fatal("a write the journal could not take was acknowledged")
+	}
+	// The source holds a write the target will never get, and nothing
+	// could record that: the switch is refused, naming why.
+	if _, err := capture.Hold(ctx, "src"); err == nil || !strings.Contains(err.Error(), "journal_unavailable") {
+		t.Fatalf("the switch of a migration that lost a write held writes: %v", err)
+	}
+	capture.Heartbeat(ctx)
+	if got := f.list(); got != "" {
+		t.Fatalf("failed while the store was down: %q", got)
+	}
+	f.down.Store(false)
+	capture.Heartbeat(ctx)
+	if got := f.list(); got != b.id+" journal_unavailable" {
+		t.Fatalf("once the store is back the migration failed: %q", got)
+	}
+}
+
+func (f storedFailures) FailMigration(ctx context.Context, id, reason, _ string) error {
+	return f.kv.Put(ctx, id, []byte(reason))
+}

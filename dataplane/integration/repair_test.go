@@ -1,0 +1,84 @@
+package integration_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/verify"
+)
+
+// A zdmd killed between forwarding writes and journaling them leaves
+// intents; the next zdmd journals them as uncertain, and the applier makes
+// the target hold what the source holds for the keys they touched.
+func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
+	ctx := context.Background()
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 3, Prefix: "rep_"}
+	const db, coll, id = "rep_db0", "rep_c0", "m-repair"
+	b := newSyncBed(t, id, shape, nil)
+	src, dst, journal, intents := b.src, b.dst, b.journal, b.intents
+	col, err := src.DescribeCollection(ctx, db, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intent := func(n int, method string, msg proto.Message) {
+		data, err := proto.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := capture.Entry{Op: "write", Method: method, Database: db, Collection: coll, Request: data, At: time.Now()}
+		if err := intents.Put(ctx, id+".deadbeef."+string(rune('0'+n)), e.Marshal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen := milvus.RowGen{Schema: col.Schema, Rand: rand.New(rand.NewPCG(9, 9))}
+	// The source applied an upsert of key 5 and a delete of key 7 ...
+	upsert := gen.Columns(1, milvus.Keys{Ints: []int64{5}}, func(int) int64 { return 1 })
+	if _, err := src.Upsert(ctx, db, coll, "", upsert, 1); err != nil {
+		t.Fatal(err)
+	}
+	intent(1, "Upsert", &milvuspb.UpsertRequest{DbName: db, CollectionName: coll, FieldsData: upsert, NumRows: 1})
+	if _, err := src.Delete(ctx, db, coll, "", "id in [7]"); err != nil {
+		t.Fatal(err)
+	}
+	intent(2, "Delete", &milvuspb.DeleteRequest{DbName: db, CollectionName: coll, Expr: "id in [7]"})
+	// ... and never got an insert of key 1000 nor an upsert of key 9.
+	intent(3, "Insert", &milvuspb.InsertRequest{DbName: db, CollectionName: coll, NumRows: 1,
+		FieldsData: gen.Columns(1, milvus.Keys{Ints: []int64{1000}}, func(int) int64 { return 1 })})
+	intent(4, "Upsert", &milvuspb.UpsertRequest{DbName: db, CollectionName: coll, NumRows: 1,
+		FieldsData: gen.Columns(1, milvus.Keys{Ints: []int64{9}}, func(int) int64 { return 1 })})
+
+	before, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Equal || before.Collections[0].Different != 1 || before.Collections[0].Extra != 1 {
+		t.Fatalf("the planted differences do not show: %+v", before.Collections)
+	}
+
+	// The next zdmd recovers the intents and applies the journal.
+	capture := capture.NewCapture(journal, nil, nil)
+	capture.KeepIntents(intents)
+	if err := capture.Recover(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := intents.All(ctx); err != nil || len(left) != 0 {
+		t.Fatalf("intents left after recovery: %v %v", left, err)
+	}
+	b.apply(t)
+	b.drain(t)
+	after, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Equal {
+		t.Fatalf("source and target differ after the repair: %+v %v", after.Collections, after.Structure)
+	}
+}

@@ -1,0 +1,316 @@
+package livesync
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/zdm-io/zdm/retry"
+)
+
+// Positions keeps how far each journal subject was applied.
+type Positions interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Put(ctx context.Context, key string, value []byte) error
+}
+
+// Applier replays one migration's journal onto its target: a reader per
+// collection, in the order the source committed, collections in parallel.
+type Applier struct {
+	id           string
+	journal      capture.JournalLog
+	source       *milvus.Conn // read to repair uncertain writes
+	target       *milvus.Conn
+	positions    Positions
+	preserveKeys bool
+	// eligible reports whether a collection's copy is finished, so its
+	// writes may be applied.
+	eligible func(db, coll string) bool
+	onStuck  func(err error)
+	logger   *slog.Logger
+
+	mu      sync.Mutex
+	workers map[string]*applyWorker
+	// ahead is how far the source's clock runs ahead of zdmd's, at least:
+	// a write is committed before the proxy journals its answer, so its
+	// commit time can pass the entry's time only by the clocks' offset.
+	// The lag adds it back, so a source clock ahead never makes the lag
+	// read low (or 0).
+	ahead atomic.Int64
+	// trimEvery is how often applied entries are removed from the
+	// journal, one round behind (see trim).
+	trimEvery time.Duration
+	// retry paces the tries of an entry that does not apply, and the
+	// restarts of a journal reader that stopped.
+	retry retry.Policy
+}
+
+// DefaultApplyRetry retries a write on the target 100 ms after its first
+// failure, doubling up to 5 s, until it applies.
+func DefaultApplyRetry() retry.Policy {
+	return retry.Policy{First: 100 * time.Millisecond, Max: 5 * time.Second}
+}
+
+// Retry sets how an entry that does not apply is tried again; it is tried
+// until it applies, whatever the policy's attempts.
+func (a *Applier) Retry(p retry.Policy) *Applier {
+	a.retry = p.Or(DefaultApplyRetry())
+	a.retry.Attempts = 0
+	return a
+}
+
+// DefaultTrimEvery is how often the applier trims the journal.
+const DefaultTrimEvery = 30 * time.Second
+
+// TrimEvery sets how often applied entries leave the journal (0: never).
+func (a *Applier) TrimEvery(d time.Duration) *Applier {
+	a.trimEvery = d
+	return a
+}
+
+// sawEntry learns from e how far the source's clock runs ahead, at least.
+func (a *Applier) sawEntry(e capture.Entry) {
+	if e.Timestamp == 0 {
+		return
+	}
+	d := int64(e.CommitTime().Sub(e.At))
+	for {
+		cur := a.ahead.Load()
+		if d <= cur || a.ahead.CompareAndSwap(cur, d) {
+			return
+		}
+	}
+}
+
+type applyWorker struct {
+	mu      sync.Mutex
+	applied uint64
+	oldest  time.Time // commit time of the oldest entry not yet applied
+	pk      *schemapb.FieldSchema
+	schema  *schemapb.CollectionSchema // the target's, read with pk
+}
+
+// NewApplier returns an applier for migration id.
+func NewApplier(id string, j capture.JournalLog, source, target *milvus.Conn, pos Positions, preserveKeys bool, eligible func(db, coll string) bool,
+	onStuck func(error), logger *slog.Logger) *Applier {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Applier{id: id, journal: j, source: source, target: target, positions: pos, preserveKeys: preserveKeys, eligible: eligible,
+		onStuck: onStuck, logger: logger, workers: map[string]*applyWorker{}, trimEvery: DefaultTrimEvery, retry: DefaultApplyRetry()}
+}
+
+func (a *Applier) positionKey(subject string) string { return subject }
+
+func (a *Applier) position(ctx context.Context, subject string) uint64 {
+	data, err := a.positions.Get(ctx, a.positionKey(subject))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(string(data), 10, 64)
+	return n
+}
+
+// Run discovers the journal's subjects and applies each eligible one until
+// ctx ends.
+func (a *Applier) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if t, ok := a.journal.(trimmer); ok && a.trimEvery > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.trim(ctx, t)
+		}()
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		subjects, err := a.journal.Subjects(ctx, capture.JournalPrefix(a.id)+">")
+		if err == nil {
+			for subj := range subjects {
+				db, coll, kind := capture.SubjectNames(a.id, subj)
+				a.mu.Lock()
+				_, running := a.workers[subj]
+				a.mu.Unlock()
+				if running || (kind == "collection" && !a.eligible(db, coll)) {
+					continue
+				}
+				w := &applyWorker{applied: a.position(ctx, subj)}
+				a.mu.Lock()
+				a.workers[subj] = w
+				a.mu.Unlock()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					a.follow(ctx, subj, w)
+				}()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
+	for stops := 1; ctx.Err() == nil; stops++ {
+		var b *rowBatch
+		err := a.journal.Follow(ctx, subject, w.applied+1, func(seq uint64, data []byte, pending uint64) error {
+			e, err := capture.UnmarshalEntry(data)
+			if err != nil {
+				return fmt.Errorf("journal entry %d: %w", seq, err)
+			}
+			a.sawEntry(e)
+			w.mu.Lock()
+			if w.oldest.IsZero() {
+				w.oldest = e.CommitTime()
+			}
+			w.mu.Unlock()
+			// Consecutive rows of one collection go as one upsert while
+			// more entries wait; anything else first applies the batch.
+			if rows, ok, err := a.rowsOf(ctx, w, e); err != nil {
+				return err
+			} else if ok {
+				if b != nil && !b.fits(rows) {
+					if err := a.flush(ctx, subject, w, b, pending); err != nil {
+						return err
+					}
+					b = nil
+				}
+				if b == nil {
+					b = newRowBatch(rows)
+				} else {
+					b.add(rows)
+				}
+				b.seq, b.commit = seq, e.CommitTime()
+				if pending > 0 && b.rows < maxBatchRows {
+					return nil
+				}
+				err := a.flush(ctx, subject, w, b, pending)
+				b = nil
+				return err
+			}
+			if b != nil {
+				if err := a.flush(ctx, subject, w, b, 1); err != nil {
+					return err
+				}
+				b = nil
+			}
+			if err := a.applyRetrying(ctx, w, e); err != nil {
+				return err
+			}
+			return a.done(ctx, subject, w, seq, e.CommitTime(), pending)
+		})
+		if ctx.Err() == nil {
+			a.logger.Warn("journal reader stopped; resuming", "subject", subject, "err", err)
+			_ = a.retry.Wait(ctx, stops)
+		}
+	}
+}
+
+// trimmer is a journal that can remove entries.
+type trimmer interface {
+	Trim(ctx context.Context, subject string, seq uint64) error
+}
+
+// trim removes applied entries from the journal, so that its size follows
+// the lag rather than the sync's age. It runs a round behind: each round
+// removes what was applied at the previous one. An intent is settled by
+// its entry, and a zdmd that died leaves intents that the next start
+// looks up in the journal before the applier runs; a round later, every
+// intent of this process is swept, and no look-up needs those entries.
+func (a *Applier) trim(ctx context.Context, t trimmer) {
+	tick := time.NewTicker(a.trimEvery)
+	defer tick.Stop()
+	behind := map[string]uint64{}  // subject: applied at the previous round
+	trimmed := map[string]uint64{} // subject: trimmed up to
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		a.mu.Lock()
+		now := make(map[string]uint64, len(a.workers))
+		for subj, w := range a.workers {
+			w.mu.Lock()
+			now[subj] = w.applied
+			w.mu.Unlock()
+		}
+		a.mu.Unlock()
+		for subj, applied := range behind {
+			if applied <= trimmed[subj] {
+				continue
+			}
+			if err := t.Trim(ctx, subj, applied); err != nil {
+				if ctx.Err() == nil {
+					a.logger.Warn("journal not trimmed; it keeps applied entries until the next round", "subject", subj, "err", err)
+				}
+				continue
+			}
+			trimmed[subj] = applied
+		}
+		behind = now
+	}
+}
+
+// done records that everything up to seq is applied.
+func (a *Applier) done(ctx context.Context, subject string, w *applyWorker, seq uint64, commit time.Time, pending uint64) error {
+	if err := a.positions.Put(ctx, a.positionKey(subject), []byte(strconv.FormatUint(seq, 10))); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		// The entries are on the target; only the mark is not stored (a
+		// full NATS store refuses it). Going on lets the trim free room,
+		// and a restart from an older mark replays entries already
+		// applied, in order, which ends in the same state.
+		a.logger.Warn("apply position not stored; applying goes on", "subject", subject, "seq", seq, "err", err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.applied = seq
+	w.oldest = time.Time{}
+	if pending > 0 {
+		// The next entry is no older than this one.
+		w.oldest = commit
+	}
+	return nil
+}
+
+func (a *Applier) flush(ctx context.Context, subject string, w *applyWorker, b *rowBatch, pending uint64) error {
+	err := a.untilApplied(ctx, fmt.Sprintf("%d rows of %s/%s", b.rows, b.db, b.coll), func(ctx context.Context) error {
+		_, err := a.target.Upsert(ctx, b.db, b.coll, b.part, b.cols, b.rows)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return a.done(ctx, subject, w, b.seq, b.commit, pending)
+}
+
+// applyRetrying applies an entry until it succeeds.
+func (a *Applier) applyRetrying(ctx context.Context, w *applyWorker, e capture.Entry) error {
+	return a.untilApplied(ctx, fmt.Sprintf("%s on %s/%s", e.Method, e.Database, e.Collection), func(ctx context.Context) error {
+		return a.apply(ctx, w, e)
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

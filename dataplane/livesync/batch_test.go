@@ -1,0 +1,34 @@
+package livesync
+
+import (
+	"testing"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+)
+
+func TestArraysOfSeveralWritesMergeWhole(t *testing.T) {
+	arr := func(vals ...[]int64) *schemapb.FieldData {
+		var rows []*schemapb.ScalarField
+		for _, v := range vals {
+			rows = append(rows, &schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: v}}})
+		}
+		return &schemapb.FieldData{FieldName: "arr", Type: schemapb.DataType_Array, Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{
+			Data: &schemapb.ScalarField_ArrayData{ArrayData: &schemapb.ArrayArray{ElementType: schemapb.DataType_Int64, Data: rows}}}}}
+	}
+	b := newRowBatch(&rowSet{cols: []*schemapb.FieldData{milvus.Int64Column("id", []int64{1}), arr([]int64{1, 2})}, rows: 1, keys: []string{"1"}})
+	next := &rowSet{cols: []*schemapb.FieldData{milvus.Int64Column("id", []int64{2, 3}), arr(nil, []int64{7})}, rows: 2, keys: []string{"2", "3"}}
+	if !b.fits(next) {
+		t.Fatal("rows of the same fields do not fit the batch")
+	}
+	b.add(next)
+	if n := milvus.Rows(b.cols); n != 3 || len(milvus.Column(b.cols, "arr").GetScalars().GetArrayData().GetData()) != 3 {
+		t.Fatalf("merged %d rows, arrays %v", n, milvus.Column(b.cols, "arr"))
+	}
+	// A column of another kind is never merged short of its values.
+	other := &rowSet{cols: []*schemapb.FieldData{milvus.Int64Column("id", []int64{4}), milvus.VarCharColumn("arr", []string{"x"})}, rows: 1, keys: []string{"4"}}
+	if b.fits(other) {
+		t.Fatal("a text column fits an array column")
+	}
+}

@@ -1,0 +1,90 @@
+package livesync
+
+import (
+	"context"
+	"time"
+
+	"github.com/zdm-io/zdm/dataplane/capture"
+)
+
+// Lag is now minus the commit time of the oldest journaled write not yet
+// applied, over every subject (0 when nothing is pending).
+func (a *Applier) Lag(ctx context.Context, now time.Time) (float64, error) {
+	subjects, err := a.journal.Subjects(ctx, capture.JournalPrefix(a.id)+">")
+	if err != nil {
+		return 0, err
+	}
+	var oldest time.Time
+	for subj := range subjects {
+		a.mu.Lock()
+		w, ok := a.workers[subj]
+		a.mu.Unlock()
+		var t time.Time
+		if ok {
+			w.mu.Lock()
+			t = w.oldest
+			applied := w.applied
+			w.mu.Unlock()
+			if t.IsZero() {
+				t, err = a.nextCommit(ctx, subj, applied)
+			}
+		} else {
+			t, err = a.nextCommit(ctx, subj, a.position(ctx, subj))
+		}
+		if err != nil {
+			return 0, err
+		}
+		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	if oldest.IsZero() {
+		return 0, nil
+	}
+	// Both in zdmd's clock: the source's commit time less its lead.
+	oldest = oldest.Add(-time.Duration(a.ahead.Load()))
+	if !now.After(oldest) {
+		return 0, nil
+	}
+	return now.Sub(oldest).Seconds(), nil
+}
+
+func (a *Applier) nextCommit(ctx context.Context, subject string, applied uint64) (time.Time, error) {
+	_, data, ok, err := a.journal.Next(ctx, subject, applied+1)
+	if err != nil || !ok {
+		return time.Time{}, err
+	}
+	e, err := capture.UnmarshalEntry(data)
+	if err != nil {
+		return time.Time{}, err
+	}
+	a.sawEntry(e)
+	return e.CommitTime(), nil
+}
+
+// Drained reports whether every entry up to fence is applied.
+func (a *Applier) Drained(ctx context.Context, fence uint64) (bool, error) {
+	subjects, err := a.journal.Subjects(ctx, capture.JournalPrefix(a.id)+">")
+	if err != nil {
+		return false, err
+	}
+	for subj := range subjects {
+		a.mu.Lock()
+		w, ok := a.workers[subj]
+		a.mu.Unlock()
+		applied := a.position(ctx, subj)
+		if ok {
+			w.mu.Lock()
+			applied = max(applied, w.applied)
+			w.mu.Unlock()
+		}
+		seq, _, found, err := a.journal.Next(ctx, subj, applied+1)
+		if err != nil {
+			return false, err
+		}
+		if found && seq <= fence {
+			return false, nil
+		}
+	}
+	return true, nil
+}

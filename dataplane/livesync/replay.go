@@ -1,0 +1,247 @@
+package livesync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+)
+
+// sourceWait is a repair that cannot read the source. It is not the
+// target's fault, and does not count towards a stuck apply.
+type sourceWait struct{ err error }
+
+func (e *sourceWait) Error() string {
+	return "reading the source to repair an uncertain write: " + e.err.Error()
+}
+
+func (e *sourceWait) Unwrap() error { return e.err }
+
+// untilApplied retries op with backoff until it succeeds or ctx ends; one
+// that keeps failing for two minutes is reported as stuck, once (the lag
+// shows it too).
+func (a *Applier) untilApplied(ctx context.Context, what string, op func(context.Context) error) error {
+	began, reported, bound := time.Now(), false, firstAttempt
+	for try := 1; ; try++ {
+		actx, cancel := context.WithTimeout(ctx, bound)
+		err := op(actx)
+		if actx.Err() != nil && ctx.Err() == nil {
+			bound = min(2*bound, lastAttempt) // it timed out: give the next more
+		}
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		a.logger.Warn("apply failed; retrying", "migration", a.id, "what", what, "err", err)
+		var wait *sourceWait
+		if errors.As(err, &wait) {
+			// The source is down or not yet serving reads again: the
+			// applications cannot write either, and the repair goes on
+			// when it is back (the lag shows the wait).
+			began = time.Now()
+		}
+		if !reported && time.Since(began) > 2*time.Minute && a.onStuck != nil {
+			reported = true
+			a.onStuck(fmt.Errorf("%s cannot be applied to the target: %w", what, err))
+		}
+		if err := a.retry.Wait(ctx, try); err != nil {
+			return err
+		}
+	}
+}
+
+// apply replays one entry; each kind is idempotent, so an entry applied
+// again after a crash changes nothing.
+func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) error {
+	msg := milvus.RequestMessage(e.Method)
+	if e.Op == capture.OpHeartbeat || msg == nil {
+		return nil
+	}
+	if err := proto.Unmarshal(e.Request, msg); err != nil {
+		return fmt.Errorf("decode %s: %w", e.Method, err)
+	}
+	if e.Op == capture.OpUncertain {
+		return a.repair(ctx, w, e, msg)
+	}
+	t, db, coll := a.target, e.Database, e.Collection
+	switch r := msg.(type) {
+	case *milvuspb.DeleteRequest:
+		_, err := t.Delete(ctx, db, coll, r.GetPartitionName(), r.GetExpr())
+		return err
+	case *milvuspb.CreateDatabaseRequest:
+		return t.CreateDatabase(ctx, db)
+	case *milvuspb.DropDatabaseRequest:
+		dbs, err := t.Databases(ctx)
+		if err != nil || !contains(dbs, db) {
+			return err
+		}
+		res, err := t.Svc.DropDatabase(t.In(ctx, ""), &milvuspb.DropDatabaseRequest{DbName: db})
+		return milvus.Check("drop database "+db, res, err)
+	case *milvuspb.CreateCollectionRequest:
+		schema := &schemapb.CollectionSchema{}
+		if err := proto.Unmarshal(r.GetSchema(), schema); err != nil {
+			return err
+		}
+		props := milvus.KvMap(r.GetProperties())
+		if a.preserveKeys {
+			props = milvus.KeepKeys(schema, props)
+		}
+		return t.CreateCollection(ctx, db, schema, milvus.CollectionSettings{Shards: r.GetShardsNum(), Level: r.GetConsistencyLevel(),
+			Properties: props, Partitions: r.GetNumPartitions()})
+	case *milvuspb.DropCollectionRequest:
+		if ok, err := t.HasCollection(ctx, db, coll); err != nil || !ok {
+			return err
+		}
+		w.pk, w.schema = nil, nil
+		res, err := t.Svc.DropCollection(t.In(ctx, db), &milvuspb.DropCollectionRequest{DbName: db, CollectionName: coll})
+		return milvus.Check("drop collection "+coll, res, err)
+	case *milvuspb.CreatePartitionRequest:
+		return t.CreatePartition(ctx, db, coll, r.GetPartitionName())
+	case *milvuspb.DropPartitionRequest:
+		h, err := t.Svc.HasPartition(t.In(ctx, db), &milvuspb.HasPartitionRequest{DbName: db, CollectionName: coll, PartitionName: r.GetPartitionName()})
+		if err := milvus.Check("has partition", h.GetStatus(), err); err != nil || !h.GetValue() {
+			return err
+		}
+		_ = t.Release(ctx, db, coll) // a loaded partition cannot be dropped; the load is replayed after
+		res, err := t.Svc.DropPartition(t.In(ctx, db), &milvuspb.DropPartitionRequest{DbName: db, CollectionName: coll, PartitionName: r.GetPartitionName()})
+		return milvus.Check("drop partition", res, err)
+	case *milvuspb.CreateIndexRequest:
+		return t.CreateIndex(ctx, db, coll, milvus.Index{Name: r.GetIndexName(), Field: r.GetFieldName(), Params: milvus.KvMap(r.GetExtraParams())})
+	case *milvuspb.DropIndexRequest:
+		res, err := t.Svc.DropIndex(t.In(ctx, db), &milvuspb.DropIndexRequest{DbName: db, CollectionName: coll, FieldName: r.GetFieldName(), IndexName: r.GetIndexName()})
+		if milvus.IsIndexMissing(res) {
+			return nil
+		}
+		return milvus.Check("drop index", res, err)
+	case *milvuspb.LoadCollectionRequest:
+		return t.Load(ctx, db, coll)
+	case *milvuspb.ReleaseCollectionRequest:
+		return t.Release(ctx, db, coll)
+	}
+	return nil
+}
+
+// repair makes the target hold the source's current state of the keys an
+// uncertain write touched. Applied in journal order, it is followed by the
+// replay of every later write, so the result is what the source holds.
+func (a *Applier) repair(ctx context.Context, w *applyWorker, e capture.Entry, msg proto.Message) error {
+	db, coll := e.Database, e.Collection
+	if ok, err := a.target.HasCollection(ctx, db, coll); err != nil || !ok {
+		return err
+	}
+	col, err := a.target.Structure(ctx, db, coll)
+	if err != nil {
+		return err
+	}
+	pk := col.PrimaryField().GetName()
+	var keys milvus.Keys
+	part := ""
+	switch r := msg.(type) {
+	case *milvuspb.InsertRequest:
+		keys, part = milvus.KeysOf(milvus.Column(r.GetFieldsData(), pk)), r.GetPartitionName()
+	case *milvuspb.UpsertRequest:
+		keys, part = milvus.KeysOf(milvus.Column(r.GetFieldsData(), pk)), r.GetPartitionName()
+	case *milvuspb.DeleteRequest:
+		// Rows the delete may have removed from the source are still on
+		// the target.
+		cols, err := a.target.Query(ctx, db, coll, r.GetExpr(), []string{pk}, nil, milvus.QueryWindow)
+		if err != nil {
+			return err
+		}
+		keys = milvus.KeysOf(milvus.Column(cols, pk))
+	}
+	if keys.Len() == 0 {
+		if e.Method != "Delete" {
+			a.logger.Warn("an insert with keys the source assigns has no known outcome; its rows may be on the source only",
+				"collection", db+"/"+coll)
+		}
+		return nil
+	}
+	rows, err := a.source.Query(ctx, db, coll, keys.InExpr(pk), milvus.OutputFields(col), nil, int64(keys.Len()))
+	if err != nil {
+		return &sourceWait{err}
+	}
+	found := map[string]bool{}
+	for _, k := range milvus.KeysOf(milvus.Column(rows, pk)).Strings() {
+		found[k] = true
+	}
+	if n := milvus.Rows(rows); n > 0 && e.Method != "Delete" {
+		milvus.MarkDynamic(rows)
+		milvus.FitArrays(rows, col.Schema)
+		if _, err := a.target.Upsert(ctx, db, coll, part, rows, n); err != nil {
+			return err
+		}
+	}
+	var gone []string
+	for _, k := range keys.Strings() {
+		if !found[k] {
+			gone = append(gone, k)
+		}
+	}
+	if len(gone) > 0 {
+		keyType := "int64"
+		if len(keys.Strs) > 0 {
+			keyType = "varchar"
+		}
+		if _, err := a.target.Delete(ctx, db, coll, "", milvus.KeysFromStrings(keyType, gone).InExpr(pk)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rowsOf returns an insert or upsert entry's rows, with the keys the source
+// assigned; ok is false for every other kind of entry.
+func (a *Applier) rowsOf(ctx context.Context, w *applyWorker, e capture.Entry) (*rowSet, bool, error) {
+	if e.Op != capture.OpInsert && e.Op != capture.OpUpsert {
+		return nil, false, nil
+	}
+	msg := milvus.RequestMessage(e.Method)
+	if err := proto.Unmarshal(e.Request, msg); err != nil {
+		return nil, false, fmt.Errorf("decode %s: %w", e.Method, err)
+	}
+	r, ok := msg.(interface {
+		GetFieldsData() []*schemapb.FieldData
+		GetNumRows() uint32
+		GetPartitionName() string
+	})
+	if !ok {
+		return nil, false, nil
+	}
+	if w.pk == nil {
+		col, err := a.target.Structure(ctx, e.Database, e.Collection)
+		if err != nil {
+			return nil, false, err
+		}
+		w.pk, w.schema = col.PrimaryField(), col.Schema
+	}
+	cols := r.GetFieldsData()
+	if milvus.Column(cols, w.pk.GetName()) == nil && e.IDs != nil {
+		if len(e.IDs.Strs) > 0 {
+			cols = append(cols, milvus.VarCharColumn(w.pk.GetName(), e.IDs.Strs))
+		} else {
+			cols = append(cols, milvus.Int64Column(w.pk.GetName(), e.IDs.Ints))
+		}
+	}
+	milvus.MarkDynamic(cols)
+	milvus.FitArrays(cols, w.schema)
+	keys := milvus.KeysOf(milvus.Column(cols, w.pk.GetName())).Strings()
+	return &rowSet{db: e.Database, coll: e.Collection, part: r.GetPartitionName(), cols: cols, rows: int(r.GetNumRows()), keys: keys}, true, nil
+}
+
+// A try of an entry is bounded, first by firstAttempt, doubling with
+// every retry up to lastAttempt. A Milvus 2.3 server that crashed and came
+// back leaves strongly consistent reads unanswered for most of a minute,
+// and a read sent then never returns; a slow but working target still
+// gets all the time a large batch needs once the first tries timed out.
+const (
+	firstAttempt = 15 * time.Second
+	lastAttempt  = 2 * time.Minute
+)

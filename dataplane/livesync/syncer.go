@@ -1,0 +1,276 @@
+package livesync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/verify"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
+)
+
+// MigrationReader reads a migration's current aggregate.
+type MigrationReader interface {
+	Migration(ctx context.Context, id string) (*domain.Migration, error)
+}
+
+// SyncConfig tunes the sync.
+type SyncConfig struct {
+	// FingerprintEvery is how often the source's schema is compared with
+	// what the proxy let through (default 10s).
+	FingerprintEvery time.Duration
+	// DrainTimeout bounds the wait for the applier at the switch.
+	DrainTimeout time.Duration
+	// LagEvery is how often Sync samples the lag (default 1s).
+	LagEvery time.Duration
+	// ApplyRetry paces the tries of a journaled write that does not apply
+	// to the target (default DefaultApplyRetry).
+	ApplyRetry retry.Policy
+}
+
+// Syncer captures, applies, measures the lag and switches, for the saga.
+type Syncer struct {
+	resolve    milvus.Resolver
+	capture    *capture.Capture
+	journal    capture.JournalLog
+	positions  Positions
+	migrations MigrationReader
+	failer     capture.Failer
+	cfg        SyncConfig
+	logger     *slog.Logger
+
+	mu   sync.Mutex
+	runs map[string]*syncRun
+	base context.Context
+}
+
+type syncRun struct {
+	cancel  context.CancelFunc
+	applier *Applier
+	source  *milvus.Conn
+	target  *milvus.Conn
+	done    chan struct{}
+}
+
+// NewSyncer returns a syncer; base bounds the background work it starts.
+func NewSyncer(base context.Context, r milvus.Resolver, c *capture.Capture, j capture.JournalLog, pos Positions, mr MigrationReader, f capture.Failer, cfg SyncConfig, logger *slog.Logger) *Syncer {
+	if cfg.FingerprintEvery <= 0 {
+		cfg.FingerprintEvery = 10 * time.Second
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 5 * time.Minute
+	}
+	return &Syncer{resolve: r, capture: c, journal: j, positions: pos, migrations: mr, failer: f, cfg: cfg, logger: logger,
+		runs: map[string]*syncRun{}, base: base}
+}
+
+// Arm captures the source's writes and, once the target exists, applies
+// them and watches the source's schema.
+func (s *Syncer) Arm(ctx context.Context, m *domain.Migration) error {
+	s.capture.Arm(m.Source.ID, m.ID, m.Options.OnForbiddenOp)
+	if err := s.capture.Recover(ctx, m.ID); err != nil {
+		return err
+	}
+	if m.TargetCluster.ClusterID == "" {
+		return nil
+	}
+	_, err := s.run(ctx, m)
+	return err
+}
+
+func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.runs[m.ID]; ok {
+		return r, nil
+	}
+	target, err := milvus.Connect(ctx, s.resolve, m.TargetCluster.ClusterID, "target")
+	if err != nil {
+		return nil, err
+	}
+	source, err := milvus.Connect(ctx, s.resolve, m.Source.ID, "source")
+	if err != nil {
+		target.Close()
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(s.base)
+	r := &syncRun{cancel: cancel, source: source, target: target, done: make(chan struct{})}
+	el := &eligibility{read: func(ctx context.Context) (*domain.Migration, error) { return s.migrations.Migration(ctx, m.ID) }}
+	r.applier = NewApplier(m.ID, s.journal, source, target, s.positions, m.Options.AutoID == domain.AutoIDPreserveKeys,
+		func(db, coll string) bool { return el.eligible(rctx, db, coll) },
+		func(err error) {
+			_ = s.failer.FailMigration(context.WithoutCancel(rctx), m.ID, "apply_failed", err.Error())
+		},
+		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry)
+	s.runs[m.ID] = r
+	go func() {
+		defer close(r.done)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); s.watchSchema(rctx, m) }()
+		r.applier.Run(rctx)
+		wg.Wait()
+	}()
+	return r, nil
+}
+
+// eligibility says which collections' writes may be applied: those whose
+// copy finished, and those created after the copy was planned.
+type eligibility struct {
+	read func(context.Context) (*domain.Migration, error)
+	mu   sync.Mutex
+	m    *domain.Migration
+	at   time.Time
+}
+
+func (e *eligibility) eligible(ctx context.Context, db, coll string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil || time.Since(e.at) > 300*time.Millisecond {
+		if m, err := e.read(ctx); err == nil {
+			e.m, e.at = m, time.Now()
+		}
+	}
+	if e.m == nil || e.m.CopyStartedAt.IsZero() {
+		return false
+	}
+	for _, c := range e.m.Collections {
+		if c.Database == db && c.Collection == coll {
+			return c.Done
+		}
+	}
+	return true
+}
+
+// Sync reports the lag about once a second until ctx ends.
+func (s *Syncer) Sync(ctx context.Context, m *domain.Migration, lag func(context.Context, float64) error) error {
+	r, err := s.run(ctx, m)
+	if err != nil {
+		return err
+	}
+	every := s.cfg.LagEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		seconds, err := r.applier.Lag(ctx, time.Now())
+		if err == nil {
+			err = lag(ctx, seconds)
+		}
+		if err != nil && ctx.Err() == nil {
+			s.logger.Warn("lag sample failed", "migration", m.ID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// Switch holds new writes at the proxy, drains the journal up to the
+// fence (the newest journaled write), checks counts and a sample of rows
+// per collection, routes the proxy to the target and lets the held writes
+// go on there.
+func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, domain.Verified, error) {
+	none := domain.Verified{}
+	r, err := s.run(ctx, m)
+	if err != nil {
+		return domain.SwitchedOver{}, none, err
+	}
+	targetEP, err := s.resolve.Endpoint(ctx, m.TargetCluster.ClusterID)
+	if err != nil {
+		return domain.SwitchedOver{}, none, err
+	}
+	// Writes still flow while the applier catches up with the journal as
+	// it is now, so the hold below covers only what came in meanwhile; an
+	// applier that trails (a slow target) no longer lengthens the pause.
+	// A catch-up that does not end in time is left to the drain.
+	if fence, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">"); err == nil {
+		if err := s.drainTo(ctx, r.applier, fence, s.cfg.DrainTimeout/10); err != nil && ctx.Err() != nil {
+			return domain.SwitchedOver{}, none, ctx.Err()
+		}
+	}
+	began := time.Now()
+	release, err := s.capture.Hold(ctx, m.Source.ID)
+	if err != nil {
+		return domain.SwitchedOver{}, none, err
+	}
+	defer release()
+	s.logger.Info("writes held for the switch", "migration", m.ID)
+	fence, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">")
+	if err != nil {
+		return domain.SwitchedOver{}, none, err
+	}
+	if err := s.drainTo(ctx, r.applier, fence, s.cfg.DrainTimeout); err != nil {
+		return domain.SwitchedOver{}, none, err
+	}
+	drained := time.Now()
+	rep, err := verify.QuickCheck(ctx, r.source, r.target)
+	if err != nil {
+		return domain.SwitchedOver{}, none, err
+	}
+	data, _ := json.Marshal(rep)
+	check := domain.Verified{Phase: "switch", Equal: rep.Equal, Report: data}
+	if !rep.Equal {
+		return domain.SwitchedOver{}, check, &domain.StepError{Reason: "switch_check_failed", Permanent: true,
+			Err: fmt.Errorf("after the drain the target differs from the source (%s); were writes sent around the proxy?", rep.Summary())}
+	}
+	checked := time.Now()
+	s.capture.Route(m.Source.ID, targetEP.Address)
+	s.capture.Disarm(m.ID) // lets the held writes go on, to the target
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: ms(time.Since(began)),
+		DrainMS: ms(drained.Sub(began)), CheckMS: ms(checked.Sub(drained))}, check, nil
+}
+
+// drainTo waits until the applier has applied the journal up to fence.
+func (s *Syncer) drainTo(ctx context.Context, a *Applier, fence uint64, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		drained, err := a.Drained(ctx, fence)
+		if err != nil {
+			return err
+		}
+		if drained {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the journal was not applied up to the fence %d within %s", fence, within)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Disarm stops capturing and applying for an ended migration and drops
+// its journal.
+func (s *Syncer) Disarm(ctx context.Context, m *domain.Migration) error {
+	s.capture.Disarm(m.ID)
+	if err := s.capture.DropIntents(ctx, m.ID); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	r, ok := s.runs[m.ID]
+	delete(s.runs, m.ID)
+	s.mu.Unlock()
+	if ok {
+		r.cancel()
+		<-r.done
+		r.target.Close()
+		r.source.Close()
+	}
+	return s.journal.Purge(ctx, capture.JournalPrefix(m.ID)+">")
+}

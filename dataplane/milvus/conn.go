@@ -1,0 +1,131 @@
+package milvus
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// Endpoint is a Milvus address with its credentials.
+type Endpoint struct {
+	Address  string
+	Username string
+	Password string
+}
+
+// Conn is a gRPC connection to one Milvus server.
+type Conn struct {
+	ep  Endpoint
+	cc  *grpc.ClientConn
+	Svc milvuspb.MilvusServiceClient
+}
+
+// MaxMessage bounds a gRPC message (query pages and insert batches).
+const MaxMessage = 256 << 20
+
+// Dial connects and checks that the server answers.
+func Dial(ctx context.Context, ep Endpoint) (*Conn, error) {
+	cc, err := grpc.NewClient(ep.Address,
+		append(DialOptions(NewBufferPool()), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		return nil, fmt.Errorf("milvus %s: %w", ep.Address, err)
+	}
+	c := &Conn{ep: ep, cc: cc, Svc: milvuspb.NewMilvusServiceClient(cc)}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.Version(pctx); err != nil {
+		cc.Close()
+		return nil, fmt.Errorf("milvus %s does not answer: %w", ep.Address, err)
+	}
+	return c, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.cc.Close() }
+
+// Address is the server's address.
+func (c *Conn) Address() string { return c.ep.Address }
+
+// Service is the raw MilvusService client.
+func (c *Conn) Service() milvuspb.MilvusServiceClient { return c.Svc }
+
+// In returns ctx carrying the database and the credentials, as Milvus
+// clients send them.
+func (c *Conn) In(ctx context.Context, db string) context.Context {
+	md := metadata.MD{}
+	if db != "" {
+		md.Set("dbname", db)
+	}
+	if c.ep.Username != "" {
+		md.Set("authorization", base64.StdEncoding.EncodeToString([]byte(c.ep.Username+":"+c.ep.Password)))
+	}
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// Version returns the server's version.
+func (c *Conn) Version(ctx context.Context) (string, error) {
+	r, err := c.Svc.GetVersion(c.In(ctx, ""), &milvuspb.GetVersionRequest{})
+	if err != nil {
+		return "", err
+	}
+	return r.GetVersion(), nil
+}
+
+// ErrServer is a Milvus status that is not success.
+var ErrServer = errors.New("milvus")
+
+// StatusError is a failed Milvus status.
+type StatusError struct {
+	Op     string
+	Code   int32
+	Reason string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("milvus %s: %s (code %d)", e.Op, e.Reason, e.Code)
+}
+
+// Unwrap returns ErrServer.
+func (e *StatusError) Unwrap() error { return ErrServer }
+
+// check turns a Milvus status into an error.
+func Check(op string, s *commonpb.Status, err error) error {
+	if err != nil {
+		return fmt.Errorf("milvus %s: %w", op, err)
+	}
+	if s == nil {
+		return nil
+	}
+	if s.GetErrorCode() != commonpb.ErrorCode_Success || s.GetCode() != 0 {
+		return &StatusError{Op: op, Code: s.GetCode() + int32(s.GetErrorCode()), Reason: s.GetReason()}
+	}
+	return nil
+}
+
+// neverSent says that a call failed before it left for the upstream: gRPC
+// found no connection to send it on (the server down, refusing
+// connections), and answers that UNAVAILABLE with "connection error".
+// Such a write did nothing, and needs no repair; taking each for a broken
+// call made a source that was down for a minute leave thousands of
+// uncertain writes for the applier to read back from it.
+func NeverSent(err error) bool {
+	// status.FromError would give a wrapped error's whole text as the
+	// message; the status itself is what says where the call failed.
+	var grpcErr interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &grpcErr) {
+		return false
+	}
+	st := grpcErr.GRPCStatus()
+	return st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), "connection error")
+}

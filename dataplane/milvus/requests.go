@@ -1,0 +1,183 @@
+package milvus
+
+import (
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// requestMessage returns an empty request of a MilvusService method.
+func RequestMessage(method string) proto.Message {
+	switch method {
+	case "Insert":
+		return &milvuspb.InsertRequest{}
+	case "Upsert":
+		return &milvuspb.UpsertRequest{}
+	case "Delete":
+		return &milvuspb.DeleteRequest{}
+	case "CreateDatabase":
+		return &milvuspb.CreateDatabaseRequest{}
+	case "DropDatabase":
+		return &milvuspb.DropDatabaseRequest{}
+	case "CreateCollection":
+		return &milvuspb.CreateCollectionRequest{}
+	case "DropCollection":
+		return &milvuspb.DropCollectionRequest{}
+	case "CreatePartition":
+		return &milvuspb.CreatePartitionRequest{}
+	case "DropPartition":
+		return &milvuspb.DropPartitionRequest{}
+	case "CreateIndex":
+		return &milvuspb.CreateIndexRequest{}
+	case "DropIndex":
+		return &milvuspb.DropIndexRequest{}
+	case "LoadCollection":
+		return &milvuspb.LoadCollectionRequest{}
+	case "ReleaseCollection":
+		return &milvuspb.ReleaseCollectionRequest{}
+	case "AlterCollection":
+		return &milvuspb.AlterCollectionRequest{}
+	case "CreateAlias":
+		return &milvuspb.CreateAliasRequest{}
+	case "DropAlias":
+		return &milvuspb.DropAliasRequest{}
+	case "AlterAlias":
+		return &milvuspb.AlterAliasRequest{}
+	case "RenameCollection":
+		return &milvuspb.RenameCollectionRequest{}
+	case "AlterDatabase":
+		return &milvuspb.AlterDatabaseRequest{}
+	case "Import":
+		return &milvuspb.ImportRequest{}
+	}
+	return nil
+}
+
+// requestNames resolves a request's database (from the request, else the
+// dbname header, else "default") and collection.
+func RequestNames(method string, msg proto.Message, dbHeader string) (db, coll string) {
+	if msg != nil {
+		if d, ok := msg.(interface{ GetDbName() string }); ok {
+			db = d.GetDbName()
+		}
+		if c, ok := msg.(interface{ GetCollectionName() string }); ok {
+			coll = c.GetCollectionName()
+		}
+		if method == "CreateDatabase" || method == "DropDatabase" || method == "AlterDatabase" {
+			coll = ""
+		}
+	}
+	if db == "" {
+		db = dbHeader
+	}
+	if db == "" {
+		db = "default"
+	}
+	return db, coll
+}
+
+// succeeded decodes an answer: whether the source acknowledged the call,
+// and the mutation result of a write.
+func Succeeded(method string, resp []byte) (bool, *milvuspb.MutationResult) {
+	if isWrite(method) {
+		r := &milvuspb.MutationResult{}
+		if proto.Unmarshal(resp, r) != nil {
+			return false, nil
+		}
+		return statusOK(r.GetStatus()), r
+	}
+	if method == "Import" {
+		r := &milvuspb.ImportResponse{}
+		return proto.Unmarshal(resp, r) == nil && statusOK(r.GetStatus()), nil
+	}
+	s := &commonpb.Status{}
+	return proto.Unmarshal(resp, s) == nil && statusOK(s), nil
+}
+
+func statusOK(s *commonpb.Status) bool {
+	return s.GetErrorCode() == commonpb.ErrorCode_Success && s.GetCode() == 0
+}
+
+// decodeRequest decodes a request of method once, for every use the proxy
+// makes of it, and returns with it what the write's intent keeps (keys).
+// An insert or upsert is decoded without the columns that cannot be its
+// primary key: the proxy reads only names and keys from it, so its vectors
+// are neither copied nor encoded again on every write; keys is then the
+// request's bytes without those columns. Other requests are decoded whole,
+// and keys is the request as it came. msg is nil for a method the proxy does
+// not know or a request it cannot decode.
+func DecodeRequest(method string, req []byte) (msg proto.Message, keys []byte) {
+	msg, keys = RequestMessage(method), req
+	if method == "Insert" || method == "Upsert" {
+		k, err := keyColumns(req)
+		if err != nil {
+			return nil, req
+		}
+		keys = k
+	}
+	if msg == nil || proto.Unmarshal(keys, msg) != nil {
+		return nil, req
+	}
+	return msg, keys
+}
+
+// fieldsDataNumber is the field number of fields_data in InsertRequest and
+// UpsertRequest.
+const fieldsDataNumber = 5
+
+// keyColumns returns an encoded insert or upsert request without the
+// columns whose type cannot be a primary key (int64 or varchar); every
+// other field is kept byte for byte.
+func keyColumns(req []byte) ([]byte, error) {
+	out := make([]byte, 0, 1024)
+	err := eachField(req, func(num protowire.Number, typ protowire.Type, field, value []byte) {
+		if num == fieldsDataNumber && typ == protowire.BytesType {
+			col, _ := protowire.ConsumeBytes(value)
+			if t := columnType(col); t != schemapb.DataType_Int64 && t != schemapb.DataType_VarChar {
+				return
+			}
+		}
+		out = append(out, field...)
+	})
+	return out, err
+}
+
+// columnType reads the type of an encoded FieldData, skipping its values.
+func columnType(col []byte) schemapb.DataType {
+	t := schemapb.DataType_None
+	err := eachField(col, func(num protowire.Number, typ protowire.Type, _, value []byte) {
+		if num == 1 && typ == protowire.VarintType {
+			v, _ := protowire.ConsumeVarint(value)
+			t = schemapb.DataType(v) // the last one wins, as in proto decoding
+		}
+	})
+	if err != nil {
+		return schemapb.DataType_None
+	}
+	return t
+}
+
+// eachField calls fn with every field of an encoded message: its number
+// and wire type, the field's bytes (tag included) and its value's.
+func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, field, value []byte)) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		fn(num, typ, b[:n+m], b[n:n+m])
+		b = b[n+m:]
+	}
+	return nil
+}
+
+// isWrite reports whether a method writes rows.
+func isWrite(method string) bool {
+	return method == "Insert" || method == "Upsert" || method == "Delete"
+}

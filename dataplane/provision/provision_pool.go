@@ -1,0 +1,102 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
+
+	"github.com/zdm-io/zdm/domain"
+)
+
+// Spare is a registered cluster offered as a target.
+type Spare struct {
+	ID, Name, Organization, Endpoint string
+}
+
+// SpareRegistry lists spares and their credentials.
+type SpareRegistry interface {
+	Spares(org string) []Spare
+	ClusterCredentials(ctx context.Context, id string) (domain.Credentials, error)
+}
+
+// PoolProvisioner claims one of the empty clusters an operator registered
+// as spare in the migration's organization.
+type PoolProvisioner struct {
+	registry SpareRegistry
+}
+
+// NewPoolProvisioner returns a pool provisioner over the registry.
+func NewPoolProvisioner(r SpareRegistry) *PoolProvisioner { return &PoolProvisioner{registry: r} }
+
+// Provision picks the first spare that answers, is empty and runs a
+// version no older than the source. Each refusal is said in the reason.
+func (p *PoolProvisioner) Provision(ctx context.Context, m *domain.Migration) (domain.Target, error) {
+	srcCreds, err := p.registry.ClusterCredentials(ctx, m.Source.ID)
+	if err != nil {
+		return domain.Target{}, err
+	}
+	src, err := milvus.Dial(ctx, milvus.Endpoint{Address: m.Source.Endpoint, Username: srcCreds.Username, Password: srcCreds.Password})
+	if err != nil {
+		return domain.Target{}, &domain.StepError{Reason: "source_unreachable", Err: err}
+	}
+	srcVersion, err := src.Version(ctx)
+	src.Close()
+	if err != nil {
+		return domain.Target{}, err
+	}
+	spares := p.registry.Spares(m.Organization)
+	if len(spares) == 0 {
+		return domain.Target{}, &domain.StepError{Reason: "no_spare_cluster", Permanent: true,
+			Err: fmt.Errorf("organization %s has no cluster registered with \"spare\": true", m.Organization)}
+	}
+	var refusals []string
+	for _, s := range spares {
+		t, why := p.try(ctx, s, srcVersion)
+		if why == "" {
+			return t, nil
+		}
+		refusals = append(refusals, fmt.Sprintf("%s (%s): %s", s.Name, s.ID, why))
+	}
+	return domain.Target{}, &domain.StepError{Reason: "no_usable_spare", Permanent: true,
+		Err: errors.New("every spare was refused: " + strings.Join(refusals, "; "))}
+}
+
+func (p *PoolProvisioner) try(ctx context.Context, s Spare, srcVersion string) (domain.Target, string) {
+	creds, err := p.registry.ClusterCredentials(ctx, s.ID)
+	if err != nil {
+		return domain.Target{}, "credentials: " + err.Error()
+	}
+	c, err := milvus.Dial(ctx, milvus.Endpoint{Address: s.Endpoint, Username: creds.Username, Password: creds.Password})
+	if err != nil {
+		return domain.Target{}, "unreachable: " + err.Error()
+	}
+	defer c.Close()
+	v, err := c.Version(ctx)
+	if err != nil {
+		return domain.Target{}, "unreachable: " + err.Error()
+	}
+	if milvus.CompareVersions(v, srcVersion) < 0 {
+		return domain.Target{}, fmt.Sprintf("runs Milvus %s, older than the source's %s", v, srcVersion)
+	}
+	dbs, err := c.Databases(ctx)
+	if err != nil {
+		return domain.Target{}, err.Error()
+	}
+	for _, db := range dbs {
+		names, err := c.CollectionNames(ctx, db)
+		if err != nil {
+			return domain.Target{}, err.Error()
+		}
+		if len(names) > 0 || db != "default" {
+			return domain.Target{}, fmt.Sprintf("not empty: database %s holds %d collections", db, len(names))
+		}
+	}
+	return domain.Target{ClusterID: s.ID, Name: s.Name, Endpoint: s.Endpoint, Version: v, Registered: true}, ""
+}
+
+// Release leaves the spare as it is: whatever zdm copied stays for the
+// operator to inspect; the registry makes it a spare again.
+func (p *PoolProvisioner) Release(context.Context, *domain.Migration) error { return nil }
