@@ -51,16 +51,7 @@ func (n *restartable) stop() {
 // as zdmd's does.
 func (n *restartable) store(t *testing.T) *eventstore.Store {
 	t.Helper()
-	nc, err := nats.Connect("nats://"+n.listen, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	st, err := eventstore.Open(context.Background(), nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return estest.StoreAt(t, "nats://"+n.listen, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 }
 
 // storedFailures fails migrations the way zdmd does: by storing the

@@ -9,11 +9,11 @@ import (
 	"testing"
 
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
-	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/dataplane/provision"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/domain/domaintest"
+	"github.com/zdm-io/zdm/handlers/porttest"
 )
 
 func TestLocalProvisionerStartsAndReleasesANewServer(t *testing.T) {
@@ -21,32 +21,32 @@ func TestLocalProvisionerStartsAndReleasesANewServer(t *testing.T) {
 	p := provision.NewLocalProvisioner(provision.ServerScript{
 		Python: bed.Python, Script: filepath.Join(bed.Root, "scripts", "milvus_server.py"), Root: filepath.Join(bed.Root, ".cache", "milvus"),
 	}, 21000)
-	ctx := context.Background()
-	m := domaintest.Migration("m-provtest", bed.Source)
-	t.Cleanup(func() { _ = p.Release(ctx, m) })
-	target, err := p.Provision(ctx, m)
+	var endpoint string
+	porttest.Provisioner(t, p, domaintest.Migration("m-provtest", bed.Source), func(t *testing.T, target domain.Target) {
+		if target.Endpoint == bed.Source || target.Endpoint == bed.Target || !strings.HasPrefix(target.Version, "v2.3") || target.ClusterID != "t-m-provtest" {
+			t.Fatalf("target: %+v", target)
+		}
+		isEmpty(t, target)
+		endpoint = target.Endpoint
+	})
+	if ln, err := net.Listen("tcp", endpoint); err != nil {
+		t.Fatalf("released server still holds %s: %v", endpoint, err)
+	} else {
+		ln.Close()
+	}
+}
+
+// isEmpty fails the test unless target holds only the default database,
+// with no collection.
+func isEmpty(t *testing.T, target domain.Target) {
+	t.Helper()
+	c := milvustest.Dial(t, target.Endpoint)
+	inv, err := c.Outline(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if target.Endpoint == bed.Source || target.Endpoint == bed.Target || !strings.HasPrefix(target.Version, "v2.3") || target.ClusterID != "t-m-provtest" {
-		t.Fatalf("target: %+v", target)
-	}
-	c := milvustest.Dial(t, target.Endpoint)
-	if dbs, err := c.Databases(ctx); err != nil || len(dbs) != 1 {
-		t.Fatalf("new server is not empty: %v %v", dbs, err)
-	}
-	// A retried provision (after a crash) finds the same server.
-	again, err := p.Provision(ctx, m)
-	if err != nil || again.Endpoint != target.Endpoint {
-		t.Fatalf("retry: %+v %v", again, err)
-	}
-	if err := p.Release(ctx, m); err != nil {
-		t.Fatal(err)
-	}
-	if ln, err := net.Listen("tcp", target.Endpoint); err != nil {
-		t.Fatalf("released server still holds %s: %v", target.Endpoint, err)
-	} else {
-		ln.Close()
+	if len(inv.Databases) != 1 || len(inv.Databases[0].Collections) != 0 {
+		t.Fatalf("the new target is not empty: %d databases, the first with %d collections", len(inv.Databases), len(inv.Databases[0].Collections))
 	}
 }
 
@@ -71,6 +71,7 @@ func TestPoolProvisionerClaimsOnlyAnEmptyReachableSpare(t *testing.T) {
 	if err != nil || target.ClusterID != "c-empty" || !target.Registered {
 		t.Fatalf("claim: %+v %v", target, err)
 	}
+	porttest.Provisioner(t, provision.NewPoolProvisioner(spares{[]provision.Spare{unreachable, busy, empty}}), m, isEmpty)
 	_, err = provision.NewPoolProvisioner(spares{[]provision.Spare{unreachable, busy}}).Provision(ctx, m)
 	var se *domain.StepError
 	if !errors.As(err, &se) || se.Reason != "no_usable_spare" || !se.Permanent ||
@@ -80,16 +81,5 @@ func TestPoolProvisionerClaimsOnlyAnEmptyReachableSpare(t *testing.T) {
 	_, err = provision.NewPoolProvisioner(spares{}).Provision(ctx, m)
 	if !errors.As(err, &se) || se.Reason != "no_spare_cluster" {
 		t.Fatalf("no spares: %v", err)
-	}
-}
-
-func TestCompareVersions(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		want int
-	}{{"v2.3.5-lite", "v2.3.5", 0}, {"v2.3.4", "v2.3.5", -1}, {"2.4.0", "v2.3.9", 1}, {"v2.10.0", "v2.9.1", 1}} {
-		if got := milvus.CompareVersions(c.a, c.b); got != c.want {
-			t.Errorf("%s vs %s = %d", c.a, c.b, got)
-		}
 	}
 }

@@ -77,3 +77,19 @@ func KV(t testing.TB, st *eventstore.Store, bucket string) *eventstore.KV {
 	}
 	return kv
 }
+
+// StoreAt opens the event store on a new connection to url, a server
+// reached over TCP as an external NATS is; opts tune the connection.
+func StoreAt(t testing.TB, url string, opts ...nats.Option) *eventstore.Store {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	st, err := eventstore.Open(context.Background(), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}

@@ -1,0 +1,14 @@
+package milvus
+
+import "testing"
+
+func TestCompareVersions(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{{"v2.3.5-lite", "v2.3.5", 0}, {"v2.3.4", "v2.3.5", -1}, {"2.4.0", "v2.3.9", 1}, {"v2.10.0", "v2.9.1", 1}} {
+		if got := CompareVersions(c.a, c.b); got != c.want {
+			t.Errorf("%s vs %s = %d", c.a, c.b, got)
+		}
+	}
+}
