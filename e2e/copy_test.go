@@ -66,7 +66,7 @@ func TestCopyEverythingAndResumeAfterKill(t *testing.T) {
 	// zdm's verification is re-run here, and an independent comparison
 	// through milvus-sdk-go agrees row by row.
 	ctx := context.Background()
-	rep, err := verify.Verify(ctx, milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), verify.VerifyOptions{})
+	rep, err := verify.Verify(ctx, milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), verify.Options{})
 	if err != nil || !rep.Equal {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}

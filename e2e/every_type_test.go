@@ -137,7 +137,7 @@ func TestEveryTypeMigratesThroughKillsWithPymilvusWrites(t *testing.T) {
 	first.finish(t)
 	first.check(t, e, script, e.bed.Source)
 	p.WaitFor(t, id, time.Minute, func(m st.Migration) bool { return m.LagSeconds != nil && *m.LagSeconds < 0.5 })
-	verifyUntilEqual(t, e, verify.VerifyOptions{SampleEvery: 1})
+	verifyUntilEqual(t, e, verify.Options{SampleEvery: 1})
 	if src, dst := pythonOut(t, e, script, "dump", e.bed.Source), pythonOut(t, e, script, "dump", e.bed.Target); !bytes.Equal(src, dst) {
 		t.Fatal("pymilvus reads the two clusters differently after the sync")
 	}
@@ -158,7 +158,7 @@ func TestEveryTypeMigratesThroughKillsWithPymilvusWrites(t *testing.T) {
 	}
 	second.finish(t)
 	second.check(t, e, script, e.bed.Target)
-	rep, err := verify.Verify(context.Background(), milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), verify.VerifyOptions{})
+	rep, err := verify.Verify(context.Background(), milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), verify.Options{})
 	if err != nil || len(rep.Structure) != 0 {
 		t.Fatalf("structure after the switch: %v %v", rep.Structure, err)
 	}

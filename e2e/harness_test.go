@@ -217,7 +217,7 @@ func stopSyncKilledInTheHold(t *testing.T, e *env, p *st.Proc, id string) *st.Pr
 
 // verifyUntilEqual verifies the test bed's clusters until they are equal,
 // for up to a minute, and fails the test if they never are.
-func verifyUntilEqual(t *testing.T, e *env, opt verify.VerifyOptions) {
+func verifyUntilEqual(t *testing.T, e *env, opt verify.Options) {
 	t.Helper()
 	src, dst := milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target)
 	var rep *verify.Report

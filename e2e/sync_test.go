@@ -54,7 +54,7 @@ func TestZeroDowntimeMigrationWithKills(t *testing.T) {
 	// write it was acknowledged, and the clusters are identical.
 	s1 := first.stop(t)
 	p.WaitFor(t, id, time.Minute, func(m st.Migration) bool { return m.LagSeconds != nil && *m.LagSeconds < 0.5 })
-	verifyUntilEqual(t, e, verify.VerifyOptions{})
+	verifyUntilEqual(t, e, verify.Options{})
 	r1 := first.check(t, e.bed.Target)
 	t.Logf("writer 1 (through two kills): %d acknowledged, %d failed while zdmd was down; target: %s", s1.Acknowledged, s1.Failed, r1)
 

@@ -30,7 +30,7 @@ type MilvusConfig struct {
 	ServerRoot     string `yaml:"server_root"`
 	LocalFirstPort int    `yaml:"local_first_port"`
 	// CopyWorkers, CopyReaders, CopyPageBytes, CopyPageRows and
-	// CopyRangeRows tune the bulk copy (milvus.CopyConfig).
+	// CopyRangeRows tune the bulk copy (rowcopy.Config).
 	CopyWorkers   int `yaml:"copy_workers"`
 	CopyReaders   int `yaml:"copy_readers"`
 	CopyPageBytes int `yaml:"copy_page_bytes"`
@@ -90,8 +90,8 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 	})
 	m.proxies = &proxies{m: m, capture: capture, running: map[string]*runningProxy{}, failed: map[string]string{}}
 	syncer := livesync.NewSyncer(m.baseCtx, reg, capture, journal, positions, m.service, m.service,
-		livesync.SyncConfig{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))
-	copier := rowcopy.NewCopier(reg, rowcopy.CopyConfig{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Retry: m.cfg.Retry.Copy},
+		livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))
+	copier := rowcopy.NewCopier(reg, rowcopy.Config{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Retry: m.cfg.Retry.Copy},
 		m.logger.With("part", "copy"))
 	return handlers.Steps{
 		Syncer: syncer,
@@ -101,7 +101,7 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 			"pool":  provision.NewPoolProvisioner(reg),
 		},
 		Copier:   copier,
-		Verifier: verify.NewMigrationVerifier(reg, verify.VerifyOptions{}),
+		Verifier: verify.NewMigrationVerifier(reg, verify.Options{}),
 	}, nil
 }
 

@@ -22,7 +22,7 @@ import (
 // benchCopy measures the bulk copy against its baselines.
 func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collection, quiet *slog.Logger) {
 	// Every baseline uses the copier's page and range sizes.
-	defaults := rowcopy.CopyConfig{PageRows: page, RangeRows: rangeRows}.WithDefaults()
+	defaults := rowcopy.Config{PageRows: page, RangeRows: rangeRows}.WithDefaults()
 	page, rangeRows = defaults.PageRowsFor(col.Schema), defaults.RangeRowsFor(col.Schema)
 	// The shared machine is noisy and the server's state drifts (flushes,
 	// compactions of the last run's data): every side runs `turns` times,
@@ -56,7 +56,7 @@ func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 	slices.SortFunc(ceilings, byRate)
 	slices.SortFunc(naives, byRate)
 	mid, ceiling, naive := copies[turns/2], ceilings[turns/2], naives[turns/2]
-	cfg := rowcopy.CopyConfig{Workers: workers, Readers: readers, PageRows: page, RangeRows: rangeRows}.WithDefaults()
+	cfg := rowcopy.Config{Workers: workers, Readers: readers, PageRows: page, RangeRows: rangeRows}.WithDefaults()
 	fmt.Printf("bulk copy of %d rows (%d dims): %d writers, %d readers, pages of %d rows, ranges of %d rows\n",
 		*rows, *dim, cfg.Workers, cfg.Readers, cfg.PageRows, cfg.RangeRows)
 	fmt.Printf("  every side is timed alike: from an empty target (the collection, its index and its load made inside the\n")
@@ -125,7 +125,7 @@ func (t timed) stop(n int64) (float64, cpuRow) {
 }
 
 func copyWithZdm(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collection, logger *slog.Logger) zdmCopy {
-	c := rowcopy.NewCopier(endpoints{"src": *source, "dst": *target}, rowcopy.CopyConfig{Workers: workers, Readers: readers, PageRows: page, RangeRows: rangeRows}, logger)
+	c := rowcopy.NewCopier(endpoints{"src": *source, "dst": *target}, rowcopy.Config{Workers: workers, Readers: readers, PageRows: page, RangeRows: rangeRows}, logger)
 	m := migrationFor(domain.CopyStarted{})
 	plan, err := c.Plan(ctx, m)
 	must(err)
@@ -220,7 +220,7 @@ func insertCeiling(ctx context.Context, dst *milvus.Conn, col *milvus.Collection
 // of the source, pages in key order within ranges, as many readers) and
 // writes nothing.
 func readCeiling(ctx context.Context, src *milvus.Conn, col *milvus.Collection) float64 {
-	cfg := rowcopy.CopyConfig{Workers: workers, Readers: readers, PageRows: page, RangeRows: rangeRows}.WithDefaults()
+	cfg := rowcopy.Config{Workers: workers, Readers: readers, PageRows: page, RangeRows: rangeRows}.WithDefaults()
 	fields := fieldNames(col)
 	ts, err := src.ReadTimestamp(ctx, col.Database, col.Name)
 	must(err)

@@ -300,7 +300,7 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	capture := capture.NewCapture(journal, noFailer{}, logger)
 	capture.KeepIntents(intents)
 	syncer := livesync.NewSyncer(ctx, endpoints{"src": *source, "dst": *target}, capture, journal, positions, reader{m}, noFailer{},
-		livesync.SyncConfig{FingerprintEvery: time.Hour, LagEvery: lagEvery}, logger)
+		livesync.Config{FingerprintEvery: time.Hour, LagEvery: lagEvery}, logger)
 	must(syncer.Arm(ctx, m))
 	addr, stop := startProxy(capture, *source, logger)
 	defer stop()

@@ -235,7 +235,7 @@ func verifyCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer dst.Close()
-	rep, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{MaxMismatches: *maxKeys})
+	rep, err := verify.Verify(ctx, src, dst, verify.Options{MaxMismatches: *maxKeys})
 	if err != nil {
 		return err
 	}

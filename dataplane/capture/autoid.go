@@ -97,7 +97,7 @@ func (a *autoKeys) lookup(ctx context.Context, cc milvuspb.MilvusServiceClient, 
 		return kept, err
 	}
 	field := (&milvus.Collection{Schema: d.GetSchema()}).PrimaryField()
-	if field != nil && !field.GetAutoID() && field.GetDataType() == schemapb.DataType_Int64 && milvus.KvMap(d.GetProperties())[milvus.KeptAutoIDProperty] == "true" {
+	if field != nil && !field.GetAutoID() && field.GetDataType() == schemapb.DataType_Int64 && milvus.KVMap(d.GetProperties())[milvus.KeptAutoIDProperty] == "true" {
 		floor, err := highestKey(ctx, cc, db, coll, field.GetName(), time.Now().UnixMilli()<<18)
 		if err != nil {
 			return kept, fmt.Errorf("zdm: cannot find the highest key of %s/%s to give new keys above it: %w", db, coll, err)

@@ -21,7 +21,7 @@ import (
 // benchSchema is the schema of the benchmark's collection.
 var benchSchema = &schemapb.CollectionSchema{Name: "c", Fields: []*schemapb.FieldSchema{
 	{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
-	{Name: "v", DataType: schemapb.DataType_FloatVector, TypeParams: milvus.KvPairs(map[string]string{"dim": "128"})},
+	{Name: "v", DataType: schemapb.DataType_FloatVector, TypeParams: milvus.KVPairs(map[string]string{"dim": "128"})},
 }}
 
 // fakeMilvus answers every call at once: DescribeCollection with

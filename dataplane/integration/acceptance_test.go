@@ -32,10 +32,10 @@ func TestTheMilvusDataPlaneMeetsTheContract(t *testing.T) {
 	c := capture.NewCapture(journal, nil, nil)
 	c.KeepIntents(estest.KV(t, store, "TEST_INTENTS"))
 	steps := handlers.Steps{
-		Copier: rowcopy.NewCopier(resolve, rowcopy.CopyConfig{Workers: 2, PageRows: 500, RangeRows: 1000}, nil),
+		Copier: rowcopy.NewCopier(resolve, rowcopy.Config{Workers: 2, PageRows: 500, RangeRows: 1000}, nil),
 		Syncer: livesync.NewSyncer(ctx, resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), current, &failures{},
-			livesync.SyncConfig{LagEvery: 100 * time.Millisecond}, nil),
-		Verifier: verify.NewMigrationVerifier(resolve, verify.VerifyOptions{}),
+			livesync.Config{LagEvery: 100 * time.Millisecond}, nil),
+		Verifier: verify.NewMigrationVerifier(resolve, verify.Options{}),
 	}
 	source := domain.ClusterRef{ID: "src", Name: "prod", Organization: "acme", Project: "p", Endpoint: bed.Source}
 	porttest.DataPlane(t, steps, source, domain.TargetProvisioned{ClusterID: "dst", Endpoint: bed.Target}, current)

@@ -49,7 +49,7 @@ func TestCopySkipsACollectionDroppedMidCopy(t *testing.T) {
 	ctx := context.Background()
 	src := milvustest.Dial(t, bed.Source)
 	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 2, Rows: 3000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "drop_"})
-	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.CopyConfig{Workers: 1, PageRows: 500, RangeRows: 1000}, nil)
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{Workers: 1, PageRows: 500, RangeRows: 1000}, nil)
 	m := planned(t, c)
 	var mu sync.Mutex
 	var got []domain.BulkCopyProgressed
@@ -83,7 +83,7 @@ func TestCopySkipsACollectionDroppedMidCopy(t *testing.T) {
 	if n, err := dst.CountWhere(ctx, "drop_db0", "drop_c0", ""); err != nil || n != 3000 {
 		t.Fatalf("drop_c0 on the target: %d rows (%v)", n, err)
 	}
-	rep, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{SampleEvery: 1})
+	rep, err := verify.Verify(ctx, src, dst, verify.Options{SampleEvery: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestCopySkipsACollectionDroppedMidCopy(t *testing.T) {
 func TestCopyToAnUnreachableTargetSaysSo(t *testing.T) {
 	bed := milvustest.Require(t)
 	milvustest.Reset(t, bed.Source)
-	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": "127.0.0.1:1"}, rowcopy.CopyConfig{}, nil)
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": "127.0.0.1:1"}, rowcopy.Config{}, nil)
 	m := domain.NewMigration()
 	m.Source.ID, m.TargetCluster.ClusterID = "src", "dst"
 	_, err := c.Plan(context.Background(), m)
@@ -120,12 +120,12 @@ func TestVerificationNamesPlantedDifferences(t *testing.T) {
 	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
 	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 5000, Dim: 8, PKType: "int64", Dynamic: true, Index: "FLAT", Load: true, Shards: 1, Prefix: "v_"}
 	milvustest.Seed(t, src, shape)
-	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.CopyConfig{}, nil)
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{}, nil)
 	m := planned(t, c)
 	if err := c.Copy(ctx, m, func(context.Context, domain.BulkCopyProgressed) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{})
+	rep, err := verify.Verify(ctx, src, dst, verify.Options{})
 	if err != nil || !rep.Equal {
 		t.Fatalf("after the copy: %+v %v", rep, err)
 	}
@@ -150,7 +150,7 @@ func TestVerificationNamesPlantedDifferences(t *testing.T) {
 	if _, err := dst.Insert(ctx, "v_db0", "v_c0", "", gen.Columns(1, milvus.Keys{Ints: []int64{999999}}, func(int) int64 { return 1 }), 1); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = verify.Verify(ctx, src, dst, verify.VerifyOptions{SampleEvery: 1})
+	rep, err = verify.Verify(ctx, src, dst, verify.Options{SampleEvery: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestAPlanRefusesATargetThatAlreadyHoldsRowsOfTheSource(t *testing.T) {
 	if err := dst.CreateCollection(context.Background(), "held_db0", shape.Schema("held_c1"), milvus.CollectionSettings{Shards: 1}); err != nil {
 		t.Fatal(err)
 	}
-	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.CopyConfig{}, nil)
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{}, nil)
 	m := domain.NewMigration()
 	m.Source.ID, m.TargetCluster.ClusterID = "src", "dst"
 	_, err := c.Plan(context.Background(), m)

@@ -26,7 +26,7 @@ func TestATargetKilledMidCopyIsResumedWhenItReturns(t *testing.T) {
 	src := milvustest.Dial(t, bed.Source)
 	const rows = 20000
 	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: rows, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "tk_"})
-	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.CopyConfig{Workers: 1, PageRows: 500, RangeRows: 2000}, nil)
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{Workers: 1, PageRows: 500, RangeRows: 2000}, nil)
 	m := planned(t, c)
 	var mu sync.Mutex
 	seq := m.Seq()
@@ -66,7 +66,7 @@ func TestATargetKilledMidCopyIsResumedWhenItReturns(t *testing.T) {
 		t.Fatalf("the second run copied %d rows: it started over", copied())
 	}
 	dst := milvustest.Dial(t, bed.Target)
-	rep, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{SampleEvery: 1})
+	rep, err := verify.Verify(ctx, src, dst, verify.Options{SampleEvery: 1})
 	if err != nil || !rep.Equal {
 		t.Fatalf("after the resumed copy: %+v %v", rep, err)
 	}

@@ -55,7 +55,7 @@ func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
 	intent(4, "Upsert", &milvuspb.UpsertRequest{DbName: db, CollectionName: coll, NumRows: 1,
 		FieldsData: gen.Columns(1, milvus.Keys{Ints: []int64{9}}, func(int) int64 { return 1 })})
 
-	before, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{})
+	before, err := verify.Verify(ctx, src, dst, verify.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
 	}
 	b.apply(t)
 	b.drain(t)
-	after, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{})
+	after, err := verify.Verify(ctx, src, dst, verify.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

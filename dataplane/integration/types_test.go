@@ -57,7 +57,7 @@ func sameThroughPymilvus(t *testing.T, bed milvustest.Bed, when string) {
 // sameThroughZdm runs zdm's verification and fails on any difference.
 func sameThroughZdm(t *testing.T, src, dst *milvus.Conn, when string) {
 	t.Helper()
-	rep, err := verify.Verify(context.Background(), src, dst, verify.VerifyOptions{SampleEvery: 1})
+	rep, err := verify.Verify(context.Background(), src, dst, verify.Options{SampleEvery: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestEveryTypeIsCopiedReplayedAndVerified(t *testing.T) {
 	everyType(t, bed, "seed", bed.Source)
 
 	// The copy, in small pages so that a collection takes several.
-	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.CopyConfig{Workers: 2, PageRows: 40, RangeRows: 80}, nil)
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{Workers: 2, PageRows: 40, RangeRows: 80}, nil)
 	m := planned(t, c)
 	if err := c.Copy(ctx, m, func(context.Context, domain.BulkCopyProgressed) error { return nil }); err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestEveryTypeIsCopiedReplayedAndVerified(t *testing.T) {
 		if _, err := dst.Upsert(ctx, "types", "every", "", planted, 1); err != nil {
 			t.Fatalf("plant a change in %s: %v", name, err)
 		}
-		rep, err := verify.Verify(ctx, src, dst, verify.VerifyOptions{})
+		rep, err := verify.Verify(ctx, src, dst, verify.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

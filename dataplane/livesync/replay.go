@@ -89,7 +89,7 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 		if err := proto.Unmarshal(r.GetSchema(), schema); err != nil {
 			return err
 		}
-		props := milvus.KvMap(r.GetProperties())
+		props := milvus.KVMap(r.GetProperties())
 		if a.preserveKeys {
 			props = milvus.KeepKeys(schema, props)
 		}
@@ -113,7 +113,7 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 		res, err := t.Svc.DropPartition(t.In(ctx, db), &milvuspb.DropPartitionRequest{DbName: db, CollectionName: coll, PartitionName: r.GetPartitionName()})
 		return milvus.Check("drop partition", res, err)
 	case *milvuspb.CreateIndexRequest:
-		return t.CreateIndex(ctx, db, coll, milvus.Index{Name: r.GetIndexName(), Field: r.GetFieldName(), Params: milvus.KvMap(r.GetExtraParams())})
+		return t.CreateIndex(ctx, db, coll, milvus.Index{Name: r.GetIndexName(), Field: r.GetFieldName(), Params: milvus.KVMap(r.GetExtraParams())})
 	case *milvuspb.DropIndexRequest:
 		res, err := t.Svc.DropIndex(t.In(ctx, db), &milvuspb.DropIndexRequest{DbName: db, CollectionName: coll, FieldName: r.GetFieldName(), IndexName: r.GetIndexName()})
 		if milvus.IsIndexMissing(res) {

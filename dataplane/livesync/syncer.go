@@ -21,8 +21,8 @@ type MigrationReader interface {
 	Migration(ctx context.Context, id string) (*domain.Migration, error)
 }
 
-// SyncConfig tunes the sync.
-type SyncConfig struct {
+// Config tunes the sync.
+type Config struct {
 	// FingerprintEvery is how often the source's schema is compared with
 	// what the proxy let through (default 10s).
 	FingerprintEvery time.Duration
@@ -43,7 +43,7 @@ type Syncer struct {
 	positions  Positions
 	migrations MigrationReader
 	failer     capture.Failer
-	cfg        SyncConfig
+	cfg        Config
 	logger     *slog.Logger
 
 	mu   sync.Mutex
@@ -60,7 +60,7 @@ type syncRun struct {
 }
 
 // NewSyncer returns a syncer; base bounds the background work it starts.
-func NewSyncer(base context.Context, r milvus.Resolver, c *capture.Capture, j capture.JournalLog, pos Positions, mr MigrationReader, f capture.Failer, cfg SyncConfig, logger *slog.Logger) *Syncer {
+func NewSyncer(base context.Context, r milvus.Resolver, c *capture.Capture, j capture.JournalLog, pos Positions, mr MigrationReader, f capture.Failer, cfg Config, logger *slog.Logger) *Syncer {
 	if cfg.FingerprintEvery <= 0 {
 		cfg.FingerprintEvery = 10 * time.Second
 	}

@@ -61,7 +61,7 @@ func (c *Conn) CreateCollection(ctx context.Context, db string, schema *schemapb
 		return fmt.Errorf("encode schema of %s: %w", schema.GetName(), err)
 	}
 	req := &milvuspb.CreateCollectionRequest{DbName: db, CollectionName: schema.GetName(), Schema: data,
-		ShardsNum: set.Shards, ConsistencyLevel: set.Level, Properties: KvPairs(set.Properties)}
+		ShardsNum: set.Shards, ConsistencyLevel: set.Level, Properties: KVPairs(set.Properties)}
 	if HasPartitionKeyField(schema) {
 		req.NumPartitions = set.Partitions
 	}
@@ -94,7 +94,7 @@ func (c *Conn) CreateIndex(ctx context.Context, db, coll string, idx Index) erro
 		}
 	}
 	r, err := c.Svc.CreateIndex(c.In(ctx, db), &milvuspb.CreateIndexRequest{DbName: db, CollectionName: coll,
-		FieldName: idx.Field, IndexName: idx.Name, ExtraParams: KvPairs(params)})
+		FieldName: idx.Field, IndexName: idx.Name, ExtraParams: KVPairs(params)})
 	return Check("create index "+coll+"/"+idx.Name, r, err)
 }
 
@@ -245,7 +245,7 @@ func (c *Conn) ReadTimestamp(ctx context.Context, db, coll string) (uint64, erro
 	return ts, nil
 }
 
-func KvPairs(m map[string]string) []*commonpb.KeyValuePair {
+func KVPairs(m map[string]string) []*commonpb.KeyValuePair {
 	out := make([]*commonpb.KeyValuePair, 0, len(m))
 	for k, v := range m {
 		out = append(out, &commonpb.KeyValuePair{Key: k, Value: v})

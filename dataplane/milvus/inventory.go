@@ -165,12 +165,12 @@ func (c *Conn) Structure(ctx context.Context, db, name string) (*Collection, err
 	}
 	col := &Collection{
 		Database: db, Name: name, Schema: r.GetSchema(), ShardsNum: r.GetShardsNum(),
-		ConsistencyLevel: r.GetConsistencyLevel().String(), Properties: KvMap(r.GetProperties()),
+		ConsistencyLevel: r.GetConsistencyLevel().String(), Properties: KVMap(r.GetProperties()),
 		Aliases: append([]string{}, r.GetAliases()...), DynamicField: r.GetSchema().GetEnableDynamicField(),
 	}
 	sort.Strings(col.Aliases)
 	for _, f := range r.GetSchema().GetFields() {
-		tp := KvMap(f.GetTypeParams())
+		tp := KVMap(f.GetTypeParams())
 		fl := Field{Name: f.GetName(), Type: f.GetDataType().String(), PrimaryKey: f.GetIsPrimaryKey(), AutoID: f.GetAutoID(),
 			PartitionKey: f.GetIsPartitionKey(), Dynamic: f.GetIsDynamic()}
 		fl.Dim, _ = strconv.ParseInt(tp["dim"], 10, 64)
@@ -202,7 +202,7 @@ func (c *Conn) Structure(ctx context.Context, db, name string) (*Collection, err
 	}
 	col.Indexes = []Index{}
 	for _, d := range idx.GetIndexDescriptions() {
-		col.Indexes = append(col.Indexes, Index{Name: d.GetIndexName(), Field: d.GetFieldName(), Params: KvMap(d.GetParams())})
+		col.Indexes = append(col.Indexes, Index{Name: d.GetIndexName(), Field: d.GetFieldName(), Params: KVMap(d.GetParams())})
 	}
 	sort.Slice(col.Indexes, func(i, j int) bool { return col.Indexes[i].Name < col.Indexes[j].Name })
 	ls, err := c.Svc.GetLoadState(in, &milvuspb.GetLoadStateRequest{DbName: db, CollectionName: name})
@@ -224,7 +224,7 @@ func (c *Conn) Count(ctx context.Context, col *Collection) (int64, error) {
 	if err := Check("statistics "+col.Name, r.GetStatus(), err); err != nil {
 		return 0, err
 	}
-	n, _ := strconv.ParseInt(KvMap(r.GetStats())["row_count"], 10, 64)
+	n, _ := strconv.ParseInt(KVMap(r.GetStats())["row_count"], 10, 64)
 	return n, nil
 }
 
@@ -252,7 +252,7 @@ func IsIndexMissing(s *commonpb.Status) bool {
 	return s.GetErrorCode() == commonpb.ErrorCode_IndexNotExist || s.GetCode() == 700
 }
 
-func KvMap(kvs []*commonpb.KeyValuePair) map[string]string {
+func KVMap(kvs []*commonpb.KeyValuePair) map[string]string {
 	m := make(map[string]string, len(kvs))
 	for _, kv := range kvs {
 		m[kv.GetKey()] = kv.GetValue()

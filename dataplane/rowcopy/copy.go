@@ -18,8 +18,8 @@ import (
 	"github.com/zdm-io/zdm/retry"
 )
 
-// CopyConfig tunes the copy.
-type CopyConfig struct {
+// Config tunes the copy.
+type Config struct {
 	// Workers write pages to the target in parallel.
 	Workers int
 	// Readers read ranges of the source in parallel (default 2 x
@@ -41,18 +41,18 @@ type CopyConfig struct {
 	// (default: a page's rows, so a range is read with one query).
 	RangeRows int
 	// Retry is how a failed read or write of a page is tried again
-	// (default DefaultCopyRetry).
+	// (default DefaultRetry).
 	Retry retry.Policy
 }
 
-// DefaultCopyRetry tries a page's read or write 4 times, 200 ms apart at
+// DefaultRetry tries a page's read or write 4 times, 200 ms apart at
 // first, three times longer each time.
-func DefaultCopyRetry() retry.Policy {
+func DefaultRetry() retry.Policy {
 	return retry.Policy{Attempts: 4, First: 200 * time.Millisecond, Factor: 3}
 }
 
 // WithDefaults fills what is unset.
-func (c CopyConfig) WithDefaults() CopyConfig {
+func (c Config) WithDefaults() Config {
 	if c.Workers <= 0 {
 		c.Workers = 4
 	}
@@ -62,12 +62,12 @@ func (c CopyConfig) WithDefaults() CopyConfig {
 	if c.PageBytes <= 0 {
 		c.PageBytes = 6 << 20
 	}
-	c.Retry = c.Retry.Or(DefaultCopyRetry())
+	c.Retry = c.Retry.Or(DefaultRetry())
 	return c
 }
 
 // PageRowsFor is the rows of one page of col.
-func (c CopyConfig) PageRowsFor(schema *schemapb.CollectionSchema) int {
+func (c Config) PageRowsFor(schema *schemapb.CollectionSchema) int {
 	if c.PageRows > 0 {
 		return c.PageRows
 	}
@@ -79,7 +79,7 @@ func (c CopyConfig) PageRowsFor(schema *schemapb.CollectionSchema) int {
 // A range of one page is read with one query: a query whose limit is below
 // the range's rows makes every shard return that many rows, and the
 // surplus is read again by the next page.
-func (c CopyConfig) RangeRowsFor(schema *schemapb.CollectionSchema) int {
+func (c Config) RangeRowsFor(schema *schemapb.CollectionSchema) int {
 	if c.RangeRows > 0 {
 		return c.RangeRows
 	}
@@ -119,7 +119,7 @@ func rowBytes(s *schemapb.CollectionSchema) int {
 // row of a source onto a target.
 type Copier struct {
 	resolve milvus.Resolver
-	cfg     CopyConfig
+	cfg     Config
 	logger  *slog.Logger
 
 	mu sync.Mutex
@@ -129,7 +129,7 @@ type Copier struct {
 }
 
 // NewCopier returns a copier.
-func NewCopier(r milvus.Resolver, cfg CopyConfig, logger *slog.Logger) *Copier {
+func NewCopier(r milvus.Resolver, cfg Config, logger *slog.Logger) *Copier {
 	return &Copier{resolve: r, cfg: cfg.WithDefaults(), logger: logger, fresh: map[string]bool{}}
 }
 

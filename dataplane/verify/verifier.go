@@ -12,11 +12,11 @@ import (
 // MigrationVerifier compares a migration's source and target for the saga.
 type MigrationVerifier struct {
 	resolve milvus.Resolver
-	opt     VerifyOptions
+	opt     Options
 }
 
 // NewMigrationVerifier returns a verifier over the registry.
-func NewMigrationVerifier(r milvus.Resolver, opt VerifyOptions) *MigrationVerifier {
+func NewMigrationVerifier(r milvus.Resolver, opt Options) *MigrationVerifier {
 	return &MigrationVerifier{resolve: r, opt: opt}
 }
 

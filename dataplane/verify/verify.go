@@ -70,8 +70,8 @@ func (r *Report) Summary() string {
 	return strings.Join(parts, "; ")
 }
 
-// VerifyOptions tunes a verification.
-type VerifyOptions struct {
+// Options tunes a verification.
+type Options struct {
 	// PageRows is the rows of one checksummed range.
 	PageRows int
 	// SampleEvery compares every n-th row's vectors one by one (on top of
@@ -86,7 +86,7 @@ type VerifyOptions struct {
 // Verify compares every collection of src with dst: structure, row
 // counts, a checksum of every range of keys over every field, and sampled
 // vectors. Collections not loaded are loaded for it and released after.
-func Verify(ctx context.Context, src, dst *milvus.Conn, opt VerifyOptions) (*Report, error) {
+func Verify(ctx context.Context, src, dst *milvus.Conn, opt Options) (*Report, error) {
 	if opt.PageRows <= 0 {
 		opt.PageRows = 2000
 	}
@@ -234,7 +234,7 @@ func sortedPairs(m map[string]string) []string {
 
 // verifyRows walks the source's keys in order, one page at a time, and
 // compares each page with the target's rows of the same key range.
-func verifyRows(ctx context.Context, src, dst *milvus.Conn, s, t *milvus.Collection, opt VerifyOptions) (CollectionReport, error) {
+func verifyRows(ctx context.Context, src, dst *milvus.Conn, s, t *milvus.Collection, opt Options) (CollectionReport, error) {
 	cr := CollectionReport{Database: s.Database, Collection: s.Name}
 	for _, side := range []struct {
 		c   *milvus.Conn
