@@ -3,6 +3,7 @@ package milvus
 import (
 	"context"
 	"fmt"
+	"iter"
 	"sort"
 	"strconv"
 
@@ -15,6 +16,20 @@ import (
 type Inventory struct {
 	Version   string     `json:"version"`
 	Databases []Database `json:"databases"`
+}
+
+// All yields every collection of every database, in order; a collection
+// yielded may be changed in place.
+func (inv *Inventory) All() iter.Seq[*Collection] {
+	return func(yield func(*Collection) bool) {
+		for d := range inv.Databases {
+			for c := range inv.Databases[d].Collections {
+				if !yield(&inv.Databases[d].Collections[c]) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Database is one database and its collections.

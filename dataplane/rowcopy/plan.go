@@ -16,29 +16,24 @@ import (
 // target written to between its provisioning and the plan.
 func occupied(ctx context.Context, dst *milvus.Conn, src *milvus.Inventory) ([]string, error) {
 	want := map[string]bool{}
-	for _, d := range src.Databases {
-		for _, col := range d.Collections {
-			want[col.Key()] = true
-		}
+	for col := range src.All() {
+		want[col.Key()] = true
 	}
 	have, err := dst.Outline(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, d := range have.Databases {
-		for i := range d.Collections {
-			col := &d.Collections[i]
-			if !want[col.Key()] {
-				continue
-			}
-			n, err := dst.Count(ctx, col)
-			if err != nil {
-				return nil, err
-			}
-			if n > 0 {
-				out = append(out, col.Key())
-			}
+	for col := range have.All() {
+		if !want[col.Key()] {
+			continue
+		}
+		n, err := dst.Count(ctx, col)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			out = append(out, col.Key())
 		}
 	}
 	return out, nil
@@ -106,46 +101,43 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 		pf.Refusals = append(pf.Refusals, fmt.Sprintf("the target already holds rows of %s: the copy inserts, and would write them twice; start from a target without it", key))
 	}
 	var plan domain.CopyStarted
-	for _, d := range inv.Databases {
-		for i := range d.Collections {
-			col := &d.Collections[i]
-			pf.Collections++
-			pf.Refusals = append(pf.Refusals, milvus.Uncopiable(col)...)
-			if pk := col.PrimaryField(); pk.GetAutoID() {
-				pf.AutoID = append(pf.AutoID, col.Key())
+	for col := range inv.All() {
+		pf.Collections++
+		pf.Refusals = append(pf.Refusals, milvus.Uncopiable(col)...)
+		if pk := col.PrimaryField(); pk.GetAutoID() {
+			pf.AutoID = append(pf.AutoID, col.Key())
+		}
+		if !col.Loaded {
+			// Queries need a loaded collection; it is released after.
+			if err := src.Load(ctx, col.Database, col.Name); err != nil {
+				return plan, fmt.Errorf("load %s for the copy: %w", col.Key(), err)
 			}
-			if !col.Loaded {
-				// Queries need a loaded collection; it is released after.
-				if err := src.Load(ctx, col.Database, col.Name); err != nil {
-					return plan, fmt.Errorf("load %s for the copy: %w", col.Key(), err)
-				}
-				pf.Unloaded = append(pf.Unloaded, col.Key())
-			}
-			// The plan's keys need no strong reads: its last range is open
-			// above, so the ranges cover whatever is written after.
-			ts := c.readTimestamp(ctx, src, col)
-			if col.Rows, err = src.CountAt(ctx, col.Database, col.Name, "", ts); err != nil {
+			pf.Unloaded = append(pf.Unloaded, col.Key())
+		}
+		// The plan's keys need no strong reads: its last range is open
+		// above, so the ranges cover whatever is written after.
+		ts := c.readTimestamp(ctx, src, col)
+		if col.Rows, err = src.CountAt(ctx, col.Database, col.Name, "", ts); err != nil {
+			return plan, err
+		}
+		pf.Rows += col.Rows
+		cp := domain.CollectionPlan{Database: col.Database, Collection: col.Name, Rows: col.Rows, ReadTS: ts}
+		for _, part := range copyPartitions(col) {
+			ranges, err := planRanges(ctx, src, col, part, c.cfg.RangeRowsFor(col.Schema), ts)
+			if err != nil {
 				return plan, err
 			}
-			pf.Rows += col.Rows
-			cp := domain.CollectionPlan{Database: col.Database, Collection: col.Name, Rows: col.Rows, ReadTS: ts}
-			for _, part := range copyPartitions(col) {
-				ranges, err := planRanges(ctx, src, col, part, c.cfg.RangeRowsFor(col.Schema), ts)
-				if err != nil {
-					return plan, err
-				}
-				for _, r := range ranges {
-					cp.Ranges = append(cp.Ranges, r.Name())
-				}
+			for _, r := range ranges {
+				cp.Ranges = append(cp.Ranges, r.Name())
 			}
-			if !col.Loaded {
-				// The copy loads it again; until then the source is as it was.
-				if err := src.Release(ctx, col.Database, col.Name); err != nil {
-					return plan, err
-				}
-			}
-			plan.Collections = append(plan.Collections, cp)
 		}
+		if !col.Loaded {
+			// The copy loads it again; until then the source is as it was.
+			if err := src.Release(ctx, col.Database, col.Name); err != nil {
+				return plan, err
+			}
+		}
+		plan.Collections = append(plan.Collections, cp)
 	}
 	if len(pf.AutoID) > 0 {
 		pf.Notes = append(pf.Notes, autoIDNote(m, pf))

@@ -109,25 +109,20 @@ func Verify(ctx context.Context, src, dst *milvus.Conn, opt Options) (*Report, e
 	}
 	rep := &Report{Equal: true, Collections: []CollectionReport{}}
 	targets := map[string]*milvus.Collection{}
-	for _, d := range dinv.Databases {
-		for i := range d.Collections {
-			targets[d.Collections[i].Key()] = &d.Collections[i]
-		}
+	for t := range dinv.All() {
+		targets[t.Key()] = t
 	}
 	type pair struct{ s, t *milvus.Collection }
 	var pairs []pair
-	for _, d := range sinv.Databases {
-		for i := range d.Collections {
-			s := &d.Collections[i]
-			t, ok := targets[s.Key()]
-			delete(targets, s.Key())
-			if !ok {
-				rep.Structure = append(rep.Structure, "collection "+s.Key()+" is missing on the target")
-				continue
-			}
-			rep.Structure = append(rep.Structure, structureDiff(s, t)...)
-			pairs = append(pairs, pair{s, t})
+	for s := range sinv.All() {
+		t, ok := targets[s.Key()]
+		delete(targets, s.Key())
+		if !ok {
+			rep.Structure = append(rep.Structure, "collection "+s.Key()+" is missing on the target")
+			continue
 		}
+		rep.Structure = append(rep.Structure, structureDiff(s, t)...)
+		pairs = append(pairs, pair{s, t})
 	}
 	// Collections are compared in parallel; the report keeps their order.
 	reports := make([]CollectionReport, len(pairs))
