@@ -67,6 +67,9 @@ func NewSyncer(base context.Context, r milvus.Resolver, c *capture.Capture, j ca
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 5 * time.Minute
 	}
+	if logger == nil {
+		logger = slog.Default()
+	}
 	return &Syncer{resolve: r, capture: c, journal: j, positions: pos, migrations: mr, failer: f, cfg: cfg, logger: logger,
 		runs: map[string]*syncRun{}, base: base}
 }

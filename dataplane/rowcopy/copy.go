@@ -130,6 +130,9 @@ type Copier struct {
 
 // NewCopier returns a copier.
 func NewCopier(r milvus.Resolver, cfg Config, logger *slog.Logger) *Copier {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	return &Copier{resolve: r, cfg: cfg.WithDefaults(), logger: logger, fresh: map[string]bool{}}
 }
 
