@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/rowcopy"
 	"github.com/zdm-io/zdm/domain"

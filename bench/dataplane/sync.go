@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
 	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/capture"

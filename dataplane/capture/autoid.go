@@ -9,12 +9,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // keyRun gives the keys of one collection: Milvus's own shape of autoID

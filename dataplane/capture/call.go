@@ -7,14 +7,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
-	"github.com/zdm-io/zdm/domain"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/domain"
 )
 
 // call is one intercepted request.

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // A write held at the switch goes on to the target once the capture is

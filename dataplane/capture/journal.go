@@ -127,7 +127,7 @@ func DatabaseSubject(migrationID, db string) string {
 // HeartbeatSubject carries the capture's heartbeat.
 func HeartbeatSubject(migrationID string) string { return JournalPrefix(migrationID) + "hb.hb" }
 
-// subjectNames reads the database and collection back from a subject
+// SubjectNames reads the database and collection back from a subject
 // ("" collection for database DDL and heartbeats).
 func SubjectNames(migrationID, subject string) (db, coll string, kind string) {
 	rest := strings.TrimPrefix(subject, JournalPrefix(migrationID))

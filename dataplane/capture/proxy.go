@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,6 +17,8 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // rawCodec moves messages as the bytes they are, so the proxy forwards

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"google.golang.org/grpc"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // benchSchema is the schema of the benchmark's collection.

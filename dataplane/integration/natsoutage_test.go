@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
 	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"

@@ -9,10 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/milvus"
-
-	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/zdm-io/zdm/retry"
 )
 

@@ -3,11 +3,10 @@ package livesync
 import (
 	"time"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/golang/protobuf/proto"
-
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // maxBatchRows bounds the rows the applier merges into one upsert.

@@ -3,9 +3,9 @@ package livesync
 import (
 	"testing"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 func TestArraysOfSeveralWritesMergeWhole(t *testing.T) {

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/zdm-io/zdm/dataplane/capture"
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // sourceWait is a repair that cannot read the source. It is not the

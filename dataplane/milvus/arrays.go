@@ -72,7 +72,7 @@ var arrayElements = map[schemapb.DataType]bool{
 	schemapb.DataType_Int64: true, schemapb.DataType_Float: true, schemapb.DataType_Double: true, schemapb.DataType_VarChar: true,
 }
 
-// uncopiable names each field of col that zdm cannot carry to a target,
+// Uncopiable names each field of col that zdm cannot carry to a target,
 // and why: the preflight refuses such a source rather than send requests
 // a server rejects, or worse, crashes on.
 func Uncopiable(col *Collection) []string {

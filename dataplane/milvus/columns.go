@@ -252,7 +252,7 @@ func typeParamInt(f *schemapb.FieldSchema, key string) int {
 	return 0
 }
 
-// outputFields asks for every field, the dynamic one included.
+// OutputFields asks for every field, the dynamic one included.
 func OutputFields(col *Collection) []string {
 	var out []string
 	for _, f := range col.Schema.GetFields() {
@@ -264,7 +264,7 @@ func OutputFields(col *Collection) []string {
 	return out
 }
 
-// markDynamic flags the dynamic column of a query page so that an upsert
+// MarkDynamic flags the dynamic column of a query page so that an upsert
 // treats it as the dynamic field again.
 func MarkDynamic(cols []*schemapb.FieldData) {
 	for _, c := range cols {
@@ -274,10 +274,10 @@ func MarkDynamic(cols []*schemapb.FieldData) {
 	}
 }
 
-// queryWindow is the most rows Milvus returns for one query (16384 by default).
+// QueryWindow is the most rows Milvus returns for one query (16384 by default).
 const QueryWindow = 16384
 
-// keysFromStrings reads keys written as text ("varchar" or int64).
+// KeysFromStrings reads keys written as text ("varchar" or int64).
 func KeysFromStrings(keyType string, keys []string) Keys {
 	if keyType == "varchar" {
 		return Keys{Strs: keys}

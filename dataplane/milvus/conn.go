@@ -99,7 +99,7 @@ func (e *StatusError) Error() string {
 // Unwrap returns ErrServer.
 func (e *StatusError) Unwrap() error { return ErrServer }
 
-// check turns a Milvus status into an error.
+// Check turns a Milvus status into an error.
 func Check(op string, s *commonpb.Status, err error) error {
 	if err != nil {
 		return fmt.Errorf("milvus %s: %w", op, err)
@@ -113,7 +113,7 @@ func Check(op string, s *commonpb.Status, err error) error {
 	return nil
 }
 
-// neverSent says that a call failed before it left for the upstream: gRPC
+// NeverSent says that a call failed before it left for the upstream: gRPC
 // found no connection to send it on (the server down, refusing
 // connections), and answers that UNAVAILABLE with "connection error".
 // Such a write did nothing, and needs no repair; taking each for a broken

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// fingerprint is what the forbidden operations change: collections and
+// Fingerprint is what the forbidden operations change: collections and
 // their fields, properties and aliases, per database.
 func Fingerprint(inv *Inventory) map[string]string {
 	out := map[string]string{}
@@ -29,7 +29,7 @@ func Fingerprint(inv *Inventory) map[string]string {
 	return out
 }
 
-// changes lists what differs between two fingerprints, in words.
+// Changes lists what differs between two fingerprints, in words.
 func Changes(before, after map[string]string) []string {
 	var out []string
 	for k, v := range before {
@@ -49,7 +49,7 @@ func Changes(before, after map[string]string) []string {
 	return out
 }
 
-// without is fp less the keys drop says.
+// Without is fp less the keys drop says.
 func Without(fp map[string]string, drop func(key string) bool) map[string]string {
 	out := make(map[string]string, len(fp))
 	for k, v := range fp {

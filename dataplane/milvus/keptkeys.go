@@ -12,7 +12,7 @@ import (
 // the source did.
 const KeptAutoIDProperty = "zdm.auto_id"
 
-// keepKeys makes schema's autoID key field one that takes the source's
+// KeepKeys makes schema's autoID key field one that takes the source's
 // keys (in place) and returns props with the mark that has the proxy give
 // keys after the switch; a schema without autoID keys is left as it is.
 func KeepKeys(schema *schemapb.CollectionSchema, props map[string]string) map[string]string {

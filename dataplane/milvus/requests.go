@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// requestMessage returns an empty request of a MilvusService method.
+// RequestMessage returns an empty request of a MilvusService method.
 func RequestMessage(method string) proto.Message {
 	switch method {
 	case "Insert":
@@ -55,7 +55,7 @@ func RequestMessage(method string) proto.Message {
 	return nil
 }
 
-// requestNames resolves a request's database (from the request, else the
+// RequestNames resolves a request's database (from the request, else the
 // dbname header, else "default") and collection.
 func RequestNames(method string, msg proto.Message, dbHeader string) (db, coll string) {
 	if msg != nil {
@@ -78,7 +78,7 @@ func RequestNames(method string, msg proto.Message, dbHeader string) (db, coll s
 	return db, coll
 }
 
-// succeeded decodes an answer: whether the source acknowledged the call,
+// Succeeded decodes an answer: whether the source acknowledged the call,
 // and the mutation result of a write.
 func Succeeded(method string, resp []byte) (bool, *milvuspb.MutationResult) {
 	if isWrite(method) {
@@ -100,7 +100,7 @@ func statusOK(s *commonpb.Status) bool {
 	return s.GetErrorCode() == commonpb.ErrorCode_Success && s.GetCode() == 0
 }
 
-// decodeRequest decodes a request of method once, for every use the proxy
+// DecodeRequest decodes a request of method once, for every use the proxy
 // makes of it, and returns with it what the write's intent keeps (keys).
 // An insert or upsert is decoded without the columns that cannot be its
 // primary key: the proxy reads only names and keys from it, so its vectors

@@ -6,7 +6,7 @@ import (
 	"google.golang.org/grpc/mem"
 )
 
-// newBufferPool returns gRPC's tiered buffer pool with a tier at every
+// NewBufferPool returns gRPC's tiered buffer pool with a tier at every
 // power of two up to 8 MiB. gRPC's default pool jumps from 32 KiB to
 // 1 MiB and clears the whole buffer on each Get, so every insert of a few
 // dozen KiB (a batch of 100 vectors) cleared 1 MiB: a tenth of the CPU
@@ -27,7 +27,7 @@ const (
 	transportBuffer = 256 << 10
 )
 
-// dialOptions tunes a client connection to Milvus.
+// DialOptions tunes a client connection to Milvus.
 func DialOptions(pool mem.BufferPool) []grpc.DialOption {
 	return []grpc.DialOption{
 		experimental.WithBufferPool(pool),
@@ -39,7 +39,7 @@ func DialOptions(pool mem.BufferPool) []grpc.DialOption {
 	}
 }
 
-// serverOptions tunes the proxy's server side alike.
+// ServerOptions tunes the proxy's server side alike.
 func ServerOptions(pool mem.BufferPool) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		experimental.BufferPool(pool),

@@ -8,12 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
+	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/retry"
 )

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/retry"
 )

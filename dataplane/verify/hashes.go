@@ -9,9 +9,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // compareHashes counts, and notes, the keys of the source rows sh missing

@@ -6,15 +6,15 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
-// quickCheck compares, per collection and all in parallel (writes are held
+// QuickCheck compares, per collection and all in parallel (writes are held
 // meanwhile), the row counts and the first sampleRows rows in key order,
 // every field. It reads through the sync's own connections: dialling while
 // writes are held would lengthen the pause.

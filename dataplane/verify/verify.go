@@ -6,11 +6,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // Report compares two clusters.

@@ -8,9 +8,9 @@ import (
 	"io"
 	"sort"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // CheckReport says whether every acknowledged write of a load journal is on

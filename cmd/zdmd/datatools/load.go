@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zdm-io/zdm/dataplane/milvus"
-
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // Target names a collection.
