@@ -22,7 +22,7 @@ import (
 func TestTheMilvusDataPlaneMeetsTheContract(t *testing.T) {
 	bed := milvustest.Empty(t)
 	src := milvustest.Dial(t, bed.Source)
-	milvustest.Seed(t, src, datatools.Shape{Databases: 2, Collections: 2, Rows: 3000, Dim: 8, PKType: "int64", Index: "none", Shards: 1, Prefix: "accept_"})
+	milvustest.Seed(t, src, datatools.Shape{Databases: 2, Collections: 2, Rows: 3000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "accept_"})
 	store := estest.NewStore(t)
 	journal := estest.Journal(t, store)
 	resolve := endpoints{"src": bed.Source, "dst": bed.Target}
