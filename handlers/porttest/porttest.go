@@ -7,6 +7,7 @@ package porttest
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,14 +60,18 @@ func Provisioner(t *testing.T, p handlers.Provisioner, m *domain.Migration, empt
 	}
 }
 
-// history folds events into a migration as the log would.
+// history folds events into a migration as the log would. A data plane
+// may checkpoint from several goroutines at once, as the saga allows.
 type history struct {
-	t *testing.T
-	m *domain.Migration
+	t  *testing.T
+	mu sync.Mutex
+	m  *domain.Migration
 }
 
 func (h *history) record(events ...domain.Event) {
 	h.t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for _, e := range events {
 		if err := h.m.Apply(domain.Record{Seq: h.m.Seq() + 1, At: time.Now(), Actor: "porttest", Event: e}); err != nil {
 			h.t.Fatalf("record %s: %v", e.EventType(), err)
@@ -80,7 +85,13 @@ type Current struct{ h *history }
 
 // Migration returns a copy of the migration as recorded so far.
 func (c *Current) Migration(context.Context, string) (*domain.Migration, error) {
-	return c.h.m.Clone(), nil
+	return c.h.clone(), nil
+}
+
+func (h *history) clone() *domain.Migration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.m.Clone()
 }
 
 // DataPlane checks a data plane's copy, sync and switch, in the order the
@@ -102,12 +113,12 @@ func DataPlane(t *testing.T, steps handlers.Steps, source domain.ClusterRef, tar
 	}
 	h.record(domain.MigrationRequested{ID: "m-porttest", Source: source, Options: domain.Options{}.WithDefaults(), Organization: source.Organization},
 		domain.Locked{SourceClusterID: source.ID}, domain.ProvisioningStarted{Provisioner: "porttest"}, target)
-	if err := steps.Syncer.Arm(ctx, h.m.Clone()); err != nil {
+	if err := steps.Syncer.Arm(ctx, h.clone()); err != nil {
 		t.Fatalf("arm: %v", err)
 	}
-	t.Cleanup(func() { _ = steps.Syncer.Disarm(context.Background(), h.m.Clone()) })
+	t.Cleanup(func() { _ = steps.Syncer.Disarm(context.Background(), h.clone()) })
 
-	plan, err := steps.Copier.Plan(ctx, h.m.Clone())
+	plan, err := steps.Copier.Plan(ctx, h.clone())
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
@@ -118,10 +129,13 @@ func DataPlane(t *testing.T, steps handlers.Steps, source domain.ClusterRef, tar
 	checkpoints := map[string]int{}
 	copyAll := func() int {
 		n := 0
-		err := steps.Copier.Copy(ctx, h.m.Clone(), func(_ context.Context, p domain.BulkCopyProgressed) error {
+		var mu sync.Mutex
+		err := steps.Copier.Copy(ctx, h.clone(), func(_ context.Context, p domain.BulkCopyProgressed) error {
+			mu.Lock()
 			checkpoints[p.Database+"/"+p.Collection+"/"+p.Range]++
-			h.record(p)
 			n++
+			mu.Unlock()
+			h.record(p)
 			return nil
 		})
 		if err != nil {
@@ -151,7 +165,7 @@ func DataPlane(t *testing.T, steps handlers.Steps, source domain.ClusterRef, tar
 		t.Fatalf("a copy resumed after it finished made %d checkpoints", n)
 	}
 	if steps.Verifier != nil {
-		v, err := steps.Verifier.Verify(ctx, h.m.Clone(), "copy")
+		v, err := steps.Verifier.Verify(ctx, h.clone(), "copy")
 		if err != nil {
 			t.Fatalf("verify: %v", err)
 		}
@@ -164,7 +178,7 @@ func DataPlane(t *testing.T, steps handlers.Steps, source domain.ClusterRef, tar
 	syncCtx, stop := context.WithTimeout(ctx, 3*time.Second)
 	defer stop()
 	samples := 0
-	if err := steps.Syncer.Sync(syncCtx, h.m.Clone(), func(_ context.Context, seconds float64) error {
+	if err := steps.Syncer.Sync(syncCtx, h.clone(), func(_ context.Context, seconds float64) error {
 		if seconds < 0 {
 			t.Errorf("a negative lag: %v", seconds)
 		}
@@ -177,10 +191,10 @@ func DataPlane(t *testing.T, steps handlers.Steps, source domain.ClusterRef, tar
 		t.Fatal("the sync reported no lag in 3 s")
 	}
 	h.record(domain.SyncStopped{ConfirmedBy: "porttest", LagSeconds: 0})
-	if err := steps.Syncer.Arm(ctx, h.m.Clone()); err != nil {
+	if err := steps.Syncer.Arm(ctx, h.clone()); err != nil {
 		t.Fatalf("arming again: %v", err)
 	}
-	sw, check, err := steps.Syncer.Switch(ctx, h.m.Clone())
+	sw, check, err := steps.Syncer.Switch(ctx, h.clone())
 	if err != nil {
 		t.Fatalf("switch: %v", err)
 	}
@@ -188,7 +202,7 @@ func DataPlane(t *testing.T, steps handlers.Steps, source domain.ClusterRef, tar
 		t.Fatalf("switch: %+v, check %+v", sw, check)
 	}
 	h.record(domain.Verified{Phase: "switch", Equal: true}, sw)
-	if err := steps.Syncer.Disarm(ctx, h.m.Clone()); err != nil {
+	if err := steps.Syncer.Disarm(ctx, h.clone()); err != nil {
 		t.Fatalf("disarm: %v", err)
 	}
 }
