@@ -131,10 +131,12 @@ type SyncStopped struct {
 	LagSeconds  float64 `json:"lag_seconds"`
 }
 
-// SwitchedOver records that traffic goes to the target (R11). Of the
-// write pause, DrainMS went to applying what was journaled before the
-// hold and CheckMS to comparing the clusters; the rest is routing the
-// proxy and releasing the held writes.
+// SwitchedOver records that traffic goes to the target (R11). It is
+// recorded while the writes are still held, and they go on to the target
+// only once it is: WritePauseMS is the pause up to that point (DrainMS of
+// it applying what was journaled before the hold, CheckMS comparing the
+// clusters); recording this event and releasing the writes add a few
+// milliseconds, which the client's own gap shows.
 type SwitchedOver struct {
 	TargetEndpoint string  `json:"target_endpoint"`
 	WritePauseMS   float64 `json:"write_pause_ms,omitempty"`

@@ -68,9 +68,14 @@ type Syncer interface {
 	// Sync applies live writes to the target until ctx ends, reporting
 	// the lag (seconds) about once a second.
 	Sync(ctx context.Context, m *domain.Migration, lag func(context.Context, float64) error) error
-	// Switch drains what is left, checks the target while writes are held
-	// and routes traffic to it; it returns that check too.
-	Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, domain.Verified, error)
+	// Switch drains what is left and checks the target while writes are
+	// held; it returns that check too. On success the writes stay held
+	// until route is called: with true once the switch is recorded (they
+	// go on to the target), with false if it could not be (they go on to
+	// the source). Recording first means a zdmd that dies in between never
+	// has sent writes to the target that its restart would send to the
+	// source. On an error the writes already go on to the source.
+	Switch(ctx context.Context, m *domain.Migration) (sw domain.SwitchedOver, check domain.Verified, route func(toTarget bool), err error)
 	// Disarm stops capturing writes for a migration that ended.
 	Disarm(ctx context.Context, m *domain.Migration) error
 }

@@ -234,3 +234,60 @@ func (c copierFunc) Plan(ctx context.Context, m *domain.Migration) (domain.CopyS
 func (c copierFunc) Copy(ctx context.Context, m *domain.Migration, cp func(context.Context, domain.BulkCopyProgressed) error) error {
 	return c.copy(ctx, m, cp)
 }
+
+// routeSpy is a syncer that notes, when the saga releases the held writes,
+// where they go and what the history said at that moment.
+type routeSpy struct {
+	*simulated.DataPlane
+	svc *handlers.Service
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *routeSpy) Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, domain.Verified, func(bool), error) {
+	sw, check, _, err := r.DataPlane.Switch(ctx, m)
+	return sw, check, func(toTarget bool) {
+		cur, lerr := r.svc.Migration(context.Background(), m.ID)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.got = append(r.got, fmt.Sprintf("to target %v, history %s %v", toTarget, cur.State, lerr))
+	}, err
+}
+
+// The held writes go on to the target only once the switch is in the
+// history: a zdmd that died between the two would otherwise have sent
+// writes to the target that its restart sends to the source.
+func TestTheSwitchIsRecordedBeforeAnyHeldWriteGoesToTheTarget(t *testing.T) {
+	dp := simulated.New(simulated.Config{LagStep: time.Millisecond})
+	steps := handlers.StepsOf(domain.ProvisionerSimulated, dp)
+	h := newHarness(t, steps)
+	spy := &routeSpy{DataPlane: dp, svc: h.svc}
+	h.steps.Syncer = spy
+	h.runSaga(t)
+	id := h.start(t, domain.ProvisionerSimulated, "1h")
+	h.wait(t, id, domain.StateSyncing)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, err := h.svc.StopSync(context.Background(), admin, "stop-1", id, handlers.StopSync{ConfirmWritesStopped: true, Force: true})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	h.wait(t, id, domain.StateSwitchedOver)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		spy.mu.Lock()
+		got := append([]string(nil), spy.got...)
+		spy.mu.Unlock()
+		if len(got) > 0 {
+			if len(got) != 1 || got[0] != "to target true, history switched_over <nil>" {
+				t.Fatalf("held writes released: %v", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the held writes were never released")
+		}
+	}
+}

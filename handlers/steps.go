@@ -181,15 +181,24 @@ func (s *Saga) sync(ctx context.Context, m *domain.Migration) error {
 }
 
 func (s *Saga) switchOver(ctx context.Context, m *domain.Migration) error {
-	sw, check, err := s.steps.Syncer.Switch(ctx, m)
+	sw, check, route, err := s.steps.Syncer.Switch(ctx, m)
 	if err != nil {
 		return err
 	}
-	if _, err := s.svc.Record(ctx, m.ID, m.ID+"/verified-switch", domain.RecordVerification{Report: check}); err != nil {
+	// The switch is recorded before any held write goes on to the target.
+	_, err = s.svc.Record(ctx, m.ID, m.ID+"/verified-switch", domain.RecordVerification{Report: check})
+	if err == nil {
+		_, err = s.svc.Record(ctx, m.ID, m.ID+"/switched-over", domain.CompleteSwitch{Switch: sw})
+	}
+	if err != nil {
+		// An append whose answer was lost may have been stored: the
+		// history decides where the held writes go.
+		cur, lerr := s.svc.Migration(context.WithoutCancel(ctx), m.ID)
+		route(lerr == nil && cur.State == domain.StateSwitchedOver)
 		return err
 	}
-	_, err = s.svc.Record(ctx, m.ID, m.ID+"/switched-over", domain.CompleteSwitch{Switch: sw})
-	return err
+	route(true)
+	return nil
 }
 
 // missing refuses a state whose data-plane part this zdmd does not have.

@@ -181,18 +181,21 @@ func (s *Syncer) Sync(ctx context.Context, m *domain.Migration, lag func(context
 }
 
 // Switch holds new writes at the proxy, drains the journal up to the
-// fence (the newest journaled write), checks counts and a sample of rows
-// per collection, routes the proxy to the target and lets the held writes
-// go on there.
-func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, domain.Verified, error) {
+// fence (the newest journaled write), and checks counts and a sample of
+// rows per collection. On success the writes stay held: route sends them
+// to the target (true) once the switch is recorded, or back to the source
+// (false) when it could not be. A zdmd that dies before the record resumes
+// them on the source after its restart, one that dies after it routes them
+// to the target; never both. On an error they go on to the source.
+func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, domain.Verified, func(toTarget bool), error) {
 	none := domain.Verified{}
 	r, err := s.run(ctx, m)
 	if err != nil {
-		return domain.SwitchedOver{}, none, err
+		return domain.SwitchedOver{}, none, nil, err
 	}
 	targetEP, err := s.resolve.Endpoint(ctx, m.TargetCluster.ClusterID)
 	if err != nil {
-		return domain.SwitchedOver{}, none, err
+		return domain.SwitchedOver{}, none, nil, err
 	}
 	// Writes still flow while the applier catches up with the journal as
 	// it is now, so the hold below covers only what came in meanwhile; an
@@ -200,40 +203,51 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	// A catch-up that does not end in time is left to the drain.
 	if fence, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">"); err == nil {
 		if err := s.drainTo(ctx, r.applier, fence, s.cfg.DrainTimeout/10); err != nil && ctx.Err() != nil {
-			return domain.SwitchedOver{}, none, ctx.Err()
+			return domain.SwitchedOver{}, none, nil, ctx.Err()
 		}
 	}
 	began := time.Now()
 	release, err := s.capture.Hold(ctx, m.Source.ID)
 	if err != nil {
-		return domain.SwitchedOver{}, none, err
+		return domain.SwitchedOver{}, none, nil, err
 	}
-	defer release()
+	routed := false
+	defer func() {
+		if !routed {
+			release()
+		}
+	}()
 	s.logger.Info("writes held for the switch", "migration", m.ID)
 	fence, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">")
 	if err != nil {
-		return domain.SwitchedOver{}, none, err
+		return domain.SwitchedOver{}, none, nil, err
 	}
 	if err := s.drainTo(ctx, r.applier, fence, s.cfg.DrainTimeout); err != nil {
-		return domain.SwitchedOver{}, none, err
+		return domain.SwitchedOver{}, none, nil, err
 	}
 	drained := time.Now()
 	rep, err := verify.QuickCheck(ctx, r.source, r.target)
 	if err != nil {
-		return domain.SwitchedOver{}, none, err
+		return domain.SwitchedOver{}, none, nil, err
 	}
 	data, _ := json.Marshal(rep)
 	check := domain.Verified{Phase: "switch", Equal: rep.Equal, Report: data}
 	if !rep.Equal {
-		return domain.SwitchedOver{}, check, &domain.StepError{Reason: "switch_check_failed", Permanent: true,
+		return domain.SwitchedOver{}, check, nil, &domain.StepError{Reason: "switch_check_failed", Permanent: true,
 			Err: fmt.Errorf("after the drain the target differs from the source (%s); were writes sent around the proxy?", rep.Summary())}
 	}
 	checked := time.Now()
-	s.capture.Route(m.Source.ID, targetEP.Address)
-	s.capture.Disarm(m.ID) // lets the held writes go on, to the target
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: ms(time.Since(began)),
-		DrainMS: ms(drained.Sub(began)), CheckMS: ms(checked.Sub(drained))}, check, nil
+	routed = true // the caller releases the writes
+	route := func(toTarget bool) {
+		if toTarget {
+			s.capture.Route(m.Source.ID, targetEP.Address)
+			s.capture.Disarm(m.ID) // lets the held writes go on, to the target
+		}
+		release()
+	}
+	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: ms(checked.Sub(began)),
+		DrainMS: ms(drained.Sub(began)), CheckMS: ms(checked.Sub(drained))}, check, route, nil
 }
 
 // drainTo waits until the applier has applied the journal up to fence.

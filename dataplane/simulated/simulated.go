@@ -141,13 +141,23 @@ func (d *DataPlane) Sync(ctx context.Context, m *domain.Migration, lag func(cont
 }
 
 // Switch "routes" traffic to the simulated target.
-func (d *DataPlane) Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, domain.Verified, error) {
+func (d *DataPlane) Switch(ctx context.Context, m *domain.Migration) (domain.SwitchedOver, domain.Verified, func(bool), error) {
 	select {
 	case <-ctx.Done():
-		return domain.SwitchedOver{}, domain.Verified{}, ctx.Err()
+		return domain.SwitchedOver{}, domain.Verified{}, nil, ctx.Err()
 	case <-time.After(d.cfg.SwitchDelay):
 	}
-	return domain.SwitchedOver{TargetEndpoint: m.TargetCluster.Endpoint}, domain.Verified{Phase: "switch", Equal: true}, d.note("%s switch", m.ID)
+	if err := d.note("%s switch", m.ID); err != nil {
+		return domain.SwitchedOver{}, domain.Verified{}, nil, err
+	}
+	route := func(toTarget bool) {
+		if toTarget {
+			_ = d.note("%s route to the target", m.ID)
+		} else {
+			_ = d.note("%s resume on the source", m.ID)
+		}
+	}
+	return domain.SwitchedOver{TargetEndpoint: m.TargetCluster.Endpoint}, domain.Verified{Phase: "switch", Equal: true}, route, nil
 }
 
 // Arm has nothing to capture.

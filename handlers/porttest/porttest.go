@@ -194,14 +194,18 @@ func DataPlane(t *testing.T, steps handlers.Steps, source domain.ClusterRef, tar
 	if err := steps.Syncer.Arm(ctx, h.clone()); err != nil {
 		t.Fatalf("arming again: %v", err)
 	}
-	sw, check, err := steps.Syncer.Switch(ctx, h.clone())
+	sw, check, route, err := steps.Syncer.Switch(ctx, h.clone())
 	if err != nil {
 		t.Fatalf("switch: %v", err)
+	}
+	if route == nil {
+		t.Fatal("a switch without a route to release the held writes")
 	}
 	if sw.TargetEndpoint == "" || !check.Equal || check.Phase != "switch" {
 		t.Fatalf("switch: %+v, check %+v", sw, check)
 	}
 	h.record(domain.Verified{Phase: "switch", Equal: true}, sw)
+	route(true)
 	if err := steps.Syncer.Disarm(ctx, h.clone()); err != nil {
 		t.Fatalf("disarm: %v", err)
 	}
