@@ -84,7 +84,6 @@ func (s *Server) visibleMigration(c echo.Context) (*projections.MigrationView, e
 	if !ok || !principal(c).CanView(v.Organization) {
 		return nil, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no migration " + c.Param("id")}
 	}
-	s.live(v)
 	return v, nil
 }
 
@@ -112,6 +111,7 @@ func (s *Server) getMigration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.live(v)
 	return c.JSON(http.StatusOK, v)
 }
 

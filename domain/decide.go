@@ -198,11 +198,7 @@ func sampleLag(m *Migration, c SampleLag) ([]Event, error) {
 	if c.LagSeconds < 0 {
 		return nil, FieldError("lag_seconds", "must not be negative")
 	}
-	sample := LagSampled{LagSeconds: c.LagSeconds}
-	if side := m.lagSide(c.LagSeconds); side != m.lagSide(m.Lag.Seconds) || (!m.Lag.Sampled && side == "under") {
-		sample.Crossed = side
-	}
-	events := []Event{sample}
+	events := []Event{LagSampled{LagSeconds: c.LagSeconds, Crossed: m.crossed(c.LagSeconds)}}
 	if m.State == StateSyncing && !m.ThresholdReached && c.LagSeconds < m.Options.LagThresholdSeconds {
 		events = append(events, LagThresholdReached{LagSeconds: c.LagSeconds})
 	}

@@ -59,3 +59,20 @@ func TestALagSampleIsAStepOnlyWhenItCrosses(t *testing.T) {
 		t.Fatal("a step is left out")
 	}
 }
+
+// A sample records a crossing only when it changes side: a first sample
+// under the threshold is one, a first sample over it is not.
+func TestALagSampleNamesOnlyRealCrossings(t *testing.T) {
+	m := NewMigration()
+	m.Options = Options{}.WithDefaults()
+	threshold := m.Options.LagThresholdSeconds
+	for i, c := range []struct {
+		lag  float64
+		want string
+	}{{threshold + 5, ""}, {threshold + 1, ""}, {threshold / 2, "under"}, {threshold / 4, ""}, {threshold * 2, "over"}} {
+		if got := m.crossed(c.lag); got != c.want {
+			t.Fatalf("sample %d (%.1fs after %+v): crossed %q, want %q", i, c.lag, m.Lag, got, c.want)
+		}
+		m.Lag = LagInfo{Seconds: c.lag, Sampled: true}
+	}
+}

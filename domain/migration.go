@@ -203,12 +203,21 @@ func (m *Migration) SyncDeadline() time.Time {
 	return m.SyncStartedAt.Add(time.Duration(m.Options.SyncTimeLimit))
 }
 
-// lagSide says on which side of the threshold a lag is.
-func (m *Migration) lagSide(seconds float64) string {
-	if seconds < m.Options.LagThresholdSeconds {
-		return "under"
+// crossed says whether a lag sample crosses the threshold from the last
+// one recorded: "under" or "over" when it does, "" when it stays on the
+// same side. A first sample crosses only when it is under.
+func (m *Migration) crossed(seconds float64) string {
+	side := func(s float64) string {
+		if s < m.Options.LagThresholdSeconds {
+			return "under"
+		}
+		return "over"
 	}
-	return "over"
+	switch now := side(seconds); {
+	case !m.Lag.Sampled && now == "under", m.Lag.Sampled && now != side(m.Lag.Seconds):
+		return now
+	}
+	return ""
 }
 
 // LagDue reports whether a lag sample taken at now belongs in the history:
@@ -216,7 +225,7 @@ func (m *Migration) lagSide(seconds float64) string {
 // recorded, and otherwise one per interval. The per-second series lives
 // outside the history, so that a week of sync stays a short history.
 func (m *Migration) LagDue(seconds float64, now time.Time, interval time.Duration) bool {
-	if !m.Lag.Sampled || m.lagSide(seconds) != m.lagSide(m.Lag.Seconds) {
+	if !m.Lag.Sampled || m.crossed(seconds) != "" {
 		return true
 	}
 	return now.Sub(m.Lag.At) >= interval
