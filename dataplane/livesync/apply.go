@@ -165,8 +165,11 @@ func (a *Applier) Run(ctx context.Context) {
 
 func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 	for stops := 1; ctx.Err() == nil; stops++ {
+		w.mu.Lock()
+		appliedAtStart := w.applied
+		w.mu.Unlock()
 		var b *rowBatch
-		err := a.journal.Follow(ctx, subject, w.applied+1, func(seq uint64, data []byte, pending uint64) error {
+		err := a.journal.Follow(ctx, subject, appliedAtStart+1, func(seq uint64, data []byte, pending uint64) error {
 			e, err := capture.UnmarshalEntry(data)
 			if err != nil {
 				return fmt.Errorf("journal entry %d: %w", seq, err)
@@ -214,6 +217,11 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 		})
 		if ctx.Err() == nil {
 			a.logger.Warn("journal reader stopped; resuming", "subject", subject, "err", err)
+			w.mu.Lock()
+			if w.applied > appliedAtStart {
+				stops = 1 // it made progress: this stop starts a new run of pauses
+			}
+			w.mu.Unlock()
 			_ = a.retry.Wait(ctx, stops)
 		}
 	}
