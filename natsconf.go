@@ -7,3 +7,9 @@ import _ "embed"
 //
 //go:embed nats.conf
 var NATSConfig string
+
+// NATSClusterConfig is nats-cluster.conf, one node of a three-node
+// JetStream cluster, configured by its environment.
+//
+//go:embed nats-cluster.conf
+var NATSClusterConfig string

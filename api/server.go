@@ -57,6 +57,9 @@ type Config struct {
 	Answers Answers
 	// Ready reports whether zdmd can serve (for /readyz).
 	Ready func() error
+	// Instance names this zdmd and says whether it drives the migrations
+	// now (for /readyz: one instance of several does).
+	Instance func() (name string, driving bool)
 	// Console, when set, serves the operator console at its paths.
 	Console interface {
 		http.Handler
@@ -159,7 +162,11 @@ func (s *Server) readyz(c echo.Context) error {
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
 		}
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	out := map[string]any{"status": "ready"}
+	if s.cfg.Instance != nil {
+		out["instance"], out["drives_migrations"] = s.cfg.Instance()
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // commandID takes the client's Idempotency-Key, scoped to the principal,

@@ -21,22 +21,24 @@ type Journal struct {
 
 // OpenJournal creates or updates the journal stream, on the store's
 // connection.
-func (s *Store) OpenJournal(ctx context.Context) (*Journal, error) { return openJournal(ctx, s.js) }
+func (s *Store) OpenJournal(ctx context.Context) (*Journal, error) {
+	return openJournal(ctx, s.js, s.replicas)
+}
 
 // OpenJournalOn opens the journal on a connection of its own. Every
 // captured write appends its whole request (tens of KiB for a batch of
 // vectors) and also records a small intent before it is forwarded: on one
 // connection the intents queue behind the appends, and the server reads
 // both from a single client.
-func OpenJournalOn(ctx context.Context, nc *nats.Conn) (*Journal, error) {
+func (s *Store) OpenJournalOn(ctx context.Context, nc *nats.Conn) (*Journal, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return openJournal(ctx, js)
+	return openJournal(ctx, js, s.replicas)
 }
 
-func openJournal(ctx context.Context, js jetstream.JetStream) (*Journal, error) {
+func openJournal(ctx context.Context, js jetstream.JetStream, replicas int) (*Journal, error) {
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        JournalStream,
 		Description: "writes captured by the zdm proxy, per migration and collection",
@@ -44,9 +46,10 @@ func openJournal(ctx context.Context, js jetstream.JetStream) (*Journal, error) 
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardNew,
+		Replicas:    replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create stream %s: %w", JournalStream, err)
+		return nil, fmt.Errorf("create stream %s (%d replicas): %w", JournalStream, replicas, err)
 	}
 	return &Journal{js: js, stream: st}, nil
 }

@@ -17,10 +17,11 @@ var ErrKeyExists = errors.New("key exists")
 
 // KV is a JetStream key-value bucket holding the latest value of each key.
 type KV struct {
-	js     jetstream.JetStream
-	bucket string
-	ttl    time.Duration
-	kv     jetstream.KeyValue
+	js       jetstream.JetStream
+	bucket   string
+	ttl      time.Duration
+	replicas int
+	kv       jetstream.KeyValue
 }
 
 // KV opens (creating if needed) a file-backed bucket.
@@ -31,7 +32,7 @@ func (s *Store) KV(ctx context.Context, bucket string) (*KV, error) {
 // ExpiringKV is KV whose values are removed ttl after they were written
 // (0: kept).
 func (s *Store) ExpiringKV(ctx context.Context, bucket string, ttl time.Duration) (*KV, error) {
-	k := &KV{js: s.js, bucket: bucket, ttl: ttl}
+	k := &KV{js: s.js, bucket: bucket, ttl: ttl, replicas: s.replicas}
 	if err := k.open(ctx); err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func (s *Store) ExpiringKV(ctx context.Context, bucket string, ttl time.Duration
 
 func (k *KV) open(ctx context.Context) error {
 	kv, err := k.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: k.bucket, History: 1, Storage: jetstream.FileStorage, TTL: k.ttl,
+		Bucket: k.bucket, History: 1, Storage: jetstream.FileStorage, TTL: k.ttl, Replicas: k.replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("open bucket %s: %w", k.bucket, err)
@@ -117,4 +118,27 @@ func (k *KV) Reset(ctx context.Context) error {
 		return fmt.Errorf("reset %s: %w", k.bucket, err)
 	}
 	return k.open(ctx)
+}
+
+// Watch calls fn with every value written to the bucket from now on, in
+// order, until ctx ends.
+func (k *KV) Watch(ctx context.Context, fn func(key string, value []byte)) error {
+	w, err := k.kv.WatchAll(ctx, jetstream.IgnoreDeletes(), jetstream.UpdatesOnly())
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", k.bucket, err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return fmt.Errorf("watch %s: the watcher stopped", k.bucket)
+			}
+			if e != nil {
+				fn(e.Key(), e.Value())
+			}
+		}
+	}
 }

@@ -18,15 +18,37 @@ const StreamName = "ZDM_EVENTS"
 
 // Store appends and reads events on JetStream.
 type Store struct {
-	js     jetstream.JetStream
-	stream jetstream.Stream
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	replicas int
 }
 
-// Open creates or updates the event stream and returns a store on it.
+// Open creates or updates the event stream and returns a store on it, with
+// as many replicas as AutoReplicas gives.
 func Open(ctx context.Context, nc *nats.Conn) (*Store, error) {
+	return OpenReplicated(ctx, nc, 0)
+}
+
+// AutoReplicas is three on a JetStream cluster of three or more servers,
+// one otherwise: three copies survive the loss of any one server, and a
+// cluster of two could not elect a leader without both.
+func AutoReplicas(nc *nats.Conn) int {
+	if nc.ConnectedClusterName() != "" && len(nc.Servers()) >= 3 {
+		return 3
+	}
+	return 1
+}
+
+// OpenReplicated is Open with every stream and bucket it creates kept on
+// replicas servers (0: AutoReplicas). Existing ones are scaled to it, so a
+// single server's data moves onto a cluster by restarting zdmd on it.
+func OpenReplicated(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if replicas <= 0 {
+		replicas = AutoReplicas(nc)
 	}
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        StreamName,
@@ -36,12 +58,16 @@ func Open(ctx context.Context, nc *nats.Conn) (*Store, error) {
 		Retention:   jetstream.LimitsPolicy,
 		Duplicates:  10 * time.Minute,
 		Discard:     jetstream.DiscardNew,
+		Replicas:    replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create stream %s: %w", StreamName, err)
+		return nil, fmt.Errorf("create stream %s (%d replicas): %w", StreamName, replicas, err)
 	}
-	return &Store{js: js, stream: stream}, nil
+	return &Store{js: js, stream: stream, replicas: replicas}, nil
 }
+
+// Replicas is how many servers keep each of the store's streams and buckets.
+func (s *Store) Replicas() int { return s.replicas }
 
 // JetStream exposes the context for the other parts that live on JetStream
 // (journal, views, credentials).

@@ -85,6 +85,40 @@ func (s *LagSeries) ObserveLag(ctx context.Context, id string, at time.Time, sec
 	}
 }
 
+// LagWatcher tells of every series written, by any instance.
+type LagWatcher interface {
+	Watch(ctx context.Context, fn func(key string, value []byte)) error
+}
+
+// Follow keeps the series up to date with those another instance samples
+// (only the instance driving a migration samples its lag), until ctx ends.
+func (s *LagSeries) Follow(ctx context.Context) {
+	w, ok := s.store.(LagWatcher)
+	if !ok {
+		return
+	}
+	for ctx.Err() == nil {
+		err := w.Watch(ctx, func(id string, data []byte) {
+			var l Lag
+			if json.Unmarshal(data, &l) != nil {
+				return
+			}
+			s.mu.Lock()
+			if l.At.After(s.lags[id].At) {
+				s.lags[id] = l
+			}
+			s.mu.Unlock()
+		})
+		if err != nil && ctx.Err() == nil {
+			s.logger.Warn("lag series not followed; trying again", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
 // Get returns a copy of a migration's series.
 func (s *LagSeries) Get(id string) (Lag, bool) {
 	s.mu.Lock()

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -19,24 +21,41 @@ import (
 
 // Config is zdmd.yaml. Flags given on the command line override it.
 type Config struct {
-	Listen        string         `yaml:"listen"`
-	DataDir       string         `yaml:"data_dir"`
-	NATSURL       string         `yaml:"nats_url"`
-	NATSListen    string         `yaml:"nats_listen"`
-	NATSConfig    string         `yaml:"nats_config"`
-	DataPlane     string         `yaml:"dataplane"`
-	Organizations []Organization `yaml:"organizations"`
-	Tokens        []TokenConfig  `yaml:"tokens"`
-	Saga          SagaConfig     `yaml:"saga"`
-	Retry         RetryConfig    `yaml:"retry"`
-	Simulated     SimulatedShape `yaml:"simulated"`
-	Milvus        MilvusConfig   `yaml:"milvus"`
-	SMTP          email.Config   `yaml:"smtp"`
+	Listen     string `yaml:"listen"`
+	DataDir    string `yaml:"data_dir"`
+	NATSURL    string `yaml:"nats_url"`
+	NATSListen string `yaml:"nats_listen"`
+	NATSConfig string `yaml:"nats_config"`
+	// NATSReplicas is how many NATS servers keep each stream and bucket
+	// (0: three on a cluster of three or more, else one).
+	NATSReplicas int `yaml:"nats_replicas"`
+	// Instance names this zdmd among those sharing one NATS (default: the
+	// host's name and the API port); each keeps its own views under it.
+	Instance string `yaml:"instance"`
+	// ProxyPortOffset is added to the port of every cluster's
+	// proxy_listen, so that several zdmd can share one host.
+	ProxyPortOffset int            `yaml:"proxy_port_offset"`
+	HA              HAConfig       `yaml:"ha"`
+	DataPlane       string         `yaml:"dataplane"`
+	Organizations   []Organization `yaml:"organizations"`
+	Tokens          []TokenConfig  `yaml:"tokens"`
+	Saga            SagaConfig     `yaml:"saga"`
+	Retry           RetryConfig    `yaml:"retry"`
+	Simulated       SimulatedShape `yaml:"simulated"`
+	Milvus          MilvusConfig   `yaml:"milvus"`
+	SMTP            email.Config   `yaml:"smtp"`
 	// TimeLimitCheck is how often syncing migrations are checked for the
 	// warning a day before their time limit (default 1m).
 	TimeLimitCheck time.Duration `yaml:"time_limit_check"`
 	// DisableConsole turns the web console at "/" off; the API stays.
 	DisableConsole bool `yaml:"disable_console"`
+}
+
+// HAConfig tunes how several zdmd share the work.
+type HAConfig struct {
+	// LeaseTTL is how long the instance driving the migrations may go
+	// without renewing its lease before another takes over (default 3s).
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // Organization lists the projects of one organization.
@@ -130,7 +149,7 @@ func (c Config) Validate() error {
 		v   time.Duration
 	}{
 		{"saga.lag_record_interval", c.Saga.LagRecordInterval}, {"saga.retry_backoff", c.Saga.RetryBackoff}, {"saga.tick", c.Saga.Tick},
-		{"time_limit_check", c.TimeLimitCheck}, {"milvus.fingerprint_every", c.Milvus.FingerprintEvery},
+		{"time_limit_check", c.TimeLimitCheck}, {"ha.lease_ttl", c.HA.LeaseTTL}, {"milvus.fingerprint_every", c.Milvus.FingerprintEvery},
 		{"simulated.range_delay", c.Simulated.RangeDelay}, {"simulated.lag_step", c.Simulated.LagStep},
 	}
 	for _, d := range durations {
@@ -173,7 +192,45 @@ func (c Config) Validate() error {
 	if c.DataPlane != "milvus" && c.DataPlane != "simulated" {
 		return fmt.Errorf("config: dataplane (--dataplane) %q is not milvus or simulated", c.DataPlane)
 	}
+	if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
+		return fmt.Errorf("config: nats_replicas (--nats-replicas) must be 0 (automatic) to 5, the most JetStream keeps (%d)", c.NATSReplicas)
+	}
+	if c.Instance != "" && !instanceName.MatchString(c.Instance) {
+		return fmt.Errorf("config: instance (--instance) %q must be 1-32 letters, digits, - or _", c.Instance)
+	}
+	if c.ProxyPortOffset < 0 || c.ProxyPortOffset > 60000 {
+		return fmt.Errorf("config: proxy_port_offset must be 0 to 60000 (%d)", c.ProxyPortOffset)
+	}
+	if c.HA.LeaseTTL != 0 && c.HA.LeaseTTL < time.Second {
+		return fmt.Errorf("config: ha.lease_ttl must be at least 1s (%s)", c.HA.LeaseTTL)
+	}
 	return nil
+}
+
+// instanceName is what an instance name may be: it names NATS consumers
+// and buckets.
+var instanceName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// instance is the configured instance name, or the host's name and the
+// API's port.
+func (c Config) instance() string {
+	if c.Instance != "" {
+		return c.Instance
+	}
+	host, _ := os.Hostname()
+	_, port, _ := net.SplitHostPort(c.Listen)
+	name := regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(host+"-"+port, "_")
+	if len(name) > 32 {
+		name = name[len(name)-32:]
+	}
+	return name
+}
+
+func (c Config) leaseTTL() time.Duration {
+	if c.HA.LeaseTTL > 0 {
+		return c.HA.LeaseTTL
+	}
+	return 3 * time.Second
 }
 
 // tokens builds the API's token table; adminToken (ZDM_ADMIN_TOKEN) adds

@@ -2,7 +2,10 @@ package service
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/zdm-io/zdm/dataplane/capture"
@@ -12,7 +15,6 @@ import (
 	"github.com/zdm-io/zdm/dataplane/rowcopy"
 	"github.com/zdm-io/zdm/dataplane/verify"
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/handlers"
 	"github.com/zdm-io/zdm/metrics"
 )
@@ -54,18 +56,20 @@ func (c MilvusConfig) withDefaults() MilvusConfig {
 	return c
 }
 
-// milvusSteps wires the Milvus data plane.
-func milvusSteps(m *Main) (handlers.Steps, error) {
+// milvusPlane wires the Milvus data plane: the journal's connection and
+// buckets once, and a capture, proxies, syncer and copier for each term,
+// so that a term starts from nothing the last one left in memory.
+func milvusPlane(m *Main) ([]string, error) {
 	cfg := m.cfg.Milvus.withDefaults()
 	script := provision.ServerScript{Python: cfg.Python, Script: cfg.ServerScript, Root: cfg.ServerRoot}
 	reg := spareRegistry{m}
 	var err error
 	if m.journalNC, err = connectNATS(m.embedded, m.cfg.NATSURL, "zdmd-journal"); err != nil {
-		return handlers.Steps{}, err
+		return nil, err
 	}
-	journal, err := eventstore.OpenJournalOn(m.baseCtx, m.journalNC)
+	journal, err := m.store.OpenJournalOn(m.baseCtx, m.journalNC)
 	if err != nil {
-		return handlers.Steps{}, err
+		return nil, err
 	}
 	if limit := m.journalNC.MaxPayload(); limit < shippedMaxPayload {
 		// The proxy refuses every write whose journal entry would not fit.
@@ -75,34 +79,47 @@ func milvusSteps(m *Main) (handlers.Steps, error) {
 	}
 	positions, err := m.store.KV(m.baseCtx, "ZDM_APPLY")
 	if err != nil {
-		return handlers.Steps{}, err
+		return nil, err
 	}
 	intents, err := m.store.KV(m.baseCtx, "ZDM_INTENTS")
 	if err != nil {
-		return handlers.Steps{}, err
+		return nil, err
 	}
-	capture := capture.NewCapture(journal, m.service, m.logger.With("part", "capture"))
-	capture.KeepIntents(intents)
-	capture.RetryJournal(m.cfg.Retry.Journal)
+	var current atomic.Pointer[capture.Capture]
 	m.metrics.RegisterKeyWaits(func() metrics.KeyWaits {
-		n, d := capture.KeyWaits()
+		c := current.Load()
+		if c == nil {
+			return metrics.KeyWaits{}
+		}
+		n, d := c.KeyWaits()
 		return metrics.KeyWaits{Writes: n, Seconds: d.Seconds()}
 	})
-	m.proxies = &proxies{m: m, capture: capture, running: map[string]*runningProxy{}, failed: map[string]string{}}
-	syncer := livesync.NewSyncer(m.baseCtx, reg, capture, journal, positions, m.service, m.service,
-		livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))
-	copier := rowcopy.NewCopier(reg, rowcopy.Config{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Retry: m.cfg.Retry.Copy},
-		m.logger.With("part", "copy"))
-	return handlers.Steps{
-		Syncer: syncer,
-		Source: copier,
-		Provisioners: map[string]handlers.Provisioner{
-			"local": provision.NewLocalProvisioner(script, cfg.LocalFirstPort),
-			"pool":  provision.NewPoolProvisioner(reg),
-		},
-		Copier:   copier,
-		Verifier: verify.NewMigrationVerifier(reg, verify.Options{}),
-	}, nil
+	provisioners := map[string]handlers.Provisioner{
+		"local": provision.NewLocalProvisioner(script, cfg.LocalFirstPort),
+		"pool":  provision.NewPoolProvisioner(reg),
+	}
+	m.plane = func(ctx context.Context) (termPlane, error) {
+		capture := capture.NewCapture(journal, m.service, m.logger.With("part", "capture"))
+		capture.KeepIntents(intents)
+		capture.RetryJournal(m.cfg.Retry.Journal)
+		current.Store(capture)
+		syncer := livesync.NewSyncer(ctx, reg, capture, journal, positions, m.service, m.service,
+			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))
+		copier := rowcopy.NewCopier(reg, rowcopy.Config{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Retry: m.cfg.Retry.Copy},
+			m.logger.With("part", "copy"))
+		return termPlane{
+			steps: handlers.Steps{
+				Syncer:       syncer,
+				Source:       copier,
+				Provisioners: provisioners,
+				Copier:       copier,
+				Verifier:     verify.NewMigrationVerifier(reg, verify.Options{}),
+			},
+			proxies: &proxies{m: m, capture: capture, running: map[string]*runningProxy{}, failed: map[string]string{}},
+			wait:    syncer.Wait,
+		}, nil
+	}
+	return slices.Sorted(maps.Keys(provisioners)), nil
 }
 
 // Endpoint resolves a registered cluster for the data plane.

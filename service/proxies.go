@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/zdm-io/zdm/dataplane/capture"
-	"github.com/zdm-io/zdm/domain"
 )
 
 // proxies runs a Milvus proxy for every registered cluster with a
@@ -26,20 +26,6 @@ type runningProxy struct {
 	listen string
 	proxy  *capture.Proxy
 	done   chan struct{}
-}
-
-// prime arms the capture of every migration still running and routes the
-// sources of switched migrations to their targets, before any proxy
-// accepts a call.
-func (ps *proxies) prime() {
-	for _, v := range ps.m.migrations.List() {
-		switch {
-		case v.State == domain.StateSwitchedOver && v.Target.Connection != nil:
-			ps.capture.Route(v.SourceClusterID, v.Target.Connection.Endpoint)
-		case !domain.IsTerminal(v.State) && v.State != domain.StateRequested:
-			ps.capture.Arm(v.SourceClusterID, v.ID, v.Options.OnForbiddenOp)
-		}
-	}
 }
 
 // run keeps the proxies in line with the registry until ctx ends.
@@ -65,7 +51,7 @@ func (ps *proxies) reconcile() {
 	want := map[string]string{}
 	for _, v := range ps.m.clusters.List() {
 		if v.ProxyListen != "" && !v.Deleted {
-			want[v.ID] = v.ProxyListen
+			want[v.ID] = shiftPort(v.ProxyListen, ps.m.cfg.ProxyPortOffset)
 		}
 	}
 	ps.mu.Lock()
@@ -118,3 +104,13 @@ func (ps *proxies) stopAll() {
 }
 
 func (ps *proxies) String() string { return fmt.Sprintf("%d proxies", len(ps.running)) }
+
+// shiftPort adds offset to addr's port (addr unchanged if it has none).
+func shiftPort(addr string, offset int) string {
+	host, port, err := net.SplitHostPort(addr)
+	p, perr := strconv.Atoi(port)
+	if offset == 0 || err != nil || perr != nil || p+offset > 65535 {
+		return addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+offset))
+}

@@ -14,11 +14,11 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
-	zdm "github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/adapters/email"
 	"github.com/zdm-io/zdm/adapters/secrets"
 	"github.com/zdm-io/zdm/api"
@@ -47,67 +47,33 @@ type Main struct {
 	embedded *eventstore.Embedded
 	nc       *nats.Conn
 	store    *eventstore.Store
-	// journalNC carries the capture journal (see eventstore.OpenJournalOn).
+	// journalNC carries the capture journal (see eventstore.Store.OpenJournalOn).
 	journalNC *nats.Conn
 
 	migrations *projections.Projection[*projections.MigrationView]
 	lag        *projections.LagSeries
 	clusters   *projections.Projection[*projections.ClusterView]
 	service    *handlers.Service
-	saga       *handlers.Saga
 	server     *api.Server
 	metrics    *metrics.Metrics
 	notifier   *handlers.Notifier
 
-	// baseCtx bounds the data plane's background work; proxies is set by
-	// the Milvus data plane.
+	// baseCtx bounds what lives as long as the process.
 	baseCtx context.Context
-	proxies *proxies
+	// plane builds each term's data plane (see leadLoop).
+	plane newPlane
 	// provisioners names the data plane's provisioners, sorted.
 	provisioners []string
 
-	mu    sync.Mutex
-	subs  []*eventstore.Subscription
-	ready bool
-}
+	instance string
+	lease    *eventstore.Lease
+	leading  atomic.Bool
+	leadDone chan struct{}
 
-// OpenEvents connects to NATS (embedded on dataDir unless natsURL is set)
-// and opens the event store.
-func OpenEvents(ctx context.Context, cfg Config, listen string) (*eventstore.Embedded, *nats.Conn, *eventstore.Store, error) {
-	var (
-		emb *eventstore.Embedded
-		nc  *nats.Conn
-		err error
-	)
-	if cfg.NATSURL == "" {
-		conf := zdm.NATSConfig
-		if cfg.NATSConfig != "" {
-			data, err := os.ReadFile(cfg.NATSConfig)
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("--nats-config: %w", err)
-			}
-			conf = string(data)
-		}
-		emb, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: conf, DataDir: cfg.DataDir, Listen: listen})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	if nc, err = connectNATS(emb, cfg.NATSURL, "zdmd"); err != nil {
-		if emb != nil {
-			emb.Close()
-		}
-		return nil, nil, nil, err
-	}
-	store, err := eventstore.Open(ctx, nc)
-	if err != nil {
-		nc.Close()
-		if emb != nil {
-			emb.Close()
-		}
-		return nil, nil, nil, err
-	}
-	return emb, nc, store, nil
+	mu      sync.Mutex
+	subs    []*eventstore.Subscription
+	ready   bool
+	running bool // Run started the lead loop
 }
 
 // NewMain connects everything; Run starts it.
@@ -115,7 +81,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Main{cfg: cfg, logger: logger, baseCtx: ctx}
+	m := &Main{cfg: cfg, logger: logger, baseCtx: ctx, instance: cfg.instance(), leadDone: make(chan struct{})}
 	tokens, err := cfg.tokens(adminToken)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -134,11 +100,11 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 		}
 	}()
 	js := m.store
-	migBucket, err := js.KV(ctx, "ZDM_VIEW_MIGRATIONS")
+	migBucket, err := js.KV(ctx, m.own("ZDM_VIEW_MIGRATIONS"))
 	if err != nil {
 		return nil, err
 	}
-	clBucket, err := js.KV(ctx, "ZDM_VIEW_CLUSTERS")
+	clBucket, err := js.KV(ctx, m.own("ZDM_VIEW_CLUSTERS"))
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +122,9 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	}
 	creds, err := secrets.New(secretBucket, key, eventstore.ErrKeyNotFound)
 	if err != nil {
+		return nil, err
+	}
+	if err := creds.CheckKey(ctx); err != nil {
 		return nil, err
 	}
 	lagBucket, err := js.KV(ctx, "ZDM_LAG")
@@ -181,14 +150,14 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 		Log: m.store, Snapshots: snapshots, Credentials: creds, Directory: cfg.directory(), Logger: logger,
 		Provisioners: func() []string { return m.provisioners },
 	})
-	steps, err := m.steps()
+	if m.lease, err = m.store.Lease(ctx, sagaLease, m.instance, cfg.leaseTTL(), logger.With("part", "lease")); err != nil {
+		return nil, err
+	}
+	provisioners, err := m.dataPlane()
 	if err != nil {
 		return nil, err
 	}
-	m.provisioners = slices.Sorted(maps.Keys(steps.Provisioners))
-	m.saga = handlers.NewSaga(m.service, steps, m.store, lagObservers{m.metrics, m.lag}, handlers.SagaConfig{
-		LagRecordInterval: cfg.Saga.LagRecordInterval, Retry: cfg.stepRetry(), Tick: cfg.Saga.Tick,
-	})
+	m.provisioners = provisioners
 	if cfg.SMTP.Host != "" {
 		sender, err := email.NewSender(cfg.SMTP)
 		if err != nil {
@@ -208,6 +177,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 		Commands: m.service, Migrations: m.migrations, Lag: m.lag, Clusters: m.clusters, History: m.store,
 		Tokens: tokens, Logger: logger, Metrics: m.metrics.Handler(), Ready: m.readyErr, Answers: answers{answerBucket},
 		Provisioners: m.provisioners,
+		Instance:     func() (string, bool) { return m.instance, m.leading.Load() },
 	}
 	if !cfg.DisableConsole {
 		apiCfg.Console = console.New()
@@ -217,19 +187,22 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	return m, nil
 }
 
-// steps picks the data plane.
-func (m *Main) steps() (handlers.Steps, error) {
+// dataPlane sets m.plane to the configured data plane and returns its
+// provisioners' names, sorted.
+func (m *Main) dataPlane() ([]string, error) {
 	switch m.cfg.DataPlane {
 	case "simulated":
 		s := m.cfg.Simulated
-		return handlers.StepsOf(domain.ProvisionerSimulated, simulated.New(simulated.Config{
+		steps := handlers.StepsOf(domain.ProvisionerSimulated, simulated.New(simulated.Config{
 			StepLog: s.StepLog, Collections: s.Collections, RangesPerCollection: s.RangesPerCollection,
 			RowsPerRange: s.RowsPerRange, RangeDelay: s.RangeDelay, LagStart: s.LagStart, LagStep: s.LagStep,
-		})), nil
+		}))
+		m.plane = func(context.Context) (termPlane, error) { return termPlane{steps: steps, wait: func() {}}, nil }
+		return slices.Sorted(maps.Keys(steps.Provisioners)), nil
 	case "milvus":
-		return milvusSteps(m)
+		return milvusPlane(m)
 	}
-	return handlers.Steps{}, fmt.Errorf("--dataplane: %q is not milvus or simulated", m.cfg.DataPlane)
+	return nil, fmt.Errorf("--dataplane: %q is not milvus or simulated", m.cfg.DataPlane)
 }
 
 func (m *Main) statesCount() map[string]int {
@@ -250,6 +223,16 @@ func (m *Main) copyProgress() map[string]metrics.Progress {
 	return out
 }
 
+// own names a consumer or bucket of this instance's own: every instance
+// keeps its views, fed by consumers of its own.
+func (m *Main) own(name string) string { return name + "_" + m.instance }
+
+// Instance is this zdmd's name among those sharing its NATS.
+func (m *Main) Instance() string { return m.instance }
+
+// Leading reports whether this instance drives the migrations now.
+func (m *Main) Leading() bool { return m.leading.Load() }
+
 // Routes lists "METHOD path" of every route the API serves.
 func (m *Main) Routes() []string { return m.server.Routes() }
 
@@ -263,19 +246,6 @@ func (m *Main) readyErr() error {
 		return errors.New("not connected to NATS")
 	}
 	return nil
-}
-
-// connectNATS opens a connection named name to the embedded server emb,
-// or else to the server at url.
-func connectNATS(emb *eventstore.Embedded, url, name string) (*nats.Conn, error) {
-	if emb != nil {
-		return emb.Connect(name)
-	}
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1))
-	if err != nil {
-		return nil, fmt.Errorf("--nats-url %s: %w", url, err)
-	}
-	return nc, nil
 }
 
 // project starts a projection's consumer after loading its stored views.
@@ -303,42 +273,19 @@ func project[V interface {
 
 // Run serves on ln until ctx ends.
 func (m *Main) Run(ctx context.Context, ln net.Listener) error {
-	if err := project(ctx, m, consumerMigrationsView, domain.MigrationSubject+">", m.migrations); err != nil {
+	if err := project(ctx, m, m.own(consumerMigrationsView), domain.MigrationSubject+">", m.migrations); err != nil {
 		return err
 	}
-	if err := project(ctx, m, consumerClustersView, domain.ClusterSubject+">", m.clusters); err != nil {
+	if err := project(ctx, m, m.own(consumerClustersView), domain.ClusterSubject+">", m.clusters); err != nil {
 		return err
 	}
-	if m.proxies != nil {
-		m.proxies.prime()
-		go m.proxies.run(ctx)
-	}
-	if err := m.saga.Start(ctx); err != nil {
-		return err
-	}
-	if m.notifier != nil {
-		nsub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: consumerNotify, Filter: domain.MigrationSubject + ">", Logger: m.logger, Retry: m.cfg.Retry.Events}, m.notifier.Handle)
-		if err != nil {
-			return err
-		}
-		m.mu.Lock()
-		m.subs = append(m.subs, nsub)
-		m.mu.Unlock()
-		every := m.cfg.TimeLimitCheck
-		if every <= 0 {
-			every = time.Minute
-		}
-		go m.notifier.WatchTimeLimits(ctx, every)
-	}
-	sub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: consumerSaga, Filter: domain.MigrationSubject + ">", Logger: m.logger, Retry: m.cfg.Retry.Events}, m.saga.Handle)
-	if err != nil {
-		return err
-	}
+	go m.lag.Follow(ctx)
 	m.mu.Lock()
-	m.subs = append(m.subs, sub)
 	m.ready = true
+	m.running = true
 	m.mu.Unlock()
-	m.logger.Info("zdmd serving", "listen", ln.Addr().String(), "data_dir", m.cfg.DataDir, "nats", m.natsWhere(), "dataplane", m.cfg.DataPlane)
+	go m.leadLoop(ctx)
+	m.logger.Info("zdmd serving", "instance", m.instance, "listen", ln.Addr().String(), "data_dir", m.cfg.DataDir, "nats", m.natsWhere(), "dataplane", m.cfg.DataPlane)
 	errc := make(chan error, 1)
 	go func() { errc <- m.server.Serve(ln) }()
 	select {
@@ -366,16 +313,6 @@ func (m *Main) Clusters() *projections.Projection[*projections.ClusterView] { re
 // Service runs commands.
 func (m *Main) Service() *handlers.Service { return m.service }
 
-func (m *Main) natsWhere() string {
-	if m.embedded != nil {
-		if u := m.embedded.ClientURL(); u != "" {
-			return "embedded at " + u
-		}
-		return "embedded"
-	}
-	return m.cfg.NATSURL
-}
-
 // Close stops consumers and runners, then NATS.
 func (m *Main) Close() {
 	m.mu.Lock()
@@ -385,8 +322,11 @@ func (m *Main) Close() {
 	for _, s := range subs {
 		s.Stop()
 	}
-	if m.saga != nil {
-		m.saga.Wait()
+	m.mu.Lock()
+	running := m.running
+	m.mu.Unlock()
+	if running {
+		<-m.leadDone // the term stops when Run's context ends
 	}
 	for _, nc := range []*nats.Conn{m.journalNC, m.nc} {
 		if nc != nil {

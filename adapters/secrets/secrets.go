@@ -78,10 +78,38 @@ func (s *Store) Get(ctx context.Context, clusterID string) (domain.Credentials, 
 	}
 	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(clusterID))
 	if err != nil {
-		return domain.Credentials{}, fmt.Errorf("credentials of %s do not open with this secret key", clusterID)
+		return domain.Credentials{}, fmt.Errorf("credentials of %s %w", clusterID, errDoesNotOpen)
 	}
 	var c domain.Credentials
 	return c, json.Unmarshal(plain, &c)
+}
+
+// checkKey names a value sealed by the first zdmd on a NATS, which every
+// other one must open.
+const checkKey = "_key_check"
+
+var errDoesNotOpen = errors.New("do not open with this secret key")
+
+// ErrKeyDiffers means this zdmd's secret key is not the one the
+// credentials were sealed with.
+var ErrKeyDiffers = errors.New("the secret key differs from the one the stored credentials were sealed with: " +
+	"every zdmd sharing a NATS needs the same ZDM_SECRET_KEY (or a copy of the first one's DATA_DIR/secret.key)")
+
+// CheckKey proves that the key opens what the other instances sealed,
+// sealing a check value if none is stored yet: an instance with another
+// key would fail later, on a cluster's credentials, in the middle of a
+// migration.
+func (s *Store) CheckKey(ctx context.Context) error {
+	c, err := s.Get(ctx, checkKey)
+	switch {
+	case errors.Is(err, errDoesNotOpen):
+		return ErrKeyDiffers
+	case err != nil:
+		return fmt.Errorf("check the secret key: %w", err)
+	case c.Username == "":
+		return s.Put(ctx, checkKey, domain.Credentials{Username: "zdm"})
+	}
+	return nil
 }
 
 // Delete erases a cluster's credentials.

@@ -3,6 +3,7 @@ package secrets_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -60,5 +61,29 @@ func TestSealedCredentials(t *testing.T) {
 	}
 	if got, _ := s.Get(ctx, "c-1"); !got.Empty() {
 		t.Fatal("not deleted")
+	}
+}
+
+// Instances sharing a NATS must share a key: the second with another key
+// is refused at its start, not on a cluster's credentials mid-migration.
+func TestAnInstanceWithAnotherKeyIsRefusedAtStart(t *testing.T) {
+	ctx := context.Background()
+	kv, err := estest.NewStore(t).KV(ctx, "ZDM_SECRETS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := secrets.LoadKey("", filepath.Join(t.TempDir(), "a.key"))
+	other, _ := secrets.LoadKey("", filepath.Join(t.TempDir(), "b.key"))
+	a, _ := secrets.New(kv, first, eventstore.ErrKeyNotFound)
+	if err := a.CheckKey(ctx); err != nil {
+		t.Fatalf("first instance: %v", err)
+	}
+	same, _ := secrets.New(kv, first, eventstore.ErrKeyNotFound)
+	if err := same.CheckKey(ctx); err != nil {
+		t.Fatalf("an instance with the same key: %v", err)
+	}
+	b, _ := secrets.New(kv, other, eventstore.ErrKeyNotFound)
+	if err := b.CheckKey(ctx); !errors.Is(err, secrets.ErrKeyDiffers) {
+		t.Fatalf("an instance with another key: %v, want ErrKeyDiffers", err)
 	}
 }

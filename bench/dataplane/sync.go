@@ -40,7 +40,7 @@ func benchSync(ctx context.Context, src, dst *milvus.Conn, quiet *slog.Logger) {
 	// The journal has a connection of its own, as in zdmd.
 	jnc, err := emb.Connect("bench-journal")
 	must(err)
-	journal, err := eventstore.OpenJournalOn(ctx, jnc)
+	journal, err := store.OpenJournalOn(ctx, jnc)
 	must(err)
 	positions, err := store.KV(ctx, "BENCH_APPLY")
 	must(err)

@@ -140,6 +140,8 @@ func serve(args []string, stderr io.Writer) error {
 	natsURL := fs.String("nats-url", "", "use this NATS server instead of the embedded one")
 	natsListen := fs.String("nats-listen", "", `embedded NATS client address (default from nats.conf; "none" for in-process only)`)
 	natsConfig := fs.String("nats-config", "", "nats.conf for the embedded server (default: the built-in copy)")
+	natsReplicas := fs.Int("nats-replicas", 0, "NATS servers keeping each stream and bucket (default: 3 on a cluster of three or more, else 1)")
+	instance := fs.String("instance", "", "this zdmd's name among those sharing one NATS (default: host name and API port)")
 	dataPlane := fs.String("dataplane", "", "milvus or simulated (default milvus)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -150,10 +152,13 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	for _, o := range []struct{ flag, dst *string }{{listen, &cfg.Listen}, {dataDir, &cfg.DataDir}, {natsURL, &cfg.NATSURL},
-		{natsListen, &cfg.NATSListen}, {natsConfig, &cfg.NATSConfig}, {dataPlane, &cfg.DataPlane}} {
+		{natsListen, &cfg.NATSListen}, {natsConfig, &cfg.NATSConfig}, {dataPlane, &cfg.DataPlane}, {instance, &cfg.Instance}} {
 		if *o.flag != "" {
 			*o.dst = *o.flag
 		}
+	}
+	if *natsReplicas != 0 {
+		cfg.NATSReplicas = *natsReplicas
 	}
 	if err := cfg.Validate(); err != nil {
 		return err

@@ -152,6 +152,20 @@ saga:
 	}
 	// No completed step ran twice: a range checkpointed before the kill was
 	// not copied again, and provisioning happened once.
+	count := stepsRun(t, stepLog, id)
+	for key := range checkpointed {
+		if n := count["copy "+key]; n != 1 {
+			t.Errorf("range %s was checkpointed before the kill and copied %d times", key, n)
+		}
+	}
+	replayValid(t, bin, "--data-dir", dataDir)
+}
+
+// stepsRun counts the steps the simulated data plane logged for a
+// migration, checking that none that completed ran twice: provisioning,
+// planning and the switch once, a range at most twice (once cut off).
+func stepsRun(t *testing.T, stepLog, id string) map[string]int {
+	t.Helper()
 	data, err := os.ReadFile(stepLog)
 	if err != nil {
 		t.Fatal(err)
@@ -159,11 +173,6 @@ saga:
 	count := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		count[strings.TrimPrefix(line, id+" ")]++
-	}
-	for key := range checkpointed {
-		if n := count["copy "+key]; n != 1 {
-			t.Errorf("range %s was checkpointed before the kill and copied %d times", key, n)
-		}
 	}
 	for _, step := range []string{"provision", "plan", "switch"} {
 		if count[step] != 1 {
@@ -175,7 +184,14 @@ saga:
 			t.Errorf("%s ran %d times", key, n)
 		}
 	}
-	out, err := exec.Command(bin, "replay", "--data-dir", dataDir, "--all", "--quiet").CombinedOutput()
+	return count
+}
+
+// replayValid runs zdmd replay --all on the events where says (a data
+// directory or a NATS) and fails unless every history is valid.
+func replayValid(t *testing.T, bin string, where ...string) {
+	t.Helper()
+	out, err := exec.Command(bin, append(append([]string{"replay"}, where...), "--all", "--quiet")...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "valid") {
 		t.Fatalf("replay --all: %v\n%s", err, out)
 	}

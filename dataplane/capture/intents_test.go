@@ -33,7 +33,7 @@ func upsertOf(t *testing.T, key int64) []byte {
 // of its own, as zdmd does.
 func intentStore(t testing.TB) (*eventstore.Journal, *eventstore.KV) {
 	srv := estest.Start(t)
-	journal, err := eventstore.OpenJournalOn(context.Background(), srv.Conn(t))
+	journal, err := srv.Store(t).OpenJournalOn(context.Background(), srv.Conn(t))
 	if err != nil {
 		t.Fatal(err)
 	}

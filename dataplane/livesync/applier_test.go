@@ -93,7 +93,7 @@ func TestTheJournalKeepsOnlyWhatIsNotYetApplied(t *testing.T) {
 // connection of its own, as zdmd does.
 func journalStore(t testing.TB) (*eventstore.Journal, *eventstore.KV) {
 	srv := estest.Start(t)
-	journal, err := eventstore.OpenJournalOn(context.Background(), srv.Conn(t))
+	journal, err := srv.Store(t).OpenJournalOn(context.Background(), srv.Conn(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,8 @@ type Syncer struct {
 	mu   sync.Mutex
 	runs map[string]*syncRun
 	base context.Context
+	// running counts the runs' goroutines, for Wait.
+	running sync.WaitGroup
 }
 
 type syncRun struct {
@@ -73,6 +75,11 @@ func NewSyncer(base context.Context, r milvus.Resolver, c *capture.Capture, j ca
 	return &Syncer{resolve: r, capture: c, journal: j, positions: pos, migrations: mr, failer: f, cfg: cfg, logger: logger,
 		runs: map[string]*syncRun{}, base: base}
 }
+
+// Wait returns once every run has stopped, after the base context ended:
+// an instance that gives up driving the migrations must not apply a write
+// after another one started to.
+func (s *Syncer) Wait() { s.running.Wait() }
 
 // Arm captures the source's writes and, once the target exists, applies
 // them and watches the source's schema.
@@ -113,7 +120,9 @@ func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error)
 		},
 		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry)
 	s.runs[m.ID] = r
+	s.running.Add(1)
 	go func() {
+		defer s.running.Done()
 		defer close(r.done)
 		var wg sync.WaitGroup
 		wg.Add(1)

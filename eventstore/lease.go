@@ -1,0 +1,174 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// LeaseBucket holds zdm's leases; a value expires one TTL after it was
+// last written, so a holder that stops renewing loses its lease.
+const LeaseBucket = "ZDM_LEASES"
+
+// ErrLeaseLost means a lease's holder can no longer be sure it holds it.
+var ErrLeaseLost = errors.New("lease lost")
+
+// Lease is one key of LeaseBucket that one holder at a time may own.
+//
+// Safety rests on time measured by each side's own clock: the server
+// forgets a value a TTL after storing it, and the holder gives the lease up
+// two thirds of a TTL after it sent its last successful renewal, so it has
+// stopped a third of a TTL before anyone else can take over.
+type Lease struct {
+	kv     jetstream.KeyValue
+	key    string
+	holder string
+	ttl    time.Duration
+	logger *slog.Logger
+}
+
+// LeaseValue is what a lease's key holds.
+type LeaseValue struct {
+	Holder string    `json:"holder"`
+	Since  time.Time `json:"since"`
+}
+
+// Lease opens the lease named key for holder. Every holder of one lease
+// must use the same ttl.
+func (s *Store) Lease(ctx context.Context, key, holder string, ttl time.Duration, logger *slog.Logger) (*Lease, error) {
+	if ttl < 300*time.Millisecond {
+		return nil, fmt.Errorf("lease %s: a ttl of %s is too short to renew", key, ttl)
+	}
+	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: LeaseBucket, History: 1, Storage: jetstream.FileStorage, TTL: ttl, Replicas: s.replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", LeaseBucket, err)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Lease{kv: kv, key: key, holder: holder, ttl: ttl, logger: logger}, nil
+}
+
+// Holder reads who holds the lease now ("" if nobody).
+func (l *Lease) Holder(ctx context.Context) (LeaseValue, error) {
+	e, err := l.kv.Get(ctx, l.key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return LeaseValue{}, nil
+	}
+	if err != nil {
+		return LeaseValue{}, fmt.Errorf("lease %s: %w", l.key, err)
+	}
+	var v LeaseValue
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		return LeaseValue{}, fmt.Errorf("lease %s: %w", l.key, err)
+	}
+	return v, nil
+}
+
+// Term is one holding of a lease: its revision, which grows with every
+// write, and when the renewal that wrote it was sent.
+type Term struct {
+	Revision uint64
+	sent     time.Time
+}
+
+// Acquire waits until the lease is free, takes it and returns the term.
+// A value left by a holder of the same name (this holder before a
+// restart) is taken over at once.
+func (l *Lease) Acquire(ctx context.Context) (Term, error) {
+	value, _ := json.Marshal(LeaseValue{Holder: l.holder, Since: time.Now().UTC()})
+	poll := time.NewTicker(l.ttl / 6)
+	defer poll.Stop()
+	logged := false
+	for {
+		sent := time.Now()
+		rev, err := l.kv.Create(ctx, l.key, value)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			if e, gerr := l.kv.Get(ctx, l.key); gerr == nil {
+				var v LeaseValue
+				if json.Unmarshal(e.Value(), &v) == nil && v.Holder == l.holder {
+					sent = time.Now()
+					rev, err = l.kv.Update(ctx, l.key, value, e.Revision())
+				}
+			}
+		}
+		if err == nil {
+			return Term{Revision: rev, sent: sent}, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !IsConflict(err) && !logged && ctx.Err() == nil {
+			l.logger.Warn("lease not taken; trying again", "lease", l.key, "err", err)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return Term{}, ctx.Err()
+		case <-poll.C:
+		}
+	}
+}
+
+// Keep renews the lease several times a TTL. It returns ErrLeaseLost as
+// soon as another holder took it or no renewal has succeeded for two
+// thirds of a TTL; when ctx ends it releases the lease, so that another
+// holder takes it over at once, and returns nil.
+func (l *Lease) Keep(ctx context.Context, t Term) error {
+	value, _ := json.Marshal(LeaseValue{Holder: l.holder, Since: time.Now().UTC()})
+	grace := 2 * l.ttl / 3
+	tick := time.NewTicker(l.ttl / 6)
+	defer tick.Stop()
+	for {
+		deadline := t.sent.Add(grace)
+		expired := time.NewTimer(time.Until(deadline))
+		select {
+		case <-ctx.Done():
+			expired.Stop()
+			if err := l.release(context.WithoutCancel(ctx)); err != nil {
+				l.logger.Warn("lease not released; it expires by itself", "lease", l.key, "err", err)
+			}
+			return nil
+		case <-expired.C:
+			return fmt.Errorf("%w: %s: no renewal succeeded for %s", ErrLeaseLost, l.key, grace)
+		case <-tick.C:
+			expired.Stop()
+		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
+		sent := time.Now()
+		rev, err := l.kv.Update(rctx, l.key, value, t.Revision)
+		cancel()
+		switch {
+		case err == nil:
+			t = Term{Revision: rev, sent: sent}
+		case IsConflict(err) || errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+			return fmt.Errorf("%w: %s: another holder took it: %w", ErrLeaseLost, l.key, err)
+		case ctx.Err() == nil && time.Now().Before(deadline):
+			l.logger.Warn("lease renewal failed; trying again", "lease", l.key, "err", err)
+		}
+	}
+}
+
+// release deletes the lease if this holder still has it. It reads the
+// revision first: a renewal cut off by the end of Keep may have been
+// stored without its answer arriving.
+func (l *Lease) release(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.ttl/3)
+	defer cancel()
+	e, err := l.kv.Get(ctx, l.key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var v LeaseValue
+	if json.Unmarshal(e.Value(), &v) != nil || v.Holder != l.holder {
+		return nil
+	}
+	return l.kv.Delete(ctx, l.key, jetstream.LastRevision(e.Revision()))
+}

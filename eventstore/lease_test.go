@@ -1,0 +1,93 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/eventstore/estest"
+)
+
+const testTTL = 900 * time.Millisecond
+
+func lease(t *testing.T, st *eventstore.Store, holder string) *eventstore.Lease {
+	t.Helper()
+	l, err := st.Lease(context.Background(), "saga", holder, testTTL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func acquire(t *testing.T, l *eventstore.Lease, within time.Duration) (eventstore.Term, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	start := time.Now()
+	term, err := l.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("acquire within %s: %v", within, err)
+	}
+	return term, time.Since(start)
+}
+
+func TestALeaseHasOneHolderAndPassesOnWhenReleased(t *testing.T) {
+	srv := estest.Start(t)
+	a, b := lease(t, srv.Store(t), "a"), lease(t, srv.Store(t), "b")
+	termA, _ := acquire(t, a, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	kept := make(chan error, 1)
+	go func() { kept <- a.Keep(ctx, termA) }()
+
+	// While a renews, b waits far longer than a TTL in vain.
+	short, stop := context.WithTimeout(context.Background(), 3*testTTL)
+	defer stop()
+	if _, err := b.Acquire(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("b acquired a held lease: %v", err)
+	}
+	if v, err := b.Holder(context.Background()); err != nil || v.Holder != "a" {
+		t.Fatalf("holder = %+v, %v; want a", v, err)
+	}
+	cancel() // a releases
+	if err := <-kept; err != nil {
+		t.Fatalf("keep after release: %v", err)
+	}
+	termB, took := acquire(t, b, time.Second)
+	if took > testTTL/2 {
+		t.Fatalf("a released lease took %s to pass on", took)
+	}
+	if termB.Revision <= termA.Revision {
+		t.Fatalf("term %d after term %d: terms must grow", termB.Revision, termA.Revision)
+	}
+}
+
+// A holder that stops renewing (killed, or paused) loses the lease within
+// about a TTL; when it wakes up it learns at once that it lost it.
+func TestALeaseExpiresAndAStaleHolderLearnsItLostIt(t *testing.T) {
+	srv := estest.Start(t)
+	a, b := lease(t, srv.Store(t), "a"), lease(t, srv.Store(t), "b")
+	termA, _ := acquire(t, a, time.Second)
+	_, took := acquire(t, b, 5*testTTL)
+	if took < testTTL/2 {
+		t.Fatalf("b took a lease still fresh after %s", took)
+	}
+	t.Logf("an abandoned lease passed on after %s (ttl %s)", took, testTTL)
+	err := a.Keep(context.Background(), termA)
+	if !errors.Is(err, eventstore.ErrLeaseLost) {
+		t.Fatalf("stale holder's keep = %v, want ErrLeaseLost", err)
+	}
+	if v, _ := b.Holder(context.Background()); v.Holder != "b" {
+		t.Fatalf("holder after the stale renewal = %q, want b", v.Holder)
+	}
+}
+
+func TestAHolderRestartedUnderItsNameTakesItsLeaseBackAtOnce(t *testing.T) {
+	srv := estest.Start(t)
+	acquire(t, lease(t, srv.Store(t), "a"), time.Second)
+	_, took := acquire(t, lease(t, srv.Store(t), "a"), time.Second)
+	if took > testTTL/3 {
+		t.Fatalf("a restarted holder waited %s for its own lease", took)
+	}
+}

@@ -1,0 +1,150 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/handlers"
+)
+
+// sagaLease names the lease whose holder drives every migration.
+const sagaLease = "saga"
+
+// termPlane is the data plane of one term: its steps, the proxies (none
+// for the simulated plane) and a wait for its background work.
+type termPlane struct {
+	steps   handlers.Steps
+	proxies *proxies
+	wait    func()
+}
+
+// newPlane builds a term's data plane, whose work lasts as long as ctx.
+type newPlane func(ctx context.Context) (termPlane, error)
+
+// leadLoop takes the saga's lease whenever it is free and drives the
+// migrations while it holds it. Every instance serves the API; only the
+// lease's holder runs the saga, the notifier and the proxies, so two
+// instances never drive one migration nor forward its writes at once.
+func (m *Main) leadLoop(ctx context.Context) {
+	defer close(m.leadDone)
+	for ctx.Err() == nil {
+		t, err := m.lease.Acquire(ctx)
+		if err != nil {
+			return
+		}
+		m.logger.Info("this zdmd now drives the migrations", "instance", m.instance, "term", t.Revision)
+		tctx, cancel := context.WithCancelCause(ctx)
+		kept := make(chan struct{})
+		go func() {
+			defer close(kept)
+			if err := m.lease.Keep(tctx, t); err != nil {
+				cancel(err)
+			}
+		}()
+		m.leading.Store(true)
+		err = m.lead(tctx)
+		m.leading.Store(false)
+		cause := context.Cause(tctx)
+		cancel(nil)
+		<-kept
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			// A term that could not start gives the lease back and lets
+			// another instance try before this one does again.
+			m.logger.Error("could not drive the migrations; standing by", "instance", m.instance, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(m.cfg.leaseTTL()):
+			}
+			continue
+		}
+		m.logger.Warn("stopped driving the migrations; standing by", "instance", m.instance, "cause", cause)
+	}
+}
+
+// lead runs one term until ctx ends, then stops everything it started and
+// waits for it: the next holder may start as soon as the lease is free.
+func (m *Main) lead(ctx context.Context) error {
+	plane, err := m.plane(ctx)
+	if err != nil {
+		return err
+	}
+	defer plane.wait()
+	saga := handlers.NewSaga(m.service, plane.steps, m.store, lagObservers{m.metrics, m.lag}, handlers.SagaConfig{
+		LagRecordInterval: m.cfg.Saga.LagRecordInterval, Retry: m.cfg.stepRetry(), Tick: m.cfg.Saga.Tick,
+	})
+	var subs []*eventstore.Subscription
+	defer func() {
+		for _, s := range subs {
+			s.Stop()
+		}
+		saga.Wait()
+	}()
+	if plane.proxies != nil {
+		if err := plane.proxies.prime(ctx); err != nil {
+			return err
+		}
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() { defer close(done); plane.proxies.run(ctx) }()
+	}
+	if err := saga.Start(ctx); err != nil {
+		return err
+	}
+	consume := func(durable string, h eventstore.Handler) error {
+		sub, _, err := m.store.Consume(ctx, eventstore.ConsumeConfig{Durable: durable, Filter: domain.MigrationSubject + ">", Logger: m.logger, Retry: m.cfg.Retry.Events}, h)
+		if err == nil {
+			subs = append(subs, sub)
+		}
+		return err
+	}
+	if m.notifier != nil {
+		if err := consume(consumerNotify, m.notifier.Handle); err != nil {
+			return err
+		}
+		every := m.cfg.TimeLimitCheck
+		if every <= 0 {
+			every = time.Minute
+		}
+		go m.notifier.WatchTimeLimits(ctx, every)
+	}
+	if err := consume(consumerSaga, saga.Handle); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// prime arms the capture of every migration still running and routes the
+// sources of switched migrations to their targets, before any proxy
+// accepts a call. It reads the migrations from their events, not from the
+// views, which may not yet show what the last holder recorded.
+func (ps *proxies) prime(ctx context.Context) error {
+	subjects, err := ps.m.store.Subjects(ctx, domain.MigrationSubject)
+	if err != nil {
+		return fmt.Errorf("prime the proxies: %w", err)
+	}
+	for _, subj := range subjects {
+		mig, err := ps.m.service.Migration(ctx, strings.TrimPrefix(subj, domain.MigrationSubject))
+		if errors.Is(err, domain.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("prime the proxies: %w", err)
+		}
+		switch {
+		case mig.State == domain.StateSwitchedOver && mig.Switch.TargetEndpoint != "":
+			ps.capture.Route(mig.Source.ID, mig.Switch.TargetEndpoint)
+		case !domain.IsTerminal(mig.State) && mig.State != domain.StateRequested:
+			ps.capture.Arm(mig.Source.ID, mig.ID, mig.Options.OnForbiddenOp)
+		}
+	}
+	return nil
+}
