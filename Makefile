@@ -39,7 +39,7 @@ milvus-down:
 test: vet
 	@scripts/milvus-up.sh
 	@status=0; \
-	export ZDM_CHROMIUM=$$(scripts/chromium.sh); \
+	export ZDM_CHROMIUM=$$(scripts/chromium.sh) ZDM_HAPROXY=$$(scripts/haproxy.sh); \
 	$(GO) test -race -count=1 -timeout 20m $(GOTESTFLAGS) $(UNIT_PKGS) || status=1; \
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(GOTESTFLAGS) $(MILVUS_PKGS) || status=1; \
 	scripts/milvus-down.sh; exit $$status
@@ -48,7 +48,7 @@ test-unit: vet
 	ZDM_CHROMIUM=$$(scripts/chromium.sh) $(GO) test -race -count=1 $(UNIT_PKGS)
 
 test-milvus: milvus-up
-	$(GO) test -race -count=1 -p 1 -timeout 30m $(MILVUS_PKGS)
+	ZDM_HAPROXY=$$(scripts/haproxy.sh) $(GO) test -race -count=1 -p 1 -timeout 30m $(MILVUS_PKGS)
 
 # Benchmarks print ratios against baselines measured in the same run.
 bench:

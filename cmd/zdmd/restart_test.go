@@ -158,7 +158,7 @@ saga:
 			t.Errorf("range %s was checkpointed before the kill and copied %d times", key, n)
 		}
 	}
-	replayValid(t, bin, "--data-dir", dataDir)
+	st.ReplayValid(t, bin, "--data-dir", dataDir)
 }
 
 // stepsRun counts the steps the simulated data plane logged for a
@@ -185,14 +185,4 @@ func stepsRun(t *testing.T, stepLog, id string) map[string]int {
 		}
 	}
 	return count
-}
-
-// replayValid runs zdmd replay --all on the events where says (a data
-// directory or a NATS) and fails unless every history is valid.
-func replayValid(t *testing.T, bin string, where ...string) {
-	t.Helper()
-	out, err := exec.Command(bin, append(append([]string{"replay"}, where...), "--all", "--quiet")...).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "valid") {
-		t.Fatalf("replay --all: %v\n%s", err, out)
-	}
 }

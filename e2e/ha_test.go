@@ -1,0 +1,192 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	mathrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	st "github.com/zdm-io/zdm/service/servicetest"
+)
+
+const (
+	haFrontend = "127.0.0.1:19610"
+	// haProxyListen is the source's proxy_listen; instance i listens on
+	// its port + i (proxy_port_offset), as on hosts of their own they
+	// would all listen on the same one.
+	haProxyListen = "127.0.0.1:19600"
+)
+
+// haRounds is how many migrations TestHAMigrationThroughHAProxyWithKills
+// runs, each with three zdmd kills at random moments and the loss of a
+// NATS node with its disk: make test runs one, the full trial
+// go test ./e2e -run HAMigration -args -ha-rounds=4 (12 zdmd kills).
+var haRounds = flag.Int("ha-rounds", 1, "migrations of the HA chaos test, three zdmd kills and one NATS node lost each")
+
+// TestHAMigrationThroughHAProxyWithKills runs migrations on three zdmd
+// sharing a three-node NATS cluster, with a client writing through HAProxy
+// for the whole of each, and kills the instance driving it at a random
+// moment of the copy, of the sync and of the switch, and a NATS node
+// (whose store is wiped before it restarts) during the sync. Each
+// migration ends switched over, every acknowledged write is on the target
+// once, and the history replays valid.
+func TestHAMigrationThroughHAProxyWithKills(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("random moments from seed %d", seed)
+	rng := mathrand.New(mathrand.NewPCG(uint64(seed), 0))
+	for round := 1; round <= *haRounds; round++ {
+		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) { haRound(t, rng) })
+	}
+}
+
+func haRound(t *testing.T, rng *mathrand.Rand) {
+	e := newEnv(t, "  copy_workers: 2\n  copy_range_rows: 2000\n  copy_page_rows: 1000\n")
+	seedForSync(t, e.bed.Source, 10000)
+	cluster := st.StartNATSCluster(t, filepath.Join(e.dir, "nats"))
+	base, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := st.NewFleet(t, e.bin, e.dir, token)
+	var backends []string
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("zdmd-%d", i)
+		config := filepath.Join(e.dir, name+".yaml")
+		st.WriteFile(t, config, "%sproxy_port_offset: %d\nha:\n  lease_ttl: 2s\n", base, i)
+		f.Add("--config", config, "--data-dir", filepath.Join(e.dir, name), "--nats-url", cluster.URLs(), "--instance", name)
+		backends = append(backends, fmt.Sprintf("127.0.0.1:%d", 19600+i))
+	}
+	st.StartHAProxy(t, haFrontend, backends)
+	f.Takeover(-1, 15*time.Second)
+
+	src, _ := e.register(t, f.Procs[0], map[string]any{"proxy_listen": haProxyListen})
+	// The driving instance opens the proxy once its view shows the
+	// cluster; HAProxy sends clients there after its next check.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		c, err := milvus.Dial(context.Background(), milvus.Endpoint{Address: haFrontend})
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no proxy behind HAProxy: %v", err)
+		}
+	}
+	w := startWriter(t, haFrontend, seededTargets(), 60)
+	time.Sleep(2 * time.Second)
+	id := start(t, f.Procs[1], src, map[string]any{"lag_threshold_seconds": 5})
+
+	var kills []time.Time
+	var takeovers []time.Duration
+	kill := func(moment string) {
+		kills = append(kills, time.Now())
+		takeovers = append(takeovers, f.KillDriving(moment))
+	}
+	// 45,000 rows in all: killed after 5-85 % of them are copied.
+	copied := int64(2250 + rng.IntN(36000))
+	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool {
+		return m.State == "copying" && m.Progress.RowsCopied >= copied || m.State == "syncing"
+	})
+	kill("copy")
+	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
+	time.Sleep(time.Duration(rng.IntN(4000)) * time.Millisecond)
+	kill("sync")
+	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
+
+	// A NATS node is lost with its disk and comes back empty.
+	node := rng.IntN(3)
+	natsLost := time.Now()
+	cluster.Kill(node)
+	if err := cluster.Wipe(node); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := cluster.Restart(node); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.WaitReady(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sync: killed %s, wiped its store and restarted it", cluster.Nodes[node].Name)
+	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
+
+	time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond)
+	if code := f.Any().Call(t, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true, "force": true}, nil); code != 202 {
+		t.Fatalf("stop-sync: %d", code)
+	}
+	time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+	kill("switch")
+	m := f.WaitFor(id, 2*time.Minute, func(m st.Migration) bool { return m.State == "switched_over" || m.State == "failed" })
+	if m.State != "switched_over" {
+		t.Fatalf("the migration ended %s: %+v", m.State, m)
+	}
+	time.Sleep(3 * time.Second) // writes go to the target now
+	stats := w.stop(t)
+	rep := w.check(t, e.bed.Target)
+
+	var view struct {
+		WritePauseMS *float64 `json:"write_pause_ms"`
+	}
+	f.Any().Call(t, "GET", "/v1/migrations/"+id, nil, &view)
+	gaps := ackGaps(t, w, []time.Time{kills[0], kills[1], natsLost, kills[2]})
+	for i, moment := range []string{"copy", "sync", "switch"} {
+		gap := gaps[min(i+i/2, 3)]
+		t.Logf("zdmd killed in the %s: saga taken over after %.2fs; client's longest gap between acknowledged writes after it %.2fs",
+			moment, takeovers[i].Seconds(), gap.Seconds())
+	}
+	t.Logf("NATS node lost in the sync: client's longest gap between acknowledged writes after it %.2fs", gaps[2].Seconds())
+	pause := "none recorded"
+	if view.WritePauseMS != nil {
+		pause = fmt.Sprintf("%.0f ms", *view.WritePauseMS)
+	}
+	t.Logf("client through HAProxy: %d acknowledged, %d failed (last: %s); switch pause %s; target: %s",
+		stats.Acknowledged, stats.Failed, stats.LastErr, pause, rep)
+	for _, ev := range []string{"switched_over", "verified"} {
+		if count(eventTypes(t, f.Any(), id), ev) == 0 {
+			t.Fatalf("no %s in the history", ev)
+		}
+	}
+	st.ReplayValid(t, e.bin, "--nats-url", cluster.URLs())
+}
+
+// ackGaps returns, for each failure (in the order they happened), the
+// longest time between two acknowledged writes of w from it to the next
+// one (or 20 s after the last).
+func ackGaps(t *testing.T, w *writer, kills []time.Time) []time.Duration {
+	w.mu.Lock()
+	data := append([]byte(nil), w.journal.Bytes()...)
+	w.mu.Unlock()
+	var at []time.Time
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var a datatools.Ack
+		if json.Unmarshal(sc.Bytes(), &a) == nil && !a.Unsure {
+			at = append(at, a.At)
+		}
+	}
+	sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) })
+	gaps := make([]time.Duration, len(kills))
+	for k, kill := range kills {
+		end := kill.Add(20 * time.Second)
+		if k+1 < len(kills) {
+			end = kills[k+1]
+		}
+		for i := 1; i < len(at); i++ {
+			if at[i].After(kill) && at[i-1].Before(end) {
+				gaps[k] = max(gaps[k], at[i].Sub(at[i-1]))
+			}
+		}
+	}
+	return gaps
+}
