@@ -88,6 +88,15 @@ func (Cancel) commandName() string             { return "cancel" }
 func (EnforceTimeLimit) commandName() string   { return "enforce_time_limit" }
 func (RecordNotification) commandName() string { return "record_notification" }
 
+// TakeDriving makes a zdmd's lease term the migration's driver; a term
+// older than the driver's is ErrFenced.
+type TakeDriving struct {
+	Instance string
+	Term     uint64
+}
+
+func (TakeDriving) commandName() string { return "take_driving" }
+
 // Failure reasons recorded by zdm itself.
 const (
 	ReasonSyncTimeLimit = "sync_time_limit"
@@ -159,6 +168,14 @@ func decide(m *Migration, cmd Command) ([]Event, error) {
 		return []Event{Failed{Reason: ReasonSyncTimeLimit, Detail: fmt.Sprintf(
 			"the sync was not stopped within %s of its start (%s)",
 			time.Duration(m.Options.SyncTimeLimit), m.SyncStartedAt.UTC().Format(time.RFC3339))}}, nil
+	case TakeDriving:
+		switch {
+		case IsTerminal(m.State) || m.Driver.Term == c.Term:
+			return nil, nil
+		case m.Driver.Term > c.Term:
+			return nil, fmt.Errorf("%w: %s (term %d) took it over after term %d", ErrFenced, m.Driver.Instance, m.Driver.Term, c.Term)
+		}
+		return []Event{DriverChanged{Instance: c.Instance, Term: c.Term}}, nil
 	case RecordNotification:
 		if m.Notifications[c.Kind] {
 			return nil, nil

@@ -22,6 +22,7 @@ var (
 	ErrStoreUnavailable     = errors.New("the event store is unavailable")
 	ErrInvalid              = errors.New("invalid input")
 	ErrUnknownEventType     = errors.New("unknown event type")
+	ErrFenced               = errors.New("another zdmd drives this migration now")
 )
 
 // TransitionError says which event the current state refused.

@@ -32,6 +32,7 @@ const (
 	TypeFailed              = "zdm.migration.failed.v1"
 	TypeCancelled           = "zdm.migration.cancelled.v1"
 	TypeNotificationSent    = "zdm.migration.notification_sent.v1"
+	TypeDriverChanged       = "zdm.migration.driver_changed.v1"
 )
 
 // MigrationRequested opens a migration's history.
@@ -99,6 +100,15 @@ type BulkCopyProgressed struct {
 // BulkCopied ends the copy; the migration is syncing from here.
 type BulkCopied struct {
 	Rows int64 `json:"rows"`
+}
+
+// DriverChanged records that a zdmd took over driving the migration: the
+// instance and its lease's term. From then on only that term's saga may
+// record the migration's steps, so a stale driver that wakes up is fenced
+// off by the log itself.
+type DriverChanged struct {
+	Instance string `json:"instance"`
+	Term     uint64 `json:"term"`
 }
 
 // LagSampled is one sample of the sync lag (R7), recorded at a coarse
@@ -177,6 +187,7 @@ func (SwitchedOver) EventType() string        { return TypeSwitchedOver }
 func (Failed) EventType() string              { return TypeFailed }
 func (Cancelled) EventType() string           { return TypeCancelled }
 func (NotificationSent) EventType() string    { return TypeNotificationSent }
+func (DriverChanged) EventType() string       { return TypeDriverChanged }
 
 // Record is an event as stored: its position in the stream, when it was
 // recorded and on whose behalf.

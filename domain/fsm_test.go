@@ -40,6 +40,8 @@ func sampleEvent(typ string) Event {
 		return Cancelled{By: "alice"}
 	case TypeNotificationSent:
 		return NotificationSent{Kind: "lag_under_threshold"}
+	case TypeDriverChanged:
+		return DriverChanged{Instance: "zdmd-2", Term: 7}
 	}
 	panic("no sample for " + typ)
 }
@@ -58,13 +60,13 @@ func TestEveryStateTimesEveryEvent(t *testing.T) {
 	// that the implementation is checked against it, not against itself.
 	allowed := map[State][]string{
 		StateNew:               {TypeMigrationRequested},
-		StateRequested:         {TypeLocked, TypeFailed, TypeCancelled, TypeNotificationSent},
-		StateLocked:            {TypeProvisioningStarted, TypeFailed, TypeCancelled, TypeNotificationSent},
-		StateProvisioning:      {TypeTargetProvisioned, TypeFailed, TypeCancelled, TypeNotificationSent},
-		StateTargetProvisioned: {TypeCopyStarted, TypeFailed, TypeCancelled, TypeNotificationSent},
-		StateCopying:           {TypeBulkCopyProgressed, TypeBulkCopied, TypeLagSampled, TypeVerified, TypeFailed, TypeCancelled, TypeNotificationSent},
-		StateSyncing:           {TypeLagSampled, TypeLagThresholdReached, TypeVerified, TypeSyncStopped, TypeFailed, TypeCancelled, TypeNotificationSent},
-		StateSyncStopped:       {TypeLagSampled, TypeVerified, TypeSwitchedOver, TypeFailed, TypeCancelled, TypeNotificationSent},
+		StateRequested:         {TypeLocked, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateLocked:            {TypeProvisioningStarted, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateProvisioning:      {TypeTargetProvisioned, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateTargetProvisioned: {TypeCopyStarted, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateCopying:           {TypeBulkCopyProgressed, TypeBulkCopied, TypeLagSampled, TypeVerified, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateSyncing:           {TypeLagSampled, TypeLagThresholdReached, TypeVerified, TypeSyncStopped, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateSyncStopped:       {TypeLagSampled, TypeVerified, TypeSwitchedOver, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
 		StateSwitchedOver:      {TypeNotificationSent},
 		StateFailed:            {TypeNotificationSent},
 		StateCancelled:         {TypeNotificationSent},

@@ -44,6 +44,8 @@ type Migration struct {
 	Verifications    []Verified
 	SyncStop         SyncStopped
 	Switch           SwitchedOver
+	// Driver is the zdmd whose saga may record the migration's steps.
+	Driver DriverChanged
 
 	// Version is the stream sequence of the last event applied; appends
 	// expect it so that concurrent writers cannot both win.
@@ -171,6 +173,8 @@ func (m *Migration) apply(r Record) {
 		m.Verifications = append(m.Verifications, e)
 	case SyncStopped:
 		m.StoppedAt, m.SyncStop = r.At, e
+	case DriverChanged:
+		m.Driver = e
 	case SwitchedOver:
 		m.Switch, m.EndedAt = e, r.At
 	case Failed:

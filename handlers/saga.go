@@ -35,6 +35,12 @@ type SagaConfig struct {
 	// Retry is how often a failing step is tried before the migration
 	// fails with the step's reason, and the pauses between the tries.
 	Retry retry.Policy
+	// Instance and Term name the lease term this saga runs in (several
+	// zdmd sharing a NATS): each migration is taken over by the term
+	// before its steps run, and a saga of an older term is fenced off.
+	// Term 0 runs without fencing.
+	Instance string
+	Term     uint64
 }
 
 // DefaultStepRetry tries a failing step 5 times, 1 s apart at first,
@@ -59,7 +65,10 @@ type Saga struct {
 	mu      sync.Mutex
 	base    context.Context
 	runners map[string]*runner
-	wg      sync.WaitGroup
+	// fenced lists the migrations a newer term took over: this saga
+	// never runs them again.
+	fenced map[string]bool
+	wg     sync.WaitGroup
 }
 
 // NewSaga returns a saga; Start runs it.
@@ -72,7 +81,7 @@ func NewSaga(svc *Service, steps Steps, lister MigrationLister, observe LagObser
 	}
 	cfg.Retry = cfg.Retry.Or(DefaultStepRetry())
 	return &Saga{svc: svc, steps: steps, clock: svc.clock, logger: svc.logger.With("part", "saga"),
-		cfg: cfg, lister: lister, observe: observe, runners: map[string]*runner{}}
+		cfg: cfg, lister: lister, observe: observe, runners: map[string]*runner{}, fenced: map[string]bool{}}
 }
 
 type runner struct {
@@ -93,6 +102,9 @@ func (r *runner) interrupt() {
 // Start resumes every migration found in the log; runners of ended
 // migrations only finish their clean-up.
 func (s *Saga) Start(ctx context.Context) error {
+	if s.cfg.Term != 0 {
+		ctx = WithDriver(ctx, s.cfg.Instance, s.cfg.Term)
+	}
 	s.mu.Lock()
 	s.base = ctx
 	s.mu.Unlock()
@@ -135,6 +147,9 @@ func (s *Saga) ensure(id string) *runner {
 	if r, ok := s.runners[id]; ok {
 		return r
 	}
+	if s.fenced[id] {
+		return nil
+	}
 	r := &runner{id: id}
 	s.runners[id] = r
 	s.wg.Add(1)
@@ -162,11 +177,25 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 				cancel()
 				return
 			}
+		} else if err == nil && s.cfg.Term != 0 && m.Driver.Term != s.cfg.Term {
+			var taken *domain.Migration
+			taken, err = s.svc.Record(stepCtx, r.id, fmt.Sprintf("%s/driver-%d", r.id, s.cfg.Term), domain.TakeDriving{Instance: s.cfg.Instance, Term: s.cfg.Term})
+			if err == nil && taken.Driver.Term == s.cfg.Term {
+				log.Info("took over driving the migration", "term", s.cfg.Term, "from", m.Driver.Instance)
+			}
 		} else if err == nil {
 			if m.Seq() != lastSeq {
 				attempts, lastSeq = 0, m.Seq()
 			}
 			err = s.step(stepCtx, m)
+		}
+		if errors.Is(err, domain.ErrFenced) {
+			log.Warn("a newer zdmd drives the migration; this one leaves it", "err", err)
+			s.mu.Lock()
+			s.fenced[r.id] = true
+			s.mu.Unlock()
+			cancel()
+			return
 		}
 		interrupted := stepCtx.Err() != nil && ctx.Err() == nil
 		cancel()

@@ -48,14 +48,20 @@ func newHarness(t *testing.T, steps handlers.Steps) *harness {
 // runSaga runs a saga and its reactor until the returned stop is called.
 func (h *harness) runSaga(t *testing.T) (stop func()) {
 	t.Helper()
+	return h.runSagaOf(t, h.svc, handlers.SagaConfig{}, "saga")
+}
+
+// runSagaOf runs a saga on svc with cfg's lease term and a reactor of its
+// own (durable), as one of several zdmd would.
+func (h *harness) runSagaOf(t *testing.T, svc *handlers.Service, cfg handlers.SagaConfig, durable string) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	saga := handlers.NewSaga(h.svc, h.steps, h.store, nil, handlers.SagaConfig{
-		LagRecordInterval: 10 * time.Millisecond, Tick: 5 * time.Millisecond, Retry: retry.Policy{Attempts: 3, First: time.Millisecond},
-	})
+	cfg.LagRecordInterval, cfg.Tick, cfg.Retry = 10*time.Millisecond, 5*time.Millisecond, retry.Policy{Attempts: 3, First: time.Millisecond}
+	saga := handlers.NewSaga(svc, h.steps, h.store, nil, cfg)
 	if err := saga.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sub, _, err := h.store.Consume(ctx, eventstore.ConsumeConfig{Durable: "saga", Filter: domain.MigrationSubject + ">"}, saga.Handle)
+	sub, _, err := h.store.Consume(ctx, eventstore.ConsumeConfig{Durable: durable, Filter: domain.MigrationSubject + ">"}, saga.Handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,5 +295,38 @@ func TestTheSwitchIsRecordedBeforeAnyHeldWriteGoesToTheTarget(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the held writes were never released")
 		}
+	}
+}
+
+// A saga of a newer lease term takes a migration over mid-copy; the saga
+// of the older term, still running (a frozen zdmd that woke up), is
+// fenced off: whatever it tries to record is refused, and the migration
+// ends as if one saga had driven it.
+func TestAStaleSagaCannotRecordOnceANewerTermDrives(t *testing.T) {
+	dp := simulated.New(simulated.Config{RangesPerCollection: 10, RangeDelay: 20 * time.Millisecond, LagStart: 1, LagStep: time.Millisecond})
+	h := newHarness(t, handlers.StepsOf(domain.ProvisionerSimulated, dp))
+	h.runSagaOf(t, h.svc, handlers.SagaConfig{Instance: "zdmd-1", Term: 5}, "saga-1")
+	id := h.start(t, domain.ProvisionerSimulated, "")
+	h.wait(t, id, domain.StateCopying)
+
+	other := handlers.NewService(handlers.ServiceConfig{Log: h.store, Clock: h.clock})
+	h.runSagaOf(t, other, handlers.SagaConfig{Instance: "zdmd-2", Term: 7}, "saga-2")
+	m := h.wait(t, id, domain.StateSyncing)
+	if m.Driver != (domain.DriverChanged{Instance: "zdmd-2", Term: 7}) {
+		t.Fatalf("driver = %+v, want zdmd-2 term 7", m.Driver)
+	}
+	stale := handlers.WithDriver(context.Background(), "zdmd-1", 5)
+	if _, err := h.svc.Record(stale, id, "stale-sample", domain.SampleLag{LagSeconds: 1, Now: h.clock.Now()}); !errors.Is(err, domain.ErrFenced) {
+		t.Fatalf("a stale term's record: %v, want ErrFenced", err)
+	}
+	if _, err := other.Record(handlers.WithDriver(context.Background(), "zdmd-1", 5), id, "stale-take", domain.TakeDriving{Instance: "zdmd-1", Term: 5}); !errors.Is(err, domain.ErrFenced) {
+		t.Fatalf("a stale term taking it back: %v, want ErrFenced", err)
+	}
+	if _, err := h.svc.StopSync(context.Background(), admin, "stop", id, handlers.StopSync{ConfirmWritesStopped: true, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	m = h.wait(t, id, domain.StateSwitchedOver)
+	if m.CopiedRows != m.Collections[0].Total*int64(len(m.Collections)) {
+		t.Fatalf("copied %d rows of %d collections", m.CopiedRows, len(m.Collections))
 	}
 }

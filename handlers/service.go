@@ -86,16 +86,31 @@ func (s *Service) ClusterCredentials(ctx context.Context, id string) (domain.Cre
 	return s.creds.Get(ctx, id)
 }
 
-// exec runs a domain command on a migration.
+// exec runs a domain command on a migration. A saga's command (its
+// context carries a lease term, WithDriver) is refused with
+// domain.ErrFenced unless that term drives the migration: the check and
+// the append see the same version of it, so a stale driver cannot append.
 func (s *Service) exec(ctx context.Context, id, commandID, actor string, cmd domain.Command) (*domain.Migration, error) {
+	d, driven := ctx.Value(driverKey{}).(domain.DriverChanged)
 	return s.migrations.Exec(ctx, id, commandID, actor, func(m *domain.Migration) ([]domain.Event, error) {
 		if m.Seq() == 0 {
 			if _, isRequest := cmd.(domain.RequestMigration); !isRequest {
 				return nil, fmt.Errorf("%w: migration %s", domain.ErrNotFound, id)
 			}
 		}
+		if _, taking := cmd.(domain.TakeDriving); driven && !taking && !domain.IsTerminal(m.State) && m.Driver.Term != d.Term {
+			return nil, fmt.Errorf("%w: %s (term %d), not %s (term %d)", domain.ErrFenced, m.Driver.Instance, m.Driver.Term, d.Instance, d.Term)
+		}
 		return domain.Decide(m, cmd)
 	})
+}
+
+type driverKey struct{}
+
+// WithDriver marks ctx as a saga's of the given lease term: commands run
+// with it are fenced (see exec).
+func WithDriver(ctx context.Context, instance string, term uint64) context.Context {
+	return context.WithValue(ctx, driverKey{}, domain.DriverChanged{Instance: instance, Term: term})
 }
 
 // Record runs a command of zdm's own (a saga step) on a migration.

@@ -47,7 +47,7 @@ func (m *Main) leadLoop(ctx context.Context) {
 			}
 		}()
 		m.leading.Store(true)
-		err = m.lead(tctx)
+		err = m.lead(tctx, t.Revision)
 		m.leading.Store(false)
 		cause := context.Cause(tctx)
 		cancel(nil)
@@ -71,7 +71,7 @@ func (m *Main) leadLoop(ctx context.Context) {
 
 // lead runs one term until ctx ends, then stops everything it started and
 // waits for it: the next holder may start as soon as the lease is free.
-func (m *Main) lead(ctx context.Context) error {
+func (m *Main) lead(ctx context.Context, term uint64) error {
 	plane, err := m.plane(ctx)
 	if err != nil {
 		return err
@@ -79,6 +79,7 @@ func (m *Main) lead(ctx context.Context) error {
 	defer plane.wait()
 	saga := handlers.NewSaga(m.service, plane.steps, m.store, lagObservers{m.metrics, m.lag}, handlers.SagaConfig{
 		LagRecordInterval: m.cfg.Saga.LagRecordInterval, Retry: m.cfg.stepRetry(), Tick: m.cfg.Saga.Tick,
+		Instance: m.instance, Term: term,
 	})
 	var subs []*eventstore.Subscription
 	defer func() {
