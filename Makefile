@@ -1,6 +1,7 @@
 # zdm: zero-downtime migration of a live Milvus cluster.
 #
 #   make demo    a real migration between two local Milvus servers
+#   make demo-ha the same on three zdmd, three NATS nodes and HAProxy, with kills
 #   make test    every test (starts what the tests need)
 #   make bench   benchmarks, each against a baseline of the same run
 #   make build   bin/zdmd
@@ -19,7 +20,7 @@ MILVUS_PKGS := ./dataplane/integration/... ./dataplane/provision/... ./dataplane
 # Every other package: unit tests, run in parallel.
 UNIT_PKGS = $$($(GO) list ./... | grep -v -x -F "$$($(GO) list $(MILVUS_PKGS))")
 
-.PHONY: build test bench run demo vet clean milvus-up milvus-down test-unit test-milvus
+.PHONY: build test bench run demo demo-ha vet clean milvus-up milvus-down test-unit test-milvus
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/zdmd
@@ -62,6 +63,11 @@ run: build
 
 demo:
 	@scripts/demo.sh
+
+# The same migration on three zdmd sharing a three-node NATS cluster behind
+# HAProxy, with the driving zdmd killed mid-sync and mid-switch.
+demo-ha:
+	@ZDM_HAPROXY=$$(scripts/haproxy.sh) scripts/demo.sh --ha
 
 clean:
 	rm -rf bin data

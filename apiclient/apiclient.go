@@ -97,6 +97,35 @@ func (c *Client) Migration(ctx context.Context, id string) (*projections.Migrati
 	return &v, nil
 }
 
+// Readiness is what /readyz says of a zdmd that can serve.
+type Readiness struct {
+	Instance string `json:"instance"`
+	// Drives says whether this instance drives the migrations (and serves
+	// the proxies) now.
+	Drives bool `json:"drives_migrations"`
+}
+
+// Ready asks /readyz once, within a second: a frozen zdmd answers
+// nothing. A zdmd that cannot serve is an error.
+func (c *Client) Ready(ctx context.Context) (Readiness, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/readyz", nil)
+	if err != nil {
+		return Readiness{}, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return Readiness{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Readiness{}, fmt.Errorf("zdmd at %s is not ready (%s)", c.Base, resp.Status)
+	}
+	var r Readiness
+	return r, json.NewDecoder(resp.Body).Decode(&r)
+}
+
 // WaitReady polls /readyz until zdmd answers 200 or d passes.
 func (c *Client) WaitReady(ctx context.Context, d time.Duration) error {
 	deadline := time.Now().Add(d)

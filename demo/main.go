@@ -30,6 +30,7 @@ type config struct {
 	source, target, proxy, api, zdmd, work, python, root string
 	rows                                                 int64
 	rate                                                 float64
+	ha                                                   bool
 }
 
 func main() {
@@ -44,6 +45,7 @@ func main() {
 	flag.StringVar(&c.root, "root", ".", "repository root")
 	flag.Int64Var(&c.rows, "rows", 100000, "rows to seed, in total")
 	flag.Float64Var(&c.rate, "rate", 50, "client writes per second during the migration")
+	flag.BoolVar(&c.ha, "ha", false, "run three zdmd on a three-node NATS cluster behind HAProxy, and kill the driving one mid-sync and mid-switch (make demo-ha)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
@@ -108,7 +110,6 @@ func run(c config) (err error) {
 	}
 	say("   seeded %d collections in %s", len(targets), time.Since(began).Round(time.Second))
 
-	say("== 2. start zdmd (embedded NATS) with the source behind the proxy %s", c.proxy)
 	cfgPath := filepath.Join(c.work, "zdmd.yaml")
 	abs := func(p string) string {
 		if filepath.IsAbs(p) {
@@ -117,34 +118,41 @@ func run(c config) (err error) {
 		a, _ := filepath.Abs(filepath.Join(c.root, p))
 		return a
 	}
-	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("dataplane: milvus\nmilvus:\n  python: %s\n  server_script: %s\n  server_root: %s\n",
-		abs(c.python), abs("scripts/milvus_server.py"), abs(".cache/milvus"))), 0o600); err != nil {
-		return err
-	}
-	zdmd := exec.Command(c.zdmd, "serve", "--config", cfgPath, "--data-dir", filepath.Join(c.work, "data"), "--listen", c.api, "--nats-listen", "none", "--log-level", "warn")
-	zdmd.Env = append(os.Environ(), "ZDM_ADMIN_TOKEN=demo-admin")
-	logFile, _ := os.Create(filepath.Join(c.work, "zdmd.log"))
-	zdmd.Stdout, zdmd.Stderr = logFile, logFile
-	if err := zdmd.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		_ = zdmd.Process.Signal(syscall.SIGTERM)
-		_ = zdmd.Wait()
-	}()
+	cfgText := fmt.Sprintf("dataplane: milvus\nmilvus:\n  python: %s\n  server_script: %s\n  server_root: %s\n",
+		abs(c.python), abs("scripts/milvus_server.py"), abs(".cache/milvus"))
 	api := apiclient.New("http://"+c.api, "demo-admin")
+	proxyListen := c.proxy
+	var ha *fleet
+	if c.ha {
+		const proxyBase = 19600
+		if ha, err = startFleet(ctx, c, cfgText, proxyBase); err != nil {
+			return err
+		}
+		defer ha.stop()
+		api = apiclient.New("http://"+ha.apis[0], "demo-admin")
+		proxyListen = fmt.Sprintf("127.0.0.1:%d", proxyBase)
+	} else {
+		say("== 2. start zdmd (embedded NATS) with the source behind the proxy %s", c.proxy)
+		stop, err := startOne(c, cfgPath, cfgText)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if err := api.WaitReady(ctx, 30*time.Second); err != nil {
 		return err
 	}
 	var cl struct{ ID string }
-	if err := api.Do(ctx, "POST", "/v1/clusters", map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": c.source, "proxy_listen": c.proxy}, &cl); err != nil {
+	if err := api.Do(ctx, "POST", "/v1/clusters", map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": c.source, "proxy_listen": proxyListen}, &cl); err != nil {
 		return err
 	}
 	sourceID := cl.ID
 	if err := api.Do(ctx, "POST", "/v1/clusters", map[string]any{"name": "prod-next", "organization": "acme", "project": "search", "endpoint": c.target, "spare": true}, &cl); err != nil {
 		return err
 	}
-	time.Sleep(500 * time.Millisecond) // the proxy starts from the registry
+	if err := waitProxy(ctx, c.proxy); err != nil { // the proxy starts from the registry
+		return err
+	}
 
 	say("== 3. a client writes %.0f times a second through the proxy, for the whole migration", c.rate)
 	w, err := startWriter(ctx, c.proxy, targets, c.rate, filepath.Join(c.work, "acknowledged.jsonl"))
@@ -180,6 +188,12 @@ func run(c config) (err error) {
 		if m.State == "syncing" && syncSince.IsZero() {
 			syncSince = time.Now()
 		}
+		if ha != nil && len(ha.kills) == 0 && m.State == "syncing" && time.Since(syncSince) > 2*time.Second {
+			if err := ha.killDriving(c.zdmd, "mid-sync"); err != nil {
+				return err
+			}
+			syncSince = time.Now() // the operator watches a few more seconds of sync
+		}
 		// Stop once the lag is under the threshold and the operator saw a
 		// few seconds of sync.
 		if m.State == "syncing" && m.LagSeconds != nil && *m.LagSeconds < m.Options.LagThresholdSeconds && time.Since(syncSince) > 6*time.Second {
@@ -199,6 +213,11 @@ func run(c config) (err error) {
 	say("== 5. stop the sync (confirmed; the client keeps writing: the proxy holds its writes during the switch)")
 	if err := api.Do(ctx, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true}, m); err != nil {
 		return err
+	}
+	if ha != nil {
+		if err := ha.killDriving(c.zdmd, "mid-switch"); err != nil {
+			return err
+		}
 	}
 	for m.State != "switched_over" {
 		time.Sleep(300 * time.Millisecond)
@@ -266,7 +285,11 @@ func run(c config) (err error) {
 	say("   seeded rows            %s", seeded)
 	say("   verification           %s", verdict(m))
 	say("   target                 %s (source %s kept, status Migrated)", m.Target.Connection.Endpoint, c.source)
-	if !rep.OK() || stats.Failed > 0 {
+	if ha != nil {
+		say("   failures survived      %s", strings.Join(ha.kills, "; "))
+		say("   (a write that failed while an instance took over was refused to the client, which may retry it; the check counts it as possibly applied)")
+	}
+	if !rep.OK() || stats.Failed > 0 && ha == nil {
 		return fmt.Errorf("writes were lost, duplicated or failed")
 	}
 	return nil
@@ -347,5 +370,37 @@ func (w *writer) acknowledged() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return bytes.Count(data, []byte("\n")), nil
+	// A failed write is journaled too, marked unsure.
+	return bytes.Count(data, []byte("\n")) - bytes.Count(data, []byte(`"unsure":true`)), nil
+}
+
+// startOne runs one zdmd on its embedded NATS, as make demo does.
+func startOne(c config, cfgPath, cfgText string) (stop func(), err error) {
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+		return nil, err
+	}
+	zdmd := exec.Command(c.zdmd, "serve", "--config", cfgPath, "--data-dir", filepath.Join(c.work, "data"), "--listen", c.api, "--nats-listen", "none", "--log-level", "warn")
+	zdmd.Env = append(os.Environ(), "ZDM_ADMIN_TOKEN=demo-admin")
+	logFile, _ := os.Create(filepath.Join(c.work, "zdmd.log"))
+	zdmd.Stdout, zdmd.Stderr = logFile, logFile
+	if err := zdmd.Start(); err != nil {
+		return nil, err
+	}
+	return func() {
+		_ = zdmd.Process.Signal(syscall.SIGTERM)
+		_ = zdmd.Wait()
+	}, nil
+}
+
+// waitProxy waits until a Milvus client gets an answer through addr.
+func waitProxy(ctx context.Context, addr string) error {
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var c *milvus.Conn
+		if c, err = milvus.Dial(ctx, milvus.Endpoint{Address: addr}); err == nil {
+			c.Close()
+			return nil
+		}
+	}
+	return fmt.Errorf("no Milvus answers through the proxy %s: %w", addr, err)
 }

@@ -39,14 +39,18 @@ func (s *Store) OpenJournalOn(ctx context.Context, nc *nats.Conn) (*Journal, err
 }
 
 func openJournal(ctx context.Context, js jetstream.JetStream, replicas int) (*Journal, error) {
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        JournalStream,
-		Description: "writes captured by the zdm proxy, per migration and collection",
-		Subjects:    []string{"zdm.journal.>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardNew,
-		Replicas:    replicas,
+	var st jetstream.Stream
+	err := create(ctx, func(ctx context.Context) (err error) {
+		st, err = ensureStream(ctx, js, jetstream.StreamConfig{
+			Name:        JournalStream,
+			Description: "writes captured by the zdm proxy, per migration and collection",
+			Subjects:    []string{"zdm.journal.>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardNew,
+			Replicas:    replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s (%d replicas): %w", JournalStream, replicas, err)

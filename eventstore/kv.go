@@ -40,7 +40,7 @@ func (s *Store) ExpiringKV(ctx context.Context, bucket string, ttl time.Duration
 }
 
 func (k *KV) open(ctx context.Context) error {
-	kv, err := k.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ensureKV(ctx, k.js, jetstream.KeyValueConfig{
 		Bucket: k.bucket, History: 1, Storage: jetstream.FileStorage, TTL: k.ttl, Replicas: k.replicas,
 	})
 	if err != nil {
@@ -48,6 +48,24 @@ func (k *KV) open(ctx context.Context) error {
 	}
 	k.kv = kv
 	return nil
+}
+
+// ensureKV is ensureStream for a bucket, tried as create tries.
+func ensureKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	var kv jetstream.KeyValue
+	err := create(ctx, func(ctx context.Context) error {
+		if have, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
+			st, err := have.Status(ctx)
+			if bs, ok := st.(*jetstream.KeyValueBucketStatus); err == nil && ok && bs.TTL() == cfg.TTL && bs.StreamInfo().Config.Replicas == cfg.Replicas {
+				kv = have
+				return nil
+			}
+		}
+		var err error
+		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
+	})
+	return kv, err
 }
 
 // Put stores value under key.

@@ -44,7 +44,7 @@ func (s *Store) Lease(ctx context.Context, key, holder string, ttl time.Duration
 	if ttl < 300*time.Millisecond {
 		return nil, fmt.Errorf("lease %s: a ttl of %s is too short to renew", key, ttl)
 	}
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ensureKV(ctx, s.js, jetstream.KeyValueConfig{
 		Bucket: LeaseBucket, History: 1, Storage: jetstream.FileStorage, TTL: ttl, Replicas: s.replicas,
 	})
 	if err != nil {

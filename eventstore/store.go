@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // StreamName is the stream that holds every event of zdm.
@@ -50,20 +52,48 @@ func OpenReplicated(ctx context.Context, nc *nats.Conn, replicas int) (*Store, e
 	if replicas <= 0 {
 		replicas = AutoReplicas(nc)
 	}
-	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "zdm migration and cluster events, one subject per aggregate",
-		Subjects:    []string{domain.SubjectRoot + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Duplicates:  10 * time.Minute,
-		Discard:     jetstream.DiscardNew,
-		Replicas:    replicas,
+	var stream jetstream.Stream
+	err = create(ctx, func(ctx context.Context) (err error) {
+		stream, err = ensureStream(ctx, js, jetstream.StreamConfig{
+			Name:        StreamName,
+			Description: "zdm migration and cluster events, one subject per aggregate",
+			Subjects:    []string{domain.SubjectRoot + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Duplicates:  10 * time.Minute,
+			Discard:     jetstream.DiscardNew,
+			Replicas:    replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s (%d replicas): %w", StreamName, replicas, err)
 	}
 	return &Store{js: js, stream: stream, replicas: replicas}, nil
+}
+
+// createRetry paces the creation of a stream or bucket: a cluster that
+// has just formed, or whose nodes start together with several zdmd, may
+// take seconds to place a replicated stream.
+var createRetry = retry.Policy{Attempts: 10, First: 250 * time.Millisecond, Max: 4 * time.Second}
+
+// ensureStream creates or updates a stream, unless it is there as cfg
+// asks already: several zdmd starting together would otherwise all
+// propose the same update, and wait for each other.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	if st, err := js.Stream(ctx, cfg.Name); err == nil {
+		have := st.CachedInfo().Config
+		if have.Replicas == cfg.Replicas && slices.Equal(have.Subjects, cfg.Subjects) && have.MaxAge == cfg.MaxAge && have.MaxMsgsPerSubject == cfg.MaxMsgsPerSubject {
+			return st, nil
+		}
+	}
+	return js.CreateOrUpdateStream(ctx, cfg)
+}
+
+// create runs a creation until it succeeds or its tries are spent: even
+// "insufficient resources" may only mean that a peer has not joined yet.
+func create(ctx context.Context, fn func(context.Context) error) error {
+	return createRetry.Do(ctx, func(int) error { return fn(ctx) })
 }
 
 // Replicas is how many servers keep each of the store's streams and buckets.

@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
-	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zdm-io/zdm/apiclient"
 	"github.com/zdm-io/zdm/eventstore/natscluster"
 )
 
@@ -48,9 +47,6 @@ func (f *Fleet) Start(i int) {
 	f.Procs[i] = StartServe(f.t, f.bin, f.dir, f.listen[i], f.token, f.args[i]...)
 }
 
-// probe asks with a deadline: a frozen instance answers nothing.
-var probe = &http.Client{Timeout: time.Second}
-
 // Driving returns the instance that drives the migrations, or -1; two
 // at once fail the test.
 func (f *Fleet) Driving() int {
@@ -59,16 +55,7 @@ func (f *Fleet) Driving() int {
 		if p == nil || p.Cmd.ProcessState != nil {
 			continue
 		}
-		resp, err := probe.Get(p.URL + "/readyz")
-		if err != nil {
-			continue
-		}
-		var r struct {
-			Drives bool `json:"drives_migrations"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&r)
-		resp.Body.Close()
-		if r.Drives {
+		if r, err := apiclient.New(p.URL, "").Ready(context.Background()); err == nil && r.Drives {
 			if found >= 0 {
 				f.t.Fatalf("instances %d and %d both drive the migrations", found+1, i+1)
 			}

@@ -1,0 +1,102 @@
+// Package haproxy runs HAProxy in front of several zdmd's Milvus proxies,
+// configured as the operator guide shows: the HA tests and make demo-ha
+// start exactly this configuration.
+package haproxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Config is HAProxy's configuration: a TCP frontend on frontend, and one
+// server per zdmd proxy, checked every 500 ms; a server found down has its
+// connections closed, so clients reconnect to the one that took over.
+func Config(frontend string, backends []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 1h
+  timeout server 1h
+frontend milvus
+  bind %s
+  default_backend zdm
+backend zdm
+  option tcp-check
+  default-server inter 500ms fall 1 rise 1 on-marked-down shutdown-sessions
+`, frontend)
+	for i, addr := range backends {
+		fmt.Fprintf(&b, "  server zdmd-%d %s check\n", i+1, addr)
+	}
+	return b.String()
+}
+
+// Path finds HAProxy: $ZDM_HAPROXY, /usr/sbin/haproxy or the PATH's
+// ("" if none; scripts/haproxy.sh installs it).
+func Path() string {
+	for _, p := range []string{os.Getenv("ZDM_HAPROXY"), "/usr/sbin/haproxy"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	p, _ := exec.LookPath("haproxy")
+	return p
+}
+
+// Process is a running HAProxy.
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Start runs bin in the foreground with Config written under dir, its
+// output in dir/haproxy.log, and waits until the frontend accepts
+// connections.
+func Start(ctx context.Context, bin, dir, frontend string, backends []string) (*Process, error) {
+	cfg := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfg, []byte(Config(frontend, backends)), 0o644); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "haproxy.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-db", "-f", cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start haproxy: %w", err)
+	}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", frontend, time.Second); err == nil {
+			c.Close()
+			return p, nil
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("haproxy exited; see %s", filepath.Join(dir, "haproxy.log"))
+		default:
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			p.Stop()
+			return nil, fmt.Errorf("haproxy did not listen on %s; see %s", frontend, filepath.Join(dir, "haproxy.log"))
+		}
+	}
+}
+
+// Stop kills HAProxy and waits for it.
+func (p *Process) Stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
