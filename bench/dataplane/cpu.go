@@ -94,6 +94,20 @@ func serverCPU(name string) time.Duration {
 	if path == "" {
 		return 0
 	}
+	return statCPU(path)
+}
+
+// pidCPU is the CPU time of the processes pids.
+func pidCPU(pids []int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		sum += statCPU(fmt.Sprintf("/proc/%d/stat", pid))
+	}
+	return sum
+}
+
+// statCPU reads a process's CPU time from its /proc stat file.
+func statCPU(path string) time.Duration {
 	stat, err := os.ReadFile(path)
 	if err != nil {
 		return 0

@@ -8,7 +8,9 @@
 //   - the proxy: latency and throughput of insert batches, through the
 //     armed proxy (journaling) against direct;
 //   - sync lag under a sustained write rate of half the measured ingest
-//     ceiling, and the write pause a client sees at the switch.
+//     ceiling, and the write pause a client sees at the switch;
+//   - the switch's write pause on sources of 10 and 50 collections
+//     (-switch-collections), a client writing to two of them.
 package main
 
 import (
@@ -31,7 +33,7 @@ var (
 	target = flag.String("target", "127.0.0.1:19560", "target Milvus")
 	rows   = flag.Int64("rows", 200000, "rows of the copied collection")
 	dim    = flag.Int("dim", 128, "vector dimension")
-	only   = flag.String("only", "", "run one part: copy, or sync (the proxy, the lag and the switch)")
+	only   = flag.String("only", "", "run one part: copy, sync (the proxy, the lag and the switch), switch (the switch's pause by collection count), or replicas (the capture's cost on 1 and 3 NATS replicas)")
 	// The proxy, the capture and the copier run in this process.
 	cpuProfile = flag.String("cpuprofile", "", "write this process's CPU profile to `file` (go tool pprof reads it)")
 )
@@ -64,6 +66,10 @@ func main() {
 	must(src.DropEverything(ctx))
 	must(dst.DropEverything(ctx))
 	fmt.Printf("zdm data plane benchmark: source %s, target %s\n\n", *source, *target)
+	if *only == "switch" {
+		benchSync(ctx, src, dst, quiet)
+		return
+	}
 	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: *rows, Dim: *dim, PKType: "int64", Index: "FLAT", Load: true, Shards: 2, Seed: 9, Prefix: "bench_"}
 	t0 := time.Now()
 	must(datatools.Seed(ctx, src, shape, nil))
@@ -71,7 +77,7 @@ func main() {
 	col, err := src.DescribeCollection(ctx, "bench_db0", "bench_c0")
 	must(err)
 
-	if *only != "sync" {
+	if *only == "" || *only == "copy" {
 		benchCopy(ctx, src, dst, col, quiet)
 	}
 	if *only == "copy" {

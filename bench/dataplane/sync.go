@@ -44,8 +44,18 @@ func benchSync(ctx context.Context, src, dst *milvus.Conn, quiet *slog.Logger) {
 	must(err)
 	positions, err := store.KV(ctx, "BENCH_APPLY")
 	must(err)
+	if *only == "switch" {
+		switchScale(ctx, src, dst, store, journal, positions, quiet)
+		return
+	}
+	if *only == "replicas" {
+		proxyReplicas(ctx, src, quiet)
+		return
+	}
 	ingest := proxyBench(ctx, src, store, journal, quiet)
+	proxyReplicas(ctx, src, quiet)
 	lagAndSwitch(ctx, src, dst, store, journal, positions, ingest, quiet)
+	switchScale(ctx, src, dst, store, journal, positions, quiet)
 }
 
 func startProxy(c *capture.Capture, upstream string, logger *slog.Logger) (string, func()) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -209,10 +211,21 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	// Writes still flow while the applier catches up with the journal as
 	// it is now, so the hold below covers only what came in meanwhile; an
 	// applier that trails (a slow target) no longer lengthens the pause.
-	// A catch-up that does not end in time is left to the drain.
-	if fence, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">"); err == nil {
-		if err := s.drainTo(ctx, r.applier, fence, s.cfg.DrainTimeout/10); err != nil && ctx.Err() != nil {
+	// A catch-up that does not end in time is left to the drain. Once
+	// caught up, every collection is checked while writes still flow; the
+	// hold re-checks only those written since, so the pause does not grow
+	// with the number of collections.
+	var pre *verify.Report
+	fence0, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">")
+	if err == nil {
+		err = s.drainTo(ctx, r.applier, fence0, s.cfg.DrainTimeout/10)
+		if err != nil && ctx.Err() != nil {
 			return domain.SwitchedOver{}, none, nil, ctx.Err()
+		}
+	}
+	if err == nil {
+		if pre, err = verify.QuickCheck(ctx, r.source, r.target); err != nil {
+			pre = nil // the hold checks every collection
 		}
 	}
 	began := time.Now()
@@ -235,7 +248,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		return domain.SwitchedOver{}, none, nil, err
 	}
 	drained := time.Now()
-	rep, err := verify.QuickCheck(ctx, r.source, r.target)
+	rep, err := heldCheck(ctx, r, pre, fence0)
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
@@ -257,6 +270,57 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	}
 	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: ms(checked.Sub(began)),
 		DrainMS: ms(drained.Sub(began)), CheckMS: ms(checked.Sub(drained))}, check, route, nil
+}
+
+// heldCheck compares the clusters while writes are held. With pre, the
+// check made before the hold with the journal applied up to fence0, it
+// reads only the collections written since, those pre found different,
+// and those it did not see; the others cannot have changed through the
+// proxy, and keep pre's result.
+func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint64) (*verify.Report, error) {
+	if pre == nil {
+		return verify.QuickCheck(ctx, r.source, r.target)
+	}
+	touched, other := r.applier.Touched(fence0)
+	if other {
+		return verify.QuickCheck(ctx, r.source, r.target)
+	}
+	clean := map[[2]string]*verify.CollectionReport{}
+	for i, c := range pre.Collections {
+		if c.Equal {
+			clean[[2]string{c.Database, c.Collection}] = &pre.Collections[i]
+		}
+	}
+	for _, name := range pre.NotLoaded {
+		db, coll, _ := strings.Cut(name, "/")
+		clean[[2]string{db, coll}] = nil // skipped again, unless written
+	}
+	var kept []verify.CollectionReport
+	var notLoaded []string
+	rep, err := verify.QuickCheckOf(ctx, r.source, r.target, func(db, coll string) bool {
+		k := [2]string{db, coll}
+		c, ok := clean[k]
+		switch {
+		case !ok || touched[k]:
+			return true
+		case c == nil:
+			notLoaded = append(notLoaded, db+"/"+coll)
+		default:
+			kept = append(kept, *c)
+		}
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep.Collections = append(rep.Collections, kept...)
+	rep.NotLoaded = append(rep.NotLoaded, notLoaded...)
+	sort.Strings(rep.NotLoaded)
+	sort.Slice(rep.Collections, func(i, j int) bool {
+		a, b := rep.Collections[i], rep.Collections[j]
+		return a.Database+"/"+a.Collection < b.Database+"/"+b.Collection
+	})
+	return rep, nil
 }
 
 // drainTo waits until the applier has applied the journal up to fence.

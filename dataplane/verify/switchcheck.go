@@ -19,6 +19,18 @@ import (
 // every field. It reads through the sync's own connections: dialling while
 // writes are held would lengthen the pause.
 func QuickCheck(ctx context.Context, src, target *milvus.Conn) (*Report, error) {
+	return QuickCheckOf(ctx, src, target, nil)
+}
+
+// quickParallel bounds the collections a quick check reads at once: a
+// source with a thousand collections must not get a thousand queries in
+// one burst.
+const quickParallel = 16
+
+// QuickCheckOf is QuickCheck of the source's collections that include
+// accepts (nil: every one); include is asked about each collection the
+// source lists.
+func QuickCheckOf(ctx context.Context, src, target *milvus.Conn, include func(db, coll string) bool) (*Report, error) {
 	dbs, err := src.Databases(ctx)
 	if err != nil {
 		return nil, err
@@ -31,7 +43,9 @@ func QuickCheck(ctx context.Context, src, target *milvus.Conn) (*Report, error) 
 			return nil, err
 		}
 		for _, c := range colls {
-			names = append(names, key{db, c})
+			if include == nil || include(db, c) {
+				names = append(names, key{db, c})
+			}
 		}
 	}
 	const sampleRows = 500
@@ -39,10 +53,13 @@ func QuickCheck(ctx context.Context, src, target *milvus.Conn) (*Report, error) 
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, quickParallel)
 	for _, n := range names {
 		wg.Add(1)
+		slots <- struct{}{}
 		go func() {
 			defer wg.Done()
+			defer func() { <-slots }()
 			cr, loaded, err := sampleCompare(ctx, src, target, n.db, n.coll, sampleRows)
 			mu.Lock()
 			defer mu.Unlock()
@@ -52,10 +69,13 @@ func QuickCheck(ctx context.Context, src, target *milvus.Conn) (*Report, error) 
 			case err == nil && loaded:
 				rep.Collections = append(rep.Collections, cr)
 				rep.Equal = rep.Equal && cr.Equal
+			case err == nil:
+				rep.NotLoaded = append(rep.NotLoaded, n.db+"/"+n.coll)
 			}
 		}()
 	}
 	wg.Wait()
+	sort.Strings(rep.NotLoaded)
 	sort.Slice(rep.Collections, func(i, j int) bool {
 		return rep.Collections[i].Database+"/"+rep.Collections[i].Collection < rep.Collections[j].Database+"/"+rep.Collections[j].Collection
 	})

@@ -17,6 +17,9 @@ type Report struct {
 	Equal       bool               `json:"equal"`
 	Structure   []string           `json:"structure_differences,omitempty"`
 	Collections []CollectionReport `json:"collections"`
+	// NotLoaded names the collections a quick check left out because the
+	// source does not have them loaded (database/collection).
+	NotLoaded []string `json:"not_loaded,omitempty"`
 }
 
 // CollectionReport compares one collection.

@@ -257,3 +257,16 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// PIDs are the running nodes' process IDs (for the bench's CPU figures).
+func (c *Cluster) PIDs() []int {
+	var out []int
+	for _, n := range c.Nodes {
+		n.mu.Lock()
+		if n.cmd != nil {
+			out = append(out, n.cmd.Process.Pid)
+		}
+		n.mu.Unlock()
+	}
+	return out
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	zdm "github.com/zdm-io/zdm"
+	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/eventstore/natscluster"
+)
+
+// journalSetup is where a capture's journal lives for proxyReplicas.
+type journalSetup struct {
+	name    string
+	store   *eventstore.Store
+	journal *eventstore.Journal
+	// natsCPU is the CPU of NATS outside this process (0: embedded).
+	natsCPU func() time.Duration
+}
+
+// proxyReplicas measures the capture with its journal and intents on one
+// NATS replica (the embedded server zdmd runs alone) and on three (a
+// cluster of three nats-server processes on this host, as zdm runs
+// highly available), each against direct writes in the same rounds.
+func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
+	col, err := src.DescribeCollection(ctx, "bench_db0", "bench_c0")
+	must(err)
+	dir, _ := os.MkdirTemp("", "zdm-bench-replicas-")
+	defer os.RemoveAll(dir)
+
+	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir + "/r1", Listen: "none"})
+	must(err)
+	defer emb.Close()
+	nc, err := emb.Connect("bench-r1")
+	must(err)
+	jnc, err := emb.Connect("bench-r1-journal")
+	must(err)
+	r1 := journalSetup{name: "1 replica (embedded)", natsCPU: func() time.Duration { return 0 }}
+	r1.store, err = eventstore.OpenReplicated(ctx, nc, 1)
+	must(err)
+	r1.journal, err = r1.store.OpenJournalOn(ctx, jnc)
+	must(err)
+
+	cluster, err := natscluster.Start(ctx, dir+"/r3", 3)
+	must(err)
+	defer cluster.Stop()
+	cnc, err := nats.Connect(cluster.URLs())
+	must(err)
+	cjnc, err := nats.Connect(cluster.URLs())
+	must(err)
+	r3 := journalSetup{name: "3 replicas (cluster)", natsCPU: func() time.Duration { return pidCPU(cluster.PIDs()) }}
+	r3.store, err = eventstore.OpenReplicated(ctx, cnc, 3)
+	must(err)
+	r3.journal, err = r3.store.OpenJournalOn(ctx, cjnc)
+	must(err)
+
+	const clients, rounds = 4, 8
+	fmt.Printf("capture cost by NATS replicas: %d clients inserting 100-row batches, direct and through the armed proxy in alternating one-second rounds\n", clients)
+	for i, s := range []journalSetup{r1, r3} {
+		intents, err := s.store.KV(ctx, "BENCH_INTENTS")
+		must(err)
+		c := capture.NewCapture(s.journal, noFailer{}, logger)
+		c.KeepIntents(intents)
+		c.Arm("src", fmt.Sprintf("benchreplicas%d", i), domain.PolicyReject)
+		addr, stop := startProxy(c, *source, logger)
+		via := dial(ctx, addr)
+		settle()
+		var direct, proxied []time.Duration
+		for r := 0; r < 4; r++ {
+			base := 7e10 + int64(i)*1e9 + int64(r)*1e7
+			direct = append(direct, insertLatencies(ctx, src, col, 25, base)...)
+			proxied = append(proxied, insertLatencies(ctx, via, col, 25, base+5e6)...)
+		}
+		var dRates, pRates []float64
+		var dSelf, pSelf, pNATS, dSrc time.Duration
+		var dBatches, pBatches float64
+		for r := 0; r < rounds; r++ {
+			base := 8e10 + int64(i)*1e10 + int64(r)*1e8
+			n0 := s.natsCPU()
+			p := insertThroughput(ctx, via, col, clients, time.Second, base)
+			pNATS += s.natsCPU() - n0
+			d := insertThroughput(ctx, src, col, clients, time.Second, base+5e7)
+			dRates, pRates = append(dRates, d.rate), append(pRates, p.rate)
+			dSelf, pSelf, dSrc = dSelf+d.cpu, pSelf+p.cpu, dSrc+d.src
+			dBatches, pBatches = dBatches+d.rate*d.wall.Seconds()/100, pBatches+p.rate*p.wall.Seconds()/100
+		}
+		perBatch := func(d time.Duration, n float64) float64 { return float64(d.Microseconds()) / max(n, 1) }
+		capturePer := perBatch(pSelf+pNATS, pBatches) - perBatch(dSelf, dBatches)
+		sourcePer := perBatch(dSrc, dBatches)
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		fmt.Printf("  %-21s p50 added %5.2f ms (goal <= 1 ms); throughput proxy/direct %.2f (%.0f against %.0f rows/s);\n",
+			s.name, ms(pct(proxied, 50))-ms(pct(direct, 50)), median(pRates)/median(dRates), median(pRates), median(dRates))
+		fmt.Printf("  %-21s capture's CPU per write %.0f us (proxy, journal, intents and NATS, less the client's), the source server's %.0f us: %.2f of it (goal < 0.1)\n",
+			"", capturePer, sourcePer, capturePer/max(sourcePer, 1))
+		via.Close()
+		stop()
+		c.Disarm(fmt.Sprintf("benchreplicas%d", i))
+	}
+	fmt.Println("  (NATS's CPU is in this process with one replica, in three nats-server processes with three; all share the cores with both Milvus servers)")
+	fmt.Println()
+}
