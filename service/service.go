@@ -279,6 +279,9 @@ func (m *Main) Run(ctx context.Context, ln net.Listener) error {
 	if err := project(ctx, m, m.own(consumerClustersView), domain.ClusterSubject+">", m.clusters); err != nil {
 		return err
 	}
+	// Whatever ends Run ends the term too: Close waits for it.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	go m.lag.Follow(ctx)
 	m.mu.Lock()
 	m.ready = true
