@@ -125,6 +125,10 @@ func (l *Lease) Keep(ctx context.Context, t Term) error {
 	defer tick.Stop()
 	for {
 		deadline := t.sent.Add(grace)
+		if !time.Now().Before(deadline) {
+			// Checked first: select would pick a ready tick as often.
+			return fmt.Errorf("%w: %s: no renewal succeeded for %s", ErrLeaseLost, l.key, grace)
+		}
 		expired := time.NewTimer(time.Until(deadline))
 		select {
 		case <-ctx.Done():
