@@ -48,6 +48,10 @@ func benchSync(ctx context.Context, src, dst *milvus.Conn, quiet *slog.Logger) {
 		switchScale(ctx, src, dst, store, journal, positions, quiet)
 		return
 	}
+	if *only == "syncload" {
+		syncLoad(ctx, src, dst, quiet)
+		return
+	}
 	if *only == "replicas" {
 		proxyReplicas(ctx, src, quiet)
 		return

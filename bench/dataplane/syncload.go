@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	zdm "github.com/zdm-io/zdm"
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/dataplane/livesync"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
+)
+
+// syncLoad measures the proxy's rate against direct writes while a
+// migration syncs (the applier replaying every proxied write on the
+// target), with the applier reading the journal on the proxy's NATS
+// connection, as zdmd does, and on one of its own. A goroutine dump taken
+// in a 64-client round found every proxied write waiting for the source's
+// answer, none held back in zdm.
+func syncLoad(ctx context.Context, src, dst *milvus.Conn, logger *slog.Logger) {
+	col, err := src.DescribeCollection(ctx, "bench_db0", "bench_c0")
+	must(err)
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 0, Dim: *dim, PKType: "int64", Index: "FLAT", Load: true, Shards: 2, Prefix: "bench_"}
+	must(dst.DropEverything(ctx))
+	must(datatools.Seed(ctx, dst, shape, nil))
+	for i, own := range []bool{false, true, false, true} {
+		dir, _ := os.MkdirTemp("", "zdm-syncload-")
+		emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: "none"})
+		must(err)
+		nc, _ := emb.Connect("store")
+		store, err := eventstore.Open(ctx, nc)
+		must(err)
+		jnc, _ := emb.Connect("journal")
+		journal, err := store.OpenJournalOn(ctx, jnc)
+		must(err)
+		readJournal := journal
+		if own {
+			rnc, _ := emb.Connect("journal-read")
+			readJournal, err = store.OpenJournalOn(ctx, rnc)
+			must(err)
+		}
+		positions, _ := store.KV(ctx, "APPLY")
+		intents, _ := store.KV(ctx, "INTENTS")
+		m := migrationFor(domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "bench_db0", Collection: "bench_c0"}}})
+		must(m.Apply(domain.Record{Seq: 10, At: time.Now(), Event: domain.BulkCopyProgressed{Database: "bench_db0", Collection: "bench_c0", Range: "all", Done: true}}))
+		must(m.Apply(domain.Record{Seq: 11, At: time.Now(), Event: domain.BulkCopied{}}))
+		c := capture.NewCapture(journal, noFailer{}, logger)
+		c.KeepIntents(intents)
+		sctx, cancel := context.WithCancel(ctx)
+		syncer := livesync.NewSyncer(sctx, endpoints{"src": *source, "dst": *target}, c, readJournal, positions, reader{m}, noFailer{},
+			livesync.Config{FingerprintEvery: time.Hour, LagEvery: lagEvery}, logger)
+		must(syncer.Arm(ctx, m))
+		addr, stop := startProxy(c, *source, logger)
+		via := dial(ctx, addr)
+		settle()
+		for _, clients := range []int{4, 16, 64} {
+			base := 9e10 + int64(i)*1e10 + int64(clients)*1e8
+			p := insertThroughput(ctx, via, col, clients, 3*time.Second, base)
+			d := insertThroughput(ctx, src, col, clients, 3*time.Second, base+5e7)
+			fmt.Printf("  applier reads on its own connection=%v  %2d clients: proxy %6.0f rows/s, direct %6.0f rows/s\n", own, clients, p.rate, d.rate)
+		}
+		via.Close()
+		stop()
+		cancel()
+		syncer.Wait()
+		emb.Close()
+		os.RemoveAll(dir)
+	}
+}
