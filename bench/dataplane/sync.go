@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"log"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"runtime"
 	"slices"
@@ -60,21 +58,6 @@ func benchSync(ctx context.Context, src, dst *milvus.Conn, quiet *slog.Logger) {
 	proxyReplicas(ctx, src, quiet)
 	lagAndSwitch(ctx, src, dst, store, journal, positions, ingest, quiet)
 	switchScale(ctx, src, dst, store, journal, positions, quiet)
-}
-
-func startProxy(c *capture.Capture, upstream string, logger *slog.Logger) (string, func()) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(err)
-	p := capture.NewProxy("src", func() string { return upstream }, c, logger)
-	go func() { _ = p.Serve(ln) }()
-	return ln.Addr().String(), p.Stop
-}
-
-type noFailer struct{}
-
-func (noFailer) FailMigration(_ context.Context, id, reason, detail string) error {
-	log.Printf("migration would fail: %s %s", reason, detail)
-	return nil
 }
 
 // insertLatencies sends n insert batches of 100 rows one after another.
