@@ -19,15 +19,14 @@ import (
 // fleet is make demo-ha's zdmd: three instances on a three-node NATS
 // cluster, behind HAProxy.
 type fleet struct {
-	nats    *natscluster.Cluster
-	lb      *haproxy.Process
-	args    [][]string
-	env     []string
-	apis    []string
-	logs    []string
-	procs   []*exec.Cmd
-	kills   []string
-	proxyLB string
+	nats  *natscluster.Cluster
+	lb    *haproxy.Process
+	args  [][]string
+	env   []string
+	apis  []string
+	logs  []string
+	procs []*exec.Cmd
+	kills []string
 }
 
 // startFleet starts the cluster, the instances and HAProxy; c.proxy is
@@ -44,7 +43,7 @@ func startFleet(ctx context.Context, c config, cfgText string, proxyBase int) (*
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	f := &fleet{nats: cluster, proxyLB: c.proxy,
+	f := &fleet{nats: cluster,
 		env: append(os.Environ(), "ZDM_ADMIN_TOKEN=demo-admin", "ZDM_SECRET_KEY="+base64.StdEncoding.EncodeToString(key))}
 	var backends []string
 	for i := 1; i <= 3; i++ {

@@ -344,13 +344,8 @@ func startOne(c config, cfgPath, cfgText string) (stop func(), err error) {
 
 // waitProxy waits until a Milvus client gets an answer through addr.
 func waitProxy(ctx context.Context, addr string) error {
-	var err error
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		var c *milvus.Conn
-		if c, err = milvus.Dial(ctx, milvus.Endpoint{Address: addr}); err == nil {
-			c.Close()
-			return nil
-		}
+	if err := milvus.WaitAnswer(ctx, addr, 30*time.Second); err != nil {
+		return fmt.Errorf("no Milvus answers through the proxy %s: %w", addr, err)
 	}
-	return fmt.Errorf("no Milvus answers through the proxy %s: %w", addr, err)
+	return nil
 }

@@ -72,15 +72,8 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	src, _ := e.register(t, f.Procs[0], map[string]any{"proxy_listen": haProxyListen})
 	// The driving instance opens the proxy once its view shows the
 	// cluster; HAProxy sends clients there after its next check.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		c, err := milvus.Dial(context.Background(), milvus.Endpoint{Address: haFrontend})
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no proxy behind HAProxy: %v", err)
-		}
+	if err := milvus.WaitAnswer(context.Background(), haFrontend, 30*time.Second); err != nil {
+		t.Fatalf("no proxy behind HAProxy: %v", err)
 	}
 	w := startWriter(t, haFrontend, seededTargets(), 60)
 	time.Sleep(2 * time.Second)

@@ -125,9 +125,10 @@ func (l *Lease) Keep(ctx context.Context, t Term) error {
 	defer tick.Stop()
 	for {
 		deadline := t.sent.Add(grace)
+		lapsed := fmt.Errorf("%w: %s: no renewal succeeded for %s", ErrLeaseLost, l.key, grace)
 		if !time.Now().Before(deadline) {
 			// Checked first: select would pick a ready tick as often.
-			return fmt.Errorf("%w: %s: no renewal succeeded for %s", ErrLeaseLost, l.key, grace)
+			return lapsed
 		}
 		expired := time.NewTimer(time.Until(deadline))
 		select {
@@ -138,7 +139,7 @@ func (l *Lease) Keep(ctx context.Context, t Term) error {
 			}
 			return nil
 		case <-expired.C:
-			return fmt.Errorf("%w: %s: no renewal succeeded for %s", ErrLeaseLost, l.key, grace)
+			return lapsed
 		case <-tick.C:
 			expired.Stop()
 		}

@@ -227,12 +227,6 @@ func (m *Main) copyProgress() map[string]metrics.Progress {
 // keeps its views, fed by consumers of its own.
 func (m *Main) own(name string) string { return name + "_" + m.instance }
 
-// Instance is this zdmd's name among those sharing its NATS.
-func (m *Main) Instance() string { return m.instance }
-
-// Leading reports whether this instance drives the migrations now.
-func (m *Main) Leading() bool { return m.leading.Load() }
-
 // Routes lists "METHOD path" of every route the API serves.
 func (m *Main) Routes() []string { return m.server.Routes() }
 

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net"
 
+	zdm "github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/eventstore"
 )
 
 // startProxy serves a Milvus proxy in front of upstream through c, on a
@@ -24,4 +26,21 @@ type noFailer struct{}
 func (noFailer) FailMigration(_ context.Context, id, reason, detail string) error {
 	log.Printf("migration would fail: %s %s", reason, detail)
 	return nil
+}
+
+// embeddedJournal starts an embedded NATS on dir, as a lone zdmd runs it,
+// and opens the event store and, on a connection of its own as in zdmd,
+// the journal; the caller closes the server.
+func embeddedJournal(ctx context.Context, dir string) (emb *eventstore.Embedded, store *eventstore.Store, journal *eventstore.Journal) {
+	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: "none"})
+	must(err)
+	nc, err := emb.Connect("bench")
+	must(err)
+	store, err = eventstore.Open(ctx, nc)
+	must(err)
+	jnc, err := emb.Connect("bench-journal")
+	must(err)
+	journal, err = store.OpenJournalOn(ctx, jnc)
+	must(err)
+	return emb, store, journal
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	zdm "github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/domain"
@@ -36,18 +35,10 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 	dir, _ := os.MkdirTemp("", "zdm-bench-replicas-")
 	defer os.RemoveAll(dir)
 
-	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir + "/r1", Listen: "none"})
-	must(err)
-	defer emb.Close()
-	nc, err := emb.Connect("bench-r1")
-	must(err)
-	jnc, err := emb.Connect("bench-r1-journal")
-	must(err)
 	r1 := journalSetup{name: "1 replica (embedded)", natsCPU: func() time.Duration { return 0 }}
-	r1.store, err = eventstore.OpenReplicated(ctx, nc, 1)
-	must(err)
-	r1.journal, err = r1.store.OpenJournalOn(ctx, jnc)
-	must(err)
+	var emb *eventstore.Embedded
+	emb, r1.store, r1.journal = embeddedJournal(ctx, dir+"/r1")
+	defer emb.Close()
 
 	cluster, err := natscluster.Start(ctx, dir+"/r3", 3)
 	must(err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
-	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/livesync"
@@ -28,18 +27,8 @@ import (
 func benchSync(ctx context.Context, src, dst *milvus.Conn, quiet *slog.Logger) {
 	dir, _ := os.MkdirTemp("", "zdm-bench-")
 	defer os.RemoveAll(dir)
-	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: "none"})
-	must(err)
+	emb, store, journal := embeddedJournal(ctx, dir)
 	defer emb.Close()
-	nc, err := emb.Connect("bench")
-	must(err)
-	store, err := eventstore.Open(ctx, nc)
-	must(err)
-	// The journal has a connection of its own, as in zdmd.
-	jnc, err := emb.Connect("bench-journal")
-	must(err)
-	journal, err := store.OpenJournalOn(ctx, jnc)
-	must(err)
 	positions, err := store.KV(ctx, "BENCH_APPLY")
 	must(err)
 	if *only == "switch" {

@@ -7,13 +7,11 @@ import (
 	"os"
 	"time"
 
-	zdm "github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/livesync"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/eventstore"
 )
 
 // syncLoad measures the proxy's rate against direct writes while a
@@ -30,22 +28,18 @@ func syncLoad(ctx context.Context, src, dst *milvus.Conn, logger *slog.Logger) {
 	must(datatools.Seed(ctx, dst, shape, nil))
 	for i, own := range []bool{false, true, false, true} {
 		dir, _ := os.MkdirTemp("", "zdm-syncload-")
-		emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: dir, Listen: "none"})
-		must(err)
-		nc, _ := emb.Connect("store")
-		store, err := eventstore.Open(ctx, nc)
-		must(err)
-		jnc, _ := emb.Connect("journal")
-		journal, err := store.OpenJournalOn(ctx, jnc)
-		must(err)
+		emb, store, journal := embeddedJournal(ctx, dir)
 		readJournal := journal
 		if own {
-			rnc, _ := emb.Connect("journal-read")
+			rnc, err := emb.Connect("bench-journal-read")
+			must(err)
 			readJournal, err = store.OpenJournalOn(ctx, rnc)
 			must(err)
 		}
-		positions, _ := store.KV(ctx, "APPLY")
-		intents, _ := store.KV(ctx, "INTENTS")
+		positions, err := store.KV(ctx, "APPLY")
+		must(err)
+		intents, err := store.KV(ctx, "INTENTS")
+		must(err)
 		m := migrationFor(domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "bench_db0", Collection: "bench_c0"}}})
 		must(m.Apply(domain.Record{Seq: 10, At: time.Now(), Event: domain.BulkCopyProgressed{Database: "bench_db0", Collection: "bench_c0", Range: "all", Done: true}}))
 		must(m.Apply(domain.Record{Seq: 11, At: time.Now(), Event: domain.BulkCopied{}}))

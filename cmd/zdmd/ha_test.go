@@ -21,22 +21,7 @@ func TestThreeZdmdOnANATSClusterSurviveTheLossOfTheOneDriving(t *testing.T) {
 	dir := t.TempDir()
 	cluster := st.StartNATSCluster(t, filepath.Join(dir, "nats"))
 	stepLog, config := filepath.Join(dir, "steps.log"), filepath.Join(dir, "zdmd.yaml")
-	st.WriteFile(t, config, `
-dataplane: simulated
-simulated:
-  step_log: %s
-  collections: 3
-  ranges_per_collection: 8
-  rows_per_range: 500
-  range_delay: 150ms
-  lag_start: 40
-  lag_step: 50ms
-saga:
-  lag_record_interval: 100ms
-  tick: 20ms
-ha:
-  lease_ttl: 2s
-`, stepLog)
+	simulatedConfig(t, config, stepLog, "150ms", "ha:\n  lease_ttl: 2s\n")
 	f := st.NewFleet(t, bin, ".", "ha-admin")
 	for i := range 3 {
 		name := fmt.Sprintf("zdmd-%d", i+1)

@@ -42,20 +42,7 @@ func TestRestartAfterKillResumesWithoutRepeatingSteps(t *testing.T) {
 	dir := t.TempDir()
 	dataDir, stepLog := filepath.Join(dir, "data"), filepath.Join(dir, "steps.log")
 	config := filepath.Join(dir, "zdmd.yaml")
-	st.WriteFile(t, config, `
-dataplane: simulated
-simulated:
-  step_log: %s
-  collections: 3
-  ranges_per_collection: 8
-  rows_per_range: 500
-  range_delay: 60ms
-  lag_start: 40
-  lag_step: 50ms
-saga:
-  lag_record_interval: 100ms
-  tick: 20ms
-`, stepLog)
+	simulatedConfig(t, config, stepLog, "60ms", "")
 	listen := st.FreeAddr(t)
 	serve := func() *st.Proc {
 		return st.StartServe(t, bin, ".", listen, "restart-admin", "--config", config, "--data-dir", dataDir)
@@ -159,6 +146,26 @@ saga:
 		}
 	}
 	st.ReplayValid(t, bin, "--data-dir", dataDir)
+}
+
+// simulatedConfig writes a zdmd.yaml for the simulated data plane: three
+// collections of 8 ranges of 500 rows, each range taking rangeDelay, the
+// steps logged to stepLog; extra adds lines.
+func simulatedConfig(t *testing.T, path, stepLog, rangeDelay, extra string) {
+	st.WriteFile(t, path, `
+dataplane: simulated
+simulated:
+  step_log: %s
+  collections: 3
+  ranges_per_collection: 8
+  rows_per_range: 500
+  range_delay: %s
+  lag_start: 40
+  lag_step: 50ms
+saga:
+  lag_record_interval: 100ms
+  tick: 20ms
+%s`, stepLog, rangeDelay, extra)
 }
 
 // stepsRun counts the steps the simulated data plane logged for a

@@ -51,6 +51,21 @@ func Dial(ctx context.Context, ep Endpoint) (*Conn, error) {
 	return c, nil
 }
 
+// WaitAnswer dials addr until a Milvus answers there or within passes: a
+// proxy that has just been started, or a load balancer still checking
+// what is behind it.
+func WaitAnswer(ctx context.Context, addr string, within time.Duration) error {
+	var err error
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var c *Conn
+		if c, err = Dial(ctx, Endpoint{Address: addr}); err == nil {
+			c.Close()
+			return nil
+		}
+	}
+	return err
+}
+
 // Close closes the connection.
 func (c *Conn) Close() error { return c.cc.Close() }
 
