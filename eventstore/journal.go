@@ -66,7 +66,7 @@ func (j *Journal) MaxEntry() int64 { return j.js.Conn().MaxPayload() - 1024 }
 func (j *Journal) Append(ctx context.Context, subject string, data []byte) (uint64, error) {
 	ack, err := j.js.Publish(ctx, subject, data, jetstream.WithExpectStream(JournalStream))
 	if err != nil {
-		return 0, fmt.Errorf("journal %s: %w", subject, unavailable(j.js.Conn(), err))
+		return 0, fmt.Errorf("journal %s: %w", subject, unavailable(ctx, j.js.Conn(), err))
 	}
 	return ack.Sequence, nil
 }

@@ -71,7 +71,7 @@ func ensureKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValu
 // Put stores value under key.
 func (k *KV) Put(ctx context.Context, key string, value []byte) error {
 	if _, err := k.kv.Put(ctx, key, value); err != nil {
-		return fmt.Errorf("put %s/%s: %w", k.bucket, key, err)
+		return fmt.Errorf("put %s/%s: %w", k.bucket, key, unavailable(ctx, k.js.Conn(), err))
 	}
 	return nil
 }
@@ -84,7 +84,7 @@ func (k *KV) Create(ctx context.Context, key string, value []byte) error {
 		return ErrKeyExists
 	}
 	if err != nil {
-		return fmt.Errorf("create %s/%s: %w", k.bucket, key, err)
+		return fmt.Errorf("create %s/%s: %w", k.bucket, key, unavailable(ctx, k.js.Conn(), err))
 	}
 	return nil
 }
@@ -96,7 +96,7 @@ func (k *KV) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, ErrKeyNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get %s/%s: %w", k.bucket, key, err)
+		return nil, fmt.Errorf("get %s/%s: %w", k.bucket, key, unavailable(ctx, k.js.Conn(), err))
 	}
 	return e.Value(), nil
 }
@@ -104,7 +104,7 @@ func (k *KV) Get(ctx context.Context, key string) ([]byte, error) {
 // Delete removes key; removing a missing key is not an error.
 func (k *KV) Delete(ctx context.Context, key string) error {
 	if err := k.kv.Purge(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("delete %s/%s: %w", k.bucket, key, err)
+		return fmt.Errorf("delete %s/%s: %w", k.bucket, key, unavailable(ctx, k.js.Conn(), err))
 	}
 	return nil
 }
@@ -113,7 +113,7 @@ func (k *KV) Delete(ctx context.Context, key string) error {
 func (k *KV) All(ctx context.Context) (map[string][]byte, error) {
 	w, err := k.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", k.bucket, err)
+		return nil, fmt.Errorf("read %s: %w", k.bucket, unavailable(ctx, k.js.Conn(), err))
 	}
 	defer func() { _ = w.Stop() }()
 	out := map[string][]byte{}

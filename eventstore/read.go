@@ -19,7 +19,7 @@ func (s *Store) Load(ctx context.Context, subject string, after uint64) ([]domai
 		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("last message of %s: %w", subject, unavailable(s.js.Conn(), err))
+		return nil, 0, fmt.Errorf("last message of %s: %w", subject, unavailable(ctx, s.js.Conn(), err))
 	}
 	if last.Sequence <= after {
 		return nil, last.Sequence, nil
@@ -31,7 +31,7 @@ func (s *Store) Load(ctx context.Context, subject string, after uint64) ([]domai
 		return err
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("load %s: %w", subject, unavailable(s.js.Conn(), err))
+		return nil, 0, fmt.Errorf("load %s: %w", subject, unavailable(ctx, s.js.Conn(), err))
 	}
 	return out, last.Sequence, nil
 }
@@ -153,7 +153,7 @@ func (s *Store) Page(ctx context.Context, subject string, after uint64, messages
 		return nil, after, false, nil
 	}
 	if err != nil {
-		return nil, after, false, fmt.Errorf("last message of %s: %w", subject, unavailable(s.js.Conn(), err))
+		return nil, after, false, fmt.Errorf("last message of %s: %w", subject, unavailable(ctx, s.js.Conn(), err))
 	}
 	next = after
 	if last.Sequence <= after {
@@ -177,7 +177,7 @@ func (s *Store) Page(ctx context.Context, subject string, after uint64, messages
 		return nil
 	})
 	if err != nil && !errors.Is(err, errDone) {
-		return nil, after, false, fmt.Errorf("page of %s: %w", subject, unavailable(s.js.Conn(), err))
+		return nil, after, false, fmt.Errorf("page of %s: %w", subject, unavailable(ctx, s.js.Conn(), err))
 	}
 	return recs, next, next < last.Sequence, nil
 }

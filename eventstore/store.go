@@ -152,7 +152,7 @@ func (s *Store) Append(ctx context.Context, subject string, expected uint64, b d
 			}
 			return 0, fmt.Errorf("append to %s after seq %d: %w", subject, expected, domain.ErrConflict)
 		}
-		return 0, fmt.Errorf("append to %s: %w", subject, unavailable(s.js.Conn(), err))
+		return 0, fmt.Errorf("append to %s: %w", subject, unavailable(ctx, s.js.Conn(), err))
 	}
 	if ack.Duplicate {
 		// Deduplication is by message ID across the whole stream: the

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // aggregate is what the repository folds: a migration or a cluster.
@@ -38,6 +40,9 @@ type repository[A aggregate[A]] struct {
 	clock     Clock
 	subject   func(id string) (string, error)
 	fresh     func() A
+	// storeRetry waits out a store that cannot answer for a moment (a
+	// NATS node lost, its streams electing leaders).
+	storeRetry retry.Policy
 
 	mu    sync.Mutex
 	cache map[string]A
@@ -47,9 +52,35 @@ type repository[A aggregate[A]] struct {
 	unsnapped map[string]int
 }
 
-func newRepository[A aggregate[A]](log EventLog, snapshots Snapshots, clock Clock, subject func(string) (string, error), fresh func() A) *repository[A] {
-	return &repository[A]{log: log, snapshots: snapshots, clock: clock, subject: subject, fresh: fresh,
+func newRepository[A aggregate[A]](log EventLog, snapshots Snapshots, clock Clock, storeRetry retry.Policy, subject func(string) (string, error), fresh func() A) *repository[A] {
+	return &repository[A]{log: log, snapshots: snapshots, clock: clock, storeRetry: storeRetry, subject: subject, fresh: fresh,
 		cache: map[string]A{}, locks: map[string]*sync.Mutex{}, unsnapped: map[string]int{}}
+}
+
+// untilStored runs op again while the store is unavailable, within the
+// repository's store policy: its tries, and no longer than its pauses add
+// up to, since a try that finds no answer itself lasts seconds and the
+// client waits for all of it. Only an unavailable store is retried: every
+// other answer is the caller's to handle.
+func (r *repository[A]) untilStored(ctx context.Context, op func() error) error {
+	began := time.Now()
+	return r.storeRetry.Do(ctx, func(int) error {
+		err := op()
+		if err != nil && (!errors.Is(err, domain.ErrStoreUnavailable) || time.Since(began) > r.storeRetry.Span()) {
+			return retry.Stop(err)
+		}
+		return err
+	})
+}
+
+// loadLog reads a subject's events after seq, waiting out an unavailable
+// store.
+func (r *repository[A]) loadLog(ctx context.Context, subj string, after uint64) (recs []domain.Record, last uint64, err error) {
+	err = r.untilStored(ctx, func() error {
+		recs, last, err = r.log.Load(ctx, subj, after)
+		return err
+	})
+	return recs, last, err
 }
 
 func (r *repository[A]) lock(id string) func() {
@@ -78,7 +109,7 @@ func (r *repository[A]) load(ctx context.Context, id string) (A, error) {
 	if !ok {
 		a = r.restore(ctx, subj)
 	}
-	recs, last, err := r.log.Load(ctx, subj, a.Seq())
+	recs, last, err := r.loadLog(ctx, subj, a.Seq())
 	if err != nil {
 		var zero A
 		return zero, fmt.Errorf("load %s: %w", subj, err)
@@ -87,7 +118,7 @@ func (r *repository[A]) load(ctx context.Context, id string) (A, error) {
 		// The snapshot is ahead of the log (a log restored from an older
 		// copy): only the log counts.
 		a = r.fresh()
-		if recs, _, err = r.log.Load(ctx, subj, 0); err != nil {
+		if recs, _, err = r.loadLog(ctx, subj, 0); err != nil {
 			var zero A
 			return zero, fmt.Errorf("load %s: %w", subj, err)
 		}
@@ -184,7 +215,14 @@ func (r *repository[A]) Exec(ctx context.Context, id, commandID, actor string, d
 		}
 		subj, _ := r.subject(id)
 		b := domain.Batch{CommandID: commandID, Actor: actor, At: r.clock.Now(), Events: events}
-		seq, err := r.log.Append(ctx, subj, a.Seq(), b)
+		// A retried append after an unanswered one sends the same batch
+		// with the same expected sequence: if the first was stored, the log
+		// answers ErrAlreadyStored, never a second copy.
+		var seq uint64
+		err = r.untilStored(ctx, func() error {
+			seq, err = r.log.Append(ctx, subj, a.Seq(), b)
+			return err
+		})
 		if errors.Is(err, domain.ErrConflict) {
 			continue
 		}

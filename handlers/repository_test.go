@@ -64,7 +64,7 @@ func TestASnapshotLoadedMigrationEqualsAFullReplay(t *testing.T) {
 
 	fresh := func(snaps Snapshots) (*repository[*domain.Migration], *countingLog) {
 		log := &countingLog{EventLog: store}
-		return newRepository(log, snaps, SystemClock{}, domain.MigrationStream, domain.NewMigration), log
+		return newRepository(log, snaps, SystemClock{}, DefaultStoreRetry(), domain.MigrationStream, domain.NewMigration), log
 	}
 	// The first load replays everything and leaves a snapshot.
 	first, _ := fresh(snapshots)
@@ -160,7 +160,7 @@ func TestASnapshotAheadOfTheLogIsIgnored(t *testing.T) {
 	if err := snapshots.Put(ctx, subj, ahead); err != nil {
 		t.Fatal(err)
 	}
-	r := newRepository(EventLog(store), snapshots, SystemClock{}, domain.MigrationStream, domain.NewMigration)
+	r := newRepository(EventLog(store), snapshots, SystemClock{}, DefaultStoreRetry(), domain.MigrationStream, domain.NewMigration)
 	m, err := r.Get(ctx, id)
 	if err != nil {
 		t.Fatal(err)

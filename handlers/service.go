@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // SystemActor is the actor of what zdm does by itself.
@@ -40,6 +42,16 @@ type ServiceConfig struct {
 	// Provisioners names the provisioners this zdmd has (nil: any that
 	// zdm knows is accepted).
 	Provisioners func() []string
+	// StoreRetry is how long a command or a read waits for an event log
+	// that cannot answer for a moment (default DefaultStoreRetry).
+	StoreRetry retry.Policy
+}
+
+// DefaultStoreRetry waits about ten seconds: long enough for a JetStream
+// cluster that lost a node to elect new leaders (4-9 s), short enough to
+// answer a client before its own timeout.
+func DefaultStoreRetry() retry.Policy {
+	return retry.Policy{Attempts: 8, First: 200 * time.Millisecond, Max: 2 * time.Second}
 }
 
 // NewService returns a Service.
@@ -53,9 +65,10 @@ func NewService(cfg ServiceConfig) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.StoreRetry = cfg.StoreRetry.Or(DefaultStoreRetry())
 	return &Service{
-		migrations: newRepository(cfg.Log, cfg.Snapshots, cfg.Clock, domain.MigrationStream, domain.NewMigration),
-		clusters:   newRepository(cfg.Log, cfg.Snapshots, cfg.Clock, domain.ClusterStream, func() *domain.Cluster { return &domain.Cluster{} }),
+		migrations: newRepository(cfg.Log, cfg.Snapshots, cfg.Clock, cfg.StoreRetry, domain.MigrationStream, domain.NewMigration),
+		clusters:   newRepository(cfg.Log, cfg.Snapshots, cfg.Clock, cfg.StoreRetry, domain.ClusterStream, func() *domain.Cluster { return &domain.Cluster{} }),
 		creds:      cfg.Credentials,
 		dir:        cfg.Directory,
 		clock:      cfg.Clock,

@@ -88,6 +88,16 @@ func (p Policy) Wait(ctx context.Context, n int) error {
 	}
 }
 
+// Span is the sum of the pauses between all the policy's tries: how long
+// it waits at most, besides the tries themselves (0 when Attempts is 0).
+func (p Policy) Span() time.Duration {
+	var d time.Duration
+	for n := 1; n < p.Attempts; n++ {
+		d += p.Pause(n)
+	}
+	return d
+}
+
 // Last reports whether try n was the last the policy allows.
 func (p Policy) Last(n int) bool { return p.Attempts > 0 && n >= p.Attempts }
 

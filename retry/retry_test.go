@@ -83,3 +83,13 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSpanIsThePausesBetweenAllTries(t *testing.T) {
+	p := Policy{Attempts: 4, First: 100 * time.Millisecond, Max: 300 * time.Millisecond}
+	if got, want := p.Span(), 100*time.Millisecond+200*time.Millisecond+300*time.Millisecond; got != want {
+		t.Fatalf("span = %s, want %s", got, want)
+	}
+	if got := (Policy{First: time.Second}).Span(); got != 0 {
+		t.Fatalf("span of a policy without attempts = %s, want 0", got)
+	}
+}

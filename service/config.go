@@ -100,6 +100,9 @@ type RetryConfig struct {
 	// Events: an event handler (projections, saga, notifier); an event is
 	// never skipped.
 	Events retry.Policy `yaml:"events"`
+	// Store: a command or a read that finds the event store unable to
+	// answer for a moment (a NATS node lost, its streams electing leaders).
+	Store retry.Policy `yaml:"store"`
 }
 
 // stepRetry is retry.steps, with the earlier saga keys where it leaves a
@@ -175,7 +178,7 @@ func (c Config) Validate() error {
 	for _, p := range []struct {
 		key string
 		p   retry.Policy
-	}{{"retry.steps", c.Retry.Steps}, {"retry.copy", c.Retry.Copy}, {"retry.journal", c.Retry.Journal}, {"retry.apply", c.Retry.Apply}, {"retry.events", c.Retry.Events}} {
+	}{{"retry.steps", c.Retry.Steps}, {"retry.copy", c.Retry.Copy}, {"retry.journal", c.Retry.Journal}, {"retry.apply", c.Retry.Apply}, {"retry.events", c.Retry.Events}, {"retry.store", c.Retry.Store}} {
 		if err := p.p.Validate(p.key); err != nil {
 			return fmt.Errorf("config: %w", err)
 		}

@@ -148,7 +148,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	}
 	m.service = handlers.NewService(handlers.ServiceConfig{
 		Log: m.store, Snapshots: snapshots, Credentials: creds, Directory: cfg.directory(), Logger: logger,
-		Provisioners: func() []string { return m.provisioners },
+		Provisioners: func() []string { return m.provisioners }, StoreRetry: cfg.Retry.Store,
 	})
 	if m.lease, err = m.store.Lease(ctx, sagaLease, m.instance, cfg.leaseTTL(), logger.With("part", "lease")); err != nil {
 		return nil, err

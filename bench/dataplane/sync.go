@@ -72,6 +72,7 @@ type round struct {
 	rate float64       // rows per second
 	cpu  time.Duration // this process's: the clients', and the proxy's when they go through it
 	src  time.Duration // the source server's
+	dst  time.Duration // the target server's (the applier's replay, while a migration syncs)
 	wall time.Duration // until the last batch was answered
 }
 
@@ -80,7 +81,7 @@ type round struct {
 func insertThroughput(ctx context.Context, c *milvus.Conn, col *milvus.Collection, clients int, d time.Duration, base int64) round {
 	var total atomic.Int64
 	var wg sync.WaitGroup
-	cpu0, src0, began := processCPU(), serverCPU("source"), time.Now()
+	cpu0, src0, dst0, began := processCPU(), serverCPU("source"), serverCPU("target"), time.Now()
 	deadline := began.Add(d)
 	for w := 0; w < clients; w++ {
 		wg.Add(1)
@@ -102,7 +103,7 @@ func insertThroughput(ctx context.Context, c *milvus.Conn, col *milvus.Collectio
 	// Batches sent before the deadline are answered after it: the rate
 	// is over the whole time they took.
 	wall := time.Since(began)
-	return round{rate: float64(total.Load()) / wall.Seconds(), cpu: processCPU() - cpu0, src: serverCPU("source") - src0, wall: wall}
+	return round{rate: float64(total.Load()) / wall.Seconds(), cpu: processCPU() - cpu0, src: serverCPU("source") - src0, dst: serverCPU("target") - dst0, wall: wall}
 }
 
 // proxyBench returns the direct ingest rate of 100-row batches (the higher

@@ -54,9 +54,11 @@ func syncLoad(ctx context.Context, src, dst *milvus.Conn, logger *slog.Logger) {
 		settle()
 		for _, clients := range []int{4, 16, 64} {
 			base := 9e10 + int64(i)*1e10 + int64(clients)*1e8
-			p := insertThroughput(ctx, via, col, clients, 3*time.Second, base)
-			d := insertThroughput(ctx, src, col, clients, 3*time.Second, base+5e7)
-			fmt.Printf("  applier reads on its own connection=%v  %2d clients: proxy %6.0f rows/s, direct %6.0f rows/s\n", own, clients, p.rate, d.rate)
+			p, pcpu := loadRound(ctx, via, col, clients, base)
+			d, dcpu := loadRound(ctx, src, col, clients, base+5e7)
+			fmt.Printf("  applier reads on its own connection=%-5v %2d clients: proxy %6.0f rows/s, direct %6.0f rows/s (%.2f); CPU per row µs bench/source/target: proxy %.0f/%.0f/%.0f, direct %.0f/%.0f/%.0f; the cores allow %.2f; cores busy proxy %.2f, direct %.2f\n",
+				own, clients, p.rate, d.rate, p.rate/d.rate, pcpu.self, pcpu.source, pcpu.target, dcpu.self, dcpu.source, dcpu.target,
+				(dcpu.self+dcpu.source+dcpu.target)/(pcpu.self+pcpu.source+pcpu.target), busy(p), busy(d))
 		}
 		via.Close()
 		stop()
@@ -65,4 +67,24 @@ func syncLoad(ctx context.Context, src, dst *milvus.Conn, logger *slog.Logger) {
 		emb.Close()
 		os.RemoveAll(dir)
 	}
+}
+
+// loadRound is insertThroughput from an idle bed, with the CPU each row
+// cost until the bed is idle again: through the proxy that includes the
+// applier's replay on the target, which goes on after the last answer.
+func loadRound(ctx context.Context, c *milvus.Conn, col *milvus.Collection, clients int, base int64) (round, cpuRow) {
+	settle()
+	before := cpuNow()
+	r := insertThroughput(ctx, c, col, clients, 3*time.Second, base)
+	settle()
+	used := cpuNow().since(before)
+	rows := int64(r.rate * r.wall.Seconds())
+	return r, cpuRow{self: perRow(used.self, rows), source: perRow(used.source, rows), target: perRow(used.target, rows)}
+}
+
+// busy is how many cores a round kept busy while it ran (the bench
+// process, both servers): near 2 on this machine, the round was bound by
+// CPU, not by waiting.
+func busy(r round) float64 {
+	return (r.cpu + r.src + r.dst).Seconds() / r.wall.Seconds()
 }
