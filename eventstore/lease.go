@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -26,6 +27,7 @@ var ErrLeaseLost = errors.New("lease lost")
 // stopped a third of a TTL before anyone else can take over.
 type Lease struct {
 	kv     jetstream.KeyValue
+	nc     *nats.Conn
 	key    string
 	holder string
 	ttl    time.Duration
@@ -53,7 +55,7 @@ func (s *Store) Lease(ctx context.Context, key, holder string, ttl time.Duration
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Lease{kv: kv, key: key, holder: holder, ttl: ttl, logger: logger}, nil
+	return &Lease{kv: kv, nc: s.js.Conn(), key: key, holder: holder, ttl: ttl, logger: logger}, nil
 }
 
 // Holder reads who holds the lease now ("" if nobody).
@@ -83,24 +85,13 @@ type Term struct {
 // A value left by a holder of the same name (this holder before a
 // restart) is taken over at once.
 func (l *Lease) Acquire(ctx context.Context) (Term, error) {
-	value, _ := json.Marshal(LeaseValue{Holder: l.holder, Since: time.Now().UTC()})
 	poll := time.NewTicker(l.ttl / 6)
 	defer poll.Stop()
 	logged := false
 	for {
-		sent := time.Now()
-		rev, err := l.kv.Create(ctx, l.key, value)
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			if e, gerr := l.kv.Get(ctx, l.key); gerr == nil {
-				var v LeaseValue
-				if json.Unmarshal(e.Value(), &v) == nil && v.Holder == l.holder {
-					sent = time.Now()
-					rev, err = l.kv.Update(ctx, l.key, value, e.Revision())
-				}
-			}
-		}
+		t, err := l.try(ctx)
 		if err == nil {
-			return Term{Revision: rev, sent: sent}, nil
+			return t, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !IsConflict(err) && !logged && ctx.Err() == nil {
 			l.logger.Warn("lease not taken; trying again", "lease", l.key, "err", err)
@@ -112,6 +103,39 @@ func (l *Lease) Acquire(ctx context.Context) (Term, error) {
 		case <-poll.C:
 		}
 	}
+}
+
+// TryAcquire takes the lease if it is free (or left by this holder's
+// name), and reports whether it did.
+func (l *Lease) TryAcquire(ctx context.Context) (Term, bool, error) {
+	t, err := l.try(ctx)
+	switch {
+	case err == nil:
+		return t, true, nil
+	case errors.Is(err, jetstream.ErrKeyExists) || IsConflict(err):
+		return Term{}, false, nil
+	}
+	return Term{}, false, fmt.Errorf("lease %s: %w", l.key, unavailable(ctx, l.nc, err))
+}
+
+// try takes the lease once.
+func (l *Lease) try(ctx context.Context) (Term, error) {
+	value, _ := json.Marshal(LeaseValue{Holder: l.holder, Since: time.Now().UTC()})
+	sent := time.Now()
+	rev, err := l.kv.Create(ctx, l.key, value)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		if e, gerr := l.kv.Get(ctx, l.key); gerr == nil {
+			var v LeaseValue
+			if json.Unmarshal(e.Value(), &v) == nil && v.Holder == l.holder {
+				sent = time.Now()
+				rev, err = l.kv.Update(ctx, l.key, value, e.Revision())
+			}
+		}
+	}
+	if err != nil {
+		return Term{}, err
+	}
+	return Term{Revision: rev, sent: sent}, nil
 }
 
 // Keep renews the lease several times a TTL. It returns ErrLeaseLost as
@@ -160,20 +184,28 @@ func (l *Lease) Keep(ctx context.Context, t Term) error {
 
 // release deletes the lease if this holder still has it. It reads the
 // revision first: a renewal cut off by the end of Keep may have been
-// stored without its answer arriving.
+// stored without its answer arriving, or land between the read and the
+// delete, which then reads again.
 func (l *Lease) release(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, l.ttl/3)
 	defer cancel()
-	e, err := l.kv.Get(ctx, l.key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil
+	var err error
+	for range 3 {
+		var e jetstream.KeyValueEntry
+		e, err = l.kv.Get(ctx, l.key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var v LeaseValue
+		if json.Unmarshal(e.Value(), &v) != nil || v.Holder != l.holder {
+			return nil
+		}
+		if err = l.kv.Delete(ctx, l.key, jetstream.LastRevision(e.Revision())); err == nil || !IsConflict(err) {
+			return err
+		}
 	}
-	if err != nil {
-		return err
-	}
-	var v LeaseValue
-	if json.Unmarshal(e.Value(), &v) != nil || v.Holder != l.holder {
-		return nil
-	}
-	return l.kv.Delete(ctx, l.key, jetstream.LastRevision(e.Revision()))
+	return err
 }

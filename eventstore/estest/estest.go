@@ -4,6 +4,7 @@ package estest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -50,6 +51,23 @@ func (s *Server) Store(t testing.TB) *eventstore.Store {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// Claims opens holder's claims on a connection of their own, and returns
+// a cut-off that closes it, as the death of the holder's zdmd would: its
+// claims are not given back and expire.
+func (s *Server) Claims(t testing.TB, holder string, ttl time.Duration) (*eventstore.Claims, func()) {
+	t.Helper()
+	nc := s.Conn(t)
+	st, err := eventstore.Open(context.Background(), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.Claims(context.Background(), holder, ttl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, nc.Close
 }
 
 // NewStore starts a server and opens a store on it.
