@@ -140,7 +140,7 @@ func decide(m *Migration, cmd Command) ([]Event, error) {
 	case StartCopy:
 		return []Event{c.Plan}, nil
 	case RecordCopyProgress:
-		return []Event{c.Progress}, nil
+		return copyProgress(m, c.Progress), nil
 	case CompleteCopy:
 		return []Event{BulkCopied{Rows: m.CopiedRows}}, nil
 	case SampleLag:
@@ -237,4 +237,31 @@ func stopSync(m *Migration, c StopSync) ([]Event, error) {
 		return nil, &LagError{LagSeconds: m.Lag.Seconds, ThresholdSeconds: m.Options.LagThresholdSeconds, Sampled: m.Lag.Sampled}
 	}
 	return []Event{SyncStopped{ConfirmedBy: c.Actor, Forced: c.Force && !under, LagSeconds: m.Lag.Seconds}}, nil
+}
+
+// copyProgress records a range once, whoever copied it (several zdmd may
+// share a copy, and a range whose copier died is copied again), and marks
+// its collection done with the last of its planned ranges.
+func copyProgress(m *Migration, p BulkCopyProgressed) []Event {
+	if p.Range == "" || p.Skipped != "" {
+		return []Event{p}
+	}
+	for _, c := range m.Collections {
+		if c.Database != p.Database || c.Collection != p.Collection {
+			continue
+		}
+		if _, seen := c.DoneRanges[p.Range]; seen {
+			return nil
+		}
+		if !p.Done && len(c.Planned) > 0 {
+			p.Done = true
+			for _, r := range c.Planned {
+				if _, done := c.DoneRanges[r]; !done && r != p.Range {
+					p.Done = false
+					break
+				}
+			}
+		}
+	}
+	return []Event{p}
 }

@@ -76,6 +76,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		t.Fatalf("no proxy behind HAProxy: %v", err)
 	}
 	w := startWriter(t, haFrontend, seededTargets(), 60)
+	endpoint := startProbe(t, haFrontend)
 	time.Sleep(2 * time.Second)
 	id := start(t, f.Procs[1], src, map[string]any{"lag_threshold_seconds": 5})
 
@@ -131,13 +132,24 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		WritePauseMS *float64 `json:"write_pause_ms"`
 	}
 	f.Any().Call(t, "GET", "/v1/migrations/"+id, nil, &view)
-	gaps := ackGaps(t, w, []time.Time{kills[0], kills[1], natsLost, kills[2]})
-	for i, moment := range []string{"copy", "sync", "switch"} {
-		gap := gaps[min(i+i/2, 3)]
-		t.Logf("zdmd killed in the %s: saga taken over after %.2fs; client's longest gap between acknowledged writes after it %.2fs",
-			moment, takeovers[i].Seconds(), gap.Seconds())
+	failures := []time.Time{kills[0], kills[1], natsLost, kills[2]}
+	gaps := ackGaps(t, w, failures)
+	endpoint.stop()
+	away := make([]time.Duration, len(failures))
+	for i, at := range failures {
+		var next time.Time
+		if i+1 < len(failures) {
+			next = failures[i+1]
+		}
+		away[i] = endpoint.away(at, next)
 	}
-	t.Logf("NATS node lost in the sync: client's longest gap between acknowledged writes after it %.2fs", gaps[2].Seconds())
+	for i, moment := range []string{"copy", "sync", "switch"} {
+		j := min(i+i/2, 3)
+		t.Logf("zdmd killed in the %s: saga taken over after %.2fs; HAProxy's endpoint refused fresh connections for %.2fs; client's longest gap between acknowledged writes after it %.2fs",
+			moment, takeovers[i].Seconds(), away[j].Seconds(), gaps[j].Seconds())
+	}
+	t.Logf("NATS node lost in the sync: HAProxy's endpoint refused fresh connections for %.2fs; client's longest gap between acknowledged writes after it %.2fs",
+		away[2].Seconds(), gaps[2].Seconds())
 	pause := "none recorded"
 	if view.WritePauseMS != nil {
 		pause = fmt.Sprintf("%.0f ms", *view.WritePauseMS)

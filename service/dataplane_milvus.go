@@ -94,6 +94,18 @@ func milvusPlane(m *Main) ([]string, error) {
 		n, d := c.KeyWaits()
 		return metrics.KeyWaits{Writes: n, Seconds: d.Seconds()}
 	})
+	claims, err := m.store.Claims(m.baseCtx, m.instance, m.cfg.leaseTTL(), m.logger.With("part", "copy"))
+	if err != nil {
+		return nil, err
+	}
+	helperClaims, err := m.store.Claims(m.baseCtx, m.instance+".helper", m.cfg.leaseTTL(), m.logger.With("part", "copy-help"))
+	if err != nil {
+		return nil, err
+	}
+	copyConfig := rowcopy.Config{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Retry: m.cfg.Retry.Copy}
+	helper := rowcopy.NewCopier(reg, copyConfig, m.logger.With("part", "copy-help"))
+	helper.Share(copyShare{Claims: helperClaims, service: m.service})
+	m.helpCopy = func(ctx context.Context) { m.helpCopies(ctx, helper) }
 	provisioners := map[string]handlers.Provisioner{
 		"local": provision.NewLocalProvisioner(script, cfg.LocalFirstPort),
 		"pool":  provision.NewPoolProvisioner(reg),
@@ -105,8 +117,8 @@ func milvusPlane(m *Main) ([]string, error) {
 		current.Store(capture)
 		syncer := livesync.NewSyncer(ctx, reg, capture, journal, positions, m.service, m.service,
 			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))
-		copier := rowcopy.NewCopier(reg, rowcopy.Config{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Retry: m.cfg.Retry.Copy},
-			m.logger.With("part", "copy"))
+		copier := rowcopy.NewCopier(reg, copyConfig, m.logger.With("part", "copy"))
+		copier.Share(copyShare{Claims: claims, service: m.service})
 		return termPlane{
 			steps: handlers.Steps{
 				Syncer:       syncer,

@@ -64,11 +64,14 @@ type Main struct {
 	plane newPlane
 	// provisioners names the data plane's provisioners, sorted.
 	provisioners []string
+	// helpCopy, when set, helps the copies another instance drives.
+	helpCopy func(context.Context)
 
 	instance string
 	lease    *eventstore.Lease
 	leading  atomic.Bool
 	leadDone chan struct{}
+	helpDone chan struct{}
 
 	mu      sync.Mutex
 	subs    []*eventstore.Subscription
@@ -81,7 +84,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Main{cfg: cfg, logger: logger, baseCtx: ctx, instance: cfg.instance(), leadDone: make(chan struct{})}
+	m := &Main{cfg: cfg, logger: logger, baseCtx: ctx, instance: cfg.instance(), leadDone: make(chan struct{}), helpDone: make(chan struct{})}
 	tokens, err := cfg.tokens(adminToken)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -282,6 +285,12 @@ func (m *Main) Run(ctx context.Context, ln net.Listener) error {
 	m.running = true
 	m.mu.Unlock()
 	go m.leadLoop(ctx)
+	go func() {
+		defer close(m.helpDone)
+		if m.helpCopy != nil {
+			m.helpCopy(ctx)
+		}
+	}()
 	m.logger.Info("zdmd serving", "instance", m.instance, "listen", ln.Addr().String(), "data_dir", m.cfg.DataDir, "nats", m.natsWhere(), "dataplane", m.cfg.DataPlane)
 	errc := make(chan error, 1)
 	go func() { errc <- m.server.Serve(ln) }()
@@ -324,6 +333,7 @@ func (m *Main) Close() {
 	m.mu.Unlock()
 	if running {
 		<-m.leadDone // the term stops when Run's context ends
+		<-m.helpDone
 	}
 	for _, nc := range []*nats.Conn{m.journalNC, m.nc} {
 		if nc != nil {

@@ -125,6 +125,8 @@ type Copier struct {
 	// fresh holds the migrations planned by this process whose copy has
 	// not started: no range of theirs has been written by anyone.
 	fresh map[string]bool
+	// share, when set, shares the ranges with other zdmd.
+	share Sharing
 }
 
 // NewCopier returns a copier.
@@ -149,24 +151,15 @@ func (c *Copier) startCopy(id string) bool {
 // yet checkpointed: Readers ranges are read at a time, and their pages are
 // written by Workers writers as soon as they arrive.
 func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(context.Context, domain.BulkCopyProgressed) error) error {
-	src, err := milvus.Connect(ctx, c.resolve, m.Source.ID, "source")
+	src, dst, err := c.connect(ctx, m)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := milvus.Connect(ctx, c.resolve, m.TargetCluster.ClusterID, "target")
-	if err != nil {
-		return err
-	}
 	defer dst.Close()
 	fresh := c.startCopy(m.ID)
 	loadedForCopy := c.loadedForCopy(m)
 
-	type job struct {
-		col *milvus.Collection
-		r   milvus.KeyRange
-		ts  uint64 // the reads' timestamp
-	}
 	var jobs []job
 	remaining := map[string]int{}
 	cols := map[string]*milvus.Collection{}
@@ -231,63 +224,69 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		}
 	}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var mu sync.Mutex
-	queue := make(chan job)
-	// Unbuffered: a reader hands its page over only to an idle writer, so
-	// at most Readers + Workers pages are in memory.
-	writes := make(chan pageWrite)
-	var writers sync.WaitGroup
-	for w := 0; w < c.cfg.Workers; w++ {
-		writers.Add(1)
-		go func() {
-			defer writers.Done()
-			for pw := range writes {
-				pw.done(writePage(ctx, dst, c.cfg.Retry, pw))
-			}
-		}()
-	}
-	defer func() { close(writes); writers.Wait() }()
-	var wg sync.WaitGroup
-	for w := 0; w < c.cfg.Readers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range queue {
-				rows, err := c.copyRange(ctx, src, j.col, j.r, j.ts, fresh, writes)
-				p := domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Range: j.r.Name(), Rows: rows}
-				if isCollectionGone(ctx, src, j.col.Database, j.col.Name, err) {
-					p, err = domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Skipped: "dropped on the source during the copy"}, nil
-				}
-				if err == nil {
-					mu.Lock()
-					remaining[j.col.Key()]--
-					p.Done = remaining[j.col.Key()] == 0
-					mu.Unlock()
-					err = checkpoint(ctx, p)
-				}
-				if err != nil {
-					cancel(err)
-					return
-				}
-			}
-		}()
-	}
-feed:
-	for _, j := range jobs {
-		select {
-		case queue <- j:
-		case <-ctx.Done():
-			break feed
+	writes, stopWriters := c.writers(dst)
+	defer stopWriters()
+	var (
+		mu        sync.Mutex
+		elsewhere []job // ranges another zdmd holds
+	)
+	// finished records a range copied here, or seen recorded by another.
+	finished := func(ctx context.Context, j job, rows int64, err error, record bool) error {
+		p := domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Range: j.r.Name(), Rows: rows}
+		if isCollectionGone(ctx, src, j.col.Database, j.col.Name, err) {
+			p, err = domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Skipped: "dropped on the source during the copy"}, nil
 		}
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		remaining[j.col.Key()]--
+		p.Done = remaining[j.col.Key()] == 0
+		mu.Unlock()
+		if !record {
+			return nil
+		}
+		return checkpoint(ctx, p)
 	}
-	close(queue)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
+	run := func(ctx context.Context, j job) error {
+		return c.claimed(ctx, m.ID, j, func(held context.Context, first bool) error {
+			rows, err := c.copyRange(held, src, j.col, j.r, j.ts, fresh && first, writes)
+			return finished(ctx, j, rows, err, true)
+		}, func() {
+			mu.Lock()
+			elsewhere = append(elsewhere, j)
+			mu.Unlock()
+		}, func() error { return finished(ctx, j, 0, nil, false) })
+	}
+	if err := c.each(ctx, jobs, run); err != nil {
+		return err
+	}
+	if err := c.awaitElsewhere(ctx, m.ID, elsewhere, func(j job) (bool, error) {
+		mu.Lock()
+		elsewhere = nil
+		mu.Unlock()
+		if err := run(ctx, j); err != nil {
+			return false, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return len(elsewhere) == 0, nil
+	}, func(j job) error { return finished(ctx, j, 0, nil, false) }); err != nil {
 		return err
 	}
 	return c.finishStructure(ctx, src, dst, m, cols)
+}
+
+// connect dials the migration's source and target.
+func (c *Copier) connect(ctx context.Context, m *domain.Migration) (src, dst *milvus.Conn, err error) {
+	if src, err = milvus.Connect(ctx, c.resolve, m.Source.ID, "source"); err != nil {
+		return nil, nil, err
+	}
+	if dst, err = milvus.Connect(ctx, c.resolve, m.TargetCluster.ClusterID, "target"); err != nil {
+		src.Close()
+		return nil, nil, err
+	}
+	return src, dst, nil
 }
 
 // readTimestamp returns the timestamp the plan and the copy of col read

@@ -15,6 +15,9 @@ import (
 
 // pageWrite is one page on its way to the target.
 type pageWrite struct {
+	// ctx is its range's: a page read under a claim is not written once
+	// the claim is lost.
+	ctx   context.Context
 	col   *milvus.Collection
 	part  string
 	cols  []*schemapb.FieldData
@@ -91,7 +94,7 @@ func (c *Copier) copyRange(ctx context.Context, src *milvus.Conn, col *milvus.Co
 			last := keys[len(keys)-1]
 			cursor = &last
 			pending.Add(1)
-			pw := pageWrite{col: col, part: r.Partition, cols: page, rows: n, fresh: fresh, done: func(err error) {
+			pw := pageWrite{ctx: ctx, col: col, part: r.Partition, cols: page, rows: n, fresh: fresh, done: func(err error) {
 				mu.Lock()
 				if err != nil && writeErr == nil {
 					writeErr = err

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/rowcopy"
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
+)
+
+// sharedHistory is the migration's history as the event log keeps it for
+// every zdmd: a range is recorded once, whoever copied it.
+type sharedHistory struct {
+	mu sync.Mutex
+	m  *domain.Migration
+	by map[string]int
+}
+
+func (h *sharedHistory) record(who string) func(context.Context, domain.BulkCopyProgressed) error {
+	return func(_ context.Context, p domain.BulkCopyProgressed) error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		events, err := domain.Decide(h.m, domain.RecordCopyProgress{Progress: p})
+		for _, e := range events {
+			if err == nil {
+				err = h.m.Apply(domain.Record{Seq: h.m.Seq() + 1, At: time.Now(), Event: e})
+				h.by[who]++
+			}
+		}
+		return err
+	}
+}
+
+func (h *sharedHistory) Copied(_ context.Context, _, db, coll, rng string) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.m.Collections {
+		if c.Database == db && c.Collection == coll {
+			_, done := c.DoneRanges[rng]
+			return done, nil
+		}
+	}
+	return false, nil
+}
+
+func (h *sharedHistory) snapshot() *domain.Migration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.m.Clone()
+}
+
+type benchShare struct {
+	*eventstore.Claims
+	*sharedHistory
+}
+
+// sharedCopy copies the collection with one zdmd, then with two sharing
+// its ranges (each with the same writers and readers, as two hosts would
+// run them), in turns, and prints both rates and where the CPU went. On
+// this machine both servers and both copiers share two cores.
+func sharedCopy(ctx context.Context, dst *milvus.Conn, col *milvus.Collection, logger *slog.Logger) {
+	dir, _ := os.MkdirTemp("", "zdm-sharedcopy-")
+	defer os.RemoveAll(dir)
+	emb, store, _ := embeddedJournal(ctx, dir)
+	defer emb.Close()
+	cfg := rowcopy.Config{Workers: workers, Readers: readers, PageRows: page, RangeRows: rangeRows}
+	fmt.Printf("bulk copy of %d rows (%d dims) by one zdmd and by two sharing its ranges (%d writers each)\n", *rows, *dim, cfg.WithDefaults().Workers)
+	for turn := range 3 {
+		for _, copiers := range []int{1, 2} {
+			must(dst.DropEverything(ctx))
+			settle()
+			planner := rowcopy.NewCopier(endpoints{"src": *source, "dst": *target}, cfg, logger)
+			plan, err := planner.Plan(ctx, migrationFor(domain.CopyStarted{}))
+			must(err)
+			h := &sharedHistory{m: migrationFor(plan), by: map[string]int{}}
+			share := func(c *rowcopy.Copier, holder string) {
+				claims, err := store.Claims(ctx, fmt.Sprintf("%s-%d-%d", holder, turn, copiers), 2*time.Second, logger)
+				must(err)
+				c.Share(benchShare{claims, h})
+			}
+			share(planner, "driver")
+			clock := startClock()
+			hctx, stopHelping := context.WithCancel(ctx)
+			var helping sync.WaitGroup
+			if copiers == 2 {
+				helper := rowcopy.NewCopier(endpoints{"src": *source, "dst": *target}, cfg, logger)
+				share(helper, "helper")
+				helping.Add(1)
+				go func() {
+					defer helping.Done()
+					for hctx.Err() == nil {
+						_ = helper.Help(hctx, h.snapshot(), h.record("helper"))
+						time.Sleep(50 * time.Millisecond)
+					}
+				}()
+			}
+			must(planner.Copy(ctx, h.snapshot(), h.record("driver")))
+			rate, cpu := clock.stop(*rows)
+			stopHelping()
+			helping.Wait()
+			n, err := dst.CountWhere(ctx, col.Database, col.Name, "")
+			must(err)
+			if n != *rows {
+				log.Fatalf("%d zdmd copied %d rows, want %d", copiers, n, *rows)
+			}
+			total := cpu.self + cpu.source + cpu.target
+			fmt.Printf("  turn %d, %d zdmd: %7.0f rows/s; ranges by the driver %d, by the helper %d; CPU per row us zdm %.1f, source %.1f, target %.1f (%.1f in all: %.0f rows/s is what 2 cores allow)\n",
+				turn+1, copiers, rate, h.by["driver"], h.by["helper"], cpu.self, cpu.source, cpu.target, total, 2e6/total)
+		}
+	}
+	fmt.Println()
+}
