@@ -61,9 +61,10 @@ type benchShare struct {
 	*sharedHistory
 }
 
-// sharedCopy copies the collection with one zdmd, then with two sharing
-// its ranges (each with the same writers and readers, as two hosts would
-// run them), in turns, and prints both rates and where the CPU went. On
+// sharedCopy copies the collection with one zdmd, with two sharing its
+// ranges (each with the same writers and readers, as two hosts would run
+// them), and with one zdmd given as many writers and readers as the two
+// together, in turns, and prints the rates and where the CPU went. On
 // this machine both servers and both copiers share two cores.
 func sharedCopy(ctx context.Context, dst *milvus.Conn, col *milvus.Collection, logger *slog.Logger) {
 	dir, _ := os.MkdirTemp("", "zdm-sharedcopy-")
@@ -72,16 +73,23 @@ func sharedCopy(ctx context.Context, dst *milvus.Conn, col *milvus.Collection, l
 	defer emb.Close()
 	cfg := rowcopy.Config{Workers: workers, Readers: readers, PageRows: page, RangeRows: rangeRows}
 	fmt.Printf("bulk copy of %d rows (%d dims) by one zdmd and by two sharing its ranges (%d writers each)\n", *rows, *dim, cfg.WithDefaults().Workers)
+	doubled := cfg.WithDefaults()
+	doubled.Workers, doubled.Readers = 2*doubled.Workers, 2*doubled.Readers
 	for turn := range 3 {
-		for _, copiers := range []int{1, 2} {
+		for _, side := range []struct {
+			name    string
+			copiers int
+			cfg     rowcopy.Config
+		}{{"1 zdmd", 1, cfg}, {"2 zdmd", 2, cfg}, {"1 zdmd, 2x writers", 1, doubled}} {
+			copiers := side.copiers
 			must(dst.DropEverything(ctx))
 			settle()
-			planner := rowcopy.NewCopier(endpoints{"src": *source, "dst": *target}, cfg, logger)
+			planner := rowcopy.NewCopier(endpoints{"src": *source, "dst": *target}, side.cfg, logger)
 			plan, err := planner.Plan(ctx, migrationFor(domain.CopyStarted{}))
 			must(err)
 			h := &sharedHistory{m: migrationFor(plan), by: map[string]int{}}
 			share := func(c *rowcopy.Copier, holder string) {
-				claims, err := store.Claims(ctx, fmt.Sprintf("%s-%d-%d", holder, turn, copiers), 2*time.Second, logger)
+				claims, err := store.Claims(ctx, fmt.Sprintf("%s-%d-%s", holder, turn, side.name), 2*time.Second, logger)
 				must(err)
 				c.Share(benchShare{claims, h})
 			}
@@ -111,8 +119,8 @@ func sharedCopy(ctx context.Context, dst *milvus.Conn, col *milvus.Collection, l
 				log.Fatalf("%d zdmd copied %d rows, want %d", copiers, n, *rows)
 			}
 			total := cpu.self + cpu.source + cpu.target
-			fmt.Printf("  turn %d, %d zdmd: %7.0f rows/s; ranges by the driver %d, by the helper %d; CPU per row us zdm %.1f, source %.1f, target %.1f (%.1f in all: %.0f rows/s is what 2 cores allow)\n",
-				turn+1, copiers, rate, h.by["driver"], h.by["helper"], cpu.self, cpu.source, cpu.target, total, 2e6/total)
+			fmt.Printf("  turn %d, %-18s %7.0f rows/s; ranges by the driver %2d, by the helper %2d; CPU per row us zdm %.1f, source %.1f, target %.1f (%.1f in all: %.0f rows/s is what 2 cores allow)\n",
+				turn+1, side.name+":", rate, h.by["driver"], h.by["helper"], cpu.self, cpu.source, cpu.target, total, 2e6/total)
 		}
 	}
 	fmt.Println()

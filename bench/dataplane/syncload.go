@@ -17,9 +17,9 @@ import (
 // syncLoad measures the proxy's rate against direct writes while a
 // migration syncs (the applier replaying every proxied write on the
 // target), with the applier reading the journal on the proxy's NATS
-// connection, as zdmd does, and on one of its own. A goroutine dump taken
-// in a 64-client round found every proxied write waiting for the source's
-// answer, none held back in zdm.
+// connection, as zdmd does, and on one of its own. Each round's CPU per row
+// on every side shows the bound: the target's replay of every proxied
+// write takes the cores the source's inserts would have had.
 func syncLoad(ctx context.Context, src, dst *milvus.Conn, logger *slog.Logger) {
 	col, err := src.DescribeCollection(ctx, "bench_db0", "bench_c0")
 	must(err)
