@@ -18,6 +18,10 @@ const (
 	codeStorageExceeded       jetstream.ErrorCode = 10047
 )
 
+// codeDuplicateInProcess answers a message whose ID another message,
+// still being stored, carries.
+const codeDuplicateInProcess jetstream.ErrorCode = 10158
+
 // The NATS server's codes for a cluster between leaders: a node was lost
 // and its streams elect new ones, which takes seconds.
 var electing = map[jetstream.ErrorCode]bool{
@@ -44,6 +48,10 @@ func unavailable(ctx context.Context, nc *nats.Conn, err error) error {
 		return fmt.Errorf("%w (the NATS store is full): %w", domain.ErrStoreUnavailable, err)
 	case errors.As(err, &apiErr) && electing[apiErr.ErrorCode]:
 		return fmt.Errorf("%w (NATS is electing a leader): %w", domain.ErrStoreUnavailable, err)
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == codeDuplicateInProcess:
+		// A retry met its first try, whose answer was lost, still being
+		// stored: the next retry finds it stored.
+		return fmt.Errorf("%w (an earlier try is still being stored): %w", domain.ErrStoreUnavailable, err)
 	case !nc.IsConnected(), errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed):
 		return fmt.Errorf("%w (NATS is unreachable): %w", domain.ErrStoreUnavailable, err)
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, jetstream.ErrNoHeartbeat),

@@ -39,6 +39,7 @@ func TestAnElectingClusterIsUnavailableNotBroken(t *testing.T) {
 		{"temporarily unavailable", live, &jetstream.APIError{Code: 503, ErrorCode: 10008}, true},
 		{"not leader", live, &jetstream.APIError{Code: 500, ErrorCode: 10009}, true},
 		{"stream offline", live, &jetstream.APIError{Code: 500, ErrorCode: 10118}, true},
+		{"the first try still being stored", live, &jetstream.APIError{Code: 409, ErrorCode: 10158}, true},
 		{"store full", live, &jetstream.APIError{Code: 500, ErrorCode: codeStorageExceeded}, true},
 		{"no stream answered", live, fmt.Errorf("publish: %w", jetstream.ErrNoStreamResponse), true},
 		{"library's request timeout", live, fmt.Errorf("get: %w", context.DeadlineExceeded), true},

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,12 +26,53 @@ type Fleet struct {
 	args   [][]string
 	listen []string
 	Procs  []*Proc
+	// every is every process started, killed ones too, by instance.
+	every [][]*Proc
 }
 
 // NewFleet returns a fleet of zdmd bin run in dir with token; Add starts
 // its instances.
+//
+// When the test fails, every instance's log (those of killed processes
+// too) is kept in testout/<test>/ at the module's root for the
+// post-mortem.
 func NewFleet(t testing.TB, bin, dir, token string) *Fleet {
-	return &Fleet{t: t, bin: bin, dir: dir, token: token}
+	f := &Fleet{t: t, bin: bin, dir: dir, token: token}
+	t.Cleanup(func() {
+		if t.Failed() {
+			f.keepLogs(filepath.Join(moduleRoot(), "testout", strings.ReplaceAll(t.Name(), "/", "_")))
+		}
+	})
+	return f
+}
+
+// moduleRoot is the directory of go.mod above the test's package.
+func moduleRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}
+
+func (f *Fleet) keepLogs(dir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		f.t.Logf("logs not kept: %v", err)
+		return
+	}
+	for i, procs := range f.every {
+		for n, p := range procs {
+			name := filepath.Join(dir, fmt.Sprintf("zdmd-%d.%d.log", i+1, n+1))
+			if err := os.WriteFile(name, []byte(p.Log()), 0o644); err != nil {
+				f.t.Logf("log not kept: %v", err)
+			}
+		}
+	}
+	f.t.Logf("the instances' logs are in %s", dir)
 }
 
 // Add starts one more instance with args (after serve --listen) and
@@ -37,6 +81,7 @@ func (f *Fleet) Add(args ...string) int {
 	f.listen = append(f.listen, FreeAddr(f.t))
 	f.args = append(f.args, args)
 	f.Procs = append(f.Procs, nil)
+	f.every = append(f.every, nil)
 	i := len(f.Procs) - 1
 	f.Start(i)
 	return i
@@ -45,6 +90,7 @@ func (f *Fleet) Add(args ...string) int {
 // Start (re)starts instance i.
 func (f *Fleet) Start(i int) {
 	f.Procs[i] = StartServe(f.t, f.bin, f.dir, f.listen[i], f.token, f.args[i]...)
+	f.every[i] = append(f.every[i], f.Procs[i])
 }
 
 // Driving returns the instance that drives the migrations, or -1; two
