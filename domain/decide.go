@@ -251,6 +251,11 @@ func copyProgress(m *Migration, p BulkCopyProgressed) []Event {
 			continue
 		}
 		if _, seen := c.DoneRanges[p.Range]; seen {
+			if p.Done && !c.Done {
+				// A copier that ends the collection with a range recorded
+				// before still ends it (a plan without named ranges).
+				return []Event{p}
+			}
 			return nil
 		}
 		if !p.Done && len(c.Planned) > 0 {

@@ -114,6 +114,7 @@ func milvusPlane(m *Main) ([]string, error) {
 		capture := capture.NewCapture(journal, m.service, m.logger.With("part", "capture"))
 		capture.KeepIntents(intents)
 		capture.RetryJournal(m.cfg.Retry.Journal)
+		capture.ServeTerm(ctx)
 		current.Store(capture)
 		syncer := livesync.NewSyncer(ctx, reg, capture, journal, positions, m.service, m.service,
 			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))

@@ -40,13 +40,16 @@ func (m *Main) leadLoop(ctx context.Context) {
 		m.logger.Info("this zdmd now drives the migrations", "instance", m.instance, "term", t.Revision)
 		tctx, cancel := context.WithCancelCause(ctx)
 		kept := make(chan struct{})
+		m.leading.Store(true)
 		go func() {
 			defer close(kept)
 			if err := m.lease.Keep(tctx, t); err != nil {
+				// Said at once: the term may take a while to stop, and
+				// another instance may drive meanwhile.
+				m.leading.Store(false)
 				cancel(err)
 			}
 		}()
-		m.leading.Store(true)
 		err = m.lead(tctx, t.Revision)
 		m.leading.Store(false)
 		cause := context.Cause(tctx)

@@ -259,10 +259,22 @@ func (c *Capture) broken(ctx context.Context, k *call) {
 		return
 	}
 	if err := c.appendUncertain(context.WithoutCancel(ctx), k.a.migrationID, k.entry(k.keys)); err != nil {
+		if c.term.Err() != nil {
+			c.termEnded(k)
+			return
+		}
 		c.journalLost(ctx, k, "a write broken off on its way to the source could not be journaled as uncertain", err)
 		return
 	}
 	c.settle(k)
+}
+
+// termEnded leaves a write whose entry the term ended before journaling
+// to the next term: its intent stays (its slot is not given back), and the
+// next term's Recover repairs it.
+func (c *Capture) termEnded(k *call) {
+	c.logger.Warn("this zdmd stopped driving before a write's outcome was journaled; the next one repairs it from the source",
+		"migration", k.a.migrationID, "method", k.method)
 }
 
 // journalLost fails the migration of a write the journal could not take
@@ -359,6 +371,11 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
 		}
 	}
 	if err := c.appendEntry(ctx, k.subject, e); err != nil {
+		if c.term.Err() != nil {
+			c.termEnded(k)
+			return &Refusal{Reason: fmt.Sprintf("zdm: the source applied this %s, but this zdmd stopped driving migration %s before recording it; "+
+				"the zdmd that drives it next copies its outcome from the source", k.method, k.a.migrationID)}
+		}
 		c.journalLost(ctx, k, "a write acknowledged by the source could not be journaled", err)
 		return &Refusal{Reason: fmt.Sprintf("zdm: the source applied this %s, but migration %s could not record it (%v); "+
 			"the migration fails, and the write stays on the source only", k.method, k.a.migrationID, err)}

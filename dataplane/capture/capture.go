@@ -59,6 +59,9 @@ type Capture struct {
 	logger       *slog.Logger
 	intents      Intents
 	boot         string // this process's mark on its intents
+	// term ends when this capture stops speaking for the migrations (see
+	// ServeTerm).
+	term context.Context
 	// entries recycles the buffers journal entries are encoded in: one of
 	// a batch's size per write was a third of what the proxy allocated.
 	entries sync.Pool
@@ -143,8 +146,16 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	_, _ = rand.Read(b[:])
 	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string][]ddlMark{},
 		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}, slots: map[string]*slotPool{}, unfailed: map[string]string{},
-		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, journalRetry: DefaultJournalRetry()}
+		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, journalRetry: DefaultJournalRetry(), term: context.Background()}
 }
+
+// ServeTerm ties the capture to one lease term of its zdmd; call it before
+// the capture serves. Once ctx ends, another zdmd may drive the migrations:
+// a write's journal entry is no longer tried (one landing after the next
+// term read the journal would be replayed after writes that came later),
+// and no migration is failed for it. The write's intent stays, and the
+// next term repairs the write from the source.
+func (c *Capture) ServeTerm(ctx context.Context) { c.term = ctx }
 
 // DefaultJournalRetry tries a journal entry 8 times, 50 ms apart at first,
 // doubling: about 13 s in all while the client waits.

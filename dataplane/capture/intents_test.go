@@ -215,3 +215,45 @@ func TestAnUncertainWriteTheJournalCannotTakeFailsTheMigration(t *testing.T) {
 		t.Fatalf("failures: %v", failed.reasons)
 	}
 }
+
+// A write the source applied while the journal cannot take it, when this
+// zdmd's term ends (another may now drive the migration): its entry is no
+// longer tried, since landing after the next term read the journal it
+// would be replayed after later writes; the migration is not failed; the
+// client is told at once; and the write's intent stays, for the next term
+// to repair it from the source.
+func TestAWriteCutOffByTheEndOfItsTermIsLeftToTheNext(t *testing.T) {
+	journal, intents := intentStore(t)
+	failed := &recordedFailures{}
+	c := NewCapture(failOnAppend{journal}, failed, nil)
+	c.KeepIntents(intents)
+	term, end := context.WithCancel(context.Background())
+	c.ServeTerm(term)
+	c.Arm("src", "m-1", "")
+	k := begin(t, c, 7)
+	time.AfterFunc(200*time.Millisecond, end)
+	began := time.Now()
+	err := c.after(context.Background(), k, upsertOf(t, 7), answered())
+	if took := time.Since(began); took > 2*time.Second {
+		t.Fatalf("the write was answered %s after its term ended; the journal's tries span 13 s", took)
+	}
+	var refusal *Refusal
+	if !errors.As(err, &refusal) || !strings.Contains(refusal.Reason, "stopped driving") {
+		t.Fatalf("answer: %v", err)
+	}
+	if len(failed.reasons) != 0 {
+		t.Fatalf("a term that ended failed the migration: %v", failed.reasons)
+	}
+	left, err := intents.All(context.Background())
+	if err != nil || len(left) != 1 {
+		t.Fatalf("intents left for the next term: %d (%v), want the write's", len(left), err)
+	}
+	next := NewCapture(journal, nil, nil)
+	next.KeepIntents(intents)
+	if err := next.Recover(context.Background(), "m-1"); err != nil {
+		t.Fatal(err)
+	}
+	if entries := journaled(t, journal); len(entries) != 1 || entries[0].Op != OpUncertain || entries[0].Intent != k.token {
+		t.Fatalf("the next term journaled %+v, want the write as uncertain", entries)
+	}
+}

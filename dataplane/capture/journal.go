@@ -151,8 +151,9 @@ func (c *Capture) appendEntry(ctx context.Context, subject string, e Entry) erro
 	*buf = e.AppendTo((*buf)[:0])
 	defer c.entries.Put(buf)
 	// The write reached the source: its entry is journaled even if the
-	// client hangs up, within the tries of the journal's retry policy.
-	ctx = context.WithoutCancel(ctx)
+	// client hangs up, within the tries of the journal's retry policy and
+	// the capture's term.
+	ctx = c.term
 	return c.journalRetry.Do(ctx, func(int) error {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
