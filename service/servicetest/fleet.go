@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +45,17 @@ func NewFleet(t testing.TB, bin, dir, token string) *Fleet {
 		}
 	})
 	return f
+}
+
+// dumpStacks has every live instance print its goroutines to its log
+// (SIGQUIT), for the post-mortem of a migration that stopped moving.
+func (f *Fleet) dumpStacks() {
+	for _, p := range f.Procs {
+		if p != nil && p.Cmd.ProcessState == nil {
+			_ = p.Cmd.Process.Signal(syscall.SIGQUIT)
+		}
+	}
+	time.Sleep(time.Second)
 }
 
 // moduleRoot is the directory of go.mod above the test's package.
@@ -148,6 +160,7 @@ func (f *Fleet) WaitFor(id string, within time.Duration, ok func(Migration) bool
 			return m
 		}
 		if time.Now().After(deadline) {
+			f.dumpStacks()
 			f.t.Fatalf("migration %s: condition not met within %s: %+v", id, within, m)
 		}
 		time.Sleep(20 * time.Millisecond)
