@@ -29,6 +29,7 @@ import (
 	"github.com/zdm-io/zdm/handlers"
 	"github.com/zdm-io/zdm/metrics"
 	"github.com/zdm-io/zdm/projections"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // Durable consumer names; deleting one rebuilds what it feeds.
@@ -127,7 +128,15 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	if err := creds.CheckKey(ctx); err != nil {
+	// A cluster electing its leaders answers nothing for seconds; the
+	// check waits for it as commands do.
+	if err := cfg.Retry.Store.Or(handlers.DefaultStoreRetry()).Do(ctx, func(int) error {
+		err := creds.CheckKey(ctx)
+		if err != nil && !errors.Is(err, domain.ErrStoreUnavailable) {
+			return retry.Stop(err)
+		}
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	lagBucket, err := js.KV(ctx, "ZDM_LAG")
