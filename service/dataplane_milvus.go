@@ -114,7 +114,9 @@ func milvusPlane(m *Main) ([]string, error) {
 		capture := capture.NewCapture(journal, m.service, m.logger.With("part", "capture"))
 		capture.KeepIntents(intents)
 		capture.RetryJournal(m.cfg.Retry.Journal)
-		capture.ServeTerm(ctx)
+		// Not tied to the term (ServeTerm): the term ends at a clean stop
+		// too, and a write whose entry was then abandoned would be left to
+		// a repair that cannot find the keys the source assigned.
 		current.Store(capture)
 		syncer := livesync.NewSyncer(ctx, reg, capture, journal, positions, m.service, m.service,
 			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))
