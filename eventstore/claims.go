@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ClaimsBucket remembers every claim ever taken, so that a later holder
@@ -20,6 +22,7 @@ const ClaimsBucket = "ZDM_CLAIMS_BEGUN"
 // lease TTL later, and another may take the work over.
 type Claims struct {
 	store  *Store
+	leases jetstream.KeyValue // LeaseBucket, opened once
 	holder string
 	ttl    time.Duration
 	begun  *KV
@@ -29,14 +32,15 @@ type Claims struct {
 // Claims opens the claims of holder; ttl must be the lease TTL every
 // holder uses.
 func (s *Store) Claims(ctx context.Context, holder string, ttl time.Duration, logger *slog.Logger) (*Claims, error) {
+	leases, err := s.leaseBucket(ctx, ttl)
+	if err != nil {
+		return nil, fmt.Errorf("claims: %w", err)
+	}
 	begun, err := s.KV(ctx, ClaimsBucket)
 	if err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.Default()
-	}
-	return &Claims{store: s, holder: holder, ttl: ttl, begun: begun, logger: logger}, nil
+	return &Claims{store: s, leases: leases, holder: holder, ttl: ttl, begun: begun, logger: logger}, nil
 }
 
 // Claim takes the claim on work if nobody holds it. ok is false when
@@ -47,10 +51,7 @@ func (s *Store) Claims(ctx context.Context, holder string, ttl time.Duration, lo
 func (c *Claims) Claim(ctx context.Context, work string) (held context.Context, release func(), first, ok bool, err error) {
 	sum := sha256.Sum256([]byte(work))
 	key := "claim." + hex.EncodeToString(sum[:16])
-	lease, err := c.store.Lease(ctx, key, c.holder, c.ttl, c.logger)
-	if err != nil {
-		return nil, nil, false, false, err
-	}
+	lease := c.store.leaseIn(c.leases, key, c.holder, c.ttl, c.logger)
 	term, ok, err := lease.TryAcquire(ctx)
 	if err != nil || !ok {
 		return nil, nil, false, false, err

@@ -43,8 +43,17 @@ type LeaseValue struct {
 // Lease opens the lease named key for holder. Every holder of one lease
 // must use the same ttl.
 func (s *Store) Lease(ctx context.Context, key, holder string, ttl time.Duration, logger *slog.Logger) (*Lease, error) {
+	kv, err := s.leaseBucket(ctx, ttl)
+	if err != nil {
+		return nil, fmt.Errorf("lease %s: %w", key, err)
+	}
+	return s.leaseIn(kv, key, holder, ttl, logger), nil
+}
+
+// leaseBucket opens LeaseBucket with the TTL every lease in it uses.
+func (s *Store) leaseBucket(ctx context.Context, ttl time.Duration) (jetstream.KeyValue, error) {
 	if ttl < 300*time.Millisecond {
-		return nil, fmt.Errorf("lease %s: a ttl of %s is too short to renew", key, ttl)
+		return nil, fmt.Errorf("a ttl of %s is too short to renew", ttl)
 	}
 	kv, err := ensureKV(ctx, s.js, jetstream.KeyValueConfig{
 		Bucket: LeaseBucket, History: 1, Storage: jetstream.FileStorage, TTL: ttl, Replicas: s.replicas,
@@ -52,10 +61,15 @@ func (s *Store) Lease(ctx context.Context, key, holder string, ttl time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", LeaseBucket, err)
 	}
+	return kv, nil
+}
+
+// leaseIn is the lease named key of the opened lease bucket kv.
+func (s *Store) leaseIn(kv jetstream.KeyValue, key, holder string, ttl time.Duration, logger *slog.Logger) *Lease {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Lease{kv: kv, nc: s.js.Conn(), key: key, holder: holder, ttl: ttl, logger: logger}, nil
+	return &Lease{kv: kv, nc: s.js.Conn(), key: key, holder: holder, ttl: ttl, logger: logger}
 }
 
 // Holder reads who holds the lease now ("" if nobody).

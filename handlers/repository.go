@@ -57,16 +57,22 @@ func newRepository[A aggregate[A]](log EventLog, snapshots Snapshots, clock Cloc
 		cache: map[string]A{}, locks: map[string]*sync.Mutex{}, unsnapped: map[string]int{}}
 }
 
-// untilStored runs op again while the store is unavailable, within the
-// repository's store policy: its tries, and no longer than its pauses add
-// up to, since a try that finds no answer itself lasts seconds and the
-// client waits for all of it. Only an unavailable store is retried: every
-// other answer is the caller's to handle.
+// untilStored runs op again while the store is unavailable (see
+// UntilStored), within the repository's store policy.
 func (r *repository[A]) untilStored(ctx context.Context, op func() error) error {
+	return UntilStored(ctx, r.storeRetry, op)
+}
+
+// UntilStored runs op again while the event store is unavailable, within
+// policy: its tries, and no longer than its pauses add up to, since a try
+// that finds no answer itself lasts seconds and the caller waits for all
+// of it. Only an unavailable store is retried: every other answer is the
+// caller's to handle.
+func UntilStored(ctx context.Context, policy retry.Policy, op func() error) error {
 	began := time.Now()
-	return r.storeRetry.Do(ctx, func(int) error {
+	return policy.Do(ctx, func(int) error {
 		err := op()
-		if err != nil && (!errors.Is(err, domain.ErrStoreUnavailable) || time.Since(began) > r.storeRetry.Span()) {
+		if err != nil && (!errors.Is(err, domain.ErrStoreUnavailable) || time.Since(began) > policy.Span()) {
 			return retry.Stop(err)
 		}
 		return err

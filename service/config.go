@@ -16,6 +16,7 @@ import (
 	"github.com/zdm-io/zdm/adapters/email"
 	"github.com/zdm-io/zdm/api"
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/handlers"
 	"github.com/zdm-io/zdm/retry"
 )
 
@@ -104,6 +105,10 @@ type RetryConfig struct {
 	// answer for a moment (a NATS node lost, its streams electing leaders).
 	Store retry.Policy `yaml:"store"`
 }
+
+// storeRetry is retry.store, with the defaults where it leaves a setting
+// out.
+func (c Config) storeRetry() retry.Policy { return c.Retry.Store.Or(handlers.DefaultStoreRetry()) }
 
 // stepRetry is retry.steps, with the earlier saga keys where it leaves a
 // setting out.

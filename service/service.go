@@ -29,7 +29,6 @@ import (
 	"github.com/zdm-io/zdm/handlers"
 	"github.com/zdm-io/zdm/metrics"
 	"github.com/zdm-io/zdm/projections"
-	"github.com/zdm-io/zdm/retry"
 )
 
 // Durable consumer names; deleting one rebuilds what it feeds.
@@ -130,13 +129,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	}
 	// A cluster electing its leaders answers nothing for seconds; the
 	// check waits for it as commands do.
-	if err := cfg.Retry.Store.Or(handlers.DefaultStoreRetry()).Do(ctx, func(int) error {
-		err := creds.CheckKey(ctx)
-		if err != nil && !errors.Is(err, domain.ErrStoreUnavailable) {
-			return retry.Stop(err)
-		}
-		return err
-	}); err != nil {
+	if err := handlers.UntilStored(ctx, cfg.storeRetry(), func() error { return creds.CheckKey(ctx) }); err != nil {
 		return nil, err
 	}
 	lagBucket, err := js.KV(ctx, "ZDM_LAG")
@@ -160,7 +153,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	}
 	m.service = handlers.NewService(handlers.ServiceConfig{
 		Log: m.store, Snapshots: snapshots, Credentials: creds, Directory: cfg.directory(), Logger: logger,
-		Provisioners: func() []string { return m.provisioners }, StoreRetry: cfg.Retry.Store,
+		Provisioners: func() []string { return m.provisioners }, StoreRetry: cfg.storeRetry(),
 	})
 	if m.lease, err = m.store.Lease(ctx, sagaLease, m.instance, cfg.leaseTTL(), logger.With("part", "lease")); err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/apiclient"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/eventstore/natscluster"
 )
 
@@ -41,7 +42,7 @@ func NewFleet(t testing.TB, bin, dir, token string) *Fleet {
 	f := &Fleet{t: t, bin: bin, dir: dir, token: token}
 	t.Cleanup(func() {
 		if t.Failed() {
-			f.keepLogs(filepath.Join(moduleRoot(), "testout", strings.ReplaceAll(t.Name(), "/", "_")))
+			f.keepLogs(filepath.Join(milvustest.RepoRoot(), "testout", strings.ReplaceAll(t.Name(), "/", "_")))
 		}
 	})
 	return f
@@ -56,19 +57,6 @@ func (f *Fleet) dumpStacks() {
 		}
 	}
 	time.Sleep(time.Second)
-}
-
-// moduleRoot is the directory of go.mod above the test's package.
-func moduleRoot() string {
-	dir, _ := os.Getwd()
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			return dir
-		}
-	}
 }
 
 func (f *Fleet) keepLogs(dir string) {

@@ -35,7 +35,7 @@ type Bed struct {
 // Require returns the test bed or ends the test.
 func Require(t testing.TB) Bed {
 	t.Helper()
-	root := repoRoot()
+	root := RepoRoot()
 	env := readEnv(filepath.Join(root, ".cache", "milvus", "endpoints.env"))
 	get := func(k string) string {
 		if v := os.Getenv(k); v != "" {
@@ -229,7 +229,8 @@ func (b Bed) serversRoot() string {
 	return filepath.Join(b.Root, ".cache", "milvus")
 }
 
-func repoRoot() string {
+// RepoRoot is the directory of go.mod above the test's package.
+func RepoRoot() string {
 	dir, _ := os.Getwd()
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
