@@ -56,6 +56,11 @@ func newEnv(t *testing.T, milvusExtra string) *env {
 	bed := milvustest.Empty(t)
 	e := &env{bed: bed, bin: zdmd(t, bed.Root), dir: t.TempDir(), listen: st.FreeAddr(t)}
 	e.config, e.dataDir = filepath.Join(e.dir, "zdmd.yaml"), filepath.Join(e.dir, "data")
+	t.Cleanup(func() {
+		if t.Failed() {
+			e.postMortem(t)
+		}
+	})
 	st.WriteFile(t, e.config, `dataplane: milvus
 milvus:
   python: %s
@@ -213,6 +218,37 @@ func stopSyncKilledInTheHold(t *testing.T, e *env, p *st.Proc, id string) *st.Pr
 			killed.Format(time.StampMilli), stopped, switched)
 	}
 	return p
+}
+
+// postMortem says, for a failed test, which keys differ between the test
+// bed's clusters (zdmd is stopped by then: the processes' own cleanups
+// ran first) and keeps the writers' journals beside zdmd's logs.
+func (e *env) postMortem(t *testing.T) {
+	rep, err := verify.Verify(context.Background(), milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), verify.Options{SampleEvery: 1})
+	if err != nil {
+		t.Logf("post-mortem: verify: %v", err)
+	} else {
+		for _, c := range rep.Collections {
+			if !c.Equal {
+				t.Logf("post-mortem: %s/%s: %d rows on the source, %d on the target; missing %d, extra %d, different %d: %v",
+					c.Database, c.Collection, c.SourceRows, c.TargetRows, c.Missing, c.Extra, c.Different, c.Mismatches)
+			}
+		}
+	}
+	kept := filepath.Join(milvustest.RepoRoot(), "testout", strings.ReplaceAll(t.Name(), "/", "_"))
+	journals, _ := filepath.Glob(filepath.Join(e.dir, "*.jsonl"))
+	for _, j := range journals {
+		data, err := os.ReadFile(j)
+		if err == nil {
+			err = os.MkdirAll(kept, 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(kept, filepath.Base(j)), data, 0o644)
+		}
+		if err != nil {
+			t.Logf("post-mortem: %s not kept: %v", filepath.Base(j), err)
+		}
+	}
 }
 
 // verifyUntilEqual verifies the test bed's clusters until they are equal,

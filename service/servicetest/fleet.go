@@ -4,17 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/zdm-io/zdm/apiclient"
-	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/eventstore/natscluster"
 )
 
@@ -28,24 +24,14 @@ type Fleet struct {
 	args   [][]string
 	listen []string
 	Procs  []*Proc
-	// every is every process started, killed ones too, by instance.
-	every [][]*Proc
 }
 
 // NewFleet returns a fleet of zdmd bin run in dir with token; Add starts
 // its instances.
-//
-// When the test fails, every instance's log (those of killed processes
-// too) is kept in testout/<test>/ at the module's root for the
-// post-mortem.
+// Like every process StartServe starts, each instance's log is kept in
+// testout/<test>/ when the test fails.
 func NewFleet(t testing.TB, bin, dir, token string) *Fleet {
-	f := &Fleet{t: t, bin: bin, dir: dir, token: token}
-	t.Cleanup(func() {
-		if t.Failed() {
-			f.keepLogs(filepath.Join(milvustest.RepoRoot(), "testout", strings.ReplaceAll(t.Name(), "/", "_")))
-		}
-	})
-	return f
+	return &Fleet{t: t, bin: bin, dir: dir, token: token}
 }
 
 // dumpStacks has every live instance print its goroutines to its log
@@ -59,29 +45,12 @@ func (f *Fleet) dumpStacks() {
 	time.Sleep(time.Second)
 }
 
-func (f *Fleet) keepLogs(dir string) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		f.t.Logf("logs not kept: %v", err)
-		return
-	}
-	for i, procs := range f.every {
-		for n, p := range procs {
-			name := filepath.Join(dir, fmt.Sprintf("zdmd-%d.%d.log", i+1, n+1))
-			if err := os.WriteFile(name, []byte(p.Log()), 0o644); err != nil {
-				f.t.Logf("log not kept: %v", err)
-			}
-		}
-	}
-	f.t.Logf("the instances' logs are in %s", dir)
-}
-
 // Add starts one more instance with args (after serve --listen) and
 // returns its index.
 func (f *Fleet) Add(args ...string) int {
 	f.listen = append(f.listen, FreeAddr(f.t))
 	f.args = append(f.args, args)
 	f.Procs = append(f.Procs, nil)
-	f.every = append(f.every, nil)
 	i := len(f.Procs) - 1
 	f.Start(i)
 	return i
@@ -90,7 +59,6 @@ func (f *Fleet) Add(args ...string) int {
 // Start (re)starts instance i.
 func (f *Fleet) Start(i int) {
 	f.Procs[i] = StartServe(f.t, f.bin, f.dir, f.listen[i], f.token, f.args[i]...)
-	f.every[i] = append(f.every[i], f.Procs[i])
 }
 
 // Driving returns the instance that drives the migrations, or -1; two

@@ -10,10 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 )
 
 // BuildZdmd compiles cmd/zdmd of the module at root into a temporary
@@ -78,7 +81,10 @@ func (s *syncBuffer) String() string {
 func (p *Proc) Log() string { return p.log.String() }
 
 // StartServe runs `bin serve ARGS` with ZDM_ADMIN_TOKEN=token, in dir, and
-// waits until it is ready; it is killed when the test ends.
+// waits until it is ready; it is killed when the test ends. When the test
+// fails, its log (a killed process's too) is kept in testout/<test>/ at
+// the module's root, named by listen address and process ID, for the
+// post-mortem: a test's failure message holds only the end of one log.
 func StartServe(t testing.TB, bin, dir, listen, token string, args ...string) *Proc {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", listen, "--nats-listen", "none"}, args...)...)
@@ -95,6 +101,9 @@ func StartServe(t testing.TB, bin, dir, listen, token string, args ...string) *P
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		}
+		if t.Failed() {
+			keepLog(t, fmt.Sprintf("zdmd-%s-%d.log", strings.ReplaceAll(listen, ":", "_"), cmd.Process.Pid), log.String())
+		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -108,6 +117,20 @@ func StartServe(t testing.TB, bin, dir, listen, token string, args ...string) *P
 	}
 	t.Fatalf("zdmd did not get ready:\n%s", log.String())
 	return nil
+}
+
+// keepLog writes a log into testout/<test>/.
+func keepLog(t testing.TB, name, text string) {
+	dir := filepath.Join(milvustest.RepoRoot(), "testout", strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("log not kept: %v", err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+		t.Logf("log not kept: %v", err)
+		return
+	}
+	t.Logf("zdmd's log is in %s", filepath.Join(dir, name))
 }
 
 // Kill sends SIGKILL and waits for the process.
