@@ -83,7 +83,9 @@ func NewServer(cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 	e.Use(middleware.Recover(), middleware.BodyLimit("1M"))
-	s := &Server{cfg: cfg, echo: e}
+	// Made here, not in Serve: a Shutdown that comes before Serve started
+	// (a stop right after the start) must still stop it.
+	s := &Server{cfg: cfg, echo: e, srv: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}}
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
@@ -141,7 +143,6 @@ func (s *Server) Routes() []string {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	s.srv = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
 	if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -150,9 +151,6 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting requests and waits for those in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if s.srv == nil {
-		return nil
-	}
 	return s.srv.Shutdown(ctx)
 }
 
