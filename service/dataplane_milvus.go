@@ -110,13 +110,15 @@ func milvusPlane(m *Main) ([]string, error) {
 		"local": provision.NewLocalProvisioner(script, cfg.LocalFirstPort),
 		"pool":  provision.NewPoolProvisioner(reg),
 	}
-	m.plane = func(ctx context.Context) (termPlane, error) {
+	m.plane = func(ctx, lost context.Context) (termPlane, error) {
 		capture := capture.NewCapture(journal, m.service, m.logger.With("part", "capture"))
 		capture.KeepIntents(intents)
 		capture.RetryJournal(m.cfg.Retry.Journal)
-		// Not tied to the term (ServeTerm): the term ends at a clean stop
-		// too, and a write whose entry was then abandoned would be left to
-		// a repair that cannot find the keys the source assigned.
+		// Tied to the lease, not to ctx: at a clean stop the lease is
+		// kept while the proxies finish, and their writes are journaled
+		// (one left to a repair could not be found if the source assigned
+		// its keys); once the lease is lost they are left to the next term.
+		capture.ServeTerm(lost)
 		current.Store(capture)
 		syncer := livesync.NewSyncer(ctx, reg, capture, journal, positions, m.service, m.service,
 			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))

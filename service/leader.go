@@ -23,13 +23,19 @@ type termPlane struct {
 	wait    func()
 }
 
-// newPlane builds a term's data plane, whose work lasts as long as ctx.
-type newPlane func(ctx context.Context) (termPlane, error)
+// newPlane builds a term's data plane, whose work lasts as long as ctx;
+// lost ends only if the term ends because the lease was lost (not at a
+// clean stop, when the lease is kept until the plane stopped).
+type newPlane func(ctx, lost context.Context) (termPlane, error)
 
 // leadLoop takes the saga's lease whenever it is free and drives the
 // migrations while it holds it. Every instance serves the API; only the
 // lease's holder runs the saga, the notifier and the proxies, so two
 // instances never drive one migration nor forward its writes at once.
+//
+// The lease is kept until the term's work has stopped, and given back
+// only then: a proxy finishing its last writes at a clean stop journals
+// them before another instance's proxy accepts any.
 func (m *Main) leadLoop(ctx context.Context) {
 	defer close(m.leadDone)
 	for ctx.Err() == nil {
@@ -39,22 +45,31 @@ func (m *Main) leadLoop(ctx context.Context) {
 		}
 		m.logger.Info("this zdmd now drives the migrations", "instance", m.instance, "term", t.Revision)
 		tctx, cancel := context.WithCancelCause(ctx)
+		lost, lose := context.WithCancelCause(context.WithoutCancel(ctx))
+		keep, release := context.WithCancel(context.WithoutCancel(ctx))
 		kept := make(chan struct{})
 		m.leading.Store(true)
+		// Said as soon as the term begins to stop: the load balancer sends
+		// new connections elsewhere while the proxies finish.
+		said := make(chan struct{})
+		context.AfterFunc(tctx, func() { m.leading.Store(false); close(said) })
 		go func() {
 			defer close(kept)
-			if err := m.lease.Keep(tctx, t); err != nil {
+			if err := m.lease.Keep(keep, t); err != nil {
 				// Said at once: the term may take a while to stop, and
 				// another instance may drive meanwhile.
 				m.leading.Store(false)
+				lose(err)
 				cancel(err)
 			}
 		}()
-		err = m.lead(tctx, t.Revision)
-		m.leading.Store(false)
+		err = m.lead(tctx, lost, t.Revision)
 		cause := context.Cause(tctx)
 		cancel(nil)
+		<-said // before the next term says it leads
+		release()
 		<-kept
+		lose(nil)
 		if ctx.Err() != nil {
 			return
 		}
@@ -73,9 +88,9 @@ func (m *Main) leadLoop(ctx context.Context) {
 }
 
 // lead runs one term until ctx ends, then stops everything it started and
-// waits for it: the next holder may start as soon as the lease is free.
-func (m *Main) lead(ctx context.Context, term uint64) error {
-	plane, err := m.plane(ctx)
+// waits for it: the lease is given back once it returns.
+func (m *Main) lead(ctx, lost context.Context, term uint64) error {
+	plane, err := m.plane(ctx, lost)
 	if err != nil {
 		return err
 	}

@@ -202,7 +202,9 @@ func (m *Main) dataPlane() ([]string, error) {
 			StepLog: s.StepLog, Collections: s.Collections, RangesPerCollection: s.RangesPerCollection,
 			RowsPerRange: s.RowsPerRange, RangeDelay: s.RangeDelay, LagStart: s.LagStart, LagStep: s.LagStep,
 		}))
-		m.plane = func(context.Context) (termPlane, error) { return termPlane{steps: steps, wait: func() {}}, nil }
+		m.plane = func(context.Context, context.Context) (termPlane, error) {
+			return termPlane{steps: steps, wait: func() {}}, nil
+		}
 		return slices.Sorted(maps.Keys(steps.Provisioners)), nil
 	case "milvus":
 		return milvusPlane(m)

@@ -94,9 +94,24 @@ func NewProxy(clusterID string, upstream func() string, capture *Capture, logger
 // Serve accepts connections on ln until Stop.
 func (p *Proxy) Serve(ln net.Listener) error { return p.server.Serve(ln) }
 
-// Stop ends the proxy after the calls in flight.
+// stopGrace bounds how long Stop waits for the calls in flight: its zdmd
+// keeps the lease meanwhile, and a call whose upstream never answers must
+// not keep every other instance from driving.
+const stopGrace = 15 * time.Second
+
+// Stop ends the proxy after the calls in flight, cutting those still
+// running after stopGrace (a write cut off is journaled as uncertain and
+// repaired from the source).
 func (p *Proxy) Stop() {
-	p.server.GracefulStop()
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); p.server.GracefulStop() }()
+	select {
+	case <-stopped:
+	case <-time.After(stopGrace):
+		p.logger.Warn("calls still in flight after the proxy's grace; cutting them", "cluster", p.clusterID, "grace", stopGrace)
+		p.server.Stop()
+		<-stopped
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.conns {
