@@ -16,6 +16,7 @@ import (
 
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/eventstore/natscluster"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -52,26 +53,12 @@ func TestHAMigrationThroughHAProxyWithKills(t *testing.T) {
 func haRound(t *testing.T, rng *mathrand.Rand) {
 	e := newEnv(t, "  copy_workers: 2\n  copy_range_rows: 2000\n  copy_page_rows: 1000\n")
 	seedForSync(t, e.bed.Source, 10000)
-	cluster := st.StartNATSCluster(t, filepath.Join(e.dir, "nats"))
-	base, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := st.NewFleet(t, e.bin, e.dir, token)
-	var backends []string
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("zdmd-%d", i)
-		config := filepath.Join(e.dir, name+".yaml")
-		st.WriteFile(t, config, "%sproxy_port_offset: %d\nha:\n  lease_ttl: 2s\n", base, i)
-		f.Add("--config", config, "--data-dir", filepath.Join(e.dir, name), "--nats-url", cluster.URLs(), "--instance", name)
-		backends = append(backends, fmt.Sprintf("127.0.0.1:%d", 19600+i))
-	}
+	f, cluster, backends := startHAFleet(t, e, 3)
 	st.StartHAProxy(t, haFrontend, backends)
 	f.Takeover(-1, 15*time.Second)
 
 	src, _ := e.register(t, f.Procs[0], map[string]any{"proxy_listen": haProxyListen})
-	// The driving instance opens the proxy once its view shows the
-	// cluster; HAProxy sends clients there after its next check.
+	// Every instance opens its endpoint once its view shows the cluster.
 	if err := milvus.WaitAnswer(context.Background(), haFrontend, 30*time.Second); err != nil {
 		t.Fatalf("no proxy behind HAProxy: %v", err)
 	}
@@ -145,10 +132,10 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	}
 	for i, moment := range []string{"copy", "sync", "switch"} {
 		j := min(i+i/2, 3)
-		t.Logf("zdmd killed in the %s: saga taken over after %.2fs; HAProxy's endpoint refused fresh connections for %.2fs; client's longest gap between acknowledged writes after it %.2fs",
+		t.Logf("zdmd killed in the %s: saga taken over after %.2fs; HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %.2fs",
 			moment, takeovers[i].Seconds(), away[j].Seconds(), gaps[j].Seconds())
 	}
-	t.Logf("NATS node lost in the sync: HAProxy's endpoint refused fresh connections for %.2fs; client's longest gap between acknowledged writes after it %.2fs",
+	t.Logf("NATS node lost in the sync: HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %.2fs",
 		away[2].Seconds(), gaps[2].Seconds())
 	pause := "none recorded"
 	if view.WritePauseMS != nil {
@@ -162,6 +149,27 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		}
 	}
 	st.ReplayValid(t, e.bin, "--nats-url", cluster.URLs())
+}
+
+// startHAFleet starts n zdmd on a three-node NATS cluster, with a lease
+// TTL of 2 s; it returns them, the cluster, and where each serves the
+// endpoint of a cluster whose proxy_listen is haProxyListen.
+func startHAFleet(t *testing.T, e *env, n int) (*st.Fleet, *natscluster.Cluster, []string) {
+	cluster := st.StartNATSCluster(t, filepath.Join(e.dir, "nats"))
+	base, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := st.NewFleet(t, e.bin, e.dir, token)
+	var endpoints []string
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("zdmd-%d", i)
+		config := filepath.Join(e.dir, name+".yaml")
+		st.WriteFile(t, config, "%sproxy_port_offset: %d\nha:\n  lease_ttl: 2s\n", base, i)
+		f.Add("--config", config, "--data-dir", filepath.Join(e.dir, name), "--nats-url", cluster.URLs(), "--instance", name)
+		endpoints = append(endpoints, fmt.Sprintf("127.0.0.1:%d", 19600+i))
+	}
+	return f, cluster, endpoints
 }
 
 // ackGaps returns, for each failure (in the order they happened), the

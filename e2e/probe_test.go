@@ -9,10 +9,11 @@ import (
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
-// probe dials an endpoint afresh every 50 ms, as a client that has just
-// lost its connection does, to tell how long the endpoint itself was away
-// after a failure, apart from how long a client's reconnect backoff kept
-// it waiting.
+// probe dials an endpoint afresh every 50 ms and makes its first call
+// (within 500 ms), as a client that has just lost its connection does, to
+// tell how long the endpoint itself was away after a failure (refused, or
+// holding calls until an instance drives again), apart from how long a
+// client's reconnect backoff kept it waiting.
 type probe struct {
 	mu     sync.Mutex
 	at     []time.Time

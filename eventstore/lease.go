@@ -32,12 +32,32 @@ type Lease struct {
 	holder string
 	ttl    time.Duration
 	logger *slog.Logger
+	// endpoints, if set, gives what the holder advertises with every write.
+	endpoints func() map[string]string
 }
 
 // LeaseValue is what a lease's key holds.
 type LeaseValue struct {
 	Holder string    `json:"holder"`
 	Since  time.Time `json:"since"`
+	// Endpoints is what the holder serves for the others to reach it,
+	// by name (the saga lease's holder: its Milvus endpoints by cluster).
+	Endpoints map[string]string `json:"endpoints,omitempty"`
+}
+
+// Advertise has every write of the lease carry what f gives, so that the
+// others learn where the holder serves as soon as it takes the lease and
+// whenever that changes (at the next renewal). Call it before Acquire.
+func (l *Lease) Advertise(f func() map[string]string) { l.endpoints = f }
+
+// value is what the holder writes.
+func (l *Lease) value(since time.Time) []byte {
+	v := LeaseValue{Holder: l.holder, Since: since}
+	if l.endpoints != nil {
+		v.Endpoints = l.endpoints()
+	}
+	data, _ := json.Marshal(v)
+	return data
 }
 
 // Lease opens the lease named key for holder. Every holder of one lease
@@ -134,7 +154,7 @@ func (l *Lease) TryAcquire(ctx context.Context) (Term, bool, error) {
 
 // try takes the lease once.
 func (l *Lease) try(ctx context.Context) (Term, error) {
-	value, _ := json.Marshal(LeaseValue{Holder: l.holder, Since: time.Now().UTC()})
+	value := l.value(time.Now().UTC())
 	sent := time.Now()
 	rev, err := l.kv.Create(ctx, l.key, value)
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -157,7 +177,7 @@ func (l *Lease) try(ctx context.Context) (Term, error) {
 // thirds of a TTL; when ctx ends it releases the lease, so that another
 // holder takes it over at once, and returns nil.
 func (l *Lease) Keep(ctx context.Context, t Term) error {
-	value, _ := json.Marshal(LeaseValue{Holder: l.holder, Since: time.Now().UTC()})
+	since := time.Now().UTC()
 	grace := 2 * l.ttl / 3
 	tick := time.NewTicker(l.ttl / 6)
 	defer tick.Stop()
@@ -183,7 +203,7 @@ func (l *Lease) Keep(ctx context.Context, t Term) error {
 		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		sent := time.Now()
-		rev, err := l.kv.Update(rctx, l.key, value, t.Revision)
+		rev, err := l.kv.Update(rctx, l.key, l.value(since), t.Revision)
 		cancel()
 		switch {
 		case err == nil:

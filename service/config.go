@@ -57,6 +57,11 @@ type HAConfig struct {
 	// LeaseTTL is how long the instance driving the migrations may go
 	// without renewing its lease before another takes over (default 3s).
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// AdvertiseHost is the host name or address the other instances reach
+	// this one's Milvus endpoints at, to relay calls while it drives
+	// (default: the proxy_listen host, or this machine's host name when
+	// that listens on every address).
+	AdvertiseHost string `yaml:"advertise_host"`
 }
 
 // Organization lists the projects of one organization.

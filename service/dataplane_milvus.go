@@ -85,6 +85,8 @@ func milvusPlane(m *Main) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.endpoints = newEndpoints(m)
+	m.lease.Advertise(m.endpoints.advertised)
 	var current atomic.Pointer[capture.Capture]
 	m.metrics.RegisterKeyWaits(func() metrics.KeyWaits {
 		c := current.Load()
@@ -132,7 +134,7 @@ func milvusPlane(m *Main) ([]string, error) {
 				Copier:       copier,
 				Verifier:     verify.NewMigrationVerifier(reg, verify.Options{}),
 			},
-			proxies: &proxies{m: m, capture: capture, running: map[string]*runningProxy{}, failed: map[string]string{}},
+			proxies: &proxies{m: m, capture: capture, driven: map[string]*drivenEndpoint{}},
 			wait:    syncer.Wait,
 		}, nil
 	}

@@ -69,9 +69,16 @@ type Main struct {
 
 	instance string
 	lease    *eventstore.Lease
-	leading  atomic.Bool
-	leadDone chan struct{}
-	helpDone chan struct{}
+	// endpoints are the clusters' Milvus endpoints (Milvus data plane).
+	endpoints     *endpoints
+	endpointsDone chan struct{}
+	// driving caches the saga lease's value for the endpoints' relays.
+	drivingMu sync.Mutex
+	driving   eventstore.LeaseValue
+	drivingAt time.Time
+	leading   atomic.Bool
+	leadDone  chan struct{}
+	helpDone  chan struct{}
 
 	mu      sync.Mutex
 	subs    []*eventstore.Subscription
@@ -84,7 +91,8 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Main{cfg: cfg, logger: logger, baseCtx: ctx, instance: cfg.instance(), leadDone: make(chan struct{}), helpDone: make(chan struct{})}
+	m := &Main{cfg: cfg, logger: logger, baseCtx: ctx, instance: cfg.instance(), leadDone: make(chan struct{}), helpDone: make(chan struct{}),
+		endpointsDone: make(chan struct{})}
 	tokens, err := cfg.tokens(adminToken)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -290,6 +298,14 @@ func (m *Main) Run(ctx context.Context, ln net.Listener) error {
 	m.mu.Unlock()
 	go m.leadLoop(ctx)
 	go func() {
+		defer close(m.endpointsDone)
+		if m.endpoints != nil {
+			// Stopped after the term: calls that come while it gives its
+			// own back are relayed to the instance that drives next.
+			m.endpoints.run(ctx, m.leadDone)
+		}
+	}()
+	go func() {
 		defer close(m.helpDone)
 		if m.helpCopy != nil {
 			m.helpCopy(ctx)
@@ -306,6 +322,26 @@ func (m *Main) Run(ctx context.Context, ln net.Listener) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return m.server.Shutdown(shutdown)
+}
+
+// drivingEndpoint is where the instance that drives the migrations serves
+// a cluster's endpoint, read from the saga lease at most every 200 ms; ""
+// if none is known, or it is this instance (which serves its own calls).
+func (m *Main) drivingEndpoint(clusterID string) string {
+	m.drivingMu.Lock()
+	defer m.drivingMu.Unlock()
+	if time.Since(m.drivingAt) > 200*time.Millisecond {
+		ctx, cancel := context.WithTimeout(m.baseCtx, time.Second)
+		v, err := m.lease.Holder(ctx)
+		cancel()
+		if err == nil {
+			m.driving, m.drivingAt = v, time.Now()
+		}
+	}
+	if m.driving.Holder == m.instance {
+		return ""
+	}
+	return m.driving.Endpoints[clusterID]
 }
 
 // Store is the event store (for tests and tools).
@@ -338,6 +374,7 @@ func (m *Main) Close() {
 	if running {
 		<-m.leadDone // the term stops when Run's context ends
 		<-m.helpDone
+		<-m.endpointsDone
 	}
 	for _, nc := range []*nats.Conn{m.journalNC, m.nc} {
 		if nc != nil {

@@ -16,8 +16,10 @@ import (
 )
 
 // Config is HAProxy's configuration: a TCP frontend on frontend, and one
-// server per zdmd proxy, checked every 500 ms; a server found down has its
-// connections closed, so clients reconnect to the one that took over.
+// server per zdmd endpoint, checked every 500 ms; connections are spread
+// over the live ones (each relays to the one that drives), a connection
+// refused is tried at once on another server, and a server found down has
+// its connections closed, so clients reconnect to a live one.
 func Config(frontend string, backends []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `defaults
@@ -29,6 +31,9 @@ frontend milvus
   bind %s
   default_backend zdm
 backend zdm
+  balance roundrobin
+  retries 2
+  option redispatch 1
   option tcp-check
   default-server inter 500ms fall 1 rise 1 on-marked-down shutdown-sessions
 `, frontend)

@@ -7,13 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -65,10 +63,8 @@ type Proxy struct {
 	capture   *Capture
 	logger    *slog.Logger
 	server    *grpc.Server
-	pool      mem.BufferPool // shared by the server and its upstream connections
+	upstreams *conns // sharing the server's buffer pool
 
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
 	// lookup is describeCollection, made once: the capture calls it only
 	// for a collection it does not know yet.
 	lookup CollectionLookup
@@ -82,9 +78,9 @@ func NewProxy(clusterID string, upstream func() string, capture *Capture, logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	p := &Proxy{clusterID: clusterID, upstream: upstream, capture: capture, logger: logger,
-		conns: map[string]*grpc.ClientConn{}, pool: milvus.NewBufferPool()}
-	p.server = grpc.NewServer(append(milvus.ServerOptions(p.pool),
+	pool := milvus.NewBufferPool()
+	p := &Proxy{clusterID: clusterID, upstream: upstream, capture: capture, logger: logger, upstreams: newConns(pool)}
+	p.server = grpc.NewServer(append(milvus.ServerOptions(pool),
 		grpc.UnknownServiceHandler(p.handle),
 		grpc.ForceServerCodecV2(rawCodec{}))...)
 	p.lookup = p.describeCollection
@@ -103,35 +99,27 @@ const stopGrace = 15 * time.Second
 // running after stopGrace (a write cut off is journaled as uncertain and
 // repaired from the source).
 func (p *Proxy) Stop() {
+	stopServer(p.server, func() {
+		p.logger.Warn("calls still in flight after the proxy's grace; cutting them", "cluster", p.clusterID, "grace", stopGrace)
+	})
+	p.upstreams.close()
+}
+
+// stopServer stops s after its calls in flight, cutting those still
+// running after stopGrace (saying so with cut).
+func stopServer(s *grpc.Server, cut func()) {
 	stopped := make(chan struct{})
-	go func() { defer close(stopped); p.server.GracefulStop() }()
+	go func() { defer close(stopped); s.GracefulStop() }()
 	select {
 	case <-stopped:
 	case <-time.After(stopGrace):
-		p.logger.Warn("calls still in flight after the proxy's grace; cutting them", "cluster", p.clusterID, "grace", stopGrace)
-		p.server.Stop()
+		cut()
+		s.Stop()
 		<-stopped
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
 	}
 }
 
-func (p *Proxy) conn(addr string) (*grpc.ClientConn, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.conns[addr]; ok {
-		return c, nil
-	}
-	c, err := grpc.NewClient(addr, append(milvus.DialOptions(p.pool), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		return nil, err
-	}
-	p.conns[addr] = c
-	return c, nil
-}
+func (p *Proxy) conn(addr string) (*grpc.ClientConn, error) { return p.upstreams.get(addr) }
 
 // address is where calls go: the cluster, or its target once a switch
 // routed it there.
@@ -169,7 +157,7 @@ func (p *Proxy) describeCollection(ctx context.Context, db, name string) (string
 func outgoing(in metadata.MD) metadata.MD {
 	out := metadata.MD{}
 	for k, v := range in {
-		if !strings.HasPrefix(k, ":") && k != "content-type" && k != "user-agent" && !strings.HasPrefix(k, "grpc-") {
+		if !strings.HasPrefix(k, ":") && k != "content-type" && k != "user-agent" && !strings.HasPrefix(k, "grpc-") && k != relayHops {
 			out[k] = v
 		}
 	}
@@ -177,14 +165,28 @@ func outgoing(in metadata.MD) metadata.MD {
 }
 
 func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
+	method, req, err := receive(ss)
+	if err != nil {
+		return err
+	}
+	return p.serve(ss, method, req)
+}
+
+// receive reads a call's method and its one request.
+func receive(ss grpc.ServerStream) (string, []byte, error) {
 	method, ok := grpc.MethodFromServerStream(ss)
 	if !ok {
-		return fmt.Errorf("proxy: no method")
+		return "", nil, fmt.Errorf("proxy: no method")
 	}
 	var req []byte
 	if err := ss.RecvMsg(&req); err != nil {
-		return err
+		return "", nil, err
 	}
+	return method, req, nil
+}
+
+// serve forwards a received call through the capture and answers it.
+func (p *Proxy) serve(ss grpc.ServerStream, method string, req []byte) error {
 	in, _ := metadata.FromIncomingContext(ss.Context())
 	out := outgoing(in)
 	dbHeader := ""

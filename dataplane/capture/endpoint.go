@@ -1,0 +1,243 @@
+package capture
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
+)
+
+// Every zdmd serves every cluster's endpoint, for as long as it runs; only
+// the one that drives the migrations captures. The others relay each call
+// to it, byte for byte: one capture orders every write of a cluster, so
+// writes of the same keys through different instances reach the journal,
+// and the target, in the order the source applied them, and one hold
+// covers every write during a switch. An application's connection to any
+// instance keeps working when another dies: its calls wait, up to
+// relayWait, for an instance to drive again instead of being refused.
+
+const (
+	// relayHops is the metadata key that counts the relays a call went
+	// through, so that two instances that each see the other as driving
+	// (for the moment a lease changes hands) never pass a call around.
+	relayHops    = "zdm-relay-hops"
+	maxRelayHops = 2
+	// relayWait bounds how long a call waits for an instance to drive.
+	relayWait = 10 * time.Second
+	// relayPoll is how often a waiting call looks again.
+	relayPoll = 100 * time.Millisecond
+	// connectWait is how long a relay waits for a connection to the
+	// driving instance before it looks again who drives.
+	connectWait = 300 * time.Millisecond
+)
+
+// Endpoint is one cluster's Milvus endpoint on one zdmd.
+type Endpoint struct {
+	clusterID string
+	// driving is the address of the endpoint of the instance that drives
+	// the migrations, "" if none is known or it is this one.
+	driving func() string
+	logger  *slog.Logger
+	server  *grpc.Server
+	drivers *conns // to the driving instances, sharing the server's buffer pool
+
+	mu      sync.Mutex
+	term    *drive
+	changed chan struct{} // closed when a term starts or ends here
+}
+
+// drive is one term's capture proxy and the calls it serves.
+type drive struct {
+	proxy *Proxy
+	calls sync.WaitGroup
+	cut   context.Context
+	stop  context.CancelFunc
+}
+
+// NewEndpoint returns a cluster's endpoint; driving says where to relay.
+func NewEndpoint(clusterID string, driving func() string, logger *slog.Logger) *Endpoint {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	pool := milvus.NewBufferPool()
+	// An instance restarted at the same address is found again at once,
+	// not after gRPC's default second of backoff.
+	reconnect := grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: time.Second,
+		Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, MaxDelay: time.Second}})
+	e := &Endpoint{clusterID: clusterID, driving: driving, logger: logger, drivers: newConns(pool, reconnect), changed: make(chan struct{})}
+	e.server = grpc.NewServer(append(milvus.ServerOptions(pool),
+		grpc.UnknownServiceHandler(e.handle),
+		grpc.ForceServerCodecV2(rawCodec{}))...)
+	return e
+}
+
+// Serve accepts connections on ln until Stop.
+func (e *Endpoint) Serve(ln net.Listener) error { return e.server.Serve(ln) }
+
+// Stop ends the endpoint after the calls in flight (cut after stopGrace).
+func (e *Endpoint) Stop() {
+	stopServer(e.server, func() {
+		e.logger.Warn("calls still in flight when the endpoint stopped; cutting them", "cluster", e.clusterID, "grace", stopGrace)
+	})
+	e.drivers.close()
+}
+
+// Drive sends the calls that come from now on through p, this term's
+// capture proxy.
+func (e *Endpoint) Drive(p *Proxy) {
+	cut, stop := context.WithCancel(context.Background())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.term = &drive{proxy: p, cut: cut, stop: stop}
+	e.wake()
+}
+
+// Release ends the term: calls that come from now on are relayed, and it
+// returns once the term's calls are answered, cutting those still running
+// after grace (a write cut off is journaled as uncertain and repaired).
+func (e *Endpoint) Release(grace time.Duration) {
+	e.mu.Lock()
+	d := e.term
+	e.term = nil
+	e.wake()
+	e.mu.Unlock()
+	if d == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); d.calls.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		e.logger.Warn("calls still in flight when this zdmd stopped driving; cutting them", "cluster", e.clusterID, "grace", grace)
+		d.stop()
+		<-done
+	}
+	d.stop()
+}
+
+// wake tells waiting calls that the term changed; mu is held.
+func (e *Endpoint) wake() {
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// take returns this term's proxy with the call counted, or a channel
+// closed when a term starts.
+func (e *Endpoint) take() (*drive, <-chan struct{}) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.term != nil {
+		e.term.calls.Add(1)
+		return e.term, nil
+	}
+	return nil, e.changed
+}
+
+func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
+	method, req, err := receive(ss)
+	if err != nil {
+		return err
+	}
+	ctx := ss.Context()
+	hops := 0
+	if in, ok := metadata.FromIncomingContext(ctx); ok && len(in.Get(relayHops)) > 0 {
+		hops, _ = strconv.Atoi(in.Get(relayHops)[0])
+	}
+	giveUp := time.NewTimer(relayWait)
+	defer giveUp.Stop()
+	for {
+		d, changed := e.take()
+		if d != nil {
+			defer d.calls.Done()
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			defer context.AfterFunc(d.cut, cancel)()
+			return d.proxy.serve(cutStream{ServerStream: ss, ctx: cctx}, method, req)
+		}
+		if hops < maxRelayHops {
+			if addr := e.driving(); addr != "" {
+				if cc := e.ready(ctx, addr); cc != nil {
+					return e.relay(ss, cc, method, req, hops+1)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-giveUp.C:
+			return status.Errorf(codes.Unavailable, "zdm: no zdmd instance drives the migrations of cluster %s; none took over within %s", e.clusterID, relayWait)
+		case <-changed:
+		case <-time.After(relayPoll):
+		}
+	}
+}
+
+// ready returns a connection to addr once it is ready, or nil if it is
+// not within connectWait: nothing was sent on it then, so the call can go
+// to whichever instance drives next.
+func (e *Endpoint) ready(ctx context.Context, addr string) *grpc.ClientConn {
+	cc, err := e.drivers.get(addr)
+	if err != nil {
+		e.logger.Warn("cannot dial the driving zdmd", "cluster", e.clusterID, "address", addr, "err", err)
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, connectWait)
+	defer cancel()
+	for {
+		switch s := cc.GetState(); s {
+		case connectivity.Ready:
+			return cc
+		case connectivity.TransientFailure:
+			cc.ResetConnectBackoff()
+			fallthrough
+		default:
+			cc.Connect()
+			if !cc.WaitForStateChange(wctx, s) {
+				return nil
+			}
+		}
+	}
+}
+
+// relay passes a call to the driving instance's endpoint and its answer
+// back, status and metadata as they were.
+func (e *Endpoint) relay(ss grpc.ServerStream, cc *grpc.ClientConn, method string, req []byte, hops int) error {
+	in, _ := metadata.FromIncomingContext(ss.Context())
+	out := outgoing(in)
+	out.Set(relayHops, strconv.Itoa(hops))
+	var resp []byte
+	var header, trailer metadata.MD
+	err := cc.Invoke(metadata.NewOutgoingContext(ss.Context(), out), method, &req, &resp,
+		grpc.ForceCodecV2(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
+	if len(header) > 0 {
+		_ = ss.SetHeader(header)
+	}
+	if len(trailer) > 0 {
+		ss.SetTrailer(trailer)
+	}
+	if err != nil {
+		return err
+	}
+	return ss.SendMsg(&resp)
+}
+
+// cutStream is a call's stream whose context also ends when its term's
+// calls are cut.
+type cutStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s cutStream) Context() context.Context { return s.ctx }
