@@ -3,6 +3,8 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,5 +91,40 @@ func TestAHolderRestartedUnderItsNameTakesItsLeaseBackAtOnce(t *testing.T) {
 	_, took := acquire(t, lease(t, srv.Store(t), "a"), time.Second)
 	if took > testTTL/3 {
 		t.Fatalf("a restarted holder waited %s for its own lease", took)
+	}
+}
+
+// The holder's endpoints are in the lease from its first write, and what
+// it serves later is there after its next renewal.
+func TestALeaseCarriesWhatItsHolderAdvertises(t *testing.T) {
+	srv := estest.Start(t)
+	a, b := lease(t, srv.Store(t), "a"), lease(t, srv.Store(t), "b")
+	var mu sync.Mutex
+	endpoints := map[string]string{"c-1": "zdmd-a:19541"}
+	a.Advertise(func() map[string]string {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(endpoints)
+	})
+	term, _ := acquire(t, a, time.Second)
+	if v, err := b.Holder(context.Background()); err != nil || v.Endpoints["c-1"] != "zdmd-a:19541" {
+		t.Fatalf("after the take: %+v, %v", v, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = a.Keep(ctx, term) }()
+	mu.Lock()
+	endpoints["c-2"] = "zdmd-a:19542"
+	mu.Unlock()
+	deadline := time.Now().Add(testTTL)
+	for {
+		v, err := b.Holder(context.Background())
+		if err == nil && v.Endpoints["c-2"] == "zdmd-a:19542" && v.Holder == "a" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a TTL after a new endpoint the lease holds %+v, %v", v, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"time"
 
 	zdm "github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/dataplane/capture"
@@ -19,6 +20,29 @@ func startProxy(c *capture.Capture, upstream string, logger *slog.Logger) (strin
 	p := capture.NewProxy("src", func() string { return upstream }, c, logger)
 	go func() { _ = p.Serve(ln) }()
 	return ln.Addr().String(), p.Stop
+}
+
+// startRelayed serves two endpoints of cluster src, as two zdmd do: one
+// drives (captures through c, forwarding to upstream), the other relays
+// to it; it returns the relaying one's address and a stop.
+func startRelayed(c *capture.Capture, upstream string, logger *slog.Logger) (string, func()) {
+	serve := func(e *capture.Endpoint) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		must(err)
+		go func() { _ = e.Serve(ln) }()
+		return ln.Addr().String()
+	}
+	driver := capture.NewEndpoint("src", func() string { return "" }, logger)
+	p := capture.NewProxy("src", func() string { return upstream }, c, logger)
+	driver.Drive(p)
+	driverAddr := serve(driver)
+	relay := capture.NewEndpoint("src", func() string { return driverAddr }, logger)
+	return serve(relay), func() {
+		relay.Stop()
+		driver.Release(time.Second)
+		driver.Stop()
+		p.Stop()
+	}
 }
 
 type noFailer struct{}

@@ -18,7 +18,10 @@ import (
 
 // journalSetup is where a capture's journal lives for proxyReplicas.
 type journalSetup struct {
-	name    string
+	name string
+	// relayed sends the writes to an instance that relays them to the
+	// one that captures, as a load balancer does for two in three calls.
+	relayed bool
 	store   *eventstore.Store
 	journal *eventstore.Journal
 	// natsCPU is the CPU of NATS outside this process (0: embedded).
@@ -53,15 +56,22 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 	r3.journal, err = r3.store.OpenJournalOn(ctx, cjnc)
 	must(err)
 
+	r3relayed := r3
+	r3relayed.name, r3relayed.relayed = "3 replicas, relayed", true
+
 	const clients, rounds = 4, 8
 	fmt.Printf("capture cost by NATS replicas: %d clients inserting 100-row batches, direct and through the armed proxy in alternating one-second rounds\n", clients)
-	for i, s := range []journalSetup{r1, r3} {
+	for i, s := range []journalSetup{r1, r3, r3relayed} {
 		intents, err := s.store.KV(ctx, "BENCH_INTENTS")
 		must(err)
 		c := capture.NewCapture(s.journal, noFailer{}, logger)
 		c.KeepIntents(intents)
 		c.Arm("src", fmt.Sprintf("benchreplicas%d", i), domain.PolicyReject)
-		addr, stop := startProxy(c, *source, logger)
+		start := startProxy
+		if s.relayed {
+			start = startRelayed
+		}
+		addr, stop := start(c, *source, logger)
 		via := dial(ctx, addr)
 		settle()
 		var direct, proxied []time.Duration
@@ -95,6 +105,7 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 		stop()
 		c.Disarm(fmt.Sprintf("benchreplicas%d", i))
 	}
-	fmt.Println("  (NATS's CPU is in this process with one replica, in three nats-server processes with three; all share the cores with both Milvus servers)")
+	fmt.Println("  (NATS's CPU is in this process with one replica, in three nats-server processes with three; all share the cores with both Milvus servers;")
+	fmt.Println("  relayed: the writes reach an instance that does not drive and relays them to the one that does, both in this process)")
 	fmt.Println()
 }
