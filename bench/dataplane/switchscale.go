@@ -19,7 +19,11 @@ import (
 	"github.com/zdm-io/zdm/eventstore"
 )
 
-var switchCollections = flag.String("switch-collections", "10,50", "collection counts of the switch-pause bench, comma-separated (\"\": skip it)")
+var (
+	switchCollections = flag.String("switch-collections", "10,50", "collection counts of the switch-pause bench, comma-separated (\"\": skip it)")
+	switchLoaded      = flag.Int("switch-loaded", 0, "load only this many of each count's collections (0: all); the others are made without an index and not loaded, "+
+		"so that counts the test bed cannot load (1,000) can be measured")
+)
 
 // switchScale measures the switch's write pause on sources of each
 // collection count, a client writing to two of the collections: the check
@@ -36,21 +40,32 @@ func switchScale(ctx context.Context, src, dst *milvus.Conn, store *eventstore.S
 		must(err)
 		must(src.DropEverything(ctx))
 		must(dst.DropEverything(ctx))
-		shape := datatools.Shape{Databases: 1, Collections: n, Rows: 20, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 5, Prefix: fmt.Sprintf("sw%d_", n)}
+		loaded := n
+		if *switchLoaded > 0 {
+			loaded = min(n, max(*switchLoaded, 2))
+		}
+		shapes := []datatools.Shape{{Databases: 1, Collections: loaded, Rows: 20, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 5, Prefix: fmt.Sprintf("sw%d_", n)}}
+		if loaded < n {
+			shapes = append(shapes, datatools.Shape{Databases: 1, Collections: n - loaded, Rows: 20, Dim: 8, PKType: "int64", Index: "none", Shards: 1, Seed: 6, Prefix: fmt.Sprintf("sw%du_", n)})
+		}
 		began := time.Now()
 		// Both servers at once: making, indexing and loading a collection
 		// takes the test bed's Milvus about three seconds.
 		var g errgroup.Group
-		g.Go(func() error { return datatools.Seed(ctx, src, shape, nil) })
-		g.Go(func() error { return datatools.Seed(ctx, dst, shape, nil) })
+		for _, shape := range shapes {
+			g.Go(func() error { return datatools.Seed(ctx, src, shape, nil) })
+			g.Go(func() error { return datatools.Seed(ctx, dst, shape, nil) })
+		}
 		must(g.Wait())
 		seeded := time.Since(began)
 		var plan domain.CopyStarted
 		var names []datatools.CollectionName
-		for j := range n {
-			c := datatools.CollectionName{Database: shape.DatabaseNames()[0], Collection: shape.CollectionName(j)}
-			names = append(names, c)
-			plan.Collections = append(plan.Collections, domain.CollectionPlan{Database: c.Database, Collection: c.Collection})
+		for _, shape := range shapes {
+			for j := range shape.Collections {
+				c := datatools.CollectionName{Database: shape.DatabaseNames()[0], Collection: shape.CollectionName(j)}
+				names = append(names, c)
+				plan.Collections = append(plan.Collections, domain.CollectionPlan{Database: c.Database, Collection: c.Collection})
+			}
 		}
 		m := migrationFor(plan)
 		seq := uint64(10)
@@ -78,8 +93,8 @@ func switchScale(ctx context.Context, src, dst *milvus.Conn, store *eventstore.S
 		time.Sleep(time.Second)
 		cancel()
 		stats := <-done
-		fmt.Printf("  %5d collections (seeded on both in %s): writes held %.0f ms (drain %.0f ms, check %.0f ms), equal=%v; client's longest gap %s, %d failed\n",
-			n, seeded.Round(time.Second), sw.WritePauseMS, sw.DrainMS, sw.CheckMS, check.Equal, stats.MaxGap.Round(time.Millisecond), stats.Failed)
+		fmt.Printf("  %5d collections, %d loaded (seeded on both in %s): writes held %.0f ms (drain %.0f ms, check %.0f ms), equal=%v; client's longest gap %s, %d failed\n",
+			n, loaded, seeded.Round(time.Second), sw.WritePauseMS, sw.DrainMS, sw.CheckMS, check.Equal, stats.MaxGap.Round(time.Millisecond), stats.Failed)
 		via.Close()
 		stop()
 		must(syncer.Disarm(ctx, m))

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
@@ -55,6 +58,14 @@ func (c *Capture) Forward(ctx context.Context, call Call, send Send) ([]byte, er
 	k, err := c.before(ctx, call.ClusterID, call.Method, call.Request, call.Database, call.Lookup)
 	if err != nil {
 		return nil, err
+	}
+	if k.a != nil && (k.kind == "write" || k.kind == "ddl") && c.term.Err() != nil {
+		// The lease was lost, maybe while the write waited: another zdmd
+		// may drive already, and may have read the intents before this
+		// one was recorded. Nothing is sent; the client tries again and
+		// reaches the one that drives.
+		c.unsent(ctx, k)
+		return nil, status.Errorf(codes.Unavailable, "zdm: this zdmd stopped driving migration %s before the %s was sent; retry it", k.a.migrationID, k.method)
 	}
 	sent, err := send(ctx, call.Request)
 	if err != nil {

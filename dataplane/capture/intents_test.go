@@ -10,6 +10,8 @@ import (
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/estest"
@@ -255,5 +257,26 @@ func TestAWriteCutOffByTheEndOfItsTermIsLeftToTheNext(t *testing.T) {
 	}
 	if entries := journaled(t, journal); len(entries) != 1 || entries[0].Op != OpUncertain || entries[0].Intent != k.token {
 		t.Fatalf("the next term journaled %+v, want the write as uncertain", entries)
+	}
+}
+
+// A write that reaches the capture after its term ended is not sent: the
+// zdmd that drives next may have read the intents before this one's.
+func TestAWriteAfterTheEndOfItsTermIsNotSent(t *testing.T) {
+	journal, intents := intentStore(t)
+	c := NewCapture(journal, nil, nil)
+	c.KeepIntents(intents)
+	term, end := context.WithCancel(context.Background())
+	c.ServeTerm(term)
+	c.Arm("src", "m-1", "")
+	end()
+	sent := false
+	_, err := c.Forward(context.Background(), Call{ClusterID: "src", Method: upsertMethod, Request: upsertOf(t, 7), Lookup: keyField},
+		func(context.Context, []byte) (Sent, error) { sent = true; return Sent{}, nil })
+	if sent || status.Code(err) != codes.Unavailable {
+		t.Fatalf("sent %v, answer %v; want nothing sent and UNAVAILABLE", sent, err)
+	}
+	if entries := journaled(t, journal); len(entries) != 0 {
+		t.Fatalf("journaled %+v", entries)
 	}
 }
