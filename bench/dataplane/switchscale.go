@@ -44,10 +44,19 @@ func switchScale(ctx context.Context, src, dst *milvus.Conn, store *eventstore.S
 		if *switchLoaded > 0 {
 			loaded = min(n, max(*switchLoaded, 2))
 		}
-		shapes := []datatools.Shape{{Databases: 1, Collections: loaded, Rows: 20, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 5, Prefix: fmt.Sprintf("sw%d_", n)}}
-		if loaded < n {
-			shapes = append(shapes, datatools.Shape{Databases: 1, Collections: n - loaded, Rows: 20, Dim: 8, PKType: "int64", Index: "none", Shards: 1, Seed: 6, Prefix: fmt.Sprintf("sw%du_", n)})
+		// A database holds at most 256 collections here: the counts are
+		// spread over as many as they need.
+		var shapes []datatools.Shape
+		add := func(count int, index string, load bool, tag string) {
+			for i := 0; count > 0; i++ {
+				k := min(count, 250)
+				shapes = append(shapes, datatools.Shape{Databases: 1, Collections: k, Rows: 20, Dim: 8, PKType: "int64", Index: index, Load: load,
+					Shards: 1, Seed: 5, Prefix: fmt.Sprintf("sw%d%s%d_", n, tag, i)})
+				count -= k
+			}
 		}
+		add(loaded, "FLAT", true, "l")
+		add(n-loaded, "none", false, "u")
 		began := time.Now()
 		// Both servers at once: making, indexing and loading a collection
 		// takes the test bed's Milvus about three seconds.

@@ -93,6 +93,7 @@ func (a *Applier) sawEntry(e capture.Entry) {
 type applyWorker struct {
 	mu      sync.Mutex
 	applied uint64
+	ddl     uint64 // the last DDL entry applied (or repaired)
 	oldest  time.Time // commit time of the oldest entry not yet applied
 	pk      *schemapb.FieldSchema
 	schema  *schemapb.CollectionSchema // the target's, read with pk
@@ -212,6 +213,11 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 			}
 			if err := a.applyRetrying(ctx, w, e); err != nil {
 				return err
+			}
+			if e.Op != capture.OpInsert && e.Op != capture.OpUpsert && e.Op != capture.OpDelete && e.Op != capture.OpHeartbeat {
+				w.mu.Lock()
+				w.ddl = seq
+				w.mu.Unlock()
 			}
 			return a.done(ctx, subject, w, seq, e.CommitTime(), pending)
 		})

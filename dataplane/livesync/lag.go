@@ -90,22 +90,24 @@ func (a *Applier) Drained(ctx context.Context, fence uint64) (bool, error) {
 }
 
 // Touched names the collections with an entry after seq that the applier
-// has applied, and reports whether an entry of another kind (a database's
-// DDL) was: the switch re-checks only what changed since its first check.
+// has applied, each with whether one of those entries changed its
+// structure (DDL, or a repair), and reports whether an entry of another
+// kind (a database's DDL) was: the switch re-checks only what changed
+// since its first check.
 func (a *Applier) Touched(after uint64) (colls map[[2]string]bool, other bool) {
 	colls = map[[2]string]bool{}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for subj, w := range a.workers {
 		w.mu.Lock()
-		applied := w.applied
+		applied, ddl := w.applied, w.ddl
 		w.mu.Unlock()
 		if applied <= after {
 			continue
 		}
 		switch db, coll, kind := capture.SubjectNames(a.id, subj); kind {
 		case "collection":
-			colls[[2]string{db, coll}] = true
+			colls[[2]string{db, coll}] = colls[[2]string{db, coll}] || ddl > after
 		case "heartbeat":
 		default:
 			other = true

@@ -216,6 +216,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	// hold re-checks only those written since, so the pause does not grow
 	// with the number of collections.
 	var pre *verify.Report
+	described := verify.NewDescribed()
 	fence0, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">")
 	if err == nil {
 		err = s.drainTo(ctx, r.applier, fence0, s.cfg.DrainTimeout/10)
@@ -224,9 +225,13 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		}
 	}
 	if err == nil {
-		if pre, err = verify.QuickCheck(ctx, r.source, r.target); err != nil {
+		if pre, err = verify.QuickCheckOf(ctx, r.source, r.target, nil, described); err != nil {
 			pre = nil // the hold checks every collection
 		}
+	}
+	if err != nil {
+		s.logger.Warn("the check before the hold did not complete; the check while writes are held reads every collection",
+			"migration", m.ID, "err", err)
 	}
 	began := time.Now()
 	release, err := s.capture.Hold(ctx, m.Source.ID)
@@ -248,7 +253,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		return domain.SwitchedOver{}, none, nil, err
 	}
 	drained := time.Now()
-	rep, err := heldCheck(ctx, r, pre, fence0)
+	rep, err := heldCheck(ctx, r, pre, fence0, described)
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
@@ -277,13 +282,20 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 // reads only the collections written since, those pre found different,
 // and those it did not see; the others cannot have changed through the
 // proxy, and keep pre's result.
-func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint64) (*verify.Report, error) {
+func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint64, described *verify.Described) (*verify.Report, error) {
 	if pre == nil {
-		return verify.QuickCheck(ctx, r.source, r.target)
+		return verify.QuickCheckOf(ctx, r.source, r.target, nil, described)
 	}
 	touched, other := r.applier.Touched(fence0)
 	if other {
+		// A DDL was applied since the check before the hold: every
+		// collection is described again.
 		return verify.QuickCheck(ctx, r.source, r.target)
+	}
+	for k, ddl := range touched {
+		if ddl {
+			described.Forget(k[0], k[1])
+		}
 	}
 	clean := map[[2]string]*verify.CollectionReport{}
 	for i, c := range pre.Collections {
@@ -300,8 +312,9 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 	rep, err := verify.QuickCheckOf(ctx, r.source, r.target, func(db, coll string) bool {
 		k := [2]string{db, coll}
 		c, ok := clean[k]
+		_, written := touched[k]
 		switch {
-		case !ok || touched[k]:
+		case !ok || written:
 			return true
 		case c == nil:
 			notLoaded = append(notLoaded, db+"/"+coll)
@@ -309,7 +322,7 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 			kept = append(kept, *c)
 		}
 		return false
-	})
+	}, described)
 	if err != nil {
 		return nil, err
 	}

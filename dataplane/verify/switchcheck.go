@@ -19,7 +19,45 @@ import (
 // every field. It reads through the sync's own connections: dialling while
 // writes are held would lengthen the pause.
 func QuickCheck(ctx context.Context, src, target *milvus.Conn) (*Report, error) {
-	return QuickCheckOf(ctx, src, target, nil)
+	return QuickCheckOf(ctx, src, target, nil, nil)
+}
+
+// Described remembers the loaded collections a quick check described, so
+// that the check made while writes are held asks the source only for rows:
+// writes, the structure's changes included, are held meanwhile, and on a
+// server with many collections every call waits its turn.
+type Described struct {
+	mu sync.Mutex
+	by map[[2]string]*milvus.Collection
+}
+
+// NewDescribed returns an empty Described.
+func NewDescribed() *Described { return &Described{by: map[[2]string]*milvus.Collection{}} }
+
+func (d *Described) get(db, coll string) *milvus.Collection {
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.by[[2]string{db, coll}]
+}
+
+// Forget drops what is known of a collection whose structure may have
+// changed.
+func (d *Described) Forget(db, coll string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.by, [2]string{db, coll})
+}
+
+func (d *Described) put(c *milvus.Collection) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.by[[2]string{c.Database, c.Name}] = c
 }
 
 // quickParallel bounds the collections a quick check reads at once: a
@@ -29,8 +67,9 @@ const quickParallel = 16
 
 // QuickCheckOf is QuickCheck of the source's collections that include
 // accepts (nil: every one); include is asked about each collection the
-// source lists.
-func QuickCheckOf(ctx context.Context, src, target *milvus.Conn, include func(db, coll string) bool) (*Report, error) {
+// source lists. known, if not nil, gives the collections an earlier check
+// described and keeps those this one describes.
+func QuickCheckOf(ctx context.Context, src, target *milvus.Conn, include func(db, coll string) bool, known *Described) (*Report, error) {
 	dbs, err := src.Databases(ctx)
 	if err != nil {
 		return nil, err
@@ -60,7 +99,7 @@ func QuickCheckOf(ctx context.Context, src, target *milvus.Conn, include func(db
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			cr, loaded, err := sampleCompare(ctx, src, target, n.db, n.coll, sampleRows)
+			cr, loaded, err := sampleCompare(ctx, src, target, n.db, n.coll, sampleRows, known)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -82,21 +121,25 @@ func QuickCheckOf(ctx context.Context, src, target *milvus.Conn, include func(db
 	return rep, firstErr
 }
 
-func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, n int) (CollectionReport, bool, error) {
+func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, n int, known *Described) (CollectionReport, bool, error) {
 	cr := CollectionReport{Database: db, Collection: name, Ranges: 1}
-	in := src.In(ctx, db)
-	ls, err := src.Svc.GetLoadState(in, &milvuspb.GetLoadStateRequest{DbName: db, CollectionName: name})
-	if err := milvus.Check("load state "+name, ls.GetStatus(), err); err != nil {
-		return cr, false, err
+	c := known.get(db, name)
+	if c == nil {
+		in := src.In(ctx, db)
+		ls, err := src.Svc.GetLoadState(in, &milvuspb.GetLoadStateRequest{DbName: db, CollectionName: name})
+		if err := milvus.Check("load state "+name, ls.GetStatus(), err); err != nil {
+			return cr, false, err
+		}
+		if ls.GetState() != commonpb.LoadState_LoadStateLoaded {
+			return cr, false, nil // not queryable; the full verification loads it
+		}
+		d, err := src.Svc.DescribeCollection(in, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: name})
+		if err := milvus.Check("describe collection "+name, d.GetStatus(), err); err != nil {
+			return cr, false, err
+		}
+		c = &milvus.Collection{Database: db, Name: name, Schema: d.GetSchema(), DynamicField: d.GetSchema().GetEnableDynamicField(), Loaded: true}
+		known.put(c)
 	}
-	if ls.GetState() != commonpb.LoadState_LoadStateLoaded {
-		return cr, false, nil // not queryable; the full verification loads it
-	}
-	d, err := src.Svc.DescribeCollection(in, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: name})
-	if err := milvus.Check("describe collection "+name, d.GetStatus(), err); err != nil {
-		return cr, false, err
-	}
-	c := &milvus.Collection{Database: db, Name: name, Schema: d.GetSchema(), DynamicField: d.GetSchema().GetEnableDynamicField()}
 	// Writes are held while this runs: counts and samples of both sides
 	// are read at once, in one round of strong reads. Each sample is the
 	// n smallest keys, as every query with a limit returns them (the copy
