@@ -1,13 +1,16 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -222,5 +225,41 @@ func TestMetricsShowCopyProgressOfRunningMigrations(t *testing.T) {
 	s.WaitState(t, id, "cancelled", 10*time.Second)
 	if body := string(s.Do(t, "GET", "/metrics", st.MetricsToken, nil).Body); strings.Contains(body, `zdm_copy_rows_total{migration="`+id) {
 		t.Error("an ended migration still has copy progress series")
+	}
+}
+
+// A migration started through one instance is found at once through
+// another sharing its NATS, though that one's view follows the store a
+// moment later: never 404 for a migration that exists.
+func TestAMigrationStartedThroughOneInstanceIsFoundThroughAnother(t *testing.T) {
+	ext, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
+	t.Setenv("ZDM_SECRET_KEY", base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	servers := make([]*st.Server, 2)
+	for i := range servers {
+		cfg := st.Config(t.TempDir())
+		cfg.NATSURL, cfg.Instance = ext.ClientURL(), fmt.Sprintf("zdmd-%d", i+1)
+		servers[i] = st.Start(t, cfg)
+	}
+	a, b := servers[0], servers[1]
+	for n := range 5 {
+		src := registerCluster(t, a, fmt.Sprintf("prod%d", n))
+		r := startMigration(t, a, st.OrgAdminToken, src)
+		if r.Status != 202 {
+			t.Fatalf("start: %d %s", r.Status, r.Body)
+		}
+		id := r.JSON(t)["id"].(string)
+		if r := b.Do(t, "GET", "/v1/migrations/"+id, st.OrgAdminToken, nil); r.Status != 200 {
+			t.Fatalf("the other instance answered %d for a migration just started: %s", r.Status, r.Body)
+		}
+		if r := b.Do(t, "POST", "/v1/migrations/"+id+"/cancel", st.OrgAdminToken, nil); r.Status != 202 {
+			t.Fatalf("cancel through the other instance: %d %s", r.Status, r.Body)
+		}
+	}
+	if r := b.Do(t, "GET", "/v1/migrations/m-0123456789abcdef", st.OrgAdminToken, nil); r.Status != 404 {
+		t.Fatalf("a migration that does not exist: %d", r.Status)
 	}
 }
