@@ -93,7 +93,7 @@ func (a *Applier) sawEntry(e capture.Entry) {
 type applyWorker struct {
 	mu      sync.Mutex
 	applied uint64
-	ddl     uint64 // the last DDL entry applied (or repaired)
+	ddl     uint64    // the last DDL entry applied (or repaired)
 	oldest  time.Time // commit time of the oldest entry not yet applied
 	pk      *schemapb.FieldSchema
 	schema  *schemapb.CollectionSchema // the target's, read with pk
