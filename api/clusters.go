@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/handlers"
 	"github.com/zdm-io/zdm/projections"
 )
@@ -72,6 +73,9 @@ func (s *Server) listClusters(c echo.Context) error {
 
 func (s *Server) getCluster(c echo.Context) error {
 	v, ok := s.cfg.Clusters.Get(c.Param("id"))
+	if !ok {
+		v, ok = awaitStored[*projections.ClusterView](c, s.cfg.History, s.cfg.Clusters, domain.ClusterStream)
+	}
 	// Another organization's cluster is answered as one that does not
 	// exist: its id tells nothing.
 	if !ok || v.Deleted || !principal(c).CanView(v.Organization) {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -81,7 +80,7 @@ func (s *Server) migrationAfter(c echo.Context, status int, m *domain.Migration)
 func (s *Server) visibleMigration(c echo.Context) (*projections.MigrationView, error) {
 	v, ok := s.cfg.Migrations.Get(c.Param("id"))
 	if !ok {
-		v, ok = s.awaitView(c)
+		v, ok = awaitStored[*projections.MigrationView](c, s.cfg.History, s.cfg.Migrations, domain.MigrationStream)
 	}
 	// Another organization's migration is answered as one that does not
 	// exist: its id tells nothing.
@@ -89,39 +88,6 @@ func (s *Server) visibleMigration(c echo.Context) (*projections.MigrationView, e
 		return nil, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no migration " + c.Param("id")}
 	}
 	return v, nil
-}
-
-// viewWait bounds how long a read waits for this instance's view of a
-// migration that is stored but not yet projected.
-const viewWait = 5 * time.Second
-
-// awaitView waits for the view of a migration whose history exists: one
-// started through another instance a moment ago (or through this one,
-// whose view follows the store) is not answered 404. An id with no
-// history is answered at once.
-func (s *Server) awaitView(c echo.Context) (*projections.MigrationView, bool) {
-	id := c.Param("id")
-	subj, err := domain.MigrationStream(id)
-	if err != nil || s.cfg.History == nil {
-		return nil, false
-	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), viewWait)
-	defer cancel()
-	recs, _, _, err := s.cfg.History.Page(ctx, subj, 0, 1, nil)
-	if err != nil || len(recs) == 0 {
-		return nil, false
-	}
-	for {
-		changed := s.cfg.Migrations.Changed()
-		if v, ok := s.cfg.Migrations.Get(id); ok {
-			return v, true
-		}
-		select {
-		case <-ctx.Done():
-			return nil, false
-		case <-changed:
-		}
-	}
 }
 
 // live shows the per-second lag series over the history's samples.

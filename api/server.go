@@ -175,6 +175,34 @@ func commandID(c echo.Context) string {
 
 // waitView gives the projection a moment to show a command's result, so a
 // client reads its own write.
+// viewWait bounds how long a read waits for this instance's view of
+// something stored but not yet projected.
+const viewWait = 5 * time.Second
+
+// awaitStored waits for the view of the migration or cluster c names
+// (stream gives its subject) if its history exists: one made through
+// another instance a moment ago (or through this one, whose views follow
+// the store) is not answered 404. An id with no history is answered at
+// once.
+func awaitStored[V any](c echo.Context, history History, views interface {
+	Wait(context.Context, string, uint64) error
+	Get(string) (V, bool)
+}, stream func(string) (string, error)) (V, bool) {
+	var none V
+	id := c.Param("id")
+	subj, err := stream(id)
+	if err != nil || history == nil {
+		return none, false
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), viewWait)
+	defer cancel()
+	recs, _, _, err := history.Page(ctx, subj, 0, 1, nil)
+	if err != nil || len(recs) == 0 || views.Wait(ctx, id, recs[0].Seq) != nil {
+		return none, false
+	}
+	return views.Get(id)
+}
+
 func waitView[V interface {
 	Wait(context.Context, string, uint64) error
 }](c echo.Context, p V, id string, seq uint64) {

@@ -60,7 +60,7 @@ func TestAStoredMigrationIsWaitedForUntilItsViewShowsIt(t *testing.T) {
 		c.SetParamNames("id")
 		c.SetParamValues(id)
 		began := time.Now()
-		v, ok := s.awaitView(c)
+		v, ok := awaitStored[*projections.MigrationView](c, s.cfg.History, s.cfg.Migrations, domain.MigrationStream)
 		return v, ok, time.Since(began)
 	}
 	time.AfterFunc(300*time.Millisecond, func() {
