@@ -56,14 +56,16 @@ func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 func run(c config) (err error) {
 	ctx := context.Background()
 	if c.work == "" {
-		dir, err := os.MkdirTemp("", "zdm-demo-")
-		if err != nil {
-			return err
+		dir, merr := os.MkdirTemp("", "zdm-demo-")
+		if merr != nil {
+			return merr
 		}
-		// A failed demo keeps zdmd's log and the client's journal.
+		// A failed demo keeps zdmd's logs and the client's journal (err is
+		// run's own result: a variable of this block by that name would
+		// hide it, and the logs were deleted).
 		defer func() {
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "demo: zdmd's log and the client's acknowledged writes are kept in %s\n", dir)
+				fmt.Fprintf(os.Stderr, "demo: zdmd's logs and the client's acknowledged writes are kept in %s\n", dir)
 				return
 			}
 			os.RemoveAll(dir)
