@@ -17,7 +17,8 @@ import (
 // drives the migrations its term's capture proxies serve them (proxies);
 // otherwise they relay every call to the zdmd that drives.
 type endpoints struct {
-	m *Main
+	m        *Main
+	hostname string // advertised for endpoints listening on every address
 
 	mu      sync.Mutex
 	running map[string]*runningEndpoint
@@ -32,7 +33,8 @@ type runningEndpoint struct {
 }
 
 func newEndpoints(m *Main) *endpoints {
-	return &endpoints{m: m, running: map[string]*runningEndpoint{}, failed: map[string]string{}, changed: make(chan struct{})}
+	hostname, _ := os.Hostname()
+	return &endpoints{m: m, hostname: hostname, running: map[string]*runningEndpoint{}, failed: map[string]string{}, changed: make(chan struct{})}
 }
 
 // run keeps the endpoints in line with the registry until ctx ends, then
@@ -68,7 +70,6 @@ func (es *endpoints) snapshot() (map[string]*capture.Endpoint, <-chan struct{}) 
 
 // advertised is where the others reach this zdmd's endpoints, by cluster.
 func (es *endpoints) advertised() map[string]string {
-	hostname, _ := os.Hostname()
 	es.mu.Lock()
 	defer es.mu.Unlock()
 	out := make(map[string]string, len(es.running))
@@ -81,7 +82,7 @@ func (es *endpoints) advertised() map[string]string {
 		case es.m.cfg.HA.AdvertiseHost != "":
 			host = es.m.cfg.HA.AdvertiseHost
 		case host == "" || net.ParseIP(host).IsUnspecified():
-			host = hostname // listening on every address
+			host = es.hostname // listening on every address
 		}
 		out[id] = net.JoinHostPort(host, port)
 	}

@@ -115,6 +115,7 @@ func (e *Endpoint) Release(grace time.Duration) {
 	if d == nil {
 		return
 	}
+	defer d.stop()
 	done := make(chan struct{})
 	go func() { defer close(done); d.calls.Wait() }()
 	select {
@@ -124,7 +125,6 @@ func (e *Endpoint) Release(grace time.Duration) {
 		d.stop()
 		<-done
 	}
-	d.stop()
 }
 
 // wake tells waiting calls that the term changed; mu is held.
