@@ -55,3 +55,53 @@ func TestARangeIsRecordedOnceAndTheLastOneEndsItsCollection(t *testing.T) {
 		t.Fatalf("copied rows = %d, want 30 (each range once)", m.CopiedRows)
 	}
 }
+
+// A copy plans each collection when it reaches it: the first plan
+// recorded stands (its ranges name the checkpoints), and the collection
+// is done with the last of those ranges.
+func TestACollectionPlannedByTheCopyIsPlannedOnce(t *testing.T) {
+	m := domain.NewMigration()
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	apply := func(events ...domain.Event) {
+		t.Helper()
+		for _, e := range events {
+			at = at.Add(time.Second)
+			if err := m.Apply(domain.Record{Seq: m.Seq() + 1, At: at, Event: e}); err != nil {
+				t.Fatalf("%s: %v", e.EventType(), err)
+			}
+		}
+	}
+	apply(domain.MigrationRequested{ID: "mig-1", Source: domain.ClusterRef{ID: "cl-src"}, Options: domain.Options{}.WithDefaults()},
+		domain.Locked{SourceClusterID: "cl-src"}, domain.ProvisioningStarted{Provisioner: "local"}, domain.TargetProvisioned{ClusterID: "cl-tgt"},
+		// The preflight's estimate, no ranges yet.
+		domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "default", Collection: "c", Rows: 25}}})
+	record := func(p domain.BulkCopyProgressed) []domain.Event {
+		t.Helper()
+		p.Database, p.Collection = "default", "c"
+		events, err := domain.Decide(m, domain.RecordCopyProgress{Progress: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		apply(events...)
+		return events
+	}
+	if c := m.Collections[0]; len(c.Planned) != 0 || c.Total != 25 {
+		t.Fatalf("before its plan: %+v", c)
+	}
+	if n := len(record(domain.BulkCopyProgressed{Plan: &domain.CollectionPlan{Rows: 20, Ranges: []string{"r0", "r1"}, ReadTS: 7}})); n != 1 {
+		t.Fatalf("the first plan gave %d events, want 1", n)
+	}
+	if n := len(record(domain.BulkCopyProgressed{Plan: &domain.CollectionPlan{Rows: 99, Ranges: []string{"x0"}, ReadTS: 8}})); n != 0 {
+		t.Fatalf("a second plan gave %d events, want none", n)
+	}
+	if c := m.Collections[0]; c.Total != 20 || c.ReadTS != 7 || len(c.Planned) != 2 || c.Done || c.Copied != 0 {
+		t.Fatalf("after the plans: %+v", c)
+	}
+	record(domain.BulkCopyProgressed{Range: "r1", Rows: 10})
+	if m.Collections[0].Done {
+		t.Fatal("done before its last planned range")
+	}
+	if ev := record(domain.BulkCopyProgressed{Range: "r0", Rows: 10}); len(ev) != 1 || !m.Collections[0].Done || m.CopiedRows != 20 {
+		t.Fatalf("after the last range: %+v, copied %d", m.Collections[0], m.CopiedRows)
+	}
+}

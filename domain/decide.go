@@ -243,6 +243,17 @@ func stopSync(m *Migration, c StopSync) ([]Event, error) {
 // share a copy, and a range whose copier died is copied again), and marks
 // its collection done with the last of its planned ranges.
 func copyProgress(m *Migration, p BulkCopyProgressed) []Event {
+	if p.Plan != nil {
+		// The first plan of a collection stands: its ranges name the
+		// checkpoints. A second (a stale copier's) changes nothing.
+		for _, c := range m.Collections {
+			if c.Database == p.Database && c.Collection == p.Collection && len(c.Planned) > 0 {
+				return nil
+			}
+		}
+		p.Range, p.Rows, p.Done, p.Skipped = "", 0, false, ""
+		return []Event{p}
+	}
 	if p.Range == "" || p.Skipped != "" {
 		return []Event{p}
 	}

@@ -63,7 +63,9 @@ type TargetProvisioned struct {
 	Version   string `json:"version,omitempty"`
 }
 
-// CollectionPlan is one collection the bulk copy will move.
+// CollectionPlan is one collection the bulk copy will move. In the
+// CopyStarted event, a plan without ranges is planned by the copy (see
+// BulkCopyProgressed.Plan), and its rows are the server's estimate.
 type CollectionPlan struct {
 	Database   string `json:"database"`
 	Collection string `json:"collection"`
@@ -95,6 +97,12 @@ type BulkCopyProgressed struct {
 	// Skipped says why a collection was not copied (for example, dropped
 	// on the source during the copy).
 	Skipped string `json:"skipped,omitempty"`
+	// Plan, on a checkpoint of no range, records the collection's ranges
+	// as the copy cut them, before it copies any: a copy plans each
+	// collection when it reaches it, so the first rows move while the
+	// others are planned. A collection is planned once; its ranges keep
+	// their names across restarts.
+	Plan *CollectionPlan `json:"plan,omitempty"`
 }
 
 // BulkCopied ends the copy; the migration is syncing from here.

@@ -153,6 +153,13 @@ func (m *Migration) apply(r Record) {
 		}
 	case BulkCopyProgressed:
 		c := m.collection(e.Database, e.Collection)
+		if e.Plan != nil {
+			if len(c.Planned) == 0 {
+				c.Total, c.Planned, c.ReadTS = e.Plan.Rows, e.Plan.Ranges, e.Plan.ReadTS
+			}
+			c.UpdatedAt = r.At
+			break
+		}
 		if _, seen := c.DoneRanges[e.Range]; !seen && e.Range != "" {
 			c.DoneRanges[e.Range] = e.Rows
 			c.Copied += e.Rows

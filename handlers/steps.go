@@ -114,8 +114,11 @@ func (s *Service) claimTarget(ctx context.Context, m *domain.Migration, t domain
 func (s *Saga) copy(ctx context.Context, m *domain.Migration) error {
 	err := s.steps.Copier.Copy(ctx, m, func(ctx context.Context, p domain.BulkCopyProgressed) error {
 		key := fmt.Sprintf("%s/copy/%s/%s/%s", m.ID, p.Database, p.Collection, p.Range)
-		if p.Skipped != "" {
+		switch {
+		case p.Skipped != "":
 			key = fmt.Sprintf("%s/skip/%s/%s", m.ID, p.Database, p.Collection)
+		case p.Plan != nil:
+			key = fmt.Sprintf("%s/plan/%s/%s", m.ID, p.Database, p.Collection)
 		}
 		_, err := s.svc.Record(ctx, m.ID, key, domain.RecordCopyProgress{Progress: p})
 		return err

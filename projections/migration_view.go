@@ -201,6 +201,13 @@ func (v *MigrationView) applyProgress(e domain.BulkCopyProgressed, at time.Time)
 	if c.StartedAt == nil {
 		c.StartedAt = v.Progress.StartedAt
 	}
+	if e.Plan != nil {
+		// The plan's count replaces the server's estimate.
+		v.Progress.RowsTotal += e.Plan.Rows - c.RowsTotal
+		c.RowsTotal = e.Plan.Rows
+		c.UpdatedAt = ptr(at)
+		return
+	}
 	c.RowsCopied += e.Rows
 	c.Ranges++
 	c.Done = c.Done || e.Done || e.Skipped != ""

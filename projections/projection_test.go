@@ -105,3 +105,26 @@ func TestAFinishedCopyShowsWhatItCopiedAndItsAverageRate(t *testing.T) {
 		t.Errorf("a's average rate: %v", a.RowsPerSecond)
 	}
 }
+
+func TestACollectionsPlanReplacesThePreflightsEstimate(t *testing.T) {
+	ctx := context.Background()
+	p := NewMigrations(&memStore{m: map[string][]byte{}})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	subj := domain.MigrationSubject + "m1"
+	recs := []domain.Event{
+		domain.MigrationRequested{ID: "m1", Organization: "acme", Options: domain.Options{}.WithDefaults()},
+		domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "db", Collection: "a", Rows: 300}, {Database: "db", Collection: "b", Rows: 200}}},
+		domain.BulkCopyProgressed{Database: "db", Collection: "a", Plan: &domain.CollectionPlan{Rows: 280, Ranges: []string{"r0", "r1"}}},
+		domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "r0", Rows: 140},
+	}
+	for i, e := range recs {
+		if err := p.Handle(ctx, subj, []domain.Record{{Seq: uint64(i + 1), At: t0.Add(time.Duration(i) * 10 * time.Second), Event: e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, _ := p.Get("m1")
+	a := v.Progress.Collections[0]
+	if v.Progress.RowsTotal != 480 || a.RowsTotal != 280 || a.RowsCopied != 140 || a.Ranges != 1 || a.Done {
+		t.Fatalf("total %d; a: %d of %d in %d ranges, done %v", v.Progress.RowsTotal, a.RowsCopied, a.RowsTotal, a.Ranges, a.Done)
+	}
+}

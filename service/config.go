@@ -177,6 +177,7 @@ func (c Config) Validate() error {
 		{"saga.step_attempts", int64(c.Saga.StepAttempts)}, {"milvus.copy_workers", int64(c.Milvus.CopyWorkers)},
 		{"milvus.copy_readers", int64(c.Milvus.CopyReaders)}, {"milvus.copy_page_bytes", int64(c.Milvus.CopyPageBytes)},
 		{"milvus.copy_page_rows", int64(c.Milvus.CopyPageRows)}, {"milvus.copy_range_rows", int64(c.Milvus.CopyRangeRows)},
+		{"milvus.copy_planners", int64(c.Milvus.CopyPlanners)},
 		{"milvus.local_first_port", int64(c.Milvus.LocalFirstPort)}, {"simulated.collections", int64(c.Simulated.Collections)},
 		{"simulated.ranges_per_collection", int64(c.Simulated.RangesPerCollection)}, {"simulated.rows_per_range", c.Simulated.RowsPerRange},
 	}

@@ -31,13 +31,14 @@ type MilvusConfig struct {
 	ServerScript   string `yaml:"server_script"`
 	ServerRoot     string `yaml:"server_root"`
 	LocalFirstPort int    `yaml:"local_first_port"`
-	// CopyWorkers, CopyReaders, CopyPageBytes, CopyPageRows and
-	// CopyRangeRows tune the bulk copy (rowcopy.Config).
+	// CopyWorkers, CopyReaders, CopyPageBytes, CopyPageRows,
+	// CopyRangeRows and CopyPlanners tune the bulk copy (rowcopy.Config).
 	CopyWorkers   int `yaml:"copy_workers"`
 	CopyReaders   int `yaml:"copy_readers"`
 	CopyPageBytes int `yaml:"copy_page_bytes"`
 	CopyPageRows  int `yaml:"copy_page_rows"`
 	CopyRangeRows int `yaml:"copy_range_rows"`
+	CopyPlanners  int `yaml:"copy_planners"`
 	// FingerprintEvery is how often the source's schema is checked for
 	// changes made around the proxy (default 10s).
 	FingerprintEvery time.Duration `yaml:"fingerprint_every"`
@@ -104,7 +105,7 @@ func milvusPlane(m *Main) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	copyConfig := rowcopy.Config{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Retry: m.cfg.Retry.Copy}
+	copyConfig := rowcopy.Config{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Planners: cfg.CopyPlanners, Retry: m.cfg.Retry.Copy}
 	helper := rowcopy.NewCopier(reg, copyConfig, m.logger.With("part", "copy-help"))
 	helper.Share(copyShare{Claims: helperClaims, service: m.service})
 	m.helpCopy = func(ctx context.Context) { m.helpCopies(ctx, helper) }

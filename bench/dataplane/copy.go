@@ -111,7 +111,8 @@ type zdmCopy struct {
 // the target holds nothing of the collection (zdm makes it, the baselines
 // make it alike with fresh) to the last row acknowledged, with the CPU
 // used over the same window. What each side prepares before that (zdm's
-// plan, the ceiling's pre-built batches) is outside it.
+// preflight, the ceiling's pre-built batches) is outside it; zdm cutting
+// the collection into key ranges is inside, as it is part of its copy.
 type timed struct {
 	began time.Time
 	cpu   cpuUse

@@ -31,7 +31,9 @@ func (h *sharedHistory) record(who string) func(context.Context, domain.BulkCopy
 		for _, e := range events {
 			if err == nil {
 				err = h.m.Apply(domain.Record{Seq: h.m.Seq() + 1, At: time.Now(), Event: e})
-				h.by[who]++
+				if p.Plan == nil { // a range, not a collection's plan
+					h.by[who]++
+				}
 			}
 		}
 		return err

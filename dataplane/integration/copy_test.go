@@ -3,6 +3,7 @@ package integration_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -49,7 +50,9 @@ func TestCopySkipsACollectionDroppedMidCopy(t *testing.T) {
 	ctx := context.Background()
 	src := milvustest.Dial(t, bed.Source)
 	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 2, Rows: 3000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "drop_"})
-	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{Workers: 1, PageRows: 500, RangeRows: 1000}, nil)
+	// One collection prepared at a time: drop_c0's ranges are copied first,
+	// so drop_c1 is dropped before any of its own are.
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{Workers: 1, PageRows: 500, RangeRows: 1000, Planners: 1}, nil)
 	m := planned(t, c)
 	var mu sync.Mutex
 	var got []domain.BulkCopyProgressed
@@ -58,7 +61,7 @@ func TestCopySkipsACollectionDroppedMidCopy(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, p)
-		if !dropped && p.Collection == "drop_c0" {
+		if !dropped && p.Collection == "drop_c0" && p.Range != "" {
 			dropped = true
 			if _, err := src.Service().DropCollection(src.In(ctx, "drop_db0"), dropRequest("drop_db0", "drop_c1")); err != nil {
 				return err
@@ -180,5 +183,61 @@ func TestAPlanRefusesATargetThatAlreadyHoldsRowsOfTheSource(t *testing.T) {
 	var se *domain.StepError
 	if !errors.As(err, &se) || se.Reason != "preflight_refused" || !strings.Contains(err.Error(), "held_db0/held_c0") || strings.Contains(err.Error(), "held_db0/held_c1") {
 		t.Fatalf("a plan onto a target holding rows of held_c0: %v", err)
+	}
+}
+
+func TestCollectionsOfNewDatabasesArePlannedAndMadeSeveralAtATime(t *testing.T) {
+	bed := milvustest.Empty(t)
+	ctx := context.Background()
+	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
+	milvustest.Seed(t, src, datatools.Shape{Databases: 2, Collections: 5, Rows: 700, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "par_"})
+	// Unloaded ones are loaded for the plan and the copy, several at a
+	// time, and released after.
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 3, Rows: 500, Dim: 8, PKType: "varchar", Index: "FLAT", Shards: 1, Prefix: "paru_"})
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{Workers: 2, PageRows: 300, RangeRows: 300, Planners: 4}, nil)
+	m := planned(t, c)
+	if len(m.Collections) != 13 {
+		t.Fatalf("%d collections planned, want 13", len(m.Collections))
+	}
+	var mu sync.Mutex
+	done := map[string]bool{}
+	rows := map[string]int64{}
+	plans := map[string][]*domain.CollectionPlan{}
+	err := c.Copy(ctx, m, func(_ context.Context, p domain.BulkCopyProgressed) error {
+		mu.Lock()
+		defer mu.Unlock()
+		k := p.Database + "/" + p.Collection
+		if p.Plan != nil {
+			plans[k] = append(plans[k], p.Plan)
+			return nil
+		}
+		if len(plans[k]) == 0 {
+			t.Errorf("%s: range %s copied before the collection's plan was recorded", k, p.Range)
+		}
+		rows[k] += p.Rows
+		done[k] = done[k] || p.Done
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Collections {
+		k := p.Database + "/" + p.Collection
+		if len(plans[k]) != 1 {
+			t.Fatalf("%s: planned %d times, want once", k, len(plans[k]))
+		}
+		if pl := plans[k][0]; !done[k] || rows[k] != pl.Rows || pl.Rows == 0 || pl.ReadTS == 0 || len(pl.Ranges) < 2 {
+			t.Errorf("%s: done %v, %d rows checkpointed; its plan: %d rows, %d ranges, read at %d", k, done[k], rows[k], pl.Rows, len(pl.Ranges), pl.ReadTS)
+		}
+	}
+	rep, err := verify.Verify(ctx, src, dst, verify.Options{SampleEvery: 1})
+	if err != nil || !rep.Equal {
+		t.Fatalf("after the copy: %s %v", rep.Summary(), err)
+	}
+	for i := range 3 {
+		col, err := src.Structure(ctx, "paru_db0", fmt.Sprintf("paru_c%d", i))
+		if err != nil || col.Loaded {
+			t.Fatalf("paru_c%d on the source after the copy: loaded %v (%v), want released as it was", i, col != nil && col.Loaded, err)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package milvus
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,13 +22,19 @@ func (c *Conn) CreateDatabase(ctx context.Context, db string) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range dbs {
-		if d == db {
-			return nil
-		}
+	if slices.Contains(dbs, db) {
+		return nil
 	}
 	r, err := c.Svc.CreateDatabase(c.In(ctx, ""), &milvuspb.CreateDatabaseRequest{DbName: db})
-	return Check("create database "+db, r, err)
+	if err = Check("create database "+db, r, err); err == nil {
+		return nil
+	}
+	// Another caller may have made it meanwhile (collections of one
+	// database are made in parallel).
+	if dbs, lerr := c.Databases(ctx); lerr == nil && slices.Contains(dbs, db) {
+		return nil
+	}
+	return err
 }
 
 // HasCollection reports whether db holds a collection called name.

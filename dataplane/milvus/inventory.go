@@ -231,12 +231,18 @@ func (c *Conn) Structure(ctx context.Context, db, name string) (*Collection, err
 // Count returns the live rows of a loaded collection (count(*)), or the
 // server's statistics of an unloaded one.
 func (c *Conn) Count(ctx context.Context, col *Collection) (int64, error) {
-	in := c.In(ctx, col.Database)
 	if col.Loaded {
 		return c.CountWhere(ctx, col.Database, col.Name, "")
 	}
-	r, err := c.Svc.GetCollectionStatistics(in, &milvuspb.GetCollectionStatisticsRequest{DbName: col.Database, CollectionName: col.Name})
-	if err := Check("statistics "+col.Name, r.GetStatus(), err); err != nil {
+	return c.EstimatedRows(ctx, col.Database, col.Name)
+}
+
+// EstimatedRows is the server's statistics of a collection's rows, loaded
+// or not: one call, no wait for a time tick, and approximate (deleted rows
+// may still count, the newest writes may not yet).
+func (c *Conn) EstimatedRows(ctx context.Context, db, name string) (int64, error) {
+	r, err := c.Svc.GetCollectionStatistics(c.In(ctx, db), &milvuspb.GetCollectionStatisticsRequest{DbName: db, CollectionName: name})
+	if err := Check("statistics "+db+"/"+name, r.GetStatus(), err); err != nil {
 		return 0, err
 	}
 	n, _ := strconv.ParseInt(KVMap(r.GetStats())["row_count"], 10, 64)

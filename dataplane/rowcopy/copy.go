@@ -42,6 +42,12 @@ type Config struct {
 	// Retry is how a failed read or write of a page is tried again
 	// (default DefaultRetry).
 	Retry retry.Policy
+	// Planners plan, and make on the target, that many collections at a
+	// time (default 4): each waits on a flush, a count and a few queries
+	// of the source, or on the target making a collection and its
+	// indexes, and a source with hundreds of collections would otherwise
+	// wait minutes before the first row moves.
+	Planners int
 }
 
 // DefaultRetry tries a page's read or write 4 times, 200 ms apart at
@@ -60,6 +66,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PageBytes <= 0 {
 		c.PageBytes = 6 << 20
+	}
+	if c.Planners <= 0 {
+		c.Planners = 4
 	}
 	c.Retry = c.Retry.Or(DefaultRetry())
 	return c
@@ -160,76 +169,38 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	fresh := c.startCopy(m.ID)
 	loadedForCopy := c.loadedForCopy(m)
 
-	var jobs []job
-	remaining := map[string]int{}
-	cols := map[string]*milvus.Collection{}
-	for _, p := range m.Collections {
-		if p.Skipped != "" {
-			continue
-		}
-		col, err := src.Structure(ctx, p.Database, p.Collection)
-		if isCollectionGone(ctx, src, p.Database, p.Collection, err) {
-			if err := checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Skipped: "dropped on the source during the copy"}); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		// Every planned collection gets its load and aliases at the end,
-		// those finished before a restart too.
-		cols[col.Key()] = col
-		if p.Done {
-			continue
-		}
-		if err := createOnTarget(ctx, dst, col, m); err != nil {
-			return err
-		}
-		if !loadedForCopy[col.Key()] {
-			// Loading starts now, while the collection is empty, and goes
-			// on during the copy; the end of the copy waits for it.
-			if err := dst.StartLoad(ctx, col.Database, col.Name); err != nil {
-				return err
-			}
-		}
-		if !col.Loaded {
-			if err := src.Load(ctx, col.Database, col.Name); err != nil {
-				return err
-			}
-		}
-		// The plan's timestamp was taken with the capture armed, as the
-		// copy's must be; reusing it spares the source a second flush
-		// (which a flush rate limit may refuse) and the first pages the
-		// wait for the source's clock to pass a fresh one.
-		ts := p.ReadTS
-		if ts == 0 {
-			ts = c.readTimestamp(ctx, src, col)
-		}
-		for _, name := range p.Planned {
-			if _, done := p.DoneRanges[name]; done {
-				continue
-			}
-			r, err := milvus.ParseRange(name)
-			if err != nil {
-				return err
-			}
-			jobs = append(jobs, job{col: col, r: r, ts: ts})
-			remaining[col.Key()]++
-		}
-		if remaining[col.Key()] == 0 {
-			if err := checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Range: "empty", Done: true}); err != nil {
-				return err
-			}
-		}
-	}
-
-	writes, stopWriters := c.writers(dst)
-	defer stopWriters()
 	var (
 		mu        sync.Mutex
-		elsewhere []job // ranges another zdmd holds
+		remaining = map[string]int{}                // ranges left to copy, by collection
+		cols      = map[string]*milvus.Collection{} // every planned collection still on the source
+		elsewhere []job                             // ranges another zdmd holds
 	)
+	prep := preparer{c: c, src: src, dst: dst, m: m, loadedForCopy: loadedForCopy, checkpoint: checkpoint}
+	// Several collections are prepared at a time, and the copy of the
+	// first ones starts while the others are being planned and made.
+	feed := func(ctx context.Context, send func(job) bool) error {
+		return inParallel(ctx, m.Collections, c.cfg.Planners, func(ctx context.Context, _ int, p *domain.CollectionProgress) error {
+			col, jobs, err := prep.prepare(ctx, p)
+			if col != nil {
+				mu.Lock()
+				// Every planned collection gets its load and aliases at
+				// the end, those finished before a restart too.
+				cols[col.Key()] = col
+				if len(jobs) > 0 {
+					remaining[col.Key()] = len(jobs) // before any of them can finish
+				}
+				mu.Unlock()
+			}
+			for _, j := range jobs {
+				if !send(j) {
+					return context.Cause(ctx)
+				}
+			}
+			return err
+		})
+	}
+	writes, stopWriters := c.writers(dst)
+	defer stopWriters()
 	// finished records a range copied here, or seen recorded by another.
 	finished := func(ctx context.Context, j job, rows int64, err error, record bool) error {
 		p := domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Range: j.r.Name(), Rows: rows}
@@ -258,7 +229,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 			mu.Unlock()
 		}, func() error { return finished(ctx, j, 0, nil, false) })
 	}
-	if err := c.each(ctx, jobs, run); err != nil {
+	if err := c.each(ctx, feed, run); err != nil {
 		return err
 	}
 	if err := c.awaitElsewhere(ctx, m.ID, elsewhere, func(j job) (bool, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
@@ -72,7 +73,8 @@ type Preflight struct {
 	Refusals      []string          `json:"refusals,omitempty"`
 }
 
-// Plan reads the source and cuts every partition into key ranges.
+// Plan reads the source's outline and makes the preflight report; the
+// copy cuts each collection into key ranges when it reaches it.
 func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStarted, error) {
 	src, err := milvus.Connect(ctx, c.resolve, m.Source.ID, "source")
 	if err != nil {
@@ -100,44 +102,34 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 	for _, key := range held {
 		pf.Refusals = append(pf.Refusals, fmt.Sprintf("the target already holds rows of %s: the copy inserts, and would write them twice; start from a target without it", key))
 	}
-	var plan domain.CopyStarted
-	for col := range inv.All() {
+	all := slices.Collect(inv.All())
+	for _, col := range all {
 		pf.Collections++
 		pf.Refusals = append(pf.Refusals, milvus.Uncopiable(col)...)
 		if pk := col.PrimaryField(); pk.GetAutoID() {
 			pf.AutoID = append(pf.AutoID, col.Key())
 		}
+	}
+	// Each collection's ranges are cut by the copy when it reaches it (a
+	// flush, a count and a query per range: a few tenths of a second), so
+	// the first rows move while the others are planned. The plan gives
+	// the server's estimate of its rows, which takes one call.
+	var plan domain.CopyStarted
+	plan.Collections = make([]domain.CollectionPlan, len(all))
+	err = inParallel(ctx, all, c.cfg.Planners, func(ctx context.Context, i int, col *milvus.Collection) error {
+		n, err := src.EstimatedRows(ctx, col.Database, col.Name)
+		col.Rows = n // the preflight's inventory shows it too
+		plan.Collections[i] = domain.CollectionPlan{Database: col.Database, Collection: col.Name, Rows: n}
+		return err
+	})
+	if err != nil {
+		return plan, err
+	}
+	for _, col := range all {
+		pf.Rows += col.Rows
 		if !col.Loaded {
-			// Queries need a loaded collection; it is released after.
-			if err := src.Load(ctx, col.Database, col.Name); err != nil {
-				return plan, fmt.Errorf("load %s for the copy: %w", col.Key(), err)
-			}
 			pf.Unloaded = append(pf.Unloaded, col.Key())
 		}
-		// The plan's keys need no strong reads: its last range is open
-		// above, so the ranges cover whatever is written after.
-		ts := c.readTimestamp(ctx, src, col)
-		if col.Rows, err = src.CountAt(ctx, col.Database, col.Name, "", ts); err != nil {
-			return plan, err
-		}
-		pf.Rows += col.Rows
-		cp := domain.CollectionPlan{Database: col.Database, Collection: col.Name, Rows: col.Rows, ReadTS: ts}
-		for _, part := range copyPartitions(col) {
-			ranges, err := planRanges(ctx, src, col, part, c.cfg.RangeRowsFor(col.Schema), ts)
-			if err != nil {
-				return plan, err
-			}
-			for _, r := range ranges {
-				cp.Ranges = append(cp.Ranges, r.Name())
-			}
-		}
-		if !col.Loaded {
-			// The copy loads it again; until then the source is as it was.
-			if err := src.Release(ctx, col.Database, col.Name); err != nil {
-				return plan, err
-			}
-		}
-		plan.Collections = append(plan.Collections, cp)
 	}
 	if len(pf.AutoID) > 0 {
 		pf.Notes = append(pf.Notes, autoIDNote(m, pf))
@@ -153,6 +145,33 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 		return plan, &domain.StepError{Reason: "preflight_refused", Permanent: true, Err: fmt.Errorf("%s; preflight: %s", pf.Refusals[0], preflightSummary(pf))}
 	}
 	return plan, nil
+}
+
+// planCollection counts a loaded collection's rows and cuts its
+// partitions into key ranges, read at a timestamp taken now: the copy
+// plans a collection once its capture is armed, so every write the source
+// acknowledged before is stamped earlier and every write after is
+// journaled.
+func (c *Copier) planCollection(ctx context.Context, src *milvus.Conn, col *milvus.Collection) (domain.CollectionPlan, error) {
+	cp := domain.CollectionPlan{Database: col.Database, Collection: col.Name}
+	// The plan's keys need no strong reads: its last range is open
+	// above, so the ranges cover whatever is written after.
+	ts := c.readTimestamp(ctx, src, col)
+	rows, err := src.CountAt(ctx, col.Database, col.Name, "", ts)
+	if err != nil {
+		return cp, err
+	}
+	cp.Rows, cp.ReadTS = rows, ts
+	for _, part := range copyPartitions(col) {
+		ranges, err := planRanges(ctx, src, col, part, c.cfg.RangeRowsFor(col.Schema), ts)
+		if err != nil {
+			return cp, err
+		}
+		for _, r := range ranges {
+			cp.Ranges = append(cp.Ranges, r.Name())
+		}
+	}
+	return cp, nil
 }
 
 func autoIDNote(m *domain.Migration, pf Preflight) string {
@@ -177,3 +196,76 @@ func copyPartitions(col *milvus.Collection) []string {
 }
 
 func hasPartitionKey(col *milvus.Collection) bool { return copyPartitions(col)[0] == "" }
+
+// preparer makes the collections of a copy ready, one call per collection.
+type preparer struct {
+	c             *Copier
+	src, dst      *milvus.Conn
+	m             *domain.Migration
+	loadedForCopy map[string]bool
+	checkpoint    func(context.Context, domain.BulkCopyProgressed) error
+}
+
+// prepare makes a collection ready to copy: made on the target, loaded on
+// both sides, planned if it was not. It returns the collection (nil for
+// one skipped, or dropped on the source) and its ranges left to copy.
+func (r preparer) prepare(ctx context.Context, p *domain.CollectionProgress) (*milvus.Collection, []job, error) {
+	src, dst := r.src, r.dst
+	if p.Skipped != "" {
+		return nil, nil, nil
+	}
+	col, err := src.Structure(ctx, p.Database, p.Collection)
+	if isCollectionGone(ctx, src, p.Database, p.Collection, err) {
+		return nil, nil, r.checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Skipped: "dropped on the source during the copy"})
+	}
+	if err != nil || p.Done {
+		return col, nil, err
+	}
+	if err := createOnTarget(ctx, dst, col, r.m); err != nil {
+		return col, nil, err
+	}
+	if !r.loadedForCopy[col.Key()] {
+		// Loading starts now, while the collection is empty, and goes on
+		// during the copy; the end of the copy waits for it.
+		if err := dst.StartLoad(ctx, col.Database, col.Name); err != nil {
+			return col, nil, err
+		}
+	}
+	if !col.Loaded {
+		if err := src.Load(ctx, col.Database, col.Name); err != nil {
+			return col, nil, err
+		}
+	}
+	planned, ts := p.Planned, p.ReadTS
+	if len(planned) == 0 {
+		cp, err := r.c.planCollection(ctx, src, col)
+		if err != nil {
+			return col, nil, err
+		}
+		// Recorded before any range is copied: after a restart the
+		// checkpoints name these ranges.
+		if err := r.checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Plan: &cp}); err != nil {
+			return col, nil, err
+		}
+		planned, ts = cp.Ranges, cp.ReadTS
+	} else if ts == 0 {
+		// The plan read strongly (no timestamp then); a timestamp taken
+		// now, with the capture armed, is as good and faster.
+		ts = r.c.readTimestamp(ctx, src, col)
+	}
+	var jobs []job
+	for _, name := range planned {
+		if _, done := p.DoneRanges[name]; done {
+			continue
+		}
+		kr, err := milvus.ParseRange(name)
+		if err != nil {
+			return col, nil, err
+		}
+		jobs = append(jobs, job{col: col, r: kr, ts: ts})
+	}
+	if len(jobs) == 0 {
+		return col, nil, r.checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Range: "empty", Done: true})
+	}
+	return col, jobs, nil
+}

@@ -6,8 +6,9 @@ import (
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
-// maxRangesPerPartition bounds a plan's size: every range is named in the
-// CopyStarted event, which JetStream takes up to 1 MB.
+// maxRangesPerPartition bounds a plan's size: every range of a collection
+// is named in the event that records its plan, which JetStream takes up
+// to 1 MB.
 const maxRangesPerPartition = 1000
 
 // planRanges cuts a partition into ranges of about rowsPerRange rows by

@@ -132,9 +132,10 @@ func (c *Copier) writers(dst *milvus.Conn) (writes chan pageWrite, stop func()) 
 	return writes, func() { close(writes); wg.Wait() }
 }
 
-// each runs run over jobs with Readers at a time, until the first error,
-// which cancels the ctx the others run with.
-func (c *Copier) each(ctx context.Context, jobs []job, run func(context.Context, job) error) error {
+// each runs run over the jobs feed sends, Readers at a time, until the
+// first error, which cancels the ctx the others and feed run with; send
+// reports false once it has.
+func (c *Copier) each(ctx context.Context, feed func(ctx context.Context, send func(job) bool) error, run func(context.Context, job) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	queue := make(chan job)
@@ -151,17 +152,32 @@ func (c *Copier) each(ctx context.Context, jobs []job, run func(context.Context,
 			}
 		}()
 	}
-feed:
-	for _, j := range jobs {
+	err := feed(ctx, func(j job) bool {
 		select {
 		case queue <- j:
+			return true
 		case <-ctx.Done():
-			break feed
+			return false
 		}
+	})
+	if err != nil {
+		cancel(err)
 	}
 	close(queue)
 	wg.Wait()
 	return context.Cause(ctx)
+}
+
+// jobsOf feeds each the jobs of a list.
+func jobsOf(jobs []job) func(context.Context, func(job) bool) error {
+	return func(_ context.Context, send func(job) bool) error {
+		for _, j := range jobs {
+			if !send(j) {
+				return nil
+			}
+		}
+		return nil
+	}
 }
 
 // Help copies ranges of a migration another zdmd drives: every range that
@@ -180,7 +196,7 @@ func (c *Copier) Help(ctx context.Context, m *domain.Migration, checkpoint func(
 	defer dst.Close()
 	var jobs []job
 	for _, p := range m.Collections {
-		if p.Done || p.Skipped != "" || p.ReadTS == 0 {
+		if p.Done || p.Skipped != "" || p.ReadTS == 0 || len(p.Planned) == 0 {
 			continue
 		}
 		col, err := src.Structure(ctx, p.Database, p.Collection)
@@ -201,7 +217,7 @@ func (c *Copier) Help(ctx context.Context, m *domain.Migration, checkpoint func(
 	}
 	writes, stopWriters := c.writers(dst)
 	defer stopWriters()
-	return c.each(ctx, jobs, func(ctx context.Context, j job) error {
+	return c.each(ctx, jobsOf(jobs), func(ctx context.Context, j job) error {
 		return c.claimed(ctx, m.ID, j, func(held context.Context, first bool) error {
 			rows, err := c.copyRange(held, src, j.col, j.r, j.ts, first, writes)
 			if err != nil {
