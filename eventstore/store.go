@@ -83,11 +83,25 @@ var createRetry = retry.Policy{Attempts: 10, First: 250 * time.Millisecond, Max:
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	if st, err := js.Stream(ctx, cfg.Name); err == nil {
 		have := st.CachedInfo().Config
-		if have.Replicas == cfg.Replicas && slices.Equal(have.Subjects, cfg.Subjects) && have.MaxAge == cfg.MaxAge && have.MaxMsgsPerSubject == cfg.MaxMsgsPerSubject {
+		// The server keeps "no limit" per subject as -1 where a config
+		// leaves it 0: taken for a change, every zdmd that started
+		// updated the stream (and nats-server 2.15 races an update
+		// against a consumer being added, which go test -race saw).
+		if have.Replicas == cfg.Replicas && slices.Equal(have.Subjects, cfg.Subjects) && have.MaxAge == cfg.MaxAge &&
+			perSubject(have.MaxMsgsPerSubject) == perSubject(cfg.MaxMsgsPerSubject) {
 			return st, nil
 		}
 	}
 	return js.CreateOrUpdateStream(ctx, cfg)
+}
+
+// perSubject is a stream's limit of messages per subject, -1 for none
+// (which a config may also say with 0).
+func perSubject(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // create runs a creation until it succeeds or its tries are spent: even

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
@@ -128,5 +130,41 @@ func TestHandlerErrorRetriesSameMessageFirst(t *testing.T) {
 	}
 	if order[0] != 1 || order[1] != 2 {
 		t.Fatalf("order %v", order)
+	}
+}
+
+// Every zdmd opens the store when it starts: one that finds the stream as
+// it would make it must leave it alone, or each start proposes an update
+// that the others wait for (and nats-server races it against consumers
+// being added).
+func TestOpeningTheStoreAgainDoesNotUpdateItsStream(t *testing.T) {
+	ctx := context.Background()
+	e, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	nc, err := nats.Connect(e.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if _, err := eventstore.Open(ctx, nc); err != nil {
+		t.Fatal(err)
+	}
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := eventstore.Open(ctx, nc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msg, err := updates.NextMsg(500 * time.Millisecond); err == nil {
+		t.Fatalf("opening the store again updated %s", msg.Subject)
 	}
 }
