@@ -27,6 +27,7 @@ type migrationRequest struct {
 		OnForbiddenOp       string   `json:"on_forbidden_op"`
 		Notify              []string `json:"notify"`
 		AutoID              string   `json:"auto_id"`
+		CopyRateLimit       int64    `json:"copy_rate_limit"`
 	} `json:"options"`
 }
 
@@ -36,7 +37,7 @@ func (r migrationRequest) command() (handlers.StartMigration, error) {
 		Target:          domain.TargetSpec(r.Target),
 		Options: domain.Options{
 			LagThresholdSeconds: r.Options.LagThresholdSeconds, OnForbiddenOp: r.Options.OnForbiddenOp, Notify: r.Options.Notify,
-			AutoID: r.Options.AutoID,
+			AutoID: r.Options.AutoID, CopyRateLimit: r.Options.CopyRateLimit,
 		},
 	}
 	if r.Options.SyncTimeLimit != "" {
@@ -195,6 +196,29 @@ func (s *Server) stopSync(c echo.Context) error {
 		return err
 	}
 	return s.migrationAfter(c, http.StatusAccepted, m)
+}
+
+// migrationPatch is what a running migration lets an operator change.
+type migrationPatch struct {
+	Options *struct {
+		CopyRateLimit *int64 `json:"copy_rate_limit"`
+	} `json:"options"`
+}
+
+func (s *Server) updateMigration(c echo.Context) error {
+	var req migrationPatch
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if req.Options == nil || req.Options.CopyRateLimit == nil {
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "options.copy_rate_limit",
+			Message: "options.copy_rate_limit is required: it is the one option a running migration can change"}
+	}
+	m, err := s.cfg.Commands.SetCopyRateLimit(c.Request().Context(), principal(c), commandID(c), c.Param("id"), *req.Options.CopyRateLimit)
+	if err != nil {
+		return err
+	}
+	return s.migrationAfter(c, http.StatusOK, m)
 }
 
 func (s *Server) cancelMigration(c echo.Context) error {

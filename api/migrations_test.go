@@ -178,17 +178,23 @@ func waitLagSampled(t *testing.T, s *st.Server, id string) {
 	t.Fatal("no lag sample")
 }
 
-func TestCancelIsIdempotentAndReleases(t *testing.T) {
+// copyingMigration starts a simulated migration that stays in the copy.
+func copyingMigration(t *testing.T) (s *st.Server, src, id string) {
 	cfg := st.Config(t.TempDir())
 	cfg.Simulated.RangeDelay = time.Second // stay in the copy
-	s := st.Start(t, cfg)
-	src := registerCluster(t, s, "prod")
+	s = st.Start(t, cfg)
+	src = registerCluster(t, s, "prod")
 	r := startMigration(t, s, st.OrgAdminToken, src)
 	if r.Status != 202 {
 		t.Fatalf("start: %d %s", r.Status, r.Body)
 	}
-	id := r.JSON(t)["id"].(string)
+	id = r.JSON(t)["id"].(string)
 	s.WaitState(t, id, "copying", 10*time.Second)
+	return s, src, id
+}
+
+func TestCancelIsIdempotentAndReleases(t *testing.T) {
+	s, src, id := copyingMigration(t)
 	if r := s.Do(t, "POST", "/v1/migrations/"+id+"/cancel", st.ViewerToken, nil); r.Status != 403 {
 		t.Fatalf("viewer cancel: %d", r.Status)
 	}

@@ -30,6 +30,7 @@ type Commands interface {
 	StartMigration(ctx context.Context, p domain.Principal, commandID string, r handlers.StartMigration) (*domain.Migration, error)
 	StopSync(ctx context.Context, p domain.Principal, commandID, id string, r handlers.StopSync) (*domain.Migration, error)
 	CancelMigration(ctx context.Context, p domain.Principal, commandID, id string) (*domain.Migration, error)
+	SetCopyRateLimit(ctx context.Context, p domain.Principal, commandID, id string, rowsPerSecond int64) (*domain.Migration, error)
 }
 
 // History reads a migration's stored events a page at a time, reading
@@ -116,6 +117,7 @@ func NewServer(cfg Config) *Server {
 	v1.POST("/migrations", s.startMigration, cmd...)
 	v1.GET("/migrations", s.listMigrations, mw...)
 	v1.GET("/migrations/:id", s.getMigration, mw...)
+	v1.PATCH("/migrations/:id", s.updateMigration, cmd...)
 	v1.GET("/migrations/:id/events", s.migrationEvents, mw...)
 	v1.POST("/migrations/:id/stop-sync", s.stopSync, cmd...)
 	v1.POST("/migrations/:id/cancel", s.cancelMigration, cmd...)

@@ -33,6 +33,13 @@ type StartCopy struct{ Plan CopyStarted }
 // RecordCopyProgress checkpoints one copied range.
 type RecordCopyProgress struct{ Progress BulkCopyProgressed }
 
+// SetCopyRateLimit changes the row copy's rate limit (0: none) until the
+// copy ends.
+type SetCopyRateLimit struct {
+	RowsPerSecond int64
+	Actor         string
+}
+
 // CompleteCopy ends the copy and starts the sync.
 type CompleteCopy struct{}
 
@@ -79,6 +86,7 @@ func (RecordTarget) commandName() string       { return "record_target" }
 func (StartCopy) commandName() string          { return "start_copy" }
 func (RecordCopyProgress) commandName() string { return "record_copy_progress" }
 func (CompleteCopy) commandName() string       { return "complete_copy" }
+func (SetCopyRateLimit) commandName() string   { return "set_copy_rate_limit" }
 func (SampleLag) commandName() string          { return "sample_lag" }
 func (RecordVerification) commandName() string { return "record_verification" }
 func (StopSync) commandName() string           { return "stop_sync" }
@@ -156,6 +164,17 @@ func decide(m *Migration, cmd Command) ([]Event, error) {
 			return nil, FieldError("reason", "is required")
 		}
 		return []Event{Failed{Reason: c.Reason, Detail: c.Detail}}, nil
+	case SetCopyRateLimit:
+		if err := validateCopyRateLimit(c.RowsPerSecond); err != nil {
+			return nil, err
+		}
+		if _, ok := m.dst[[2]string{TypeCopyRateLimitChanged, string(m.State)}]; !ok {
+			return nil, &TransitionError{State: string(m.State), Event: TypeCopyRateLimitChanged} // the copy has ended
+		}
+		if c.RowsPerSecond == m.Options.CopyRateLimit {
+			return nil, nil
+		}
+		return []Event{CopyRateLimitChanged{RowsPerSecond: c.RowsPerSecond, By: c.Actor}}, nil
 	case Cancel:
 		if m.State == StateCancelled {
 			return nil, nil

@@ -58,6 +58,8 @@ func EventKinds() []EventKind {
 		kind[TargetProvisioned](mig, "the new, empty target: its cluster and endpoint").moves([]State{StateProvisioning}, StateTargetProvisioned),
 		kind[CopyStarted](mig, "the copy's plan and the preflight report").moves([]State{StateTargetProvisioned}, StateCopying),
 		kind[BulkCopyProgressed](mig, "a checkpoint: one key range of a collection is on the target, or a collection's ranges as the copy planned them").stays(StateCopying),
+		kind[CopyRateLimitChanged](mig, "an operator changed the limit on the rows per second the row copy reads").
+			stays(StateRequested, StateLocked, StateProvisioning, StateTargetProvisioned, StateCopying),
 		kind[BulkCopied](mig, "the copy ended; the sync begins").moves([]State{StateCopying}, StateSyncing),
 		kind[LagSampled](mig, "the sync lag, at lag_record_interval and whenever it crosses the threshold").stays(StateCopying, StateSyncing, StateSyncStopped).sample(),
 		kind[LagThresholdReached](mig, "the first time the lag went under the threshold (R8)").stays(StateSyncing),

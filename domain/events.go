@@ -17,22 +17,23 @@ type Event interface {
 
 // Migration event type names.
 const (
-	TypeMigrationRequested  = "zdm.migration.requested.v1"
-	TypeLocked              = "zdm.migration.locked.v1"
-	TypeProvisioningStarted = "zdm.migration.provisioning_started.v1"
-	TypeTargetProvisioned   = "zdm.migration.target_provisioned.v1"
-	TypeCopyStarted         = "zdm.migration.copy_started.v1"
-	TypeBulkCopyProgressed  = "zdm.migration.bulk_copy_progressed.v1"
-	TypeBulkCopied          = "zdm.migration.bulk_copied.v1"
-	TypeLagSampled          = "zdm.migration.lag_sampled.v1"
-	TypeLagThresholdReached = "zdm.migration.lag_threshold_reached.v1"
-	TypeVerified            = "zdm.migration.verified.v1"
-	TypeSyncStopped         = "zdm.migration.sync_stopped.v1"
-	TypeSwitchedOver        = "zdm.migration.switched_over.v1"
-	TypeFailed              = "zdm.migration.failed.v1"
-	TypeCancelled           = "zdm.migration.cancelled.v1"
-	TypeNotificationSent    = "zdm.migration.notification_sent.v1"
-	TypeDriverChanged       = "zdm.migration.driver_changed.v1"
+	TypeMigrationRequested   = "zdm.migration.requested.v1"
+	TypeLocked               = "zdm.migration.locked.v1"
+	TypeProvisioningStarted  = "zdm.migration.provisioning_started.v1"
+	TypeTargetProvisioned    = "zdm.migration.target_provisioned.v1"
+	TypeCopyStarted          = "zdm.migration.copy_started.v1"
+	TypeBulkCopyProgressed   = "zdm.migration.bulk_copy_progressed.v1"
+	TypeBulkCopied           = "zdm.migration.bulk_copied.v1"
+	TypeCopyRateLimitChanged = "zdm.migration.copy_rate_limit_changed.v1"
+	TypeLagSampled           = "zdm.migration.lag_sampled.v1"
+	TypeLagThresholdReached  = "zdm.migration.lag_threshold_reached.v1"
+	TypeVerified             = "zdm.migration.verified.v1"
+	TypeSyncStopped          = "zdm.migration.sync_stopped.v1"
+	TypeSwitchedOver         = "zdm.migration.switched_over.v1"
+	TypeFailed               = "zdm.migration.failed.v1"
+	TypeCancelled            = "zdm.migration.cancelled.v1"
+	TypeNotificationSent     = "zdm.migration.notification_sent.v1"
+	TypeDriverChanged        = "zdm.migration.driver_changed.v1"
 )
 
 // MigrationRequested opens a migration's history.
@@ -103,6 +104,13 @@ type BulkCopyProgressed struct {
 	// others are planned. A collection is planned once; its ranges keep
 	// their names across restarts.
 	Plan *CollectionPlan `json:"plan,omitempty"`
+}
+
+// CopyRateLimitChanged records an operator's new limit on the rows per
+// second the row copy reads (0: none).
+type CopyRateLimitChanged struct {
+	RowsPerSecond int64  `json:"rows_per_second"`
+	By            string `json:"by"`
 }
 
 // BulkCopied ends the copy; the migration is syncing from here.
@@ -180,22 +188,23 @@ type NotificationSent struct {
 }
 
 // EventType implementations.
-func (MigrationRequested) EventType() string  { return TypeMigrationRequested }
-func (Locked) EventType() string              { return TypeLocked }
-func (ProvisioningStarted) EventType() string { return TypeProvisioningStarted }
-func (TargetProvisioned) EventType() string   { return TypeTargetProvisioned }
-func (CopyStarted) EventType() string         { return TypeCopyStarted }
-func (BulkCopyProgressed) EventType() string  { return TypeBulkCopyProgressed }
-func (BulkCopied) EventType() string          { return TypeBulkCopied }
-func (LagSampled) EventType() string          { return TypeLagSampled }
-func (LagThresholdReached) EventType() string { return TypeLagThresholdReached }
-func (Verified) EventType() string            { return TypeVerified }
-func (SyncStopped) EventType() string         { return TypeSyncStopped }
-func (SwitchedOver) EventType() string        { return TypeSwitchedOver }
-func (Failed) EventType() string              { return TypeFailed }
-func (Cancelled) EventType() string           { return TypeCancelled }
-func (NotificationSent) EventType() string    { return TypeNotificationSent }
-func (DriverChanged) EventType() string       { return TypeDriverChanged }
+func (MigrationRequested) EventType() string   { return TypeMigrationRequested }
+func (Locked) EventType() string               { return TypeLocked }
+func (ProvisioningStarted) EventType() string  { return TypeProvisioningStarted }
+func (TargetProvisioned) EventType() string    { return TypeTargetProvisioned }
+func (CopyStarted) EventType() string          { return TypeCopyStarted }
+func (BulkCopyProgressed) EventType() string   { return TypeBulkCopyProgressed }
+func (BulkCopied) EventType() string           { return TypeBulkCopied }
+func (CopyRateLimitChanged) EventType() string { return TypeCopyRateLimitChanged }
+func (LagSampled) EventType() string           { return TypeLagSampled }
+func (LagThresholdReached) EventType() string  { return TypeLagThresholdReached }
+func (Verified) EventType() string             { return TypeVerified }
+func (SyncStopped) EventType() string          { return TypeSyncStopped }
+func (SwitchedOver) EventType() string         { return TypeSwitchedOver }
+func (Failed) EventType() string               { return TypeFailed }
+func (Cancelled) EventType() string            { return TypeCancelled }
+func (NotificationSent) EventType() string     { return TypeNotificationSent }
+func (DriverChanged) EventType() string        { return TypeDriverChanged }
 
 // Record is an event as stored: its position in the stream, when it was
 // recorded and on whose behalf.

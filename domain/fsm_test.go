@@ -24,6 +24,8 @@ func sampleEvent(typ string) Event {
 		return BulkCopyProgressed{Database: "default", Collection: "a", Range: "r0", Rows: 10, Done: true}
 	case TypeBulkCopied:
 		return BulkCopied{Rows: 10}
+	case TypeCopyRateLimitChanged:
+		return CopyRateLimitChanged{RowsPerSecond: 5000, By: "alice"}
 	case TypeLagSampled:
 		return LagSampled{LagSeconds: 1}
 	case TypeLagThresholdReached:
@@ -60,11 +62,11 @@ func TestEveryStateTimesEveryEvent(t *testing.T) {
 	// that the implementation is checked against it, not against itself.
 	allowed := map[State][]string{
 		StateNew:               {TypeMigrationRequested},
-		StateRequested:         {TypeLocked, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
-		StateLocked:            {TypeProvisioningStarted, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
-		StateProvisioning:      {TypeTargetProvisioned, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
-		StateTargetProvisioned: {TypeCopyStarted, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
-		StateCopying:           {TypeBulkCopyProgressed, TypeBulkCopied, TypeLagSampled, TypeVerified, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateRequested:         {TypeCopyRateLimitChanged, TypeLocked, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateLocked:            {TypeCopyRateLimitChanged, TypeProvisioningStarted, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateProvisioning:      {TypeCopyRateLimitChanged, TypeTargetProvisioned, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateTargetProvisioned: {TypeCopyRateLimitChanged, TypeCopyStarted, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateCopying:           {TypeCopyRateLimitChanged, TypeBulkCopyProgressed, TypeBulkCopied, TypeLagSampled, TypeVerified, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
 		StateSyncing:           {TypeLagSampled, TypeLagThresholdReached, TypeVerified, TypeSyncStopped, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
 		StateSyncStopped:       {TypeLagSampled, TypeVerified, TypeSwitchedOver, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
 		StateSwitchedOver:      {TypeNotificationSent},

@@ -170,6 +170,8 @@ func (m *Migration) apply(r Record) {
 			c.Skipped = e.Skipped
 		}
 		c.UpdatedAt = r.At
+	case CopyRateLimitChanged:
+		m.Options.CopyRateLimit = e.RowsPerSecond
 	case BulkCopied:
 		m.SyncStartedAt = r.At
 	case LagSampled:

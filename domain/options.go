@@ -42,6 +42,10 @@ type Options struct {
 	OnForbiddenOp       string   `json:"on_forbidden_op"`
 	Notify              []string `json:"notify,omitempty"`
 	AutoID              string   `json:"auto_id,omitempty"`
+	// CopyRateLimit bounds the rows per second the row copy reads from
+	// the source (0: no limit), for a source whose searches must keep
+	// their latency. It can be changed while the copy runs.
+	CopyRateLimit int64 `json:"copy_rate_limit,omitempty"`
 }
 
 // ClusterRef names a cluster and the organization and project it belongs to.
@@ -92,10 +96,23 @@ func (o Options) Validate() error {
 	if o.AutoID != "" && o.AutoID != AutoIDRefuse && o.AutoID != AutoIDPreserveKeys {
 		return FieldError("options.auto_id", `must be "refuse" or "preserve_keys"`)
 	}
+	if err := validateCopyRateLimit(o.CopyRateLimit); err != nil {
+		return err
+	}
 	for i, addr := range o.Notify {
 		if _, err := mail.ParseAddress(addr); err != nil || strings.ContainsAny(addr, "\r\n") {
 			return FieldError(fmt.Sprintf("options.notify[%d]", i), "is not an email address")
 		}
+	}
+	return nil
+}
+
+// MaxCopyRateLimit is the largest copy rate limit, in rows per second.
+const MaxCopyRateLimit = 1_000_000_000
+
+func validateCopyRateLimit(v int64) error {
+	if v < 0 || v > MaxCopyRateLimit {
+		return FieldError("options.copy_rate_limit", "must be between 0 (no limit) and 1000000000 rows per second")
 	}
 	return nil
 }

@@ -144,6 +144,8 @@ func (v *MigrationView) apply(r domain.Record) {
 		}
 	case domain.BulkCopyProgressed:
 		v.applyProgress(e, at)
+	case domain.CopyRateLimitChanged:
+		v.Options.CopyRateLimit = e.RowsPerSecond
 	case domain.BulkCopied:
 		v.State = domain.StateSyncing
 		v.SyncStartedAt = ptr(at)

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -108,6 +109,7 @@ func milvusPlane(m *Main) ([]string, error) {
 	copyConfig := rowcopy.Config{Workers: cfg.CopyWorkers, Readers: cfg.CopyReaders, PageBytes: cfg.CopyPageBytes, PageRows: cfg.CopyPageRows, RangeRows: cfg.CopyRangeRows, Planners: cfg.CopyPlanners, Retry: m.cfg.Retry.Copy}
 	helper := rowcopy.NewCopier(reg, copyConfig, m.logger.With("part", "copy-help"))
 	helper.Share(copyShare{Claims: helperClaims, service: m.service})
+	helper.FollowRateLimit(m.copyRateLimit)
 	m.helpCopy = func(ctx context.Context) { m.helpCopies(ctx, helper) }
 	provisioners := map[string]handlers.Provisioner{
 		"local": provision.NewLocalProvisioner(script, cfg.LocalFirstPort),
@@ -127,6 +129,7 @@ func milvusPlane(m *Main) ([]string, error) {
 			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))
 		copier := rowcopy.NewCopier(reg, copyConfig, m.logger.With("part", "copy"))
 		copier.Share(copyShare{Claims: claims, service: m.service})
+		copier.FollowRateLimit(m.copyRateLimit)
 		return termPlane{
 			steps: handlers.Steps{
 				Syncer:       syncer,
@@ -170,4 +173,14 @@ func (r spareRegistry) Spares(org string) []provision.Spare {
 
 func (r spareRegistry) ClusterCredentials(ctx context.Context, id string) (domain.Credentials, error) {
 	return r.m.service.ClusterCredentials(ctx, id)
+}
+
+// copyRateLimit is a migration's copy rate limit as this instance's view
+// has it: a change reaches a running copy within a second or so.
+func (m *Main) copyRateLimit(_ context.Context, id string) (int64, error) {
+	v, ok := m.migrations.Get(id)
+	if !ok {
+		return 0, fmt.Errorf("migration %s is not in this instance's view", id)
+	}
+	return v.Options.CopyRateLimit, nil
 }

@@ -13,7 +13,7 @@ import (
 
 func migrationCmd(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return usageError("migration: give list, show, watch, start, stop-sync, cancel or events")
+		return usageError("migration: give list, show, watch, start, update, stop-sync, cancel or events")
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("migration " + sub)
@@ -74,6 +74,8 @@ func migrationCmd(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s: sync stopped (state %s); the switch follows\n", out.ID, out.State)
 		return nil
+	case "update":
+		return migrationUpdate(fs, newClient, args, stdout)
 	case "events":
 		return migrationEvents(fs, newClient, args, stdout)
 	case "watch":
@@ -92,6 +94,8 @@ func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []
 	limit := fs.String("sync-time-limit", "", "sync time limit, e.g. 168h or 7d (default 7d)")
 	policy := fs.String("on-forbidden-op", "", "reject (default) or fail")
 	notify := fs.String("notify", "", "comma-separated email addresses")
+	autoID := fs.String("auto-id", "", "autoID keys on a target that cannot take them: refuse (default) or preserve_keys")
+	rateLimit := fs.Int64("copy-rate-limit", 0, "rows per second the copy reads from the source at most (default 0: no limit)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -117,6 +121,12 @@ func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []
 	if *notify != "" {
 		options["notify"] = strings.Split(*notify, ",")
 	}
+	if *autoID != "" {
+		options["auto_id"] = *autoID
+	}
+	if *rateLimit != 0 {
+		options["copy_rate_limit"] = *rateLimit
+	}
 	body := map[string]any{
 		"source_cluster_id": *source,
 		"target":            map[string]any{"name": *name, "project": *project, "organization": *org, "provisioner": *prov},
@@ -140,7 +150,7 @@ func flagNamed(err error) error {
 		"source_cluster_id": "--source", "target.name": "--target-name", "target.project": "--target-project",
 		"target.organization": "--target-organization", "target.provisioner": "--provisioner",
 		"options.lag_threshold_seconds": "--lag-threshold", "options.sync_time_limit": "--sync-time-limit",
-		"options.on_forbidden_op": "--on-forbidden-op",
+		"options.on_forbidden_op": "--on-forbidden-op", "options.auto_id": "--auto-id", "options.copy_rate_limit": "--copy-rate-limit",
 	}
 	f := flags[ae.Field]
 	if f == "" && strings.HasPrefix(ae.Field, "options.notify") {
@@ -150,6 +160,37 @@ func flagNamed(err error) error {
 		return err
 	}
 	return fmt.Errorf("%s: %s", f, strings.TrimPrefix(ae.Message, ae.Field+" "))
+}
+
+// migrationUpdate changes what a running migration lets an operator
+// change: the copy's rate limit.
+func migrationUpdate(fs *flag.FlagSet, newClient func() (*client, error), args []string, stdout io.Writer) error {
+	rateLimit := fs.Int64("copy-rate-limit", -1, "rows per second the copy reads from the source at most; 0 lifts the limit (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	id, err := oneArg(fs, "migration ID")
+	if err != nil {
+		return err
+	}
+	if *rateLimit < 0 {
+		return usageError("--copy-rate-limit is required: rows per second, 0 for no limit")
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	var out projections.MigrationView
+	body := map[string]any{"options": map[string]any{"copy_rate_limit": *rateLimit}}
+	if err := c.do("PATCH", "/v1/migrations/"+url.PathEscape(id), body, &out); err != nil {
+		return flagNamed(err)
+	}
+	if out.Options.CopyRateLimit == 0 {
+		fmt.Fprintf(stdout, "%s: the copy reads without a limit (state %s)\n", out.ID, out.State)
+	} else {
+		fmt.Fprintf(stdout, "%s: the copy reads at most %d rows/s (state %s)\n", out.ID, out.Options.CopyRateLimit, out.State)
+	}
+	return nil
 }
 
 func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args []string, stdout io.Writer) error {

@@ -79,6 +79,7 @@ func TestClientFlagErrors(t *testing.T) {
 	}{
 		{[]string{"migration", "start", "--token", "x", "--target-name", "n", "--target-project", "p"}, "--source is required"},
 		{[]string{"migration", "stop-sync", "--token", "x", "m-1"}, "--confirm-writes-stopped"},
+		{[]string{"migration", "update", "--token", "x", "m-1"}, "--copy-rate-limit is required"},
 		{[]string{"migration", "list"}, "--token"},
 		{[]string{"migration", "list", "--token", "x", "--api", "ftp://h"}, "--api"},
 		{[]string{"migration", "show", "--token", "x"}, "exactly one migration ID"},

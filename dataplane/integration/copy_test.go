@@ -241,3 +241,50 @@ func TestCollectionsOfNewDatabasesArePlannedAndMadeSeveralAtATime(t *testing.T) 
 		}
 	}
 }
+
+// Under a rate limit a page holds at most a second's worth of rows, so a
+// range is read in several pages; the copy still moves every row once,
+// and follows a lifted limit.
+func TestALimitedCopyReadsSmallPagesAndMovesEveryRowOnce(t *testing.T) {
+	bed := milvustest.Empty(t)
+	ctx := context.Background()
+	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: 5000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "lim_"})
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{RangeRows: 2500}, nil)
+	var reads sync.Map
+	limit := int64(1000)
+	var mu sync.Mutex
+	c.FollowRateLimit(func(_ context.Context, id string) (int64, error) {
+		reads.Store(id, true)
+		mu.Lock()
+		defer mu.Unlock()
+		return limit, nil
+	})
+	m := planned(t, c)
+	m.Options.CopyRateLimit = limit
+	var ranges int
+	var rows int64
+	err := c.Copy(ctx, m, func(_ context.Context, p domain.BulkCopyProgressed) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if p.Range != "" {
+			ranges++
+			rows += p.Rows
+			limit = 0 // lifted after the first range: the rest goes unlimited
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := reads.Load(m.ID); !ok {
+		t.Fatal("the copy never read its migration's limit")
+	}
+	if rows != 5000 || ranges < 2 {
+		t.Fatalf("%d rows in %d ranges checkpointed, want 5000 in 2 or more", rows, ranges)
+	}
+	rep, err := verify.Verify(ctx, src, dst, verify.Options{SampleEvery: 1})
+	if err != nil || !rep.Equal {
+		t.Fatalf("after the copy: %s %v", rep.Summary(), err)
+	}
+}

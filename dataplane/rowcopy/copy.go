@@ -136,6 +136,16 @@ type Copier struct {
 	fresh map[string]bool
 	// share, when set, shares the ranges with other zdmd.
 	share Sharing
+	// rateLimit, when set, reads a migration's copy rate limit as it is
+	// now (see FollowRateLimit).
+	rateLimit func(ctx context.Context, migrationID string) (int64, error)
+}
+
+// FollowRateLimit makes a running copy follow changes of its migration's
+// copy rate limit, read every second; without it a copy keeps the limit
+// it started with.
+func (c *Copier) FollowRateLimit(read func(ctx context.Context, migrationID string) (int64, error)) {
+	c.rateLimit = read
 }
 
 // NewCopier returns a copier.
@@ -168,6 +178,12 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	defer dst.Close()
 	fresh := c.startCopy(m.ID)
 	loadedForCopy := c.loadedForCopy(m)
+	th := newThrottle(m.Options.CopyRateLimit)
+	if c.rateLimit != nil {
+		fctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go th.follow(fctx, func(ctx context.Context) (int64, error) { return c.rateLimit(ctx, m.ID) })
+	}
 
 	var (
 		mu        sync.Mutex
@@ -221,7 +237,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	}
 	run := func(ctx context.Context, j job) error {
 		return c.claimed(ctx, m.ID, j, func(held context.Context, first bool) error {
-			rows, err := c.copyRange(held, src, j.col, j.r, j.ts, fresh && first, writes)
+			rows, err := c.copyRange(held, src, j.col, j.r, j.ts, fresh && first, th, writes)
 			return finished(ctx, j, rows, err, true)
 		}, func() {
 			mu.Lock()

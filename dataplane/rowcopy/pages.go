@@ -53,10 +53,13 @@ func writePage(ctx context.Context, dst *milvus.Conn, policy retry.Policy, pw pa
 // it is 0; never relaxed: a relaxed read can miss rows written just before
 // the lock armed the capture, which nothing would replay (the
 // zero-downtime test found such rows missing with eventual reads).
-func (c *Copier) copyRange(ctx context.Context, src *milvus.Conn, col *milvus.Collection, r milvus.KeyRange, ts uint64, fresh bool, writes chan<- pageWrite) (int64, error) {
+func (c *Copier) copyRange(ctx context.Context, src *milvus.Conn, col *milvus.Collection, r milvus.KeyRange, ts uint64, fresh bool, th *throttle, writes chan<- pageWrite) (int64, error) {
 	pk := col.PrimaryField()
 	fields := milvus.OutputFields(col)
 	pageRows := c.cfg.PageRowsFor(col.Schema)
+	if th != nil {
+		pageRows = th.pageRows(pageRows)
+	}
 	var parts []string
 	if r.Partition != "" {
 		parts = []string{r.Partition}
@@ -76,6 +79,11 @@ func (c *Copier) copyRange(ctx context.Context, src *milvus.Conn, col *milvus.Co
 		var cursor *string
 		for {
 			var page []*schemapb.FieldData
+			if th != nil {
+				if err := th.wait(ctx, pageRows); err != nil {
+					return err
+				}
+			}
 			err := c.cfg.Retry.Do(ctx, func(int) error {
 				var err error
 				page, err = src.QueryAt(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(pageRows), ts)

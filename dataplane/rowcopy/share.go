@@ -184,10 +184,38 @@ func jobsOf(jobs []job) func(context.Context, func(job) bool) error {
 // neither its history records nor anyone holds, until none is left. The
 // driver made the collections on the target, loads them and records the
 // end of the copy; a collection it has not reached yet is left to it.
+//
+// A migration with a copy rate limit is copied by its driver alone: the
+// limit bounds what the source serves, whoever reads it. A helper stops
+// within a second of a limit being set.
 func (c *Copier) Help(ctx context.Context, m *domain.Migration, checkpoint func(context.Context, domain.BulkCopyProgressed) error) error {
-	if c.share == nil {
+	if c.share == nil || m.Options.CopyRateLimit > 0 {
 		return nil
 	}
+	parent := ctx
+	if c.rateLimit != nil {
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		t := newThrottle(0)
+		changed := t.changes()
+		go t.follow(ctx, func(ctx context.Context) (int64, error) { return c.rateLimit(ctx, m.ID) })
+		go func() {
+			select {
+			case <-changed: // the only change from none is to a limit
+				stop()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	err := c.help(ctx, m, checkpoint)
+	if parent.Err() == nil && ctx.Err() != nil {
+		return nil // a limit was set: the driver copies the rest
+	}
+	return err
+}
+
+func (c *Copier) help(ctx context.Context, m *domain.Migration, checkpoint func(context.Context, domain.BulkCopyProgressed) error) error {
 	src, dst, err := c.connect(ctx, m)
 	if err != nil {
 		return err
@@ -219,7 +247,7 @@ func (c *Copier) Help(ctx context.Context, m *domain.Migration, checkpoint func(
 	defer stopWriters()
 	return c.each(ctx, jobsOf(jobs), func(ctx context.Context, j job) error {
 		return c.claimed(ctx, m.ID, j, func(held context.Context, first bool) error {
-			rows, err := c.copyRange(held, src, j.col, j.r, j.ts, first, writes)
+			rows, err := c.copyRange(held, src, j.col, j.r, j.ts, first, nil, writes)
 			if err != nil {
 				return err
 			}
