@@ -58,7 +58,7 @@ func (c *Copier) copyRange(ctx context.Context, src *milvus.Conn, col *milvus.Co
 	fields := milvus.OutputFields(col)
 	pageRows := c.cfg.PageRowsFor(col.Schema)
 	if th != nil {
-		pageRows = th.pageRows(pageRows)
+		pageRows = th.pageRows(pageRows, c.cfg.Readers)
 	}
 	var parts []string
 	if r.Partition != "" {
@@ -79,11 +79,6 @@ func (c *Copier) copyRange(ctx context.Context, src *milvus.Conn, col *milvus.Co
 		var cursor *string
 		for {
 			var page []*schemapb.FieldData
-			if th != nil {
-				if err := th.wait(ctx, pageRows); err != nil {
-					return err
-				}
-			}
 			err := c.cfg.Retry.Do(ctx, func(int) error {
 				var err error
 				page, err = src.QueryAt(ctx, col.Database, col.Name, r.Expr(pk, cursor), fields, parts, int64(pageRows), ts)
@@ -117,6 +112,13 @@ func (c *Copier) copyRange(ctx context.Context, src *milvus.Conn, col *milvus.Co
 			case <-ctx.Done():
 				pending.Done()
 				return ctx.Err()
+			}
+			// The rows read are paid for before the next read: the rate
+			// counts what the source served, not what was asked for.
+			if th != nil {
+				if err := th.wait(ctx, n); err != nil {
+					return err
+				}
 			}
 			// A page that ends on the range's upper bound ends the range:
 			// no read of an empty page.

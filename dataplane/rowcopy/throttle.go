@@ -9,9 +9,9 @@ import (
 )
 
 // throttle bounds the rows per second a copy reads from the source: a
-// reader takes a page's rows from it before it queries the page, so the
-// source's query nodes see no more than the limit, whatever the number of
-// readers. Without a limit it lets everything through.
+// reader pays for the rows of each page it read before it reads the
+// next, so the source's query nodes serve no more than the limit, whatever
+// the number of readers. Without a limit it lets everything through.
 type throttle struct {
 	lim *rate.Limiter
 
@@ -65,11 +65,12 @@ func (t *throttle) limit() int64 {
 	return 0
 }
 
-// pageRows is the rows of a page under the limit: at most a second's
-// worth, so that each reader's page waits for no more than its share.
-func (t *throttle) pageRows(rows int) int {
+// pageRows is the rows of a page under the limit: each of readers reads
+// its share of a second's worth at most, so that the readers' first pages,
+// read before any has paid, are a second's worth in all.
+func (t *throttle) pageRows(rows, readers int) int {
 	if l := t.limit(); l > 0 {
-		return min(rows, int(max(l, minLimitedPage)))
+		return min(rows, int(max(l/int64(max(readers, 1)), minLimitedPage)))
 	}
 	return rows
 }

@@ -12,19 +12,19 @@ func TestAThrottleWithoutALimitLetsEverythingThrough(t *testing.T) {
 	if err := th.wait(context.Background(), 1<<30); err != nil {
 		t.Fatal(err)
 	}
-	if th.pageRows(8000) != 8000 || th.limit() != 0 {
-		t.Fatalf("page %d, limit %d", th.pageRows(8000), th.limit())
+	if th.pageRows(8000, 8) != 8000 || th.limit() != 0 {
+		t.Fatalf("page %d, limit %d", th.pageRows(8000, 8), th.limit())
 	}
 }
 
-func TestALimitedCopyReadsPagesOfASecondsWorthAtMost(t *testing.T) {
-	th := newThrottle(1000)
-	if th.limit() != 1000 || th.pageRows(8000) != 1000 || th.pageRows(500) != 500 {
-		t.Fatalf("limit %d: pages of %d and %d", th.limit(), th.pageRows(8000), th.pageRows(500))
+func TestALimitedCopysReadersReadASecondsWorthAtMostInAll(t *testing.T) {
+	th := newThrottle(4000)
+	if th.limit() != 4000 || th.pageRows(8000, 8) != 500 || th.pageRows(300, 8) != 300 || th.pageRows(8000, 1) != 4000 {
+		t.Fatalf("limit %d: pages of %d, %d and %d", th.limit(), th.pageRows(8000, 8), th.pageRows(300, 8), th.pageRows(8000, 1))
 	}
 	th.set(10) // a page is never cut below minLimitedPage
-	if th.pageRows(8000) != minLimitedPage {
-		t.Fatalf("limit 10: pages of %d", th.pageRows(8000))
+	if th.pageRows(8000, 8) != minLimitedPage {
+		t.Fatalf("limit 10: pages of %d", th.pageRows(8000, 8))
 	}
 }
 
