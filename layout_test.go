@@ -69,7 +69,8 @@ func TestTheLayoutKeepsItsRooms(t *testing.T) {
 	allowed := map[string][]string{
 		"dataplane/milvus":    nil,
 		"dataplane/capture":   {"dataplane/milvus"},
-		"dataplane/rowcopy":   {"dataplane/milvus"},
+		"dataplane/rowcopy":   {"dataplane/milvus", "dataplane/segcopy"},
+		"dataplane/segcopy":   {"dataplane/milvus"},
 		"dataplane/verify":    {"dataplane/milvus"},
 		"dataplane/provision": {"dataplane/milvus"},
 		"dataplane/livesync":  {"dataplane/milvus", "dataplane/capture", "dataplane/verify"},

@@ -19,6 +19,7 @@ type clusterRequest struct {
 	Password     string `json:"password"`
 	Spare        bool   `json:"spare"`
 	ProxyListen  string `json:"proxy_listen"`
+	StoragePath  string `json:"storage_path"`
 }
 
 // clusterJSON is a registry entry without anything secret.
@@ -31,6 +32,7 @@ type clusterJSON struct {
 	Status         string `json:"status"`
 	Spare          bool   `json:"spare"`
 	ProxyListen    string `json:"proxy_listen,omitempty"`
+	StoragePath    string `json:"storage_path,omitempty"`
 	Provisioner    string `json:"provisioner,omitempty"`
 	MigrationID    string `json:"migration_id,omitempty"`
 	HasCredentials bool   `json:"has_credentials"`
@@ -40,7 +42,7 @@ type clusterJSON struct {
 
 func toClusterJSON(v *projections.ClusterView) clusterJSON {
 	return clusterJSON{ID: v.ID, Name: v.Name, Organization: v.Organization, Project: v.Project, Endpoint: v.Endpoint,
-		Status: v.Status, Spare: v.Spare, ProxyListen: v.ProxyListen, Provisioner: v.Provisioner, MigrationID: v.MigrationID,
+		Status: v.Status, Spare: v.Spare, ProxyListen: v.ProxyListen, StoragePath: v.StoragePath, Provisioner: v.Provisioner, MigrationID: v.MigrationID,
 		HasCredentials: v.HasCredentials, CreatedAt: v.CreatedAt.UTC().Format(timeFormat), UpdatedAt: v.UpdatedAt.UTC().Format(timeFormat)}
 }
 
@@ -99,6 +101,7 @@ type clusterPatch struct {
 	Spare       *bool   `json:"spare"`
 	Username    *string `json:"username"`
 	Password    *string `json:"password"`
+	StoragePath *string `json:"storage_path"`
 }
 
 func (s *Server) updateCluster(c echo.Context) error {

@@ -28,6 +28,7 @@ type migrationRequest struct {
 		Notify              []string `json:"notify"`
 		AutoID              string   `json:"auto_id"`
 		CopyRateLimit       int64    `json:"copy_rate_limit"`
+		CopyMode            string   `json:"copy_mode"`
 	} `json:"options"`
 }
 
@@ -37,7 +38,7 @@ func (r migrationRequest) command() (handlers.StartMigration, error) {
 		Target:          domain.TargetSpec(r.Target),
 		Options: domain.Options{
 			LagThresholdSeconds: r.Options.LagThresholdSeconds, OnForbiddenOp: r.Options.OnForbiddenOp, Notify: r.Options.Notify,
-			AutoID: r.Options.AutoID, CopyRateLimit: r.Options.CopyRateLimit,
+			AutoID: r.Options.AutoID, CopyRateLimit: r.Options.CopyRateLimit, CopyMode: r.Options.CopyMode,
 		},
 	}
 	if r.Options.SyncTimeLimit != "" {

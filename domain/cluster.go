@@ -36,6 +36,10 @@ type ClusterRegistered struct {
 	Endpoint     string `json:"endpoint"`
 	Spare        bool   `json:"spare,omitempty"`
 	ProxyListen  string `json:"proxy_listen,omitempty"`
+	// StoragePath is the cluster's local storage (Milvus's
+	// localStorage.path) as zdm's hosts reach it: where the segment copy
+	// reads its binlogs, or writes them for its import ("": none).
+	StoragePath string `json:"storage_path,omitempty"`
 	// Provisioner and MigrationID are set for a target zdm provisioned.
 	Provisioner    string `json:"provisioner,omitempty"`
 	MigrationID    string `json:"migration_id,omitempty"`
@@ -48,6 +52,7 @@ type ClusterUpdated struct {
 	ProxyListen    *string `json:"proxy_listen,omitempty"`
 	Spare          *bool   `json:"spare,omitempty"`
 	HasCredentials *bool   `json:"has_credentials,omitempty"`
+	StoragePath    *string `json:"storage_path,omitempty"`
 }
 
 // ClusterLocked locks a source for a migration (R5).
@@ -143,6 +148,9 @@ func (c *Cluster) Apply(r Record) error {
 		}
 		if e.Spare != nil {
 			c.Spare = *e.Spare
+		}
+		if e.StoragePath != nil {
+			c.StoragePath = *e.StoragePath
 		}
 		if e.HasCredentials != nil {
 			c.HasCredentials = *e.HasCredentials

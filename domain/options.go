@@ -28,6 +28,13 @@ const (
 	AutoIDPreserveKeys = "preserve_keys"
 )
 
+// How the copy moves rows (Options.CopyMode).
+const (
+	CopyModeAuto     = "auto"
+	CopyModeRows     = "rows"
+	CopyModeSegments = "segments"
+)
+
 // Provisioners known to zdm.
 const (
 	ProvisionerLocal     = "local"
@@ -46,6 +53,11 @@ type Options struct {
 	// the source (0: no limit), for a source whose searches must keep
 	// their latency. It can be changed while the copy runs.
 	CopyRateLimit int64 `json:"copy_rate_limit,omitempty"`
+	// CopyMode is how the copy moves rows: CopyModeSegments copies the
+	// source's flushed segments into the target's storage and imports
+	// them, CopyModeRows reads rows and inserts them, CopyModeAuto (the
+	// default) takes segments where both clusters allow it.
+	CopyMode string `json:"copy_mode,omitempty"`
 }
 
 // ClusterRef names a cluster and the organization and project it belongs to.
@@ -79,6 +91,9 @@ func (o Options) WithDefaults() Options {
 	if o.AutoID == "" {
 		o.AutoID = AutoIDRefuse
 	}
+	if o.CopyMode == "" {
+		o.CopyMode = CopyModeAuto
+	}
 	return o
 }
 
@@ -95,6 +110,11 @@ func (o Options) Validate() error {
 	}
 	if o.AutoID != "" && o.AutoID != AutoIDRefuse && o.AutoID != AutoIDPreserveKeys {
 		return FieldError("options.auto_id", `must be "refuse" or "preserve_keys"`)
+	}
+	switch o.CopyMode {
+	case "", CopyModeAuto, CopyModeRows, CopyModeSegments:
+	default:
+		return FieldError("options.copy_mode", `must be "auto", "rows" or "segments"`)
 	}
 	if err := validateCopyRateLimit(o.CopyRateLimit); err != nil {
 		return err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/zdm-io/zdm/domain"
@@ -19,6 +21,7 @@ type RegisterCluster struct {
 	Password     string
 	Spare        bool
 	ProxyListen  string
+	StoragePath  string
 }
 
 // Validate names the first field that is wrong.
@@ -39,6 +42,23 @@ func (r RegisterCluster) Validate() error {
 	}
 	if len(r.Username) > 256 || len(r.Password) > 1024 {
 		return domain.FieldError("password", "is too long")
+	}
+	return ValidateStoragePath(r.StoragePath)
+}
+
+// ValidateStoragePath accepts "" (no storage access) or the absolute path
+// of a directory this zdmd can read: a cluster's local storage, which the
+// segment copy reads, or writes its import into.
+func ValidateStoragePath(v string) error {
+	if v == "" {
+		return nil
+	}
+	if !filepath.IsAbs(v) || filepath.Clean(v) != v {
+		return domain.FieldError("storage_path", "must be a clean absolute path, for example /var/lib/milvus/data")
+	}
+	info, err := os.Stat(v)
+	if err != nil || !info.IsDir() {
+		return domain.FieldError("storage_path", "is not a directory this zdmd can read: "+v)
 	}
 	return nil
 }
@@ -96,7 +116,7 @@ func (s *Service) RegisterCluster(ctx context.Context, p domain.Principal, comma
 		}
 		return []domain.Event{domain.ClusterRegistered{
 			ID: id, Name: r.Name, Organization: r.Organization, Project: r.Project,
-			Endpoint: r.Endpoint, Spare: r.Spare, ProxyListen: r.ProxyListen, HasCredentials: !creds.Empty(),
+			Endpoint: r.Endpoint, Spare: r.Spare, ProxyListen: r.ProxyListen, StoragePath: r.StoragePath, HasCredentials: !creds.Empty(),
 		}}, nil
 	})
 }

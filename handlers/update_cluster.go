@@ -14,6 +14,7 @@ type UpdateCluster struct {
 	Spare       *bool
 	Username    *string
 	Password    *string
+	StoragePath *string
 }
 
 // Validate names the first field that is wrong.
@@ -31,8 +32,13 @@ func (u UpdateCluster) Validate() error {
 	if (u.Password != nil) != (u.Username != nil) {
 		return domain.FieldError("password", "is set together with username")
 	}
-	if u.Endpoint == nil && u.ProxyListen == nil && u.Spare == nil && u.Username == nil {
-		return domain.FieldError("body", "changes nothing: give endpoint, proxy_listen, spare or username and password")
+	if u.StoragePath != nil {
+		if err := ValidateStoragePath(*u.StoragePath); err != nil {
+			return err
+		}
+	}
+	if u.Endpoint == nil && u.ProxyListen == nil && u.Spare == nil && u.Username == nil && u.StoragePath == nil {
+		return domain.FieldError("body", "changes nothing: give endpoint, proxy_listen, spare, storage_path or username and password")
 	}
 	return nil
 }
@@ -66,6 +72,6 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 		if c.Deleted {
 			return nil, domain.ErrNotFound
 		}
-		return []domain.Event{domain.ClusterUpdated{Endpoint: u.Endpoint, ProxyListen: u.ProxyListen, Spare: u.Spare, HasCredentials: has}}, nil
+		return []domain.Event{domain.ClusterUpdated{Endpoint: u.Endpoint, ProxyListen: u.ProxyListen, Spare: u.Spare, HasCredentials: has, StoragePath: u.StoragePath}}, nil
 	})
 }

@@ -17,6 +17,7 @@ type ClusterView struct {
 	Status         string    `json:"status"`
 	Spare          bool      `json:"spare"`
 	ProxyListen    string    `json:"proxy_listen,omitempty"`
+	StoragePath    string    `json:"storage_path,omitempty"`
 	Provisioner    string    `json:"provisioner,omitempty"`
 	MigrationID    string    `json:"migration_id,omitempty"`
 	HasCredentials bool      `json:"has_credentials"`
@@ -38,7 +39,7 @@ func (v *ClusterView) apply(r domain.Record) {
 	c := &v.State
 	v.Name, v.Organization, v.Project, v.Endpoint = c.Name, c.Organization, c.Project, c.Endpoint
 	v.Status, v.Spare, v.ProxyListen, v.Provisioner = c.Status(), c.Spare, c.ProxyListen, c.Provisioner
-	v.HasCredentials, v.Deleted = c.HasCredentials, c.Deleted
+	v.HasCredentials, v.Deleted, v.StoragePath = c.HasCredentials, c.Deleted, c.StoragePath
 	v.MigrationID = c.LockedBy
 	if v.MigrationID == "" {
 		v.MigrationID = c.ClaimedBy

@@ -155,7 +155,7 @@ func (r spareRegistry) Endpoint(ctx context.Context, id string) (milvus.Endpoint
 	if err != nil {
 		return milvus.Endpoint{}, err
 	}
-	return milvus.Endpoint{Address: c.Endpoint, Username: creds.Username, Password: creds.Password}, nil
+	return milvus.Endpoint{Address: c.Endpoint, Username: creds.Username, Password: creds.Password, StoragePath: c.StoragePath}, nil
 }
 
 // spareRegistry offers the registry's spare clusters to the pool.

@@ -22,9 +22,7 @@ import (
 
 // benchCopy measures the bulk copy against its baselines.
 func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collection, quiet *slog.Logger) {
-	// Every baseline uses the copier's page and range sizes.
-	defaults := rowcopy.Config{PageRows: page, RangeRows: rangeRows}.WithDefaults()
-	page, rangeRows = defaults.PageRowsFor(col.Schema), defaults.RangeRowsFor(col.Schema)
+	usePageDefaults(col)
 	// The shared machine is noisy and the server's state drifts (flushes,
 	// compactions of the last run's data): every side runs `turns` times,
 	// in turns, each after the servers went idle, and its median counts.
@@ -80,6 +78,13 @@ func benchCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collectio
 	fmt.Printf("  before each timed run the bench waited for the servers to go idle: %s\n", w)
 	fmt.Printf("  peak heap during the copy %.1f MiB (bound: %d readers + %d writers = %d pages of %d rows in flight; measured at this size only)\n\n",
 		float64(peak)/(1<<20), cfg.Readers, cfg.Workers, cfg.Readers+cfg.Workers, cfg.PageRows)
+}
+
+// usePageDefaults sets the page and range sizes the flags left to the
+// copier to its defaults for col: every baseline uses the copier's sizes.
+func usePageDefaults(col *milvus.Collection) {
+	defaults := rowcopy.Config{PageRows: page, RangeRows: rangeRows}.WithDefaults()
+	page, rangeRows = defaults.PageRowsFor(col.Schema), defaults.RangeRowsFor(col.Schema)
 }
 
 type endpoints map[string]string

@@ -60,6 +60,7 @@ func clusterCmd(args []string, stdout io.Writer) error {
 		user := fs.String("username", "", "Milvus user")
 		spare := fs.Bool("spare", false, "offer the cluster to the pool provisioner as a target")
 		proxy := fs.String("proxy-listen", "", "run the zdm Milvus proxy for this cluster on host:port")
+		storage := fs.String("storage-path", "", "the cluster's local storage (Milvus localStorage.path) as this host reaches it, for the segment copy")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
@@ -68,7 +69,8 @@ func clusterCmd(args []string, stdout io.Writer) error {
 			return err
 		}
 		body := map[string]any{"name": *name, "organization": *org, "project": *project, "endpoint": *endpoint,
-			"username": *user, "password": os.Getenv("ZDM_CLUSTER_PASSWORD"), "spare": *spare, "proxy_listen": *proxy}
+			"username": *user, "password": os.Getenv("ZDM_CLUSTER_PASSWORD"), "spare": *spare, "proxy_listen": *proxy,
+			"storage_path": *storage}
 		var out clusterJSON
 		if err := c.do("POST", "/v1/clusters", body, &out); err != nil {
 			if ae, ok := err.(*apiError); ok && ae.Field != "" {
@@ -86,6 +88,8 @@ func flagOfField(field string) string {
 	switch field {
 	case "proxy_listen":
 		return "proxy-listen"
+	case "storage_path":
+		return "storage-path"
 	case "password":
 		return "username (password from ZDM_CLUSTER_PASSWORD)"
 	}

@@ -96,6 +96,7 @@ func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []
 	notify := fs.String("notify", "", "comma-separated email addresses")
 	autoID := fs.String("auto-id", "", "autoID keys on a target that cannot take them: refuse (default) or preserve_keys")
 	rateLimit := fs.Int64("copy-rate-limit", 0, "rows per second the copy reads from the source at most (default 0: no limit)")
+	copyMode := fs.String("copy-mode", "", "auto (default), rows or segments (both clusters registered with --storage-path)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -127,6 +128,9 @@ func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []
 	if *rateLimit != 0 {
 		options["copy_rate_limit"] = *rateLimit
 	}
+	if *copyMode != "" {
+		options["copy_mode"] = *copyMode
+	}
 	body := map[string]any{
 		"source_cluster_id": *source,
 		"target":            map[string]any{"name": *name, "project": *project, "organization": *org, "provisioner": *prov},
@@ -151,6 +155,7 @@ func flagNamed(err error) error {
 		"target.organization": "--target-organization", "target.provisioner": "--provisioner",
 		"options.lag_threshold_seconds": "--lag-threshold", "options.sync_time_limit": "--sync-time-limit",
 		"options.on_forbidden_op": "--on-forbidden-op", "options.auto_id": "--auto-id", "options.copy_rate_limit": "--copy-rate-limit",
+		"options.copy_mode": "--copy-mode",
 	}
 	f := flags[ae.Field]
 	if f == "" && strings.HasPrefix(ae.Field, "options.notify") {

@@ -22,6 +22,9 @@ type Endpoint struct {
 	Address  string
 	Username string
 	Password string
+	// StoragePath is the cluster's local storage as this host reaches it
+	// ("": none), for the segment copy.
+	StoragePath string
 }
 
 // Conn is a gRPC connection to one Milvus server.
@@ -71,6 +74,10 @@ func (c *Conn) Close() error { return c.cc.Close() }
 
 // Address is the server's address.
 func (c *Conn) Address() string { return c.ep.Address }
+
+// StoragePath is the cluster's local storage as this host reaches it
+// ("": zdm has no access to it).
+func (c *Conn) StoragePath() string { return c.ep.StoragePath }
 
 // Service is the raw MilvusService client.
 func (c *Conn) Service() milvuspb.MilvusServiceClient { return c.Svc }

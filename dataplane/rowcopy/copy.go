@@ -13,6 +13,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/segcopy"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/retry"
 )
@@ -192,6 +193,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		elsewhere []job                             // ranges another zdmd holds
 	)
 	prep := preparer{c: c, src: src, dst: dst, m: m, loadedForCopy: loadedForCopy, checkpoint: checkpoint}
+	prep.segments, prep.byRows = segmentMode(m)
 	// Several collections are prepared at a time, and the copy of the
 	// first ones starts while the others are being planned and made.
 	feed := func(ctx context.Context, send func(job) bool) error {
@@ -261,7 +263,15 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	}, func(j job) error { return finished(ctx, j, 0, nil, false) }); err != nil {
 		return err
 	}
-	return c.finishStructure(ctx, src, dst, m, cols)
+	if err := c.finishStructure(ctx, src, dst, m, cols); err != nil {
+		return err
+	}
+	if prep.segments {
+		// Each partition's staged files went once it was imported; what
+		// is left is the empty stage.
+		_ = segcopy.Local{Root: dst.StoragePath()}.Remove(ctx, stageOf(m.ID))
+	}
+	return nil
 }
 
 // connect dials the migration's source and target.

@@ -71,6 +71,12 @@ type Preflight struct {
 	Inventory     *milvus.Inventory `json:"inventory"`
 	Unloaded      []string          `json:"loaded_for_copy,omitempty"`
 	Refusals      []string          `json:"refusals,omitempty"`
+	// CopyMode is how the copy moves rows (domain.CopyModeSegments or
+	// domain.CopyModeRows), for the reason given; ByRows names the
+	// collections a segment copy moves by rows, and why.
+	CopyMode       string   `json:"copy_mode"`
+	CopyModeReason string   `json:"copy_mode_reason"`
+	ByRows         []string `json:"copied_by_rows,omitempty"`
 }
 
 // Plan reads the source's outline and makes the preflight report; the
@@ -99,6 +105,11 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 	if err != nil {
 		return domain.CopyStarted{}, &domain.StepError{Reason: "target_unreachable", Err: err}
 	}
+	mode, why, refusal := copyMode(m.Options.CopyMode, src.StoragePath(), dst.StoragePath(), pf.SourceVersion, pf.TargetVersion)
+	pf.CopyMode, pf.CopyModeReason = mode, why
+	if refusal != "" {
+		pf.Refusals = append(pf.Refusals, refusal)
+	}
 	for _, key := range held {
 		pf.Refusals = append(pf.Refusals, fmt.Sprintf("the target already holds rows of %s: the copy inserts, and would write them twice; start from a target without it", key))
 	}
@@ -108,6 +119,9 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 		pf.Refusals = append(pf.Refusals, milvus.Uncopiable(col)...)
 		if pk := col.PrimaryField(); pk.GetAutoID() {
 			pf.AutoID = append(pf.AutoID, col.Key())
+		}
+		if why := segmentFallback(col); why != "" && mode == domain.CopyModeSegments {
+			pf.ByRows = append(pf.ByRows, col.Key()+": "+why)
 		}
 	}
 	// Each collection's ranges are cut by the copy when it reaches it (a
@@ -204,6 +218,9 @@ type preparer struct {
 	m             *domain.Migration
 	loadedForCopy map[string]bool
 	checkpoint    func(context.Context, domain.BulkCopyProgressed) error
+	// segments is a segment copy; byRows the collections it moves by rows.
+	segments bool
+	byRows   map[string]bool
 }
 
 // prepare makes a collection ready to copy: made on the target, loaded on
@@ -223,6 +240,11 @@ func (r preparer) prepare(ctx context.Context, p *domain.CollectionProgress) (*m
 	}
 	if err := createOnTarget(ctx, dst, col, r.m); err != nil {
 		return col, nil, err
+	}
+	if r.segments && !r.byRows[col.Key()] {
+		// No query reaches the source, and the target loads what it
+		// imported at the end of the copy.
+		return col, nil, r.copySegments(ctx, p, col)
 	}
 	if !r.loadedForCopy[col.Key()] {
 		// Loading starts now, while the collection is empty, and goes on

@@ -222,6 +222,12 @@ const sessionTTL = 10 * time.Second
 
 func (b Bed) script() string { return filepath.Join(b.Root, "scripts", "milvus_server.py") }
 
+// DataDir is where a test-bed server ("source" or "target") keeps its
+// storage (Milvus's localStorage.path).
+func (b Bed) DataDir(name string) string {
+	return filepath.Join(b.serversRoot(), "servers", name, "data")
+}
+
 func (b Bed) serversRoot() string {
 	if r := os.Getenv("ZDM_MILVUS_ROOT"); r != "" {
 		return r

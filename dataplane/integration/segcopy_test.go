@@ -1,0 +1,187 @@
+package integration_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/dataplane/rowcopy"
+	"github.com/zdm-io/zdm/dataplane/segcopy"
+	"github.com/zdm-io/zdm/dataplane/verify"
+	"github.com/zdm-io/zdm/domain"
+)
+
+// The source's flushed segments, copied file by file into the target's
+// storage and imported partition by partition, give the target the same
+// rows, the source's deletes applied, without one query of the source's
+// rows.
+func TestSegmentsCopiedAndImportedGiveTheSameRows(t *testing.T) {
+	bed := milvustest.Empty(t)
+	ctx := context.Background()
+	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
+	shape := datatools.Shape{Databases: 1, Collections: 1, Partitions: 1, Rows: 6000, Dim: 8, PKType: "int64", Dynamic: true, Index: "FLAT", Load: true, Shards: 1, Prefix: "seg_"}
+	milvustest.Seed(t, src, shape)
+	const db, coll = "seg_db0", "seg_c0"
+	// Deletes of rows already flushed land in delete logs.
+	if err := src.FlushAndWait(ctx, db, coll); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Delete(ctx, db, coll, "", "id < 100"); err != nil {
+		t.Fatal(err)
+	}
+	listing, err := segcopy.List(ctx, src, db, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := src.Structure(ctx, db, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.CreateDatabase(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.CreateCollection(ctx, db, col.Schema, milvus.CollectionSettings{Shards: col.ShardsNum,
+		Level: commonpb.ConsistencyLevel(commonpb.ConsistencyLevel_value[col.ConsistencyLevel]), Properties: col.Properties}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range col.Partitions {
+		if p != "_default" {
+			if err := dst.CreatePartition(ctx, db, coll, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c := &segcopy.Copier{Source: segcopy.Local{Root: bed.DataDir("source")}, Target: segcopy.Local{Root: bed.DataDir("target")}, Stage: "zdm-import/test"}
+	var segments int
+	var imported int64
+	for _, p := range listing.Partitions {
+		for _, s := range p.Segments {
+			if _, err := c.CopySegment(ctx, listing.Collection, p.ID, s); err != nil {
+				t.Fatal(err)
+			}
+			segments++
+		}
+		if len(p.Segments) == 0 {
+			continue
+		}
+		n, err := c.Import(ctx, dst, db, coll, p.Name, listing.Collection, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imported += n
+	}
+	t.Logf("%d segments, %d rows imported", segments, imported)
+	for _, idx := range col.Indexes {
+		if err := dst.CreateIndex(ctx, db, coll, idx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dst.Load(ctx, db, coll); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verify.Verify(ctx, src, dst, verify.Options{SampleEvery: 1})
+	if err != nil || !rep.Equal {
+		t.Fatalf("after the import: %s %v", rep.Summary(), err)
+	}
+	if n, err := dst.CountWhere(ctx, db, coll, ""); err != nil || n != 5900 {
+		t.Fatalf("%d rows on the target (%v), want 5900", n, err)
+	}
+}
+
+// storageEndpoints resolves the test bed's servers with their storage.
+type storageEndpoints struct{ bed milvustest.Bed }
+
+func (e storageEndpoints) Endpoint(_ context.Context, id string) (milvus.Endpoint, error) {
+	if id == "src" {
+		return milvus.Endpoint{Address: e.bed.Source, StoragePath: e.bed.DataDir("source")}, nil
+	}
+	return milvus.Endpoint{Address: e.bed.Target, StoragePath: e.bed.DataDir("target")}, nil
+}
+
+// A segment copy records each segment staged and each partition imported;
+// a zdmd killed after an import finished but before it was recorded
+// imports nothing twice when the copy resumes, and a collection the
+// segment copy does not take is copied by rows.
+func TestASegmentCopyResumesWithoutImportingTwice(t *testing.T) {
+	bed := milvustest.Empty(t)
+	ctx := context.Background()
+	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 2, Partitions: 1, Rows: 4000, Dim: 8, PKType: "int64", Dynamic: true,
+		Index: "FLAT", Load: true, Shards: 1, Prefix: "segr_"})
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: 500, Dim: 8, PKType: "int64", AutoID: true,
+		Index: "FLAT", Load: true, Shards: 1, Prefix: "sega_"})
+	if err := src.FlushAndWait(ctx, "segr_db0", "segr_c0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Delete(ctx, "segr_db0", "segr_c0", "", "id < 50"); err != nil {
+		t.Fatal(err)
+	}
+	c := rowcopy.NewCopier(storageEndpoints{bed}, rowcopy.Config{}, nil)
+	m := planned(t, c)
+	var pf rowcopy.Preflight
+	if err := json.Unmarshal(m.Preflight, &pf); err != nil {
+		t.Fatal(err)
+	}
+	if pf.CopyMode != domain.CopyModeSegments || len(pf.ByRows) != 1 || !strings.HasPrefix(pf.ByRows[0], "sega_db0/sega_c0: autoID") {
+		t.Fatalf("preflight: mode %q (%s), by rows %v", pf.CopyMode, pf.CopyModeReason, pf.ByRows)
+	}
+	var mu sync.Mutex
+	failed := false
+	record := func(fail bool) func(context.Context, domain.BulkCopyProgressed) error {
+		return func(_ context.Context, p domain.BulkCopyProgressed) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if fail && !failed && strings.HasPrefix(p.Range, "import/") {
+				failed = true // the import ran; its checkpoint is lost
+				return errors.New("killed before the import was recorded")
+			}
+			events, err := domain.Decide(m, domain.RecordCopyProgress{Progress: p})
+			for _, e := range events {
+				if err == nil {
+					err = m.Apply(domain.Record{Seq: m.Seq() + 1, Event: e})
+				}
+			}
+			return err
+		}
+	}
+	if err := c.Copy(ctx, m, record(true)); err == nil || !failed {
+		t.Fatalf("the first copy: %v, import failed %v", err, failed)
+	}
+	if err := c.Copy(ctx, m.Clone(), record(false)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Collections {
+		if !p.Done {
+			t.Fatalf("%s/%s not done: %+v", p.Database, p.Collection, p)
+		}
+		segmented := strings.HasPrefix(p.Collection, "segr_")
+		if hasSegments := len(p.Planned) > 0 && strings.HasPrefix(p.Planned[0], "segment/"); hasSegments != segmented {
+			t.Fatalf("%s: planned %v", p.Collection, p.Planned)
+		}
+	}
+	for _, k := range []struct {
+		coll string
+		want int64
+	}{{"segr_c0", 3950}, {"segr_c1", 4000}} {
+		if n, err := dst.CountWhere(ctx, "segr_db0", k.coll, ""); err != nil || n != k.want {
+			t.Fatalf("%s on the target: %d rows (%v), want %d: an import ran twice, or missed rows", k.coll, n, err, k.want)
+		}
+	}
+	rep, err := verify.Verify(ctx, src, dst, verify.Options{SampleEvery: 1})
+	if err != nil || !rep.Equal {
+		t.Fatalf("after the copy: %s %v", rep.Summary(), err)
+	}
+	if _, err := os.Stat(filepath.Join(bed.DataDir("target"), "zdm-import", m.ID)); !os.IsNotExist(err) {
+		t.Fatalf("the staged segments were left on the target's storage: %v", err)
+	}
+}

@@ -1,0 +1,156 @@
+package milvus
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+)
+
+// Segment is a sealed, flushed segment of a collection: what the segment
+// copy moves.
+type Segment struct {
+	ID          int64 `json:"id"`
+	PartitionID int64 `json:"partition_id"`
+	Rows        int64 `json:"rows"`
+}
+
+// IDs are a collection's ID and its partitions' IDs, by name: the paths
+// of its binlogs name them.
+type IDs struct {
+	Collection int64
+	Partitions map[string]int64
+}
+
+// CollectionIDs reads a collection's and its partitions' IDs.
+func (c *Conn) CollectionIDs(ctx context.Context, db, coll string) (IDs, error) {
+	in := c.In(ctx, db)
+	d, err := c.Svc.DescribeCollection(in, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: coll})
+	if err := Check("describe collection "+db+"/"+coll, d.GetStatus(), err); err != nil {
+		return IDs{}, err
+	}
+	p, err := c.Svc.ShowPartitions(in, &milvuspb.ShowPartitionsRequest{DbName: db, CollectionName: coll})
+	if err := Check("show partitions "+db+"/"+coll, p.GetStatus(), err); err != nil {
+		return IDs{}, err
+	}
+	ids := IDs{Collection: d.GetCollectionID(), Partitions: map[string]int64{}}
+	for i, name := range p.GetPartitionNames() {
+		if i < len(p.GetPartitionIDs()) {
+			ids.Partitions[name] = p.GetPartitionIDs()[i]
+		}
+	}
+	return ids, nil
+}
+
+// FlushAndWait seals a collection's growing segments and waits until
+// every segment sealed by then is flushed to storage, so that its binlogs
+// hold every row acknowledged before the call.
+func (c *Conn) FlushAndWait(ctx context.Context, db, coll string) error {
+	in := c.In(ctx, db)
+	r, err := c.Svc.Flush(in, &milvuspb.FlushRequest{DbName: db, CollectionNames: []string{coll}})
+	if err := Check("flush "+db+"/"+coll, r.GetStatus(), err); err != nil {
+		return err
+	}
+	var segs []int64
+	for _, ids := range r.GetCollSegIDs() {
+		segs = append(segs, ids.GetData()...)
+	}
+	for _, ids := range r.GetFlushCollSegIDs() {
+		segs = append(segs, ids.GetData()...)
+	}
+	req := &milvuspb.GetFlushStateRequest{SegmentIDs: segs, FlushTs: r.GetCollFlushTs()[coll], DbName: db, CollectionName: coll}
+	for {
+		s, err := c.Svc.GetFlushState(in, req)
+		if err := Check("flush state of "+db+"/"+coll, s.GetStatus(), err); err != nil {
+			return err
+		}
+		if s.GetFlushed() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// FlushedSegments lists a collection's flushed segments.
+func (c *Conn) FlushedSegments(ctx context.Context, db, coll string) ([]Segment, error) {
+	r, err := c.Svc.GetPersistentSegmentInfo(c.In(ctx, db), &milvuspb.GetPersistentSegmentInfoRequest{DbName: db, CollectionName: coll})
+	if err := Check("segments of "+db+"/"+coll, r.GetStatus(), err); err != nil {
+		return nil, err
+	}
+	var out []Segment
+	for _, s := range r.GetInfos() {
+		if s.GetState() == commonpb.SegmentState_Flushed {
+			out = append(out, Segment{ID: s.GetSegmentID(), PartitionID: s.GetPartitionID(), Rows: s.GetNumRows()})
+		}
+	}
+	return out, nil
+}
+
+// ImportBinlogs starts the import of binlogs laid out as a cluster writes
+// them: insertDir holds a partition's segments' insert logs
+// (insertDir/SEGMENT/FIELD/LOG), deltaDir their delete logs ("" for none).
+// It returns the import's task IDs.
+func (c *Conn) ImportBinlogs(ctx context.Context, db, coll, part, insertDir, deltaDir string) ([]int64, error) {
+	r, err := c.Svc.Import(c.In(ctx, db), &milvuspb.ImportRequest{DbName: db, CollectionName: coll, PartitionName: part,
+		Files: []string{insertDir, deltaDir}, Options: []*commonpb.KeyValuePair{{Key: "backup", Value: "true"}}})
+	if err := Check("import binlogs into "+db+"/"+coll+" partition "+part, r.GetStatus(), err); err != nil {
+		return nil, err
+	}
+	return r.GetTasks(), nil
+}
+
+// ImportDone reports whether an import task ended, with the rows it
+// imported; a failed task is an error naming its reason.
+func (c *Conn) ImportDone(ctx context.Context, task int64) (done bool, rows int64, err error) {
+	r, err := c.Svc.GetImportState(c.In(ctx, ""), &milvuspb.GetImportStateRequest{Task: task})
+	if err := Check("import task "+strconv.FormatInt(task, 10), r.GetStatus(), err); err != nil {
+		return false, 0, err
+	}
+	switch r.GetState() {
+	case commonpb.ImportState_ImportCompleted:
+		return true, r.GetRowCount(), nil
+	case commonpb.ImportState_ImportFailed, commonpb.ImportState_ImportFailedAndCleaned:
+		return true, 0, fmt.Errorf("import task %d failed: %s", task, KVMap(r.GetInfos())["failed_reason"])
+	}
+	return false, 0, nil
+}
+
+// ImportTask is a bulk import the server knows of.
+type ImportTask struct {
+	ID    int64
+	Files string // the files it was given, comma-separated
+	Ended bool
+	// Failed is the reason of a failed task ("" for one that did not).
+	Failed string
+}
+
+// ImportTasks lists the import tasks of a collection.
+func (c *Conn) ImportTasks(ctx context.Context, db, coll string) ([]ImportTask, error) {
+	r, err := c.Svc.ListImportTasks(c.In(ctx, db), &milvuspb.ListImportTasksRequest{DbName: db, CollectionName: coll})
+	if err := Check("list import tasks of "+db+"/"+coll, r.GetStatus(), err); err != nil {
+		return nil, err
+	}
+	var out []ImportTask
+	for _, t := range r.GetTasks() {
+		infos := KVMap(t.GetInfos())
+		it := ImportTask{ID: t.GetId(), Files: infos["files"]}
+		switch t.GetState() {
+		case commonpb.ImportState_ImportCompleted:
+			it.Ended = true
+		case commonpb.ImportState_ImportFailed, commonpb.ImportState_ImportFailedAndCleaned:
+			it.Ended, it.Failed = true, infos["failed_reason"]
+			if it.Failed == "" {
+				it.Failed = "failed"
+			}
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}

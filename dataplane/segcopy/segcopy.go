@@ -1,0 +1,164 @@
+package segcopy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
+)
+
+// Partition is one partition of a collection and its flushed segments.
+type Partition struct {
+	Name     string
+	ID       int64
+	Segments []milvus.Segment
+}
+
+// Listing is what a collection's segment copy moves: its IDs (they name
+// its binlogs' paths) and its partitions' flushed segments.
+type Listing struct {
+	Collection int64
+	Partitions []Partition
+}
+
+// List flushes a source collection and lists its flushed segments by
+// partition. Made after the capture is armed, the flush puts every write
+// acknowledged before it into the segments listed; the writes after it are
+// journaled, and replayed on top.
+func List(ctx context.Context, src *milvus.Conn, db, coll string) (Listing, error) {
+	if err := src.FlushAndWait(ctx, db, coll); err != nil {
+		return Listing{}, err
+	}
+	ids, err := src.CollectionIDs(ctx, db, coll)
+	if err != nil {
+		return Listing{}, err
+	}
+	segs, err := src.FlushedSegments(ctx, db, coll)
+	if err != nil {
+		return Listing{}, err
+	}
+	l := Listing{Collection: ids.Collection}
+	for name, id := range ids.Partitions {
+		p := Partition{Name: name, ID: id}
+		for _, s := range segs {
+			if s.PartitionID == id {
+				p.Segments = append(p.Segments, s)
+			}
+		}
+		l.Partitions = append(l.Partitions, p)
+	}
+	return l, nil
+}
+
+// ErrSegmentGone is a listed segment whose binlogs are no longer in the
+// source's storage: compacted into another since it was listed.
+var ErrSegmentGone = errors.New("a listed segment's binlogs are gone from the source's storage (compacted since it was listed)")
+
+// Copier copies segments' binlogs from a source's storage into a target's
+// and has the target import them.
+type Copier struct {
+	Source, Target Storage
+	// Stage is the key prefix on the target's storage under which the
+	// copies land, one per migration.
+	Stage string
+	// Files copied at a time (default 4).
+	Files int
+}
+
+// binlogKinds are the logs a segment's import reads: its rows and the
+// deletes applied to them.
+var binlogKinds = []string{"insert_log", "delta_log"}
+
+func segmentPrefix(kind string, coll, part, seg int64) string {
+	return fmt.Sprintf("%s/%d/%d/%d/", kind, coll, part, seg)
+}
+
+// CopySegment copies one segment's insert and delete logs to the stage
+// and returns the bytes copied. A segment with no insert log is
+// ErrSegmentGone.
+func (c *Copier) CopySegment(ctx context.Context, coll, part int64, seg milvus.Segment) (int64, error) {
+	var objs []Object
+	for _, kind := range binlogKinds {
+		o, err := c.Source.List(ctx, segmentPrefix(kind, coll, part, seg.ID))
+		if err != nil {
+			return 0, err
+		}
+		if kind == "insert_log" && len(o) == 0 {
+			return 0, fmt.Errorf("segment %d: %w", seg.ID, ErrSegmentGone)
+		}
+		objs = append(objs, o...)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(c.Files, 1))
+	if c.Files == 0 {
+		g.SetLimit(4)
+	}
+	var bytes int64
+	for _, o := range objs {
+		bytes += o.Size
+		g.Go(func() error {
+			r, err := c.Source.Open(gctx, o.Key)
+			if err != nil {
+				return fmt.Errorf("segment %d: %w", seg.ID, ErrSegmentGone)
+			}
+			defer r.Close()
+			return c.Target.Put(gctx, c.Stage+"/"+o.Key, r, o.Size)
+		})
+	}
+	return bytes, g.Wait()
+}
+
+// Import has the target import one partition's staged segments into
+// db/coll and waits for it; it returns the rows imported. An import of
+// the same files the target already has, running or done (a zdmd killed
+// before it recorded it), is waited for, not started again: a second
+// import would write every row twice.
+func (c *Copier) Import(ctx context.Context, dst *milvus.Conn, db, coll, part string, srcColl, srcPart int64) (int64, error) {
+	insertDir := c.Target.Path(fmt.Sprintf("%s/insert_log/%d/%d", c.Stage, srcColl, srcPart))
+	deltaDir := ""
+	if d, err := c.Target.List(ctx, fmt.Sprintf("%s/delta_log/%d/%d/", c.Stage, srcColl, srcPart)); err != nil {
+		return 0, err
+	} else if len(d) > 0 {
+		deltaDir = c.Target.Path(fmt.Sprintf("%s/delta_log/%d/%d", c.Stage, srcColl, srcPart))
+	}
+	known, err := dst.ImportTasks(ctx, db, coll)
+	if err != nil {
+		return 0, err
+	}
+	var tasks []int64
+	for _, t := range known {
+		if t.Failed == "" && slices.Contains(strings.Split(t.Files, ","), insertDir) {
+			tasks = append(tasks, t.ID)
+		}
+	}
+	if len(tasks) == 0 {
+		if tasks, err = dst.ImportBinlogs(ctx, db, coll, part, insertDir, deltaDir); err != nil {
+			return 0, err
+		}
+	}
+	var rows int64
+	for _, task := range tasks {
+		for {
+			done, n, err := dst.ImportDone(ctx, task)
+			if err != nil {
+				return rows, err
+			}
+			if done {
+				rows += n
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return rows, ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	return rows, nil
+}
