@@ -20,6 +20,9 @@ type Target struct {
 	Endpoint    string
 	Version     string
 	Credentials Credentials
+	// StoragePath is the new cluster's local storage, when zdm's hosts
+	// reach it (see ClusterRegistered.StoragePath).
+	StoragePath string
 	// Registered is set when the cluster is already in the registry (a
 	// spare from the pool); otherwise zdm registers it.
 	Registered bool

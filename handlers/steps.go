@@ -106,6 +106,7 @@ func (s *Service) claimTarget(ctx context.Context, m *domain.Migration, t domain
 		return []domain.Event{domain.ClusterRegistered{
 			ID: t.ClusterID, Name: m.Target.Name, Organization: m.Organization, Project: m.Target.Project,
 			Endpoint: t.Endpoint, Provisioner: m.Target.Provisioner, MigrationID: m.ID, HasCredentials: !t.Credentials.Empty(),
+			StoragePath: t.StoragePath,
 		}}, nil
 	})
 	return err

@@ -62,7 +62,13 @@ func (p *LocalProvisioner) Provision(ctx context.Context, m *domain.Migration) (
 	}
 	defer c.Close()
 	v, _ := c.Version(ctx)
-	return domain.Target{ClusterID: "t-" + m.ID, Name: m.Target.Name, Endpoint: endpoint, Version: v}, nil
+	// The server runs on this host: its storage is there for a segment
+	// copy (imports name local files by absolute path).
+	storage, err := filepath.Abs(filepath.Join(p.script.Root, "servers", name, "data"))
+	if err != nil {
+		return domain.Target{}, err
+	}
+	return domain.Target{ClusterID: "t-" + m.ID, Name: m.Target.Name, Endpoint: endpoint, Version: v, StoragePath: storage}, nil
 }
 
 // Release stops the server and removes its data.

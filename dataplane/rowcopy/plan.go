@@ -242,8 +242,11 @@ func (r preparer) prepare(ctx context.Context, p *domain.CollectionProgress) (*m
 		return col, nil, err
 	}
 	if r.segments && !r.byRows[col.Key()] {
-		// No query reaches the source, and the target loads what it
-		// imported at the end of the copy.
+		// No query reaches the source: it is not loaded for the copy.
+		// The target loads the collection once it imported it (the end
+		// of the copy waits for every imported segment): one loaded
+		// before would answer without the segments imported into it
+		// until it picked them up.
 		return col, nil, r.copySegments(ctx, p, col)
 	}
 	if !r.loadedForCopy[col.Key()] {
