@@ -93,6 +93,9 @@ type BulkCopyProgressed struct {
 	Collection string `json:"collection"`
 	Range      string `json:"range"`
 	Rows       int64  `json:"rows"`
+	// Bytes are the binlog bytes a segment copy's step staged on the
+	// target.
+	Bytes int64 `json:"bytes,omitempty"`
 	// Done marks the collection's last range.
 	Done bool `json:"done,omitempty"`
 	// Skipped says why a collection was not copied (for example, dropped

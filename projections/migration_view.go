@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/zdm-io/zdm/domain"
@@ -73,13 +74,16 @@ type Connection struct {
 
 // Progress is the copy progress, in total and per collection.
 type Progress struct {
-	RowsCopied    int64            `json:"rows_copied"`
-	RowsTotal     int64            `json:"rows_total"`
-	RowsPerSecond float64          `json:"rows_per_second"`
-	ETASeconds    *float64         `json:"eta_seconds"`
-	StartedAt     *time.Time       `json:"started_at,omitempty"`
-	UpdatedAt     *time.Time       `json:"updated_at,omitempty"`
-	Collections   []CollectionView `json:"collections"`
+	RowsCopied    int64      `json:"rows_copied"`
+	RowsTotal     int64      `json:"rows_total"`
+	RowsPerSecond float64    `json:"rows_per_second"`
+	ETASeconds    *float64   `json:"eta_seconds"`
+	StartedAt     *time.Time `json:"started_at,omitempty"`
+	UpdatedAt     *time.Time `json:"updated_at,omitempty"`
+	// Segments and bytes a segment copy staged on the target.
+	SegmentsCopied int              `json:"segments_copied,omitempty"`
+	BytesCopied    int64            `json:"bytes_copied,omitempty"`
+	Collections    []CollectionView `json:"collections"`
 }
 
 // CollectionView is the copy progress of one collection.
@@ -89,6 +93,8 @@ type CollectionView struct {
 	RowsCopied    int64      `json:"rows_copied"`
 	RowsTotal     int64      `json:"rows_total"`
 	Ranges        int        `json:"ranges_done"`
+	Segments      int        `json:"segments_copied,omitempty"`
+	Bytes         int64      `json:"bytes_copied,omitempty"`
 	Done          bool       `json:"done"`
 	Skipped       string     `json:"skipped,omitempty"`
 	RowsPerSecond float64    `json:"rows_per_second"`
@@ -212,6 +218,12 @@ func (v *MigrationView) applyProgress(e domain.BulkCopyProgressed, at time.Time)
 	}
 	c.RowsCopied += e.Rows
 	c.Ranges++
+	if strings.HasPrefix(e.Range, "segment/") {
+		c.Segments++
+		c.Bytes += e.Bytes
+		v.Progress.SegmentsCopied++
+		v.Progress.BytesCopied += e.Bytes
+	}
 	c.Done = c.Done || e.Done || e.Skipped != ""
 	if e.Skipped != "" {
 		c.Skipped = e.Skipped

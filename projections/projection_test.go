@@ -128,3 +128,27 @@ func TestACollectionsPlanReplacesThePreflightsEstimate(t *testing.T) {
 		t.Fatalf("total %d; a: %d of %d in %d ranges, done %v", v.Progress.RowsTotal, a.RowsCopied, a.RowsTotal, a.Ranges, a.Done)
 	}
 }
+
+func TestASegmentCopyShowsItsSegmentsAndBytes(t *testing.T) {
+	ctx := context.Background()
+	p := NewMigrations(&memStore{m: map[string][]byte{}})
+	subj := domain.MigrationSubject + "m1"
+	recs := []domain.Event{
+		domain.MigrationRequested{ID: "m1", Organization: "acme", Options: domain.Options{}.WithDefaults()},
+		domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "db", Collection: "a", Rows: 300}}},
+		domain.BulkCopyProgressed{Database: "db", Collection: "a", Plan: &domain.CollectionPlan{Rows: 300, Ranges: []string{"segment/1/2/3", "segment/1/2/4", "import/1/2/_default"}}},
+		domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "segment/1/2/3", Bytes: 1 << 20},
+		domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "segment/1/2/4", Bytes: 1 << 19},
+		domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "import/1/2/_default", Rows: 300, Done: true},
+	}
+	for i, e := range recs {
+		if err := p.Handle(ctx, subj, []domain.Record{{Seq: uint64(i + 1), At: time.Unix(int64(i), 0), Event: e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, _ := p.Get("m1")
+	a := v.Progress.Collections[0]
+	if v.Progress.SegmentsCopied != 2 || v.Progress.BytesCopied != 3<<19 || a.Segments != 2 || a.Bytes != 3<<19 || a.RowsCopied != 300 || !a.Done {
+		t.Fatalf("progress: %+v", v.Progress)
+	}
+}

@@ -146,6 +146,8 @@ func plainLine(m *projections.MigrationView) string {
 		fmt.Sprintf("copied=%d/%d", p.RowsCopied, p.RowsTotal),
 		fmt.Sprintf("percent=%.1f", percent(p.RowsCopied, p.RowsTotal)),
 		fmt.Sprintf("rows_per_second=%.0f", p.RowsPerSecond),
+		fmt.Sprintf("segments=%d", p.SegmentsCopied),
+		fmt.Sprintf("bytes=%d", p.BytesCopied),
 		"eta=" + dur(p.ETASeconds),
 		"lag=" + dur(m.LagSeconds),
 	}
@@ -192,6 +194,9 @@ func frame(m *projections.MigrationView) []string {
 	}
 	p := m.Progress
 	out = append(out, row(bar{"total", p.RowsCopied, p.RowsTotal, p.RowsPerSecond, p.ETASeconds, false, ""}))
+	if p.SegmentsCopied > 0 {
+		out = append(out, fmt.Sprintf("segments staged on the target %s (%s)", count(int64(p.SegmentsCopied)), byteSize(p.BytesCopied)))
+	}
 	lag := "lag " + dur(m.LagSeconds)
 	if m.Options.LagThresholdSeconds > 0 {
 		lag += fmt.Sprintf(" (threshold %s, max %s)", dur(&m.Options.LagThresholdSeconds), dur(&m.MaxLagSeconds))
@@ -251,4 +256,18 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// byteSize reads a byte count the way an operator says it.
+func byteSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 4 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }

@@ -214,4 +214,14 @@ func TestWatchFrameDrawsABarPerCollection(t *testing.T) {
 			t.Errorf("frame lacks %q:\n%s", want, f)
 		}
 	}
+	if strings.Contains(f, "segments") {
+		t.Errorf("a row copy's frame speaks of segments:\n%s", f)
+	}
+	m.Progress.SegmentsCopied, m.Progress.BytesCopied = 12, 3<<29
+	if f := strings.Join(frame(m), "\n"); !strings.Contains(f, "segments staged on the target 12 (1.5 GiB)") {
+		t.Errorf("a segment copy's frame:\n%s", f)
+	}
+	if l := plainLine(m); !strings.Contains(l, "segments=12 bytes=1610612736") {
+		t.Errorf("plain line: %s", l)
+	}
 }

@@ -47,6 +47,13 @@ function esc(v) {
   return String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 const num = (n) => (n == null ? "—" : Number(n).toLocaleString("en-US"));
+// bytes reads a byte count the way an operator says it.
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = Number(n || 0), i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
 const canDrive = () => me && me.role !== "viewer";
 
 function seconds(s) {
@@ -505,7 +512,8 @@ function migrationPage(id) {
       <table><thead><tr><th>Collection</th><th>Progress</th><th class="num">Rows</th><th class="num">Rate</th><th class="num">ETA</th></tr></thead>
       <tbody>${cols}</tbody>
       <tfoot><tr id="progress-total"><th>Total</th><th>${bar(p.rows_copied, p.rows_total)}</th><th class="num">${num(p.rows_copied)} / ${num(p.rows_total)}</th>
-      <th class="num">${p.rows_per_second ? num(Math.round(p.rows_per_second)) + "/s" : "—"}</th><th class="num">${seconds(p.eta_seconds)}</th></tr></tfoot></table>`;
+      <th class="num">${p.rows_per_second ? num(Math.round(p.rows_per_second)) + "/s" : "—"}</th><th class="num">${seconds(p.eta_seconds)}</th></tr></tfoot></table>
+      ${p.segments_copied ? `<p class="muted" id="segments-copied">Segments staged on the target: ${num(p.segments_copied)} (${bytes(p.bytes_copied)})</p>` : ""}`;
 
     const conn = t.connection;
     document.getElementById("connection-card").hidden = !conn && !m.write_pause_ms;

@@ -142,7 +142,9 @@ func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress
 			if err != nil {
 				return fmt.Errorf("%s: a step of the plan is not understood: %q", col.Key(), name)
 			}
-			if _, err := sc.CopySegment(ctx, coll, part, milvus.Segment{ID: seg, PartitionID: part}); err != nil {
+			bytes, err := sc.CopySegment(ctx, coll, part, milvus.Segment{ID: seg, PartitionID: part})
+			progress.Bytes = bytes
+			if err != nil {
 				if errors.Is(err, segcopy.ErrSegmentGone) {
 					return &domain.StepError{Reason: "segment_gone", Permanent: true, Err: fmt.Errorf(
 						"%s: %w; the source's garbage collection removed it before it was copied: start the migration again, or with options.copy_mode rows", col.Key(), err)}
