@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/milvus"
@@ -38,7 +39,7 @@ func planned(t *testing.T, c *rowcopy.Copier) *domain.Migration {
 	m2 := domain.NewMigration()
 	for i, e := range []domain.Event{domain.MigrationRequested{ID: m.ID, Source: m.Source, Options: m.Options}, domain.Locked{},
 		domain.ProvisioningStarted{}, m.TargetCluster, plan} {
-		if err := m2.Apply(domain.Record{Seq: uint64(i + 1), Event: e}); err != nil {
+		if err := m2.Apply(domain.Record{Seq: uint64(i + 1), At: time.Now(), Event: e}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -286,5 +287,20 @@ func TestALimitedCopyReadsSmallPagesAndMovesEveryRowOnce(t *testing.T) {
 	rep, err := verify.Verify(ctx, src, dst, verify.Options{SampleEvery: 1})
 	if err != nil || !rep.Equal {
 		t.Fatalf("after the copy: %s %v", rep.Summary(), err)
+	}
+}
+
+// recordInto folds a copy's checkpoints into m as the saga would, under mu.
+func recordInto(mu *sync.Mutex, m *domain.Migration) func(context.Context, domain.BulkCopyProgressed) error {
+	return func(_ context.Context, p domain.BulkCopyProgressed) error {
+		mu.Lock()
+		defer mu.Unlock()
+		events, err := domain.Decide(m, domain.RecordCopyProgress{Progress: p})
+		for _, e := range events {
+			if err == nil {
+				err = m.Apply(domain.Record{Seq: m.Seq() + 1, At: time.Now(), Event: e})
+			}
+		}
+		return err
 	}
 }

@@ -137,21 +137,18 @@ func TestASegmentCopyResumesWithoutImportingTwice(t *testing.T) {
 	}
 	var mu sync.Mutex
 	failed := false
+	var failMu sync.Mutex
 	record := func(fail bool) func(context.Context, domain.BulkCopyProgressed) error {
-		return func(_ context.Context, p domain.BulkCopyProgressed) error {
-			mu.Lock()
-			defer mu.Unlock()
+		into := recordInto(&mu, m)
+		return func(ctx context.Context, p domain.BulkCopyProgressed) error {
+			failMu.Lock()
 			if fail && !failed && strings.HasPrefix(p.Range, "import/") {
 				failed = true // the import ran; its checkpoint is lost
+				failMu.Unlock()
 				return errors.New("killed before the import was recorded")
 			}
-			events, err := domain.Decide(m, domain.RecordCopyProgress{Progress: p})
-			for _, e := range events {
-				if err == nil {
-					err = m.Apply(domain.Record{Seq: m.Seq() + 1, Event: e})
-				}
-			}
-			return err
+			failMu.Unlock()
+			return into(ctx, p)
 		}
 	}
 	if err := c.Copy(ctx, m, record(true)); err == nil || !failed {

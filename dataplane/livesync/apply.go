@@ -39,6 +39,8 @@ type Applier struct {
 
 	mu      sync.Mutex
 	workers map[string]*applyWorker
+	// repairs are the uncertain writes repaired, for RepairAgain.
+	repairs []capture.Entry
 	// ahead is how far the source's clock runs ahead of zdmd's, at least:
 	// a write is committed before the proxy journals its answer, so its
 	// commit time can pass the entry's time only by the clocks' offset.

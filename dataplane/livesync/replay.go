@@ -68,7 +68,11 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 		return fmt.Errorf("decode %s: %w", e.Method, err)
 	}
 	if e.Op == capture.OpUncertain {
-		return a.repair(ctx, w, e, msg)
+		err := a.repair(ctx, w, e, msg)
+		if err == nil {
+			a.repaired(e)
+		}
+		return err
 	}
 	t, db, coll := a.target, e.Database, e.Collection
 	switch r := msg.(type) {

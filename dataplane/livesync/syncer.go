@@ -252,8 +252,12 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	if err := s.drainTo(ctx, r.applier, fence, s.cfg.DrainTimeout); err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
+	again, err := r.applier.RepairAgain(ctx)
+	if err != nil {
+		return domain.SwitchedOver{}, none, nil, err
+	}
 	drained := time.Now()
-	rep, err := heldCheck(ctx, r, pre, fence0, described)
+	rep, err := heldCheck(ctx, r, pre, fence0, described, again)
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
@@ -279,10 +283,10 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 
 // heldCheck compares the clusters while writes are held. With pre, the
 // check made before the hold with the journal applied up to fence0, it
-// reads only the collections written since, those pre found different,
-// and those it did not see; the others cannot have changed through the
-// proxy, and keep pre's result.
-func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint64, described *verify.Described) (*verify.Report, error) {
+// reads only the collections written since, those repaired again, those
+// pre found different, and those it did not see; the others cannot have
+// changed through the proxy, and keep pre's result.
+func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint64, described *verify.Described, repaired map[[2]string]bool) (*verify.Report, error) {
 	if pre == nil {
 		return verify.QuickCheckOf(ctx, r.source, r.target, nil, described)
 	}
@@ -313,6 +317,7 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 		k := [2]string{db, coll}
 		c, ok := clean[k]
 		_, written := touched[k]
+		written = written || repaired[k]
 		switch {
 		case !ok || written:
 			return true
