@@ -146,10 +146,12 @@ func plainLine(m *projections.MigrationView) string {
 		fmt.Sprintf("copied=%d/%d", p.RowsCopied, p.RowsTotal),
 		fmt.Sprintf("percent=%.1f", percent(p.RowsCopied, p.RowsTotal)),
 		fmt.Sprintf("rows_per_second=%.0f", p.RowsPerSecond),
-		fmt.Sprintf("segments=%d", p.SegmentsCopied),
-		fmt.Sprintf("bytes=%d", p.BytesCopied),
 		"eta=" + dur(p.ETASeconds),
 		"lag=" + dur(m.LagSeconds),
+	}
+	if p.SegmentsCopied > 0 {
+		// Only a segment copy has them; a row copy's line stays as it was.
+		parts = append(parts, fmt.Sprintf("segments=%d", p.SegmentsCopied), fmt.Sprintf("bytes=%d", p.BytesCopied))
 	}
 	switch {
 	case m.FailureReason != "":

@@ -221,7 +221,7 @@ func TestWatchFrameDrawsABarPerCollection(t *testing.T) {
 	if f := strings.Join(frame(m), "\n"); !strings.Contains(f, "segments staged on the target 12 (1.5 GiB)") {
 		t.Errorf("a segment copy's frame:\n%s", f)
 	}
-	if l := plainLine(m); !strings.Contains(l, "segments=12 bytes=1610612736") {
+	if l := plainLine(m); !strings.HasSuffix(l, "lag=3.5s segments=12 bytes=1610612736") {
 		t.Errorf("plain line: %s", l)
 	}
 }
