@@ -11,32 +11,9 @@ import (
 // again: a range is recorded once, and the collection is done with the
 // last of its planned ranges, whoever recorded it.
 func TestARangeIsRecordedOnceAndTheLastOneEndsItsCollection(t *testing.T) {
-	m := domain.NewMigration()
-	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	apply := func(events ...domain.Event) {
-		t.Helper()
-		for _, e := range events {
-			at = at.Add(time.Second)
-			if err := m.Apply(domain.Record{Seq: m.Seq() + 1, At: at, Event: e}); err != nil {
-				t.Fatalf("%s: %v", e.EventType(), err)
-			}
-		}
-	}
-	source := domain.ClusterRef{ID: "cl-src", Name: "prod", Organization: "acme", Project: "search", Endpoint: "127.0.0.1:19530"}
-	apply(domain.MigrationRequested{ID: "mig-1", Source: source, Target: domain.TargetSpec{Name: "prod-new", Project: "search", Provisioner: "local"},
-		Options: domain.Options{}.WithDefaults(), RequestedBy: "olga", Organization: "acme"},
-		domain.Locked{SourceClusterID: source.ID},
-		domain.ProvisioningStarted{Provisioner: "local"},
-		domain.TargetProvisioned{ClusterID: "cl-tgt", Endpoint: "127.0.0.1:19560"},
-		domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "default", Collection: "c", Rows: 30, Ranges: []string{"r0", "r1", "r2"}}}})
+	m, progress := copying(t, domain.CollectionPlan{Database: "default", Collection: "c", Rows: 30, Ranges: []string{"r0", "r1", "r2"}})
 	record := func(r string, rows int64) []domain.Event {
-		t.Helper()
-		events, err := domain.Decide(m, domain.RecordCopyProgress{Progress: domain.BulkCopyProgressed{Database: "default", Collection: "c", Range: r, Rows: rows}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		apply(events...)
-		return events
+		return progress(domain.BulkCopyProgressed{Range: r, Rows: rows})
 	}
 	for _, step := range []struct {
 		rng    string
@@ -60,31 +37,8 @@ func TestARangeIsRecordedOnceAndTheLastOneEndsItsCollection(t *testing.T) {
 // recorded stands (its ranges name the checkpoints), and the collection
 // is done with the last of those ranges.
 func TestACollectionPlannedByTheCopyIsPlannedOnce(t *testing.T) {
-	m := domain.NewMigration()
-	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	apply := func(events ...domain.Event) {
-		t.Helper()
-		for _, e := range events {
-			at = at.Add(time.Second)
-			if err := m.Apply(domain.Record{Seq: m.Seq() + 1, At: at, Event: e}); err != nil {
-				t.Fatalf("%s: %v", e.EventType(), err)
-			}
-		}
-	}
-	apply(domain.MigrationRequested{ID: "mig-1", Source: domain.ClusterRef{ID: "cl-src"}, Options: domain.Options{}.WithDefaults()},
-		domain.Locked{SourceClusterID: "cl-src"}, domain.ProvisioningStarted{Provisioner: "local"}, domain.TargetProvisioned{ClusterID: "cl-tgt"},
-		// The preflight's estimate, no ranges yet.
-		domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "default", Collection: "c", Rows: 25}}})
-	record := func(p domain.BulkCopyProgressed) []domain.Event {
-		t.Helper()
-		p.Database, p.Collection = "default", "c"
-		events, err := domain.Decide(m, domain.RecordCopyProgress{Progress: p})
-		if err != nil {
-			t.Fatal(err)
-		}
-		apply(events...)
-		return events
-	}
+	// The preflight's estimate, no ranges yet.
+	m, record := copying(t, domain.CollectionPlan{Database: "default", Collection: "c", Rows: 25})
 	if c := m.Collections[0]; len(c.Planned) != 0 || c.Total != 25 {
 		t.Fatalf("before its plan: %+v", c)
 	}
@@ -103,5 +57,39 @@ func TestACollectionPlannedByTheCopyIsPlannedOnce(t *testing.T) {
 	}
 	if ev := record(domain.BulkCopyProgressed{Range: "r0", Rows: 10}); len(ev) != 1 || !m.Collections[0].Done || m.CopiedRows != 20 {
 		t.Fatalf("after the last range: %+v, copied %d", m.Collections[0], m.CopiedRows)
+	}
+}
+
+// copying returns a migration whose copy started with plans, and what
+// records a checkpoint of default/c on it as the saga does.
+func copying(t *testing.T, plans ...domain.CollectionPlan) (*domain.Migration, func(domain.BulkCopyProgressed) []domain.Event) {
+	t.Helper()
+	m := domain.NewMigration()
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	apply := func(events ...domain.Event) {
+		t.Helper()
+		for _, e := range events {
+			at = at.Add(time.Second)
+			if err := m.Apply(domain.Record{Seq: m.Seq() + 1, At: at, Event: e}); err != nil {
+				t.Fatalf("%s: %v", e.EventType(), err)
+			}
+		}
+	}
+	source := domain.ClusterRef{ID: "cl-src", Name: "prod", Organization: "acme", Project: "search", Endpoint: "127.0.0.1:19530"}
+	apply(domain.MigrationRequested{ID: "mig-1", Source: source, Target: domain.TargetSpec{Name: "prod-new", Project: "search", Provisioner: "local"},
+		Options: domain.Options{}.WithDefaults(), RequestedBy: "olga", Organization: "acme"},
+		domain.Locked{SourceClusterID: source.ID},
+		domain.ProvisioningStarted{Provisioner: "local"},
+		domain.TargetProvisioned{ClusterID: "cl-tgt", Endpoint: "127.0.0.1:19560"},
+		domain.CopyStarted{Collections: plans})
+	return m, func(p domain.BulkCopyProgressed) []domain.Event {
+		t.Helper()
+		p.Database, p.Collection = "default", "c"
+		events, err := domain.Decide(m, domain.RecordCopyProgress{Progress: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		apply(events...)
+		return events
 	}
 }

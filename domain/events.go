@@ -116,6 +116,15 @@ type CopyRateLimitChanged struct {
 	By            string `json:"by"`
 }
 
+// A segment copy names its checkpoints by step: a segment's binlogs
+// staged on the target ("segment/COLLECTION/PARTITION/SEGMENT", by the
+// source's IDs) and a partition imported there
+// ("import/COLLECTION/PARTITION/NAME").
+const (
+	SegmentStep = "segment"
+	ImportStep  = "import"
+)
+
 // BulkCopied ends the copy; the migration is syncing from here.
 type BulkCopied struct {
 	Rows int64 `json:"rows"`

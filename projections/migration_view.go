@@ -218,7 +218,7 @@ func (v *MigrationView) applyProgress(e domain.BulkCopyProgressed, at time.Time)
 	}
 	c.RowsCopied += e.Rows
 	c.Ranges++
-	if strings.HasPrefix(e.Range, "segment/") {
+	if strings.HasPrefix(e.Range, domain.SegmentStep+"/") {
 		c.Segments++
 		c.Bytes += e.Bytes
 		v.Progress.SegmentsCopied++

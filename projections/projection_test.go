@@ -72,11 +72,7 @@ func TestMigrationViewFoldsProgressAndSkipsRedelivery(t *testing.T) {
 }
 
 func TestAFinishedCopyShowsWhatItCopiedAndItsAverageRate(t *testing.T) {
-	ctx := context.Background()
-	p := NewMigrations(&memStore{m: map[string][]byte{}})
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	subj := domain.MigrationSubject + "m1"
-	recs := []domain.Event{
+	v := viewOf(t,
 		domain.MigrationRequested{ID: "m1", Organization: "acme", Options: domain.Options{}.WithDefaults()},
 		// Planned: 300 and 200 rows.
 		domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "db", Collection: "a", Rows: 300}, {Database: "db", Collection: "b", Rows: 200}}},
@@ -85,13 +81,7 @@ func TestAFinishedCopyShowsWhatItCopiedAndItsAverageRate(t *testing.T) {
 		domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "r1", Rows: 144, Done: true},
 		// Rows written during the copy were.
 		domain.BulkCopyProgressed{Database: "db", Collection: "b", Range: "r0", Rows: 210, Done: true},
-	}
-	for i, e := range recs {
-		if err := p.Handle(ctx, subj, []domain.Record{{Seq: uint64(i + 1), At: t0.Add(time.Duration(i) * 10 * time.Second), Event: e}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	v, _ := p.Get("m1")
+	)
 	if v.Progress.RowsCopied != 504 || v.Progress.RowsTotal != 504 {
 		t.Fatalf("copied %d of %d", v.Progress.RowsCopied, v.Progress.RowsTotal)
 	}
@@ -107,22 +97,12 @@ func TestAFinishedCopyShowsWhatItCopiedAndItsAverageRate(t *testing.T) {
 }
 
 func TestACollectionsPlanReplacesThePreflightsEstimate(t *testing.T) {
-	ctx := context.Background()
-	p := NewMigrations(&memStore{m: map[string][]byte{}})
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	subj := domain.MigrationSubject + "m1"
-	recs := []domain.Event{
+	v := viewOf(t,
 		domain.MigrationRequested{ID: "m1", Organization: "acme", Options: domain.Options{}.WithDefaults()},
 		domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "db", Collection: "a", Rows: 300}, {Database: "db", Collection: "b", Rows: 200}}},
 		domain.BulkCopyProgressed{Database: "db", Collection: "a", Plan: &domain.CollectionPlan{Rows: 280, Ranges: []string{"r0", "r1"}}},
 		domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "r0", Rows: 140},
-	}
-	for i, e := range recs {
-		if err := p.Handle(ctx, subj, []domain.Record{{Seq: uint64(i + 1), At: t0.Add(time.Duration(i) * 10 * time.Second), Event: e}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	v, _ := p.Get("m1")
+	)
 	a := v.Progress.Collections[0]
 	if v.Progress.RowsTotal != 480 || a.RowsTotal != 280 || a.RowsCopied != 140 || a.Ranges != 1 || a.Done {
 		t.Fatalf("total %d; a: %d of %d in %d ranges, done %v", v.Progress.RowsTotal, a.RowsCopied, a.RowsTotal, a.Ranges, a.Done)
@@ -130,25 +110,31 @@ func TestACollectionsPlanReplacesThePreflightsEstimate(t *testing.T) {
 }
 
 func TestASegmentCopyShowsItsSegmentsAndBytes(t *testing.T) {
-	ctx := context.Background()
-	p := NewMigrations(&memStore{m: map[string][]byte{}})
-	subj := domain.MigrationSubject + "m1"
-	recs := []domain.Event{
+	v := viewOf(t,
 		domain.MigrationRequested{ID: "m1", Organization: "acme", Options: domain.Options{}.WithDefaults()},
 		domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "db", Collection: "a", Rows: 300}}},
 		domain.BulkCopyProgressed{Database: "db", Collection: "a", Plan: &domain.CollectionPlan{Rows: 300, Ranges: []string{"segment/1/2/3", "segment/1/2/4", "import/1/2/_default"}}},
 		domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "segment/1/2/3", Bytes: 1 << 20},
 		domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "segment/1/2/4", Bytes: 1 << 19},
 		domain.BulkCopyProgressed{Database: "db", Collection: "a", Range: "import/1/2/_default", Rows: 300, Done: true},
-	}
-	for i, e := range recs {
-		if err := p.Handle(ctx, subj, []domain.Record{{Seq: uint64(i + 1), At: time.Unix(int64(i), 0), Event: e}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	v, _ := p.Get("m1")
+	)
 	a := v.Progress.Collections[0]
 	if v.Progress.SegmentsCopied != 2 || v.Progress.BytesCopied != 3<<19 || a.Segments != 2 || a.Bytes != 3<<19 || a.RowsCopied != 300 || !a.Done {
 		t.Fatalf("progress: %+v", v.Progress)
 	}
+}
+
+// viewOf folds events of migration m1, ten seconds apart, into its view.
+func viewOf(t *testing.T, events ...domain.Event) *MigrationView {
+	t.Helper()
+	p := NewMigrations(&memStore{m: map[string][]byte{}})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, e := range events {
+		r := domain.Record{Seq: uint64(i + 1), At: t0.Add(time.Duration(i) * 10 * time.Second), Event: e}
+		if err := p.Handle(context.Background(), domain.MigrationSubject+"m1", []domain.Record{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, _ := p.Get("m1")
+	return v
 }

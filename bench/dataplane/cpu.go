@@ -34,10 +34,7 @@ func perRow(d time.Duration, n int64) float64 { return float64(d.Microseconds())
 // serverStats finds, once, the /proc stat file of each test-bed server
 // ("" for one not started by scripts/milvus-up.sh).
 var serverStats = sync.OnceValue(func() map[string]string {
-	root := os.Getenv("ZDM_MILVUS_ROOT")
-	if root == "" {
-		root = ".cache/milvus"
-	}
+	root := bedRoot()
 	out := map[string]string{}
 	for _, name := range []string{"source", "target"} {
 		if pid, err := os.ReadFile(filepath.Join(root, "servers", name, "milvus.pid")); err == nil {
@@ -128,4 +125,12 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	must(syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// bedRoot is where scripts/milvus-up.sh keeps the test bed's servers.
+func bedRoot() string {
+	if root := os.Getenv("ZDM_MILVUS_ROOT"); root != "" {
+		return root
+	}
+	return ".cache/milvus"
 }

@@ -187,7 +187,7 @@ func TestAPlanRefusesATargetThatAlreadyHoldsRowsOfTheSource(t *testing.T) {
 	}
 }
 
-func TestCollectionsOfNewDatabasesArePlannedAndMadeSeveralAtATime(t *testing.T) {
+func TestManyCollectionsOfNewDatabasesCopyWholeWithFourPlanners(t *testing.T) {
 	bed := milvustest.Empty(t)
 	ctx := context.Background()
 	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)

@@ -165,11 +165,7 @@ func (c *Conn) RunningImports(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 		for _, t := range r.GetTasks() {
-			switch t.GetState() {
-			case commonpb.ImportState_ImportCompleted, commonpb.ImportState_ImportFailed, commonpb.ImportState_ImportFailedAndCleaned:
-				continue
-			}
-			if seen[t.GetId()] {
+			if importTaskOf(t).Ended || seen[t.GetId()] {
 				continue
 			}
 			seen[t.GetId()] = true

@@ -2,7 +2,6 @@ package milvus
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -106,29 +105,41 @@ func (c *Conn) ImportBinlogs(ctx context.Context, db, coll, part, insertDir, del
 	return r.GetTasks(), nil
 }
 
-// ImportDone reports whether an import task ended, with the rows it
-// imported; a failed task is an error naming its reason.
-func (c *Conn) ImportDone(ctx context.Context, task int64) (done bool, rows int64, err error) {
-	r, err := c.Svc.GetImportState(c.In(ctx, ""), &milvuspb.GetImportStateRequest{Task: task})
-	if err := Check("import task "+strconv.FormatInt(task, 10), r.GetStatus(), err); err != nil {
-		return false, 0, err
-	}
-	switch r.GetState() {
-	case commonpb.ImportState_ImportCompleted:
-		return true, r.GetRowCount(), nil
-	case commonpb.ImportState_ImportFailed, commonpb.ImportState_ImportFailedAndCleaned:
-		return true, 0, fmt.Errorf("import task %d failed: %s", task, KVMap(r.GetInfos())["failed_reason"])
-	}
-	return false, 0, nil
-}
-
 // ImportTask is a bulk import the server knows of.
 type ImportTask struct {
 	ID    int64
 	Files string // the files it was given, comma-separated
 	Ended bool
+	Rows  int64 // imported, once it completed
 	// Failed is the reason of a failed task ("" for one that did not).
 	Failed string
+}
+
+// importTaskOf reads a task's state as the server reports it.
+func importTaskOf(t *milvuspb.GetImportStateResponse) ImportTask {
+	infos := KVMap(t.GetInfos())
+	it := ImportTask{ID: t.GetId(), Files: infos["files"]}
+	switch t.GetState() {
+	case commonpb.ImportState_ImportCompleted:
+		it.Ended, it.Rows = true, t.GetRowCount()
+	case commonpb.ImportState_ImportFailed, commonpb.ImportState_ImportFailedAndCleaned:
+		it.Ended, it.Failed = true, infos["failed_reason"]
+		if it.Failed == "" {
+			it.Failed = "failed"
+		}
+	}
+	return it
+}
+
+// ImportState reads one import task.
+func (c *Conn) ImportState(ctx context.Context, task int64) (ImportTask, error) {
+	r, err := c.Svc.GetImportState(c.In(ctx, ""), &milvuspb.GetImportStateRequest{Task: task})
+	if err := Check("import task "+strconv.FormatInt(task, 10), r.GetStatus(), err); err != nil {
+		return ImportTask{}, err
+	}
+	it := importTaskOf(r)
+	it.ID = task
+	return it, nil
 }
 
 // ImportTasks lists the import tasks of a collection.
@@ -137,20 +148,9 @@ func (c *Conn) ImportTasks(ctx context.Context, db, coll string) ([]ImportTask, 
 	if err := Check("list import tasks of "+db+"/"+coll, r.GetStatus(), err); err != nil {
 		return nil, err
 	}
-	var out []ImportTask
+	out := make([]ImportTask, 0, len(r.GetTasks()))
 	for _, t := range r.GetTasks() {
-		infos := KVMap(t.GetInfos())
-		it := ImportTask{ID: t.GetId(), Files: infos["files"]}
-		switch t.GetState() {
-		case commonpb.ImportState_ImportCompleted:
-			it.Ended = true
-		case commonpb.ImportState_ImportFailed, commonpb.ImportState_ImportFailedAndCleaned:
-			it.Ended, it.Failed = true, infos["failed_reason"]
-			if it.Failed == "" {
-				it.Failed = "failed"
-			}
-		}
-		out = append(out, it)
+		out = append(out, importTaskOf(t))
 	}
 	return out, nil
 }

@@ -19,6 +19,13 @@ func CompareVersions(a, b string) int {
 	return 0
 }
 
+// MajorMinor is a version's "2.3" for "v2.3.5-lite": binlogs keep their
+// format within it.
+func MajorMinor(v string) string {
+	p := versionParts(v)
+	return strconv.Itoa(p[0]) + "." + strconv.Itoa(p[1])
+}
+
 func versionParts(v string) [3]int {
 	v = strings.TrimPrefix(v, "v")
 	if i := strings.IndexAny(v, "-+ "); i >= 0 {

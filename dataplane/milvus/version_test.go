@@ -12,3 +12,11 @@ func TestCompareVersions(t *testing.T) {
 		}
 	}
 }
+
+func TestMajorMinorKeepsTheFirstTwoNumbers(t *testing.T) {
+	for v, want := range map[string]string{"v2.3.5-lite": "2.3", "2.4.1": "2.4", "v2.3": "2.3"} {
+		if got := MajorMinor(v); got != want {
+			t.Errorf("MajorMinor(%q) = %q, want %q", v, got, want)
+		}
+	}
+}

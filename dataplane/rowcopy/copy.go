@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
-	"github.com/zdm-io/zdm/dataplane/segcopy"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/retry"
 )
@@ -178,7 +178,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	defer src.Close()
 	defer dst.Close()
 	fresh := c.startCopy(m.ID)
-	loadedForCopy := c.loadedForCopy(m)
+	ch := choicesOf(m)
 	th := newThrottle(m.Options.CopyRateLimit)
 	if c.rateLimit != nil {
 		fctx, stop := context.WithCancel(ctx)
@@ -192,8 +192,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		cols      = map[string]*milvus.Collection{} // every planned collection still on the source
 		elsewhere []job                             // ranges another zdmd holds
 	)
-	prep := preparer{c: c, src: src, dst: dst, m: m, loadedForCopy: loadedForCopy, checkpoint: checkpoint}
-	prep.segments, prep.byRows = segmentMode(m)
+	prep := preparer{c: c, src: src, dst: dst, m: m, choices: ch, checkpoint: checkpoint}
 	// Several collections are prepared at a time, and the copy of the
 	// first ones starts while the others are being planned and made.
 	feed := func(ctx context.Context, send func(job) bool) error {
@@ -263,13 +262,14 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	}, func(j job) error { return finished(ctx, j, 0, nil, false) }); err != nil {
 		return err
 	}
-	if err := c.finishStructure(ctx, src, dst, m, cols); err != nil {
+	if err := c.finishStructure(ctx, src, dst, m, cols, ch.loadedForCopy); err != nil {
 		return err
 	}
-	if prep.segments {
+	if ch.segments {
 		// Each partition's staged files went once it was imported; what
 		// is left is the empty stage.
-		_ = segcopy.Local{Root: dst.StoragePath()}.Remove(ctx, stageOf(m.ID))
+		sc := prep.segmentCopier()
+		_ = sc.Target.Remove(ctx, sc.Stage)
 	}
 	return nil
 }
@@ -308,15 +308,11 @@ func (c *Copier) readTimestamp(ctx context.Context, src *milvus.Conn, col *milvu
 // finishStructure loads on the target what was loaded on the source,
 // creates the aliases (after the data, so no client reaches a half-copied
 // collection by its alias) and releases what the copy loaded.
-func (c *Copier) finishStructure(ctx context.Context, src, dst *milvus.Conn, m *domain.Migration, cols map[string]*milvus.Collection) error {
-	var unloaded map[string]bool
+func (c *Copier) finishStructure(ctx context.Context, src, dst *milvus.Conn, m *domain.Migration, cols map[string]*milvus.Collection, unloaded map[string]bool) error {
 	for _, p := range m.Collections {
 		col, ok := cols[p.Database+"/"+p.Collection]
 		if !ok {
 			continue
-		}
-		if unloaded == nil {
-			unloaded = c.loadedForCopy(m)
 		}
 		if !unloaded[col.Key()] {
 			if err := dst.Load(ctx, col.Database, col.Name); err != nil {
@@ -337,18 +333,34 @@ func (c *Copier) finishStructure(ctx context.Context, src, dst *milvus.Conn, m *
 	return nil
 }
 
-func (c *Copier) loadedForCopy(m *domain.Migration) map[string]bool {
-	out := map[string]bool{}
+// choices is what the copy reads back from its preflight.
+type choices struct {
+	// loadedForCopy are the collections the source had not loaded: the
+	// copy loads them, and releases them at its end.
+	loadedForCopy map[string]bool
+	// segments is a segment copy; byRows the collections it moves by rows.
+	segments bool
+	byRows   map[string]bool
+}
+
+func choicesOf(m *domain.Migration) choices {
 	var pf struct {
 		Unloaded []string `json:"loaded_for_copy"`
+		Mode     string   `json:"copy_mode"`
+		ByRows   []string `json:"copied_by_rows"`
 	}
 	if m.Preflight != nil {
 		_ = json.Unmarshal(m.Preflight, &pf)
 	}
+	ch := choices{loadedForCopy: map[string]bool{}, segments: pf.Mode == domain.CopyModeSegments, byRows: map[string]bool{}}
 	for _, k := range pf.Unloaded {
-		out[k] = true
+		ch.loadedForCopy[k] = true
 	}
-	return out
+	for _, s := range pf.ByRows {
+		key, _, _ := strings.Cut(s, ":") // "db/coll: why"
+		ch.byRows[key] = true
+	}
+	return ch
 }
 
 // createOnTarget makes the database, collection, partitions and indexes;

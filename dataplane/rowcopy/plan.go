@@ -213,14 +213,11 @@ func hasPartitionKey(col *milvus.Collection) bool { return copyPartitions(col)[0
 
 // preparer makes the collections of a copy ready, one call per collection.
 type preparer struct {
-	c             *Copier
-	src, dst      *milvus.Conn
-	m             *domain.Migration
-	loadedForCopy map[string]bool
-	checkpoint    func(context.Context, domain.BulkCopyProgressed) error
-	// segments is a segment copy; byRows the collections it moves by rows.
-	segments bool
-	byRows   map[string]bool
+	c        *Copier
+	src, dst *milvus.Conn
+	m        *domain.Migration
+	choices
+	checkpoint func(context.Context, domain.BulkCopyProgressed) error
 }
 
 // prepare makes a collection ready to copy: made on the target, loaded on

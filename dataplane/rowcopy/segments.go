@@ -1,8 +1,8 @@
 package rowcopy
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,24 +27,16 @@ func copyMode(asked, srcStorage, dstStorage, srcVersion, dstVersion string) (mod
 		whyNot = "the source cluster has no storage_path"
 	case dstStorage == "":
 		whyNot = "the target cluster has no storage_path"
-	case majorMinor(srcVersion) != majorMinor(dstVersion):
+	case milvus.MajorMinor(srcVersion) != milvus.MajorMinor(dstVersion):
 		whyNot = fmt.Sprintf("the source runs Milvus %s and the target %s: binlogs move between the same major.minor version only", srcVersion, dstVersion)
 	}
 	switch {
 	case whyNot == "":
-		return domain.CopyModeSegments, "both clusters give zdm their storage and run Milvus " + majorMinor(srcVersion), ""
+		return domain.CopyModeSegments, "both clusters give zdm their storage and run Milvus " + milvus.MajorMinor(srcVersion), ""
 	case asked == domain.CopyModeSegments:
 		return domain.CopyModeRows, whyNot, "options.copy_mode is segments, but " + whyNot
 	}
 	return domain.CopyModeRows, whyNot, ""
-}
-
-func majorMinor(v string) string {
-	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
-	if len(parts) < 2 {
-		return v
-	}
-	return parts[0] + "." + parts[1]
 }
 
 // segmentFallback says why a collection is copied by rows in a segment
@@ -59,32 +51,45 @@ func segmentFallback(col *milvus.Collection) string {
 	return ""
 }
 
-// segmentMode reads the preflight's choice of copy mode and the
-// collections it copies by rows.
-func segmentMode(m *domain.Migration) (segments bool, byRows map[string]bool) {
-	var pf struct {
-		Mode   string   `json:"copy_mode"`
-		ByRows []string `json:"copied_by_rows"`
-	}
-	if m.Preflight != nil {
-		_ = json.Unmarshal(m.Preflight, &pf)
-	}
-	byRows = map[string]bool{}
-	for _, s := range pf.ByRows {
-		key, _, _ := strings.Cut(s, ":")
-		byRows[key] = true
-	}
-	return pf.Mode == domain.CopyModeSegments, byRows
+// step is one checkpoint of a segment copy's plan (see domain.SegmentStep).
+type step struct {
+	kind       string
+	coll, part int64
+	seg        int64  // of a segment step
+	partition  string // of an import step
 }
 
-// Names of a segment copy's checkpoints: a segment's binlogs staged on the
-// target, and a partition imported there.
-func segmentStep(coll, part, seg int64) string {
-	return fmt.Sprintf("segment/%d/%d/%d", coll, part, seg)
+func (s step) String() string {
+	if s.kind == domain.SegmentStep {
+		return fmt.Sprintf("%s/%d/%d/%d", s.kind, s.coll, s.part, s.seg)
+	}
+	return fmt.Sprintf("%s/%d/%d/%s", s.kind, s.coll, s.part, s.partition)
 }
 
-func importStep(coll, part int64, name string) string {
-	return fmt.Sprintf("import/%d/%d/%s", coll, part, name)
+func parseStep(name string) (step, error) {
+	kind, rest, _ := strings.Cut(name, "/")
+	f := strings.SplitN(rest, "/", 3)
+	s := step{kind: kind}
+	var errs [3]error
+	if len(f) == 3 {
+		s.coll, errs[0] = strconv.ParseInt(f[0], 10, 64)
+		s.part, errs[1] = strconv.ParseInt(f[1], 10, 64)
+		switch kind {
+		case domain.SegmentStep:
+			s.seg, errs[2] = strconv.ParseInt(f[2], 10, 64)
+		case domain.ImportStep:
+			s.partition = f[2]
+		}
+	}
+	if len(f) != 3 || errors.Join(errs[:]...) != nil || (kind != domain.SegmentStep && kind != domain.ImportStep) {
+		return s, fmt.Errorf("a step of the segment copy's plan is not understood: %q", name)
+	}
+	return s, nil
+}
+
+// segmentCopier stages and imports between the migration's clusters.
+func (r preparer) segmentCopier() *segcopy.Copier {
+	return &segcopy.Copier{Source: segcopy.Local{Root: r.src.StoragePath()}, Target: segcopy.Local{Root: r.dst.StoragePath()}, Stage: "zdm-import/" + r.m.ID}
 }
 
 // copySegments moves a collection by its segments: flushes and lists
@@ -93,24 +98,23 @@ func importStep(coll, part int64, name string) string {
 // segment staged and every partition imported is a checkpoint: a resumed
 // copy stages no segment twice and imports no partition twice.
 func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress, col *milvus.Collection) error {
-	src, dst := r.src, r.dst
 	planned := p.Planned
 	if len(planned) == 0 {
-		listing, err := segcopy.List(ctx, src, col.Database, col.Name)
+		listing, err := segcopy.List(ctx, r.src, col.Database, col.Name)
 		if err != nil {
 			return err
 		}
 		cp := domain.CollectionPlan{Database: col.Database, Collection: col.Name}
-		slices.SortFunc(listing.Partitions, func(a, b segcopy.Partition) int { return int(a.ID - b.ID) })
+		slices.SortFunc(listing.Partitions, func(a, b segcopy.Partition) int { return cmp.Compare(a.ID, b.ID) })
 		for _, part := range listing.Partitions {
 			if len(part.Segments) == 0 {
 				continue
 			}
 			for _, s := range part.Segments {
-				cp.Ranges = append(cp.Ranges, segmentStep(listing.Collection, part.ID, s.ID))
+				cp.Ranges = append(cp.Ranges, step{kind: domain.SegmentStep, coll: listing.Collection, part: part.ID, seg: s.ID}.String())
 				cp.Rows += s.Rows
 			}
-			cp.Ranges = append(cp.Ranges, importStep(listing.Collection, part.ID, part.Name))
+			cp.Ranges = append(cp.Ranges, step{kind: domain.ImportStep, coll: listing.Collection, part: part.ID, partition: part.Name}.String())
 		}
 		if len(cp.Ranges) == 0 {
 			return r.checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Range: "empty", Done: true})
@@ -120,58 +124,34 @@ func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress
 		}
 		planned = cp.Ranges
 	}
-	sc := &segcopy.Copier{Source: segcopy.Local{Root: src.StoragePath()}, Target: segcopy.Local{Root: dst.StoragePath()}, Stage: stageOf(r.m.ID)}
+	sc := r.segmentCopier()
 	for _, name := range planned {
 		if _, done := p.DoneRanges[name]; done {
 			continue
 		}
-		kind, rest, _ := strings.Cut(name, "/")
-		f := strings.SplitN(rest, "/", 3)
-		if len(f) != 3 {
-			return fmt.Errorf("%s: a step of the plan is not understood: %q", col.Key(), name)
-		}
-		coll, err1 := strconv.ParseInt(f[0], 10, 64)
-		part, err2 := strconv.ParseInt(f[1], 10, 64)
-		if err := errors.Join(err1, err2); err != nil {
-			return fmt.Errorf("%s: a step of the plan is not understood: %q", col.Key(), name)
+		s, err := parseStep(name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", col.Key(), err)
 		}
 		progress := domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Range: name}
-		switch kind {
-		case "segment":
-			seg, err := strconv.ParseInt(f[2], 10, 64)
-			if err != nil {
-				return fmt.Errorf("%s: a step of the plan is not understood: %q", col.Key(), name)
+		if s.kind == domain.SegmentStep {
+			progress.Bytes, err = sc.CopySegment(ctx, s.coll, s.part, milvus.Segment{ID: s.seg, PartitionID: s.part})
+			if errors.Is(err, segcopy.ErrSegmentGone) {
+				return &domain.StepError{Reason: "segment_gone", Permanent: true, Err: fmt.Errorf(
+					"%s: %w; the source's garbage collection removed it before it was copied: start the migration again, or with options.copy_mode rows", col.Key(), err)}
 			}
-			bytes, err := sc.CopySegment(ctx, coll, part, milvus.Segment{ID: seg, PartitionID: part})
-			progress.Bytes = bytes
-			if err != nil {
-				if errors.Is(err, segcopy.ErrSegmentGone) {
-					return &domain.StepError{Reason: "segment_gone", Permanent: true, Err: fmt.Errorf(
-						"%s: %w; the source's garbage collection removed it before it was copied: start the migration again, or with options.copy_mode rows", col.Key(), err)}
-				}
-				return err
-			}
-		case "import":
-			rows, err := sc.Import(ctx, dst, col.Database, col.Name, f[2], coll, part)
-			if err != nil {
-				return &domain.StepError{Reason: "import_failed", Err: fmt.Errorf("%s partition %s: %w", col.Key(), f[2], err)}
-			}
-			progress.Rows = rows
-		default:
-			return fmt.Errorf("%s: a step of the plan is not understood: %q", col.Key(), name)
+		} else if progress.Rows, err = sc.Import(ctx, r.dst, col.Database, col.Name, s.partition, s.coll, s.part); err != nil {
+			err = &domain.StepError{Reason: "import_failed", Err: fmt.Errorf("%s partition %s: %w", col.Key(), s.partition, err)}
+		}
+		if err != nil {
+			return err
 		}
 		if err := r.checkpoint(ctx, progress); err != nil {
 			return err
 		}
-		if kind == "import" {
-			// The target wrote its own segments: the staged files are
-			// no longer needed.
-			_ = sc.Target.Remove(ctx, fmt.Sprintf("%s/insert_log/%d/%d", sc.Stage, coll, part))
-			_ = sc.Target.Remove(ctx, fmt.Sprintf("%s/delta_log/%d/%d", sc.Stage, coll, part))
+		if s.kind == domain.ImportStep {
+			_ = sc.Unstage(ctx, s.coll, s.part)
 		}
 	}
 	return nil
 }
-
-// stageOf is where a migration's segments land on the target's storage.
-func stageOf(migrationID string) string { return "zdm-import/" + migrationID }

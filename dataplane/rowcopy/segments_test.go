@@ -26,3 +26,20 @@ func TestTheCopyModeIsSegmentsWhereBothClustersAllowIt(t *testing.T) {
 		}
 	}
 }
+
+func TestASegmentCopysStepsReadBackAsTheyWereNamed(t *testing.T) {
+	for _, s := range []step{
+		{kind: domain.SegmentStep, coll: 4, part: 5, seg: 6},
+		{kind: domain.ImportStep, coll: 4, part: 5, partition: "p/1"},
+	} {
+		got, err := parseStep(s.String())
+		if err != nil || got != s {
+			t.Errorf("%v read back as %+v (%v)", s, got, err)
+		}
+	}
+	for _, bad := range []string{"", "segment/1/2", "segment/1/x/3", "segment/1/2/x", "range/1/2/3"} {
+		if _, err := parseStep(bad); err == nil {
+			t.Errorf("%q was understood", bad)
+		}
+	}
+}

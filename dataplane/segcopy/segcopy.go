@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 	"time"
@@ -79,6 +80,11 @@ func segmentPrefix(kind string, coll, part, seg int64) string {
 	return fmt.Sprintf("%s/%d/%d/%d/", kind, coll, part, seg)
 }
 
+// staged is where a partition's logs of a kind land in the stage.
+func (c *Copier) staged(kind string, coll, part int64) string {
+	return fmt.Sprintf("%s/%s/%d/%d", c.Stage, kind, coll, part)
+}
+
 // CopySegment copies one segment's insert and delete logs to the stage
 // and returns the bytes copied. A segment with no insert log is
 // ErrSegmentGone.
@@ -94,18 +100,22 @@ func (c *Copier) CopySegment(ctx context.Context, coll, part int64, seg milvus.S
 		}
 		objs = append(objs, o...)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(c.Files, 1))
-	if c.Files == 0 {
-		g.SetLimit(4)
+	files := c.Files
+	if files <= 0 {
+		files = 4
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(files)
 	var bytes int64
 	for _, o := range objs {
 		bytes += o.Size
 		g.Go(func() error {
 			r, err := c.Source.Open(gctx, o.Key)
-			if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("segment %d: %w", seg.ID, ErrSegmentGone)
+			}
+			if err != nil {
+				return fmt.Errorf("segment %d: %w", seg.ID, err)
 			}
 			defer r.Close()
 			return c.Target.Put(gctx, c.Stage+"/"+o.Key, r, o.Size)
@@ -120,12 +130,12 @@ func (c *Copier) CopySegment(ctx context.Context, coll, part int64, seg milvus.S
 // before it recorded it), is waited for, not started again: a second
 // import would write every row twice.
 func (c *Copier) Import(ctx context.Context, dst *milvus.Conn, db, coll, part string, srcColl, srcPart int64) (int64, error) {
-	insertDir := c.Target.Path(fmt.Sprintf("%s/insert_log/%d/%d", c.Stage, srcColl, srcPart))
+	insertDir := c.Target.Path(c.staged("insert_log", srcColl, srcPart))
 	deltaDir := ""
-	if d, err := c.Target.List(ctx, fmt.Sprintf("%s/delta_log/%d/%d/", c.Stage, srcColl, srcPart)); err != nil {
+	if d, err := c.Target.List(ctx, c.staged("delta_log", srcColl, srcPart)+"/"); err != nil {
 		return 0, err
 	} else if len(d) > 0 {
-		deltaDir = c.Target.Path(fmt.Sprintf("%s/delta_log/%d/%d", c.Stage, srcColl, srcPart))
+		deltaDir = c.Target.Path(c.staged("delta_log", srcColl, srcPart))
 	}
 	known, err := dst.ImportTasks(ctx, db, coll)
 	if err != nil {
@@ -145,12 +155,15 @@ func (c *Copier) Import(ctx context.Context, dst *milvus.Conn, db, coll, part st
 	var rows int64
 	for _, task := range tasks {
 		for {
-			done, n, err := dst.ImportDone(ctx, task)
+			t, err := dst.ImportState(ctx, task)
 			if err != nil {
 				return rows, err
 			}
-			if done {
-				rows += n
+			if t.Failed != "" {
+				return rows, fmt.Errorf("import task %d failed: %s", task, t.Failed)
+			}
+			if t.Ended {
+				rows += t.Rows
 				break
 			}
 			select {
@@ -161,4 +174,15 @@ func (c *Copier) Import(ctx context.Context, dst *milvus.Conn, db, coll, part st
 		}
 	}
 	return rows, nil
+}
+
+// Unstage removes a partition's staged logs: once imported, the target
+// wrote segments of its own.
+func (c *Copier) Unstage(ctx context.Context, coll, part int64) error {
+	for _, kind := range binlogKinds {
+		if err := c.Target.Remove(ctx, c.staged(kind, coll, part)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
