@@ -266,6 +266,10 @@ func (c *Capture) broken(ctx context.Context, k *call) {
 		c.journalLost(ctx, k, "a write broken off on its way to the source could not be journaled as uncertain", err)
 		return
 	}
+	// Logged like the writes a dead zdmd left: a post-mortem of a target
+	// that misses rows starts from the writes repaired from the source.
+	c.logger.Warn("a write broken off on its way to the source will be repaired from the source", "migration", k.a.migrationID,
+		"method", k.method, "collection", k.db+"/"+k.coll)
 	c.settle(k)
 }
 

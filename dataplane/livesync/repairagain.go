@@ -47,5 +47,8 @@ func (a *Applier) RepairAgain(ctx context.Context) (map[[2]string]bool, error) {
 		}
 		out[[2]string{e.Database, e.Collection}] = true
 	}
+	if len(entries) > 0 {
+		a.logger.Info("writes without a known outcome repaired again while writes are held", "writes", len(entries), "collections", len(out))
+	}
 	return out, nil
 }

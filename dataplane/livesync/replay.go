@@ -71,6 +71,8 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 		err := a.repair(ctx, w, e, msg)
 		if err == nil {
 			a.repaired(e)
+			a.logger.Info("a write without a known outcome was repaired from the source", "method", e.Method,
+				"collection", e.Database+"/"+e.Collection, "journaled", e.At)
 		}
 		return err
 	}
