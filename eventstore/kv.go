@@ -110,8 +110,12 @@ func (k *KV) Delete(ctx context.Context, key string) error {
 }
 
 // All returns every key and its value.
-func (k *KV) All(ctx context.Context) (map[string][]byte, error) {
-	w, err := k.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+func (k *KV) All(ctx context.Context) (map[string][]byte, error) { return k.Matching(ctx, ">") }
+
+// Matching returns the keys filter matches (NATS subject wildcards), with
+// their values.
+func (k *KV) Matching(ctx context.Context, filter string) (map[string][]byte, error) {
+	w, err := k.kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", k.bucket, unavailable(ctx, k.js.Conn(), err))
 	}

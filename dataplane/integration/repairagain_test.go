@@ -36,7 +36,8 @@ func (r *migrationOf) Migration(context.Context, string) (*domain.Migration, err
 // A write a killed zdmd had sent can sit in the source's queue and be
 // applied after the next zdmd repaired it from the source: the repair
 // found nothing to copy. The switch, with writes held, repairs every such
-// write again, so the target ends with it and the check passes.
+// write again, so the target ends with it and the check passes, even when
+// the zdmd that repaired it is gone and another one runs the switch.
 func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *testing.T) {
 	bed := milvustest.Empty(t)
 	ctx := context.Background()
@@ -65,14 +66,19 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 	if err := intents.Put(ctx, m.ID+".deadbeef.0", e.Marshal()); err != nil {
 		t.Fatal(err)
 	}
-	c := capture.NewCapture(journal, nil, nil)
-	c.KeepIntents(intents)
-	sctx, stop := context.WithCancel(ctx)
-	t.Cleanup(stop)
-	syncer := livesync.NewSyncer(sctx, resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), reader, &failures{}, livesync.Config{}, nil)
-	if err := syncer.Arm(ctx, m); err != nil {
-		t.Fatal(err)
+	positions := estest.KV(t, store, "TEST_APPLY")
+	zdmd := func() (*livesync.Syncer, context.CancelFunc) {
+		c := capture.NewCapture(journal, nil, nil)
+		c.KeepIntents(intents)
+		sctx, stop := context.WithCancel(ctx)
+		t.Cleanup(stop)
+		syncer := livesync.NewSyncer(sctx, resolve, c, journal, positions, reader, &failures{}, livesync.Config{}, nil)
+		if err := syncer.Arm(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		return syncer, stop
 	}
+	syncer, stop := zdmd()
 	// The first switch drains the journal: the repair found no key
 	// 777777 on the source. Writes go back to the source.
 	_, check, route, err := syncer.Switch(ctx, m)
@@ -80,10 +86,14 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 		t.Fatalf("the first switch: %v, equal %v", err, check.Equal)
 	}
 	route(false)
-	// Then the source applies the insert.
+	// Then the source applies the insert, and the zdmd that repaired it
+	// stops driving; the next one runs the switch.
 	if _, err := src.Insert(ctx, db, coll, "", late, 1); err != nil {
 		t.Fatal(err)
 	}
+	stop()
+	syncer.Wait()
+	syncer, _ = zdmd()
 	_, check, route, err = syncer.Switch(ctx, m)
 	if err != nil || !check.Equal {
 		t.Fatalf("the switch after the late write: %v, equal %v %s", err, check.Equal, strings.TrimSpace(string(check.Report)))
@@ -91,5 +101,12 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 	route(false)
 	if n, err := milvustest.Dial(t, bed.Target).CountWhere(ctx, db, coll, "id == 777777"); err != nil || n != 1 {
 		t.Fatalf("the late write on the target: %d rows (%v)", n, err)
+	}
+	// The ended migration leaves no apply position or kept repair behind.
+	if err := syncer.Disarm(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := positions.Matching(ctx, capture.JournalPrefix(m.ID)+">"); err != nil || len(left) != 0 {
+		t.Fatalf("after the migration ended: %d keys of it kept (%v)", len(left), err)
 	}
 }

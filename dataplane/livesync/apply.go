@@ -20,6 +20,9 @@ import (
 type Positions interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Put(ctx context.Context, key string, value []byte) error
+	// Matching returns the keys a NATS subject filter matches.
+	Matching(ctx context.Context, filter string) (map[string][]byte, error)
+	Delete(ctx context.Context, key string) error
 }
 
 // Applier replays one migration's journal onto its target: a reader per
@@ -39,8 +42,6 @@ type Applier struct {
 
 	mu      sync.Mutex
 	workers map[string]*applyWorker
-	// repairs are the uncertain writes repaired, for RepairAgain.
-	repairs []capture.Entry
 	// ahead is how far the source's clock runs ahead of zdmd's, at least:
 	// a write is committed before the proxy journals its answer, so its
 	// commit time can pass the entry's time only by the clocks' offset.
@@ -215,6 +216,11 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 			}
 			if err := a.applyRetrying(ctx, w, e); err != nil {
 				return err
+			}
+			if e.Op == capture.OpUncertain {
+				if err := a.keepRepair(ctx, seq, data); err != nil {
+					return err // read again, and repaired again, from the last position
+				}
 			}
 			if e.Op != capture.OpInsert && e.Op != capture.OpUpsert && e.Op != capture.OpDelete && e.Op != capture.OpHeartbeat {
 				w.mu.Lock()

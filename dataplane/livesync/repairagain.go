@@ -3,6 +3,7 @@ package livesync
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/golang/protobuf/proto"
 
@@ -10,31 +11,42 @@ import (
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
-// maxRepaired bounds the repairs kept for the switch: a crash leaves one
-// per write in flight, a handful.
-const maxRepaired = 10000
+// Every uncertain write repaired is kept beside the apply positions, by
+// its journal sequence, so that whichever zdmd runs the switch repairs it
+// again: the one that repaired it may be dead by then, and the journal
+// has been trimmed past it.
 
-// repaired keeps a repaired entry for RepairAgain.
-func (a *Applier) repaired(e capture.Entry) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.repairs) < maxRepaired {
-		a.repairs = append(a.repairs, e)
+// repairsOf is the filter of a migration's kept repairs.
+func repairsOf(migrationID string) string { return capture.JournalPrefix(migrationID) + "repaired.*" }
+
+// keepRepair records the repaired entry data (at journal sequence seq)
+// for RepairAgain.
+func (a *Applier) keepRepair(ctx context.Context, seq uint64, data []byte) error {
+	key := capture.JournalPrefix(a.id) + "repaired." + strconv.FormatUint(seq, 10)
+	if err := a.positions.Put(ctx, key, data); err != nil {
+		return fmt.Errorf("keep the repair of journal entry %d for the switch: %w", seq, err)
 	}
+	return nil
 }
 
-// RepairAgain repairs once more every uncertain write this applier
-// repaired, and returns their collections. A write a dead zdmd had sent
-// may still sit in the source's queue when it is repaired, and be applied
-// after the repair read its keys: the repair then left the target without
-// it. Called while writes are held at the switch, once the journal is
-// drained, it reads the source as it stays.
+// RepairAgain repairs once more every uncertain write of the migration
+// that was repaired, by this zdmd or another, and returns their
+// collections. A write a dead zdmd had sent may still sit in the source's
+// queue when it is repaired, and be applied after the repair read its
+// keys: the repair then left the target without it. Called while writes
+// are held at the switch, once the journal is drained, it reads the source
+// as it stays.
 func (a *Applier) RepairAgain(ctx context.Context) (map[[2]string]bool, error) {
-	a.mu.Lock()
-	entries := append([]capture.Entry(nil), a.repairs...)
-	a.mu.Unlock()
+	kept, err := a.positions.Matching(ctx, repairsOf(a.id))
+	if err != nil {
+		return nil, fmt.Errorf("read the repaired writes: %w", err)
+	}
 	out := map[[2]string]bool{}
-	for _, e := range entries {
+	for key, data := range kept {
+		e, err := capture.UnmarshalEntry(data)
+		if err != nil {
+			return nil, fmt.Errorf("repaired write %s: %w", key, err)
+		}
 		msg := milvus.RequestMessage(e.Method)
 		if msg == nil {
 			continue
@@ -47,8 +59,8 @@ func (a *Applier) RepairAgain(ctx context.Context) (map[[2]string]bool, error) {
 		}
 		out[[2]string{e.Database, e.Collection}] = true
 	}
-	if len(entries) > 0 {
-		a.logger.Info("writes without a known outcome repaired again while writes are held", "writes", len(entries), "collections", len(out))
+	if len(kept) > 0 {
+		a.logger.Info("writes without a known outcome repaired again while writes are held", "writes", len(kept), "collections", len(out))
 	}
 	return out, nil
 }

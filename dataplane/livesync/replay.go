@@ -70,7 +70,6 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 	if e.Op == capture.OpUncertain {
 		err := a.repair(ctx, w, e, msg)
 		if err == nil {
-			a.repaired(e)
 			a.logger.Info("a write without a known outcome was repaired from the source", "method", e.Method,
 				"collection", e.Database+"/"+e.Collection, "journaled", e.At)
 		}

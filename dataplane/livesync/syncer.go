@@ -380,5 +380,18 @@ func (s *Syncer) Disarm(ctx context.Context, m *domain.Migration) error {
 		r.target.Close()
 		r.source.Close()
 	}
-	return s.journal.Purge(ctx, capture.JournalPrefix(m.ID)+">")
+	if err := s.journal.Purge(ctx, capture.JournalPrefix(m.ID)+">"); err != nil {
+		return err
+	}
+	// The apply positions and the kept repairs go with the journal.
+	kept, err := s.positions.Matching(ctx, capture.JournalPrefix(m.ID)+">")
+	if err != nil {
+		return err
+	}
+	for key := range kept {
+		if err := s.positions.Delete(ctx, key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
