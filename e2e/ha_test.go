@@ -66,6 +66,13 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	endpoint := startProbe(t, haFrontend)
 	time.Sleep(2 * time.Second)
 	id := start(t, f.Procs[1], src, map[string]any{"lag_threshold_seconds": 5})
+	// Registered after the fleet's: it runs while zdmd still answers, and
+	// before the post-mortem keeps the files it writes.
+	t.Cleanup(func() {
+		if t.Failed() {
+			keepForPostMortem(t, e, w, f.Any(), id)
+		}
+	})
 
 	var kills []time.Time
 	var takeovers []time.Duration
@@ -149,6 +156,22 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		}
 	}
 	st.ReplayValid(t, e.bin, "--nats-url", cluster.URLs())
+}
+
+// keepForPostMortem writes the writer's journal and the migration's
+// history where the post-mortem keeps them: a target missing rows is
+// explained by the writes of those keys and the steps around them.
+func keepForPostMortem(t *testing.T, e *env, w *writer, p *st.Proc, id string) {
+	w.mu.Lock()
+	data := append([]byte(nil), w.journal.Bytes()...)
+	w.mu.Unlock()
+	var history json.RawMessage
+	p.Call(t, "GET", "/v1/migrations/"+id+"/events?limit=1000", nil, &history)
+	for name, data := range map[string][]byte{"writer.jsonl": data, "history.jsonl": history} {
+		if err := os.WriteFile(filepath.Join(e.dir, name), data, 0o644); err != nil {
+			t.Logf("post-mortem: %s not kept: %v", name, err)
+		}
+	}
 }
 
 // startHAFleet starts n zdmd on a three-node NATS cluster, with a lease

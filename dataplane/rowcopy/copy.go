@@ -234,6 +234,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 		if !record {
 			return nil
 		}
+		c.logger.Info("range copied", "migration", m.ID, "collection", j.col.Key(), "range", j.r.Name(), "rows", rows, "read_at", j.ts, "last_of_collection", p.Done)
 		return checkpoint(ctx, p)
 	}
 	run := func(ctx context.Context, j job) error {

@@ -251,6 +251,7 @@ func (c *Copier) help(ctx context.Context, m *domain.Migration, checkpoint func(
 			if err != nil {
 				return err
 			}
+			c.logger.Info("range copied for the driving zdmd", "migration", m.ID, "collection", j.col.Key(), "range", j.r.Name(), "rows", rows, "read_at", j.ts)
 			return checkpoint(ctx, domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Range: j.r.Name(), Rows: rows})
 		}, func() {}, func() error { return nil })
 	})
