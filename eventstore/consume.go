@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,15 +21,17 @@ type Handler func(ctx context.Context, subject string, records []domain.Record) 
 
 // Subscription is a running durable consumer.
 type Subscription struct {
-	cc     jetstream.ConsumeContext
 	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu sync.Mutex
+	cc jetstream.ConsumeContext
 }
 
 // Stop ends the subscription and waits for the handler to return.
 func (s *Subscription) Stop() {
 	s.cancel()
-	s.cc.Stop()
-	<-s.cc.Closed()
+	<-s.done
 }
 
 // ConsumeConfig names a durable consumer and what it reads.
@@ -39,6 +43,9 @@ type ConsumeConfig struct {
 	// used, since a message is never skipped (default: 100 ms doubling up
 	// to 5 s).
 	Retry retry.Policy
+	// StallCheck is how often the subscription checks that messages
+	// waiting for it reach it (default 5 s); see watch.
+	StallCheck time.Duration
 }
 
 // DefaultEventRetry paces a failing event handler's retries.
@@ -70,15 +77,102 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 	if log == nil {
 		log = slog.Default()
 	}
+	log = log.With("consumer", cfg.Durable)
 	runCtx, cancel := context.WithCancel(ctx)
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		handleInOrder(runCtx, log.With("consumer", cfg.Durable), cfg.Retry.Or(DefaultEventRetry()), msg, h)
-	})
+	sub = &Subscription{cancel: cancel, done: make(chan struct{})}
+	var p progress
+	start := func() (jetstream.ConsumeContext, error) {
+		return cons.Consume(func(msg jetstream.Msg) {
+			p.busy.Store(true)
+			handleInOrder(runCtx, log, cfg.Retry.Or(DefaultEventRetry()), msg, h)
+			p.handled()
+		})
+	}
+	cc, err := start()
 	if err != nil {
 		cancel()
 		return nil, false, fmt.Errorf("consume %s: %w", cfg.Durable, err)
 	}
-	return &Subscription{cc: cc, cancel: cancel}, fresh, nil
+	sub.cc = cc
+	every := cfg.StallCheck
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	go sub.watch(runCtx, cons, start, &p, every, log)
+	return sub, fresh, nil
+}
+
+// progress is what a subscription's handler did last.
+type progress struct {
+	busy  atomic.Bool  // a message is in the handler (which may be retrying it)
+	count atomic.Int64 // messages handled
+}
+
+func (p *progress) handled() {
+	p.count.Add(1)
+	p.busy.Store(false)
+}
+
+// watch subscribes again when messages wait for the consumer and none has
+// reached the handler for two checks in a row. A zdmd restarted after a
+// SIGKILL once served a view that its consumer, subscribed and pulling,
+// never advanced again in five minutes of a chaos test, while the other
+// instances' consumers of the same stream went on; the server's view of
+// the consumer is logged, for the post-mortem.
+func (s *Subscription) watch(ctx context.Context, cons jetstream.Consumer, start func() (jetstream.ConsumeContext, error), p *progress, every time.Duration, log *slog.Logger) {
+	defer close(s.done)
+	defer s.swap(nil)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	seen, suspect := p.count.Load(), false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n := p.count.Load()
+		if n != seen || p.busy.Load() {
+			seen, suspect = n, false
+			continue
+		}
+		info, err := cons.Info(ctx)
+		if err != nil || info.NumPending == 0 {
+			suspect = false // nothing waits for it, or the server cannot say
+			continue
+		}
+		if !suspect {
+			suspect = true // messages wait: they have one more check to arrive
+			continue
+		}
+		leader := ""
+		if info.Cluster != nil {
+			leader = info.Cluster.Leader
+		}
+		log.Warn("messages wait for this consumer and none reached it; subscribing again",
+			"pending", info.NumPending, "ack_pending", info.NumAckPending, "waiting_pulls", info.NumWaiting,
+			"delivered", info.Delivered.Stream, "ack_floor", info.AckFloor.Stream, "leader", leader)
+		s.swap(nil)
+		cc, err := start()
+		if err != nil {
+			log.Warn("subscribing again failed; trying at the next check", "err", err)
+			continue
+		}
+		s.swap(cc)
+		suspect = false
+	}
+}
+
+// swap stops the current delivery, if any, and puts cc in its place.
+func (s *Subscription) swap(cc jetstream.ConsumeContext) {
+	s.mu.Lock()
+	old := s.cc
+	s.cc = cc
+	s.mu.Unlock()
+	if old != nil {
+		old.Stop()
+		<-old.Closed()
+	}
 }
 
 // handleInOrder retries a message until its handler succeeds, so that a

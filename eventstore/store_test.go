@@ -93,6 +93,47 @@ func TestDurableConsumerResumesAndRebuilds(t *testing.T) {
 	expect(0, 1, 2, 3, 4, 5)
 }
 
+// A subscription whose delivery stopped while messages wait for it
+// subscribes again by itself, and resumes from the first of them.
+func TestAStalledSubscriptionSubscribesAgain(t *testing.T) {
+	ctx := context.Background()
+	st := estest.NewStore(t)
+	subj := domain.MigrationSubject + "m6"
+	seen := make(chan float64, 100)
+	sub, _, err := st.Consume(ctx, eventstore.ConsumeConfig{Durable: "stalls", Filter: subj, StallCheck: 50 * time.Millisecond},
+		func(_ context.Context, _ string, recs []domain.Record) error {
+			seen <- recs[0].Event.(domain.LagSampled).LagSeconds
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	last, err := st.Append(ctx, subj, 0, estest.Batch("", domain.LagSampled{LagSeconds: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-seen; got != 1 {
+		t.Fatalf("got %v, want 1", got)
+	}
+	sub.StopDeliveryForTest()
+	for i := 2; i <= 3; i++ {
+		if last, err = st.Append(ctx, subj, last, estest.Batch("", domain.LagSampled{LagSeconds: float64(i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for want := 2.0; want <= 3; want++ {
+		select {
+		case got := <-seen:
+			if got != want {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %v never reached the stalled subscription", want)
+		}
+	}
+}
+
 func TestHandlerErrorRetriesSameMessageFirst(t *testing.T) {
 	ctx := context.Background()
 	st := estest.NewStore(t)

@@ -1,0 +1,11 @@
+package eventstore
+
+// StopDeliveryForTest stops a subscription's delivery behind its back, as
+// the stall its watch guards against does.
+func (s *Subscription) StopDeliveryForTest() {
+	s.mu.Lock()
+	cc := s.cc
+	s.mu.Unlock()
+	cc.Stop()
+	<-cc.Closed()
+}
