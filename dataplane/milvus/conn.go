@@ -29,9 +29,10 @@ type Endpoint struct {
 
 // Conn is a gRPC connection to one Milvus server.
 type Conn struct {
-	ep  Endpoint
-	cc  *grpc.ClientConn
-	Svc milvuspb.MilvusServiceClient
+	ep      Endpoint
+	cc      *grpc.ClientConn
+	Svc     milvuspb.MilvusServiceClient
+	imports inflight // see uncancelled.go
 }
 
 // MaxMessage bounds a gRPC message (query pages and insert batches).
@@ -70,7 +71,10 @@ func WaitAnswer(ctx context.Context, addr string, within time.Duration) error {
 }
 
 // Close closes the connection.
-func (c *Conn) Close() error { return c.cc.Close() }
+func (c *Conn) Close() error {
+	c.imports.wait(closeWaitsFor)
+	return c.cc.Close()
+}
 
 // Address is the server's address.
 func (c *Conn) Address() string { return c.ep.Address }
