@@ -17,6 +17,7 @@ Ports of a server with base port B:
 
 usage:
   milvus_server.py start NAME --base-port B --root DIR [--timeout S]
+                   [--s3 HOST:PORT --s3-bucket B [--s3-root P] [--s3-keys KEY:SECRET]]
   milvus_server.py stop NAME --root DIR [--remove] [--kill]
   milvus_server.py stop-all --root DIR [--drop-data]
   milvus_server.py status --root DIR
@@ -121,6 +122,14 @@ def start(args):
     # kill a server have it whole again sooner.
     cfg.set("common.session.ttl", SESSION_TTL)
     cfg.set("log.stdout", "false")
+    if args.s3:
+        # Milvus's minio settings reach any S3-compatible server.
+        host, port = args.s3.rsplit(":", 1)
+        key, secret = args.s3_keys.split(":", 1)
+        for k, v in {"common.storageType": "minio", "minio.address": host, "minio.port": int(port),
+                     "minio.bucketName": args.s3_bucket, "minio.rootPath": args.s3_root,
+                     "minio.accessKeyID": key, "minio.secretAccessKey": secret, "minio.useSSL": "false"}.items():
+            cfg.set(k, v)
     cfg.resolve_storage()
     cfg.write_config()
     etcd_conf = os.path.join(data, "configs", "embedEtcd.yaml")
@@ -215,6 +224,10 @@ def main():
     s.add_argument("--base-port", type=int, required=True)
     s.add_argument("--root", required=True)
     s.add_argument("--timeout", type=float, default=300)
+    s.add_argument("--s3", help="keep binlogs in this S3-compatible server (host:port) instead of local storage")
+    s.add_argument("--s3-bucket", default="milvus")
+    s.add_argument("--s3-root", default="files")
+    s.add_argument("--s3-keys", default="zdm:zdm-secret", help="access key and secret key, KEY:SECRET")
     t = sub.add_parser("stop")
     t.add_argument("name")
     t.add_argument("--root", required=True)

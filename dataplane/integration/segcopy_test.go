@@ -27,8 +27,36 @@ import (
 // rows.
 func TestSegmentsCopiedAndImportedGiveTheSameRows(t *testing.T) {
 	bed := milvustest.Empty(t)
+	copySegmentsAndCompare(t, milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target),
+		segcopy.Local{Root: bed.DataDir("source")}, segcopy.Local{Root: bed.DataDir("target")})
+}
+
+// The same between two Milvus servers that keep their binlogs in buckets of
+// an S3 server: zdm lists and reads the source's bucket and stages into the
+// target's, which imports from it.
+func TestSegmentsCopiedBetweenMilvusServersOnS3(t *testing.T) {
+	bed := milvustest.Require(t)
+	s3 := milvustest.S3(t)
+	src := milvustest.Dial(t, bed.OnS3(t, "s3-source", 19700, s3, "source-bucket"))
+	dst := milvustest.Dial(t, bed.OnS3(t, "s3-target", 19730, s3, "target-bucket"))
+	store := func(bucket string) segcopy.Storage {
+		s, err := segcopy.NewS3(segcopy.S3Config{Endpoint: s3, Bucket: bucket, RootPath: "files", AccessKey: "zdm", SecretKey: "zdm-secret"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Check(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	copySegmentsAndCompare(t, src, dst, store("source-bucket"), store("target-bucket"))
+}
+
+// copySegmentsAndCompare seeds the source, deletes rows it flushed, copies
+// its segments through the two storages, imports them into the target and
+// compares the two servers row by row.
+func copySegmentsAndCompare(t *testing.T, src, dst *milvus.Conn, from, to segcopy.Storage) {
 	ctx := context.Background()
-	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
 	shape := datatools.Shape{Databases: 1, Collections: 1, Partitions: 1, Rows: 6000, Dim: 8, PKType: "int64", Dynamic: true, Index: "FLAT", Load: true, Shards: 1, Prefix: "seg_"}
 	milvustest.Seed(t, src, shape)
 	const db, coll = "seg_db0", "seg_c0"
@@ -61,7 +89,7 @@ func TestSegmentsCopiedAndImportedGiveTheSameRows(t *testing.T) {
 			}
 		}
 	}
-	c := &segcopy.Copier{Source: segcopy.Local{Root: bed.DataDir("source")}, Target: segcopy.Local{Root: bed.DataDir("target")}, Stage: "zdm-import/test"}
+	c := &segcopy.Copier{Source: from, Target: to, Stage: "zdm-import/test"}
 	var segments int
 	var imported int64
 	for _, p := range listing.Partitions {
