@@ -102,7 +102,7 @@ func copySegmentsAndCompare(t *testing.T, src, dst *milvus.Conn, from, to segcop
 		if len(p.Segments) == 0 {
 			continue
 		}
-		n, err := c.Import(ctx, dst, db, coll, p.Name, listing.Collection, p.ID)
+		n, err := c.Import(ctx, dst, db, coll, p.Name, listing.Collection, p.ID, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -125,6 +125,10 @@ func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress
 		planned = cp.Ranges
 	}
 	sc := r.segmentCopier()
+	// A partition with a segment staged by this call cannot have an
+	// import yet: no other zdmd got past its staging. Only the others are
+	// looked up among the target's imports (see segcopy.Import).
+	stagedHere := map[int64]bool{}
 	for _, name := range planned {
 		if _, done := p.DoneRanges[name]; done {
 			continue
@@ -136,11 +140,12 @@ func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress
 		progress := domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Range: name}
 		if s.kind == domain.SegmentStep {
 			progress.Bytes, err = sc.CopySegment(ctx, s.coll, s.part, milvus.Segment{ID: s.seg, PartitionID: s.part})
+			stagedHere[s.part] = true
 			if errors.Is(err, segcopy.ErrSegmentGone) {
 				return &domain.StepError{Reason: "segment_gone", Permanent: true, Err: fmt.Errorf(
 					"%s: %w; the source's garbage collection removed it before it was copied: start the migration again, or with options.copy_mode rows", col.Key(), err)}
 			}
-		} else if progress.Rows, err = sc.Import(ctx, r.dst, col.Database, col.Name, s.partition, s.coll, s.part); err != nil {
+		} else if progress.Rows, err = sc.Import(ctx, r.dst, col.Database, col.Name, s.partition, s.coll, s.part, !stagedHere[s.part]); err != nil {
 			err = &domain.StepError{Reason: "import_failed", Err: fmt.Errorf("%s partition %s: %w", col.Key(), s.partition, err)}
 		}
 		if err != nil {

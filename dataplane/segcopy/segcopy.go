@@ -125,11 +125,14 @@ func (c *Copier) CopySegment(ctx context.Context, coll, part int64, seg milvus.S
 }
 
 // Import has the target import one partition's staged segments into
-// db/coll and waits for it; it returns the rows imported. An import of
-// the same files the target already has, running or done (a zdmd killed
-// before it recorded it), is waited for, not started again: a second
-// import would write every row twice.
-func (c *Copier) Import(ctx context.Context, dst *milvus.Conn, db, coll, part string, srcColl, srcPart int64) (int64, error) {
+// db/coll and waits for it; it returns the rows imported. When mayExist,
+// an import of the same files the target already has, running or done (a
+// zdmd killed before it recorded it), is waited for, not started again: a
+// second import would write every row twice. Listing the target's imports
+// is skipped otherwise: the list grows with every import the target ran,
+// and a zdmd killed while a Milvus 2.3 server answers it kills that
+// server (see milvus/uncancelled.go).
+func (c *Copier) Import(ctx context.Context, dst *milvus.Conn, db, coll, part string, srcColl, srcPart int64, mayExist bool) (int64, error) {
 	insertDir := c.Target.Path(c.staged("insert_log", srcColl, srcPart))
 	deltaDir := ""
 	if d, err := c.Target.List(ctx, c.staged("delta_log", srcColl, srcPart)+"/"); err != nil {
@@ -137,16 +140,19 @@ func (c *Copier) Import(ctx context.Context, dst *milvus.Conn, db, coll, part st
 	} else if len(d) > 0 {
 		deltaDir = c.Target.Path(c.staged("delta_log", srcColl, srcPart))
 	}
-	known, err := dst.ImportTasks(ctx, db, coll)
-	if err != nil {
-		return 0, err
-	}
 	var tasks []int64
-	for _, t := range known {
-		if t.Failed == "" && slices.Contains(strings.Split(t.Files, ","), insertDir) {
-			tasks = append(tasks, t.ID)
+	if mayExist {
+		known, err := dst.ImportTasks(ctx, db, coll)
+		if err != nil {
+			return 0, err
+		}
+		for _, t := range known {
+			if t.Failed == "" && slices.Contains(strings.Split(t.Files, ","), insertDir) {
+				tasks = append(tasks, t.ID)
+			}
 		}
 	}
+	var err error
 	if len(tasks) == 0 {
 		if tasks, err = dst.ImportBinlogs(ctx, db, coll, part, insertDir, deltaDir); err != nil {
 			return 0, err
