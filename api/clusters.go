@@ -11,38 +11,57 @@ import (
 )
 
 type clusterRequest struct {
-	Name         string `json:"name"`
-	Organization string `json:"organization"`
-	Project      string `json:"project"`
-	Endpoint     string `json:"endpoint"`
-	Username     string `json:"username"`
-	Password     string `json:"password"`
-	Spare        bool   `json:"spare"`
-	ProxyListen  string `json:"proxy_listen"`
-	StoragePath  string `json:"storage_path"`
+	Name         string     `json:"name"`
+	Organization string     `json:"organization"`
+	Project      string     `json:"project"`
+	Endpoint     string     `json:"endpoint"`
+	Username     string     `json:"username"`
+	Password     string     `json:"password"`
+	Spare        bool       `json:"spare"`
+	ProxyListen  string     `json:"proxy_listen"`
+	StoragePath  string     `json:"storage_path"`
+	StorageS3    *s3Request `json:"storage_s3"`
+}
+
+// s3Request is a cluster's storage in an S3 bucket, with its keys; the
+// keys are sealed and never answered.
+type s3Request struct {
+	domain.S3Storage
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+}
+
+// split returns the storage and its keys (none for nil).
+func (r *s3Request) split() (st *domain.S3Storage, accessKey, secretKey string) {
+	if r == nil {
+		return nil, "", ""
+	}
+	v := r.S3Storage
+	return &v, r.AccessKey, r.SecretKey
 }
 
 // clusterJSON is a registry entry without anything secret.
 type clusterJSON struct {
-	ID             string `json:"id"`
-	Name           string `json:"name"`
-	Organization   string `json:"organization"`
-	Project        string `json:"project"`
-	Endpoint       string `json:"endpoint"`
-	Status         string `json:"status"`
-	Spare          bool   `json:"spare"`
-	ProxyListen    string `json:"proxy_listen,omitempty"`
-	StoragePath    string `json:"storage_path,omitempty"`
-	Provisioner    string `json:"provisioner,omitempty"`
-	MigrationID    string `json:"migration_id,omitempty"`
-	HasCredentials bool   `json:"has_credentials"`
-	CreatedAt      string `json:"created_at"`
-	UpdatedAt      string `json:"updated_at"`
+	ID             string            `json:"id"`
+	Name           string            `json:"name"`
+	Organization   string            `json:"organization"`
+	Project        string            `json:"project"`
+	Endpoint       string            `json:"endpoint"`
+	Status         string            `json:"status"`
+	Spare          bool              `json:"spare"`
+	ProxyListen    string            `json:"proxy_listen,omitempty"`
+	StoragePath    string            `json:"storage_path,omitempty"`
+	StorageS3      *domain.S3Storage `json:"storage_s3,omitempty"`
+	Provisioner    string            `json:"provisioner,omitempty"`
+	MigrationID    string            `json:"migration_id,omitempty"`
+	HasCredentials bool              `json:"has_credentials"`
+	CreatedAt      string            `json:"created_at"`
+	UpdatedAt      string            `json:"updated_at"`
 }
 
 func toClusterJSON(v *projections.ClusterView) clusterJSON {
 	return clusterJSON{ID: v.ID, Name: v.Name, Organization: v.Organization, Project: v.Project, Endpoint: v.Endpoint,
-		Status: v.Status, Spare: v.Spare, ProxyListen: v.ProxyListen, StoragePath: v.StoragePath, Provisioner: v.Provisioner, MigrationID: v.MigrationID,
+		Status: v.Status, Spare: v.Spare, ProxyListen: v.ProxyListen, StoragePath: v.StoragePath, StorageS3: v.StorageS3, Provisioner: v.Provisioner, MigrationID: v.MigrationID,
 		HasCredentials: v.HasCredentials, CreatedAt: v.CreatedAt.UTC().Format(timeFormat), UpdatedAt: v.UpdatedAt.UTC().Format(timeFormat)}
 }
 
@@ -53,7 +72,11 @@ func (s *Server) registerCluster(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	cl, err := s.cfg.Commands.RegisterCluster(c.Request().Context(), principal(c), commandID(c), handlers.RegisterCluster(req))
+	st, accessKey, secretKey := req.StorageS3.split()
+	cl, err := s.cfg.Commands.RegisterCluster(c.Request().Context(), principal(c), commandID(c), handlers.RegisterCluster{
+		Name: req.Name, Organization: req.Organization, Project: req.Project, Endpoint: req.Endpoint, Username: req.Username,
+		Password: req.Password, Spare: req.Spare, ProxyListen: req.ProxyListen, StoragePath: req.StoragePath,
+		StorageS3: st, StorageAccessKey: accessKey, StorageSecretKey: secretKey})
 	if err != nil {
 		return err
 	}
@@ -96,12 +119,13 @@ func (s *Server) deleteCluster(c echo.Context) error {
 }
 
 type clusterPatch struct {
-	Endpoint    *string `json:"endpoint"`
-	ProxyListen *string `json:"proxy_listen"`
-	Spare       *bool   `json:"spare"`
-	Username    *string `json:"username"`
-	Password    *string `json:"password"`
-	StoragePath *string `json:"storage_path"`
+	Endpoint    *string    `json:"endpoint"`
+	ProxyListen *string    `json:"proxy_listen"`
+	Spare       *bool      `json:"spare"`
+	Username    *string    `json:"username"`
+	Password    *string    `json:"password"`
+	StoragePath *string    `json:"storage_path"`
+	StorageS3   *s3Request `json:"storage_s3"`
 }
 
 func (s *Server) updateCluster(c echo.Context) error {
@@ -109,7 +133,10 @@ func (s *Server) updateCluster(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	cl, err := s.cfg.Commands.UpdateCluster(c.Request().Context(), principal(c), commandID(c), c.Param("id"), handlers.UpdateCluster(req))
+	st, accessKey, secretKey := req.StorageS3.split()
+	cl, err := s.cfg.Commands.UpdateCluster(c.Request().Context(), principal(c), commandID(c), c.Param("id"), handlers.UpdateCluster{
+		Endpoint: req.Endpoint, ProxyListen: req.ProxyListen, Spare: req.Spare, Username: req.Username, Password: req.Password,
+		StoragePath: req.StoragePath, StorageS3: st, StorageAccessKey: accessKey, StorageSecretKey: secretKey})
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,9 @@ type ClusterRegistered struct {
 	// localStorage.path) as zdm's hosts reach it: where the segment copy
 	// reads its binlogs, or writes them for its import ("": none).
 	StoragePath string `json:"storage_path,omitempty"`
+	// StorageS3 is the cluster's storage in an S3-compatible bucket, for
+	// the same use; its keys are sealed with the credentials.
+	StorageS3 *S3Storage `json:"storage_s3,omitempty"`
 	// Provisioner and MigrationID are set for a target zdm provisioned.
 	Provisioner    string `json:"provisioner,omitempty"`
 	MigrationID    string `json:"migration_id,omitempty"`
@@ -53,6 +56,9 @@ type ClusterUpdated struct {
 	Spare          *bool   `json:"spare,omitempty"`
 	HasCredentials *bool   `json:"has_credentials,omitempty"`
 	StoragePath    *string `json:"storage_path,omitempty"`
+	// StorageS3 replaces the S3 storage; one without an endpoint removes
+	// it.
+	StorageS3 *S3Storage `json:"storage_s3,omitempty"`
 }
 
 // ClusterLocked locks a source for a migration (R5).
@@ -151,6 +157,12 @@ func (c *Cluster) Apply(r Record) error {
 		}
 		if e.StoragePath != nil {
 			c.StoragePath = *e.StoragePath
+		}
+		if e.StorageS3 != nil {
+			c.StorageS3 = e.StorageS3
+			if e.StorageS3.Endpoint == "" {
+				c.StorageS3 = nil
+			}
 		}
 		if e.HasCredentials != nil {
 			c.HasCredentials = *e.HasCredentials

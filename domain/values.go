@@ -8,10 +8,24 @@ package domain
 type Credentials struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// The keys of the cluster's S3 storage (S3Storage).
+	StorageAccessKey string `json:"storage_access_key,omitempty"`
+	StorageSecretKey string `json:"storage_secret_key,omitempty"`
 }
 
-// Empty reports whether no credentials are set.
+// Empty reports whether no Milvus credentials are set.
 func (c Credentials) Empty() bool { return c.Username == "" && c.Password == "" }
+
+// S3Storage is where a cluster keeps its binlogs in an S3-compatible
+// bucket: Milvus's minio settings (address:port, bucketName, rootPath,
+// region, useSSL). Its keys are in Credentials.
+type S3Storage struct {
+	Endpoint string `json:"endpoint"`
+	Bucket   string `json:"bucket"`
+	RootPath string `json:"root_path,omitempty"`
+	Region   string `json:"region,omitempty"`
+	UseSSL   bool   `json:"use_ssl,omitempty"`
+}
 
 // Target is a cluster a provisioner made or claimed for a migration.
 type Target struct {

@@ -22,6 +22,10 @@ type RegisterCluster struct {
 	Spare        bool
 	ProxyListen  string
 	StoragePath  string
+	StorageS3    *domain.S3Storage
+	// The keys of StorageS3, sealed with the credentials.
+	StorageAccessKey string
+	StorageSecretKey string
 }
 
 // Validate names the first field that is wrong.
@@ -42,6 +46,16 @@ func (r RegisterCluster) Validate() error {
 	}
 	if len(r.Username) > 256 || len(r.Password) > 1024 {
 		return domain.FieldError("password", "is too long")
+	}
+	if r.StorageS3 != nil {
+		if r.StoragePath != "" {
+			return domain.FieldError("storage_s3", "give storage_path or storage_s3, not both")
+		}
+		if err := ValidateS3(*r.StorageS3, r.StorageAccessKey, r.StorageSecretKey); err != nil {
+			return err
+		}
+	} else if r.StorageAccessKey != "" || r.StorageSecretKey != "" {
+		return domain.FieldError("storage_s3", "is required with storage keys")
 	}
 	return ValidateStoragePath(r.StoragePath)
 }
@@ -93,6 +107,11 @@ func (s *Service) RegisterCluster(ctx context.Context, p domain.Principal, comma
 	if !s.dir.HasProject(r.Organization, r.Project) {
 		return nil, domain.FieldError("project", fmt.Sprintf("is not a project of organization %s", r.Organization))
 	}
+	if r.StorageS3 != nil {
+		if err := s.reachS3(ctx, *r.StorageS3, r.StorageAccessKey, r.StorageSecretKey); err != nil {
+			return nil, err
+		}
+	}
 	id, keyed := idFor("c-", commandID)
 	if keyed {
 		if existing, err := s.clusters.Get(ctx, id); err == nil && existing.Seq() > 0 {
@@ -101,8 +120,8 @@ func (s *Service) RegisterCluster(ctx context.Context, p domain.Principal, comma
 			return nil, domain.ErrClusterExists
 		}
 	}
-	creds := domain.Credentials{Username: r.Username, Password: r.Password}
-	if !creds.Empty() {
+	creds := domain.Credentials{Username: r.Username, Password: r.Password, StorageAccessKey: r.StorageAccessKey, StorageSecretKey: r.StorageSecretKey}
+	if !creds.Empty() || creds.StorageAccessKey != "" {
 		if s.creds == nil {
 			return nil, fmt.Errorf("register cluster: no credential store is configured")
 		}
@@ -116,7 +135,7 @@ func (s *Service) RegisterCluster(ctx context.Context, p domain.Principal, comma
 		}
 		return []domain.Event{domain.ClusterRegistered{
 			ID: id, Name: r.Name, Organization: r.Organization, Project: r.Project,
-			Endpoint: r.Endpoint, Spare: r.Spare, ProxyListen: r.ProxyListen, StoragePath: r.StoragePath, HasCredentials: !creds.Empty(),
+			Endpoint: r.Endpoint, Spare: r.Spare, ProxyListen: r.ProxyListen, StoragePath: r.StoragePath, StorageS3: r.StorageS3, HasCredentials: !creds.Empty(),
 		}}, nil
 	})
 }

@@ -27,6 +27,7 @@ type Service struct {
 	clock      Clock
 	logger     *slog.Logger
 	provs      func() []string
+	storage    StorageChecker
 }
 
 // ServiceConfig holds what a Service needs.

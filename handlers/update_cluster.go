@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/zdm-io/zdm/domain"
 )
@@ -15,6 +16,11 @@ type UpdateCluster struct {
 	Username    *string
 	Password    *string
 	StoragePath *string
+	// StorageS3 replaces the S3 storage and its keys; one without an
+	// endpoint removes it.
+	StorageS3        *domain.S3Storage
+	StorageAccessKey string
+	StorageSecretKey string
 }
 
 // Validate names the first field that is wrong.
@@ -37,8 +43,22 @@ func (u UpdateCluster) Validate() error {
 			return err
 		}
 	}
-	if u.Endpoint == nil && u.ProxyListen == nil && u.Spare == nil && u.Username == nil && u.StoragePath == nil {
-		return domain.FieldError("body", "changes nothing: give endpoint, proxy_listen, spare, storage_path or username and password")
+	if u.StorageS3 != nil {
+		switch {
+		case u.StorageS3.Endpoint == "" && (*u.StorageS3 != domain.S3Storage{} || u.StorageAccessKey != "" || u.StorageSecretKey != ""):
+			return domain.FieldError("storage_s3", "is {} to remove it, or a whole storage with its endpoint")
+		case u.StorageS3.Endpoint != "" && u.StoragePath != nil && *u.StoragePath != "":
+			return domain.FieldError("storage_s3", "give storage_path or storage_s3, not both")
+		case u.StorageS3.Endpoint != "":
+			if err := ValidateS3(*u.StorageS3, u.StorageAccessKey, u.StorageSecretKey); err != nil {
+				return err
+			}
+		}
+	} else if u.StorageAccessKey != "" || u.StorageSecretKey != "" {
+		return domain.FieldError("storage_s3", "is required with storage keys")
+	}
+	if u.Endpoint == nil && u.ProxyListen == nil && u.Spare == nil && u.Username == nil && u.StoragePath == nil && u.StorageS3 == nil {
+		return domain.FieldError("body", "changes nothing: give endpoint, proxy_listen, spare, storage_path, storage_s3 or username and password")
 	}
 	return nil
 }
@@ -59,19 +79,47 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 	if u.Endpoint != nil && (c.LockedBy != "" || c.ClaimedBy != "") && *u.Endpoint != c.Endpoint {
 		return nil, domain.FieldError("endpoint", "cannot change while the cluster is in a running migration")
 	}
+	// A cluster has one storage: the one it keeps is removed with the
+	// same update.
+	setsS3 := u.StorageS3 != nil && u.StorageS3.Endpoint != ""
+	if setsS3 && c.StoragePath != "" && (u.StoragePath == nil || *u.StoragePath != "") {
+		return nil, domain.FieldError("storage_s3", `the cluster has a storage_path: remove it in the same update ("storage_path": "")`)
+	}
+	if u.StoragePath != nil && *u.StoragePath != "" && c.StorageS3 != nil && u.StorageS3 == nil {
+		return nil, domain.FieldError("storage_path", `the cluster has a storage_s3: remove it in the same update ("storage_s3": {})`)
+	}
+	if setsS3 {
+		if err := s.reachS3(ctx, *u.StorageS3, u.StorageAccessKey, u.StorageSecretKey); err != nil {
+			return nil, err
+		}
+	}
 	var has *bool
-	if u.Username != nil {
-		creds := domain.Credentials{Username: *u.Username, Password: *u.Password}
+	if u.Username != nil || u.StorageS3 != nil {
+		// Milvus's credentials and the storage's keys are sealed together:
+		// what this update does not change is kept.
+		creds, err := s.ClusterCredentials(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if u.Username != nil {
+			creds.Username, creds.Password = *u.Username, *u.Password
+			v := !creds.Empty()
+			has = &v
+		}
+		if u.StorageS3 != nil {
+			creds.StorageAccessKey, creds.StorageSecretKey = u.StorageAccessKey, u.StorageSecretKey
+		}
+		if s.creds == nil {
+			return nil, fmt.Errorf("update cluster: no credential store is configured")
+		}
 		if err := s.creds.Put(ctx, id, creds); err != nil {
 			return nil, err
 		}
-		v := !creds.Empty()
-		has = &v
 	}
 	return s.clusters.Exec(ctx, id, commandID, p.User, func(c *domain.Cluster) ([]domain.Event, error) {
 		if c.Deleted {
 			return nil, domain.ErrNotFound
 		}
-		return []domain.Event{domain.ClusterUpdated{Endpoint: u.Endpoint, ProxyListen: u.ProxyListen, Spare: u.Spare, HasCredentials: has, StoragePath: u.StoragePath}}, nil
+		return []domain.Event{domain.ClusterUpdated{Endpoint: u.Endpoint, ProxyListen: u.ProxyListen, Spare: u.Spare, HasCredentials: has, StoragePath: u.StoragePath, StorageS3: u.StorageS3}}, nil
 	})
 }

@@ -9,22 +9,23 @@ import (
 // ClusterView is a registry entry as the API shows it. It never holds
 // credentials, only whether the cluster has some.
 type ClusterView struct {
-	ID             string    `json:"id"`
-	Name           string    `json:"name"`
-	Organization   string    `json:"organization"`
-	Project        string    `json:"project"`
-	Endpoint       string    `json:"endpoint"`
-	Status         string    `json:"status"`
-	Spare          bool      `json:"spare"`
-	ProxyListen    string    `json:"proxy_listen,omitempty"`
-	StoragePath    string    `json:"storage_path,omitempty"`
-	Provisioner    string    `json:"provisioner,omitempty"`
-	MigrationID    string    `json:"migration_id,omitempty"`
-	HasCredentials bool      `json:"has_credentials"`
-	Deleted        bool      `json:"deleted,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-	Seq            uint64    `json:"seq"`
+	ID             string            `json:"id"`
+	Name           string            `json:"name"`
+	Organization   string            `json:"organization"`
+	Project        string            `json:"project"`
+	Endpoint       string            `json:"endpoint"`
+	Status         string            `json:"status"`
+	Spare          bool              `json:"spare"`
+	ProxyListen    string            `json:"proxy_listen,omitempty"`
+	StoragePath    string            `json:"storage_path,omitempty"`
+	StorageS3      *domain.S3Storage `json:"storage_s3,omitempty"`
+	Provisioner    string            `json:"provisioner,omitempty"`
+	MigrationID    string            `json:"migration_id,omitempty"`
+	HasCredentials bool              `json:"has_credentials"`
+	Deleted        bool              `json:"deleted,omitempty"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	Seq            uint64            `json:"seq"`
 	// State is the folded aggregate; the view's fields are derived from it.
 	State domain.Cluster `json:"state"`
 }
@@ -39,7 +40,7 @@ func (v *ClusterView) apply(r domain.Record) {
 	c := &v.State
 	v.Name, v.Organization, v.Project, v.Endpoint = c.Name, c.Organization, c.Project, c.Endpoint
 	v.Status, v.Spare, v.ProxyListen, v.Provisioner = c.Status(), c.Spare, c.ProxyListen, c.Provisioner
-	v.HasCredentials, v.Deleted, v.StoragePath = c.HasCredentials, c.Deleted, c.StoragePath
+	v.HasCredentials, v.Deleted, v.StoragePath, v.StorageS3 = c.HasCredentials, c.Deleted, c.StoragePath, c.StorageS3
 	v.MigrationID = c.LockedBy
 	if v.MigrationID == "" {
 		v.MigrationID = c.ClaimedBy

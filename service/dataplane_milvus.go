@@ -14,6 +14,7 @@ import (
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/provision"
 	"github.com/zdm-io/zdm/dataplane/rowcopy"
+	"github.com/zdm-io/zdm/dataplane/segcopy"
 	"github.com/zdm-io/zdm/dataplane/verify"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/handlers"
@@ -65,6 +66,7 @@ func milvusPlane(m *Main) ([]string, error) {
 	cfg := m.cfg.Milvus.withDefaults()
 	script := provision.ServerScript{Python: cfg.Python, Script: cfg.ServerScript, Root: cfg.ServerRoot}
 	reg := spareRegistry{m}
+	m.service.CheckStorageWith(s3Checker{})
 	var err error
 	if m.journalNC, err = connectNATS(m.embedded, m.cfg.NATSURL, "zdmd-journal"); err != nil {
 		return nil, err
@@ -155,7 +157,19 @@ func (r spareRegistry) Endpoint(ctx context.Context, id string) (milvus.Endpoint
 	if err != nil {
 		return milvus.Endpoint{}, err
 	}
-	return milvus.Endpoint{Address: c.Endpoint, Username: creds.Username, Password: creds.Password, StoragePath: c.StoragePath}, nil
+	return milvus.Endpoint{Address: c.Endpoint, Username: creds.Username, Password: creds.Password, StoragePath: c.StoragePath,
+		StorageS3: c.StorageS3, StorageAccessKey: creds.StorageAccessKey, StorageSecretKey: creds.StorageSecretKey}, nil
+}
+
+// s3Checker reaches a cluster's S3 storage for the registry.
+type s3Checker struct{}
+
+func (s3Checker) CheckS3(ctx context.Context, st domain.S3Storage, accessKey, secretKey string) error {
+	s, err := segcopy.S3Of(st, accessKey, secretKey)
+	if err != nil {
+		return err
+	}
+	return s.Check(ctx)
 }
 
 // spareRegistry offers the registry's spare clusters to the pool.

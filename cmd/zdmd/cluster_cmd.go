@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -61,6 +62,11 @@ func clusterCmd(args []string, stdout io.Writer) error {
 		spare := fs.Bool("spare", false, "offer the cluster to the pool provisioner as a target")
 		proxy := fs.String("proxy-listen", "", "run the zdm Milvus proxy for this cluster on host:port")
 		storage := fs.String("storage-path", "", "the cluster's local storage (Milvus localStorage.path) as this host reaches it, for the segment copy")
+		s3 := fs.String("storage-s3-endpoint", "", "the cluster's S3-compatible storage, host:port (Milvus minio.address and port), for the segment copy; keys from ZDM_STORAGE_ACCESS_KEY and ZDM_STORAGE_SECRET_KEY")
+		bucket := fs.String("storage-s3-bucket", "", "its bucket (Milvus minio.bucketName)")
+		root := fs.String("storage-s3-root-path", "files", "its root path (Milvus minio.rootPath)")
+		region := fs.String("storage-s3-region", "", "its region (Milvus minio.region)")
+		ssl := fs.Bool("storage-s3-ssl", false, "reach it over TLS (Milvus minio.useSSL)")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
@@ -71,6 +77,10 @@ func clusterCmd(args []string, stdout io.Writer) error {
 		body := map[string]any{"name": *name, "organization": *org, "project": *project, "endpoint": *endpoint,
 			"username": *user, "password": os.Getenv("ZDM_CLUSTER_PASSWORD"), "spare": *spare, "proxy_listen": *proxy,
 			"storage_path": *storage}
+		if *s3 != "" {
+			body["storage_s3"] = map[string]any{"endpoint": *s3, "bucket": *bucket, "root_path": *root, "region": *region, "use_ssl": *ssl,
+				"access_key": os.Getenv("ZDM_STORAGE_ACCESS_KEY"), "secret_key": os.Getenv("ZDM_STORAGE_SECRET_KEY")}
+		}
 		var out clusterJSON
 		if err := c.do("POST", "/v1/clusters", body, &out); err != nil {
 			if ae, ok := err.(*apiError); ok && ae.Field != "" {
@@ -92,6 +102,12 @@ func flagOfField(field string) string {
 		return "storage-path"
 	case "password":
 		return "username (password from ZDM_CLUSTER_PASSWORD)"
+	case "storage_s3", "storage_s3.endpoint":
+		return "storage-s3-endpoint"
+	case "storage_s3.bucket", "storage_s3.root_path", "storage_s3.region":
+		return "storage-s3-" + strings.ReplaceAll(strings.TrimPrefix(field, "storage_s3."), "_", "-")
+	case "storage_s3.secret_key":
+		return "storage-s3-endpoint (keys from ZDM_STORAGE_ACCESS_KEY and ZDM_STORAGE_SECRET_KEY)"
 	}
 	return field
 }

@@ -31,25 +31,63 @@ func TestSegmentsCopiedAndImportedGiveTheSameRows(t *testing.T) {
 		segcopy.Local{Root: bed.DataDir("source")}, segcopy.Local{Root: bed.DataDir("target")})
 }
 
-// The same between two Milvus servers that keep their binlogs in buckets of
-// an S3 server: zdm lists and reads the source's bucket and stages into the
-// target's, which imports from it.
-func TestSegmentsCopiedBetweenMilvusServersOnS3(t *testing.T) {
+// A migration between two Milvus servers that keep their binlogs in
+// buckets of an S3 server is copied by segments: zdm lists and reads the
+// source's bucket and stages into the target's, which imports from it.
+func TestAMigrationBetweenMilvusServersOnS3IsCopiedBySegments(t *testing.T) {
 	bed := milvustest.Require(t)
 	s3 := milvustest.S3(t)
-	src := milvustest.Dial(t, bed.OnS3(t, "s3-source", 19700, s3, "source-bucket"))
-	dst := milvustest.Dial(t, bed.OnS3(t, "s3-target", 19730, s3, "target-bucket"))
-	store := func(bucket string) segcopy.Storage {
-		s, err := segcopy.NewS3(segcopy.S3Config{Endpoint: s3, Bucket: bucket, RootPath: "files", AccessKey: "zdm", SecretKey: "zdm-secret"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Check(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		return s
+	eps := s3Endpoints{
+		"src": {Address: bed.OnS3(t, "s3-source", 19700, s3, "source-bucket"), StorageS3: &domain.S3Storage{Endpoint: s3, Bucket: "source-bucket", RootPath: "files"},
+			StorageAccessKey: "zdm", StorageSecretKey: "zdm-secret"},
+		"dst": {Address: bed.OnS3(t, "s3-target", 19730, s3, "target-bucket"), StorageS3: &domain.S3Storage{Endpoint: s3, Bucket: "target-bucket", RootPath: "files"},
+			StorageAccessKey: "zdm", StorageSecretKey: "zdm-secret"},
 	}
-	copySegmentsAndCompare(t, src, dst, store("source-bucket"), store("target-bucket"))
+	ctx := context.Background()
+	src, dst := milvustest.Dial(t, eps["src"].Address), milvustest.Dial(t, eps["dst"].Address)
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Partitions: 1, Rows: 6000, Dim: 8, PKType: "int64", Dynamic: true,
+		Index: "FLAT", Load: true, Shards: 1, Prefix: "s3_"})
+	if err := src.FlushAndWait(ctx, "s3_db0", "s3_c0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Delete(ctx, "s3_db0", "s3_c0", "", "id < 100"); err != nil {
+		t.Fatal(err)
+	}
+	c := rowcopy.NewCopier(eps, rowcopy.Config{}, nil)
+	m := planned(t, c)
+	var pf rowcopy.Preflight
+	if err := json.Unmarshal(m.Preflight, &pf); err != nil {
+		t.Fatal(err)
+	}
+	if pf.CopyMode != domain.CopyModeSegments {
+		t.Fatalf("preflight: mode %q (%s)", pf.CopyMode, pf.CopyModeReason)
+	}
+	var mu sync.Mutex
+	if err := c.Copy(ctx, m.Clone(), recordInto(&mu, m)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verify.Verify(ctx, src, dst, verify.Options{SampleEvery: 1})
+	if err != nil || !rep.Equal {
+		t.Fatalf("after the copy: %s %v", rep.Summary(), err)
+	}
+	if n, err := dst.CountWhere(ctx, "s3_db0", "s3_c0", ""); err != nil || n != 5900 {
+		t.Fatalf("%d rows on the target (%v), want 5900", n, err)
+	}
+	// The staged files went once imported.
+	staged, err := segcopy.S3Of(*eps["dst"].StorageS3, "zdm", "zdm-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, err := staged.List(ctx, "zdm-import/"); err != nil || len(left) != 0 {
+		t.Fatalf("staged files left in the target's bucket: %d (%v)", len(left), err)
+	}
+}
+
+// s3Endpoints resolves servers of a test with their storage.
+type s3Endpoints map[string]milvus.Endpoint
+
+func (e s3Endpoints) Endpoint(_ context.Context, id string) (milvus.Endpoint, error) {
+	return e[id], nil
 }
 
 // copySegmentsAndCompare seeds the source, deletes rows it flushed, copies

@@ -1,6 +1,8 @@
 package milvus
 
 import (
+	"github.com/zdm-io/zdm/domain"
+
 	"context"
 	"encoding/base64"
 	"errors"
@@ -25,6 +27,11 @@ type Endpoint struct {
 	// StoragePath is the cluster's local storage as this host reaches it
 	// ("": none), for the segment copy.
 	StoragePath string
+	// StorageS3 is the cluster's storage in an S3 bucket (nil: none), for
+	// the segment copy, with its keys.
+	StorageS3        *domain.S3Storage
+	StorageAccessKey string
+	StorageSecretKey string
 }
 
 // Conn is a gRPC connection to one Milvus server.
@@ -82,6 +89,15 @@ func (c *Conn) Address() string { return c.ep.Address }
 // StoragePath is the cluster's local storage as this host reaches it
 // ("": zdm has no access to it).
 func (c *Conn) StoragePath() string { return c.ep.StoragePath }
+
+// StorageS3 is the cluster's storage in an S3 bucket (nil: none) and its
+// keys.
+func (c *Conn) StorageS3() (*domain.S3Storage, string, string) {
+	return c.ep.StorageS3, c.ep.StorageAccessKey, c.ep.StorageSecretKey
+}
+
+// HasStorage reports whether zdm reaches the cluster's storage.
+func (c *Conn) HasStorage() bool { return c.ep.StoragePath != "" || c.ep.StorageS3 != nil }
 
 // Service is the raw MilvusService client.
 func (c *Conn) Service() milvuspb.MilvusServiceClient { return c.Svc }

@@ -269,8 +269,9 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	if ch.segments {
 		// Each partition's staged files went once it was imported; what
 		// is left is the empty stage.
-		sc := prep.segmentCopier()
-		_ = sc.Target.Remove(ctx, sc.Stage)
+		if sc, err := prep.segmentCopier(); err == nil {
+			_ = sc.Target.Remove(ctx, sc.Stage)
+		}
 	}
 	return nil
 }

@@ -105,7 +105,7 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 	if err != nil {
 		return domain.CopyStarted{}, &domain.StepError{Reason: "target_unreachable", Err: err}
 	}
-	mode, why, refusal := copyMode(m.Options.CopyMode, src.StoragePath(), dst.StoragePath(), pf.SourceVersion, pf.TargetVersion)
+	mode, why, refusal := copyMode(m.Options.CopyMode, src.HasStorage(), dst.HasStorage(), pf.SourceVersion, pf.TargetVersion)
 	pf.CopyMode, pf.CopyModeReason = mode, why
 	if refusal != "" {
 		pf.Refusals = append(pf.Refusals, refusal)

@@ -17,16 +17,16 @@ import (
 // copyMode decides, in the preflight, whether the copy moves segments or
 // rows, and why. A refusal is set when segments were asked for and
 // cannot be had.
-func copyMode(asked, srcStorage, dstStorage, srcVersion, dstVersion string) (mode, why, refusal string) {
+func copyMode(asked string, srcStorage, dstStorage bool, srcVersion, dstVersion string) (mode, why, refusal string) {
 	if asked == domain.CopyModeRows {
 		return domain.CopyModeRows, "options.copy_mode is rows", ""
 	}
 	var whyNot string
 	switch {
-	case srcStorage == "":
-		whyNot = "the source cluster has no storage_path"
-	case dstStorage == "":
-		whyNot = "the target cluster has no storage_path"
+	case !srcStorage:
+		whyNot = "the source cluster has no storage (storage_path or storage_s3)"
+	case !dstStorage:
+		whyNot = "the target cluster has no storage (storage_path or storage_s3)"
 	case milvus.MajorMinor(srcVersion) != milvus.MajorMinor(dstVersion):
 		whyNot = fmt.Sprintf("the source runs Milvus %s and the target %s: binlogs move between the same major.minor version only", srcVersion, dstVersion)
 	}
@@ -88,8 +88,25 @@ func parseStep(name string) (step, error) {
 }
 
 // segmentCopier stages and imports between the migration's clusters.
-func (r preparer) segmentCopier() *segcopy.Copier {
-	return &segcopy.Copier{Source: segcopy.Local{Root: r.src.StoragePath()}, Target: segcopy.Local{Root: r.dst.StoragePath()}, Stage: "zdm-import/" + r.m.ID}
+func (r preparer) segmentCopier() (*segcopy.Copier, error) {
+	from, err := storageOf(r.src)
+	if err != nil {
+		return nil, err
+	}
+	to, err := storageOf(r.dst)
+	if err != nil {
+		return nil, err
+	}
+	return &segcopy.Copier{Source: from, Target: to, Stage: "zdm-import/" + r.m.ID}, nil
+}
+
+// storageOf is a cluster's storage as zdm reaches it.
+func storageOf(c *milvus.Conn) (segcopy.Storage, error) {
+	st, accessKey, secretKey := c.StorageS3()
+	if st == nil {
+		return segcopy.Local{Root: c.StoragePath()}, nil
+	}
+	return segcopy.S3Of(*st, accessKey, secretKey)
 }
 
 // copySegments moves a collection by its segments: flushes and lists
@@ -124,7 +141,10 @@ func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress
 		}
 		planned = cp.Ranges
 	}
-	sc := r.segmentCopier()
+	sc, err := r.segmentCopier()
+	if err != nil {
+		return err
+	}
 	// A partition with a segment staged by this call cannot have an
 	// import yet: no other zdmd got past its staging. Only the others are
 	// looked up among the target's imports (see segcopy.Import).

@@ -11,6 +11,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/zdm-io/zdm/domain"
 )
 
 // S3Config is where a cluster keeps its binlogs in an S3-compatible store
@@ -45,6 +47,12 @@ func NewS3(cfg S3Config) (*S3, error) {
 		return nil, fmt.Errorf("s3 %s: %w", cfg.Endpoint, err)
 	}
 	return &S3{client: c, bucket: cfg.Bucket, root: strings.Trim(cfg.RootPath, "/")}, nil
+}
+
+// S3Of returns a cluster's S3 storage as the registry keeps it.
+func S3Of(st domain.S3Storage, accessKey, secretKey string) (*S3, error) {
+	return NewS3(S3Config{Endpoint: st.Endpoint, Bucket: st.Bucket, RootPath: st.RootPath, Region: st.Region,
+		UseSSL: st.UseSSL, AccessKey: accessKey, SecretKey: secretKey})
 }
 
 // Check reaches the bucket: a wrong endpoint, key or bucket is told when a
