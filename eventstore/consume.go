@@ -62,13 +62,20 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 		return nil, false, err
 	}
 	fresh = !exists
-	cons, err := s.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       cfg.Durable,
-		FilterSubject: cfg.Filter,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       time.Minute,
-		MaxAckPending: 1024,
+	// Retried like the streams' creation: a zdmd restarted while the
+	// cluster elects leaders after losing a node is answered 503 for a
+	// few seconds, and exited on it.
+	var cons jetstream.Consumer
+	err = create(ctx, func(ctx context.Context) (err error) {
+		cons, err = s.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       cfg.Durable,
+			FilterSubject: cfg.Filter,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckWait:       time.Minute,
+			MaxAckPending: 1024,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
@@ -206,14 +213,19 @@ func handleInOrder(ctx context.Context, log *slog.Logger, policy retry.Policy, m
 // ConsumerExists reports whether a durable consumer exists. A projection
 // asks before it starts: a missing consumer means its view starts empty.
 func (s *Store) ConsumerExists(ctx context.Context, name string) (bool, error) {
-	_, err := s.stream.Consumer(ctx, name)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return false, nil
-	}
+	exists := false
+	err := create(ctx, func(ctx context.Context) error {
+		_, err := s.stream.Consumer(ctx, name)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil
+		}
+		exists = err == nil
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("consumer %s: %w", name, err)
 	}
-	return true, nil
+	return exists, nil
 }
 
 // DeleteConsumer removes a durable consumer, so that the next Consume with
