@@ -162,9 +162,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 // history where the post-mortem keeps them: a target missing rows is
 // explained by the writes of those keys and the steps around them.
 func keepForPostMortem(t *testing.T, e *env, w *writer, p *st.Proc, id string) {
-	w.mu.Lock()
-	data := append([]byte(nil), w.journal.Bytes()...)
-	w.mu.Unlock()
+	data := w.journalBytes()
 	var history json.RawMessage
 	p.Call(t, "GET", "/v1/migrations/"+id+"/events?limit=1000", nil, &history)
 	for name, data := range map[string][]byte{"writer.jsonl": data, "history.jsonl": history} {
@@ -199,9 +197,7 @@ func startHAFleet(t *testing.T, e *env, n int) (*st.Fleet, *natscluster.Cluster,
 // longest time between two acknowledged writes of w from it to the next
 // one (or 20 s after the last).
 func ackGaps(t *testing.T, w *writer, kills []time.Time) []time.Duration {
-	w.mu.Lock()
-	data := append([]byte(nil), w.journal.Bytes()...)
-	w.mu.Unlock()
+	data := w.journalBytes()
 	var at []time.Time
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 1<<24)

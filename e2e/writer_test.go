@@ -57,11 +57,16 @@ func (w *writer) stop(t *testing.T) datatools.LoadStats {
 	return w.stats
 }
 
+// journalBytes is a copy of what the writer journaled so far.
+func (w *writer) journalBytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]byte(nil), w.journal.Bytes()...)
+}
+
 // check proves every acknowledged write is on the cluster at addr.
 func (w *writer) check(t *testing.T, addr string) datatools.CheckReport {
-	w.mu.Lock()
-	data := append([]byte(nil), w.journal.Bytes()...)
-	w.mu.Unlock()
+	data := w.journalBytes()
 	rep, err := datatools.Check(context.Background(), milvustest.Dial(t, addr), bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)

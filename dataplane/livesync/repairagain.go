@@ -22,13 +22,15 @@ import (
 // repairAgainParallel bounds the repairs made at once at the switch.
 const repairAgainParallel = 16
 
-// repairsOf is the filter of a migration's kept repairs.
-func repairsOf(migrationID string) string { return capture.JournalPrefix(migrationID) + "repaired.*" }
+// repairedPrefix starts the keys of a migration's kept repairs.
+func repairedPrefix(migrationID string) string {
+	return capture.JournalPrefix(migrationID) + "repaired."
+}
 
 // keepRepair records the repaired entry data (at journal sequence seq)
 // for RepairAgain.
 func (a *Applier) keepRepair(ctx context.Context, seq uint64, data []byte) error {
-	key := capture.JournalPrefix(a.id) + "repaired." + strconv.FormatUint(seq, 10)
+	key := repairedPrefix(a.id) + strconv.FormatUint(seq, 10)
 	if err := a.positions.Put(ctx, key, data); err != nil {
 		return fmt.Errorf("keep the repair of journal entry %d for the switch: %w", seq, err)
 	}
@@ -44,7 +46,7 @@ func (a *Applier) keepRepair(ctx context.Context, seq uint64, data []byte) error
 // as it stays.
 func (a *Applier) RepairAgain(ctx context.Context) (map[[2]string]bool, error) {
 	began := time.Now()
-	kept, err := a.positions.Matching(ctx, repairsOf(a.id))
+	kept, err := a.positions.Matching(ctx, repairedPrefix(a.id)+"*")
 	if err != nil {
 		return nil, fmt.Errorf("read the repaired writes: %w", err)
 	}
