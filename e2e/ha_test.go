@@ -14,8 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/natscluster"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
@@ -71,6 +76,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			keepForPostMortem(t, e, w, f.Any(), id)
+			keepJournal(t, e, cluster.URLs(), id)
 		}
 	})
 
@@ -162,13 +168,69 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 // history where the post-mortem keeps them: a target missing rows is
 // explained by the writes of those keys and the steps around them.
 func keepForPostMortem(t *testing.T, e *env, w *writer, p *st.Proc, id string) {
-	data := w.journalBytes()
-	var history json.RawMessage
-	p.Call(t, "GET", "/v1/migrations/"+id+"/events?limit=1000", nil, &history)
-	for name, data := range map[string][]byte{"writer.jsonl": data, "history.jsonl": history} {
+	keep := func(name string, data []byte) {
 		if err := os.WriteFile(filepath.Join(e.dir, name), data, 0o644); err != nil {
 			t.Logf("post-mortem: %s not kept: %v", name, err)
 		}
+	}
+	// The writer's journal first: the history needs a zdmd that answers.
+	keep("writer.jsonl", w.journalBytes())
+	history, err := p.Get("/v1/migrations/" + id + "/events?limit=1000")
+	if err != nil {
+		t.Logf("post-mortem: history not kept: %v", err)
+		return
+	}
+	keep("history.jsonl", history)
+}
+
+// keepJournal writes, beside the writer's journal, what the migration's
+// journal still holds (each entry's header, without its request) and the
+// apply positions: a write the source has and the target misses was
+// either never journaled, or journaled and not applied.
+func keepJournal(t *testing.T, e *env, urls, id string) {
+	nc, err := nats.Connect(urls, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Logf("post-mortem: journal not kept: %v", err)
+		return
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js, _ := jetstream.New(nc)
+	var out bytes.Buffer
+	cons, err := js.OrderedConsumer(ctx, eventstore.JournalStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{capture.JournalPrefix(id) + ">"}})
+	if err == nil {
+		var batch jetstream.MessageBatch
+		for err == nil {
+			if batch, err = cons.FetchNoWait(1000); err != nil {
+				break
+			}
+			n := 0
+			for m := range batch.Messages() {
+				n++
+				meta, _ := m.Metadata()
+				head, _, _ := bytes.Cut(m.Data(), []byte("\n"))
+				fmt.Fprintf(&out, "{\"seq\":%d,\"subject\":%q,\"entry\":%s}\n", meta.Sequence.Stream, m.Subject(), head)
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+	if err != nil {
+		t.Logf("post-mortem: journal read: %v", err)
+	}
+	if kv, kerr := js.KeyValue(ctx, "ZDM_APPLY"); kerr == nil {
+		if keys, kerr := kv.ListKeys(ctx); kerr == nil {
+			for k := range keys.Keys() {
+				if v, gerr := kv.Get(ctx, k); gerr == nil {
+					fmt.Fprintf(&out, "{\"position\":%q,\"value\":%q}\n", k, v.Value())
+				}
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "journal.jsonl"), out.Bytes(), 0o644); err != nil {
+		t.Logf("post-mortem: journal not kept: %v", err)
 	}
 }
 

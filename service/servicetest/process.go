@@ -176,6 +176,27 @@ func (p *Proc) Call(t testing.TB, method, path string, body, out any) int {
 	return resp.StatusCode
 }
 
+// Get reads path with the process's token, for a cleanup that must not
+// stop at a zdmd that does not answer: errors are returned, not fatal.
+func (p *Proc) Get(path string) ([]byte, error) {
+	req, err := http.NewRequest("GET", p.URL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.Token)
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %s: %s", path, resp.Status, data)
+	}
+	return data, err
+}
+
 // Migration is the part of a migration's status tests look at.
 type Migration struct {
 	ID       string `json:"id"`
