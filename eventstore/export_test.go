@@ -9,3 +9,6 @@ func (s *Subscription) StopDeliveryForTest() {
 	cc.Stop()
 	<-cc.Closed()
 }
+
+// FromLeader exposes fromLeader.
+var FromLeader = fromLeader

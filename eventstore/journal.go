@@ -73,7 +73,7 @@ func (j *Journal) Append(ctx context.Context, subject string, data []byte) (uint
 
 // Subjects returns each subject under filter with its message count.
 func (j *Journal) Subjects(ctx context.Context, filter string) (map[string]uint64, error) {
-	info, err := j.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+	info, err := leaderInfo(ctx, j.js.Conn(), j.stream, jetstream.WithSubjectFilter(filter))
 	if err != nil {
 		return nil, fmt.Errorf("journal subjects %s: %w", filter, err)
 	}

@@ -126,7 +126,7 @@ const receivedAhead = 16
 // Subjects lists the aggregates under prefix (for example MigrationSubject)
 // that have events, sorted.
 func (s *Store) Subjects(ctx context.Context, prefix string) ([]string, error) {
-	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(prefix+"*"))
+	info, err := leaderInfo(ctx, s.js.Conn(), s.stream, jetstream.WithSubjectFilter(prefix+"*"))
 	if err != nil {
 		return nil, fmt.Errorf("list subjects %s*: %w", prefix, err)
 	}

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -107,7 +106,10 @@ func (m *Main) lead(ctx, lost context.Context, term uint64) error {
 		saga.Wait()
 	}()
 	if plane.proxies != nil {
-		if err := plane.proxies.prime(ctx); err != nil {
+		// Retried like any write to the store: a term that starts while
+		// NATS elects leaders waits for them rather than giving the lease
+		// back, and never starts its proxies on a partial list.
+		if err := m.cfg.storeRetry().Do(ctx, func(int) error { return plane.proxies.prime(ctx) }); err != nil {
 			return err
 		}
 		done := make(chan struct{})
@@ -151,10 +153,10 @@ func (ps *proxies) prime(ctx context.Context) error {
 		return fmt.Errorf("prime the proxies: %w", err)
 	}
 	for _, subj := range subjects {
+		// A listed subject has events: a migration that reads as not
+		// found is a read that failed, and its writes must not go to the
+		// source uncaptured while the term starts.
 		mig, err := ps.m.service.Migration(ctx, strings.TrimPrefix(subj, domain.MigrationSubject))
-		if errors.Is(err, domain.ErrNotFound) {
-			continue
-		}
 		if err != nil {
 			return fmt.Errorf("prime the proxies: %w", err)
 		}
@@ -163,6 +165,8 @@ func (ps *proxies) prime(ctx context.Context) error {
 			ps.capture.Route(mig.Source.ID, mig.Switch.TargetEndpoint)
 		case !domain.IsTerminal(mig.State) && mig.State != domain.StateRequested:
 			ps.capture.Arm(mig.Source.ID, mig.ID, mig.Options.OnForbiddenOp)
+			ps.m.logger.Info("capturing the writes of a running migration", "migration", mig.ID, "cluster", mig.Source.ID,
+				"state", mig.State, "seq", mig.Seq())
 		}
 	}
 	return nil

@@ -149,6 +149,7 @@ func (a *Applier) Run(ctx context.Context) {
 					continue
 				}
 				w := &applyWorker{applied: a.position(ctx, subj)}
+				a.logger.Info("applying a journal subject", "subject", subj, "after", w.applied)
 				a.mu.Lock()
 				a.workers[subj] = w
 				a.mu.Unlock()
