@@ -154,6 +154,15 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	if view.WritePauseMS != nil {
 		pause = fmt.Sprintf("%.0f ms", *view.WritePauseMS)
 	}
+	for _, ev := range events(t, f.Any(), id) {
+		var sw struct {
+			DrainMS float64 `json:"drain_ms"`
+			CheckMS float64 `json:"check_ms"`
+		}
+		if ev.Type == "switched_over" && json.Unmarshal(ev.Data, &sw) == nil {
+			pause += fmt.Sprintf(" (drain and repairs %.0f ms, check %.0f ms)", sw.DrainMS, sw.CheckMS)
+		}
+	}
 	t.Logf("client through HAProxy: %d acknowledged, %d failed (last: %s); switch pause %s; target: %s",
 		stats.Acknowledged, stats.Failed, stats.LastErr, pause, rep)
 	for _, ev := range []string{"switched_over", "verified"} {
@@ -256,8 +265,8 @@ func startHAFleet(t *testing.T, e *env, n int) (*st.Fleet, *natscluster.Cluster,
 }
 
 // ackGaps returns, for each failure (in the order they happened), the
-// longest time between two acknowledged writes of w from it to the next
-// one (or 20 s after the last).
+// longest time between two acknowledged writes of w that it explains:
+// a gap belongs to the last failure before it ended (up to 20 s before).
 func ackGaps(t *testing.T, w *writer, kills []time.Time) []time.Duration {
 	data := w.journalBytes()
 	var at []time.Time
@@ -271,15 +280,15 @@ func ackGaps(t *testing.T, w *writer, kills []time.Time) []time.Duration {
 	}
 	sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) })
 	gaps := make([]time.Duration, len(kills))
-	for k, kill := range kills {
-		end := kill.Add(20 * time.Second)
-		if k+1 < len(kills) {
-			end = kills[k+1]
-		}
-		for i := 1; i < len(at); i++ {
-			if at[i].After(kill) && at[i-1].Before(end) {
-				gaps[k] = max(gaps[k], at[i].Sub(at[i-1]))
+	for i := 1; i < len(at); i++ {
+		k := -1
+		for j, kill := range kills {
+			if kill.Before(at[i]) && at[i].Sub(kill) < 20*time.Second {
+				k = j
 			}
+		}
+		if k >= 0 {
+			gaps[k] = max(gaps[k], at[i].Sub(at[i-1]))
 		}
 	}
 	return gaps

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,9 +112,10 @@ func start(t *testing.T, p *st.Proc, src string, options map[string]any) string 
 // event is one entry of a migration's history, its type shortened
 // ("sync_stopped").
 type event struct {
-	Seq  uint64    `json:"seq"`
-	At   time.Time `json:"at"`
-	Type string    `json:"type"`
+	Seq  uint64          `json:"seq"`
+	At   time.Time       `json:"at"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
 }
 
 // events reads a migration's whole history.
