@@ -44,7 +44,7 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: ve.Field, Message: ve.Error()}
 	case errors.Is(err, domain.ErrConfirmationRequired):
 		return &Error{Status: http.StatusBadRequest, Code: "confirmation_required", Field: "confirm_writes_stopped",
-			Message: "confirm_writes_stopped must be true: stop writing to the source cluster first (R9)"}
+			Message: "confirm_writes_stopped must be true: stop writing to the source cluster first"}
 	case errors.Is(err, domain.ErrCrossOrganization):
 		return &Error{Status: http.StatusBadRequest, Code: "cross_organization", Field: "target.organization", Message: err.Error()}
 	case errors.Is(err, domain.ErrForbidden):

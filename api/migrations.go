@@ -189,7 +189,7 @@ func (s *Server) stopSync(c echo.Context) error {
 	}
 	if req.ConfirmWritesStopped == nil || !*req.ConfirmWritesStopped {
 		return &Error{Status: http.StatusBadRequest, Code: "confirmation_required", Field: "confirm_writes_stopped",
-			Message: "confirm_writes_stopped must be true: stop writing to the source cluster first (R9)"}
+			Message: "confirm_writes_stopped must be true: stop writing to the source cluster first"}
 	}
 	m, err := s.cfg.Commands.StopSync(c.Request().Context(), principal(c), commandID(c), c.Param("id"),
 		handlers.StopSync{ConfirmWritesStopped: true, Force: req.Force})

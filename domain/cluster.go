@@ -217,7 +217,7 @@ func (c *Cluster) Delete(actor string) ([]Event, error) {
 	case c.Deleted || c.ID == "":
 		return nil, ErrNotFound
 	case c.LockedBy != "":
-		return nil, fmt.Errorf("%w: cluster %s is the source of migration %s (R5)", ErrClusterLocked, c.ID, c.LockedBy)
+		return nil, fmt.Errorf("%w: cluster %s is the source of migration %s", ErrClusterLocked, c.ID, c.LockedBy)
 	case c.ClaimedBy != "":
 		return nil, fmt.Errorf("%w: cluster %s is the target of migration %s", ErrClusterLocked, c.ID, c.ClaimedBy)
 	}

@@ -221,7 +221,7 @@ func requestMigration(m *Migration, c RequestMigration) ([]Event, error) {
 		c.Target.Organization = c.Source.Organization
 	}
 	if c.Target.Organization != c.Source.Organization {
-		return nil, fmt.Errorf("%w: source %s is in %q, target project %s is in %q (R1)",
+		return nil, fmt.Errorf("%w: source %s is in %q, target project %s is in %q: a migration stays in its organization",
 			ErrCrossOrganization, c.Source.Name, c.Source.Organization, c.Target.Project, c.Target.Organization)
 	}
 	return []Event{MigrationRequested{

@@ -53,7 +53,7 @@ func EventKinds() []EventKind {
 	const mig, cl = "migration", "cluster"
 	return []EventKind{
 		kind[MigrationRequested](mig, "a migration was asked for: source, target, options").moves([]State{StateNew}, StateRequested),
-		kind[Locked](mig, "the source is locked for the migration (R5)").moves([]State{StateRequested}, StateLocked),
+		kind[Locked](mig, "the source is locked for the migration").moves([]State{StateRequested}, StateLocked),
 		kind[ProvisioningStarted](mig, "a provisioner was asked for the target").moves([]State{StateLocked}, StateProvisioning),
 		kind[TargetProvisioned](mig, "the new, empty target: its cluster and endpoint").moves([]State{StateProvisioning}, StateTargetProvisioned),
 		kind[CopyStarted](mig, "the copy's plan and the preflight report").moves([]State{StateTargetProvisioned}, StateCopying),
@@ -62,10 +62,10 @@ func EventKinds() []EventKind {
 			stays(StateRequested, StateLocked, StateProvisioning, StateTargetProvisioned, StateCopying),
 		kind[BulkCopied](mig, "the copy ended; the sync begins").moves([]State{StateCopying}, StateSyncing),
 		kind[LagSampled](mig, "the sync lag, at lag_record_interval and whenever it crosses the threshold").stays(StateCopying, StateSyncing, StateSyncStopped).sample(),
-		kind[LagThresholdReached](mig, "the first time the lag went under the threshold (R8)").stays(StateSyncing),
+		kind[LagThresholdReached](mig, "the first time the lag went under the threshold").stays(StateSyncing),
 		kind[Verified](mig, "a comparison of source and target: after the copy, at the switch").stays(StateCopying, StateSyncing, StateSyncStopped),
-		kind[SyncStopped](mig, "the operator confirmed that writes stopped (R9)").moves([]State{StateSyncing}, StateSyncStopped),
-		kind[SwitchedOver](mig, "traffic goes to the target, and the write pause (R11)").moves([]State{StateSyncStopped}, StateSwitchedOver),
+		kind[SyncStopped](mig, "the operator confirmed that writes stopped").moves([]State{StateSyncing}, StateSyncStopped),
+		kind[SwitchedOver](mig, "traffic goes to the target, and the write pause").moves([]State{StateSyncStopped}, StateSwitchedOver),
 		kind[DriverChanged](mig, "a zdmd took over driving the migration (several zdmd share a NATS): its name and lease term").stays(active...),
 		kind[Failed](mig, "the migration failed, with the reason").moves(active, StateFailed),
 		kind[Cancelled](mig, "an operator cancelled the migration").moves(active, StateCancelled),

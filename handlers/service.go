@@ -165,7 +165,7 @@ func authorize(p domain.Principal, org, project string) error {
 		if !p.CanView(org) {
 			return fmt.Errorf("%w: %s may not act in organization %s", domain.ErrForbidden, p.User, org)
 		}
-		return fmt.Errorf("%w: %s (%s) may not drive migrations of %s/%s; an organization or project admin must (R12)",
+		return fmt.Errorf("%w: %s (%s) may not drive migrations of %s/%s; an organization or project admin must",
 			domain.ErrForbidden, p.User, p.Role, org, project)
 	}
 	return nil

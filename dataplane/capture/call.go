@@ -68,7 +68,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 	k.db, k.coll = milvus.RequestNames(method, msg, dbHeader)
 	if k.kind == "forbidden" && a.policy != domain.PolicyFail {
 		return nil, &Refusal{Reason: fmt.Sprintf(
-			"zdm: %s is forbidden while migration %s of this cluster runs (R3); retry after the migration, or cancel it", method, a.migrationID)}
+			"zdm: %s is forbidden while migration %s of this cluster runs; retry after the migration, or cancel it", method, a.migrationID)}
 	}
 	if err := c.fits(k, msg, req); err != nil {
 		return nil, err
@@ -354,7 +354,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
 	defer c.order.release(k.claim)
 	if k.kind == "forbidden" {
 		if ok, _ := milvus.Succeeded(k.method, resp); ok && c.failer != nil {
-			detail := fmt.Sprintf("%s on %s was let through the proxy (policy fail, R3)", k.method, strings.Trim(k.db+"/"+k.coll, "/"))
+			detail := fmt.Sprintf("%s on %s was let through the proxy (on_forbidden_op: fail)", k.method, strings.Trim(k.db+"/"+k.coll, "/"))
 			if err := c.failer.FailMigration(context.WithoutCancel(ctx), k.a.migrationID, "forbidden_operation", detail); err != nil {
 				c.logger.Error("fail migration after a forbidden operation", "migration", k.a.migrationID, "err", err)
 			}
