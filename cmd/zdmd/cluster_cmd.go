@@ -21,10 +21,16 @@ type clusterJSON struct {
 }
 
 func clusterCmd(args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError("cluster: give list, show, register or delete")
-	}
-	sub, args := args[0], args[1:]
+	return group("cluster", args, stdout, func(sub string, args []string) (bool, error) {
+		switch sub {
+		case "list", "show", "delete", "register":
+			return true, clusterSub(sub, args, stdout)
+		}
+		return false, nil
+	})
+}
+
+func clusterSub(sub string, args []string, stdout io.Writer) error {
 	fs := newFlags("cluster " + sub)
 	newClient := clientFlags(fs)
 	switch sub {
@@ -91,7 +97,7 @@ func clusterCmd(args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, out.ID)
 		return nil
 	}
-	return usageError("cluster: unknown subcommand %q", sub)
+	return nil
 }
 
 func flagOfField(field string) string {

@@ -108,6 +108,7 @@ func usageError(format string, args ...any) error {
 // newFlags returns a flag set whose errors are returned, not printed twice.
 func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("zdmd "+name, flag.ContinueOnError)
+	usageOf(fs, name)
 	return fs
 }
 

@@ -12,10 +12,16 @@ import (
 )
 
 func migrationCmd(args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError("migration: give list, show, watch, start, update, stop-sync, cancel or events")
-	}
-	sub, args := args[0], args[1:]
+	return group("migration", args, stdout, func(sub string, args []string) (bool, error) {
+		switch sub {
+		case "list", "show", "cancel", "start", "stop-sync", "update", "events", "watch":
+			return true, migrationSub(sub, args, stdout)
+		}
+		return false, nil
+	})
+}
+
+func migrationSub(sub string, args []string, stdout io.Writer) error {
 	fs := newFlags("migration " + sub)
 	newClient := clientFlags(fs)
 	switch sub {
@@ -81,7 +87,7 @@ func migrationCmd(args []string, stdout io.Writer) error {
 	case "watch":
 		return migrationWatch(fs, newClient, args, stdout)
 	}
-	return usageError("migration: unknown subcommand %q", sub)
+	return nil
 }
 
 func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []string, stdout io.Writer) error {

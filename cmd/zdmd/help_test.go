@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// Every command and subcommand answers -h and --help with its usage, and
+// each group lists its subcommands.
+func TestEveryCommandAnswersHelp(t *testing.T) {
+	for _, c := range commands {
+		fs := newFlags(c.name)
+		var out bytes.Buffer
+		fs.SetOutput(&out)
+		fs.Usage()
+		if !strings.HasPrefix(out.String(), "usage: zdmd "+c.name+" ") || !strings.Contains(out.String(), c.summary) {
+			t.Errorf("%s -h: %q", c.name, out.String())
+		}
+		for _, flag := range []string{"-h", "--help"} {
+			args := append(strings.Fields(c.name), flag)
+			var stdout, stderr bytes.Buffer
+			if code := run(args, &stdout, &stderr); code != 0 {
+				t.Errorf("zdmd %s: exit %d: %s", strings.Join(args, " "), code, stderr.String())
+			}
+		}
+	}
+	for _, group := range []string{"migration", "cluster"} {
+		for _, flag := range []string{"-h", "--help", "help"} {
+			var stdout, stderr bytes.Buffer
+			if code := run([]string{group, flag}, &stdout, &stderr); code != 0 {
+				t.Errorf("zdmd %s %s: exit %d: %s", group, flag, code, stderr.String())
+			}
+			for _, c := range commands {
+				if sub, ok := strings.CutPrefix(c.name, group+" "); ok && !strings.Contains(stdout.String(), "  "+sub+" ") {
+					t.Errorf("zdmd %s %s does not list %s: %s", group, flag, sub, stdout.String())
+				}
+			}
+		}
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{group}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "subcommands:") {
+			t.Errorf("zdmd %s: exit %d, %q; want 2 and the subcommands", group, code, stderr.String())
+		}
+	}
+}
