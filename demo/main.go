@@ -273,7 +273,7 @@ func run(c config) (err error) {
 		pause = *m.WritePauseMS
 	}
 	if p := m.WritePause; p != nil {
-		parts = fmt.Sprintf(" (drain %.0f ms, check %.0f ms)", p.DrainMS, p.CheckMS)
+		parts = " (" + p.String() + ")"
 	}
 	say("")
 	say("== summary")

@@ -172,13 +172,15 @@ type SyncStopped struct {
 // SwitchedOver records that traffic goes to the target (R11). It is
 // recorded while the writes are still held, and they go on to the target
 // only once it is: WritePauseMS is the pause up to that point (DrainMS of
-// it applying what was journaled before the hold, CheckMS comparing the
+// it applying what was journaled before the hold, RepairMS repairing
+// again the writes whose outcome was unknown, CheckMS comparing the
 // clusters); recording this event and releasing the writes add a few
 // milliseconds, which the client's own gap shows.
 type SwitchedOver struct {
 	TargetEndpoint string  `json:"target_endpoint"`
 	WritePauseMS   float64 `json:"write_pause_ms,omitempty"`
 	DrainMS        float64 `json:"drain_ms,omitempty"`
+	RepairMS       float64 `json:"repair_ms,omitempty"`
 	CheckMS        float64 `json:"check_ms,omitempty"`
 }
 

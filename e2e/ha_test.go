@@ -22,6 +22,7 @@ import (
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/natscluster"
+	"github.com/zdm-io/zdm/projections"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -155,12 +156,9 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		pause = fmt.Sprintf("%.0f ms", *view.WritePauseMS)
 	}
 	for _, ev := range events(t, f.Any(), id) {
-		var sw struct {
-			DrainMS float64 `json:"drain_ms"`
-			CheckMS float64 `json:"check_ms"`
-		}
+		var sw projections.WritePause
 		if ev.Type == "switched_over" && json.Unmarshal(ev.Data, &sw) == nil {
-			pause += fmt.Sprintf(" (drain and repairs %.0f ms, check %.0f ms)", sw.DrainMS, sw.CheckMS)
+			pause += " (" + sw.String() + ")"
 		}
 	}
 	t.Logf("client through HAProxy: %d acknowledged, %d failed (last: %s); switch pause %s; target: %s",

@@ -212,7 +212,7 @@ func frame(m *projections.MigrationView) []string {
 		if m.WritePauseMS != nil {
 			pause = fmt.Sprintf(", write pause %.0f ms", *m.WritePauseMS)
 			if p := m.WritePause; p != nil {
-				pause += fmt.Sprintf(" (drain %.0f ms, check %.0f ms)", p.DrainMS, p.CheckMS)
+				pause += " (" + p.String() + ")"
 			}
 		}
 		out = append(out, "switched over to "+m.Target.Connection.Endpoint+pause)

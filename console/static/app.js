@@ -522,7 +522,7 @@ function migrationPage(id) {
       document.getElementById("connection").innerHTML = `<dl class="kv">
         <dt>Endpoint</dt><dd><code id="target-endpoint">${esc(conn ? conn.endpoint : t.endpoint)}</code></dd>
         <dt>Cluster ID</dt><dd><code>${esc(conn ? conn.cluster_id : t.cluster_id)}</code></dd>
-        ${m.write_pause_ms != null ? `<dt>Write pause at the switch</dt><dd>${num(Math.round(m.write_pause_ms))} ms${m.write_pause ? ` (applying the journal ${num(Math.round(m.write_pause.drain_ms))} ms, checking ${num(Math.round(m.write_pause.check_ms))} ms)` : ""}</dd>` : ""}
+        ${m.write_pause_ms != null ? `<dt>Write pause at the switch</dt><dd>${num(Math.round(m.write_pause_ms))} ms${m.write_pause ? ` (applying the journal ${num(Math.round(m.write_pause.drain_ms))} ms${m.write_pause.repair_ms ? `, repairing writes of unknown outcome ${num(Math.round(m.write_pause.repair_ms))} ms` : ""}, checking ${num(Math.round(m.write_pause.check_ms))} ms)` : ""}</dd>` : ""}
         ${verified ? `<dt>Verification</dt><dd>${verified}</dd>` : ""}
       </dl><p class="muted">Applications routed through the zdm proxy already write to the target. Clients that bypass the proxy switch to this endpoint.</p>`;
     }

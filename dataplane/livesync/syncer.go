@@ -252,11 +252,12 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	if err := s.drainTo(ctx, r.applier, fence, s.cfg.DrainTimeout); err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
+	drained := time.Now()
 	again, err := r.applier.RepairAgain(ctx)
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
-	drained := time.Now()
+	repaired := time.Now()
 	rep, err := heldCheck(ctx, r, pre, fence0, described, again)
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
@@ -278,7 +279,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		release()
 	}
 	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: ms(checked.Sub(began)),
-		DrainMS: ms(drained.Sub(began)), CheckMS: ms(checked.Sub(drained))}, check, route, nil
+		DrainMS: ms(drained.Sub(began)), RepairMS: ms(repaired.Sub(drained)), CheckMS: ms(checked.Sub(repaired))}, check, route, nil
 }
 
 // heldCheck compares the clusters while writes are held. With pre, the
