@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
+	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/zdm-io/zdm/projections"
 )
@@ -42,14 +46,12 @@ func migrationSub(sub string, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", m.ID, m.State, m.Stage, m.SourceClusterID, m.Target.Name, m.Progress.RowsCopied, m.Progress.RowsTotal, lag)
 		}
 		return tw.Flush()
-	case "show", "cancel":
-		method, suffix := "GET", ""
-		if sub == "cancel" {
-			method, suffix = "POST", "/cancel"
-		}
+	case "show":
+		return migrationShow(fs, newClient, args, stdout)
+	case "cancel":
 		var out map[string]any
-		if err := callWith(fs, newClient, args, 1, "migration ID", method, func(ids []string) string {
-			return "/v1/migrations/" + url.PathEscape(ids[0]) + suffix
+		if err := callWith(fs, newClient, args, 1, "migration ID", "POST", func(ids []string) string {
+			return "/v1/migrations/" + url.PathEscape(ids[0]) + "/cancel"
 		}, &out); err != nil {
 			return err
 		}
@@ -207,33 +209,78 @@ func migrationUpdate(fs *flag.FlagSet, newClient func() (*client, error), args [
 func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args []string, stdout io.Writer) error {
 	after := fs.Uint64("after", 0, "print events stored after this sequence")
 	samples := fs.Bool("samples", false, "list the periodic lag samples too, not only the steps")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs, "migration ID")
-	if err != nil {
-		return err
-	}
-	c, err := newClient()
+	asJSON := fs.Bool("json", false, "print each event as the API gives it, one JSON object a line")
+	id, c, err := idAndClient(fs, newClient, args, "migration ID")
 	if err != nil {
 		return err
 	}
 	next := *after
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for {
 		var page struct {
-			Events    []map[string]any `json:"events"`
-			NextAfter uint64           `json:"next_after"`
-			More      bool             `json:"more"`
+			Events    []json.RawMessage `json:"events"`
+			NextAfter uint64            `json:"next_after"`
+			More      bool              `json:"more"`
 		}
 		if err := c.do("GET", fmt.Sprintf("/v1/migrations/%s/events?after=%d&limit=1000&steps=%t", url.PathEscape(id), next, !*samples), nil, &page); err != nil {
 			return err
 		}
-		for _, e := range page.Events {
-			fmt.Fprintf(stdout, "%v\t%v\t%v\t%v\n", e["seq"], e["at"], e["actor"], e["type"])
+		for _, raw := range page.Events {
+			if *asJSON {
+				fmt.Fprintf(stdout, "%s\n", raw)
+				continue
+			}
+			fmt.Fprintln(tw, eventLine(raw))
 		}
 		if !page.More {
-			return nil
+			return tw.Flush()
 		}
 		next = page.NextAfter
 	}
+}
+
+// eventLine is one event as an operator reads it: its sequence, time,
+// actor, kind and details, numbers as they were stored.
+func eventLine(raw json.RawMessage) string {
+	var e struct {
+		Seq   json.Number                `json:"seq"`
+		At    time.Time                  `json:"at"`
+		Actor string                     `json:"actor"`
+		Type  string                     `json:"type"`
+		Data  map[string]json.RawMessage `json:"data"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&e); err != nil {
+		return string(raw)
+	}
+	kind := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(e.Type, "zdm.migration."), "zdm.cluster."), ".v1")
+	keys := make([]string, 0, len(e.Data))
+	for k := range e.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var details []string
+	for _, k := range keys {
+		v := string(e.Data[k])
+		if len(v) > 120 {
+			v = v[:117] + "..."
+		}
+		details = append(details, k+"="+v)
+	}
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", e.Seq, e.At.UTC().Format("2006-01-02 15:04:05.000"), e.Actor, kind, strings.Join(details, " "))
+}
+
+// idAndClient reads a command's flags and its one argument, and opens its
+// client.
+func idAndClient(fs *flag.FlagSet, newClient func() (*client, error), args []string, what string) (string, *client, error) {
+	if err := parse(fs, args); err != nil {
+		return "", nil, err
+	}
+	id, err := oneArg(fs, what)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := newClient()
+	return id, c, err
 }

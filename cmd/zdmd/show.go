@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"time"
+
+	"github.com/zdm-io/zdm"
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/projections"
+)
+
+// migrationShow prints a migration's summary, or with --json the API's
+// answer as it is.
+func migrationShow(fs *flag.FlagSet, newClient func() (*client, error), args []string, stdout io.Writer) error {
+	asJSON := fs.Bool("json", false, "print the API's answer as it is")
+	id, c, err := idAndClient(fs, newClient, args, "migration ID")
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		var out map[string]any
+		if err := c.do("GET", "/v1/migrations/"+url.PathEscape(id), nil, &out); err != nil {
+			return err
+		}
+		return printJSON(stdout, out)
+	}
+	m, err := c.Migration(context.Background(), id)
+	if err != nil {
+		return err
+	}
+	for _, line := range summary(m, time.Now()) {
+		fmt.Fprintln(stdout, line)
+	}
+	return nil
+}
+
+// summary is what an operator asks of a migration: where it stands, how
+// far the copy is and how fast it goes, the lag, the deadline, and after
+// a failure what happened and what to do.
+func summary(m *projections.MigrationView, now time.Time) []string {
+	lines := frame(m)
+	target := m.Target.Name
+	if m.Target.Project != "" {
+		target += " (project " + m.Target.Project + ")"
+	}
+	lines = append([]string{lines[0], fmt.Sprintf("source %s (%s), target %s", orDash(m.Source.Name), m.SourceClusterID, target)}, lines[1:]...)
+	if d := m.SyncDeadline; d != nil && !domain.IsTerminal(m.State) {
+		lines = append(lines, fmt.Sprintf("stop the sync by %s (in %s), or the migration fails", d.UTC().Format("2006-01-02 15:04 MST"), humanDuration(d.Sub(now))))
+	}
+	switch {
+	case m.FailureReason != "":
+		if a, ok := zdm.FailureAdvice()[m.FailureReason]; ok {
+			lines = append(lines, "what happened: "+a[0], "what to do: "+a[1])
+		}
+	case m.State == domain.StateCancelled:
+		lines = append(lines, "cancelled by "+orDash(m.CancelledBy))
+	}
+	return lines
+}
+
+// humanDuration reads at every magnitude: "2d 1h", "3h 5m", "4m 10s",
+// "850ms".
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + humanDuration(-d)
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%dd %dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh %dm", d/time.Hour, d%time.Hour/time.Minute)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm %ds", d/time.Minute, d%time.Minute/time.Second)
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
