@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -23,7 +24,7 @@ type clusterJSON struct {
 func clusterCmd(args []string, stdout io.Writer) error {
 	return group("cluster", args, stdout, func(sub string, args []string) (bool, error) {
 		switch sub {
-		case "list", "show", "delete", "register":
+		case "list", "show", "delete", "register", "update":
 			return true, clusterSub(sub, args, stdout)
 		}
 		return false, nil
@@ -63,16 +64,7 @@ func clusterSub(sub string, args []string, stdout io.Writer) error {
 		name := fs.String("name", "", "cluster name (required)")
 		org := fs.String("organization", "", "organization (required)")
 		project := fs.String("project", "", "project (required)")
-		endpoint := fs.String("endpoint", "", "Milvus address host:port (required)")
-		user := fs.String("username", "", "Milvus user")
-		spare := fs.Bool("spare", false, "offer the cluster to the pool provisioner as a target")
-		proxy := fs.String("proxy-listen", "", "run the zdm Milvus proxy for this cluster on host:port")
-		storage := fs.String("storage-path", "", "the cluster's local storage (Milvus localStorage.path) as this host reaches it, for the segment copy")
-		s3 := fs.String("storage-s3-endpoint", "", "the cluster's S3-compatible storage, host:port (Milvus minio.address and port), for the segment copy; keys from ZDM_STORAGE_ACCESS_KEY and ZDM_STORAGE_SECRET_KEY")
-		bucket := fs.String("storage-s3-bucket", "", "its bucket (Milvus minio.bucketName)")
-		root := fs.String("storage-s3-root-path", "files", "its root path (Milvus minio.rootPath)")
-		region := fs.String("storage-s3-region", "", "its region (Milvus minio.region)")
-		ssl := fs.Bool("storage-s3-ssl", false, "reach it over TLS (Milvus minio.useSSL)")
+		settings := clusterFlags(fs, "Milvus address host:port (required)")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
@@ -80,24 +72,80 @@ func clusterSub(sub string, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		body := map[string]any{"name": *name, "organization": *org, "project": *project, "endpoint": *endpoint,
-			"username": *user, "password": os.Getenv("ZDM_CLUSTER_PASSWORD"), "spare": *spare, "proxy_listen": *proxy,
-			"storage_path": *storage}
-		if *s3 != "" {
-			body["storage_s3"] = map[string]any{"endpoint": *s3, "bucket": *bucket, "root_path": *root, "region": *region, "use_ssl": *ssl,
-				"access_key": os.Getenv("ZDM_STORAGE_ACCESS_KEY"), "secret_key": os.Getenv("ZDM_STORAGE_SECRET_KEY")}
-		}
+		body := settings(true)
+		body["name"], body["organization"], body["project"] = *name, *org, *project
+		body["password"] = os.Getenv("ZDM_CLUSTER_PASSWORD")
 		var out clusterJSON
 		if err := c.do("POST", "/v1/clusters", body, &out); err != nil {
-			if ae, ok := err.(*apiError); ok && ae.Field != "" {
-				return fmt.Errorf("--%s: %s", flagOfField(ae.Field), ae.Message)
-			}
-			return err
+			return fieldFlag(err)
 		}
 		fmt.Fprintln(stdout, out.ID)
 		return nil
+	case "update":
+		password := fs.Bool("password", false, "set the password to the value of ZDM_CLUSTER_PASSWORD")
+		settings := clusterFlags(fs, "Milvus address host:port")
+		id, c, err := idAndClient(fs, newClient, args, "cluster ID")
+		if err != nil {
+			return err
+		}
+		body := settings(false)
+		if *password {
+			body["password"] = os.Getenv("ZDM_CLUSTER_PASSWORD")
+		}
+		if len(body) == 0 {
+			return usageError("cluster update: give at least one setting to change (see zdmd cluster update -h)")
+		}
+		var out clusterJSON
+		if err := c.do("PATCH", "/v1/clusters/"+url.PathEscape(id), body, &out); err != nil {
+			return fieldFlag(err)
+		}
+		fmt.Fprintf(stdout, "%s updated (status %s)\n", out.ID, out.Status)
+		return nil
 	}
 	return nil
+}
+
+// clusterFlags adds the flags of a cluster's settings; the function it
+// returns gives the request's body: every setting (all), or only those
+// given on the command line (an update).
+func clusterFlags(fs *flag.FlagSet, endpointHelp string) func(all bool) map[string]any {
+	endpoint := fs.String("endpoint", "", endpointHelp)
+	user := fs.String("username", "", "Milvus user (its password from ZDM_CLUSTER_PASSWORD)")
+	spare := fs.Bool("spare", false, "offer the cluster to the pool provisioner as a target")
+	proxy := fs.String("proxy-listen", "", "run the zdm Milvus proxy for this cluster on host:port (\"\" for none)")
+	storage := fs.String("storage-path", "", "the cluster's local storage (Milvus localStorage.path) as this host reaches it, for the segment copy")
+	s3 := fs.String("storage-s3-endpoint", "", "the cluster's S3-compatible storage, host:port (Milvus minio.address and port), for the segment copy; keys from ZDM_STORAGE_ACCESS_KEY and ZDM_STORAGE_SECRET_KEY")
+	bucket := fs.String("storage-s3-bucket", "", "its bucket (Milvus minio.bucketName)")
+	root := fs.String("storage-s3-root-path", "files", "its root path (Milvus minio.rootPath)")
+	region := fs.String("storage-s3-region", "", "its region (Milvus minio.region)")
+	ssl := fs.Bool("storage-s3-ssl", false, "reach it over TLS (Milvus minio.useSSL)")
+	return func(all bool) map[string]any {
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		body := map[string]any{}
+		for name, v := range map[string]any{"endpoint": *endpoint, "username": *user, "spare": *spare, "proxy-listen": *proxy, "storage-path": *storage} {
+			if all || given[name] {
+				body[strings.ReplaceAll(name, "-", "_")] = v
+			}
+		}
+		s3Given := false
+		for name := range given {
+			s3Given = s3Given || strings.HasPrefix(name, "storage-s3-")
+		}
+		if *s3 != "" || (!all && s3Given) {
+			body["storage_s3"] = map[string]any{"endpoint": *s3, "bucket": *bucket, "root_path": *root, "region": *region, "use_ssl": *ssl,
+				"access_key": os.Getenv("ZDM_STORAGE_ACCESS_KEY"), "secret_key": os.Getenv("ZDM_STORAGE_SECRET_KEY")}
+		}
+		return body
+	}
+}
+
+// fieldFlag names the flag of the field an API error names.
+func fieldFlag(err error) error {
+	if ae, ok := err.(*apiError); ok && ae.Field != "" {
+		return fmt.Errorf("--%s: %s", flagOfField(ae.Field), ae.Message)
+	}
+	return err
 }
 
 func flagOfField(field string) string {

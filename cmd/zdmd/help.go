@@ -30,6 +30,7 @@ var commands = []command{
 	{"cluster register", "--name <name> --organization <org> --project <project> --endpoint <host:port> [flags]",
 		"Register a Milvus cluster. Its password is read from the environment variable ZDM_CLUSTER_PASSWORD, never from the command line " +
 			"(which other users of the host can read); S3 storage keys from ZDM_STORAGE_ACCESS_KEY and ZDM_STORAGE_SECRET_KEY."},
+	{"cluster update", "[flags] <cluster-id>", "Change a registered cluster's settings: only the flags given change. A new password is read from ZDM_CLUSTER_PASSWORD (with --password), S3 keys from ZDM_STORAGE_ACCESS_KEY and ZDM_STORAGE_SECRET_KEY; an empty --storage-s3-endpoint removes the S3 storage."},
 	{"cluster delete", "[flags] <cluster-id>", "Remove a cluster from the registry; a cluster a running migration locks stays."},
 	{"seed", "[flags]", "Fill a Milvus cluster with data of a given shape."},
 	{"load", "[flags]", "Write to a Milvus cluster continuously and journal every acknowledged write; --check proves them on a cluster."},

@@ -3,7 +3,7 @@
 //	zdmd serve      run the service (API, saga, embedded NATS)
 //	zdmd replay     print and re-validate migration histories
 //	zdmd migration  list|show|watch|start|update|stop-sync|cancel|events
-//	zdmd cluster    list|show|register|delete
+//	zdmd cluster    list|show|register|update|delete
 //	zdmd seed       fill a Milvus cluster with data of a given shape
 //	zdmd load       write continuously; load --check proves every write arrived
 //	zdmd verify     compare any two clusters
@@ -34,7 +34,7 @@ commands:
   serve       run the zdm service
   replay      print a migration's history and re-validate every transition
   migration   list|show|watch|start|update|stop-sync|cancel|events (API client)
-  cluster     list|show|register|delete (API client)
+  cluster     list|show|register|update|delete (API client)
   seed        fill a Milvus cluster with a given shape of data
   load        write continuously and journal every acknowledged write; --check proves them
   verify      compare two clusters: structure, counts, checksums, vectors
