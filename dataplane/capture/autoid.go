@@ -190,3 +190,12 @@ func asTheSourceShowedIt(resp []byte) []byte {
 	}
 	return out
 }
+
+// sawKeys raises the largest key the source gave an insert of subject.
+func (c *Capture) sawKeys(subject string, keys []int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		c.givenKeys[subject] = max(c.givenKeys[subject], k)
+	}
+}

@@ -31,6 +31,9 @@ type call struct {
 	token   string // names the intent in the write's journal entry
 	subject string // its journal subject, once its collection is resolved
 	claim   *keyClaim
+	// afterKey is, for an insert, the largest key the source had given
+	// an insert of its collection before it (Entry.AfterKey).
+	afterKey int64
 	// keys is the request without its columns that cannot be keys: what
 	// an intent or an uncertain entry needs to repair the write, small
 	// enough for the journal whatever the vectors' size.
@@ -117,6 +120,11 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 			k.subject = DatabaseSubject(a.migrationID, k.db)
 		}
 		k.claim = claimOf(k, msg, pk)
+		if k.op == OpInsert {
+			c.mu.Lock()
+			k.afterKey = c.givenKeys[k.subject]
+			c.mu.Unlock()
+		}
 		if err := c.order.acquire(ctx, k.claim); err != nil {
 			a.inflight.Done()
 			return nil, status.FromContextError(err).Err()
@@ -140,33 +148,6 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		}
 	}
 	return k, nil
-}
-
-// entryOverhead bounds what a journal entry adds to its request: its
-// header, and the keys the source gives an insert (up to 21 bytes each).
-func entryOverhead(msg proto.Message) int64 {
-	n := int64(1024)
-	if r, ok := msg.(*milvuspb.InsertRequest); ok {
-		n += 21 * int64(r.GetNumRows())
-	}
-	return n
-}
-
-// fits refuses, before it reaches the source, a write whose journal entry
-// would be larger than the journal takes: its answer could only be a
-// failure after the source applied it.
-func (c *Capture) fits(k *call, msg proto.Message, req []byte) error {
-	limited, ok := c.journal.(interface{ MaxEntry() int64 })
-	if !ok || k.kind == "forbidden" {
-		return nil
-	}
-	size, limit := int64(len(req))+entryOverhead(msg), limited.MaxEntry()
-	if size <= limit {
-		return nil
-	}
-	return &Refusal{Reason: fmt.Sprintf("zdm: this %s is %d bytes, more than a migration's journal takes (%d bytes, from NATS max_payload); "+
-		"nothing was written: send it in smaller batches, or raise max_payload in nats.conf (at most 64MB) and restart zdmd and NATS",
-		k.method, len(req), limit)}
 }
 
 // claimOf is what a call claims: the keys of an insert, an upsert or a
@@ -231,7 +212,7 @@ func (c *Capture) forgetCollections(cluster, db string) {
 
 // entry is the journal entry of the call with request req.
 func (k *call) entry(req []byte) Entry {
-	return Entry{Op: k.op, Method: k.method, Database: k.db, Collection: k.coll, Request: req, At: time.Now(), Intent: k.token}
+	return Entry{Op: k.op, Method: k.method, Database: k.db, Collection: k.coll, Request: req, At: time.Now(), Intent: k.token, AfterKey: k.afterKey}
 }
 
 // unsent ends a call that never reached the cluster.
@@ -372,6 +353,9 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
 		if k.op == OpInsert || k.op == OpUpsert {
 			ids := milvus.KeysOfIDs(res.GetIDs())
 			e.IDs = &ids
+			if k.op == OpInsert {
+				c.sawKeys(k.subject, ids.Ints)
+			}
 		}
 	}
 	if err := c.appendEntry(ctx, k.subject, e); err != nil {

@@ -39,6 +39,11 @@ type Entry struct {
 	Intent string `json:"intent,omitempty"`
 	// After, in an intent, is a journal sequence its entry comes after.
 	After uint64 `json:"after,omitempty"`
+	// AfterKey, in an insert, is the largest key the source had given an
+	// insert of the collection before it, as far as this zdmd saw (0:
+	// none): Milvus gives keys in increasing order, so the rows of an
+	// insert without keys whose outcome is unknown have larger ones.
+	AfterKey int64 `json:"after_key,omitempty"`
 }
 
 // Marshal writes the entry as a JSON header, a newline and the request's

@@ -5,7 +5,7 @@ import (
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
-	_ "github.com/milvus-io/milvus-proto/go-api/v2/milvuspb" // registers MilvusService's descriptors
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb" // also registers MilvusService's descriptors
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -56,4 +56,31 @@ func refusalResponse(method string, r *Refusal) ([]byte, error) {
 	}
 	b := protowire.AppendTag(nil, f.Number(), protowire.BytesType)
 	return protowire.AppendBytes(b, st), nil
+}
+
+// entryOverhead bounds what a journal entry adds to its request: its
+// header, and the keys the source gives an insert (up to 21 bytes each).
+func entryOverhead(msg proto.Message) int64 {
+	n := int64(1024)
+	if r, ok := msg.(*milvuspb.InsertRequest); ok {
+		n += 21 * int64(r.GetNumRows())
+	}
+	return n
+}
+
+// fits refuses, before it reaches the source, a write whose journal entry
+// would be larger than the journal takes: its answer could only be a
+// failure after the source applied it.
+func (c *Capture) fits(k *call, msg proto.Message, req []byte) error {
+	limited, ok := c.journal.(interface{ MaxEntry() int64 })
+	if !ok || k.kind == "forbidden" {
+		return nil
+	}
+	size, limit := int64(len(req))+entryOverhead(msg), limited.MaxEntry()
+	if size <= limit {
+		return nil
+	}
+	return &Refusal{Reason: fmt.Sprintf("zdm: this %s is %d bytes, more than a migration's journal takes (%d bytes, from NATS max_payload); "+
+		"nothing was written: send it in smaller batches, or raise max_payload in nats.conf (at most 64MB) and restart zdmd and NATS",
+		k.method, len(req), limit)}
 }

@@ -3,6 +3,7 @@ package integration_test
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -81,4 +82,83 @@ func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
 	if !after.Equal {
 		t.Fatalf("source and target differ after the repair: %+v %v", after.Collections, after.Structure)
 	}
+}
+
+// An insert without keys (the source assigns them) that a zdmd forwarded
+// and never saw answered is repaired by the keys above the last one the
+// proxy saw the source give: the target gets its rows, with the source's
+// keys.
+func TestAnUncertainInsertWithoutKeysIsRepairedFromTheSource(t *testing.T) {
+	ctx := context.Background()
+	src := datatools.Shape{Databases: 1, Collections: 1, Rows: 0, Dim: 8, PKType: "int64", AutoID: true, Index: "FLAT", Load: true, Shards: 1, Seed: 4, Prefix: "auto_"}
+	dst := src
+	dst.AutoID = false // the keys kept, as options.auto_id preserve_keys makes the target
+	const db, coll, id = "auto_db0", "auto_c0", "m-keyless"
+	b := newSyncBed(t, id, src, &dst)
+	col, err := b.src.DescribeCollection(ctx, db, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := milvus.RowGen{Schema: col.Schema, Rand: rand.New(rand.NewPCG(4, 4))}
+	// An insert answered and applied: both clusters hold its rows.
+	known := gen.Columns(2, milvus.Keys{}, func(int) int64 { return 1 })
+	res, err := b.src.Insert(ctx, db, coll, "", known, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := milvus.KeysOfIDs(res.GetIDs())
+	target, err := b.dst.DescribeCollection(ctx, db, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withKeys := milvus.RowGen{Schema: target.Schema, Rand: rand.New(rand.NewPCG(4, 4))}.Columns(2, first, func(int) int64 { return 1 })
+	if _, err := b.dst.Insert(ctx, db, coll, "", withKeys, 2); err != nil {
+		t.Fatal(err)
+	}
+	// An insert the source applied and the proxy never saw answered.
+	rows := gen.Columns(3, milvus.Keys{}, func(int) int64 { return 2 })
+	if _, err := b.src.Insert(ctx, db, coll, "", rows, 3); err != nil {
+		t.Fatal(err)
+	}
+	data, err := proto.Marshal(&milvuspb.InsertRequest{DbName: db, CollectionName: coll, FieldsData: rows, NumRows: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := capture.Entry{Op: "write", Method: "Insert", Database: db, Collection: coll, Request: data, At: time.Now(), AfterKey: slices.Max(first.Ints)}
+	if err := b.intents.Put(ctx, id+".deadbeef.1", e.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	c := capture.NewCapture(b.journal, nil, nil)
+	c.KeepIntents(b.intents)
+	if err := c.Recover(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	b.apply(t)
+	b.drain(t)
+	keys := func(conn *milvus.Conn) []string {
+		got, err := conn.Query(ctx, db, coll, "id >= 0", []string{"id"}, nil, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return milvus.KeysOf(milvus.Column(got, "id")).Strings()
+	}
+	if have, want := keys(b.dst), keys(b.src); len(want) != 5 || !sameKeys(have, want) {
+		t.Fatalf("target keys %v after the repair, want the source's %v", have, want)
+	}
+}
+
+func sameKeys(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, k := range a {
+		seen[k]++
+	}
+	for _, k := range b {
+		if seen[k]--; seen[k] < 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -163,6 +163,9 @@ func (a *Applier) repair(ctx context.Context, w *applyWorker, e capture.Entry, m
 		keys = milvus.KeysOf(milvus.Column(cols, pk))
 	}
 	if keys.Len() == 0 {
+		if pkf := col.PrimaryField(); e.Method == "Insert" && pkf.GetDataType() == schemapb.DataType_Int64 && !pkf.GetAutoID() {
+			return a.repairKeyless(ctx, db, coll, col, part, e.AfterKey)
+		}
 		if e.Method != "Delete" {
 			a.logger.Warn("an insert with keys the source assigns has no known outcome; its rows may be on the source only",
 				"collection", db+"/"+coll)
