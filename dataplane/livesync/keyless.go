@@ -31,7 +31,7 @@ func (a *Applier) repairKeyless(ctx context.Context, db, coll string, col *milvu
 	switch {
 	case part != "":
 		parts = []string{part}
-	case !hasPartitionKey(col):
+	case !milvus.HasPartitionKeyField(col.Schema):
 		parts = []string{"_default"}
 	}
 	n, err := a.copyKeyRange(ctx, db, coll, col, parts, afterKey+1, math.MaxInt64)
@@ -72,15 +72,4 @@ func (a *Applier) copyKeyRange(ctx context.Context, db, coll string, col *milvus
 	}
 	_, err = a.target.Upsert(ctx, db, coll, part, rows, n)
 	return n, err
-}
-
-// hasPartitionKey reports whether the collection routes rows to its
-// partitions by a field.
-func hasPartitionKey(col *milvus.Collection) bool {
-	for _, f := range col.Schema.GetFields() {
-		if f.GetIsPartitionKey() {
-			return true
-		}
-	}
-	return false
 }
