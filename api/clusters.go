@@ -21,6 +21,9 @@ type clusterRequest struct {
 	ProxyListen  string     `json:"proxy_listen"`
 	StoragePath  string     `json:"storage_path"`
 	StorageS3    *s3Request `json:"storage_s3"`
+	// TLS and ProxyTLS are sealed with the password and never answered.
+	TLS      *domain.ClientTLS `json:"tls"`
+	ProxyTLS *domain.ServerTLS `json:"proxy_tls"`
 }
 
 // s3Request is a cluster's storage in an S3 bucket, with its keys; the
@@ -55,14 +58,17 @@ type clusterJSON struct {
 	Provisioner    string            `json:"provisioner,omitempty"`
 	MigrationID    string            `json:"migration_id,omitempty"`
 	HasCredentials bool              `json:"has_credentials"`
-	CreatedAt      string            `json:"created_at"`
-	UpdatedAt      string            `json:"updated_at"`
+	// TLS and ProxyTLS are the modes only: "one_way" or "mutual".
+	TLS       string `json:"tls,omitempty"`
+	ProxyTLS  string `json:"proxy_tls,omitempty"`
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
 }
 
 func toClusterJSON(v *projections.ClusterView) clusterJSON {
 	return clusterJSON{ID: v.ID, Name: v.Name, Organization: v.Organization, Project: v.Project, Endpoint: v.Endpoint,
 		Status: v.Status, Spare: v.Spare, ProxyListen: v.ProxyListen, StoragePath: v.StoragePath, StorageS3: v.StorageS3, Provisioner: v.Provisioner, MigrationID: v.MigrationID,
-		HasCredentials: v.HasCredentials, CreatedAt: v.CreatedAt.UTC().Format(timeFormat), UpdatedAt: v.UpdatedAt.UTC().Format(timeFormat)}
+		HasCredentials: v.HasCredentials, TLS: v.TLS, ProxyTLS: v.ProxyTLS, CreatedAt: v.CreatedAt.UTC().Format(timeFormat), UpdatedAt: v.UpdatedAt.UTC().Format(timeFormat)}
 }
 
 const timeFormat = "2006-01-02T15:04:05.000Z07:00"
@@ -76,7 +82,7 @@ func (s *Server) registerCluster(c echo.Context) error {
 	cl, err := s.cfg.Commands.RegisterCluster(c.Request().Context(), principal(c), commandID(c), handlers.RegisterCluster{
 		Name: req.Name, Organization: req.Organization, Project: req.Project, Endpoint: req.Endpoint, Username: req.Username,
 		Password: req.Password, Spare: req.Spare, ProxyListen: req.ProxyListen, StoragePath: req.StoragePath,
-		StorageS3: st, StorageAccessKey: accessKey, StorageSecretKey: secretKey})
+		StorageS3: st, StorageAccessKey: accessKey, StorageSecretKey: secretKey, TLS: req.TLS, ProxyTLS: req.ProxyTLS})
 	if err != nil {
 		return err
 	}
@@ -126,6 +132,9 @@ type clusterPatch struct {
 	Password    *string    `json:"password"`
 	StoragePath *string    `json:"storage_path"`
 	StorageS3   *s3Request `json:"storage_s3"`
+	// TLS and ProxyTLS replace the settings; mode "none" removes them.
+	TLS      *domain.ClientTLS `json:"tls"`
+	ProxyTLS *domain.ServerTLS `json:"proxy_tls"`
 }
 
 func (s *Server) updateCluster(c echo.Context) error {
@@ -136,7 +145,8 @@ func (s *Server) updateCluster(c echo.Context) error {
 	st, accessKey, secretKey := req.StorageS3.split()
 	cl, err := s.cfg.Commands.UpdateCluster(c.Request().Context(), principal(c), commandID(c), c.Param("id"), handlers.UpdateCluster{
 		Endpoint: req.Endpoint, ProxyListen: req.ProxyListen, Spare: req.Spare, Username: req.Username, Password: req.Password,
-		StoragePath: req.StoragePath, StorageS3: st, StorageAccessKey: accessKey, StorageSecretKey: secretKey})
+		StoragePath: req.StoragePath, StorageS3: st, StorageAccessKey: accessKey, StorageSecretKey: secretKey,
+		TLS: req.TLS, ProxyTLS: req.ProxyTLS})
 	if err != nil {
 		return err
 	}

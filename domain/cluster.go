@@ -47,6 +47,11 @@ type ClusterRegistered struct {
 	Provisioner    string `json:"provisioner,omitempty"`
 	MigrationID    string `json:"migration_id,omitempty"`
 	HasCredentials bool   `json:"has_credentials,omitempty"`
+	// TLS and ProxyTLS are the modes of the connection to the cluster and
+	// of its proxy's listener ("": plain text); their certificates and
+	// keys are sealed with the credentials.
+	TLS      string `json:"tls,omitempty"`
+	ProxyTLS string `json:"proxy_tls,omitempty"`
 }
 
 // ClusterUpdated changes what an operator may change of a cluster.
@@ -59,6 +64,9 @@ type ClusterUpdated struct {
 	// StorageS3 replaces the S3 storage; one without an endpoint removes
 	// it.
 	StorageS3 *S3Storage `json:"storage_s3,omitempty"`
+	// TLS and ProxyTLS change the modes ("" : plain text again).
+	TLS      *string `json:"tls,omitempty"`
+	ProxyTLS *string `json:"proxy_tls,omitempty"`
 }
 
 // ClusterLocked locks a source for a migration (R5).
@@ -110,9 +118,12 @@ type Cluster struct {
 	ClaimedBy string
 	Migrated  bool
 	Deleted   bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	Version   uint64
+	// ProxyTLSSeq is the event that last set the proxy's TLS: a listener
+	// started before it has certificates that are no longer the cluster's.
+	ProxyTLSSeq uint64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Version     uint64
 }
 
 // Status is the registry status of the cluster.
@@ -145,6 +156,9 @@ func (c *Cluster) Apply(r Record) error {
 	case ClusterRegistered:
 		c.ClusterRegistered, c.CreatedAt = e, r.At
 		c.ClaimedBy = e.MigrationID
+		if e.ProxyTLS != "" {
+			c.ProxyTLSSeq = r.Seq
+		}
 	case ClusterUpdated:
 		if e.Endpoint != nil {
 			c.Endpoint = *e.Endpoint
@@ -166,6 +180,12 @@ func (c *Cluster) Apply(r Record) error {
 		}
 		if e.HasCredentials != nil {
 			c.HasCredentials = *e.HasCredentials
+		}
+		if e.TLS != nil {
+			c.TLS = *e.TLS
+		}
+		if e.ProxyTLS != nil {
+			c.ProxyTLS, c.ProxyTLSSeq = *e.ProxyTLS, r.Seq
 		}
 	case ClusterLocked:
 		c.LockedBy = e.MigrationID

@@ -4,17 +4,27 @@ package domain
 // plane's adapters depend on domain and on the interfaces handlers
 // declares, never on handlers itself.
 
-// Credentials are a cluster's user name and password.
+// Credentials are what zdm keeps sealed of a cluster: its user name and
+// password, its storage's keys, its certificates and keys.
 type Credentials struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	// The keys of the cluster's S3 storage (S3Storage).
 	StorageAccessKey string `json:"storage_access_key,omitempty"`
 	StorageSecretKey string `json:"storage_secret_key,omitempty"`
+	// TLS is how zdm reaches the cluster (nil: plain text); ProxyTLS is
+	// its proxy's listener (nil: plain text).
+	TLS      *ClientTLS `json:"tls,omitempty"`
+	ProxyTLS *ServerTLS `json:"proxy_tls,omitempty"`
 }
 
 // Empty reports whether no Milvus credentials are set.
 func (c Credentials) Empty() bool { return c.Username == "" && c.Password == "" }
+
+// Sealed reports whether there is anything to seal.
+func (c Credentials) Sealed() bool {
+	return !c.Empty() || c.StorageAccessKey != "" || c.StorageSecretKey != "" || c.TLS != nil || c.ProxyTLS != nil
+}
 
 // S3Storage is where a cluster keeps its binlogs in an S3-compatible
 // bucket: Milvus's minio settings (address:port, bucketName, rootPath,

@@ -26,6 +26,10 @@ type RegisterCluster struct {
 	// The keys of StorageS3, sealed with the credentials.
 	StorageAccessKey string
 	StorageSecretKey string
+	// TLS is how zdm reaches the cluster, ProxyTLS its proxy's listener
+	// (nil or mode "none": plain text); both are sealed.
+	TLS      *domain.ClientTLS
+	ProxyTLS *domain.ServerTLS
 }
 
 // Validate names the first field that is wrong.
@@ -57,7 +61,31 @@ func (r RegisterCluster) Validate() error {
 	} else if r.StorageAccessKey != "" || r.StorageSecretKey != "" {
 		return domain.FieldError("storage_s3", "is required with storage keys")
 	}
+	if err := validateTLS(r.TLS, r.ProxyTLS); err != nil {
+		return err
+	}
 	return ValidateStoragePath(r.StoragePath)
+}
+
+// validateTLS checks the TLS settings given (nil: not given).
+func validateTLS(c *domain.ClientTLS, s *domain.ServerTLS) error {
+	if c != nil {
+		if err := c.Validate("tls"); err != nil {
+			return err
+		}
+	}
+	if s != nil {
+		return s.Validate("proxy_tls")
+	}
+	return nil
+}
+
+// tlsMode is the mode the registry shows for a setting ("" for none).
+func tlsMode(mode string) string {
+	if mode == domain.TLSNone {
+		return ""
+	}
+	return mode
 }
 
 // ValidateStoragePath accepts "" (no storage access) or the absolute path
@@ -121,7 +149,14 @@ func (s *Service) RegisterCluster(ctx context.Context, p domain.Principal, comma
 		}
 	}
 	creds := domain.Credentials{Username: r.Username, Password: r.Password, StorageAccessKey: r.StorageAccessKey, StorageSecretKey: r.StorageSecretKey}
-	if !creds.Empty() || creds.StorageAccessKey != "" {
+	var mode, proxyMode string
+	if r.TLS != nil && r.TLS.Mode != domain.TLSNone {
+		creds.TLS, mode = r.TLS, r.TLS.Mode
+	}
+	if r.ProxyTLS != nil && r.ProxyTLS.Mode != domain.TLSNone {
+		creds.ProxyTLS, proxyMode = r.ProxyTLS, r.ProxyTLS.Mode
+	}
+	if creds.Sealed() {
 		if s.creds == nil {
 			return nil, fmt.Errorf("register cluster: no credential store is configured")
 		}
@@ -136,6 +171,7 @@ func (s *Service) RegisterCluster(ctx context.Context, p domain.Principal, comma
 		return []domain.Event{domain.ClusterRegistered{
 			ID: id, Name: r.Name, Organization: r.Organization, Project: r.Project,
 			Endpoint: r.Endpoint, Spare: r.Spare, ProxyListen: r.ProxyListen, StoragePath: r.StoragePath, StorageS3: r.StorageS3, HasCredentials: !creds.Empty(),
+			TLS: mode, ProxyTLS: proxyMode,
 		}}, nil
 	})
 }

@@ -21,6 +21,9 @@ type UpdateCluster struct {
 	StorageS3        *domain.S3Storage
 	StorageAccessKey string
 	StorageSecretKey string
+	// TLS and ProxyTLS replace the settings; mode "none" removes them.
+	TLS      *domain.ClientTLS
+	ProxyTLS *domain.ServerTLS
 }
 
 // Validate names the first field that is wrong.
@@ -57,10 +60,11 @@ func (u UpdateCluster) Validate() error {
 	} else if u.StorageAccessKey != "" || u.StorageSecretKey != "" {
 		return domain.FieldError("storage_s3", "is required with storage keys")
 	}
-	if u.Endpoint == nil && u.ProxyListen == nil && u.Spare == nil && u.Username == nil && u.StoragePath == nil && u.StorageS3 == nil {
-		return domain.FieldError("body", "changes nothing: give endpoint, proxy_listen, spare, storage_path, storage_s3 or username and password")
+	if u.Endpoint == nil && u.ProxyListen == nil && u.Spare == nil && u.Username == nil && u.StoragePath == nil && u.StorageS3 == nil &&
+		u.TLS == nil && u.ProxyTLS == nil {
+		return domain.FieldError("body", "changes nothing: give endpoint, proxy_listen, spare, storage_path, storage_s3, tls, proxy_tls or username and password")
 	}
-	return nil
+	return validateTLS(u.TLS, u.ProxyTLS)
 }
 
 // UpdateCluster applies an update. The endpoint of a cluster in a running
@@ -79,6 +83,9 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 	if u.Endpoint != nil && (c.LockedBy != "" || c.ClaimedBy != "") && *u.Endpoint != c.Endpoint {
 		return nil, domain.FieldError("endpoint", "cannot change while the cluster is in a running migration")
 	}
+	if u.TLS != nil && (c.LockedBy != "" || c.ClaimedBy != "") {
+		return nil, domain.FieldError("tls", "cannot change while the cluster is in a running migration")
+	}
 	// A cluster has one storage: the one it keeps is removed with the
 	// same update.
 	setsS3 := u.StorageS3 != nil && u.StorageS3.Endpoint != ""
@@ -93,8 +100,17 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 			return nil, err
 		}
 	}
+	var mode, proxyMode *string
+	if u.TLS != nil {
+		v := tlsMode(u.TLS.Mode)
+		mode = &v
+	}
+	if u.ProxyTLS != nil {
+		v := tlsMode(u.ProxyTLS.Mode)
+		proxyMode = &v
+	}
 	var has *bool
-	if u.Username != nil || u.StorageS3 != nil {
+	if u.Username != nil || u.StorageS3 != nil || u.TLS != nil || u.ProxyTLS != nil {
 		// Milvus's credentials and the storage's keys are sealed together:
 		// what this update does not change is kept.
 		creds, err := s.ClusterCredentials(ctx, id)
@@ -109,6 +125,18 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 		if u.StorageS3 != nil {
 			creds.StorageAccessKey, creds.StorageSecretKey = u.StorageAccessKey, u.StorageSecretKey
 		}
+		if u.TLS != nil {
+			creds.TLS = u.TLS
+			if u.TLS.Mode == domain.TLSNone {
+				creds.TLS = nil
+			}
+		}
+		if u.ProxyTLS != nil {
+			creds.ProxyTLS = u.ProxyTLS
+			if u.ProxyTLS.Mode == domain.TLSNone {
+				creds.ProxyTLS = nil
+			}
+		}
 		if s.creds == nil {
 			return nil, fmt.Errorf("update cluster: no credential store is configured")
 		}
@@ -120,6 +148,7 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 		if c.Deleted {
 			return nil, domain.ErrNotFound
 		}
-		return []domain.Event{domain.ClusterUpdated{Endpoint: u.Endpoint, ProxyListen: u.ProxyListen, Spare: u.Spare, HasCredentials: has, StoragePath: u.StoragePath, StorageS3: u.StorageS3}}, nil
+		return []domain.Event{domain.ClusterUpdated{Endpoint: u.Endpoint, ProxyListen: u.ProxyListen, Spare: u.Spare, HasCredentials: has, StoragePath: u.StoragePath, StorageS3: u.StorageS3,
+			TLS: mode, ProxyTLS: proxyMode}}, nil
 	})
 }

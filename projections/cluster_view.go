@@ -22,6 +22,8 @@ type ClusterView struct {
 	Provisioner    string            `json:"provisioner,omitempty"`
 	MigrationID    string            `json:"migration_id,omitempty"`
 	HasCredentials bool              `json:"has_credentials"`
+	TLS            string            `json:"tls,omitempty"`
+	ProxyTLS       string            `json:"proxy_tls,omitempty"`
 	Deleted        bool              `json:"deleted,omitempty"`
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
@@ -41,6 +43,7 @@ func (v *ClusterView) apply(r domain.Record) {
 	v.Name, v.Organization, v.Project, v.Endpoint = c.Name, c.Organization, c.Project, c.Endpoint
 	v.Status, v.Spare, v.ProxyListen, v.Provisioner = c.Status(), c.Spare, c.ProxyListen, c.Provisioner
 	v.HasCredentials, v.Deleted, v.StoragePath, v.StorageS3 = c.HasCredentials, c.Deleted, c.StoragePath, c.StorageS3
+	v.TLS, v.ProxyTLS = c.TLS, c.ProxyTLS
 	v.MigrationID = c.LockedBy
 	if v.MigrationID == "" {
 		v.MigrationID = c.ClaimedBy

@@ -130,6 +130,14 @@ def start(args):
                      "minio.bucketName": args.s3_bucket, "minio.rootPath": args.s3_root,
                      "minio.accessKeyID": key, "minio.secretAccessKey": secret, "minio.useSSL": "false"}.items():
             cfg.set(k, v)
+    if args.tls_dir:
+        # Milvus's proxy speaks TLS with server.pem and server.key of the
+        # directory; in mode 2 it asks for a client certificate signed by
+        # ca.pem.
+        d = os.path.abspath(args.tls_dir)
+        for k, v in {"common.security.tlsMode": args.tls_mode, "tls.serverPemPath": os.path.join(d, "server.pem"),
+                     "tls.serverKeyPath": os.path.join(d, "server.key"), "tls.caPemPath": os.path.join(d, "ca.pem")}.items():
+            cfg.set(k, v)
     cfg.resolve_storage()
     cfg.write_config()
     etcd_conf = os.path.join(data, "configs", "embedEtcd.yaml")
@@ -228,6 +236,8 @@ def main():
     s.add_argument("--s3-bucket", default="milvus")
     s.add_argument("--s3-root", default="files")
     s.add_argument("--s3-keys", default="zdm:zdm-secret", help="access key and secret key, KEY:SECRET")
+    s.add_argument("--tls-dir", help="speak TLS with server.pem, server.key (and ca.pem) of this directory")
+    s.add_argument("--tls-mode", type=int, choices=(1, 2), default=1, help="1: one-way TLS, 2: mutual TLS")
     t = sub.add_parser("stop")
     t.add_argument("name")
     t.add_argument("--root", required=True)

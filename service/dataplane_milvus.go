@@ -157,8 +157,9 @@ func (r spareRegistry) Endpoint(ctx context.Context, id string) (milvus.Endpoint
 	if err != nil {
 		return milvus.Endpoint{}, err
 	}
-	return milvus.Endpoint{Address: c.Endpoint, Username: creds.Username, Password: creds.Password, StoragePath: c.StoragePath,
-		StorageS3: c.StorageS3, StorageAccessKey: creds.StorageAccessKey, StorageSecretKey: creds.StorageSecretKey}, nil
+	ep, err := milvus.EndpointOf(c.Endpoint, creds)
+	ep.StoragePath, ep.StorageS3 = c.StoragePath, c.StorageS3
+	return ep, err
 }
 
 // s3Checker reaches a cluster's S3 storage for the registry.

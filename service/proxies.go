@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/domain"
 )
 
 // endpoints serves, for as long as the process runs, a Milvus endpoint for
@@ -22,19 +25,26 @@ type endpoints struct {
 
 	mu      sync.Mutex
 	running map[string]*runningEndpoint
-	failed  map[string]string // cluster -> address it could not listen on, said once
+	failed  map[string]listen // cluster -> how it could not listen, said once
 	changed chan struct{}     // closed when running changes
 }
 
 type runningEndpoint struct {
-	listen string
-	ep     *capture.Endpoint
-	done   chan struct{}
+	listen
+	ep   *capture.Endpoint
+	done chan struct{}
+}
+
+// listen is how an endpoint listens: where, and with the proxy TLS of
+// which cluster event (0: plain text).
+type listen struct {
+	addr   string
+	tlsSeq uint64
 }
 
 func newEndpoints(m *Main) *endpoints {
 	hostname, _ := os.Hostname()
-	return &endpoints{m: m, hostname: hostname, running: map[string]*runningEndpoint{}, failed: map[string]string{}, changed: make(chan struct{})}
+	return &endpoints{m: m, hostname: hostname, running: map[string]*runningEndpoint{}, failed: map[string]listen{}, changed: make(chan struct{})}
 }
 
 // run keeps the endpoints in line with the registry until ctx ends, then
@@ -74,7 +84,7 @@ func (es *endpoints) advertised() map[string]string {
 	defer es.mu.Unlock()
 	out := make(map[string]string, len(es.running))
 	for id, re := range es.running {
-		host, port, err := net.SplitHostPort(re.listen)
+		host, port, err := net.SplitHostPort(re.addr)
 		if err != nil {
 			continue
 		}
@@ -90,10 +100,14 @@ func (es *endpoints) advertised() map[string]string {
 }
 
 func (es *endpoints) reconcile() {
-	want := map[string]string{}
+	want := map[string]listen{}
 	for _, v := range es.m.clusters.List() {
 		if v.ProxyListen != "" && !v.Deleted {
-			want[v.ID] = shiftPort(v.ProxyListen, es.m.cfg.ProxyPortOffset)
+			l := listen{addr: shiftPort(v.ProxyListen, es.m.cfg.ProxyPortOffset)}
+			if v.ProxyTLS != "" {
+				l.tlsSeq = v.State.ProxyTLSSeq
+			}
+			want[v.ID] = l
 		}
 	}
 	es.mu.Lock()
@@ -108,22 +122,22 @@ func (es *endpoints) reconcile() {
 			gone++
 		}
 	}
-	for id, listen := range want {
+	for id, l := range want {
 		if _, ok := es.running[id]; ok {
 			continue
 		}
-		ln, err := net.Listen("tcp", listen)
+		clusterID := id
+		ep := capture.NewEndpoint(clusterID, func() string { return es.m.drivingEndpoint(clusterID) }, es.m.logger.With("proxy", clusterID))
+		ln, err := es.listen(id, l, ep)
 		if err != nil {
-			if es.failed[id] != listen {
-				es.m.logger.Error("proxy cannot listen; retrying every second", "cluster", id, "proxy_listen", listen, "err", err)
-				es.failed[id] = listen
+			if es.failed[id] != l {
+				es.m.logger.Error("proxy cannot listen; retrying every second", "cluster", id, "proxy_listen", l.addr, "err", err)
+				es.failed[id] = l
 			}
 			continue
 		}
 		delete(es.failed, id)
-		clusterID := id
-		ep := capture.NewEndpoint(clusterID, func() string { return es.m.drivingEndpoint(clusterID) }, es.m.logger.With("proxy", clusterID))
-		re := &runningEndpoint{listen: listen, ep: ep, done: make(chan struct{})}
+		re := &runningEndpoint{listen: l, ep: ep, done: make(chan struct{})}
 		es.running[id] = re
 		go func() {
 			defer close(re.done)
@@ -131,12 +145,41 @@ func (es *endpoints) reconcile() {
 				es.m.logger.Error("proxy stopped", "cluster", clusterID, "err", err)
 			}
 		}()
-		es.m.logger.Info("milvus proxy serving", "cluster", id, "listen", listen)
+		es.m.logger.Info("milvus proxy serving", "cluster", id, "listen", l.addr, "tls", l.tlsSeq != 0)
 	}
 	if gone > 0 || len(es.running) != before {
 		close(es.changed)
 		es.changed = make(chan struct{})
 	}
+}
+
+// listen opens l for a cluster's endpoint ep, with the cluster's proxy
+// TLS if it has one.
+func (es *endpoints) listen(clusterID string, l listen, ep *capture.Endpoint) (net.Listener, error) {
+	var t *domain.ServerTLS
+	if l.tlsSeq != 0 {
+		ctx, cancel := context.WithTimeout(es.m.baseCtx, 5*time.Second)
+		creds, err := es.m.service.ClusterCredentials(ctx, clusterID)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("proxy_tls: %w", err)
+		}
+		if t = creds.ProxyTLS; t == nil {
+			return nil, errors.New("proxy_tls: the cluster's certificate is not in the credential store")
+		}
+		if err := ep.RelayWith(*t); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil || t == nil {
+		return ln, err
+	}
+	tln, err := capture.TLSListener(ln, *t)
+	if err != nil {
+		ln.Close()
+	}
+	return tln, err
 }
 
 func (es *endpoints) stopAll() {
@@ -204,6 +247,7 @@ func (ps *proxies) reconcile(eps map[string]*capture.Endpoint) {
 			v, _ := ps.m.clusters.Get(clusterID)
 			return v.Endpoint
 		}, ps.capture, ps.m.logger.With("proxy", clusterID))
+		p.SecureUpstream(ps.m.upstreamTLS)
 		ep.Drive(p)
 		ps.driven[id] = &drivenEndpoint{ep: ep, proxy: p}
 	}
@@ -224,4 +268,25 @@ func shiftPort(addr string, offset int) string {
 		return addr
 	}
 	return net.JoinHostPort(host, strconv.Itoa(p+offset))
+}
+
+// upstreamTLS is the TLS of a proxy's calls to addr: that of the cluster
+// registered there (a source, or the target a switch routed it to).
+func (m *Main) upstreamTLS(addr string) (*tls.Config, error) {
+	for _, v := range m.clusters.List() {
+		if v.Deleted || v.Endpoint != addr || v.TLS == "" {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(m.baseCtx, 5*time.Second)
+		defer cancel()
+		creds, err := m.service.ClusterCredentials(ctx, v.ID)
+		if err != nil {
+			return nil, fmt.Errorf("tls of cluster %s: %w", v.ID, err)
+		}
+		if creds.TLS == nil {
+			return nil, fmt.Errorf("tls of cluster %s: its certificates are not in the credential store", v.ID)
+		}
+		return creds.TLS.Config()
+	}
+	return nil, nil
 }

@@ -65,6 +65,7 @@ func clusterSub(sub string, args []string, stdout io.Writer) error {
 		org := fs.String("organization", "", "organization (required)")
 		project := fs.String("project", "", "project (required)")
 		settings := clusterFlags(fs, "Milvus address host:port (required)")
+		security := tlsFlags(fs)
 		if err := parse(fs, args); err != nil {
 			return err
 		}
@@ -73,6 +74,9 @@ func clusterSub(sub string, args []string, stdout io.Writer) error {
 			return err
 		}
 		body := settings(true)
+		if err := security(body); err != nil {
+			return err
+		}
 		body["name"], body["organization"], body["project"] = *name, *org, *project
 		body["password"] = os.Getenv("ZDM_CLUSTER_PASSWORD")
 		var out clusterJSON
@@ -84,11 +88,15 @@ func clusterSub(sub string, args []string, stdout io.Writer) error {
 	case "update":
 		password := fs.Bool("password", false, "set the password to the value of ZDM_CLUSTER_PASSWORD")
 		settings := clusterFlags(fs, "Milvus address host:port")
+		security := tlsFlags(fs)
 		id, c, err := idAndClient(fs, newClient, args, "cluster ID")
 		if err != nil {
 			return err
 		}
 		body := settings(false)
+		if err := security(body); err != nil {
+			return err
+		}
 		if *password {
 			body["password"] = os.Getenv("ZDM_CLUSTER_PASSWORD")
 		}
@@ -160,6 +168,12 @@ func flagOfField(field string) string {
 		return "storage-s3-endpoint"
 	case "storage_s3.bucket", "storage_s3.root_path", "storage_s3.region":
 		return "storage-s3-" + strings.ReplaceAll(strings.TrimPrefix(field, "storage_s3."), "_", "-")
+	case "tls", "tls.mode", "proxy_tls", "proxy_tls.mode":
+		return strings.ReplaceAll(strings.TrimSuffix(field, ".mode"), "_", "-")
+	case "tls.ca_pem", "tls.client_cert_pem", "tls.client_key_pem", "tls.server_name":
+		return "tls-" + strings.NewReplacer("client_", "", "_pem", "", "_", "-").Replace(strings.TrimPrefix(field, "tls."))
+	case "proxy_tls.cert_pem", "proxy_tls.key_pem", "proxy_tls.client_ca_pem":
+		return "proxy-tls-" + strings.NewReplacer("_pem", "", "_", "-").Replace(strings.TrimPrefix(field, "proxy_tls."))
 	case "storage_s3.secret_key":
 		return "storage-s3-endpoint (keys from ZDM_STORAGE_ACCESS_KEY and ZDM_STORAGE_SECRET_KEY)"
 	}

@@ -6,7 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -23,6 +26,13 @@ func TestClusterUpdateSendsOnlyTheSettingsGiven(t *testing.T) {
 	}))
 	defer srv.Close()
 	t.Setenv("ZDM_CLUSTER_PASSWORD", "s3cret")
+	dir := t.TempDir()
+	ca, cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
+	for _, f := range []string{ca, cert, key} {
+		if err := os.WriteFile(f, []byte("PEM of "+filepath.Base(f)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, c := range []struct {
 		args []string
 		want map[string]any
@@ -30,6 +40,13 @@ func TestClusterUpdateSendsOnlyTheSettingsGiven(t *testing.T) {
 		{[]string{"--proxy-listen", ""}, map[string]any{"proxy_listen": ""}},
 		{[]string{"--spare=false", "--endpoint", "h:19530"}, map[string]any{"spare": false, "endpoint": "h:19530"}},
 		{[]string{"--password"}, map[string]any{"password": "s3cret"}},
+		{[]string{"--tls-ca", ca, "--tls-server-name", "milvus.internal"},
+			map[string]any{"tls": map[string]any{"mode": "one_way", "ca_pem": "PEM of ca.pem", "server_name": "milvus.internal"}}},
+		{[]string{"--tls-cert", cert, "--tls-key", key},
+			map[string]any{"tls": map[string]any{"mode": "mutual", "client_cert_pem": "PEM of c.pem", "client_key_pem": "PEM of c.key"}}},
+		{[]string{"--tls", "none"}, map[string]any{"tls": map[string]any{"mode": "none"}}},
+		{[]string{"--proxy-tls-cert", cert, "--proxy-tls-key", key, "--proxy-tls-client-ca", ca},
+			map[string]any{"proxy_tls": map[string]any{"mode": "mutual", "cert_pem": "PEM of c.pem", "key_pem": "PEM of c.key", "client_ca_pem": "PEM of ca.pem"}}},
 	} {
 		var out, errOut bytes.Buffer
 		args := append([]string{"cluster", "update", "c-1", "--token", "x", "--api", srv.URL}, c.args...)
@@ -43,5 +60,23 @@ func TestClusterUpdateSendsOnlyTheSettingsGiven(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"cluster", "update", "c-1", "--token", "x", "--api", srv.URL}, &out, &errOut); code != 2 {
 		t.Errorf("update without a setting: exit %d, %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"cluster", "update", "c-1", "--token", "x", "--api", srv.URL, "--tls-ca", filepath.Join(dir, "none.pem")}, &out, &errOut); code != 2 ||
+		!strings.Contains(errOut.String(), "--tls-ca") {
+		t.Errorf("a CA file that is not there: exit %d, %q", code, errOut.String())
+	}
+}
+
+// An error on a field of the request names the flag that gave it.
+func TestAFieldOfTheRequestIsToldAsItsFlag(t *testing.T) {
+	for field, flag := range map[string]string{
+		"tls.mode": "tls", "tls.ca_pem": "tls-ca", "tls.client_cert_pem": "tls-cert", "tls.client_key_pem": "tls-key",
+		"tls.server_name": "tls-server-name", "proxy_tls": "proxy-tls", "proxy_tls.cert_pem": "proxy-tls-cert",
+		"proxy_tls.key_pem": "proxy-tls-key", "proxy_tls.client_ca_pem": "proxy-tls-client-ca", "storage_s3.bucket": "storage-s3-bucket",
+	} {
+		if got := flagOfField(field); got != flag {
+			t.Errorf("%s: --%s, want --%s", field, got, flag)
+		}
 	}
 }

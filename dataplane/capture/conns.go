@@ -1,10 +1,11 @@
 package capture
 
 import (
+	"crypto/tls"
+	"fmt"
 	"sync"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
@@ -15,6 +16,8 @@ import (
 type conns struct {
 	pool  mem.BufferPool
 	extra []grpc.DialOption
+	// secure gives the TLS of calls to an address (nil: plain text).
+	secure func(addr string) (*tls.Config, error)
 
 	mu sync.Mutex
 	by map[string]*grpc.ClientConn
@@ -31,7 +34,14 @@ func (c *conns) get(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := c.by[addr]; ok {
 		return cc, nil
 	}
-	opts := append(milvus.DialOptions(c.pool), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	var cfg *tls.Config
+	if c.secure != nil {
+		var err error
+		if cfg, err = c.secure(addr); err != nil {
+			return nil, fmt.Errorf("tls of %s: %w", addr, err)
+		}
+	}
+	opts := append(milvus.DialOptions(c.pool), milvus.Transport(cfg))
 	cc, err := grpc.NewClient(addr, append(opts, c.extra...)...)
 	if err != nil {
 		return nil, err
@@ -48,4 +58,12 @@ func (c *conns) close() {
 		cc.Close()
 		delete(c.by, addr)
 	}
+}
+
+// secureWith makes the connections made from now on use the TLS that
+// secure gives for their address.
+func (c *conns) secureWith(secure func(addr string) (*tls.Config, error)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.secure = secure
 }

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -249,4 +250,11 @@ func (p *Proxy) refuse(ss grpc.ServerStream, method string, err error) error {
 		return status.Error(codes.FailedPrecondition, refused.Reason)
 	}
 	return ss.SendMsg(&resp)
+}
+
+// SecureUpstream makes the proxy reach each upstream address (its cluster,
+// or the target a switch routed it to) with the TLS that secure gives for
+// it (nil: plain text).
+func (p *Proxy) SecureUpstream(secure func(addr string) (*tls.Config, error)) {
+	p.upstreams.secureWith(secure)
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/zdm-io/zdm/domain"
 
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -32,6 +34,32 @@ type Endpoint struct {
 	StorageS3        *domain.S3Storage
 	StorageAccessKey string
 	StorageSecretKey string
+	// TLS is how the server is reached (nil: plain text).
+	TLS *tls.Config
+}
+
+// EndpointOf is the endpoint at addr with a cluster's credentials and
+// TLS.
+func EndpointOf(addr string, c domain.Credentials) (Endpoint, error) {
+	ep := Endpoint{Address: addr, Username: c.Username, Password: c.Password,
+		StorageAccessKey: c.StorageAccessKey, StorageSecretKey: c.StorageSecretKey}
+	if c.TLS != nil {
+		cfg, err := c.TLS.Config()
+		if err != nil {
+			return Endpoint{}, fmt.Errorf("milvus %s: %w", addr, err)
+		}
+		ep.TLS = cfg
+	}
+	return ep, nil
+}
+
+// Transport is the transport security of calls to a server reached with
+// cfg (nil: plain text).
+func Transport(cfg *tls.Config) grpc.DialOption {
+	if cfg == nil {
+		return grpc.WithTransportCredentials(insecure.NewCredentials())
+	}
+	return grpc.WithTransportCredentials(credentials.NewTLS(cfg))
 }
 
 // Conn is a gRPC connection to one Milvus server.
@@ -47,8 +75,7 @@ const MaxMessage = 256 << 20
 
 // Dial connects and checks that the server answers.
 func Dial(ctx context.Context, ep Endpoint) (*Conn, error) {
-	cc, err := grpc.NewClient(ep.Address,
-		append(DialOptions(NewBufferPool()), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	cc, err := grpc.NewClient(ep.Address, append(DialOptions(NewBufferPool()), Transport(ep.TLS))...)
 	if err != nil {
 		return nil, fmt.Errorf("milvus %s: %w", ep.Address, err)
 	}

@@ -38,7 +38,11 @@ func (p *PoolProvisioner) Provision(ctx context.Context, m *domain.Migration) (d
 	if err != nil {
 		return domain.Target{}, err
 	}
-	src, err := milvus.Dial(ctx, milvus.Endpoint{Address: m.Source.Endpoint, Username: srcCreds.Username, Password: srcCreds.Password})
+	srcEP, err := milvus.EndpointOf(m.Source.Endpoint, srcCreds)
+	if err != nil {
+		return domain.Target{}, &domain.StepError{Reason: "source_unreachable", Err: err}
+	}
+	src, err := milvus.Dial(ctx, srcEP)
 	if err != nil {
 		return domain.Target{}, &domain.StepError{Reason: "source_unreachable", Err: err}
 	}
@@ -69,7 +73,11 @@ func (p *PoolProvisioner) try(ctx context.Context, s Spare, srcVersion string) (
 	if err != nil {
 		return domain.Target{}, "credentials: " + err.Error()
 	}
-	c, err := milvus.Dial(ctx, milvus.Endpoint{Address: s.Endpoint, Username: creds.Username, Password: creds.Password})
+	ep, err := milvus.EndpointOf(s.Endpoint, creds)
+	if err != nil {
+		return domain.Target{}, "tls: " + err.Error()
+	}
+	c, err := milvus.Dial(ctx, ep)
 	if err != nil {
 		return domain.Target{}, "unreachable: " + err.Error()
 	}

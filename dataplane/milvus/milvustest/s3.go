@@ -56,14 +56,21 @@ func S3(t testing.TB) string {
 // data removed, when the test ends.
 func (b Bed) OnS3(t testing.TB, name string, basePort int, s3, bucket string) string {
 	t.Helper()
+	return b.startOwn(t, name, basePort, "--s3", s3, "--s3-bucket", bucket)
+}
+
+// startOwn starts a Milvus server of the test's own with the script's
+// extra arguments, stopped and removed when the test ends; it returns its
+// endpoint.
+func (b Bed) startOwn(t testing.TB, name string, basePort int, extra ...string) string {
+	t.Helper()
 	t.Cleanup(func() {
 		b.RunPython(t, b.script(), "stop", name, "--root", b.serversRoot(), "--remove")
 	})
-	out := b.RunPython(t, b.script(), "start", name, "--base-port", strconv.Itoa(basePort), "--root", b.serversRoot(),
-		"--s3", s3, "--s3-bucket", bucket)
+	out := b.RunPython(t, b.script(), append([]string{"start", name, "--base-port", strconv.Itoa(basePort), "--root", b.serversRoot()}, extra...)...)
 	lines := strings.Fields(out)
 	if len(lines) == 0 {
-		t.Fatalf("milvus %s on S3 gave no endpoint", name)
+		t.Fatalf("milvus %s gave no endpoint", name)
 	}
 	return lines[len(lines)-1]
 }

@@ -1,0 +1,109 @@
+package milvustest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Certs is a CA and certificates it signed, for "localhost" and
+// 127.0.0.1, written as PEM files in Dir: ca.pem, server.pem and
+// server.key (what a Milvus server started WithTLS reads), proxy.pem and
+// proxy.key (another server's), client.pem and client.key.
+type Certs struct {
+	Dir string
+}
+
+// Path is the file name's path.
+func (c Certs) Path(name string) string { return filepath.Join(c.Dir, name) }
+
+// PEM is the content of a file.
+func (c Certs) PEM(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(c.Path(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// NewCerts makes a CA and its certificates for the test.
+func NewCerts(t testing.TB) Certs {
+	t.Helper()
+	c := Certs{Dir: t.TempDir()}
+	caKey, caDER := issue(t, &x509.Certificate{
+		Subject: pkix.Name{CommonName: "zdm test CA"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}, nil, nil)
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.write(t, "ca.pem", "CERTIFICATE", caDER)
+	for _, leaf := range []struct {
+		name  string
+		usage x509.ExtKeyUsage
+	}{{"server", x509.ExtKeyUsageServerAuth}, {"proxy", x509.ExtKeyUsageServerAuth}, {"client", x509.ExtKeyUsageClientAuth}} {
+		key, der := issue(t, &x509.Certificate{
+			Subject: pkix.Name{CommonName: leaf.name}, DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{leaf.usage},
+		}, ca, caKey)
+		c.write(t, leaf.name+".pem", "CERTIFICATE", der)
+		pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.write(t, leaf.name+".key", "PRIVATE KEY", pkcs8)
+	}
+	return c
+}
+
+// issue makes a key and a certificate for it from tmpl, signed by parent
+// (itself when nil).
+func issue(t testing.TB, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl.SerialNumber, tmpl.NotBefore, tmpl.NotAfter = serial, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, der
+}
+
+func (c Certs) write(t testing.TB, name, kind string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(c.Path(name), pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WithTLS starts a Milvus server of the test's own, named name, on the 12
+// ports from basePort, speaking TLS with the certificates of certs: one-way
+// (mutual false) or asking for a client certificate signed by their CA.
+// It returns its endpoint, and is stopped, its data removed, when the test
+// ends.
+func (b Bed) WithTLS(t testing.TB, name string, basePort int, certs Certs, mutual bool) string {
+	t.Helper()
+	mode := "1"
+	if mutual {
+		mode = "2"
+	}
+	return b.startOwn(t, name, basePort, "--tls-dir", certs.Dir, "--tls-mode", mode)
+}
