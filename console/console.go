@@ -20,6 +20,7 @@ var assets = map[string]string{
 	"/":           "index.html",
 	"/index.html": "index.html",
 	"/app.js":     "app.js",
+	"/words.js":   "words.js",
 	"/style.css":  "style.css",
 }
 

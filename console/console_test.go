@@ -1,11 +1,9 @@
 package console_test
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -15,144 +13,6 @@ import (
 	"github.com/zdm-io/zdm/service"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
-
-// chromium finds the browser; make test installs Debian's chromium.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("ZDM_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("ZDM_REQUIRE_INTEGRATION") != "" {
-		t.Fatal("no chromium found: the browser tests need it (make test installs Debian's chromium; or set ZDM_CHROMIUM)")
-	}
-	t.Skip("no chromium found; run make test, which installs it, or set ZDM_CHROMIUM")
-	return ""
-}
-
-// outDir is where screenshots go: $ZDM_TEST_OUTPUT/console or
-// testout/console at the repository's root.
-func outDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("ZDM_TEST_OUTPUT")
-	if dir == "" {
-		dir = filepath.Join("..", "testout")
-	}
-	dir, err := filepath.Abs(filepath.Join(dir, "console"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-type browser struct {
-	t    *testing.T
-	ctx  context.Context
-	out  string
-	base string
-}
-
-func newBrowser(t *testing.T, base string) *browser {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 1000))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	// The first action on a context starts the browser and lives as long
-	// as that call's context: no timeout on it.
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return &browser{t: t, ctx: ctx, out: outDir(t), base: base}
-}
-
-// tab opens a second tab of the same browser: its own session storage, so
-// it starts signed out.
-func (b *browser) tab() *browser {
-	ctx, cancel := chromedp.NewContext(b.ctx)
-	b.t.Cleanup(cancel)
-	if err := chromedp.Do(ctx, chromedp.Navigate(b.base+"/")); err != nil {
-		b.t.Fatalf("open a tab: %v", err)
-	}
-	return &browser{t: b.t, ctx: ctx, out: b.out, base: b.base}
-}
-
-func (b *browser) run(actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.t.Fatalf("browser: %v\npage text:\n%s", err, b.text())
-	}
-}
-
-func (b *browser) text() string {
-	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-	defer cancel()
-	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-	return s
-}
-
-// eval evaluates a JavaScript expression in the page into out.
-func eval[T any](b *browser, js string) T {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		b.t.Fatalf("evaluate %s: %v\npage text:\n%s", js, err, b.text())
-	}
-	return v
-}
-
-// until polls a JavaScript condition; the page refreshes every second.
-func (b *browser) until(what, js string, timeout time.Duration) {
-	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if eval[bool](b, "!!("+js+")") {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("page never showed %s within %s (%s)\npage text:\n%s", what, timeout, js, b.text())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (b *browser) screenshot(name string) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		b.t.Fatalf("screenshot: %v", err)
-	}
-	path := filepath.Join(b.out, name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Logf("screenshot %s", path)
-}
-
-func (b *browser) signIn(token string) {
-	b.t.Helper()
-	b.run(chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.SetValue(chromedp.ID("token"), token),
-		chromedp.Click(chromedp.ID("signin-button")))
-	b.until("the signed-in user", `document.getElementById("who").textContent.length > 0`, 10*time.Second)
-}
-
-// enabledButtons lists the visible buttons one can press.
-const enabledButtons = `Array.from(document.querySelectorAll("button")).filter(b => !b.disabled && !b.hidden).map(b => b.id || b.textContent)`
 
 func startServer(t *testing.T) *st.Server {
 	cfg := st.Config(t.TempDir())
@@ -273,7 +133,35 @@ func TestConsoleDrivesAMigration(t *testing.T) {
 	b.until("stop-sync enabled", `!document.getElementById("stop-sync").disabled`, 5*time.Second)
 	b.run(chromedp.Click(chromedp.ID("stop-sync")))
 	b.until("the switch", `document.querySelector("#state .switched_over") && document.getElementById("target-endpoint") && document.getElementById("target-endpoint").textContent.length > 0`, 30*time.Second)
-	b.until("the history", `document.getElementById("events").innerText.includes("zdm.migration.switched_over.v1")`, 10*time.Second)
+	// The history reads in words, newest first, its steps numbered in
+	// order, each detail laid out; numbers and durations read well.
+	b.until("the history", `document.querySelector("#events tr").dataset.step == "switched_over"`, 10*time.Second)
+	history := eval[string](b, `document.getElementById("events").innerText`)
+	for _, want := range []string{"Switched over to the target", "Copy finished", "Clusters compared", "Migration requested", "target endpoint"} {
+		if !strings.Contains(history, want) {
+			t.Errorf("the history does not say %q:\n%s", want, history)
+		}
+	}
+	if strings.Contains(history, "zdm.migration.") || strings.Contains(history, "{\"") {
+		t.Errorf("the history shows raw event types or JSON:\n%s", history)
+	}
+	if first, last := eval[int](b, `+document.querySelector("#events tr td").innerText`), eval[int](b, `+[...document.querySelectorAll("#events tr")].pop().querySelector("td").innerText`); last != 1 || first <= last {
+		t.Errorf("the steps are numbered %d (top) to %d (bottom), want the newest on top and the first numbered 1", first, last)
+	}
+	// The lag started at a billion seconds: it reads in years, on a
+	// logarithmic axis, never in exponent form.
+	if scale := eval[string](b, `document.getElementById("lag-chart").dataset.scale`); scale != "log" {
+		t.Errorf("the lag chart's scale is %q, want log for a lag over nine orders of magnitude", scale)
+	}
+	page := b.text() + eval[string](b, `document.getElementById("lag-chart").textContent`)
+	if strings.Contains(page, "e+") || strings.Contains(page, "69444") || strings.Contains(page, "NaN") || strings.Contains(page, "undefined") {
+		t.Errorf("the page shows a number in exponent form, in thousands of hours or not at all:\n%s", page)
+	}
+	// The check after the copy, taken while the source was written, says
+	// the sync replays what it missed; it is no alarm.
+	if v := eval[string](b, `document.getElementById("verification").innerText`); !strings.Contains(v, "the sync replays those writes") || strings.Contains(v, "DIFFERENT") {
+		t.Errorf("the verification after the copy reads %q", v)
+	}
 	b.screenshot("5-switched-over")
 
 	// Readable on a phone: nothing wider than the screen.
@@ -298,6 +186,18 @@ func TestConsoleCancels(t *testing.T) {
 		t.Fatalf("start: %d %s", r.Status, r.Body)
 	}
 	id := r.JSON(t)["id"].(string)
+	// A second source and its migration, started after the first.
+	r = s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, map[string]any{
+		"name": "prod-2", "organization": "acme", "project": "search", "endpoint": "10.0.0.6:19530"})
+	if r.Status != 201 {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	r = s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": r.JSON(t)["id"],
+		"target": map[string]any{"name": "copy-2", "project": "search", "provisioner": "simulated"}})
+	if r.Status != 202 {
+		t.Fatalf("start: %d %s", r.Status, r.Body)
+	}
+	second := r.JSON(t)["id"].(string)
 	b := newBrowser(t, s.URL)
 	b.run(chromedp.Navigate(fmt.Sprintf("%s/#/migrations/%s", s.URL, id)))
 	// Signing in from a deep link lands on that page.
@@ -309,14 +209,58 @@ func TestConsoleCancels(t *testing.T) {
 	if enabled := eval[[]string](b, enabledButtons); len(enabled) != 0 {
 		t.Fatalf("buttons still enabled on a cancelled migration: %v", enabled)
 	}
+	// A cancelled migration has no rate, ETA or lag, and one banner.
+	total := eval[string](b, `document.getElementById("progress-total").innerText`)
+	if strings.Contains(total, "/s") || strings.Contains(total, " s") || strings.Contains(total, "min") {
+		t.Errorf("a cancelled migration shows a rate or an ETA: %q", total)
+	}
+	if n := eval[int](b, `document.querySelectorAll("#summary .notice").length`); n != 1 {
+		t.Errorf("a cancelled migration shows %d banners, want 1", n)
+	}
+	if lag := eval[string](b, `document.getElementById("lag").innerText`); lag != "—" {
+		t.Errorf("a cancelled migration shows a lag of %q", lag)
+	}
 	b.screenshot("7-cancelled")
+
+	// Lists are newest first, each migration's source and target by name.
+	b.run(chromedp.Navigate(s.URL + "/#/migrations"))
+	b.until("both migrations", `document.querySelectorAll("#migrations tr[data-migration]").length == 2`, 10*time.Second)
+	if top := eval[string](b, `document.querySelector("#migrations tr[data-migration]").dataset.migration`); top != second {
+		t.Errorf("the newest migration %s is not first (%s is)", second, top)
+	}
+	if row := eval[string](b, `document.querySelector("#migrations tr[data-migration]").innerText`); !strings.Contains(row, "prod-2 → copy-2") {
+		t.Errorf("the newest migration's row does not name its source and target: %q", row)
+	}
+	b.run(chromedp.Navigate(s.URL + "/#/clusters"))
+	b.until("the clusters", `document.querySelectorAll("#clusters tr[data-cluster]").length >= 2`, 10*time.Second)
+	var want []string
+	clusters := s.Do(t, "GET", "/v1/clusters", st.AdminToken, nil).JSON(t)["clusters"].([]any)
+	sort.Slice(clusters, func(i, j int) bool {
+		return clusters[i].(map[string]any)["created_at"].(string) > clusters[j].(map[string]any)["created_at"].(string)
+	})
+	for _, c := range clusters {
+		want = append(want, c.(map[string]any)["name"].(string))
+	}
+	if got := eval[[]string](b, `[...document.querySelectorAll("#clusters tr[data-cluster] b")].map(b => b.innerText)`); !slices.Equal(got, want) || len(got) < 3 {
+		t.Errorf("the clusters read %v, want the newest first: %v", got, want)
+	}
+	// Every page fits a phone's screen; its tables scroll in their card.
+	b.run(chromedp.EmulateViewport(390, 844))
+	for _, hash := range []string{"#/clusters", "#/migrations", "#/migrations/" + id} {
+		b.run(chromedp.Navigate(s.URL + "/" + hash))
+		b.until("the page "+hash, `document.querySelector("main .card") && !document.querySelector("main").innerText.includes("Loading")`, 10*time.Second)
+		if eval[bool](b, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+			t.Errorf("%s is wider than a phone's screen", hash)
+		}
+	}
+	b.screenshot("8-phone-cancelled")
 }
 
 // The console's assets come from the binary, and API paths never fall
 // through to the page.
 func TestConsoleServesOnlyItsAssets(t *testing.T) {
 	s := st.Start(t, st.Config(t.TempDir()))
-	for path, want := range map[string]int{"/": 200, "/app.js": 200, "/style.css": 200, "/nope.js": 404, "/v1/nope": 404} {
+	for path, want := range map[string]int{"/": 200, "/app.js": 200, "/words.js": 200, "/style.css": 200, "/nope.js": 404, "/v1/nope": 404} {
 		r := s.Do(t, "GET", path, "", nil)
 		if r.Status != want && !(path == "/v1/nope" && r.Status == 401) {
 			t.Errorf("GET %s: %d, want %d", path, r.Status, want)

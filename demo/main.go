@@ -321,7 +321,18 @@ func verdict(m *projections.MigrationView) string {
 		} else if !v.Equal {
 			found = "differs (no report recorded)"
 		}
-		out = append(out, fmt.Sprintf("%s: %s", v.Phase, found))
+		switch {
+		case v.Phase == "copy" && !v.Equal:
+			// Taken while the writer kept writing: the sync replays what
+			// the copy could not see.
+			out = append(out, "after the copy, not yet equal while the writer kept writing ("+found+"); the sync replayed those writes")
+		case v.Phase == "copy":
+			out = append(out, "after the copy: "+found)
+		case v.Phase == "switch":
+			out = append(out, "at the switch, writes held: "+found)
+		default:
+			out = append(out, fmt.Sprintf("%s: %s", v.Phase, found))
+		}
 	}
 	return strings.Join(out, "; ")
 }

@@ -174,14 +174,16 @@ type SyncStopped struct {
 // only once it is: WritePauseMS is the pause up to that point (DrainMS of
 // it applying what was journaled before the hold, RepairMS repairing
 // again the writes whose outcome was unknown, CheckMS comparing the
-// clusters); recording this event and releasing the writes add a few
-// milliseconds, which the client's own gap shows.
+// clusters; with RepairInCheck the repairs ran during the check, which
+// then counts from the drain's end); recording this event and releasing
+// the writes add a few milliseconds, which the client's own gap shows.
 type SwitchedOver struct {
 	TargetEndpoint string  `json:"target_endpoint"`
 	WritePauseMS   float64 `json:"write_pause_ms,omitempty"`
 	DrainMS        float64 `json:"drain_ms,omitempty"`
 	RepairMS       float64 `json:"repair_ms,omitempty"`
 	CheckMS        float64 `json:"check_ms,omitempty"`
+	RepairInCheck  bool    `json:"repair_in_check,omitempty"`
 }
 
 // Failed ends a migration with a reason an operator can act on.

@@ -116,6 +116,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
 
 	time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond)
+	stopSyncAt := time.Now()
 	if code := f.Any().Call(t, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true, "force": true}, nil); code != 202 {
 		t.Fatalf("stop-sync: %d", code)
 	}
@@ -146,11 +147,11 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	}
 	for i, moment := range []string{"copy", "sync", "switch"} {
 		j := min(i+i/2, 3)
-		t.Logf("zdmd killed in the %s: saga taken over after %.2fs; HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %.2fs",
-			moment, takeovers[i].Seconds(), away[j].Seconds(), gaps[j].Seconds())
+		t.Logf("zdmd killed in the %s: saga taken over after %.2fs; HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %s",
+			moment, takeovers[i].Seconds(), away[j].Seconds(), gaps[j])
 	}
-	t.Logf("NATS node lost in the sync: HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %.2fs",
-		away[2].Seconds(), gaps[2].Seconds())
+	t.Logf("NATS node lost in the sync: HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %s; the switch was asked %.2fs after it",
+		away[2].Seconds(), gaps[2], stopSyncAt.Sub(natsLost).Seconds())
 	pause := "none recorded"
 	if view.WritePauseMS != nil {
 		pause = fmt.Sprintf("%.0f ms", *view.WritePauseMS)
@@ -265,7 +266,7 @@ func startHAFleet(t *testing.T, e *env, n int) (*st.Fleet, *natscluster.Cluster,
 // ackGaps returns, for each failure (in the order they happened), the
 // longest time between two acknowledged writes of w that it explains:
 // a gap belongs to the last failure before it ended (up to 20 s before).
-func ackGaps(t *testing.T, w *writer, kills []time.Time) []time.Duration {
+func ackGaps(t *testing.T, w *writer, kills []time.Time) []gap {
 	data := w.journalBytes()
 	var at []time.Time
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -277,7 +278,7 @@ func ackGaps(t *testing.T, w *writer, kills []time.Time) []time.Duration {
 		}
 	}
 	sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) })
-	gaps := make([]time.Duration, len(kills))
+	gaps := make([]gap, len(kills))
 	for i := 1; i < len(at); i++ {
 		k := -1
 		for j, kill := range kills {
@@ -285,9 +286,20 @@ func ackGaps(t *testing.T, w *writer, kills []time.Time) []time.Duration {
 				k = j
 			}
 		}
-		if k >= 0 {
-			gaps[k] = max(gaps[k], at[i].Sub(at[i-1]))
+		if k >= 0 && at[i].Sub(at[i-1]) > gaps[k].Duration {
+			gaps[k] = gap{Duration: at[i].Sub(at[i-1]), from: at[i-1].Sub(kills[k])}
 		}
 	}
 	return gaps
+}
+
+// gap is the longest time between two acknowledged writes after a
+// failure, and when it began, from the failure.
+type gap struct {
+	time.Duration
+	from time.Duration
+}
+
+func (g gap) String() string {
+	return fmt.Sprintf("%.2fs (from %+.2fs to %+.2fs of it)", g.Seconds(), g.from.Seconds(), (g.from + g.Duration).Seconds())
 }

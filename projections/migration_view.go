@@ -15,20 +15,23 @@ const LagHistoryLength = 360
 // WritePause tells where the write pause at the switch went: applying
 // the journal up to the fence, repairing again the writes whose outcome
 // was unknown (before it was recorded apart, in DrainMS), and comparing
-// the two clusters.
+// the two clusters. With RepairInCheck the repairs ran during the check.
 type WritePause struct {
-	DrainMS  float64 `json:"drain_ms"`
-	RepairMS float64 `json:"repair_ms"`
-	CheckMS  float64 `json:"check_ms"`
+	DrainMS       float64 `json:"drain_ms"`
+	RepairMS      float64 `json:"repair_ms"`
+	CheckMS       float64 `json:"check_ms"`
+	RepairInCheck bool    `json:"repair_in_check,omitempty"`
 }
 
 // String is the pause's parts as an operator reads them.
 func (p WritePause) String() string {
-	repair := ""
-	if p.RepairMS > 0 {
-		repair = fmt.Sprintf(", repairs %.0f ms", p.RepairMS)
+	switch {
+	case p.RepairMS > 0 && p.RepairInCheck:
+		return fmt.Sprintf("drain %.0f ms, check %.0f ms (repairs %.0f ms of it)", p.DrainMS, p.CheckMS, p.RepairMS)
+	case p.RepairMS > 0:
+		return fmt.Sprintf("drain %.0f ms, repairs %.0f ms, check %.0f ms", p.DrainMS, p.RepairMS, p.CheckMS)
 	}
-	return fmt.Sprintf("drain %.0f ms%s, check %.0f ms", p.DrainMS, repair, p.CheckMS)
+	return fmt.Sprintf("drain %.0f ms, check %.0f ms", p.DrainMS, p.CheckMS)
 }
 
 // MigrationView is the status of one migration as the API shows it.
@@ -190,7 +193,7 @@ func (v *MigrationView) apply(r domain.Record) {
 			v.WritePauseMS = ptr(e.WritePauseMS)
 		}
 		if e.DrainMS > 0 || e.CheckMS > 0 { // not in switches recorded before the split
-			v.WritePause = &WritePause{DrainMS: e.DrainMS, RepairMS: e.RepairMS, CheckMS: e.CheckMS}
+			v.WritePause = &WritePause{DrainMS: e.DrainMS, RepairMS: e.RepairMS, CheckMS: e.CheckMS, RepairInCheck: e.RepairInCheck}
 		}
 	case domain.Failed:
 		v.State, v.FailureReason, v.FailureDetail, v.EndedAt = domain.StateFailed, e.Reason, e.Detail, ptr(at)

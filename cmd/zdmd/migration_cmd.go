@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -207,7 +208,7 @@ func migrationUpdate(fs *flag.FlagSet, newClient func() (*client, error), args [
 }
 
 func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args []string, stdout io.Writer) error {
-	after := fs.Uint64("after", 0, "print events stored after this sequence")
+	after := fs.Uint64("after", 0, "print events stored after this sequence (SEQ); their steps are then not numbered")
 	samples := fs.Bool("samples", false, "list the periodic lag samples too, not only the steps")
 	asJSON := fs.Bool("json", false, "print each event as the API gives it, one JSON object a line")
 	id, c, err := idAndClient(fs, newClient, args, "migration ID")
@@ -216,6 +217,13 @@ func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args [
 	}
 	next := *after
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	if !*asJSON {
+		fmt.Fprintln(tw, "STEP\tSEQ\tTIME (UTC)\tBY\tEVENT\tDETAILS")
+	}
+	step := 0 // unknown when the history is read from the middle
+	if *after == 0 {
+		step = 1
+	}
 	for {
 		var page struct {
 			Events    []json.RawMessage `json:"events"`
@@ -230,7 +238,10 @@ func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args [
 				fmt.Fprintf(stdout, "%s\n", raw)
 				continue
 			}
-			fmt.Fprintln(tw, eventLine(raw))
+			fmt.Fprintln(tw, eventLine(step, raw))
+			if step > 0 {
+				step++
+			}
 		}
 		if !page.More {
 			return tw.Flush()
@@ -239,9 +250,10 @@ func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args [
 	}
 }
 
-// eventLine is one event as an operator reads it: its sequence, time,
-// actor, kind and details, numbers as they were stored.
-func eventLine(raw json.RawMessage) string {
+// eventLine is one event as an operator reads it: its step in the
+// migration's history (0: unknown), its sequence, time, actor, kind and
+// details, numbers as they were stored.
+func eventLine(step int, raw json.RawMessage) string {
 	var e struct {
 		Seq   json.Number                `json:"seq"`
 		At    time.Time                  `json:"at"`
@@ -268,7 +280,11 @@ func eventLine(raw json.RawMessage) string {
 		}
 		details = append(details, k+"="+v)
 	}
-	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", e.Seq, e.At.UTC().Format("2006-01-02 15:04:05.000"), e.Actor, kind, strings.Join(details, " "))
+	n := "-"
+	if step > 0 {
+		n = strconv.Itoa(step)
+	}
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", n, e.Seq, e.At.UTC().Format("2006-01-02 15:04:05.000"), e.Actor, kind, strings.Join(details, " "))
 }
 
 // idAndClient reads a command's flags and its one argument, and opens its

@@ -52,8 +52,8 @@ func TestDurationsReadWellAtEveryMagnitude(t *testing.T) {
 func TestAnEventReadsOnOneLineWithItsDetailsAndWholeNumbers(t *testing.T) {
 	raw := []byte(`{"seq":12345678,"at":"2026-12-03T10:17:18.3Z","actor":"zdm","type":"zdm.migration.bulk_copy_progressed.v1",` +
 		`"data":{"database":"default","collection":"docs","rows":20000000,"bytes":123456789012}}`)
-	got := eventLine(raw)
-	want := "12345678\t2026-12-03 10:17:18.300\tzdm\tbulk_copy_progressed\tbytes=123456789012 collection=\"docs\" database=\"default\" rows=20000000"
+	got := eventLine(7, raw)
+	want := "7\t12345678\t2026-12-03 10:17:18.300\tzdm\tbulk_copy_progressed\tbytes=123456789012 collection=\"docs\" database=\"default\" rows=20000000"
 	if got != want {
 		t.Errorf("event line\n got %q\nwant %q", got, want)
 	}

@@ -43,10 +43,6 @@ async function api(method, path, body) {
 
 // ---------- helpers ----------
 
-function esc(v) {
-  return String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-}
-const num = (n) => (n == null ? "—" : Number(n).toLocaleString("en-US"));
 // bytes reads a byte count the way an operator says it.
 function bytes(n) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -56,22 +52,12 @@ function bytes(n) {
 }
 const canDrive = () => me && me.role !== "viewer";
 
-function seconds(s) {
-  if (s == null) return "—";
-  if (s < 1) return s.toFixed(2) + " s";
-  if (s < 90) return s.toFixed(1) + " s";
-  const m = Math.floor(s / 60);
-  if (m < 90) return `${m} min ${Math.round(s % 60)} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
+// ended is a migration that stopped without switching over: it has no
+// rate, ETA or lag any more.
+const ended = (m) => m && (m.state === "failed" || m.state === "cancelled");
 
-// short is a compact duration for chart axes.
-function short(s) {
-  if (s < 90) return Math.round(s) + " s";
-  if (s < 5400) return Math.round(s / 60) + " min";
-  if (s < 1e6) return Math.round(s / 3600) + " h";
-  return s.toExponential(1) + " s";
-}
+// newestFirst orders a list by a time field, the latest first.
+const newestFirst = (list, field) => [...(list || [])].sort((a, b) => String(b[field] || "").localeCompare(String(a[field] || "")));
 
 function when(t) {
   if (!t) return "—";
@@ -220,10 +206,10 @@ function clustersPage() {
       let data;
       try { data = await api("GET", "/v1/clusters"); } catch (e) { return failed(gen, "#clusters", e); }
       if (gen !== generation) return;
-      const rows = (data.clusters || []).map((c) => `<tr data-cluster="${esc(c.id)}">
+      const rows = newestFirst(data.clusters, "created_at").map((c) => `<tr data-cluster="${esc(c.id)}">
         <td><b>${esc(c.name)}</b><div class="muted"><code>${esc(c.id)}</code></div></td>
         <td>${esc(c.organization)} / ${esc(c.project)}</td>
-        <td><code>${esc(c.endpoint)}</code>${c.proxy_listen ? `<div class="muted">proxy <code>${esc(c.proxy_listen)}</code></div>` : ""}</td>
+        <td><code>${esc(c.endpoint)}</code>${c.tls ? ` <span class="muted">TLS ${esc(c.tls.replace("_", "-"))}</span>` : ""}${c.proxy_listen ? `<div class="muted">proxy <code>${esc(c.proxy_listen)}</code>${c.proxy_tls ? ` TLS ${esc(c.proxy_tls.replace("_", "-"))}` : ""}</div>` : ""}</td>
         <td>${badge(c.status)}${c.migration_id ? `<div><a href="#/migrations/${encodeURIComponent(c.migration_id)}">${esc(c.migration_id)}</a></div>` : ""}</td>
       </tr>`).join("");
       document.getElementById("clusters").innerHTML = rows
@@ -312,12 +298,13 @@ function migrationsPage() {
           `<option value="${esc(c.id)}">${esc(c.name)} (${esc(c.organization)}/${esc(c.project)}, ${esc(c.status)})</option>`).join("");
         sel.value = chosen;
       }
-      const rows = (list.migrations || []).map((m) => `<tr data-migration="${esc(m.id)}">
+      const names = Object.fromEntries((clusters.clusters || []).map((c) => [c.id, c.name]));
+      const rows = newestFirst(list.migrations, "created_at").map((m) => `<tr data-migration="${esc(m.id)}">
         <td><a href="#/migrations/${encodeURIComponent(m.id)}">${esc(m.id)}</a></td>
-        <td>${esc(m.source_cluster_id)} → ${esc(m.target.name)}</td>
+        <td>${esc((m.source && m.source.name) || names[m.source_cluster_id] || m.source_cluster_id)} → ${esc(m.target.name)}</td>
         <td>${badge(m.state)}</td><td>${esc(m.stage)}</td>
         <td>${bar(m.progress.rows_copied, m.progress.rows_total)}<div class="muted">${num(m.progress.rows_copied)} / ${num(m.progress.rows_total)}</div></td>
-        <td class="num">${seconds(m.lag_seconds)}</td>
+        <td class="num">${ended(m) ? "—" : seconds(m.lag_seconds)}</td>
         <td>${when(m.created_at)}</td></tr>`).join("");
       document.getElementById("migrations").innerHTML = rows
         ? `<table><thead><tr><th>ID</th><th>Source → target</th><th>State</th><th>Stage</th><th>Progress</th><th class="num">Lag</th><th>Started</th></tr></thead><tbody>${rows}</tbody></table>`
@@ -393,10 +380,11 @@ function migrationPage(id) {
     </div>
     <div class="card" id="connection-card" hidden><h2>Target connection</h2><div id="connection"></div></div>
     <div class="card scroll"><h2>Copy progress</h2><div id="progress"></div></div>
-    <div class="card scroll"><h2>Event history</h2><table><thead><tr><th class="num">#</th><th>Time</th><th>Actor</th><th>Event</th><th>Details</th></tr></thead><tbody id="events"></tbody></table></div>`;
+    <div class="card scroll"><h2>History <span class="muted">(newest first)</span></h2><table class="history"><thead><tr><th class="num">Step</th><th>Time</th><th>By</th><th>What happened</th><th>Details</th></tr></thead><tbody id="events"></tbody></table></div>`;
 
   let view = null;
   let eventsAfter = 0;
+  let steps = 0; // the history is read from its start: its steps are numbered in order
   const confirmBox = document.getElementById("confirm-stopped");
   const forceBox = document.getElementById("force");
   const stop = document.getElementById("stop-sync");
@@ -461,25 +449,27 @@ function migrationPage(id) {
   }
 
   function appendEvents(page) {
-    const rows = (page.events || []).filter((e) => e.seq > eventsAfter);
+    const rows = (page.events || []).filter((e) => e.seq > eventsAfter).map((e) => ({ ...e, step: ++steps }));
     if (page.next_after > eventsAfter) eventsAfter = page.next_after;
     if (!rows.length) return;
-    document.getElementById("events").insertAdjacentHTML("beforeend", rows.map((e) => `<tr>
-      <td class="num">${esc(e.seq)}</td><td>${when(e.at)}</td><td>${esc(e.actor || "zdm")}</td>
-      <td><code>${esc(e.type)}</code></td><td><code>${esc(brief(e.data))}</code></td></tr>`).join(""));
+    document.getElementById("events").insertAdjacentHTML("afterbegin", rows.reverse().map((e) => `<tr data-step="${esc(stepName(e.type))}">
+      <td class="num" title="sequence ${esc(e.seq)}">${esc(e.step)}</td><td>${when(e.at)}</td><td>${esc(e.actor || "zdm")}</td>
+      <td>${esc(stepWords(e.type))}</td><td>${details(e.data)}</td></tr>`).join(""));
   }
 
   function render(m) {
     document.getElementById("state").innerHTML = badge(m.state);
     const t = m.target || {};
-    const failure = m.failure_reason ? `<div class="notice bad">Failed: <b>${esc(m.failure_reason)}</b>${m.failure_detail ? " — " + esc(m.failure_detail) : ""}</div>` : "";
-    const cancelled = m.cancelled_by ? `<div class="notice bad">Cancelled by ${esc(m.cancelled_by)}</div>` : "";
+    // One banner, the one the state says.
+    const failure = m.state === "failed" ? `<div class="notice bad" id="banner">Failed: <b>${esc(m.failure_reason || "unknown reason")}</b>${m.failure_detail ? " — " + esc(m.failure_detail) : ""}</div>` : "";
+    const cancelled = m.state === "cancelled" ? `<div class="notice bad" id="banner">Cancelled${m.cancelled_by ? " by " + esc(m.cancelled_by) : ""}${m.ended_at ? " at " + when(m.ended_at) : ""}</div>` : "";
     document.getElementById("summary").innerHTML = `<dl class="kv">
       <dt>Source</dt><dd>${esc(m.source.name || m.source_cluster_id)} <span class="muted">(${esc(m.source.organization)}/${esc(m.source.project)}, <code>${esc(m.source.endpoint)}</code>)</span></dd>
       <dt>Target</dt><dd>${esc(t.name)} <span class="muted">(${esc(t.project)}, provisioner ${esc(t.provisioner)})</span></dd>
       <dt>Stage</dt><dd>${esc(m.stage || "—")}</dd>
       <dt>Requested by</dt><dd>${esc(m.requested_by)} at ${when(m.created_at)}</dd>
-      <dt>Sync deadline</dt><dd>${when(m.sync_deadline)}</dd>
+      <dt>Sync deadline</dt><dd>${ended(m) || m.state === "switched_over" ? "—" : when(m.sync_deadline)}</dd>
+      ${(m.verification || []).length ? `<dt>Verification</dt><dd id="verification">${m.verification.map(verificationWords).join("; ")}</dd>` : ""}
     </dl>${failure}${cancelled}`;
 
     document.getElementById("stages").innerHTML = (m.stages || []).map((s) => `<div class="stage" data-stage="${esc(s.name)}">
@@ -488,8 +478,8 @@ function migrationPage(id) {
       <div class="muted">${s.started_at ? (s.ended_at ? "took " : "running for ") + span(s.started_at, s.ended_at) : ""}</div></div>`).join("");
 
     const th = m.options ? m.options.lag_threshold_seconds : null;
-    document.getElementById("lag").textContent = seconds(m.lag_seconds);
-    document.getElementById("lag-note").textContent = [
+    document.getElementById("lag").textContent = ended(m) ? "—" : seconds(m.lag_seconds);
+    document.getElementById("lag-note").textContent = ended(m) ? `The sync has ended (${m.state}).` : [
       th != null ? `threshold ${seconds(th)}` : "",
       m.max_lag_seconds ? `max ${seconds(m.max_lag_seconds)}` : "",
       m.lag_sampled_at ? `sampled ${when(m.lag_sampled_at)}` : "",
@@ -506,36 +496,27 @@ function migrationPage(id) {
       <td>${esc(c.database)}.${esc(c.collection)}${c.skipped ? ` <span class="muted">(skipped: ${esc(c.skipped)})</span>` : ""}</td>
       <td>${bar(c.rows_copied, c.rows_total)}</td>
       <td class="num">${num(c.rows_copied)} / ${num(c.rows_total)}</td>
-      <td class="num">${c.rows_per_second ? num(Math.round(c.rows_per_second)) + "/s" : "—"}</td>
-      <td class="num">${c.done ? "done" : seconds(c.eta_seconds)}</td></tr>`).join("");
+      <td class="num">${c.rows_per_second && !ended(m) ? num(Math.round(c.rows_per_second)) + "/s" : "—"}</td>
+      <td class="num">${c.done ? "done" : ended(m) ? "—" : seconds(c.eta_seconds)}</td></tr>`).join("");
     document.getElementById("progress").innerHTML = `
       <table><thead><tr><th>Collection</th><th>Progress</th><th class="num">Rows</th><th class="num">Rate</th><th class="num">ETA</th></tr></thead>
       <tbody>${cols}</tbody>
       <tfoot><tr id="progress-total"><th>Total</th><th>${bar(p.rows_copied, p.rows_total)}</th><th class="num">${num(p.rows_copied)} / ${num(p.rows_total)}</th>
-      <th class="num">${p.rows_per_second ? num(Math.round(p.rows_per_second)) + "/s" : "—"}</th><th class="num">${seconds(p.eta_seconds)}</th></tr></tfoot></table>
+      <th class="num">${p.rows_per_second && !ended(m) ? num(Math.round(p.rows_per_second)) + "/s" : "—"}</th><th class="num">${ended(m) ? "—" : seconds(p.eta_seconds)}</th></tr></tfoot></table>
       ${p.segments_copied ? `<p class="muted" id="segments-copied">Segments staged on the target: ${num(p.segments_copied)} (${bytes(p.bytes_copied)})</p>` : ""}`;
 
     const conn = t.connection;
     document.getElementById("connection-card").hidden = !conn && !m.write_pause_ms;
     if (conn || m.write_pause_ms) {
-      const verified = (m.verification || []).map((v) => `${esc(v.phase)}: ${v.equal ? "equal" : "DIFFERENT"}`).join(", ");
       document.getElementById("connection").innerHTML = `<dl class="kv">
         <dt>Endpoint</dt><dd><code id="target-endpoint">${esc(conn ? conn.endpoint : t.endpoint)}</code></dd>
         <dt>Cluster ID</dt><dd><code>${esc(conn ? conn.cluster_id : t.cluster_id)}</code></dd>
-        ${m.write_pause_ms != null ? `<dt>Write pause at the switch</dt><dd>${num(Math.round(m.write_pause_ms))} ms${m.write_pause ? ` (applying the journal ${num(Math.round(m.write_pause.drain_ms))} ms${m.write_pause.repair_ms ? `, repairing writes of unknown outcome ${num(Math.round(m.write_pause.repair_ms))} ms` : ""}, checking ${num(Math.round(m.write_pause.check_ms))} ms)` : ""}</dd>` : ""}
-        ${verified ? `<dt>Verification</dt><dd>${verified}</dd>` : ""}
+        ${m.write_pause_ms != null ? `<dt>Write pause at the switch</dt><dd>${num(Math.round(m.write_pause_ms))} ms${m.write_pause ? ` (applying the journal ${num(Math.round(m.write_pause.drain_ms))} ms${m.write_pause.repair_ms && !m.write_pause.repair_in_check ? `, repairing writes of unknown outcome ${num(Math.round(m.write_pause.repair_ms))} ms` : ""}, checking ${num(Math.round(m.write_pause.check_ms))} ms${m.write_pause.repair_ms && m.write_pause.repair_in_check ? `, while writes of unknown outcome were repaired in ${num(Math.round(m.write_pause.repair_ms))} ms` : ""})` : ""}</dd>` : ""}
       </dl><p class="muted">Applications routed through the zdm proxy already write to the target. Clients that bypass the proxy switch to this endpoint.</p>`;
     }
   }
 
   return { refresh };
-}
-
-// brief is a one-line summary of an event's data for the history table.
-function brief(data) {
-  if (!data || typeof data !== "object") return "";
-  const s = JSON.stringify(data);
-  return s.length > 160 ? s.slice(0, 157) + "…" : s;
 }
 
 // drawChart draws the lag history as an SVG line with one point per sample
@@ -548,18 +529,27 @@ function drawChart(svg, points, threshold) {
   }
   const ts = points.map((p) => new Date(p.at).getTime());
   const t0 = Math.min(...ts), t1 = Math.max(...ts, t0 + 1000);
-  const top = Math.max(1, threshold || 0, ...points.map((p) => p.lag_seconds)) * 1.1;
+  const peak = Math.max(1, threshold || 0, ...points.map((p) => p.lag_seconds));
+  // A lag that spans many orders of magnitude (a sync that started far
+  // behind) reads on a logarithmic axis; a linear one would flatten all
+  // but the first points onto zero.
+  const floor = 0.1, log = peak / Math.max(floor, threshold || 1) > 100;
+  const top = log ? peak * 2 : peak * 1.1;
   const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
-  const y = (v) => T + (1 - v / top) * (H - T - B);
+  const y = log
+    ? (v) => T + (1 - Math.log10(Math.max(v, floor) / floor) / Math.log10(top / floor)) * (H - T - B)
+    : (v) => T + (1 - v / top) * (H - T - B);
   const xy = points.map((p, i) => [x(ts[i]), y(p.lag_seconds)]);
   const line = xy.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(" ");
   const dots = xy.map(([a, b], i) => `<circle cx="${a.toFixed(1)}" cy="${b.toFixed(1)}" r="2.5"><title>${esc(seconds(points[i].lag_seconds))} at ${esc(when(points[i].at))}</title></circle>`).join("");
   const thr = threshold ? `<line class="threshold" x1="${L}" x2="${W - R}" y1="${y(threshold).toFixed(1)}" y2="${y(threshold).toFixed(1)}"></line>` : "";
+  const mid = log ? `<text x="${L - 4}" y="${(y(Math.sqrt(top * floor)) + 4).toFixed(1)}" text-anchor="end">${esc(short(Math.sqrt(top * floor)))}</text>` : "";
+  svg.dataset.scale = log ? "log" : "linear";
   svg.innerHTML = `
     <line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#c6ccd6"></line>
     <line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#c6ccd6"></line>
     <text x="${L - 4}" y="${T + 8}" text-anchor="end">${esc(short(top))}</text>
-    <text x="${L - 4}" y="${H - B}" text-anchor="end">0</text>
+    <text x="${L - 4}" y="${H - B}" text-anchor="end">${log ? esc(short(floor)) : "0"}</text>${mid}
     <text x="${L}" y="${H - 6}">${esc(new Date(t0).toLocaleTimeString())}</text>
     <text x="${W - R}" y="${H - 6}" text-anchor="end">${esc(new Date(t1).toLocaleTimeString())}</text>
     ${thr}<polyline class="line" points="${line}"></polyline>${dots}`;

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/golang/protobuf/proto"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/verify"
 )
 
 // Every uncertain write repaired is kept beside the apply positions, by
@@ -37,53 +37,116 @@ func (a *Applier) keepRepair(ctx context.Context, seq uint64, data []byte) error
 	return nil
 }
 
-// RepairAgain repairs once more every uncertain write of the migration
-// that was repaired, by this zdmd or another, and returns their
-// collections. A write a dead zdmd had sent may still sit in the source's
-// queue when it is repaired, and be applied after the repair read its
-// keys: the repair then left the target without it. Called while writes
-// are held at the switch, once the journal is drained, it reads the source
-// as it stays.
-func (a *Applier) RepairAgain(ctx context.Context) (map[[2]string]bool, error) {
-	began := time.Now()
+// keptRepair is an uncertain write that was repaired, to repair again.
+type keptRepair struct {
+	entry capture.Entry
+	msg   proto.Message
+}
+
+// KeptRepairs reads every uncertain write of the migration that was
+// repaired, by this zdmd or another, and returns them with their
+// collections.
+func (a *Applier) KeptRepairs(ctx context.Context) ([]keptRepair, map[[2]string]bool, error) {
 	kept, err := a.positions.Matching(ctx, repairedPrefix(a.id)+"*")
 	if err != nil {
-		return nil, fmt.Errorf("read the repaired writes: %w", err)
+		return nil, nil, fmt.Errorf("read the repaired writes: %w", err)
 	}
+	out, colls := make([]keptRepair, 0, len(kept)), map[[2]string]bool{}
+	for key, data := range kept {
+		e, err := capture.UnmarshalEntry(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("repaired write %s: %w", key, err)
+		}
+		msg := milvus.RequestMessage(e.Method)
+		if msg == nil {
+			continue
+		}
+		if err := proto.Unmarshal(e.Request, msg); err != nil {
+			return nil, nil, fmt.Errorf("decode %s: %w", e.Method, err)
+		}
+		out = append(out, keptRepair{entry: e, msg: msg})
+		colls[[2]string{e.Database, e.Collection}] = true
+	}
+	return out, colls, nil
+}
+
+// RepairAgain repairs once more the writes KeptRepairs read. A write a
+// dead zdmd had sent may still sit in the source's queue when it is
+// repaired, and be applied after the repair read its keys: the repair then
+// left the target without it. Called while writes are held at the switch,
+// once the journal is drained, it reads the source as it stays.
+func (a *Applier) RepairAgain(ctx context.Context, kept []keptRepair) error {
+	began := time.Now()
 	// In parallel: each repair's strong read of the source waits for its
 	// next time tick, and writes are held meanwhile.
-	var mu sync.Mutex
-	out := map[[2]string]bool{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(repairAgainParallel)
-	for key, data := range kept {
+	for _, k := range kept {
 		g.Go(func() error {
-			e, err := capture.UnmarshalEntry(data)
-			if err != nil {
-				return fmt.Errorf("repaired write %s: %w", key, err)
+			if err := a.repair(gctx, nil, k.entry, k.msg); err != nil {
+				return fmt.Errorf("repair again a write of %s/%s without a known outcome: %w", k.entry.Database, k.entry.Collection, err)
 			}
-			msg := milvus.RequestMessage(e.Method)
-			if msg == nil {
-				return nil
-			}
-			if err := proto.Unmarshal(e.Request, msg); err != nil {
-				return fmt.Errorf("decode %s: %w", e.Method, err)
-			}
-			if err := a.repair(gctx, nil, e, msg); err != nil {
-				return fmt.Errorf("repair again a write of %s/%s without a known outcome: %w", e.Database, e.Collection, err)
-			}
-			mu.Lock()
-			out[[2]string{e.Database, e.Collection}] = true
-			mu.Unlock()
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return err
 	}
 	if len(kept) > 0 {
-		a.logger.Info("writes without a known outcome repaired again while writes are held", "writes", len(kept), "collections", len(out),
+		a.logger.Info("writes without a known outcome repaired again while writes are held", "writes", len(kept),
 			"took", time.Since(began).Round(time.Millisecond))
 	}
-	return out, nil
+	return nil
+}
+
+// repairAndCheck repairs the kept writes again and compares the clusters
+// (heldCheck), at once: each waits a round of strong reads, and writes are
+// held meanwhile. A repair writes over the target the source's rows as
+// they stay, so a collection the check finds equal while repairs run stays
+// equal after them; one found different among those repaired is compared
+// again once the repairs are done. It returns the report and how long the
+// repairs took.
+func repairAndCheck(ctx context.Context, r *syncRun, kept []keptRepair, repaired map[[2]string]bool,
+	pre *verify.Report, fence0 uint64, described *verify.Described) (*verify.Report, time.Duration, error) {
+	began := time.Now()
+	var took time.Duration
+	var rep *verify.Report
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := r.applier.RepairAgain(gctx, kept)
+		took = time.Since(began)
+		return err
+	})
+	g.Go(func() (err error) {
+		rep, err = heldCheck(gctx, r, pre, fence0, described, repaired)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, took, err
+	}
+	again := map[[2]string]bool{}
+	for _, c := range rep.Collections {
+		if k := [2]string{c.Database, c.Collection}; !c.Equal && repaired[k] {
+			again[k] = true
+		}
+	}
+	if len(again) == 0 {
+		return rep, took, nil
+	}
+	after, err := verify.QuickCheckOf(ctx, r.source, r.target, func(db, coll string) bool { return again[[2]string{db, coll}] }, described)
+	if err != nil {
+		return nil, took, err
+	}
+	rep.Equal = true
+	for i, c := range rep.Collections {
+		if again[[2]string{c.Database, c.Collection}] {
+			for _, a := range after.Collections {
+				if a.Database == c.Database && a.Collection == c.Collection {
+					rep.Collections[i] = a
+				}
+			}
+		}
+		rep.Equal = rep.Equal && rep.Collections[i].Equal
+	}
+	return rep, took, nil
 }

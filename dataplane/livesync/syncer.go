@@ -253,12 +253,11 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		return domain.SwitchedOver{}, none, nil, err
 	}
 	drained := time.Now()
-	again, err := r.applier.RepairAgain(ctx)
+	kept, again, err := r.applier.KeptRepairs(ctx)
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
-	repaired := time.Now()
-	rep, err := heldCheck(ctx, r, pre, fence0, described, again)
+	rep, repairMS, err := repairAndCheck(ctx, r, kept, again, pre, fence0, described)
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
@@ -279,7 +278,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		release()
 	}
 	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: ms(checked.Sub(began)),
-		DrainMS: ms(drained.Sub(began)), RepairMS: ms(repaired.Sub(drained)), CheckMS: ms(checked.Sub(repaired))}, check, route, nil
+		DrainMS: ms(drained.Sub(began)), RepairMS: ms(repairMS), CheckMS: ms(checked.Sub(drained)), RepairInCheck: true}, check, route, nil
 }
 
 // heldCheck compares the clusters while writes are held. With pre, the
