@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -65,7 +66,13 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("zdmd at %s: %w", c.Base, err)
+		// The URL error repeats the method and the whole URL: the API's
+		// address is said once.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("cannot reach the API at %s: %w", c.Base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)

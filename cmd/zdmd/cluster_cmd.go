@@ -151,7 +151,8 @@ func clusterFlags(fs *flag.FlagSet, endpointHelp string) func(all bool) map[stri
 // fieldFlag names the flag of the field an API error names.
 func fieldFlag(err error) error {
 	if ae, ok := err.(*apiError); ok && ae.Field != "" {
-		return fmt.Errorf("--%s: %s", flagOfField(ae.Field), ae.Message)
+		// The API's message starts with the field, which the flag names.
+		return fmt.Errorf("--%s: %s", flagOfField(ae.Field), strings.TrimPrefix(ae.Message, ae.Field+" "))
 	}
 	return err
 }

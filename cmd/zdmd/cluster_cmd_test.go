@@ -80,3 +80,24 @@ func TestAFieldOfTheRequestIsToldAsItsFlag(t *testing.T) {
 		}
 	}
 }
+
+// An error says each thing once: the flag and the API's message without
+// the field's name again; a zdmd out of reach, its address once.
+func TestAnErrorSaysItsPrefixOnce(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(400)
+		_, _ = w.Write([]byte(`{"error":{"code":"invalid_field","field":"tls.ca_pem","message":"tls.ca_pem holds no PEM certificate"}}`))
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	run([]string{"cluster", "update", "c-1", "--token", "x", "--api", srv.URL, "--tls", "one_way"}, &out, &errOut)
+	if got := strings.TrimSpace(errOut.String()); got != "zdmd: --tls-ca: holds no PEM certificate" {
+		t.Errorf("a field error reads %q", got)
+	}
+	srv.Close()
+	errOut.Reset()
+	run([]string{"cluster", "show", "c-1", "--token", "x", "--api", srv.URL}, &out, &errOut)
+	if got := errOut.String(); strings.Count(got, srv.URL) != 1 || strings.Count(got, "zdmd") != 1 {
+		t.Errorf("a zdmd out of reach reads %q", got)
+	}
+}

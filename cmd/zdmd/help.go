@@ -24,7 +24,7 @@ var commands = []command{
 	{"migration update", "[flags] <migration-id>", "Change a running migration's options (the row copy's rate limit)."},
 	{"migration stop-sync", "--confirm-writes-stopped [--force] <migration-id>", "Stop the sync once the applications stopped writing to the source: zdm drains the journal, checks the target and switches."},
 	{"migration cancel", "[flags] <migration-id>", "Cancel a migration; the source stays as it is, and a target zdm provisioned is released."},
-	{"migration events", "[--samples] [--json] [flags] <migration-id>", "Print a migration's history, one step a line: its sequence, time, actor, kind and details. --samples adds the lag samples; --json prints the events as the API gives them."},
+	{"migration events", "[--samples] [--json] [flags] <migration-id>", "Print a migration's history, one step a line: its number from the migration's start, its sequence, time, actor, kind and details. --samples adds the lag samples; --json prints the events as the API gives them."},
 	{"cluster list", "[flags]", "List the registered clusters."},
 	{"cluster show", "[flags] <cluster-id>", "Show a registered cluster (its credentials are never shown)."},
 	{"cluster register", "--name <name> --organization <org> --project <project> --endpoint <host:port> [flags]",
