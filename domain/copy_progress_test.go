@@ -60,6 +60,48 @@ func TestACollectionPlannedByTheCopyIsPlannedOnce(t *testing.T) {
 	}
 }
 
+// A segment listed for the copy and compacted away before it was staged:
+// its partition is planned again while nothing of it is imported; the
+// partition's staged segments are forgotten and staged again, the other
+// partitions' checkpoints stay.
+func TestAPartitionIsPlannedAgainUntilItIsImported(t *testing.T) {
+	m, record := copying(t, domain.CollectionPlan{Database: "default", Collection: "c", Rows: 30})
+	record(domain.BulkCopyProgressed{Plan: &domain.CollectionPlan{Rows: 30, Ranges: []string{
+		"segment/1/10/100", "import/1/10/_default", "segment/1/20/200", "segment/1/20/201", "import/1/20/p1"}}})
+	record(domain.BulkCopyProgressed{Range: "segment/1/10/100"})
+	record(domain.BulkCopyProgressed{Range: "import/1/10/_default", Rows: 10})
+	record(domain.BulkCopyProgressed{Range: "segment/1/20/200"})
+	// Segment 201 is gone: partition 20 is listed again, with 200 and
+	// 201 compacted into 202.
+	again := []string{"segment/1/10/100", "import/1/10/_default", "segment/1/20/202", "import/1/20/p1"}
+	if n := len(record(domain.BulkCopyProgressed{Plan: &domain.CollectionPlan{Rows: 30, Ranges: again}, Replanned: "1/20"})); n != 1 {
+		t.Fatalf("the new plan of a partition not imported gave %d events, want 1", n)
+	}
+	c := m.Collections[0]
+	if len(c.Planned) != 4 || c.Planned[2] != "segment/1/20/202" {
+		t.Fatalf("planned after the new listing: %v", c.Planned)
+	}
+	if _, kept := c.DoneRanges["segment/1/20/200"]; kept {
+		t.Fatal("the dropped partition's staged segment is still checkpointed: it would not be staged again")
+	}
+	if _, kept := c.DoneRanges["import/1/10/_default"]; !kept || c.Copied != 10 {
+		t.Fatalf("the other partition's import was forgotten: %v, copied %d", c.DoneRanges, c.Copied)
+	}
+	// Partition 10 is imported: it is never planned again, nor is a
+	// collection that is done.
+	if n := len(record(domain.BulkCopyProgressed{Plan: &domain.CollectionPlan{Rows: 30, Ranges: again}, Replanned: "1/10"})); n != 0 {
+		t.Fatalf("a new plan of an imported partition gave %d events, want none", n)
+	}
+	record(domain.BulkCopyProgressed{Range: "segment/1/20/202"})
+	record(domain.BulkCopyProgressed{Range: "import/1/20/p1", Rows: 20})
+	if !c.Done || m.CopiedRows != 30 {
+		t.Fatalf("after the last import: done %v, copied %d", c.Done, m.CopiedRows)
+	}
+	if n := len(record(domain.BulkCopyProgressed{Plan: &domain.CollectionPlan{Rows: 30, Ranges: again}, Replanned: "1/20"})); n != 0 {
+		t.Fatalf("a new plan of a done collection gave %d events, want none", n)
+	}
+}
+
 // copying returns a migration whose copy started with plans, and what
 // records a checkpoint of default/c on it as the saga does.
 func copying(t *testing.T, plans ...domain.CollectionPlan) (*domain.Migration, func(domain.BulkCopyProgressed) []domain.Event) {

@@ -264,9 +264,14 @@ func stopSync(m *Migration, c StopSync) ([]Event, error) {
 func copyProgress(m *Migration, p BulkCopyProgressed) []Event {
 	if p.Plan != nil {
 		// The first plan of a collection stands: its ranges name the
-		// checkpoints. A second (a stale copier's) changes nothing.
+		// checkpoints. A second (a stale copier's) changes nothing; a
+		// partition is planned again only while nothing of it is
+		// imported.
 		for _, c := range m.Collections {
-			if c.Database == p.Database && c.Collection == p.Collection && len(c.Planned) > 0 {
+			if c.Database != p.Database || c.Collection != p.Collection || len(c.Planned) == 0 {
+				continue
+			}
+			if p.Replanned == "" || c.Done || c.hasStep(ImportStep+"/"+p.Replanned+"/") {
 				return nil
 			}
 		}

@@ -20,9 +20,12 @@ var (
 	ErrClusterExists        = errors.New("cluster already exists")
 	ErrNotFound             = errors.New("not found")
 	ErrStoreUnavailable     = errors.New("the event store is unavailable")
-	ErrInvalid              = errors.New("invalid input")
-	ErrUnknownEventType     = errors.New("unknown event type")
-	ErrFenced               = errors.New("another zdmd drives this migration now")
+	// ErrStoreFull is ErrStoreUnavailable for a store out of space: not a
+	// matter of seconds, like an election.
+	ErrStoreFull        = fmt.Errorf("%w (the NATS store is full)", ErrStoreUnavailable)
+	ErrInvalid          = errors.New("invalid input")
+	ErrUnknownEventType = errors.New("unknown event type")
+	ErrFenced           = errors.New("another zdmd drives this migration now")
 )
 
 // TransitionError says which event the current state refused.

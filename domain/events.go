@@ -107,6 +107,12 @@ type BulkCopyProgressed struct {
 	// others are planned. A collection is planned once; its ranges keep
 	// their names across restarts.
 	Plan *CollectionPlan `json:"plan,omitempty"`
+	// Replanned, with Plan, replaces the plan of a collection copied by
+	// segments whose partition "COLLECTION/PARTITION" (by their IDs) lost
+	// a listed segment to compaction before it was staged: the partition
+	// was listed again, its staged segments dropped, and Plan holds its
+	// new steps in place of the old ones.
+	Replanned string `json:"replanned,omitempty"`
 }
 
 // CopyRateLimitChanged records an operator's new limit on the rows per

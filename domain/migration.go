@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/looplab/fsm"
@@ -154,8 +155,12 @@ func (m *Migration) apply(r Record) {
 	case BulkCopyProgressed:
 		c := m.collection(e.Database, e.Collection)
 		if e.Plan != nil {
-			if len(c.Planned) == 0 {
+			switch {
+			case len(c.Planned) == 0:
 				c.Total, c.Planned, c.ReadTS = e.Plan.Rows, e.Plan.Ranges, e.Plan.ReadTS
+			case e.Replanned != "":
+				c.Total, c.Planned = e.Plan.Rows, e.Plan.Ranges
+				c.dropSteps(SegmentStep + "/" + e.Replanned + "/")
 			}
 			c.UpdatedAt = r.At
 			break
@@ -193,6 +198,26 @@ func (m *Migration) apply(r Record) {
 	case NotificationSent:
 		m.Notifications[e.Kind] = true
 	}
+}
+
+// dropSteps forgets the checkpoints whose step starts with prefix: their
+// staged files were dropped, and are staged again under the new plan.
+func (c *CollectionProgress) dropSteps(prefix string) {
+	for r := range c.DoneRanges {
+		if strings.HasPrefix(r, prefix) {
+			delete(c.DoneRanges, r)
+		}
+	}
+}
+
+// hasStep reports whether a checkpoint's step starts with prefix.
+func (c *CollectionProgress) hasStep(prefix string) bool {
+	for r := range c.DoneRanges {
+		if strings.HasPrefix(r, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // collection returns the progress of a collection, adding it when the copy

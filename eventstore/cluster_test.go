@@ -105,7 +105,7 @@ func TestAcknowledgedEntriesSurviveALostNodeAndItsDisk(t *testing.T) {
 			}
 			payload := fmt.Sprintf("entry-%d", i)
 			actx, acancel := context.WithTimeout(ctx, 2*time.Second)
-			seq, err := j.Append(actx, fmt.Sprintf("zdm.journal.m.d_db.c_c%d", i%3), []byte(payload))
+			seq, err := j.Append(actx, fmt.Sprintf("zdm.journal.m.d_db.c_c%d", i%3), []byte(payload), "")
 			acancel()
 			mu.Lock()
 			if err != nil {

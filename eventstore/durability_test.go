@@ -42,7 +42,7 @@ func journalWriter(dir string) {
 	}
 	payload := make([]byte, 50000) // a batch of 100 rows of 128-dim vectors
 	for i := 0; ; i++ {
-		seq, err := j.Append(ctx, fmt.Sprintf("zdm.journal.m.d_db.c_c%d", i%5), payload)
+		seq, err := j.Append(ctx, fmt.Sprintf("zdm.journal.m.d_db.c_c%d", i%5), payload, "")
 		if err != nil {
 			panic(err)
 		}

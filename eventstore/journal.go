@@ -63,8 +63,15 @@ func openJournal(ctx context.Context, js jetstream.JetStream, replicas int) (*Jo
 func (j *Journal) MaxEntry() int64 { return j.js.Conn().MaxPayload() - 1024 }
 
 // Append stores one entry and returns its sequence once it is durable.
-func (j *Journal) Append(ctx context.Context, subject string, data []byte) (uint64, error) {
-	ack, err := j.js.Publish(ctx, subject, data, jetstream.WithExpectStream(JournalStream))
+// An entry with an id is stored once however often it is appended within
+// the stream's duplicate window (two minutes): an append whose
+// acknowledgement was lost may be tried again.
+func (j *Journal) Append(ctx context.Context, subject string, data []byte, id string) (uint64, error) {
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(JournalStream)}
+	if id != "" {
+		opts = append(opts, jetstream.WithMsgID(id))
+	}
+	ack, err := j.js.Publish(ctx, subject, data, opts...)
 	if err != nil {
 		return 0, fmt.Errorf("journal %s: %w", subject, unavailable(ctx, j.js.Conn(), err))
 	}

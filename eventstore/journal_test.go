@@ -18,7 +18,7 @@ func TestFollowCountsEntriesReceivedButNotYetRead(t *testing.T) {
 	defer cancel()
 	j := estest.Journal(t, estest.NewStore(t))
 	const subject, more = "zdm.journal.m.d_db.c_c", 5
-	if _, err := j.Append(ctx, subject, []byte("0")); err != nil {
+	if _, err := j.Append(ctx, subject, []byte("0"), ""); err != nil {
 		t.Fatal(err)
 	}
 	first := make(chan struct{})
@@ -26,7 +26,7 @@ func TestFollowCountsEntriesReceivedButNotYetRead(t *testing.T) {
 	go func() {
 		<-first
 		for i := 1; i <= more; i++ {
-			if _, err := j.Append(ctx, subject, []byte(fmt.Sprint(i))); err != nil {
+			if _, err := j.Append(ctx, subject, []byte(fmt.Sprint(i)), ""); err != nil {
 				appended <- err
 				return
 			}
@@ -67,5 +67,28 @@ func TestTestsRunWithTheShippedNATSConfiguration(t *testing.T) {
 	j := estest.Journal(t, estest.NewStore(t))
 	if got := j.MaxEntry(); got != 8<<20-1024 {
 		t.Fatalf("a journal entry may be %d bytes; nats.conf allows 8 MB", got)
+	}
+}
+
+// An entry tried again after its answer was lost is stored once: the
+// same id within the duplicate window gives the first entry's sequence.
+func TestAnEntryAppendedTwiceWithItsIDIsStoredOnce(t *testing.T) {
+	ctx := context.Background()
+	j := estest.Journal(t, estest.NewStore(t))
+	const subject = "zdm.journal.m.d_db.c_c"
+	first, err := j.Append(ctx, subject, []byte("w1"), "m.boot.0#1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := j.Append(ctx, subject, []byte("w1"), "m.boot.0#1")
+	if err != nil || again != first {
+		t.Fatalf("the same entry again: sequence %d (%v), want %d", again, err, first)
+	}
+	other, err := j.Append(ctx, subject, []byte("w2"), "m.boot.0#2")
+	if err != nil || other == first {
+		t.Fatalf("another entry: sequence %d (%v)", other, err)
+	}
+	if n, err := j.Subjects(ctx, subject); err != nil || n[subject] != 2 {
+		t.Fatalf("%v entries stored (%v), want 2", n, err)
 	}
 }

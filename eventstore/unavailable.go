@@ -45,7 +45,7 @@ func unavailable(ctx context.Context, nc *nats.Conn, err error) error {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.As(err, &apiErr) && (apiErr.ErrorCode == codeInsufficientResources || apiErr.ErrorCode == codeStorageExceeded):
-		return fmt.Errorf("%w (the NATS store is full): %w", domain.ErrStoreUnavailable, err)
+		return fmt.Errorf("%w: %w", domain.ErrStoreFull, err)
 	case errors.As(err, &apiErr) && electing[apiErr.ErrorCode]:
 		return fmt.Errorf("%w (NATS is electing a leader): %w", domain.ErrStoreUnavailable, err)
 	case errors.As(err, &apiErr) && apiErr.ErrorCode == codeDuplicateInProcess:

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // call is one intercepted request.
@@ -138,7 +140,21 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		// and its vectors are not needed to repair it.
 		e := k.entry(keys)
 		e.After = c.journaled.Load()
-		if err := c.intents.Put(context.WithoutCancel(ctx), k.intent, e.Marshal()); err != nil {
+		intent := e.Marshal()
+		// Tried again while the client waits, for up to intentPatience: a
+		// bucket whose stream lost its leader answers again once its peers
+		// elect another. A put is the same whenever it lands. A full store
+		// is told at once.
+		patience, cancel := context.WithTimeout(ctx, intentPatience)
+		err := c.tries(patience, context.WithoutCancel(ctx), func(tctx context.Context) error {
+			err := c.intents.Put(tctx, k.intent, intent)
+			if errors.Is(err, domain.ErrStoreFull) {
+				return retry.Stop(err)
+			}
+			return err
+		})
+		cancel()
+		if err != nil {
 			// The put may have landed: the sweep clears the slot.
 			c.giveSlot(a.migrationID, k.slot, true)
 			c.order.release(k.claim)

@@ -163,8 +163,17 @@ func (c *Capture) ServeTerm(ctx context.Context) { c.term = ctx }
 // DefaultJournalRetry tries a journal entry 8 times, 50 ms apart at first,
 // doubling: about 13 s in all while the client waits.
 func DefaultJournalRetry() retry.Policy {
-	return retry.Policy{Attempts: 8, First: 50 * time.Millisecond}
+	return retry.Policy{Attempts: 40, First: 50 * time.Millisecond, Max: 500 * time.Millisecond}
 }
+
+// journalTry bounds one try of a journal entry or an intent (see
+// Capture.tries); intentPatience bounds the tries of an intent, before
+// its write is forwarded: refused then, the write did nothing, and the
+// client may try it again.
+const (
+	journalTry     = time.Second
+	intentPatience = 10 * time.Second
+)
 
 // RetryJournal sets how a journal entry is tried again while its client
 // waits (default DefaultJournalRetry).

@@ -15,7 +15,9 @@ import (
 
 // JournalLog is where captured writes are kept, in order, per subject.
 type JournalLog interface {
-	Append(ctx context.Context, subject string, data []byte) (uint64, error)
+	// Append stores an entry; one with an id is stored once however often
+	// it is appended (a try whose answer was lost is tried again).
+	Append(ctx context.Context, subject string, data []byte, id string) (uint64, error)
 	Subjects(ctx context.Context, filter string) (map[string]uint64, error)
 	LastSeq(ctx context.Context, filter string) (uint64, error)
 	Next(ctx context.Context, subject string, seq uint64) (uint64, []byte, bool, error)
@@ -159,14 +161,27 @@ func (c *Capture) appendEntry(ctx context.Context, subject string, e Entry) erro
 	// client hangs up, within the tries of the journal's retry policy and
 	// the capture's term.
 	ctx = c.term
-	return c.journalRetry.Do(ctx, func(int) error {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		seq, err := c.journal.Append(actx, subject, *buf)
+	// The entry's intent names it, so a try that landed unanswered is
+	// not stored twice.
+	return c.tries(ctx, ctx, func(tctx context.Context) error {
+		seq, err := c.journal.Append(tctx, subject, *buf, e.Intent)
 		if err == nil {
 			c.sawSeq(seq)
 		}
 		return err
+	})
+}
+
+// tries runs fn under the journal's retry policy while loop lasts, each
+// try under try and bounded by journalTry: a stream whose leader was lost
+// answers nothing until its peers elect another, seconds later, and a
+// try sent meanwhile waits out its whole timeout, so short tries go on
+// soon after the election.
+func (c *Capture) tries(loop, try context.Context, fn func(context.Context) error) error {
+	return c.journalRetry.Do(loop, func(int) error {
+		tctx, cancel := context.WithTimeout(try, journalTry)
+		defer cancel()
+		return fn(tctx)
 	})
 }
 
@@ -191,7 +206,7 @@ func (c *Capture) Heartbeat(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, id := range ids {
-		seq, err := c.journal.Append(ctx, HeartbeatSubject(id), Entry{Op: OpHeartbeat, At: time.Now()}.Marshal())
+		seq, err := c.journal.Append(ctx, HeartbeatSubject(id), Entry{Op: OpHeartbeat, At: time.Now()}.Marshal(), "")
 		if err != nil {
 			c.logger.Warn("heartbeat not journaled", "migration", id, "err", err)
 			continue

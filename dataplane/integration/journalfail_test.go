@@ -24,11 +24,11 @@ type failingJournal struct {
 	fail atomic.Bool
 }
 
-func (j *failingJournal) Append(ctx context.Context, subject string, data []byte) (uint64, error) {
+func (j *failingJournal) Append(ctx context.Context, subject string, data []byte, id string) (uint64, error) {
 	if j.fail.Load() {
 		return 0, errors.New("nats: insufficient resources")
 	}
-	return j.Journal.Append(ctx, subject, data)
+	return j.Journal.Append(ctx, subject, data, id)
 }
 
 // failures records the migrations failed, with their reasons.

@@ -23,7 +23,7 @@ func TestTheLagOfASourceWhoseClockRunsAheadIsNotLow(t *testing.T) {
 	// from now.
 	e := capture.Entry{Op: capture.OpUpsert, Method: "Upsert", Database: "d", Collection: "c", At: now.Add(-2 * time.Second),
 		Timestamp: uint64(now.Add(-2*time.Second+ahead).UnixMilli()) << 18}
-	if _, err := journal.Append(context.Background(), capture.CollectionSubject("m-1", "d", "c"), e.Marshal()); err != nil {
+	if _, err := journal.Append(context.Background(), capture.CollectionSubject("m-1", "d", "c"), e.Marshal(), ""); err != nil {
 		t.Fatal(err)
 	}
 	lag, err := a.Lag(context.Background(), now)
@@ -60,7 +60,7 @@ func TestTheJournalKeepsOnlyWhatIsNotYetApplied(t *testing.T) {
 	for batch := range 10 {
 		for range 500 {
 			e := capture.Entry{Op: capture.OpHeartbeat, At: time.Now(), Intent: pad}
-			if _, err := journal.Append(ctx, capture.HeartbeatSubject("m-1"), e.Marshal()); err != nil {
+			if _, err := journal.Append(ctx, capture.HeartbeatSubject("m-1"), e.Marshal(), ""); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -121,18 +121,7 @@ func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress
 		if err != nil {
 			return err
 		}
-		cp := domain.CollectionPlan{Database: col.Database, Collection: col.Name}
-		slices.SortFunc(listing.Partitions, func(a, b segcopy.Partition) int { return cmp.Compare(a.ID, b.ID) })
-		for _, part := range listing.Partitions {
-			if len(part.Segments) == 0 {
-				continue
-			}
-			for _, s := range part.Segments {
-				cp.Ranges = append(cp.Ranges, step{kind: domain.SegmentStep, coll: listing.Collection, part: part.ID, seg: s.ID}.String())
-				cp.Rows += s.Rows
-			}
-			cp.Ranges = append(cp.Ranges, step{kind: domain.ImportStep, coll: listing.Collection, part: part.ID, partition: part.Name}.String())
-		}
+		cp := planOf(p, listing, nil)
 		if len(cp.Ranges) == 0 {
 			return r.checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Range: "empty", Done: true})
 		}
@@ -149,6 +138,8 @@ func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress
 	// import yet: no other zdmd got past its staging. Only the others are
 	// looked up among the target's imports (see segcopy.Import).
 	stagedHere := map[int64]bool{}
+	replans := 0
+steps:
 	for _, name := range planned {
 		if _, done := p.DoneRanges[name]; done {
 			continue
@@ -161,9 +152,19 @@ func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress
 		if s.kind == domain.SegmentStep {
 			progress.Bytes, err = sc.CopySegment(ctx, s.coll, s.part, milvus.Segment{ID: s.seg, PartitionID: s.part})
 			stagedHere[s.part] = true
+			if errors.Is(err, segcopy.ErrSegmentGone) && replans < maxReplans {
+				// Compacted into other segments since the listing, and
+				// collected: the partition is listed again and its staged
+				// segments dropped, so none of its rows is imported twice.
+				replans++
+				if planned, err = r.replan(ctx, sc, p, col, s.coll, s.part); err != nil {
+					return err
+				}
+				goto steps
+			}
 			if errors.Is(err, segcopy.ErrSegmentGone) {
 				return &domain.StepError{Reason: "segment_gone", Permanent: true, Err: fmt.Errorf(
-					"%s: %w; the source's garbage collection removed it before it was copied: start the migration again, or with options.copy_mode rows", col.Key(), err)}
+					"%s: %w, and again after the partition was listed %d times: start the migration again, or with options.copy_mode rows", col.Key(), err, replans)}
 			}
 		} else if progress.Rows, err = sc.Import(ctx, r.dst, col.Database, col.Name, s.partition, s.coll, s.part, !stagedHere[s.part]); err != nil {
 			err = &domain.StepError{Reason: "import_failed", Err: fmt.Errorf("%s partition %s: %w", col.Key(), s.partition, err)}
@@ -179,4 +180,73 @@ func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress
 		}
 	}
 	return nil
+}
+
+// maxReplans bounds how often a collection's partitions are listed again
+// after segments listed were compacted away: a source that compacts
+// faster than zdm stages is copied by rows instead.
+const maxReplans = 5
+
+// planOf is the segment copy's steps for a listing: each partition's
+// segments, then its import. With only, the steps of that partition of
+// the listing replace its steps in p's plan, in place.
+func planOf(p *domain.CollectionProgress, listing segcopy.Listing, only *int64) domain.CollectionPlan {
+	cp := domain.CollectionPlan{Database: p.Database, Collection: p.Collection}
+	slices.SortFunc(listing.Partitions, func(a, b segcopy.Partition) int { return cmp.Compare(a.ID, b.ID) })
+	partSteps := map[int64][]string{}
+	for _, part := range listing.Partitions {
+		if len(part.Segments) == 0 {
+			continue
+		}
+		for _, s := range part.Segments {
+			partSteps[part.ID] = append(partSteps[part.ID], step{kind: domain.SegmentStep, coll: listing.Collection, part: part.ID, seg: s.ID}.String())
+			cp.Rows += s.Rows
+		}
+		partSteps[part.ID] = append(partSteps[part.ID], step{kind: domain.ImportStep, coll: listing.Collection, part: part.ID, partition: part.Name}.String())
+		if only == nil {
+			cp.Ranges = append(cp.Ranges, partSteps[part.ID]...)
+		}
+	}
+	if only == nil {
+		return cp
+	}
+	placed := false
+	for _, name := range p.Planned {
+		s, err := parseStep(name)
+		if err != nil || s.part != *only {
+			cp.Ranges = append(cp.Ranges, name)
+			continue
+		}
+		if !placed {
+			cp.Ranges = append(cp.Ranges, partSteps[*only]...)
+			placed = true
+		}
+	}
+	return cp
+}
+
+// replan lists a collection again after a segment of partition part was
+// found gone, drops what was staged of that partition, and records the
+// partition's new steps; it returns the collection's new plan.
+func (r preparer) replan(ctx context.Context, sc *segcopy.Copier, p *domain.CollectionProgress, col *milvus.Collection, coll, part int64) ([]string, error) {
+	if err := sc.Unstage(ctx, coll, part); err != nil {
+		return nil, fmt.Errorf("%s: drop the staged segments of partition %d: %w", col.Key(), part, err)
+	}
+	listing, err := segcopy.List(ctx, r.src, col.Database, col.Name)
+	if err != nil {
+		return nil, err
+	}
+	cp := planOf(p, listing, &part)
+	prefix := fmt.Sprintf("%d/%d", coll, part)
+	if err := r.checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Plan: &cp, Replanned: prefix}); err != nil {
+		return nil, err
+	}
+	p.Planned = cp.Ranges
+	for name := range p.DoneRanges {
+		if strings.HasPrefix(name, domain.SegmentStep+"/"+prefix+"/") {
+			delete(p.DoneRanges, name)
+		}
+	}
+	r.c.logger.Info("a segment listed for the copy was compacted away; its partition was listed again", "collection", col.Key(), "partition", part)
+	return cp.Ranges, nil
 }

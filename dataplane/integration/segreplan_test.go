@@ -1,0 +1,86 @@
+package integration_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/dataplane/rowcopy"
+	"github.com/zdm-io/zdm/dataplane/verify"
+	"github.com/zdm-io/zdm/domain"
+)
+
+// Segments listed for the copy are compacted into one and collected
+// before they are staged: the copy lists their partition again, drops
+// what it staged of it, and copies the new segment; the target ends with
+// every row once.
+func TestSegmentsCompactedAwayAfterTheListingAreListedAgain(t *testing.T) {
+	bed := milvustest.Empty(t)
+	ctx := context.Background()
+	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 3000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "gone_"}
+	milvustest.Seed(t, src, shape)
+	const db, coll = "gone_db0", "gone_c0"
+	// Three flushed segments: the seeded rows, and two more batches.
+	gen := milvus.RowGen{Schema: shape.Schema(coll), Rand: rand.New(rand.NewPCG(3, 3))}
+	for batch := range int64(2) {
+		if err := src.FlushAndWait(ctx, db, coll); err != nil {
+			t.Fatal(err)
+		}
+		keys := milvus.Keys{}
+		for i := range int64(1500) {
+			keys.Ints = append(keys.Ints, 100000*(batch+1)+i)
+		}
+		if _, err := src.Insert(ctx, db, coll, "", gen.Columns(1500, keys, func(int) int64 { return 1 }), 1500); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := src.Delete(ctx, db, coll, "", "id < 100"); err != nil {
+		t.Fatal(err)
+	}
+
+	c := rowcopy.NewCopier(storageEndpoints{bed}, rowcopy.Config{}, nil)
+	m := planned(t, c)
+	var mu sync.Mutex
+	into := recordInto(&mu, m)
+	var dropped []int64
+	var replanned []string
+	record := func(ctx context.Context, p domain.BulkCopyProgressed) error {
+		err := into(ctx, p)
+		switch {
+		case p.Plan != nil && p.Replanned == "" && dropped == nil:
+			// Between the listing and the first segment staged.
+			dropped = milvustest.CompactAndCollect(t, src, bed.DataDir("source"), db, coll)
+		case p.Replanned != "":
+			replanned = append(replanned, p.Replanned)
+		}
+		return err
+	}
+	if err := c.Copy(ctx, m, record); err != nil {
+		t.Fatal(err)
+	}
+	if len(replanned) != 1 {
+		t.Fatalf("the partition was listed again %d times (%v), want once; segments dropped: %v", len(replanned), replanned, dropped)
+	}
+	for _, p := range m.Collections {
+		for _, name := range p.Planned {
+			for _, seg := range dropped {
+				if strings.HasSuffix(name, "/"+milvus.Keys{Ints: []int64{seg}}.Strings()[0]) {
+					t.Fatalf("the plan still names dropped segment %d: %v", seg, p.Planned)
+				}
+			}
+		}
+	}
+	if n, err := dst.CountWhere(ctx, db, coll, ""); err != nil || n != 5900 {
+		t.Fatalf("%d rows on the target (%v), want 5900: a row imported twice, or lost", n, err)
+	}
+	rep, err := verify.Verify(ctx, src, dst, verify.Options{SampleEvery: 1})
+	if err != nil || !rep.Equal {
+		t.Fatalf("after the copy: %s %v", rep.Summary(), err)
+	}
+}
