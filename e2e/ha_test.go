@@ -113,6 +113,12 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		t.Fatal(err)
 	}
 	t.Logf("sync: killed %s, wiped its store and restarted it", cluster.Nodes[node].Name)
+	// Each failure is measured apart: the writes stalled by the election
+	// of the streams the lost node led go on before the switch is asked.
+	back := time.Now()
+	for deadline := back.Add(30 * time.Second); w.ackedSince(back) < 10 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
 	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
 
 	time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -75,4 +76,16 @@ func (w *writer) check(t *testing.T, addr string) datatools.CheckReport {
 		t.Fatalf("check against %s: %s %v", addr, rep, rep.Examples)
 	}
 	return rep
+}
+
+// ackedSince counts the writes acknowledged after since.
+func (w *writer) ackedSince(since time.Time) int {
+	n := 0
+	for _, line := range bytes.Split(w.journalBytes(), []byte("\n")) {
+		var a datatools.Ack
+		if json.Unmarshal(line, &a) == nil && !a.Unsure && a.At.After(since) {
+			n++
+		}
+	}
+	return n
 }

@@ -182,7 +182,7 @@ func claimOf(k *call, msg proto.Message, pk string) *keyClaim {
 		keys = milvus.KeysOf(milvus.Column(r.GetFieldsData(), pk))
 	case *milvuspb.DeleteRequest:
 		var ok bool
-		if keys, ok = deleteKeys(r.GetExpr(), pk); !ok {
+		if keys, ok = milvus.DeleteKeys(r.GetExpr(), pk); !ok {
 			return claim
 		}
 	default:

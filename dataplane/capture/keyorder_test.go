@@ -147,7 +147,7 @@ func TestDeletesByKeyClaimTheirKeysAndOthersTheCollection(t *testing.T) {
 		"id in (1, 2)":                 nil,
 		"id in [\"unterminated, 'x'] ": nil,
 	} {
-		got, ok := deleteKeys(expr, "id")
+		got, ok := milvus.DeleteKeys(expr, "id")
 		if ok != (want != nil) {
 			t.Errorf("%q: by key %v, want %v", expr, ok, want != nil)
 			continue

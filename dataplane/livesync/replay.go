@@ -154,13 +154,19 @@ func (a *Applier) repair(ctx context.Context, w *applyWorker, e capture.Entry, m
 	case *milvuspb.UpsertRequest:
 		keys, part = milvus.KeysOf(milvus.Column(r.GetFieldsData(), pk)), r.GetPartitionName()
 	case *milvuspb.DeleteRequest:
-		// Rows the delete may have removed from the source are still on
-		// the target.
-		cols, err := a.target.Query(ctx, db, coll, r.GetExpr(), []string{pk}, nil, milvus.QueryWindow)
-		if err != nil {
-			return err
+		// A delete by keys names them; for any other expression, the rows
+		// it may have removed from the source are those still on the
+		// target. Naming them saves a strong read of the target, which
+		// waits for its next time tick while writes are held at the
+		// switch.
+		var named bool
+		if keys, named = milvus.DeleteKeys(r.GetExpr(), pk); !named {
+			cols, err := a.target.Query(ctx, db, coll, r.GetExpr(), []string{pk}, nil, milvus.QueryWindow)
+			if err != nil {
+				return err
+			}
+			keys = milvus.KeysOf(milvus.Column(cols, pk))
 		}
-		keys = milvus.KeysOf(milvus.Column(cols, pk))
 	}
 	if keys.Len() == 0 {
 		if pkf := col.PrimaryField(); e.Method == "Insert" && pkf.GetDataType() == schemapb.DataType_Int64 && !pkf.GetAutoID() {

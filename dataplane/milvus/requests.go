@@ -1,6 +1,9 @@
 package milvus
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -180,4 +183,47 @@ func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, field
 // isWrite reports whether a method writes rows.
 func isWrite(method string) bool {
 	return method == "Insert" || method == "Upsert" || method == "Delete"
+}
+
+// DeleteKeys reads the keys of a delete by key ("pk in [1, 2]",
+// `pk in ["a", 'b']`, "pk == 3"), the form clients send; ok is false for
+// any other expression, which may touch any row.
+func DeleteKeys(expr, pk string) (keys Keys, ok bool) {
+	field, rest, found := strings.Cut(strings.TrimSpace(expr), " ")
+	if !found || field != pk {
+		return keys, false
+	}
+	rest = strings.TrimSpace(rest)
+	var values []string
+	switch {
+	case strings.HasPrefix(rest, "=="):
+		values = []string{strings.TrimSpace(rest[2:])}
+	case strings.HasPrefix(rest, "in ") || strings.HasPrefix(rest, "in["):
+		list := strings.TrimSpace(rest[2:])
+		if !strings.HasPrefix(list, "[") || !strings.HasSuffix(list, "]") {
+			return keys, false
+		}
+		list = strings.TrimSpace(list[1 : len(list)-1])
+		if list == "" {
+			return keys, true
+		}
+		values = strings.Split(list, ",")
+	default:
+		return keys, false
+	}
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			keys.Ints = append(keys.Ints, n)
+			continue
+		}
+		if len(v) < 2 || (v[0] != '"' && v[0] != '\'') || v[len(v)-1] != v[0] || strings.ContainsAny(v[1:len(v)-1], "\\\"'") {
+			return Keys{}, false
+		}
+		keys.Strs = append(keys.Strs, v[1:len(v)-1])
+	}
+	if len(keys.Ints) > 0 && len(keys.Strs) > 0 {
+		return Keys{}, false
+	}
+	return keys, true
 }
