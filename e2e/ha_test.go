@@ -81,11 +81,22 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		}
 	})
 
+	// Each failure is measured apart: the client's writes go on after
+	// one before the next is made.
+	recovered := func() {
+		back := time.Now()
+		for deadline := back.Add(30 * time.Second); w.ackedSince(back) < 10 && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	var kills []time.Time
 	var takeovers []time.Duration
 	kill := func(moment string) {
 		kills = append(kills, time.Now())
 		takeovers = append(takeovers, f.KillDriving(moment))
+		if moment != "switch" {
+			recovered()
+		}
 	}
 	// 45,000 rows in all: killed after 5-85 % of them are copied.
 	copied := int64(2250 + rng.IntN(36000))
@@ -113,12 +124,9 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		t.Fatal(err)
 	}
 	t.Logf("sync: killed %s, wiped its store and restarted it", cluster.Nodes[node].Name)
-	// Each failure is measured apart: the writes stalled by the election
-	// of the streams the lost node led go on before the switch is asked.
-	back := time.Now()
-	for deadline := back.Add(30 * time.Second); w.ackedSince(back) < 10 && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-	}
+	// The writes stalled by the election of the streams the lost node led
+	// go on before the switch is asked.
+	recovered()
 	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
 
 	time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond)
