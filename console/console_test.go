@@ -73,13 +73,16 @@ func TestConsoleDrivesAMigration(t *testing.T) {
 	if r := s.Do(t, "GET", "/v1/migrations", st.AdminToken, nil).JSON(t); len(r["migrations"].([]any)) != 0 {
 		t.Fatalf("a refused form started a migration: %v", r)
 	}
-	b.run(chromedp.SetValue(chromedp.ID("f-target-project"), "search"), chromedp.Click(chromedp.ID("start-button")))
+	b.run(chromedp.SetValue(chromedp.ID("f-target-project"), "search"), chromedp.SetValue(chromedp.ID("f-options-copy_mode"), "segments"),
+		chromedp.Click(chromedp.ID("start-button")))
 	b.until("the migration page", `location.hash.startsWith("#/migrations/m")`, 10*time.Second)
 	hash := eval[string](b, `location.hash`)
 	id := strings.TrimPrefix(hash, "#/migrations/")
 
 	// Copying: progress per collection and in total.
 	b.until("copy progress", `document.querySelector("#state .copying") && document.querySelectorAll("#progress tr[data-collection]").length == 2 && /^Total\s+[1-9]/.test(document.querySelector("#progress-total").innerText)`, 20*time.Second)
+	// A segment copy says how many segments and bytes it staged.
+	b.until("the segments staged", `/Segments staged on the target: [1-9][0-9,]* \([0-9.]+ MiB\)/.test((document.getElementById("segments-copied") || {}).innerText || "")`, 20*time.Second)
 	b.screenshot("2-copying")
 
 	// Syncing: the lag as a number and a chart with points; stop-sync is

@@ -237,12 +237,15 @@ const FORM_FIELDS = [
   ["options.sync_time_limit", "Sync time limit", "text", "e.g. 7d or 36h; default 7d"],
   ["options.on_forbidden_op", "On a forbidden operation", "select"],
   ["options.auto_id", "autoID collections", "select"],
+  ["options.copy_mode", "Copy", "select"],
+  ["options.copy_rate_limit", "Copy rate limit (rows/s)", "number", "default: none; changeable while the copy runs"],
   ["options.notify", "Notify", "text", "comma-separated email addresses"],
 ];
 
 const CHOICES = {
   "options.on_forbidden_op": [["", "reject (default)"], ["reject", "reject"], ["fail", "fail"]],
   "options.auto_id": [["", "refuse (default)"], ["refuse", "refuse"], ["preserve_keys", "preserve_keys"]],
+  "options.copy_mode": [["", "auto: segments where both clusters give their storage (default)"], ["segments", "segments"], ["rows", "rows"]],
 };
 
 const fieldId = (name) => "f-" + name.replace(/\./g, "-");
@@ -332,6 +335,13 @@ async function startMigration(form) {
   if (v("options.sync_time_limit")) body.options.sync_time_limit = v("options.sync_time_limit");
   if (v("options.on_forbidden_op")) body.options.on_forbidden_op = v("options.on_forbidden_op");
   if (v("options.auto_id")) body.options.auto_id = v("options.auto_id");
+  if (v("options.copy_mode")) body.options.copy_mode = v("options.copy_mode");
+  const rate = v("options.copy_rate_limit");
+  if (rate !== "") {
+    const n = Number(rate);
+    if (!Number.isInteger(n) || n < 0) return showFieldError("options.copy_rate_limit", "must be a whole number of rows per second");
+    body.options.copy_rate_limit = n;
+  }
   if (v("options.notify")) body.options.notify = v("options.notify").split(",").map((s) => s.trim()).filter(Boolean);
   const button = document.getElementById("start-button");
   button.disabled = true;

@@ -98,9 +98,15 @@ func (d *DataPlane) Plan(_ context.Context, m *domain.Migration) (domain.CopySta
 
 // Copy "copies" each range not yet checkpointed.
 func (d *DataPlane) Copy(ctx context.Context, m *domain.Migration, checkpoint func(context.Context, domain.BulkCopyProgressed) error) error {
-	for _, c := range m.Collections {
+	for ci, c := range m.Collections {
 		for r := range d.cfg.RangesPerCollection {
 			name := fmt.Sprintf("r%03d", r)
+			var bytes int64
+			if m.Options.CopyMode == domain.CopyModeSegments {
+				// A segment copy's steps, as the real one names them, with
+				// the bytes a segment of these rows would hold.
+				name, bytes = fmt.Sprintf("%s/%d/1/%d", domain.SegmentStep, ci+1, r), d.cfg.RowsPerRange*600
+			}
 			if _, done := c.DoneRanges[name]; done {
 				continue
 			}
@@ -113,7 +119,7 @@ func (d *DataPlane) Copy(ctx context.Context, m *domain.Migration, checkpoint fu
 				return err
 			}
 			p := domain.BulkCopyProgressed{Database: c.Database, Collection: c.Collection, Range: name,
-				Rows: d.cfg.RowsPerRange, Done: r == d.cfg.RangesPerCollection-1}
+				Rows: d.cfg.RowsPerRange, Bytes: bytes, Done: r == d.cfg.RangesPerCollection-1}
 			if err := checkpoint(ctx, p); err != nil {
 				return err
 			}
