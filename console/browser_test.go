@@ -147,4 +147,4 @@ func (b *browser) signIn(token string) {
 }
 
 // enabledButtons lists the visible buttons one can press.
-const enabledButtons = `Array.from(document.querySelectorAll("button")).filter(b => !b.disabled && !b.hidden).map(b => b.id || b.textContent)`
+const enabledButtons = `Array.from(document.querySelectorAll("button")).filter(b => !b.disabled && !b.closest("[hidden]")).map(b => b.id || b.textContent)`

@@ -81,6 +81,12 @@ func TestConsoleDrivesAMigration(t *testing.T) {
 
 	// Copying: progress per collection and in total.
 	b.until("copy progress", `document.querySelector("#state .copying") && document.querySelectorAll("#progress tr[data-collection]").length == 2 && /^Total\s+[1-9]/.test(document.querySelector("#progress-total").innerText)`, 20*time.Second)
+	// The row copy's rate limit changes while the copy runs.
+	b.run(chromedp.SetValue(chromedp.ID("rate-limit"), "5000"), chromedp.Click(chromedp.ID("rate-button")))
+	b.until("the new rate limit", `document.getElementById("action-result").innerText.includes("5,000 rows/s")`, 10*time.Second)
+	if opts := s.Do(t, "GET", "/v1/migrations/"+id, st.AdminToken, nil).JSON(t)["options"].(map[string]any); opts["copy_rate_limit"] != float64(5000) {
+		t.Fatalf("the rate limit after the console set it: %v", opts["copy_rate_limit"])
+	}
 	// A segment copy says how many segments and bytes it staged.
 	b.until("the segments staged", `/Segments staged on the target: [1-9][0-9,]* \([0-9.]+ MiB\)/.test((document.getElementById("segments-copied") || {}).innerText || "")`, 20*time.Second)
 	b.screenshot("2-copying")

@@ -389,7 +389,13 @@ function migrationPage(id) {
       </div>
     </div>
     <div class="card" id="connection-card" hidden><h2>Target connection</h2><div id="connection"></div></div>
-    <div class="card scroll"><h2>Copy progress</h2><div id="progress"></div></div>
+    <div class="card scroll"><h2>Copy progress</h2><div id="progress"></div>
+      <form id="rate" class="inline" hidden>
+        <label for="rate-limit">Row copy's rate limit (rows/s, 0: none)</label>
+        <input id="rate-limit" type="number" min="0" step="1" ${drive}>
+        <button type="submit" id="rate-button" ${drive}>Set</button>
+        <span class="field-error" id="rate-error"></span>
+      </form></div>
     <div class="card scroll"><h2>History <span class="muted">(newest first)</span></h2><table class="history"><thead><tr><th class="num">Step</th><th>Time</th><th>By</th><th>What happened</th><th>Details</th></tr></thead><tbody id="events"></tbody></table></div>`;
 
   let view = null;
@@ -420,6 +426,21 @@ function migrationPage(id) {
       say(true, `Sync stopped (${m.state.replace(/_/g, " ")}). The switch follows.`);
     } catch (e) {
       say(false, "Refused: " + e.message);
+    }
+    refresh();
+  });
+  const rateForm = document.getElementById("rate");
+  rateForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const err = document.getElementById("rate-error");
+    err.textContent = "";
+    const n = Number(document.getElementById("rate-limit").value);
+    if (!Number.isInteger(n) || n < 0) { err.textContent = "a whole number of rows per second, 0 for none"; return; }
+    try {
+      await api("PATCH", `/v1/migrations/${encodeURIComponent(id)}`, { options: { copy_rate_limit: n } });
+      say(true, n ? `The row copy now reads at most ${num(n)} rows/s.` : "The row copy now reads without a limit.");
+    } catch (e) {
+      err.textContent = e.message;
     }
     refresh();
   });
@@ -501,6 +522,13 @@ function migrationPage(id) {
     else if (terminal()) hint.textContent = "This migration has ended.";
     else hint.textContent = "Available once the migration is syncing.";
 
+    // The rate limit changes while the copy runs; once it ends it is moot.
+    const rateForm = document.getElementById("rate");
+    const copying = m.state === "copying" || m.state === "target_provisioned";
+    if (rateForm.hidden === copying) {
+      rateForm.hidden = !copying;
+      document.getElementById("rate-limit").value = (m.options && m.options.copy_rate_limit) || 0;
+    }
     const p = m.progress || {};
     const cols = (p.collections || []).map((c) => `<tr data-collection="${esc(c.database)}.${esc(c.collection)}">
       <td>${esc(c.database)}.${esc(c.collection)}${c.skipped ? ` <span class="muted">(skipped: ${esc(c.skipped)})</span>` : ""}</td>
