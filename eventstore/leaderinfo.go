@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // fromLeader reports whether a stream's information was given by its
@@ -33,29 +35,34 @@ func fromLeader(info *jetstream.StreamInfo) bool {
 	return true
 }
 
-// leaderInfoTries bounds how often leaderInfo asks again: the client
-// takes the first answer, and the leader's may come second.
-const leaderInfoTries = 10
+// leaderInfoRetry paces the asks of leaderInfo: the client takes the
+// first answer, and the leader's may come second.
+var leaderInfoRetry = retry.Policy{Attempts: 10, First: 50 * time.Millisecond, Factor: 1.3, Max: 500 * time.Millisecond}
+
+// errNotLeader is an answer from a member that is not the stream's
+// leader.
+var errNotLeader = errors.New("not the leader")
 
 // leaderInfo is the stream's information as its leader gives it: what
 // zdm decides from a list of subjects (the migrations to capture, the
 // journal's last entry) must not come from a member that is behind.
 func leaderInfo(ctx context.Context, nc *nats.Conn, stream jetstream.Stream, opts ...jetstream.StreamInfoOpt) (*jetstream.StreamInfo, error) {
-	for try := 1; ; try++ {
-		info, err := stream.Info(ctx, opts...)
-		if err != nil {
-			return nil, unavailable(ctx, nc, err)
+	var info *jetstream.StreamInfo
+	err := leaderInfoRetry.Do(ctx, func(int) error {
+		var err error
+		if info, err = stream.Info(ctx, opts...); err != nil {
+			return retry.Stop(unavailable(ctx, nc, err))
 		}
-		if fromLeader(info) {
-			return info, nil
+		if !fromLeader(info) {
+			return errNotLeader
 		}
-		if try == leaderInfoTries {
-			return nil, fmt.Errorf("%w (stream %s: no leader answered; its members may be behind)", domain.ErrStoreUnavailable, info.Config.Name)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Duration(try) * 50 * time.Millisecond):
-		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errNotLeader):
+		return nil, fmt.Errorf("%w (stream %s: no leader answered; its members may be behind)", domain.ErrStoreUnavailable, info.Config.Name)
+	case err != nil:
+		return nil, err
 	}
+	return info, nil
 }
