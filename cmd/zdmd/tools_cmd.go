@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,15 +15,21 @@ import (
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/verify"
+	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/handlers"
 )
 
 // endpointFlags adds --NAME, --NAME-user and --NAME-password (the password
-// also from env).
+// also from env), and --NAME-tls-ca, --NAME-tls-server-name,
+// --NAME-tls-cert and --NAME-tls-key for a server that speaks TLS.
 func endpointFlags(fs *flag.FlagSet, name, env string) func() (milvus.Endpoint, error) {
 	addr := fs.String(name, "", "Milvus address host:port")
 	user := fs.String(name+"-user", "", "Milvus user")
 	pass := fs.String(name+"-password", "", "Milvus password (or env "+env+")")
+	ca := fs.String(name+"-tls-ca", "", "reach it over TLS: PEM file of the CA that signed its certificate")
+	serverName := fs.String(name+"-tls-server-name", "", "over TLS: the name its certificate carries, if not the address's host")
+	cert := fs.String(name+"-tls-cert", "", "mutual TLS: PEM file of the client certificate to present")
+	key := fs.String(name+"-tls-key", "", "mutual TLS: PEM file of its key")
 	return func() (milvus.Endpoint, error) {
 		if err := handlers.ValidateAddress(name, *addr, true); err != nil {
 			return milvus.Endpoint{}, usageError("--%s: %s", name, strings.TrimPrefix(err.Error(), name+" "))
@@ -31,7 +38,38 @@ func endpointFlags(fs *flag.FlagSet, name, env string) func() (milvus.Endpoint, 
 		if p == "" {
 			p = os.Getenv(env)
 		}
-		return milvus.Endpoint{Address: *addr, Username: *user, Password: p}, nil
+		ep := milvus.Endpoint{Address: *addr, Username: *user, Password: p}
+		if *ca == "" && *serverName == "" && *cert == "" && *key == "" {
+			return ep, nil
+		}
+		t := domain.ClientTLS{Mode: domain.TLSOneWay, ServerName: *serverName}
+		if *cert != "" || *key != "" {
+			t.Mode = domain.TLSMutual
+		}
+		for _, f := range []struct {
+			flag string
+			path string
+			into *string
+		}{{"tls-ca", *ca, &t.CAPEM}, {"tls-cert", *cert, &t.CertPEM}, {"tls-key", *key, &t.KeyPEM}} {
+			if f.path == "" {
+				continue
+			}
+			b, err := os.ReadFile(f.path)
+			if err != nil {
+				return ep, usageError("--%s-%s: %v", name, f.flag, err)
+			}
+			*f.into = string(b)
+		}
+		if err := t.Validate("tls"); err != nil {
+			var fe *domain.ValidationError
+			if errors.As(err, &fe) {
+				return ep, usageError("--%s-%s: %s", name, flagOfField(fe.Field), fe.Message)
+			}
+			return ep, err
+		}
+		cfg, err := t.Config()
+		ep.TLS = cfg
+		return ep, err
 	}
 }
 
