@@ -14,9 +14,11 @@ function seconds(s) {
   if (s < 0) return "—";
   if (s < 1) return s.toFixed(2) + " s";
   if (s < 90) return s.toFixed(1) + " s";
-  if (s < 90 * MINUTE) return `${Math.floor(s / MINUTE)} min ${Math.round(s % MINUTE)} s`;
-  if (s < 2 * DAY) return `${Math.floor(s / HOUR)} h ${Math.floor((s % HOUR) / MINUTE)} min`;
-  if (s < YEAR) return `${Math.floor(s / DAY)} d ${Math.floor((s % DAY) / HOUR)} h`;
+  // Two units, the second left out when it is nought: "7 d", "4 min 10 s".
+  const two = (a, ua, b, ub) => (b ? `${a} ${ua} ${b} ${ub}` : `${a} ${ua}`);
+  if (s < 90 * MINUTE) return two(Math.floor(s / MINUTE), "min", Math.round(s % MINUTE), "s");
+  if (s < 2 * DAY) return two(Math.floor(s / HOUR), "h", Math.floor((s % HOUR) / MINUTE), "min");
+  if (s < YEAR) return two(Math.floor(s / DAY), "d", Math.floor((s % DAY) / HOUR), "h");
   return `${num(Math.round((s / YEAR) * 10) / 10)} years`;
 }
 
@@ -78,6 +80,10 @@ function detailValue(key, v) {
     if (/(_seconds|^seconds|lag)$/.test(key)) return seconds(v);
     return num(v);
   }
+  // A Go duration ("168h0m0s", "1m30s", "500ms") under a key that holds
+  // one reads as a duration.
+  const d = typeof v === "string" && /(limit|duration|interval|timeout|ttl)$/.test(key) && v.match(/^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$/);
+  if (d && v !== "") return seconds(3600 * (+d[1] || 0) + 60 * (+d[2] || 0) + (+d[3] || 0) + (+d[4] || 0) / 1000);
   if (typeof v === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v)) {
     const d = new Date(v);
     if (!isNaN(d)) return d.toLocaleString();
