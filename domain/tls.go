@@ -121,7 +121,7 @@ func (t ServerTLS) Validate(field string) error {
 			return FieldError(field+"."+f.name, "is too long")
 		}
 	}
-	if _, err := tls.X509KeyPair([]byte(t.CertPEM), []byte(t.KeyPEM)); err != nil {
+	if _, err := t.pair(); err != nil {
 		return FieldError(field+".key_pem", "does not go with cert_pem: "+err.Error())
 	}
 	if t.ClientCAPEM != "" {
@@ -140,7 +140,7 @@ func (t ServerTLS) Config() (*tls.Config, error) {
 	if t.Mode == TLSNone || t.Mode == "" {
 		return nil, nil
 	}
-	pair, err := tls.X509KeyPair([]byte(t.CertPEM), []byte(t.KeyPEM))
+	pair, err := t.pair()
 	if err != nil {
 		return nil, fmt.Errorf("proxy_tls: %w", err)
 	}
@@ -180,7 +180,7 @@ func (t ServerTLS) RelayConfig() (*tls.Config, error) {
 	if t.Mode == TLSNone || t.Mode == "" {
 		return nil, nil
 	}
-	pair, err := tls.X509KeyPair([]byte(t.CertPEM), []byte(t.KeyPEM))
+	pair, err := t.pair()
 	if err != nil {
 		return nil, fmt.Errorf("proxy_tls: %w", err)
 	}
@@ -196,6 +196,11 @@ func (t ServerTLS) RelayConfig() (*tls.Config, error) {
 			return nil
 		},
 	}, nil
+}
+
+// pair is the listener's certificate with its key.
+func (t ServerTLS) pair() (tls.Certificate, error) {
+	return tls.X509KeyPair([]byte(t.CertPEM), []byte(t.KeyPEM))
 }
 
 func certPool(pemText string) (*x509.CertPool, error) {

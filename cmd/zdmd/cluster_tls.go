@@ -65,11 +65,11 @@ func tlsSection(given map[string]bool, prefix, mode string, mutual bool, fields 
 		if *f.path == "" {
 			continue
 		}
-		b, err := os.ReadFile(*f.path)
+		text, err := readPEM(f.flag, *f.path)
 		if err != nil {
-			return nil, usageError("--%s: %v", f.flag, err)
+			return nil, err
 		}
-		out[f.field] = string(b)
+		out[f.field] = text
 	}
 	return out, nil
 }
@@ -78,4 +78,14 @@ func tlsSection(given map[string]bool, prefix, mode string, mutual bool, fields 
 type pemFlag struct {
 	field, flag string
 	path        *string
+}
+
+// readPEM is the content of the PEM file a flag names; a file it cannot
+// read is told by the flag.
+func readPEM(flag, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usageError("--%s: %v", flag, err)
+	}
+	return string(b), nil
 }

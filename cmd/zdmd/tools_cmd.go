@@ -54,11 +54,11 @@ func endpointFlags(fs *flag.FlagSet, name, env string) func() (milvus.Endpoint, 
 			if f.path == "" {
 				continue
 			}
-			b, err := os.ReadFile(f.path)
+			text, err := readPEM(name+"-"+f.flag, f.path)
 			if err != nil {
-				return ep, usageError("--%s-%s: %v", name, f.flag, err)
+				return ep, err
 			}
-			*f.into = string(b)
+			*f.into = text
 		}
 		if err := t.Validate("tls"); err != nil {
 			var fe *domain.ValidationError

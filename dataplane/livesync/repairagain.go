@@ -112,11 +112,13 @@ func repairAndCheck(ctx context.Context, r *syncRun, kept []keptRepair, repaired
 	var took time.Duration
 	var rep *verify.Report
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		err := r.applier.RepairAgain(gctx, kept)
-		took = time.Since(began)
-		return err
-	})
+	if len(kept) > 0 {
+		g.Go(func() error {
+			err := r.applier.RepairAgain(gctx, kept)
+			took = time.Since(began)
+			return err
+		})
+	}
 	g.Go(func() (err error) {
 		rep, err = heldCheck(gctx, r, pre, fence0, described, repaired)
 		return err
