@@ -164,7 +164,7 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			defer context.AfterFunc(d.cut, cancel)()
-			return d.proxy.serve(cutStream{ServerStream: ss, ctx: cctx}, method, req)
+			return d.proxy.serve(cutStream{ServerStream: ss, ctx: cctx}, d.cut, method, req)
 		}
 		if hops < maxRelayHops {
 			if addr := e.driving(); addr != "" {

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -21,7 +22,14 @@ type Call struct {
 	// Lookup resolves a write's collection (nil: every write claims its
 	// whole collection, and aliases are journaled as named).
 	Lookup CollectionLookup
+	// Cut ends a write or DDL on its way to the cluster once its client
+	// went away (nil: only sendPatience does).
+	Cut context.Context
 }
+
+// sendPatience bounds a write or DDL on its way to the cluster once its
+// client went away.
+const sendPatience = time.Minute
 
 // Sent is a call as it went to the cluster, and the cluster's answer.
 type Sent struct {
@@ -49,8 +57,10 @@ func NotSent(err error) error { return notSent{err} }
 // the protocol wrong: the call is refused if a migration forbids it, held
 // while the switch holds writes, and waits for writes of the same keys;
 // then send takes it to the cluster; a write the cluster acknowledged is
-// journaled before its answer is returned, one broken off on its way is
-// journaled as uncertain, and one that never left is forgotten. An answer
+// journaled before its answer is returned (also when its client went
+// away), one broken off on its way or whose answer says the server
+// stopped waiting for it is journaled as uncertain, and one that never
+// left is forgotten. An answer
 // is returned only for a write the journal holds. Errors are a Refusal
 // (the proxy answers it as the method's own answer) or send's error as it
 // was.
@@ -67,7 +77,22 @@ func (c *Capture) Forward(ctx context.Context, call Call, send Send) ([]byte, er
 		c.unsent(ctx, k)
 		return nil, status.Errorf(codes.Unavailable, "zdm: this zdmd stopped driving migration %s before the %s was sent; retry it", k.a.migrationID, k.method)
 	}
-	sent, err := send(ctx, call.Request)
+	sendCtx := ctx
+	if k.a != nil && (k.kind == "write" || k.kind == "ddl") {
+		// A client that goes away does not take its write back: the
+		// source may apply it whenever its request arrived. Cut off, it
+		// would be repaired from the source's rows before the source had
+		// applied it, and its keys given to the next write while it may
+		// still land after that one. Sent on, its outcome is known, and
+		// journaled in its place.
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), sendPatience)
+		defer cancel()
+		if call.Cut != nil {
+			defer context.AfterFunc(call.Cut, cancel)()
+		}
+	}
+	sent, err := send(sendCtx, call.Request)
 	if err != nil {
 		var ns notSent
 		switch {

@@ -170,7 +170,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	if err != nil {
 		return err
 	}
-	return p.serve(ss, method, req)
+	return p.serve(ss, nil, method, req)
 }
 
 // receive reads a call's method and its one request.
@@ -186,8 +186,9 @@ func receive(ss grpc.ServerStream) (string, []byte, error) {
 	return method, req, nil
 }
 
-// serve forwards a received call through the capture and answers it.
-func (p *Proxy) serve(ss grpc.ServerStream, method string, req []byte) error {
+// serve forwards a received call through the capture and answers it; cut
+// ends a write whose client went away (nil: only its own bound does).
+func (p *Proxy) serve(ss grpc.ServerStream, cut context.Context, method string, req []byte) error {
 	in, _ := metadata.FromIncomingContext(ss.Context())
 	out := outgoing(in)
 	dbHeader := ""
@@ -224,7 +225,7 @@ func (p *Proxy) serve(ss grpc.ServerStream, method string, req []byte) error {
 		}
 		return Sent{Request: req, Response: resp}, err
 	}
-	resp, err := p.capture.Forward(ss.Context(), Call{ClusterID: p.clusterID, Method: method, Request: req, Database: dbHeader, Lookup: p.lookup}, send)
+	resp, err := p.capture.Forward(ss.Context(), Call{ClusterID: p.clusterID, Method: method, Request: req, Database: dbHeader, Lookup: p.lookup, Cut: cut}, send)
 	if err != nil {
 		// A refusal as the method's own answer; the upstream's status,
 		// code and message as they were.

@@ -9,11 +9,27 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 )
+
+// proxiedBed is a sync bed for migration id of shape, applying, with its
+// proxy's address and the description of db/coll on the source.
+func proxiedBed(t *testing.T, id string, shape datatools.Shape, db, coll string) (*syncBed, *milvus.Collection, string) {
+	b := newSyncBed(t, id, shape, nil)
+	col, err := b.src.DescribeCollection(context.Background(), db, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.proxy(t)
+	b.apply(t)
+	return b, col, addr
+}
 
 // Clients writing the same keys at the same time through the proxy: the
 // source keeps, for each key, the write it committed last, and so must the
@@ -23,14 +39,8 @@ func TestConcurrentWritesOfTheSameKeysEndAsOnTheSource(t *testing.T) {
 	ctx := context.Background()
 	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 20, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 2, Seed: 5, Prefix: "ord_"}
 	const db, coll, id = "ord_db0", "ord_c0", "m-order"
-	b := newSyncBed(t, id, shape, nil)
+	b, col, addr := proxiedBed(t, id, shape, db, coll)
 	src, dst, journal := b.src, b.dst, b.journal
-	col, err := src.DescribeCollection(ctx, db, coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := b.proxy(t)
-	b.apply(t)
 
 	// Every writer upserts the same ten keys, each time with a value of
 	// its own in "n", and half of them delete two of the keys now and
@@ -152,5 +162,70 @@ func TestWritesAndDDLThroughAnAliasAreAppliedToItsCollection(t *testing.T) {
 	rows := func(c *milvus.Conn) string { return fmt.Sprint(valuesOf(t, c, db, coll, touched)) }
 	if s, d := rows(b.src), rows(b.dst); s != d || s != "map[1000:7 1001:7 1002:7 3:8]" {
 		t.Fatalf("rows written through the alias: source %s, target %s", s, d)
+	}
+}
+
+// Clients that give up on their writes at random moments, while others
+// write the same keys: a write whose client hangs up may still be applied
+// by the source, so the proxy sends it on and journals what the source
+// answered. The target ends as the source, key for key.
+func TestWritesWhoseClientsHangUpEndAsOnTheSource(t *testing.T) {
+	ctx := context.Background()
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 20, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 2, Seed: 7, Prefix: "hup_"}
+	const db, coll, id = "hup_db0", "hup_c0", "m-hangup"
+	b, col, addr := proxiedBed(t, id, shape, db, coll)
+
+	keys := milvus.Keys{Ints: []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	gaveUp := 0
+	until := time.Now().Add(4 * time.Second)
+	for w := range 6 {
+		wg.Go(func() {
+			c := milvustest.Dial(t, addr)
+			r := rand.New(rand.NewPCG(uint64(w), 2))
+			gen := milvus.RowGen{Schema: col.Schema, Rand: r}
+			for i := 1; time.Now().Before(until); i++ {
+				some := milvus.Keys{Ints: []int64{int64(r.IntN(10)), int64(r.IntN(10))}}
+				if some.Ints[0] == some.Ints[1] {
+					some.Ints = some.Ints[:1]
+				}
+				// Half the writers give up after a few milliseconds:
+				// some of their writes are still on their way then.
+				wctx, cancel := context.WithTimeout(ctx, time.Minute)
+				if w%2 == 0 {
+					wctx, cancel = context.WithTimeout(ctx, time.Duration(1+r.IntN(20))*time.Millisecond)
+				}
+				var err error
+				if r.IntN(4) == 0 {
+					_, err = c.Delete(wctx, db, coll, "", some.InExpr("id"))
+				} else {
+					_, err = c.Upsert(wctx, db, coll, "", gen.Columns(some.Len(), some, func(int) int64 { return int64(w*1_000_000 + i) }), some.Len())
+				}
+				// The proxy sees the client's deadline too, and may
+				// answer first that it passed.
+				timedOut := wctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded
+				cancel()
+				if err != nil && !timedOut {
+					t.Error(err)
+					return
+				}
+				if timedOut {
+					mu.Lock()
+					gaveUp++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if gaveUp == 0 {
+		t.Fatal("no client gave up on a write")
+	}
+	b.drain(t)
+	want, got := fmt.Sprint(valuesOf(t, b.src, db, coll, keys)), fmt.Sprint(valuesOf(t, b.dst, db, coll, keys))
+	t.Logf("%d writes given up by their clients", gaveUp)
+	if want != got {
+		t.Fatalf("the source holds %s, the target %s", want, got)
 	}
 }

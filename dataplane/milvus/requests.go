@@ -1,6 +1,7 @@
 package milvus
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
@@ -97,6 +98,18 @@ func Succeeded(method string, resp []byte) (bool, *milvuspb.MutationResult) {
 	}
 	s := &commonpb.Status{}
 	return proto.Unmarshal(resp, s) == nil && statusOK(s), nil
+}
+
+// StoppedWaiting reports whether a failed answer says the server stopped
+// waiting for the call, its context ended, rather than refused it: a Milvus
+// proxy answers so while the write it queued still runs, and may land.
+func StoppedWaiting(s *commonpb.Status) bool {
+	if statusOK(s) {
+		return false
+	}
+	reason := s.GetReason()
+	return strings.Contains(reason, "context Done") || strings.Contains(reason, context.DeadlineExceeded.Error()) ||
+		strings.Contains(reason, context.Canceled.Error())
 }
 
 func statusOK(s *commonpb.Status) bool {
