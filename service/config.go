@@ -27,6 +27,8 @@ type Config struct {
 	NATSURL    string `yaml:"nats_url"`
 	NATSListen string `yaml:"nats_listen"`
 	NATSConfig string `yaml:"nats_config"`
+	// NATSTLS secures the connections to nats_url.
+	NATSTLS NATSTLS `yaml:"nats_tls"`
 	// NATSReplicas is how many NATS servers keep each stream and bucket
 	// (0: three on a cluster of three or more, else one).
 	NATSReplicas int `yaml:"nats_replicas"`
@@ -208,6 +210,9 @@ func (c Config) Validate() error {
 	}
 	if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
 		return fmt.Errorf("config: nats_replicas (--nats-replicas) must be 0 (automatic) to 5, the most JetStream keeps (%d)", c.NATSReplicas)
+	}
+	if err := c.NATSTLS.Validate(c.NATSURL); err != nil {
+		return err
 	}
 	if c.Instance != "" && !instanceName.MatchString(c.Instance) {
 		return fmt.Errorf("config: instance (--instance) %q must be 1-32 letters, digits, - or _", c.Instance)

@@ -68,7 +68,7 @@ func milvusPlane(m *Main) ([]string, error) {
 	reg := spareRegistry{m}
 	m.service.CheckStorageWith(s3Checker{})
 	var err error
-	if m.journalNC, err = connectNATS(m.embedded, m.cfg.NATSURL, "zdmd-journal"); err != nil {
+	if m.journalNC, err = connectNATS(m.embedded, m.cfg, "zdmd-journal"); err != nil {
 		return nil, err
 	}
 	journal, err := m.store.OpenJournalOn(m.baseCtx, m.journalNC)

@@ -34,7 +34,7 @@ func OpenEvents(ctx context.Context, cfg Config, listen string) (*eventstore.Emb
 			return nil, nil, nil, err
 		}
 	}
-	if nc, err = connectNATS(emb, cfg.NATSURL, "zdmd"); err != nil {
+	if nc, err = connectNATS(emb, cfg, "zdmd"); err != nil {
 		if emb != nil {
 			emb.Close()
 		}
@@ -52,15 +52,19 @@ func OpenEvents(ctx context.Context, cfg Config, listen string) (*eventstore.Emb
 }
 
 // connectNATS opens a connection named name to the embedded server emb,
-// or else to the server at url.
-func connectNATS(emb *eventstore.Embedded, url, name string) (*nats.Conn, error) {
+// or else to the servers of cfg's nats_url, with its TLS.
+func connectNATS(emb *eventstore.Embedded, cfg Config, name string) (*nats.Conn, error) {
 	if emb != nil {
 		return emb.Connect(name)
 	}
-	// On a cluster, a lost node is left for another at once.
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	secure, err := natsOptions(cfg.NATSTLS)
 	if err != nil {
-		return nil, fmt.Errorf("--nats-url %s: %w", url, err)
+		return nil, err
+	}
+	// On a cluster, a lost node is left for another at once.
+	nc, err := nats.Connect(cfg.NATSURL, append(secure, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))...)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-url %s: %w", withoutPasswords(cfg.NATSURL), err)
 	}
 	return nc, nil
 }
@@ -72,5 +76,5 @@ func (m *Main) natsWhere() string {
 		}
 		return "embedded"
 	}
-	return m.cfg.NATSURL
+	return withoutPasswords(m.cfg.NATSURL)
 }

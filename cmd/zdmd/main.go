@@ -141,6 +141,7 @@ func serve(args []string, stderr io.Writer) error {
 	natsURL := fs.String("nats-url", "", "use this NATS server instead of the embedded one")
 	natsListen := fs.String("nats-listen", "", `embedded NATS client address (default from nats.conf; "none" for in-process only)`)
 	natsConfig := fs.String("nats-config", "", "nats.conf for the embedded server (default: the built-in copy)")
+	natsTLS := natsTLSFlags(fs)
 	natsReplicas := fs.Int("nats-replicas", 0, "NATS servers keeping each stream and bucket (default: 3 on a cluster of three or more, else 1)")
 	instance := fs.String("instance", "", "this zdmd's name among those sharing one NATS (default: host name and API port)")
 	dataPlane := fs.String("dataplane", "", "milvus or simulated (default milvus)")
@@ -158,6 +159,7 @@ func serve(args []string, stderr io.Writer) error {
 			*o.dst = *o.flag
 		}
 	}
+	natsTLS(&cfg.NATSTLS)
 	if *natsReplicas != 0 {
 		cfg.NATSReplicas = *natsReplicas
 	}

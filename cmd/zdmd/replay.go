@@ -20,10 +20,11 @@ func replay(args []string, stdout io.Writer) error {
 	fs := newFlags("replay")
 	dataDir := fs.String("data-dir", "./data", "data directory of a stopped zdmd (its embedded NATS is opened here)")
 	natsURL := fs.String("nats-url", "", "read from this NATS server instead (works while zdmd runs)")
+	natsTLS := natsTLSFlags(fs)
 	all := fs.Bool("all", false, "replay every migration")
 	quiet := fs.Bool("quiet", false, "print only the verdict of each migration")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: zdmd replay [--data-dir DIR | --nats-url URL] [--quiet] (--all | <migration-id>...)")
+		fmt.Fprintln(fs.Output(), "usage: zdmd replay [--data-dir DIR | --nats-url URL [--nats-tls-*]] [--quiet] (--all | <migration-id>...)")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
@@ -42,7 +43,12 @@ func replay(args []string, stdout io.Writer) error {
 			return fmt.Errorf("--data-dir %s: holds no zdmd data (%w)", *dataDir, err)
 		}
 	}
-	emb, nc, store, err := service.OpenEvents(ctx, service.Config{DataDir: *dataDir, NATSURL: *natsURL}, "none")
+	cfg := service.Config{DataDir: *dataDir, NATSURL: *natsURL}
+	natsTLS(&cfg.NATSTLS)
+	if err := cfg.NATSTLS.Validate(cfg.NATSURL); err != nil {
+		return err
+	}
+	emb, nc, store, err := service.OpenEvents(ctx, cfg, "none")
 	if err != nil {
 		return err
 	}
