@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -150,6 +151,9 @@ func TestConsoleDrivesAMigration(t *testing.T) {
 		if !strings.Contains(history, want) {
 			t.Errorf("the history does not say %q:\n%s", want, history)
 		}
+	}
+	if !regexp.MustCompile(`bytes\s+[0-9.]+ (KiB|MiB|GiB)`).MatchString(history) {
+		t.Errorf("the history does not give a segment step's bytes in KiB, MiB or GiB:\n%s", history)
 	}
 	if strings.Contains(history, "zdm.migration.") || strings.Contains(history, "{\"") {
 		t.Errorf("the history shows raw event types or JSON:\n%s", history)

@@ -43,13 +43,6 @@ async function api(method, path, body) {
 
 // ---------- helpers ----------
 
-// bytes reads a byte count the way an operator says it.
-function bytes(n) {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = Number(n || 0), i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
-}
 const canDrive = () => me && me.role !== "viewer";
 
 // ended is a migration that stopped without switching over: it has no

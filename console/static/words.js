@@ -69,6 +69,14 @@ function stepWords(type) {
   return w.charAt(0).toUpperCase() + w.slice(1);
 }
 
+// bytes reads a byte count the way an operator says it.
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = Number(n || 0), i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
 const DETAIL_LIMIT = 14, LIST_LIMIT = 5;
 
 // detailValue reads one value by what its key says it holds.
@@ -77,6 +85,7 @@ function detailValue(key, v) {
   if (typeof v === "boolean") return v ? "yes" : "no";
   if (typeof v === "number") {
     if (/_ms$/.test(key)) return millis(v);
+    if (/(^|_)bytes$/.test(key)) return bytes(v);
     if (/(_seconds|^seconds|lag)$/.test(key)) return seconds(v);
     return num(v);
   }
