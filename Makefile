@@ -35,15 +35,11 @@ milvus-up:
 milvus-down:
 	@scripts/milvus-down.sh
 
-# Every test: unit tests in parallel, then the Milvus tests on the test bed,
-# which is started first and stopped after, whatever the outcome.
+# Every test: the unit tests, the Milvus tests and the end-to-end tests at
+# once, the last two each on a test bed of its own, started first and
+# stopped after, whatever the outcome (see scripts/test.sh).
 test: vet
-	@scripts/milvus-up.sh
-	@status=0; \
-	export ZDM_CHROMIUM=$$(scripts/chromium.sh) ZDM_HAPROXY=$$(scripts/haproxy.sh); \
-	$(GO) test -race -count=1 -timeout 20m $(GOTESTFLAGS) $(UNIT_PKGS) || status=1; \
-	$(GO) test -race -count=1 -p 1 -timeout 30m $(GOTESTFLAGS) $(MILVUS_PKGS) || status=1; \
-	scripts/milvus-down.sh; exit $$status
+	@MILVUS_PKGS='$(MILVUS_PKGS)' GO='$(GO)' GOTESTFLAGS='$(GOTESTFLAGS)' scripts/test.sh
 
 test-unit: vet
 	ZDM_CHROMIUM=$$(scripts/chromium.sh) $(GO) test -race -count=1 $(UNIT_PKGS)

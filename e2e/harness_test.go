@@ -70,7 +70,7 @@ milvus:
 %ssaga:
   lag_record_interval: 1s
   retry_backoff: 200ms
-`, bed.Python, filepath.Join(bed.Root, "scripts", "milvus_server.py"), filepath.Join(bed.Root, ".cache", "milvus"), milvusExtra)
+`, bed.Python, filepath.Join(bed.Root, "scripts", "milvus_server.py"), bed.ServersRoot(), milvusExtra)
 	return e
 }
 

@@ -40,7 +40,7 @@ func TestSourceWithABulkImportInProgressIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The file must be where the server reads local storage.
-	file := filepath.Join(e.bed.Root, ".cache", "milvus", "servers", "source", "data", "zdm-import-test.json")
+	file := filepath.Join(e.bed.DataDir("source"), "zdm-import-test.json")
 	writeImportFile(t, file, 20000)
 	tasks, err := c.Import(ctx, "default", "imported", []string{file})
 	if err != nil || len(tasks) == 0 {

@@ -130,13 +130,13 @@ func (b Bed) Kill(t testing.TB, name string) (restart func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.RunPython(t, b.script(), "stop", name, "--root", b.serversRoot(), "--kill")
+	b.RunPython(t, b.script(), "stop", name, "--root", b.ServersRoot(), "--kill")
 	var once sync.Once
 	restart = func() {
 		once.Do(func() {
 			began := time.Now()
 			_, port, _ := strings.Cut(addr, ":")
-			b.RunPython(t, b.script(), "start", name, "--base-port", port, "--root", b.serversRoot())
+			b.RunPython(t, b.script(), "start", name, "--base-port", port, "--root", b.ServersRoot())
 			// The dead server's session outlives it: its embedded etcd
 			// renews every lease when it starts again. Until the lease
 			// ends (SESSION_TTL in scripts/milvus_server.py) the new
@@ -225,10 +225,12 @@ func (b Bed) script() string { return filepath.Join(b.Root, "scripts", "milvus_s
 // DataDir is where a test-bed server ("source" or "target") keeps its
 // storage (Milvus's localStorage.path).
 func (b Bed) DataDir(name string) string {
-	return filepath.Join(b.serversRoot(), "servers", name, "data")
+	return filepath.Join(b.ServersRoot(), "servers", name, "data")
 }
 
-func (b Bed) serversRoot() string {
+// ServersRoot is where the bed's servers, and those a test starts, keep
+// their files (ZDM_MILVUS_ROOT).
+func (b Bed) ServersRoot() string {
 	if r := os.Getenv("ZDM_MILVUS_ROOT"); r != "" {
 		return r
 	}

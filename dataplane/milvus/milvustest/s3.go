@@ -65,9 +65,9 @@ func (b Bed) OnS3(t testing.TB, name string, basePort int, s3, bucket string) st
 func (b Bed) startOwn(t testing.TB, name string, basePort int, extra ...string) string {
 	t.Helper()
 	t.Cleanup(func() {
-		b.RunPython(t, b.script(), "stop", name, "--root", b.serversRoot(), "--remove")
+		b.RunPython(t, b.script(), "stop", name, "--root", b.ServersRoot(), "--remove")
 	})
-	out := b.RunPython(t, b.script(), append([]string{"start", name, "--base-port", strconv.Itoa(basePort), "--root", b.serversRoot()}, extra...)...)
+	out := b.RunPython(t, b.script(), append([]string{"start", name, "--base-port", strconv.Itoa(basePort), "--root", b.ServersRoot()}, extra...)...)
 	lines := strings.Fields(out)
 	if len(lines) == 0 {
 		t.Fatalf("milvus %s gave no endpoint", name)

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# make test: every test, in three groups at once.
+#
+#   unit    every package that needs no Milvus, in parallel
+#   milvus  $MILVUS_PKGS but e2e, one package at a time on the test bed
+#   e2e     ./e2e/..., one package at a time on a second bed of its own
+#
+# The Milvus tests spend most of their time waiting on the servers (time
+# ticks, loads, NATS elections, lease takeovers), not computing: run one
+# after another they left the two cores idle most of the time. Each group
+# writes to testout/make-test/GROUP.log, printed whole once it ends.
+# Both beds are started first and stopped after, whatever the outcome.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+GO=${GO:-go}
+out="$top/testout/make-test"
+rm -rf "$out"
+mkdir -p "$out"
+
+# The second bed: its own data root and ports (12 from each base) clear
+# of the first bed's (19530, 19560) and of the servers tests start on
+# their own (19700, 19730, 19800, 19830).
+e2e_bed=(ZDM_MILVUS_ROOT="$top/.cache/milvus-e2e" ZDM_MILVUS_SOURCE_PORT=19630 ZDM_MILVUS_TARGET_PORT=19660)
+down() {
+  scripts/milvus-down.sh
+  env "${e2e_bed[@]}" scripts/milvus-down.sh
+}
+trap down EXIT
+scripts/milvus-up.sh || exit 1
+env "${e2e_bed[@]}" scripts/milvus-up.sh || exit 1
+ZDM_CHROMIUM=$(scripts/chromium.sh) || exit 1
+ZDM_HAPROXY=$(scripts/haproxy.sh) || exit 1
+export ZDM_CHROMIUM ZDM_HAPROXY
+
+read -r -a milvus_pkgs <<< "${MILVUS_PKGS:?MILVUS_PKGS lists the packages that use the test bed}"
+bed_pkgs=()
+for p in "${milvus_pkgs[@]}"; do
+  [ "$p" = ./e2e/... ] || bed_pkgs+=("$p")
+done
+# shellcheck disable=SC2046 # one package per word
+unit_pkgs=$($GO list ./... | grep -v -x -F "$($GO list "${milvus_pkgs[@]}")")
+flags=(-race -count=1)
+read -r -a extra <<< "${GOTESTFLAGS:-}"
+flags+=("${extra[@]}")
+
+began=$(date +%s)
+# shellcheck disable=SC2086
+$GO test "${flags[@]}" -timeout 20m $unit_pkgs > "$out/unit.log" 2>&1 &
+unit=$!
+$GO test "${flags[@]}" -p 1 -timeout 30m "${bed_pkgs[@]}" > "$out/milvus.log" 2>&1 &
+milvus=$!
+(
+  set -a
+  # shellcheck disable=SC1091
+  . "$top/.cache/milvus-e2e/endpoints.env"
+  set +a
+  export ZDM_MILVUS_ROOT="$top/.cache/milvus-e2e"
+  exec $GO test "${flags[@]}" -p 1 -timeout 30m ./e2e/...
+) > "$out/e2e.log" 2>&1 &
+e2e=$!
+
+status=0
+for group in unit milvus e2e; do
+  wait "${!group}"
+  rc=$?
+  [ $rc -eq 0 ] || status=1
+  echo "=== $group tests (exit $rc, $(( $(date +%s) - began ))s after the start)"
+  cat "$out/$group.log"
+done
+exit $status
