@@ -60,10 +60,9 @@ func NotSent(err error) error { return notSent{err} }
 // journaled before its answer is returned (also when its client went
 // away), one broken off on its way or whose answer says the server
 // stopped waiting for it is journaled as uncertain, and one that never
-// left is forgotten. An answer
-// is returned only for a write the journal holds. Errors are a Refusal
-// (the proxy answers it as the method's own answer) or send's error as it
-// was.
+// left is forgotten. An answer is returned only for a write the journal
+// holds. Errors are a Refusal (the proxy answers it as the method's own
+// answer) or send's error as it was.
 func (c *Capture) Forward(ctx context.Context, call Call, send Send) ([]byte, error) {
 	k, err := c.before(ctx, call.ClusterID, call.Method, call.Request, call.Database, call.Lookup)
 	if err != nil {
