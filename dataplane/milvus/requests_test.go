@@ -80,3 +80,25 @@ func TestOnlyACallWithNoConnectionCountsAsNeverSent(t *testing.T) {
 		}
 	}
 }
+
+// A Milvus proxy that stops waiting for a write says so in its reason;
+// every other failure is a refusal, and success is neither.
+func TestOnlyAnAnswerThatStoppedWaitingIsUnsettled(t *testing.T) {
+	for reason, want := range map[string]bool{
+		"proxy TaskCondition context Done":          true,
+		"context deadline exceeded":                 true,
+		"rpc error: context canceled":               true,
+		"collection not found[collection=c]":        false,
+		"invalid parameter[expected=int64 pk]":      false,
+		"rate limit exceeded[rate=0.1]":             false,
+		"the number of rows does not match the key": false,
+	} {
+		s := &commonpb.Status{ErrorCode: commonpb.ErrorCode_UnexpectedError, Code: 65535, Reason: reason}
+		if got := StoppedWaiting(s); got != want {
+			t.Errorf("%q: stopped waiting %v, want %v", reason, got, want)
+		}
+	}
+	if StoppedWaiting(&commonpb.Status{Reason: "context Done"}) {
+		t.Error("a success answer was taken as unsettled")
+	}
+}
