@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -241,6 +242,20 @@ func (c copierFunc) Copy(ctx context.Context, m *domain.Migration, cp func(conte
 	return c.copy(ctx, m, cp)
 }
 
+// stopSync stops migration id's sync, forced, once it is syncing.
+func stopSync(t *testing.T, h *harness, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, err := h.svc.StopSync(context.Background(), admin, "stop-1", id, handlers.StopSync{ConfirmWritesStopped: true, Force: true})
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+}
+
 // routeSpy is a syncer that notes, when the saga releases the held writes,
 // where they go and what the history said at that moment.
 type routeSpy struct {
@@ -272,15 +287,7 @@ func TestTheSwitchIsRecordedBeforeAnyHeldWriteGoesToTheTarget(t *testing.T) {
 	h.runSaga(t)
 	id := h.start(t, domain.ProvisionerSimulated, "1h")
 	h.wait(t, id, domain.StateSyncing)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		_, err := h.svc.StopSync(context.Background(), admin, "stop-1", id, handlers.StopSync{ConfirmWritesStopped: true, Force: true})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
+	stopSync(t, h, id)
 	h.wait(t, id, domain.StateSwitchedOver)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		spy.mu.Lock()
@@ -328,5 +335,32 @@ func TestAStaleSagaCannotRecordOnceANewerTermDrives(t *testing.T) {
 	m = h.wait(t, id, domain.StateSwitchedOver)
 	if m.CopiedRows != m.Collections[0].Total*int64(len(m.Collections)) {
 		t.Fatalf("copied %d rows of %d collections", m.CopiedRows, len(m.Collections))
+	}
+}
+
+// failingCheck is a syncer whose check made while writes are held finds
+// the clusters different.
+type failingCheck struct{ *simulated.DataPlane }
+
+func (f failingCheck) Switch(context.Context, *domain.Migration) (domain.SwitchedOver, domain.Verified, func(bool), error) {
+	report := []byte(`{"equal":false,"collections":[{"database":"d","collection":"c","source_rows":10,"target_rows":9,"equal":false}]}`)
+	return domain.SwitchedOver{}, domain.Verified{Phase: "switch", Equal: false, Report: report}, nil,
+		&domain.StepError{Reason: "switch_check_failed", Permanent: true, Err: errors.New("after the drain the target differs from the source")}
+}
+
+// A switch whose check fails keeps that check's report in the history,
+// where the operator looks for what differed.
+func TestAFailedSwitchCheckIsKeptInTheHistory(t *testing.T) {
+	dp := simulated.New(simulated.Config{LagStep: time.Millisecond})
+	h := newHarness(t, handlers.StepsOf(domain.ProvisionerSimulated, dp))
+	h.steps.Syncer = failingCheck{dp}
+	h.runSaga(t)
+	id := h.start(t, domain.ProvisionerSimulated, "1h")
+	h.wait(t, id, domain.StateSyncing)
+	stopSync(t, h, id)
+	m := h.wait(t, id, domain.StateFailed)
+	last := m.Verifications[len(m.Verifications)-1]
+	if last.Phase != "switch" || last.Equal || !strings.Contains(string(last.Report), `"target_rows":9`) {
+		t.Fatalf("verifications %+v, want the failed switch check's report last", m.Verifications)
 	}
 }

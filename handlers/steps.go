@@ -187,6 +187,13 @@ func (s *Saga) sync(ctx context.Context, m *domain.Migration) error {
 func (s *Saga) switchOver(ctx context.Context, m *domain.Migration) error {
 	sw, check, route, err := s.steps.Syncer.Switch(ctx, m)
 	if err != nil {
+		if check.Phase != "" {
+			// A check that found the clusters different is kept with its
+			// report: the failure's detail says only where they differ.
+			if _, rerr := s.svc.Record(ctx, m.ID, m.ID+"/verified-switch-failed", domain.RecordVerification{Report: check}); rerr != nil {
+				s.logger.Warn("the failed switch check's report is not in the history", "migration", m.ID, "err", rerr)
+			}
+		}
 		return err
 	}
 	// The switch is recorded before any held write goes on to the target.
