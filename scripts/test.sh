@@ -38,7 +38,6 @@ bed_pkgs=()
 for p in "${milvus_pkgs[@]}"; do
   [ "$p" = ./e2e/... ] || bed_pkgs+=("$p")
 done
-# shellcheck disable=SC2046 # one package per word
 unit_pkgs=$($GO list ./... | grep -v -x -F "$($GO list "${milvus_pkgs[@]}")")
 flags=(-race -count=1)
 read -r -a extra <<< "${GOTESTFLAGS:-}"

@@ -2,7 +2,6 @@ package service
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -10,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/zdm-io/zdm/domain"
 )
 
 // NATSTLS secures the connections to an external NATS (nats_url): the CA
@@ -38,28 +39,37 @@ func (t NATSTLS) Validate(natsURL string) error {
 	return err
 }
 
-// config is the TLS configuration for the NATS connections; errors name
-// the setting.
+// config is the TLS configuration for the NATS connections, built as a
+// cluster's is from the files' PEM; errors name the setting.
 func (t NATSTLS) config() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("config: nats_tls.ca_file (--nats-tls-ca): %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("config: nats_tls.ca_file (--nats-tls-ca) %s holds no PEM certificate", t.CAFile)
-		}
-	}
+	c := domain.ClientTLS{Mode: domain.TLSOneWay}
 	if t.CertFile != "" {
-		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("config: nats_tls.cert_file and key_file (--nats-tls-cert, --nats-tls-key): %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
+		c.Mode = domain.TLSMutual
 	}
-	return cfg, nil
+	for _, f := range []struct {
+		path, setting string
+		dst           *string
+	}{{t.CAFile, "nats_tls.ca_file (--nats-tls-ca)", &c.CAPEM}, {t.CertFile, "nats_tls.cert_file (--nats-tls-cert)", &c.CertPEM},
+		{t.KeyFile, "nats_tls.key_file (--nats-tls-key)", &c.KeyPEM}} {
+		if f.path == "" {
+			continue
+		}
+		pem, err := os.ReadFile(f.path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %s: %w", f.setting, err)
+		}
+		*f.dst = string(pem)
+	}
+	cfg, err := c.Config()
+	var invalid *domain.ValidationError
+	if errors.As(err, &invalid) {
+		setting := "nats_tls.ca_file (--nats-tls-ca) " + t.CAFile
+		if invalid.Field != "tls.ca_pem" {
+			setting = "nats_tls.cert_file and key_file (--nats-tls-cert, --nats-tls-key): the key"
+		}
+		return nil, fmt.Errorf("config: %s %s", setting, strings.Replace(invalid.Message, "client_cert_pem", "the certificate", 1))
+	}
+	return cfg, err
 }
 
 // natsOptions are the options every connection to NATS at natsURL takes
@@ -80,13 +90,8 @@ func natsOptions(t NATSTLS) ([]nats.Option, error) {
 func withoutPasswords(servers string) string {
 	list := strings.Split(servers, ",")
 	for i, s := range list {
-		u, err := url.Parse(strings.TrimSpace(s))
-		if err != nil || u.User == nil {
-			continue
-		}
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			list[i] = u.String()
+		if u, err := url.Parse(strings.TrimSpace(s)); err == nil {
+			list[i] = u.Redacted()
 		}
 	}
 	return strings.Join(list, ",")
