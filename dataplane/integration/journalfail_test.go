@@ -66,7 +66,10 @@ func TestAWriteTooLargeForTheJournalNeverReachesTheSource(t *testing.T) {
 	gen := milvus.RowGen{Schema: shape.Schema("big_c0"), Rand: rand.New(rand.NewPCG(1, 1))}
 	began := time.Now()
 	_, err := through.Upsert(ctx, "big_db0", "big_c0", "", gen.Columns(rows, milvus.Keys{Ints: keys}, func(int) int64 { return 1 }), rows)
-	if err == nil || !strings.Contains(err.Error(), "max_payload") || !strings.Contains(err.Error(), "smaller batches") || time.Since(began) > 2*time.Second {
+	// Refused before any try: an intent's tries span 10 s and the
+	// journal's 19 s. The bound is not a speed target: it leaves a busy
+	// machine seconds to encode and decode 8 MB.
+	if err == nil || !strings.Contains(err.Error(), "max_payload") || !strings.Contains(err.Error(), "smaller batches") || time.Since(began) > 8*time.Second {
 		t.Fatalf("an upsert over the journal's %d bytes: %v after %s", limit, err, time.Since(began))
 	}
 	t.Logf("an upsert of %d rows of 128 floats (%.1f MB of vectors) refused in %s; the journal takes %d bytes",
