@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/zdm-io/zdm/retry"
 )
 
 // ErrKeyNotFound means a key-value bucket has no such key.
@@ -22,6 +28,8 @@ type KV struct {
 	ttl      time.Duration
 	replicas int
 	kv       jetstream.KeyValue
+	stream   jetstream.Stream      // the bucket's, for its leader's list of keys
+	leader   nats.JetStreamContext // reads a stream's leader answers
 }
 
 // KV opens (creating if needed) a file-backed bucket.
@@ -47,6 +55,12 @@ func (k *KV) open(ctx context.Context) error {
 		return fmt.Errorf("open bucket %s: %w", k.bucket, err)
 	}
 	k.kv = kv
+	if k.stream, err = k.js.Stream(ctx, "KV_"+k.bucket); err != nil {
+		return fmt.Errorf("open bucket %s: %w", k.bucket, err)
+	}
+	if k.leader, err = k.js.Conn().JetStream(); err != nil {
+		return fmt.Errorf("open bucket %s: %w", k.bucket, err)
+	}
 	return nil
 }
 
@@ -112,9 +126,77 @@ func (k *KV) Delete(ctx context.Context, key string) error {
 // All returns every key and its value.
 func (k *KV) All(ctx context.Context) (map[string][]byte, error) { return k.Matching(ctx, ">") }
 
+// matchingParallel bounds the keys Matching reads at once.
+const matchingParallel = 16
+
 // Matching returns the keys filter matches (NATS subject wildcards), with
-// their values.
+// their values, as the bucket holds them: what zdm decides from them (the
+// writes a dead zdmd left, the repairs to make again at the switch) must
+// not miss one. A watch reads through a consumer the cluster places on
+// any member of the bucket, a member restarted after losing its disk too,
+// which answers from what it has caught up with so far: keys missing,
+// deleted ones still there. On a cluster the bucket's leader lists the
+// keys and each is read from it.
 func (k *KV) Matching(ctx context.Context, filter string) (map[string][]byte, error) {
+	if k.replicas <= 1 {
+		return k.watched(ctx, filter)
+	}
+	prefix := "$KV." + k.bucket + "."
+	info, err := leaderInfo(ctx, k.js.Conn(), k.stream, jetstream.WithSubjectFilter(prefix+filter))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", k.bucket, err)
+	}
+	var mu sync.Mutex
+	out := make(map[string][]byte, len(info.State.Subjects))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(matchingParallel)
+	for subj := range info.State.Subjects {
+		g.Go(func() error {
+			m, err := k.lastFromLeader(gctx, subj)
+			switch {
+			case errors.Is(err, nats.ErrMsgNotFound):
+				return nil // removed since it was listed
+			case err != nil:
+				return fmt.Errorf("read %s: %w", subj, unavailable(ctx, k.js.Conn(), err))
+			}
+			if op := m.Header.Get(kvOperation); op == "DEL" || op == "PURGE" {
+				return nil
+			}
+			mu.Lock()
+			out[strings.TrimPrefix(subj, prefix)] = m.Data
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", k.bucket, err)
+	}
+	return out, nil
+}
+
+// lastFromLeader reads a subject's last message as the bucket's leader
+// holds it: not a direct get, which any member that is nearly caught up
+// answers. Each ask is bounded, as leaderInfo's are, and tried again.
+func (k *KV) lastFromLeader(ctx context.Context, subj string) (*nats.RawStreamMsg, error) {
+	var m *nats.RawStreamMsg
+	err := leaderInfoRetry.Do(ctx, func(int) error {
+		actx, cancel := context.WithTimeout(ctx, leaderInfoTry)
+		defer cancel()
+		var err error
+		m, err = k.leader.GetLastMsg("KV_"+k.bucket, subj, nats.Context(actx))
+		if err != nil && (ctx.Err() != nil || actx.Err() == nil) {
+			return retry.Stop(err)
+		}
+		return err
+	})
+	return m, err
+}
+
+// kvOperation is the header that marks a deleted or purged key.
+const kvOperation = "KV-Operation"
+
+// watched is Matching through a watch: exact on a single server.
+func (k *KV) watched(ctx context.Context, filter string) (map[string][]byte, error) {
 	w, err := k.kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", k.bucket, unavailable(ctx, k.js.Conn(), err))

@@ -39,6 +39,9 @@ func fromLeader(info *jetstream.StreamInfo) bool {
 // first answer, and the leader's may come second.
 var leaderInfoRetry = retry.Policy{Attempts: 10, First: 50 * time.Millisecond, Factor: 1.3, Max: 500 * time.Millisecond}
 
+// leaderInfoTry bounds one ask of leaderInfo.
+const leaderInfoTry = 2 * time.Second
+
 // errNotLeader is an answer from a member that is not the stream's
 // leader.
 var errNotLeader = errors.New("not the leader")
@@ -49,8 +52,16 @@ var errNotLeader = errors.New("not the leader")
 func leaderInfo(ctx context.Context, nc *nats.Conn, stream jetstream.Stream, opts ...jetstream.StreamInfoOpt) (*jetstream.StreamInfo, error) {
 	var info *jetstream.StreamInfo
 	err := leaderInfoRetry.Do(ctx, func(int) error {
+		// Each ask is bounded: one sent on a connection to a node that
+		// has just died is never answered, and the next one goes out on
+		// the connection to another.
+		actx, cancel := context.WithTimeout(ctx, leaderInfoTry)
+		defer cancel()
 		var err error
-		if info, err = stream.Info(ctx, opts...); err != nil {
+		if info, err = stream.Info(actx, opts...); err != nil {
+			if ctx.Err() == nil && actx.Err() != nil {
+				return err
+			}
 			return retry.Stop(unavailable(ctx, nc, err))
 		}
 		if !fromLeader(info) {
@@ -62,7 +73,7 @@ func leaderInfo(ctx context.Context, nc *nats.Conn, stream jetstream.Stream, opt
 	case errors.Is(err, errNotLeader):
 		return nil, fmt.Errorf("%w (stream %s: no leader answered; its members may be behind)", domain.ErrStoreUnavailable, info.Config.Name)
 	case err != nil:
-		return nil, err
+		return nil, unavailable(ctx, nc, err)
 	}
 	return info, nil
 }

@@ -198,7 +198,7 @@ func (c *Cluster) Stop() {
 func (c *Cluster) WaitReady(ctx context.Context, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
-	var last error
+	last := ctx.Err()
 	for ctx.Err() == nil {
 		if last = c.ready(ctx); last == nil {
 			return nil

@@ -1,0 +1,93 @@
+package eventstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zdm-io/zdm/eventstore"
+)
+
+// A bucket read whole (the write intents a dead zdmd left, the repairs to
+// make again at the switch) is read through a consumer the cluster places
+// on any of the bucket's members, one restarted after losing its disk
+// too, while it catches up. Every read must hold every key all the same:
+// a missing intent is a write the source applied that never reaches the
+// target.
+func TestABucketReadWhileAWipedNodeCatchesUpHoldsEveryKey(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c := startCluster(t)
+	nc := clusterConn(t, c)
+	js, _ := jetstream.New(nc)
+	st, err := eventstore.Open(ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := st.KV(ctx, "CATCHUP_TEST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enough data that a member restarted empty takes a while to catch up.
+	const keys = 1500
+	value := make([]byte, 8<<10)
+	for i := range keys {
+		if err := kv.Put(ctx, fmt.Sprintf("k.%d", i), value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range keys / 10 {
+		if err := kv.Delete(ctx, fmt.Sprintf("k.%d", i*10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := keys - keys/10
+	reads, short := 0, 0
+	for victim := range c.Nodes {
+		c.Kill(victim)
+		if err := c.Wipe(victim); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Restart(victim); err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
+			got, err := kv.Matching(ctx, "k.*")
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue // no answer is fine; a wrong one is not
+			}
+			reads++
+			if len(got) != want {
+				short++
+				t.Errorf("after node %d was wiped: a read returned %d keys, not the %d the bucket holds", victim, len(got), want)
+			}
+		}
+		if err := c.WaitReady(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		waitCaughtUp(ctx, t, js, "KV_CATCHUP_TEST")
+	}
+	if reads == 0 {
+		t.Fatal("no read answered while the wiped nodes caught up")
+	}
+	t.Logf("%d reads while wiped nodes caught up, %d short", reads, short)
+}
+
+// waitCaughtUp waits until every member of a stream is current.
+func waitCaughtUp(ctx context.Context, t *testing.T, js jetstream.JetStream, stream string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; {
+		s, err := js.Stream(ctx, stream)
+		if err == nil && len(s.CachedInfo().Cluster.Replicas) == 2 && caughtUp(s.CachedInfo().Cluster) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not catch up: %v", stream, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
