@@ -27,47 +27,22 @@ type sideOf struct {
 }
 
 // explainCounts is called when a comparison found no row differing but
-// the row counts differ: it counts the distinct keys of both sides, which
-// a key held twice does not change, and records how many rows each side
-// holds under keys it already holds. It reports whether the two sides hold
-// the same keys, with no key twice on the target.
-func explainCounts(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSchema, src, dst sideOf) (bool, error) {
-	srcKeys, err := distinctKeys(ctx, src, pk)
+// the row counts differ: it walks the keys of both sides (diffKeys),
+// which a key held twice does not change, records how many rows each side
+// holds under keys it already holds, and names the keys one side holds and
+// the other does not. It reports whether the two sides hold the same keys,
+// with no key twice on the target.
+func explainCounts(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSchema, src, dst sideOf, maxNamed int) (bool, error) {
+	d, err := diffKeys(ctx, src, dst, pk, max(0, maxNamed-len(cr.Mismatches)))
 	if err != nil {
 		return false, err
 	}
-	dstKeys, err := distinctKeys(ctx, dst, pk)
-	if err != nil {
-		return false, err
-	}
-	cr.SourceDuplicates = max(0, cr.SourceRows-srcKeys)
-	cr.TargetDuplicates = max(0, cr.TargetRows-dstKeys)
-	return srcKeys == dstKeys && cr.TargetDuplicates == 0, nil
-}
-
-// distinctKeys counts the distinct keys of a collection, reading its key
-// column alone, in key order, a query window at a time.
-func distinctKeys(ctx context.Context, s sideOf, pk *schemapb.FieldSchema) (int64, error) {
-	all := milvus.KeyRange{}
-	var cursor *string
-	var n int64
-	for {
-		page, err := s.c.QueryAt(ctx, s.db, s.cl, all.Expr(pk, cursor), []string{pk.GetName()}, nil, milvus.QueryWindow, s.ts)
-		if err != nil {
-			return 0, fmt.Errorf("count the keys of %s/%s: %w", s.db, s.cl, err)
-		}
-		keys := milvus.KeysOf(milvus.Column(page, pk.GetName())).Strings()
-		seen := make(map[string]struct{}, len(keys))
-		for _, k := range keys {
-			seen[k] = struct{}{}
-		}
-		n += int64(len(seen))
-		if len(keys) < milvus.QueryWindow {
-			return n, nil
-		}
-		last := keys[len(keys)-1]
-		cursor = &last
-	}
+	cr.SourceDuplicates = max(0, cr.SourceRows-d.srcKeys)
+	cr.TargetDuplicates = max(0, cr.TargetRows-d.dstKeys)
+	cr.Missing += d.missing
+	cr.Extra += d.extra
+	cr.Mismatches = append(cr.Mismatches, d.named...)
+	return d.missing == 0 && d.extra == 0 && cr.TargetDuplicates == 0, nil
 }
 
 // duplicatesNote says which collections' sources hold rows under keys

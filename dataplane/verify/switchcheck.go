@@ -65,6 +65,9 @@ func (d *Described) put(c *milvus.Collection) {
 // one burst.
 const quickParallel = 16
 
+// quickMismatches bounds the keys a quick check names per collection.
+const quickMismatches = 20
+
 // QuickCheckOf is QuickCheck of the source's collections that include
 // accepts (nil: every one); include is asked about each collection the
 // source lists. known, if not nil, gives the collections an earlier check
@@ -156,7 +159,7 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 	}
 	sh, th := rowHashes(page, pk.GetName(), c.Schema), rowHashes(other, pk.GetName(), c.Schema)
 	compareHashes(&cr, sh, th, func(format string, args ...any) {
-		if len(cr.Mismatches) < 20 {
+		if len(cr.Mismatches) < quickMismatches {
 			cr.Mismatches = append(cr.Mismatches, fmt.Sprintf(format, args...))
 		}
 	}, nil)
@@ -169,7 +172,7 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 		// Writes are held: the keys are read strongly, and only here,
 		// where the counts alone differ.
 		var err error
-		cr.Equal, err = explainCounts(ctx, &cr, pk, sideOf{src, db, name, 0}, sideOf{dst, db, name, 0})
+		cr.Equal, err = explainCounts(ctx, &cr, pk, sideOf{src, db, name, 0}, sideOf{dst, db, name, 0}, quickMismatches)
 		return cr, true, err
 	}
 	return cr, true, nil

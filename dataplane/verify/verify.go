@@ -346,7 +346,7 @@ func verifyRows(ctx context.Context, src, dst *milvus.Conn, s, t *milvus.Collect
 	sort.Strings(cr.Mismatches)
 	cr.Equal = cr.SourceRows == cr.TargetRows && cr.RangesDiffer == 0 && sampledDiffer(cr) == 0
 	if !cr.Equal && cr.RangesDiffer == 0 && sampledDiffer(cr) == 0 {
-		cr.Equal, err = explainCounts(ctx, &cr, pk, sideOf{src, s.Database, s.Name, srcTS}, sideOf{dst, t.Database, t.Name, dstTS})
+		cr.Equal, err = explainCounts(ctx, &cr, pk, sideOf{src, s.Database, s.Name, srcTS}, sideOf{dst, t.Database, t.Name, dstTS}, opt.MaxMismatches)
 	}
 	return cr, err
 }
