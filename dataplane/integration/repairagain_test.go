@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/capture"
@@ -53,18 +55,32 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 		t.Fatal(err)
 	}
 
-	// A dead zdmd's intent: an insert of key 777777 it had forwarded.
+	// A dead zdmd's intents: two inserts (keys 777777 and 777778) and a
+	// delete (key 3) it had forwarded. At the switch the three are
+	// repaired again together, by one read of the source per kind.
 	store := estest.NewStore(t)
 	journal, intents := estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS")
 	gen := milvus.RowGen{Schema: shape.Schema(coll), Rand: rand.New(rand.NewPCG(7, 7))}
-	late := gen.Columns(1, milvus.Keys{Ints: []int64{777777}}, func(int) int64 { return 1 })
-	req, err := proto.Marshal(&milvuspb.InsertRequest{DbName: db, CollectionName: coll, FieldsData: late, NumRows: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := capture.Entry{Op: "write", Method: "Insert", Database: db, Collection: coll, Request: req, At: time.Now()}
-	if err := intents.Put(ctx, m.ID+".deadbeef.0", e.Marshal()); err != nil {
-		t.Fatal(err)
+	var late [][]*schemapb.FieldData
+	for i, msg := range []proto.Message{
+		&milvuspb.InsertRequest{DbName: db, CollectionName: coll, NumRows: 1},
+		&milvuspb.InsertRequest{DbName: db, CollectionName: coll, NumRows: 1},
+		&milvuspb.DeleteRequest{DbName: db, CollectionName: coll, Expr: "id in [3]"},
+	} {
+		method := "Delete"
+		if ins, ok := msg.(*milvuspb.InsertRequest); ok {
+			method = "Insert"
+			ins.FieldsData = gen.Columns(1, milvus.Keys{Ints: []int64{777777 + int64(i)}}, func(int) int64 { return 1 })
+			late = append(late, ins.FieldsData)
+		}
+		req, err := proto.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := capture.Entry{Op: "write", Method: method, Database: db, Collection: coll, Request: req, At: time.Now()}
+		if err := intents.Put(ctx, fmt.Sprintf("%s.deadbeef.%d", m.ID, i), e.Marshal()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	positions := estest.KV(t, store, "TEST_APPLY")
 	zdmd := func() (*livesync.Syncer, context.CancelFunc) {
@@ -79,16 +95,25 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 		return syncer, stop
 	}
 	syncer, stop := zdmd()
-	// The first switch drains the journal: the repair found no key
-	// 777777 on the source. Writes go back to the source.
+	// The first switch drains the journal: the repairs found neither
+	// insert on the source, and key 3 still there. Writes go back to the
+	// source.
 	_, check, route, err := syncer.Switch(ctx, m)
 	if err != nil || !check.Equal {
 		t.Fatalf("the first switch: %v, equal %v", err, check.Equal)
 	}
 	route(false)
-	// Then the source applies the insert, and the zdmd that repaired it
-	// stops driving; the next one runs the switch.
-	if _, err := src.Insert(ctx, db, coll, "", late, 1); err != nil {
+	if n, err := milvustest.Dial(t, bed.Target).CountWhere(ctx, db, coll, "id == 3"); err != nil || n != 1 {
+		t.Fatalf("after the first switch the target holds key 3 in %d rows, not 1 (%v)", n, err)
+	}
+	// Then the source applies the three writes, and the zdmd that
+	// repaired them stops driving; the next one runs the switch.
+	for _, cols := range late {
+		if _, err := src.Insert(ctx, db, coll, "", cols, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := src.Delete(ctx, db, coll, "", "id in [3]"); err != nil {
 		t.Fatal(err)
 	}
 	stop()
@@ -99,8 +124,11 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 		t.Fatalf("the switch after the late write: %v, equal %v %s", err, check.Equal, strings.TrimSpace(string(check.Report)))
 	}
 	route(false)
-	if n, err := milvustest.Dial(t, bed.Target).CountWhere(ctx, db, coll, "id == 777777"); err != nil || n != 1 {
-		t.Fatalf("the late write on the target: %d rows (%v)", n, err)
+	if n, err := milvustest.Dial(t, bed.Target).CountWhere(ctx, db, coll, "id in [777777, 777778]"); err != nil || n != 2 {
+		t.Fatalf("the late inserts on the target: %d rows of 2 (%v)", n, err)
+	}
+	if n, err := milvustest.Dial(t, bed.Target).CountWhere(ctx, db, coll, "id == 3"); err != nil || n != 0 {
+		t.Fatalf("the late delete on the target: key 3 still in %d rows (%v)", n, err)
 	}
 	// The ended migration leaves no apply position or kept repair behind.
 	if err := syncer.Disarm(ctx, m); err != nil {

@@ -3,6 +3,8 @@ package livesync
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -74,17 +76,24 @@ func (a *Applier) KeptRepairs(ctx context.Context) ([]keptRepair, map[[2]string]
 // dead zdmd had sent may still sit in the source's queue when it is
 // repaired, and be applied after the repair read its keys: the repair then
 // left the target without it. Called while writes are held at the switch,
-// once the journal is drained, it reads the source as it stays.
+// once the journal is drained, it reads the source as it stays: so the
+// writes of one collection are repaired together, one strong read of the
+// source for all their keys, whatever their order was.
 func (a *Applier) RepairAgain(ctx context.Context, kept []keptRepair) error {
 	began := time.Now()
-	// In parallel: each repair's strong read of the source waits for its
-	// next time tick, and writes are held meanwhile.
+	byColl := map[[2]string][]keptRepair{}
+	for _, k := range kept {
+		c := [2]string{k.entry.Database, k.entry.Collection}
+		byColl[c] = append(byColl[c], k)
+	}
+	// In parallel: each strong read of the source waits for its next
+	// time tick, and writes are held meanwhile.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(repairAgainParallel)
-	for _, k := range kept {
+	for c, ks := range byColl {
 		g.Go(func() error {
-			if err := a.repair(gctx, nil, k.entry, k.msg); err != nil {
-				return fmt.Errorf("repair again a write of %s/%s without a known outcome: %w", k.entry.Database, k.entry.Collection, err)
+			if err := a.repairCollectionAgain(gctx, c[0], c[1], ks); err != nil {
+				return fmt.Errorf("repair again the writes of %s/%s without a known outcome: %w", c[0], c[1], err)
 			}
 			return nil
 		})
@@ -94,9 +103,84 @@ func (a *Applier) RepairAgain(ctx context.Context, kept []keptRepair) error {
 	}
 	if len(kept) > 0 {
 		a.logger.Info("writes without a known outcome repaired again while writes are held", "writes", len(kept),
-			"took", time.Since(began).Round(time.Millisecond))
+			"collections", len(byColl), "took", time.Since(began).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// repairChunk bounds the keys of one repair read, well under the rows a
+// Milvus query returns.
+const repairChunk = 4096
+
+// repairGroup is the kept writes of a collection repaired by one read:
+// those that wrote one partition, or the deletes.
+type repairGroup struct {
+	part    string
+	restore bool
+}
+
+// repairCollectionAgain repairs the kept writes of one collection.
+func (a *Applier) repairCollectionAgain(ctx context.Context, db, coll string, kept []keptRepair) error {
+	col, err := a.repairedCollection(ctx, db, coll)
+	if err != nil || col == nil {
+		return err
+	}
+	groups := map[repairGroup]*keySet{}
+	for _, k := range kept {
+		keys, part, err := a.touchedKeys(ctx, db, coll, col, k.msg)
+		if err != nil {
+			return err
+		}
+		if keys.Len() == 0 {
+			if err := a.repairWithoutKeys(ctx, k.entry, col, part); err != nil {
+				return err
+			}
+			continue
+		}
+		grp := repairGroup{part: part, restore: k.entry.Method != "Delete"}
+		if groups[grp] == nil {
+			groups[grp] = &keySet{}
+		}
+		groups[grp].add(keys)
+	}
+	for grp, set := range groups {
+		for _, keys := range set.chunks(repairChunk) {
+			if err := a.repairKeys(ctx, db, coll, col, grp.part, keys, grp.restore); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// keySet gathers keys, each once.
+type keySet struct {
+	ints map[int64]struct{}
+	strs map[string]struct{}
+}
+
+func (s *keySet) add(k milvus.Keys) {
+	if s.ints == nil {
+		s.ints, s.strs = map[int64]struct{}{}, map[string]struct{}{}
+	}
+	for _, i := range k.Ints {
+		s.ints[i] = struct{}{}
+	}
+	for _, v := range k.Strs {
+		s.strs[v] = struct{}{}
+	}
+}
+
+// chunks returns the keys in order, at most n at a time.
+func (s *keySet) chunks(n int) []milvus.Keys {
+	var out []milvus.Keys
+	for c := range slices.Chunk(slices.Sorted(maps.Keys(s.ints)), n) {
+		out = append(out, milvus.Keys{Ints: c})
+	}
+	for c := range slices.Chunk(slices.Sorted(maps.Keys(s.strs)), n) {
+		out = append(out, milvus.Keys{Strs: c})
+	}
+	return out
 }
 
 // repairAndCheck repairs the kept writes again and compares the clusters

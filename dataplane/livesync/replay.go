@@ -137,47 +137,77 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 // uncertain write touched. Applied in journal order, it is followed by the
 // replay of every later write, so the result is what the source holds.
 func (a *Applier) repair(ctx context.Context, w *applyWorker, e capture.Entry, msg proto.Message) error {
-	db, coll := e.Database, e.Collection
-	if ok, err := a.target.HasCollection(ctx, db, coll); err != nil || !ok {
+	col, err := a.repairedCollection(ctx, e.Database, e.Collection)
+	if err != nil || col == nil {
 		return err
 	}
-	col, err := a.target.Structure(ctx, db, coll)
+	keys, part, err := a.touchedKeys(ctx, e.Database, e.Collection, col, msg)
 	if err != nil {
 		return err
 	}
+	if keys.Len() == 0 {
+		return a.repairWithoutKeys(ctx, e, col, part)
+	}
+	return a.repairKeys(ctx, e.Database, e.Collection, col, part, keys, e.Method != "Delete")
+}
+
+// repairedCollection describes the target's collection a repair writes
+// (nil: the target has none, and there is nothing to repair).
+func (a *Applier) repairedCollection(ctx context.Context, db, coll string) (*milvus.Collection, error) {
+	if ok, err := a.target.HasCollection(ctx, db, coll); err != nil || !ok {
+		return nil, err
+	}
+	return a.target.Structure(ctx, db, coll)
+}
+
+// touchedKeys returns the keys a write named, and the partition it wrote.
+func (a *Applier) touchedKeys(ctx context.Context, db, coll string, col *milvus.Collection, msg proto.Message) (milvus.Keys, string, error) {
 	pk := col.PrimaryField().GetName()
-	var keys milvus.Keys
-	part := ""
 	switch r := msg.(type) {
 	case *milvuspb.InsertRequest:
-		keys, part = milvus.KeysOf(milvus.Column(r.GetFieldsData(), pk)), r.GetPartitionName()
+		return milvus.KeysOf(milvus.Column(r.GetFieldsData(), pk)), r.GetPartitionName(), nil
 	case *milvuspb.UpsertRequest:
-		keys, part = milvus.KeysOf(milvus.Column(r.GetFieldsData(), pk)), r.GetPartitionName()
+		return milvus.KeysOf(milvus.Column(r.GetFieldsData(), pk)), r.GetPartitionName(), nil
 	case *milvuspb.DeleteRequest:
 		// A delete by keys names them; for any other expression, the rows
 		// it may have removed from the source are those still on the
 		// target. Naming them saves a strong read of the target, which
 		// waits for its next time tick while writes are held at the
 		// switch.
-		var named bool
-		if keys, named = milvus.DeleteKeys(r.GetExpr(), pk); !named {
-			cols, err := a.target.Query(ctx, db, coll, r.GetExpr(), []string{pk}, nil, milvus.QueryWindow)
-			if err != nil {
-				return err
-			}
-			keys = milvus.KeysOf(milvus.Column(cols, pk))
+		if keys, named := milvus.DeleteKeys(r.GetExpr(), pk); named {
+			return keys, "", nil
 		}
+		cols, err := a.target.Query(ctx, db, coll, r.GetExpr(), []string{pk}, nil, milvus.QueryWindow)
+		if err != nil {
+			return milvus.Keys{}, "", err
+		}
+		return milvus.KeysOf(milvus.Column(cols, pk)), "", nil
 	}
-	if keys.Len() == 0 {
-		if pkf := col.PrimaryField(); e.Method == "Insert" && pkf.GetDataType() == schemapb.DataType_Int64 && !pkf.GetAutoID() {
-			return a.repairKeyless(ctx, db, coll, col, part, e.AfterKey)
-		}
-		if e.Method != "Delete" {
-			a.logger.Warn("an insert with keys the source assigns has no known outcome; its rows may be on the source only",
-				"collection", db+"/"+coll)
-		}
-		return nil
+	return milvus.Keys{}, "", nil
+}
+
+// repairWithoutKeys repairs an uncertain write that named no keys: an
+// insert the source gave keys to, or a delete that matched nothing on the
+// target.
+func (a *Applier) repairWithoutKeys(ctx context.Context, e capture.Entry, col *milvus.Collection, part string) error {
+	db, coll := e.Database, e.Collection
+	if pkf := col.PrimaryField(); e.Method == "Insert" && pkf.GetDataType() == schemapb.DataType_Int64 && !pkf.GetAutoID() {
+		return a.repairKeyless(ctx, db, coll, col, part, e.AfterKey)
 	}
+	if e.Method != "Delete" {
+		a.logger.Warn("an insert with keys the source assigns has no known outcome; its rows may be on the source only",
+			"collection", db+"/"+coll)
+	}
+	return nil
+}
+
+// repairKeys deletes from the target the keys the source lacks and, with
+// restore, writes over it the source's rows of the others (upserted in
+// partition part). A delete's keys the source holds are not restored: the
+// delete names no partition, and the target holds them as the source does
+// unless a write of them is uncertain too.
+func (a *Applier) repairKeys(ctx context.Context, db, coll string, col *milvus.Collection, part string, keys milvus.Keys, restore bool) error {
+	pk := col.PrimaryField().GetName()
 	rows, err := a.source.Query(ctx, db, coll, keys.InExpr(pk), milvus.OutputFields(col), nil, int64(keys.Len()))
 	if err != nil {
 		return &sourceWait{err}
@@ -186,7 +216,7 @@ func (a *Applier) repair(ctx context.Context, w *applyWorker, e capture.Entry, m
 	for _, k := range milvus.KeysOf(milvus.Column(rows, pk)).Strings() {
 		found[k] = true
 	}
-	if n := milvus.Rows(rows); n > 0 && e.Method != "Delete" {
+	if n := milvus.Rows(rows); n > 0 && restore {
 		milvus.MarkDynamic(rows)
 		milvus.FitArrays(rows, col.Schema)
 		if _, err := a.target.Upsert(ctx, db, coll, part, rows, n); err != nil {
