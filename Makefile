@@ -17,8 +17,6 @@ GOTESTFLAGS ?=
 # because they share its two servers.
 MILVUS_PKGS := ./dataplane/integration/... ./dataplane/provision/... ./dataplane/milvus/milvustest/... \
 	./cmd/zdmd/datatools/... ./e2e/...
-# Every other package: unit tests, run in parallel.
-UNIT_PKGS = $$($(GO) list ./... | grep -v -x -F "$$($(GO) list $(MILVUS_PKGS))")
 
 .PHONY: build test bench run demo demo-ha vet clean milvus-up milvus-down test-unit test-milvus
 
@@ -41,11 +39,12 @@ milvus-down:
 test: vet
 	@MILVUS_PKGS='$(MILVUS_PKGS)' GO='$(GO)' GOTESTFLAGS='$(GOTESTFLAGS)' scripts/test.sh
 
+# One group of make test: the packages that need no Milvus; those that do.
 test-unit: vet
-	ZDM_CHROMIUM=$$(scripts/chromium.sh) $(GO) test -race -count=1 $(UNIT_PKGS)
+	@MILVUS_PKGS='$(MILVUS_PKGS)' GO='$(GO)' GOTESTFLAGS='$(GOTESTFLAGS)' scripts/test.sh unit
 
-test-milvus: milvus-up
-	ZDM_HAPROXY=$$(scripts/haproxy.sh) $(GO) test -race -count=1 -p 1 -timeout 30m $(MILVUS_PKGS)
+test-milvus:
+	@MILVUS_PKGS='$(MILVUS_PKGS)' GO='$(GO)' GOTESTFLAGS='$(GOTESTFLAGS)' scripts/test.sh milvus e2e
 
 # Benchmarks print ratios against baselines measured in the same run; the
 # segment copy runs once more on a larger set (a million rows).

@@ -68,7 +68,8 @@ func (c *Capture) Forward(ctx context.Context, call Call, send Send) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	if k.a != nil && (k.kind == "write" || k.kind == "ddl") && c.term.Err() != nil {
+	changes := k.a != nil && (k.kind == "write" || k.kind == "ddl") // of a captured migration
+	if changes && c.term.Err() != nil {
 		// The lease was lost, maybe while the write waited: another zdmd
 		// may drive already, and may have read the intents before this
 		// one was recorded. Nothing is sent; the client tries again and
@@ -77,7 +78,7 @@ func (c *Capture) Forward(ctx context.Context, call Call, send Send) ([]byte, er
 		return nil, status.Errorf(codes.Unavailable, "zdm: this zdmd stopped driving migration %s before the %s was sent; retry it", k.a.migrationID, k.method)
 	}
 	sendCtx := ctx
-	if k.a != nil && (k.kind == "write" || k.kind == "ddl") {
+	if changes {
 		// A client that goes away does not take its write back: the
 		// source may apply it whenever its request arrived. Cut off, it
 		// would be repaired from the source's rows before the source had
