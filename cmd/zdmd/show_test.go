@@ -28,7 +28,7 @@ func TestShowSaysWhereAMigrationStandsAndWhatToDoAfterAFailure(t *testing.T) {
 	m.State, m.Stage, m.FailureReason, m.FailureDetail = domain.StateFailed, "sync", "switch_check_failed", "rows 10 on the source, 9 on the target"
 	out = strings.Join(summary(m, now), "\n")
 	for _, want := range []string{"failed: switch_check_failed rows 10 on the source, 9 on the target",
-		"what happened: after the drain, counts or sampled rows differ", "what to do: writes reached the source around the proxy; find them"} {
+		"what happened: after the drain, counts, sampled rows or keys differ", "what to do: look for the named keys' writes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("failed: no %q in\n%s", want, out)
 		}
