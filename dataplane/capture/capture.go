@@ -45,7 +45,9 @@ type Failer interface {
 type Intents interface {
 	Put(ctx context.Context, key string, value []byte) error
 	Delete(ctx context.Context, key string) error
-	All(ctx context.Context) (map[string][]byte, error)
+	// Matching returns the keys a NATS subject filter matches, with their
+	// values.
+	Matching(ctx context.Context, filter string) (map[string][]byte, error)
 }
 
 // Capture journals the writes a source acknowledges through its proxy

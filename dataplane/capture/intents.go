@@ -237,18 +237,15 @@ func (c *Capture) DropIntents(ctx context.Context, migrationID string) error {
 	return nil
 }
 
-// intentsOf returns a migration's intents, by key.
+// intentsOf returns a migration's intents, by key: the bucket keeps a
+// marker of every intent deleted, of every migration, and only this one's
+// are read.
 func (c *Capture) intentsOf(ctx context.Context, migrationID string) (map[string][]byte, error) {
-	all, err := c.intents.All(ctx)
+	mine, err := c.intents.Matching(ctx, migrationID+".>")
 	if err != nil {
 		return nil, fmt.Errorf("read write intents: %w", err)
 	}
-	for key := range all {
-		if !strings.HasPrefix(key, migrationID+".") {
-			delete(all, key)
-		}
-	}
-	return all, nil
+	return mine, nil
 }
 
 func (c *Capture) appendUncertain(ctx context.Context, migrationID string, e Entry) error {
