@@ -237,10 +237,19 @@ func (c *Conn) QueryAt(ctx context.Context, db, coll, expr string, fields []stri
 }
 
 // ReadTimestamp returns a timestamp of the server's clock taken now: every
-// write the server acknowledged before this call is stamped earlier.
-// Milvus gives it out with a flush of the collection, which also seals its
-// growing segments (as the server does on its own every few minutes).
+// write the server acknowledged before this call is stamped earlier. It
+// is allocated, as Milvus 2.3 and later give one out. A flush of the
+// collection gives one too, but seals its growing segments and hands them
+// to the query node while the applications write: a source migrated under
+// chaos tests returned rows whose acknowledged deletes came in that
+// window (Milvus 2.3 has known lost-delete faults around handoff), and
+// the copy flushed every collection it read. The flush stays for a server
+// that allocates none.
 func (c *Conn) ReadTimestamp(ctx context.Context, db, coll string) (uint64, error) {
+	a, err := c.Svc.AllocTimestamp(c.In(ctx, db), &milvuspb.AllocTimestampRequest{})
+	if Check("allocate a timestamp", a.GetStatus(), err) == nil && a.GetTimestamp() != 0 {
+		return a.GetTimestamp(), nil
+	}
 	r, err := c.Svc.Flush(c.In(ctx, db), &milvuspb.FlushRequest{DbName: db, CollectionNames: []string{coll}})
 	if err := Check("flush "+db+"/"+coll, r.GetStatus(), err); err != nil {
 		return 0, err

@@ -294,9 +294,8 @@ func (c *Copier) connect(ctx context.Context, m *domain.Migration) (src, dst *mi
 // stamped earlier and every page read at it holds them; the writes after
 // are journaled. A read at a past timestamp is answered at once, where a
 // strong read waits for the server's next time tick: pages come several
-// times faster. A source that gives no timestamp (a user without the
-// flush privilege, a flush rate limit) is read strongly, which is slower
-// and as complete.
+// times faster. A source that gives no timestamp (see ReadTimestamp) is
+// read strongly, which is slower and as complete.
 func (c *Copier) readTimestamp(ctx context.Context, src *milvus.Conn, col *milvus.Collection) uint64 {
 	ts, err := src.ReadTimestamp(ctx, col.Database, col.Name)
 	if err != nil {
