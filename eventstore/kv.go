@@ -11,8 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/zdm-io/zdm/retry"
 )
 
 // ErrKeyNotFound means a key-value bucket has no such key.
@@ -176,17 +174,11 @@ func (k *KV) Matching(ctx context.Context, filter string) (map[string][]byte, er
 
 // lastFromLeader reads a subject's last message as the bucket's leader
 // holds it: not a direct get, which any member that is nearly caught up
-// answers. Each ask is bounded, as leaderInfo's are, and tried again.
+// answers.
 func (k *KV) lastFromLeader(ctx context.Context, subj string) (*nats.RawStreamMsg, error) {
 	var m *nats.RawStreamMsg
-	err := leaderInfoRetry.Do(ctx, func(int) error {
-		actx, cancel := context.WithTimeout(ctx, leaderInfoTry)
-		defer cancel()
-		var err error
+	err := askLeader(ctx, func(actx context.Context) (err error) {
 		m, err = k.leader.GetLastMsg("KV_"+k.bucket, subj, nats.Context(actx))
-		if err != nil && (ctx.Err() != nil || actx.Err() == nil) {
-			return retry.Stop(err)
-		}
 		return err
 	})
 	return m, err

@@ -46,23 +46,32 @@ const leaderInfoTry = 2 * time.Second
 // leader.
 var errNotLeader = errors.New("not the leader")
 
+// askLeader runs ask under leaderInfoRetry, each try bounded by
+// leaderInfoTry: one sent on a connection to a node that has just died is
+// never answered, and the next one goes out on the connection to another.
+// A try that timed out, or answered errNotLeader, is tried again; any
+// other error ends the asks.
+func askLeader(ctx context.Context, ask func(context.Context) error) error {
+	return leaderInfoRetry.Do(ctx, func(int) error {
+		actx, cancel := context.WithTimeout(ctx, leaderInfoTry)
+		defer cancel()
+		err := ask(actx)
+		if err == nil || errors.Is(err, errNotLeader) || (ctx.Err() == nil && actx.Err() != nil) {
+			return err
+		}
+		return retry.Stop(err)
+	})
+}
+
 // leaderInfo is the stream's information as its leader gives it: what
 // zdm decides from a list of subjects (the migrations to capture, the
 // journal's last entry) must not come from a member that is behind.
 func leaderInfo(ctx context.Context, nc *nats.Conn, stream jetstream.Stream, opts ...jetstream.StreamInfoOpt) (*jetstream.StreamInfo, error) {
 	var info *jetstream.StreamInfo
-	err := leaderInfoRetry.Do(ctx, func(int) error {
-		// Each ask is bounded: one sent on a connection to a node that
-		// has just died is never answered, and the next one goes out on
-		// the connection to another.
-		actx, cancel := context.WithTimeout(ctx, leaderInfoTry)
-		defer cancel()
+	err := askLeader(ctx, func(actx context.Context) error {
 		var err error
 		if info, err = stream.Info(actx, opts...); err != nil {
-			if ctx.Err() == nil && actx.Err() != nil {
-				return err
-			}
-			return retry.Stop(unavailable(ctx, nc, err))
+			return err
 		}
 		if !fromLeader(info) {
 			return errNotLeader
