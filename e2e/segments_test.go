@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,16 @@ func TestSegmentCopyMigrationWithWritesAndAKill(t *testing.T) {
 	p = e.serve(t)
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
 	var before, after int
+	var steps []string
+	t.Cleanup(func() {
+		if t.Failed() || testing.Verbose() {
+			t.Logf("the segment copy's checkpoints:\n%s", strings.Join(steps, "\n"))
+		}
+	})
 	for _, ev := range events(t, p, id) {
+		if ev.Type == "bulk_copy_progressed" {
+			steps = append(steps, ev.At.Format(time.StampMilli)+" "+string(ev.Data))
+		}
 		switch {
 		case ev.Type == "bulk_copy_progressed" && ev.At.Before(killed):
 			before++

@@ -2,6 +2,7 @@ package milvus
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -15,6 +16,8 @@ type Segment struct {
 	ID          int64 `json:"id"`
 	PartitionID int64 `json:"partition_id"`
 	Rows        int64 `json:"rows"`
+	// State is the server's, as listed.
+	State commonpb.SegmentState `json:"-"`
 }
 
 // IDs are a collection's ID and its partitions' IDs, by name: the paths
@@ -77,19 +80,28 @@ func (c *Conn) FlushAndWait(ctx context.Context, db, coll string) error {
 	}
 }
 
-// FlushedSegments lists a collection's flushed segments.
-func (c *Conn) FlushedSegments(ctx context.Context, db, coll string) ([]Segment, error) {
+// PersistentSegments lists a collection's segments that have left the
+// growing state: sealed, on their way to storage, or flushed. A flush
+// counts a segment whose binlogs are saved as flushed while the server
+// still marks it flushing, and a compaction's result starts out
+// flushing while the segments it replaces are already dropped: a caller
+// that needs every row in storage waits until all are Flushed.
+func (c *Conn) PersistentSegments(ctx context.Context, db, coll string) ([]Segment, error) {
 	r, err := c.Svc.GetPersistentSegmentInfo(c.In(ctx, db), &milvuspb.GetPersistentSegmentInfoRequest{DbName: db, CollectionName: coll})
 	if err := Check("segments of "+db+"/"+coll, r.GetStatus(), err); err != nil {
 		return nil, err
 	}
-	var out []Segment
+	out := make([]Segment, 0, len(r.GetInfos()))
 	for _, s := range r.GetInfos() {
-		if s.GetState() == commonpb.SegmentState_Flushed {
-			out = append(out, Segment{ID: s.GetSegmentID(), PartitionID: s.GetPartitionID(), Rows: s.GetNumRows()})
-		}
+		out = append(out, Segment{ID: s.GetSegmentID(), PartitionID: s.GetPartitionID(), Rows: s.GetNumRows(), State: s.GetState()})
 	}
 	return out, nil
+}
+
+// FlushedSegments lists a collection's flushed segments.
+func (c *Conn) FlushedSegments(ctx context.Context, db, coll string) ([]Segment, error) {
+	segs, err := c.PersistentSegments(ctx, db, coll)
+	return slices.DeleteFunc(segs, func(s Segment) bool { return s.State != commonpb.SegmentState_Flushed }), err
 }
 
 // ImportBinlogs starts the import of binlogs laid out as a cluster writes

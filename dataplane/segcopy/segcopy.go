@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
@@ -40,7 +41,7 @@ func List(ctx context.Context, src *milvus.Conn, db, coll string) (Listing, erro
 	if err != nil {
 		return Listing{}, err
 	}
-	segs, err := src.FlushedSegments(ctx, db, coll)
+	segs, err := settledSegments(ctx, src, db, coll, settleWait)
 	if err != nil {
 		return Listing{}, err
 	}
@@ -55,6 +56,39 @@ func List(ctx context.Context, src *milvus.Conn, db, coll string) (Listing, erro
 		l.Partitions = append(l.Partitions, p)
 	}
 	return l, nil
+}
+
+// settleWait bounds List's wait for a collection's segments to be
+// flushed. Each takes moments once its binlogs are saved; one that takes
+// longer fails the listing, which the copy tries again.
+const settleWait = 2 * time.Minute
+
+// settledSegments lists a collection's segments once every one is
+// flushed. The flush's wait ends when the binlogs are saved, while the
+// server may still list their segment as flushing; and a compaction's
+// result is listed flushing after the segments it replaces are dropped.
+// A listing taken then would lack those rows, and the copy would leave
+// them out without a trace.
+func settledSegments(ctx context.Context, src *milvus.Conn, db, coll string, wait time.Duration) ([]milvus.Segment, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		segs, err := src.PersistentSegments(ctx, db, coll)
+		if err != nil {
+			return nil, err
+		}
+		i := slices.IndexFunc(segs, func(s milvus.Segment) bool { return s.State != commonpb.SegmentState_Flushed })
+		if i < 0 {
+			return segs, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s/%s: segment %d is still %s after %s: its rows are not all in storage yet", db, coll, segs[i].ID, segs[i].State, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // ErrSegmentGone is a listed segment whose binlogs are no longer in the
