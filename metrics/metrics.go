@@ -16,6 +16,7 @@ type Metrics struct {
 	reg        *prometheus.Registry
 	lag        *prometheus.GaugeVec
 	migrations *prometheus.GaugeVec
+	refusals   *prometheus.CounterVec
 }
 
 // Progress is a running migration's copy progress.
@@ -37,8 +38,12 @@ func New(allStates []string, states func() map[string]int, progress func() map[s
 			Name: "zdm_migrations",
 			Help: "Migrations by state.",
 		}, []string{"state"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zdm_proxy_refusals_total",
+			Help: "Calls the proxies refused (an operation a running migration forbids, a write it cannot take), by method.",
+		}, []string{"method"}),
 	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.lag,
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.lag, m.refusals,
 		&stateCollector{m: m, all: allStates, states: states}, &progressCollector{progress: progress})
 	return m
 }
@@ -47,6 +52,9 @@ func New(allStates []string, states func() map[string]int, progress func() map[s
 func (m *Metrics) ObserveLag(_ context.Context, migrationID string, _ time.Time, seconds float64) {
 	m.lag.WithLabelValues(migrationID).Set(seconds)
 }
+
+// Refused counts a call of method (its short name) a proxy refused.
+func (m *Metrics) Refused(method string) { m.refusals.WithLabelValues(method).Inc() }
 
 // KeyWaits is how many writes the proxy held back for the order of writes
 // of the same keys, and how long they waited in all.

@@ -248,6 +248,7 @@ func (ps *proxies) reconcile(eps map[string]*capture.Endpoint) {
 			return v.Endpoint
 		}, ps.capture, ps.m.logger.With("proxy", clusterID))
 		p.SecureUpstream(ps.m.upstreamTLS)
+		p.CountRefusals(ps.m.metrics.Refused)
 		ep.Drive(p)
 		ps.driven[id] = &drivenEndpoint{ep: ep, proxy: p}
 	}

@@ -72,6 +72,8 @@ type Proxy struct {
 	// keys gives keys to keyless inserts into kept-autoID collections
 	// once the switch routed the cluster to its target.
 	keys autoKeys
+	// refused counts each refusal by method (nil: not counted).
+	refused func(method string)
 }
 
 // NewProxy returns a proxy for a cluster; upstream gives its address.
@@ -245,13 +247,21 @@ func (p *Proxy) refuse(ss grpc.ServerStream, method string, err error) error {
 	if !errors.As(err, &refused) {
 		return err
 	}
-	resp, rerr := refusalResponse(method[strings.LastIndexByte(method, '/')+1:], refused)
+	short := method[strings.LastIndexByte(method, '/')+1:]
+	if p.refused != nil {
+		p.refused(methodLabel(short))
+	}
+	resp, rerr := refusalResponse(short, refused)
 	if rerr != nil {
 		p.logger.Error("answer a refusal", "method", method, "err", rerr)
 		return status.Error(codes.FailedPrecondition, refused.Reason)
 	}
 	return ss.SendMsg(&resp)
 }
+
+// CountRefusals has the proxy count each call it refuses, by method. Set
+// before it serves.
+func (p *Proxy) CountRefusals(count func(method string)) { p.refused = count }
 
 // SecureUpstream makes the proxy reach each upstream address (its cluster,
 // or the target a switch routed it to) with the TLS that secure gives for

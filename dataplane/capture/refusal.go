@@ -28,6 +28,17 @@ func (r *Refusal) Error() string { return r.Reason }
 // not a rate limit, the only status the SDKs retry.
 const refusalCode = 65535
 
+// methodLabel names a refused method in counts: a method of MilvusService
+// as this proto knows it, "other" for any other name a client sent, so
+// that a client cannot make the counts grow without end.
+func methodLabel(method string) string {
+	if d, err := protoregistry.GlobalFiles.FindDescriptorByName("milvus.proto.milvus.MilvusService"); err == nil &&
+		d.(protoreflect.ServiceDescriptor).Methods().ByName(protoreflect.Name(method)) != nil {
+		return method
+	}
+	return "other"
+}
+
 // refusalResponse encodes r as the answer of method (its name in
 // MilvusService), or fails when the method's answer carries no status.
 func refusalResponse(method string, r *Refusal) ([]byte, error) {

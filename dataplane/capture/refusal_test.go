@@ -36,3 +36,13 @@ func TestARefusalIsTheMethodsOwnAnswerWithAnErrorStatus(t *testing.T) {
 		t.Error("an answer without a status was made one")
 	}
 }
+
+// TestARefusalIsCountedUnderAMethodMilvusKnows: a name a client made up
+// is counted as "other", so the refusals' counts stay bounded.
+func TestARefusalIsCountedUnderAMethodMilvusKnows(t *testing.T) {
+	for method, want := range map[string]string{"CreateAlias": "CreateAlias", "Import": "Import", "NoSuchMethod": "other", "": "other", `Bad"Label`: "other"} {
+		if got := methodLabel(method); got != want {
+			t.Errorf("methodLabel(%q) = %q, want %q", method, got, want)
+		}
+	}
+}
