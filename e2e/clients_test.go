@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/dataplane/verify"
+	st "github.com/zdm-io/zdm/service/servicetest"
+)
+
+// sdkApp is an application written with another Milvus SDK than zdm's,
+// run as a process: its output does not depend on timing.
+type sdkApp struct {
+	name string
+	run  func(addr, collection string) *exec.Cmd
+}
+
+// otherClients are pymilvus's MilvusClient and the Node.js SDK. The Node
+// SDK comes from scripts/node-sdk.sh (ZDM_NODE_MODULES); without it the
+// test skips, or fails under ZDM_REQUIRE_INTEGRATION.
+func otherClients(t *testing.T, e *env) []sdkApp {
+	modules := os.Getenv("ZDM_NODE_MODULES")
+	if modules == "" {
+		if os.Getenv("ZDM_REQUIRE_INTEGRATION") != "" {
+			t.Fatal("ZDM_NODE_MODULES is not set: scripts/node-sdk.sh installs the Node.js SDK and prints it")
+		}
+		t.Skip("ZDM_NODE_MODULES is not set: scripts/node-sdk.sh installs the Node.js SDK and prints it")
+	}
+	data := filepath.Join(e.bed.Root, "e2e", "testdata")
+	return []sdkApp{
+		{"pymilvus MilvusClient", func(addr, coll string) *exec.Cmd {
+			return exec.Command(e.bed.Python, filepath.Join(data, "milvusclient.py"), addr, coll)
+		}},
+		{"Node.js SDK", func(addr, coll string) *exec.Cmd {
+			cmd := exec.Command("node", filepath.Join(data, "node", "workload.js"), addr, coll)
+			cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+			return cmd
+		}},
+	}
+}
+
+func (c sdkApp) output(t *testing.T, addr, collection string) string {
+	t.Helper()
+	out, err := c.run(addr, collection).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s on %s (%s): %v\n%s", c.name, addr, collection, err, out)
+	}
+	return string(out)
+}
+
+// TestApplicationsOnOtherSDKsAreServedAlikeThroughTheMigration runs each
+// application once against the source, once through the proxy while the
+// migration syncs, and once through it after the switch: each answers the
+// same every time, the target ends equal to the source before the switch,
+// and after it the applications' new collections are on the target only.
+func TestApplicationsOnOtherSDKsAreServedAlikeThroughTheMigration(t *testing.T) {
+	e := newEnv(t, "")
+	clients := otherClients(t, e)
+	seed(t, e.bed.Source, datatools.Shape{Databases: 1, DefaultDB: true, Collections: 1, Rows: 1000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Prefix: "sdk_"})
+	direct := map[string]string{}
+	for i, c := range clients {
+		direct[c.name] = c.output(t, e.bed.Source, collName(i, "direct"))
+		if !strings.Contains(direct[c.name], "count") {
+			t.Fatalf("%s printed no count against the source:\n%s", c.name, direct[c.name])
+		}
+	}
+	p := e.serve(t)
+	src, _ := e.register(t, p, map[string]any{"proxy_listen": proxyAddr})
+	id := start(t, p, src, map[string]any{"lag_threshold_seconds": 5})
+	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
+	for i, c := range clients {
+		if got := c.output(t, proxyAddr, collName(i, "sync")); got != direct[c.name] {
+			t.Errorf("%s through the proxy while the migration syncs answered\n%s\nagainst the source it answered\n%s", c.name, got, direct[c.name])
+		}
+	}
+	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.LagSeconds != nil && *m.LagSeconds < 0.5 })
+	verifyUntilEqual(t, e, verify.Options{})
+	if code := p.Call(t, "POST", "/v1/migrations/"+id+"/stop-sync", map[string]any{"confirm_writes_stopped": true}, nil); code != 202 {
+		t.Fatalf("stop-sync: %d", code)
+	}
+	p.WaitFor(t, id, 2*time.Minute, func(m st.Migration) bool { return m.State == "switched_over" })
+	for i, c := range clients {
+		if got := c.output(t, proxyAddr, collName(i, "after")); got != direct[c.name] {
+			t.Errorf("%s through the proxy after the switch answered\n%s\nagainst the source it answered\n%s", c.name, got, direct[c.name])
+		}
+	}
+	ctx := context.Background()
+	for i, c := range clients {
+		coll := collName(i, "after")
+		onTarget, err := milvustest.Dial(t, e.bed.Target).HasCollection(ctx, "default", coll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onSource, err := milvustest.Dial(t, e.bed.Source).HasCollection(ctx, "default", coll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !onTarget || onSource {
+			t.Errorf("%s's collection made after the switch: on the target %v, on the source %v; want only on the target", c.name, onTarget, onSource)
+		}
+	}
+}
+
+func collName(client int, phase string) string { return "sdk" + string(rune('a'+client)) + "_" + phase }
