@@ -219,7 +219,9 @@ func keepJournal(t *testing.T, e *env, urls, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	js, _ := jetstream.New(nc)
+	// One JSON object a line: entries, then the apply positions.
 	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
 	cons, err := js.OrderedConsumer(ctx, eventstore.JournalStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{capture.JournalPrefix(id) + ">"}})
 	if err == nil {
 		var batch jetstream.MessageBatch
@@ -232,7 +234,11 @@ func keepJournal(t *testing.T, e *env, urls, id string) {
 				n++
 				meta, _ := m.Metadata()
 				head, _, _ := bytes.Cut(m.Data(), []byte("\n"))
-				fmt.Fprintf(&out, "{\"seq\":%d,\"subject\":%q,\"entry\":%s}\n", meta.Sequence.Stream, m.Subject(), head)
+				var entry any = string(head)
+				if json.Valid(head) {
+					entry = json.RawMessage(head)
+				}
+				_ = enc.Encode(map[string]any{"seq": meta.Sequence.Stream, "subject": m.Subject(), "entry": entry})
 			}
 			if n == 0 {
 				break
@@ -246,7 +252,7 @@ func keepJournal(t *testing.T, e *env, urls, id string) {
 		if keys, kerr := kv.ListKeys(ctx); kerr == nil {
 			for k := range keys.Keys() {
 				if v, gerr := kv.Get(ctx, k); gerr == nil {
-					fmt.Fprintf(&out, "{\"position\":%q,\"value\":%q}\n", k, v.Value())
+					_ = enc.Encode(map[string]string{"position": k, "value": string(v.Value())})
 				}
 			}
 		}

@@ -212,9 +212,12 @@ func handleInOrder(ctx context.Context, log *slog.Logger, policy retry.Policy, m
 
 // ConsumerExists reports whether a durable consumer exists. A projection
 // asks before it starts: a missing consumer means its view starts empty.
+// The look-up is tried as a creation is (createRetry): asked at start-up,
+// it may meet the same cluster that has not placed its streams yet, and
+// an error here would stop the projection.
 func (s *Store) ConsumerExists(ctx context.Context, name string) (bool, error) {
 	exists := false
-	err := create(ctx, func(ctx context.Context) error {
+	err := createRetry.Do(ctx, func(int) error {
 		_, err := s.stream.Consumer(ctx, name)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil

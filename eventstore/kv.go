@@ -26,8 +26,10 @@ type KV struct {
 	ttl      time.Duration
 	replicas int
 	kv       jetstream.KeyValue
-	stream   jetstream.Stream      // the bucket's, for its leader's list of keys
-	leader   nats.JetStreamContext // reads a stream's leader answers
+	// On a cluster: the bucket's stream, for its leader's list of keys,
+	// and reads its leader answers.
+	stream jetstream.Stream
+	leader nats.JetStreamContext
 }
 
 // KV opens (creating if needed) a file-backed bucket.
@@ -53,6 +55,9 @@ func (k *KV) open(ctx context.Context) error {
 		return fmt.Errorf("open bucket %s: %w", k.bucket, err)
 	}
 	k.kv = kv
+	if k.replicas <= 1 {
+		return nil // Matching watches: only a cluster's reads ask the leader
+	}
 	if k.stream, err = k.js.Stream(ctx, "KV_"+k.bucket); err != nil {
 		return fmt.Errorf("open bucket %s: %w", k.bucket, err)
 	}

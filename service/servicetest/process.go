@@ -155,47 +155,57 @@ func (p *Proc) Stop(t testing.TB) {
 // answer into out (if not nil); it returns the status.
 func (p *Proc) Call(t testing.TB, method, path string, body, out any) int {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		data, _ := json.Marshal(body)
-		rd = bytes.NewReader(data)
-	}
-	req, _ := http.NewRequest(method, p.URL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+p.Token)
-	resp, err := http.DefaultClient.Do(req)
+	status, data, err := p.do(method, path, body, callTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
 			t.Fatalf("%s %s: %v: %s", method, path, err, data)
 		}
 	}
-	return resp.StatusCode
+	return status
 }
 
 // Get reads path with the process's token, for a cleanup that must not
 // stop at a zdmd that does not answer: errors are returned, not fatal.
 func (p *Proc) Get(path string) ([]byte, error) {
-	req, err := http.NewRequest("GET", p.URL+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+p.Token)
-	client := http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("GET %s: %s: %s", path, resp.Status, data)
+	status, data, err := p.do("GET", path, nil, 10*time.Second)
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("GET %s: %d: %s", path, status, data)
 	}
 	return data, err
 }
+
+// do sends a request with the process's token (body, if not nil, as
+// JSON). A zdmd that stopped answering fails it after timeout rather than
+// hanging the test.
+func (p *Proc) do(method, path string, body any, timeout time.Duration) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, p.URL+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.Token)
+	client := http.Client{Timeout: timeout}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, data, err
+}
+
+// callTimeout bounds one call to a zdmd under test.
+const callTimeout = time.Minute
 
 // Migration is the part of a migration's status tests look at.
 type Migration struct {
