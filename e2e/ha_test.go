@@ -74,8 +74,9 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	id := start(t, f.Procs[1], src, map[string]any{"lag_threshold_seconds": 5})
 	// Registered after the fleet's: it runs while zdmd still answers, and
 	// before the post-mortem keeps the files it writes.
+	longPause := false
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || longPause {
 			keepForPostMortem(t, e, w, f.Any(), id)
 			keepJournal(t, e, cluster.URLs(), id)
 		}
@@ -169,6 +170,12 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	pause := "none recorded"
 	if view.WritePauseMS != nil {
 		pause = fmt.Sprintf("%.0f ms", *view.WritePauseMS)
+		// Over the goal: the logs, the history and the journal are kept
+		// as for a failure, to see where the time went.
+		if longPause = *view.WritePauseMS >= 1000; longPause {
+			f.KeepLogs()
+			pause += " (over 1 s: logs kept in testout/)"
+		}
 	}
 	for _, ev := range events(t, f.Any(), id) {
 		var sw projections.WritePause

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ type Fleet struct {
 	args   [][]string
 	listen []string
 	Procs  []*Proc
+	keep   atomic.Bool // see KeepLogs
 }
 
 // NewFleet returns a fleet of zdmd bin run in dir with token; Add starts
@@ -59,7 +61,12 @@ func (f *Fleet) Add(args ...string) int {
 // Start (re)starts instance i.
 func (f *Fleet) Start(i int) {
 	f.Procs[i] = StartServe(f.t, f.bin, f.dir, f.listen[i], f.token, f.args[i]...)
+	f.Procs[i].keep = &f.keep
 }
+
+// KeepLogs keeps every instance's log, killed ones' too, when the test
+// ends even if it passes: for a figure worth a look (a long pause).
+func (f *Fleet) KeepLogs() { f.keep.Store(true) }
 
 // Driving returns the instance that drives the migrations, or -1; two
 // at once fail the test.

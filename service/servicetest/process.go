@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -58,6 +59,9 @@ type Proc struct {
 	URL   string
 	Token string
 	log   *syncBuffer
+	// keep, when set and true, keeps the log of a test that passes too
+	// (see Fleet.KeepLogs).
+	keep *atomic.Bool
 }
 
 type syncBuffer struct {
@@ -101,7 +105,7 @@ func StartServe(t testing.TB, bin, dir, listen, token string, args ...string) *P
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		}
-		if t.Failed() {
+		if t.Failed() || p.keep != nil && p.keep.Load() {
 			keepLog(t, fmt.Sprintf("zdmd-%s-%d.log", strings.ReplaceAll(listen, ":", "_"), cmd.Process.Pid), log.String())
 		}
 	})
