@@ -6,6 +6,7 @@ import (
 	"log"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -116,6 +117,14 @@ func benchSegmentCopy(ctx context.Context, src, dst *milvus.Conn, col *milvus.Co
 		fmt.Printf("    the segment copy's window: the collection made, flushed and listed %.2f s, files staged %.2f s, import %.2f s (the target's CPU %.1f us\n",
 			ph.list.Seconds(), ph.stage.Seconds(), ph.imports.Seconds(), ph.importCPU.target)
 		fmt.Printf("    per row over it), the load %.2f s\n", ph.load.Seconds())
+		// On shared cores a copy goes no faster than the cores over its
+		// CPU per row (every process's); the segment copy stays under
+		// that bound where it waits on one import task at a time.
+		all := func(c cpuRow) float64 { return c.self + c.source + c.target }
+		fmt.Printf("    if CPU is what bounds both, the cores allow segments/ceiling = %.2f (CPU per row in all: ceiling %.1f us,\n",
+			all(ceilCPU)/max(all(segCPU), 0.001), all(ceilCPU))
+		fmt.Printf("    segments %.1f us); the cores were busy %.2f of the segment copy's window, %.2f of the ceiling's\n",
+			all(segCPU), segRate*all(segCPU)/1e6/float64(runtime.NumCPU()), ceilRate*all(ceilCPU)/1e6/float64(runtime.NumCPU()))
 	}
 	fmt.Println("  (the source's part of the segment copy is its flush and the listing; an idle Milvus 2.3 here uses about a")
 	fmt.Println("  tenth of a core by itself, which the per-row figures count; \"above idle\" takes out the rate measured idle")

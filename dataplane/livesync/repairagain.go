@@ -143,15 +143,25 @@ func (a *Applier) repairCollectionAgain(ctx context.Context, db, coll string, ke
 		}
 		groups[grp].add(keys)
 	}
+	// The groups and their chunks at once: writes are held and the source
+	// stays as it is, so each read gives what the others would, and each
+	// repair writes its own keys over the target as the source holds them
+	// (a key in two groups gets the same row, or the same delete). One
+	// after the other, a collection with inserts and deletes to repair
+	// kept writes held for two rounds of strong reads.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(repairGroupParallel)
 	for grp, set := range groups {
 		for _, keys := range set.chunks(repairChunk) {
-			if err := a.repairKeys(ctx, db, coll, col, grp.part, keys, grp.restore); err != nil {
-				return err
-			}
+			g.Go(func() error { return a.repairKeys(gctx, db, coll, col, grp.part, keys, grp.restore) })
 		}
 	}
-	return nil
+	return g.Wait()
 }
+
+// repairGroupParallel bounds the repairs of one collection made at once
+// (collections are repaired repairAgainParallel at a time).
+const repairGroupParallel = 4
 
 // keySet gathers keys, each once.
 type keySet struct {
