@@ -80,6 +80,9 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 			keepForPostMortem(t, e, w, f.Any(), id)
 			keepJournal(t, e, cluster.URLs(), id)
 		}
+		if longPause && !t.Failed() {
+			e.keepFiles(t) // a failure's post-mortem keeps them
+		}
 	})
 
 	// Each failure is measured apart: the client's writes go on after

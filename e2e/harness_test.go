@@ -224,7 +224,8 @@ func stopSyncKilledInTheHold(t *testing.T, e *env, p *st.Proc, id string) *st.Pr
 
 // postMortem says, for a failed test, which keys differ between the test
 // bed's clusters (zdmd is stopped by then: the processes' own cleanups
-// ran first) and keeps the writers' journals beside zdmd's logs.
+// ran first) and keeps the writers' journals beside zdmd's logs
+// (keepFiles).
 func (e *env) postMortem(t *testing.T) {
 	rep, err := verify.Verify(context.Background(), milvustest.Dial(t, e.bed.Source), milvustest.Dial(t, e.bed.Target), verify.Options{SampleEvery: 1})
 	if err != nil {
@@ -237,6 +238,12 @@ func (e *env) postMortem(t *testing.T) {
 			}
 		}
 	}
+	e.keepFiles(t)
+}
+
+// keepFiles copies the writers' journals and the other *.jsonl the test
+// wrote in its directory to testout/<test>/, beside zdmd's logs.
+func (e *env) keepFiles(t *testing.T) {
 	kept := filepath.Join(milvustest.RepoRoot(), "testout", strings.ReplaceAll(t.Name(), "/", "_"))
 	journals, _ := filepath.Glob(filepath.Join(e.dir, "*.jsonl"))
 	for _, j := range journals {

@@ -55,10 +55,14 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// commandName is a subcommand's name in a message: its flag set's name
+// without the program's, which every message already starts with.
+func commandName(fs *flag.FlagSet) string { return strings.TrimPrefix(fs.Name(), "zdmd ") }
+
 // oneArg returns the single positional argument of a subcommand.
 func oneArg(fs *flag.FlagSet, what string) (string, error) {
 	if fs.NArg() != 1 {
-		return "", usageError("%s: give exactly one %s", fs.Name(), what)
+		return "", usageError("%s: give exactly one %s", commandName(fs), what)
 	}
 	return fs.Arg(0), nil
 }
@@ -72,9 +76,9 @@ func callWith(fs *flag.FlagSet, newClient func() (*client, error), args []string
 	}
 	if fs.NArg() != want {
 		if want == 0 {
-			return usageError("%s takes no %s", fs.Name(), what)
+			return usageError("%s takes no %s", commandName(fs), what)
 		}
-		return usageError("%s: give exactly one %s", fs.Name(), what)
+		return usageError("%s: give exactly one %s", commandName(fs), what)
 	}
 	c, err := newClient()
 	if err != nil {

@@ -66,7 +66,7 @@ func clusterSub(sub string, args []string, stdout io.Writer) error {
 		project := fs.String("project", "", "project (required)")
 		settings := clusterFlags(fs, "Milvus address host:port (required)")
 		security := tlsFlags(fs)
-		if err := parse(fs, args); err != nil {
+		if err := parseNoArgs(fs, args); err != nil {
 			return err
 		}
 		c, err := newClient()

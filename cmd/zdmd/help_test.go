@@ -43,3 +43,23 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		}
 	}
 }
+
+// A subcommand given the wrong number of IDs says so once, naming itself
+// after the program's prefix, not beside a second one.
+func TestAWrongArgumentCountIsNamedOnce(t *testing.T) {
+	for _, c := range commands {
+		group, _, ok := strings.Cut(c.name, " ")
+		if !ok || (group != "migration" && group != "cluster") {
+			continue
+		}
+		args := append(strings.Fields(c.name), "--token", "t", "a", "b", "c")
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 2 {
+			t.Errorf("zdmd %s with three IDs: exit %d (%s), want 2", c.name, code, stderr.String())
+			continue
+		}
+		if msg := stderr.String(); !strings.HasPrefix(msg, "zdmd: "+c.name) || strings.Count(msg, "zdmd") != 1 {
+			t.Errorf("zdmd %s with three IDs: %q", c.name, msg)
+		}
+	}
+}

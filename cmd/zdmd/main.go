@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/zdm-io/zdm/service"
@@ -133,6 +134,20 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, positional...))
 }
 
+// parseNoArgs is parse for a command that takes flags only: an argument
+// left over is most often a flag's value split by a space ("--name my
+// cluster"), and going on without it would act on what was not asked.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("%s takes no arguments, only flags; left over: %s (quote a value that has spaces)",
+			commandName(fs), strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
 func serve(args []string, stderr io.Writer) error {
 	fs := newFlags("serve")
 	configPath := fs.String("config", "", "config file (zdmd.yaml)")
@@ -146,7 +161,7 @@ func serve(args []string, stderr io.Writer) error {
 	instance := fs.String("instance", "", "this zdmd's name among those sharing one NATS (default: host name and API port)")
 	dataPlane := fs.String("dataplane", "", "milvus or simulated (default milvus)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	cfg, err := service.LoadConfig(*configPath)

@@ -106,7 +106,7 @@ func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []
 	autoID := fs.String("auto-id", "", "autoID keys on a target that cannot take them: refuse (default) or preserve_keys")
 	rateLimit := fs.Int64("copy-rate-limit", 0, "rows per second the copy reads from the source at most (default 0: no limit)")
 	copyMode := fs.String("copy-mode", "", "auto (default), rows or segments (both clusters registered with --storage-path)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	for _, req := range []struct{ flag, v string }{{"--source", *source}, {"--target-name", *name}, {"--target-project", *project}} {

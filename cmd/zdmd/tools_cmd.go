@@ -101,7 +101,7 @@ func seedCmd(args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&s.Seed, "seed", 1, "seed of the generated data")
 	fs.StringVar(&s.Prefix, "prefix", "zdm_", "prefix of database and collection names")
 	drop := fs.Bool("drop-existing", false, "first drop every collection and database of the cluster (irreversible)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	s.Shards = int32(*shards)
@@ -153,7 +153,7 @@ func loadCmd(args []string, stdout io.Writer) error {
 	journalPath := fs.String("journal", "", "file that receives every acknowledged write (required)")
 	check := fs.String("check", "", "check this journal against --target instead of writing")
 	seed := fs.Uint64("seed", 1, "seed of the generated data")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -250,7 +250,7 @@ func verifyCmd(args []string, stdout io.Writer) error {
 	target := endpointFlags(fs, "target", "ZDM_TARGET_PASSWORD")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	maxKeys := fs.Int("max-mismatches", 20, "mismatched keys listed per collection")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	sep, err := source()

@@ -208,30 +208,9 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
-	// Writes still flow while the applier catches up with the journal as
-	// it is now, so the hold below covers only what came in meanwhile; an
-	// applier that trails (a slow target) no longer lengthens the pause.
-	// A catch-up that does not end in time is left to the drain. Once
-	// caught up, every collection is checked while writes still flow; the
-	// hold re-checks only those written since, so the pause does not grow
-	// with the number of collections.
-	var pre *verify.Report
-	described := verify.NewDescribed()
-	fence0, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">")
-	if err == nil {
-		err = s.drainTo(ctx, r.applier, fence0, s.cfg.DrainTimeout/10)
-		if err != nil && ctx.Err() != nil {
-			return domain.SwitchedOver{}, none, nil, ctx.Err()
-		}
-	}
-	if err == nil {
-		if pre, err = verify.QuickCheckOf(ctx, r.source, r.target, nil, described); err != nil {
-			pre = nil // the hold checks every collection
-		}
-	}
+	pre, described, fence0, err := s.beforeHold(ctx, m, r)
 	if err != nil {
-		s.logger.Warn("the check before the hold did not complete; the check while writes are held reads every collection",
-			"migration", m.ID, "err", err)
+		return domain.SwitchedOver{}, none, nil, err
 	}
 	began := time.Now()
 	release, err := s.capture.Hold(ctx, m.Source.ID)
