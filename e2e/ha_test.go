@@ -72,12 +72,13 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	endpoint := startProbe(t, haFrontend)
 	time.Sleep(2 * time.Second)
 	id := start(t, f.Procs[1], src, map[string]any{"lag_threshold_seconds": 5})
-	// Registered after the fleet's: it runs while zdmd still answers, and
-	// before the post-mortem keeps the files it writes.
+	// Registered after the first instances': it runs before the
+	// post-mortem keeps the files it writes, and while they answer unless
+	// each was killed and restarted (the restarted ones stop first).
 	longPause := false
 	t.Cleanup(func() {
-		if t.Failed() || longPause {
-			keepForPostMortem(t, e, w, f.Any(), id)
+		if t.Failed() {
+			keepForPostMortem(t, e, w, f.Running(), id)
 			keepJournal(t, e, cluster.URLs(), id)
 		}
 		if longPause && !t.Failed() {
@@ -177,6 +178,8 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		// as for a failure, to see where the time went.
 		if longPause = *view.WritePauseMS >= 1000; longPause {
 			f.KeepLogs()
+			keepForPostMortem(t, e, w, f.Any(), id)
+			keepJournal(t, e, cluster.URLs(), id)
 			pause += " (over 1 s: logs kept in testout/)"
 		}
 	}
@@ -207,6 +210,10 @@ func keepForPostMortem(t *testing.T, e *env, w *writer, p *st.Proc, id string) {
 	}
 	// The writer's journal first: the history needs a zdmd that answers.
 	keep("writer.jsonl", w.journalBytes())
+	if p == nil {
+		t.Log("post-mortem: history not kept: no zdmd runs")
+		return
+	}
 	history, err := p.Get("/v1/migrations/" + id + "/events?limit=1000")
 	if err != nil {
 		t.Logf("post-mortem: history not kept: %v", err)
