@@ -1,8 +1,10 @@
-package segcopy_test
+package segcopy
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -10,7 +12,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
-	"github.com/zdm-io/zdm/dataplane/segcopy"
 )
 
 // settlingSource is a Milvus 2.3 source as a flush leaves it: the flush's
@@ -56,7 +57,7 @@ func (s *settlingSource) GetPersistentSegmentInfo(context.Context, *milvuspb.Get
 // copy left its 10,000 rows off the target without a trace.
 func TestAListingWaitsForEverySegmentToBeFlushed(t *testing.T) {
 	src := &settlingSource{flushingReads: 3}
-	l, err := segcopy.List(context.Background(), &milvus.Conn{Svc: src}, "db", "c")
+	l, err := List(context.Background(), &milvus.Conn{Svc: src}, "db", "c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,5 +72,15 @@ func TestAListingWaitsForEverySegmentToBeFlushed(t *testing.T) {
 	}
 	if src.reads != 4 {
 		t.Fatalf("the segments were listed %d times, want 4 (three while p0's was flushing)", src.reads)
+	}
+}
+
+// TestASegmentThatStaysFlushingFailsTheListingNamingIt: the wait is
+// bounded, and its error says which segment and what to do.
+func TestASegmentThatStaysFlushingFailsTheListingNamingIt(t *testing.T) {
+	src := &settlingSource{flushingReads: 1 << 30}
+	_, err := settledSegments(context.Background(), &milvus.Conn{Svc: src}, "db", "c", 300*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "segment 11 is still Flushing") || !strings.Contains(err.Error(), "copy_mode rows") {
+		t.Fatalf("got %v, want an error naming segment 11 as flushing and the row copy", err)
 	}
 }

@@ -81,7 +81,8 @@ func settledSegments(ctx context.Context, src *milvus.Conn, db, coll string, wai
 			return segs, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s/%s: segment %d is still %s after %s: its rows are not all in storage yet", db, coll, segs[i].ID, segs[i].State, wait)
+			return nil, fmt.Errorf("%s/%s: segment %d is still %s after %s: its rows are not all in storage yet "+
+				"(a source that does not finish flushing it can be copied with options.copy_mode rows)", db, coll, segs[i].ID, segs[i].State, wait)
 		}
 		select {
 		case <-ctx.Done():
