@@ -41,8 +41,12 @@ if runs milvus; then scripts/milvus-up.sh || exit 1; fi
 if runs e2e; then env "${e2e_bed[@]}" scripts/milvus-up.sh || exit 1; fi
 ZDM_CHROMIUM=$(scripts/chromium.sh) || exit 1
 ZDM_HAPROXY=$(scripts/haproxy.sh) || exit 1
-ZDM_NODE_MODULES=$(scripts/node-sdk.sh) || exit 1
-export ZDM_CHROMIUM ZDM_HAPROXY ZDM_NODE_MODULES
+export ZDM_CHROMIUM ZDM_HAPROXY
+# The Node.js SDK serves one end-to-end test only.
+if runs e2e; then
+  ZDM_NODE_MODULES=$(scripts/node-sdk.sh) || exit 1
+  export ZDM_NODE_MODULES
+fi
 
 read -r -a milvus_pkgs <<< "${MILVUS_PKGS:?MILVUS_PKGS lists the packages that use the test bed}"
 bed_pkgs=()
