@@ -92,13 +92,14 @@ func TestApplicationsOnOtherSDKsAreServedAlikeThroughTheMigration(t *testing.T) 
 		}
 	}
 	ctx := context.Background()
+	target, source := milvustest.Dial(t, e.bed.Target), milvustest.Dial(t, e.bed.Source)
 	for i, c := range clients {
 		coll := collName(i, "after")
-		onTarget, err := milvustest.Dial(t, e.bed.Target).HasCollection(ctx, "default", coll)
+		onTarget, err := target.HasCollection(ctx, "default", coll)
 		if err != nil {
 			t.Fatal(err)
 		}
-		onSource, err := milvustest.Dial(t, e.bed.Source).HasCollection(ctx, "default", coll)
+		onSource, err := source.HasCollection(ctx, "default", coll)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,11 +32,20 @@ const refusalCode = 65535
 // as this proto knows it, "other" for any other name a client sent, so
 // that a client cannot make the counts grow without end.
 func methodLabel(method string) string {
-	if d, err := protoregistry.GlobalFiles.FindDescriptorByName("milvus.proto.milvus.MilvusService"); err == nil &&
-		d.(protoreflect.ServiceDescriptor).Methods().ByName(protoreflect.Name(method)) != nil {
+	if m, err := milvusMethod(method); err == nil && m != nil {
 		return method
 	}
 	return "other"
+}
+
+// milvusMethod describes a method of MilvusService by its name (nil for
+// one this proto does not know).
+func milvusMethod(name string) (protoreflect.MethodDescriptor, error) {
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName("milvus.proto.milvus.MilvusService")
+	if err != nil {
+		return nil, err
+	}
+	return d.(protoreflect.ServiceDescriptor).Methods().ByName(protoreflect.Name(name)), nil
 }
 
 // refusalResponse encodes r as the answer of method (its name in
@@ -46,11 +55,10 @@ func refusalResponse(method string, r *Refusal) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := protoregistry.GlobalFiles.FindDescriptorByName("milvus.proto.milvus.MilvusService")
+	m, err := milvusMethod(method)
 	if err != nil {
 		return nil, fmt.Errorf("refuse %s: %w", method, err)
 	}
-	m := d.(protoreflect.ServiceDescriptor).Methods().ByName(protoreflect.Name(method))
 	if m == nil {
 		// Newer than this proto (AlterCollectionField): DDL answers with
 		// a bare status, as every method the lock forbids does.

@@ -23,10 +23,7 @@ import (
 func (s *Syncer) beforeHold(ctx context.Context, m *domain.Migration, r *syncRun) (*verify.Report, *verify.Described, uint64, error) {
 	var pre *verify.Report
 	described := verify.NewDescribed()
-	fence0, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">")
-	if err == nil {
-		err = s.drainTo(ctx, r.applier, fence0, s.cfg.DrainTimeout/10)
-	}
+	fence0, err := s.caughtUp(ctx, m, r.applier)
 	if err == nil {
 		if pre, err = verify.QuickCheckOf(ctx, r.source, r.target, nil, described); err != nil {
 			pre = nil
@@ -63,12 +60,18 @@ const (
 func (s *Syncer) catchUp(ctx context.Context, m *domain.Migration, a *Applier) {
 	for range catchUpRounds {
 		began := time.Now()
-		fence, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">")
-		if err != nil || s.drainTo(ctx, a, fence, s.cfg.DrainTimeout/10) != nil {
-			return
-		}
-		if time.Since(began) < catchUpEnough {
+		if _, err := s.caughtUp(ctx, m, a); err != nil || time.Since(began) < catchUpEnough {
 			return
 		}
 	}
+}
+
+// caughtUp applies the journal up to its newest entry as it is now, for
+// up to a tenth of the drain timeout, and returns that entry's sequence.
+func (s *Syncer) caughtUp(ctx context.Context, m *domain.Migration, a *Applier) (uint64, error) {
+	fence, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">")
+	if err != nil {
+		return 0, err
+	}
+	return fence, s.drainTo(ctx, a, fence, s.cfg.DrainTimeout/10)
 }
