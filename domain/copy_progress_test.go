@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -99,6 +100,33 @@ func TestAPartitionIsPlannedAgainUntilItIsImported(t *testing.T) {
 	}
 	if n := len(record(domain.BulkCopyProgressed{Plan: &domain.CollectionPlan{Rows: 30, Ranges: again}, Replanned: "1/20"})); n != 0 {
 		t.Fatalf("a new plan of a done collection gave %d events, want none", n)
+	}
+}
+
+// Two zdmd sharing a segment copy each replan a partition from the plan
+// they read before the other's replan: each replan changes its own
+// partition's steps only, whatever the rest of the plan it carries.
+func TestReplansOfTwoPartitionsFromOneOldPlanBothStand(t *testing.T) {
+	m, record := copying(t, domain.CollectionPlan{Database: "default", Collection: "c", Rows: 30})
+	old := []string{"segment/1/10/100", "import/1/10/_default", "segment/1/20/200", "import/1/20/p1"}
+	record(domain.BulkCopyProgressed{Plan: &domain.CollectionPlan{Rows: 30, Ranges: old}})
+	record(domain.BulkCopyProgressed{Range: "segment/1/10/100"})
+	record(domain.BulkCopyProgressed{Plan: &domain.CollectionPlan{Rows: 30, Ranges: []string{
+		"segment/1/10/100", "import/1/10/_default", "segment/1/20/201", "segment/1/20/202", "import/1/20/p1"}}, Replanned: "1/20"})
+	record(domain.BulkCopyProgressed{Range: "segment/1/20/201"})
+	// The other zdmd read the plan before that replan.
+	record(domain.BulkCopyProgressed{Plan: &domain.CollectionPlan{Rows: 30, Ranges: []string{
+		"segment/1/10/101", "import/1/10/_default", "segment/1/20/200", "import/1/20/p1"}}, Replanned: "1/10"})
+	want := []string{"segment/1/10/101", "import/1/10/_default", "segment/1/20/201", "segment/1/20/202", "import/1/20/p1"}
+	c := m.Collections[0]
+	if !slices.Equal(c.Planned, want) {
+		t.Fatalf("planned after both replans: %v, want %v", c.Planned, want)
+	}
+	if _, kept := c.DoneRanges["segment/1/20/201"]; !kept {
+		t.Fatal("the replan of partition 10 forgot a segment of partition 20 staged under its own replan")
+	}
+	if _, kept := c.DoneRanges["segment/1/10/100"]; kept {
+		t.Fatal("partition 10's dropped segment is still checkpointed")
 	}
 }
 

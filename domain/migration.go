@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -159,7 +160,8 @@ func (m *Migration) apply(r Record) {
 			case len(c.Planned) == 0:
 				c.Total, c.Planned, c.ReadTS = e.Plan.Rows, e.Plan.Ranges, e.Plan.ReadTS
 			case e.Replanned != "":
-				c.Total, c.Planned = e.Plan.Rows, e.Plan.Ranges
+				c.Total = e.Plan.Rows
+				c.replanPartition(e.Replanned, e.Plan.Ranges)
 				c.dropSteps(SegmentStep + "/" + e.Replanned + "/")
 			}
 			c.UpdatedAt = r.At
@@ -208,6 +210,33 @@ func (c *CollectionProgress) dropSteps(prefix string) {
 			delete(c.DoneRanges, r)
 		}
 	}
+}
+
+// replanPartition puts the steps of partition "COLLECTION/PARTITION" in
+// ranges in place of its old ones, and keeps every other partition's
+// steps as they are: zdmd that share a copy may each replan a partition
+// from a plan that lacks the others' latest replans.
+func (c *CollectionProgress) replanPartition(partition string, ranges []string) {
+	of := func(name string) bool {
+		return strings.HasPrefix(name, SegmentStep+"/"+partition+"/") || strings.HasPrefix(name, ImportStep+"/"+partition+"/")
+	}
+	fresh := slices.DeleteFunc(slices.Clone(ranges), func(name string) bool { return !of(name) })
+	planned := make([]string, 0, len(c.Planned)+len(fresh))
+	placed := false
+	for _, name := range c.Planned {
+		if !of(name) {
+			planned = append(planned, name)
+			continue
+		}
+		if !placed {
+			planned = append(planned, fresh...)
+			placed = true
+		}
+	}
+	if !placed {
+		planned = append(planned, fresh...)
+	}
+	c.Planned = planned
 }
 
 // hasStep reports whether a checkpoint's step starts with prefix.
