@@ -18,18 +18,8 @@ type copyShare struct {
 	service *handlers.Service
 }
 
-func (s copyShare) Copied(ctx context.Context, id, database, collection, rng string) (bool, error) {
-	m, err := s.service.Migration(ctx, id)
-	if err != nil {
-		return false, err
-	}
-	for _, c := range m.Collections {
-		if c.Database == database && c.Collection == collection {
-			_, done := c.DoneRanges[rng]
-			return done || c.Skipped != "", nil
-		}
-	}
-	return false, nil
+func (s copyShare) Migration(ctx context.Context, id string) (*domain.Migration, error) {
+	return s.service.Migration(ctx, id)
 }
 
 // helpInterval is how often an instance that does not drive looks for

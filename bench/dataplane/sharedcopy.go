@@ -40,16 +40,8 @@ func (h *sharedHistory) record(who string) func(context.Context, domain.BulkCopy
 	}
 }
 
-func (h *sharedHistory) Copied(_ context.Context, _, db, coll, rng string) (bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, c := range h.m.Collections {
-		if c.Database == db && c.Collection == coll {
-			_, done := c.DoneRanges[rng]
-			return done, nil
-		}
-	}
-	return false, nil
+func (h *sharedHistory) Migration(context.Context, string) (*domain.Migration, error) {
+	return h.snapshot(), nil
 }
 
 func (h *sharedHistory) snapshot() *domain.Migration {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/dataplane/rowcopy"
 	"github.com/zdm-io/zdm/dataplane/verify"
@@ -51,6 +52,30 @@ func (h *history) record(who string) func(context.Context, domain.BulkCopyProgre
 	}
 }
 
+// recorded reports whether the history records a piece of a collection's
+// copy: a range, or a partition of a segment copy ("partition/ID"), whose
+// import is then recorded.
+func (h *history) recorded(db, coll, piece string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.m.Collections {
+		if c.Database != db || c.Collection != coll {
+			continue
+		}
+		if _, done := c.DoneRanges[piece]; done {
+			return true
+		}
+		if id, ok := strings.CutPrefix(piece, "partition/"); ok {
+			for r := range c.DoneRanges {
+				if strings.HasPrefix(r, domain.ImportStep+"/") && strings.Split(r, "/")[2] == id {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 func (h *history) snapshot() *domain.Migration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -74,23 +99,41 @@ func (s sharing) Claim(ctx context.Context, work string) (context.Context, func(
 	if ok && !first {
 		// work is migration/database/collection/range.
 		parts := strings.SplitN(work, "/", 4)
-		if done, _ := s.Copied(ctx, parts[0], parts[1], parts[2], parts[3]); !done {
+		if !s.h.recorded(parts[1], parts[2], parts[3]) {
 			s.retaken.Add(1)
 		}
 	}
 	return held, release, first, ok, err
 }
 
-func (s sharing) Copied(_ context.Context, _, db, coll, rng string) (bool, error) {
-	s.h.mu.Lock()
-	defer s.h.mu.Unlock()
-	for _, c := range s.h.m.Collections {
-		if c.Database == db && c.Collection == coll {
-			_, done := c.DoneRanges[rng]
-			return done, nil
-		}
-	}
-	return false, nil
+func (s sharing) Migration(context.Context, string) (*domain.Migration, error) {
+	return s.h.snapshot(), nil
+}
+
+// sharedCopy is two zdmd's copiers sharing one migration: their claims
+// on one NATS, their checkpoints in one history.
+type sharedCopy struct {
+	driver, helper *rowcopy.Copier
+	h              *history
+	retaken        atomic.Int64 // claims the driver took on work someone began and did not record
+	helperActive   sync.Map     // the works whose claims the helper holds
+	cutOff         func()       // cuts the helper's NATS connection: its claims are not given back
+}
+
+func shareCopy(t *testing.T, r milvus.Resolver, cfg rowcopy.Config) *sharedCopy {
+	t.Helper()
+	s := &sharedCopy{driver: rowcopy.NewCopier(r, cfg, nil), helper: rowcopy.NewCopier(r, cfg, nil)}
+	s.h = &history{m: planned(t, s.driver), by: map[string]int{}, dead: map[string]bool{}}
+	srv := estest.Start(t)
+	const ttl = time.Second
+	driverClaims, _ := srv.Claims(t, "zdmd-1", ttl)
+	helperClaims, cutOff := srv.Claims(t, "zdmd-2", ttl)
+	var helperRetaken atomic.Int64
+	var driverActive sync.Map
+	s.driver.Share(sharing{driverClaims, s.h, &s.retaken, &driverActive})
+	s.helper.Share(sharing{helperClaims, s.h, &helperRetaken, &s.helperActive})
+	s.cutOff = cutOff
+	return s
 }
 
 // Two zdmd share a copy's ranges; the helper dies in the middle of it,
@@ -102,18 +145,8 @@ func TestTwoZdmdShareACopyAndOneDiesHoldingRanges(t *testing.T) {
 	src := milvustest.Dial(t, bed.Source)
 	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 2, Rows: 20000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "share_"})
 	cfg := rowcopy.Config{Workers: 2, Readers: 2, PageRows: 500, RangeRows: 1000}
-	driver := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, cfg, nil)
-	h := &history{m: planned(t, driver), by: map[string]int{}, dead: map[string]bool{}}
-
-	srv := estest.Start(t)
-	const ttl = time.Second
-	driverClaims, _ := srv.Claims(t, "zdmd-1", ttl)
-	var retaken, helperRetaken atomic.Int64
-	var driverActive, helperActive sync.Map
-	driver.Share(sharing{driverClaims, h, &retaken, &driverActive})
-	helperClaims, cutOff := srv.Claims(t, "zdmd-2", ttl)
-	helper := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, cfg, nil)
-	helper.Share(sharing{helperClaims, h, &helperRetaken, &helperActive})
+	pair := shareCopy(t, endpoints{"src": bed.Source, "dst": bed.Target}, cfg)
+	driver, helper, h, retaken, helperActive, cutOff := pair.driver, pair.helper, pair.h, &pair.retaken, &pair.helperActive, pair.cutOff
 
 	// The helper passes over the copy until it has recorded 8 ranges and
 	// holds one it has not recorded, then dies at once: its NATS connection

@@ -250,7 +250,9 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	if err := c.each(ctx, feed, run); err != nil {
 		return err
 	}
-	if err := c.awaitElsewhere(ctx, m.ID, elsewhere, func(j job) (bool, error) {
+	if err := awaitElsewhere(ctx, c.logger.With("migration", m.ID), "ranges", elsewhere, func(j job) (bool, error) {
+		return c.copied(ctx, m.ID, j.col.Database, j.col.Name, j.r.Name())
+	}, func(j job) (bool, error) {
 		mu.Lock()
 		elsewhere = nil
 		mu.Unlock()

@@ -218,6 +218,8 @@ type preparer struct {
 	m        *domain.Migration
 	choices
 	checkpoint func(context.Context, domain.BulkCopyProgressed) error
+	// helping is set on a zdmd that copies for the one that drives.
+	helping bool
 }
 
 // prepare makes a collection ready to copy: made on the target, loaded on

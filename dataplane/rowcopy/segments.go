@@ -110,13 +110,12 @@ func storageOf(c *milvus.Conn) (segcopy.Storage, error) {
 }
 
 // copySegments moves a collection by its segments: flushes and lists
-// them (recorded as its plan), stages each segment's binlogs on the
-// target's storage, then has the target import each partition. Every
-// segment staged and every partition imported is a checkpoint: a resumed
-// copy stages no segment twice and imports no partition twice.
+// them (recorded as its plan), then copies each partition (see
+// copyPartition). Several zdmd share the partitions of a copy: each is
+// copied by whoever holds its claim, and this one waits at the end for
+// those others hold, taking over any whose holder died.
 func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress, col *milvus.Collection) error {
-	planned := p.Planned
-	if len(planned) == 0 {
+	if len(p.Planned) == 0 {
 		listing, err := segcopy.List(ctx, r.src, col.Database, col.Name)
 		if err != nil {
 			return err
@@ -128,19 +127,70 @@ func (r preparer) copySegments(ctx context.Context, p *domain.CollectionProgress
 		if err := r.checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Plan: &cp}); err != nil {
 			return err
 		}
-		planned = cp.Ranges
+		p.Planned = cp.Ranges
 	}
 	sc, err := r.segmentCopier()
 	if err != nil {
 		return err
 	}
-	// A partition with a segment staged by this call cannot have an
-	// import yet: no other zdmd got past its staging. Only the others are
-	// looked up among the target's imports (see segcopy.Import).
-	stagedHere := map[int64]bool{}
+	parts, err := partitionsOf(p.Planned)
+	if err != nil {
+		return fmt.Errorf("%s: %w", col.Key(), err)
+	}
+	var elsewhere []int64
+	for _, part := range parts {
+		if err := r.sharedPartition(ctx, sc, p, col, part, func() { elsewhere = append(elsewhere, part) }); err != nil {
+			return err
+		}
+	}
+	return awaitElsewhere(ctx, r.c.logger.With("migration", r.m.ID, "collection", col.Key()), "partitions", elsewhere, func(part int64) (bool, error) {
+		return r.c.copied(ctx, r.m.ID, p.Database, p.Collection, importOf(p.Planned, part))
+	}, func(part int64) (bool, error) {
+		here := true
+		err := r.sharedPartition(ctx, sc, p, col, part, func() { here = false })
+		return here, err
+	}, func(int64) error { return nil })
+}
+
+// sharedPartition copies a partition while holding its claim; elsewhere
+// is called when another zdmd holds it.
+func (r preparer) sharedPartition(ctx context.Context, sc *segcopy.Copier, p *domain.CollectionProgress, col *milvus.Collection, part int64, elsewhere func()) error {
+	imported := importOf(p.Planned, part)
+	if _, done := p.DoneRanges[imported]; done {
+		return nil
+	}
+	work := fmt.Sprintf("%s/%s/partition/%d", r.m.ID, col.Key(), part)
+	return r.c.claimWork(ctx, work, func(ctx context.Context) (bool, error) {
+		return r.c.copied(ctx, r.m.ID, p.Database, p.Collection, imported)
+	}, func(held context.Context, first bool) error {
+		if !first {
+			// Someone began the partition: the history says what of it
+			// is done and what its plan is now (it may have been
+			// replanned by another zdmd).
+			now, err := r.c.progressOf(held, r.m.ID, p.Database, p.Collection)
+			if err != nil {
+				return err
+			}
+			if now != nil {
+				p.Planned, p.DoneRanges = now.Planned, now.DoneRanges
+			}
+		}
+		return r.copyPartition(held, sc, p, col, part)
+	}, elsewhere, func() error { return nil })
+}
+
+// copyPartition stages each segment of a partition's plan on the target's
+// storage, then has the target import the partition. Every segment staged
+// and the import are checkpoints: a resumed copy stages no segment twice
+// and imports no partition twice.
+func (r preparer) copyPartition(ctx context.Context, sc *segcopy.Copier, p *domain.CollectionProgress, col *milvus.Collection, part int64) error {
+	// With a segment staged by this call the partition cannot have an
+	// import yet: nobody got past its staging. Otherwise the target's
+	// imports are looked up first (see segcopy.Import).
+	stagedHere := false
 	replans := 0
 steps:
-	for _, name := range planned {
+	for _, name := range stepsOf(p.Planned, part) {
 		if _, done := p.DoneRanges[name]; done {
 			continue
 		}
@@ -151,13 +201,13 @@ steps:
 		progress := domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Range: name}
 		if s.kind == domain.SegmentStep {
 			progress.Bytes, err = sc.CopySegment(ctx, s.coll, s.part, milvus.Segment{ID: s.seg, PartitionID: s.part})
-			stagedHere[s.part] = true
+			stagedHere = true
 			if errors.Is(err, segcopy.ErrSegmentGone) && replans < maxReplans {
 				// Compacted into other segments since the listing, and
 				// collected: the partition is listed again and its staged
 				// segments dropped, so none of its rows is imported twice.
 				replans++
-				if planned, err = r.replan(ctx, sc, p, col, s.coll, s.part); err != nil {
+				if err := r.replan(ctx, sc, p, col, s.coll, s.part); err != nil {
 					return err
 				}
 				goto steps
@@ -166,7 +216,7 @@ steps:
 				return &domain.StepError{Reason: "segment_gone", Permanent: true, Err: fmt.Errorf(
 					"%s: %w, and again after the partition was listed %d times: start the migration again, or with options.copy_mode rows", col.Key(), err, replans)}
 			}
-		} else if progress.Rows, err = sc.Import(ctx, r.dst, col.Database, col.Name, s.partition, s.coll, s.part, !stagedHere[s.part]); err != nil {
+		} else if progress.Rows, err = sc.Import(ctx, r.dst, col.Database, col.Name, s.partition, s.coll, s.part, !stagedHere); err != nil {
 			err = &domain.StepError{Reason: "import_failed", Err: fmt.Errorf("%s partition %s: %w", col.Key(), s.partition, err)}
 		}
 		if err != nil {
@@ -177,9 +227,51 @@ steps:
 		}
 		if s.kind == domain.ImportStep {
 			_ = sc.Unstage(ctx, s.coll, s.part)
+			msg := "partition imported"
+			if r.helping {
+				msg = "partition imported for the driving zdmd"
+			}
+			r.c.logger.Info(msg, "migration", r.m.ID, "collection", col.Key(), "partition", s.partition, "rows", progress.Rows)
 		}
 	}
 	return nil
+}
+
+// partitionsOf lists the partitions of a segment copy's plan, in plan
+// order.
+func partitionsOf(planned []string) ([]int64, error) {
+	var parts []int64
+	for _, name := range planned {
+		s, err := parseStep(name)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(parts, s.part) {
+			parts = append(parts, s.part)
+		}
+	}
+	return parts, nil
+}
+
+// stepsOf is a partition's steps in a plan, in order.
+func stepsOf(planned []string, part int64) []string {
+	var steps []string
+	for _, name := range planned {
+		if s, err := parseStep(name); err == nil && s.part == part {
+			steps = append(steps, name)
+		}
+	}
+	return steps
+}
+
+// importOf names a partition's import step in a plan.
+func importOf(planned []string, part int64) string {
+	for _, name := range stepsOf(planned, part) {
+		if s, _ := parseStep(name); s.kind == domain.ImportStep {
+			return name
+		}
+	}
+	return ""
 }
 
 // maxReplans bounds how often a collection's partitions are listed again
@@ -228,18 +320,18 @@ func planOf(p *domain.CollectionProgress, listing segcopy.Listing, only *int64) 
 // replan lists a collection again after a segment of partition part was
 // found gone, drops what was staged of that partition, and records the
 // partition's new steps; it returns the collection's new plan.
-func (r preparer) replan(ctx context.Context, sc *segcopy.Copier, p *domain.CollectionProgress, col *milvus.Collection, coll, part int64) ([]string, error) {
+func (r preparer) replan(ctx context.Context, sc *segcopy.Copier, p *domain.CollectionProgress, col *milvus.Collection, coll, part int64) error {
 	if err := sc.Unstage(ctx, coll, part); err != nil {
-		return nil, fmt.Errorf("%s: drop the staged segments of partition %d: %w", col.Key(), part, err)
+		return fmt.Errorf("%s: drop the staged segments of partition %d: %w", col.Key(), part, err)
 	}
 	listing, err := segcopy.List(ctx, r.src, col.Database, col.Name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cp := planOf(p, listing, &part)
 	prefix := fmt.Sprintf("%d/%d", coll, part)
 	if err := r.checkpoint(ctx, domain.BulkCopyProgressed{Database: p.Database, Collection: p.Collection, Plan: &cp, Replanned: prefix}); err != nil {
-		return nil, err
+		return err
 	}
 	p.Planned = cp.Ranges
 	for name := range p.DoneRanges {
@@ -248,5 +340,5 @@ func (r preparer) replan(ctx context.Context, sc *segcopy.Copier, p *domain.Coll
 		}
 	}
 	r.c.logger.Info("a segment listed for the copy was compacted away; its partition was listed again", "collection", col.Key(), "partition", part)
-	return cp.Ranges, nil
+	return nil
 }

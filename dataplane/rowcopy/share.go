@@ -2,8 +2,11 @@ package rowcopy
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/domain"
@@ -16,8 +19,34 @@ type Sharing interface {
 	// lasts while it is kept, release gives it up, and first reports that
 	// nobody ever claimed the piece (nothing of it was written).
 	Claim(ctx context.Context, work string) (held context.Context, release func(), first, ok bool, err error)
-	// Copied reports whether the migration's history records the range.
-	Copied(ctx context.Context, migrationID, database, collection, rng string) (bool, error)
+	// Migration reads the migration as its history records it now.
+	Migration(ctx context.Context, migrationID string) (*domain.Migration, error)
+}
+
+// progressOf reads a collection's progress from the shared history (nil
+// for a collection it does not know).
+func (c *Copier) progressOf(ctx context.Context, migrationID, database, collection string) (*domain.CollectionProgress, error) {
+	m, err := c.share.Migration(ctx, migrationID)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range m.Collections {
+		if p.Database == database && p.Collection == collection {
+			return p, nil
+		}
+	}
+	return nil, nil
+}
+
+// copied reports whether the shared history records a piece of a
+// collection's copy, or the collection as skipped.
+func (c *Copier) copied(ctx context.Context, migrationID, database, collection, piece string) (bool, error) {
+	p, err := c.progressOf(ctx, migrationID, database, collection)
+	if p == nil || err != nil {
+		return false, err
+	}
+	_, done := p.DoneRanges[piece]
+	return done || p.Skipped != "", nil
 }
 
 // Share makes the copier share ranges with the other zdmd through s.
@@ -35,17 +64,24 @@ func (j job) work(migrationID string) string {
 	return migrationID + "/" + j.col.Key() + "/" + j.r.Name()
 }
 
-// claimed runs copy while holding the range's claim. When another zdmd
-// holds it, or the claim is lost while copying (this zdmd stalled past
-// it, and another may be copying the range now), elsewhere is called
-// instead and nothing fails; when the history already records it (a copier
-// that passed it over a moment ago), recorded is. Without sharing, copy
-// just runs.
+// claimed runs copy while holding the range's claim (see claimWork).
 func (c *Copier) claimed(ctx context.Context, migrationID string, j job, copy func(held context.Context, first bool) error, elsewhere func(), recorded func() error) error {
+	return c.claimWork(ctx, j.work(migrationID), func(ctx context.Context) (bool, error) {
+		return c.copied(ctx, migrationID, j.col.Database, j.col.Name, j.r.Name())
+	}, copy, elsewhere, recorded)
+}
+
+// claimWork runs copy while holding work's claim. When another zdmd holds
+// it, or the claim is lost while copying (this zdmd stalled past it, and
+// another may be doing the work now), elsewhere is called instead and
+// nothing fails; when done reports the history already records the work
+// (a copier that passed it over a moment ago), recorded is. Without
+// sharing, copy just runs.
+func (c *Copier) claimWork(ctx context.Context, work string, done func(context.Context) (bool, error), copy func(held context.Context, first bool) error, elsewhere func(), recorded func() error) error {
 	if c.share == nil {
 		return copy(ctx, true)
 	}
-	held, release, first, ok, err := c.share.Claim(ctx, j.work(migrationID))
+	held, release, first, ok, err := c.share.Claim(ctx, work)
 	if err != nil {
 		return err
 	}
@@ -54,7 +90,7 @@ func (c *Copier) claimed(ctx context.Context, migrationID string, j job, copy fu
 		return nil
 	}
 	if !first {
-		done, err := c.share.Copied(ctx, migrationID, j.col.Database, j.col.Name, j.r.Name())
+		done, err := done(ctx)
 		if err != nil || done {
 			release()
 			if err != nil {
@@ -66,19 +102,19 @@ func (c *Copier) claimed(ctx context.Context, migrationID string, j job, copy fu
 	err = copy(held, first)
 	release()
 	if err != nil && held.Err() != nil && ctx.Err() == nil {
-		c.logger.Warn("lost the claim on a range while copying it; it is left to whoever takes it", "range", j.work(migrationID), "cause", context.Cause(held))
+		c.logger.Warn("lost the claim on a piece of the copy while doing it; it is left to whoever takes it", "work", work, "cause", context.Cause(held))
 		elsewhere()
 		return nil
 	}
 	return err
 }
 
-// awaitElsewhere waits for the ranges other zdmd hold: recorded, each is
-// passed to seen; claimable again (its holder died), it is copied here by
-// retake, which reports whether it did.
-func (c *Copier) awaitElsewhere(ctx context.Context, migrationID string, left []job, retake func(job) (bool, error), seen func(job) error) error {
+// awaitElsewhere waits for the work other zdmd hold: once done reports it
+// recorded, it is passed to seen; claimable again (its holder died), it
+// is done here by retake, which reports whether it was.
+func awaitElsewhere[T any](ctx context.Context, logger *slog.Logger, what string, left []T, done func(T) (bool, error), retake func(T) (bool, error), seen func(T) error) error {
 	if len(left) > 0 {
-		c.logger.Info("waiting for ranges other zdmd copy", "migration", migrationID, "ranges", len(left))
+		logger.Info("waiting for "+what+" other zdmd copy", what, len(left))
 	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
@@ -88,24 +124,24 @@ func (c *Copier) awaitElsewhere(ctx context.Context, migrationID string, left []
 			return context.Cause(ctx)
 		case <-tick.C:
 		}
-		var next []job
-		for _, j := range left {
-			done, err := c.share.Copied(ctx, migrationID, j.col.Database, j.col.Name, j.r.Name())
+		var next []T
+		for _, w := range left {
+			recorded, err := done(w)
 			if err != nil {
 				return err
 			}
-			if done {
-				if err := seen(j); err != nil {
+			if recorded {
+				if err := seen(w); err != nil {
 					return err
 				}
 				continue
 			}
-			here, err := retake(j)
+			here, err := retake(w)
 			if err != nil {
 				return err
 			}
 			if !here {
-				next = append(next, j)
+				next = append(next, w)
 			}
 		}
 		left = next
@@ -222,16 +258,26 @@ func (c *Copier) help(ctx context.Context, m *domain.Migration, checkpoint func(
 	}
 	defer src.Close()
 	defer dst.Close()
-	var jobs []job
+	var (
+		jobs     []job
+		segments []segmentWork
+	)
 	for _, p := range m.Collections {
-		if p.Done || p.Skipped != "" || p.ReadTS == 0 || len(p.Planned) == 0 {
+		if p.Done || p.Skipped != "" || len(p.Planned) == 0 {
 			continue
 		}
 		col, err := src.Structure(ctx, p.Database, p.Collection)
-		if err != nil || !col.Loaded {
+		if err != nil {
 			continue
 		}
 		if _, err := dst.Structure(ctx, p.Database, p.Collection); err != nil {
+			continue
+		}
+		if _, err := parseStep(p.Planned[0]); err == nil {
+			segments = append(segments, segmentWork{p, col})
+			continue
+		}
+		if p.ReadTS == 0 || !col.Loaded {
 			continue
 		}
 		for _, name := range p.Planned {
@@ -243,16 +289,53 @@ func (c *Copier) help(ctx context.Context, m *domain.Migration, checkpoint func(
 			}
 		}
 	}
-	writes, stopWriters := c.writers(dst)
-	defer stopWriters()
-	return c.each(ctx, jobsOf(jobs), func(ctx context.Context, j job) error {
-		return c.claimed(ctx, m.ID, j, func(held context.Context, first bool) error {
-			rows, err := c.copyRange(held, src, j.col, j.r, j.ts, first, nil, writes)
-			if err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.helpSegments(gctx, src, dst, m, segments, checkpoint) })
+	g.Go(func() error {
+		writes, stopWriters := c.writers(dst)
+		defer stopWriters()
+		return c.each(gctx, jobsOf(jobs), func(ctx context.Context, j job) error {
+			return c.claimed(ctx, m.ID, j, func(held context.Context, first bool) error {
+				rows, err := c.copyRange(held, src, j.col, j.r, j.ts, first, nil, writes)
+				if err != nil {
+					return err
+				}
+				c.logger.Info("range copied for the driving zdmd", "migration", m.ID, "collection", j.col.Key(), "range", j.r.Name(), "rows", rows, "read_at", j.ts)
+				return checkpoint(ctx, domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Range: j.r.Name(), Rows: rows})
+			}, func() {}, func() error { return nil })
+		})
+	})
+	return g.Wait()
+}
+
+// segmentWork is a collection copied by segments that a helper may share.
+type segmentWork struct {
+	p   *domain.CollectionProgress
+	col *milvus.Collection
+}
+
+// helpSegments copies the partitions of segment copies that nobody holds,
+// Planners collections at a time: the driver listed and planned them, and
+// made their collections on the target.
+func (c *Copier) helpSegments(ctx context.Context, src, dst *milvus.Conn, m *domain.Migration, work []segmentWork, checkpoint func(context.Context, domain.BulkCopyProgressed) error) error {
+	if len(work) == 0 {
+		return nil
+	}
+	r := preparer{c: c, src: src, dst: dst, m: m, checkpoint: checkpoint, helping: true}
+	sc, err := r.segmentCopier()
+	if err != nil {
+		return err
+	}
+	return inParallel(ctx, work, c.cfg.Planners, func(ctx context.Context, _ int, w segmentWork) error {
+		parts, err := partitionsOf(w.p.Planned)
+		if err != nil {
+			return err
+		}
+		for _, part := range parts {
+			if err := r.sharedPartition(ctx, sc, w.p, w.col, part, func() {}); err != nil {
 				return err
 			}
-			c.logger.Info("range copied for the driving zdmd", "migration", m.ID, "collection", j.col.Key(), "range", j.r.Name(), "rows", rows, "read_at", j.ts)
-			return checkpoint(ctx, domain.BulkCopyProgressed{Database: j.col.Database, Collection: j.col.Name, Range: j.r.Name(), Rows: rows})
-		}, func() {}, func() error { return nil })
+		}
+		return nil
 	})
 }
