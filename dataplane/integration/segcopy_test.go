@@ -39,9 +39,9 @@ func TestAMigrationBetweenMilvusServersOnS3IsCopiedBySegments(t *testing.T) {
 	s3 := milvustest.S3(t)
 	eps := s3Endpoints{
 		"src": {Address: bed.OnS3(t, "s3-source", 19700, s3, "source-bucket"), StorageS3: &domain.S3Storage{Endpoint: s3, Bucket: "source-bucket", RootPath: "files"},
-			StorageAccessKey: "zdm", StorageSecretKey: "zdm-secret"},
+			StorageAccessKey: milvustest.S3AccessKey, StorageSecretKey: milvustest.S3SecretKey},
 		"dst": {Address: bed.OnS3(t, "s3-target", 19730, s3, "target-bucket"), StorageS3: &domain.S3Storage{Endpoint: s3, Bucket: "target-bucket", RootPath: "files"},
-			StorageAccessKey: "zdm", StorageSecretKey: "zdm-secret"},
+			StorageAccessKey: milvustest.S3AccessKey, StorageSecretKey: milvustest.S3SecretKey},
 	}
 	ctx := context.Background()
 	src, dst := milvustest.Dial(t, eps["src"].Address), milvustest.Dial(t, eps["dst"].Address)

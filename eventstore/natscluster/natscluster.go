@@ -92,7 +92,7 @@ func Start(ctx context.Context, dir string, n int) (*Cluster, error) {
 	if err := os.WriteFile(c.conf, []byte(zdm.NATSClusterConfig), 0o644); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2 * n)
+	ports, err := FreePorts(2 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +239,10 @@ func (c *Cluster) ready(ctx context.Context) error {
 	return nil
 }
 
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n loopback ports that were free a moment ago: for a
+// cluster's nodes, and for any other server a test or demo starts beside
+// them.
+func FreePorts(n int) ([]int, error) {
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
