@@ -231,7 +231,8 @@ steps:
 			if r.helping {
 				msg = "partition imported for the driving zdmd"
 			}
-			r.c.logger.Info(msg, "migration", r.m.ID, "collection", col.Key(), "partition", s.partition, "rows", progress.Rows)
+			r.c.logger.Info(msg, "migration", r.m.ID, "collection", col.Key(), "partition", s.partition, "rows", progress.Rows,
+				"files_copied_by_the_storage", sc.ServerSide.Load(), "files_streamed", sc.Streamed.Load())
 		}
 	}
 	return nil

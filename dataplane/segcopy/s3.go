@@ -49,6 +49,39 @@ func NewS3(cfg S3Config) (*S3, error) {
 	return &S3{client: c, bucket: cfg.Bucket, root: strings.Trim(cfg.RootPath, "/")}, nil
 }
 
+// maxServerCopy is the largest object one S3 CopyObject call copies.
+const maxServerCopy = 5 << 30
+
+// CopyFrom copies an object of from into key without its bytes passing
+// through zdm, when from is a bucket of the same S3 endpoint: the server
+// copies it. ok is false when it cannot (another endpoint, an object too
+// large for one copy, or keys of this bucket that may not read from's):
+// the caller streams the object instead. A missing source object is
+// fs.ErrNotExist, as Open reports it.
+func (s *S3) CopyFrom(ctx context.Context, from Storage, fromKey string, size int64, key string) (ok bool, err error) {
+	src, same := from.(*S3)
+	if !same || size > maxServerCopy || src.client.EndpointURL().String() != s.client.EndpointURL().String() {
+		return false, nil
+	}
+	_, err = s.client.CopyObject(ctx,
+		minio.CopyDestOptions{Bucket: s.bucket, Object: s.object(key)},
+		minio.CopySrcOptions{Bucket: src.bucket, Object: src.object(fromKey)})
+	switch code := minio.ToErrorResponse(err).Code; {
+	case err == nil:
+		return true, nil
+	case code == minio.NoSuchKey:
+		return false, fmt.Errorf("copy %s: %w", fromKey, fs.ErrNotExist)
+	case code == "AccessDenied" || code == "NotImplemented":
+		return false, nil
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	// Anything else (a gateway that does not copy between buckets, say)
+	// is left to the stream, which reports its own errors.
+	return false, nil
+}
+
 // S3Of returns a cluster's S3 storage as the registry keeps it.
 func S3Of(st domain.S3Storage, accessKey, secretKey string) (*S3, error) {
 	return NewS3(S3Config{Endpoint: st.Endpoint, Bucket: st.Bucket, RootPath: st.RootPath, Region: st.Region,

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
@@ -105,6 +106,15 @@ type Copier struct {
 	Stage string
 	// Files copied at a time (default 4).
 	Files int
+	// ServerSide and Streamed count the files the target's storage copied
+	// from the source's by itself, and those zdm read and wrote.
+	ServerSide, Streamed atomic.Int64
+}
+
+// serverCopier is a storage that can copy an object from another without
+// its bytes passing through zdm (S3 buckets of one endpoint).
+type serverCopier interface {
+	CopyFrom(ctx context.Context, from Storage, fromKey string, size int64, key string) (bool, error)
 }
 
 // binlogKinds are the logs a segment's import reads: its rows and the
@@ -145,6 +155,20 @@ func (c *Copier) CopySegment(ctx context.Context, coll, part int64, seg milvus.S
 	for _, o := range objs {
 		bytes += o.Size
 		g.Go(func() error {
+			if sc, ok := c.Target.(serverCopier); ok {
+				copied, err := sc.CopyFrom(gctx, c.Source, o.Key, o.Size, c.Stage+"/"+o.Key)
+				if errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("segment %d: %w", seg.ID, ErrSegmentGone)
+				}
+				if err != nil {
+					return fmt.Errorf("segment %d: %w", seg.ID, err)
+				}
+				if copied {
+					c.ServerSide.Add(1)
+					return nil
+				}
+			}
+			c.Streamed.Add(1)
 			r, err := c.Source.Open(gctx, o.Key)
 			if errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("segment %d: %w", seg.ID, ErrSegmentGone)
