@@ -52,7 +52,7 @@ bench:
 	$(GO) run ./bench/controlplane
 	$(GO) test -run '^$$' -bench ProxiedInsert -benchmem -benchtime 3000x ./dataplane/capture/
 	@scripts/milvus-up.sh
-	@$(GO) run ./bench/dataplane && $(GO) run ./bench/dataplane -only segcopy -rows 1000000; status=$$?; scripts/milvus-down.sh; exit $$status
+	@$(GO) run ./bench/dataplane && $(GO) run ./bench/dataplane -only segcopy -rows 1000000 && $(GO) run ./bench/dataplane -only s3copy; status=$$?; scripts/milvus-down.sh; exit $$status
 
 run: build
 	ZDM_ADMIN_TOKEN=$${ZDM_ADMIN_TOKEN:-dev-admin} $(BIN) serve --data-dir ./data --dataplane simulated
