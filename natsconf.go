@@ -13,3 +13,9 @@ var NATSConfig string
 //
 //go:embed nats-cluster.conf
 var NATSClusterConfig string
+
+// NATSClusterTLSConfig is nats-cluster-tls.conf: nats-cluster.conf with
+// TLS on the client port and the routes, certificates verified both ways.
+//
+//go:embed nats-cluster-tls.conf
+var NATSClusterTLSConfig string

@@ -1,6 +1,7 @@
 // Package natscluster runs a JetStream cluster of nats-server processes on
-// this host, configured by the nats-cluster.conf zdm ships: the HA tests,
-// make demo-ha and the bench use it to kill, wipe and restart real nodes.
+// this host, configured by the nats-cluster.conf zdm ships (or its TLS
+// twin, nats-cluster-tls.conf): the HA tests, make demo-ha and the bench
+// use it to kill, wipe and restart real nodes.
 package natscluster
 
 import (
@@ -30,7 +31,18 @@ type Cluster struct {
 	Dir   string
 	bin   string
 	conf  string
+	tls   *TLS
 	Nodes []*Node
+}
+
+// TLS is what a cluster started by StartTLS speaks TLS with.
+type TLS struct {
+	CA string // signs every certificate below
+	// Each node's certificate and key, for its clients and for the other
+	// nodes (server and client authentication both).
+	Cert, Key string
+	// What the cluster's own checks connect with, as a zdmd would.
+	ClientCert, ClientKey string
 }
 
 // Node is one nats-server process of the cluster.
@@ -79,17 +91,32 @@ func Binary(ctx context.Context) (string, error) {
 	return bin, os.Rename(tmp, bin)
 }
 
-// Start runs n nodes under dir and waits until JetStream answers.
+// Start runs n nodes under dir, configured by nats-cluster.conf, and
+// waits until JetStream answers.
 func Start(ctx context.Context, dir string, n int) (*Cluster, error) {
+	return start(ctx, dir, n, nil)
+}
+
+// StartTLS is Start with nats-cluster-tls.conf: TLS on the client port and
+// the routes, certificates verified both ways.
+func StartTLS(ctx context.Context, dir string, n int, tls TLS) (*Cluster, error) {
+	return start(ctx, dir, n, &tls)
+}
+
+func start(ctx context.Context, dir string, n int, tls *TLS) (*Cluster, error) {
 	bin, err := Binary(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: dir, bin: bin, conf: filepath.Join(dir, "nats-cluster.conf")}
+	conf, scheme := zdm.NATSClusterConfig, "nats"
+	if tls != nil {
+		conf, scheme = zdm.NATSClusterTLSConfig, "tls"
+	}
+	c := &Cluster{Dir: dir, bin: bin, conf: filepath.Join(dir, "nats-cluster.conf"), tls: tls}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(c.conf, []byte(zdm.NATSClusterConfig), 0o644); err != nil {
+	if err := os.WriteFile(c.conf, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
 	ports, err := FreePorts(2 * n)
@@ -104,7 +131,7 @@ func Start(ctx context.Context, dir string, n int) (*Cluster, error) {
 		name := fmt.Sprintf("nats-%d", i+1)
 		node := &Node{
 			Name:      name,
-			ClientURL: fmt.Sprintf("nats://127.0.0.1:%d", ports[i]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[i]),
 			Store:     filepath.Join(dir, name, "jetstream"),
 			logPath:   filepath.Join(dir, name+".log"),
 		}
@@ -115,6 +142,9 @@ func Start(ctx context.Context, dir string, n int) (*Cluster, error) {
 			"ZDM_NATS_ROUTES=["+strings.Join(routes, ", ")+"]",
 			"ZDM_NATS_STORE="+node.Store,
 		)
+		if tls != nil {
+			node.env = append(node.env, "ZDM_NATS_TLS_CERT="+tls.Cert, "ZDM_NATS_TLS_KEY="+tls.Key, "ZDM_NATS_TLS_CA="+tls.CA)
+		}
 		c.Nodes = append(c.Nodes, node)
 	}
 	for i := range c.Nodes {
@@ -208,8 +238,17 @@ func (c *Cluster) WaitReady(ctx context.Context, within time.Duration) error {
 	return fmt.Errorf("nats cluster in %s not ready after %s: %w", c.Dir, within, last)
 }
 
+// Options are what a client connects to the cluster with: its TLS files,
+// for a cluster started by StartTLS.
+func (c *Cluster) Options() []nats.Option {
+	if c.tls == nil {
+		return nil
+	}
+	return []nats.Option{nats.RootCAs(c.tls.CA), nats.ClientCert(c.tls.ClientCert, c.tls.ClientKey)}
+}
+
 func (c *Cluster) ready(ctx context.Context) error {
-	nc, err := nats.Connect(c.URLs(), nats.Timeout(time.Second))
+	nc, err := nats.Connect(c.URLs(), append(c.Options(), nats.Timeout(time.Second))...)
 	if err != nil {
 		return err
 	}
@@ -230,7 +269,8 @@ func (c *Cluster) ready(ctx context.Context) error {
 		if !running {
 			continue
 		}
-		conn, err := net.DialTimeout("tcp", strings.TrimPrefix(n.ClientURL, "nats://"), time.Second)
+		_, hostPort, _ := strings.Cut(n.ClientURL, "://")
+		conn, err := net.DialTimeout("tcp", hostPort, time.Second)
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}

@@ -18,7 +18,9 @@ import (
 // Certs is a CA and certificates it signed, for "localhost" and
 // 127.0.0.1, written as PEM files in Dir: ca.pem, server.pem and
 // server.key (what a Milvus server started WithTLS reads), proxy.pem and
-// proxy.key (another server's), client.pem and client.key.
+// proxy.key (another server's), client.pem and client.key, node.pem and
+// node.key (a server that also dials its peers, as a NATS cluster's nodes
+// do: server and client authentication both).
 type Certs struct {
 	Dir string
 }
@@ -49,13 +51,14 @@ func NewCerts(t testing.TB) Certs {
 		t.Fatal(err)
 	}
 	c.write(t, "ca.pem", "CERTIFICATE", caDER)
+	server, client := x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth
 	for _, leaf := range []struct {
 		name  string
-		usage x509.ExtKeyUsage
-	}{{"server", x509.ExtKeyUsageServerAuth}, {"proxy", x509.ExtKeyUsageServerAuth}, {"client", x509.ExtKeyUsageClientAuth}} {
+		usage []x509.ExtKeyUsage
+	}{{"server", []x509.ExtKeyUsage{server}}, {"proxy", []x509.ExtKeyUsage{server}}, {"client", []x509.ExtKeyUsage{client}}, {"node", []x509.ExtKeyUsage{server, client}}} {
 		key, der := issue(t, &x509.Certificate{
 			Subject: pkix.Name{CommonName: leaf.name}, DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{leaf.usage},
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: leaf.usage,
 		}, ca, caKey)
 		c.write(t, leaf.name+".pem", "CERTIFICATE", der)
 		pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
