@@ -36,7 +36,9 @@ func TestASegmentCopySharedByThreeZdmdSurvivesTheDriversDeath(t *testing.T) {
 	seed := time.Now().UnixNano()
 	imported := 1 + mathrand.New(mathrand.NewPCG(uint64(seed), 0)).Int64N(24000)
 	t.Logf("killed once %d of 36,000 rows are imported (seed %d)", imported, seed)
-	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool { return m.State == "copying" && m.Progress.RowsCopied >= imported })
+	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool {
+		return m.State == "copying" && m.Progress.RowsCopied >= imported || m.State == "syncing"
+	})
 	// The killed instance's log goes with it when it is restarted.
 	everyProc := slices.Clone(f.Procs)
 	f.KillDriving("copy")
