@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	mathrand "math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +17,7 @@ import (
 // TestASegmentCopySharedByThreeZdmdSurvivesTheDriversDeath runs a
 // segment copy on three zdmd sharing a three-node NATS cluster: the
 // instances that do not drive import partitions too, the driving one is
-// killed at a random moment of the copy, and the copy ends with the target equal to the
+// killed during the copy, and the copy ends with the target equal to the
 // source, no partition imported twice.
 func TestASegmentCopySharedByThreeZdmdSurvivesTheDriversDeath(t *testing.T) {
 	e := newEnv(t, "")
@@ -31,13 +30,12 @@ func TestASegmentCopySharedByThreeZdmdSurvivesTheDriversDeath(t *testing.T) {
 		t.Fatalf("PATCH the target's storage_path: %d", code)
 	}
 	id := start(t, f.Procs[1], src, map[string]any{"copy_mode": "segments"})
-	// Killed after 1 to 8 of the 12 partitions are imported: at a random
-	// moment of another's staging or import.
-	seed := time.Now().UnixNano()
-	imported := 1 + mathrand.New(mathrand.NewPCG(uint64(seed), 0)).Int64N(24000)
-	t.Logf("killed once %d of 36,000 rows are imported (seed %d)", imported, seed)
+	// Killed once the first partition's import is recorded. A kill at
+	// a random moment can fall in a call about an import, which kills a
+	// Milvus 2.3 target (see milvus/uncancelled.go); the test bed has no
+	// supervisor to restart it.
 	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool {
-		return m.State == "copying" && m.Progress.RowsCopied >= imported || m.State == "syncing"
+		return m.State == "copying" && m.Progress.RowsCopied > 0 || m.State == "syncing"
 	})
 	// The killed instance's log goes with it when it is restarted.
 	everyProc := slices.Clone(f.Procs)
