@@ -283,7 +283,14 @@ func keepJournal(t *testing.T, e *env, urls, id string) {
 // TTL of 2 s; it returns them, the cluster, and where each serves the
 // endpoint of a cluster whose proxy_listen is haProxyListen.
 func startHAFleet(t *testing.T, e *env, n int) (*st.Fleet, *natscluster.Cluster, []string) {
-	cluster := st.StartNATSCluster(t, filepath.Join(e.dir, "nats"))
+	cluster := st.StartNATSCluster(t, filepath.Join(e.dir, "nats"), nil)
+	f, endpoints := startFleetOn(t, e, n, cluster)
+	return f, cluster, endpoints
+}
+
+// startFleetOn starts n zdmd on cluster, as startHAFleet does, giving
+// each the extra arguments.
+func startFleetOn(t *testing.T, e *env, n int, cluster *natscluster.Cluster, extra ...string) (*st.Fleet, []string) {
 	base, err := os.ReadFile(e.config)
 	if err != nil {
 		t.Fatal(err)
@@ -294,10 +301,10 @@ func startHAFleet(t *testing.T, e *env, n int) (*st.Fleet, *natscluster.Cluster,
 		name := fmt.Sprintf("zdmd-%d", i)
 		config := filepath.Join(e.dir, name+".yaml")
 		st.WriteFile(t, config, "%sproxy_port_offset: %d\nha:\n  lease_ttl: 2s\n", base, i)
-		f.Add("--config", config, "--data-dir", filepath.Join(e.dir, name), "--nats-url", cluster.URLs(), "--instance", name)
+		f.Add(append([]string{"--config", config, "--data-dir", filepath.Join(e.dir, name), "--nats-url", cluster.URLs(), "--instance", name}, extra...)...)
 		endpoints = append(endpoints, fmt.Sprintf("127.0.0.1:%d", 19600+i))
 	}
-	return f, cluster, endpoints
+	return f, endpoints
 }
 
 // ackGaps returns, for each failure (in the order they happened), the

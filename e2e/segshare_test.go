@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,11 +12,13 @@ import (
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/dataplane/verify"
+	"github.com/zdm-io/zdm/eventstore/natscluster"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
 // TestASegmentCopySharedByThreeZdmdSurvivesTheDriversDeath runs a
-// segment copy on three zdmd sharing a three-node NATS cluster: the
+// segment copy on three zdmd sharing a three-node NATS cluster secured
+// with TLS (nats-cluster-tls.conf, mutual TLS from every zdmd): the
 // instances that do not drive import partitions too, the driving one is
 // killed during the copy, and the copy ends with the target equal to the
 // source, no partition imported twice.
@@ -23,7 +26,15 @@ func TestASegmentCopySharedByThreeZdmdSurvivesTheDriversDeath(t *testing.T) {
 	e := newEnv(t, "")
 	seed(t, e.bed.Source, datatools.Shape{Databases: 1, Collections: 3, Partitions: 3, Rows: 12000, Dim: 16, PKType: "int64",
 		Index: "FLAT", Load: true, Prefix: "segsh_"})
-	f, _, _ := startHAFleet(t, e, 3)
+	// The NATS cluster is nats-cluster-tls.conf's: every zdmd reaches it
+	// over mutual TLS, and its nodes speak TLS among themselves.
+	certs := milvustest.NewCerts(t)
+	cluster := st.StartNATSCluster(t, filepath.Join(e.dir, "nats"), &natscluster.TLS{
+		CA: certs.Path("ca.pem"), Cert: certs.Path("node.pem"), Key: certs.Path("node.key"),
+		ClientCert: certs.Path("client.pem"), ClientKey: certs.Path("client.key"),
+	})
+	f, _ := startFleetOn(t, e, 3, cluster,
+		"--nats-tls-ca", certs.Path("ca.pem"), "--nats-tls-cert", certs.Path("client.pem"), "--nats-tls-key", certs.Path("client.key"))
 	f.Takeover(-1, 15*time.Second)
 	src, dst := e.register(t, f.Procs[0], map[string]any{"storage_path": e.bed.DataDir("source")})
 	if code := f.Any().Call(t, "PATCH", "/v1/clusters/"+dst, map[string]any{"storage_path": e.bed.DataDir("target")}, nil); code != 200 {

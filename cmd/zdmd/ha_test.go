@@ -19,7 +19,7 @@ import (
 func TestThreeZdmdOnANATSClusterSurviveTheLossOfTheOneDriving(t *testing.T) {
 	bin := st.BuildZdmd(t, "../..")
 	dir := t.TempDir()
-	cluster := st.StartNATSCluster(t, filepath.Join(dir, "nats"))
+	cluster := st.StartNATSCluster(t, filepath.Join(dir, "nats"), nil)
 	stepLog, config := filepath.Join(dir, "steps.log"), filepath.Join(dir, "zdmd.yaml")
 	simulatedConfig(t, config, stepLog, "150ms", "ha:\n  lease_ttl: 2s\n")
 	f := st.NewFleet(t, bin, ".", "ha-admin")

@@ -155,11 +155,17 @@ func (f *Fleet) KillDriving(moment string) time.Duration {
 }
 
 // StartNATSCluster runs a three-node JetStream cluster under dir until the
-// test ends, and gives every zdmd the test starts one secret key, as
-// instances sharing a NATS need.
-func StartNATSCluster(t testing.TB, dir string) *natscluster.Cluster {
+// test ends (with tls, nats-cluster-tls.conf's), and gives every zdmd the
+// test starts one secret key, as instances sharing a NATS need.
+func StartNATSCluster(t testing.TB, dir string, tls *natscluster.TLS) *natscluster.Cluster {
 	t.Helper()
-	c, err := natscluster.Start(context.Background(), dir, 3)
+	var c *natscluster.Cluster
+	var err error
+	if tls == nil {
+		c, err = natscluster.Start(context.Background(), dir, 3)
+	} else {
+		c, err = natscluster.StartTLS(context.Background(), dir, 3, *tls)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
