@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,8 +20,8 @@ import (
 // TestASegmentCopySharedByThreeZdmdSurvivesTheDriversDeath runs a
 // segment copy on three zdmd sharing a three-node NATS cluster secured
 // with TLS (nats-cluster-tls.conf, mutual TLS from every zdmd): the
-// instances that do not drive import partitions too, the driving one is
-// killed during the copy, and the copy ends with the target equal to the
+// instances that do not drive import partitions too, the driving one
+// freezes during the copy and is killed once another took over, and the copy ends with the target equal to the
 // source, no partition imported twice.
 func TestASegmentCopySharedByThreeZdmdSurvivesTheDriversDeath(t *testing.T) {
 	e := newEnv(t, "")
@@ -41,16 +42,25 @@ func TestASegmentCopySharedByThreeZdmdSurvivesTheDriversDeath(t *testing.T) {
 		t.Fatalf("PATCH the target's storage_path: %d", code)
 	}
 	id := start(t, f.Procs[1], src, map[string]any{"copy_mode": "segments"})
-	// Killed once the first partition's import is recorded. A kill at
-	// a random moment can fall in a call about an import, which kills a
-	// Milvus 2.3 target (see milvus/uncancelled.go); the test bed has no
-	// supervisor to restart it.
 	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool {
 		return m.State == "copying" && m.Progress.RowsCopied > 0 || m.State == "syncing"
 	})
-	// The killed instance's log goes with it when it is restarted.
-	everyProc := slices.Clone(f.Procs)
-	f.KillDriving("copy")
+	// The driving instance freezes (SIGSTOP), as a stalled host does,
+	// until another has taken over, then dies (SIGKILL). Killed outright
+	// in the middle of a call about an import, it would kill the Milvus
+	// 2.3 target (see milvus/uncancelled.go); frozen first, the target
+	// has answered every call it had made by the time its connections
+	// close. It is restarted, as KillDriving does.
+	everyProc := slices.Clone(f.Procs) // the killed instance's log goes with it when it is restarted
+	old, _ := f.Takeover(-1, 30*time.Second)
+	if err := f.Procs[old].Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	next, took := f.Takeover(old, 30*time.Second)
+	time.Sleep(3 * time.Second)
+	f.Procs[old].Kill(t)
+	t.Logf("copy: froze zdmd-%d; zdmd-%d took over after %.2fs; then killed the frozen one", old+1, next+1, took.Seconds())
+	f.Start(old)
 	f.WaitFor(id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" })
 	everyProc = append(everyProc, f.Procs...)
 
