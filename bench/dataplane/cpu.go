@@ -50,15 +50,23 @@ var serverStats = sync.OnceValue(func() map[string]string {
 // (flushes, sealing, index builds, dropping the last run's collection);
 // without the wait, that work lands in whichever side is timed next.
 func settle() (waited time.Duration, idle bool) {
+	return settleOn(func() []time.Duration { u := cpuNow(); return []time.Duration{u.source, u.target} })
+}
+
+// settleOn is settle for the processes whose CPU times cpu reads.
+func settleOn(cpu func() []time.Duration) (waited time.Duration, idle bool) {
 	const window, quiet = time.Second, 100 * time.Millisecond
 	t0 := time.Now()
-	prev := cpuNow()
+	prev := cpu()
 	for time.Since(t0) < time.Minute {
 		time.Sleep(window)
-		now := cpuNow()
-		d := now.since(prev)
+		now := cpu()
+		busy := false
+		for i := range now {
+			busy = busy || now[i]-prev[i] >= quiet
+		}
 		prev = now
-		if d.source < quiet && d.target < quiet {
+		if !busy {
 			return time.Since(t0), true
 		}
 	}

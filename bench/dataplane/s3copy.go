@@ -83,23 +83,13 @@ func (b *s3Bed) cpu() map[string]time.Duration {
 	return out
 }
 
-// settle waits, at most a minute, until the S3 bed's servers are idle
-// (each under a tenth of a core over a second), as settle does for the
-// test bed's.
+// settle waits until the S3 bed's servers are idle, as settle does for
+// the test bed's.
 func (b *s3Bed) settle() {
-	prev := b.cpu()
-	for t0 := time.Now(); time.Since(t0) < time.Minute; {
-		time.Sleep(time.Second)
-		now := b.cpu()
-		busy := false
-		for _, name := range []string{"s3", "source", "target"} {
-			busy = busy || now[name]-prev[name] > 100*time.Millisecond
-		}
-		if !busy {
-			return
-		}
-		prev = now
-	}
+	settleOn(func() []time.Duration {
+		u := b.cpu()
+		return []time.Duration{u["s3"], u["source"], u["target"]}
+	})
 }
 
 // s3Endpoints resolves the S3 bed's servers: with storage and the target

@@ -31,7 +31,7 @@ func TestTwoZdmdShareASegmentCopyAndOneDiesAfterAnImport(t *testing.T) {
 	// One planner each: the driver works through the partitions one at a
 	// time, and the helper finds some nobody holds yet.
 	pair := shareCopy(t, storageEndpoints{bed}, rowcopy.Config{Planners: 1})
-	driver, helper, h, cutOff := pair.driver, pair.helper, pair.h, pair.cutOff
+	driver, h, cutOff := pair.driver, pair.h, pair.cutOff
 
 	hctx, kill := context.WithCancel(ctx)
 	var imports atomic.Int64
@@ -51,14 +51,7 @@ func TestTwoZdmdShareASegmentCopyAndOneDiesAfterAnImport(t *testing.T) {
 		}
 		return record(ctx, p)
 	}
-	helped := make(chan struct{})
-	go func() {
-		defer close(helped)
-		for hctx.Err() == nil {
-			_ = helper.Help(hctx, h.snapshot(), helperRecord)
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	helped := pair.helpUntil(hctx, helperRecord)
 	began := time.Now()
 	if err := driver.Copy(ctx, h.snapshot(), h.record("driver")); err != nil {
 		t.Fatal(err)

@@ -120,6 +120,20 @@ type sharedCopy struct {
 	cutOff         func()       // cuts the helper's NATS connection: its claims are not given back
 }
 
+// helpUntil has the helper pass over the copy, as a zdmd that does not
+// drive does, until ctx ends; the channel closes once it stopped.
+func (s *sharedCopy) helpUntil(ctx context.Context, record func(context.Context, domain.BulkCopyProgressed) error) <-chan struct{} {
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for ctx.Err() == nil {
+			_ = s.helper.Help(ctx, s.h.snapshot(), record)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	return stopped
+}
+
 func shareCopy(t *testing.T, r milvus.Resolver, cfg rowcopy.Config) *sharedCopy {
 	t.Helper()
 	s := &sharedCopy{driver: rowcopy.NewCopier(r, cfg, nil), helper: rowcopy.NewCopier(r, cfg, nil)}
@@ -146,21 +160,14 @@ func TestTwoZdmdShareACopyAndOneDiesHoldingRanges(t *testing.T) {
 	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 2, Rows: 20000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "share_"})
 	cfg := rowcopy.Config{Workers: 2, Readers: 2, PageRows: 500, RangeRows: 1000}
 	pair := shareCopy(t, endpoints{"src": bed.Source, "dst": bed.Target}, cfg)
-	driver, helper, h, retaken, helperActive, cutOff := pair.driver, pair.helper, pair.h, &pair.retaken, &pair.helperActive, pair.cutOff
+	driver, h, retaken, helperActive, cutOff := pair.driver, pair.h, &pair.retaken, &pair.helperActive, pair.cutOff
 
 	// The helper passes over the copy until it has recorded 8 ranges and
 	// holds one it has not recorded, then dies at once: its NATS connection
 	// cut (its claims are not given back), its copy stopped wherever it is,
 	// nothing more of it recorded.
 	hctx, kill := context.WithCancel(ctx)
-	helped := make(chan struct{})
-	go func() {
-		defer close(helped)
-		for hctx.Err() == nil {
-			_ = helper.Help(hctx, h.snapshot(), h.record("helper"))
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	helped := pair.helpUntil(hctx, h.record("helper"))
 	go func() {
 		for hctx.Err() == nil {
 			h.mu.Lock()

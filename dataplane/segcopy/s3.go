@@ -66,19 +66,17 @@ func (s *S3) CopyFrom(ctx context.Context, from Storage, fromKey string, size in
 	_, err = s.client.CopyObject(ctx,
 		minio.CopyDestOptions{Bucket: s.bucket, Object: s.object(key)},
 		minio.CopySrcOptions{Bucket: src.bucket, Object: src.object(fromKey)})
-	switch code := minio.ToErrorResponse(err).Code; {
+	switch {
 	case err == nil:
 		return true, nil
-	case code == minio.NoSuchKey:
+	case minio.ToErrorResponse(err).Code == minio.NoSuchKey:
 		return false, fmt.Errorf("copy %s: %w", fromKey, fs.ErrNotExist)
-	case code == "AccessDenied" || code == "NotImplemented":
-		return false, nil
-	}
-	if ctx.Err() != nil {
+	case ctx.Err() != nil:
 		return false, ctx.Err()
 	}
-	// Anything else (a gateway that does not copy between buckets, say)
-	// is left to the stream, which reports its own errors.
+	// Anything else (keys that may not read from's bucket, a gateway
+	// that does not copy between buckets) is left to the stream, which
+	// reports its own errors.
 	return false, nil
 }
 
