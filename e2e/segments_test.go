@@ -28,6 +28,12 @@ func TestSegmentCopyMigrationWithWritesAndAKill(t *testing.T) {
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "copying" && m.Progress.RowsCopied > 0 })
 	p.Kill(t)
 	killed := time.Now()
+	// Its calls about imports went through the relay it started, which
+	// outlives it: killed while it waited for an import, the target
+	// lives on (dataplane/milvus/linger).
+	if !strings.Contains(p.Log(), "relay for calls about imports started") {
+		t.Fatalf("zdmd called the target about imports without its relay:\n%s", p.Log())
+	}
 	time.Sleep(500 * time.Millisecond)
 	p = e.serve(t)
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })

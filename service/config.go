@@ -22,11 +22,15 @@ import (
 
 // Config is zdmd.yaml. Flags given on the command line override it.
 type Config struct {
-	Listen     string `yaml:"listen"`
-	DataDir    string `yaml:"data_dir"`
-	NATSURL    string `yaml:"nats_url"`
-	NATSListen string `yaml:"nats_listen"`
-	NATSConfig string `yaml:"nats_config"`
+	// ImportRelay is the command that runs dataplane/milvus/linger's relay
+	// for calls about imports (zdmd sets it to itself; empty: those calls
+	// go to the target directly).
+	ImportRelay []string `yaml:"-"`
+	Listen      string   `yaml:"listen"`
+	DataDir     string   `yaml:"data_dir"`
+	NATSURL     string   `yaml:"nats_url"`
+	NATSListen  string   `yaml:"nats_listen"`
+	NATSConfig  string   `yaml:"nats_config"`
 	// NATSTLS secures the connections to nats_url.
 	NATSTLS NATSTLS `yaml:"nats_tls"`
 	// NATSReplicas is how many NATS servers keep each stream and bucket

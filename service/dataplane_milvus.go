@@ -12,6 +12,7 @@ import (
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/livesync"
 	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/milvus/linger"
 	"github.com/zdm-io/zdm/dataplane/provision"
 	"github.com/zdm-io/zdm/dataplane/rowcopy"
 	"github.com/zdm-io/zdm/dataplane/segcopy"
@@ -66,6 +67,9 @@ func milvusPlane(m *Main) ([]string, error) {
 	cfg := m.cfg.Milvus.withDefaults()
 	script := provision.ServerScript{Python: cfg.Python, Script: cfg.ServerScript, Root: cfg.ServerRoot}
 	reg := spareRegistry{m}
+	if len(m.cfg.ImportRelay) > 0 {
+		m.importRelay = linger.NewProcess(m.cfg.ImportRelay, m.logger.With("part", "import-relay"))
+	}
 	m.service.CheckStorageWith(s3Checker{})
 	var err error
 	if m.journalNC, err = connectNATS(m.embedded, m.cfg, "zdmd-journal"); err != nil {
@@ -159,6 +163,9 @@ func (r spareRegistry) Endpoint(ctx context.Context, id string) (milvus.Endpoint
 	}
 	ep, err := milvus.EndpointOf(c.Endpoint, creds)
 	ep.StoragePath, ep.StorageS3 = c.StoragePath, c.StorageS3
+	if r.m.importRelay != nil {
+		ep.ImportDial = r.m.importRelay.Dial
+	}
 	return ep, err
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/zdm-io/zdm/adapters/secrets"
 	"github.com/zdm-io/zdm/api"
 	"github.com/zdm-io/zdm/console"
+	"github.com/zdm-io/zdm/dataplane/milvus/linger"
 	"github.com/zdm-io/zdm/dataplane/simulated"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
@@ -66,6 +67,9 @@ type Main struct {
 	provisioners []string
 	// helpCopy, when set, helps the copies another instance drives.
 	helpCopy func(context.Context)
+
+	// importRelay carries the calls about imports (nil: direct).
+	importRelay *linger.Process
 
 	instance string
 	lease    *eventstore.Lease
@@ -384,5 +388,8 @@ func (m *Main) Close() {
 	}
 	if m.embedded != nil {
 		m.embedded.Close()
+	}
+	if m.importRelay != nil {
+		m.importRelay.Close()
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/zdm-io/zdm/dataplane/milvus/linger"
 	"github.com/zdm-io/zdm/service"
 )
 
@@ -69,6 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = loadCmd(args[1:], stdout)
 	case "verify":
 		err = verifyCmd(args[1:], stdout)
+	case "import-relay":
+		// Started by serve, not by operators: see dataplane/milvus/linger.
+		err = linger.Run(os.Stdin, stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "zdmd", version)
 	case "help", "-h", "--help":
@@ -175,6 +179,9 @@ func serve(args []string, stderr io.Writer) error {
 		}
 	}
 	natsTLS(&cfg.NATSTLS)
+	if exe, err := os.Executable(); err == nil {
+		cfg.ImportRelay = []string{exe, "import-relay"}
+	}
 	if *natsReplicas != 0 {
 		cfg.NATSReplicas = *natsReplicas
 	}

@@ -143,8 +143,8 @@ func (c *Conn) Load(ctx context.Context, db, coll string) error {
 // Import starts a bulk import of files the server can read and returns its
 // task IDs.
 func (c *Conn) Import(ctx context.Context, db, coll string, files []string) ([]int64, error) {
-	r, err := uncancelled(ctx, c, func(ctx context.Context) (*milvuspb.ImportResponse, error) {
-		return c.Svc.Import(c.In(ctx, db), &milvuspb.ImportRequest{DbName: db, CollectionName: coll, Files: files})
+	r, err := uncancelled(ctx, c, func(ctx context.Context, svc milvuspb.MilvusServiceClient) (*milvuspb.ImportResponse, error) {
+		return svc.Import(c.In(ctx, db), &milvuspb.ImportRequest{DbName: db, CollectionName: coll, Files: files})
 	})
 	if err := Check("import into "+coll, r.GetStatus(), err); err != nil {
 		return nil, err
@@ -162,8 +162,8 @@ func (c *Conn) RunningImports(ctx context.Context) ([]string, error) {
 	seen := map[int64]bool{}
 	var out []string
 	for _, db := range dbs {
-		r, err := uncancelled(ctx, c, func(ctx context.Context) (*milvuspb.ListImportTasksResponse, error) {
-			return c.Svc.ListImportTasks(c.In(ctx, db), &milvuspb.ListImportTasksRequest{DbName: db})
+		r, err := uncancelled(ctx, c, func(ctx context.Context, svc milvuspb.MilvusServiceClient) (*milvuspb.ListImportTasksResponse, error) {
+			return svc.ListImportTasks(c.In(ctx, db), &milvuspb.ListImportTasksRequest{DbName: db})
 		})
 		if err := Check("list import tasks", r.GetStatus(), err); err != nil {
 			return nil, err

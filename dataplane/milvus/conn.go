@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
@@ -36,6 +38,9 @@ type Endpoint struct {
 	StorageSecretKey string
 	// TLS is how the server is reached (nil: plain text).
 	TLS *tls.Config
+	// ImportDial, when set, connects the calls about imports (see
+	// uncancelled.go) to Address in place of a direct dial.
+	ImportDial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // EndpointOf is the endpoint at addr with a cluster's credentials and
@@ -68,6 +73,10 @@ type Conn struct {
 	cc      *grpc.ClientConn
 	Svc     milvuspb.MilvusServiceClient
 	imports inflight // see uncancelled.go
+	// importCC carries the calls about imports when ep.ImportDial is set.
+	importOnce sync.Once
+	importCC   *grpc.ClientConn
+	importErr  error
 }
 
 // MaxMessage bounds a gRPC message (query pages and insert batches).
@@ -107,6 +116,9 @@ func WaitAnswer(ctx context.Context, addr string, within time.Duration) error {
 // Close closes the connection.
 func (c *Conn) Close() error {
 	c.imports.wait(closeWaitsFor)
+	if c.importCC != nil {
+		c.importCC.Close()
+	}
 	return c.cc.Close()
 }
 

@@ -109,8 +109,8 @@ func (c *Conn) FlushedSegments(ctx context.Context, db, coll string) ([]Segment,
 // (insertDir/SEGMENT/FIELD/LOG), deltaDir their delete logs ("" for none).
 // It returns the import's task IDs.
 func (c *Conn) ImportBinlogs(ctx context.Context, db, coll, part, insertDir, deltaDir string) ([]int64, error) {
-	r, err := uncancelled(ctx, c, func(ctx context.Context) (*milvuspb.ImportResponse, error) {
-		return c.Svc.Import(c.In(ctx, db), &milvuspb.ImportRequest{DbName: db, CollectionName: coll, PartitionName: part,
+	r, err := uncancelled(ctx, c, func(ctx context.Context, svc milvuspb.MilvusServiceClient) (*milvuspb.ImportResponse, error) {
+		return svc.Import(c.In(ctx, db), &milvuspb.ImportRequest{DbName: db, CollectionName: coll, PartitionName: part,
 			Files: []string{insertDir, deltaDir}, Options: []*commonpb.KeyValuePair{{Key: "backup", Value: "true"}}})
 	})
 	if err := Check("import binlogs into "+db+"/"+coll+" partition "+part, r.GetStatus(), err); err != nil {
@@ -147,8 +147,8 @@ func importTaskOf(t *milvuspb.GetImportStateResponse) ImportTask {
 
 // ImportState reads one import task.
 func (c *Conn) ImportState(ctx context.Context, task int64) (ImportTask, error) {
-	r, err := uncancelled(ctx, c, func(ctx context.Context) (*milvuspb.GetImportStateResponse, error) {
-		return c.Svc.GetImportState(c.In(ctx, ""), &milvuspb.GetImportStateRequest{Task: task})
+	r, err := uncancelled(ctx, c, func(ctx context.Context, svc milvuspb.MilvusServiceClient) (*milvuspb.GetImportStateResponse, error) {
+		return svc.GetImportState(c.In(ctx, ""), &milvuspb.GetImportStateRequest{Task: task})
 	})
 	if err := Check("import task "+strconv.FormatInt(task, 10), r.GetStatus(), err); err != nil {
 		return ImportTask{}, err
@@ -160,8 +160,8 @@ func (c *Conn) ImportState(ctx context.Context, task int64) (ImportTask, error) 
 
 // ImportTasks lists the import tasks of a collection.
 func (c *Conn) ImportTasks(ctx context.Context, db, coll string) ([]ImportTask, error) {
-	r, err := uncancelled(ctx, c, func(ctx context.Context) (*milvuspb.ListImportTasksResponse, error) {
-		return c.Svc.ListImportTasks(c.In(ctx, db), &milvuspb.ListImportTasksRequest{DbName: db, CollectionName: coll})
+	r, err := uncancelled(ctx, c, func(ctx context.Context, svc milvuspb.MilvusServiceClient) (*milvuspb.ListImportTasksResponse, error) {
+		return svc.ListImportTasks(c.In(ctx, db), &milvuspb.ListImportTasksRequest{DbName: db, CollectionName: coll})
 	})
 	if err := Check("list import tasks of "+db+"/"+coll, r.GetStatus(), err); err != nil {
 		return nil, err

@@ -2,8 +2,12 @@ package milvus
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/grpc"
 )
 
 // Milvus 2.3's proxy answers Import, GetImportState and ListImportTasks by
@@ -16,7 +20,9 @@ import (
 // answer on a context of its own, a caller that stops waiting leaves it
 // running, and Close waits for the calls still running (up to
 // closeWaitsFor) before it closes the connection, which would cancel them
-// too.
+// too. A killed zdmd cannot wait: given an ImportDial (the service gives
+// one through dataplane/milvus/linger), these calls go through a relay
+// process that keeps the server's side open until it has answered.
 
 // closeWaitsFor bounds how long Close waits for import calls to answer.
 const closeWaitsFor = 30 * time.Second
@@ -37,18 +43,40 @@ func (f *inflight) wait(d time.Duration) {
 	}
 }
 
+// importService is the client for calls about imports: through
+// ep.ImportDial when it is set, so that the server sees no call broken off
+// even when this process dies (dataplane/milvus/linger).
+func (c *Conn) importService() (milvuspb.MilvusServiceClient, error) {
+	if c.ep.ImportDial == nil {
+		return c.Svc, nil
+	}
+	c.importOnce.Do(func() {
+		c.importCC, c.importErr = grpc.NewClient(c.ep.Address,
+			append(DialOptions(NewBufferPool()), Transport(c.ep.TLS), grpc.WithContextDialer(c.ep.ImportDial))...)
+	})
+	if c.importErr != nil {
+		return nil, fmt.Errorf("milvus %s: %w", c.ep.Address, c.importErr)
+	}
+	return milvuspb.NewMilvusServiceClient(c.importCC), nil
+}
+
 // uncancelled runs call on a context that keeps ctx's values but is never
 // cancelled, and returns its answer, or ctx's error as soon as ctx ends.
-func uncancelled[T any](ctx context.Context, c *Conn, call func(context.Context) (T, error)) (T, error) {
+func uncancelled[T any](ctx context.Context, c *Conn, call func(context.Context, milvuspb.MilvusServiceClient) (T, error)) (T, error) {
 	type answer struct {
 		v   T
 		err error
+	}
+	svc, err := c.importService()
+	if err != nil {
+		var zero T
+		return zero, err
 	}
 	done := make(chan answer, 1)
 	c.imports.wg.Add(1)
 	go func() {
 		defer c.imports.wg.Done()
-		v, err := call(context.WithoutCancel(ctx))
+		v, err := call(context.WithoutCancel(ctx), svc)
 		done <- answer{v, err}
 	}()
 	select {

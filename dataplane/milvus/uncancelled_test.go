@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -22,7 +23,7 @@ func TestAnImportCallIsNeverCancelledAndCloseWaitsForIt(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	returned := make(chan error, 1)
 	go func() {
-		_, err := uncancelled(ctx, c, func(ctx context.Context) (int, error) {
+		_, err := uncancelled(ctx, c, func(ctx context.Context, _ milvuspb.MilvusServiceClient) (int, error) {
 			<-release
 			sawCancel <- ctx.Err() != nil
 			return 1, nil
