@@ -20,6 +20,7 @@ import (
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/natscluster"
 	"github.com/zdm-io/zdm/projections"
@@ -79,7 +80,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			keepForPostMortem(t, e, w, f.Running(), id)
-			keepJournal(t, e, cluster.URLs(), id)
+			keepJournal(t, e, cluster, id)
 		}
 		if longPause && !t.Failed() {
 			e.keepFiles(t) // a failure's post-mortem keeps them
@@ -179,7 +180,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		if longPause = *view.WritePauseMS >= 1000; longPause {
 			f.KeepLogs()
 			keepForPostMortem(t, e, w, f.Any(), id)
-			keepJournal(t, e, cluster.URLs(), id)
+			keepJournal(t, e, cluster, id)
 			pause += " (over 1 s: logs kept in testout/)"
 		}
 	}
@@ -196,7 +197,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 			t.Fatalf("no %s in the history", ev)
 		}
 	}
-	st.ReplayValid(t, e.bin, "--nats-url", cluster.URLs())
+	st.ReplayValid(t, e.bin, append([]string{"--nats-url", cluster.URLs()}, cluster.args...)...)
 }
 
 // keepForPostMortem writes the writer's journal and the migration's
@@ -226,8 +227,8 @@ func keepForPostMortem(t *testing.T, e *env, w *writer, p *st.Proc, id string) {
 // journal still holds (each entry's header, without its request) and the
 // apply positions: a write the source has and the target misses was
 // either never journaled, or journaled and not applied.
-func keepJournal(t *testing.T, e *env, urls, id string) {
-	nc, err := nats.Connect(urls, nats.Timeout(5*time.Second))
+func keepJournal(t *testing.T, e *env, cluster *tlsCluster, id string) {
+	nc, err := cluster.connect()
 	if err != nil {
 		t.Logf("post-mortem: journal not kept: %v", err)
 		return
@@ -279,13 +280,39 @@ func keepJournal(t *testing.T, e *env, urls, id string) {
 	}
 }
 
-// startHAFleet starts n zdmd on a three-node NATS cluster, with a lease
-// TTL of 2 s; it returns them, the cluster, and where each serves the
-// endpoint of a cluster whose proxy_listen is haProxyListen.
-func startHAFleet(t *testing.T, e *env, n int) (*st.Fleet, *natscluster.Cluster, []string) {
-	cluster := st.StartNATSCluster(t, filepath.Join(e.dir, "nats"), nil)
-	f, endpoints := startFleetOn(t, e, n, cluster)
+// startHAFleet starts n zdmd on a three-node NATS cluster secured as
+// nats-cluster-tls.conf secures it (startTLSCluster), with a lease TTL of
+// 2 s; it returns them, the cluster, and where each serves the endpoint
+// of a cluster whose proxy_listen is haProxyListen.
+func startHAFleet(t *testing.T, e *env, n int) (*st.Fleet, *tlsCluster, []string) {
+	cluster := startTLSCluster(t, e)
+	f, endpoints := startFleetOn(t, e, n, cluster.Cluster, cluster.args...)
 	return f, cluster, endpoints
+}
+
+// tlsCluster is the three-node NATS cluster of nats-cluster-tls.conf: TLS
+// between its nodes and mutual TLS with every client.
+type tlsCluster struct {
+	*natscluster.Cluster
+	// args make a zdmd reach it.
+	args  []string
+	certs milvustest.Certs
+}
+
+func startTLSCluster(t *testing.T, e *env) *tlsCluster {
+	certs := milvustest.NewCerts(t)
+	cluster := st.StartNATSCluster(t, filepath.Join(e.dir, "nats"), &natscluster.TLS{
+		CA: certs.Path("ca.pem"), Cert: certs.Path("node.pem"), Key: certs.Path("node.key"),
+		ClientCert: certs.Path("client.pem"), ClientKey: certs.Path("client.key"),
+	})
+	return &tlsCluster{Cluster: cluster, certs: certs, args: []string{"--nats-tls-ca", certs.Path("ca.pem"),
+		"--nats-tls-cert", certs.Path("client.pem"), "--nats-tls-key", certs.Path("client.key")}}
+}
+
+// connect is a client of the cluster, as a zdmd is.
+func (c *tlsCluster) connect() (*nats.Conn, error) {
+	return nats.Connect(c.URLs(), nats.Timeout(5*time.Second), nats.RootCAs(c.certs.Path("ca.pem")),
+		nats.ClientCert(c.certs.Path("client.pem"), c.certs.Path("client.key")))
 }
 
 // startFleetOn starts n zdmd on cluster, as startHAFleet does, giving

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -13,7 +12,6 @@ import (
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/dataplane/verify"
-	"github.com/zdm-io/zdm/eventstore/natscluster"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -27,15 +25,8 @@ func TestASegmentCopySharedByThreeZdmdSurvivesTheDriversDeath(t *testing.T) {
 	e := newEnv(t, "")
 	seed(t, e.bed.Source, datatools.Shape{Databases: 1, Collections: 3, Partitions: 3, Rows: 12000, Dim: 16, PKType: "int64",
 		Index: "FLAT", Load: true, Prefix: "segsh_"})
-	// The NATS cluster is nats-cluster-tls.conf's: every zdmd reaches it
-	// over mutual TLS, and its nodes speak TLS among themselves.
-	certs := milvustest.NewCerts(t)
-	cluster := st.StartNATSCluster(t, filepath.Join(e.dir, "nats"), &natscluster.TLS{
-		CA: certs.Path("ca.pem"), Cert: certs.Path("node.pem"), Key: certs.Path("node.key"),
-		ClientCert: certs.Path("client.pem"), ClientKey: certs.Path("client.key"),
-	})
-	f, _ := startFleetOn(t, e, 3, cluster,
-		"--nats-tls-ca", certs.Path("ca.pem"), "--nats-tls-cert", certs.Path("client.pem"), "--nats-tls-key", certs.Path("client.key"))
+	cluster := startTLSCluster(t, e)
+	f, _ := startFleetOn(t, e, 3, cluster.Cluster, cluster.args...)
 	f.Takeover(-1, 15*time.Second)
 	src, dst := e.register(t, f.Procs[0], map[string]any{"storage_path": e.bed.DataDir("source")})
 	if code := f.Any().Call(t, "PATCH", "/v1/clusters/"+dst, map[string]any{"storage_path": e.bed.DataDir("target")}, nil); code != 200 {
@@ -46,11 +37,9 @@ func TestASegmentCopySharedByThreeZdmdSurvivesTheDriversDeath(t *testing.T) {
 		return m.State == "copying" && m.Progress.RowsCopied > 0 || m.State == "syncing"
 	})
 	// The driving instance freezes (SIGSTOP), as a stalled host does,
-	// until another has taken over, then dies (SIGKILL). Killed outright
-	// in the middle of a call about an import, it would kill the Milvus
-	// 2.3 target (see milvus/uncancelled.go); frozen first, the target
-	// has answered every call it had made by the time its connections
-	// close. It is restarted, as KillDriving does.
+	// until another has taken over, then dies (SIGKILL): the one taking
+	// over resumes partitions it began, and the frozen one, fenced, adds
+	// nothing. It is restarted, as KillDriving does.
 	everyProc := slices.Clone(f.Procs) // the killed instance's log goes with it when it is restarted
 	old, _ := f.Takeover(-1, 30*time.Second)
 	if err := f.Procs[old].Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
