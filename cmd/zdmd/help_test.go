@@ -63,3 +63,15 @@ func TestAWrongArgumentCountIsNamedOnce(t *testing.T) {
 		}
 	}
 }
+
+// import-relay is zdmd serve's own helper: by hand, or with flags, it
+// says so instead of waiting on the terminal.
+func TestTheImportRelayIsNotRunByHand(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"import-relay", "-h"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "started by zdmd serve") {
+		t.Fatalf("zdmd import-relay -h: exit %d: %q", code, stderr.String())
+	}
+	if stdout.Len() > 0 {
+		t.Fatalf("zdmd import-relay -h started a relay: %q", stdout.String())
+	}
+}

@@ -45,6 +45,16 @@ commands:
 Run "zdmd <command> -h" for the flags of a command.
 `
 
+// importRelay runs the relay zdmd serve starts for its calls about imports
+// (dataplane/milvus/linger); it serves until its standard input ends.
+func importRelay(args []string, stdout io.Writer) error {
+	fi, err := os.Stdin.Stat()
+	if len(args) > 0 || err != nil || fi.Mode()&os.ModeCharDevice != 0 {
+		return usageError("import-relay is started by zdmd serve for its calls about imports, not by hand; it takes no flags")
+	}
+	return linger.Run(os.Stdin, stdout)
+}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -71,8 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "verify":
 		err = verifyCmd(args[1:], stdout)
 	case "import-relay":
-		// Started by serve, not by operators: see dataplane/milvus/linger.
-		err = linger.Run(os.Stdin, stdout)
+		err = importRelay(args[1:], stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "zdmd", version)
 	case "help", "-h", "--help":
