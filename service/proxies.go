@@ -128,6 +128,7 @@ func (es *endpoints) reconcile() {
 		}
 		clusterID := id
 		ep := capture.NewEndpoint(clusterID, func() string { return es.m.drivingEndpoint(clusterID) }, es.m.logger.With("proxy", clusterID))
+		ep.CountRefusals(es.m.metrics.Refused)
 		ln, err := es.listen(id, l, ep)
 		if err != nil {
 			if es.failed[id] != l {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -52,6 +53,10 @@ type Endpoint struct {
 	server  *grpc.Server
 	drivers *conns // to the driving instances, sharing the server's buffer pool
 
+	// rest answers Milvus's RESTful API (see rest.go); refused counts it.
+	rest    *http.Server
+	refused func(method string)
+
 	mu      sync.Mutex
 	term    *drive
 	changed chan struct{} // closed when a term starts or ends here
@@ -82,11 +87,28 @@ func NewEndpoint(clusterID string, driving func() string, logger *slog.Logger) *
 	return e
 }
 
-// Serve accepts connections on ln until Stop.
-func (e *Endpoint) Serve(ln net.Listener) error { return e.server.Serve(ln) }
+// CountRefusals makes the endpoint count the REST calls it refuses.
+func (e *Endpoint) CountRefusals(count func(method string)) { e.refused = count }
+
+// Serve accepts connections on ln until Stop: gRPC calls, and REST
+// calls, each answered with an error that says the proxy carries gRPC
+// only. Serve once.
+func (e *Endpoint) Serve(ln net.Listener) error {
+	split := newSplitListener(ln, e.logger)
+	e.mu.Lock()
+	e.rest = restServer(e.clusterID, e.logger, e.refused)
+	e.mu.Unlock()
+	go func() { _ = e.rest.Serve(restListener{split}) }()
+	return e.server.Serve(split)
+}
 
 // Stop ends the endpoint after the calls in flight (cut after stopGrace).
 func (e *Endpoint) Stop() {
+	e.mu.Lock()
+	if e.rest != nil {
+		e.rest.Close()
+	}
+	e.mu.Unlock()
 	stopServer(e.server, func() {
 		e.logger.Warn("calls still in flight when the endpoint stopped; cutting them", "cluster", e.clusterID, "grace", stopGrace)
 	})

@@ -15,8 +15,10 @@ func TLSListener(ln net.Listener, t domain.ServerTLS) (net.Listener, error) {
 	if err != nil || cfg == nil {
 		return ln, err
 	}
-	// gRPC clients require HTTP/2 to be agreed in the handshake.
-	cfg.NextProtos = []string{"h2"}
+	// gRPC clients require HTTP/2 to be agreed in the handshake; REST
+	// clients get HTTP/1.1, and the endpoint's answer that it carries
+	// gRPC only (rest.go).
+	cfg.NextProtos = []string{"h2", "http/1.1"}
 	return tls.NewListener(ln, cfg), nil
 }
 

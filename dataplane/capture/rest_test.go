@@ -1,0 +1,124 @@
+package capture
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/domain"
+)
+
+// A client of Milvus's RESTful API that reaches the proxy gets an answer
+// that says the proxy carries gRPC only, in plain text and over TLS; gRPC
+// calls on the same port are captured as before.
+func TestARESTCallIsToldTheProxyCarriesGRPCOnly(t *testing.T) {
+	certs := milvustest.NewCerts(t)
+	for _, secure := range []bool{false, true} {
+		name := "plain"
+		if secure {
+			name = "tls"
+		}
+		t.Run(name, func(t *testing.T) {
+			c, _ := armedCapture(t)
+			e := NewEndpoint("src", func() string { return "" }, nil)
+			var mu sync.Mutex
+			var refused []string
+			e.CountRefusals(func(m string) { mu.Lock(); refused = append(refused, m); mu.Unlock() })
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			scheme, grpcCreds, httpTLS := "http", insecure.NewCredentials(), (*tls.Config)(nil)
+			if secure {
+				ln, err = TLSListener(ln, domain.ServerTLS{Mode: domain.TLSOneWay,
+					CertPEM: certs.PEM(t, "proxy.pem"), KeyPEM: certs.PEM(t, "proxy.key")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pool := x509.NewCertPool()
+				pool.AppendCertsFromPEM([]byte(certs.PEM(t, "ca.pem")))
+				httpTLS = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+				scheme, grpcCreds = "https", credentials.NewTLS(httpTLS.Clone())
+			}
+			go func() { _ = e.Serve(ln) }()
+			t.Cleanup(e.Stop)
+			e.Drive(NewProxy("src", func() string { return fakeMilvus(t) }, c, nil))
+
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: httpTLS}}
+			resp, err := client.Post(scheme+"://"+addr+"/v1/vector/insert", "application/json",
+				strings.NewReader(`{"collectionName":"c","data":[{"id":1,"vector":[0.1,0.2]}]}`))
+			if err != nil {
+				t.Fatalf("a REST call got no answer: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var answer struct {
+				Code    int    `json:"code"`
+				Message string `json:"message"`
+			}
+			if resp.StatusCode != http.StatusNotImplemented || json.Unmarshal(body, &answer) != nil ||
+				answer.Code != http.StatusNotImplemented || !strings.Contains(answer.Message, "gRPC") {
+				t.Fatalf("REST insert: HTTP %d %s", resp.StatusCode, body)
+			}
+			mu.Lock()
+			if len(refused) != 1 || refused[0] != "REST" {
+				t.Errorf("refusals counted: %v, want [REST]", refused)
+			}
+			mu.Unlock()
+
+			cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(grpcCreds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cc.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req, out := upsertOf(t, 5), []byte(nil)
+			if err := cc.Invoke(ctx, upsertMethod, &req, &out, grpc.ForceCodecV2(upstreamCodec{})); err != nil {
+				t.Fatalf("a gRPC call on the port that answered REST: %v", err)
+			}
+			if n := len(journaledIn(t, c)); n != 1 {
+				t.Fatalf("journaled %d writes, want the gRPC upsert", n)
+			}
+		})
+	}
+}
+
+// A connection that sends nothing, or goes away at once, is closed
+// without holding up the others.
+func TestASilentConnectionDoesNotHoldUpTheProxy(t *testing.T) {
+	e := NewEndpoint("src", func() string { return "" }, nil)
+	addr := serveEndpoint(t, e)
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	gone, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Close()
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/v1/vector/collections")
+	if err != nil {
+		t.Fatalf("a REST call behind a silent connection: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotImplemented {
+		t.Fatalf("HTTP %d", resp.StatusCode)
+	}
+}
