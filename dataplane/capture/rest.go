@@ -42,19 +42,30 @@ func newSplitListener(ln net.Listener, logger *slog.Logger) *splitListener {
 	return s
 }
 
-// sort accepts connections and sends each where its first bytes say.
+// sort accepts connections and sends each where its first bytes say. An
+// error other than the listener's closing (too many open files) is waited
+// out, as a gRPC server does.
 func (s *splitListener) sort() {
 	defer s.Close()
+	var delay time.Duration
 	for {
 		c, err := s.Listener.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
+		if errors.Is(err, net.ErrClosed) {
 			return
 		}
+		if err != nil {
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			if delay == time.Second {
+				s.logger.Warn("the proxy cannot accept connections; trying again every second", "err", err)
+			}
+			select {
+			case <-time.After(delay):
+			case <-s.done:
+				return
+			}
+			continue
+		}
+		delay = 0
 		go s.classify(c)
 	}
 }
