@@ -99,10 +99,10 @@ func relay(down net.Conn, idle, most time.Duration) {
 		}
 		_ = up.SetReadDeadline(earliest(at.Add(idle), goneAt.Add(most)))
 	}
-	gone := func() (time.Time, bool) {
+	lingering := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return goneAt, !goneAt.IsZero()
+		return !goneAt.IsZero()
 	}
 	go func() {
 		// The caller's bytes go on to the server; when the caller is
@@ -114,7 +114,7 @@ func relay(down net.Conn, idle, most time.Duration) {
 	for {
 		n, err := up.Read(buf)
 		if n > 0 {
-			if _, lingering := gone(); lingering {
+			if lingering() {
 				lingerFrom(time.Now())
 			} else if _, werr := down.Write(buf[:n]); werr != nil {
 				lingerFrom(time.Now())
