@@ -62,29 +62,35 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 		return nil, false, err
 	}
 	fresh = !exists
-	// Retried like the streams' creation: a zdmd restarted while the
-	// cluster elects leaders after losing a node is answered 503 for a
-	// few seconds, and exited on it.
-	var cons jetstream.Consumer
-	err = create(ctx, func(ctx context.Context) (err error) {
-		cons, err = s.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:       cfg.Durable,
-			FilterSubject: cfg.Filter,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-			AckWait:       time.Minute,
-			MaxAckPending: 1024,
-		})
-		return err
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
-	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	log = log.With("consumer", cfg.Durable)
+	want := jetstream.ConsumerConfig{
+		Durable:       cfg.Durable,
+		FilterSubject: cfg.Filter,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 1024,
+	}
+	if exists {
+		if want, err = s.restartConsumer(ctx, want, log); err != nil {
+			return nil, false, err
+		}
+	}
+	// Retried like the streams' creation: a zdmd restarted while the
+	// cluster elects leaders after losing a node is answered 503 for a
+	// few seconds, and exited on it.
+	var cons jetstream.Consumer
+	err = create(ctx, func(ctx context.Context) (err error) {
+		cons, err = s.stream.CreateOrUpdateConsumer(ctx, want)
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	sub = &Subscription{cancel: cancel, done: make(chan struct{})}
 	var p progress
@@ -208,6 +214,47 @@ func handleInOrder(ctx context.Context, log *slog.Logger, policy retry.Policy, m
 			return
 		}
 	}
+}
+
+// restartConsumer readies an existing consumer for this process, which
+// has handled nothing of it yet: messages delivered and not acknowledged,
+// and pulls waiting, are an earlier run's (a zdmd killed, restarted under
+// the same instance name). JetStream hands such messages again only after
+// AckWait, a minute, and gives new ones to the dead run's pulls until they
+// expire, so a restarted zdmd's views stood still for up to a minute. The
+// consumer is made again from its first unacknowledged message; handlers
+// skip what they have already seen. It returns want with the existing
+// consumer's start, which an update may not change.
+func (s *Store) restartConsumer(ctx context.Context, want jetstream.ConsumerConfig, log *slog.Logger) (jetstream.ConsumerConfig, error) {
+	var info *jetstream.ConsumerInfo
+	err := create(ctx, func(ctx context.Context) error {
+		c, err := s.stream.Consumer(ctx, want.Durable)
+		if err == nil {
+			info, err = c.Info(ctx)
+		}
+		return err
+	})
+	if err != nil {
+		return want, fmt.Errorf("consumer %s: %w", want.Durable, err)
+	}
+	if info.NumAckPending == 0 && info.NumWaiting == 0 {
+		want.DeliverPolicy, want.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+		return want, nil
+	}
+	want.DeliverPolicy, want.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
+	err = create(ctx, func(ctx context.Context) error {
+		err := s.stream.DeleteConsumer(ctx, want.Durable)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return want, fmt.Errorf("consumer %s: make it again: %w", want.Durable, err)
+	}
+	log.Info("an earlier run of this zdmd left messages delivered and not acknowledged; reading again from the first of them",
+		"from", want.OptStartSeq, "ack_pending", info.NumAckPending, "waiting_pulls", info.NumWaiting)
+	return want, nil
 }
 
 // ConsumerExists reports whether a durable consumer exists. A projection

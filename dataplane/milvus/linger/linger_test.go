@@ -44,6 +44,7 @@ func startRelay(t *testing.T, idle, most time.Duration) (string, io.WriteCloser,
 // and reports when it wrote an answer and when its peer closed.
 type slowServer struct {
 	addr     string
+	received chan time.Time
 	answered chan time.Time
 	closed   chan time.Time
 }
@@ -55,7 +56,8 @@ func startSlowServer(t *testing.T, delay time.Duration) *slowServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	s := &slowServer{addr: ln.Addr().String(), answered: make(chan time.Time, 16), closed: make(chan time.Time, 16)}
+	s := &slowServer{addr: ln.Addr().String(), received: make(chan time.Time, 16), answered: make(chan time.Time, 16),
+		closed: make(chan time.Time, 16)}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -71,6 +73,7 @@ func startSlowServer(t *testing.T, delay time.Duration) *slowServer {
 						s.closed <- time.Now()
 						return
 					}
+					s.received <- time.Now()
 					time.Sleep(delay)
 					if _, err := io.WriteString(c, "ok: "+line); err != nil {
 						s.closed <- time.Now()
@@ -186,6 +189,9 @@ func TestTheRelayEndsWhenItsStarterIsGone(t *testing.T) {
 	if _, err := io.WriteString(c, "last\n"); err != nil {
 		t.Fatal(err)
 	}
+	// Once relayed: a connection the relay has not accepted yet when its
+	// starter goes is dropped with the listener, and reached no server.
+	receive(t, srv.received, 5*time.Second, "line relayed to the server")
 	c.Close()
 	stdin.Close()
 	select {

@@ -1,0 +1,110 @@
+package eventstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zdm-io/zdm"
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
+	"github.com/zdm-io/zdm/eventstore/estest"
+)
+
+// A zdmd killed while messages were delivered to it and not acknowledged,
+// restarted under the same name, reads them again at once: JetStream
+// itself hands them again only after the consumer's AckWait, a minute,
+// and a restarted zdmd's views stood still that long.
+func TestARestartedConsumerReadsAgainWhatADeadRunLeftUnacknowledged(t *testing.T) {
+	ctx := context.Background()
+	e, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	st := estest.StoreAt(t, e.ClientURL())
+	subj := domain.MigrationSubject + "m-restart"
+	var last uint64
+	for i := range 5 {
+		if last, err = st.Append(ctx, subj, last, estest.Batch("", domain.LagSampled{LagSeconds: float64(i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := eventstore.ConsumeConfig{Durable: "restart-view", Filter: domain.MigrationSubject + ">"}
+	seen := make(chan float64, 100)
+	h := func(_ context.Context, _ string, recs []domain.Record) error {
+		for _, r := range recs {
+			seen <- r.Event.(domain.LagSampled).LagSeconds
+		}
+		return nil
+	}
+	expect := func(want ...float64) {
+		t.Helper()
+		for _, w := range want {
+			select {
+			case got := <-seen:
+				if got != w {
+					t.Fatalf("got %v, want %v", got, w)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no %v within 5s (the consumer's AckWait is a minute)", w)
+			}
+		}
+	}
+	// The dead run: killed while it handled the first message it was
+	// given, it acknowledged none of those it had taken.
+	got := make(chan struct{}, 1)
+	dead, _, err := st.Consume(ctx, cfg, func(ctx context.Context, _ string, _ []domain.Record) error {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first run was given nothing")
+	}
+	dead.Stop()
+	nc, err := nats.Connect(e.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	cons, err := js.Consumer(ctx, eventstore.StreamName, cfg.Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil || info.NumAckPending == 0 {
+		t.Fatalf("the dead run left nothing unacknowledged (%v): the test shows nothing", err)
+	}
+
+	sub, fresh, err := st.Consume(ctx, cfg, h)
+	if err != nil || fresh {
+		t.Fatalf("restart: fresh=%v err=%v", fresh, err)
+	}
+	expect(0, 1, 2, 3, 4)
+	sub.Stop()
+
+	// The consumer made again from its first unacknowledged message is
+	// updated on the next start like any other, and resumes.
+	if _, err := st.Append(ctx, subj, last, estest.Batch("", domain.LagSampled{LagSeconds: 5})); err != nil {
+		t.Fatal(err)
+	}
+	sub, _, err = st.Consume(ctx, cfg, h)
+	if err != nil {
+		t.Fatalf("the next start: %v", err)
+	}
+	defer sub.Stop()
+	expect(5)
+}
