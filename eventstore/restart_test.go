@@ -34,26 +34,9 @@ func TestARestartedConsumerReadsAgainWhatADeadRunLeftUnacknowledged(t *testing.T
 		}
 	}
 	cfg := eventstore.ConsumeConfig{Durable: "restart-view", Filter: domain.MigrationSubject + ">"}
-	seen := make(chan float64, 100)
-	h := func(_ context.Context, _ string, recs []domain.Record) error {
-		for _, r := range recs {
-			seen <- r.Event.(domain.LagSampled).LagSeconds
-		}
-		return nil
-	}
-	expect := func(want ...float64) {
-		t.Helper()
-		for _, w := range want {
-			select {
-			case got := <-seen:
-				if got != w {
-					t.Fatalf("got %v, want %v", got, w)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("no %v within 5s (the consumer's AckWait is a minute)", w)
-			}
-		}
-	}
+	seen := make(lagReader, 100)
+	h := seen.handle
+	expect := func(want ...float64) { t.Helper(); seen.expect(t, want...) }
 	// The dead run: killed while it handled the first message it was
 	// given, it acknowledged none of those it had taken.
 	got := make(chan struct{}, 1)

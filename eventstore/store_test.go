@@ -44,31 +44,14 @@ func TestDurableConsumerResumesAndRebuilds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	seen := make(chan float64, 100)
-	h := func(_ context.Context, _ string, recs []domain.Record) error {
-		for _, r := range recs {
-			seen <- r.Event.(domain.LagSampled).LagSeconds
-		}
-		return nil
-	}
+	seen := make(lagReader, 100)
+	h := seen.handle
 	cfg := eventstore.ConsumeConfig{Durable: "test-view", Filter: domain.MigrationSubject + ">"}
 	sub, fresh, err := st.Consume(ctx, cfg, h)
 	if err != nil || !fresh {
 		t.Fatalf("first consume: fresh=%v err=%v", fresh, err)
 	}
-	expect := func(want ...float64) {
-		t.Helper()
-		for _, w := range want {
-			select {
-			case got := <-seen:
-				if got != w {
-					t.Fatalf("got %v, want %v", got, w)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("timed out waiting for %v", w)
-			}
-		}
-	}
+	expect := func(want ...float64) { t.Helper(); seen.expect(t, want...) }
 	expect(0, 1, 2, 3, 4)
 	sub.Stop()
 	if _, err := st.Append(ctx, subj, last, estest.Batch("", domain.LagSampled{LagSeconds: 5})); err != nil {
@@ -207,5 +190,30 @@ func TestOpeningTheStoreAgainDoesNotUpdateItsStream(t *testing.T) {
 	}
 	if msg, err := updates.NextMsg(500 * time.Millisecond); err == nil {
 		t.Fatalf("opening the store again updated %s", msg.Subject)
+	}
+}
+
+// lagReader hands the lag samples a consumer is given to expect, in order.
+type lagReader chan float64
+
+func (r lagReader) handle(_ context.Context, _ string, recs []domain.Record) error {
+	for _, rec := range recs {
+		r <- rec.Event.(domain.LagSampled).LagSeconds
+	}
+	return nil
+}
+
+// expect fails unless want come next, each within 5 s.
+func (r lagReader) expect(t *testing.T, want ...float64) {
+	t.Helper()
+	for _, w := range want {
+		select {
+		case got := <-r:
+			if got != w {
+				t.Fatalf("got %v, want %v", got, w)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %v within 5s", w)
+		}
 	}
 }
