@@ -71,7 +71,12 @@ func (n *Notifier) send(ctx context.Context, id, kind string) error {
 		n.logger.Warn("email not sent; retrying", "migration", id, "kind", kind, "err", err)
 		return err
 	}
-	_, err = n.svc.Record(ctx, id, id+"/notify/"+kind, domain.RecordNotification{Kind: kind, Recipients: to})
+	// Sent is recorded even when zdmd is stopping (ctx ended): left
+	// unrecorded, the event is handled again after the restart and the
+	// email sent twice.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, err = n.svc.Record(rctx, id, id+"/notify/"+kind, domain.RecordNotification{Kind: kind, Recipients: to})
 	return err
 }
 
