@@ -197,7 +197,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 			t.Fatalf("no %s in the history", ev)
 		}
 	}
-	st.ReplayValid(t, e.bin, append([]string{"--nats-url", cluster.URLs()}, cluster.args...)...)
+	st.ReplayValid(t, e.bin, cluster.zdmdArgs()...)
 }
 
 // keepForPostMortem writes the writer's journal and the migration's
@@ -281,43 +281,12 @@ func keepJournal(t *testing.T, e *env, cluster *tlsCluster, id string) {
 }
 
 // startHAFleet starts n zdmd on a three-node NATS cluster secured as
-// nats-cluster-tls.conf secures it (startTLSCluster), with a lease TTL of
-// 2 s; it returns them, the cluster, and where each serves the endpoint
-// of a cluster whose proxy_listen is haProxyListen.
+// nats-cluster-tls.conf secures it (mutual TLS from every zdmd), with a
+// lease TTL of 2 s; it returns them, the cluster, and where each serves
+// the endpoint of a cluster whose proxy_listen is haProxyListen.
 func startHAFleet(t *testing.T, e *env, n int) (*st.Fleet, *tlsCluster, []string) {
-	cluster := startTLSCluster(t, e)
-	f, endpoints := startFleetOn(t, e, n, cluster.Cluster, cluster.args...)
-	return f, cluster, endpoints
-}
-
-// tlsCluster is the three-node NATS cluster of nats-cluster-tls.conf: TLS
-// between its nodes and mutual TLS with every client.
-type tlsCluster struct {
-	*natscluster.Cluster
-	// args make a zdmd reach it.
-	args  []string
-	certs milvustest.Certs
-}
-
-func startTLSCluster(t *testing.T, e *env) *tlsCluster {
-	certs := milvustest.NewCerts(t)
-	cluster := st.StartNATSCluster(t, filepath.Join(e.dir, "nats"), &natscluster.TLS{
-		CA: certs.Path("ca.pem"), Cert: certs.Path("node.pem"), Key: certs.Path("node.key"),
-		ClientCert: certs.Path("client.pem"), ClientKey: certs.Path("client.key"),
-	})
-	return &tlsCluster{Cluster: cluster, certs: certs, args: []string{"--nats-tls-ca", certs.Path("ca.pem"),
-		"--nats-tls-cert", certs.Path("client.pem"), "--nats-tls-key", certs.Path("client.key")}}
-}
-
-// connect is a client of the cluster, as a zdmd is.
-func (c *tlsCluster) connect() (*nats.Conn, error) {
-	return nats.Connect(c.URLs(), nats.Timeout(5*time.Second), nats.RootCAs(c.certs.Path("ca.pem")),
-		nats.ClientCert(c.certs.Path("client.pem"), c.certs.Path("client.key")))
-}
-
-// startFleetOn starts n zdmd on cluster, as startHAFleet does, giving
-// each the extra arguments.
-func startFleetOn(t *testing.T, e *env, n int, cluster *natscluster.Cluster, extra ...string) (*st.Fleet, []string) {
+	tls := milvustest.NewCerts(t).NATSCluster()
+	cluster := &tlsCluster{Cluster: st.StartNATSCluster(t, filepath.Join(e.dir, "nats"), &tls), tls: tls}
 	base, err := os.ReadFile(e.config)
 	if err != nil {
 		t.Fatal(err)
@@ -328,10 +297,26 @@ func startFleetOn(t *testing.T, e *env, n int, cluster *natscluster.Cluster, ext
 		name := fmt.Sprintf("zdmd-%d", i)
 		config := filepath.Join(e.dir, name+".yaml")
 		st.WriteFile(t, config, "%sproxy_port_offset: %d\nha:\n  lease_ttl: 2s\n", base, i)
-		f.Add(append([]string{"--config", config, "--data-dir", filepath.Join(e.dir, name), "--nats-url", cluster.URLs(), "--instance", name}, extra...)...)
+		f.Add(append([]string{"--config", config, "--data-dir", filepath.Join(e.dir, name), "--instance", name}, cluster.zdmdArgs()...)...)
 		endpoints = append(endpoints, fmt.Sprintf("127.0.0.1:%d", 19600+i))
 	}
-	return f, endpoints
+	return f, cluster, endpoints
+}
+
+// tlsCluster is the three-node NATS cluster of nats-cluster-tls.conf.
+type tlsCluster struct {
+	*natscluster.Cluster
+	tls natscluster.TLS
+}
+
+// zdmdArgs make a zdmd (serve, replay) reach the cluster.
+func (c *tlsCluster) zdmdArgs() []string {
+	return []string{"--nats-url", c.URLs(), "--nats-tls-ca", c.tls.CA, "--nats-tls-cert", c.tls.ClientCert, "--nats-tls-key", c.tls.ClientKey}
+}
+
+// connect is a client of the cluster, as a zdmd is.
+func (c *tlsCluster) connect() (*nats.Conn, error) {
+	return nats.Connect(c.URLs(), append(c.Options(), nats.Timeout(5*time.Second))...)
 }
 
 // ackGaps returns, for each failure (in the order they happened), the

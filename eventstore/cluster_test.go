@@ -71,10 +71,7 @@ func TestAcknowledgedEntriesSurviveALostNodeAndItsDisk(t *testing.T) {
 // that speak TLS.
 func TestATLSClusterRefusesStrangersAndSurvivesALostNode(t *testing.T) {
 	certs := milvustest.NewCerts(t)
-	c, err := natscluster.StartTLS(context.Background(), t.TempDir(), 3, natscluster.TLS{
-		CA: certs.Path("ca.pem"), Cert: certs.Path("node.pem"), Key: certs.Path("node.key"),
-		ClientCert: certs.Path("client.pem"), ClientKey: certs.Path("client.key"),
-	})
+	c, err := natscluster.StartTLS(context.Background(), t.TempDir(), 3, certs.NATSCluster())
 	if err != nil {
 		t.Fatal(err)
 	}

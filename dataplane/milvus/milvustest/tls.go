@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/zdm-io/zdm/eventstore/natscluster"
 )
 
 // Certs is a CA and certificates it signed, for "localhost" and
@@ -23,6 +25,13 @@ import (
 // do: server and client authentication both).
 type Certs struct {
 	Dir string
+}
+
+// NATSCluster is what a NATS cluster started by natscluster.StartTLS
+// speaks TLS with: node.pem for its nodes, client.pem for its clients.
+func (c Certs) NATSCluster() natscluster.TLS {
+	return natscluster.TLS{CA: c.Path("ca.pem"), Cert: c.Path("node.pem"), Key: c.Path("node.key"),
+		ClientCert: c.Path("client.pem"), ClientKey: c.Path("client.key")}
 }
 
 // Path is the file name's path.
