@@ -57,11 +57,11 @@ func DefaultEventRetry() retry.Policy {
 // restart resumes where it stopped. Fresh reports that the consumer did not
 // exist and starts from the first event: a view built by it must start empty.
 func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub *Subscription, fresh bool, err error) {
-	exists, err := s.ConsumerExists(ctx, cfg.Durable)
+	info, err := s.consumerInfo(ctx, cfg.Durable)
 	if err != nil {
 		return nil, false, err
 	}
-	fresh = !exists
+	fresh = info == nil
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -75,8 +75,8 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 		AckWait:       time.Minute,
 		MaxAckPending: 1024,
 	}
-	if exists {
-		if want, err = s.restartConsumer(ctx, want, log); err != nil {
+	if info != nil {
+		if want, err = s.restartConsumer(ctx, want, info, log); err != nil {
 			return nil, false, err
 		}
 	}
@@ -225,24 +225,13 @@ func handleInOrder(ctx context.Context, log *slog.Logger, policy retry.Policy, m
 // consumer is made again from its first unacknowledged message; handlers
 // skip what they have already seen. It returns want with the existing
 // consumer's start, which an update may not change.
-func (s *Store) restartConsumer(ctx context.Context, want jetstream.ConsumerConfig, log *slog.Logger) (jetstream.ConsumerConfig, error) {
-	var info *jetstream.ConsumerInfo
-	err := create(ctx, func(ctx context.Context) error {
-		c, err := s.stream.Consumer(ctx, want.Durable)
-		if err == nil {
-			info, err = c.Info(ctx)
-		}
-		return err
-	})
-	if err != nil {
-		return want, fmt.Errorf("consumer %s: %w", want.Durable, err)
-	}
+func (s *Store) restartConsumer(ctx context.Context, want jetstream.ConsumerConfig, info *jetstream.ConsumerInfo, log *slog.Logger) (jetstream.ConsumerConfig, error) {
 	if info.NumAckPending == 0 && info.NumWaiting == 0 {
 		want.DeliverPolicy, want.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
 		return want, nil
 	}
 	want.DeliverPolicy, want.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
-	err = create(ctx, func(ctx context.Context) error {
+	err := create(ctx, func(ctx context.Context) error {
 		err := s.stream.DeleteConsumer(ctx, want.Durable)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil
@@ -263,19 +252,28 @@ func (s *Store) restartConsumer(ctx context.Context, want jetstream.ConsumerConf
 // it may meet the same cluster that has not placed its streams yet, and
 // an error here would stop the projection.
 func (s *Store) ConsumerExists(ctx context.Context, name string) (bool, error) {
-	exists := false
+	info, err := s.consumerInfo(ctx, name)
+	return info != nil, err
+}
+
+// consumerInfo is a durable consumer's state as the server has it, nil
+// when it does not exist.
+func (s *Store) consumerInfo(ctx context.Context, name string) (*jetstream.ConsumerInfo, error) {
+	var info *jetstream.ConsumerInfo
 	err := createRetry.Do(ctx, func(int) error {
-		_, err := s.stream.Consumer(ctx, name)
+		c, err := s.stream.Consumer(ctx, name)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil
 		}
-		exists = err == nil
+		if err == nil {
+			info = c.CachedInfo() // the look-up read it
+		}
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("consumer %s: %w", name, err)
+		return nil, fmt.Errorf("consumer %s: %w", name, err)
 	}
-	return exists, nil
+	return info, nil
 }
 
 // DeleteConsumer removes a durable consumer, so that the next Consume with

@@ -5,10 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/estest"
@@ -20,14 +18,11 @@ import (
 // and a restarted zdmd's views stood still that long.
 func TestARestartedConsumerReadsAgainWhatADeadRunLeftUnacknowledged(t *testing.T) {
 	ctx := context.Background()
-	e, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	st := estest.StoreAt(t, e.ClientURL())
+	srv := estest.Start(t)
+	st := srv.Store(t)
 	subj := domain.MigrationSubject + "m-restart"
 	var last uint64
+	var err error
 	for i := range 5 {
 		if last, err = st.Append(ctx, subj, last, estest.Batch("", domain.LagSampled{LagSeconds: float64(i)})); err != nil {
 			t.Fatal(err)
@@ -57,12 +52,7 @@ func TestARestartedConsumerReadsAgainWhatADeadRunLeftUnacknowledged(t *testing.T
 		t.Fatal("the first run was given nothing")
 	}
 	dead.Stop()
-	nc, err := nats.Connect(e.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, _ := jetstream.New(srv.Conn(t))
 	cons, err := js.Consumer(ctx, eventstore.StreamName, cfg.Durable)
 	if err != nil {
 		t.Fatal(err)
