@@ -59,12 +59,13 @@ func cpuTime() time.Duration {
 
 // BenchmarkProxiedInsert measures what an insert of 100 rows of 128 dims
 // costs this process (client, proxy, capture) in front of a server that
-// costs nothing: sent to the server directly, through the proxy, and
-// through the proxy armed for a migration.
+// costs nothing: sent to the server directly, through the proxy, through
+// the proxy armed for a migration, and through the armed proxy behind an
+// endpoint as zdmd serves it (which sorts gRPC from REST connections).
 func BenchmarkProxiedInsert(b *testing.B) {
 	upstream := fakeMilvus(b)
 	b.Run("direct", func(b *testing.B) { benchInserts(b, upstream) })
-	for _, name := range []string{"proxy", "armed"} {
+	for _, name := range []string{"proxy", "armed", "endpoint"} {
 		b.Run(name, func(b *testing.B) {
 			c, _ := armedCapture(b)
 			if name == "proxy" {
@@ -75,8 +76,15 @@ func BenchmarkProxiedInsert(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			go func() { _ = p.Serve(ln) }()
-			defer p.Stop()
+			if name == "endpoint" {
+				e := NewEndpoint("src", func() string { return "" }, nil)
+				go func() { _ = e.Serve(ln) }()
+				defer e.Stop()
+				e.Drive(p)
+			} else {
+				go func() { _ = p.Serve(ln) }()
+				defer p.Stop()
+			}
 			benchInserts(b, ln.Addr().String())
 		})
 	}
