@@ -75,6 +75,7 @@ func TestTheLayoutKeepsItsRooms(t *testing.T) {
 		"dataplane/provision": {"dataplane/milvus"},
 		"dataplane/livesync":  {"dataplane/milvus", "dataplane/capture", "dataplane/verify"},
 		"dataplane/simulated": nil,
+		"dataplane/restgate":  {"dataplane/milvus"},
 	}
 	for pkg, may := range allowed {
 		n := perPkg[filepath.FromSlash(pkg)]

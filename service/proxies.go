@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/dataplane/capture"
+	"github.com/zdm-io/zdm/dataplane/restgate"
 	"github.com/zdm-io/zdm/domain"
 )
 
@@ -129,6 +130,7 @@ func (es *endpoints) reconcile() {
 		clusterID := id
 		ep := capture.NewEndpoint(clusterID, func() string { return es.m.drivingEndpoint(clusterID) }, es.m.logger.With("proxy", clusterID))
 		ep.CountRefusals(es.m.metrics.Refused)
+		ep.CarryREST(restgate.New)
 		ln, err := es.listen(id, l, ep)
 		if err != nil {
 			if es.failed[id] != l {

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -53,9 +54,13 @@ type Endpoint struct {
 	server  *grpc.Server
 	drivers *conns // to the driving instances, sharing the server's buffer pool
 
-	// rest answers Milvus's RESTful API (see rest.go); refused counts it.
-	rest    *http.Server
-	refused func(method string)
+	// rest answers Milvus's RESTful API (see rest.go): through the gate
+	// CarryREST set, which calls this endpoint in process (closed by
+	// closeGate), or with a refusal; refused counts the calls refused.
+	rest      *http.Server
+	gate      Gate
+	closeGate func()
+	refused   func(method string)
 
 	mu      sync.Mutex
 	term    *drive
@@ -90,13 +95,34 @@ func NewEndpoint(clusterID string, driving func() string, logger *slog.Logger) *
 // CountRefusals makes the endpoint count the REST calls it refuses.
 func (e *Endpoint) CountRefusals(count func(method string)) { e.refused = count }
 
-// Serve accepts connections on ln until Stop: gRPC calls, and REST
-// calls, each answered with an error that says the proxy carries gRPC
-// only. Serve once.
+// Gate makes the handler of Milvus's RESTful API from a gRPC connection
+// to the endpoint itself; notCarried answers the calls it does not carry.
+type Gate func(cc *grpc.ClientConn, notCarried http.Handler) http.Handler
+
+// CarryREST has the endpoint carry Milvus's RESTful API through gate: its
+// calls become gRPC calls to this endpoint, captured, held and routed as
+// an SDK's are. Set before Serve; without it every REST call is refused.
+func (e *Endpoint) CarryREST(gate Gate) { e.gate = gate }
+
+// Serve accepts connections on ln until Stop: gRPC calls, and REST calls,
+// carried by the gate or refused with an error that says why. Serve once.
 func (e *Endpoint) Serve(ln net.Listener) error {
 	split := newSplitListener(ln, e.logger)
+	refusal := refusalHandler(e.clusterID, e.gate != nil, e.logger, e.refused)
+	h := http.Handler(refusal)
+	if e.gate != nil {
+		cc, closeGate, err := inProcess(e.server)
+		if err != nil {
+			split.Close()
+			return fmt.Errorf("rest gate of cluster %s: %w", e.clusterID, err)
+		}
+		e.mu.Lock()
+		e.closeGate = closeGate
+		e.mu.Unlock()
+		h = e.gate(cc, refusal)
+	}
 	e.mu.Lock()
-	e.rest = restServer(e.clusterID, e.logger, e.refused)
+	e.rest = restServer(h, e.logger)
 	e.mu.Unlock()
 	go func() { _ = e.rest.Serve(restListener{split}) }()
 	return e.server.Serve(split)
@@ -112,6 +138,11 @@ func (e *Endpoint) Stop() {
 	stopServer(e.server, func() {
 		e.logger.Warn("calls still in flight when the endpoint stopped; cutting them", "cluster", e.clusterID, "grace", stopGrace)
 	})
+	e.mu.Lock()
+	if e.closeGate != nil {
+		e.closeGate()
+	}
+	e.mu.Unlock()
 	e.drivers.close()
 }
 

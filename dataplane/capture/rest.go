@@ -13,18 +13,26 @@ import (
 )
 
 // Milvus serves its RESTful API (HTTP/1.1, /v1/vector/...) on the same
-// port as gRPC. The proxy carries gRPC only: a REST write could not be
-// journaled as a request the applier replays. Rather than close the
-// connection on a REST client without a word, as a gRPC server does, the
-// endpoint answers each HTTP/1.x request with a JSON error that says so.
+// port as gRPC, and so does the endpoint: it hands those connections to
+// the REST gate (CarryREST), which makes each call a gRPC call to the
+// endpoint, or, without a gate and for calls the gate does not carry,
+// answers with a JSON error that says so rather than close the connection
+// without a word, as a gRPC server does.
 
 // http2Preface starts every HTTP/2 connection, and so every gRPC one.
 var http2Preface = []byte("PRI * HTTP/2.0")
 
-// restRefusal is the message a REST call gets.
-const restRefusal = "this is zdm's migration proxy, which carries Milvus's gRPC API (pymilvus, the Go, Java and Node.js SDKs); " +
-	"the RESTful API is not carried, since its writes could not be captured for the migration: " +
-	"send this call through a Milvus SDK, or to the cluster itself once the migration has switched over"
+// restRefusal is the message a REST call gets that is not carried.
+func restRefusal(gate bool) string {
+	if gate {
+		return "this is zdm's migration proxy, which carries Milvus's gRPC API and the RESTful API's /v1/vector calls; " +
+			"this call is not one of them, so it could not be captured for the migration: " +
+			"send it through a Milvus SDK or a /v1/vector call, or to the cluster itself once the migration has switched over"
+	}
+	return "this is zdm's migration proxy, which carries Milvus's gRPC API (pymilvus, the Go, Java and Node.js SDKs); " +
+		"the RESTful API is not carried, since its writes could not be captured for the migration: " +
+		"send this call through a Milvus SDK, or to the cluster itself once the migration has switched over"
+}
 
 // splitListener hands gRPC connections to Accept and REST ones to rest.
 type splitListener struct {
@@ -132,16 +140,17 @@ type peekedConn struct {
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// restServer answers every REST call with restRefusal, the way Milvus
+// refusalHandler answers a REST call with restRefusal, the way Milvus
 // answers a failed REST call (a JSON code and message), under HTTP 501.
-func restServer(clusterID string, logger *slog.Logger, refused func(string)) *http.Server {
+func refusalHandler(clusterID string, gate bool, logger *slog.Logger, refused func(string)) http.HandlerFunc {
 	var mu sync.Mutex
 	var warned time.Time
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	msg := restRefusal(gate)
+	return func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		if time.Since(warned) > time.Minute {
 			warned = time.Now()
-			logger.Warn("a client called Milvus's RESTful API through the proxy; refused: the proxy carries gRPC only",
+			logger.Warn("a client called Milvus's RESTful API through the proxy with a call it does not carry; refused",
 				"cluster", clusterID, "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
 		}
 		mu.Unlock()
@@ -150,7 +159,11 @@ func restServer(clusterID string, logger *slog.Logger, refused func(string)) *ht
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotImplemented)
-		_ = json.NewEncoder(w).Encode(map[string]any{"code": http.StatusNotImplemented, "message": restRefusal})
-	})
+		_ = json.NewEncoder(w).Encode(map[string]any{"code": http.StatusNotImplemented, "message": msg})
+	}
+}
+
+// restServer serves the REST side with h.
+func restServer(h http.Handler, logger *slog.Logger) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 }

@@ -201,7 +201,7 @@ func (g RowGen) column(f *schemapb.FieldSchema, n int) *schemapb.FieldData {
 		scalar(&schemapb.ScalarField{Data: &schemapb.ScalarField_DoubleData{DoubleData: &schemapb.DoubleArray{Data: v}}})
 	case schemapb.DataType_VarChar, schemapb.DataType_String:
 		v := make([]string, n)
-		ml := typeParamInt(f, "max_length")
+		ml := TypeParamInt(f, "max_length")
 		for i := range v {
 			v[i] = fmt.Sprintf("text-%08x", r.Uint32())
 			if ml > 0 && len(v[i]) > ml {
@@ -218,21 +218,21 @@ func (g RowGen) column(f *schemapb.FieldSchema, n int) *schemapb.FieldData {
 	case schemapb.DataType_Array:
 		// Arrays of up to max_capacity elements, an empty one among them.
 		elem := &schemapb.FieldSchema{Name: f.GetName(), DataType: f.GetElementType(), TypeParams: f.GetTypeParams()}
-		capacity := max(1, typeParamInt(f, "max_capacity"))
+		capacity := max(1, TypeParamInt(f, "max_capacity"))
 		rows := make([]*schemapb.ScalarField, n)
 		for i := range rows {
 			rows[i] = g.column(elem, r.IntN(capacity+1)).GetScalars()
 		}
 		scalar(&schemapb.ScalarField{Data: &schemapb.ScalarField_ArrayData{ArrayData: &schemapb.ArrayArray{ElementType: f.GetElementType(), Data: rows}}})
 	case schemapb.DataType_FloatVector:
-		dim := typeParamInt(f, "dim")
+		dim := TypeParamInt(f, "dim")
 		v := make([]float32, n*dim)
 		for i := range v {
 			v[i] = r.Float32()
 		}
 		fd.Field = &schemapb.FieldData_Vectors{Vectors: &schemapb.VectorField{Dim: int64(dim), Data: &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: v}}}}
 	case schemapb.DataType_BinaryVector:
-		dim := typeParamInt(f, "dim")
+		dim := TypeParamInt(f, "dim")
 		v := make([]byte, n*dim/8)
 		for i := range v {
 			v[i] = byte(r.IntN(256))
@@ -242,7 +242,8 @@ func (g RowGen) column(f *schemapb.FieldSchema, n int) *schemapb.FieldData {
 	return fd
 }
 
-func typeParamInt(f *schemapb.FieldSchema, key string) int {
+// TypeParamInt reads a field's numeric type parameter (dim, max_length), 0 if absent.
+func TypeParamInt(f *schemapb.FieldSchema, key string) int {
 	for _, kv := range f.GetTypeParams() {
 		if kv.GetKey() == key {
 			n, _ := strconv.Atoi(kv.GetValue())
