@@ -22,7 +22,8 @@ type sdkApp struct {
 	run  func(addr, collection string) *exec.Cmd
 }
 
-// otherClients are pymilvus's MilvusClient and the Node.js SDK. The Node
+// otherClients are pymilvus's MilvusClient, the Node.js SDK and a client
+// of Milvus's RESTful API (v1) written with Python's standard library. The Node
 // SDK comes from scripts/node-sdk.sh (ZDM_NODE_MODULES); without it the
 // test skips, or fails under ZDM_REQUIRE_INTEGRATION.
 func otherClients(t *testing.T, e *env) []sdkApp {
@@ -42,6 +43,9 @@ func otherClients(t *testing.T, e *env) []sdkApp {
 			cmd := exec.Command("node", filepath.Join(data, "node", "workload.js"), addr, coll)
 			cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
 			return cmd
+		}},
+		{"RESTful API v1", func(addr, coll string) *exec.Cmd {
+			return exec.Command(e.bed.Python, filepath.Join(data, "rest_v1.py"), addr, coll)
 		}},
 	}
 }
@@ -73,7 +77,9 @@ func TestApplicationsOnOtherSDKsAreServedAlikeThroughTheMigration(t *testing.T) 
 	}
 	p := e.serve(t)
 	src, _ := e.register(t, p, map[string]any{"proxy_listen": proxyAddr})
-	id := start(t, p, src, map[string]any{"lag_threshold_seconds": 5})
+	// The REST API's quick set-up makes collections whose keys the
+	// server assigns.
+	id := start(t, p, src, map[string]any{"lag_threshold_seconds": 5, "auto_id": "preserve_keys"})
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
 	for i, c := range clients {
 		if got := c.output(t, proxyAddr, collName(i, "sync")); got != direct[c.name] {

@@ -176,6 +176,7 @@ func TestRESTCallsThroughTheProxyAreCarriedAndCaptured(t *testing.T) {
 		{"POST", "/v1/vector/query", map[string]any{"collectionName": "typed", "filter": "i8 < 0",
 			"outputFields": []string{"pk", "b", "i8", "i16", "i32", "i64", "f", "d", "s", "v", "extra"}}},
 		{"POST", "/v1/vector/query", map[string]any{"collectionName": "quick", "filter": "n >= 0", "limit": 5, "offset": 2}},
+		{"POST", "/v1/vector/query", map[string]any{"collectionName": "quick", "filter": "n >= 0", "outputFields": []string{"n"}}},
 		{"POST", "/v1/vector/get", map[string]any{"collectionName": "quick", "id": ids["insertIds"].([]any)[1:4], "outputFields": []string{"tag"}}},
 		{"POST", "/v1/vector/search", map[string]any{"collectionName": "quick", "vector": []float64{1, 1, 1, 1}, "limit": 3, "outputFields": []string{"n", "vector"}}},
 		{"POST", "/v1/vector/search", map[string]any{"collectionName": "typed", "vector": []float64{1, 2, 3, 4}, "filter": "i16 > 0", "outputFields": []string{"s", "i64"}}},

@@ -44,8 +44,15 @@ func (g *gate) query(ctx context.Context, r *http.Request) (any, error) {
 	if err := required("collectionName, filter", b.CollectionName == "" || b.Filter == ""); err != nil {
 		return nil, err
 	}
+	if b.Limit <= 0 {
+		b.Limit = defaultLimit
+	}
 	return g.rows(ctx, b.DbName, b.CollectionName, b.Filter, b.OutputFields, b.Limit, b.Offset)
 }
+
+// defaultLimit is how many rows a query or a search without a limit
+// gives, as Milvus's v1 API does.
+const defaultLimit = 100
 
 func (g *gate) get(ctx context.Context, r *http.Request) (any, error) {
 	var b keyBody
@@ -108,7 +115,7 @@ func (g *gate) search(ctx context.Context, r *http.Request) (any, error) {
 	}
 	limit := b.Limit
 	if limit <= 0 {
-		limit = 100
+		limit = defaultLimit
 	}
 	res, err := g.milvus.Search(ctx, &milvuspb.SearchRequest{DbName: b.DbName, CollectionName: b.CollectionName,
 		Dsl: b.Filter, DslType: commonpb.DslType_BoolExprV1, PlaceholderGroup: placeholder, OutputFields: b.OutputFields,
