@@ -77,9 +77,7 @@ func TestApplicationsOnOtherSDKsAreServedAlikeThroughTheMigration(t *testing.T) 
 	}
 	p := e.serve(t)
 	src, _ := e.register(t, p, map[string]any{"proxy_listen": proxyAddr})
-	// The REST API's quick set-up makes collections whose keys the
-	// server assigns.
-	id := start(t, p, src, map[string]any{"lag_threshold_seconds": 5, "auto_id": "preserve_keys"})
+	id := start(t, p, src, map[string]any{"lag_threshold_seconds": 5})
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
 	for i, c := range clients {
 		if got := c.output(t, proxyAddr, collName(i, "sync")); got != direct[c.name] {

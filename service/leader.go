@@ -164,7 +164,7 @@ func (ps *proxies) prime(ctx context.Context) error {
 		case mig.State == domain.StateSwitchedOver && mig.Switch.TargetEndpoint != "":
 			ps.capture.Route(mig.Source.ID, mig.Switch.TargetEndpoint)
 		case !domain.IsTerminal(mig.State) && mig.State != domain.StateRequested:
-			ps.capture.Arm(mig.Source.ID, mig.ID, mig.Options.OnForbiddenOp)
+			ps.capture.Arm(mig.Source.ID, mig.ID, mig.Options)
 			ps.m.logger.Info("capturing the writes of a running migration", "migration", mig.ID, "cluster", mig.Source.ID,
 				"state", mig.State, "seq", mig.Seq())
 		}

@@ -66,7 +66,7 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 		must(err)
 		c := capture.NewCapture(s.journal, noFailer{}, logger)
 		c.KeepIntents(intents)
-		c.Arm("src", fmt.Sprintf("benchreplicas%d", i), domain.PolicyReject)
+		c.Arm("src", fmt.Sprintf("benchreplicas%d", i), domain.Options{OnForbiddenOp: domain.PolicyReject})
 		start := startProxy
 		if s.relayed {
 			start = startRelayed

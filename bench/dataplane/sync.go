@@ -115,7 +115,7 @@ func proxyBench(ctx context.Context, src *milvus.Conn, store *eventstore.Store, 
 	must(err)
 	capture := capture.NewCapture(journal, noFailer{}, logger)
 	capture.KeepIntents(intents)
-	capture.Arm("src", "benchproxy", domain.PolicyReject)
+	capture.Arm("src", "benchproxy", domain.Options{OnForbiddenOp: domain.PolicyReject})
 	addr, stop := startProxy(capture, *source, logger)
 	defer stop()
 	viaProxy := dial(ctx, addr)

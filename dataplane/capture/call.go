@@ -78,6 +78,9 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 	if err := c.fits(k, msg, req); err != nil {
 		return nil, err
 	}
+	if err := refuseAutoID(a, msg); err != nil {
+		return nil, err
+	}
 	for {
 		c.mu.Lock()
 		hold := a.hold

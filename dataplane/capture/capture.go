@@ -121,8 +121,11 @@ type CollectionLookup func(ctx context.Context, db, name string) (coll, pk strin
 type armed struct {
 	migrationID string
 	policy      string
-	hold        *gate // open when writes may go on
-	inflight    sync.WaitGroup
+	// keepAutoID: the migration keeps the keys the source assigns, so a
+	// collection with autoID keys may be made while it runs.
+	keepAutoID bool
+	hold       *gate // open when writes may go on
+	inflight   sync.WaitGroup
 }
 
 // gate is a channel closed once, by whichever of release or disarm comes
@@ -185,15 +188,17 @@ func (c *Capture) RetryJournal(p retry.Policy) { c.journalRetry = p.Or(DefaultJo
 // crash leaves without an outcome is repaired (see Recover).
 func (c *Capture) KeepIntents(i Intents) { c.intents = i }
 
-// Arm starts capturing a source's writes for a migration. Arming again
+// Arm starts capturing a source's writes for a migration, under its
+// options' rules for forbidden operations and autoID keys. Arming again
 // changes nothing.
-func (c *Capture) Arm(clusterID, migrationID, policy string) {
+func (c *Capture) Arm(clusterID, migrationID string, o domain.Options) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if a, ok := c.armed[clusterID]; ok && a.migrationID == migrationID {
 		return
 	}
-	c.armed[clusterID] = &armed{migrationID: migrationID, policy: policy, hold: newGate(true)}
+	c.armed[clusterID] = &armed{migrationID: migrationID, policy: o.OnForbiddenOp,
+		keepAutoID: o.AutoID == domain.AutoIDPreserveKeys, hold: newGate(true)}
 	// What an earlier migration learnt of the cluster's collections may
 	// have changed since, around the proxy.
 	maps.DeleteFunc(c.known, func(ref collectionRef, _ knownCollection) bool { return ref.cluster == clusterID })

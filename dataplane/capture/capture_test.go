@@ -12,6 +12,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/domain"
 )
 
 // A write held at the switch goes on to the target once the capture is
@@ -20,7 +21,7 @@ import (
 func TestAWriteHeldAtTheSwitchIsNotJournaled(t *testing.T) {
 	j, _ := intentStore(t)
 	c := NewCapture(j, nil, nil)
-	c.Arm("src", "m-1", "")
+	c.Arm("src", "m-1", domain.Options{})
 	ctx := context.Background()
 	release, err := c.Hold(ctx, "src")
 	if err != nil {
@@ -64,7 +65,7 @@ func TestAWriteHeldAtTheSwitchIsNotJournaled(t *testing.T) {
 func TestDDLThroughTheProxyExcusesOnlyWhatItTouched(t *testing.T) {
 	j, _ := intentStore(t)
 	c := NewCapture(j, nil, nil)
-	c.Arm("src", "m-1", "")
+	c.Arm("src", "m-1", domain.Options{})
 	ctx := context.Background()
 	began := time.Now()
 	for _, d := range []struct {
@@ -121,11 +122,11 @@ func TestANewMigrationLooksCollectionsUpAgain(t *testing.T) {
 		}
 		c.after(context.Background(), k, req, ok)
 	}
-	c.Arm("src", "m-1", "")
+	c.Arm("src", "m-1", domain.Options{})
 	write()
 	write()
 	c.Disarm("m-1")
-	c.Arm("src", "m-2", "")
+	c.Arm("src", "m-2", domain.Options{})
 	write()
 	if lookups != 2 {
 		t.Fatalf("%d look-ups for two migrations of one collection", lookups)

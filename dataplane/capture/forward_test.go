@@ -9,6 +9,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 
+	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 )
 
@@ -18,7 +19,7 @@ func journaledCapture(t *testing.T) (*Capture, *eventstore.Journal) {
 	journal, intents := intentStore(t)
 	c := NewCapture(journal, nil, nil)
 	c.KeepIntents(intents)
-	c.Arm("src", "m-1", "")
+	c.Arm("src", "m-1", domain.Options{})
 	return c, journal
 }
 

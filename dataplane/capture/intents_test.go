@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/estest"
 	"github.com/zdm-io/zdm/retry"
@@ -48,7 +49,7 @@ func armedCapture(t testing.TB) (*Capture, *eventstore.KV) {
 	journal, intents := intentStore(t)
 	c := NewCapture(journal, nil, nil)
 	c.KeepIntents(intents)
-	c.Arm("src", "m-1", "")
+	c.Arm("src", "m-1", domain.Options{})
 	return c, intents
 }
 
@@ -104,7 +105,7 @@ func TestOnlyUnsettledIntentsAreRepairedAfterARestart(t *testing.T) {
 	if err := first.Recover(ctx, "m-1"); err != nil {
 		t.Fatal(err)
 	}
-	first.Arm("src", "m-1", "")
+	first.Arm("src", "m-1", domain.Options{})
 	// The write of key 1 is answered and journaled while that of key 2 is
 	// in flight, and stays so: zdmd dies. The write of key 3 reuses key
 	// 1's slot and is journaled too.
@@ -210,7 +211,7 @@ func TestAnUncertainWriteTheJournalCannotTakeFailsTheMigration(t *testing.T) {
 	c.KeepIntents(intents)
 	// Fewer tries than a zdmd makes, each failing at once.
 	c.RetryJournal(retry.Policy{Attempts: 3, First: 10 * time.Millisecond})
-	c.Arm("src", "m-1", "")
+	c.Arm("src", "m-1", domain.Options{})
 	k := begin(t, c, 7)
 	if len(k.keys) == 0 || len(k.keys) > len(upsertOf(t, 7)) {
 		t.Fatalf("the uncertain entry would carry %d bytes", len(k.keys))
@@ -234,7 +235,7 @@ func TestAWriteCutOffByTheEndOfItsTermIsLeftToTheNext(t *testing.T) {
 	c.KeepIntents(intents)
 	term, end := context.WithCancel(context.Background())
 	c.ServeTerm(term)
-	c.Arm("src", "m-1", "")
+	c.Arm("src", "m-1", domain.Options{})
 	k := begin(t, c, 7)
 	time.AfterFunc(200*time.Millisecond, end)
 	began := time.Now()
@@ -271,7 +272,7 @@ func TestAWriteAfterTheEndOfItsTermIsNotSent(t *testing.T) {
 	c.KeepIntents(intents)
 	term, end := context.WithCancel(context.Background())
 	c.ServeTerm(term)
-	c.Arm("src", "m-1", "")
+	c.Arm("src", "m-1", domain.Options{})
 	end()
 	sent := false
 	_, err := c.Forward(context.Background(), Call{ClusterID: "src", Method: upsertMethod, Request: upsertOf(t, 7), Lookup: keyField},

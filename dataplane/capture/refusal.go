@@ -6,6 +6,7 @@ import (
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb" // also registers MilvusService's descriptors
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -102,4 +103,27 @@ func (c *Capture) fits(k *call, msg proto.Message, req []byte) error {
 	return &Refusal{Reason: fmt.Sprintf("zdm: this %s is %d bytes, more than a migration's journal takes (%d bytes, from NATS max_payload); "+
 		"nothing was written: send it in smaller batches, or raise max_payload in nats.conf (at most 64MB) and restart zdmd and NATS",
 		k.method, len(req), limit)}
+}
+
+// refuseAutoID refuses a collection whose keys the server assigns while a
+// migration that does not keep such keys runs: the preflight refuses one
+// that exists at the start, and one made later could only fail the
+// migration once its rows reached the target with the source's keys.
+func refuseAutoID(a *armed, msg proto.Message) error {
+	r, ok := msg.(*milvuspb.CreateCollectionRequest)
+	if !ok || a.keepAutoID {
+		return nil
+	}
+	schema := &schemapb.CollectionSchema{}
+	if proto.Unmarshal(r.GetSchema(), schema) != nil {
+		return nil // the source refuses it as it would without zdm
+	}
+	for _, f := range schema.GetFields() {
+		if f.GetIsPrimaryKey() && f.GetAutoID() {
+			return &Refusal{Reason: fmt.Sprintf("zdm: collection %s has keys the server assigns (autoID), which migration %s of this cluster does not keep "+
+				"(options.auto_id is refuse); nothing was created: make it with keys of your own, or after the migration, "+
+				"or start the migration with options.auto_id = preserve_keys", r.GetCollectionName(), a.migrationID)}
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/zdm-io/zdm/dataplane/livesync"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/estest"
 )
@@ -77,7 +78,7 @@ func (b *syncBed) captureOn(t *testing.T, j capture.JournalLog, f capture.Failer
 	t.Helper()
 	c := capture.NewCapture(j, f, nil)
 	c.KeepIntents(b.intents)
-	c.Arm("src", b.id, "")
+	c.Arm("src", b.id, domain.Options{})
 	return serveProxy(t, capture.NewProxy("src", func() string { return b.bed.Source }, c, nil)), c
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/dataplane/restgate"
+	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore/estest"
 )
 
@@ -30,7 +31,7 @@ func (b *syncBed) serveEndpoint(t *testing.T) string {
 	t.Helper()
 	c := capture.NewCapture(b.journal, nil, nil)
 	c.KeepIntents(b.intents)
-	c.Arm("src", b.id, "")
+	c.Arm("src", b.id, domain.Options{AutoID: domain.AutoIDPreserveKeys})
 	ep := capture.NewEndpoint("src", func() string { return "" }, nil)
 	ep.CarryREST(restgate.New)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -86,7 +86,7 @@ func (s *Syncer) Wait() { s.running.Wait() }
 // Arm captures the source's writes and, once the target exists, applies
 // them and watches the source's schema.
 func (s *Syncer) Arm(ctx context.Context, m *domain.Migration) error {
-	s.capture.Arm(m.Source.ID, m.ID, m.Options.OnForbiddenOp)
+	s.capture.Arm(m.Source.ID, m.ID, m.Options)
 	if err := s.capture.Recover(ctx, m.ID); err != nil {
 		return err
 	}
