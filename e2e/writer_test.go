@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 )
 
@@ -35,6 +36,11 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 }
 
 func startWriter(t *testing.T, endpoint string, targets []datatools.CollectionName, rate float64) *writer {
+	// A proxy registered a moment ago listens once zdmd has projected
+	// the registration.
+	if err := milvus.WaitAnswer(context.Background(), endpoint, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	c := milvustest.Dial(t, endpoint)
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &writer{cancel: cancel, done: make(chan struct{})}
