@@ -21,6 +21,7 @@ import (
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/dataplane/restgate"
+	"github.com/zdm-io/zdm/dataplane/verify"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore/estest"
 )
@@ -122,6 +123,13 @@ func TestRESTCallsThroughTheProxyAreCarriedAndCaptured(t *testing.T) {
 	if err := proxied.Load(ctx, "", "typed"); err != nil {
 		t.Fatal(err)
 	}
+	bare := &schemapb.CollectionSchema{Name: "bare", Fields: []*schemapb.FieldSchema{
+		{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
+		{Name: "v", DataType: schemapb.DataType_BinaryVector, TypeParams: kv("dim", "16")},
+	}}
+	if err := proxied.CreateCollection(ctx, "", bare, milvus.CollectionSettings{Shards: 1}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Writes.
 	var quickRows, typedRows []map[string]any
@@ -183,6 +191,8 @@ func TestRESTCallsThroughTheProxyAreCarriedAndCaptured(t *testing.T) {
 		{"POST", "/v1/vector/search", map[string]any{"collectionName": "quick", "vector": []float64{1, 1, 1, 1}, "limit": 3, "outputFields": []string{"n", "vector"}}},
 		{"POST", "/v1/vector/search", map[string]any{"collectionName": "typed", "vector": []float64{1, 2, 3, 4}, "filter": "i16 > 0", "outputFields": []string{"s", "i64"}}},
 		{"GET", "/v1/vector/collections/describe?collectionName=none", nil},
+		{"GET", "/v1/vector/collections/describe?collectionName=bare", nil}, // no index, not loaded
+		{"POST", "/v1/vector/query", map[string]any{"collectionName": "bare", "filter": "id > 0"}},
 	} {
 		via, direct := rest(t, addr, c.method, c.path, c.body), rest(t, src, c.method, c.path, c.body)
 		if c.path == "/v1/vector/collections" {
@@ -208,6 +218,12 @@ func TestRESTCallsThroughTheProxyAreCarriedAndCaptured(t *testing.T) {
 	b.apply(t)
 	b.drain(t)
 	sameThroughZdm(t, b.src, b.dst, "after the REST writes were replayed")
+	// Made without an index, bare cannot be loaded: its rows are not
+	// compared, and the report says so.
+	rep, err := verify.Verify(ctx, b.src, b.dst, verify.Options{})
+	if err != nil || !reflect.DeepEqual(rep.NotLoaded, []string{"default/bare"}) || !strings.Contains(rep.Summary(), "not compared") {
+		t.Errorf("verification: %v %v %q", err, rep.NotLoaded, rep.Summary())
+	}
 	if n, err := b.dst.CountWhere(ctx, "", "typed", `pk != ""`); err != nil || n != 18 {
 		t.Errorf("typed rows on the target: %d, %v; want 18", n, err)
 	}

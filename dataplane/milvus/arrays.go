@@ -74,7 +74,8 @@ var arrayElements = map[schemapb.DataType]bool{
 
 // Uncopiable names each field of col that zdm cannot carry to a target,
 // and why: the preflight refuses such a source rather than send requests
-// a server rejects, or worse, crashes on.
+// a server rejects, or worse, crashes on, or fail once the copy reaches
+// the collection.
 func Uncopiable(col *Collection) []string {
 	var out []string
 	for _, f := range col.Schema.GetFields() {
@@ -83,7 +84,46 @@ func Uncopiable(col *Collection) []string {
 			out = append(out, fmt.Sprintf("%s field %s has type %s, which zdm does not copy", col.Key(), f.GetName(), t))
 		case t == schemapb.DataType_Array && !arrayElements[f.GetElementType()]:
 			out = append(out, fmt.Sprintf("%s field %s is an ARRAY of %s, which zdm does not copy", col.Key(), f.GetName(), f.GetElementType()))
+		case isVector(t) && !col.Loaded && !col.indexed(f.GetName()):
+			// Milvus loads a collection only once each vector field has
+			// an index, and reads only loaded ones: its rows could be
+			// neither copied by rows nor checked.
+			out = append(out, fmt.Sprintf("%s field %s has no index, so Milvus cannot load the collection and zdm can neither read nor check its rows: "+
+				"create an index on it (it may be dropped after the migration), or drop the collection", col.Key(), f.GetName()))
 		}
 	}
 	return out
+}
+
+func isVector(t schemapb.DataType) bool {
+	switch t {
+	case schemapb.DataType_FloatVector, schemapb.DataType_BinaryVector, schemapb.DataType_Float16Vector,
+		schemapb.DataType_BFloat16Vector, schemapb.DataType_SparseFloatVector:
+		return true
+	}
+	return false
+}
+
+// Loadable says whether Milvus can load the collection for reads: it is
+// loaded, or each of its vector fields has an index.
+func (c *Collection) Loadable() bool {
+	if c.Loaded {
+		return true
+	}
+	for _, f := range c.Schema.GetFields() {
+		if isVector(f.GetDataType()) && !c.indexed(f.GetName()) {
+			return false
+		}
+	}
+	return true
+}
+
+// indexed says whether field has an index.
+func (c *Collection) indexed(field string) bool {
+	for _, i := range c.Indexes {
+		if i.Field == field {
+			return true
+		}
+	}
+	return false
 }

@@ -75,3 +75,24 @@ func TestRowGenWritesArraysOfEveryElementType(t *testing.T) {
 		}
 	}
 }
+
+// A collection Milvus cannot load, for want of an index on a vector
+// field, is named with what to do; one with its indexes, or loaded, is not.
+func TestPreflightNamesCollectionsWithoutAnIndexMilvusNeedsToLoadThem(t *testing.T) {
+	col := func(loaded bool, indexes ...Index) *Collection {
+		return &Collection{Database: "db", Name: "c", Loaded: loaded, Indexes: indexes, Schema: &schemapb.CollectionSchema{Fields: []*schemapb.FieldSchema{
+			{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
+			{Name: "v", DataType: schemapb.DataType_FloatVector},
+			{Name: "b", DataType: schemapb.DataType_BinaryVector},
+		}}}
+	}
+	got := strings.Join(Uncopiable(col(false, Index{Name: "v", Field: "v"})), "; ")
+	if !strings.Contains(got, "db/c field b has no index") || !strings.Contains(got, "create an index") || strings.Contains(got, "field v") {
+		t.Errorf("refusals of a collection with one vector field indexed: %s", got)
+	}
+	for _, c := range []*Collection{col(false, Index{Field: "v"}, Index{Field: "b"}), col(true)} {
+		if got := Uncopiable(c); len(got) > 0 {
+			t.Errorf("refusals of a collection Milvus loads: %v", got)
+		}
+	}
+}

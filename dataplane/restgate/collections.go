@@ -101,15 +101,18 @@ func (g *gate) describe(ctx context.Context, r *http.Request) (any, error) {
 	}
 	out := map[string]any{"collectionName": coll, "description": desc.GetSchema().GetDescription(),
 		"enableDynamicField": desc.GetSchema().GetEnableDynamicField(), "fields": fields, "shardsNum": desc.GetShardsNum()}
-	// Indexes and load state as Milvus gives them, left out when it cannot.
+	// Indexes (none when it has none) and load state as Milvus gives
+	// them; left out when it cannot.
 	idx, err := g.milvus.DescribeIndex(ctx, &milvuspb.DescribeIndexRequest{DbName: db, CollectionName: coll})
-	if err == nil && check(idx.GetStatus(), nil) == nil {
-		var indexes []any
+	if err == nil {
+		indexes := []any{}
 		for _, i := range idx.GetIndexDescriptions() {
 			indexes = append(indexes, map[string]any{"fieldName": i.GetFieldName(), "indexName": i.GetIndexName(),
 				"metricType": param(i.GetParams(), "metric_type")})
 		}
-		out["indexes"] = indexes
+		if check(idx.GetStatus(), nil) == nil || milvus.IsIndexMissing(idx.GetStatus()) {
+			out["indexes"] = indexes
+		}
 	}
 	load, err := g.milvus.GetLoadState(ctx, &milvuspb.GetLoadStateRequest{DbName: db, CollectionName: coll})
 	if err == nil && check(load.GetStatus(), nil) == nil {
