@@ -151,6 +151,9 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 			pf.Refusals = append(pf.Refusals, "collections with autoID keys need options.auto_id = preserve_keys (see the note)")
 		}
 	}
+	if note := accessNote(ctx, src, dst); note != "" {
+		pf.Notes = append(pf.Notes, note)
+	}
 	plan.Preflight, _ = json.Marshal(pf)
 	c.mu.Lock()
 	c.fresh[m.ID] = len(pf.Refusals) == 0
@@ -186,6 +189,28 @@ func (c *Copier) planCollection(ctx context.Context, src *milvus.Conn, col *milv
 		}
 	}
 	return cp, nil
+}
+
+// accessNote names the source's users and roles the target lacks: zdm
+// copies data, not who may sign in (Milvus never reveals a password), and
+// an application that signs in as a user the target lacks is refused
+// there after the switch.
+func accessNote(ctx context.Context, src, dst *milvus.Conn) string {
+	have, err := src.Access(ctx)
+	if err != nil {
+		return "The source's users and roles could not be listed (" + err.Error() + "): check that the target has every user your applications sign in as, with the same password, and their roles."
+	}
+	got, err := dst.Access(ctx)
+	if err != nil {
+		return "The target's users and roles could not be listed (" + err.Error() + "): check that it has every user your applications sign in as, with the same password, and their roles."
+	}
+	users, roles := have.Lacks(got)
+	if len(users) == 0 && len(roles) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("The target lacks users %v and roles %v of the source. zdm copies data, not who may sign in (Milvus never reveals a password): "+
+		"before the switch, create them on the target, with the same passwords, roles and privileges, or applications that sign in as them "+
+		"are refused there once the proxy routes to it.", users, roles)
 }
 
 func autoIDNote(m *domain.Migration, pf Preflight) string {

@@ -1,0 +1,71 @@
+package integration_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/dataplane/rowcopy"
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/domain/domaintest"
+)
+
+// A source collection without an index cannot be loaded, so its rows can
+// be neither copied nor checked: the preflight refuses the migration,
+// naming it and what to do, before anything is copied, where the copy
+// used to fail on reaching it.
+func TestThePreflightRefusesACollectionMilvusCannotLoad(t *testing.T) {
+	bed := milvustest.Empty(t)
+	src := milvustest.Dial(t, bed.Source)
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 4, PKType: "int64", Index: "none", Shards: 1, Prefix: "bare_"})
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 4, PKType: "int64", Index: "FLAT", Shards: 1, Prefix: "fine_"})
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{}, nil)
+	m := domaintest.Migration("m-bare", "")
+	m.TargetCluster, m.Source.ID = domain.TargetProvisioned{ClusterID: "dst"}, "src"
+	_, err := c.Plan(context.Background(), m)
+	var se *domain.StepError
+	if !errors.As(err, &se) || se.Reason != "preflight_refused" || !strings.Contains(err.Error(), "bare_db0/bare_c0 field v has no index") ||
+		!strings.Contains(err.Error(), "create an index") || strings.Contains(err.Error(), "fine_") {
+		t.Fatalf("plan: %v", err)
+	}
+}
+
+// The preflight names the source's users and roles the target lacks: zdm
+// cannot copy them (Milvus never reveals a password), and applications
+// that sign in as them would be refused by the target after the switch.
+func TestThePreflightNamesUsersAndRolesTheTargetLacks(t *testing.T) {
+	bed := milvustest.Empty(t)
+	src := milvustest.Dial(t, bed.Source)
+	ctx := context.Background()
+	svc := src.Service()
+	s, err := svc.CreateCredential(ctx, &milvuspb.CreateCredentialRequest{Username: "zdm_app", Password: base64.StdEncoding.EncodeToString([]byte("secret-1"))})
+	if err := milvus.Check("create user", s, err); err != nil {
+		t.Fatal(err)
+	}
+	s, err = svc.CreateRole(ctx, &milvuspb.CreateRoleRequest{Entity: &milvuspb.RoleEntity{Name: "zdm_reader"}})
+	if err := milvus.Check("create role", s, err); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = svc.DropRole(ctx, &milvuspb.DropRoleRequest{RoleName: "zdm_reader"})
+		_, _ = svc.DeleteCredential(ctx, &milvuspb.DeleteCredentialRequest{Username: "zdm_app"})
+	})
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 4, PKType: "int64", Index: "FLAT", Shards: 1, Prefix: "acc_"})
+	m := planned(t, rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{}, nil))
+	var pf rowcopy.Preflight
+	if err := json.Unmarshal(m.Preflight, &pf); err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(pf.Notes, " ")
+	if !strings.Contains(notes, "lacks users [zdm_app] and roles [zdm_reader]") || !strings.Contains(notes, "same passwords") {
+		t.Errorf("preflight notes: %s", notes)
+	}
+}
