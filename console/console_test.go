@@ -82,6 +82,8 @@ func TestConsoleDrivesAMigration(t *testing.T) {
 
 	// Copying: progress per collection and in total.
 	b.until("copy progress", `document.querySelector("#state .copying") && document.querySelectorAll("#progress tr[data-collection]").length == 2 && /^Total\s+[1-9]/.test(document.querySelector("#progress-total").innerText)`, 20*time.Second)
+	// The preflight's copy mode, and why.
+	b.until("the copy mode", `/^by segments \(the simulated data plane moves no data\)/.test((document.getElementById("copy-mode") || {innerText: ""}).innerText)`, 10*time.Second)
 	// The row copy's rate limit changes while the copy runs.
 	b.run(chromedp.SetValue(chromedp.ID("rate-limit"), "5000"), chromedp.Click(chromedp.ID("rate-button")))
 	b.until("the new rate limit", `document.getElementById("action-result").innerText.includes("5,000 rows/s")`, 10*time.Second)

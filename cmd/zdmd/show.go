@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -48,6 +49,7 @@ func summary(m *projections.MigrationView, now time.Time) []string {
 		target += " (project " + m.Target.Project + ")"
 	}
 	lines = append([]string{lines[0], fmt.Sprintf("source %s (%s), target %s", orDash(m.Source.Name), m.SourceClusterID, target)}, lines[1:]...)
+	lines = append(lines, preflightLines(m.Preflight)...)
 	if d := m.SyncDeadline; d != nil && !domain.IsTerminal(m.State) {
 		lines = append(lines, fmt.Sprintf("stop the sync by %s (in %s), or the migration fails", d.UTC().Format("2006-01-02 15:04 MST"), humanDuration(d.Sub(now))))
 	}
@@ -60,6 +62,28 @@ func summary(m *projections.MigrationView, now time.Time) []string {
 		lines = append(lines, "cancelled by "+orDash(m.CancelledBy))
 	}
 	return lines
+}
+
+// preflightLines give what the preflight decided and asks of the operator:
+// the copy mode and why, and its notes (autoID keys kept, users and roles
+// the target lacks).
+func preflightLines(raw json.RawMessage) []string {
+	var pf struct {
+		CopyMode string   `json:"copy_mode"`
+		Why      string   `json:"copy_mode_reason"`
+		Notes    []string `json:"notes"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &pf) != nil {
+		return nil
+	}
+	var out []string
+	if pf.CopyMode != "" {
+		out = append(out, "copy by "+pf.CopyMode+": "+pf.Why)
+	}
+	for _, n := range pf.Notes {
+		out = append(out, "preflight note: "+n)
+	}
+	return out
 }
 
 // humanDuration reads at every magnitude: "2d 1h", "3h 5m", "4m 10s",

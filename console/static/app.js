@@ -481,6 +481,15 @@ function migrationPage(id) {
       <td>${esc(stepWords(e.type))}</td><td>${details(e.data)}</td></tr>`).join(""));
   }
 
+  // What the preflight decided and asks of the operator: the copy mode
+  // and why, and its notes (autoID keys kept, users the target lacks).
+  function copyMode(pf) {
+    if (!pf || !pf.copy_mode) return "";
+    const notes = (pf.notes || []).map((n) => `<li>${esc(n)}</li>`).join("");
+    return `<dt>Copy</dt><dd id="copy-mode">by ${esc(pf.copy_mode)} <span class="muted">(${esc(pf.copy_mode_reason)})</span></dd>` +
+      (notes ? `<dt>Preflight notes</dt><dd><ul id="preflight-notes">${notes}</ul></dd>` : "");
+  }
+
   function render(m) {
     document.getElementById("state").innerHTML = badge(m.state);
     const t = m.target || {};
@@ -493,6 +502,7 @@ function migrationPage(id) {
       <dt>Stage</dt><dd>${esc(m.stage || "—")}</dd>
       <dt>Requested by</dt><dd>${esc(m.requested_by)} at ${when(m.created_at)}</dd>
       <dt>Sync deadline</dt><dd>${ended(m) || m.state === "switched_over" ? "—" : when(m.sync_deadline)}</dd>
+      ${copyMode(m.preflight)}
       ${(m.verification || []).length ? `<dt>Verification</dt><dd id="verification">${m.verification.map(verificationWords).join("; ")}</dd>` : ""}
     </dl>${failure}${cancelled}`;
 

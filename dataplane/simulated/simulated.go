@@ -7,6 +7,7 @@ package simulated
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sync"
@@ -93,6 +94,12 @@ func (d *DataPlane) Plan(_ context.Context, m *domain.Migration) (domain.CopySta
 			Database: "default", Collection: fmt.Sprintf("c%d", i), Rows: int64(d.cfg.RangesPerCollection) * d.cfg.RowsPerRange,
 		})
 	}
+	// The preflight says how the copy goes, as the real one does.
+	mode := domain.CopyModeRows
+	if m.Options.CopyMode == domain.CopyModeSegments {
+		mode = domain.CopyModeSegments
+	}
+	plan.Preflight, _ = json.Marshal(map[string]string{"copy_mode": mode, "copy_mode_reason": "the simulated data plane moves no data"})
 	return plan, d.note("%s plan", m.ID)
 }
 
