@@ -7,7 +7,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
@@ -67,5 +69,40 @@ func TestThePreflightNamesUsersAndRolesTheTargetLacks(t *testing.T) {
 	notes := strings.Join(pf.Notes, " ")
 	if !strings.Contains(notes, "lacks users [zdm_app] and roles [zdm_reader]") || !strings.Contains(notes, "same passwords") {
 		t.Errorf("preflight notes: %s", notes)
+	}
+}
+
+// A collection an application loaded only in part answers queries from
+// those partitions only: the copy failed on the others ("partition not
+// loaded"). The preflight refuses it, naming the partitions not loaded,
+// and changes nothing of what the application loaded.
+func TestThePreflightRefusesACollectionLoadedInPart(t *testing.T) {
+	bed := milvustest.Empty(t)
+	src := milvustest.Dial(t, bed.Source)
+	ctx := context.Background()
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Partitions: 2, Rows: 30, Dim: 4, PKType: "int64", Index: "FLAT", Shards: 1, Prefix: "part_"})
+	s, err := src.Service().LoadPartitions(src.In(ctx, "part_db0"), &milvuspb.LoadPartitionsRequest{DbName: "part_db0", CollectionName: "part_c0", PartitionNames: []string{"p1"}})
+	if err := milvus.Check("load p1", s, err); err != nil {
+		t.Fatal(err)
+	}
+	loaded := func() bool {
+		r, err := src.Service().GetLoadState(src.In(ctx, "part_db0"), &milvuspb.GetLoadStateRequest{DbName: "part_db0", CollectionName: "part_c0", PartitionNames: []string{"p1"}})
+		return err == nil && r.GetState() == commonpb.LoadState_LoadStateLoaded
+	}
+	for deadline := time.Now().Add(time.Minute); !loaded(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("p1 not loaded within a minute")
+		}
+	}
+	c := rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{}, nil)
+	m := domaintest.Migration("m-part", "")
+	m.TargetCluster, m.Source.ID = domain.TargetProvisioned{ClusterID: "dst"}, "src"
+	_, err = c.Plan(ctx, m)
+	var se *domain.StepError
+	if !errors.As(err, &se) || se.Reason != "preflight_refused" || !strings.Contains(err.Error(), "part_db0/part_c0 has only some of its partitions loaded (not [_default p0])") {
+		t.Fatalf("plan: %v", err)
+	}
+	if !loaded() {
+		t.Error("the preflight changed what the application loaded")
 	}
 }

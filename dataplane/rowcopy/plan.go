@@ -130,14 +130,29 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 	// the server's estimate of its rows, which takes one call.
 	var plan domain.CopyStarted
 	plan.Collections = make([]domain.CollectionPlan, len(all))
+	partly := make([]string, len(all))
 	err = inParallel(ctx, all, c.cfg.Planners, func(ctx context.Context, i int, col *milvus.Collection) error {
 		n, err := src.EstimatedRows(ctx, col.Database, col.Name)
 		col.Rows = n // the preflight's inventory shows it too
 		plan.Collections[i] = domain.CollectionPlan{Database: col.Database, Collection: col.Name, Rows: n}
+		if err != nil || !col.Loaded {
+			return err
+		}
+		unloaded, err := src.UnloadedPartitions(ctx, col.Database, col)
+		if len(unloaded) > 0 {
+			partly[i] = fmt.Sprintf("%s has only some of its partitions loaded (not %v), and queries see only those: "+
+				"zdm reads and checks a collection whole, and does not change what your applications loaded; "+
+				"load the whole collection, or release it (zdm then loads it for the copy and releases it after), and start again", col.Key(), unloaded)
+		}
 		return err
 	})
 	if err != nil {
 		return plan, err
+	}
+	for _, why := range partly {
+		if why != "" {
+			pf.Refusals = append(pf.Refusals, why)
+		}
 	}
 	for _, col := range all {
 		pf.Rows += col.Rows
