@@ -25,7 +25,7 @@ var (
 	// Allowed DDL is journaled and replayed on the target.
 	ddlMethods = map[string]bool{"CreateDatabase": true, "DropDatabase": true, "CreateCollection": true, "DropCollection": true,
 		"CreatePartition": true, "DropPartition": true, "CreateIndex": true, "DropIndex": true,
-		"LoadCollection": true, "ReleaseCollection": true}
+		"LoadCollection": true, "ReleaseCollection": true, "LoadPartitions": true, "ReleasePartitions": true}
 	// Forbidden while a migration runs (R3), and Import (R5).
 	forbiddenMethods = map[string]bool{"AlterCollection": true, "AlterCollectionField": true, "CreateAlias": true, "DropAlias": true,
 		"AlterAlias": true, "RenameCollection": true, "AlterDatabase": true, "Import": true}

@@ -129,6 +129,13 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 		return t.Load(ctx, db, coll)
 	case *milvuspb.ReleaseCollectionRequest:
 		return t.Release(ctx, db, coll)
+	case *milvuspb.LoadPartitionsRequest:
+		// What an application loads, the target loads too: after the
+		// switch its queries find the same partitions loaded.
+		return t.LoadPartitions(ctx, db, coll, r.GetPartitionNames())
+	case *milvuspb.ReleasePartitionsRequest:
+		res, err := t.Svc.ReleasePartitions(t.In(ctx, db), &milvuspb.ReleasePartitionsRequest{DbName: db, CollectionName: coll, PartitionNames: r.GetPartitionNames()})
+		return milvus.Check("release partitions of "+coll, res, err)
 	}
 	return nil
 }

@@ -41,6 +41,10 @@ func RequestMessage(method string) proto.Message {
 		return &milvuspb.LoadCollectionRequest{}
 	case "ReleaseCollection":
 		return &milvuspb.ReleaseCollectionRequest{}
+	case "LoadPartitions":
+		return &milvuspb.LoadPartitionsRequest{}
+	case "ReleasePartitions":
+		return &milvuspb.ReleasePartitionsRequest{}
 	case "AlterCollection":
 		return &milvuspb.AlterCollectionRequest{}
 	case "CreateAlias":
