@@ -122,3 +122,58 @@ func TestASilentConnectionDoesNotHoldUpTheProxy(t *testing.T) {
 		t.Fatalf("HTTP %d", resp.StatusCode)
 	}
 }
+
+// With a gate, a REST call over the proxy's TLS becomes a gRPC call to
+// the endpoint itself, captured as a client's: the gate here sends an
+// upsert for each call, and each is journaled. Calls the gate does not
+// carry are still refused, saying which ones are carried.
+func TestARESTCallThroughTheGateIsCapturedOverTLS(t *testing.T) {
+	certs := milvustest.NewCerts(t)
+	c, _ := armedCapture(t)
+	e := NewEndpoint("src", func() string { return "" }, nil)
+	e.CarryREST(func(cc *grpc.ClientConn, notCarried http.Handler) http.Handler {
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /v1/vector/upsert", func(w http.ResponseWriter, r *http.Request) {
+			req, out := upsertOf(t, 9), []byte(nil)
+			if err := cc.Invoke(r.Context(), upsertMethod, &req, &out, grpc.ForceCodecV2(upstreamCodec{})); err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			_, _ = w.Write([]byte(`{"code":200,"data":{}}`))
+		})
+		mux.Handle("/", notCarried)
+		return mux
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if ln, err = TLSListener(ln, domain.ServerTLS{Mode: domain.TLSOneWay, CertPEM: certs.PEM(t, "proxy.pem"), KeyPEM: certs.PEM(t, "proxy.key")}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = e.Serve(ln) }()
+	t.Cleanup(e.Stop)
+	e.Drive(NewProxy("src", func() string { return fakeMilvus(t) }, c, nil))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(certs.PEM(t, "ca.pem")))
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}}
+	for _, c := range []struct {
+		path string
+		code int
+		says string
+	}{{"/v1/vector/upsert", http.StatusOK, `"code":200`}, {"/v2/vectordb/entities/upsert", http.StatusNotImplemented, "/v1/vector calls"}} {
+		resp, err := client.Post("https://"+addr+c.path, "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatalf("%s: %v", c.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.code || !strings.Contains(string(body), c.says) {
+			t.Errorf("%s: HTTP %d %s", c.path, resp.StatusCode, body)
+		}
+	}
+	if n := len(journaledIn(t, c)); n != 1 {
+		t.Fatalf("journaled %d writes, want the REST upsert", n)
+	}
+}
