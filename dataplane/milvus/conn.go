@@ -188,7 +188,7 @@ func Check(op string, s *commonpb.Status, err error) error {
 	if s == nil {
 		return nil
 	}
-	if s.GetErrorCode() != commonpb.ErrorCode_Success || s.GetCode() != 0 {
+	if !StatusOK(s) {
 		return &StatusError{Op: op, Code: s.GetCode() + int32(s.GetErrorCode()), Reason: s.GetReason()}
 	}
 	return nil

@@ -94,21 +94,21 @@ func Succeeded(method string, resp []byte) (bool, *milvuspb.MutationResult) {
 		if proto.Unmarshal(resp, r) != nil {
 			return false, nil
 		}
-		return statusOK(r.GetStatus()), r
+		return StatusOK(r.GetStatus()), r
 	}
 	if method == "Import" {
 		r := &milvuspb.ImportResponse{}
-		return proto.Unmarshal(resp, r) == nil && statusOK(r.GetStatus()), nil
+		return proto.Unmarshal(resp, r) == nil && StatusOK(r.GetStatus()), nil
 	}
 	s := &commonpb.Status{}
-	return proto.Unmarshal(resp, s) == nil && statusOK(s), nil
+	return proto.Unmarshal(resp, s) == nil && StatusOK(s), nil
 }
 
 // StoppedWaiting reports whether a failed answer says the server stopped
 // waiting for the call, its context ended, rather than refused it: a Milvus
 // proxy answers so while the write it queued still runs, and may land.
 func StoppedWaiting(s *commonpb.Status) bool {
-	if statusOK(s) {
+	if StatusOK(s) {
 		return false
 	}
 	reason := s.GetReason()
@@ -116,7 +116,9 @@ func StoppedWaiting(s *commonpb.Status) bool {
 		strings.Contains(reason, context.Canceled.Error())
 }
 
-func statusOK(s *commonpb.Status) bool {
+// StatusOK says whether a Milvus status is a success, in the old codes
+// (ErrorCode) and the new (Code) alike.
+func StatusOK(s *commonpb.Status) bool {
 	return s.GetErrorCode() == commonpb.ErrorCode_Success && s.GetCode() == 0
 }
 

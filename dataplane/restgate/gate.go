@@ -123,11 +123,8 @@ func required(names string, missing bool) error {
 
 // check turns a Milvus status into an answer's code and message.
 func check(s *commonpb.Status, err error) error {
-	if err != nil {
+	if err != nil || milvus.StatusOK(s) {
 		return err
-	}
-	if s.GetErrorCode() == commonpb.ErrorCode_Success && s.GetCode() == 0 {
-		return nil
 	}
 	code := s.GetCode()
 	if code == 0 {

@@ -214,46 +214,39 @@ func rowsOf(cols []*schemapb.FieldData, n int, asked []string) []map[string]any 
 	return out
 }
 
-// scalarValues gives a scalar column's values as JSON shows them.
+// scalarValues gives a scalar column's values as JSON shows them (an
+// empty list, not null, for none).
 func scalarValues(s *schemapb.ScalarField) []any {
-	var out []any
 	switch {
 	case s.GetBoolData() != nil:
-		for _, v := range s.GetBoolData().GetData() {
-			out = append(out, v)
-		}
+		return anys(s.GetBoolData().GetData(), func(v bool) any { return v })
 	case s.GetIntData() != nil:
-		for _, v := range s.GetIntData().GetData() {
-			out = append(out, v)
-		}
+		return anys(s.GetIntData().GetData(), func(v int32) any { return v })
 	case s.GetLongData() != nil:
-		for _, v := range s.GetLongData().GetData() {
-			out = append(out, strconv.FormatInt(v, 10))
-		}
+		return anys(s.GetLongData().GetData(), func(v int64) any { return strconv.FormatInt(v, 10) })
 	case s.GetFloatData() != nil:
-		for _, v := range s.GetFloatData().GetData() {
-			out = append(out, v)
-		}
+		return anys(s.GetFloatData().GetData(), func(v float32) any { return v })
 	case s.GetDoubleData() != nil:
-		for _, v := range s.GetDoubleData().GetData() {
-			out = append(out, v)
-		}
+		return anys(s.GetDoubleData().GetData(), func(v float64) any { return v })
 	case s.GetStringData() != nil:
-		for _, v := range s.GetStringData().GetData() {
-			out = append(out, v)
-		}
+		return anys(s.GetStringData().GetData(), func(v string) any { return v })
 	case s.GetJsonData() != nil:
-		for _, v := range s.GetJsonData().GetData() {
+		return anys(s.GetJsonData().GetData(), func(v []byte) any {
 			if len(v) == 0 {
-				out = append(out, nil)
-			} else {
-				out = append(out, json.RawMessage(v))
+				return nil
 			}
-		}
+			return json.RawMessage(v)
+		})
 	case s.GetArrayData() != nil:
-		for _, v := range s.GetArrayData().GetData() {
-			out = append(out, append([]any{}, scalarValues(v)...))
-		}
+		return anys(s.GetArrayData().GetData(), func(v *schemapb.ScalarField) any { return scalarValues(v) })
+	}
+	return []any{}
+}
+
+func anys[T any](xs []T, f func(T) any) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
 	}
 	return out
 }

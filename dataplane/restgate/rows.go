@@ -20,6 +20,21 @@ func unmarshal(data []byte, v any) error {
 	return d.Decode(v)
 }
 
+// oneOrMany reads a JSON value that is one T or a list of them, as the
+// v1 API takes rows and keys.
+func oneOrMany[T any](data []byte) ([]T, error) {
+	var many []T
+	err := unmarshal(data, &many)
+	if err == nil {
+		return many, nil
+	}
+	var one T
+	if unmarshal(data, &one) != nil {
+		return nil, err
+	}
+	return []T{one}, nil
+}
+
 // toColumns turns rows into the collection's columns: every field of the
 // schema from each row (an auto-generated key left out of an insert), and
 // the keys the schema does not name in the dynamic field when it has one.

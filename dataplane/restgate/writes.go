@@ -20,13 +20,9 @@ type writeBody struct {
 
 // rows reads the body's rows, numbers kept exact.
 func (b writeBody) rows() ([]map[string]any, error) {
-	var rows []map[string]any
-	if err := unmarshal(b.Data, &rows); err != nil {
-		var row map[string]any
-		if unmarshal(b.Data, &row) != nil {
-			return nil, badData("data is neither a row nor a list of rows: %v", err)
-		}
-		rows = []map[string]any{row}
+	rows, err := oneOrMany[map[string]any](b.Data)
+	if err != nil {
+		return nil, badData("data is neither a row nor a list of rows: %v", err)
 	}
 	if len(rows) == 0 {
 		return nil, required("collectionName, data", true)
@@ -83,9 +79,7 @@ func (g *gate) upsert(ctx context.Context, r *http.Request) (any, error) {
 }
 
 // idsOf gives keys as text, as Milvus's REST API does for 64-bit ones.
-func idsOf(ids *schemapb.IDs) []string {
-	return append([]string{}, milvus.KeysOfIDs(ids).Strings()...)
-}
+func idsOf(ids *schemapb.IDs) []string { return milvus.KeysOfIDs(ids).Strings() }
 
 // keyBody names rows by key: "id" is one key or a list of keys.
 type keyBody struct {
@@ -112,13 +106,9 @@ func (g *gate) keyExpr(ctx context.Context, b keyBody) (string, error) {
 	if pk == nil {
 		return "", &apiError{code: codeServer, msg: "collection " + b.CollectionName + " has no primary key"}
 	}
-	var ids []any
-	if unmarshal(b.ID, &ids) != nil {
-		var id any
-		if err := unmarshal(b.ID, &id); err != nil {
-			return "", &apiError{code: codeNotJSON, msg: "id: " + err.Error()}
-		}
-		ids = []any{id}
+	ids, err := oneOrMany[any](b.ID)
+	if err != nil {
+		return "", &apiError{code: codeNotJSON, msg: "id: " + err.Error()}
 	}
 	keys, err := keysOf(pk, ids)
 	if err != nil {
