@@ -47,20 +47,3 @@ func (a Access) Lacks(other Access) (users, roles []string) {
 	}
 	return users, roles
 }
-
-// UnloadedPartitions names the partitions of a loaded collection that are
-// not loaded: an application may load only some. Queries see only the
-// loaded ones.
-func (c *Conn) UnloadedPartitions(ctx context.Context, db string, col *Collection) ([]string, error) {
-	r, err := c.Svc.ShowPartitions(c.In(ctx, db), &milvuspb.ShowPartitionsRequest{DbName: db, CollectionName: col.Name, Type: milvuspb.ShowType_InMemory})
-	if err := Check("loaded partitions of "+col.Name, r.GetStatus(), err); err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, p := range col.Partitions {
-		if !slices.Contains(r.GetPartitionNames(), p) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
-}

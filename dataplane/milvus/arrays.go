@@ -2,6 +2,7 @@ package milvus
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 )
@@ -84,10 +85,8 @@ func Uncopiable(col *Collection) []string {
 			out = append(out, fmt.Sprintf("%s field %s has type %s, which zdm does not copy", col.Key(), f.GetName(), t))
 		case t == schemapb.DataType_Array && !arrayElements[f.GetElementType()]:
 			out = append(out, fmt.Sprintf("%s field %s is an ARRAY of %s, which zdm does not copy", col.Key(), f.GetName(), f.GetElementType()))
-		case isVector(t) && !col.Loaded && !col.indexed(f.GetName()):
-			// Milvus loads a collection only once each vector field has
-			// an index, and reads only loaded ones: its rows could be
-			// neither copied by rows nor checked.
+		case col.keepsUnloaded(f):
+			// Its rows could be neither copied by rows nor checked.
 			out = append(out, fmt.Sprintf("%s field %s has no index, so Milvus cannot load the collection and zdm can neither read nor check its rows: "+
 				"create an index on it (it may be dropped after the migration), or drop the collection", col.Key(), f.GetName()))
 		}
@@ -107,23 +106,13 @@ func isVector(t schemapb.DataType) bool {
 // Loadable says whether Milvus can load the collection for reads: it is
 // loaded, or each of its vector fields has an index.
 func (c *Collection) Loadable() bool {
-	if c.Loaded {
-		return true
-	}
-	for _, f := range c.Schema.GetFields() {
-		if isVector(f.GetDataType()) && !c.indexed(f.GetName()) {
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(c.Schema.GetFields(), c.keepsUnloaded)
 }
 
-// indexed says whether field has an index.
-func (c *Collection) indexed(field string) bool {
-	for _, i := range c.Indexes {
-		if i.Field == field {
-			return true
-		}
-	}
-	return false
+// keepsUnloaded says whether f keeps the collection from being loaded:
+// Milvus loads a collection only once each vector field has an index,
+// and reads only loaded ones.
+func (c *Collection) keepsUnloaded(f *schemapb.FieldSchema) bool {
+	return !c.Loaded && isVector(f.GetDataType()) &&
+		!slices.ContainsFunc(c.Indexes, func(i Index) bool { return i.Field == f.GetName() })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -288,4 +289,21 @@ func HasPartitionKeyField(s *schemapb.CollectionSchema) bool {
 		}
 	}
 	return false
+}
+
+// UnloadedPartitions names the partitions of a loaded collection that are
+// not loaded: an application may load only some. Queries see only the
+// loaded ones.
+func (c *Conn) UnloadedPartitions(ctx context.Context, db string, col *Collection) ([]string, error) {
+	r, err := c.Svc.ShowPartitions(c.In(ctx, db), &milvuspb.ShowPartitionsRequest{DbName: db, CollectionName: col.Name, Type: milvuspb.ShowType_InMemory})
+	if err := Check("loaded partitions of "+col.Name, r.GetStatus(), err); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range col.Partitions {
+		if !slices.Contains(r.GetPartitionNames(), p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
