@@ -23,14 +23,7 @@ func newPipeListener() *pipeListener {
 	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
 }
 
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
+func (l *pipeListener) Accept() (net.Conn, error) { return acceptFrom(l.conns, l.done) }
 
 func (l *pipeListener) Close() error {
 	l.once.Do(func() { close(l.done) })

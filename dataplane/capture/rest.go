@@ -101,11 +101,15 @@ func (s *splitListener) classify(c net.Conn) {
 }
 
 // Accept returns the next gRPC connection.
-func (s *splitListener) Accept() (net.Conn, error) {
+func (s *splitListener) Accept() (net.Conn, error) { return acceptFrom(s.grpc, s.done) }
+
+// acceptFrom is Accept of a listener whose connections come on ch, until
+// done is closed.
+func acceptFrom(ch <-chan net.Conn, done <-chan struct{}) (net.Conn, error) {
 	select {
-	case c := <-s.grpc:
+	case c := <-ch:
 		return c, nil
-	case <-s.done:
+	case <-done:
 		return nil, net.ErrClosed
 	}
 }
@@ -123,14 +127,7 @@ func (s *splitListener) Close() error {
 // restListener is the REST side of a splitListener.
 type restListener struct{ *splitListener }
 
-func (r restListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-r.rest:
-		return c, nil
-	case <-r.done:
-		return nil, net.ErrClosed
-	}
-}
+func (r restListener) Accept() (net.Conn, error) { return acceptFrom(r.rest, r.done) }
 
 // peekedConn reads first what was peeked.
 type peekedConn struct {
