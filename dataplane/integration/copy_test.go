@@ -24,14 +24,33 @@ func (e endpoints) Endpoint(_ context.Context, id string) (milvus.Endpoint, erro
 	return milvus.Endpoint{Address: e[id]}, nil
 }
 
-// planned runs Plan and folds its plan into a migration, as the saga would.
-func planned(t *testing.T, c *rowcopy.Copier) *domain.Migration {
-	t.Helper()
+// planFor runs Plan for a migration from src to dst that keeps autoID
+// keys.
+func planFor(c *rowcopy.Copier) (*domain.Migration, domain.CopyStarted, error) {
 	m := domaintest.Migration("m-copytest", "")
 	m.TargetCluster = domain.TargetProvisioned{ClusterID: "dst"}
 	m.Source.ID = "src"
 	m.Options.AutoID = domain.AutoIDPreserveKeys
 	plan, err := c.Plan(context.Background(), m)
+	return m, plan, err
+}
+
+// preflightRefusal runs Plan and returns the refusal; the test fails if
+// the preflight refused nothing.
+func preflightRefusal(t *testing.T, c *rowcopy.Copier) string {
+	t.Helper()
+	_, _, err := planFor(c)
+	var se *domain.StepError
+	if !errors.As(err, &se) || se.Reason != "preflight_refused" {
+		t.Fatalf("plan: %v; want preflight_refused", err)
+	}
+	return err.Error()
+}
+
+// planned runs Plan and folds its plan into a migration, as the saga would.
+func planned(t *testing.T, c *rowcopy.Copier) *domain.Migration {
+	t.Helper()
+	m, plan, err := planFor(c)
 	if err != nil {
 		t.Fatal(err)
 	}

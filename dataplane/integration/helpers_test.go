@@ -32,6 +32,8 @@ type syncBed struct {
 	intents  *eventstore.KV
 	applier  *livesync.Applier
 	id       string
+	// options are the migration's, as its capture is armed with.
+	options domain.Options
 }
 
 // newSyncBed seeds shape on the source, and target on the target (shape
@@ -76,10 +78,17 @@ func (b *syncBed) proxyOn(t *testing.T, j capture.JournalLog, f capture.Failer) 
 // captureOn is proxyOn that also returns the proxy's capture.
 func (b *syncBed) captureOn(t *testing.T, j capture.JournalLog, f capture.Failer) (string, *capture.Capture) {
 	t.Helper()
+	p, c := b.armedProxy(j, f)
+	return serveProxy(t, p), c
+}
+
+// armedProxy is a proxy in front of the source with a capture armed for
+// the migration, journaling to j and failing migrations through f.
+func (b *syncBed) armedProxy(j capture.JournalLog, f capture.Failer) (*capture.Proxy, *capture.Capture) {
 	c := capture.NewCapture(j, f, nil)
 	c.KeepIntents(b.intents)
-	c.Arm("src", b.id, domain.Options{})
-	return serveProxy(t, capture.NewProxy("src", func() string { return b.bed.Source }, c, nil)), c
+	c.Arm("src", b.id, b.options)
+	return capture.NewProxy("src", func() string { return b.bed.Source }, c, nil), c
 }
 
 // serveProxy serves p on a loopback port until the test ends and returns

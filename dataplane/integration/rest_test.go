@@ -31,9 +31,7 @@ import (
 // test ends; it returns its address.
 func (b *syncBed) serveEndpoint(t *testing.T) string {
 	t.Helper()
-	c := capture.NewCapture(b.journal, nil, nil)
-	c.KeepIntents(b.intents)
-	c.Arm("src", b.id, domain.Options{AutoID: domain.AutoIDPreserveKeys})
+	p, _ := b.armedProxy(b.journal, nil)
 	ep := capture.NewEndpoint("src", func() string { return "" }, nil)
 	ep.CarryREST(restgate.New)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -42,7 +40,7 @@ func (b *syncBed) serveEndpoint(t *testing.T) string {
 	}
 	go func() { _ = ep.Serve(ln) }()
 	t.Cleanup(ep.Stop)
-	ep.Drive(capture.NewProxy("src", func() string { return b.bed.Source }, c, nil))
+	ep.Drive(p)
 	return ln.Addr().String()
 }
 
@@ -96,7 +94,7 @@ func TestRESTCallsThroughTheProxyAreCarriedAndCaptured(t *testing.T) {
 	// migration keeps them (preserve_keys).
 	bed, store, ctx := milvustest.Empty(t), estest.NewStore(t), context.Background()
 	b := &syncBed{bed: bed, src: milvustest.Dial(t, bed.Source), dst: milvustest.Dial(t, bed.Target), id: "m-rest",
-		journal: estest.Journal(t, store), intents: estest.KV(t, store, "TEST_INTENTS")}
+		journal: estest.Journal(t, store), intents: estest.KV(t, store, "TEST_INTENTS"), options: domain.Options{AutoID: domain.AutoIDPreserveKeys}}
 	b.applier = livesync.NewApplier(b.id, b.journal, b.src, b.dst, estest.KV(t, store, "TEST_APPLY"), true,
 		func(string, string) bool { return true }, func(err error) { t.Error(err) }, nil)
 	addr, src := b.serveEndpoint(t), b.bed.Source
