@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm"
+	"github.com/zdm-io/zdm/dataplane/rowcopy"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/projections"
 )
@@ -68,17 +69,13 @@ func summary(m *projections.MigrationView, now time.Time) []string {
 // the copy mode and why, and its notes (autoID keys kept, users and roles
 // the target lacks).
 func preflightLines(raw json.RawMessage) []string {
-	var pf struct {
-		CopyMode string   `json:"copy_mode"`
-		Why      string   `json:"copy_mode_reason"`
-		Notes    []string `json:"notes"`
-	}
+	var pf rowcopy.Preflight
 	if len(raw) == 0 || json.Unmarshal(raw, &pf) != nil {
 		return nil
 	}
 	var out []string
 	if pf.CopyMode != "" {
-		out = append(out, "copy by "+pf.CopyMode+": "+pf.Why)
+		out = append(out, "copy by "+pf.CopyMode+": "+pf.CopyModeReason)
 	}
 	for _, n := range pf.Notes {
 		out = append(out, "preflight note: "+n)
