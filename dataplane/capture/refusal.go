@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // Refusal is a call the proxy answers itself, without forwarding it, the
@@ -118,12 +120,10 @@ func refuseAutoID(a *armed, msg proto.Message) error {
 	if proto.Unmarshal(r.GetSchema(), schema) != nil {
 		return nil // the source refuses it as it would without zdm
 	}
-	for _, f := range schema.GetFields() {
-		if f.GetIsPrimaryKey() && f.GetAutoID() {
-			return &Refusal{Reason: fmt.Sprintf("zdm: collection %s has keys the server assigns (autoID), which migration %s of this cluster does not keep "+
-				"(options.auto_id is refuse); nothing was created: make it with keys of your own, or after the migration, "+
-				"or start the migration with options.auto_id = preserve_keys", r.GetCollectionName(), a.migrationID)}
-		}
+	if (&milvus.Collection{Schema: schema}).PrimaryField().GetAutoID() {
+		return &Refusal{Reason: fmt.Sprintf("zdm: collection %s has keys the server assigns (autoID), which migration %s of this cluster does not keep "+
+			"(options.auto_id is refuse); nothing was created: make it with keys of your own, or after the migration, "+
+			"or start the migration with options.auto_id = preserve_keys", r.GetCollectionName(), a.migrationID)}
 	}
 	return nil
 }

@@ -108,7 +108,7 @@ func (g *gate) describe(ctx context.Context, r *http.Request) (any, error) {
 		indexes := []any{}
 		for _, i := range idx.GetIndexDescriptions() {
 			indexes = append(indexes, map[string]any{"fieldName": i.GetFieldName(), "indexName": i.GetIndexName(),
-				"metricType": param(i.GetParams(), "metric_type")})
+				"metricType": milvus.KVMap(i.GetParams())["metric_type"]})
 		}
 		if check(idx.GetStatus(), nil) == nil || milvus.IsIndexMissing(idx.GetStatus()) {
 			out["indexes"] = indexes
@@ -132,15 +132,6 @@ func typeName(f *schemapb.FieldSchema) string {
 		return fmt.Sprintf("%s(%d)", name, milvus.TypeParamInt(f, "dim"))
 	}
 	return name
-}
-
-func param(kvs []*commonpb.KeyValuePair, key string) string {
-	for _, kv := range kvs {
-		if kv.GetKey() == key {
-			return kv.GetValue()
-		}
-	}
-	return ""
 }
 
 // collBody names a collection, as most calls' bodies do.
