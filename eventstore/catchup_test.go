@@ -18,7 +18,7 @@ import (
 // a missing intent is a write the source applied that never reaches the
 // target.
 func TestABucketReadWhileAWipedNodeCatchesUpHoldsEveryKey(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	c := startCluster(t)
 	nc := clusterConn(t, c)
@@ -55,7 +55,9 @@ func TestABucketReadWhileAWipedNodeCatchesUpHoldsEveryKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
-			got, err := kv.Matching(ctx, "k.*")
+			rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+			got, err := kv.Matching(rctx, "k.*")
+			rcancel()
 			if err != nil {
 				time.Sleep(50 * time.Millisecond)
 				continue // no answer is fine; a wrong one is not
@@ -77,17 +79,36 @@ func TestABucketReadWhileAWipedNodeCatchesUpHoldsEveryKey(t *testing.T) {
 	t.Logf("%d reads while wiped nodes caught up, %d short", reads, short)
 }
 
-// waitCaughtUp waits until every member of a stream is current.
+// waitCaughtUp waits until every member of a stream is current. Each
+// ask has a deadline of its own: an answer lost while the cluster elects
+// a leader must cost one try, not the test's whole time.
 func waitCaughtUp(ctx context.Context, t *testing.T, js jetstream.JetStream, stream string) {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); ; {
-		s, err := js.Stream(ctx, stream)
-		if err == nil && len(s.CachedInfo().Cluster.Replicas) == 2 && caughtUp(s.CachedInfo().Cluster) {
+	var last string
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := js.Stream(actx, stream)
+		cancel()
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		cl := info.CachedInfo().Cluster
+		if cl != nil && len(cl.Replicas) == 2 && caughtUp(cl) {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not catch up: %v", stream, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+		last = describeCluster(cl)
 	}
+	t.Fatalf("%s did not catch up in two minutes; last seen: %s", stream, last)
+}
+
+func describeCluster(cl *jetstream.ClusterInfo) string {
+	if cl == nil {
+		return "no cluster information"
+	}
+	out := fmt.Sprintf("leader %q", cl.Leader)
+	for _, r := range cl.Replicas {
+		out += fmt.Sprintf("; %s current=%t offline=%t lag=%d active=%s", r.Name, r.Current, r.Offline, r.Lag, r.Active)
+	}
+	return out
 }

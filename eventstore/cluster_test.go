@@ -203,17 +203,7 @@ func survivesALostNodeAndItsDisk(t *testing.T, c *natscluster.Cluster) {
 	wg.Wait()
 
 	// The wiped node catches up from the others.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		s, err := js.Stream(ctx, eventstore.JournalStream)
-		if err == nil && len(s.CachedInfo().Cluster.Replicas) == 2 && caughtUp(s.CachedInfo().Cluster) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the wiped node did not catch up: %+v", s.CachedInfo().Cluster)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitCaughtUp(ctx, t, js, eventstore.JournalStream)
 	mu.Lock()
 	defer mu.Unlock()
 	for seq, want := range acked {
