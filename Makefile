@@ -4,7 +4,7 @@
 #   make demo-ha the same on three zdmd, three NATS nodes and HAProxy, with kills
 #   make test    every test (starts what the tests need)
 #   make bench   benchmarks, each against a baseline of the same run
-#   make build   bin/zdmd
+#   make build   bin/zdmd and bin/zdm-nats
 #   make run     zdmd serve with ./data and the simulated data plane
 
 GO        ?= go
@@ -22,6 +22,7 @@ MILVUS_PKGS := ./dataplane/integration/... ./dataplane/provision/... ./dataplane
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/zdmd
+	$(GO) build -o bin/zdm-nats ./cmd/zdm-nats
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -131,6 +131,10 @@ func survivesALostNodeAndItsDisk(t *testing.T, c *natscluster.Cluster) {
 		mu    sync.Mutex
 		acked = map[uint64]string{}
 		fails int
+		// The longest wait between two acknowledged appends: the stall
+		// captured writes see while the lost leader is replaced.
+		lastAck time.Time
+		longest time.Duration
 	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -152,6 +156,11 @@ func survivesALostNodeAndItsDisk(t *testing.T, c *natscluster.Cluster) {
 				fails++
 			} else {
 				acked[seq] = payload
+				now := time.Now()
+				if !lastAck.IsZero() {
+					longest = max(longest, now.Sub(lastAck))
+				}
+				lastAck = now
 			}
 			mu.Unlock()
 		}
@@ -222,7 +231,8 @@ func survivesALostNodeAndItsDisk(t *testing.T, c *natscluster.Cluster) {
 	if v, err := kv.Get(ctx, "before"); err != nil || string(v) != "kept" {
 		t.Fatalf("bucket value after the loss: %q, %v", v, err)
 	}
-	t.Logf("%d entries acknowledged and kept, %d appends failed while a leader was elected", len(acked), fails)
+	t.Logf("%d entries acknowledged and kept, %d appends failed while a leader was elected; longest wait between two acknowledged appends %.2fs",
+		len(acked), fails, longest.Seconds())
 }
 
 func caughtUp(ci *jetstream.ClusterInfo) bool {

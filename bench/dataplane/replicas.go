@@ -30,7 +30,7 @@ type journalSetup struct {
 
 // proxyReplicas measures the capture with its journal and intents on one
 // NATS replica (the embedded server zdmd runs alone) and on three (a
-// cluster of three nats-server processes on this host, as zdm runs
+// cluster of three zdm-nats processes on this host, as zdm runs
 // highly available), each against direct writes in the same rounds.
 func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 	col, err := src.DescribeCollection(ctx, "bench_db0", "bench_c0")
@@ -105,7 +105,7 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 		stop()
 		c.Disarm(fmt.Sprintf("benchreplicas%d", i))
 	}
-	fmt.Println("  (NATS's CPU is in this process with one replica, in three nats-server processes with three; all share the cores with both Milvus servers;")
+	fmt.Println("  (NATS's CPU is in this process with one replica, in three zdm-nats processes with three; all share the cores with both Milvus servers;")
 	fmt.Println("  relayed: the writes reach an instance that does not drive and relays them to the one that does, both in this process)")
 	fmt.Println()
 }

@@ -1,4 +1,4 @@
-// Package natscluster runs a JetStream cluster of nats-server processes on
+// Package natscluster runs a JetStream cluster of zdm-nats processes on
 // this host, configured by the nats-cluster.conf zdm ships (or its TLS
 // twin, nats-cluster-tls.conf): the HA tests, make demo-ha and the bench
 // use it to kill, wipe and restart real nodes.
@@ -6,13 +6,14 @@ package natscluster
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,8 +24,6 @@ import (
 
 	zdm "github.com/zdm-io/zdm"
 )
-
-const serverModule = "github.com/nats-io/nats-server/v2"
 
 // Cluster is a running JetStream cluster.
 type Cluster struct {
@@ -45,7 +44,7 @@ type TLS struct {
 	ClientCert, ClientKey string
 }
 
-// Node is one nats-server process of the cluster.
+// Node is one zdm-nats process of the cluster.
 type Node struct {
 	Name      string
 	ClientURL string
@@ -57,23 +56,20 @@ type Node struct {
 	done      chan struct{}
 }
 
-// Binary builds nats-server at the version go.mod pins (the one zdmd
-// embeds) into the module's .cache, once, and returns its path.
+// Binary builds zdm-nats (nats-server at the version go.mod pins, with
+// the Raft timings cmd/zdm-nats sets) into the module's .cache, once for
+// each version of both, and returns its path.
 func Binary(ctx context.Context) (string, error) {
-	version := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == serverModule {
-				version = d.Version
-			}
-		}
-	}
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("find the module: %w", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(root, ".cache", "bin", "nats-server-"+version)
+	version, err := sourceVersion(root)
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(root, ".cache", "bin", "zdm-nats-"+version)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
@@ -83,12 +79,30 @@ func Binary(ctx context.Context) (string, error) {
 	// Packages tested in parallel may build at once: each builds its own
 	// file and renames it into place.
 	tmp := fmt.Sprintf("%s.%d", bin, os.Getpid())
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, serverModule)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, "./cmd/zdm-nats")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build nats-server: %w: %s", err, out)
+		return "", fmt.Errorf("build zdm-nats: %w: %s", err, out)
 	}
 	return bin, os.Rename(tmp, bin)
+}
+
+// sourceVersion names what a zdm-nats build is made of: go.sum (the
+// nats-server version among the rest) and cmd/zdm-nats's files.
+func sourceVersion(root string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(root, "cmd", "zdm-nats", "*.go"))
+	if err != nil || len(files) == 0 {
+		return "", fmt.Errorf("find cmd/zdm-nats under %s: %v", root, err)
+	}
+	h := sha256.New()
+	for _, f := range append([]string{filepath.Join(root, "go.sum")}, files...) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
 // Start runs n nodes under dir, configured by nats-cluster.conf, and
