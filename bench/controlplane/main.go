@@ -9,7 +9,9 @@
 //     history, against the same page at the start;
 //   - replay of a week of sync recorded at the default intervals;
 //   - delay from an append to the projected status (p50/p99), against the
-//     delay from a plain publish to a plain subscriber.
+//     delay from a plain publish to a plain subscriber;
+//   - on three-node clusters, how long the journal takes no append when
+//     its leader's node is killed, zdm-nats against nats-server.
 package main
 
 import (
@@ -249,7 +251,12 @@ func main() {
 	fmt.Printf("append -> projected status (%d appends)\n", latencyRuns)
 	fmt.Printf("  zdm p50 %8.2f ms   p99 %8.2f ms   (goal p99 < 50 ms)\n", ms(zp50), ms(zp99))
 	fmt.Printf("  raw publish -> durable consumer (baseline) p50 %8.2f ms   p99 %8.2f ms\n", ms(rp50), ms(rp99))
-	fmt.Printf("  ratio zdm/raw p50 %6.2f   p99 %6.2f\n", ms(zp50)/ms(rp50), ms(zp99)/ms(rp99))
+	fmt.Printf("  ratio zdm/raw p50 %6.2f   p99 %6.2f\n\n", ms(zp50)/ms(rp50), ms(zp99)/ms(rp99))
+
+	// 4. A lost NATS node.
+	if err := nodeLoss(ctx, dir); err != nil {
+		log.Fatal(err)
+	}
 }
 
 // rate runs fn from `writers` goroutines for about two seconds and returns

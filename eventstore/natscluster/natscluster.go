@@ -60,6 +60,16 @@ type Node struct {
 // the Raft timings cmd/zdm-nats sets) into the module's .cache, once for
 // each version of both, and returns its path.
 func Binary(ctx context.Context) (string, error) {
+	return build(ctx, "./cmd/zdm-nats", "zdm-nats")
+}
+
+// NATSServer builds nats-server itself, as Binary does zdm-nats: the
+// baseline zdm-nats is measured against.
+func NATSServer(ctx context.Context) (string, error) {
+	return build(ctx, "github.com/nats-io/nats-server/v2", "nats-server")
+}
+
+func build(ctx context.Context, pkg, name string) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("find the module: %w", err)
@@ -69,7 +79,7 @@ func Binary(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(root, ".cache", "bin", "zdm-nats-"+version)
+	bin := filepath.Join(root, ".cache", "bin", name+"-"+version)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
@@ -79,16 +89,16 @@ func Binary(ctx context.Context) (string, error) {
 	// Packages tested in parallel may build at once: each builds its own
 	// file and renames it into place.
 	tmp := fmt.Sprintf("%s.%d", bin, os.Getpid())
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, "./cmd/zdm-nats")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, pkg)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build zdm-nats: %w: %s", err, out)
+		return "", fmt.Errorf("build %s: %w: %s", name, err, out)
 	}
 	return bin, os.Rename(tmp, bin)
 }
 
-// sourceVersion names what a zdm-nats build is made of: go.sum (the
-// nats-server version among the rest) and cmd/zdm-nats's files.
+// sourceVersion names what a build is made of: go.sum (the nats-server
+// version among the rest) and cmd/zdm-nats's files.
 func sourceVersion(root string) (string, error) {
 	files, err := filepath.Glob(filepath.Join(root, "cmd", "zdm-nats", "*.go"))
 	if err != nil || len(files) == 0 {
@@ -108,20 +118,29 @@ func sourceVersion(root string) (string, error) {
 // Start runs n nodes under dir, configured by nats-cluster.conf, and
 // waits until JetStream answers.
 func Start(ctx context.Context, dir string, n int) (*Cluster, error) {
-	return start(ctx, dir, n, nil)
+	bin, err := Binary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return StartWith(ctx, bin, dir, n)
+}
+
+// StartWith is Start with another server binary (NATSServer's).
+func StartWith(ctx context.Context, bin, dir string, n int) (*Cluster, error) {
+	return start(ctx, bin, dir, n, nil)
 }
 
 // StartTLS is Start with nats-cluster-tls.conf: TLS on the client port and
 // the routes, certificates verified both ways.
 func StartTLS(ctx context.Context, dir string, n int, tls TLS) (*Cluster, error) {
-	return start(ctx, dir, n, &tls)
-}
-
-func start(ctx context.Context, dir string, n int, tls *TLS) (*Cluster, error) {
 	bin, err := Binary(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return start(ctx, bin, dir, n, &tls)
+}
+
+func start(ctx context.Context, bin, dir string, n int, tls *TLS) (*Cluster, error) {
 	conf, scheme := zdm.NATSClusterConfig, "nats"
 	if tls != nil {
 		conf, scheme = zdm.NATSClusterTLSConfig, "tls"
