@@ -13,6 +13,10 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	// Milvus takes requests a client compressed with gzip (and answers
+	// them compressed alike); so must its proxy, which otherwise answers
+	// them "Decompressor is not installed".
+	_ "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"

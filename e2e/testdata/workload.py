@@ -1,10 +1,12 @@
 """A pymilvus workload whose printed results do not depend on timing:
 databases, collections, partitions, index, insert, upsert, delete, query,
-search, and an error. Run against a server and through the zdm proxy, the
+search, calls compressed with gzip, and an error. Run against a server and through the zdm proxy, the
 output must be the same."""
 import sys
 
+import grpc
 from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, MilvusException, connections, db, utility
+from pymilvus.grpc_gen import milvus_pb2, milvus_pb2_grpc
 
 host, port = sys.argv[1].rsplit(":", 1)
 connections.connect(host=host, port=port)
@@ -28,6 +30,15 @@ print("query", sorted((r["id"], r["tag"], r.get("extra")) for r in rows))
 print("count", col.query("", output_fields=["count(*)"], consistency_level="Strong"))
 res = col.search([[0, 0, 0, 0]], "vec", {"metric_type": "L2", "params": {"nprobe": 8}}, limit=3, consistency_level="Strong")
 print("search", [h.id for h in res[0]])
+# gRPC clients may compress their requests (grpc-encoding: gzip); the
+# answers come back compressed alike.
+with grpc.insecure_channel(sys.argv[1], compression=grpc.Compression.Gzip) as ch:
+    stub = milvus_pb2_grpc.MilvusServiceStub(ch)
+    r = stub.ShowCollections(milvus_pb2.ShowCollectionsRequest(db_name="wl"), timeout=30)
+    print("gzip collections", r.status.error_code, list(r.collection_names))
+    r = stub.Query(milvus_pb2.QueryRequest(db_name="wl", collection_name="items", expr="id in [1, 2]",
+                                           output_fields=["tag"], consistency_level=0), timeout=30)
+    print("gzip query", r.status.error_code, sorted(f.field_name for f in r.fields_data))
 try:
     Collection("nope")
 except MilvusException as e:
