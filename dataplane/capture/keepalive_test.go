@@ -1,0 +1,44 @@
+package capture
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+)
+
+// Milvus's SDKs ping idle connections (pymilvus every 55 s, the Node.js
+// SDK every 10 s, with or without calls), and Milvus lets them: it only
+// minds pings closer than 5 s. gRPC's default would close such a
+// connection with "too many pings" after three of them, failing the calls
+// on it; the proxy must be as patient as the server it stands for.
+func TestTheProxyKeepsAConnectionItsClientPingsAsMilvusAllows(t *testing.T) {
+	p := NewProxy("src", func() string { return fakeMilvus(t) }, NewCapture(nil, nil, nil), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.Serve(ln) }()
+	t.Cleanup(p.Stop)
+	// 10 s is the shortest ping interval gRPC's Go client keeps.
+	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	req, resp := []byte(nil), []byte(nil)
+	if err := cc.Invoke(context.Background(), "/milvus.proto.milvus.MilvusService/GetVersion", &req, &resp, grpc.ForceCodecV2(upstreamCodec{})); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 35*time.Second)
+	defer cancel()
+	if cc.WaitForStateChange(ctx, connectivity.Ready) {
+		t.Fatalf("the proxy dropped an idle connection its client pinged every 10 s: now %s", cc.GetState())
+	}
+}
