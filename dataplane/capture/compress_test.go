@@ -18,14 +18,8 @@ import (
 // compressed form.
 func TestAGzipCompressedWriteIsForwardedAndJournaled(t *testing.T) {
 	c, journal := journaledCapture(t)
-	p := NewProxy("src", func() string { return fakeMilvus(t) }, c, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.Serve(ln) }()
-	t.Cleanup(p.Stop)
-	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	addr := serveProxy(t, NewProxy("src", func() string { return fakeMilvus(t) }, c, nil))
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.UseCompressor(gzip.Name)))
 	if err != nil {
 		t.Fatal(err)
@@ -41,4 +35,16 @@ func TestAGzipCompressedWriteIsForwardedAndJournaled(t *testing.T) {
 	if len(got) != 1 || !bytes.Equal(got[0].Request, req) {
 		t.Fatalf("journaled %d entries; the first holds the request as sent: %t", len(got), len(got) == 1 && bytes.Equal(got[0].Request, req))
 	}
+}
+
+// serveProxy serves p on a loopback port of its own until the test ends.
+func serveProxy(t *testing.T, p *Proxy) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.Serve(ln) }()
+	t.Cleanup(p.Stop)
+	return ln.Addr().String()
 }

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -18,15 +17,9 @@ import (
 // connection with "too many pings" after three of them, failing the calls
 // on it; the proxy must be as patient as the server it stands for.
 func TestTheProxyKeepsAConnectionItsClientPingsAsMilvusAllows(t *testing.T) {
-	p := NewProxy("src", func() string { return fakeMilvus(t) }, NewCapture(nil, nil, nil), nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.Serve(ln) }()
-	t.Cleanup(p.Stop)
+	addr := serveProxy(t, NewProxy("src", func() string { return fakeMilvus(t) }, NewCapture(nil, nil, nil), nil))
 	// 10 s is the shortest ping interval gRPC's Go client keeps.
-	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
 	if err != nil {
 		t.Fatal(err)
