@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,10 +34,11 @@ func TestThePreflightRefusesACollectionMilvusCannotLoad(t *testing.T) {
 	}
 }
 
-// The preflight names the source's users and roles the target lacks: zdm
-// cannot copy them (Milvus never reveals a password), and applications
-// that sign in as them would be refused by the target after the switch.
-func TestThePreflightNamesUsersAndRolesTheTargetLacks(t *testing.T) {
+// The copy gives the target the source's roles, and the preflight names
+// the users it lacks: zdm cannot make them (Milvus never reveals a
+// password), and applications that sign in as them would be refused by
+// the target after the switch.
+func TestTheCopyGivesRolesAndThePreflightNamesUsersTheTargetLacks(t *testing.T) {
 	bed := milvustest.Empty(t)
 	src := milvustest.Dial(t, bed.Source)
 	ctx := context.Background()
@@ -49,9 +51,11 @@ func TestThePreflightNamesUsersAndRolesTheTargetLacks(t *testing.T) {
 	if err := milvus.Check("create role", s, err); err != nil {
 		t.Fatal(err)
 	}
+	dst := milvustest.Dial(t, bed.Target)
 	t.Cleanup(func() {
 		_, _ = svc.DropRole(ctx, &milvuspb.DropRoleRequest{RoleName: "zdm_reader"})
 		_, _ = svc.DeleteCredential(ctx, &milvuspb.DeleteCredentialRequest{Username: "zdm_app"})
+		_, _ = dst.Service().DropRole(ctx, &milvuspb.DropRoleRequest{RoleName: "zdm_reader"})
 	})
 	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 4, PKType: "int64", Index: "FLAT", Shards: 1, Prefix: "acc_"})
 	m := planned(t, rowcopy.NewCopier(endpoints{"src": bed.Source, "dst": bed.Target}, rowcopy.Config{}, nil))
@@ -60,8 +64,11 @@ func TestThePreflightNamesUsersAndRolesTheTargetLacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	notes := strings.Join(pf.Notes, " ")
-	if !strings.Contains(notes, "lacks users [zdm_app] and roles [zdm_reader]") || !strings.Contains(notes, "same passwords") {
+	if !strings.Contains(notes, "lacks users [zdm_app] of the source") || !strings.Contains(notes, "same passwords") || strings.Contains(notes, "zdm_reader") {
 		t.Errorf("preflight notes: %s", notes)
+	}
+	if ac, err := dst.Access(ctx); err != nil || !slices.Contains(ac.Roles, "zdm_reader") {
+		t.Errorf("the target's roles: %v (%v)", ac.Roles, err)
 	}
 }
 

@@ -166,6 +166,14 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 			pf.Refusals = append(pf.Refusals, "collections with autoID keys need options.auto_id = preserve_keys (see the note)")
 		}
 	}
+	if len(pf.Refusals) == 0 {
+		// Roles and privileges are copied before any row: an application
+		// moved to the target early finds what it may do there.
+		if err := milvus.CopyAccess(ctx, src, dst); err != nil {
+			pf.Notes = append(pf.Notes, "The source's roles and privileges could not be copied to the target ("+err.Error()+
+				"): give them there before the switch, or applications are refused what they may do on the source.")
+		}
+	}
 	if note := accessNote(ctx, src, dst); note != "" {
 		pf.Notes = append(pf.Notes, note)
 	}
@@ -207,9 +215,10 @@ func (c *Copier) planCollection(ctx context.Context, src *milvus.Conn, col *milv
 }
 
 // accessNote names the source's users and roles the target lacks: zdm
-// copies data, not who may sign in (Milvus never reveals a password), and
-// an application that signs in as a user the target lacks is refused
-// there after the switch.
+// copies roles and privileges, and the roles of users both clusters have,
+// but cannot make a user (Milvus never reveals a password), and an
+// application that signs in as a user the target lacks is refused there
+// after the switch.
 func accessNote(ctx context.Context, src, dst *milvus.Conn) string {
 	have, err := src.Access(ctx)
 	if err != nil {
@@ -223,9 +232,13 @@ func accessNote(ctx context.Context, src, dst *milvus.Conn) string {
 	if len(users) == 0 && len(roles) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("The target lacks users %v and roles %v of the source. zdm copies data, not who may sign in (Milvus never reveals a password): "+
-		"before the switch, create them on the target, with the same passwords, roles and privileges, or applications that sign in as them "+
-		"are refused there once the proxy routes to it.", users, roles)
+	if len(users) == 0 {
+		return fmt.Sprintf("The target lacks roles %v of the source: give them there, with their privileges, before the switch.", roles)
+	}
+	return fmt.Sprintf("The target lacks users %v of the source. zdm copies roles, their privileges and the roles of users both clusters have, "+
+		"but cannot make a user (Milvus never reveals a password): before the switch, create them on the target with the same passwords, "+
+		"and give them their roles, or applications that sign in as them are refused there once the proxy routes to it. "+
+		"Users made or changed through the proxy during the migration are made on the target alike.", users)
 }
 
 func autoIDNote(m *domain.Migration, pf Preflight) string {
