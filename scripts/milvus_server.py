@@ -138,6 +138,10 @@ def start(args):
         for k, v in {"common.security.tlsMode": args.tls_mode, "tls.serverPemPath": os.path.join(d, "server.pem"),
                      "tls.serverKeyPath": os.path.join(d, "server.key"), "tls.caPemPath": os.path.join(d, "ca.pem")}.items():
             cfg.set(k, v)
+    if args.auth:
+        # Users must sign in (root:Milvus at first), and what each may do
+        # is what its roles are granted.
+        cfg.set("common.security.authorizationEnabled", "true")
     cfg.resolve_storage()
     cfg.write_config()
     etcd_conf = os.path.join(data, "configs", "embedEtcd.yaml")
@@ -238,6 +242,7 @@ def main():
     s.add_argument("--s3-keys", default="zdm:zdm-secret", help="access key and secret key, KEY:SECRET")
     s.add_argument("--tls-dir", help="speak TLS with server.pem, server.key (and ca.pem) of this directory")
     s.add_argument("--tls-mode", type=int, choices=(1, 2), default=1, help="1: one-way TLS, 2: mutual TLS")
+    s.add_argument("--auth", action="store_true", help="require users to sign in, and enforce their roles' grants")
     t = sub.add_parser("stop")
     t.add_argument("name")
     t.add_argument("--root", required=True)

@@ -21,7 +21,7 @@ mkdir -p "$out"
 
 # The second bed: its own data root and ports (12 from each base) clear
 # of the first bed's (19530, 19560) and of the servers tests start on
-# their own (19700, 19730, 19800, 19830).
+# their own (19700, 19730, 19800, 19830, 19860, 19890).
 e2e_bed=(ZDM_MILVUS_ROOT="$top/.cache/milvus-e2e" ZDM_MILVUS_SOURCE_PORT=19630 ZDM_MILVUS_TARGET_PORT=19660)
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(unit milvus e2e)

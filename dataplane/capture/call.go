@@ -124,6 +124,11 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		if k.coll == "" {
 			k.subject = DatabaseSubject(a.migrationID, k.db)
 		}
+		if accessMethods[method] {
+			// One subject for them all, whatever database a client named:
+			// a grant is replayed after the role it names is made.
+			k.subject = DatabaseSubject(a.migrationID, "default")
+		}
 		k.claim = claimOf(k, msg, pk)
 		if k.op == OpInsert {
 			c.mu.Lock()
@@ -322,7 +327,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
 			"the migration fails, and the write stays on the source only", k.method, k.a.migrationID, err)}
 	}
 	c.settle(k)
-	if k.kind == "ddl" {
+	if k.kind == "ddl" && !accessMethods[k.method] {
 		c.forgetCollections(k.cluster, k.db)
 		c.mu.Lock()
 		now := time.Now()

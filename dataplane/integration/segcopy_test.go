@@ -37,7 +37,7 @@ func TestSegmentsCopiedAndImportedGiveTheSameRows(t *testing.T) {
 func TestAMigrationBetweenMilvusServersOnS3IsCopiedBySegments(t *testing.T) {
 	bed := milvustest.Require(t)
 	s3 := milvustest.S3(t)
-	eps := s3Endpoints{
+	eps := endpointsOf{
 		"src": {Address: bed.OnS3(t, "s3-source", 19700, s3, "source-bucket"), StorageS3: &domain.S3Storage{Endpoint: s3, Bucket: "source-bucket", RootPath: "files"},
 			StorageAccessKey: milvustest.S3AccessKey, StorageSecretKey: milvustest.S3SecretKey},
 		"dst": {Address: bed.OnS3(t, "s3-target", 19730, s3, "target-bucket"), StorageS3: &domain.S3Storage{Endpoint: s3, Bucket: "target-bucket", RootPath: "files"},
@@ -83,10 +83,11 @@ func TestAMigrationBetweenMilvusServersOnS3IsCopiedBySegments(t *testing.T) {
 	}
 }
 
-// s3Endpoints resolves servers of a test with their storage.
-type s3Endpoints map[string]milvus.Endpoint
+// endpointsOf resolves servers of a test with their storage or
+// credentials.
+type endpointsOf map[string]milvus.Endpoint
 
-func (e s3Endpoints) Endpoint(_ context.Context, id string) (milvus.Endpoint, error) {
+func (e endpointsOf) Endpoint(_ context.Context, id string) (milvus.Endpoint, error) {
 	return e[id], nil
 }
 

@@ -75,6 +75,9 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 		}
 		return err
 	}
+	if ok, err := a.applyAccess(ctx, e.Database, msg); ok {
+		return err
+	}
 	t, db, coll := a.target, e.Database, e.Collection
 	switch r := msg.(type) {
 	case *milvuspb.DeleteRequest:

@@ -59,6 +59,20 @@ func RequestMessage(method string) proto.Message {
 		return &milvuspb.AlterDatabaseRequest{}
 	case "Import":
 		return &milvuspb.ImportRequest{}
+	case "CreateCredential":
+		return &milvuspb.CreateCredentialRequest{}
+	case "UpdateCredential":
+		return &milvuspb.UpdateCredentialRequest{}
+	case "DeleteCredential":
+		return &milvuspb.DeleteCredentialRequest{}
+	case "CreateRole":
+		return &milvuspb.CreateRoleRequest{}
+	case "DropRole":
+		return &milvuspb.DropRoleRequest{}
+	case "OperateUserRole":
+		return &milvuspb.OperateUserRoleRequest{}
+	case "OperatePrivilege":
+		return &milvuspb.OperatePrivilegeRequest{}
 	}
 	return nil
 }
