@@ -153,8 +153,19 @@ func TestRolesUsersAndPasswordsReachTheTarget(t *testing.T) {
 	call(client, "change app's password", func(ctx context.Context, s milvuspb.MilvusServiceClient) (*commonpb.Status, error) {
 		return s.UpdateCredential(ctx, &milvuspb.UpdateCredentialRequest{Username: "app", OldPassword: pw("app-pass-1"), NewPassword: pw("app-pass-2")})
 	})
+	// Last, as it signs the client out: root's password. zdm signs in to
+	// the target as root, so the target keeps its own.
+	call(client, "change root's password", func(ctx context.Context, s milvuspb.MilvusServiceClient) (*commonpb.Status, error) {
+		return s.UpdateCredential(ctx, &milvuspb.UpdateCredentialRequest{Username: "root", OldPassword: pw(milvustest.RootPassword), NewPassword: pw("root-pass-2")})
+	})
+	if src, err = signIn(t, srcAddr, "root", "root-pass-2"); err != nil {
+		t.Fatal(err)
+	}
 	b.apply(t)
 	b.drain(t)
+	if _, err := signIn(t, dstAddr, "root", milvustest.RootPassword); err != nil {
+		t.Errorf("root's password on the target, which zdm signs in with, was changed: %v", err)
+	}
 
 	if _, err := signIn(t, dstAddr, "newbie", "newbie-pass-1"); err != nil {
 		t.Errorf("newbie, made through the proxy, cannot sign in to the target: %v", err)

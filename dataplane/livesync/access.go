@@ -18,10 +18,16 @@ func (a *Applier) applyAccess(ctx context.Context, db string, msg proto.Message)
 	t := a.target
 	switch r := msg.(type) {
 	case *milvuspb.CreateCredentialRequest:
+		if a.keepsPassword(r.GetUsername()) {
+			return true, nil
+		}
 		// A user of that name made on the target by hand takes the
 		// password the source's user now has.
 		return true, setPassword(ctx, t, r.GetUsername(), r.GetPassword())
 	case *milvuspb.UpdateCredentialRequest:
+		if a.keepsPassword(r.GetUsername()) {
+			return true, nil
+		}
 		s, err := t.Svc.UpdateCredential(t.In(ctx, ""), r)
 		if milvus.Check("update user "+r.GetUsername(), s, err) == nil {
 			return true, nil
@@ -30,6 +36,10 @@ func (a *Applier) applyAccess(ctx context.Context, db string, msg proto.Message)
 		// the new one all the same.
 		return true, setPassword(ctx, t, r.GetUsername(), r.GetNewPassword())
 	case *milvuspb.DeleteCredentialRequest:
+		if r.GetUsername() == t.Username() {
+			a.logger.Warn("a user deleted through the proxy is kept on the target: zdm signs in there as it", "user", r.GetUsername())
+			return true, nil
+		}
 		s, err := t.Svc.DeleteCredential(t.In(ctx, ""), r)
 		return true, milvus.Check("delete user "+r.GetUsername(), s, err)
 	case *milvuspb.CreateRoleRequest:
@@ -63,6 +73,19 @@ func (a *Applier) applyAccess(ctx context.Context, db string, msg proto.Message)
 		return true, milvus.Check("change the privileges of role "+r.GetEntity().GetRole().GetName(), s, err)
 	}
 	return false, nil
+}
+
+// keepsPassword says the target's password of user is left as it is:
+// zdm signs in to the target as that user, or it is root, which Milvus
+// does not let anyone make again. A password change made through the
+// proxy for it is logged, and is the operator's to make on the target.
+func (a *Applier) keepsPassword(user string) bool {
+	if user != "root" && user != a.target.Username() {
+		return false
+	}
+	a.logger.Warn("a password set through the proxy is not set on the target: zdm signs in there as this user, or it is root; "+
+		"set it there yourself after the switch", "user", user)
+	return true
 }
 
 // setPassword makes user sign in to t with password (base64, as clients

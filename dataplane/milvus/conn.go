@@ -125,6 +125,9 @@ func (c *Conn) Close() error {
 // Address is the server's address.
 func (c *Conn) Address() string { return c.ep.Address }
 
+// Username is the user zdm signs in as ("": none).
+func (c *Conn) Username() string { return c.ep.Username }
+
 // StoragePath is the cluster's local storage as this host reaches it
 // ("": zdm has no access to it).
 func (c *Conn) StoragePath() string { return c.ep.StoragePath }
