@@ -1,7 +1,9 @@
 // Command zdm-nats is nats-server, of the version zdm's go.mod pins,
 // with leaders elected within 1-2 s of a node's loss instead of 4-9 s.
-// It takes every flag and configuration file nats-server takes; a
-// cluster may mix it with nats-server of the same version.
+// It takes every flag and configuration file nats-server takes. Run it
+// on every node of a cluster: its followers wait 1-2 s for heartbeats a
+// nats-server leader sends once a second, so a mixed cluster calls
+// needless elections.
 package main
 
 import (
