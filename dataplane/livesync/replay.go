@@ -129,7 +129,11 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 		}
 		return milvus.Check("drop index", res, err)
 	case *milvuspb.LoadCollectionRequest:
-		return t.Load(ctx, db, coll)
+		note, err := t.LoadAs(ctx, db, coll, milvus.Replicas{Number: r.GetReplicaNumber(), Groups: r.GetResourceGroups()})
+		if note != "" {
+			a.logger.Warn(note)
+		}
+		return err
 	case *milvuspb.ReleaseCollectionRequest:
 		return t.Release(ctx, db, coll)
 	case *milvuspb.LoadPartitionsRequest:

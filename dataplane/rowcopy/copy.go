@@ -318,7 +318,7 @@ func (c *Copier) finishStructure(ctx context.Context, src, dst *milvus.Conn, m *
 			continue
 		}
 		if !unloaded[col.Key()] {
-			if err := dst.Load(ctx, col.Database, col.Name); err != nil {
+			if err := c.loadLikeSource(ctx, src, dst, col); err != nil {
 				return err
 			}
 		}

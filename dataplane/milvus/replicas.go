@@ -1,0 +1,58 @@
+package milvus
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+)
+
+// Replicas is how a loaded collection is served: how many copies of it
+// the query nodes hold, and in which resource groups.
+type Replicas struct {
+	Number int32
+	Groups []string
+}
+
+// defaultGroup is the resource group every query node is in unless put
+// in another.
+const defaultGroup = "__default_resource_group"
+
+// Replicas reads how a loaded collection is served.
+func (c *Conn) Replicas(ctx context.Context, db, coll string) (Replicas, error) {
+	r, err := c.Svc.GetReplicas(c.In(ctx, db), &milvuspb.GetReplicasRequest{DbName: db, CollectionName: coll})
+	if err := Check("replicas of "+coll, r.GetStatus(), err); err != nil {
+		return Replicas{}, err
+	}
+	var rep Replicas
+	for _, info := range r.GetReplicas() {
+		rep.Number++
+		if g := info.GetResourceGroupName(); g != "" && g != defaultGroup && !slices.Contains(rep.Groups, g) {
+			rep.Groups = append(rep.Groups, g)
+		}
+	}
+	slices.Sort(rep.Groups)
+	return rep, nil
+}
+
+// LoadAs loads a collection with the replicas and resource groups of rep
+// and waits until it is loaded. A cluster that cannot serve them (fewer
+// query nodes, groups it lacks) loads it as it would by default: note
+// says so, for the operator to load it again as it should be.
+func (c *Conn) LoadAs(ctx context.Context, db, coll string, rep Replicas) (note string, err error) {
+	if rep.Number > 1 || len(rep.Groups) > 0 {
+		r, err := c.Svc.LoadCollection(c.In(ctx, db), &milvuspb.LoadCollectionRequest{DbName: db, CollectionName: coll,
+			ReplicaNumber: rep.Number, ResourceGroups: rep.Groups})
+		if err = Check("load "+coll, r, err); err == nil {
+			return "", c.waitLoaded(ctx, db, coll, nil)
+		}
+		as := fmt.Sprintf("%d replicas", rep.Number)
+		if len(rep.Groups) > 0 {
+			as += fmt.Sprintf(" in resource groups %v", rep.Groups)
+		}
+		note = fmt.Sprintf("%s/%s is loaded with the server's default replicas: the target could not load the %s it has on the source (%v); "+
+			"load it so before the switch, or queries are served by fewer replicas after it", db, coll, as, err)
+	}
+	return note, c.Load(ctx, db, coll)
+}
