@@ -26,13 +26,13 @@ func TestTheTargetLoadsTheSourcesReplicasOrSaysWhyNot(t *testing.T) {
 	if err != nil || rep.Number != 1 || len(rep.Groups) != 0 {
 		t.Fatalf("the source's replicas: %+v (%v)", rep, err)
 	}
-	if note, err := dst.LoadAs(ctx, "rep_db0", "rep_c0", rep); err != nil || note != "" {
+	if note, err := dst.LoadAs(ctx, "rep_db0", "rep_c0", nil, rep); err != nil || note != "" {
 		t.Fatalf("loading as the source does: note %q, %v", note, err)
 	}
 	if err := dst.Release(ctx, "rep_db0", "rep_c0"); err != nil {
 		t.Fatal(err)
 	}
-	note, err := dst.LoadAs(ctx, "rep_db0", "rep_c0", milvus.Replicas{Number: 2})
+	note, err := dst.LoadAs(ctx, "rep_db0", "rep_c0", nil, milvus.Replicas{Number: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,5 +42,16 @@ func TestTheTargetLoadsTheSourcesReplicasOrSaysWhyNot(t *testing.T) {
 	t.Log(note)
 	if got, err := dst.Replicas(ctx, "rep_db0", "rep_c0"); err != nil || got.Number != 1 {
 		t.Fatalf("the target's replicas after falling back: %+v (%v)", got, err)
+	}
+	// A partition's load, as an application makes it through the proxy,
+	// falls back alike.
+	if err := dst.Release(ctx, "rep_db0", "rep_c0"); err != nil {
+		t.Fatal(err)
+	}
+	if note, err = dst.LoadAs(ctx, "rep_db0", "rep_c0", []string{"_default"}, milvus.Replicas{Number: 2}); err != nil || !strings.Contains(note, "2 replicas") {
+		t.Fatalf("loading a partition with two replicas: note %q, %v", note, err)
+	}
+	if unloaded, err := dst.UnloadedPartitions(ctx, "rep_db0", &milvus.Collection{Database: "rep_db0", Name: "rep_c0", Partitions: []string{"_default"}}); err != nil || len(unloaded) != 0 {
+		t.Fatalf("partitions not loaded after falling back: %v (%v)", unloaded, err)
 	}
 }

@@ -129,7 +129,7 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 		}
 		return milvus.Check("drop index", res, err)
 	case *milvuspb.LoadCollectionRequest:
-		note, err := t.LoadAs(ctx, db, coll, milvus.Replicas{Number: r.GetReplicaNumber(), Groups: r.GetResourceGroups()})
+		note, err := t.LoadAs(ctx, db, coll, nil, milvus.Replicas{Number: r.GetReplicaNumber(), Groups: r.GetResourceGroups()})
 		if note != "" {
 			a.logger.Warn(note)
 		}
@@ -139,7 +139,11 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 	case *milvuspb.LoadPartitionsRequest:
 		// What an application loads, the target loads too: after the
 		// switch its queries find the same partitions loaded.
-		return t.LoadPartitions(ctx, db, coll, r.GetPartitionNames())
+		note, err := t.LoadAs(ctx, db, coll, r.GetPartitionNames(), milvus.Replicas{Number: r.GetReplicaNumber(), Groups: r.GetResourceGroups()})
+		if note != "" {
+			a.logger.Warn(note)
+		}
+		return err
 	case *milvuspb.ReleasePartitionsRequest:
 		res, err := t.Svc.ReleasePartitions(t.In(ctx, db), &milvuspb.ReleasePartitionsRequest{DbName: db, CollectionName: coll, PartitionNames: r.GetPartitionNames()})
 		return milvus.Check("release partitions of "+coll, res, err)

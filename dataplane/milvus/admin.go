@@ -119,16 +119,6 @@ func (c *Conn) CreateAlias(ctx context.Context, db, coll, alias string) error {
 	return Check("create alias "+alias, r, err)
 }
 
-// LoadPartitions loads partitions of a collection and waits until they
-// are loaded.
-func (c *Conn) LoadPartitions(ctx context.Context, db, coll string, parts []string) error {
-	r, err := c.Svc.LoadPartitions(c.In(ctx, db), &milvuspb.LoadPartitionsRequest{DbName: db, CollectionName: coll, PartitionNames: parts})
-	if err := Check("load partitions of "+coll, r, err); err != nil {
-		return err
-	}
-	return c.waitLoaded(ctx, db, coll, parts)
-}
-
 // Load loads a collection and waits until it is loaded.
 func (c *Conn) Load(ctx context.Context, db, coll string) error {
 	if err := c.StartLoad(ctx, db, coll); err != nil {

@@ -36,16 +36,15 @@ func (c *Conn) Replicas(ctx context.Context, db, coll string) (Replicas, error) 
 	return rep, nil
 }
 
-// LoadAs loads a collection with the replicas and resource groups of rep
-// and waits until it is loaded. A cluster that cannot serve them (fewer
-// query nodes, groups it lacks) loads it as it would by default: note
-// says so, for the operator to load it again as it should be.
-func (c *Conn) LoadAs(ctx context.Context, db, coll string, rep Replicas) (note string, err error) {
+// LoadAs loads a collection (or those of its partitions that parts
+// names) with the replicas and resource groups of rep, and waits until it
+// is loaded. A cluster that cannot serve them (fewer query nodes, groups
+// it lacks) loads it as it would by default: note says so, for the
+// operator to load it again as it should be.
+func (c *Conn) LoadAs(ctx context.Context, db, coll string, parts []string, rep Replicas) (note string, err error) {
 	if rep.Number > 1 || len(rep.Groups) > 0 {
-		r, err := c.Svc.LoadCollection(c.In(ctx, db), &milvuspb.LoadCollectionRequest{DbName: db, CollectionName: coll,
-			ReplicaNumber: rep.Number, ResourceGroups: rep.Groups})
-		if err = Check("load "+coll, r, err); err == nil {
-			return "", c.waitLoaded(ctx, db, coll, nil)
+		if err = c.startLoad(ctx, db, coll, parts, rep); err == nil {
+			return "", c.waitLoaded(ctx, db, coll, parts)
 		}
 		as := fmt.Sprintf("%d replicas", rep.Number)
 		if len(rep.Groups) > 0 {
@@ -54,5 +53,21 @@ func (c *Conn) LoadAs(ctx context.Context, db, coll string, rep Replicas) (note 
 		note = fmt.Sprintf("%s/%s is loaded with the server's default replicas: the target could not load the %s it has on the source (%v); "+
 			"load it so before the switch, or queries are served by fewer replicas after it", db, coll, as, err)
 	}
-	return note, c.Load(ctx, db, coll)
+	if err := c.startLoad(ctx, db, coll, parts, Replicas{}); err != nil {
+		return note, err
+	}
+	return note, c.waitLoaded(ctx, db, coll, parts)
+}
+
+// startLoad asks for a collection, or some of its partitions, to be
+// loaded with rep's replicas (none: the server's default).
+func (c *Conn) startLoad(ctx context.Context, db, coll string, parts []string, rep Replicas) error {
+	if len(parts) == 0 {
+		r, err := c.Svc.LoadCollection(c.In(ctx, db), &milvuspb.LoadCollectionRequest{DbName: db, CollectionName: coll,
+			ReplicaNumber: rep.Number, ResourceGroups: rep.Groups})
+		return Check("load "+coll, r, err)
+	}
+	r, err := c.Svc.LoadPartitions(c.In(ctx, db), &milvuspb.LoadPartitionsRequest{DbName: db, CollectionName: coll, PartitionNames: parts,
+		ReplicaNumber: rep.Number, ResourceGroups: rep.Groups})
+	return Check("load partitions of "+coll, r, err)
 }

@@ -16,7 +16,7 @@ func (c *Copier) loadLikeSource(ctx context.Context, src, dst *milvus.Conn, col 
 		c.logger.Warn("the source's replicas could not be read; the target loads the collection with its defaults",
 			"collection", col.Key(), "err", err)
 	}
-	note, err := dst.LoadAs(ctx, col.Database, col.Name, rep)
+	note, err := dst.LoadAs(ctx, col.Database, col.Name, nil, rep)
 	if note != "" {
 		c.logger.Warn(note, "collection", col.Key())
 	}
