@@ -23,15 +23,33 @@ type Handler func(ctx context.Context, subject string, records []domain.Record) 
 type Subscription struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+	cons   jetstream.Consumer
+	p      *progress
 
 	mu sync.Mutex
 	cc jetstream.ConsumeContext
 }
 
-// Stop ends the subscription and waits for the handler to return.
+// Stop ends the subscription and waits for the handler to return, and
+// for the server to have taken the acknowledgements of what it handled
+// (a second at most): acknowledgements are sent without waiting, and one
+// still on its way when the next run of the consumer starts has that run
+// read the message again.
 func (s *Subscription) Stop() {
 	s.cancel()
 	<-s.done
+	last := s.p.last.Load()
+	if last == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if info, err := s.cons.Info(ctx); err == nil && info.AckFloor.Stream >= last {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // ConsumeConfig names a durable consumer and what it reads.
@@ -92,13 +110,12 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 		return nil, false, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	sub = &Subscription{cancel: cancel, done: make(chan struct{})}
-	var p progress
+	p := &progress{}
+	sub = &Subscription{cancel: cancel, done: make(chan struct{}), cons: cons, p: p}
 	start := func() (jetstream.ConsumeContext, error) {
 		return cons.Consume(func(msg jetstream.Msg) {
 			p.busy.Store(true)
-			handleInOrder(runCtx, log, cfg.Retry.Or(DefaultEventRetry()), msg, h)
-			p.handled()
+			p.handled(handleInOrder(runCtx, log, cfg.Retry.Or(DefaultEventRetry()), msg, h))
 		})
 	}
 	cc, err := start()
@@ -111,18 +128,24 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 	if every <= 0 {
 		every = 5 * time.Second
 	}
-	go sub.watch(runCtx, cons, start, &p, every, log)
+	go sub.watch(runCtx, cons, start, p, every, log)
 	return sub, fresh, nil
 }
 
 // progress is what a subscription's handler did last.
 type progress struct {
-	busy  atomic.Bool  // a message is in the handler (which may be retrying it)
-	count atomic.Int64 // messages handled
+	busy  atomic.Bool   // a message is in the handler (which may be retrying it)
+	count atomic.Int64  // messages handled
+	last  atomic.Uint64 // stream sequence of the last message acknowledged
 }
 
-func (p *progress) handled() {
+// handled counts a message out of the handler, acknowledged at stream
+// sequence acked (0: not acknowledged).
+func (p *progress) handled(acked uint64) {
 	p.count.Add(1)
+	if acked > 0 {
+		p.last.Store(acked)
+	}
 	p.busy.Store(false)
 }
 
@@ -189,29 +212,32 @@ func (s *Subscription) swap(cc jetstream.ConsumeContext) {
 }
 
 // handleInOrder retries a message until its handler succeeds, so that a
-// later message of the same aggregate is never handled before it.
-func handleInOrder(ctx context.Context, log *slog.Logger, policy retry.Policy, msg jetstream.Msg, h Handler) {
+// later message of the same aggregate is never handled before it. It
+// returns the stream sequence of the message it acknowledged (0: none).
+func handleInOrder(ctx context.Context, log *slog.Logger, policy retry.Policy, msg jetstream.Msg, h Handler) uint64 {
 	meta, err := msg.Metadata()
 	if err != nil {
 		log.Error("message without metadata", "err", err)
-		return
+		return 0
 	}
 	seq := meta.Sequence.Stream
 	for attempt := 1; ; attempt++ {
 		records, err := decodeBatch(seq, msg.Data())
 		if err == nil {
 			if err = h(ctx, msg.Subject(), records); err == nil {
-				_ = msg.Ack()
-				return
+				if msg.Ack() != nil {
+					return 0
+				}
+				return seq
 			}
 		}
 		if ctx.Err() != nil {
-			return // not acked: redelivered after a restart
+			return 0 // not acked: redelivered after a restart
 		}
 		log.Error("event handler failed; retrying", "subject", msg.Subject(), "seq", seq, "attempt", attempt, "err", err)
 		_ = msg.InProgress()
 		if policy.Wait(ctx, attempt) != nil {
-			return
+			return 0
 		}
 	}
 }
