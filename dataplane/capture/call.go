@@ -53,7 +53,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 	switch {
 	case writeMethods[method] != "":
 		k.kind, k.op = "write", writeMethods[method]
-	case ddlMethods[method]:
+	case ddlMethods[method] || accessMethods[method]:
 		k.kind, k.op = "ddl", OpDDL
 	case forbiddenMethods[method]:
 		k.kind = "forbidden"

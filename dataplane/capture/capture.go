@@ -25,12 +25,10 @@ var (
 	// Allowed DDL is journaled and replayed on the target.
 	ddlMethods = map[string]bool{"CreateDatabase": true, "DropDatabase": true, "CreateCollection": true, "DropCollection": true,
 		"CreatePartition": true, "DropPartition": true, "CreateIndex": true, "DropIndex": true,
-		"LoadCollection": true, "ReleaseCollection": true, "LoadPartitions": true, "ReleasePartitions": true,
-		"CreateCredential": true, "UpdateCredential": true, "DeleteCredential": true, "CreateRole": true, "DropRole": true,
-		"OperateUserRole": true, "OperatePrivilege": true}
-	// accessMethods are the DDL of who may sign in and what they may do:
-	// replayed like the rest, they touch no collection's schema. Through
-	// the proxy is the only way zdm learns a password.
+		"LoadCollection": true, "ReleaseCollection": true, "LoadPartitions": true, "ReleasePartitions": true}
+	// accessMethods are DDL too, of who may sign in and what they may do:
+	// journaled and replayed like the rest, they touch no collection's
+	// schema. Through the proxy is the only way zdm learns a password.
 	accessMethods = map[string]bool{"CreateCredential": true, "UpdateCredential": true, "DeleteCredential": true,
 		"CreateRole": true, "DropRole": true, "OperateUserRole": true, "OperatePrivilege": true}
 	// Forbidden while a migration runs (R3), and Import (R5).

@@ -129,26 +129,32 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 		}
 		return milvus.Check("drop index", res, err)
 	case *milvuspb.LoadCollectionRequest:
-		note, err := t.LoadAs(ctx, db, coll, nil, milvus.Replicas{Number: r.GetReplicaNumber(), Groups: r.GetResourceGroups()})
-		if note != "" {
-			a.logger.Warn(note)
-		}
-		return err
+		return a.load(ctx, db, coll, nil, r)
 	case *milvuspb.ReleaseCollectionRequest:
 		return t.Release(ctx, db, coll)
 	case *milvuspb.LoadPartitionsRequest:
 		// What an application loads, the target loads too: after the
 		// switch its queries find the same partitions loaded.
-		note, err := t.LoadAs(ctx, db, coll, r.GetPartitionNames(), milvus.Replicas{Number: r.GetReplicaNumber(), Groups: r.GetResourceGroups()})
-		if note != "" {
-			a.logger.Warn(note)
-		}
-		return err
+		return a.load(ctx, db, coll, r.GetPartitionNames(), r)
 	case *milvuspb.ReleasePartitionsRequest:
 		res, err := t.Svc.ReleasePartitions(t.In(ctx, db), &milvuspb.ReleasePartitionsRequest{DbName: db, CollectionName: coll, PartitionNames: r.GetPartitionNames()})
 		return milvus.Check("release partitions of "+coll, res, err)
 	}
 	return nil
+}
+
+// load replays a load of a collection, or of its partitions parts, with
+// the replicas and resource groups the client asked for; a target that
+// cannot serve them loads with its defaults, and the log says so.
+func (a *Applier) load(ctx context.Context, db, coll string, parts []string, req interface {
+	GetReplicaNumber() int32
+	GetResourceGroups() []string
+}) error {
+	note, err := a.target.LoadAs(ctx, db, coll, parts, milvus.Replicas{Number: req.GetReplicaNumber(), Groups: req.GetResourceGroups()})
+	if note != "" {
+		a.logger.Warn(note)
+	}
+	return err
 }
 
 // repair makes the target hold the source's current state of the keys an

@@ -188,8 +188,7 @@ func (c *Conn) RunningImports(ctx context.Context) ([]string, error) {
 
 // StartLoad asks for a collection to be loaded, without waiting for it.
 func (c *Conn) StartLoad(ctx context.Context, db, coll string) error {
-	r, err := c.Svc.LoadCollection(c.In(ctx, db), &milvuspb.LoadCollectionRequest{DbName: db, CollectionName: coll})
-	return Check("load "+coll, r, err)
+	return c.startLoad(ctx, db, coll, nil, Replicas{})
 }
 
 // Release releases a loaded collection.
