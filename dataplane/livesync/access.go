@@ -95,11 +95,7 @@ func setPassword(ctx context.Context, t *milvus.Conn, user, password string) err
 	if err != nil {
 		return err
 	}
-	var roles []string
 	if slices.Contains(ac.Users, user) {
-		if roles, err = t.RolesOf(ctx, user); err != nil {
-			return err
-		}
 		s, err := t.Svc.DeleteCredential(t.In(ctx, ""), &milvuspb.DeleteCredentialRequest{Username: user})
 		if err := milvus.Check("delete user "+user+" to set its password", s, err); err != nil {
 			return err
@@ -109,7 +105,7 @@ func setPassword(ctx context.Context, t *milvus.Conn, user, password string) err
 	if err := milvus.Check("create user "+user, s, err); err != nil {
 		return err
 	}
-	for _, role := range roles {
+	for _, role := range ac.UserRoles[user] {
 		if err := t.AddUserToRole(ctx, user, role); err != nil {
 			return err
 		}

@@ -18,33 +18,26 @@ type Grant struct {
 // lists and none may change.
 const builtinRole = "admin"
 
-// AccessControl is a cluster's roles, what each is granted, and which
-// user holds which role: everything about access but the passwords,
-// which Milvus never reveals.
+// AccessControl is a cluster's Access and what each role is granted:
+// everything about access but the passwords, which Milvus never reveals.
 type AccessControl struct {
-	Roles     []string
-	Grants    []Grant
-	UserRoles map[string][]string
+	Access
+	Grants []Grant
 }
 
-// AccessControl reads the cluster's roles, their grants in every
-// database, and the roles of its users.
+// AccessControl reads the cluster's Access and its roles' grants in every
+// database.
 func (c *Conn) AccessControl(ctx context.Context) (AccessControl, error) {
-	ac := AccessControl{UserRoles: map[string][]string{}}
-	r, err := c.Svc.SelectRole(c.In(ctx, ""), &milvuspb.SelectRoleRequest{IncludeUserInfo: true})
-	if err := Check("list roles", r.GetStatus(), err); err != nil {
+	a, err := c.Access(ctx)
+	ac := AccessControl{Access: a}
+	if err != nil {
 		return ac, err
 	}
 	dbs, err := c.Databases(ctx)
 	if err != nil {
 		return ac, err
 	}
-	for _, res := range r.GetResults() {
-		role := res.GetRole().GetName()
-		ac.Roles = append(ac.Roles, role)
-		for _, u := range res.GetUsers() {
-			ac.UserRoles[u.GetName()] = append(ac.UserRoles[u.GetName()], role)
-		}
+	for _, role := range a.Roles {
 		if role == builtinRole {
 			continue
 		}
@@ -113,24 +106,12 @@ func (c *Conn) RolesOf(ctx context.Context, user string) ([]string, error) {
 	return roles, nil
 }
 
-// CopyAccess gives to the roles of from and their grants, and to each
-// user both have the roles it holds on from, where to lacks them (a
-// cluster that does not check access refuses any grant, even one it
-// has). A user to lacks is left out: Milvus never reveals a password, so
-// zdm cannot make one.
-func CopyAccess(ctx context.Context, from, to *Conn) error {
-	have, err := from.AccessControl(ctx)
-	if err != nil {
-		return err
-	}
-	got, err := to.AccessControl(ctx)
-	if err != nil {
-		return err
-	}
-	users, err := to.Access(ctx)
-	if err != nil {
-		return err
-	}
+// CopyAccess gives to, whose access control is got, what it lacks of
+// have: the roles, their grants, and the roles of the users both have
+// (a cluster that does not check access refuses any grant, even one it
+// has, so only what is missing is asked for). A user to lacks is left
+// out: Milvus never reveals a password, so zdm cannot make one.
+func CopyAccess(ctx context.Context, to *Conn, have, got AccessControl) error {
 	for _, role := range have.Roles {
 		if slices.Contains(got.Roles, role) {
 			continue
@@ -148,7 +129,7 @@ func CopyAccess(ctx context.Context, from, to *Conn) error {
 		}
 	}
 	for _, user := range slices.Sorted(maps.Keys(have.UserRoles)) {
-		if !slices.Contains(users.Users, user) {
+		if !slices.Contains(got.Users, user) {
 			continue
 		}
 		for _, role := range have.UserRoles[user] {

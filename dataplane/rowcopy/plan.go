@@ -166,17 +166,7 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 			pf.Refusals = append(pf.Refusals, "collections with autoID keys need options.auto_id = preserve_keys (see the note)")
 		}
 	}
-	if len(pf.Refusals) == 0 {
-		// Roles and privileges are copied before any row: an application
-		// moved to the target early finds what it may do there.
-		if err := milvus.CopyAccess(ctx, src, dst); err != nil {
-			pf.Notes = append(pf.Notes, "The source's roles and privileges could not be copied to the target ("+err.Error()+
-				"): give them there before the switch, or applications are refused what they may do on the source.")
-		}
-	}
-	if note := accessNote(ctx, src, dst); note != "" {
-		pf.Notes = append(pf.Notes, note)
-	}
+	pf.Notes = append(pf.Notes, copyAccess(ctx, src, dst, len(pf.Refusals) == 0)...)
 	plan.Preflight, _ = json.Marshal(pf)
 	c.mu.Lock()
 	c.fresh[m.ID] = len(pf.Refusals) == 0
@@ -214,31 +204,43 @@ func (c *Copier) planCollection(ctx context.Context, src *milvus.Conn, col *milv
 	return cp, nil
 }
 
-// accessNote names the source's users and roles the target lacks: zdm
-// copies roles and privileges, and the roles of users both clusters have,
-// but cannot make a user (Milvus never reveals a password), and an
-// application that signs in as a user the target lacks is refused there
-// after the switch.
-func accessNote(ctx context.Context, src, dst *milvus.Conn) string {
-	have, err := src.Access(ctx)
+// copyAccess gives the target the source's roles, their privileges and
+// the roles of users both clusters have (when give: the preflight passed),
+// before any row, so an application moved to the target early finds what
+// it may do there. It returns the notes for the operator: the users the
+// target lacks, which zdm cannot make (Milvus never reveals a password),
+// and an application signing in as one is refused there after the
+// switch; the roles it lacks, when they were not copied; and why a copy
+// failed.
+func copyAccess(ctx context.Context, src, dst *milvus.Conn, give bool) []string {
+	have, err := src.AccessControl(ctx)
 	if err != nil {
-		return "The source's users and roles could not be listed (" + err.Error() + "): check that the target has every user your applications sign in as, with the same password, and their roles."
+		return []string{"The source's users, roles and privileges could not be read (" + err.Error() + "): check that the target has every user your applications sign in as, with the same password, and their roles."}
 	}
-	got, err := dst.Access(ctx)
+	got, err := dst.AccessControl(ctx)
 	if err != nil {
-		return "The target's users and roles could not be listed (" + err.Error() + "): check that it has every user your applications sign in as, with the same password, and their roles."
+		return []string{"The target's users, roles and privileges could not be read (" + err.Error() + "): check that it has every user your applications sign in as, with the same password, and their roles."}
 	}
-	users, roles := have.Lacks(got)
-	if len(users) == 0 && len(roles) == 0 {
-		return ""
+	var notes []string
+	users, roles := have.Lacks(got.Access)
+	if give {
+		if err := milvus.CopyAccess(ctx, dst, have, got); err != nil {
+			notes = append(notes, "The source's roles and privileges could not be copied to the target ("+err.Error()+
+				"): give them there before the switch, or applications are refused what they may do on the source.")
+		} else {
+			roles = nil
+		}
 	}
-	if len(users) == 0 {
-		return fmt.Sprintf("The target lacks roles %v of the source: give them there, with their privileges, before the switch.", roles)
+	switch {
+	case len(users) > 0:
+		notes = append(notes, fmt.Sprintf("The target lacks users %v of the source. zdm copies roles, their privileges and the roles of users both clusters have, "+
+			"but cannot make a user (Milvus never reveals a password): before the switch, create them on the target with the same passwords, "+
+			"and give them their roles, or applications that sign in as them are refused there once the proxy routes to it. "+
+			"Users made or changed through the proxy during the migration are made on the target alike.", users))
+	case len(roles) > 0:
+		notes = append(notes, fmt.Sprintf("The target lacks roles %v of the source: give them there, with their privileges, before the switch.", roles))
 	}
-	return fmt.Sprintf("The target lacks users %v of the source. zdm copies roles, their privileges and the roles of users both clusters have, "+
-		"but cannot make a user (Milvus never reveals a password): before the switch, create them on the target with the same passwords, "+
-		"and give them their roles, or applications that sign in as them are refused there once the proxy routes to it. "+
-		"Users made or changed through the proxy during the migration are made on the target alike.", users)
+	return notes
 }
 
 func autoIDNote(m *domain.Migration, pf Preflight) string {
