@@ -124,6 +124,7 @@ func milvusPlane(m *Main) ([]string, error) {
 	m.plane = func(ctx, lost context.Context) (termPlane, error) {
 		capture := capture.NewCapture(journal, m.service, m.logger.With("part", "capture"))
 		capture.KeepIntents(intents)
+		capture.SealPasswords(m.sealer)
 		capture.RetryJournal(m.cfg.Retry.Journal)
 		// Tied to the lease, not to ctx: at a clean stop the lease is
 		// kept while the proxies finish, and their writes are journaled
@@ -132,7 +133,7 @@ func milvusPlane(m *Main) ([]string, error) {
 		capture.ServeTerm(lost)
 		current.Store(capture)
 		syncer := livesync.NewSyncer(ctx, reg, capture, journal, positions, m.service, m.service,
-			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply}, m.logger.With("part", "sync"))
+			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply, Sealer: m.sealer}, m.logger.With("part", "sync"))
 		copier := rowcopy.NewCopier(reg, copyConfig, m.logger.With("part", "copy"))
 		copier.Share(copyShare{Claims: claims, service: m.service})
 		copier.FollowRateLimit(m.copyRateLimit)

@@ -55,9 +55,11 @@ type Main struct {
 	lag        *projections.LagSeries
 	clusters   *projections.Projection[*projections.ClusterView]
 	service    *handlers.Service
-	server     *api.Server
-	metrics    *metrics.Metrics
-	notifier   *handlers.Notifier
+	// sealer seals the passwords the capture journals.
+	sealer   *secrets.Store
+	server   *api.Server
+	metrics  *metrics.Metrics
+	notifier *handlers.Notifier
 
 	// baseCtx bounds what lives as long as the process.
 	baseCtx context.Context
@@ -163,6 +165,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	m.sealer = creds
 	m.service = handlers.NewService(handlers.ServiceConfig{
 		Log: m.store, Snapshots: snapshots, Credentials: creds, Directory: cfg.directory(), Logger: logger,
 		Provisioners: func() []string { return m.provisioners }, StoreRetry: cfg.storeRetry(),

@@ -53,13 +53,12 @@ func (s *Store) Put(ctx context.Context, clusterID string, c domain.Credentials)
 	if err != nil {
 		return err
 	}
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return err
-	}
 	// The cluster ID is bound in as associated data, so a sealed value
 	// copied to another key does not open.
-	sealed := s.aead.Seal(nonce, nonce, plain, []byte(clusterID))
+	sealed, err := s.seal(plain, clusterID)
+	if err != nil {
+		return err
+	}
 	return s.bucket.Put(ctx, clusterID, sealed)
 }
 
@@ -72,16 +71,51 @@ func (s *Store) Get(ctx context.Context, clusterID string) (domain.Credentials, 
 	if err != nil {
 		return domain.Credentials{}, err
 	}
-	n := s.aead.NonceSize()
-	if len(sealed) < n {
-		return domain.Credentials{}, fmt.Errorf("credentials of %s: sealed value too short", clusterID)
-	}
-	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(clusterID))
+	plain, err := s.open(sealed, clusterID)
 	if err != nil {
-		return domain.Credentials{}, fmt.Errorf("credentials of %s %w", clusterID, errDoesNotOpen)
+		return domain.Credentials{}, fmt.Errorf("credentials of %s %w", clusterID, err)
 	}
 	var c domain.Credentials
 	return c, json.Unmarshal(plain, &c)
+}
+
+// valueData marks the associated data of Seal's values apart from the
+// cluster IDs Put binds in, so that neither opens as the other.
+const valueData = "value\x00"
+
+// Seal seals a value kept outside the bucket (a password in a journal
+// entry), bound to about: it opens only with the same about.
+func (s *Store) Seal(about string, plain []byte) ([]byte, error) {
+	return s.seal(plain, valueData+about)
+}
+
+// Open opens what Seal sealed with the same about.
+func (s *Store) Open(about string, sealed []byte) ([]byte, error) {
+	plain, err := s.open(sealed, valueData+about)
+	if err != nil {
+		return nil, fmt.Errorf("sealed value of %s %w", about, err)
+	}
+	return plain, nil
+}
+
+func (s *Store) seal(plain []byte, data string) ([]byte, error) {
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return s.aead.Seal(nonce, nonce, plain, []byte(data)), nil
+}
+
+func (s *Store) open(sealed []byte, data string) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, errDoesNotOpen
+	}
+	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(data))
+	if err != nil {
+		return nil, errDoesNotOpen
+	}
+	return plain, nil
 }
 
 // checkKey names a value sealed by the first zdmd on a NATS, which every

@@ -87,3 +87,31 @@ func TestAnInstanceWithAnotherKeyIsRefusedAtStart(t *testing.T) {
 		t.Fatalf("an instance with another key: %v, want ErrKeyDiffers", err)
 	}
 }
+
+func TestSealedValuesOpenOnlyWithWhatTheyAreAbout(t *testing.T) {
+	ctx := context.Background()
+	kv, err := estest.NewStore(t).KV(ctx, "ZDM_SECRETS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := secrets.LoadKey("", filepath.Join(t.TempDir(), "secret.key"))
+	s, _ := secrets.New(kv, key, eventstore.ErrKeyNotFound)
+	sealed, err := s.Seal("m-1/alice", []byte("pw-1"))
+	if err != nil || bytes.Contains(sealed, []byte("pw-1")) {
+		t.Fatalf("sealed %q, %v", sealed, err)
+	}
+	if got, err := s.Open("m-1/alice", sealed); err != nil || string(got) != "pw-1" {
+		t.Fatalf("opened %q, %v", got, err)
+	}
+	if _, err := s.Open("m-1/bob", sealed); err == nil {
+		t.Fatal("a value sealed about one user opened about another")
+	}
+	// Neither kind opens as the other, even under the same name.
+	_ = kv.Put(ctx, "m-1/alice", sealed)
+	if _, err := s.Get(ctx, "m-1/alice"); err == nil {
+		t.Fatal("a sealed value opened as a cluster's credentials")
+	}
+	if _, err := s.Open("m-1/alice", sealed[:4]); err == nil {
+		t.Fatal("a cut value opened")
+	}
+}

@@ -305,6 +305,15 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
 		c.forget(ctx, k)
 		return nil // only acknowledged writes are journaled
 	}
+	if accessMethods[k.method] {
+		sealed, err := sealPasswords(c.sealer, k.a.migrationID, k.method, req)
+		if err != nil {
+			c.journalLost(ctx, k, "a password changed through the proxy could not be sealed for the journal", err)
+			return &Refusal{Reason: fmt.Sprintf("zdm: the source applied this %s, but migration %s could not record it (%v); "+
+				"the migration fails", k.method, k.a.migrationID, err)}
+		}
+		req = sealed
+	}
 	e := k.entry(req)
 	if res != nil {
 		e.Timestamp = res.GetTimestamp()

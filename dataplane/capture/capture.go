@@ -65,6 +65,7 @@ type Capture struct {
 	failer       Failer
 	logger       *slog.Logger
 	intents      Intents
+	sealer       Sealer // of passwords in journal entries (see SealPasswords)
 	boot         string // this process's mark on its intents
 	// term ends when this capture stops speaking for the migrations (see
 	// ServeTerm).

@@ -1,9 +1,11 @@
 package integration_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -12,11 +14,14 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 
+	"github.com/zdm-io/zdm/adapters/secrets"
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/livesync"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/dataplane/rowcopy"
+	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/estest"
 )
 
@@ -127,8 +132,12 @@ func TestRolesUsersAndPasswordsReachTheTarget(t *testing.T) {
 	store := estest.NewStore(t)
 	b := &syncBed{bed: bed, src: src, dst: dst, id: "m-access", journal: estest.Journal(t, store), intents: estest.KV(t, store, "TEST_INTENTS")}
 	b.bed.Source = srcAddr // the proxy stands for it
+	key, _ := secrets.LoadKey("", filepath.Join(t.TempDir(), "secret.key"))
+	if b.sealer, err = secrets.New(estest.KV(t, store, "TEST_SECRETS"), key, eventstore.ErrKeyNotFound); err != nil {
+		t.Fatal(err)
+	}
 	b.applier = livesync.NewApplier(b.id, b.journal, src, dst, estest.KV(t, store, "TEST_APPLY"), false,
-		func(string, string) bool { return true }, func(err error) { t.Error(err) }, nil)
+		func(string, string) bool { return true }, func(err error) { t.Error(err) }, nil).OpenPasswords(b.sealer)
 	client, err := signIn(t, b.proxy(t), "root", milvustest.RootPassword)
 	if err != nil {
 		t.Fatal(err)
@@ -160,6 +169,12 @@ func TestRolesUsersAndPasswordsReachTheTarget(t *testing.T) {
 	})
 	if src, err = signIn(t, srcAddr, "root", "root-pass-2"); err != nil {
 		t.Fatal(err)
+	}
+	journaled := b.journaled(t, capture.DatabaseSubject(b.id, "default"))
+	for _, p := range []string{"newbie-pass-1", "app-pass-1", "app-pass-2", "root-pass-2"} {
+		if bytes.Contains(journaled, []byte(p)) || bytes.Contains(journaled, []byte(pw(p))) {
+			t.Errorf("the journal holds the password %s in the clear", p)
+		}
 	}
 	b.apply(t)
 	b.drain(t)

@@ -34,6 +34,8 @@ type syncBed struct {
 	id       string
 	// options are the migration's, as its capture is armed with.
 	options domain.Options
+	// sealer seals the passwords its captures journal (nil: none).
+	sealer capture.Sealer
 }
 
 // newSyncBed seeds shape on the source, and target on the target (shape
@@ -87,6 +89,7 @@ func (b *syncBed) captureOn(t *testing.T, j capture.JournalLog, f capture.Failer
 func (b *syncBed) armedProxy(j capture.JournalLog, f capture.Failer) (*capture.Proxy, *capture.Capture) {
 	c := capture.NewCapture(j, f, nil)
 	c.KeepIntents(b.intents)
+	c.SealPasswords(b.sealer)
 	c.Arm("src", b.id, b.options)
 	return capture.NewProxy("src", func() string { return b.bed.Source }, c, nil), c
 }
@@ -158,4 +161,20 @@ func valuesOf(t *testing.T, c *milvus.Conn, db, coll string, keys milvus.Keys) m
 		out[k] = ns[i]
 	}
 	return out
+}
+
+// journaled is every entry journaled on subject so far, end to end.
+func (b *syncBed) journaled(t *testing.T, subject string) []byte {
+	t.Helper()
+	var all []byte
+	for seq := uint64(1); ; seq++ {
+		s, data, found, err := b.journal.Next(context.Background(), subject, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found {
+			return all
+		}
+		all, seq = append(all, data...), s
+	}
 }

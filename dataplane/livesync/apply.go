@@ -39,6 +39,8 @@ type Applier struct {
 	eligible func(db, coll string) bool
 	onStuck  func(err error)
 	logger   *slog.Logger
+	// sealer opens the passwords the capture sealed.
+	sealer capture.Sealer
 
 	mu      sync.Mutex
 	workers map[string]*applyWorker
@@ -110,6 +112,13 @@ func NewApplier(id string, j capture.JournalLog, source, target *milvus.Conn, po
 	}
 	return &Applier{id: id, journal: j, source: source, target: target, positions: pos, preserveKeys: preserveKeys, eligible: eligible,
 		onStuck: onStuck, logger: logger, workers: map[string]*applyWorker{}, trimEvery: DefaultTrimEvery, retry: DefaultApplyRetry()}
+}
+
+// OpenPasswords opens the passwords the capture sealed with s (see
+// Capture.SealPasswords).
+func (a *Applier) OpenPasswords(s capture.Sealer) *Applier {
+	a.sealer = s
+	return a
 }
 
 func (a *Applier) positionKey(subject string) string { return subject }

@@ -75,6 +75,9 @@ func (a *Applier) apply(ctx context.Context, w *applyWorker, e capture.Entry) er
 		}
 		return err
 	}
+	if err := capture.OpenPasswords(a.sealer, a.id, msg); err != nil {
+		return err
+	}
 	if ok, err := a.applyAccess(ctx, e.Database, msg); ok {
 		return err
 	}

@@ -35,6 +35,8 @@ type Config struct {
 	// ApplyRetry paces the tries of a journaled write that does not apply
 	// to the target (default DefaultApplyRetry).
 	ApplyRetry retry.Policy
+	// Sealer opens the passwords the capture sealed in the journal.
+	Sealer capture.Sealer
 }
 
 // Syncer captures, applies, measures the lag and switches, for the saga.
@@ -120,7 +122,7 @@ func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error)
 		func(err error) {
 			_ = s.failer.FailMigration(context.WithoutCancel(rctx), m.ID, "apply_failed", err.Error())
 		},
-		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry)
+		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry).OpenPasswords(s.cfg.Sealer)
 	s.runs[m.ID] = r
 	s.running.Add(1)
 	go func() {
