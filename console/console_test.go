@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -92,6 +93,13 @@ func TestConsoleDrivesAMigration(t *testing.T) {
 	}
 	// A segment copy says how many segments and bytes it staged.
 	b.until("the segments staged", `/Segments staged on the target: [1-9][0-9,]* \([0-9.]+ MiB\)/.test((document.getElementById("segments-copied") || {}).innerText || "")`, 20*time.Second)
+	// What the target could not do as the source did is noted, and the
+	// page lists it with its time.
+	note := "search/docs is loaded with the server's default replicas: the target could not load the 2 replicas it has on the source"
+	if err := s.Service().NoteMigration(context.Background(), id, note); err != nil {
+		t.Fatal(err)
+	}
+	b.until("the note", `(document.getElementById("notes") || {innerText: ""}).innerText.includes("could not load the 2 replicas")`, 10*time.Second)
 	b.screenshot("2-copying")
 
 	// Syncing: the lag as a number and a chart with points; stop-sync is

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -105,6 +106,16 @@ type TakeDriving struct {
 
 func (TakeDriving) commandName() string { return "take_driving" }
 
+// Note records what the operator should know; a note already recorded,
+// or one past MaxNotes, changes nothing.
+type Note struct{ Text string }
+
+func (Note) commandName() string { return "note" }
+
+// MaxNotes bounds a migration's notes: a fault the target repeats for
+// every collection must not grow the history without end.
+const MaxNotes = 50
+
 // Failure reasons recorded by zdm itself.
 const (
 	ReasonSyncTimeLimit = "sync_time_limit"
@@ -195,6 +206,17 @@ func decide(m *Migration, cmd Command) ([]Event, error) {
 			return nil, fmt.Errorf("%w: %s (term %d) took it over after term %d", ErrFenced, m.Driver.Instance, m.Driver.Term, c.Term)
 		}
 		return []Event{DriverChanged{Instance: c.Instance, Term: c.Term}}, nil
+	case Note:
+		if c.Text == "" {
+			return nil, FieldError("note", "is required")
+		}
+		if IsTerminal(m.State) {
+			return nil, &TransitionError{State: string(m.State), Event: TypeNoted}
+		}
+		if len(m.Notes) >= MaxNotes || slices.Contains(m.Notes, c.Text) {
+			return nil, nil
+		}
+		return []Event{Noted{Note: c.Text}}, nil
 	case RecordNotification:
 		if m.Notifications[c.Kind] {
 			return nil, nil

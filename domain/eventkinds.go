@@ -66,6 +66,7 @@ func EventKinds() []EventKind {
 		kind[Verified](mig, "a comparison of source and target: after the copy, at the switch").stays(StateCopying, StateSyncing, StateSyncStopped),
 		kind[SyncStopped](mig, "the operator confirmed that writes stopped").moves([]State{StateSyncing}, StateSyncStopped),
 		kind[SwitchedOver](mig, "traffic goes to the target, and the write pause").moves([]State{StateSyncStopped}, StateSwitchedOver),
+		kind[Noted](mig, "what the operator should know that did not stop the migration: the target could not do as the source did, and what to do").stays(active...),
 		kind[DriverChanged](mig, "a zdmd took over driving the migration (several zdmd share a NATS): its name and lease term").stays(active...),
 		kind[Failed](mig, "the migration failed, with the reason").moves(active, StateFailed),
 		kind[Cancelled](mig, "an operator cancelled the migration").moves(active, StateCancelled),

@@ -34,6 +34,7 @@ const (
 	TypeCancelled            = "zdm.migration.cancelled.v1"
 	TypeNotificationSent     = "zdm.migration.notification_sent.v1"
 	TypeDriverChanged        = "zdm.migration.driver_changed.v1"
+	TypeNoted                = "zdm.migration.noted.v1"
 )
 
 // MigrationRequested opens a migration's history.
@@ -203,6 +204,14 @@ type Cancelled struct {
 	By string `json:"by"`
 }
 
+// Noted records what the operator should know of a migration that did
+// not stop it: the target could not do as the source did (a collection
+// loaded with fewer replicas, a role left out for a user it lacks), and
+// what to do about it.
+type Noted struct {
+	Note string `json:"note"`
+}
+
 // NotificationSent records an email so that it is never sent twice.
 type NotificationSent struct {
 	Kind       string   `json:"kind"`
@@ -227,6 +236,7 @@ func (Failed) EventType() string               { return TypeFailed }
 func (Cancelled) EventType() string            { return TypeCancelled }
 func (NotificationSent) EventType() string     { return TypeNotificationSent }
 func (DriverChanged) EventType() string        { return TypeDriverChanged }
+func (Noted) EventType() string                { return TypeNoted }
 
 // Record is an event as stored: its position in the stream, when it was
 // recorded and on whose behalf.

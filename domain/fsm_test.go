@@ -44,6 +44,8 @@ func sampleEvent(typ string) Event {
 		return NotificationSent{Kind: "lag_under_threshold"}
 	case TypeDriverChanged:
 		return DriverChanged{Instance: "zdmd-2", Term: 7}
+	case TypeNoted:
+		return Noted{Note: "the target loaded default/a with 1 replica, not 2"}
 	}
 	panic("no sample for " + typ)
 }
@@ -62,13 +64,13 @@ func TestEveryStateTimesEveryEvent(t *testing.T) {
 	// that the implementation is checked against it, not against itself.
 	allowed := map[State][]string{
 		StateNew:               {TypeMigrationRequested},
-		StateRequested:         {TypeCopyRateLimitChanged, TypeLocked, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
-		StateLocked:            {TypeCopyRateLimitChanged, TypeProvisioningStarted, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
-		StateProvisioning:      {TypeCopyRateLimitChanged, TypeTargetProvisioned, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
-		StateTargetProvisioned: {TypeCopyRateLimitChanged, TypeCopyStarted, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
-		StateCopying:           {TypeCopyRateLimitChanged, TypeBulkCopyProgressed, TypeBulkCopied, TypeLagSampled, TypeVerified, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
-		StateSyncing:           {TypeLagSampled, TypeLagThresholdReached, TypeVerified, TypeSyncStopped, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
-		StateSyncStopped:       {TypeLagSampled, TypeVerified, TypeSwitchedOver, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged},
+		StateRequested:         {TypeCopyRateLimitChanged, TypeLocked, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged, TypeNoted},
+		StateLocked:            {TypeCopyRateLimitChanged, TypeProvisioningStarted, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged, TypeNoted},
+		StateProvisioning:      {TypeCopyRateLimitChanged, TypeTargetProvisioned, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged, TypeNoted},
+		StateTargetProvisioned: {TypeCopyRateLimitChanged, TypeCopyStarted, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged, TypeNoted},
+		StateCopying:           {TypeCopyRateLimitChanged, TypeBulkCopyProgressed, TypeBulkCopied, TypeLagSampled, TypeVerified, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged, TypeNoted},
+		StateSyncing:           {TypeLagSampled, TypeLagThresholdReached, TypeVerified, TypeSyncStopped, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged, TypeNoted},
+		StateSyncStopped:       {TypeLagSampled, TypeVerified, TypeSwitchedOver, TypeFailed, TypeCancelled, TypeNotificationSent, TypeDriverChanged, TypeNoted},
 		StateSwitchedOver:      {TypeNotificationSent},
 		StateFailed:            {TypeNotificationSent},
 		StateCancelled:         {TypeNotificationSent},

@@ -44,8 +44,11 @@ type Migration struct {
 	CopiedRows       int64
 	Notifications    map[string]bool
 	Verifications    []Verified
-	SyncStop         SyncStopped
-	Switch           SwitchedOver
+	// Notes are what the operator should know, each once, oldest first
+	// (see Noted).
+	Notes    []string
+	SyncStop SyncStopped
+	Switch   SwitchedOver
 	// Driver is the zdmd whose saga may record the migration's steps.
 	Driver DriverChanged
 
@@ -199,6 +202,8 @@ func (m *Migration) apply(r Record) {
 		m.FailedStage, m.CancelledBy, m.EndedAt = m.State.Stage(), e.By, r.At
 	case NotificationSent:
 		m.Notifications[e.Kind] = true
+	case Noted:
+		m.Notes = append(m.Notes, e.Note)
 	}
 }
 

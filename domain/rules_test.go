@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -235,5 +236,36 @@ func TestLockIsANoOpOnceTheFlowMovedOn(t *testing.T) {
 	}
 	if ev, err := Decide(migrationIn(StateRequested), Lock{}); err != nil || len(ev) != 1 {
 		t.Fatalf("requested: %v %v", ev, err)
+	}
+}
+
+// A note is recorded once, at most MaxNotes of them, and none after the
+// migration ended.
+func TestNotesAreRecordedOnceAndBounded(t *testing.T) {
+	m := migrationIn(StateSyncing)
+	if _, err := Decide(m, Note{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("empty note: %v", err)
+	}
+	for i := range MaxNotes + 1 {
+		text := fmt.Sprintf("note %d", i)
+		ev, err := Decide(m, Note{Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(1, MaxNotes-i); len(ev) != want {
+			t.Fatalf("note %d gave %v, want %d events", i, ev, want)
+		}
+		for _, e := range ev {
+			_ = m.Apply(Record{Seq: m.Version + 1, Event: e})
+		}
+		if ev, _ := Decide(m, Note{Text: text}); ev != nil {
+			t.Fatalf("note %d recorded twice: %v", i, ev)
+		}
+	}
+	if len(m.Notes) != MaxNotes || m.Notes[0] != "note 0" {
+		t.Fatalf("notes %d, first %q", len(m.Notes), m.Notes[0])
+	}
+	if _, err := Decide(migrationIn(StateSwitchedOver), Note{Text: "late"}); !errors.Is(err, ErrTerminal) {
+		t.Fatalf("a note after the end: %v", err)
 	}
 }

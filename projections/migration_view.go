@@ -59,6 +59,7 @@ type MigrationView struct {
 	Verification     []domain.Verified         `json:"verification,omitempty"`
 	Preflight        json.RawMessage           `json:"preflight,omitempty"`
 	Notifications    []domain.NotificationSent `json:"notifications,omitempty"`
+	Notes            []NoteView                `json:"notes,omitempty"`
 	WritePauseMS     *float64                  `json:"write_pause_ms,omitempty"`
 	WritePause       *WritePause               `json:"write_pause,omitempty"`
 	FailureReason    string                    `json:"failure_reason"`
@@ -69,6 +70,13 @@ type MigrationView struct {
 	EndedAt          *time.Time                `json:"ended_at,omitempty"`
 	Events           int                       `json:"events"`
 	Seq              uint64                    `json:"seq"`
+}
+
+// NoteView is a note on the migration and when it was recorded (see
+// domain.Noted).
+type NoteView struct {
+	At   time.Time `json:"at"`
+	Note string    `json:"note"`
 }
 
 // TargetView is the requested target and, once provisioned, where it is.
@@ -201,6 +209,8 @@ func (v *MigrationView) apply(r domain.Record) {
 		v.State, v.CancelledBy, v.EndedAt = domain.StateCancelled, e.By, ptr(at)
 	case domain.NotificationSent:
 		v.Notifications = append(v.Notifications, e)
+	case domain.Noted:
+		v.Notes = append(v.Notes, NoteView{At: at, Note: e.Note})
 	}
 	if !domain.IsTerminal(v.State) {
 		v.Stage = v.State.Stage()

@@ -138,3 +138,14 @@ func viewOf(t *testing.T, events ...domain.Event) *MigrationView {
 	v, _ := p.Get("m1")
 	return v
 }
+
+func TestTheViewShowsTheNotesInTheirOrder(t *testing.T) {
+	v := viewOf(t,
+		domain.MigrationRequested{ID: "m1", Organization: "acme", Options: domain.Options{}.WithDefaults()},
+		domain.Noted{Note: "first"},
+		domain.Noted{Note: "second"},
+	)
+	if len(v.Notes) != 2 || v.Notes[0].Note != "first" || v.Notes[1].Note != "second" || v.Notes[0].At.IsZero() {
+		t.Fatalf("notes %+v", v.Notes)
+	}
+}

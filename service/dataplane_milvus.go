@@ -133,9 +133,10 @@ func milvusPlane(m *Main) ([]string, error) {
 		capture.ServeTerm(lost)
 		current.Store(capture)
 		syncer := livesync.NewSyncer(ctx, reg, capture, journal, positions, m.service, m.service,
-			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply, Sealer: m.sealer}, m.logger.With("part", "sync"))
+			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply, Sealer: m.sealer, Notes: m.service}, m.logger.With("part", "sync"))
 		copier := rowcopy.NewCopier(reg, copyConfig, m.logger.With("part", "copy"))
 		copier.Share(copyShare{Claims: claims, service: m.service})
+		copier.NoteTo(m.service)
 		copier.FollowRateLimit(m.copyRateLimit)
 		return termPlane{
 			steps: handlers.Steps{

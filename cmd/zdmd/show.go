@@ -41,8 +41,9 @@ func migrationShow(fs *flag.FlagSet, newClient func() (*client, error), args []s
 }
 
 // summary is what an operator asks of a migration: where it stands, how
-// far the copy is and how fast it goes, the lag, the deadline, and after
-// a failure what happened and what to do.
+// far the copy is and how fast it goes, the lag, the deadline, what the
+// target could not do as the source did, and after a failure what
+// happened and what to do.
 func summary(m *projections.MigrationView, now time.Time) []string {
 	lines := frame(m)
 	target := m.Target.Name
@@ -51,6 +52,9 @@ func summary(m *projections.MigrationView, now time.Time) []string {
 	}
 	lines = append([]string{lines[0], fmt.Sprintf("source %s (%s), target %s", orDash(m.Source.Name), m.SourceClusterID, target)}, lines[1:]...)
 	lines = append(lines, preflightLines(m.Preflight)...)
+	for _, n := range m.Notes {
+		lines = append(lines, fmt.Sprintf("note (%s): %s", n.At.UTC().Format("2006-01-02 15:04 MST"), n.Note))
+	}
 	if d := m.SyncDeadline; d != nil && !domain.IsTerminal(m.State) {
 		lines = append(lines, fmt.Sprintf("stop the sync by %s (in %s), or the migration fails", d.UTC().Format("2006-01-02 15:04 MST"), humanDuration(d.Sub(now))))
 	}

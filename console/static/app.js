@@ -503,6 +503,7 @@ function migrationPage(id) {
       <dt>Requested by</dt><dd>${esc(m.requested_by)} at ${when(m.created_at)}</dd>
       <dt>Sync deadline</dt><dd>${ended(m) || m.state === "switched_over" ? "—" : when(m.sync_deadline)}</dd>
       ${copyMode(m.preflight)}
+      ${(m.notes || []).length ? `<dt>Notes</dt><dd><ul id="notes">${m.notes.map((n) => `<li>${esc(n.note)} <span class="muted">(${when(n.at)})</span></li>`).join("")}</ul></dd>` : ""}
       ${(m.verification || []).length ? `<dt>Verification</dt><dd id="verification">${m.verification.map(verificationWords).join("; ")}</dd>` : ""}
     </dl>${failure}${cancelled}`;
 

@@ -56,6 +56,7 @@ const STEP_WORDS = {
   cancelled: "Migration cancelled",
   notification_sent: "Notification sent",
   driver_changed: "Another zdmd drives the migration",
+  noted: "Noted for the operator",
 };
 
 // stepName is the kind of an event type: "zdm.migration.copy_started.v1"

@@ -3,9 +3,15 @@ package integration_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
+	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 )
@@ -53,5 +59,48 @@ func TestTheTargetLoadsTheSourcesReplicasOrSaysWhyNot(t *testing.T) {
 	}
 	if unloaded, err := dst.UnloadedPartitions(ctx, "rep_db0", &milvus.Collection{Database: "rep_db0", Name: "rep_c0", Partitions: []string{"_default"}}); err != nil || len(unloaded) != 0 {
 		t.Fatalf("partitions not loaded after falling back: %v (%v)", unloaded, err)
+	}
+}
+
+// noteBook keeps the notes recorded on a migration, as the status would.
+type noteBook struct {
+	mu    sync.Mutex
+	notes []string
+}
+
+func (n *noteBook) note(_ context.Context, note string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.notes = append(n.notes, note)
+}
+
+func (n *noteBook) all() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return strings.Join(n.notes, "\n")
+}
+
+// A load journaled with more replicas than the target serves (a source
+// with more query nodes than it) is replayed with the target's default,
+// and the migration's status says so: the log alone would leave the
+// operator to find it after the switch.
+func TestALoadTheTargetServesWithFewerReplicasIsNoted(t *testing.T) {
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 4, PKType: "int64", Index: "FLAT", Shards: 1, Prefix: "repn_"}
+	b := newSyncBed(t, "m-repnote", shape, nil)
+	notes := &noteBook{}
+	b.applier.NoteTo(notes.note)
+	ctx := context.Background()
+	req, _ := proto.Marshal(&milvuspb.LoadCollectionRequest{DbName: "repn_db0", CollectionName: "repn_c0", ReplicaNumber: 2})
+	e := capture.Entry{Op: capture.OpDDL, Method: "LoadCollection", Database: "repn_db0", Collection: "repn_c0", Request: req, At: time.Now()}
+	if _, err := b.journal.Append(ctx, capture.CollectionSubject(b.id, "repn_db0", "repn_c0"), e.Marshal(), "load-1"); err != nil {
+		t.Fatal(err)
+	}
+	b.apply(t)
+	b.drain(t)
+	if got := notes.all(); !strings.Contains(got, "repn_db0/repn_c0 is loaded with the server's default replicas") || !strings.Contains(got, "2 replicas") {
+		t.Fatalf("notes: %q", got)
+	}
+	if rep, err := b.dst.Replicas(ctx, "repn_db0", "repn_c0"); err != nil || rep.Number != 1 {
+		t.Fatalf("the target's replicas: %+v (%v)", rep, err)
 	}
 }

@@ -2,6 +2,7 @@ package livesync
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/golang/protobuf/proto"
@@ -18,14 +19,14 @@ func (a *Applier) applyAccess(ctx context.Context, db string, msg proto.Message)
 	t := a.target
 	switch r := msg.(type) {
 	case *milvuspb.CreateCredentialRequest:
-		if a.keepsPassword(r.GetUsername()) {
+		if a.keepsPassword(ctx, r.GetUsername()) {
 			return true, nil
 		}
 		// A user of that name made on the target by hand takes the
 		// password the source's user now has.
 		return true, setPassword(ctx, t, r.GetUsername(), r.GetPassword())
 	case *milvuspb.UpdateCredentialRequest:
-		if a.keepsPassword(r.GetUsername()) {
+		if a.keepsPassword(ctx, r.GetUsername()) {
 			return true, nil
 		}
 		s, err := t.Svc.UpdateCredential(t.In(ctx, ""), r)
@@ -37,7 +38,8 @@ func (a *Applier) applyAccess(ctx context.Context, db string, msg proto.Message)
 		return true, setPassword(ctx, t, r.GetUsername(), r.GetNewPassword())
 	case *milvuspb.DeleteCredentialRequest:
 		if r.GetUsername() == t.Username() {
-			a.logger.Warn("a user deleted through the proxy is kept on the target: zdm signs in there as it", "user", r.GetUsername())
+			a.warn(ctx, fmt.Sprintf("user %s, deleted on the source through the proxy, is kept on the target: zdm signs in there as it; "+
+				"delete it there yourself after the switch, once zdm signs in as another user (zdmd cluster update)", r.GetUsername()))
 			return true, nil
 		}
 		s, err := t.Svc.DeleteCredential(t.In(ctx, ""), r)
@@ -59,8 +61,8 @@ func (a *Applier) applyAccess(ctx context.Context, db string, msg proto.Message)
 		if !slices.Contains(ac.Users, r.GetUsername()) {
 			// Made before the migration, its password unknown: the
 			// preflight named it for the operator to make.
-			a.logger.Warn("a role given through the proxy is not given on the target, which lacks the user",
-				"user", r.GetUsername(), "role", r.GetRoleName())
+			a.warn(ctx, fmt.Sprintf("role %s, given to user %s through the proxy, is not given on the target, which lacks the user: "+
+				"create the user there with its password, then give it the role", r.GetRoleName(), r.GetUsername()))
 			return true, nil
 		}
 		s, err := t.Svc.OperateUserRole(t.In(ctx, ""), r)
@@ -79,12 +81,12 @@ func (a *Applier) applyAccess(ctx context.Context, db string, msg proto.Message)
 // zdm signs in to the target as that user, or it is root, which Milvus
 // does not let anyone make again. A password change made through the
 // proxy for it is logged, and is the operator's to make on the target.
-func (a *Applier) keepsPassword(user string) bool {
+func (a *Applier) keepsPassword(ctx context.Context, user string) bool {
 	if user != "root" && user != a.target.Username() {
 		return false
 	}
-	a.logger.Warn("a password set through the proxy is not set on the target: zdm signs in there as this user, or it is root; "+
-		"set it there yourself after the switch", "user", user)
+	a.warn(ctx, fmt.Sprintf("the password of user %s, set on the source through the proxy, is not set on the target: "+
+		"zdm signs in there as this user, or it is root; set it there yourself after the switch", user))
 	return true
 }
 

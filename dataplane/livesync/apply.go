@@ -41,6 +41,9 @@ type Applier struct {
 	logger   *slog.Logger
 	// sealer opens the passwords the capture sealed.
 	sealer capture.Sealer
+	// note records what the operator should know in the migration's
+	// status (nil: the log only).
+	note func(ctx context.Context, note string)
 
 	mu      sync.Mutex
 	workers map[string]*applyWorker
@@ -119,6 +122,22 @@ func NewApplier(id string, j capture.JournalLog, source, target *milvus.Conn, po
 func (a *Applier) OpenPasswords(s capture.Sealer) *Applier {
 	a.sealer = s
 	return a
+}
+
+// NoteTo records in the migration's status, through note, what the log
+// warns of: a replayed call the target could not do as the source did.
+func (a *Applier) NoteTo(note func(ctx context.Context, note string)) *Applier {
+	a.note = note
+	return a
+}
+
+// warn logs what the target could not do as the source did and notes it
+// in the migration's status, where the operator looks.
+func (a *Applier) warn(ctx context.Context, note string) {
+	a.logger.Warn(note)
+	if a.note != nil {
+		a.note(ctx, note)
+	}
 }
 
 func (a *Applier) positionKey(subject string) string { return subject }

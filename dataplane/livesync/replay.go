@@ -155,7 +155,7 @@ func (a *Applier) load(ctx context.Context, db, coll string, parts []string, req
 }) error {
 	note, err := a.target.LoadAs(ctx, db, coll, parts, milvus.Replicas{Number: req.GetReplicaNumber(), Groups: req.GetResourceGroups()})
 	if note != "" {
-		a.logger.Warn(note)
+		a.warn(ctx, note)
 	}
 	return err
 }

@@ -37,6 +37,14 @@ type Config struct {
 	ApplyRetry retry.Policy
 	// Sealer opens the passwords the capture sealed in the journal.
 	Sealer capture.Sealer
+	// Notes records in a migration's status what the target could not
+	// replay as the source did (nil: the log only).
+	Notes Noter
+}
+
+// Noter records what the operator should know of a migration.
+type Noter interface {
+	NoteMigration(ctx context.Context, id, note string) error
 }
 
 // Syncer captures, applies, measures the lag and switches, for the saga.
@@ -123,6 +131,13 @@ func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error)
 			_ = s.failer.FailMigration(context.WithoutCancel(rctx), m.ID, "apply_failed", err.Error())
 		},
 		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry).OpenPasswords(s.cfg.Sealer)
+	if n := s.cfg.Notes; n != nil {
+		r.applier.NoteTo(func(ctx context.Context, note string) {
+			if err := n.NoteMigration(context.WithoutCancel(ctx), m.ID, note); err != nil {
+				s.logger.Warn("a note could not be recorded in the migration's status", "migration", m.ID, "err", err)
+			}
+		})
+	}
 	s.runs[m.ID] = r
 	s.running.Add(1)
 	go func() {

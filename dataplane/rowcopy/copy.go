@@ -137,6 +137,7 @@ type Copier struct {
 	fresh map[string]bool
 	// share, when set, shares the ranges with other zdmd.
 	share Sharing
+	notes Noter // see NoteTo
 	// rateLimit, when set, reads a migration's copy rate limit as it is
 	// now (see FollowRateLimit).
 	rateLimit func(ctx context.Context, migrationID string) (int64, error)
@@ -318,7 +319,7 @@ func (c *Copier) finishStructure(ctx context.Context, src, dst *milvus.Conn, m *
 			continue
 		}
 		if !unloaded[col.Key()] {
-			if err := c.loadLikeSource(ctx, src, dst, col); err != nil {
+			if err := c.loadLikeSource(ctx, m.ID, src, dst, col); err != nil {
 				return err
 			}
 		}
