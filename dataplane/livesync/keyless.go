@@ -23,8 +23,8 @@ import (
 // the rows may stay on the source only, and it says so.
 func (a *Applier) repairKeyless(ctx context.Context, db, coll string, col *milvus.Collection, part string, afterKey int64) error {
 	if afterKey <= 0 {
-		a.logger.Warn("an insert with keys the source assigns has no known outcome, and no key before it is known; its rows may be on the source only",
-			"collection", db+"/"+coll)
+		a.warn(ctx, fmt.Sprintf("an insert into %s/%s with keys the source assigns has no known outcome (zdmd stopped, or the call broke off), "+
+			"and no key the source gave before it is known: its rows may be on the source only; the check at the switch compares the counts", db, coll))
 		return nil
 	}
 	var parts []string

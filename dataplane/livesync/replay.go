@@ -222,8 +222,8 @@ func (a *Applier) repairWithoutKeys(ctx context.Context, e capture.Entry, col *m
 		return a.repairKeyless(ctx, db, coll, col, part, e.AfterKey)
 	}
 	if e.Method != "Delete" {
-		a.logger.Warn("an insert with keys the source assigns has no known outcome; its rows may be on the source only",
-			"collection", db+"/"+coll)
+		a.warn(ctx, fmt.Sprintf("an insert into %s/%s with keys the source assigns has no known outcome (zdmd stopped, or the call broke off): "+
+			"its rows may be on the source only; the check at the switch compares the counts", db, coll))
 	}
 	return nil
 }
