@@ -274,9 +274,14 @@ func eventLine(step int, raw json.RawMessage) string {
 	sort.Strings(keys)
 	var details []string
 	for _, k := range keys {
-		v := string(e.Data[k])
-		if len(v) > 120 {
-			v = v[:117] + "..."
+		// A text (a note, a failure's detail) is read whole; a report or a
+		// list is cut, its whole in --json.
+		v, limit := string(e.Data[k]), 120
+		if strings.HasPrefix(v, `"`) {
+			limit = 600
+		}
+		if len(v) > limit {
+			v = v[:limit-3] + "..."
 		}
 		details = append(details, k+"="+v)
 	}

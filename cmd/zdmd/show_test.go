@@ -60,4 +60,14 @@ func TestAnEventReadsOnOneLineWithItsDetailsAndWholeNumbers(t *testing.T) {
 	if got != want {
 		t.Errorf("event line\n got %q\nwant %q", got, want)
 	}
+	// A note is read whole; a report is cut.
+	note := strings.Repeat("the target could not load it as the source does; ", 4)
+	raw = []byte(`{"seq":9,"at":"2026-12-03T10:17:18Z","actor":"zdm","type":"zdm.migration.noted.v1","data":{"note":"` + note + `"}}`)
+	if got := eventLine(3, raw); !strings.HasSuffix(got, "note=\""+note+"\"") {
+		t.Errorf("a note cut: %q", got)
+	}
+	raw = []byte(`{"seq":10,"at":"2026-12-03T10:17:18Z","actor":"zdm","type":"zdm.migration.verified.v1","data":{"report":{"summary":"` + note + `"}}}`)
+	if got := eventLine(4, raw); !strings.HasSuffix(got, "...") || len(got) > 200 {
+		t.Errorf("a report not cut: %q", got)
+	}
 }
