@@ -96,3 +96,34 @@ func TestPasswordsAreJournaledSealed(t *testing.T) {
 		}
 	}
 }
+
+type brokenSealer struct{ xorSealer }
+
+func (brokenSealer) Seal(string, []byte) ([]byte, error) { return nil, errors.New("no randomness") }
+
+// A password that cannot be sealed is not journaled in the clear: the
+// client hears that its change was not recorded, and the migration fails
+// as for a write the journal cannot take.
+func TestAPasswordThatCannotBeSealedFailsTheMigrationNotTheSecret(t *testing.T) {
+	c, journal := journaledCapture(t)
+	failed := &recordedFailures{}
+	c.failer = failed
+	c.SealPasswords(brokenSealer{})
+	ctx := context.Background()
+	req, _ := proto.Marshal(&milvuspb.CreateCredentialRequest{Username: "u", Password: "bmV3LXB3"})
+	k, err := c.before(ctx, "src", "/milvus.proto.milvus.MilvusService/CreateCredential", req, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, _ := proto.Marshal(&commonpb.Status{})
+	var refusal *Refusal
+	if err := c.after(ctx, k, req, ok); !errors.As(err, &refusal) || !strings.Contains(refusal.Reason, "could not record") {
+		t.Fatalf("the client heard %v", err)
+	}
+	if len(failed.reasons) != 1 || failed.reasons[0] != "m-1 journal_unavailable" {
+		t.Fatalf("failures %v", failed.reasons)
+	}
+	if _, _, found, err := journal.Next(ctx, DatabaseSubject("m-1", "default"), 1); err != nil || found {
+		t.Fatalf("journaled anyway: %v %v", found, err)
+	}
+}
