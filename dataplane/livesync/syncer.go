@@ -42,6 +42,9 @@ type Config struct {
 	Notes Noter
 }
 
+// noteWithin bounds the recording of a note.
+const noteWithin = 5 * time.Second
+
 // Noter records what the operator should know of a migration.
 type Noter interface {
 	NoteMigration(ctx context.Context, id, note string) error
@@ -133,7 +136,11 @@ func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error)
 		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry).OpenPasswords(s.cfg.Sealer)
 	if n := s.cfg.Notes; n != nil {
 		r.applier.NoteTo(func(ctx context.Context, note string) {
-			if err := n.NoteMigration(context.WithoutCancel(ctx), m.ID, note); err != nil {
+			// Bounded: a note must not hold up the writes behind it while
+			// the event store is away.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), noteWithin)
+			defer cancel()
+			if err := n.NoteMigration(ctx, m.ID, note); err != nil {
 				s.logger.Warn("a note could not be recorded in the migration's status", "migration", m.ID, "err", err)
 			}
 		})
