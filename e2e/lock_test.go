@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -153,6 +155,28 @@ func TestLockRejectsForbiddenOperationsAndReplaysAllowedDDL(t *testing.T) {
 			t.Fatalf("the collection created mid-sync is not on the target: %d rows, %v", n, err)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+
+	// A user made through the proxy mid-sync is made on the target: its
+	// password, sealed in the journal, is opened by the applier.
+	user := fmt.Sprintf("late_user_%d", time.Now().UnixNano())
+	targetSDK := sdk(t, e.bed.Target, "default")
+	t.Cleanup(func() {
+		// Users outlive the bed's databases: the next run makes its own.
+		_ = sdk(t, e.bed.Source, "default").DeleteCredential(ctx, user)
+		_ = targetSDK.DeleteCredential(ctx, user)
+	})
+	if err := c.CreateCredential(ctx, user, "late-pass-1"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		users, err := targetSDK.ListCredUsers(ctx)
+		if err == nil && slices.Contains(users, user) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the user made mid-sync is not on the target: %v, %v", users, err)
+		}
 	}
 
 	// The writes the proxy held back for the order of writes of the same
