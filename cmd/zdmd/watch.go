@@ -103,6 +103,7 @@ type watcher struct {
 	tty   bool
 	last  string // the last plain line, so only changes are printed
 	drawn int    // lines of the last terminal frame, redrawn in place
+	notes int    // the migration's notes printed so far
 }
 
 func (w *watcher) note(format string, args ...any) {
@@ -114,6 +115,12 @@ func (w *watcher) note(format string, args ...any) {
 }
 
 func (w *watcher) show(m *projections.MigrationView) {
+	// What the target could not do as the source did is said once, as it
+	// is noted: it asks something of the operator.
+	for _, n := range m.Notes[min(w.notes, len(m.Notes)):] {
+		w.note("note: %s", n.Note)
+	}
+	w.notes = max(w.notes, len(m.Notes))
 	if !w.tty {
 		line := plainLine(m)
 		if line != w.last {

@@ -225,3 +225,22 @@ func TestWatchFrameDrawsABarPerCollection(t *testing.T) {
 		t.Errorf("plain line: %s", l)
 	}
 }
+
+// A note is printed once, when it is first seen, whichever the view.
+func TestWatchPrintsEachNoteOnce(t *testing.T) {
+	for _, tty := range []bool{false, true} {
+		var out strings.Builder
+		w := &watcher{out: &out, tty: tty}
+		m := &projections.MigrationView{ID: "m-1", State: domain.StateSyncing, Stage: "migration"}
+		w.show(m)
+		m.Notes = []projections.NoteView{{Note: "d/c is loaded with the server's default replicas"}}
+		w.show(m)
+		w.show(m)
+		m.Notes = append(m.Notes, projections.NoteView{Note: "role r is not given on the target"})
+		w.show(m)
+		got := out.String()
+		if strings.Count(got, "note: d/c is loaded") != 1 || strings.Count(got, "note: role r") != 1 {
+			t.Errorf("tty %v: notes printed\n%s", tty, got)
+		}
+	}
+}
