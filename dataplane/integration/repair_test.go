@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,6 +145,36 @@ func TestAnUncertainInsertWithoutKeysIsRepairedFromTheSource(t *testing.T) {
 	}
 	if have, want := keys(b.dst), keys(b.src); len(want) != 5 || !sameKeys(have, want) {
 		t.Fatalf("target keys %v after the repair, want the source's %v", have, want)
+	}
+
+	// Another such insert, the first a zdmd sent after it started: no key
+	// the source gave before it is known. The collection is copied again,
+	// and the status says so.
+	notes := &noteBook{}
+	b.applier.NoteTo(notes.note)
+	rows = gen.Columns(3, milvus.Keys{}, func(int) int64 { return 3 })
+	if _, err := b.src.Insert(ctx, db, coll, "", rows, 3); err != nil {
+		t.Fatal(err)
+	}
+	if data, err = proto.Marshal(&milvuspb.InsertRequest{DbName: db, CollectionName: coll, FieldsData: rows, NumRows: 3}); err != nil {
+		t.Fatal(err)
+	}
+	e = capture.Entry{Op: "write", Method: "Insert", Database: db, Collection: coll, Request: data, At: time.Now()}
+	if err := b.intents.Put(ctx, id+".deadbeef.2", e.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	// As the next zdmd finds it.
+	c = capture.NewCapture(b.journal, nil, nil)
+	c.KeepIntents(b.intents)
+	if err := c.Recover(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	b.drain(t)
+	if have, want := keys(b.dst), keys(b.src); len(want) != 8 || !sameKeys(have, want) {
+		t.Fatalf("target keys %v after the repair without a known key, want the source's %v", have, want)
+	}
+	if n := notes.all(); !strings.Contains(n, db+"/"+coll) || !strings.Contains(n, "copied again") {
+		t.Errorf("notes: %q", n)
 	}
 }
 

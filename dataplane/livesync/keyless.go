@@ -18,14 +18,26 @@ import (
 // changes nothing.
 
 // repairKeyless copies from the source the rows of partition part (""
-// for the collection's default) with keys above afterKey; with none known
+// for the collection's default) with keys above afterKey. With none known
 // (the proxy saw no insert of the collection answered since it started),
-// the rows may stay on the source only, and it says so.
-func (a *Applier) repairKeyless(ctx context.Context, db, coll string, col *milvus.Collection, part string, afterKey int64) error {
-	if afterKey <= 0 {
-		a.warn(ctx, fmt.Sprintf("an insert into %s/%s with keys the source assigns has no known outcome (zdmd stopped, or the call broke off), "+
-			"and no key the source gave before it is known: its rows may be on the source only; the check at the switch compares the counts", db, coll))
+// the insert's rows may have any key: the whole collection is copied
+// again, which the status notes, rather than leave them on the source
+// only for the switch's check to refuse the migration. Repaired again at
+// the switch, such an insert is not copied whole while writes are held:
+// its rows came with the first repair, and one that landed on the source
+// only after it changes the counts the check compares.
+func (a *Applier) repairKeyless(ctx context.Context, db, coll string, col *milvus.Collection, part string, afterKey int64, again bool) error {
+	if afterKey <= 0 && again {
+		a.logger.Info("an insert without keys and without a known outcome, copied whole when first repaired, is left to the switch's check",
+			"collection", db+"/"+coll)
 		return nil
+	}
+	if afterKey <= 0 {
+		// Keys the source assigns are positive.
+		afterKey = 0
+		a.warn(ctx, fmt.Sprintf("an insert into %s/%s with keys the source assigns has no known outcome (zdmd stopped, or the call broke off), "+
+			"and no key the source gave before it is known: the collection (or the partition written) is copied again from the source so that the target "+
+			"gets its rows; the collection's other writes wait meanwhile (the lag shows it)", db, coll))
 	}
 	var parts []string
 	switch {

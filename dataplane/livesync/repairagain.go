@@ -132,7 +132,7 @@ func (a *Applier) repairCollectionAgain(ctx context.Context, db, coll string, ke
 			return err
 		}
 		if keys.Len() == 0 {
-			if err := a.repairWithoutKeys(ctx, k.entry, col, part); err != nil {
+			if err := a.repairWithoutKeys(ctx, k.entry, col, part, true); err != nil {
 				return err
 			}
 			continue

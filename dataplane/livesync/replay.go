@@ -173,7 +173,7 @@ func (a *Applier) repair(ctx context.Context, w *applyWorker, e capture.Entry, m
 		return err
 	}
 	if keys.Len() == 0 {
-		return a.repairWithoutKeys(ctx, e, col, part)
+		return a.repairWithoutKeys(ctx, e, col, part, false)
 	}
 	return a.repairKeys(ctx, e.Database, e.Collection, col, part, keys, e.Method != "Delete")
 }
@@ -215,11 +215,12 @@ func (a *Applier) touchedKeys(ctx context.Context, db, coll string, col *milvus.
 
 // repairWithoutKeys repairs an uncertain write that named no keys: an
 // insert the source gave keys to, or a delete that matched nothing on the
-// target.
-func (a *Applier) repairWithoutKeys(ctx context.Context, e capture.Entry, col *milvus.Collection, part string) error {
+// target. again: it was repaired before, and writes are held for the
+// switch.
+func (a *Applier) repairWithoutKeys(ctx context.Context, e capture.Entry, col *milvus.Collection, part string, again bool) error {
 	db, coll := e.Database, e.Collection
 	if pkf := col.PrimaryField(); e.Method == "Insert" && pkf.GetDataType() == schemapb.DataType_Int64 && !pkf.GetAutoID() {
-		return a.repairKeyless(ctx, db, coll, col, part, e.AfterKey)
+		return a.repairKeyless(ctx, db, coll, col, part, e.AfterKey, again)
 	}
 	if e.Method != "Delete" {
 		a.warn(ctx, fmt.Sprintf("an insert into %s/%s with keys the source assigns has no known outcome (zdmd stopped, or the call broke off): "+
