@@ -80,7 +80,8 @@ func (a *Applier) applyAccess(ctx context.Context, db string, msg proto.Message)
 // keepsPassword says the target's password of user is left as it is:
 // zdm signs in to the target as that user, or it is root, which Milvus
 // does not let anyone make again. A password change made through the
-// proxy for it is logged, and is the operator's to make on the target.
+// proxy for it is noted in the status, and is the operator's to make on
+// the target.
 func (a *Applier) keepsPassword(ctx context.Context, user string) bool {
 	if user != "root" && user != a.target.Username() {
 		return false
