@@ -3,7 +3,7 @@ package livesync
 import (
 	"context"
 	"fmt"
-	"math"
+	"slices"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
@@ -12,10 +12,9 @@ import (
 // saw cannot be repaired by its keys. Milvus gives keys in increasing
 // order, so the rows that insert may have written have keys above the
 // largest one the source had given an insert of the collection before it
-// (Entry.AfterKey, as the proxy saw them): every row above it is copied
-// from the source. The other rows of that range are writes zdm journaled,
-// which the applier writes again in their order; writing them once more
-// changes nothing.
+// (Entry.AfterKey, as the proxy saw them): every row above it that the
+// target lacks is copied from the source. The other rows of that range
+// are writes zdm journaled, which the applier writes in their order.
 
 // repairKeyless copies from the source the rows of partition part (""
 // for the collection's default) with keys above afterKey. With none known
@@ -46,7 +45,7 @@ func (a *Applier) repairKeyless(ctx context.Context, db, coll string, col *milvu
 	case !milvus.HasPartitionKeyField(col.Schema):
 		parts = []string{"_default"}
 	}
-	n, err := a.copyKeyRange(ctx, db, coll, col, parts, afterKey+1, math.MaxInt64)
+	n, err := a.copyMissing(ctx, db, coll, col, parts, part, afterKey)
 	if err == nil {
 		a.logger.Info("an insert without keys and without a known outcome was repaired by the keys after the last one known",
 			"collection", db+"/"+coll, "after_key", afterKey, "rows", n)
@@ -54,34 +53,64 @@ func (a *Applier) repairKeyless(ctx context.Context, db, coll string, col *milvu
 	return err
 }
 
-// copyKeyRange upserts on the target the source's rows with keys from lo
-// to hi, halving the range while a query returns as many rows as Milvus
-// returns at most.
-func (a *Applier) copyKeyRange(ctx context.Context, db, coll string, col *milvus.Collection, parts []string, lo, hi int64) (int, error) {
+// copyMissing gives the target the source's rows with keys above after
+// that it lacks, and returns how many. It compares keys only, a page of
+// the source's at a time (a query with a limit returns the smallest keys,
+// as the copy's pages rely on) against the target's in the same span, and
+// reads whole rows only of the keys missing: most of the rows above the
+// last known key are writes the journal brought already.
+func (a *Applier) copyMissing(ctx context.Context, db, coll string, col *milvus.Collection, parts []string, part string, after int64) (int, error) {
 	pk := col.PrimaryField().GetName()
-	rows, err := a.source.Query(ctx, db, coll, fmt.Sprintf("%s >= %d and %s <= %d", pk, lo, pk, hi), milvus.OutputFields(col), parts, milvus.QueryWindow)
-	if err != nil {
-		return 0, &sourceWait{err}
-	}
-	n := milvus.Rows(rows)
-	if n >= milvus.QueryWindow && hi > lo {
-		mid := lo + (hi-lo)/2
-		first, err := a.copyKeyRange(ctx, db, coll, col, parts, lo, mid)
+	copied := 0
+	for {
+		page, err := a.source.Query(ctx, db, coll, fmt.Sprintf("%s > %d", pk, after), []string{pk}, parts, milvus.QueryWindow)
 		if err != nil {
-			return first, err
+			return copied, &sourceWait{err}
 		}
-		second, err := a.copyKeyRange(ctx, db, coll, col, parts, mid+1, hi)
-		return first + second, err
+		src := milvus.KeysOf(milvus.Column(page, pk)).Ints
+		if len(src) == 0 {
+			return copied, nil
+		}
+		last := slices.Max(src)
+		have, err := a.targetKeys(ctx, db, coll, pk, parts, after, last)
+		if err != nil {
+			return copied, err
+		}
+		var missing []int64
+		for _, k := range src {
+			if !have[k] {
+				missing = append(missing, k)
+			}
+		}
+		for chunk := range slices.Chunk(missing, repairChunk) {
+			if err := a.repairKeys(ctx, db, coll, col, part, milvus.Keys{Ints: chunk}, true); err != nil {
+				return copied, err
+			}
+		}
+		copied += len(missing)
+		if len(src) < milvus.QueryWindow {
+			return copied, nil
+		}
+		after = last
 	}
-	if n == 0 {
-		return 0, nil
+}
+
+// targetKeys returns the target's keys above after and up to last, a page
+// at a time.
+func (a *Applier) targetKeys(ctx context.Context, db, coll, pk string, parts []string, after, last int64) (map[int64]bool, error) {
+	have := map[int64]bool{}
+	for {
+		page, err := a.target.Query(ctx, db, coll, fmt.Sprintf("%s > %d && %s <= %d", pk, after, pk, last), []string{pk}, parts, milvus.QueryWindow)
+		if err != nil {
+			return nil, err
+		}
+		keys := milvus.KeysOf(milvus.Column(page, pk)).Ints
+		for _, k := range keys {
+			have[k] = true
+		}
+		if len(keys) < milvus.QueryWindow {
+			return have, nil
+		}
+		after = slices.Max(keys)
 	}
-	milvus.MarkDynamic(rows)
-	milvus.FitArrays(rows, col.Schema)
-	part := ""
-	if len(parts) == 1 && parts[0] != "_default" {
-		part = parts[0]
-	}
-	_, err = a.target.Upsert(ctx, db, coll, part, rows, n)
-	return n, err
 }
