@@ -7,6 +7,8 @@ import (
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/zdm-io/zdm/domain"
 )
 
 const insertMethod = "/milvus.proto.milvus.MilvusService/Insert"
@@ -47,5 +49,26 @@ func TestAnInsertsIntentNamesTheLastKeyTheSourceGave(t *testing.T) {
 	}
 	if e.AfterKey != 42 {
 		t.Fatalf("the intent of the second insert names key %d, want 42 (the last the source gave)", e.AfterKey)
+	}
+
+	// A zdmd that restarts, or another that takes over, knows that key
+	// before it sees an insert answered: the first kept it.
+	c.Heartbeat(ctx)
+	next := NewCapture(c.journal, nil, nil)
+	next.KeepIntents(intents)
+	next.Arm("src", "m-1", domain.Options{})
+	k, err = next.before(ctx, "src", insertMethod, keyless, "", keyField)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.afterKey != 42 {
+		t.Fatalf("after a restart, an insert's after key is %d, want 42 (kept by the zdmd before)", k.afterKey)
+	}
+	// The migration's end takes its kept keys with its intents.
+	if err := next.DropIntents(ctx, "m-1"); err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := intents.Matching(ctx, givenPrefix+">"); err != nil || len(kept) != 0 {
+		t.Fatalf("kept keys after the migration ended: %v %v", kept, err)
 	}
 }

@@ -131,9 +131,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		}
 		k.claim = claimOf(k, msg, pk)
 		if k.op == OpInsert {
-			c.mu.Lock()
-			k.afterKey = c.givenKeys[k.subject]
-			c.mu.Unlock()
+			k.afterKey = c.afterKeyOf(ctx, k.subject)
 		}
 		if err := c.order.acquire(ctx, k.claim); err != nil {
 			a.inflight.Done()

@@ -101,6 +101,11 @@ type Capture struct {
 	// givenKeys is, by journal subject, the largest key the source gave
 	// an insert that went through this capture (see Entry.AfterKey).
 	givenKeys map[string]int64
+	// givenKept is what the bucket holds of givenKeys, givenRead the
+	// subjects whose kept key was read (see givenkeys.go).
+	givenKept   map[string]int64
+	givenRead   map[string]bool
+	givenKeptAt time.Time
 }
 
 // collectionRef names a collection of a cluster, or an alias of one.
@@ -160,7 +165,7 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	_, _ = rand.Read(b[:])
 	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string][]ddlMark{},
 		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}, slots: map[string]*slotPool{}, unfailed: map[string]string{},
-		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, givenKeys: map[string]int64{}, journalRetry: DefaultJournalRetry(), term: context.Background()}
+		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, givenKeys: map[string]int64{}, givenKept: map[string]int64{}, givenRead: map[string]bool{}, journalRetry: DefaultJournalRetry(), term: context.Background()}
 }
 
 // ServeTerm ties the capture to one lease term of its zdmd; call it before

@@ -231,6 +231,9 @@ func (c *Capture) DropIntents(ctx context.Context, migrationID string) error {
 			return err
 		}
 	}
+	if err := c.dropGivenKeys(ctx, migrationID); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	delete(c.slots, migrationID)
 	c.mu.Unlock()

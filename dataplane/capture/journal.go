@@ -213,4 +213,5 @@ func (c *Capture) Heartbeat(ctx context.Context) {
 		}
 		c.sawSeq(seq)
 	}
+	c.keepGivenKeys(ctx)
 }
