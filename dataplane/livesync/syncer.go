@@ -38,12 +38,10 @@ type Config struct {
 	// Sealer opens the passwords the capture sealed in the journal.
 	Sealer capture.Sealer
 	// Notes records in a migration's status what the target could not
-	// replay as the source did (nil: the log only).
+	// replay as the source did (nil: the log only); a note must not hold
+	// up the writes behind it for long.
 	Notes Noter
 }
-
-// noteWithin bounds the recording of a note.
-const noteWithin = 5 * time.Second
 
 // Noter records what the operator should know of a migration.
 type Noter interface {
@@ -136,10 +134,6 @@ func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error)
 		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry).OpenPasswords(s.cfg.Sealer)
 	if n := s.cfg.Notes; n != nil {
 		r.applier.NoteTo(func(ctx context.Context, note string) {
-			// Bounded: a note must not hold up the writes behind it while
-			// the event store is away.
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), noteWithin)
-			defer cancel()
 			if err := n.NoteMigration(ctx, m.ID, note); err != nil {
 				s.logger.Warn("a note could not be recorded in the migration's status", "migration", m.ID, "err", err)
 			}

@@ -3,7 +3,6 @@ package rowcopy
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
@@ -23,8 +22,6 @@ func (c *Copier) warn(ctx context.Context, id, note string) {
 	if c.notes == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
 	if err := c.notes.NoteMigration(ctx, id, note); err != nil {
 		c.logger.Warn("a note could not be recorded in the migration's status", "migration", id, "err", err)
 	}
