@@ -40,8 +40,9 @@ func (c *Capture) afterKeyOf(ctx context.Context, subject string) int64 {
 	defer cancel()
 	kept, err := c.intents.Matching(rctx, givenKey(subject))
 	if err != nil {
+		// Read once, failed or not: the next inserts of the collection
+		// do not each wait for a bucket that does not answer.
 		c.logger.Debug("the key kept for a collection's inserts was not read", "subject", subject, "err", err)
-		return 0
 	}
 	n, _ := strconv.ParseInt(string(kept[givenKey(subject)]), 10, 64)
 	c.mu.Lock()
