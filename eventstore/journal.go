@@ -27,9 +27,9 @@ func (s *Store) OpenJournal(ctx context.Context) (*Journal, error) {
 
 // OpenJournalOn opens the journal on a connection of its own. Every
 // captured write appends its whole request (tens of KiB for a batch of
-// vectors) and also records a small intent before it is forwarded: on one
-// connection the intents queue behind the appends, and the server reads
-// both from a single client.
+// vectors): on one connection with the event store's small requests,
+// those queue behind the appends, and the server reads both from a single
+// client.
 func (s *Store) OpenJournalOn(ctx context.Context, nc *nats.Conn) (*Journal, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -89,7 +89,9 @@ func milvusPlane(m *Main) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	intents, err := m.store.KV(m.baseCtx, "ZDM_INTENTS")
+	// The last key the source gave each collection's inserts (see
+	// capture.KeepGivenKeys).
+	given, err := m.store.KV(m.baseCtx, "ZDM_GIVEN_KEYS")
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +125,7 @@ func milvusPlane(m *Main) ([]string, error) {
 	}
 	m.plane = func(ctx, lost context.Context) (termPlane, error) {
 		capture := capture.NewCapture(journal, m.service, m.logger.With("part", "capture"))
-		capture.KeepIntents(intents)
+		capture.KeepGivenKeys(given)
 		capture.SealPasswords(m.sealer)
 		capture.RetryJournal(m.cfg.Retry.Journal)
 		// Tied to the lease, not to ctx: at a clean stop the lease is

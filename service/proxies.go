@@ -219,11 +219,15 @@ func (ps *proxies) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			ps.reconcile(nil)
+			// The writes answered last still journal their outcomes; left
+			// undone, the next term would repair them from the source.
+			settle, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
+			ps.capture.Settle(settle)
+			cancel()
 			return
 		case <-changed:
 		case <-heartbeat.C:
 			ps.capture.Heartbeat(ctx)
-			ps.capture.SweepIntents(ctx)
 		}
 	}
 }

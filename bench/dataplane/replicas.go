@@ -22,13 +22,15 @@ type journalSetup struct {
 	// relayed sends the writes to an instance that relays them to the
 	// one that captures, as a load balancer does for two in three calls.
 	relayed bool
+	// unarmed leaves the capture unarmed: the proxy's hop alone.
+	unarmed bool
 	store   *eventstore.Store
 	journal *eventstore.Journal
 	// natsCPU is the CPU of NATS outside this process (0: embedded).
 	natsCPU func() time.Duration
 }
 
-// proxyReplicas measures the capture with its journal and intents on one
+// proxyReplicas measures the capture with its journal on one
 // NATS replica (the embedded server zdmd runs alone) and on three (a
 // cluster of three zdm-nats processes on this host, as zdm runs
 // highly available), each against direct writes in the same rounds.
@@ -58,15 +60,19 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 
 	r3relayed := r3
 	r3relayed.name, r3relayed.relayed = "3 replicas, relayed", true
+	hop := r1
+	hop.name, hop.unarmed = "proxy alone (unarmed)", true
 
 	const clients, rounds = 4, 8
 	fmt.Printf("capture cost by NATS replicas: %d clients inserting 100-row batches, direct and through the armed proxy in alternating one-second rounds\n", clients)
-	for i, s := range []journalSetup{r1, r3, r3relayed} {
-		intents, err := s.store.KV(ctx, "BENCH_INTENTS")
+	for i, s := range []journalSetup{hop, r1, r3, r3relayed} {
+		given, err := s.store.KV(ctx, "BENCH_GIVEN_KEYS")
 		must(err)
 		c := capture.NewCapture(s.journal, noFailer{}, logger)
-		c.KeepIntents(intents)
-		c.Arm("src", fmt.Sprintf("benchreplicas%d", i), domain.Options{OnForbiddenOp: domain.PolicyReject})
+		c.KeepGivenKeys(given)
+		if !s.unarmed {
+			c.Arm("src", fmt.Sprintf("benchreplicas%d", i), domain.Options{OnForbiddenOp: domain.PolicyReject})
+		}
 		start := startProxy
 		if s.relayed {
 			start = startRelayed
@@ -99,13 +105,14 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		fmt.Printf("  %-21s p50 added %5.2f ms (goal <= 1 ms); throughput proxy/direct %.2f (%.0f against %.0f rows/s);\n",
 			s.name, ms(pct(proxied, 50))-ms(pct(direct, 50)), median(pRates)/median(dRates), median(pRates), median(dRates))
-		fmt.Printf("  %-21s capture's CPU per write %.0f us (proxy, journal, intents and NATS, less the client's), the source server's %.0f us: %.2f of it (goal < 0.1)\n",
+		fmt.Printf("  %-21s capture's CPU per write %.0f us (proxy, journal and NATS, less the client's), the source server's %.0f us: %.2f of it (goal < 0.1)\n",
 			"", capturePer, sourcePer, capturePer/max(sourcePer, 1))
 		via.Close()
 		stop()
 		c.Disarm(fmt.Sprintf("benchreplicas%d", i))
 	}
-	fmt.Println("  (NATS's CPU is in this process with one replica, in three zdm-nats processes with three; all share the cores with both Milvus servers;")
+	fmt.Println("  (proxy alone: the same hop with no migration armed, nothing journaled; the rows below it add the capture to it;")
+	fmt.Println("  NATS's CPU is in this process with one replica, in three zdm-nats processes with three; all share the cores with both Milvus servers;")
 	fmt.Println("  relayed: the writes reach an instance that does not drive and relays them to the one that does, both in this process)")
 	fmt.Println()
 }

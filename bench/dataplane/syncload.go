@@ -38,13 +38,13 @@ func syncLoad(ctx context.Context, src, dst *milvus.Conn, logger *slog.Logger) {
 		}
 		positions, err := store.KV(ctx, "APPLY")
 		must(err)
-		intents, err := store.KV(ctx, "INTENTS")
+		given, err := store.KV(ctx, "GIVEN_KEYS")
 		must(err)
 		m := migrationFor(domain.CopyStarted{Collections: []domain.CollectionPlan{{Database: "bench_db0", Collection: "bench_c0"}}})
 		must(m.Apply(domain.Record{Seq: 10, At: time.Now(), Event: domain.BulkCopyProgressed{Database: "bench_db0", Collection: "bench_c0", Range: "all", Done: true}}))
 		must(m.Apply(domain.Record{Seq: 11, At: time.Now(), Event: domain.BulkCopied{}}))
 		c := capture.NewCapture(journal, noFailer{}, logger)
-		c.KeepIntents(intents)
+		c.KeepGivenKeys(given)
 		sctx, cancel := context.WithCancel(ctx)
 		syncer := livesync.NewSyncer(sctx, endpoints{"src": *source, "dst": *target}, c, readJournal, positions, reader{m}, noFailer{},
 			livesync.Config{FingerprintEvery: time.Hour, LagEvery: lagEvery}, logger)

@@ -9,14 +9,15 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
 )
 
 const insertMethod = "/milvus.proto.milvus.MilvusService/Insert"
 
-// An insert's intent names the largest key the source gave an insert of
+// An insert's entry names the largest key the source gave an insert of
 // its collection before it: the repair of an insert without keys whose
 // outcome is unknown copies the rows above it.
-func TestAnInsertsIntentNamesTheLastKeyTheSourceGave(t *testing.T) {
+func TestAnInsertsEntryNamesTheLastKeyTheSourceGave(t *testing.T) {
 	ctx := context.Background()
 	c, intents := armedCapture(t)
 	keyless, err := proto.Marshal(&milvuspb.InsertRequest{DbName: "d", CollectionName: "c", NumRows: 2})
@@ -38,24 +39,22 @@ func TestAnInsertsIntentNamesTheLastKeyTheSourceGave(t *testing.T) {
 	if err := c.after(ctx, k, keyless, given); err != nil {
 		t.Fatal(err)
 	}
-	k = insert() // in flight when its zdmd dies: its intent stays
-	all, err := intents.All(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := UnmarshalEntry(all[k.intent])
-	if err != nil {
-		t.Fatal(err)
+	k = insert() // in flight when its zdmd dies: only its entry is journaled
+	var e Entry
+	for _, j := range journaledRaw(t, c.journal.(*eventstore.Journal)) {
+		if j.Intent == k.token && j.Pending {
+			e = j
+		}
 	}
 	if e.AfterKey != 42 {
-		t.Fatalf("the intent of the second insert names key %d, want 42 (the last the source gave)", e.AfterKey)
+		t.Fatalf("the entry of the second insert names key %d, want 42 (the last the source gave)", e.AfterKey)
 	}
 
 	// A zdmd that restarts, or another that takes over, knows that key
 	// before it sees an insert answered: the first kept it.
 	c.Heartbeat(ctx)
 	next := NewCapture(c.journal, nil, nil)
-	next.KeepIntents(intents)
+	next.KeepGivenKeys(intents)
 	next.Arm("src", "m-1", domain.Options{})
 	k, err = next.before(ctx, "src", insertMethod, keyless, "", keyField)
 	if err != nil {
@@ -65,7 +64,7 @@ func TestAnInsertsIntentNamesTheLastKeyTheSourceGave(t *testing.T) {
 		t.Fatalf("after a restart, an insert's after key is %d, want 42 (kept by the zdmd before)", k.afterKey)
 	}
 	// The migration's end takes its kept keys with its intents.
-	if err := next.DropIntents(ctx, "m-1"); err != nil {
+	if err := next.DropKept(ctx, "m-1"); err != nil {
 		t.Fatal(err)
 	}
 	if kept, err := intents.Matching(ctx, givenPrefix+">"); err != nil || len(kept) != 0 {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/retry"
 )
 
 // call is one intercepted request.
@@ -28,18 +27,16 @@ type call struct {
 	method  string
 	db      string
 	coll    string
-	intent  string // key of its intent, if kept
-	slot    int
-	token   string // names the intent in the write's journal entry
+	// token names a write journaled first; its outcome entry names it.
+	token string
+	// first: the write was journaled before it was forwarded, and its
+	// outcome is journaled apart (see outcome.go).
+	first   bool
 	subject string // its journal subject, once its collection is resolved
 	claim   *keyClaim
 	// afterKey is, for an insert, the largest key the source had given
 	// an insert of its collection before it (Entry.AfterKey).
 	afterKey int64
-	// keys is the request without its columns that cannot be keys: what
-	// an intent or an uncertain entry needs to repair the write, small
-	// enough for the journal whatever the vectors' size.
-	keys []byte
 }
 
 // before runs ahead of forwarding: it refuses a forbidden operation under
@@ -68,8 +65,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		return k, nil
 	}
 	k.a = a
-	msg, keys := milvus.DecodeRequest(method, req)
-	k.keys = keys
+	msg, _ := milvus.DecodeRequest(method, req)
 	k.db, k.coll = milvus.RequestNames(method, msg, dbHeader)
 	if k.kind == "forbidden" && a.policy != domain.PolicyFail {
 		return nil, &Refusal{Reason: fmt.Sprintf(
@@ -138,33 +134,22 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 			return nil, status.FromContextError(err).Err()
 		}
 	}
-	if k.kind == "write" && c.intents != nil {
-		k.slot = c.takeSlot(a.migrationID)
-		k.intent = c.intentKey(a.migrationID, k.slot)
-		k.token = fmt.Sprintf("%s#%d", k.intent, c.writes.Add(1))
-		// Only the key columns: the intent is written before every write,
-		// and its vectors are not needed to repair it.
-		e := k.entry(keys)
-		e.After = c.journaled.Load()
-		intent := e.Marshal()
-		// Tried again while the client waits, for up to intentPatience: a
-		// bucket whose stream lost its leader answers again once its peers
-		// elect another. A put is the same whenever it lands. A full store
-		// is told at once.
-		patience, cancel := context.WithTimeout(ctx, intentPatience)
-		err := c.tries(patience, context.WithoutCancel(ctx), func(tctx context.Context) error {
-			err := c.intents.Put(tctx, k.intent, intent)
-			if errors.Is(err, domain.ErrStoreFull) {
-				return retry.Stop(err)
-			}
-			return err
-		})
-		cancel()
-		if err != nil {
-			// The put may have landed: the sweep clears the slot.
-			c.giveSlot(a.migrationID, k.slot, true)
+	if k.kind == "write" {
+		if c.term.Err() != nil {
+			// Another zdmd may drive already: its applier would take this
+			// write for one of a dead zdmd's.
 			c.order.release(k.claim)
 			a.inflight.Done()
+			return nil, status.Errorf(codes.Unavailable, "zdm: this zdmd stopped driving migration %s before the %s was sent; retry it", a.migrationID, method)
+		}
+		if err := c.journalFirst(ctx, k, req); err != nil {
+			if errors.Is(err, domain.ErrStoreFull) {
+				a.inflight.Done() // refused: the entry is not in the journal
+			} else {
+				// The entry may have landed: its outcome says it was not sent.
+				c.resolve(ctx, k, OutcomeUnsent, nil)
+			}
+			c.order.release(k.claim)
 			// Not forwarded: nothing happened, and the client may retry.
 			return nil, status.Errorf(codes.Unavailable, "zdm: the write could not be recorded before forwarding (%v); it was not sent, retry it", err)
 		}
@@ -242,44 +227,48 @@ func (c *Capture) unsent(ctx context.Context, k *call) {
 	if k.a == nil {
 		return
 	}
-	c.forget(ctx, k)
 	c.order.release(k.claim)
+	if k.first {
+		c.resolve(ctx, k, OutcomeUnsent, nil)
+		return
+	}
 	k.a.inflight.Done()
 }
 
-// forget clears the intent of a write known to have done nothing (never
-// sent, or refused by the source), off the client's path: no journal
-// entry settles it.
-func (c *Capture) forget(ctx context.Context, k *call) {
-	if k.intent == "" {
-		return
-	}
-	migrationID, key, slot := k.a.migrationID, k.intent, k.slot
-	go func() {
-		// An empty value clears the slot.
-		if err := c.intents.Put(context.WithoutCancel(ctx), key, nil); err != nil {
-			c.logger.Warn("write intent not cleared (it will be repaired needlessly)", "key", key, "err", err)
-			c.giveSlot(migrationID, slot, true)
-			return
+// afterFirst ends a write journaled first: the source has answered, so a
+// write of the same keys may go on, and the outcome is journaled behind
+// the client's answer.
+func (c *Capture) afterFirst(ctx context.Context, k *call, resp []byte) error {
+	c.order.release(k.claim)
+	ok, res := milvus.Succeeded(k.method, resp)
+	switch {
+	case ok:
+		if k.op == OpInsert {
+			c.sawKeys(k.subject, milvus.KeysOfIDs(res.GetIDs()).Ints)
 		}
-		c.giveSlot(migrationID, slot, false)
-	}()
-}
-
-// settle frees the slot of a write whose journal entry names its intent.
-func (c *Capture) settle(k *call) {
-	if k.intent != "" {
-		c.giveSlot(k.a.migrationID, k.slot, true)
+		c.resolve(ctx, k, OutcomeApplied, res)
+	case milvus.StoppedWaiting(res.GetStatus()):
+		c.logger.Warn("a write the source stopped waiting for will be repaired from the source", "migration", k.a.migrationID,
+			"method", k.method, "collection", k.db+"/"+k.coll)
+		c.resolve(ctx, k, OutcomeUnknown, res)
+	default:
+		c.resolve(ctx, k, OutcomeRefused, res)
 	}
+	return nil
 }
 
-// after journals an acknowledged write before the client gets its answer;
-// under policy fail a forbidden operation fails the migration. An error
-// means the write could not be journaled: the client must not be told it
-// succeeded, and the migration fails.
+// after ends a call the cluster answered. A write was journaled before it
+// was sent, and its outcome follows (afterFirst). Acknowledged DDL is
+// journaled before the client gets its answer; under policy fail a
+// forbidden operation fails the migration. An error means the DDL could
+// not be journaled: the client must not be told it succeeded, and the
+// migration fails.
 func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
 	if k.a == nil {
 		return nil
+	}
+	if k.first {
+		return c.afterFirst(ctx, k, resp)
 	}
 	defer k.a.inflight.Done()
 	// Released once journaled: a write of the same keys waits for it.
@@ -293,15 +282,8 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
 		}
 		return nil
 	}
-	ok, res := milvus.Succeeded(k.method, resp)
-	if !ok && milvus.StoppedWaiting(res.GetStatus()) {
-		// Not a refusal: the server still runs the write.
-		c.uncertain(ctx, k)
-		return nil
-	}
-	if !ok {
-		c.forget(ctx, k)
-		return nil // only acknowledged writes are journaled
+	if ok, _ := milvus.Succeeded(k.method, resp); !ok {
+		return nil // only acknowledged DDL is journaled
 	}
 	if accessMethods[k.method] {
 		sealed, err := sealPasswords(c.sealer, k.a.migrationID, k.method, req)
@@ -312,18 +294,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
 		}
 		req = sealed
 	}
-	e := k.entry(req)
-	if res != nil {
-		e.Timestamp = res.GetTimestamp()
-		if k.op == OpInsert || k.op == OpUpsert {
-			ids := milvus.KeysOfIDs(res.GetIDs())
-			e.IDs = &ids
-			if k.op == OpInsert {
-				c.sawKeys(k.subject, ids.Ints)
-			}
-		}
-	}
-	if err := c.appendEntry(ctx, k.subject, e); err != nil {
+	if err := c.appendEntry(ctx, k.subject, k.entry(req)); err != nil {
 		if c.term.Err() != nil {
 			c.termEnded(k)
 			return &Refusal{Reason: fmt.Sprintf("zdm: the source applied this %s, but this zdmd stopped driving migration %s before recording it; "+
@@ -333,7 +304,6 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
 		return &Refusal{Reason: fmt.Sprintf("zdm: the source applied this %s, but migration %s could not record it (%v); "+
 			"the migration fails, and the write stays on the source only", k.method, k.a.migrationID, err)}
 	}
-	c.settle(k)
 	if k.kind == "ddl" && !accessMethods[k.method] {
 		c.forgetCollections(k.cluster, k.db)
 		c.mu.Lock()

@@ -45,9 +45,8 @@ type Failer interface {
 	FailMigration(ctx context.Context, migrationID, reason, detail string) error
 }
 
-// Intents keeps the writes forwarded to the source and not yet journaled,
-// so that those a crash leaves without an outcome can be repaired.
-type Intents interface {
+// Bucket keeps keys that outlive a zdmd (see KeepGivenKeys).
+type Bucket interface {
 	Put(ctx context.Context, key string, value []byte) error
 	Delete(ctx context.Context, key string) error
 	// Matching returns the keys a NATS subject filter matches, with their
@@ -64,9 +63,9 @@ type Capture struct {
 	journalRetry retry.Policy
 	failer       Failer
 	logger       *slog.Logger
-	intents      Intents
+	kept         Bucket
 	sealer       Sealer // of passwords in journal entries (see SealPasswords)
-	boot         string // this process's mark on its intents
+	boot         string // this process's mark on its writes' tokens
 	// term ends when this capture stops speaking for the migrations (see
 	// ServeTerm).
 	term context.Context
@@ -74,20 +73,19 @@ type Capture struct {
 	// a batch's size per write was a third of what the proxy allocated.
 	entries sync.Pool
 
-	// writes numbers this process's intents; journaled is the highest
-	// journal sequence it has seen, a lower bound of the entry of any
-	// intent recorded from now on.
+	// writes numbers this process's writes (their tokens); journaled is
+	// the highest journal sequence it has seen.
 	writes    atomic.Uint64
 	journaled atomic.Uint64
+	// resolving counts the outcomes being journaled (see resolve).
+	resolving sync.WaitGroup
 
-	mu        sync.Mutex
-	recovered map[string]bool
-	// Intents live in slots (see intents.go), so the bucket holds as many
-	// keys as writes were ever in flight at once, not one per write.
-	slots  map[string]*slotPool // by migration
-	armed  map[string]*armed    // by source cluster
-	routes map[string]string    // source cluster -> target endpoint after a switch
-	ddl    map[string][]ddlMark // by migration: allowed DDL journaled lately
+	mu    sync.Mutex
+	armed map[string]*armed // by source cluster
+	// outcomes holds, by token, the outcomes being journaled (Outcome).
+	outcomes map[string]Entry
+	routes   map[string]string    // source cluster -> target endpoint after a switch
+	ddl      map[string][]ddlMark // by migration: allowed DDL journaled lately
 	// unfailed holds, by migration, the failure of a write the journal
 	// lost that the event store could not record either (NATS down): the
 	// migration must not switch, and the failure is retried.
@@ -163,8 +161,8 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, ddl: map[string][]ddlMark{},
-		boot: hex.EncodeToString(b[:]), recovered: map[string]bool{}, slots: map[string]*slotPool{}, unfailed: map[string]string{},
+	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, outcomes: map[string]Entry{}, ddl: map[string][]ddlMark{},
+		boot: hex.EncodeToString(b[:]), unfailed: map[string]string{},
 		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, givenKeys: map[string]int64{}, givenKept: map[string]int64{}, givenRead: map[string]bool{}, journalRetry: DefaultJournalRetry(), term: context.Background()}
 }
 
@@ -172,8 +170,8 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 // the capture serves. Once ctx ends, another zdmd may drive the migrations:
 // a write's journal entry is no longer tried (one landing after the next
 // term read the journal would be replayed after writes that came later),
-// and no migration is failed for it. The write's intent stays, and the
-// next term repairs the write from the source.
+// and no migration is failed for it. The next term's applier repairs the
+// write from the source.
 func (c *Capture) ServeTerm(ctx context.Context) { c.term = ctx }
 
 // DefaultJournalRetry tries a journal entry 8 times, 50 ms apart at first,
@@ -182,10 +180,10 @@ func DefaultJournalRetry() retry.Policy {
 	return retry.Policy{Attempts: 40, First: 50 * time.Millisecond, Max: 500 * time.Millisecond}
 }
 
-// journalTry bounds one try of a journal entry or an intent (see
-// Capture.tries); intentPatience bounds the tries of an intent, before
-// its write is forwarded: refused then, the write did nothing, and the
-// client may try it again.
+// journalTry bounds one try of a journal entry (see Capture.tries);
+// intentPatience bounds the tries of a write's entry before it is
+// forwarded: refused then, the write did nothing, and the client may try
+// it again.
 const (
 	journalTry     = time.Second
 	intentPatience = 10 * time.Second
@@ -195,9 +193,10 @@ const (
 // waits (default DefaultJournalRetry).
 func (c *Capture) RetryJournal(p retry.Policy) { c.journalRetry = p.Or(DefaultJournalRetry()) }
 
-// KeepIntents records every write before it is forwarded, so that one a
-// crash leaves without an outcome is repaired (see Recover).
-func (c *Capture) KeepIntents(i Intents) { c.intents = i }
+// KeepGivenKeys gives the capture the bucket where it keeps the last key
+// the source gave each collection's inserts, which outlives its process
+// (givenkeys.go).
+func (c *Capture) KeepGivenKeys(b Bucket) { c.kept = b }
 
 // Arm starts capturing a source's writes for a migration, under its
 // options' rules for forbidden operations and autoID keys. Arming again

@@ -71,8 +71,8 @@ func (c *Capture) Forward(ctx context.Context, call Call, send Send) ([]byte, er
 	changes := k.a != nil && (k.kind == "write" || k.kind == "ddl") // of a captured migration
 	if changes && c.term.Err() != nil {
 		// The lease was lost, maybe while the write waited: another zdmd
-		// may drive already, and may have read the intents before this
-		// one was recorded. Nothing is sent; the client tries again and
+		// may drive already, and its applier may have read past this
+		// write's entry. Nothing is sent; the client tries again and
 		// reaches the one that drives.
 		c.unsent(ctx, k)
 		return nil, status.Errorf(codes.Unavailable, "zdm: this zdmd stopped driving migration %s before the %s was sent; retry it", k.a.migrationID, k.method)

@@ -18,7 +18,7 @@ import (
 func journaledCapture(t *testing.T) (*Capture, *eventstore.Journal) {
 	journal, intents := intentStore(t)
 	c := NewCapture(journal, nil, nil)
-	c.KeepIntents(intents)
+	c.KeepGivenKeys(intents)
 	c.Arm("src", "m-1", domain.Options{})
 	return c, journal
 }

@@ -9,15 +9,14 @@ import (
 )
 
 // The largest key the source gave an insert of each collection (see
-// Entry.AfterKey) is kept in the intents' bucket as well, so that a zdmd
+// Entry.AfterKey) is kept in a bucket (KeepGivenKeys), so that a zdmd
 // that restarts or takes over knows one before it sees an insert
 // answered. Without it, an insert it left uncertain in that time could be
 // repaired only by comparing the whole collection. A kept key was given
 // before any write sent after it was read, so an older one is still
 // right: the repair reads more, nothing else.
 
-// givenPrefix starts the keys of the kept keys, apart from the intents,
-// which start with their migration's ID.
+// givenPrefix starts the keys of the kept keys.
 const givenPrefix = "given."
 
 // givenKey names the kept key of a journal subject.
@@ -33,12 +32,12 @@ func (c *Capture) afterKeyOf(ctx context.Context, subject string) int64 {
 	c.mu.Lock()
 	known, read := c.givenKeys[subject], c.givenRead[subject]
 	c.mu.Unlock()
-	if known > 0 || read || c.intents == nil {
+	if known > 0 || read || c.kept == nil {
 		return known
 	}
 	rctx, cancel := context.WithTimeout(ctx, givenRead)
 	defer cancel()
-	kept, err := c.intents.Matching(rctx, givenKey(subject))
+	kept, err := c.kept.Matching(rctx, givenKey(subject))
 	if err != nil {
 		// Read once, failed or not: the next inserts of the collection
 		// do not each wait for a bucket that does not answer.
@@ -60,7 +59,7 @@ const keepEvery = 5 * time.Second
 // keepGivenKeys stores the keys given since they were last kept, for the
 // armed migrations, at most every keepEvery.
 func (c *Capture) keepGivenKeys(ctx context.Context) {
-	if c.intents == nil {
+	if c.kept == nil {
 		return
 	}
 	c.mu.Lock()
@@ -82,7 +81,7 @@ func (c *Capture) keepGivenKeys(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for subject, k := range todo {
-		if err := c.intents.Put(ctx, givenKey(subject), []byte(strconv.FormatInt(k, 10))); err != nil {
+		if err := c.kept.Put(ctx, givenKey(subject), []byte(strconv.FormatInt(k, 10))); err != nil {
 			c.logger.Warn("the last key the source gave a collection's inserts was not kept", "subject", subject, "err", err)
 			continue
 		}
@@ -94,7 +93,7 @@ func (c *Capture) keepGivenKeys(ctx context.Context) {
 
 // dropGivenKeys deletes the kept keys of a migration that ended.
 func (c *Capture) dropGivenKeys(ctx context.Context, migrationID string) error {
-	kept, err := c.intents.Matching(ctx, givenPrefix+">")
+	kept, err := c.kept.Matching(ctx, givenPrefix+">")
 	if err != nil {
 		return err
 	}
@@ -103,9 +102,17 @@ func (c *Capture) dropGivenKeys(ctx context.Context, migrationID string) error {
 		if err != nil || !strings.HasPrefix(string(subject), JournalPrefix(migrationID)) {
 			continue
 		}
-		if err := c.intents.Delete(ctx, key); err != nil {
+		if err := c.kept.Delete(ctx, key); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// DropKept forgets what was kept for an ended migration.
+func (c *Capture) DropKept(ctx context.Context, migrationID string) error {
+	if c.kept == nil {
+		return nil
+	}
+	return c.dropGivenKeys(ctx, migrationID)
 }

@@ -46,6 +46,11 @@ type Entry struct {
 	// none): Milvus gives keys in increasing order, so the rows of an
 	// insert without keys whose outcome is unknown have larger ones.
 	AfterKey int64 `json:"after_key,omitempty"`
+	// Pending marks a write journaled before it was forwarded: its
+	// outcome follows in an OpOutcome entry naming its Intent.
+	Pending bool `json:"pending,omitempty"`
+	// Outcome, in an OpOutcome entry, is what became of the write.
+	Outcome string `json:"outcome,omitempty"`
 }
 
 // Marshal writes the entry as a JSON header, a newline and the request's
@@ -85,6 +90,8 @@ const (
 	// never saw (zdmd died, or the call broke off). The applier copies the
 	// source's current state of the keys it touched.
 	OpUncertain = "uncertain"
+	// OpOutcome is the outcome of a Pending write (see outcome.go).
+	OpOutcome = "outcome"
 )
 
 // CommitTime is when the source committed the write: its hybrid timestamp
@@ -149,27 +156,11 @@ func SubjectNames(migrationID, subject string) (db, coll string, kind string) {
 }
 
 // appendEntry journals e, retrying for a while: the client waits for it.
-// It is encoded in a recycled buffer, which the append copies.
+// The write reached the source: its entry is journaled even if the
+// client hangs up, within the tries of the journal's retry policy and
+// the capture's term.
 func (c *Capture) appendEntry(ctx context.Context, subject string, e Entry) error {
-	buf, _ := c.entries.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
-	}
-	*buf = e.AppendTo((*buf)[:0])
-	defer c.entries.Put(buf)
-	// The write reached the source: its entry is journaled even if the
-	// client hangs up, within the tries of the journal's retry policy and
-	// the capture's term.
-	ctx = c.term
-	// The entry's intent names it, so a try that landed unanswered is
-	// not stored twice.
-	return c.tries(ctx, ctx, func(tctx context.Context) error {
-		seq, err := c.journal.Append(tctx, subject, *buf, e.Intent)
-		if err == nil {
-			c.sawSeq(seq)
-		}
-		return err
-	})
+	return c.appendTried(c.term, c.term, subject, e, nil)
 }
 
 // tries runs fn under the journal's retry policy while loop lasts, each

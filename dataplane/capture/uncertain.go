@@ -5,42 +5,25 @@ import (
 	"maps"
 )
 
-// broken ends a call that reached the cluster without an answer: the write
-// may or may not have happened there, so it is journaled as uncertain,
-// with its keys only (the repair reads the source's rows of those keys).
-// If even that cannot be journaled, the migration fails: its target would
-// miss a write the source may hold.
+// broken ends a call that reached the cluster without an answer: a write
+// may or may not have happened there, and its outcome says it is not
+// known (the applier copies the source's rows of its keys).
 func (c *Capture) broken(ctx context.Context, k *call) {
 	if k.a == nil {
 		return
 	}
-	defer k.a.inflight.Done()
-	defer c.order.release(k.claim)
-	if k.kind == "write" {
-		c.uncertain(ctx, k)
-	}
-}
-
-// uncertain journals a write whose outcome is not known as uncertain.
-func (c *Capture) uncertain(ctx context.Context, k *call) {
-	if err := c.appendUncertain(context.WithoutCancel(ctx), k.a.migrationID, k.entry(k.keys)); err != nil {
-		if c.term.Err() != nil {
-			c.termEnded(k)
-			return
-		}
-		c.journalLost(ctx, k, "a write without a known outcome could not be journaled as uncertain", err)
+	c.order.release(k.claim)
+	if !k.first {
+		k.a.inflight.Done()
 		return
 	}
-	// Logged like the writes a dead zdmd left: a post-mortem of a target
-	// that misses rows starts from the writes repaired from the source.
-	c.logger.Warn("a write without a known outcome (broken off on its way, or not waited for by the source) will be repaired from the source", "migration", k.a.migrationID,
+	c.logger.Warn("a write broken off on its way will be repaired from the source", "migration", k.a.migrationID,
 		"method", k.method, "collection", k.db+"/"+k.coll)
-	c.settle(k)
+	c.resolve(ctx, k, OutcomeUnknown, nil)
 }
 
-// termEnded leaves a write whose entry the term ended before journaling
-// to the next term: its intent stays (its slot is not given back), and the
-// next term's Recover repairs it.
+// termEnded leaves a write whose outcome or entry the term ended before
+// journaling to the next term, whose applier repairs it from the source.
 func (c *Capture) termEnded(k *call) {
 	c.logger.Warn("this zdmd stopped driving before a write's outcome was journaled; the next one repairs it from the source",
 		"migration", k.a.migrationID, "method", k.method)

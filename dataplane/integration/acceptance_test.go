@@ -30,7 +30,7 @@ func TestTheMilvusDataPlaneMeetsTheContract(t *testing.T) {
 	t.Cleanup(stop)
 	current := &porttest.Current{}
 	c := capture.NewCapture(journal, nil, nil)
-	c.KeepIntents(estest.KV(t, store, "TEST_INTENTS"))
+	c.KeepGivenKeys(estest.KV(t, store, "TEST_INTENTS"))
 	steps := handlers.Steps{
 		Copier: rowcopy.NewCopier(resolve, rowcopy.Config{Workers: 2, PageRows: 500, RangeRows: 1000}, nil),
 		Syncer: livesync.NewSyncer(ctx, resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), current, &failures{},

@@ -88,9 +88,11 @@ func (b *syncBed) captureOn(t *testing.T, j capture.JournalLog, f capture.Failer
 // the migration, journaling to j and failing migrations through f.
 func (b *syncBed) armedProxy(j capture.JournalLog, f capture.Failer) (*capture.Proxy, *capture.Capture) {
 	c := capture.NewCapture(j, f, nil)
-	c.KeepIntents(b.intents)
+	c.KeepGivenKeys(b.intents)
 	c.SealPasswords(b.sealer)
 	c.Arm("src", b.id, b.options)
+	// As in zdmd, the applier runs beside the capture that journals.
+	b.applier.AwaitOutcomes(c)
 	return capture.NewProxy("src", func() string { return b.bed.Source }, c, nil), c
 }
 
@@ -177,4 +179,45 @@ func (b *syncBed) journaled(t *testing.T, subject string) []byte {
 		}
 		all, seq = append(all, data...), s
 	}
+}
+
+// resolved returns a journal subject's entries as the applier applies
+// them, in the journal's order: each write journaled first with what its
+// outcome says (Timestamp, IDs), left out if refused, never sent, or
+// without an outcome yet; other entries as they are.
+func resolved(t *testing.T, j capture.JournalLog, subject string) []capture.Entry {
+	t.Helper()
+	var all []capture.Entry
+	outcomes := map[string]capture.Entry{}
+	for seq := uint64(0); ; {
+		s, data, ok, err := j.Next(context.Background(), subject, seq+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		seq = s
+		e, err := capture.UnmarshalEntry(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Op == capture.OpOutcome {
+			outcomes[e.Intent] = e
+			continue
+		}
+		all = append(all, e)
+	}
+	out := all[:0]
+	for _, e := range all {
+		if e.Pending {
+			o, ok := outcomes[e.Intent]
+			if !ok || o.Outcome != capture.OutcomeApplied {
+				continue
+			}
+			e.Pending, e.Timestamp, e.IDs = false, o.Timestamp, o.IDs
+		}
+		out = append(out, e)
+	}
+	return out
 }

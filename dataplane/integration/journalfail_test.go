@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/milvus"
@@ -66,7 +69,7 @@ func TestAWriteTooLargeForTheJournalNeverReachesTheSource(t *testing.T) {
 	gen := milvus.RowGen{Schema: shape.Schema("big_c0"), Rand: rand.New(rand.NewPCG(1, 1))}
 	began := time.Now()
 	_, err := through.Upsert(ctx, "big_db0", "big_c0", "", gen.Columns(rows, milvus.Keys{Ints: keys}, func(int) int64 { return 1 }), rows)
-	// Refused before any try: an intent's tries span 10 s and the
+	// Refused before any try: a write's entry's tries span 10 s and the
 	// journal's 19 s. The bound is not a speed target: it leaves a busy
 	// machine seconds to encode and decode 8 MB.
 	if err == nil || !strings.Contains(err.Error(), "max_payload") || !strings.Contains(err.Error(), "smaller batches") || time.Since(began) > 8*time.Second {
@@ -89,7 +92,10 @@ func TestAWriteTooLargeForTheJournalNeverReachesTheSource(t *testing.T) {
 	}
 }
 
-func TestAWriteTheJournalCannotTakeIsNeverAnsweredSuccess(t *testing.T) {
+// A write is journaled before it is sent: one the journal cannot take
+// never reaches the source, its client is told to try again, and the
+// migration goes on.
+func TestAWriteTheJournalCannotTakeIsNotSent(t *testing.T) {
 	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "full_"}
 	b := newSyncBed(t, "m-full", shape, nil)
 	j, f := &failingJournal{Journal: b.journal}, &failures{}
@@ -100,11 +106,14 @@ func TestAWriteTheJournalCannotTakeIsNeverAnsweredSuccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.fail.Store(true)
-	_, err := through.Upsert(ctx, "full_db0", "full_c0", "", gen.Columns(1, milvus.Keys{Ints: []int64{2}}, func(int) int64 { return 1 }), 1)
-	if err == nil || !strings.Contains(err.Error(), "could not record it") || !strings.Contains(err.Error(), b.id) {
+	_, err := through.Upsert(ctx, "full_db0", "full_c0", "", gen.Columns(1, milvus.Keys{Ints: []int64{1002}}, func(int) int64 { return 1 }), 1)
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "not sent") {
 		t.Fatalf("a write the journal could not take was answered %v", err)
 	}
-	if got := f.list(); got != b.id+" journal_unavailable" {
+	if n, err := b.src.CountWhere(ctx, "full_db0", "full_c0", "id in [1002]"); err != nil || n != 0 {
+		t.Fatalf("the write the journal could not take reached the source: %d rows (%v)", n, err)
+	}
+	if got := f.list(); got != "" {
 		t.Fatalf("failed: %q", got)
 	}
 }
@@ -123,23 +132,25 @@ func (f *downFailures) FailMigration(ctx context.Context, id, reason, detail str
 	return f.failures.FailMigration(ctx, id, reason, detail)
 }
 
-func TestALostWriteWhoseFailureCannotBeRecordedBlocksTheSwitch(t *testing.T) {
+// DDL is journaled once the source applied it: one the journal cannot
+// take fails the migration, and if even that cannot be recorded, the
+// switch is refused until it is.
+func TestLostDDLWhoseFailureCannotBeRecordedBlocksTheSwitch(t *testing.T) {
 	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "lost_"}
 	b := newSyncBed(t, "m-lost", shape, nil)
 	j, f := &failingJournal{Journal: b.journal}, &downFailures{}
 	addr, capture := b.captureOn(t, j, f)
 	through := milvustest.Dial(t, addr)
 	ctx := context.Background()
-	gen := milvus.RowGen{Schema: shape.Schema("lost_c0"), Rand: rand.New(rand.NewPCG(1, 1))}
 	j.fail.Store(true)
 	f.down.Store(true)
-	if _, err := through.Upsert(ctx, "lost_db0", "lost_c0", "", gen.Columns(1, milvus.Keys{Ints: []int64{2}}, func(int) int64 { return 1 }), 1); err == nil {
-		t.Fatal("a write the journal could not take was acknowledged")
+	if err := through.CreatePartition(ctx, "lost_db0", "lost_c0", "lost_p1"); err == nil {
+		t.Fatal("DDL the journal could not take was acknowledged")
 	}
-	// The source holds a write the target will never get, and nothing
+	// The source holds a change the target will never get, and nothing
 	// could record that: the switch is refused, naming why.
 	if _, err := capture.Hold(ctx, "src"); err == nil || !strings.Contains(err.Error(), "journal_unavailable") {
-		t.Fatalf("the switch of a migration that lost a write held writes: %v", err)
+		t.Fatalf("the switch of a migration that lost DDL held writes: %v", err)
 	}
 	capture.Heartbeat(ctx)
 	if got := f.list(); got != "" {

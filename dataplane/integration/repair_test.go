@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -17,28 +18,22 @@ import (
 	"github.com/zdm-io/zdm/dataplane/verify"
 )
 
-// A zdmd killed between forwarding writes and journaling them leaves
-// intents; the next zdmd journals them as uncertain, and the applier makes
-// the target hold what the source holds for the keys they touched.
+// A zdmd killed between forwarding writes and journaling their outcomes
+// leaves them without one; the next zdmd's applier takes them as
+// uncertain, and makes the target hold what the source holds for the keys
+// they touched.
 func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
 	ctx := context.Background()
 	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 3, Prefix: "rep_"}
 	const db, coll, id = "rep_db0", "rep_c0", "m-repair"
 	b := newSyncBed(t, id, shape, nil)
-	src, dst, journal, intents := b.src, b.dst, b.journal, b.intents
+	src, dst := b.src, b.dst
 	col, err := src.DescribeCollection(ctx, db, coll)
 	if err != nil {
 		t.Fatal(err)
 	}
 	intent := func(n int, method string, msg proto.Message) {
-		data, err := proto.Marshal(msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := capture.Entry{Op: "write", Method: method, Database: db, Collection: coll, Request: data, At: time.Now()}
-		if err := intents.Put(ctx, id+".deadbeef."+string(rune('0'+n)), e.Marshal()); err != nil {
-			t.Fatal(err)
-		}
+		deadWrite(t, b.journal, id, n, method, msg, 0)
 	}
 	gen := milvus.RowGen{Schema: col.Schema, Rand: rand.New(rand.NewPCG(9, 9))}
 	// The source applied an upsert of key 5 and a delete of key 7 ...
@@ -65,15 +60,8 @@ func TestUncertainWritesAreRepairedFromTheSource(t *testing.T) {
 		t.Fatalf("the planted differences do not show: %+v", before.Collections)
 	}
 
-	// The next zdmd recovers the intents and applies the journal.
-	capture := capture.NewCapture(journal, nil, nil)
-	capture.KeepIntents(intents)
-	if err := capture.Recover(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if left, err := intents.All(ctx); err != nil || len(left) != 0 {
-		t.Fatalf("intents left after recovery: %v %v", left, err)
-	}
+	// The next zdmd applies the journal; no capture of the dead one runs.
+	b.applier.AwaitOutcomes(noCaptureRuns)
 	b.apply(t)
 	b.drain(t)
 	after, err := verify.Verify(ctx, src, dst, verify.Options{})
@@ -121,19 +109,8 @@ func TestAnUncertainInsertWithoutKeysIsRepairedFromTheSource(t *testing.T) {
 	if _, err := b.src.Insert(ctx, db, coll, "", rows, 3); err != nil {
 		t.Fatal(err)
 	}
-	data, err := proto.Marshal(&milvuspb.InsertRequest{DbName: db, CollectionName: coll, FieldsData: rows, NumRows: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := capture.Entry{Op: "write", Method: "Insert", Database: db, Collection: coll, Request: data, At: time.Now(), AfterKey: slices.Max(first.Ints)}
-	if err := b.intents.Put(ctx, id+".deadbeef.1", e.Marshal()); err != nil {
-		t.Fatal(err)
-	}
-	c := capture.NewCapture(b.journal, nil, nil)
-	c.KeepIntents(b.intents)
-	if err := c.Recover(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	deadWrite(t, b.journal, id, 1, "Insert", &milvuspb.InsertRequest{DbName: db, CollectionName: coll, FieldsData: rows, NumRows: 3}, slices.Max(first.Ints))
+	b.applier.AwaitOutcomes(noCaptureRuns)
 	b.apply(t)
 	b.drain(t)
 	keys := func(conn *milvus.Conn) []string {
@@ -171,19 +148,7 @@ func TestAnUncertainInsertWithoutKeysIsRepairedFromTheSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	lost := milvus.KeysOfIDs(res.GetIDs())
-	if data, err = proto.Marshal(&milvuspb.InsertRequest{DbName: db, CollectionName: coll, FieldsData: rows, NumRows: 3}); err != nil {
-		t.Fatal(err)
-	}
-	e = capture.Entry{Op: "write", Method: "Insert", Database: db, Collection: coll, Request: data, At: time.Now()}
-	if err := b.intents.Put(ctx, id+".deadbeef.2", e.Marshal()); err != nil {
-		t.Fatal(err)
-	}
-	// As the next zdmd finds it.
-	c = capture.NewCapture(b.journal, nil, nil)
-	c.KeepIntents(b.intents)
-	if err := c.Recover(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	deadWrite(t, b.journal, id, 2, "Insert", &milvuspb.InsertRequest{DbName: db, CollectionName: coll, FieldsData: rows, NumRows: 3}, 0)
 	b.drain(t)
 	count := func(conn *milvus.Conn, expr string) int64 {
 		n, err := conn.CountWhere(ctx, db, coll, expr)
@@ -202,6 +167,31 @@ func TestAnUncertainInsertWithoutKeysIsRepairedFromTheSource(t *testing.T) {
 		t.Errorf("notes: %q", n)
 	}
 }
+
+// deadWrite journals a write as a zdmd that died before journaling its
+// outcome left it: pending, token n of a capture that no longer runs.
+func deadWrite(t *testing.T, j capture.JournalLog, migrationID string, n int, method string, msg proto.Message, afterKey int64) {
+	t.Helper()
+	data, err := proto.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, coll := milvus.RequestNames(method, msg, "")
+	token := fmt.Sprintf("deadbeef#%d", n)
+	e := capture.Entry{Op: strings.ToLower(method), Method: method, Database: db, Collection: coll, Request: data, At: time.Now(),
+		AfterKey: afterKey, Intent: token, Pending: true}
+	if _, err := j.Append(context.Background(), capture.CollectionSubject(migrationID, db, coll), e.Marshal(), token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// noCaptureRuns says no write journaled first is of a capture that runs.
+var noCaptureRuns = deadCapture{}
+
+type deadCapture struct{}
+
+func (deadCapture) Mine(string) bool                     { return false }
+func (deadCapture) Outcome(string) (capture.Entry, bool) { return capture.Entry{}, false }
 
 func sameKeys(a, b []string) bool {
 	if len(a) != len(b) {

@@ -2,12 +2,10 @@ package integration_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -55,8 +53,8 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 		t.Fatal(err)
 	}
 
-	// A dead zdmd's intents: two inserts (keys 777777 and 777778) and a
-	// delete (key 3) it had forwarded. At the switch the three are
+	// A dead zdmd's writes without outcomes: two inserts (keys 777777 and
+	// 777778) and a delete (key 3) it had forwarded. At the switch the three are
 	// repaired again together, by one read of the source per kind.
 	store := estest.NewStore(t)
 	journal, intents := estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS")
@@ -73,19 +71,12 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 			ins.FieldsData = gen.Columns(1, milvus.Keys{Ints: []int64{777777 + int64(i)}}, func(int) int64 { return 1 })
 			late = append(late, ins.FieldsData)
 		}
-		req, err := proto.Marshal(msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := capture.Entry{Op: "write", Method: method, Database: db, Collection: coll, Request: req, At: time.Now()}
-		if err := intents.Put(ctx, fmt.Sprintf("%s.deadbeef.%d", m.ID, i), e.Marshal()); err != nil {
-			t.Fatal(err)
-		}
+		deadWrite(t, journal, m.ID, i, method, msg, 0)
 	}
 	positions := estest.KV(t, store, "TEST_APPLY")
 	zdmd := func() (*livesync.Syncer, context.CancelFunc) {
 		c := capture.NewCapture(journal, nil, nil)
-		c.KeepIntents(intents)
+		c.KeepGivenKeys(intents)
 		sctx, stop := context.WithCancel(ctx)
 		t.Cleanup(stop)
 		syncer := livesync.NewSyncer(sctx, resolve, c, journal, positions, reader, &failures{}, livesync.Config{}, nil)

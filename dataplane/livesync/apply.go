@@ -41,6 +41,9 @@ type Applier struct {
 	logger   *slog.Logger
 	// sealer opens the passwords the capture sealed.
 	sealer capture.Sealer
+	// outcomes is the capture whose writes' outcomes are still to come
+	// (nil: every write's is).
+	outcomes OutcomeSource
 	// note records what the operator should know in the migration's
 	// status (nil: the log only).
 	note func(ctx context.Context, note string)
@@ -124,6 +127,18 @@ func (a *Applier) OpenPasswords(s capture.Sealer) *Applier {
 	return a
 }
 
+// AwaitOutcomes tells the applier which capture still runs: the capture of
+// its own process, the only one that journals a migration's writes while
+// its zdmd drives it. Its writes' outcomes are waited for, and taken from
+// it when their entries do not land. A write of any other capture, whose
+// outcome is not in the journal by the time the applier reads up to where
+// the journal ended when it read the write, is repaired from the source.
+// Without it, every outcome is waited for.
+func (a *Applier) AwaitOutcomes(src OutcomeSource) *Applier {
+	a.outcomes = src
+	return a
+}
+
 // NoteTo records in the migration's status, through note, what the log
 // warns of: a replayed call the target could not do as the source did.
 func (a *Applier) NoteTo(note func(ctx context.Context, note string)) *Applier {
@@ -202,7 +217,10 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 		appliedAtStart := w.applied
 		w.mu.Unlock()
 		var b *rowBatch
-		err := a.journal.Follow(ctx, subject, appliedAtStart+1, func(seq uint64, data []byte, pending uint64) error {
+		queue := newOutcomes(a.outcomes)
+		fctx, rewind := context.WithCancel(ctx)
+		rewound := a.rewindWhenOverdue(fctx, queue, rewind)
+		err := a.journal.Follow(fctx, subject, appliedAtStart+1, func(seq uint64, data []byte, pending uint64) error {
 			e, err := capture.UnmarshalEntry(data)
 			if err != nil {
 				return fmt.Errorf("journal entry %d: %w", seq, err)
@@ -213,51 +231,22 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 				w.oldest = e.CommitTime()
 			}
 			w.mu.Unlock()
-			// Consecutive rows of one collection go as one upsert while
-			// more entries wait; anything else first applies the batch.
-			if rows, ok, err := a.rowsOf(ctx, w, e); err != nil {
-				return err
-			} else if ok {
-				if b != nil && !b.fits(rows) {
-					if err := a.flush(ctx, subject, w, b, pending); err != nil {
-						return err
-					}
-					b = nil
-				}
-				if b == nil {
-					b = newRowBatch(rows)
-				} else {
-					b.add(rows)
-				}
-				b.seq, b.commit = seq, e.CommitTime()
-				if pending > 0 && b.rows < maxBatchRows {
-					return nil
-				}
-				err := a.flush(ctx, subject, w, b, pending)
-				b = nil
-				return err
-			}
-			if b != nil {
-				if err := a.flush(ctx, subject, w, b, 1); err != nil {
+			items := queue.read(seq, e, data, pending)
+			for i, r := range items {
+				// What waits behind it: the journal's next entries, the
+				// ones ready with it, and those waiting for an outcome.
+				behind := pending + uint64(len(items)-1-i) + uint64(len(queue.queue))
+				if err := a.handle(ctx, subject, w, &b, r, behind); err != nil {
 					return err
 				}
-				b = nil
 			}
-			if err := a.applyRetrying(ctx, w, e); err != nil {
-				return err
-			}
-			if e.Op == capture.OpUncertain {
-				if err := a.keepRepair(ctx, seq, data); err != nil {
-					return err // read again, and repaired again, from the last position
-				}
-			}
-			if e.Op != capture.OpInsert && e.Op != capture.OpUpsert && e.Op != capture.OpDelete && e.Op != capture.OpHeartbeat {
-				w.mu.Lock()
-				w.ddl = seq
-				w.mu.Unlock()
-			}
-			return a.done(ctx, subject, w, seq, e.CommitTime(), pending)
+			return nil
 		})
+		rewind()
+		if rewound.Load() && ctx.Err() == nil {
+			a.logger.Info("a journaled write's outcome did not land; applying it by the capture's word", "subject", subject)
+			continue
+		}
 		if ctx.Err() == nil {
 			a.logger.Warn("journal reader stopped; resuming", "subject", subject, "err", err)
 			w.mu.Lock()
@@ -277,10 +266,8 @@ type trimmer interface {
 
 // trim removes applied entries from the journal, so that its size follows
 // the lag rather than the sync's age. It runs a round behind: each round
-// removes what was applied at the previous one. An intent is settled by
-// its entry, and a zdmd that died leaves intents that the next start
-// looks up in the journal before the applier runs; a round later, every
-// intent of this process is swept, and no look-up needs those entries.
+// removes what was applied at the previous one, so an entry leaves the
+// journal a round after its position was stored.
 func (a *Applier) trim(ctx context.Context, t trimmer) {
 	tick := time.NewTicker(a.trimEvery)
 	defer tick.Stop()
@@ -364,4 +351,35 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// outcomeOverdue is how long the capture's write at the head of a subject
+// waits for its outcome's entry before it is applied by the capture's
+// word: an outcome lands within milliseconds unless the store is full.
+const outcomeOverdue = 2 * time.Second
+
+// rewindWhenOverdue ends the reading (rewind) once the capture's write at
+// the head of queue is overdue, and reports whether it did.
+func (a *Applier) rewindWhenOverdue(ctx context.Context, queue *outcomes, rewind context.CancelFunc) *atomic.Bool {
+	rewound := &atomic.Bool{}
+	if a.outcomes == nil {
+		return rewound
+	}
+	go func() {
+		tick := time.NewTicker(outcomeOverdue / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if queue.overdue(outcomeOverdue) {
+					rewound.Store(true)
+					rewind()
+					return
+				}
+			}
+		}
+	}()
+	return rewound
 }

@@ -1,11 +1,13 @@
 package livesync
 
 import (
+	"context"
 	"time"
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
+	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
@@ -134,4 +136,67 @@ func appendColumn(dst, src *schemapb.FieldData) {
 	case s.GetArrayData() != nil:
 		d.GetArrayData().Data = append(d.GetArrayData().Data, s.GetArrayData().GetData()...)
 	}
+}
+
+// handle applies one ready entry; b is the batch of rows being built,
+// pending how many entries wait behind this one.
+func (a *Applier) handle(ctx context.Context, subject string, w *applyWorker, b **rowBatch, r ready, pending uint64) error {
+	seq, e, data := r.seq, r.e, r.data
+	if r.skip {
+		if *b != nil {
+			// The batch's position covers it once flushed.
+			(*b).seq = seq
+			if pending > 0 && (*b).rows < maxBatchRows {
+				return nil
+			}
+			err := a.flush(ctx, subject, w, *b, pending)
+			*b = nil
+			return err
+		}
+		return a.done(ctx, subject, w, seq, e.CommitTime(), pending)
+	}
+	// Consecutive rows of one collection go as one upsert while more
+	// entries wait; anything else first applies the batch.
+	if rows, ok, err := a.rowsOf(ctx, w, e); err != nil {
+		return err
+	} else if ok {
+		if *b != nil && !(*b).fits(rows) {
+			if err := a.flush(ctx, subject, w, *b, pending); err != nil {
+				return err
+			}
+			*b = nil
+		}
+		if *b == nil {
+			*b = newRowBatch(rows)
+		} else {
+			(*b).add(rows)
+		}
+		(*b).seq, (*b).commit = seq, e.CommitTime()
+		if pending > 0 && (*b).rows < maxBatchRows {
+			return nil
+		}
+		err := a.flush(ctx, subject, w, *b, pending)
+		*b = nil
+		return err
+	}
+	if *b != nil {
+		if err := a.flush(ctx, subject, w, *b, 1); err != nil {
+			return err
+		}
+		*b = nil
+	}
+	if err := a.applyRetrying(ctx, w, e); err != nil {
+		return err
+	}
+	if e.Op == capture.OpUncertain {
+		if err := a.keepRepair(ctx, seq, data); err != nil {
+			return err // read again, and repaired again, from the last position
+		}
+	}
+	if e.Op != capture.OpInsert && e.Op != capture.OpUpsert && e.Op != capture.OpDelete && e.Op != capture.OpHeartbeat {
+		w.mu.Lock()
+		w.ddl = seq
+		w.mu.Unlock()
+	}
+	return a.done(ctx, subject, w, seq, e.CommitTime(), pending)
 }

@@ -98,9 +98,6 @@ func (s *Syncer) Wait() { s.running.Wait() }
 // them and watches the source's schema.
 func (s *Syncer) Arm(ctx context.Context, m *domain.Migration) error {
 	s.capture.Arm(m.Source.ID, m.ID, m.Options)
-	if err := s.capture.Recover(ctx, m.ID); err != nil {
-		return err
-	}
 	if m.TargetCluster.ClusterID == "" {
 		return nil
 	}
@@ -131,7 +128,7 @@ func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error)
 		func(err error) {
 			_ = s.failer.FailMigration(context.WithoutCancel(rctx), m.ID, "apply_failed", err.Error())
 		},
-		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry).OpenPasswords(s.cfg.Sealer)
+		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry).OpenPasswords(s.cfg.Sealer).AwaitOutcomes(s.capture)
 	if n := s.cfg.Notes; n != nil {
 		r.applier.NoteTo(func(ctx context.Context, note string) {
 			if err := n.NoteMigration(ctx, m.ID, note); err != nil {
@@ -364,7 +361,7 @@ func (s *Syncer) drainTo(ctx context.Context, a *Applier, fence uint64, within t
 // its journal.
 func (s *Syncer) Disarm(ctx context.Context, m *domain.Migration) error {
 	s.capture.Disarm(m.ID)
-	if err := s.capture.DropIntents(ctx, m.ID); err != nil {
+	if err := s.capture.DropKept(ctx, m.ID); err != nil {
 		return err
 	}
 	s.mu.Lock()
