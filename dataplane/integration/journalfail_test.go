@@ -110,6 +110,8 @@ func TestAWriteTheJournalCannotTakeIsNotSent(t *testing.T) {
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "not sent") {
 		t.Fatalf("a write the journal could not take was answered %v", err)
 	}
+	// The journal is back: the outcome saying the write was not sent lands.
+	j.fail.Store(false)
 	if n, err := b.src.CountWhere(ctx, "full_db0", "full_c0", "id in [1002]"); err != nil || n != 0 {
 		t.Fatalf("the write the journal could not take reached the source: %d rows (%v)", n, err)
 	}

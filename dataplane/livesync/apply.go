@@ -231,7 +231,15 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 				w.oldest = e.CommitTime()
 			}
 			w.mu.Unlock()
-			items := queue.read(seq, e, data, pending)
+			var last uint64
+			if queue.foreign(e) {
+				// Where the journal ends now bounds where the outcome of a
+				// write of a capture that no longer runs can be.
+				if last, err = a.journal.LastSeq(ctx, subject); err != nil {
+					return err
+				}
+			}
+			items := queue.read(seq, e, data, last)
 			for i, r := range items {
 				// What waits behind it: the journal's next entries, the
 				// ones ready with it, and those waiting for an outcome.

@@ -58,9 +58,16 @@ func newOutcomes(src OutcomeSource) *outcomes {
 	return &outcomes{src: src, byTok: map[string]*waiting{}}
 }
 
-// read takes the entry at seq (pending: how many follow it in the subject
-// now) and returns those now ready, in the journal's order.
-func (o *outcomes) read(seq uint64, e capture.Entry, data []byte, pending uint64) []ready {
+// foreign reports whether e is a write journaled first by a capture that
+// no longer runs: its outcome is in the journal by now, or never will be.
+func (o *outcomes) foreign(e capture.Entry) bool {
+	return e.Op != capture.OpOutcome && e.Pending && o.src != nil && !o.src.Mine(e.Intent)
+}
+
+// read takes the entry at seq and returns those now ready, in the
+// journal's order. For a foreign write, last is the sequence of the
+// subject's last entry when it was read: its outcome is at or before it.
+func (o *outcomes) read(seq uint64, e capture.Entry, data []byte, last uint64) []ready {
 	switch {
 	case e.Op == capture.OpOutcome:
 		if w := o.byTok[e.Intent]; w != nil && !w.resolved {
@@ -72,8 +79,8 @@ func (o *outcomes) read(seq uint64, e capture.Entry, data []byte, pending uint64
 		w := &waiting{ready: ready{seq: seq, e: e, data: data}, token: e.Intent}
 		switch {
 		case o.src == nil:
-		case !o.src.Mine(e.Intent):
-			w.until = seq + pending
+		case o.foreign(e):
+			w.until = max(last, seq)
 		default:
 			if out, ok := o.src.Outcome(e.Intent); ok {
 				w.resolve(out)
