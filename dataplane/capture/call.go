@@ -147,7 +147,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 				a.inflight.Done() // refused: the entry is not in the journal
 			} else {
 				// The entry may have landed: its outcome says it was not sent.
-				c.resolve(ctx, k, OutcomeUnsent, nil)
+				c.resolve(k, OutcomeUnsent, nil)
 			}
 			c.order.release(k.claim)
 			// Not forwarded: nothing happened, and the client may retry.
@@ -229,7 +229,7 @@ func (c *Capture) unsent(ctx context.Context, k *call) {
 	}
 	c.order.release(k.claim)
 	if k.first {
-		c.resolve(ctx, k, OutcomeUnsent, nil)
+		c.resolve(k, OutcomeUnsent, nil)
 		return
 	}
 	k.a.inflight.Done()
@@ -246,13 +246,13 @@ func (c *Capture) afterFirst(ctx context.Context, k *call, resp []byte) error {
 		if k.op == OpInsert {
 			c.sawKeys(k.subject, milvus.KeysOfIDs(res.GetIDs()).Ints)
 		}
-		c.resolve(ctx, k, OutcomeApplied, res)
+		c.resolve(k, OutcomeApplied, res)
 	case milvus.StoppedWaiting(res.GetStatus()):
 		c.logger.Warn("a write the source stopped waiting for will be repaired from the source", "migration", k.a.migrationID,
 			"method", k.method, "collection", k.db+"/"+k.coll)
-		c.resolve(ctx, k, OutcomeUnknown, res)
+		c.resolve(k, OutcomeUnknown, res)
 	default:
-		c.resolve(ctx, k, OutcomeRefused, res)
+		c.resolve(k, OutcomeRefused, res)
 	}
 	return nil
 }

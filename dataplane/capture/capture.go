@@ -73,10 +73,8 @@ type Capture struct {
 	// a batch's size per write was a third of what the proxy allocated.
 	entries sync.Pool
 
-	// writes numbers this process's writes (their tokens); journaled is
-	// the highest journal sequence it has seen.
-	writes    atomic.Uint64
-	journaled atomic.Uint64
+	// writes numbers this process's writes (their tokens).
+	writes atomic.Uint64
 	// resolving counts the outcomes being journaled (see resolve).
 	resolving sync.WaitGroup
 
@@ -181,12 +179,12 @@ func DefaultJournalRetry() retry.Policy {
 }
 
 // journalTry bounds one try of a journal entry (see Capture.tries);
-// intentPatience bounds the tries of a write's entry before it is
+// entryPatience bounds the tries of a write's entry before it is
 // forwarded: refused then, the write did nothing, and the client may try
 // it again.
 const (
-	journalTry     = time.Second
-	intentPatience = 10 * time.Second
+	journalTry    = time.Second
+	entryPatience = 10 * time.Second
 )
 
 // RetryJournal sets how a journal entry is tried again while its client

@@ -36,11 +36,9 @@ type Entry struct {
 	IDs        *milvus.Keys `json:"ids,omitempty"`
 	Timestamp  uint64       `json:"ts,omitempty"`
 	At         time.Time    `json:"at"`
-	// Intent names the intent recorded before the write was forwarded;
-	// the journal entry of the write carries it too, which settles it.
+	// Intent is the token of a write journaled first (see outcome.go):
+	// its outcome entry names it too.
 	Intent string `json:"intent,omitempty"`
-	// After, in an intent, is a journal sequence its entry comes after.
-	After uint64 `json:"after,omitempty"`
 	// AfterKey, in an insert, is the largest key the source had given an
 	// insert of the collection before it, as far as this zdmd saw (0:
 	// none): Milvus gives keys in increasing order, so the rows of an
@@ -176,16 +174,6 @@ func (c *Capture) tries(loop, try context.Context, fn func(context.Context) erro
 	})
 }
 
-// sawSeq raises journaled to seq.
-func (c *Capture) sawSeq(seq uint64) {
-	for {
-		cur := c.journaled.Load()
-		if seq <= cur || c.journaled.CompareAndSwap(cur, seq) {
-			return
-		}
-	}
-}
-
 // Heartbeat journals a heartbeat for every armed migration, and records
 // the failures the event store could not take before.
 func (c *Capture) Heartbeat(ctx context.Context) {
@@ -197,12 +185,9 @@ func (c *Capture) Heartbeat(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, id := range ids {
-		seq, err := c.journal.Append(ctx, HeartbeatSubject(id), Entry{Op: OpHeartbeat, At: time.Now()}.Marshal(), "")
-		if err != nil {
+		if _, err := c.journal.Append(ctx, HeartbeatSubject(id), Entry{Op: OpHeartbeat, At: time.Now()}.Marshal(), ""); err != nil {
 			c.logger.Warn("heartbeat not journaled", "migration", id, "err", err)
-			continue
 		}
-		c.sawSeq(seq)
 	}
 	c.keepGivenKeys(ctx)
 }

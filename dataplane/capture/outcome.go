@@ -14,9 +14,10 @@ import (
 	"github.com/zdm-io/zdm/retry"
 )
 
-// Journal first. A write is journaled whole before it is forwarded (Entry.Pending), and what the source
-// answered follows as a small entry of its own (OpOutcome), appended
-// while the client already has its answer. A write thus costs its client
+// Journal first. A write is journaled whole before it is forwarded
+// (Entry.Pending), and what the source answered follows as a small entry
+// of its own (OpOutcome), appended while the client already has its
+// answer. A write thus costs its client
 // one journal round trip, not two (an intent before, the entry after),
 // and the journal holds every write it acknowledges before the source
 // even sees it. The applier applies a pending write once its outcome is
@@ -47,13 +48,13 @@ func (c *Capture) Outcome(token string) (Entry, bool) {
 }
 
 // journalFirst journals a write before it is forwarded, trying for up to
-// intentPatience while the client waits. An error means it is not sent.
+// entryPatience while the client waits. An error means it is not sent.
 func (c *Capture) journalFirst(ctx context.Context, k *call, req []byte) error {
 	k.first = true
 	k.token = fmt.Sprintf("%s#%d", c.boot, c.writes.Add(1))
 	e := k.entry(req)
 	e.Pending = true
-	patience, cancel := context.WithTimeout(ctx, intentPatience)
+	patience, cancel := context.WithTimeout(ctx, entryPatience)
 	defer cancel()
 	return c.appendTried(patience, context.WithoutCancel(ctx), k.subject, e, func(err error) error {
 		// A full store is told at once: trying again does not free it.
@@ -70,7 +71,7 @@ func (c *Capture) journalFirst(ctx context.Context, k *call, req []byte) error {
 // tried until it lands or the term ends; after that, or if this process
 // dies first, the applier of the next term repairs the write from the
 // source.
-func (c *Capture) resolve(ctx context.Context, k *call, outcome string, res *milvuspb.MutationResult) {
+func (c *Capture) resolve(k *call, outcome string, res *milvuspb.MutationResult) {
 	e := Entry{Op: OpOutcome, Method: k.method, Database: k.db, Collection: k.coll, Intent: k.token, Outcome: outcome, At: time.Now()}
 	if res != nil {
 		e.Timestamp = res.GetTimestamp()
@@ -123,15 +124,11 @@ func (c *Capture) appendTried(loop, try context.Context, subject string, e Entry
 		id += "/outcome"
 	}
 	return c.tries(loop, try, func(tctx context.Context) error {
-		seq, err := c.journal.Append(tctx, subject, *buf, id)
-		if err != nil {
-			if judge != nil {
-				return judge(err)
-			}
-			return err
+		_, err := c.journal.Append(tctx, subject, *buf, id)
+		if err != nil && judge != nil {
+			return judge(err)
 		}
-		c.sawSeq(seq)
-		return nil
+		return err
 	})
 }
 

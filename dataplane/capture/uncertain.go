@@ -19,7 +19,7 @@ func (c *Capture) broken(ctx context.Context, k *call) {
 	}
 	c.logger.Warn("a write broken off on its way will be repaired from the source", "migration", k.a.migrationID,
 		"method", k.method, "collection", k.db+"/"+k.coll)
-	c.resolve(ctx, k, OutcomeUnknown, nil)
+	c.resolve(k, OutcomeUnknown, nil)
 }
 
 // termEnded leaves a write whose outcome or entry the term ended before
