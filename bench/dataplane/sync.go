@@ -181,7 +181,7 @@ func proxyBench(ctx context.Context, src *milvus.Conn, store *eventstore.Store, 
 		return int64(cpu.Microseconds()) / max(1, int64(batches))
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	fmt.Printf("proxy (armed: every insert recorded as an intent before forwarding and journaled before the answer), batches of 100 rows x %d dims\n", *dim)
+	fmt.Printf("proxy (armed: every insert journaled before forwarding, its outcome behind the answer), batches of 100 rows x %d dims\n", *dim)
 	fmt.Printf("  direct  p50 %6.2f ms  p99 %6.2f ms  throughput %8.0f rows/s with %d clients, %8.0f with %d\n", ms(pct(direct, 50)), ms(pct(direct, 99)), f.direct, few, m.direct, many)
 	fmt.Printf("  proxy   p50 %6.2f ms  p99 %6.2f ms  throughput %8.0f rows/s with %d clients, %8.0f with %d\n", ms(pct(proxied, 50)), ms(pct(proxied, 99)), f.proxied, few, m.proxied, many)
 	fmt.Printf("  p50 added %.2f ms (goal <= 1 ms); throughput ratio proxy/direct %.2f with %d clients (goal >= 0.9), %.2f with %d (there it follows the added latency)\n",

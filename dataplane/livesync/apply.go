@@ -241,9 +241,11 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 			}
 			items := queue.read(seq, e, data, last)
 			for i, r := range items {
-				// What waits behind it: the journal's next entries, the
-				// ones ready with it, and those waiting for an outcome.
-				behind := pending + uint64(len(items)-1-i) + uint64(len(queue.queue))
+				// What waits behind it: the journal's next entries and the
+				// ones ready with it. A write waiting for its outcome is
+				// not counted: rows are batched while the journal has a
+				// backlog, not while the newest write is being answered.
+				behind := pending + uint64(len(items)-1-i)
 				if err := a.handle(ctx, subject, w, &b, r, behind); err != nil {
 					return err
 				}
