@@ -104,10 +104,14 @@ func (a *Applier) sawEntry(e capture.Entry) {
 type applyWorker struct {
 	mu      sync.Mutex
 	applied uint64
+	read    uint64    // the last entry the reader took
 	ddl     uint64    // the last DDL entry applied (or repaired)
-	oldest  time.Time // commit time of the oldest entry not yet applied
-	pk      *schemapb.FieldSchema
-	schema  *schemapb.CollectionSchema // the target's, read with pk
+	oldest  time.Time // commit time of the oldest entry read, committed and not yet applied
+	// queue is the reader's writes waiting for their outcomes, and what
+	// waits behind them.
+	queue  *outcomes
+	pk     *schemapb.FieldSchema
+	schema *schemapb.CollectionSchema // the target's, read with pk
 }
 
 // NewApplier returns an applier for migration id.
@@ -213,11 +217,13 @@ func (a *Applier) Run(ctx context.Context) {
 
 func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 	for stops := 1; ctx.Err() == nil; stops++ {
-		w.mu.Lock()
-		appliedAtStart := w.applied
-		w.mu.Unlock()
 		var b *rowBatch
 		queue := newOutcomes(a.outcomes)
+		queue.spanOf = a.spanOf(ctx, w)
+		w.mu.Lock()
+		appliedAtStart := w.applied
+		w.read, w.queue = appliedAtStart, queue
+		w.mu.Unlock()
 		fctx, rewind := context.WithCancel(ctx)
 		rewound := a.rewindWhenOverdue(fctx, queue, rewind)
 		err := a.journal.Follow(fctx, subject, appliedAtStart+1, func(seq uint64, data []byte, pending uint64) error {
@@ -226,11 +232,6 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 				return fmt.Errorf("journal entry %d: %w", seq, err)
 			}
 			a.sawEntry(e)
-			w.mu.Lock()
-			if w.oldest.IsZero() {
-				w.oldest = e.CommitTime()
-			}
-			w.mu.Unlock()
 			var last uint64
 			if queue.foreign(e) {
 				// Where the journal ends now bounds where the outcome of a
@@ -240,6 +241,15 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 				}
 			}
 			items := queue.read(seq, e, data, last)
+			w.mu.Lock()
+			w.read = seq
+			for _, r := range items {
+				if !r.skip {
+					w.oldest = earliest(w.oldest, r.e.CommitTime())
+				}
+			}
+			w.oldest = earliest(w.oldest, queue.oldest())
+			w.mu.Unlock()
 			for i, r := range items {
 				// What waits behind it: the journal's next entries and the
 				// ones ready with it. A write waiting for its outcome is
@@ -313,25 +323,31 @@ func (a *Applier) trim(ctx context.Context, t trimmer) {
 	}
 }
 
-// done records that everything up to seq is applied.
+// done records that everything up to seq is applied; an entry applied
+// before a write still waiting moves no position (seq is not past it).
 func (a *Applier) done(ctx context.Context, subject string, w *applyWorker, seq uint64, commit time.Time, pending uint64) error {
-	if err := a.positions.Put(ctx, a.positionKey(subject), []byte(strconv.FormatUint(seq, 10))); err != nil {
-		if ctx.Err() != nil {
-			return err
+	w.mu.Lock()
+	moved := seq > w.applied
+	w.mu.Unlock()
+	if moved {
+		if err := a.positions.Put(ctx, a.positionKey(subject), []byte(strconv.FormatUint(seq, 10))); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			// The entries are on the target; only the mark is not stored (a
+			// full NATS store refuses it). Going on lets the trim free room,
+			// and a restart from an older mark replays entries already
+			// applied, in order, which ends in the same state.
+			a.logger.Warn("apply position not stored; applying goes on", "subject", subject, "seq", seq, "err", err)
 		}
-		// The entries are on the target; only the mark is not stored (a
-		// full NATS store refuses it). Going on lets the trim free room,
-		// and a restart from an older mark replays entries already
-		// applied, in order, which ends in the same state.
-		a.logger.Warn("apply position not stored; applying goes on", "subject", subject, "seq", seq, "err", err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.applied = seq
-	w.oldest = time.Time{}
+	w.applied = max(w.applied, seq)
+	w.oldest = w.queue.oldest()
 	if pending > 0 {
 		// The next entry is no older than this one.
-		w.oldest = commit
+		w.oldest = earliest(w.oldest, commit)
 	}
 	return nil
 }
@@ -361,35 +377,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// outcomeOverdue is how long the capture's write at the head of a subject
-// waits for its outcome's entry before it is applied by the capture's
-// word: an outcome lands within milliseconds unless the store is full.
-const outcomeOverdue = 2 * time.Second
-
-// rewindWhenOverdue ends the reading (rewind) once the capture's write at
-// the head of queue is overdue, and reports whether it did.
-func (a *Applier) rewindWhenOverdue(ctx context.Context, queue *outcomes, rewind context.CancelFunc) *atomic.Bool {
-	rewound := &atomic.Bool{}
-	if a.outcomes == nil {
-		return rewound
-	}
-	go func() {
-		tick := time.NewTicker(outcomeOverdue / 4)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if queue.overdue(outcomeOverdue) {
-					rewound.Store(true)
-					rewind()
-					return
-				}
-			}
-		}
-	}()
-	return rewound
 }

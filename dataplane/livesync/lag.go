@@ -7,8 +7,10 @@ import (
 	"github.com/zdm-io/zdm/dataplane/capture"
 )
 
-// Lag is now minus the commit time of the oldest journaled write not yet
-// applied, over every subject (0 when nothing is pending).
+// Lag is now minus the commit time of the oldest journaled write the
+// source committed and the target lacks, over every subject (0 when
+// nothing is pending). A write still waiting for the source's answer is
+// not counted until it has it.
 func (a *Applier) Lag(ctx context.Context, now time.Time) (float64, error) {
 	subjects, err := a.journal.Subjects(ctx, capture.JournalPrefix(a.id)+">")
 	if err != nil {
@@ -22,11 +24,13 @@ func (a *Applier) Lag(ctx context.Context, now time.Time) (float64, error) {
 		var t time.Time
 		if ok {
 			w.mu.Lock()
+			// What the reader took and did not apply is in oldest; what
+			// it did not take yet is in the journal.
 			t = w.oldest
-			applied := w.applied
+			read := w.read
 			w.mu.Unlock()
 			if t.IsZero() {
-				t, err = a.nextCommit(ctx, subj, applied)
+				t, err = a.nextCommit(ctx, subj, read)
 			}
 		} else {
 			t, err = a.nextCommit(ctx, subj, a.position(ctx, subj))

@@ -1,7 +1,9 @@
 package livesync
 
 import (
+	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zdm-io/zdm/dataplane/capture"
@@ -35,6 +37,10 @@ type waiting struct {
 	ready
 	token    string
 	resolved bool
+	// span is what it touches, read when first asked for, and again once
+	// it is resolved (its keys may come with its outcome).
+	span         *span
+	spanResolved bool
 	// until is, for a write of another process, the sequence by which its
 	// outcome is in the journal if it ever is: that process is gone.
 	until uint64
@@ -46,6 +52,8 @@ type outcomes struct {
 	src   OutcomeSource
 	queue []*waiting
 	byTok map[string]*waiting
+	// spanOf lets entries pass the writes waiting (see pass.go).
+	spanOf spanOf
 
 	mu sync.Mutex
 	// stalled is the token of the capture's write at the head of the
@@ -105,14 +113,21 @@ func (o *outcomes) read(seq uint64, e capture.Entry, data []byte, last uint64) [
 		delete(o.byTok, w.token)
 		out = append(out, w.ready)
 	}
+	passed := o.pass()
 	o.watch()
-	if len(o.queue) == 0 {
-		if n := len(out); n > 0 {
-			out[n-1].seq = seq
-		} else {
-			// Only outcomes were read: the position moves past them.
-			out = append(out, ready{seq: seq, skip: true})
+	if len(o.queue) > 0 {
+		// Applied before a write still waiting, they record no position
+		// past it.
+		for i := range passed {
+			passed[i].seq = o.queue[0].seq - 1
 		}
+		return append(out, passed...)
+	}
+	if n := len(out); n > 0 {
+		out[n-1].seq = seq
+	} else {
+		// Only outcomes were read: the position moves past them.
+		out = append(out, ready{seq: seq, skip: true})
 	}
 	return out
 }
@@ -167,4 +182,35 @@ func (w *waiting) resolve(out capture.Entry) {
 		e.Request = keys
 	}
 	w.e, w.data = e, e.Marshal()
+}
+
+// outcomeOverdue is how long the capture's write at the head of a subject
+// waits for its outcome's entry before it is applied by the capture's
+// word: an outcome lands within milliseconds unless the store is full.
+const outcomeOverdue = 2 * time.Second
+
+// rewindWhenOverdue ends the reading (rewind) once the capture's write at
+// the head of queue is overdue, and reports whether it did.
+func (a *Applier) rewindWhenOverdue(ctx context.Context, queue *outcomes, rewind context.CancelFunc) *atomic.Bool {
+	rewound := &atomic.Bool{}
+	if a.outcomes == nil {
+		return rewound
+	}
+	go func() {
+		tick := time.NewTicker(outcomeOverdue / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if queue.overdue(outcomeOverdue) {
+					rewound.Store(true)
+					rewind()
+					return
+				}
+			}
+		}
+	}()
+	return rewound
 }

@@ -2,6 +2,7 @@ package livesync
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func seqs(rs []ready) []string {
 		if r.skip {
 			s = "skip"
 		}
-		out = append(out, strings.Join([]string{s, string(rune('0' + r.seq))}, "@"))
+		out = append(out, s+"@"+strconv.FormatUint(r.seq, 10))
 	}
 	return out
 }

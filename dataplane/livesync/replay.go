@@ -287,12 +287,8 @@ func (a *Applier) rowsOf(ctx context.Context, w *applyWorker, e capture.Entry) (
 	if !ok {
 		return nil, false, nil
 	}
-	if w.pk == nil {
-		col, err := a.target.Structure(ctx, e.Database, e.Collection)
-		if err != nil {
-			return nil, false, err
-		}
-		w.pk, w.schema = col.PrimaryField(), col.Schema
+	if err := a.keyField(ctx, w, e); err != nil {
+		return nil, false, err
 	}
 	cols := r.GetFieldsData()
 	if milvus.Column(cols, w.pk.GetName()) == nil && e.IDs != nil {
@@ -317,3 +313,17 @@ const (
 	firstAttempt = 15 * time.Second
 	lastAttempt  = 2 * time.Minute
 )
+
+// keyField reads, once, the key field and schema of the target's
+// collection of w (e's).
+func (a *Applier) keyField(ctx context.Context, w *applyWorker, e capture.Entry) error {
+	if w.pk != nil {
+		return nil
+	}
+	col, err := a.target.Structure(ctx, e.Database, e.Collection)
+	if err != nil {
+		return err
+	}
+	w.pk, w.schema = col.PrimaryField(), col.Schema
+	return nil
+}
