@@ -122,6 +122,15 @@ def start(args):
     # kill a server have it whole again sooner.
     cfg.set("common.session.ttl", SESSION_TTL)
     cfg.set("log.stdout", "false")
+    # Milvus keeps the files of dropped collections and compacted segments
+    # for 3 hours, and its write-ahead log for 3 days (8 GB a channel): an
+    # hour of benchmarks, which write tens of gigabytes, left 70 GB on this
+    # disk. The bed keeps them minutes, long enough for a segment copy to
+    # read a segment compacted away since it was listed.
+    for k, v in {"dataCoord.gc.interval": 120, "dataCoord.gc.dropTolerance": 600,
+                 "rocksmq.retentionTimeInMinutes": 30, "rocksmq.retentionSizeInMB": 2048,
+                 "rocksmq.compactionInterval": 600}.items():
+        cfg.set(k, v)
     if args.s3:
         # Milvus's minio settings reach any S3-compatible server.
         host, port = args.s3.rsplit(":", 1)
