@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/golang/protobuf/proto"
-	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
-	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -167,16 +165,8 @@ func claimOf(k *call, msg proto.Message, pk string) *keyClaim {
 	if k.kind != "write" || pk == "" {
 		return claim
 	}
-	var keys milvus.Keys
-	switch r := msg.(type) {
-	case interface{ GetFieldsData() []*schemapb.FieldData }:
-		keys = milvus.KeysOf(milvus.Column(r.GetFieldsData(), pk))
-	case *milvuspb.DeleteRequest:
-		var ok bool
-		if keys, ok = milvus.DeleteKeys(r.GetExpr(), pk); !ok {
-			return claim
-		}
-	default:
+	keys, ok := milvus.WrittenKeys(msg, pk)
+	if !ok {
 		return claim
 	}
 	claim.whole, claim.ints, claim.strs = false, keys.Ints, keys.Strs

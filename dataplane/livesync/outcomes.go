@@ -37,10 +37,9 @@ type waiting struct {
 	ready
 	token    string
 	resolved bool
-	// span is what it touches, read when first asked for, and again once
-	// it is resolved (its keys may come with its outcome).
-	span         *span
-	spanResolved bool
+	// span is what it touches, read when first asked for (resolve drops
+	// it: the keys may come with the outcome).
+	span *span
 	// until is, for a write of another process, the sequence by which its
 	// outcome is in the journal if it ever is: that process is gone.
 	until uint64
@@ -163,7 +162,7 @@ func (o *outcomes) overdue(d time.Duration) bool {
 
 // resolve makes a pending write ready by its outcome.
 func (w *waiting) resolve(out capture.Entry) {
-	w.resolved = true
+	w.resolved, w.span = true, nil
 	e := w.e
 	e.Pending = false
 	switch out.Outcome {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
-
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
@@ -91,10 +89,10 @@ func (o *outcomes) pass() []ready {
 
 // passable reports whether an entry ready waits behind one that is not.
 func (o *outcomes) passable() bool {
-	for i, w := range o.queue {
-		if i == 0 {
-			continue
-		}
+	if len(o.queue) < 2 {
+		return false
+	}
+	for _, w := range o.queue[1:] {
 		if w.resolved {
 			return true
 		}
@@ -103,9 +101,9 @@ func (o *outcomes) passable() bool {
 }
 
 func (o *outcomes) spanOfWaiting(w *waiting) span {
-	if w.span == nil || w.spanResolved != w.resolved {
+	if w.span == nil {
 		s := o.spanOf(w.e)
-		w.span, w.spanResolved = &s, w.resolved
+		w.span = &s
 	}
 	return *w.span
 }
@@ -146,27 +144,18 @@ func (a *Applier) spanOf(ctx context.Context, w *applyWorker) spanOf {
 			return whole
 		}
 		msg, _ := milvus.DecodeRequest(e.Method, e.Request)
-		pk := w.pk.GetName()
-		switch r := msg.(type) {
-		case *milvuspb.DeleteRequest:
-			keys, ok := milvus.DeleteKeys(r.GetExpr(), pk)
-			if !ok {
-				return whole
-			}
+		keys, ok := milvus.WrittenKeys(msg, w.pk.GetName())
+		switch {
+		case !ok:
+			return whole
+		case keys.Len() > 0:
 			return span{keys: keys.Strings()}
-		case *milvuspb.InsertRequest:
-			if c := milvus.Column(r.GetFieldsData(), pk); c != nil {
-				return span{keys: milvus.KeysOf(c).Strings()}
-			}
+		case e.Op == capture.OpInsert:
 			s := span{fresh: true}
 			if e.IDs != nil {
 				s.keys = e.IDs.Strings()
 			}
 			return s
-		case *milvuspb.UpsertRequest:
-			if c := milvus.Column(r.GetFieldsData(), pk); c != nil {
-				return span{keys: milvus.KeysOf(c).Strings()}
-			}
 		}
 		return whole
 	}

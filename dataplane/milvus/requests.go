@@ -218,6 +218,20 @@ func isWrite(method string) bool {
 	return method == "Insert" || method == "Upsert" || method == "Delete"
 }
 
+// WrittenKeys is what a write names by its key field pk: the keys of an
+// insert or an upsert (none when it carries no key column: the source
+// gives them), or of a delete by key. ok is false for any other request,
+// which may touch any row.
+func WrittenKeys(msg proto.Message, pk string) (keys Keys, ok bool) {
+	switch r := msg.(type) {
+	case interface{ GetFieldsData() []*schemapb.FieldData }:
+		return KeysOf(Column(r.GetFieldsData(), pk)), true
+	case *milvuspb.DeleteRequest:
+		return DeleteKeys(r.GetExpr(), pk)
+	}
+	return keys, false
+}
+
 // DeleteKeys reads the keys of a delete by key ("pk in [1, 2]",
 // `pk in ["a", 'b']`, "pk == 3"), the form clients send; ok is false for
 // any other expression, which may touch any row.
