@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+	"slices"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -94,7 +96,7 @@ func (s *Server) registerCluster(c echo.Context) error {
 func (s *Server) listClusters(c echo.Context) error {
 	p := principal(c)
 	out := []clusterJSON{}
-	for _, v := range s.cfg.Clusters.List() {
+	for _, v := range newestFirst(s.cfg.Clusters.List(), func(v *projections.ClusterView) time.Time { return v.CreatedAt }) {
 		if !v.Deleted && p.CanView(v.Organization) {
 			out = append(out, toClusterJSON(v))
 		}
@@ -153,4 +155,11 @@ func (s *Server) updateCluster(c echo.Context) error {
 	waitView(c, s.cfg.Clusters, cl.ID, cl.Seq())
 	v, _ := s.cfg.Clusters.Get(cl.ID)
 	return c.JSON(http.StatusOK, toClusterJSON(v))
+}
+
+// newestFirst orders a list as operators read it, the latest at the top;
+// views made in the same instant keep their order by ID.
+func newestFirst[V any](vs []V, created func(V) time.Time) []V {
+	slices.SortStableFunc(vs, func(a, b V) int { return created(b).Compare(created(a)) })
+	return vs
 }

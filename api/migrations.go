@@ -102,7 +102,7 @@ func (s *Server) live(v *projections.MigrationView) {
 func (s *Server) listMigrations(c echo.Context) error {
 	p := principal(c)
 	out := []*projections.MigrationView{}
-	for _, v := range s.cfg.Migrations.List() {
+	for _, v := range newestFirst(s.cfg.Migrations.List(), func(v *projections.MigrationView) time.Time { return v.CreatedAt }) {
 		if p.CanView(v.Organization) {
 			s.live(v)
 			out = append(out, v)

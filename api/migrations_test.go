@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -267,5 +268,36 @@ func TestAMigrationStartedThroughOneInstanceIsFoundThroughAnother(t *testing.T) 
 	}
 	if r := b.Do(t, "GET", "/v1/migrations/m-0123456789abcdef", st.OrgAdminToken, nil); r.Status != 404 {
 		t.Fatalf("a migration that does not exist: %d", r.Status)
+	}
+}
+
+// Lists read as operators read them: the latest at the top.
+func TestListsAreNewestFirst(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	var clusters, migrations []string
+	for _, name := range []string{"first", "second", "third"} {
+		id := registerCluster(t, s, name)
+		clusters = append([]string{id}, clusters...)
+		r := startMigration(t, s, st.OrgAdminToken, id)
+		if r.Status != 202 {
+			t.Fatalf("start: %d %s", r.Status, r.Body)
+		}
+		migrations = append([]string{r.JSON(t)["id"].(string)}, migrations...)
+		time.Sleep(2 * time.Millisecond) // distinct creation times
+	}
+	ids := func(path, key string) []string {
+		var out []string
+		for _, v := range s.Do(t, "GET", path, st.AdminToken, nil).JSON(t)[key].([]any) {
+			out = append(out, v.(map[string]any)["id"].(string))
+		}
+		return out
+	}
+	// Targets the migrations made are listed too.
+	got := slices.DeleteFunc(ids("/v1/clusters", "clusters"), func(id string) bool { return !slices.Contains(clusters, id) })
+	if !slices.Equal(got, clusters) {
+		t.Errorf("clusters listed %v, want newest first %v", got, clusters)
+	}
+	if got := ids("/v1/migrations", "migrations"); !slices.Equal(got, migrations) {
+		t.Errorf("migrations listed %v, want newest first %v", got, migrations)
 	}
 }
