@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -65,6 +66,27 @@ func oneArg(fs *flag.FlagSet, what string) (string, error) {
 		return "", usageError("%s: give exactly one %s", commandName(fs), what)
 	}
 	return fs.Arg(0), nil
+}
+
+// listed asks for a list, each item into out. With --json it prints the
+// API's answer as it is instead, and says that nothing is left to print.
+func listed(fs *flag.FlagSet, newClient func() (*client, error), args []string, path string, out any, stdout io.Writer) (bool, error) {
+	asJSON := fs.Bool("json", false, "print the API's answer as it is")
+	var raw json.RawMessage
+	if err := callWith(fs, newClient, args, 0, "arguments", "GET", func([]string) string { return path }, &raw); err != nil {
+		return false, err
+	}
+	if *asJSON {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return false, fmt.Errorf("reading %s: %w", path, err)
+		}
+		return false, printJSON(stdout, v)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return false, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return true, nil
 }
 
 // callWith parses a subcommand's flags and positional IDs (want of them),

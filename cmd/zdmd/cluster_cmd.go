@@ -39,7 +39,7 @@ func clusterSub(sub string, args []string, stdout io.Writer) error {
 		var out struct {
 			Clusters []clusterJSON `json:"clusters"`
 		}
-		if err := callWith(fs, newClient, args, 0, "arguments", "GET", func([]string) string { return "/v1/clusters" }, &out); err != nil {
+		if table, err := listed(fs, newClient, args, "/v1/clusters", &out, stdout); !table {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

@@ -101,3 +101,42 @@ func TestAnErrorSaysItsPrefixOnce(t *testing.T) {
 		t.Errorf("a zdmd out of reach reads %q", got)
 	}
 }
+
+// A list reads as a table, the source by its name; --json gives the
+// API's answer, and a cancel answers in a line.
+func TestListsAndCancelReadAsTablesAndLines(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/migrations":
+			_, _ = w.Write([]byte(`{"migrations":[{"id":"m-2","state":"syncing","stage":"migration","source_cluster_id":"c-9","source":{"name":"prod"},` +
+				`"target":{"name":"prod-next"},"progress":{"rows_copied":1200,"rows_total":1200},"lag_seconds":4000,"created_at":"2026-12-05T01:16:52Z"}]}`))
+		case "/v1/clusters":
+			_, _ = w.Write([]byte(`{"clusters":[{"id":"c-9","name":"prod","organization":"acme","project":"search","endpoint":"h:19530","status":"Locked"}]}`))
+		case "/v1/migrations/m-2/cancel":
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = w.Write([]byte(`{"id":"m-2","state":"cancelled"}`))
+		}
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"migration", "list"}, []string{"SOURCE", "m-2  syncing  migration  prod    prod-next  1200/1200  1h 6m  2026-12-05 01:16"}},
+		{[]string{"migration", "list", "--json"}, []string{`"source_cluster_id": "c-9"`}},
+		{[]string{"cluster", "list"}, []string{"c-9  prod  acme/search"}},
+		{[]string{"cluster", "list", "--json"}, []string{`"endpoint": "h:19530"`}},
+		{[]string{"migration", "cancel", "m-2"}, []string{"m-2: cancelled (state cancelled)"}},
+		{[]string{"migration", "cancel", "m-2", "--json"}, []string{`"state": "cancelled"`}},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(append(c.args, "--token", "x", "--api", srv.URL), &out, &errOut); code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.args, code, errOut.String())
+		}
+		for _, want := range c.want {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("%v: no %q in\n%s", c.args, want, out.String())
+			}
+		}
+	}
+}

@@ -17,15 +17,15 @@ type command struct {
 var commands = []command{
 	{"serve", "[flags]", "Run the zdm service: the API and console, the migrations' saga and the Milvus proxies, on an embedded NATS unless --nats-url names one."},
 	{"replay", "[flags] (--all | <migration-id>...)", "Print migrations' histories and check every step against the state machine."},
-	{"migration list", "[flags]", "List the migrations."},
+	{"migration list", "[--json] [flags]", "List the migrations, newest first: state, stage, source and target by name, rows copied, lag, start time. --json prints the API's answer."},
 	{"migration show", "[--json] [flags] <migration-id>", "Show where a migration stands: state, progress per collection, rate, ETA, lag, deadline, and after a failure what to do. --json prints the API's answer."},
 	{"migration watch", "[flags] <migration-id>", "Follow a migration's state, progress, lag and events until it ends."},
 	{"migration start", "--source <cluster-id> --target-name <name> --target-project <project> [flags]", "Start a migration of a registered source cluster to a new target."},
 	{"migration update", "[flags] <migration-id>", "Change a running migration's options (the row copy's rate limit)."},
 	{"migration stop-sync", "--confirm-writes-stopped [--force] <migration-id>", "Stop the sync once the applications stopped writing to the source: zdm drains the journal, checks the target and switches."},
-	{"migration cancel", "[flags] <migration-id>", "Cancel a migration; the source stays as it is, and a target zdm provisioned is released."},
+	{"migration cancel", "[--json] [flags] <migration-id>", "Cancel a migration; the source stays as it is, and a target zdm provisioned is released. --json prints the API's answer."},
 	{"migration events", "[--samples] [--json] [flags] <migration-id>", "Print a migration's history, one step a line: its number from the migration's start, its sequence, time, actor, kind and details. --samples adds the lag samples; --json prints the events as the API gives them."},
-	{"cluster list", "[flags]", "List the registered clusters."},
+	{"cluster list", "[--json] [flags]", "List the registered clusters, newest first. --json prints the API's answer."},
 	{"cluster show", "[flags] <cluster-id>", "Show a registered cluster (its credentials are never shown)."},
 	{"cluster register", "--name <name> --organization <org> --project <project> --endpoint <host:port> [flags]",
 		"Register a Milvus cluster. Its password is read from the environment variable ZDM_CLUSTER_PASSWORD, never from the command line " +

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/projections"
 )
 
@@ -34,29 +35,42 @@ func migrationSub(sub string, args []string, stdout io.Writer) error {
 		var out struct {
 			Migrations []projections.MigrationView `json:"migrations"`
 		}
-		if err := callWith(fs, newClient, args, 0, "arguments", "GET", func([]string) string { return "/v1/migrations" }, &out); err != nil {
+		if table, err := listed(fs, newClient, args, "/v1/migrations", &out, stdout); !table {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSTATE\tSTAGE\tSOURCE\tTARGET\tROWS\tLAG")
+		fmt.Fprintln(tw, "ID\tSTATE\tSTAGE\tSOURCE\tTARGET\tROWS\tLAG\tSTARTED")
 		for _, m := range out.Migrations {
 			lag := "-"
-			if m.LagSeconds != nil {
-				lag = fmt.Sprintf("%.1fs", *m.LagSeconds)
+			if m.LagSeconds != nil && !domain.IsTerminal(m.State) {
+				lag = humanDuration(time.Duration(*m.LagSeconds * float64(time.Second)))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", m.ID, m.State, m.Stage, m.SourceClusterID, m.Target.Name, m.Progress.RowsCopied, m.Progress.RowsTotal, lag)
+			source := m.Source.Name
+			if source == "" {
+				source = m.SourceClusterID
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", m.ID, m.State, m.Stage, source, m.Target.Name,
+				m.Progress.RowsCopied, m.Progress.RowsTotal, lag, m.CreatedAt.UTC().Format("2006-01-02 15:04"))
 		}
 		return tw.Flush()
 	case "show":
 		return migrationShow(fs, newClient, args, stdout)
 	case "cancel":
-		var out map[string]any
+		asJSON := fs.Bool("json", false, "print the API's answer as it is")
+		var raw json.RawMessage
 		if err := callWith(fs, newClient, args, 1, "migration ID", "POST", func(ids []string) string {
 			return "/v1/migrations/" + url.PathEscape(ids[0]) + "/cancel"
-		}, &out); err != nil {
+		}, &raw); err != nil {
 			return err
 		}
-		return printJSON(stdout, out)
+		var out projections.MigrationView
+		if err := json.Unmarshal(raw, &out); err != nil || *asJSON {
+			var v any
+			_ = json.Unmarshal(raw, &v)
+			return printJSON(stdout, v)
+		}
+		fmt.Fprintf(stdout, "%s: cancelled (state %s); the source stays as it is\n", out.ID, out.State)
+		return nil
 	case "start":
 		return migrationStart(fs, newClient, args, stdout)
 	case "stop-sync":

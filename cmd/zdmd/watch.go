@@ -179,6 +179,20 @@ type bar struct {
 	skipped       string
 }
 
+// copyOver says the copy has nothing left to do: it ended, or the
+// migration did.
+func copyOver(m *projections.MigrationView) bool {
+	if domain.IsTerminal(m.State) {
+		return true
+	}
+	for _, c := range m.Progress.Collections {
+		if !c.Done && c.Skipped == "" {
+			return false
+		}
+	}
+	return len(m.Progress.Collections) > 0
+}
+
 // frame is the terminal view: one bar per collection and in total.
 func frame(m *projections.MigrationView) []string {
 	out := []string{fmt.Sprintf("migration %s  state %s  stage %s", m.ID, m.State, orDash(m.Stage))}
@@ -193,6 +207,8 @@ func frame(m *projections.MigrationView) []string {
 			tail += "  skipped: " + b.skipped
 		case b.done:
 			tail += "  done"
+		case domain.IsTerminal(m.State):
+			tail += "  stopped"
 		default:
 			tail += fmt.Sprintf("  %s rows/s  ETA %s", count(int64(b.rate)), dur(b.eta))
 		}
@@ -202,7 +218,15 @@ func frame(m *projections.MigrationView) []string {
 		out = append(out, row(bar{c.Database + "." + c.Collection, c.RowsCopied, c.RowsTotal, c.RowsPerSecond, c.ETASeconds, c.Done, c.Skipped}))
 	}
 	p := m.Progress
-	out = append(out, row(bar{"total", p.RowsCopied, p.RowsTotal, p.RowsPerSecond, p.ETASeconds, false, ""}))
+	total := row(bar{"total", p.RowsCopied, p.RowsTotal, p.RowsPerSecond, p.ETASeconds, false, ""})
+	if copyOver(m) {
+		// Nothing is left to copy: the rate is the copy's own, and no ETA.
+		total = fmt.Sprintf("%-*s %s %5.1f%%  %s/%s rows", width, "total", progressBar(p.RowsCopied, p.RowsTotal, 30), percent(p.RowsCopied, p.RowsTotal), count(p.RowsCopied), count(p.RowsTotal))
+		if p.RowsPerSecond > 0 && !domain.IsTerminal(m.State) || m.State == domain.StateSwitchedOver {
+			total += fmt.Sprintf("  copied at %s rows/s", count(int64(p.RowsPerSecond)))
+		}
+	}
+	out = append(out, total)
 	if p.SegmentsCopied > 0 {
 		out = append(out, fmt.Sprintf("segments staged on the target %s (%s)", count(int64(p.SegmentsCopied)), byteSize(p.BytesCopied)))
 	}

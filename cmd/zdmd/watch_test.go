@@ -224,6 +224,20 @@ func TestWatchFrameDrawsABarPerCollection(t *testing.T) {
 	if l := plainLine(m); !strings.HasSuffix(l, "lag=3.5s segments=12 bytes=1610612736") {
 		t.Errorf("plain line: %s", l)
 	}
+	// A cancelled migration has no rate or ETA left, and its collections
+	// not copied say so.
+	m.State = domain.StateCancelled
+	f = strings.Join(frame(m), "\n")
+	if strings.Contains(f, "ETA") || strings.Contains(f, "rows/s") || !strings.Contains(f, "500/2,000 rows  stopped") {
+		t.Errorf("a cancelled migration's frame:\n%s", f)
+	}
+	// Once every collection is copied, the total gives the copy's rate and no ETA.
+	m.State, m.Progress.RowsCopied, m.Progress.RowsPerSecond = domain.StateSyncing, 3000, 1200
+	m.Progress.Collections[1].RowsCopied, m.Progress.Collections[1].Done = 2000, true
+	f = strings.Join(frame(m), "\n")
+	if strings.Contains(f, "ETA") || !strings.Contains(f, "total      [##############################] 100.0%  3,000/3,000 rows  copied at 1,200 rows/s") {
+		t.Errorf("a copied migration's frame:\n%s", f)
+	}
 }
 
 // A note is printed once, when it is first seen, whichever the view.
