@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,8 +27,9 @@ type journalSetup struct {
 	unarmed bool
 	store   *eventstore.Store
 	journal *eventstore.Journal
-	// natsCPU is the CPU of NATS outside this process (0: embedded).
-	natsCPU func() time.Duration
+	// natsCPU is the CPU of each NATS server outside this process (none:
+	// embedded).
+	natsCPU func() []time.Duration
 }
 
 // proxyReplicas measures the capture with its journal on one
@@ -40,7 +42,7 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 	dir, _ := os.MkdirTemp("", "zdm-bench-replicas-")
 	defer os.RemoveAll(dir)
 
-	r1 := journalSetup{name: "1 replica (embedded)", natsCPU: func() time.Duration { return 0 }}
+	r1 := journalSetup{name: "1 replica (embedded)", natsCPU: func() []time.Duration { return nil }}
 	var emb *eventstore.Embedded
 	emb, r1.store, r1.journal = embeddedJournal(ctx, dir+"/r1")
 	defer emb.Close()
@@ -52,7 +54,13 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 	must(err)
 	cjnc, err := nats.Connect(cluster.URLs())
 	must(err)
-	r3 := journalSetup{name: "3 replicas (cluster)", natsCPU: func() time.Duration { return pidCPU(cluster.PIDs()) }}
+	r3 := journalSetup{name: "3 replicas (cluster)", natsCPU: func() []time.Duration {
+		var out []time.Duration
+		for _, pid := range cluster.PIDs() {
+			out = append(out, pidCPU([]int{pid}))
+		}
+		return out
+	}}
 	r3.store, err = eventstore.OpenReplicated(ctx, cnc, 3)
 	must(err)
 	r3.journal, err = r3.store.OpenJournalOn(ctx, cjnc)
@@ -87,26 +95,37 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 			proxied = append(proxied, insertLatencies(ctx, via, col, 25, base+5e6)...)
 		}
 		var dRates, pRates []float64
-		var dSelf, pSelf, pNATS, dSrc time.Duration
+		var dSelf, pSelf, dSrc time.Duration
+		pNATS := make([]time.Duration, len(s.natsCPU()))
 		var dBatches, pBatches float64
 		for r := 0; r < rounds; r++ {
 			base := 8e10 + int64(i)*1e10 + int64(r)*1e8
 			n0 := s.natsCPU()
 			p := insertThroughput(ctx, via, col, clients, time.Second, base)
-			pNATS += s.natsCPU() - n0
+			for k, n := range s.natsCPU() {
+				pNATS[k] += n - n0[k]
+			}
 			d := insertThroughput(ctx, src, col, clients, time.Second, base+5e7)
 			dRates, pRates = append(dRates, d.rate), append(pRates, p.rate)
 			dSelf, pSelf, dSrc = dSelf+d.cpu, pSelf+p.cpu, dSrc+d.src
 			dBatches, pBatches = dBatches+d.rate*d.wall.Seconds()/100, pBatches+p.rate*p.wall.Seconds()/100
 		}
 		perBatch := func(d time.Duration, n float64) float64 { return float64(d.Microseconds()) / max(n, 1) }
-		capturePer := perBatch(pSelf+pNATS, pBatches) - perBatch(dSelf, dBatches)
+		capturePer := perBatch(pSelf+sum(pNATS), pBatches) - perBatch(dSelf, dBatches)
 		sourcePer := perBatch(dSrc, dBatches)
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		fmt.Printf("  %-21s p50 added %5.2f ms (goal <= 1 ms); throughput proxy/direct %.2f (%.0f against %.0f rows/s);\n",
 			s.name, ms(pct(proxied, 50))-ms(pct(direct, 50)), median(pRates)/median(dRates), median(pRates), median(dRates))
 		fmt.Printf("  %-21s capture's CPU per write %.0f us (proxy, journal and NATS, less the client's), the source server's %.0f us: %.2f of it (goal < 0.1)\n",
 			"", capturePer, sourcePer, capturePer/max(sourcePer, 1))
+		if len(pNATS) > 1 {
+			// On hosts of their own, each NATS server's CPU is its host's: the
+			// capturing zdmd's host carries its own and at most the busiest
+			// server's (the stream's leader).
+			hostPer := perBatch(pSelf+slices.Max(pNATS), pBatches) - perBatch(dSelf, dBatches)
+			fmt.Printf("  %-21s of it the NATS servers' %.0f us (the busiest %.0f us); on the zdmd's host, were each server on its own: %.0f us, %.2f of the source's\n",
+				"", perBatch(sum(pNATS), pBatches), perBatch(slices.Max(pNATS), pBatches), hostPer, hostPer/max(sourcePer, 1))
+		}
 		via.Close()
 		stop()
 		c.Disarm(fmt.Sprintf("benchreplicas%d", i))
@@ -115,4 +134,12 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 	fmt.Println("  NATS's CPU is in this process with one replica, in three zdm-nats processes with three; all share the cores with both Milvus servers;")
 	fmt.Println("  relayed: the writes reach an instance that does not drive and relays them to the one that does, both in this process)")
 	fmt.Println()
+}
+
+func sum(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t
 }
