@@ -48,12 +48,12 @@ test-milvus:
 	@MILVUS_PKGS='$(MILVUS_PKGS)' GO='$(GO)' GOTESTFLAGS='$(GOTESTFLAGS)' scripts/test.sh milvus e2e
 
 # Benchmarks print ratios against baselines measured in the same run; the
-# segment copy runs once more on a larger set (a million rows).
+# data plane's parts each run on a test bed started afresh, and the
+# segment copy once more on a larger set (a million rows).
 bench:
 	$(GO) run ./bench/controlplane
 	$(GO) test -run '^$$' -bench ProxiedInsert -benchmem -benchtime 3000x ./dataplane/capture/
-	@scripts/milvus-up.sh
-	@$(GO) run ./bench/dataplane && $(GO) run ./bench/dataplane -only segcopy -rows 1000000 && $(GO) run ./bench/dataplane -only s3copy; status=$$?; scripts/milvus-down.sh; exit $$status
+	@GO=$(GO) scripts/bench-dataplane.sh
 
 run: build
 	ZDM_ADMIN_TOKEN=$${ZDM_ADMIN_TOKEN:-dev-admin} $(BIN) serve --data-dir ./data --dataplane simulated
