@@ -53,6 +53,18 @@ func requireScrape(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// mayCommand refuses a command to a role that drives nothing (a viewer,
+// a scrape token) before its body is read: such a caller is told it may
+// not, whatever it sent.
+func mayCommand(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := principal(c).MayDriveAny(); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
 func principal(c echo.Context) domain.Principal {
 	p, _ := c.Get(principalKey).(domain.Principal)
 	return p

@@ -105,6 +105,14 @@ func (s *Server) listClusters(c echo.Context) error {
 }
 
 func (s *Server) getCluster(c echo.Context) error {
+	v, err := s.visibleCluster(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toClusterJSON(v))
+}
+
+func (s *Server) visibleCluster(c echo.Context) (*projections.ClusterView, error) {
 	v, ok := s.cfg.Clusters.Get(c.Param("id"))
 	if !ok {
 		v, ok = awaitStored[*projections.ClusterView](c, s.cfg.History, s.cfg.Clusters, domain.ClusterStream)
@@ -112,9 +120,9 @@ func (s *Server) getCluster(c echo.Context) error {
 	// Another organization's cluster is answered as one that does not
 	// exist: its id tells nothing.
 	if !ok || v.Deleted || !principal(c).CanView(v.Organization) {
-		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no cluster " + c.Param("id")}
+		return nil, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no cluster " + c.Param("id")}
 	}
-	return c.JSON(http.StatusOK, toClusterJSON(v))
+	return v, nil
 }
 
 func (s *Server) deleteCluster(c echo.Context) error {
@@ -140,6 +148,15 @@ type clusterPatch struct {
 }
 
 func (s *Server) updateCluster(c echo.Context) error {
+	// The caller is told it may not change the cluster before anything
+	// it sent is read, as for a migration.
+	v, err := s.visibleCluster(c)
+	if err != nil {
+		return err
+	}
+	if err := principal(c).AuthorizeOn("cluster", v.ID, v.Organization, v.Project); err != nil {
+		return err
+	}
 	var req clusterPatch
 	if err := bind(c, &req); err != nil {
 		return err
@@ -153,7 +170,7 @@ func (s *Server) updateCluster(c echo.Context) error {
 		return err
 	}
 	waitView(c, s.cfg.Clusters, cl.ID, cl.Seq())
-	v, _ := s.cfg.Clusters.Get(cl.ID)
+	v, _ = s.cfg.Clusters.Get(cl.ID)
 	return c.JSON(http.StatusOK, toClusterJSON(v))
 }
 

@@ -108,7 +108,7 @@ func NewServer(cfg Config) *Server {
 	// method a path does not take was 404 instead of 405.
 	v1 := e.Group("/v1")
 	mw := []echo.MiddlewareFunc{authenticate(cfg.Tokens)}
-	cmd := []echo.MiddlewareFunc{authenticate(cfg.Tokens), s.idempotent}
+	cmd := []echo.MiddlewareFunc{authenticate(cfg.Tokens), mayCommand, s.idempotent}
 	v1.POST("/clusters", s.registerCluster, cmd...)
 	v1.GET("/clusters", s.listClusters, mw...)
 	v1.GET("/clusters/:id", s.getCluster, mw...)

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 )
 
@@ -52,4 +53,37 @@ func (p Principal) CanDrive(org, project string) bool {
 		return p.Organization == org && slices.Contains(p.Projects, project)
 	}
 	return false
+}
+
+// Authorize checks that the principal may drive what belongs to
+// org/project (R12), and says why not.
+func (p Principal) Authorize(org, project string) error {
+	if !p.CanDrive(org, project) {
+		if !p.CanView(org) {
+			return fmt.Errorf("%w: %s may not act in organization %s", ErrForbidden, p.User, org)
+		}
+		return fmt.Errorf("%w: %s (%s) may not drive migrations of %s/%s; an organization or project admin must",
+			ErrForbidden, p.User, p.Role, org, project)
+	}
+	return nil
+}
+
+// AuthorizeOn is Authorize for an aggregate that exists: to a principal
+// who may not see its organization it does not, so that ids of other
+// tenants cannot be told from ids never issued.
+func (p Principal) AuthorizeOn(kind, id, org, project string) error {
+	if !p.CanView(org) {
+		return fmt.Errorf("%w: %s %s", ErrNotFound, kind, id)
+	}
+	return p.Authorize(org, project)
+}
+
+// MayDriveAny says whether the principal's role drives anything at all:
+// viewers and scrape tokens are refused a command before it is read.
+func (p Principal) MayDriveAny() error {
+	switch p.Role {
+	case RoleAdmin, RoleOrgAdmin, RoleProjectAdmin:
+		return nil
+	}
+	return fmt.Errorf("%w: %s (%s) may not change anything; an organization or project admin must", ErrForbidden, p.User, p.Role)
 }

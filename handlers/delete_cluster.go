@@ -13,7 +13,7 @@ func (s *Service) DeleteCluster(ctx context.Context, p domain.Principal, command
 	if err != nil {
 		return nil, err
 	}
-	if err := authorizeOn(p, "cluster", id, c.Organization, c.Project); err != nil {
+	if err := p.AuthorizeOn("cluster", id, c.Organization, c.Project); err != nil {
 		return nil, err
 	}
 	c, err = s.clusters.Exec(ctx, id, commandID, p.User, func(c *domain.Cluster) ([]domain.Event, error) {

@@ -129,7 +129,7 @@ func (s *Service) RegisterCluster(ctx context.Context, p domain.Principal, comma
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	if err := authorize(p, r.Organization, r.Project); err != nil {
+	if err := p.Authorize(r.Organization, r.Project); err != nil {
 		return nil, err
 	}
 	if !s.dir.HasProject(r.Organization, r.Project) {

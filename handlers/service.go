@@ -159,27 +159,5 @@ func idFor(prefix, commandID string) (id string, keyed bool) {
 	return prefix + hex.EncodeToString(sum[:8]), true
 }
 
-// authorize checks R12 for a principal on org/project.
-func authorize(p domain.Principal, org, project string) error {
-	if !p.CanDrive(org, project) {
-		if !p.CanView(org) {
-			return fmt.Errorf("%w: %s may not act in organization %s", domain.ErrForbidden, p.User, org)
-		}
-		return fmt.Errorf("%w: %s (%s) may not drive migrations of %s/%s; an organization or project admin must",
-			domain.ErrForbidden, p.User, p.Role, org, project)
-	}
-	return nil
-}
-
-// authorizeOn is authorize for an aggregate that exists: to a principal
-// who may not see its organization it does not, so that ids of other
-// tenants cannot be told from ids never issued.
-func authorizeOn(p domain.Principal, kind, id, org, project string) error {
-	if !p.CanView(org) {
-		return fmt.Errorf("%w: %s %s", domain.ErrNotFound, kind, id)
-	}
-	return authorize(p, org, project)
-}
-
 // isNotFound reports a missing aggregate.
 func isNotFound(err error) bool { return errors.Is(err, domain.ErrNotFound) }

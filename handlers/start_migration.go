@@ -50,7 +50,7 @@ func (s *Service) StartMigration(ctx context.Context, p domain.Principal, comman
 	if err := r.Options.Validate(); err != nil {
 		return nil, err
 	}
-	if err := authorize(p, src.Organization, src.Project); err != nil {
+	if err := p.Authorize(src.Organization, src.Project); err != nil {
 		return nil, err
 	}
 	targetOrg := r.Target.Organization
@@ -58,7 +58,7 @@ func (s *Service) StartMigration(ctx context.Context, p domain.Principal, comman
 		targetOrg = src.Organization
 	}
 	if targetOrg == src.Organization {
-		if err := authorize(p, targetOrg, r.Target.Project); err != nil {
+		if err := p.Authorize(targetOrg, r.Target.Project); err != nil {
 			return nil, err
 		}
 		if !s.dir.HasProject(targetOrg, r.Target.Project) {

@@ -28,5 +28,5 @@ func (s *Service) authorizeMigration(ctx context.Context, p domain.Principal, id
 	if err != nil {
 		return err
 	}
-	return authorizeOn(p, "migration", id, m.Organization, m.Source.Project)
+	return p.AuthorizeOn("migration", id, m.Organization, m.Source.Project)
 }

@@ -77,7 +77,7 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 	if err != nil {
 		return nil, err
 	}
-	if err := authorizeOn(p, "cluster", id, c.Organization, c.Project); err != nil {
+	if err := p.AuthorizeOn("cluster", id, c.Organization, c.Project); err != nil {
 		return nil, err
 	}
 	if u.Endpoint != nil && (c.LockedBy != "" || c.ClaimedBy != "") && *u.Endpoint != c.Endpoint {
