@@ -60,7 +60,12 @@ func historySize(t *testing.T, s *st.Server) int {
 			if err != nil {
 				t.Fatal(err)
 			}
-			n += len(recs)
+			for _, rec := range recs {
+				// A running migration samples its lag by itself.
+				if _, lag := rec.Event.(domain.LagSampled); !lag {
+					n++
+				}
+			}
 		}
 	}
 	return n
@@ -169,7 +174,7 @@ func TestClusterEndpoints(t *testing.T) {
 
 	expectRefusals(t, s, "/v1/clusters", []refusal{
 		{"malformed JSON", st.OrgAdminToken, `{"name":`, 400, "malformed_json", ""},
-		{"not an object", st.OrgAdminToken, `[1,2]`, 400, "invalid_field", ""},
+		{"not an object", st.OrgAdminToken, `[1,2]`, 400, "malformed_json", ""},
 		{"missing name", st.OrgAdminToken, map[string]any{"organization": "acme", "project": "search", "endpoint": "h:1"}, 400, "invalid_field", "name"},
 		{"wrong type", st.OrgAdminToken, `{"name":"x","organization":"acme","project":"search","endpoint":"h:1","spare":"yes"}`, 400, "invalid_field", "spare"},
 		{"unknown field", st.OrgAdminToken, `{"name":"x","organization":"acme","project":"search","endpoint":"h:1","colour":1}`, 400, "unknown_field", "colour"},

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,34 +88,4 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		_ = c.JSON(e.Status, errorBody{Error: e})
 	}
-}
-
-// bind decodes a JSON body strictly: unknown fields and wrong types are
-// 400s naming the field; nothing reaches a handler half-decoded.
-func bind(c echo.Context, v any) error {
-	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	var (
-		syn *json.SyntaxError
-		typ *json.UnmarshalTypeError
-	)
-	switch {
-	case err == nil:
-		if dec.More() {
-			return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body holds more than one JSON value"}
-		}
-		return nil
-	case errors.As(err, &syn):
-		return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: fmt.Sprintf("malformed JSON at byte %d", syn.Offset)}
-	case errors.As(err, &typ):
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: typ.Field,
-			Message: fmt.Sprintf("%s must be of type %s, not %s", typ.Field, typ.Type, typ.Value)}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &Error{Status: http.StatusBadRequest, Code: "unknown_field", Field: f, Message: fmt.Sprintf("%s is not a field of this request", f)}
-	case errors.Is(err, echo.ErrStatusRequestEntityTooLarge):
-		return err
-	}
-	return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body is not a JSON object: " + err.Error()}
 }

@@ -19,7 +19,7 @@ func TestTheCopyRateLimitChangesWhileTheCopyRunsAndNotAfter(t *testing.T) {
 		{limit(2_000_000_000), "options.copy_rate_limit"},
 		{limit("fast"), "options.copy_rate_limit"},
 		{map[string]any{}, "options.copy_rate_limit"},
-		{map[string]any{"options": map[string]any{"lag_threshold_seconds": 5}}, "lag_threshold_seconds"}, // not one a running migration changes
+		{map[string]any{"options": map[string]any{"lag_threshold_seconds": 5}}, "options.lag_threshold_seconds"}, // not one a running migration changes
 	} {
 		r := s.Do(t, "PATCH", path, st.OrgAdminToken, bad.body)
 		if r.Status != 400 || r.ErrorField(t) != bad.field {

@@ -1,0 +1,162 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// bind decodes a JSON body strictly: unknown fields and wrong types are
+// 400s naming the field by its whole path; nothing reaches a handler
+// half-decoded.
+func bind(c echo.Context, v any) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
+			return err
+		}
+		return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body could not be read: " + err.Error()}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case err == nil:
+		if dec.More() {
+			return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body holds more than one JSON value"}
+		}
+		return nil
+	case errors.Is(err, io.EOF):
+		return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the request has no body: send a JSON object"}
+	case errors.As(err, &syn):
+		return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: fmt.Sprintf("malformed JSON at byte %d", syn.Offset)}
+	case errors.As(err, &typ) && typ.Field == "":
+		return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body must be a JSON object, not " + typ.Value}
+	case errors.As(err, &typ):
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: typ.Field,
+			Message: fmt.Sprintf("%s must be %s, not %s", typ.Field, jsonKind(typ.Type), typ.Value)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := unknownPath(body, reflect.TypeOf(v))
+		if f == "" {
+			f = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		}
+		return &Error{Status: http.StatusBadRequest, Code: "unknown_field", Field: f, Message: fmt.Sprintf("%s is not a field of this request", f)}
+	}
+	return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body is not a JSON object: " + err.Error()}
+}
+
+// jsonKind names a Go type as a JSON client knows it.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "of another type"
+}
+
+// unknownPath finds where in body a key names no field of t, as the
+// dotted path a client wrote ("options.lag_threshold_seconds"): the
+// decoder names only the key.
+func unknownPath(body []byte, t reflect.Type) string {
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return ""
+	}
+	return unknownIn(doc, t, "")
+}
+
+func unknownIn(doc any, t reflect.Type, at string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	join := func(k string) string {
+		if at == "" {
+			return k
+		}
+		return at + "." + k
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, _ := doc.(map[string]any)
+		fields := jsonFields(t)
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			ft, ok := fields[strings.ToLower(k)]
+			if !ok {
+				return join(k)
+			}
+			if p := unknownIn(obj[k], ft, join(k)); p != "" {
+				return p
+			}
+		}
+	case reflect.Map:
+		obj, _ := doc.(map[string]any)
+		for k, val := range obj {
+			if p := unknownIn(val, t.Elem(), join(k)); p != "" {
+				return p
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		list, _ := doc.([]any)
+		for i, item := range list {
+			if p := unknownIn(item, t.Elem(), fmt.Sprintf("%s[%d]", at, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// jsonFields are a struct's fields by the lower-cased name the decoder
+// matches them by, those of embedded structs included.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+			continue
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			for k, ft := range jsonFields(f.Type) {
+				out[k] = ft
+			}
+			continue
+		case !f.IsExported():
+			continue
+		case name == "":
+			name = f.Name
+		}
+		out[strings.ToLower(name)] = f.Type
+	}
+	return out
+}

@@ -1,0 +1,53 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+)
+
+// A refused body is named as the client wrote it: the whole path of a
+// field, its type in JSON's words, and what is wrong with the body.
+func TestABadBodyIsNamedAsTheClientWroteIt(t *testing.T) {
+	type target struct {
+		Name    string `json:"name"`
+		Project string
+	}
+	type request struct {
+		Target  target   `json:"target"`
+		Targets []target `json:"targets"`
+		Options *struct {
+			Limit int64 `json:"limit"`
+			Shown bool  `json:"shown"`
+		} `json:"options"`
+	}
+	for _, c := range []struct {
+		body, code, field, message string
+	}{
+		{`{"options":{"limit":5,"lag":3}}`, "unknown_field", "options.lag", "options.lag is not a field of this request"},
+		{`{"targets":[{"name":"a"},{"name":"b","colour":1}]}`, "unknown_field", "targets[1].colour", ""},
+		{`{"target":{"PROJECT":"x","nme":"a"}}`, "unknown_field", "target.nme", ""},
+		{`{"options":{"limit":1.5}}`, "invalid_field", "options.limit", "options.limit must be a whole number, not number 1.5"},
+		{`{"options":{"shown":"yes"}}`, "invalid_field", "options.shown", "options.shown must be true or false, not string"},
+		{`{"target":[1]}`, "invalid_field", "target", "target must be an object, not array"},
+		{`[1,2]`, "malformed_json", "", "the body must be a JSON object, not array"},
+		{``, "malformed_json", "", "the request has no body: send a JSON object"},
+		{`{"target":`, "malformed_json", "", ""},
+		{`{} {}`, "malformed_json", "", "the body holds more than one JSON value"},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(c.body))
+		var v request
+		err := bind(echo.New().NewContext(req, httptest.NewRecorder()), &v)
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%s: %v, want an API error", c.body, err)
+		}
+		if e.Status != 400 || e.Code != c.code || e.Field != c.field || c.message != "" && e.Message != c.message {
+			t.Errorf("%s: %d %s field %q %q, want %s field %q %q", c.body, e.Status, e.Code, e.Field, e.Message, c.code, c.field, c.message)
+		}
+	}
+}
