@@ -121,7 +121,7 @@ func (o Options) Validate() error {
 	}
 	for i, addr := range o.Notify {
 		if _, err := mail.ParseAddress(addr); err != nil || strings.ContainsAny(addr, "\r\n") {
-			return FieldError(fmt.Sprintf("options.notify[%d]", i), "is not an email address")
+			return FieldError(fmt.Sprintf("options.notify[%d]", i), fmt.Sprintf("%q is not an email address", addr))
 		}
 	}
 	return nil

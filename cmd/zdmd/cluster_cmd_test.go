@@ -140,3 +140,16 @@ func TestListsAndCancelReadAsTablesAndLines(t *testing.T) {
 		}
 	}
 }
+
+// A flag given a value it refuses says so, and is not taken as missing.
+func TestAFlagGivenABadValueIsNotToldMissing(t *testing.T) {
+	for args, want := range map[string]string{
+		"migration update m-1 --copy-rate-limit -3": "--copy-rate-limit: must be 0 (no limit) or more rows per second, not -3",
+		"migration update m-1":                      "--copy-rate-limit is required",
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(append(strings.Fields(args), "--token", "x", "--api", "http://127.0.0.1:1"), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), want) {
+			t.Errorf("%s: exit %d %q, want 2 and %q", args, code, errOut.String(), want)
+		}
+	}
+}

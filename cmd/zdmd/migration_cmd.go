@@ -201,8 +201,13 @@ func migrationUpdate(fs *flag.FlagSet, newClient func() (*client, error), args [
 	if err != nil {
 		return err
 	}
-	if *rateLimit < 0 {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "copy-rate-limit" })
+	switch {
+	case !given:
 		return usageError("--copy-rate-limit is required: rows per second, 0 for no limit")
+	case *rateLimit < 0:
+		return usageError("--copy-rate-limit: must be 0 (no limit) or more rows per second, not %d", *rateLimit)
 	}
 	c, err := newClient()
 	if err != nil {
