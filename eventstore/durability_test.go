@@ -150,3 +150,23 @@ func TestEmbeddedServerNamesWhyItCannotStart(t *testing.T) {
 		t.Fatalf("second server on one directory: %v", err)
 	}
 }
+
+// A lone server refuses a replicated store for good: it is told at once,
+// with what to change, not after a minute of tries.
+func TestALoneServerRefusesReplicasAtOnce(t *testing.T) {
+	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: t.TempDir(), Listen: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	nc, err := emb.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	began := time.Now()
+	_, err = eventstore.OpenReplicated(context.Background(), nc, 3)
+	if err == nil || !strings.Contains(err.Error(), "--nats-replicas 1") || time.Since(began) > 2*time.Second {
+		t.Fatalf("three replicas on a lone server: %v after %s", err, time.Since(began))
+	}
+}

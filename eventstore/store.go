@@ -106,9 +106,22 @@ func perSubject(n int64) int64 {
 
 // create runs a creation until it succeeds or its tries are spent: even
 // "insufficient resources" may only mean that a peer has not joined yet.
+// A server that is not part of a cluster refuses more than one replica
+// for good, and no retry changes that.
 func create(ctx context.Context, fn func(context.Context) error) error {
-	return createRetry.Do(ctx, func(int) error { return fn(ctx) })
+	return createRetry.Do(ctx, func(int) error {
+		err := fn(ctx)
+		var api *jetstream.APIError
+		if errors.As(err, &api) && api.ErrorCode == errReplicasNotClustered {
+			return retry.Stop(fmt.Errorf("%w: this NATS server is not part of a cluster, so it keeps one replica (--nats-replicas 1, nats_replicas: 1)", err))
+		}
+		return err
+	})
 }
+
+// errReplicasNotClustered is JetStream's "replicas > 1 not supported in
+// non-clustered mode".
+const errReplicasNotClustered jetstream.ErrorCode = 10074
 
 // Replicas is how many servers keep each of the store's streams and buckets.
 func (s *Store) Replicas() int { return s.replicas }
