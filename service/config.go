@@ -155,9 +155,36 @@ func LoadConfig(path string) (Config, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// The decoder names the Go type a key is missing from; the
+			// operator wrote a file, not a type.
+			lines := make([]string, len(te.Errors))
+			for i, e := range te.Errors {
+				for _, r := range yamlWords {
+					e = r.re.ReplaceAllString(e, r.say)
+				}
+				lines[i] = e
+			}
+			return cfg, fmt.Errorf("--config %s: %s", path, strings.Join(lines, "; "))
+		}
 		return cfg, fmt.Errorf("--config %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// yamlWords say the decoder's type errors in the file's terms.
+var yamlWords = []struct {
+	re  *regexp.Regexp
+	say string
+}{
+	{regexp.MustCompile(`field (\S+) not found in type \S+`), "$1 is not a setting zdmd knows (operator guide: Configuration reference)"},
+	{regexp.MustCompile("cannot unmarshal !!\\w+ (`[^`]*`) into time\\.Duration"), "$1 is not a duration such as 500ms, 30s or 5m"},
+	{regexp.MustCompile("cannot unmarshal !!\\w+ (`[^`]*`) into u?int\\d*"), "$1 is not a whole number"},
+	{regexp.MustCompile("cannot unmarshal !!\\w+ (`[^`]*`) into float\\d+"), "$1 is not a number"},
+	{regexp.MustCompile("cannot unmarshal !!\\w+ (`[^`]*`) into bool"), "$1 is not true or false"},
+	{regexp.MustCompile("cannot unmarshal !!\\w+ (`[^`]*`) into \\[\\]\\S+"), "$1 is not a list"},
+	{regexp.MustCompile("cannot unmarshal !!\\w+ (`[^`]*`) into \\S+"), "$1 is not a section of settings"},
 }
 
 // Validate names the first setting that is out of range, by its key in

@@ -214,3 +214,22 @@ func TestRetryPoliciesLoadFromTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A file zdmd cannot read is told in the file's terms: the key it does not
+// know, the value that is not what its setting takes, and the line.
+func TestAConfigFileIsRefusedInItsOwnTerms(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zdmd.yaml")
+	yml := "listen: 127.0.0.1:1\ncolour: blue\nsaga:\n  tick: soon\nnats_replicas: three\n"
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := service.LoadConfig(path)
+	for _, want := range []string{"line 2: colour is not a setting zdmd knows", "line 4: `soon` is not a duration", "line 5: `three` is not a whole number"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no %q in %v", want, err)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "service.") {
+		t.Errorf("the message names a Go type: %v", err)
+	}
+}
