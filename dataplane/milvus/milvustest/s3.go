@@ -77,6 +77,11 @@ func StartS3(weed, dir string) (addr string, pid int, stop func(), err error) {
 	if err != nil {
 		return "", 0, nil, err
 	}
+	// The process runs in dir, where a relative path to weed (the bench's
+	// default, .cache/venv/bin/weed) would name nothing.
+	if weed, err = filepath.Abs(weed); err != nil {
+		return "", 0, nil, err
+	}
 	cmd := exec.Command(weed, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = log, log
