@@ -137,6 +137,14 @@ func TestConsoleDrivesAMigration(t *testing.T) {
 	if enabled := eval[[]string](v, enabledButtons); len(enabled) != 0 {
 		t.Fatalf("viewer can press %v on the migrations page", enabled)
 	}
+	// Nor can a scrape token, which reads /metrics and nothing else.
+	sc := b.tab()
+	sc.signIn(st.MetricsToken)
+	sc.run(chromedp.Navigate(s.URL + "/#/migrations"))
+	sc.until("the list for a scrape token", `document.querySelector("main .card") && !document.querySelector("main").innerText.includes("Loading")`, 10*time.Second)
+	if enabled := eval[[]string](sc, enabledButtons); len(enabled) != 0 {
+		t.Fatalf("a scrape token can press %v on the migrations page", enabled)
+	}
 
 	// Once the lag is under the threshold the same button stops the sync;
 	// the switch ends with the target's connection details.

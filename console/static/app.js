@@ -43,7 +43,8 @@ async function api(method, path, body) {
 
 // ---------- helpers ----------
 
-const canDrive = () => me && me.role !== "viewer";
+// Only these roles drive anything; a viewer or a scrape token reads.
+const canDrive = () => me && ["admin", "org_admin", "project_admin"].includes(me.role);
 
 // ended is a migration that stopped without switching over: it has no
 // rate, ETA or lag any more.
