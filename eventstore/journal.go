@@ -59,8 +59,14 @@ func openJournal(ctx context.Context, js jetstream.JetStream, replicas int) (*Jo
 }
 
 // MaxEntry is the largest entry the journal takes: the NATS server's
-// max_payload, less room for the headers an append sends.
-func (j *Journal) MaxEntry() int64 { return j.js.Conn().MaxPayload() - 1024 }
+// max_payload, at most what JetStream stores in one message, less room
+// for the subject and the headers an append sends.
+func (j *Journal) MaxEntry() int64 { return min(j.js.Conn().MaxPayload(), jetStreamMaxMessage) - 1024 }
+
+// jetStreamMaxMessage is the largest message JetStream's file store keeps
+// (its record limit): a server whose max_payload is larger refuses such a
+// message with "message too large" after taking it.
+const jetStreamMaxMessage = 32 << 20
 
 // Append stores one entry and returns its sequence once it is durable.
 // An entry with an id is stored once however often it is appended within

@@ -1,12 +1,16 @@
 package eventstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	zdm "github.com/zdm-io/zdm"
+	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/estest"
 )
 
@@ -65,8 +69,8 @@ func TestFollowCountsEntriesReceivedButNotYetRead(t *testing.T) {
 // shipped max_payload allows, not NATS's 1 MB default.
 func TestTestsRunWithTheShippedNATSConfiguration(t *testing.T) {
 	j := estest.Journal(t, estest.NewStore(t))
-	if got := j.MaxEntry(); got != 8<<20-1024 {
-		t.Fatalf("a journal entry may be %d bytes; nats.conf allows 8 MB", got)
+	if got := j.MaxEntry(); got != 32<<20-1024 {
+		t.Fatalf("a journal entry may be %d bytes; nats.conf allows 32 MB", got)
 	}
 }
 
@@ -90,5 +94,47 @@ func TestAnEntryAppendedTwiceWithItsIDIsStoredOnce(t *testing.T) {
 	}
 	if n, err := j.Subjects(ctx, subject); err != nil || n[subject] != 2 {
 		t.Fatalf("%v entries stored (%v), want 2", n, err)
+	}
+}
+
+// An entry as large as the journal says it takes is stored and read back,
+// under a long subject and an id; a server that allows larger payloads
+// does not raise the limit past what JetStream stores in one message.
+func TestAnEntryAsLargeAsTheJournalTakesIsStored(t *testing.T) {
+	ctx := context.Background()
+	config := strings.Replace(zdm.NATSConfig, "max_payload: 32MB", "max_payload: 64MB", 1)
+	if config == zdm.NATSConfig {
+		t.Fatal("nats.conf no longer ships max_payload: 32MB")
+	}
+	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: config, DataDir: t.TempDir(), Listen: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	nc, err := emb.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	st, err := eventstore.Open(ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := st.OpenJournal(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := j.MaxEntry(); got != 32<<20-1024 {
+		t.Fatalf("on a server allowing 64 MB a journal entry may be %d bytes, more than JetStream stores", got)
+	}
+	subject := "zdm.journal.m-0123456789abcdef.dx" + strings.Repeat("6e", 100) + ".cx" + strings.Repeat("6e", 100)
+	data := bytes.Repeat([]byte("v"), int(j.MaxEntry()))
+	seq, err := j.Append(ctx, subject, data, "m-0123456789abcdef.intent.0123456789abcdef0123456789abcdef")
+	if err != nil {
+		t.Fatalf("an entry of %d bytes: %v", len(data), err)
+	}
+	got, read, ok, err := j.Next(ctx, subject, seq)
+	if err != nil || !ok || got != seq || !bytes.Equal(read, data) {
+		t.Fatalf("read back: seq %d (want %d), %d bytes, %v %v", got, seq, len(read), ok, err)
 	}
 }

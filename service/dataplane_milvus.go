@@ -23,7 +23,7 @@ import (
 )
 
 // shippedMaxPayload is the NATS max_payload of the shipped nats.conf.
-const shippedMaxPayload = 8 << 20
+const shippedMaxPayload = 32 << 20
 
 // MilvusConfig configures the Milvus data plane.
 type MilvusConfig struct {
@@ -82,7 +82,7 @@ func milvusPlane(m *Main) ([]string, error) {
 	if limit := m.journalNC.MaxPayload(); limit < shippedMaxPayload {
 		// The proxy refuses every write whose journal entry would not fit.
 		m.logger.Warn("NATS max_payload is below what zdm ships: writes through the proxy larger than it are refused; "+
-			"set max_payload: 8MB in the NATS server's configuration (nats.conf) and restart it",
+			"set max_payload: 32MB in the NATS server's configuration (nats.conf) and restart it",
 			"max_payload_bytes", limit, "shipped_bytes", shippedMaxPayload)
 	}
 	positions, err := m.store.KV(m.baseCtx, "ZDM_APPLY")

@@ -103,7 +103,7 @@ func (c *Capture) fits(k *call, msg proto.Message, req []byte) error {
 		return nil
 	}
 	return &Refusal{Reason: fmt.Sprintf("zdm: this %s is %d bytes, more than a migration's journal takes (%d bytes, from NATS max_payload); "+
-		"nothing was written: send it in smaller batches, or raise max_payload in nats.conf (at most 64MB) and restart zdmd and NATS",
+		"nothing was written: send it in smaller batches, or raise max_payload in nats.conf (JetStream stores at most 32MB) and restart zdmd and NATS",
 		k.method, len(req), limit)}
 }
 
