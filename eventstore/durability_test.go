@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/eventstore"
 )
@@ -154,19 +156,27 @@ func TestEmbeddedServerNamesWhyItCannotStart(t *testing.T) {
 // A lone server refuses a replicated store for good: it is told at once,
 // with what to change, not after a minute of tries.
 func TestALoneServerRefusesReplicasAtOnce(t *testing.T) {
-	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: zdm.NATSConfig, DataDir: t.TempDir(), Listen: "none"})
+	nc := embeddedConn(t, zdm.NATSConfig)
+	began := time.Now()
+	_, err := eventstore.OpenReplicated(context.Background(), nc, 3)
+	if err == nil || !strings.Contains(err.Error(), "--nats-replicas 1") || time.Since(began) > 2*time.Second {
+		t.Fatalf("three replicas on a lone server: %v after %s", err, time.Since(began))
+	}
+}
+
+// embeddedConn starts an embedded server with config for the test and
+// connects to it.
+func embeddedConn(t *testing.T, config string) *nats.Conn {
+	t.Helper()
+	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: config, DataDir: t.TempDir(), Listen: "none"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer emb.Close()
+	t.Cleanup(emb.Close)
 	nc, err := emb.Connect("test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	began := time.Now()
-	_, err = eventstore.OpenReplicated(context.Background(), nc, 3)
-	if err == nil || !strings.Contains(err.Error(), "--nats-replicas 1") || time.Since(began) > 2*time.Second {
-		t.Fatalf("three replicas on a lone server: %v after %s", err, time.Since(began))
-	}
+	t.Cleanup(nc.Close)
+	return nc
 }

@@ -106,17 +106,7 @@ func TestAnEntryAsLargeAsTheJournalTakesIsStored(t *testing.T) {
 	if config == zdm.NATSConfig {
 		t.Fatal("nats.conf no longer ships max_payload: 32MB")
 	}
-	emb, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{Config: config, DataDir: t.TempDir(), Listen: "none"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	nc, err := emb.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	st, err := eventstore.Open(ctx, nc)
+	st, err := eventstore.Open(ctx, embeddedConn(t, config))
 	if err != nil {
 		t.Fatal(err)
 	}
