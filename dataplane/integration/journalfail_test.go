@@ -90,6 +90,21 @@ func TestAWriteTooLargeForTheJournalNeverReachesTheSource(t *testing.T) {
 	if got := f.list(); got != "" {
 		t.Fatalf("the refusal failed the migration: %s", got)
 	}
+	// A write larger than NATS's usual 8 MB, as a bulk loader sends, is
+	// journaled whole and reaches the target.
+	const large = 24_000 // rows of 128 floats: 12 MB of vectors
+	lkeys := make([]int64, large)
+	for i := range lkeys {
+		lkeys[i] = int64(5_000_000 + i)
+	}
+	if _, err := through.Upsert(ctx, "big_db0", "big_c0", "", gen.Columns(large, milvus.Keys{Ints: lkeys}, func(int) int64 { return 3 }), large); err != nil {
+		t.Fatalf("an upsert of %d rows (12 MB): %v", large, err)
+	}
+	b.apply(t)
+	b.drain(t)
+	if n, err := b.dst.CountWhere(ctx, "big_db0", "big_c0", "id >= 5000000"); err != nil || n != large {
+		t.Fatalf("the target holds %d of the %d rows of the large upsert (%v)", n, large, err)
+	}
 }
 
 // A write is journaled before it is sent: one the journal cannot take
