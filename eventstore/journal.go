@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -63,6 +64,9 @@ func openJournal(ctx context.Context, js jetstream.JetStream, replicas int) (*Jo
 // for the subject and the headers an append sends.
 func (j *Journal) MaxEntry() int64 { return min(j.js.Conn().MaxPayload(), jetStreamMaxMessage) - 1024 }
 
+// nextTimeout bounds Next when its caller sets no deadline.
+const nextTimeout = 30 * time.Second
+
 // jetStreamMaxMessage is the largest message JetStream's file store keeps
 // (its record limit): a server whose max_payload is larger refuses such a
 // message with "message too large" after taking it.
@@ -112,6 +116,13 @@ func (j *Journal) LastSeq(ctx context.Context, filter string) (uint64, error) {
 
 // Next returns the first entry of subject at or after seq.
 func (j *Journal) Next(ctx context.Context, subject string, seq uint64) (uint64, []byte, bool, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		// The client's default of 5 s is short for an entry of 32 MB,
+		// which the server sends encoded, on a busy host.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, nextTimeout)
+		defer cancel()
+	}
 	m, err := j.stream.GetMsg(ctx, max(seq, 1), jetstream.WithGetMsgSubject(subject))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil, false, nil

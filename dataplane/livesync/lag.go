@@ -77,10 +77,17 @@ func (a *Applier) Drained(ctx context.Context, fence uint64) (bool, error) {
 		w, ok := a.workers[subj]
 		a.mu.Unlock()
 		applied := a.position(ctx, subj)
+		read := uint64(0)
 		if ok {
 			w.mu.Lock()
-			applied = max(applied, w.applied)
+			applied, read = max(applied, w.applied), w.read
 			w.mu.Unlock()
+		}
+		if applied < read && read <= fence {
+			// The reader holds an entry up to the fence it has not
+			// applied: no need to read the journal, whose next entry may
+			// be a write of tens of megabytes, at every poll.
+			return false, nil
 		}
 		seq, _, found, err := a.journal.Next(ctx, subj, applied+1)
 		if err != nil {
