@@ -14,12 +14,19 @@ import (
 // maxBatchRows bounds the rows the applier merges into one upsert.
 const maxBatchRows = 4000
 
+// maxBatchBytes bounds the requests it merges by their size: 4,000 rows
+// of wide vectors would make an upsert larger than any the application
+// sent, and than a server takes. A write larger alone goes alone.
+const maxBatchBytes = 8 << 20
+
 // rowSet is the rows of one captured insert or upsert.
 type rowSet struct {
 	db, coll, part string
 	cols           []*schemapb.FieldData
 	rows           int
 	keys           []string
+	// bytes is the size of the request the rows came in.
+	bytes int
 }
 
 // rowBatch is consecutive row sets of one collection and partition, merged.
@@ -46,7 +53,8 @@ func newRowBatch(r *rowSet) *rowBatch {
 // fits reports whether r can join the batch: same place, same fields, and
 // no key twice in one request (which would keep both rows).
 func (b *rowBatch) fits(r *rowSet) bool {
-	if r.db != b.db || r.coll != b.coll || r.part != b.part || b.rows+r.rows > maxBatchRows || len(r.cols) != len(b.cols) {
+	if r.db != b.db || r.coll != b.coll || r.part != b.part || b.rows+r.rows > maxBatchRows || b.bytes+r.bytes > maxBatchBytes ||
+		len(r.cols) != len(b.cols) {
 		return false
 	}
 	for _, c := range r.cols {
@@ -71,6 +79,7 @@ func (b *rowBatch) add(r *rowSet) {
 		b.seen[k] = true
 	}
 	b.rows += r.rows
+	b.bytes += r.bytes
 }
 
 // appendable reports whether appendColumn can add src's values to dst: a

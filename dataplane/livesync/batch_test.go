@@ -1,6 +1,7 @@
 package livesync
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
@@ -30,5 +31,26 @@ func TestArraysOfSeveralWritesMergeWhole(t *testing.T) {
 	other := &rowSet{cols: []*schemapb.FieldData{milvus.Int64Column("id", []int64{4}), milvus.VarCharColumn("arr", []string{"x"})}, rows: 1, keys: []string{"4"}}
 	if b.fits(other) {
 		t.Fatal("a text column fits an array column")
+	}
+}
+
+// Merged writes stay the size of the writes an application sends: a batch
+// takes no more rows than fit a bound in bytes, unless a write is larger
+// alone, and then it goes alone.
+func TestAMergedUpsertStaysWithinItsSizeBound(t *testing.T) {
+	rows := func(k int64, size int) *rowSet {
+		return &rowSet{cols: []*schemapb.FieldData{milvus.Int64Column("id", []int64{k})}, rows: 1, keys: []string{strconv.FormatInt(k, 10)}, bytes: size}
+	}
+	b := newRowBatch(rows(1, 3<<20))
+	if next := rows(2, 3<<20); !b.fits(next) {
+		t.Fatal("two writes of 3 MB do not fit one batch")
+	} else {
+		b.add(next)
+	}
+	if b.fits(rows(3, 3<<20)) {
+		t.Fatalf("a third write of 3 MB joins a batch of %d bytes; the bound is %d", b.bytes, maxBatchBytes)
+	}
+	if big := newRowBatch(rows(4, 20<<20)); big.fits(rows(5, 1)) {
+		t.Fatal("a write joins one larger than the bound alone")
 	}
 }

@@ -301,7 +301,8 @@ func (a *Applier) rowsOf(ctx context.Context, w *applyWorker, e capture.Entry) (
 	milvus.MarkDynamic(cols)
 	milvus.FitArrays(cols, w.schema)
 	keys := milvus.KeysOf(milvus.Column(cols, w.pk.GetName())).Strings()
-	return &rowSet{db: e.Database, coll: e.Collection, part: r.GetPartitionName(), cols: cols, rows: int(r.GetNumRows()), keys: keys}, true, nil
+	return &rowSet{db: e.Database, coll: e.Collection, part: r.GetPartitionName(), cols: cols, rows: int(r.GetNumRows()), keys: keys,
+		bytes: len(e.Request)}, true, nil
 }
 
 // A try of an entry is bounded, first by firstAttempt, doubling with
