@@ -65,6 +65,25 @@ func mayCommand(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// drivable answers a command on one migration or cluster, before its body
+// is read, as the command itself would: 404 for one the caller may not
+// see, 403 for one it may see but not drive. scope finds the aggregate's
+// organization and project, or answers 404.
+func drivable(kind string, scope func(echo.Context) (org, project string, err error)) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			org, project, err := scope(c)
+			if err != nil {
+				return err
+			}
+			if err := principal(c).AuthorizeOn(kind, c.Param("id"), org, project); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	}
+}
+
 func principal(c echo.Context) domain.Principal {
 	p, _ := c.Get(principalKey).(domain.Principal)
 	return p

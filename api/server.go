@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -109,17 +110,21 @@ func NewServer(cfg Config) *Server {
 	v1 := e.Group("/v1")
 	mw := []echo.MiddlewareFunc{authenticate(cfg.Tokens)}
 	cmd := []echo.MiddlewareFunc{authenticate(cfg.Tokens), mayCommand, s.idempotent}
+	// Commands on one aggregate that carry a body are refused by who asks
+	// before the body is read.
+	onCluster := append(slices.Clip(cmd), drivable("cluster", s.clusterScope))
+	onMigration := append(slices.Clip(cmd), drivable("migration", s.migrationScope))
 	v1.POST("/clusters", s.registerCluster, cmd...)
 	v1.GET("/clusters", s.listClusters, mw...)
 	v1.GET("/clusters/:id", s.getCluster, mw...)
 	v1.DELETE("/clusters/:id", s.deleteCluster, cmd...)
-	v1.PATCH("/clusters/:id", s.updateCluster, cmd...)
+	v1.PATCH("/clusters/:id", s.updateCluster, onCluster...)
 	v1.POST("/migrations", s.startMigration, cmd...)
 	v1.GET("/migrations", s.listMigrations, mw...)
 	v1.GET("/migrations/:id", s.getMigration, mw...)
-	v1.PATCH("/migrations/:id", s.updateMigration, cmd...)
+	v1.PATCH("/migrations/:id", s.updateMigration, onMigration...)
 	v1.GET("/migrations/:id/events", s.migrationEvents, mw...)
-	v1.POST("/migrations/:id/stop-sync", s.stopSync, cmd...)
+	v1.POST("/migrations/:id/stop-sync", s.stopSync, onMigration...)
 	v1.POST("/migrations/:id/cancel", s.cancelMigration, cmd...)
 	v1.GET("/whoami", func(c echo.Context) error { return c.JSON(http.StatusOK, principal(c)) }, mw...)
 	v1.GET("/provisioners", func(c echo.Context) error {
@@ -211,4 +216,11 @@ func waitView[V interface {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	_ = p.Wait(ctx, id, seq)
+}
+
+// newestFirst orders a list as operators read it, the latest at the top;
+// views made in the same instant keep their order by ID.
+func newestFirst[V any](vs []V, created func(V) time.Time) []V {
+	slices.SortStableFunc(vs, func(a, b V) int { return created(b).Compare(created(a)) })
+	return vs
 }
