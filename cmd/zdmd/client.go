@@ -76,15 +76,22 @@ func listed(fs *flag.FlagSet, newClient func() (*client, error), args []string, 
 	if err := callWith(fs, newClient, args, 0, "arguments", "GET", func([]string) string { return path }, &raw); err != nil {
 		return false, err
 	}
-	if *asJSON {
+	return decodeOrPrint(raw, *asJSON, out, stdout, path)
+}
+
+// decodeOrPrint decodes an answer into out for a command to print in its
+// own form, or with asJSON prints it as the API gave it; decoded says
+// which.
+func decodeOrPrint(raw json.RawMessage, asJSON bool, out any, stdout io.Writer, what string) (decoded bool, err error) {
+	if asJSON {
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
-			return false, fmt.Errorf("reading %s: %w", path, err)
+			return false, fmt.Errorf("reading %s: %w", what, err)
 		}
 		return false, printJSON(stdout, v)
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return false, fmt.Errorf("reading %s: %w", path, err)
+		return false, fmt.Errorf("reading %s: %w", what, err)
 	}
 	return true, nil
 }

@@ -64,10 +64,8 @@ func migrationSub(sub string, args []string, stdout io.Writer) error {
 			return err
 		}
 		var out projections.MigrationView
-		if err := json.Unmarshal(raw, &out); err != nil || *asJSON {
-			var v any
-			_ = json.Unmarshal(raw, &v)
-			return printJSON(stdout, v)
+		if decoded, err := decodeOrPrint(raw, *asJSON, &out, stdout, "the cancel's answer"); !decoded {
+			return err
 		}
 		fmt.Fprintf(stdout, "%s: cancelled (state %s); the source stays as it is\n", out.ID, out.State)
 		return nil

@@ -177,6 +177,8 @@ type bar struct {
 	eta           *float64
 	done          bool
 	skipped       string
+	// over marks a total whose copy has nothing left to do: no ETA.
+	over bool
 }
 
 // copyOver says the copy has nothing left to do: it ended, or the
@@ -207,6 +209,11 @@ func frame(m *projections.MigrationView) []string {
 			tail += "  skipped: " + b.skipped
 		case b.done:
 			tail += "  done"
+		case b.over:
+			// The total of a copy that ended gives the copy's own rate.
+			if b.rate > 0 && (!domain.IsTerminal(m.State) || m.State == domain.StateSwitchedOver) {
+				tail += fmt.Sprintf("  copied at %s rows/s", count(int64(b.rate)))
+			}
 		case domain.IsTerminal(m.State):
 			tail += "  stopped"
 		default:
@@ -215,18 +222,10 @@ func frame(m *projections.MigrationView) []string {
 		return fmt.Sprintf("%-*s %s %5.1f%%  %s", width, b.name, progressBar(b.copied, b.total, 30), percent(b.copied, b.total), tail)
 	}
 	for _, c := range m.Progress.Collections {
-		out = append(out, row(bar{c.Database + "." + c.Collection, c.RowsCopied, c.RowsTotal, c.RowsPerSecond, c.ETASeconds, c.Done, c.Skipped}))
+		out = append(out, row(bar{c.Database + "." + c.Collection, c.RowsCopied, c.RowsTotal, c.RowsPerSecond, c.ETASeconds, c.Done, c.Skipped, false}))
 	}
 	p := m.Progress
-	total := row(bar{"total", p.RowsCopied, p.RowsTotal, p.RowsPerSecond, p.ETASeconds, false, ""})
-	if copyOver(m) {
-		// Nothing is left to copy: the rate is the copy's own, and no ETA.
-		total = fmt.Sprintf("%-*s %s %5.1f%%  %s/%s rows", width, "total", progressBar(p.RowsCopied, p.RowsTotal, 30), percent(p.RowsCopied, p.RowsTotal), count(p.RowsCopied), count(p.RowsTotal))
-		if p.RowsPerSecond > 0 && !domain.IsTerminal(m.State) || m.State == domain.StateSwitchedOver {
-			total += fmt.Sprintf("  copied at %s rows/s", count(int64(p.RowsPerSecond)))
-		}
-	}
-	out = append(out, total)
+	out = append(out, row(bar{"total", p.RowsCopied, p.RowsTotal, p.RowsPerSecond, p.ETASeconds, false, "", copyOver(m)}))
 	if p.SegmentsCopied > 0 {
 		out = append(out, fmt.Sprintf("segments staged on the target %s (%s)", count(int64(p.SegmentsCopied)), byteSize(p.BytesCopied)))
 	}
