@@ -23,7 +23,7 @@ type Journal struct {
 // OpenJournal creates or updates the journal stream, on the store's
 // connection.
 func (s *Store) OpenJournal(ctx context.Context) (*Journal, error) {
-	return openJournal(ctx, s.js, s.replicas)
+	return openJournal(ctx, s.js.Conn(), s.replicas)
 }
 
 // OpenJournalOn opens the journal on a connection of its own. Every
@@ -32,16 +32,20 @@ func (s *Store) OpenJournal(ctx context.Context) (*Journal, error) {
 // those queue behind the appends, and the server reads both from a single
 // client.
 func (s *Store) OpenJournalOn(ctx context.Context, nc *nats.Conn) (*Journal, error) {
-	js, err := jetstream.New(nc)
+	return openJournal(ctx, nc, s.replicas)
+}
+
+// openJournal opens the journal with a JetStream handle of its own: a
+// read without a deadline may fetch an entry of 32 MB, which the server
+// sends encoded, and the client's default of 5 s is short for that on a
+// busy host.
+func openJournal(ctx context.Context, nc *nats.Conn, replicas int) (*Journal, error) {
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(readTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return openJournal(ctx, js, s.replicas)
-}
-
-func openJournal(ctx context.Context, js jetstream.JetStream, replicas int) (*Journal, error) {
 	var st jetstream.Stream
-	err := create(ctx, func(ctx context.Context) (err error) {
+	err = create(ctx, func(ctx context.Context) (err error) {
 		st, err = ensureStream(ctx, js, jetstream.StreamConfig{
 			Name:        JournalStream,
 			Description: "writes captured by the zdm proxy, per migration and collection",
@@ -62,15 +66,16 @@ func openJournal(ctx context.Context, js jetstream.JetStream, replicas int) (*Jo
 // MaxEntry is the largest entry the journal takes: the NATS server's
 // max_payload, at most what JetStream stores in one message, less room
 // for the subject and the headers an append sends.
-func (j *Journal) MaxEntry() int64 { return min(j.js.Conn().MaxPayload(), jetStreamMaxMessage) - 1024 }
+func (j *Journal) MaxEntry() int64 { return min(j.js.Conn().MaxPayload(), MaxMessage) - 1024 }
 
-// nextTimeout bounds Next when its caller sets no deadline.
-const nextTimeout = 30 * time.Second
+// readTimeout bounds a journal call whose caller sets no deadline.
+const readTimeout = 30 * time.Second
 
-// jetStreamMaxMessage is the largest message JetStream's file store keeps
-// (its record limit): a server whose max_payload is larger refuses such a
-// message with "message too large" after taking it.
-const jetStreamMaxMessage = 32 << 20
+// MaxMessage is the largest message JetStream's file store keeps (its
+// record limit), and the max_payload the shipped nats.conf sets: a server
+// whose max_payload is larger refuses such a message with "message too
+// large" after taking it.
+const MaxMessage = 32 << 20
 
 // Append stores one entry and returns its sequence once it is durable.
 // An entry with an id is stored once however often it is appended within
@@ -116,13 +121,6 @@ func (j *Journal) LastSeq(ctx context.Context, filter string) (uint64, error) {
 
 // Next returns the first entry of subject at or after seq.
 func (j *Journal) Next(ctx context.Context, subject string, seq uint64) (uint64, []byte, bool, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		// The client's default of 5 s is short for an entry of 32 MB,
-		// which the server sends encoded, on a busy host.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, nextTimeout)
-		defer cancel()
-	}
 	m, err := j.stream.GetMsg(ctx, max(seq, 1), jetstream.WithGetMsgSubject(subject))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil, false, nil

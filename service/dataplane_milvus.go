@@ -18,12 +18,10 @@ import (
 	"github.com/zdm-io/zdm/dataplane/segcopy"
 	"github.com/zdm-io/zdm/dataplane/verify"
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/handlers"
 	"github.com/zdm-io/zdm/metrics"
 )
-
-// shippedMaxPayload is the NATS max_payload of the shipped nats.conf.
-const shippedMaxPayload = 32 << 20
 
 // MilvusConfig configures the Milvus data plane.
 type MilvusConfig struct {
@@ -79,11 +77,11 @@ func milvusPlane(m *Main) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if limit := m.journalNC.MaxPayload(); limit < shippedMaxPayload {
+	if limit := m.journalNC.MaxPayload(); limit < eventstore.MaxMessage {
 		// The proxy refuses every write whose journal entry would not fit.
 		m.logger.Warn("NATS max_payload is below what zdm ships: writes through the proxy larger than it are refused; "+
 			"set max_payload: 32MB in the NATS server's configuration (nats.conf) and restart it",
-			"max_payload_bytes", limit, "shipped_bytes", shippedMaxPayload)
+			"max_payload_bytes", limit, "shipped_bytes", eventstore.MaxMessage)
 	}
 	positions, err := m.store.KV(m.baseCtx, "ZDM_APPLY")
 	if err != nil {
