@@ -126,6 +126,10 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 			fmt.Printf("  %-21s of it the NATS servers' %.0f us (the busiest %.0f us); on the zdmd's host, were each server on its own: %.0f us, %.2f of the source's\n",
 				"", perBatch(sum(pNATS), pBatches), perBatch(slices.Max(pNATS), pBatches), hostPer, hostPer/max(sourcePer, 1))
 		}
+		if oc := c.OutcomesJournaled(); !s.unarmed {
+			fmt.Printf("  %-21s outcomes: %d of %d rode with a later write's entry, %d went in %d entries of their own\n",
+				"", oc.Carried, oc.Carried+oc.Alone, oc.Alone, oc.Entries)
+		}
 		via.Close()
 		stop()
 		c.Disarm(fmt.Sprintf("benchreplicas%d", i))

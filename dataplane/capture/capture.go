@@ -77,11 +77,16 @@ type Capture struct {
 	writes atomic.Uint64
 	// resolving counts the outcomes being journaled (see resolve).
 	resolving sync.WaitGroup
+	// carried, alone and aloneEntries count outcomes journaled (see
+	// OutcomesJournaled).
+	carried, alone, aloneEntries atomic.Uint64
 
 	mu    sync.Mutex
 	armed map[string]*armed // by source cluster
 	// outcomes holds, by token, the outcomes being journaled (Outcome).
-	outcomes map[string]Entry
+	outcomes map[string]Resolved
+	// outboxes hold, by subject, the outcomes waiting for an entry.
+	outboxes map[string]*outbox
 	routes   map[string]string    // source cluster -> target endpoint after a switch
 	ddl      map[string][]ddlMark // by migration: allowed DDL journaled lately
 	// unfailed holds, by migration, the failure of a write the journal
@@ -159,7 +164,8 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, outcomes: map[string]Entry{}, ddl: map[string][]ddlMark{},
+	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, outcomes: map[string]Resolved{}, outboxes: map[string]*outbox{},
+		ddl:  map[string][]ddlMark{},
 		boot: hex.EncodeToString(b[:]), unfailed: map[string]string{},
 		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, givenKeys: map[string]int64{}, givenKept: map[string]int64{}, givenRead: map[string]bool{}, journalRetry: DefaultJournalRetry(), term: context.Background()}
 }
@@ -259,6 +265,7 @@ func (c *Capture) Hold(ctx context.Context, clusterID string) (release func(), e
 	held := newGate(false)
 	a.hold = held
 	c.mu.Unlock()
+	c.flushOutboxes()
 	done := make(chan struct{})
 	go func() { a.inflight.Wait(); close(done) }()
 	release = held.open

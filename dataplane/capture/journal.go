@@ -47,8 +47,37 @@ type Entry struct {
 	// Pending marks a write journaled before it was forwarded: its
 	// outcome follows in an OpOutcome entry naming its Intent.
 	Pending bool `json:"pending,omitempty"`
-	// Outcome, in an OpOutcome entry, is what became of the write.
+	// Outcome, in an OpOutcome entry of one write, is what became of it.
 	Outcome string `json:"outcome,omitempty"`
+	// Outcomes are those of earlier writes journaled first on the same
+	// subject (Resolved, encoded): they ride with a later write's entry,
+	// or together in an OpOutcome entry (see outbox.go).
+	Outcomes []json.RawMessage `json:"outcomes,omitempty"`
+}
+
+// Resolved is what became of a write journaled first.
+type Resolved struct {
+	Intent  string `json:"intent"`
+	Outcome string `json:"outcome"`
+	// Timestamp and IDs are what the source answered a write it applied.
+	Timestamp uint64       `json:"ts,omitempty"`
+	IDs       *milvus.Keys `json:"ids,omitempty"`
+}
+
+// Resolutions are the outcomes an entry carries: its Outcomes, or itself
+// when it is the OpOutcome entry of one write.
+func (e Entry) Resolutions() []Resolved {
+	if e.Op == OpOutcome && e.Intent != "" && len(e.Outcomes) == 0 {
+		return []Resolved{{Intent: e.Intent, Outcome: e.Outcome, Timestamp: e.Timestamp, IDs: e.IDs}}
+	}
+	out := make([]Resolved, 0, len(e.Outcomes))
+	for _, raw := range e.Outcomes {
+		var r Resolved
+		if json.Unmarshal(raw, &r) == nil && r.Intent != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Marshal writes the entry as a JSON header, a newline and the request's
@@ -88,7 +117,7 @@ const (
 	// never saw (zdmd died, or the call broke off). The applier copies the
 	// source's current state of the keys it touched.
 	OpUncertain = "uncertain"
-	// OpOutcome is the outcome of a Pending write (see outcome.go).
+	// OpOutcome carries the outcomes of Pending writes (see outcome.go).
 	OpOutcome = "outcome"
 )
 
@@ -158,7 +187,7 @@ func SubjectNames(migrationID, subject string) (db, coll string, kind string) {
 // client hangs up, within the tries of the journal's retry policy and
 // the capture's term.
 func (c *Capture) appendEntry(ctx context.Context, subject string, e Entry) error {
-	return c.appendTried(c.term, c.term, subject, e, nil)
+	return c.appendTried(c.term, c.term, subject, e, e.Intent, nil)
 }
 
 // tries runs fn under the journal's retry policy while loop lasts, each

@@ -84,10 +84,10 @@ func journaled(t *testing.T, j *eventstore.Journal) []Entry {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		raw := journaledRaw(t, j)
-		outcomes := map[string]Entry{}
+		outcomes := map[string]Resolved{}
 		for _, e := range raw {
-			if e.Op == OpOutcome {
-				outcomes[e.Intent] = e
+			for _, r := range e.Resolutions() {
+				outcomes[r.Intent] = r
 			}
 		}
 		var out []Entry
@@ -181,13 +181,13 @@ func TestAWriteIsJournaledBeforeItIsSentAndItsOutcomeAfter(t *testing.T) {
 		four.token: OutcomeUnknown, five.token: OutcomeUnknown}
 	got := map[string]string{}
 	for _, e := range journaledRaw(t, journal) {
-		if e.Op == OpOutcome {
-			if _, twice := got[e.Intent]; twice {
-				t.Errorf("two outcomes of %s", e.Intent)
+		for _, r := range e.Resolutions() {
+			if _, twice := got[r.Intent]; twice {
+				t.Errorf("two outcomes of %s", r.Intent)
 			}
-			got[e.Intent] = e.Outcome
-			if e.Intent == one.token && e.Timestamp != 7<<18 {
-				t.Errorf("the outcome of an acknowledged write has timestamp %d, want the source's", e.Timestamp)
+			got[r.Intent] = r.Outcome
+			if r.Intent == one.token && r.Timestamp != 7<<18 {
+				t.Errorf("the outcome of an acknowledged write has timestamp %d, want the source's", r.Timestamp)
 			}
 		}
 	}

@@ -188,7 +188,7 @@ func (b *syncBed) journaled(t *testing.T, subject string) []byte {
 func resolved(t *testing.T, j capture.JournalLog, subject string) []capture.Entry {
 	t.Helper()
 	var all []capture.Entry
-	outcomes := map[string]capture.Entry{}
+	outcomes := map[string]capture.Resolved{}
 	for seq := uint64(0); ; {
 		s, data, ok, err := j.Next(context.Background(), subject, seq+1)
 		if err != nil {
@@ -202,11 +202,12 @@ func resolved(t *testing.T, j capture.JournalLog, subject string) []capture.Entr
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Op == capture.OpOutcome {
-			outcomes[e.Intent] = e
-			continue
+		for _, r := range e.Resolutions() {
+			outcomes[r.Intent] = r
 		}
-		all = append(all, e)
+		if e.Op != capture.OpOutcome {
+			all = append(all, e)
+		}
 	}
 	out := all[:0]
 	for _, e := range all {

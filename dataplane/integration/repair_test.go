@@ -190,8 +190,8 @@ var noCaptureRuns = deadCapture{}
 
 type deadCapture struct{}
 
-func (deadCapture) Mine(string) bool                     { return false }
-func (deadCapture) Outcome(string) (capture.Entry, bool) { return capture.Entry{}, false }
+func (deadCapture) Mine(string) bool                        { return false }
+func (deadCapture) Outcome(string) (capture.Resolved, bool) { return capture.Resolved{}, false }
 
 func sameKeys(a, b []string) bool {
 	if len(a) != len(b) {

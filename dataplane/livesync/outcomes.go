@@ -16,7 +16,7 @@ type OutcomeSource interface {
 	// Mine reports whether a write's token is the capture's.
 	Mine(token string) bool
 	// Outcome is the outcome of one of its writes not yet journaled.
-	Outcome(token string) (capture.Entry, bool)
+	Outcome(token string) (capture.Resolved, bool)
 }
 
 // A write journaled first (capture's outcome.go) is applied once its
@@ -75,13 +75,16 @@ func (o *outcomes) foreign(e capture.Entry) bool {
 // journal's order. For a foreign write, last is the sequence of the
 // subject's last entry when it was read: its outcome is at or before it.
 func (o *outcomes) read(seq uint64, e capture.Entry, data []byte, last uint64) []ready {
+	for _, r := range e.Resolutions() {
+		// Earlier writes' outcomes, carried by this entry. One of no
+		// write waiting: its write was applied before the position this
+		// reader started from, or this outcome is a second.
+		if w := o.byTok[r.Intent]; w != nil && !w.resolved {
+			w.resolve(r)
+		}
+	}
 	switch {
 	case e.Op == capture.OpOutcome:
-		if w := o.byTok[e.Intent]; w != nil && !w.resolved {
-			w.resolve(e)
-		}
-		// An outcome of no write waiting: its write was applied before the
-		// position this reader started from, or this outcome is a second.
 	case e.Pending:
 		w := &waiting{ready: ready{seq: seq, e: e, data: data}, token: e.Intent}
 		switch {
@@ -102,7 +105,7 @@ func (o *outcomes) read(seq uint64, e capture.Entry, data []byte, last uint64) [
 		if !w.resolved && w.until > 0 && seq >= w.until {
 			// Its zdmd died before journaling the outcome (or it is not
 			// in the journal yet, and will be ignored): the source knows.
-			w.resolve(capture.Entry{Outcome: capture.OutcomeUnknown})
+			w.resolve(capture.Resolved{Outcome: capture.OutcomeUnknown})
 		}
 	}
 	var out []ready
@@ -161,7 +164,7 @@ func (o *outcomes) overdue(d time.Duration) bool {
 }
 
 // resolve makes a pending write ready by its outcome.
-func (w *waiting) resolve(out capture.Entry) {
+func (w *waiting) resolve(out capture.Resolved) {
 	w.resolved, w.span = true, nil
 	e := w.e
 	e.Pending = false

@@ -1,6 +1,7 @@
 package livesync
 
 import (
+	"encoding/json"
 	"reflect"
 	"strconv"
 	"strings"
@@ -74,6 +75,51 @@ func TestAWriteJournaledFirstWaitsForItsOutcome(t *testing.T) {
 	}
 }
 
+// Outcomes carried by a later write's entry, or several in one entry,
+// resolve the writes they name before that entry is queued; an entry
+// carrying its writer's earlier outcome waits for its own.
+func TestOutcomesCarriedByLaterEntriesResolveTheirWrites(t *testing.T) {
+	o := newOutcomes(liveCapture{prefix: "a#"})
+	carry := func(e capture.Entry, rs ...capture.Resolved) capture.Entry {
+		for _, r := range rs {
+			raw, err := json.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Outcomes = append(e.Outcomes, raw)
+		}
+		return e
+	}
+	applied := func(tok string, ts uint64) capture.Resolved {
+		return capture.Resolved{Intent: tok, Outcome: capture.OutcomeApplied, Timestamp: ts}
+	}
+	steps := []struct {
+		seq  uint64
+		e    capture.Entry
+		want []string
+	}{
+		{1, pendingUpsert(t, "a#1", 1), nil},
+		{2, carry(pendingUpsert(t, "a#2", 2), applied("a#1", 7<<18)), []string{"upsert@1"}},
+		{3, pendingUpsert(t, "a#3", 3), nil},
+		{4, carry(capture.Entry{Op: capture.OpOutcome},
+			capture.Resolved{Intent: "a#3", Outcome: capture.OutcomeRefused}, applied("a#2", 8<<18)), []string{"upsert@2", "skip@4"}},
+	}
+	for _, s := range steps {
+		data := s.e.Marshal()
+		back, err := capture.UnmarshalEntry(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := o.read(s.seq, back, data, 0)
+		if !reflect.DeepEqual(seqs(got), s.want) {
+			t.Fatalf("after entry %d: ready %v, want %v", s.seq, seqs(got), s.want)
+		}
+		if s.seq == 2 && got[0].e.Timestamp != 7<<18 {
+			t.Fatalf("the write is applied as %+v, without the source's timestamp", got[0].e)
+		}
+	}
+}
+
 // A write of a capture that no longer runs, whose outcome is not in the
 // journal up to where it ended when the write was read, is repaired from
 // the source by its keys; one of the running capture is waited for.
@@ -106,12 +152,12 @@ func TestAWriteWhoseCaptureDiedIsRepairedFromTheSource(t *testing.T) {
 // which knows the outcomes in known.
 type liveCapture struct {
 	prefix string
-	known  map[string]capture.Entry
+	known  map[string]capture.Resolved
 }
 
 func (l liveCapture) Mine(token string) bool { return strings.HasPrefix(token, l.prefix) }
 
-func (l liveCapture) Outcome(token string) (capture.Entry, bool) {
+func (l liveCapture) Outcome(token string) (capture.Resolved, bool) {
 	e, ok := l.known[token]
 	return e, ok
 }
@@ -120,7 +166,7 @@ func (l liveCapture) Outcome(token string) (capture.Entry, bool) {
 // did not land (a full store) is applied by the capture's word, once
 // overdue; one it knows no outcome of yet waits.
 func TestAWriteWhoseOutcomeDidNotLandIsAppliedByTheCapturesWord(t *testing.T) {
-	live := liveCapture{prefix: "a#", known: map[string]capture.Entry{}}
+	live := liveCapture{prefix: "a#", known: map[string]capture.Resolved{}}
 	o := newOutcomes(live)
 	p := pendingUpsert(t, "a#1", 1)
 	if got := o.read(1, p, p.Marshal(), 0); got != nil {
@@ -129,7 +175,7 @@ func TestAWriteWhoseOutcomeDidNotLandIsAppliedByTheCapturesWord(t *testing.T) {
 	if o.overdue(0) {
 		t.Fatal("overdue while the capture knows no outcome")
 	}
-	live.known["a#1"] = capture.Entry{Op: capture.OpOutcome, Intent: "a#1", Outcome: capture.OutcomeApplied, Timestamp: 5}
+	live.known["a#1"] = capture.Resolved{Intent: "a#1", Outcome: capture.OutcomeApplied, Timestamp: 5}
 	if o.overdue(time.Hour) {
 		t.Fatal("overdue at once")
 	}
