@@ -234,12 +234,17 @@ func (c *Copier) Import(ctx context.Context, dst *milvus.Conn, db, coll, part st
 			select {
 			case <-ctx.Done():
 				return rows, ctx.Err()
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(importPoll):
 			}
 		}
 	}
 	return rows, nil
 }
+
+// importPoll paces the reads of an import task's state: each is one small
+// request, and a partition's copy ends up to one poll later than its
+// import did, which adds up over a source of many small partitions.
+const importPoll = 100 * time.Millisecond
 
 // Unstage removes a partition's staged logs: once imported, the target
 // wrote segments of its own.
