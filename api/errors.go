@@ -56,6 +56,8 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusConflict, Code: "lag_above_threshold", Message: le.Error()}
 	case errors.As(err, &be):
 		return &Error{Status: http.StatusConflict, Code: "source_busy", Message: be.Error()}
+	case errors.Is(err, domain.ErrListenTaken):
+		return &Error{Status: http.StatusConflict, Code: "proxy_listen_in_use", Field: "proxy_listen", Message: err.Error()}
 	case errors.Is(err, domain.ErrClusterLocked):
 		return &Error{Status: http.StatusConflict, Code: "cluster_locked", Message: err.Error()}
 	case errors.Is(err, domain.ErrSyncTimeLimit):

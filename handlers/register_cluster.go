@@ -135,12 +135,15 @@ func (s *Service) RegisterCluster(ctx context.Context, p domain.Principal, comma
 	if !s.dir.HasProject(r.Organization, r.Project) {
 		return nil, domain.FieldError("project", fmt.Sprintf("is not a project of organization %s", r.Organization))
 	}
+	id, keyed := idFor("c-", commandID)
+	if err := s.freeListen(r.ProxyListen, id, r.Organization); err != nil {
+		return nil, err
+	}
 	if r.StorageS3 != nil {
 		if err := s.reachS3(ctx, *r.StorageS3, r.StorageAccessKey, r.StorageSecretKey); err != nil {
 			return nil, err
 		}
 	}
-	id, keyed := idFor("c-", commandID)
 	if keyed {
 		if existing, err := s.clusters.Get(ctx, id); err == nil && existing.Seq() > 0 {
 			// A retry whose first answer is no longer kept: its credentials

@@ -28,6 +28,7 @@ type Service struct {
 	logger     *slog.Logger
 	provs      func() []string
 	storage    StorageChecker
+	listens    ListenIndex
 }
 
 // ServiceConfig holds what a Service needs.

@@ -83,6 +83,11 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 	if u.Endpoint != nil && (c.LockedBy != "" || c.ClaimedBy != "") && *u.Endpoint != c.Endpoint {
 		return nil, domain.FieldError("endpoint", "cannot change while the cluster is in a running migration")
 	}
+	if u.ProxyListen != nil && *u.ProxyListen != c.ProxyListen {
+		if err := s.freeListen(*u.ProxyListen, id, c.Organization); err != nil {
+			return nil, err
+		}
+	}
 	if u.TLS != nil && (c.LockedBy != "" || c.ClaimedBy != "") {
 		return nil, domain.FieldError("tls", "cannot change while the cluster is in a running migration")
 	}

@@ -27,7 +27,10 @@ type endpoints struct {
 	mu      sync.Mutex
 	running map[string]*runningEndpoint
 	failed  map[string]listen // cluster -> how it could not listen, said once
-	changed chan struct{}     // closed when running changes
+	// contended names, by cluster, the one registered before it that has
+	// its proxy address (said once).
+	contended map[string]string
+	changed   chan struct{} // closed when running changes
 }
 
 type runningEndpoint struct {
@@ -102,17 +105,23 @@ func (es *endpoints) advertised() map[string]string {
 
 func (es *endpoints) reconcile() {
 	want := map[string]listen{}
-	for _, v := range es.m.clusters.List() {
-		if v.ProxyListen != "" && !v.Deleted {
-			l := listen{addr: shiftPort(v.ProxyListen, es.m.cfg.ProxyPortOffset)}
-			if v.ProxyTLS != "" {
-				l.tlsSeq = v.State.ProxyTLSSeq
-			}
-			want[v.ID] = l
+	claims, contended := proxyClaims(es.m.clusters.List())
+	for _, v := range claims {
+		l := listen{addr: shiftPort(v.ProxyListen, es.m.cfg.ProxyPortOffset)}
+		if v.ProxyTLS != "" {
+			l.tlsSeq = v.State.ProxyTLSSeq
 		}
+		want[v.ID] = l
 	}
 	es.mu.Lock()
 	defer es.mu.Unlock()
+	for id, holder := range contended {
+		if es.contended[id] != holder {
+			es.m.logger.Error("no proxy for this cluster: its proxy_listen is that of a cluster registered before it; give it a port of its own (PATCH proxy_listen)",
+				"cluster", id, "proxy_listen_of", holder)
+		}
+	}
+	es.contended = contended
 	before := len(es.running)
 	gone := 0
 	for id, re := range es.running {

@@ -1,0 +1,49 @@
+package service
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/projections"
+)
+
+// listenIndex tells the API which cluster has a proxy address, from the
+// clusters' projection. Two registrations sent to two zdmd at once may
+// both pass it; proxyClaims then gives the address to one of them.
+type listenIndex struct{ m *Main }
+
+func (l listenIndex) ListenHolder(listen, except string) (id, org string) {
+	for _, v := range l.m.clusters.List() {
+		if !v.Deleted && v.ID != except && v.ProxyListen != "" && domain.SameListen(v.ProxyListen, listen) {
+			return v.ID, v.Organization
+		}
+	}
+	return "", ""
+}
+
+// proxyClaims gives each proxy address to one cluster. Of clusters whose
+// addresses contend (registered by an older zdmd, or by two at once), the
+// one registered first has it, in every zdmd and after every restart;
+// contended names each other one with the cluster that has its address.
+func proxyClaims(views []*projections.ClusterView) (claims []*projections.ClusterView, contended map[string]string) {
+	live := slices.DeleteFunc(slices.Clone(views), func(v *projections.ClusterView) bool { return v.Deleted || v.ProxyListen == "" })
+	slices.SortStableFunc(live, func(a, b *projections.ClusterView) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	contended = map[string]string{}
+next:
+	for _, v := range live {
+		for _, w := range claims {
+			if domain.SameListen(v.ProxyListen, w.ProxyListen) {
+				contended[v.ID] = w.ID
+				continue next
+			}
+		}
+		claims = append(claims, v)
+	}
+	return claims, contended
+}
