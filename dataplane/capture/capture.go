@@ -229,6 +229,12 @@ func (c *Capture) Disarm(migrationID string) {
 		}
 	}
 	delete(c.unfailed, migrationID)
+	// Its outboxes go; what one still holds is flushed all the same.
+	for subject := range c.outboxes {
+		if strings.HasPrefix(subject, JournalPrefix(migrationID)) {
+			delete(c.outboxes, subject)
+		}
+	}
 }
 
 // Route sends a source's traffic to endpoint ("" back to the source).
