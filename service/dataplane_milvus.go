@@ -6,6 +6,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/handlers"
 	"github.com/zdm-io/zdm/metrics"
+	"github.com/zdm-io/zdm/projections"
 )
 
 // MilvusConfig configures the Milvus data plane.
@@ -186,10 +188,24 @@ func (s3Checker) CheckS3(ctx context.Context, st domain.S3Storage, accessKey, se
 type spareRegistry struct{ m *Main }
 
 func (r spareRegistry) Spares(org string) []provision.Spare {
+	return sparesOf(r.m.clusters.List(), org)
+}
+
+// sparesOf lists an organization's free spares. The same Milvus may be
+// registered twice: a spare whose endpoint another registration has in a
+// running migration says so, and the pool passes it by.
+func sparesOf(views []*projections.ClusterView, org string) []provision.Spare {
+	inUse := map[string]string{}
+	for _, v := range views {
+		if !v.Deleted && v.MigrationID != "" {
+			inUse[strings.ToLower(v.Endpoint)] = fmt.Sprintf("its endpoint is that of cluster %s, in migration %s", v.ID, v.MigrationID)
+		}
+	}
 	var out []provision.Spare
-	for _, v := range r.m.clusters.List() {
+	for _, v := range views {
 		if v.Spare && !v.Deleted && v.Organization == org && v.MigrationID == "" {
-			out = append(out, provision.Spare{ID: v.ID, Name: v.Name, Organization: v.Organization, Endpoint: v.Endpoint})
+			out = append(out, provision.Spare{ID: v.ID, Name: v.Name, Organization: v.Organization, Endpoint: v.Endpoint,
+				InUse: inUse[strings.ToLower(v.Endpoint)]})
 		}
 	}
 	return out

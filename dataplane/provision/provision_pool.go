@@ -14,6 +14,10 @@ import (
 // Spare is a registered cluster offered as a target.
 type Spare struct {
 	ID, Name, Organization, Endpoint string
+	// InUse says why the Milvus behind it is not free though the spare
+	// is ("": it is): another registration of its endpoint is in a
+	// running migration, as its source or its target.
+	InUse string
 }
 
 // SpareRegistry lists spares and their credentials.
@@ -69,6 +73,9 @@ func (p *PoolProvisioner) Provision(ctx context.Context, m *domain.Migration) (d
 }
 
 func (p *PoolProvisioner) try(ctx context.Context, s Spare, srcVersion string) (domain.Target, string) {
+	if s.InUse != "" {
+		return domain.Target{}, s.InUse
+	}
 	creds, err := p.registry.ClusterCredentials(ctx, s.ID)
 	if err != nil {
 		return domain.Target{}, "credentials: " + err.Error()

@@ -78,6 +78,14 @@ func TestPoolProvisionerClaimsOnlyAnEmptyReachableSpare(t *testing.T) {
 		!strings.Contains(err.Error(), "down (c-down): unreachable") || !strings.Contains(err.Error(), "busy (c-busy): not empty") {
 		t.Fatalf("refusal: %v", err)
 	}
+	// An empty, reachable spare whose Milvus another registration has in
+	// a running migration is refused with why, before it is reached.
+	inUse := empty
+	inUse.InUse = "its endpoint is that of cluster c-x, in migration m-x"
+	_, err = provision.NewPoolProvisioner(spares{[]provision.Spare{inUse}}).Provision(ctx, m)
+	if !errors.As(err, &se) || se.Reason != "no_usable_spare" || !strings.Contains(err.Error(), "empty (c-empty): its endpoint is that of cluster c-x") {
+		t.Fatalf("a spare in use elsewhere: %v", err)
+	}
 	_, err = provision.NewPoolProvisioner(spares{}).Provision(ctx, m)
 	if !errors.As(err, &se) || se.Reason != "no_spare_cluster" {
 		t.Fatalf("no spares: %v", err)
