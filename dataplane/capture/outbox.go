@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/json"
+	"maps"
 	"sync"
 	"time"
 )
@@ -51,17 +52,30 @@ func (c *Capture) outbox(subject string) *outbox {
 }
 
 // take removes from the front of the queue the outcomes that fit in room
-// bytes; one at least, if any waits and one is needed.
-func (b *outbox) take(room int, one bool) []queuedOutcome {
+// bytes.
+func (b *outbox) take(room int) []queuedOutcome {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.takeLocked(room)
+}
+
+// next takes the outcomes of the next entry of their own (one at least,
+// however large); with none waiting, it ends the flush.
+func (b *outbox) next() []queuedOutcome {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queued) == 0 {
+		b.flushing = false
+		return nil
+	}
+	return b.takeLocked(max(carryBytes, len(b.queued[0].raw)))
+}
+
+func (b *outbox) takeLocked(room int) []queuedOutcome {
 	n, used := 0, 0
 	for n < len(b.queued) && used+len(b.queued[n].raw) <= room {
 		used += len(b.queued[n].raw)
 		n++
-	}
-	if n == 0 && one && len(b.queued) > 0 {
-		n = 1
 	}
 	out := b.queued[:n:n]
 	b.queued = b.queued[n:]
@@ -86,18 +100,7 @@ func (c *Capture) queue(subject string, b *outbox, q ...queuedOutcome) {
 // flush journals what waits in an outbox, in entries of its own, until
 // nothing does.
 func (c *Capture) flush(subject string, b *outbox) {
-	for {
-		batch := b.take(carryBytes, true)
-		if len(batch) == 0 {
-			b.mu.Lock()
-			if len(b.queued) == 0 {
-				b.flushing = false
-				b.mu.Unlock()
-				return
-			}
-			b.mu.Unlock()
-			continue
-		}
+	for batch := b.next(); batch != nil; batch = b.next() {
 		c.journalOutcomes(subject, batch)
 	}
 }
@@ -105,10 +108,7 @@ func (c *Capture) flush(subject string, b *outbox) {
 // flushOutboxes journals at once every outcome that waits.
 func (c *Capture) flushOutboxes() {
 	c.mu.Lock()
-	boxes := make(map[string]*outbox, len(c.outboxes))
-	for s, b := range c.outboxes {
-		boxes[s] = b
-	}
+	boxes := maps.Clone(c.outboxes)
 	c.mu.Unlock()
 	for s, b := range boxes {
 		b.mu.Lock()
@@ -173,17 +173,13 @@ func (c *Capture) outcomesDone(batch []queuedOutcome) {
 // carryRoom is how many bytes of outcomes a write's entry of reqLen bytes
 // may carry within what the journal takes.
 func (c *Capture) carryRoom(reqLen int) int {
-	room := carryBytes
-	if limited, ok := c.journal.(interface{ MaxEntry() int64 }); ok {
-		room = min(room, int(limited.MaxEntry())-reqLen-carryBytes)
+	if limit, ok := c.maxEntry(); ok {
+		return min(carryBytes, int(limit)-reqLen-entryHeader)
 	}
-	return room
+	return carryBytes
 }
 
 func rawOutcomes(batch []queuedOutcome) []json.RawMessage {
-	if len(batch) == 0 {
-		return nil
-	}
 	out := make([]json.RawMessage, len(batch))
 	for i, q := range batch {
 		out[i] = q.raw

@@ -58,7 +58,7 @@ func (c *Capture) journalFirst(ctx context.Context, k *call, req []byte) error {
 	e := k.entry(req)
 	e.Pending = true
 	box := c.outbox(k.subject)
-	carried := box.take(c.carryRoom(len(req)), false)
+	carried := box.take(c.carryRoom(len(req)))
 	e.Outcomes = rawOutcomes(carried)
 	patience, cancel := context.WithTimeout(ctx, entryPatience)
 	defer cancel()

@@ -80,26 +80,37 @@ func refusalResponse(method string, r *Refusal) ([]byte, error) {
 	return protowire.AppendBytes(b, st), nil
 }
 
+// entryHeader bounds an entry's header without keys or outcomes.
+const entryHeader = 1024
+
 // entryOverhead bounds what a journal entry adds to its request: its
 // header, and the keys the source gives an insert (up to 21 bytes each).
 func entryOverhead(msg proto.Message) int64 {
-	n := int64(1024)
+	n := int64(entryHeader)
 	if r, ok := msg.(*milvuspb.InsertRequest); ok {
 		n += 21 * int64(r.GetNumRows())
 	}
 	return n
 }
 
+// maxEntry is the largest entry the journal takes, if it says.
+func (c *Capture) maxEntry() (int64, bool) {
+	limited, ok := c.journal.(interface{ MaxEntry() int64 })
+	if !ok {
+		return 0, false
+	}
+	return limited.MaxEntry(), true
+}
+
 // fits refuses, before it reaches the source, a write whose journal entry
 // would be larger than the journal takes: its answer could only be a
 // failure after the source applied it.
 func (c *Capture) fits(k *call, msg proto.Message, req []byte) error {
-	limited, ok := c.journal.(interface{ MaxEntry() int64 })
+	limit, ok := c.maxEntry()
 	if !ok || k.kind == "forbidden" {
 		return nil
 	}
-	size, limit := int64(len(req))+entryOverhead(msg), limited.MaxEntry()
-	if size <= limit {
+	if int64(len(req))+entryOverhead(msg) <= limit {
 		return nil
 	}
 	return &Refusal{Reason: fmt.Sprintf("zdm: this %s is %d bytes, more than a migration's journal takes (%d bytes, from NATS max_payload); "+
