@@ -179,7 +179,8 @@ func (w *waiting) resolve(out capture.Resolved) {
 	}
 	// Unknown: the source's rows of its keys are copied, as for any
 	// uncertain write; only its keys are kept for that.
-	e.Op = capture.OpUncertain
+	// The outcomes of other writes it carried were read with it.
+	e.Op, e.Outcomes = capture.OpUncertain, nil
 	if _, keys := milvus.DecodeRequest(e.Method, e.Request); keys != nil {
 		e.Request = keys
 	}
