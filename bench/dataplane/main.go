@@ -33,7 +33,7 @@ var (
 	target = flag.String("target", "127.0.0.1:19560", "target Milvus")
 	rows   = flag.Int64("rows", 200000, "rows of the copied collection")
 	dim    = flag.Int("dim", 128, "vector dimension")
-	only   = flag.String("only", "", "run one part: copy, sync (the proxy, the lag and the switch), switch (the switch's pause by collection count), replicas (the capture's cost on 1 and 3 NATS replicas), syncload (the proxy while a migration syncs) sharedcopy (the copy by one zdmd and by two) many (the copy of many small collections, planned one at a time and several) ratelimit (the copy under options.copy_rate_limit) segcopy (the segment copy against the row copy) or s3copy (the segment copy between two Milvus servers on S3, by the S3 server and streamed, against the row copy)")
+	only   = flag.String("only", "", "run one part: copy, sync (the proxy, the lag and the switch), switch (the switch's pause by collection count), replicas (the capture's cost on 1 and 3 NATS replicas), syncload (the proxy while a migration syncs) sharedcopy (the copy by one zdmd and by two) many (the copy of many small collections, planned one at a time and several) ratelimit (the copy under options.copy_rate_limit) segcopy (the segment copy against the row copy) lag (the lag and the switch alone) or s3copy (the segment copy between two Milvus servers on S3, by the S3 server and streamed, against the row copy)")
 	// The proxy, the capture and the copier run in this process.
 	cpuProfile = flag.String("cpuprofile", "", "write this process's CPU profile to `file` (go tool pprof reads it)")
 )
