@@ -33,6 +33,20 @@ func (r *migrationOf) Migration(context.Context, string) (*domain.Migration, err
 	return r.m.Clone(), nil
 }
 
+// copied copies the bed's source to its target, as a migration whose
+// reader the syncer reads.
+func copied(t *testing.T, bed milvustest.Bed) (endpoints, *migrationOf) {
+	t.Helper()
+	resolve := endpoints{"src": bed.Source, "dst": bed.Target}
+	copier := rowcopy.NewCopier(resolve, rowcopy.Config{}, nil)
+	m := planned(t, copier)
+	reader := &migrationOf{m: m}
+	if err := copier.Copy(context.Background(), m.Clone(), recordInto(&reader.mu, reader.m)); err != nil {
+		t.Fatal(err)
+	}
+	return resolve, reader
+}
+
 // A write a killed zdmd had sent can sit in the source's queue and be
 // applied after the next zdmd repaired it from the source: the repair
 // found nothing to copy. The switch, with writes held, repairs every such
@@ -45,13 +59,8 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "late_"}
 	milvustest.Seed(t, src, shape)
 	const db, coll = "late_db0", "late_c0"
-	resolve := endpoints{"src": bed.Source, "dst": bed.Target}
-	copier := rowcopy.NewCopier(resolve, rowcopy.Config{}, nil)
-	m := planned(t, copier)
-	reader := &migrationOf{m: m}
-	if err := copier.Copy(ctx, m.Clone(), recordInto(&reader.mu, reader.m)); err != nil {
-		t.Fatal(err)
-	}
+	resolve, reader := copied(t, bed)
+	m := reader.m
 
 	// A dead zdmd's writes without outcomes: two inserts (keys 777777 and
 	// 777778) and a delete (key 3) it had forwarded. At the switch the three are

@@ -56,6 +56,8 @@ type Applier struct {
 	// The lag adds it back, so a source clock ahead never makes the lag
 	// read low (or 0).
 	ahead atomic.Int64
+	// watch records the keys applied entries write while a switch runs.
+	watch atomic.Pointer[keyWatch]
 	// trimEvery is how often applied entries are removed from the
 	// journal, one round behind (see trim).
 	trimEvery time.Duration

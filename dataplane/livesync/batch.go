@@ -166,9 +166,12 @@ func (a *Applier) handle(ctx context.Context, subject string, w *applyWorker, b 
 	}
 	// Consecutive rows of one collection go as one upsert while more
 	// entries wait; anything else first applies the batch.
-	if rows, ok, err := a.rowsOf(ctx, w, e); err != nil {
+	rows, ok, err := a.rowsOf(ctx, w, e)
+	if err != nil {
 		return err
-	} else if ok {
+	}
+	a.watchWrite(ctx, w, seq, e, rows)
+	if ok {
 		if *b != nil && !(*b).fits(rows) {
 			if err := a.flush(ctx, subject, w, *b, pending); err != nil {
 				return err

@@ -25,7 +25,10 @@ func (s *Syncer) beforeHold(ctx context.Context, m *domain.Migration, r *syncRun
 	described := verify.NewDescribed()
 	fence0, err := s.caughtUp(ctx, m, r.applier)
 	if err == nil {
-		if pre, err = verify.QuickCheckOf(ctx, r.source, r.target, nil, described); err != nil {
+		// A collection whose counts it explains by walking the keys keeps
+		// what the walk found: the check while writes are held then reads
+		// only the keys it points to and those written since.
+		if pre, err = verify.QuickCheckWith(ctx, r.source, r.target, verify.QuickOptions{Known: described, Keep: true}); err != nil {
 			pre = nil
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
@@ -88,7 +89,12 @@ func (a *Applier) copyMissing(ctx context.Context, db, coll string, col *milvus.
 			}
 		}
 		copied += len(missing)
-		if len(src) < milvus.QueryWindow {
+		from, upTo := strconv.FormatInt(after, 10), strconv.FormatInt(last, 10)
+		end, err := a.source.LastPage(ctx, db, coll, col.PrimaryField(), parts, &from, upTo, len(src), milvus.QueryWindow, 0)
+		if err != nil {
+			return copied, &sourceWait{err}
+		}
+		if end {
 			return copied, nil
 		}
 		after = last
@@ -108,7 +114,7 @@ func (a *Applier) targetKeys(ctx context.Context, db, coll, pk string, parts []s
 		for _, k := range keys {
 			have[k] = true
 		}
-		if len(keys) < milvus.QueryWindow {
+		if len(keys) == 0 || slices.Max(keys) == last {
 			return have, nil
 		}
 		after = slices.Max(keys)

@@ -258,7 +258,12 @@ func (c *Conn) CountWhere(ctx context.Context, db, coll, expr string) (int64, er
 
 // CountAt is CountWhere read at ts (see QueryAt).
 func (c *Conn) CountAt(ctx context.Context, db, coll, expr string, ts uint64) (int64, error) {
-	cols, err := c.QueryAt(ctx, db, coll, expr, []string{"count(*)"}, nil, 0, ts)
+	return c.CountIn(ctx, db, coll, expr, nil, ts)
+}
+
+// CountIn is CountAt of partitions parts (nil: all).
+func (c *Conn) CountIn(ctx context.Context, db, coll, expr string, parts []string, ts uint64) (int64, error) {
+	cols, err := c.QueryAt(ctx, db, coll, expr, []string{"count(*)"}, parts, 0, ts)
 	if err != nil {
 		return 0, err
 	}

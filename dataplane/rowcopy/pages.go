@@ -95,6 +95,10 @@ func (c *Copier) copyRange(ctx context.Context, src *milvus.Conn, col *milvus.Co
 			milvus.FitArrays(page, col.Schema)
 			keys := milvus.KeysOf(milvus.Column(page, pk.GetName())).Strings()
 			last := keys[len(keys)-1]
+			after := cursor
+			if after == nil {
+				after = r.Gt
+			}
 			cursor = &last
 			pending.Add(1)
 			pw := pageWrite{ctx: ctx, col: col, part: r.Partition, cols: page, rows: n, fresh: fresh, done: func(err error) {
@@ -121,8 +125,16 @@ func (c *Copier) copyRange(ctx context.Context, src *milvus.Conn, col *milvus.Co
 				}
 			}
 			// A page that ends on the range's upper bound ends the range:
-			// no read of an empty page.
-			if err := failed(); err != nil || n < pageRows || (r.Le != nil && last == *r.Le) {
+			// no read of an empty page. A short page may not (see
+			// milvus.LastPage).
+			if err := failed(); err != nil || (r.Le != nil && last == *r.Le) {
+				return err
+			}
+			var end bool
+			if err := c.cfg.Retry.Do(ctx, func(int) (err error) {
+				end, err = src.LastPage(ctx, col.Database, col.Name, pk, parts, after, last, n, int64(pageRows), ts)
+				return err
+			}); err != nil || end {
 				return err
 			}
 		}

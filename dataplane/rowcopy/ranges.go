@@ -40,10 +40,18 @@ func planRanges(ctx context.Context, c *milvus.Conn, col *milvus.Collection, par
 				prev = &k
 			}
 		}
-		if len(keys) < page {
+		if len(keys) == 0 {
 			break
 		}
 		last := keys[len(keys)-1]
+		// A short page may not be the last (see milvus.LastPage).
+		end, err := c.LastPage(ctx, col.Database, col.Name, pk, parts, cursor, last, len(keys), page, ts)
+		if err != nil {
+			return nil, err
+		}
+		if end {
+			break
+		}
 		cursor = &last
 	}
 	if len(ranges) >= maxRangesPerPartition {

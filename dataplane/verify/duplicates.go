@@ -31,12 +31,14 @@ type sideOf struct {
 // which a key held twice does not change, records how many rows each side
 // holds under keys it already holds, and names the keys one side holds and
 // the other does not. It reports whether the two sides hold the same keys,
-// with no key twice on the target.
-func explainCounts(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSchema, src, dst sideOf, maxNamed int) (bool, error) {
-	d, err := diffKeys(ctx, src, dst, pk, max(0, maxNamed-len(cr.Mismatches)))
+// with no key twice on the target. With keep, the report keeps the walk's
+// ledger for a check made later while writes are held (heldkeys.go).
+func explainCounts(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSchema, src, dst sideOf, maxNamed int, keep bool) (bool, error) {
+	d, err := diffKeys(ctx, src, dst, pk, max(0, maxNamed-len(cr.Mismatches)), keep)
 	if err != nil {
 		return false, err
 	}
+	cr.ledger = d.ledger
 	cr.SourceDuplicates = max(0, cr.SourceRows-d.srcKeys)
 	cr.TargetDuplicates = max(0, cr.TargetRows-d.dstKeys)
 	cr.Missing += d.missing

@@ -24,25 +24,43 @@ type keyDiff struct {
 	srcKeys, dstKeys int64 // distinct keys
 	missing, extra   int   // keys on the source only, on the target only
 	named            []string
+	// ledger, when asked for, is every key that differed and every key
+	// the source holds more than once (nil: too many to keep).
+	ledger *keyLedger
 }
 
 // diffKeys walks the keys of src and dst, naming at most max of those
-// that differ.
-func diffKeys(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, max int) (keyDiff, error) {
+// that differ; with keep, it also fills the diff's ledger.
+func diffKeys(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, max int, keep bool) (keyDiff, error) {
 	ctx, stop := context.WithCancel(ctx) // ends the side still reading when the other failed
 	defer stop()
+	var l *keyLedger
+	if keep {
+		l = newKeyLedger()
+	}
+	var d keyDiff
+	var err error
 	if pk.GetDataType() == schemapb.DataType_VarChar {
 		strs := func(k milvus.Keys) []string { return k.Strs }
-		return walkKeys(keyPages(ctx, src, pk, strs), keyPages(ctx, dst, pk, strs), func(s string) string { return s }, max)
+		text := func(s string) string { return s }
+		d, err = walkKeys(keyPages(ctx, src, pk, strs, text, l), keyPages(ctx, dst, pk, strs, text, nil), text, max, l)
+	} else {
+		ints := func(k milvus.Keys) []int64 { return k.Ints }
+		text := func(i int64) string { return strconv.FormatInt(i, 10) }
+		d, err = walkKeys(keyPages(ctx, src, pk, ints, text, l), keyPages(ctx, dst, pk, ints, text, nil), text, max, l)
 	}
-	ints := func(k milvus.Keys) []int64 { return k.Ints }
-	return walkKeys(keyPages(ctx, src, pk, ints), keyPages(ctx, dst, pk, ints), func(i int64) string { return strconv.FormatInt(i, 10) }, max)
+	if l != nil && !l.full {
+		d.ledger = l
+	}
+	return d, err
 }
 
 // keyPages returns a function that reads a side's next window of keys,
 // sorted and each once; an empty window is the end. The next window is
-// read while the caller walks this one.
-func keyPages[K cmp.Ordered](ctx context.Context, s sideOf, pk *schemapb.FieldSchema, of func(milvus.Keys) []K) func() ([]K, error) {
+// read while the caller walks this one. With a ledger, each window's rows
+// are counted too, and the keys held more than once located (locate).
+func keyPages[K cmp.Ordered](ctx context.Context, s sideOf, pk *schemapb.FieldSchema, of func(milvus.Keys) []K, text func(K) string,
+	l *keyLedger) func() ([]K, error) {
 	type page struct {
 		keys []K
 		err  error
@@ -59,18 +77,30 @@ func keyPages[K cmp.Ordered](ctx context.Context, s sideOf, pk *schemapb.FieldSc
 			} else {
 				keys = of(milvus.KeysOf(milvus.Column(cols, pk.GetName())))
 			}
-			n := len(keys)
 			slices.Sort(keys)
 			keys = slices.Compact(keys)
+			if err == nil && l != nil && len(keys) > 0 {
+				err = locate(ctx, s, pk, cursor, keys, text, l)
+			}
 			select {
 			case pages <- page{keys: keys, err: err}:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil || n < milvus.QueryWindow || len(keys) == 0 {
+			if err != nil || len(keys) == 0 {
 				return
 			}
 			last := fmt.Sprint(keys[len(keys)-1])
+			end, err := s.c.LastPage(ctx, s.db, s.cl, pk, nil, cursor, last, len(keys), milvus.QueryWindow, s.ts)
+			if err != nil || end {
+				if err != nil {
+					select {
+					case pages <- page{err: fmt.Errorf("read the keys of %s/%s: %w", s.db, s.cl, err)}:
+					case <-ctx.Done():
+					}
+				}
+				return
+			}
 			cursor = &last
 		}
 	}()
@@ -83,8 +113,9 @@ func keyPages[K cmp.Ordered](ctx context.Context, s sideOf, pk *schemapb.FieldSc
 	}
 }
 
-// walkKeys merges two sides' windows of sorted keys.
-func walkKeys[K cmp.Ordered](src, dst func() ([]K, error), text func(K) string, max int) (keyDiff, error) {
+// walkKeys merges two sides' windows of sorted keys; a ledger, if given,
+// keeps every key that differs.
+func walkKeys[K cmp.Ordered](src, dst func() ([]K, error), text func(K) string, max int, l *keyLedger) (keyDiff, error) {
 	var d keyDiff
 	var a, b []K
 	aEnd, bEnd := false, false
@@ -102,6 +133,7 @@ func walkKeys[K cmp.Ordered](src, dst func() ([]K, error), text func(K) string, 
 		if len(d.named) < max {
 			d.named = append(d.named, text(k)+where)
 		}
+		l.differs(text(k))
 	}
 	for {
 		if err := fill(&a, &aEnd, src); err != nil {

@@ -1,9 +1,12 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
@@ -73,6 +76,28 @@ const quickMismatches = 20
 // source lists. known, if not nil, gives the collections an earlier check
 // described and keeps those this one describes.
 func QuickCheckOf(ctx context.Context, src, target *milvus.Conn, include func(db, coll string) bool, known *Described) (*Report, error) {
+	return QuickCheckWith(ctx, src, target, QuickOptions{Include: include, Known: known})
+}
+
+// QuickOptions shape a quick check.
+type QuickOptions struct {
+	// Include and Known are QuickCheckOf's.
+	Include func(db, coll string) bool
+	Known   *Described
+	// Keep: where the counts are explained by walking the keys, the
+	// collection's report keeps what the walk found (the check made
+	// before writes are held; heldkeys.go).
+	Keep bool
+	// Held, for the check made while writes are held, gives a
+	// collection's report from the check before the hold and the keys
+	// written through the proxy since that check began (ok false: not
+	// known, a DDL or a delete by a filter among them).
+	Held func(db, coll string) (pre *CollectionReport, written []string, ok bool)
+}
+
+// QuickCheckWith is QuickCheck shaped by o.
+func QuickCheckWith(ctx context.Context, src, target *milvus.Conn, o QuickOptions) (*Report, error) {
+	include := o.Include
 	dbs, err := src.Databases(ctx)
 	if err != nil {
 		return nil, err
@@ -102,7 +127,7 @@ func QuickCheckOf(ctx context.Context, src, target *milvus.Conn, include func(db
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			cr, loaded, err := sampleCompare(ctx, src, target, n.db, n.coll, sampleRows, known)
+			cr, loaded, err := sampleCompare(ctx, src, target, n.db, n.coll, sampleRows, o)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -124,8 +149,9 @@ func QuickCheckOf(ctx context.Context, src, target *milvus.Conn, include func(db
 	return rep, firstErr
 }
 
-func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, n int, known *Described) (CollectionReport, bool, error) {
+func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, n int, o QuickOptions) (CollectionReport, bool, error) {
 	cr := CollectionReport{Database: db, Collection: name, Ranges: 1}
+	known := o.Known
 	c := known.get(db, name)
 	if c == nil {
 		in := src.In(ctx, db)
@@ -158,6 +184,7 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 		return cr, true, err
 	}
 	sh, th := rowHashes(page, pk.GetName(), c.Schema), rowHashes(other, pk.GetName(), c.Schema)
+	commonSpan(sh, th, milvus.KeysOf(milvus.Column(page, pk.GetName())), milvus.KeysOf(milvus.Column(other, pk.GetName())))
 	compareHashes(&cr, sh, th, func(format string, args ...any) {
 		if len(cr.Mismatches) < quickMismatches {
 			cr.Mismatches = append(cr.Mismatches, fmt.Sprintf(format, args...))
@@ -169,10 +196,26 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 	cr.RowsCompared, cr.VectorsSampled = int64(len(sh)), len(sh)
 	cr.Equal = cr.SourceRows == cr.TargetRows && sampledDiffer(cr) == 0
 	if !cr.Equal && sampledDiffer(cr) == 0 {
-		// Writes are held: the keys are read strongly, and only here,
-		// where the counts alone differ.
+		// Only here, where the counts alone differ, are keys read: those
+		// the check before the hold points to, or else every key.
+		from, to := sideOf{src, db, name, 0}, sideOf{dst, db, name, 0}
+		if o.Keep {
+			// Before the hold, with writes flowing: read at a timestamp
+			// taken now, so that only the walk's first read waits for
+			// the server's next time tick, not every count that locates
+			// a key held twice.
+			from.ts, _ = src.ReadTimestamp(ctx, db, name)
+			to.ts, _ = dst.ReadTimestamp(ctx, db, name)
+		}
+		if o.Held != nil {
+			if pre, written, ok := o.Held(db, name); ok {
+				if settled, err := settleHeld(ctx, &cr, pk, from, to, pre, written); settled || err != nil {
+					return cr, true, err
+				}
+			}
+		}
 		var err error
-		cr.Equal, err = explainCounts(ctx, &cr, pk, sideOf{src, db, name, 0}, sideOf{dst, db, name, 0}, quickMismatches)
+		cr.Equal, err = explainCounts(ctx, &cr, pk, from, to, quickMismatches, o.Keep)
 		return cr, true, err
 	}
 	return cr, true, nil
@@ -180,3 +223,31 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 
 // sampledDiffer counts the sampled rows missing, different or extra.
 func sampledDiffer(c CollectionReport) int { return c.Missing + c.Different + c.Extra }
+
+// commonSpan drops from both samples the keys past the smaller of their
+// last keys. Each side returned its smallest keys, but only up to there
+// did both return every key they hold: a key held twice counts twice
+// against the limit and comes back once, so one side's sample can end
+// short of the other's. The counts speak for the keys past it.
+func commonSpan(sh, th map[string]uint64, a, b milvus.Keys) {
+	if len(a.Ints) > 0 && len(b.Ints) > 0 {
+		trimPast(sh, th, a.Ints, b.Ints, func(k int64) string { return strconv.FormatInt(k, 10) })
+	}
+	if len(a.Strs) > 0 && len(b.Strs) > 0 {
+		trimPast(sh, th, a.Strs, b.Strs, func(k string) string { return k })
+	}
+}
+
+func trimPast[K cmp.Ordered](sh, th map[string]uint64, a, b []K, text func(K) string) {
+	bound := min(slices.Max(a), slices.Max(b))
+	for _, side := range []struct {
+		keys []K
+		h    map[string]uint64
+	}{{a, sh}, {b, th}} {
+		for _, k := range side.keys {
+			if k > bound {
+				delete(side.h, text(k))
+			}
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package livesync
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/zdm-io/zdm/dataplane/verify"
+)
+
+// heldCheck compares the clusters while writes are held. With pre, the
+// check made before the hold with the journal applied up to fence0, it
+// reads only the collections written since, those repaired again, those
+// pre found different, and those it did not see; the others cannot have
+// changed through the proxy, and keep pre's result.
+func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint64, described *verify.Described, repaired map[[2]string]bool) (*verify.Report, error) {
+	if pre == nil {
+		return verify.QuickCheckOf(ctx, r.source, r.target, nil, described)
+	}
+	touched, other := r.applier.Touched(fence0)
+	if other {
+		// A DDL was applied since the check before the hold: every
+		// collection is described again.
+		return verify.QuickCheck(ctx, r.source, r.target)
+	}
+	for k, ddl := range touched {
+		if ddl {
+			described.Forget(k[0], k[1])
+		}
+	}
+	clean := map[[2]string]*verify.CollectionReport{}
+	for i, c := range pre.Collections {
+		if c.Equal {
+			clean[[2]string{c.Database, c.Collection}] = &pre.Collections[i]
+		}
+	}
+	for _, name := range pre.NotLoaded {
+		db, coll, _ := strings.Cut(name, "/")
+		clean[[2]string{db, coll}] = nil // skipped again, unless written
+	}
+	var kept []verify.CollectionReport
+	var notLoaded []string
+	written := r.applier.WrittenAfter(fence0)
+	held := func(db, coll string) (*verify.CollectionReport, []string, bool) {
+		k := [2]string{db, coll}
+		if repaired[k] || touched[k] {
+			return nil, nil, false // repaired, or its structure changed
+		}
+		for i := range pre.Collections {
+			if c := &pre.Collections[i]; c.Database == db && c.Collection == coll {
+				keys, ok := written(db, coll)
+				return c, keys, ok
+			}
+		}
+		return nil, nil, false
+	}
+	rep, err := verify.QuickCheckWith(ctx, r.source, r.target, verify.QuickOptions{Held: held, Known: described, Include: func(db, coll string) bool {
+		k := [2]string{db, coll}
+		c, ok := clean[k]
+		_, written := touched[k]
+		written = written || repaired[k]
+		switch {
+		case !ok || written:
+			return true
+		case c == nil:
+			notLoaded = append(notLoaded, db+"/"+coll)
+		default:
+			kept = append(kept, *c)
+		}
+		return false
+	}})
+	if err != nil {
+		return nil, err
+	}
+	rep.Collections = append(rep.Collections, kept...)
+	rep.NotLoaded = append(rep.NotLoaded, notLoaded...)
+	sort.Strings(rep.NotLoaded)
+	sort.Slice(rep.Collections, func(i, j int) bool {
+		a, b := rep.Collections[i], rep.Collections[j]
+		return a.Database+"/"+a.Collection < b.Database+"/"+b.Collection
+	})
+	return rep, nil
+}

@@ -1,0 +1,202 @@
+package verify
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
+)
+
+// A source holding keys twice (duplicates.go) has row counts that differ
+// from the target's, and the check made while writes are held used to
+// explain them by walking every key of the collection: with a million
+// rows that held the application's writes for 25 s, and the pause grew
+// with the collection. Now the check before the hold, which walks the
+// keys while writes still flow, keeps a ledger of what it found: the keys
+// that differed and the keys the source holds more than once. While writes
+// are held only those keys and the keys written since the walk began are
+// read, one by one: every other key was read by the walk in the state it
+// has now, as nothing wrote it through the proxy since. Their rows must
+// then account for the whole difference of the counts. When they do not
+// (a ledger too long to keep, a key the walk could not place, a write
+// around the proxy), the keys are walked while held, as before.
+
+// Bounds of a ledger and of what the held check reads from it.
+const (
+	ledgerKeys   = 10_000  // differing keys and keys held twice
+	ledgerCounts = 400     // counts spent locating keys held twice
+	heldKeysMax  = 100_000 // keys read one by one while writes are held
+	heldChunk    = 2_000   // keys per read
+)
+
+// keyLedger is what a walk before the hold keeps for the check made while
+// writes are held. Its source side locates (a goroutine of its own) while
+// the walk notes what differs.
+type keyLedger struct {
+	mu     sync.Mutex
+	differ map[string]bool
+	twice  map[string]bool
+	counts int
+	// full: the ledger could not keep everything; it is not used.
+	full bool
+}
+
+func newKeyLedger() *keyLedger {
+	return &keyLedger{differ: map[string]bool{}, twice: map[string]bool{}}
+}
+
+func (l *keyLedger) differs(key string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.differ[key] = true
+	l.full = l.full || len(l.differ)+len(l.twice) > ledgerKeys
+}
+
+func (l *keyLedger) heldTwice(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.twice[key] = true
+	l.full = l.full || len(l.differ)+len(l.twice) > ledgerKeys
+}
+
+// spend reports whether one more count may be spent locating.
+func (l *keyLedger) spend() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.counts++
+	l.full = l.full || l.counts > ledgerCounts
+	return !l.full
+}
+
+// locate finds the keys of one window (keys, sorted and distinct, the
+// first after `after`) that the side holds more than once. Milvus counts
+// every row of a key while its queries return the key once, so the
+// window's rows are counted and, where they outnumber its keys, each half
+// is counted again. A write landing between a window's read and its count
+// can misplace a count; the keys it wrote are read again while writes are
+// held, so that only costs the shortcut, never the check.
+func locate[K cmp.Ordered](ctx context.Context, s sideOf, pk *schemapb.FieldSchema, after *string, keys []K, text func(K) string, l *keyLedger) error {
+	count := func(after *string, keys []K) (int64, error) {
+		if !l.spend() {
+			return 0, nil
+		}
+		last := text(keys[len(keys)-1])
+		expr := milvus.KeyRange{Gt: after, Le: &last}.Expr(pk, nil)
+		n, err := s.c.CountAt(ctx, s.db, s.cl, expr, s.ts)
+		if err != nil {
+			return 0, fmt.Errorf("count the rows of %s/%s up to key %s: %w", s.db, s.cl, last, err)
+		}
+		return n - int64(len(keys)), nil
+	}
+	var split func(after *string, keys []K, extra int64) error
+	split = func(after *string, keys []K, extra int64) error {
+		switch {
+		case extra <= 0 || l.full:
+			return nil
+		case len(keys) == 1:
+			l.heldTwice(text(keys[0]))
+			return nil
+		}
+		mid := len(keys) / 2
+		left, err := count(after, keys[:mid])
+		if err != nil {
+			return err
+		}
+		if err := split(after, keys[:mid], left); err != nil {
+			return err
+		}
+		boundary := text(keys[mid-1])
+		return split(&boundary, keys[mid:], extra-max(0, left))
+	}
+	extra, err := count(after, keys)
+	if err != nil {
+		return err
+	}
+	return split(after, keys, extra)
+}
+
+// settleHeld explains, while writes are held, counts that differ by
+// reading only the keys of pre's ledger and those written since its walk
+// began. It reports whether it settled the comparison; when it did not,
+// the caller walks the keys.
+func settleHeld(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSchema, src, dst sideOf, pre *CollectionReport, written []string) (bool, error) {
+	if pre == nil || pre.ledger == nil {
+		return false, nil
+	}
+	set := make(map[string]bool, len(written))
+	for _, k := range written {
+		set[k] = true
+	}
+	for k := range pre.ledger.differ {
+		if !set[k] {
+			return false, nil // a key no write explains: named by the walk
+		}
+	}
+	for k := range pre.ledger.twice {
+		set[k] = true
+	}
+	if len(set) > heldKeysMax {
+		return false, nil
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	typ := "int64"
+	if pk.GetDataType() == schemapb.DataType_VarChar {
+		typ = "varchar"
+	}
+	var srcRows, dstRows int64
+	for chunk := range slices.Chunk(keys, heldChunk) {
+		expr := milvus.KeysFromStrings(typ, chunk).InExpr(pk.GetName())
+		var sn, dn int64
+		var sk, dk []string
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) { sn, sk, err = rowsAndKeys(gctx, src, pk, expr); return err })
+		g.Go(func() (err error) { dn, dk, err = rowsAndKeys(gctx, dst, pk, expr); return err })
+		if err := g.Wait(); err != nil {
+			return false, err
+		}
+		if !slices.Equal(sk, dk) || dn != int64(len(dk)) {
+			return false, nil // a key differs, or is twice on the target: named by the walk
+		}
+		srcRows, dstRows = srcRows+sn, dstRows+dn
+		cr.SourceDuplicates += sn - int64(len(sk))
+	}
+	if srcRows-dstRows != cr.SourceRows-cr.TargetRows {
+		cr.SourceDuplicates = 0
+		return false, nil // rows the keys read do not account for
+	}
+	cr.HeldKeysRead = len(keys)
+	cr.Equal = true
+	return true, nil
+}
+
+// rowsAndKeys counts a side's rows under expr and reads its keys, sorted,
+// at once: each strong read waits for the server's next time tick.
+func rowsAndKeys(ctx context.Context, s sideOf, pk *schemapb.FieldSchema, expr string) (int64, []string, error) {
+	var n int64
+	var cols []*schemapb.FieldData
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { n, err = s.c.CountAt(gctx, s.db, s.cl, expr, s.ts); return err })
+	g.Go(func() (err error) {
+		cols, err = s.c.QueryAt(gctx, s.db, s.cl, expr, []string{pk.GetName()}, nil, 0, s.ts)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return 0, nil, fmt.Errorf("read keys of %s/%s: %w", s.db, s.cl, err)
+	}
+	keys := milvus.KeysOf(milvus.Column(cols, pk.GetName())).Strings()
+	slices.Sort(keys)
+	return n, slices.Compact(keys), nil
+}
