@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -186,4 +187,39 @@ func lagIngest(ctx context.Context, src *milvus.Conn) float64 {
 	ingest := median(rates)
 	fmt.Printf("direct ingest of 100-row batches with %d clients: %.0f rows/s (median of five one-second rounds)\n\n", 4*workers, ingest)
 	return ingest
+}
+
+// ackTimes keeps the times of a load's acknowledged writes, from the
+// journal it writes (one JSON line per write).
+type ackTimes struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (a *ackTimes) Write(p []byte) (int, error) {
+	var ack datatools.Ack
+	if err := json.Unmarshal(p, &ack); err == nil && !ack.Unsure {
+		a.mu.Lock()
+		a.at = append(a.at, ack.At)
+		a.mu.Unlock()
+	}
+	return len(p), nil
+}
+
+// gaps returns the longest time between two acknowledged writes that
+// spans part of [from, to], and the longest of the others: a server that
+// stalls makes a gap of its own, the switch one across its hold.
+func (a *ackTimes) gaps(from, to time.Time) (across, elsewhere time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at := slices.SortedFunc(slices.Values(a.at), time.Time.Compare)
+	for i := 1; i < len(at); i++ {
+		gap := at[i].Sub(at[i-1])
+		if at[i-1].Before(to) && at[i].After(from) {
+			across = max(across, gap)
+		} else {
+			elsewhere = max(elsewhere, gap)
+		}
+	}
+	return across, elsewhere
 }

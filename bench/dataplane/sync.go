@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -248,7 +249,7 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	defer viaProxy.Close()
 
 	target := []datatools.CollectionName{{Database: "lag_db0", Collection: "lag_c0"}}
-	write := func(rate float64) (stop func() datatools.LoadStats) {
+	writeTo := func(rate float64, acks io.Writer) (stop func() datatools.LoadStats) {
 		wctx, cancel := context.WithCancel(ctx)
 		var stats datatools.LoadStats
 		done := make(chan struct{})
@@ -256,10 +257,11 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 			defer close(done)
 			// Twice the writers, so that the rate holds when some writes
 			// take longer.
-			stats, _ = datatools.Load(wctx, viaProxy, datatools.LoadConfig{Targets: target, Rate: rate, Mix: datatools.Mix{Insert: 1}, Batch: 100, Workers: 2 * workers, Seed: 1}, &discard{})
+			stats, _ = datatools.Load(wctx, viaProxy, datatools.LoadConfig{Targets: target, Rate: rate, Mix: datatools.Mix{Insert: 1}, Batch: 100, Workers: 2 * workers, Seed: 1}, acks)
 		}()
 		return func() datatools.LoadStats { cancel(); <-done; return stats }
 	}
+	write := func(rate float64) (stop func() datatools.LoadStats) { return writeTo(rate, &discard{}) }
 	// At a quarter of the direct ingest rate, then at half (the goal's
 	// rate): with both servers on this machine's cores, half of what one
 	// server ingests alone is about all they carry together. The quarter
@@ -272,7 +274,8 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	lw.measure(ctx, ceiling/2/100, "half", 1)
 
 	// The switch with a client writing continuously (50 batches a second).
-	stopWriter := write(50)
+	var acks ackTimes
+	stopWriter := writeTo(50, &acks)
 	time.Sleep(5 * time.Second)
 	sw, check, route, err := syncer.Switch(ctx, m)
 	must(err)
@@ -284,12 +287,16 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	must(err)
 	recorded := time.Since(recording)
 	route(true)
+	released := time.Now()
+	held := time.Duration((sw.WritePauseMS)*float64(time.Millisecond)) + recorded
 	time.Sleep(2 * time.Second) // the client goes on, now to the target
 	stats := stopWriter()
+	across, elsewhere := acks.gaps(released.Add(-held), released)
 	fmt.Printf("switch with a client writing 50 batches/s (%d writes acknowledged, %d failed)\n", stats.Acknowledged, stats.Failed)
 	fmt.Printf("  writes held by zdm %.0f ms (applying the journal up to the fence %.0f ms, checking the clusters %.0f ms,\n    recording the switch before releasing them %.1f ms);\n",
 		sw.WritePauseMS+float64(recorded.Microseconds())/1000, sw.DrainMS, sw.CheckMS, float64(recorded.Microseconds())/1000)
-	fmt.Printf("  longest gap between two acknowledged client writes %s (goal < 1 s)\n", stats.MaxGap.Round(time.Millisecond))
+	fmt.Printf("  longest gap between two acknowledged client writes %s (goal < 1 s): %s across the hold, %s before or after it\n",
+		stats.MaxGap.Round(time.Millisecond), across.Round(time.Millisecond), elsewhere.Round(time.Millisecond))
 	fmt.Printf("  check while held: equal=%v\n", check.Equal)
 	_ = syncer.Disarm(ctx, m)
 }
