@@ -68,6 +68,13 @@ func (l *keyLedger) heldTwice(key string) {
 	l.full = l.full || len(l.differ)+len(l.twice) > ledgerKeys
 }
 
+// kept reports whether the ledger kept everything within its bounds.
+func (l *keyLedger) kept() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.full
+}
+
 // spend reports whether one more count may be spent locating.
 func (l *keyLedger) spend() bool {
 	l.mu.Lock()
@@ -100,7 +107,7 @@ func locate[K cmp.Ordered](ctx context.Context, s sideOf, pk *schemapb.FieldSche
 	var split func(after *string, keys []K, extra int64) error
 	split = func(after *string, keys []K, extra int64) error {
 		switch {
-		case extra <= 0 || l.full:
+		case extra <= 0 || !l.kept():
 			return nil
 		case len(keys) == 1:
 			l.heldTwice(text(keys[0]))

@@ -49,7 +49,7 @@ func diffKeys(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, ma
 		text := func(i int64) string { return strconv.FormatInt(i, 10) }
 		d, err = walkKeys(keyPages(ctx, src, pk, ints, text, l), keyPages(ctx, dst, pk, ints, text, nil), text, max, l)
 	}
-	if l != nil && !l.full {
+	if err == nil && l != nil && l.kept() {
 		d.ledger = l
 	}
 	return d, err

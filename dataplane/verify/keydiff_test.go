@@ -92,11 +92,11 @@ func TestTheLedgerIsNotKeptPastItsBounds(t *testing.T) {
 	for i := range ledgerKeys {
 		l.differs(strconv.Itoa(i))
 	}
-	if l.full {
+	if !l.kept() {
 		t.Fatalf("full at %d keys", ledgerKeys)
 	}
 	l.heldTwice("x")
-	if !l.full {
+	if l.kept() {
 		t.Fatalf("not full past %d keys", ledgerKeys)
 	}
 	l = newKeyLedger()
@@ -105,7 +105,7 @@ func TestTheLedgerIsNotKeptPastItsBounds(t *testing.T) {
 			t.Fatalf("a count refused within %d", ledgerCounts)
 		}
 	}
-	if l.spend() || !l.full {
+	if l.spend() || l.kept() {
 		t.Fatalf("a count allowed past %d", ledgerCounts)
 	}
 	var none *keyLedger
