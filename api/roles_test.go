@@ -28,8 +28,8 @@ func TestACommandIsRefusedByRoleBeforeItsBodyIsRead(t *testing.T) {
 	}
 	mid := r.JSON(t)["id"].(string)
 	spare := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, cluster("ads-spare", "ads")).JSON(t)["id"].(string)
-	// A syncing migration records nothing by itself but lag samples,
-	// which historySize leaves out.
+	// A syncing migration records nothing by itself but its lag, which
+	// historySize leaves out.
 	s.WaitState(t, mid, "syncing", 10*time.Second)
 
 	// A body each command refuses from a caller who may drive it.
