@@ -208,3 +208,23 @@ func sameKeys(a, b []string) bool {
 	}
 	return true
 }
+
+// A delete by a filter that a zdmd forwarded and never saw answered is
+// repaired by every key the filter selects on the target, however many
+// query windows they fill: here the source applied it to 19,000 rows.
+func TestAnUncertainDeleteByAFilterIsRepairedForEveryRowItSelects(t *testing.T) {
+	ctx := context.Background()
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 20000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 3, Prefix: "repf_"}
+	const db, coll, id = "repf_db0", "repf_c0", "m-repair-filter"
+	b := newSyncBed(t, id, shape, nil)
+	if _, err := b.src.Delete(ctx, db, coll, "", "id >= 1000"); err != nil {
+		t.Fatal(err)
+	}
+	deadWrite(t, b.journal, id, 1, "Delete", &milvuspb.DeleteRequest{DbName: db, CollectionName: coll, Expr: "id >= 1000"}, 0)
+	b.applier.AwaitOutcomes(noCaptureRuns)
+	b.apply(t)
+	b.drain(t)
+	if n, err := b.dst.CountWhere(ctx, db, coll, ""); err != nil || n != 1000 {
+		t.Fatalf("after the repair the target holds %d rows, not the source's 1000 (%v)", n, err)
+	}
+}

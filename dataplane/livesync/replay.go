@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/golang/protobuf/proto"
@@ -175,7 +176,25 @@ func (a *Applier) repair(ctx context.Context, w *applyWorker, e capture.Entry, m
 	if keys.Len() == 0 {
 		return a.repairWithoutKeys(ctx, e, col, part, false)
 	}
-	return a.repairKeys(ctx, e.Database, e.Collection, col, part, keys, e.Method != "Delete")
+	// A write may name more keys than one read of the source returns.
+	for _, chunk := range keyChunks(keys, repairChunk) {
+		if err := a.repairKeys(ctx, e.Database, e.Collection, col, part, chunk, e.Method != "Delete"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keyChunks splits keys into runs of at most n.
+func keyChunks(keys milvus.Keys, n int) []milvus.Keys {
+	var out []milvus.Keys
+	for c := range slices.Chunk(keys.Ints, n) {
+		out = append(out, milvus.Keys{Ints: c})
+	}
+	for c := range slices.Chunk(keys.Strs, n) {
+		out = append(out, milvus.Keys{Strs: c})
+	}
+	return out
 }
 
 // repairedCollection describes the target's collection a repair writes
@@ -204,13 +223,37 @@ func (a *Applier) touchedKeys(ctx context.Context, db, coll string, col *milvus.
 		if keys, named := milvus.DeleteKeys(r.GetExpr(), pk); named {
 			return keys, "", nil
 		}
-		cols, err := a.target.Query(ctx, db, coll, r.GetExpr(), []string{pk}, nil, milvus.QueryWindow)
-		if err != nil {
-			return milvus.Keys{}, "", err
-		}
-		return milvus.KeysOf(milvus.Column(cols, pk)), "", nil
+		keys, err := a.keysMatching(ctx, db, coll, col.PrimaryField(), r.GetExpr())
+		return keys, "", err
 	}
 	return milvus.Keys{}, "", nil
+}
+
+// keysMatching returns every key of the target's rows that expr selects,
+// a query window at a time: a delete by a filter can match more rows
+// than one window holds.
+func (a *Applier) keysMatching(ctx context.Context, db, coll string, pk *schemapb.FieldSchema, expr string) (milvus.Keys, error) {
+	var all milvus.Keys
+	var cursor *string
+	for {
+		where := "(" + expr + ")"
+		if cursor != nil {
+			where += " && " + milvus.KeyRange{}.Expr(pk, cursor)
+		}
+		cols, err := a.target.Query(ctx, db, coll, where, []string{pk.GetName()}, nil, milvus.QueryWindow)
+		if err != nil {
+			return all, err
+		}
+		page := milvus.KeysOf(milvus.Column(cols, pk.GetName()))
+		all.Ints, all.Strs = append(all.Ints, page.Ints...), append(all.Strs, page.Strs...)
+		if page.Len() < milvus.QueryWindow {
+			// The target holds each key once: a short page is the last.
+			return all, nil
+		}
+		strs := page.Strings()
+		last := strs[len(strs)-1]
+		cursor = &last
+	}
 }
 
 // repairWithoutKeys repairs an uncertain write that named no keys: an
