@@ -288,7 +288,7 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	recorded := time.Since(recording)
 	route(true)
 	released := time.Now()
-	held := time.Duration((sw.WritePauseMS)*float64(time.Millisecond)) + recorded
+	held := time.Duration(sw.WritePauseMS*float64(time.Millisecond)) + recorded
 	time.Sleep(2 * time.Second) // the client goes on, now to the target
 	stats := stopWriter()
 	across, elsewhere := acks.gaps(released.Add(-held), released)

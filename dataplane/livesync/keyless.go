@@ -114,9 +114,11 @@ func (a *Applier) targetKeys(ctx context.Context, db, coll, pk string, parts []s
 		for _, k := range keys {
 			have[k] = true
 		}
-		if len(keys) == 0 || slices.Max(keys) == last {
+		if len(keys) == 0 {
 			return have, nil
 		}
-		after = slices.Max(keys)
+		if after = slices.Max(keys); after == last {
+			return have, nil
+		}
 	}
 }
