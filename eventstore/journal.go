@@ -137,7 +137,6 @@ func (j *Journal) Follow(ctx context.Context, subject string, from uint64, fn fu
 	return follow(ctx, j.js, JournalStream, subject, from, jetstream.PullMaxMessages(512), fn)
 }
 
-// Purge deletes every entry under filter (a migration that ended).
 // Trim removes the entries of subject up to and including seq.
 func (j *Journal) Trim(ctx context.Context, subject string, seq uint64) error {
 	if err := j.stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(seq+1)); err != nil {
@@ -155,6 +154,7 @@ func (j *Journal) Bytes(ctx context.Context) (uint64, error) {
 	return info.State.Bytes, nil
 }
 
+// Purge deletes every entry under filter (a migration that ended).
 func (j *Journal) Purge(ctx context.Context, filter string) error {
 	if err := j.stream.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
 		return fmt.Errorf("purge %s: %w", filter, err)

@@ -76,10 +76,12 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 	for i, s := range []journalSetup{hop, r1, r3, r3relayed} {
 		given, err := s.store.KV(ctx, "BENCH_GIVEN_KEYS")
 		must(err)
-		c := capture.NewCapture(s.journal, noFailer{}, logger)
+		migration := fmt.Sprintf("benchreplicas%d", i)
+		rec := &recordedJournal{JournalLog: s.journal}
+		c := capture.NewCapture(rec, noFailer{}, logger)
 		c.KeepGivenKeys(given)
 		if !s.unarmed {
-			c.Arm("src", fmt.Sprintf("benchreplicas%d", i), domain.Options{OnForbiddenOp: domain.PolicyReject})
+			c.Arm("src", migration, domain.Options{OnForbiddenOp: domain.PolicyReject})
 		}
 		start := startProxy
 		if s.relayed {
@@ -98,12 +100,24 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 		var dSelf, pSelf, dSrc time.Duration
 		pNATS := make([]time.Duration, len(s.natsCPU()))
 		var dBatches, pBatches float64
+		// JetStream alone: each round's captured appends made again
+		// straight to the journal, in the same conditions.
+		var alone []recordedAppend
+		var aloneCPU time.Duration
 		for r := 0; r < rounds; r++ {
 			base := 8e10 + int64(i)*1e10 + int64(r)*1e8
 			n0 := s.natsCPU()
+			rec.record()
 			p := insertThroughput(ctx, via, col, clients, time.Second, base)
 			for k, n := range s.natsCPU() {
 				pNATS[k] += n - n0[k]
+			}
+			if !s.unarmed {
+				// The last outcomes go in entries of their own 10 ms on.
+				time.Sleep(50 * time.Millisecond)
+				appends := rec.recorded()
+				alone = append(alone, appends...)
+				aloneCPU += journalAlone(ctx, s, "zdm.journal.benchalone"+migration+".x.x", appends)
 			}
 			d := insertThroughput(ctx, src, col, clients, time.Second, base+5e7)
 			dRates, pRates = append(dRates, d.rate), append(pRates, p.rate)
@@ -126,13 +140,30 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 			fmt.Printf("  %-21s of it the NATS servers' %.0f us (the busiest %.0f us); on the zdmd's host, were each server on its own: %.0f us, %.2f of the source's\n",
 				"", perBatch(sum(pNATS), pBatches), perBatch(slices.Max(pNATS), pBatches), hostPer, hostPer/max(sourcePer, 1))
 		}
+		if !s.unarmed {
+			floor := perBatch(aloneCPU, pBatches)
+			var bytes int
+			for _, a := range alone {
+				bytes += a.size
+			}
+			size := bytes / max(len(alone), 1)
+			lone := appendLatencies(ctx, s, "zdm.journal.benchalone"+migration+".x.x", size, len(proxied), func(k int) {
+				insertLatencies(ctx, src, col, 1, 9e10+int64(i)*1e9+int64(k)*1e3)
+			})
+			fmt.Printf("  %-21s JetStream alone, the same %d messages (%d bytes on average) at the same moments: %.0f us per write, %.2f of the source's;\n",
+				"", len(alone), size, floor, floor/max(sourcePer, 1))
+			fmt.Printf("  %-21s one at a time, each before the same insert sent straight to the source, as the lone client's writes came: JetStream acknowledged each in %.2f ms (p50) of the %.2f ms added\n",
+				"", ms(pct(lone, 50)), ms(pct(proxied, 50))-ms(pct(direct, 50)))
+			fmt.Printf("  %-21s the capture less it %.0f us, %.2f of the source's: what zdm adds to what JetStream costs on its own\n",
+				"", capturePer-floor, (capturePer-floor)/max(sourcePer, 1))
+		}
 		if oc := c.OutcomesJournaled(); !s.unarmed {
 			fmt.Printf("  %-21s outcomes: %d of %d rode with a later write's entry, %d went in %d entries of their own\n",
 				"", oc.Carried, oc.Carried+oc.Alone, oc.Alone, oc.Entries)
 		}
 		via.Close()
 		stop()
-		c.Disarm(fmt.Sprintf("benchreplicas%d", i))
+		c.Disarm(migration)
 	}
 	fmt.Println("  (proxy alone: the same hop with no migration armed, nothing journaled; the rows below it add the capture to it;")
 	fmt.Println("  NATS's CPU is in this process with one replica, in three zdm-nats processes with three; all share the cores with both Milvus servers;")
@@ -140,8 +171,8 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 	fmt.Println()
 }
 
-func sum(ds []time.Duration) time.Duration {
-	var t time.Duration
+func sum[T time.Duration | float64](ds []T) T {
+	var t T
 	for _, d := range ds {
 		t += d
 	}
