@@ -277,6 +277,7 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	var acks ackTimes
 	stopWriter := writeTo(50, &acks)
 	time.Sleep(5 * time.Second)
+	floorSrc, floorDst := strongReadTime(ctx, src, "lag_db0", "lag_c0"), strongReadTime(ctx, dst, "lag_db0", "lag_c0")
 	sw, check, route, err := syncer.Switch(ctx, m)
 	must(err)
 	// As the saga does: the switch is recorded before the held writes go
@@ -295,8 +296,23 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	fmt.Printf("switch with a client writing 50 batches/s (%d writes acknowledged, %d failed)\n", stats.Acknowledged, stats.Failed)
 	fmt.Printf("  writes held by zdm %.0f ms (applying the journal up to the fence %.0f ms, checking the clusters %.0f ms,\n    recording the switch before releasing them %.1f ms);\n",
 		sw.WritePauseMS+float64(recorded.Microseconds())/1000, sw.DrainMS, sw.CheckMS, float64(recorded.Microseconds())/1000)
+	fmt.Printf("  a strong count alone, just before the switch, took %s on the source and %s on the target (a read that must see every\n    write made waits for its server's time tick; the check's reads are such reads, made all at once)\n",
+		floorSrc.Round(time.Millisecond), floorDst.Round(time.Millisecond))
 	fmt.Printf("  longest gap between two acknowledged client writes %s (goal < 1 s): %s across the hold, %s before or after it\n",
 		stats.MaxGap.Round(time.Millisecond), across.Round(time.Millisecond), elsewhere.Round(time.Millisecond))
 	fmt.Printf("  check while held: equal=%v\n", check.Equal)
 	_ = syncer.Disarm(ctx, m)
+}
+
+// strongReadTime is the median time of three counts of coll that must see
+// every write made before they began, as the switch's check reads.
+func strongReadTime(ctx context.Context, c *milvus.Conn, db, coll string) time.Duration {
+	var took []time.Duration
+	for range 3 {
+		t0 := time.Now()
+		_, err := c.CountWhere(ctx, db, coll, "")
+		must(err)
+		took = append(took, time.Since(t0))
+	}
+	return pct(took, 50)
 }
