@@ -15,11 +15,12 @@ import (
 // holding calls until an instance drives again), apart from how long a
 // client's reconnect backoff kept it waiting.
 type probe struct {
-	mu     sync.Mutex
-	at     []time.Time
-	ok     []bool
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu sync.Mutex
+	// at: when each dial began; seen: when it ended.
+	at, seen []time.Time
+	ok       []bool
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 func startProbe(t *testing.T, addr string) *probe {
@@ -36,7 +37,7 @@ func startProbe(t *testing.T, addr string) *probe {
 				c.Close()
 			}
 			p.mu.Lock()
-			p.at, p.ok = append(p.at, at), append(p.ok, err == nil)
+			p.at, p.seen, p.ok = append(p.at, at), append(p.seen, time.Now()), append(p.ok, err == nil)
 			p.mu.Unlock()
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -52,7 +53,8 @@ func (p *probe) stop() {
 
 // away is how long after `from` the endpoint failed to answer: from the
 // first failed dial to the next that succeeded (0 if none failed before
-// the next failure moment `until`).
+// the next failure moment `until`). A dial that failed only after `until`
+// failed by that next failure, even if it began before it.
 func (p *probe) away(from, until time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -63,7 +65,7 @@ func (p *probe) away(from, until time.Time) time.Duration {
 		}
 		switch {
 		case !p.ok[i] && down.IsZero():
-			if !until.IsZero() && at.After(until) {
+			if !until.IsZero() && p.seen[i].After(until) {
 				return 0
 			}
 			down = at
