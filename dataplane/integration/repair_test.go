@@ -172,13 +172,19 @@ func TestAnUncertainInsertWithoutKeysIsRepairedFromTheSource(t *testing.T) {
 // outcome left it: pending, token n of a capture that no longer runs.
 func deadWrite(t *testing.T, j capture.JournalLog, migrationID string, n int, method string, msg proto.Message, afterKey int64) {
 	t.Helper()
+	deadWriteAt(t, j, migrationID, n, method, msg, afterKey, time.Now())
+}
+
+// deadWriteAt is deadWrite of a write journaled at.
+func deadWriteAt(t *testing.T, j capture.JournalLog, migrationID string, n int, method string, msg proto.Message, afterKey int64, at time.Time) {
+	t.Helper()
 	data, err := proto.Marshal(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db, coll := milvus.RequestNames(method, msg, "")
 	token := fmt.Sprintf("deadbeef#%d", n)
-	e := capture.Entry{Op: strings.ToLower(method), Method: method, Database: db, Collection: coll, Request: data, At: time.Now(),
+	e := capture.Entry{Op: strings.ToLower(method), Method: method, Database: db, Collection: coll, Request: data, At: at,
 		AfterKey: afterKey, Intent: token, Pending: true}
 	if _, err := j.Append(context.Background(), capture.CollectionSubject(migrationID, db, coll), e.Marshal(), token); err != nil {
 		t.Fatal(err)

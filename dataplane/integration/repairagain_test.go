@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -49,9 +50,10 @@ func copied(t *testing.T, bed milvustest.Bed) (endpoints, *migrationOf) {
 
 // A write a killed zdmd had sent can sit in the source's queue and be
 // applied after the next zdmd repaired it from the source: the repair
-// found nothing to copy. The switch, with writes held, repairs every such
-// write again, so the target ends with it and the check passes, even when
-// the zdmd that repaired it is gone and another one runs the switch.
+// found nothing to copy. The switch repairs every such write again (before
+// the hold once the write is old enough, settle.go), so the target ends
+// with it and the check passes, even when the zdmd that repaired it is
+// gone and another one runs the switch.
 func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *testing.T) {
 	bed := milvustest.Empty(t)
 	ctx := context.Background()
@@ -67,21 +69,7 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 	// repaired again together, by one read of the source per kind.
 	store := estest.NewStore(t)
 	journal, intents := estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS")
-	gen := milvus.RowGen{Schema: shape.Schema(coll), Rand: rand.New(rand.NewPCG(7, 7))}
-	var late [][]*schemapb.FieldData
-	for i, msg := range []proto.Message{
-		&milvuspb.InsertRequest{DbName: db, CollectionName: coll, NumRows: 1},
-		&milvuspb.InsertRequest{DbName: db, CollectionName: coll, NumRows: 1},
-		&milvuspb.DeleteRequest{DbName: db, CollectionName: coll, Expr: "id in [3]"},
-	} {
-		method := "Delete"
-		if ins, ok := msg.(*milvuspb.InsertRequest); ok {
-			method = "Insert"
-			ins.FieldsData = gen.Columns(1, milvus.Keys{Ints: []int64{777777 + int64(i)}}, func(int) int64 { return 1 })
-			late = append(late, ins.FieldsData)
-		}
-		deadWrite(t, journal, m.ID, i, method, msg, 0)
-	}
+	late := deadInsertsAndDelete(t, journal, m.ID, db, shape.Schema(coll), 777777, time.Now())
 	positions := estest.KV(t, store, "TEST_APPLY")
 	zdmd := func() (*livesync.Syncer, context.CancelFunc) {
 		c := capture.NewCapture(journal, nil, nil)
@@ -108,14 +96,7 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 	}
 	// Then the source applies the three writes, and the zdmd that
 	// repaired them stops driving; the next one runs the switch.
-	for _, cols := range late {
-		if _, err := src.Insert(ctx, db, coll, "", cols, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := src.Delete(ctx, db, coll, "", "id in [3]"); err != nil {
-		t.Fatal(err)
-	}
+	landLate(t, src, db, coll, late)
 	stop()
 	syncer.Wait()
 	syncer, _ = zdmd()
@@ -136,5 +117,45 @@ func TestAWriteTheSourceAppliesAfterItsRepairReachesTheTargetAtTheSwitch(t *test
 	}
 	if left, err := positions.Matching(ctx, capture.JournalPrefix(m.ID)+">"); err != nil || len(left) != 0 {
 		t.Fatalf("after the migration ended: %d keys of it kept (%v)", len(left), err)
+	}
+}
+
+// deadInsertsAndDelete journals, as a zdmd that died at `at` had, two
+// inserts without outcomes (keys first and first+1) and a delete of key 3
+// into schema's collection of database db, and returns the inserts' rows, for the source
+// to apply late.
+func deadInsertsAndDelete(t *testing.T, journal capture.JournalLog, migrationID, db string, schema *schemapb.CollectionSchema, first int64, at time.Time) [][]*schemapb.FieldData {
+	t.Helper()
+	coll := schema.GetName()
+	gen := milvus.RowGen{Schema: schema, Rand: rand.New(rand.NewPCG(uint64(first), 7))}
+	var late [][]*schemapb.FieldData
+	for i, msg := range []proto.Message{
+		&milvuspb.InsertRequest{DbName: db, CollectionName: coll, NumRows: 1},
+		&milvuspb.InsertRequest{DbName: db, CollectionName: coll, NumRows: 1},
+		&milvuspb.DeleteRequest{DbName: db, CollectionName: coll, Expr: "id in [3]"},
+	} {
+		method := "Delete"
+		if ins, ok := msg.(*milvuspb.InsertRequest); ok {
+			method = "Insert"
+			ins.FieldsData = gen.Columns(1, milvus.Keys{Ints: []int64{first + int64(i)}}, func(int) int64 { return 1 })
+			late = append(late, ins.FieldsData)
+		}
+		deadWriteAt(t, journal, migrationID, i, method, msg, 0, at)
+	}
+	return late
+}
+
+// landLate has the source apply the writes deadInsertsAndDelete
+// journaled, as a source applies writes it held in its queue.
+func landLate(t *testing.T, src *milvus.Conn, db, coll string, late [][]*schemapb.FieldData) {
+	t.Helper()
+	ctx := context.Background()
+	for _, cols := range late {
+		if _, err := src.Insert(ctx, db, coll, "", cols, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := src.Delete(ctx, db, coll, "", "id in [3]"); err != nil {
+		t.Fatal(err)
 	}
 }

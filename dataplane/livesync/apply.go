@@ -50,6 +50,9 @@ type Applier struct {
 
 	mu      sync.Mutex
 	workers map[string]*applyWorker
+	// settled is the kept repairs (by journal sequence) repaired again
+	// before the switch's hold (settle.go).
+	settled map[uint64][2]string
 	// ahead is how far the source's clock runs ahead of zdmd's, at least:
 	// a write is committed before the proxy journals its answer, so its
 	// commit time can pass the entry's time only by the clocks' offset.
@@ -104,11 +107,15 @@ func (a *Applier) sawEntry(e capture.Entry) {
 }
 
 type applyWorker struct {
-	mu      sync.Mutex
-	applied uint64
-	read    uint64    // the last entry the reader took
-	ddl     uint64    // the last DDL entry applied (or repaired)
-	oldest  time.Time // commit time of the oldest entry read, committed and not yet applied
+	// applying is held while the reader handles what it read: a repair
+	// made outside the reader's order (settle.go) takes it, so that no
+	// entry is applied between its read of the source and its write.
+	applying sync.Mutex
+	mu       sync.Mutex
+	applied  uint64
+	read     uint64    // the last entry the reader took
+	ddl      uint64    // the last DDL entry applied (or repaired)
+	oldest   time.Time // commit time of the oldest entry read, committed and not yet applied
 	// queue is the reader's writes waiting for their outcomes, and what
 	// waits behind them.
 	queue  *outcomes
@@ -123,7 +130,7 @@ func NewApplier(id string, j capture.JournalLog, source, target *milvus.Conn, po
 		logger = slog.Default()
 	}
 	return &Applier{id: id, journal: j, source: source, target: target, positions: pos, preserveKeys: preserveKeys, eligible: eligible,
-		onStuck: onStuck, logger: logger, workers: map[string]*applyWorker{}, trimEvery: DefaultTrimEvery, retry: DefaultApplyRetry()}
+		onStuck: onStuck, logger: logger, workers: map[string]*applyWorker{}, settled: map[uint64][2]string{}, trimEvery: DefaultTrimEvery, retry: DefaultApplyRetry()}
 }
 
 // OpenPasswords opens the passwords the capture sealed with s (see
@@ -229,6 +236,8 @@ func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {
 		fctx, rewind := context.WithCancel(ctx)
 		rewound := a.rewindWhenOverdue(fctx, queue, rewind)
 		err := a.journal.Follow(fctx, subject, appliedAtStart+1, func(seq uint64, data []byte, pending uint64) error {
+			w.applying.Lock()
+			defer w.applying.Unlock()
 			e, err := capture.UnmarshalEntry(data)
 			if err != nil {
 				return fmt.Errorf("journal entry %d: %w", seq, err)

@@ -18,23 +18,7 @@ func (a *Applier) Lag(ctx context.Context, now time.Time) (float64, error) {
 	}
 	var oldest time.Time
 	for subj := range subjects {
-		a.mu.Lock()
-		w, ok := a.workers[subj]
-		a.mu.Unlock()
-		var t time.Time
-		if ok {
-			w.mu.Lock()
-			// What the reader took and did not apply is in oldest; what
-			// it did not take yet is in the journal.
-			t = w.oldest
-			read := w.read
-			w.mu.Unlock()
-			if t.IsZero() {
-				t, err = a.nextCommit(ctx, subj, read)
-			}
-		} else {
-			t, err = a.nextCommit(ctx, subj, a.position(ctx, subj))
-		}
+		t, err := a.oldestPending(ctx, subj)
 		if err != nil {
 			return 0, err
 		}
@@ -51,6 +35,26 @@ func (a *Applier) Lag(ctx context.Context, now time.Time) (float64, error) {
 		return 0, nil
 	}
 	return now.Sub(oldest).Seconds(), nil
+}
+
+// oldestPending is the commit time of the oldest entry of subject the
+// source committed and the target lacks (zero: none).
+func (a *Applier) oldestPending(ctx context.Context, subj string) (time.Time, error) {
+	a.mu.Lock()
+	w, ok := a.workers[subj]
+	a.mu.Unlock()
+	if !ok {
+		return a.nextCommit(ctx, subj, a.position(ctx, subj))
+	}
+	w.mu.Lock()
+	// What the reader took and did not apply is in oldest; what it did
+	// not take yet is in the journal.
+	t, read := w.oldest, w.read
+	w.mu.Unlock()
+	if t.IsZero() {
+		return a.nextCommit(ctx, subj, read)
+	}
+	return t, nil
 }
 
 func (a *Applier) nextCommit(ctx context.Context, subject string, applied uint64) (time.Time, error) {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang/protobuf/proto"
@@ -41,23 +42,44 @@ func (a *Applier) keepRepair(ctx context.Context, seq uint64, data []byte) error
 
 // keptRepair is an uncertain write that was repaired, to repair again.
 type keptRepair struct {
+	seq   uint64
 	entry capture.Entry
 	msg   proto.Message
 }
 
 // KeptRepairs reads every uncertain write of the migration that was
-// repaired, by this zdmd or another, and returns them with their
-// collections.
+// repaired, by this zdmd or another, and not settled since (settle.go),
+// and returns them with their collections.
 func (a *Applier) KeptRepairs(ctx context.Context) ([]keptRepair, map[[2]string]bool, error) {
+	return a.keptRepairs(ctx, func(seq uint64, _ capture.Entry) bool { return !a.isSettled(seq) })
+}
+
+// settledRepairsOf reads the kept repairs of colls that were settled.
+func (a *Applier) settledRepairsOf(ctx context.Context, colls map[[2]string]bool) ([]keptRepair, error) {
+	kept, _, err := a.keptRepairs(ctx, func(seq uint64, e capture.Entry) bool {
+		return a.isSettled(seq) && colls[[2]string{e.Database, e.Collection}]
+	})
+	return kept, err
+}
+
+// keptRepairs reads the kept repairs that take accepts.
+func (a *Applier) keptRepairs(ctx context.Context, take func(seq uint64, e capture.Entry) bool) ([]keptRepair, map[[2]string]bool, error) {
 	kept, err := a.positions.Matching(ctx, repairedPrefix(a.id)+"*")
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the repaired writes: %w", err)
 	}
 	out, colls := make([]keptRepair, 0, len(kept)), map[[2]string]bool{}
 	for key, data := range kept {
+		seq, err := strconv.ParseUint(strings.TrimPrefix(key, repairedPrefix(a.id)), 10, 64)
+		if err != nil {
+			return nil, nil, fmt.Errorf("repaired write %s: %w", key, err)
+		}
 		e, err := capture.UnmarshalEntry(data)
 		if err != nil {
 			return nil, nil, fmt.Errorf("repaired write %s: %w", key, err)
+		}
+		if !take(seq, e) {
+			continue
 		}
 		msg := milvus.RequestMessage(e.Method)
 		if msg == nil {
@@ -66,7 +88,7 @@ func (a *Applier) KeptRepairs(ctx context.Context) ([]keptRepair, map[[2]string]
 		if err := proto.Unmarshal(e.Request, msg); err != nil {
 			return nil, nil, fmt.Errorf("decode %s: %w", e.Method, err)
 		}
-		out = append(out, keptRepair{entry: e, msg: msg})
+		out = append(out, keptRepair{seq: seq, entry: e, msg: msg})
 		colls[[2]string{e.Database, e.Collection}] = true
 	}
 	return out, colls, nil
@@ -220,10 +242,35 @@ func repairAndCheck(ctx context.Context, r *syncRun, kept []keptRepair, repaired
 	if err := g.Wait(); err != nil {
 		return nil, took, err
 	}
-	again := map[[2]string]bool{}
+	again, differ := map[[2]string]bool{}, map[[2]string]bool{}
+	for _, k := range kept {
+		if c := [2]string{k.entry.Database, k.entry.Collection}; !equalIn(rep, c) {
+			again[c] = true
+		}
+	}
 	for _, c := range rep.Collections {
-		if k := [2]string{c.Database, c.Collection}; !c.Equal && repaired[k] {
-			again[k] = true
+		if k := [2]string{c.Database, c.Collection}; !c.Equal && !again[k] {
+			differ[k] = true
+		}
+	}
+	// A collection found different whose repairs were settled before the
+	// hold (the check reads it: it is among repaired) is repaired again
+	// now, in case a write landed later than zdm allows it (settle.go),
+	// and compared once more.
+	if len(differ) > 0 {
+		late, err := r.applier.settledRepairsOf(ctx, differ)
+		if err != nil {
+			return nil, took, err
+		}
+		if len(late) > 0 {
+			t0 := time.Now()
+			if err := r.applier.RepairAgain(ctx, late); err != nil {
+				return nil, took, err
+			}
+			took += time.Since(t0)
+			for _, k := range late {
+				again[[2]string{k.entry.Database, k.entry.Collection}] = true
+			}
 		}
 	}
 	if len(again) == 0 {
@@ -245,4 +292,15 @@ func repairAndCheck(ctx context.Context, r *syncRun, kept []keptRepair, repaired
 		rep.Equal = rep.Equal && rep.Collections[i].Equal
 	}
 	return rep, took, nil
+}
+
+// equalIn reports whether rep found collection c equal (true if it does
+// not name it).
+func equalIn(rep *verify.Report, c [2]string) bool {
+	for _, cr := range rep.Collections {
+		if cr.Database == c[0] && cr.Collection == c[1] {
+			return cr.Equal
+		}
+	}
+	return true
 }

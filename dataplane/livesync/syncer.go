@@ -220,6 +220,18 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
+	// The writes without a known outcome repaired again while writes
+	// flow, where they can be (settle.go): after the journal so far is
+	// applied, so that each is repaired and kept by then, and before the
+	// check made before the hold, which then reads what they wrote.
+	_, _ = s.caughtUp(ctx, m, r.applier)
+	if _, err := r.applier.SettleRepairs(ctx); err != nil {
+		if ctx.Err() != nil {
+			return domain.SwitchedOver{}, none, nil, ctx.Err()
+		}
+		s.logger.Warn("writes without a known outcome not repaired again before the hold; they are while writes are held",
+			"migration", m.ID, "err", err)
+	}
 	// The keys applied from now on: fence0, after which the check while
 	// writes are held reads the keys written, is taken after this.
 	defer r.applier.WatchKeys()()
@@ -251,6 +263,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
+	r.applier.settledColls(again)
 	rep, repairMS, err := repairAndCheck(ctx, r, kept, again, pre, fence0, described)
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
