@@ -11,8 +11,12 @@ import (
 // heldCheck compares the clusters while writes are held. With pre, the
 // check made before the hold with the journal applied up to fence0, it
 // reads only the collections written since, those repaired again, those
-// pre found different, and those it did not see; the others cannot have
-// changed through the proxy, and keep pre's result.
+// whose repairs were settled before the hold (settle.go), those pre found
+// different, and those it did not see; the others cannot have changed
+// through the proxy, and keep pre's result. A collection repaired again
+// while held has its keys walked where the counts differ; one whose
+// repairs were settled before pre does not: pre read what they wrote, and
+// the keys it points to account for the counts or the walk follows.
 func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint64, described *verify.Described, repaired map[[2]string]bool) (*verify.Report, error) {
 	if pre == nil {
 		return verify.QuickCheckOf(ctx, r.source, r.target, nil, described)
@@ -38,6 +42,8 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 		db, coll, _ := strings.Cut(name, "/")
 		clean[[2]string{db, coll}] = nil // skipped again, unless written
 	}
+	settled := map[[2]string]bool{}
+	r.applier.settledColls(settled)
 	var kept []verify.CollectionReport
 	var notLoaded []string
 	written := r.applier.WrittenAfter(fence0)
@@ -58,7 +64,7 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 		k := [2]string{db, coll}
 		c, ok := clean[k]
 		_, written := touched[k]
-		written = written || repaired[k]
+		written = written || repaired[k] || settled[k]
 		switch {
 		case !ok || written:
 			return true

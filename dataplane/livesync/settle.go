@@ -156,7 +156,8 @@ func (a *Applier) isSettled(seq uint64) bool {
 }
 
 // settledColls adds to colls the collections of the settled repairs: the
-// check while writes are held reads them, whatever it found before.
+// check while writes are held reads them, whatever it found before, so
+// that a write the source applied later than allowed is found there.
 func (a *Applier) settledColls(colls map[[2]string]bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -263,7 +263,6 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
 	}
-	r.applier.settledColls(again)
 	rep, repairMS, err := repairAndCheck(ctx, r, kept, again, pre, fence0, described)
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, err
