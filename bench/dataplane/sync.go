@@ -289,6 +289,9 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	recorded := time.Since(recording)
 	route(true)
 	released := time.Now()
+	// The same reads once the writes go on: a server whose reads lag its
+	// writes (after the windows' bursts) shows it here too.
+	afterSrc, afterDst := strongReadTime(ctx, src, "lag_db0", "lag_c0"), strongReadTime(ctx, dst, "lag_db0", "lag_c0")
 	held := time.Duration(sw.WritePauseMS*float64(time.Millisecond)) + recorded
 	time.Sleep(2 * time.Second) // the client goes on, now to the target
 	stats := stopWriter()
@@ -296,8 +299,8 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	fmt.Printf("switch with a client writing 50 batches/s (%d writes acknowledged, %d failed)\n", stats.Acknowledged, stats.Failed)
 	fmt.Printf("  writes held by zdm %.0f ms (applying the journal up to the fence %.0f ms, checking the clusters %.0f ms,\n    recording the switch before releasing them %.1f ms);\n",
 		sw.WritePauseMS+float64(recorded.Microseconds())/1000, sw.DrainMS, sw.CheckMS, float64(recorded.Microseconds())/1000)
-	fmt.Printf("  a strong count alone, just before the switch, took %s on the source and %s on the target (a read that must see every\n    write made waits for its server's time tick; the check's reads are such reads, made all at once)\n",
-		floorSrc.Round(time.Millisecond), floorDst.Round(time.Millisecond))
+	fmt.Printf("  a strong count alone, just before the switch, took %s on the source and %s on the target (a read that must see every\n    write made waits for its server's time tick; the check's reads are such reads, made all at once); just after it, %s and %s\n",
+		floorSrc.Round(time.Millisecond), floorDst.Round(time.Millisecond), afterSrc.Round(time.Millisecond), afterDst.Round(time.Millisecond))
 	fmt.Printf("  longest gap between two acknowledged client writes %s (goal < 1 s): %s across the hold, %s before or after it\n",
 		stats.MaxGap.Round(time.Millisecond), across.Round(time.Millisecond), elsewhere.Round(time.Millisecond))
 	fmt.Printf("  check while held: equal=%v\n", check.Equal)
