@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/livesync"
 	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/verify"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
 )
@@ -304,6 +306,15 @@ func lagAndSwitch(ctx context.Context, src, dst *milvus.Conn, store *eventstore.
 	fmt.Printf("  longest gap between two acknowledged client writes %s (goal < 1 s): %s across the hold, %s before or after it\n",
 		stats.MaxGap.Round(time.Millisecond), across.Round(time.Millisecond), elsewhere.Round(time.Millisecond))
 	fmt.Printf("  check while held: equal=%v\n", check.Equal)
+	// What the check read, so a long hold can be told apart: a count that
+	// waited, or keys walked to explain counts that differed.
+	var rep verify.Report
+	if json.Unmarshal(check.Report, &rep) == nil {
+		for _, c := range rep.Collections {
+			fmt.Printf("    %s/%s: %d rows on the source, %d on the target, %d keys read one by one, %d of the source's rows under a key it already held\n",
+				c.Database, c.Collection, c.SourceRows, c.TargetRows, c.HeldKeysRead, c.SourceDuplicates)
+		}
+	}
 	_ = syncer.Disarm(ctx, m)
 }
 
