@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -36,10 +37,36 @@ func (s *Store) Load(ctx context.Context, subject string, after uint64) ([]domai
 	return out, last.Sequence, nil
 }
 
-// read walks the messages of filter from sequence `from` up to `until`.
-func (s *Store) read(ctx context.Context, filter string, from, until uint64, fn func(seq uint64, data []byte) error) error {
+// read walks the messages of subject from sequence `from` up to `until`.
+// The first few are asked for one by one, from the stream's leader: most
+// reads are the few events a cached aggregate lacks, and a consumer costs
+// the cluster's meta leader a placement and a removal, 200-600 ms on
+// three nodes. A longer read goes on with a consumer.
+func (s *Store) read(ctx context.Context, subject string, from, until uint64, fn func(seq uint64, data []byte) error) error {
+	for range directReads {
+		if from > until {
+			return nil
+		}
+		msg, err := s.stream.GetMsg(ctx, from, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil // nothing at or after from
+		}
+		if err != nil {
+			return fmt.Errorf("message of %s at or after %d: %w", subject, from, err)
+		}
+		if msg.Sequence > until {
+			return nil
+		}
+		if err := fn(msg.Sequence, msg.Data); err != nil {
+			return err
+		}
+		from = msg.Sequence + 1
+	}
+	if from > until {
+		return nil
+	}
 	errDone := errors.New("done")
-	err := follow(ctx, s.js, StreamName, filter, from, jetstream.PullMaxMessages(4096), func(seq uint64, data []byte, _ uint64) error {
+	err := follow(ctx, s.js, StreamName, subject, from, jetstream.PullMaxMessages(4096), func(seq uint64, data []byte, _ uint64) error {
 		if err := fn(seq, data); err != nil {
 			return err
 		}
@@ -65,13 +92,15 @@ func (s *Store) read(ctx context.Context, filter string, from, until uint64, fn 
 func follow(ctx context.Context, js jetstream.JetStream, stream, filter string, from uint64, opt jetstream.PullMessagesOpt,
 	fn func(seq uint64, data []byte, pending uint64) error) error {
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    max(from, 1),
+		FilterSubjects:    []string{filter},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       max(from, 1),
+		InactiveThreshold: orderedInactive,
 	})
 	if err != nil {
 		return fmt.Errorf("ordered consumer on %s: %w", filter, err)
 	}
+	defer dropOrdered(js, stream, cons)
 	it, err := cons.Messages(opt)
 	if err != nil {
 		return fmt.Errorf("ordered consumer on %s: %w", filter, err)
@@ -117,6 +146,29 @@ func follow(ctx context.Context, js jetstream.JetStream, stream, filter string, 
 		}
 	}
 	return nil
+}
+
+// directReads is how many messages read asks for one by one before it
+// takes a consumer for the rest.
+const directReads = 32
+
+// orderedInactive is how long the server keeps a read's consumer once no
+// one pulls from it: a zdmd that dies mid-read cannot delete its own.
+const orderedInactive = 30 * time.Second
+
+// dropOrdered deletes the server's consumer behind an ordered read that
+// ended. Left to expire, each would stay for its inactive threshold, and
+// a stream holds 1,000 consumers by default: a burst of commands, each
+// loading its aggregate, would have the store refuse every read after.
+func dropOrdered(js jetstream.JetStream, stream string, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Failing, it expires after orderedInactive.
+	_ = js.DeleteConsumer(ctx, stream, info.Name)
 }
 
 // receivedAhead bounds the messages follow holds ahead of its reader
