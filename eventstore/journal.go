@@ -47,13 +47,14 @@ func openJournal(ctx context.Context, nc *nats.Conn, replicas int) (*Journal, er
 	var st jetstream.Stream
 	err = create(ctx, func(ctx context.Context) (err error) {
 		st, err = ensureStream(ctx, js, jetstream.StreamConfig{
-			Name:        JournalStream,
-			Description: "writes captured by the zdm proxy, per migration and collection",
-			Subjects:    []string{"zdm.journal.>"},
-			Storage:     jetstream.FileStorage,
-			Retention:   jetstream.LimitsPolicy,
-			Discard:     jetstream.DiscardNew,
-			Replicas:    replicas,
+			Name:         JournalStream,
+			Description:  "writes captured by the zdm proxy, per migration and collection",
+			Subjects:     []string{"zdm.journal.>"},
+			Storage:      jetstream.FileStorage,
+			Retention:    jetstream.LimitsPolicy,
+			Discard:      jetstream.DiscardNew,
+			Replicas:     replicas,
+			MaxConsumers: maxConsumers,
 		})
 		return err
 	})

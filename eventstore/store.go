@@ -55,14 +55,15 @@ func OpenReplicated(ctx context.Context, nc *nats.Conn, replicas int) (*Store, e
 	var stream jetstream.Stream
 	err = create(ctx, func(ctx context.Context) (err error) {
 		stream, err = ensureStream(ctx, js, jetstream.StreamConfig{
-			Name:        StreamName,
-			Description: "zdm migration and cluster events, one subject per aggregate",
-			Subjects:    []string{domain.SubjectRoot + ".>"},
-			Storage:     jetstream.FileStorage,
-			Retention:   jetstream.LimitsPolicy,
-			Duplicates:  10 * time.Minute,
-			Discard:     jetstream.DiscardNew,
-			Replicas:    replicas,
+			Name:         StreamName,
+			Description:  "zdm migration and cluster events, one subject per aggregate",
+			Subjects:     []string{domain.SubjectRoot + ".>"},
+			Storage:      jetstream.FileStorage,
+			Retention:    jetstream.LimitsPolicy,
+			Duplicates:   10 * time.Minute,
+			Discard:      jetstream.DiscardNew,
+			Replicas:     replicas,
+			MaxConsumers: maxConsumers,
 		})
 		return err
 	})
@@ -88,12 +89,19 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		// updated the stream (and nats-server 2.15 races an update
 		// against a consumer being added, which go test -race saw).
 		if have.Replicas == cfg.Replicas && slices.Equal(have.Subjects, cfg.Subjects) && have.MaxAge == cfg.MaxAge &&
-			perSubject(have.MaxMsgsPerSubject) == perSubject(cfg.MaxMsgsPerSubject) {
+			perSubject(have.MaxMsgsPerSubject) == perSubject(cfg.MaxMsgsPerSubject) && have.MaxConsumers == cfg.MaxConsumers {
 			return st, nil
 		}
 	}
 	return js.CreateOrUpdateStream(ctx, cfg)
 }
+
+// maxConsumers is the consumers a stream of zdm's may hold. The server's
+// default is 1,000 a stream, and the applier reads each collection's
+// journal with a consumer of its own: a migration whose applications
+// write to more collections would leave the rest unapplied. An account
+// limit an operator sets on an external NATS still applies.
+const maxConsumers = 1 << 20
 
 // perSubject is a stream's limit of messages per subject, -1 for none
 // (which a config may also say with 0).
