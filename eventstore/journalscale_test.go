@@ -39,6 +39,21 @@ func TestTheJournalIsFollowedInMoreCollectionsThanAStreamsDefaultConsumers(t *te
 			t.Fatal(err)
 		}
 	}
+	// The switch's fence, taken while writes are held: the newest entry
+	// of them all.
+	last, err := j.Append(ctx, subject(collections/2), []byte("y"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	fence, err := j.LastSeq(ctx, "zdm.journal.m.>")
+	if err != nil || fence != last {
+		t.Fatalf("fence %d (%v), want %d", fence, err, last)
+	}
+	t.Logf("the fence over %d subjects read in %s", collections, time.Since(began))
+	if none, err := j.LastSeq(ctx, "zdm.journal.other.>"); err != nil || none != 0 {
+		t.Fatalf("fence of a migration without entries %d (%v), want 0", none, err)
+	}
 	fctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
