@@ -2,7 +2,10 @@ package livesync
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/zdm-io/zdm/dataplane/capture"
 )
@@ -70,38 +73,63 @@ func (a *Applier) nextCommit(ctx context.Context, subject string, applied uint64
 	return e.CommitTime(), nil
 }
 
-// Drained reports whether every entry up to fence is applied.
+// Drained reports whether every entry up to fence is applied. The switch
+// polls it while writes are held, so the subjects are looked at several
+// at a time: one after another, a thousand collections written would
+// cost a thousand round trips to the journal each poll.
 func (a *Applier) Drained(ctx context.Context, fence uint64) (bool, error) {
 	subjects, err := a.journal.Subjects(ctx, capture.JournalPrefix(a.id)+">")
 	if err != nil {
 		return false, err
 	}
+	var behind atomic.Bool
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(drainParallel)
 	for subj := range subjects {
-		a.mu.Lock()
-		w, ok := a.workers[subj]
-		a.mu.Unlock()
-		applied := a.position(ctx, subj)
-		read := uint64(0)
-		if ok {
-			w.mu.Lock()
-			applied, read = max(applied, w.applied), w.read
-			w.mu.Unlock()
-		}
-		if applied < read && read <= fence {
-			// The reader holds an entry up to the fence it has not
-			// applied: no need to read the journal, whose next entry may
-			// be a write of tens of megabytes, at every poll.
-			return false, nil
-		}
-		seq, _, found, err := a.journal.Next(ctx, subj, applied+1)
-		if err != nil {
-			return false, err
-		}
-		if found && seq <= fence {
-			return false, nil
-		}
+		g.Go(func() error {
+			if behind.Load() {
+				return nil
+			}
+			drained, err := a.subjectDrained(gctx, subj, fence)
+			if !drained {
+				behind.Store(true)
+			}
+			return err
+		})
 	}
-	return true, nil
+	if err := g.Wait(); err != nil {
+		return false, err
+	}
+	return !behind.Load(), nil
+}
+
+// drainParallel bounds the subjects Drained looks at at once.
+const drainParallel = 16
+
+func (a *Applier) subjectDrained(ctx context.Context, subj string, fence uint64) (bool, error) {
+	a.mu.Lock()
+	w, ok := a.workers[subj]
+	a.mu.Unlock()
+	var applied, read uint64
+	if ok {
+		// The worker started from the stored position and stores its own.
+		w.mu.Lock()
+		applied, read = w.applied, w.read
+		w.mu.Unlock()
+	} else {
+		applied = a.position(ctx, subj)
+	}
+	if applied < read && read <= fence {
+		// The reader holds an entry up to the fence it has not applied:
+		// no need to read the journal, whose next entry may be a write of
+		// tens of megabytes, at every poll.
+		return false, nil
+	}
+	seq, _, found, err := a.journal.Next(ctx, subj, applied+1)
+	if err != nil {
+		return false, err
+	}
+	return !found || seq > fence, nil
 }
 
 // Touched names the collections with an entry after seq that the applier
