@@ -10,6 +10,8 @@
 //   - replay of a week of sync recorded at the default intervals;
 //   - delay from an append to the projected status (p50/p99), against the
 //     delay from a plain publish to a plain subscriber;
+//   - on a three-node cluster, a command's read of the few events its
+//     instance lacks, against reading them through a consumer;
 //   - on three-node clusters, how long the journal takes no append when
 //     its leader's node is killed, zdm-nats against nats-server.
 package main
@@ -253,7 +255,12 @@ func main() {
 	fmt.Printf("  raw publish -> durable consumer (baseline) p50 %8.2f ms   p99 %8.2f ms\n", ms(rp50), ms(rp99))
 	fmt.Printf("  ratio zdm/raw p50 %6.2f   p99 %6.2f\n\n", ms(zp50)/ms(rp50), ms(zp99)/ms(rp99))
 
-	// 4. A lost NATS node.
+	// 4. A command's read of the events its instance lacks, on a cluster.
+	if err := clusterLoads(ctx, dir); err != nil {
+		log.Fatal(err)
+	}
+
+	// 5. A lost NATS node.
 	if err := nodeLoss(ctx, dir); err != nil {
 		log.Fatal(err)
 	}
