@@ -66,3 +66,30 @@ func TestTheDrainWaitsForEveryCollectionUpToTheFence(t *testing.T) {
 		t.Fatal("not drained with every entry up to the fence applied")
 	}
 }
+
+// The lag over many collections is that of the oldest write any of them
+// lacks, wherever it is.
+func TestTheLagIsTheOldestPendingWriteOfAnyCollection(t *testing.T) {
+	ctx := context.Background()
+	journal, positions := journalStore(t)
+	a := NewApplier("m-1", journal, nil, nil, positions, false, func(string, string) bool { return true }, nil, nil)
+	now := time.Now()
+	const collections, oldest = 200, 137
+	for i := range collections {
+		at := now.Add(-time.Second)
+		if i == oldest {
+			at = now.Add(-7 * time.Second)
+		}
+		e := capture.Entry{Op: capture.OpUpsert, Method: "Upsert", Database: "d", Collection: fmt.Sprintf("c%d", i), At: at}
+		if _, err := journal.Append(ctx, capture.CollectionSubject("m-1", "d", fmt.Sprintf("c%d", i)), e.Marshal(), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lag, err := a.Lag(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lag < 6.9 || lag > 7.1 {
+		t.Fatalf("lag %.2fs, want 7 s: the oldest pending write of %d collections", lag, collections)
+	}
+}

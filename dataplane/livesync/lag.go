@@ -2,6 +2,7 @@ package livesync
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,15 +20,22 @@ func (a *Applier) Lag(ctx context.Context, now time.Time) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	var mu sync.Mutex
 	var oldest time.Time
-	for subj := range subjects {
+	err = eachSubject(ctx, subjects, func(ctx context.Context, subj string) (bool, error) {
 		t, err := a.oldestPending(ctx, subj)
 		if err != nil {
-			return 0, err
+			return false, err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
 			oldest = t
 		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	if oldest.IsZero() {
 		return 0, nil
@@ -39,6 +47,33 @@ func (a *Applier) Lag(ctx context.Context, now time.Time) (float64, error) {
 	}
 	return now.Sub(oldest).Seconds(), nil
 }
+
+// eachSubject runs fn for every subject, subjectsParallel at a time, until
+// one fails or says there is no need to look further. The lag, sampled
+// every second, and the switch's drain, polled while writes are held,
+// look at every collection written: one after another, a thousand would
+// cost a thousand round trips to the journal each time.
+func eachSubject(ctx context.Context, subjects map[string]uint64, fn func(ctx context.Context, subj string) (more bool, err error)) error {
+	var enough atomic.Bool
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(subjectsParallel)
+	for subj := range subjects {
+		g.Go(func() error {
+			if enough.Load() {
+				return nil
+			}
+			more, err := fn(gctx, subj)
+			if !more {
+				enough.Store(true)
+			}
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+// subjectsParallel bounds the subjects eachSubject looks at at once.
+const subjectsParallel = 16
 
 // oldestPending is the commit time of the oldest entry of subject the
 // source committed and the target lacks (zero: none).
@@ -73,38 +108,25 @@ func (a *Applier) nextCommit(ctx context.Context, subject string, applied uint64
 	return e.CommitTime(), nil
 }
 
-// Drained reports whether every entry up to fence is applied. The switch
-// polls it while writes are held, so the subjects are looked at several
-// at a time: one after another, a thousand collections written would
-// cost a thousand round trips to the journal each poll.
+// Drained reports whether every entry up to fence is applied.
 func (a *Applier) Drained(ctx context.Context, fence uint64) (bool, error) {
 	subjects, err := a.journal.Subjects(ctx, capture.JournalPrefix(a.id)+">")
 	if err != nil {
 		return false, err
 	}
 	var behind atomic.Bool
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(drainParallel)
-	for subj := range subjects {
-		g.Go(func() error {
-			if behind.Load() {
-				return nil
-			}
-			drained, err := a.subjectDrained(gctx, subj, fence)
-			if !drained {
-				behind.Store(true)
-			}
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err = eachSubject(ctx, subjects, func(ctx context.Context, subj string) (bool, error) {
+		drained, err := a.subjectDrained(ctx, subj, fence)
+		if !drained {
+			behind.Store(true)
+		}
+		return drained, err
+	})
+	if err != nil {
 		return false, err
 	}
 	return !behind.Load(), nil
 }
-
-// drainParallel bounds the subjects Drained looks at at once.
-const drainParallel = 16
 
 func (a *Applier) subjectDrained(ctx context.Context, subj string, fence uint64) (bool, error) {
 	a.mu.Lock()
