@@ -40,8 +40,9 @@ func (s *Store) Load(ctx context.Context, subject string, after uint64) ([]domai
 // read walks the messages of subject from sequence `from` up to `until`.
 // The first few are asked for one by one, from the stream's leader: most
 // reads are the few events a cached aggregate lacks, and a consumer costs
-// the cluster's meta leader a placement and a removal, 200-600 ms on
-// three nodes. A longer read goes on with a consumer.
+// the cluster's meta leader a placement and a removal (on three nodes,
+// 2.2 ms a read of three events against 0.9 ms, in the control plane's
+// bench). A longer read goes on with a consumer.
 func (s *Store) read(ctx context.Context, subject string, from, until uint64, fn func(seq uint64, data []byte) error) error {
 	for range directReads {
 		if from > until {
