@@ -46,7 +46,7 @@ type repository[A aggregate[A]] struct {
 
 	mu    sync.Mutex
 	cache map[string]A
-	locks map[string]*sync.Mutex
+	locks map[string]*idLock
 	// unsnapped counts the events applied since each aggregate's last
 	// snapshot.
 	unsnapped map[string]int
@@ -54,7 +54,7 @@ type repository[A aggregate[A]] struct {
 
 func newRepository[A aggregate[A]](log EventLog, snapshots Snapshots, clock Clock, storeRetry retry.Policy, subject func(string) (string, error), fresh func() A) *repository[A] {
 	return &repository[A]{log: log, snapshots: snapshots, clock: clock, storeRetry: storeRetry, subject: subject, fresh: fresh,
-		cache: map[string]A{}, locks: map[string]*sync.Mutex{}, unsnapped: map[string]int{}}
+		cache: map[string]A{}, locks: map[string]*idLock{}, unsnapped: map[string]int{}}
 }
 
 // untilStored runs op again while the store is unavailable (see
@@ -89,16 +89,34 @@ func (r *repository[A]) loadLog(ctx context.Context, subj string, after uint64) 
 	return recs, last, err
 }
 
+// lock takes id's lock and returns its release. A lock lives while it is
+// held or awaited: ids that name nothing (a client's typo, a fuzzer's
+// guesses) would otherwise each leave one behind, for the life of the
+// process.
 func (r *repository[A]) lock(id string) func() {
 	r.mu.Lock()
 	l, ok := r.locks[id]
 	if !ok {
-		l = &sync.Mutex{}
+		l = &idLock{}
 		r.locks[id] = l
 	}
+	l.users++
 	r.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		r.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(r.locks, id)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// idLock is one aggregate's lock and how many hold or await it.
+type idLock struct {
+	mu    sync.Mutex
+	users int
 }
 
 // load returns the aggregate with every stored event applied; the caller

@@ -3,6 +3,9 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,5 +170,44 @@ func TestASnapshotAheadOfTheLogIsIgnored(t *testing.T) {
 	}
 	if m.Seq() != seq || m.State != domain.StateCopying {
 		t.Fatalf("loaded %s at seq %d, want copying at %d from the log", m.State, m.Seq(), seq)
+	}
+}
+
+// Ids that name nothing leave nothing behind, and an aggregate's commands
+// still run one at a time: a lock lives while it is held or awaited.
+func TestLocksLiveOnlyWhileHeldOrAwaited(t *testing.T) {
+	ctx := context.Background()
+	store := estest.Start(t).Store(t)
+	r := newRepository(EventLog(store), nil, SystemClock{}, DefaultStoreRetry(), domain.MigrationStream, domain.NewMigration)
+	for i := range 500 {
+		if _, err := r.Get(ctx, fmt.Sprintf("mig-none-%d", i)); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("get of an unknown id: %v", err)
+		}
+	}
+	var inside atomic.Int32
+	var shared atomic.Bool
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			release := r.lock("mig-busy")
+			if inside.Add(1) > 1 {
+				shared.Store(true)
+			}
+			time.Sleep(2 * time.Millisecond)
+			inside.Add(-1)
+			release()
+		}()
+	}
+	wg.Wait()
+	if shared.Load() {
+		t.Fatal("two holders of one aggregate's lock at once")
+	}
+	r.mu.Lock()
+	left := len(r.locks)
+	r.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d locks left after every command ended", left)
 	}
 }
