@@ -193,6 +193,14 @@ func (c *Capture) lookup(ctx context.Context, ref collectionRef, describe Collec
 		known := knownCollection{name: name, pk: pk, at: time.Now()}
 		c.mu.Lock()
 		c.known[ref] = known
+		if len(c.known) > max(c.sweepAt, minSweep) {
+			// Each sweep lets the map double before the next: the work
+			// stays in proportion to the look-ups.
+			maps.DeleteFunc(c.known, func(_ collectionRef, k knownCollection) bool {
+				return k.name == "" && time.Since(k.at) >= lookupRetry
+			})
+			c.sweepAt = 2 * len(c.known)
+		}
 		c.mu.Unlock()
 		return known, nil
 	})

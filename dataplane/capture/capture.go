@@ -99,6 +99,9 @@ type Capture struct {
 	order   *keyOrder
 	known   map[collectionRef]knownCollection
 	lookups singleflight.Group // one look-up of a collection at a time
+	// sweepAt is the size of known past which its stale failed look-ups
+	// are dropped (see lookup).
+	sweepAt int
 	// givenKeys is, by journal subject, the largest key the source gave
 	// an insert that went through this capture (see Entry.AfterKey).
 	givenKeys map[string]int64
@@ -124,6 +127,11 @@ type knownCollection struct {
 // lookupRetry is how long a failed look-up stands: the collection's writes
 // meanwhile claim the whole collection.
 const lookupRetry = 30 * time.Second
+
+// minSweep is the least size of known at which stale failed look-ups are
+// dropped: names that exist nowhere (a client's typos, a fuzzer's
+// guesses) would otherwise each stay for the life of the process.
+const minSweep = 1024
 
 // CollectionLookup looks up, on the cluster a proxy fronts, the name of
 // the collection a name stands for (an alias's collection) and its primary
