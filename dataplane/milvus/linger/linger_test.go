@@ -180,8 +180,10 @@ func TestLingeringEndsAfterItsLongestTime(t *testing.T) {
 
 // The relay ends once its starter is gone and its connections lingered.
 func TestTheRelayEndsWhenItsStarterIsGone(t *testing.T) {
-	srv := startSlowServer(t, 200*time.Millisecond)
-	socket, stdin, done := startRelay(t, 200*time.Millisecond, 5*time.Second)
+	// The server answers well within the relay's idle time: with the two
+	// alike, a busy machine let the relay's deadline pass first.
+	srv := startSlowServer(t, 100*time.Millisecond)
+	socket, stdin, done := startRelay(t, time.Second, 5*time.Second)
 	c, err := Dial(context.Background(), socket, srv.addr)
 	if err != nil {
 		t.Fatal(err)
