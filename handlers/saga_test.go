@@ -364,3 +364,27 @@ func TestAFailedSwitchCheckIsKeptInTheHistory(t *testing.T) {
 		t.Fatalf("verifications %+v, want the failed switch check's report last", m.Verifications)
 	}
 }
+
+// The operator's stop ends the sync step through its event; a step that
+// never gets the event (its delivery late: handed to a dead instance's
+// pull, it comes again only after the ack wait) ends on the recorded state
+// and the migration switches over.
+func TestTheSyncStepEndsOnTheRecordedStopWithoutItsEvent(t *testing.T) {
+	dp := simulated.New(simulated.Config{LagStart: 1, LagStep: 10 * time.Millisecond})
+	h := newHarness(t, handlers.StepsOf(domain.ProvisionerSimulated, dp))
+	id := h.start(t, domain.ProvisionerSimulated, "1h")
+	// A saga without a reactor: it resumes the migration it finds and
+	// hears of no event.
+	ctx, cancel := context.WithCancel(context.Background())
+	saga := handlers.NewSaga(h.svc, h.steps, h.store, nil, handlers.SagaConfig{LagRecordInterval: 10 * time.Millisecond,
+		Tick: 5 * time.Millisecond, Retry: retry.Policy{Attempts: 3, First: time.Millisecond}})
+	if err := saga.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); saga.Wait() }()
+	h.wait(t, id, domain.StateSyncing)
+	if _, err := h.svc.StopSync(context.Background(), admin, "stop-1", id, handlers.StopSync{ConfirmWritesStopped: true, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t, id, domain.StateSwitchedOver)
+}

@@ -181,6 +181,15 @@ func (s *Saga) sync(ctx context.Context, m *domain.Migration) error {
 			return err
 		case <-tick.C:
 		}
+		// The operator's stop ends this step through its event. Should
+		// that come late (handed to the pull of an instance that died, it
+		// comes again only after the consumer's ack wait, a minute), the
+		// recorded state says it too.
+		if now, err := s.svc.Migration(ctx, m.ID); err == nil && now.State != domain.StateSyncing {
+			cancel()
+			<-done
+			return nil
+		}
 	}
 }
 
