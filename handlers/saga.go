@@ -30,7 +30,8 @@ type SagaConfig struct {
 	// migration's history, besides every crossing of the threshold; every
 	// sample goes to the LagObserver.
 	LagRecordInterval time.Duration
-	// Tick is how often a syncing migration checks its time limit.
+	// Tick is how often a syncing migration checks its time limit, and
+	// whether it was stopped (should the stop's event come late).
 	Tick time.Duration
 	// Retry is how often a failing step is tried before the migration
 	// fails with the step's reason, and the pauses between the tries.
