@@ -112,13 +112,7 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 	runCtx, cancel := context.WithCancel(ctx)
 	p := &progress{}
 	sub = &Subscription{cancel: cancel, done: make(chan struct{}), cons: cons, p: p}
-	start := func() (jetstream.ConsumeContext, error) {
-		return cons.Consume(func(msg jetstream.Msg) {
-			p.busy.Store(true)
-			p.handled(handleInOrder(runCtx, log, cfg.Retry.Or(DefaultEventRetry()), msg, h))
-		})
-	}
-	cc, err := start()
+	cc, err := sub.start(runCtx, log, cfg.Retry.Or(DefaultEventRetry()), h)
 	if err != nil {
 		cancel()
 		return nil, false, fmt.Errorf("consume %s: %w", cfg.Durable, err)
@@ -128,8 +122,33 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 	if every <= 0 {
 		every = 5 * time.Second
 	}
-	go sub.watch(runCtx, cons, start, p, every, log)
+	remake := func(ctx context.Context, info *jetstream.ConsumerInfo) (jetstream.Consumer, error) {
+		from, err := s.fromAckFloor(ctx, want, info)
+		if err != nil {
+			return nil, err
+		}
+		var cons jetstream.Consumer
+		err = create(ctx, func(ctx context.Context) (err error) {
+			cons, err = s.stream.CreateOrUpdateConsumer(ctx, from)
+			return err
+		})
+		return cons, err
+	}
+	go sub.watch(runCtx, func() (jetstream.ConsumeContext, error) {
+		return sub.start(runCtx, log, cfg.Retry.Or(DefaultEventRetry()), h)
+	}, remake, every, log)
 	return sub, fresh, nil
+}
+
+// start delivers the consumer's messages to h, one at a time.
+func (s *Subscription) start(ctx context.Context, log *slog.Logger, policy retry.Policy, h Handler) (jetstream.ConsumeContext, error) {
+	s.mu.Lock()
+	cons := s.cons
+	s.mu.Unlock()
+	return cons.Consume(func(msg jetstream.Msg) {
+		s.p.busy.Store(true)
+		s.p.handled(handleInOrder(ctx, log, policy, msg, h))
+	})
 }
 
 // progress is what a subscription's handler did last.
@@ -149,17 +168,25 @@ func (p *progress) handled(acked uint64) {
 	p.busy.Store(false)
 }
 
-// watch subscribes again when messages wait for the consumer and none has
-// reached the handler for two checks in a row. A zdmd restarted after a
-// SIGKILL once served a view that its consumer, subscribed and pulling,
-// never advanced again in five minutes of a chaos test, while the other
-// instances' consumers of the same stream went on; the server's view of
-// the consumer is logged, for the post-mortem.
-func (s *Subscription) watch(ctx context.Context, cons jetstream.Consumer, start func() (jetstream.ConsumeContext, error), p *progress, every time.Duration, log *slog.Logger) {
+// watch subscribes again when nothing has reached the handler for two
+// checks in a row while the server says messages wait for it. A zdmd
+// restarted after a SIGKILL once served a view that its consumer,
+// subscribed and pulling, never advanced again in five minutes of a chaos
+// test, while the other instances' consumers of the same stream went on.
+// Messages the server counts as delivered and not acknowledged, with no
+// handler at work, went to a pull that is gone (a leader change of the
+// stream, a connection that broke): JetStream hands them again only after
+// AckWait, a minute, and a new pull would be handed the messages after
+// them first. So then the consumer is made again from its first
+// unacknowledged message, as at a restart; handlers skip what they have
+// seen. The server's view of the consumer is logged, for the post-mortem.
+func (s *Subscription) watch(ctx context.Context, start func() (jetstream.ConsumeContext, error),
+	remake func(context.Context, *jetstream.ConsumerInfo) (jetstream.Consumer, error), every time.Duration, log *slog.Logger) {
 	defer close(s.done)
 	defer s.swap(nil)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	p := s.p
 	seen, suspect := p.count.Load(), false
 	for {
 		select {
@@ -172,8 +199,11 @@ func (s *Subscription) watch(ctx context.Context, cons jetstream.Consumer, start
 			seen, suspect = n, false
 			continue
 		}
+		s.mu.Lock()
+		cons := s.cons
+		s.mu.Unlock()
 		info, err := cons.Info(ctx)
-		if err != nil || info.NumPending == 0 {
+		if err != nil || info.NumPending == 0 && info.NumAckPending == 0 {
 			suspect = false // nothing waits for it, or the server cannot say
 			continue
 		}
@@ -181,21 +211,33 @@ func (s *Subscription) watch(ctx context.Context, cons jetstream.Consumer, start
 			suspect = true // messages wait: they have one more check to arrive
 			continue
 		}
+		suspect = false
 		leader := ""
 		if info.Cluster != nil {
 			leader = info.Cluster.Leader
 		}
-		log.Warn("messages wait for this consumer and none reached it; subscribing again",
-			"pending", info.NumPending, "ack_pending", info.NumAckPending, "waiting_pulls", info.NumWaiting,
-			"delivered", info.Delivered.Stream, "ack_floor", info.AckFloor.Stream, "leader", leader)
+		attrs := []any{"pending", info.NumPending, "ack_pending", info.NumAckPending, "waiting_pulls", info.NumWaiting,
+			"delivered", info.Delivered.Stream, "ack_floor", info.AckFloor.Stream, "leader", leader}
 		s.swap(nil)
+		if info.NumAckPending > 0 {
+			log.Warn("messages were delivered and none reached the handler; reading again from the first unacknowledged", attrs...)
+			fresh, err := remake(ctx, info)
+			if err != nil {
+				log.Warn("making the consumer again failed; trying at the next check", "err", err)
+				continue
+			}
+			s.mu.Lock()
+			s.cons = fresh
+			s.mu.Unlock()
+		} else {
+			log.Warn("messages wait for this consumer and none reached it; subscribing again", attrs...)
+		}
 		cc, err := start()
 		if err != nil {
 			log.Warn("subscribing again failed; trying at the next check", "err", err)
 			continue
 		}
 		s.swap(cc)
-		suspect = false
 	}
 }
 
@@ -256,6 +298,18 @@ func (s *Store) restartConsumer(ctx context.Context, want jetstream.ConsumerConf
 		want.DeliverPolicy, want.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
 		return want, nil
 	}
+	want, err := s.fromAckFloor(ctx, want, info)
+	if err != nil {
+		return want, err
+	}
+	log.Info("an earlier run of this zdmd left messages delivered and not acknowledged; reading again from the first of them",
+		"from", want.OptStartSeq, "ack_pending", info.NumAckPending, "waiting_pulls", info.NumWaiting)
+	return want, nil
+}
+
+// fromAckFloor deletes the consumer and returns want set to start again
+// at its first unacknowledged message.
+func (s *Store) fromAckFloor(ctx context.Context, want jetstream.ConsumerConfig, info *jetstream.ConsumerInfo) (jetstream.ConsumerConfig, error) {
 	want.DeliverPolicy, want.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
 	err := create(ctx, func(ctx context.Context) error {
 		err := s.stream.DeleteConsumer(ctx, want.Durable)
@@ -267,8 +321,6 @@ func (s *Store) restartConsumer(ctx context.Context, want jetstream.ConsumerConf
 	if err != nil {
 		return want, fmt.Errorf("consumer %s: make it again: %w", want.Durable, err)
 	}
-	log.Info("an earlier run of this zdmd left messages delivered and not acknowledged; reading again from the first of them",
-		"from", want.OptStartSeq, "ack_pending", info.NumAckPending, "waiting_pulls", info.NumWaiting)
 	return want, nil
 }
 

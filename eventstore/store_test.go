@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zdm-io/zdm"
 	"github.com/zdm-io/zdm/domain"
@@ -115,6 +116,55 @@ func TestAStalledSubscriptionSubscribesAgain(t *testing.T) {
 			t.Fatalf("event %v never reached the stalled subscription", want)
 		}
 	}
+}
+
+// Messages delivered to a pull that is gone (a stream leader that changed,
+// a connection that broke) are acknowledged by no one, and JetStream hands
+// them again only after the consumer's AckWait, a minute; a new pull gets
+// the messages after them first. The watch reads again from the first
+// unacknowledged message, in order, well before that.
+func TestMessagesHandedToAPullThatIsGoneReachTheHandlerInOrder(t *testing.T) {
+	ctx := context.Background()
+	srv := estest.Start(t)
+	st := srv.Store(t)
+	subj := domain.MigrationSubject + "m7"
+	cfg := eventstore.ConsumeConfig{Durable: "lost-pull", Filter: subj, StallCheck: 50 * time.Millisecond}
+	seen := make(lagReader, 100)
+	sub, _, err := st.Consume(ctx, cfg, seen.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	last, err := st.Append(ctx, subj, 0, estest.Batch("", domain.LagSampled{LagSeconds: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen.expect(t, 1)
+	sub.StopDeliveryForTest()
+	if last, err = st.Append(ctx, subj, last, estest.Batch("", domain.LagSampled{LagSeconds: 2})); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(srv.Conn(t))
+	cons, err := js.Consumer(ctx, eventstore.StreamName, cfg.Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pull that takes message 2 and is never heard of again.
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := 0
+	for range batch.Messages() {
+		taken++
+	}
+	if taken != 1 {
+		t.Fatalf("the lost pull took %d messages, want 1: the test shows nothing", taken)
+	}
+	if _, err := st.Append(ctx, subj, last, estest.Batch("", domain.LagSampled{LagSeconds: 3})); err != nil {
+		t.Fatal(err)
+	}
+	seen.expect(t, 2, 3)
 }
 
 func TestHandlerErrorRetriesSameMessageFirst(t *testing.T) {
