@@ -28,7 +28,7 @@ func registerCluster(t *testing.T, s *st.Server, name string) string {
 	return r.JSON(t)["id"].(string)
 }
 
-func startMigration(t *testing.T, s *st.Server, token, source string) st.Response {
+func startMigration(t testing.TB, s *st.Server, token, source string) st.Response {
 	t.Helper()
 	r := postMigration(t, s, token, source)
 	if r.Status == 202 && r.JSON(t)["id"] == nil {
@@ -37,7 +37,7 @@ func startMigration(t *testing.T, s *st.Server, token, source string) st.Respons
 	return r
 }
 
-func postMigration(t *testing.T, s *st.Server, token, source string) st.Response {
+func postMigration(t testing.TB, s *st.Server, token, source string) st.Response {
 	t.Helper()
 	return s.Do(t, "POST", "/v1/migrations", token, map[string]any{
 		"source_cluster_id": source,
