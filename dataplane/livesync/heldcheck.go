@@ -19,13 +19,13 @@ import (
 // the keys it points to account for the counts or the walk follows.
 func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint64, described *verify.Described, repaired map[[2]string]bool) (*verify.Report, error) {
 	if pre == nil {
-		return verify.QuickCheckOf(ctx, r.source, r.target, nil, described)
+		return verify.QuickCheckWith(ctx, r.source, r.target, verify.QuickOptions{Known: described, OneClock: true})
 	}
 	touched, other := r.applier.Touched(fence0)
 	if other {
 		// A DDL was applied since the check before the hold: every
 		// collection is described again.
-		return verify.QuickCheck(ctx, r.source, r.target)
+		return verify.QuickCheckWith(ctx, r.source, r.target, verify.QuickOptions{OneClock: true})
 	}
 	for k, ddl := range touched {
 		if ddl {

@@ -276,7 +276,8 @@ func repairAndCheck(ctx context.Context, r *syncRun, kept []keptRepair, repaired
 	if len(again) == 0 {
 		return rep, took, nil
 	}
-	after, err := verify.QuickCheckOf(ctx, r.source, r.target, func(db, coll string) bool { return again[[2]string{db, coll}] }, described)
+	after, err := verify.QuickCheckWith(ctx, r.source, r.target, verify.QuickOptions{Known: described, OneClock: true,
+		Include: func(db, coll string) bool { return again[[2]string{db, coll}] }})
 	if err != nil {
 		return nil, took, err
 	}

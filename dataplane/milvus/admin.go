@@ -251,9 +251,8 @@ func (c *Conn) QueryAt(ctx context.Context, db, coll, expr string, fields []stri
 // the copy flushed every collection it read. The flush stays for a server
 // that allocates none.
 func (c *Conn) ReadTimestamp(ctx context.Context, db, coll string) (uint64, error) {
-	a, err := c.Svc.AllocTimestamp(c.In(ctx, db), &milvuspb.AllocTimestampRequest{})
-	if Check("allocate a timestamp", a.GetStatus(), err) == nil && a.GetTimestamp() != 0 {
-		return a.GetTimestamp(), nil
+	if ts, err := c.AllocTimestamp(ctx); err == nil {
+		return ts, nil
 	}
 	r, err := c.Svc.Flush(c.In(ctx, db), &milvuspb.FlushRequest{DbName: db, CollectionNames: []string{coll}})
 	if err := Check("flush "+db+"/"+coll, r.GetStatus(), err); err != nil {
@@ -264,6 +263,22 @@ func (c *Conn) ReadTimestamp(ctx context.Context, db, coll string) (uint64, erro
 		return 0, fmt.Errorf("flush %s/%s: the server gave no timestamp", db, coll)
 	}
 	return ts, nil
+}
+
+// AllocTimestamp is the server's clock now, from the allocator that
+// stamps its writes (Milvus 2.3 and later): every write acknowledged
+// before the call is stamped earlier. A read at it is a strong read; the
+// reads after the first at the same timestamp are answered at once, not
+// each at the server's next time tick.
+func (c *Conn) AllocTimestamp(ctx context.Context) (uint64, error) {
+	a, err := c.Svc.AllocTimestamp(c.In(ctx, ""), &milvuspb.AllocTimestampRequest{})
+	if err := Check("allocate a timestamp", a.GetStatus(), err); err != nil {
+		return 0, err
+	}
+	if a.GetTimestamp() == 0 {
+		return 0, fmt.Errorf("allocate a timestamp: the server gave none")
+	}
+	return a.GetTimestamp(), nil
 }
 
 func KVPairs(m map[string]string) []*commonpb.KeyValuePair {

@@ -93,6 +93,9 @@ type QuickOptions struct {
 	// written through the proxy since that check began (ok false: not
 	// known, a DDL or a delete by a filter among them).
 	Held func(db, coll string) (pre *CollectionReport, written []string, ok bool)
+	// Held, or OneClock: writes are held, and each side is read at a
+	// clock taken once (heldClocks).
+	OneClock bool
 }
 
 // QuickCheckWith is QuickCheck shaped by o.
@@ -116,6 +119,10 @@ func QuickCheckWith(ctx context.Context, src, target *milvus.Conn, o QuickOption
 		}
 	}
 	const sampleRows = 500
+	var at clocks
+	if o.Held != nil || o.OneClock {
+		at = heldClocks(ctx, src, target)
+	}
 	rep := &Report{Equal: true, Collections: []CollectionReport{}}
 	var mu sync.Mutex
 	var firstErr error
@@ -127,7 +134,7 @@ func QuickCheckWith(ctx context.Context, src, target *milvus.Conn, o QuickOption
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			cr, loaded, err := sampleCompare(ctx, src, target, n.db, n.coll, sampleRows, o)
+			cr, loaded, err := sampleCompare(ctx, src, target, n.db, n.coll, sampleRows, o, at)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -149,7 +156,26 @@ func QuickCheckWith(ctx context.Context, src, target *milvus.Conn, o QuickOption
 	return rep, firstErr
 }
 
-func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, n int, o QuickOptions) (CollectionReport, bool, error) {
+// clocks are the timestamps a check reads each side at (0: strong reads).
+type clocks struct{ src, dst uint64 }
+
+// heldClocks takes each side's clock once for the check made while writes
+// are held: every write acknowledged before the hold is stamped earlier,
+// so reads at them see what strong reads would. Its reads come in rounds
+// (the counts and samples, then the keys held twice where the counts
+// differ), and each round of strong reads waited for the servers' next
+// time tick, 200-400 ms here; at a clock taken once only the first round
+// does. A side that cannot give its clock is read strongly.
+func heldClocks(ctx context.Context, src, dst *milvus.Conn) clocks {
+	var at clocks
+	var wg sync.WaitGroup
+	wg.Go(func() { at.src, _ = src.AllocTimestamp(ctx) })
+	wg.Go(func() { at.dst, _ = dst.AllocTimestamp(ctx) })
+	wg.Wait()
+	return at
+}
+
+func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, n int, o QuickOptions, at clocks) (CollectionReport, bool, error) {
 	cr := CollectionReport{Database: db, Collection: name, Ranges: 1}
 	known := o.Known
 	c := known.get(db, name)
@@ -170,16 +196,22 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 		known.put(c)
 	}
 	// Writes are held while this runs: counts and samples of both sides
-	// are read at once, in one round of strong reads. Each sample is the
-	// n smallest keys, as every query with a limit returns them (the copy
+	// are read at once, in one round of reads. Each sample is the n
+	// smallest keys, as every query with a limit returns them (the copy
 	// pages the same way).
 	pk, fields := c.PrimaryField(), milvus.OutputFields(c)
 	var page, other []*schemapb.FieldData
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { cr.SourceRows, err = src.CountWhere(gctx, db, name, ""); return err })
-	g.Go(func() (err error) { cr.TargetRows, err = dst.CountWhere(gctx, db, name, ""); return err })
-	g.Go(func() (err error) { page, err = src.Query(gctx, db, name, "", fields, nil, int64(n)); return err })
-	g.Go(func() (err error) { other, err = dst.Query(gctx, db, name, "", fields, nil, int64(n)); return err })
+	g.Go(func() (err error) { cr.SourceRows, err = src.CountAt(gctx, db, name, "", at.src); return err })
+	g.Go(func() (err error) { cr.TargetRows, err = dst.CountAt(gctx, db, name, "", at.dst); return err })
+	g.Go(func() (err error) {
+		page, err = src.QueryAt(gctx, db, name, "", fields, nil, int64(n), at.src)
+		return err
+	})
+	g.Go(func() (err error) {
+		other, err = dst.QueryAt(gctx, db, name, "", fields, nil, int64(n), at.dst)
+		return err
+	})
 	if err := g.Wait(); err != nil {
 		return cr, true, err
 	}
@@ -198,7 +230,7 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 	if !cr.Equal && sampledDiffer(cr) == 0 {
 		// Only here, where the counts alone differ, are keys read: those
 		// the check before the hold points to, or else every key.
-		from, to := sideOf{src, db, name, 0}, sideOf{dst, db, name, 0}
+		from, to := sideOf{src, db, name, at.src}, sideOf{dst, db, name, at.dst}
 		if o.Keep {
 			// Before the hold, with writes flowing: read at a timestamp
 			// taken now, so that only the walk's first read waits for
