@@ -188,11 +188,19 @@ func (s *Subscription) watch(ctx context.Context, start func() (jetstream.Consum
 	defer tick.Stop()
 	p := s.p
 	seen, suspect := p.count.Load(), false
+	// unmade is the server's view of a consumer this watch deleted and
+	// could not make again: until it has, the server knows no consumer to
+	// ask about, and the next checks try again from that view.
+	var unmade *jetstream.ConsumerInfo
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if unmade != nil {
+			unmade = s.readAgain(ctx, unmade, start, remake, log)
+			continue
 		}
 		n := p.count.Load()
 		if n != seen || p.busy.Load() {
@@ -221,24 +229,39 @@ func (s *Subscription) watch(ctx context.Context, start func() (jetstream.Consum
 		s.swap(nil)
 		if info.NumAckPending > 0 {
 			log.Warn("messages were delivered and none reached the handler; reading again from the first unacknowledged", attrs...)
-			fresh, err := remake(ctx, info)
-			if err != nil {
-				log.Warn("making the consumer again failed; trying at the next check", "err", err)
-				continue
-			}
-			s.mu.Lock()
-			s.cons = fresh
-			s.mu.Unlock()
-		} else {
-			log.Warn("messages wait for this consumer and none reached it; subscribing again", attrs...)
-		}
-		cc, err := start()
-		if err != nil {
-			log.Warn("subscribing again failed; trying at the next check", "err", err)
+			unmade = s.readAgain(ctx, info, start, remake, log)
 			continue
 		}
-		s.swap(cc)
+		log.Warn("messages wait for this consumer and none reached it; subscribing again", attrs...)
+		if cc, err := start(); err != nil {
+			log.Warn("subscribing again failed; trying at the next check", "err", err)
+		} else {
+			s.swap(cc)
+		}
 	}
+}
+
+// readAgain makes the consumer again from info's first unacknowledged
+// message and delivers from it. It returns info when the consumer could
+// not be made again (the next check tries again), else nil.
+func (s *Subscription) readAgain(ctx context.Context, info *jetstream.ConsumerInfo, start func() (jetstream.ConsumeContext, error),
+	remake func(context.Context, *jetstream.ConsumerInfo) (jetstream.Consumer, error), log *slog.Logger) *jetstream.ConsumerInfo {
+	fresh, err := remake(ctx, info)
+	if err != nil {
+		log.Warn("making the consumer again failed; trying at the next check", "err", err)
+		return info
+	}
+	s.mu.Lock()
+	s.cons = fresh
+	s.mu.Unlock()
+	cc, err := start()
+	if err != nil {
+		// The consumer exists again: the next checks see what waits.
+		log.Warn("subscribing again failed; trying at the next check", "err", err)
+		return nil
+	}
+	s.swap(cc)
+	return nil
 }
 
 // swap stops the current delivery, if any, and puts cc in its place.
