@@ -133,7 +133,7 @@ func (j *Journal) Next(ctx context.Context, subject string, seq uint64) (uint64,
 // Follow reads subject from sequence `from` on, in order, calling fn with
 // each entry and how many are pending after it, until ctx ends or fn fails.
 func (j *Journal) Follow(ctx context.Context, subject string, from uint64, fn func(seq uint64, data []byte, pending uint64) error) error {
-	return follow(ctx, j.js, JournalStream, subject, from, jetstream.PullMaxMessages(512), fn)
+	return follow(ctx, j.js, JournalStream, subject, from, jetstream.PullMaxBytes(FollowBuffer), fn)
 }
 
 // Trim removes the entries of subject up to and including seq.

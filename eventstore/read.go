@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/zdm-io/zdm/domain"
 )
@@ -110,23 +111,35 @@ func follow(ctx context.Context, js jetstream.JetStream, stream, filter string, 
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	type next struct {
-		msg jetstream.Msg
-		err error
+		msg    jetstream.Msg
+		err    error
+		weight int64
 	}
 	// A few messages taken off the iterator ahead of fn, so that their
-	// number is known.
+	// number is known; as many as receivedAhead, and of at most
+	// aheadBytes together (one larger alone).
 	received := make(chan next, receivedAhead)
+	ahead := semaphore.NewWeighted(aheadBytes)
+	actx, release := context.WithCancel(ctx)
 	go func() {
 		defer close(received)
 		for {
 			msg, err := it.Next()
-			received <- next{msg, err}
+			var w int64
+			if err == nil {
+				w = min(int64(len(msg.Data())), aheadBytes)
+				if err = ahead.Acquire(actx, w); err != nil {
+					msg, w = nil, 0
+				}
+			}
+			received <- next{msg, err, w}
 			if err != nil {
 				return
 			}
 		}
 	}()
 	defer func() {
+		release()
 		it.Stop()
 		for range received {
 		}
@@ -142,7 +155,9 @@ func follow(ctx context.Context, js jetstream.JetStream, stream, filter string, 
 		if err != nil {
 			return fmt.Errorf("message metadata: %w", err)
 		}
-		if err := fn(meta.Sequence.Stream, n.msg.Data(), meta.NumPending+uint64(len(received))); err != nil {
+		err = fn(meta.Sequence.Stream, n.msg.Data(), meta.NumPending+uint64(len(received)))
+		ahead.Release(n.weight)
+		if err != nil {
 			return err
 		}
 	}
@@ -173,8 +188,16 @@ func dropOrdered(js jetstream.JetStream, stream string, cons jetstream.Consumer)
 }
 
 // receivedAhead bounds the messages follow holds ahead of its reader
-// beyond the consumer's own buffer.
-const receivedAhead = 16
+// beyond the consumer's own buffer, and aheadBytes their size.
+const (
+	receivedAhead = 16
+	aheadBytes    = 8 << 20
+)
+
+// FollowBuffer bounds the bytes the consumer behind a follow buffers: at
+// least the largest message, so that none stalls it. A count of messages
+// let a reader of large journal entries hold gigabytes.
+const FollowBuffer = MaxMessage + 64<<10
 
 // Subjects lists the aggregates under prefix (for example MigrationSubject)
 // that have events, sorted.
