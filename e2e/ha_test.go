@@ -321,41 +321,61 @@ func (c *tlsCluster) connect() (*nats.Conn, error) {
 
 // ackGaps returns, for each failure (in the order they happened), the
 // longest time between two acknowledged writes of w that it explains:
-// a gap belongs to the last failure before it ended (up to 20 s before).
+// a gap belongs to the last failure before it ended (up to 20 s before),
+// and so does a failed write (those the writer journals: every one with
+// keys it chose).
 func ackGaps(t *testing.T, w *writer, kills []time.Time) []gap {
 	data := w.journalBytes()
 	var at []time.Time
+	gaps := make([]gap, len(kills))
+	// after is the failure a moment follows, within 20 s (-1: none).
+	after := func(m time.Time) int {
+		k := -1
+		for j, kill := range kills {
+			if kill.Before(m) && m.Sub(kill) < 20*time.Second {
+				k = j
+			}
+		}
+		return k
+	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
 		var a datatools.Ack
-		if json.Unmarshal(sc.Bytes(), &a) == nil && !a.Unsure {
+		switch {
+		case json.Unmarshal(sc.Bytes(), &a) != nil:
+		case !a.Unsure:
 			at = append(at, a.At)
+		case after(a.At) >= 0:
+			g := &gaps[after(a.At)]
+			if g.failed++; g.firstErr == "" {
+				g.firstErr = a.Err
+			}
 		}
 	}
 	sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) })
-	gaps := make([]gap, len(kills))
 	for i := 1; i < len(at); i++ {
-		k := -1
-		for j, kill := range kills {
-			if kill.Before(at[i]) && at[i].Sub(kill) < 20*time.Second {
-				k = j
-			}
-		}
-		if k >= 0 && at[i].Sub(at[i-1]) > gaps[k].Duration {
-			gaps[k] = gap{Duration: at[i].Sub(at[i-1]), from: at[i-1].Sub(kills[k])}
+		if k := after(at[i]); k >= 0 && at[i].Sub(at[i-1]) > gaps[k].Duration {
+			gaps[k].Duration, gaps[k].from = at[i].Sub(at[i-1]), at[i-1].Sub(kills[k])
 		}
 	}
 	return gaps
 }
 
 // gap is the longest time between two acknowledged writes after a
-// failure, and when it began, from the failure.
+// failure, and when it began, from the failure; and the client's writes
+// that failed after it, with the first one's error.
 type gap struct {
 	time.Duration
-	from time.Duration
+	from     time.Duration
+	failed   int
+	firstErr string
 }
 
 func (g gap) String() string {
-	return fmt.Sprintf("%.2fs (from %+.2fs to %+.2fs of it)", g.Seconds(), g.from.Seconds(), (g.from + g.Duration).Seconds())
+	s := fmt.Sprintf("%.2fs (from %+.2fs to %+.2fs of it); %d writes failed after it", g.Seconds(), g.from.Seconds(), (g.from + g.Duration).Seconds(), g.failed)
+	if g.failed > 0 {
+		s += fmt.Sprintf(" (the first: %.120s)", g.firstErr)
+	}
+	return s
 }

@@ -56,6 +56,8 @@ type Ack struct {
 	Version    int64     `json:"version,omitempty"`
 	Timestamp  uint64    `json:"ts"`
 	At         time.Time `json:"at"`
+	// Err is why an unsure write's call failed.
+	Err string `json:"err,omitempty"`
 }
 
 // LoadStats counts a load's writes.
@@ -208,7 +210,7 @@ func (l *loader) write(ctx context.Context, r *rand.Rand, t loadTarget, op strin
 		ack.Keys = live[0].Strings()
 	}
 	if err != nil {
-		ack.Unsure, ack.At = true, time.Now()
+		ack.Unsure, ack.At, ack.Err = true, time.Now(), err.Error()
 		return ack, err
 	}
 	if op != "delete" {
