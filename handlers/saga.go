@@ -89,13 +89,20 @@ type runner struct {
 	id     string
 	mu     sync.Mutex
 	cancel context.CancelFunc
+	// from is the version of the migration the running step started
+	// from: an event it already held does not interrupt it.
+	from uint64
 }
 
-// interrupt ends the running step, so the runner reloads the migration.
-func (r *runner) interrupt() {
+// interrupt ends the running step, so the runner reloads the migration,
+// unless the step started from a version that holds the event at seq.
+// The sync step also ends on the recorded stop (an event handed to an
+// instance that died comes late), and the stop's event, coming after,
+// interrupted the switch that followed: it ran twice.
+func (r *runner) interrupt(seq uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cancel != nil {
+	if r.cancel != nil && seq > r.from {
 		r.cancel()
 	}
 }
@@ -133,7 +140,7 @@ func (s *Saga) Handle(_ context.Context, subject string, records []domain.Record
 	for _, rec := range records {
 		switch rec.Event.(type) {
 		case domain.SyncStopped, domain.Failed, domain.Cancelled:
-			r.interrupt()
+			r.interrupt(rec.Seq)
 		}
 	}
 	return nil
@@ -173,6 +180,11 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 		r.cancel = cancel
 		r.mu.Unlock()
 		m, err := s.svc.Migration(stepCtx, r.id)
+		if err == nil {
+			r.mu.Lock()
+			r.from = m.Seq()
+			r.mu.Unlock()
+		}
 		if err == nil && domain.IsTerminal(m.State) {
 			if err = s.finish(stepCtx, m); err == nil {
 				cancel()
