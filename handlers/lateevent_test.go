@@ -9,7 +9,6 @@ import (
 	"github.com/zdm-io/zdm/dataplane/simulated"
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/handlers"
-	"github.com/zdm-io/zdm/retry"
 )
 
 // heldSwitch counts the switches and holds each until release closes.
@@ -41,13 +40,8 @@ func TestALateEventDoesNotInterruptTheStepAfterTheOneItEnds(t *testing.T) {
 	steps.Syncer = sw
 	h := newHarness(t, steps)
 	id := h.start(t, domain.ProvisionerSimulated, "1h")
-	ctx, cancel := context.WithCancel(context.Background())
-	saga := handlers.NewSaga(h.svc, h.steps, h.store, nil, handlers.SagaConfig{LagRecordInterval: 10 * time.Millisecond,
-		Tick: 5 * time.Millisecond, Retry: retry.Policy{Attempts: 3, First: time.Millisecond}})
-	if err := saga.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); saga.Wait() }()
+	saga, stop := h.sagaWithoutReactor(t)
+	defer stop()
 	h.wait(t, id, domain.StateSyncing)
 	if _, err := h.svc.StopSync(context.Background(), admin, "stop-1", id, handlers.StopSync{ConfirmWritesStopped: true, Force: true}); err != nil {
 		t.Fatal(err)

@@ -375,16 +375,24 @@ func TestTheSyncStepEndsOnTheRecordedStopWithoutItsEvent(t *testing.T) {
 	id := h.start(t, domain.ProvisionerSimulated, "1h")
 	// A saga without a reactor: it resumes the migration it finds and
 	// hears of no event.
-	ctx, cancel := context.WithCancel(context.Background())
-	saga := handlers.NewSaga(h.svc, h.steps, h.store, nil, handlers.SagaConfig{LagRecordInterval: 10 * time.Millisecond,
-		Tick: 5 * time.Millisecond, Retry: retry.Policy{Attempts: 3, First: time.Millisecond}})
-	if err := saga.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); saga.Wait() }()
+	_, stop := h.sagaWithoutReactor(t)
+	defer stop()
 	h.wait(t, id, domain.StateSyncing)
 	if _, err := h.svc.StopSync(context.Background(), admin, "stop-1", id, handlers.StopSync{ConfirmWritesStopped: true, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	h.wait(t, id, domain.StateSwitchedOver)
+}
+
+// sagaWithoutReactor runs a saga that resumes the migrations it finds and
+// hears of no event unless the test hands it one, until stop is called.
+func (h *harness) sagaWithoutReactor(t *testing.T) (saga *handlers.Saga, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	saga = handlers.NewSaga(h.svc, h.steps, h.store, nil, handlers.SagaConfig{LagRecordInterval: 10 * time.Millisecond,
+		Tick: 5 * time.Millisecond, Retry: retry.Policy{Attempts: 3, First: time.Millisecond}})
+	if err := saga.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return saga, func() { cancel(); saga.Wait() }
 }
