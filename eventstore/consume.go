@@ -112,7 +112,8 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 	runCtx, cancel := context.WithCancel(ctx)
 	p := &progress{}
 	sub = &Subscription{cancel: cancel, done: make(chan struct{}), cons: cons, p: p}
-	cc, err := sub.start(runCtx, log, cfg.Retry.Or(DefaultEventRetry()), h)
+	policy := cfg.Retry.Or(DefaultEventRetry())
+	cc, err := sub.start(runCtx, log, policy, h)
 	if err != nil {
 		cancel()
 		return nil, false, fmt.Errorf("consume %s: %w", cfg.Durable, err)
@@ -135,7 +136,7 @@ func (s *Store) Consume(ctx context.Context, cfg ConsumeConfig, h Handler) (sub 
 		return cons, err
 	}
 	go sub.watch(runCtx, func() (jetstream.ConsumeContext, error) {
-		return sub.start(runCtx, log, cfg.Retry.Or(DefaultEventRetry()), h)
+		return sub.start(runCtx, log, policy, h)
 	}, remake, every, log)
 	return sub, fresh, nil
 }

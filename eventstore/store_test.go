@@ -83,24 +83,8 @@ func TestAStalledSubscriptionSubscribesAgain(t *testing.T) {
 	ctx := context.Background()
 	st := estest.NewStore(t)
 	subj := domain.MigrationSubject + "m6"
-	seen := make(chan float64, 100)
-	sub, _, err := st.Consume(ctx, eventstore.ConsumeConfig{Durable: "stalls", Filter: subj, StallCheck: 50 * time.Millisecond},
-		func(_ context.Context, _ string, recs []domain.Record) error {
-			seen <- recs[0].Event.(domain.LagSampled).LagSeconds
-			return nil
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Stop()
-	last, err := st.Append(ctx, subj, 0, estest.Batch("", domain.LagSampled{LagSeconds: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := <-seen; got != 1 {
-		t.Fatalf("got %v, want 1", got)
-	}
-	sub.StopDeliveryForTest()
+	seen, last := stalledAfterOne(t, st, subj, "stalls")
+	var err error
 	for i := 2; i <= 3; i++ {
 		if last, err = st.Append(ctx, subj, last, estest.Batch("", domain.LagSampled{LagSeconds: float64(i)})); err != nil {
 			t.Fatal(err)
@@ -128,24 +112,13 @@ func TestMessagesHandedToAPullThatIsGoneReachTheHandlerInOrder(t *testing.T) {
 	srv := estest.Start(t)
 	st := srv.Store(t)
 	subj := domain.MigrationSubject + "m7"
-	cfg := eventstore.ConsumeConfig{Durable: "lost-pull", Filter: subj, StallCheck: 50 * time.Millisecond}
-	seen := make(lagReader, 100)
-	sub, _, err := st.Consume(ctx, cfg, seen.handle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Stop()
-	last, err := st.Append(ctx, subj, 0, estest.Batch("", domain.LagSampled{LagSeconds: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen.expect(t, 1)
-	sub.StopDeliveryForTest()
+	seen, last := stalledAfterOne(t, st, subj, "lost-pull")
+	var err error
 	if last, err = st.Append(ctx, subj, last, estest.Batch("", domain.LagSampled{LagSeconds: 2})); err != nil {
 		t.Fatal(err)
 	}
 	js, _ := jetstream.New(srv.Conn(t))
-	cons, err := js.Consumer(ctx, eventstore.StreamName, cfg.Durable)
+	cons, err := js.Consumer(ctx, eventstore.StreamName, "lost-pull")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,4 +239,27 @@ func (r lagReader) expect(t *testing.T, want ...float64) {
 			t.Fatalf("no %v within 5s", w)
 		}
 	}
+}
+
+// stalledAfterOne consumes subj with a durable that checks for stalls
+// every 50 ms, appends one event and sees it handled, then stops the
+// delivery behind the subscription's back, as the stall its watch guards
+// against does. It returns what the handler sees and the subject's last
+// sequence.
+func stalledAfterOne(t *testing.T, st *eventstore.Store, subj, durable string) (lagReader, uint64) {
+	t.Helper()
+	ctx := context.Background()
+	seen := make(lagReader, 100)
+	sub, _, err := st.Consume(ctx, eventstore.ConsumeConfig{Durable: durable, Filter: subj, StallCheck: 50 * time.Millisecond}, seen.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Stop)
+	last, err := st.Append(ctx, subj, 0, estest.Batch("", domain.LagSampled{LagSeconds: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen.expect(t, 1)
+	sub.StopDeliveryForTest()
+	return seen, last
 }
