@@ -39,13 +39,7 @@ func TestALateEventDoesNotInterruptTheStepAfterTheOneItEnds(t *testing.T) {
 	sw := &heldSwitch{Syncer: steps.Syncer, started: make(chan struct{}, 4), release: make(chan struct{})}
 	steps.Syncer = sw
 	h := newHarness(t, steps)
-	id := h.start(t, domain.ProvisionerSimulated, "1h")
-	saga, stop := h.sagaWithoutReactor(t)
-	defer stop()
-	h.wait(t, id, domain.StateSyncing)
-	if _, err := h.svc.StopSync(context.Background(), admin, "stop-1", id, handlers.StopSync{ConfirmWritesStopped: true, Force: true}); err != nil {
-		t.Fatal(err)
-	}
+	saga, id := h.stoppedWithoutItsEvent(t)
 	select {
 	case <-sw.started:
 	case <-time.After(10 * time.Second):

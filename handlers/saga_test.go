@@ -372,27 +372,27 @@ func TestAFailedSwitchCheckIsKeptInTheHistory(t *testing.T) {
 func TestTheSyncStepEndsOnTheRecordedStopWithoutItsEvent(t *testing.T) {
 	dp := simulated.New(simulated.Config{LagStart: 1, LagStep: 10 * time.Millisecond})
 	h := newHarness(t, handlers.StepsOf(domain.ProvisionerSimulated, dp))
-	id := h.start(t, domain.ProvisionerSimulated, "1h")
-	// A saga without a reactor: it resumes the migration it finds and
-	// hears of no event.
-	_, stop := h.sagaWithoutReactor(t)
-	defer stop()
-	h.wait(t, id, domain.StateSyncing)
-	if _, err := h.svc.StopSync(context.Background(), admin, "stop-1", id, handlers.StopSync{ConfirmWritesStopped: true, Force: true}); err != nil {
-		t.Fatal(err)
-	}
+	_, id := h.stoppedWithoutItsEvent(t)
 	h.wait(t, id, domain.StateSwitchedOver)
 }
 
-// sagaWithoutReactor runs a saga that resumes the migrations it finds and
-// hears of no event unless the test hands it one, until stop is called.
-func (h *harness) sagaWithoutReactor(t *testing.T) (saga *handlers.Saga, stop func()) {
+// stoppedWithoutItsEvent starts a migration on the simulated
+// provisioner, runs a saga without a reactor (it resumes the migration it
+// finds and hears of no event unless the test hands it one) until the
+// test ends, and records the operator's stop once the migration syncs.
+func (h *harness) stoppedWithoutItsEvent(t *testing.T) (saga *handlers.Saga, id string) {
 	t.Helper()
+	id = h.start(t, domain.ProvisionerSimulated, "1h")
 	ctx, cancel := context.WithCancel(context.Background())
 	saga = handlers.NewSaga(h.svc, h.steps, h.store, nil, handlers.SagaConfig{LagRecordInterval: 10 * time.Millisecond,
 		Tick: 5 * time.Millisecond, Retry: retry.Policy{Attempts: 3, First: time.Millisecond}})
 	if err := saga.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return saga, func() { cancel(); saga.Wait() }
+	t.Cleanup(func() { cancel(); saga.Wait() })
+	h.wait(t, id, domain.StateSyncing)
+	if _, err := h.svc.StopSync(context.Background(), admin, "stop-1", id, handlers.StopSync{ConfirmWritesStopped: true, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	return saga, id
 }
