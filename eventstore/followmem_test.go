@@ -53,7 +53,7 @@ func TestAJournalReaderHoldsBoundedBytesAhead(t *testing.T) {
 		t.Fatalf("read %d of %d entries: %v", read, entries, err)
 	}
 	t.Logf("held %d MB ahead of a busy handler, of %d MB journaled", held>>20, entries*size>>20)
-	if want := uint64(eventstore.FollowBuffer + 8<<20 + 2*size); held > want {
+	if want := uint64(eventstore.FollowAhead + 2*size); held > want {
 		t.Fatalf("the reader held %d MB ahead of its handler (entries of 8 MB), want at most %d MB", held>>20, want>>20)
 	}
 }

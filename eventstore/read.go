@@ -199,6 +199,10 @@ const (
 // let a reader of large journal entries hold gigabytes.
 const FollowBuffer = MaxMessage + 64<<10
 
+// FollowAhead is the most a follow holds ahead of its reader: the
+// consumer's buffer and what it took off it.
+const FollowAhead = FollowBuffer + aheadBytes
+
 // Subjects lists the aggregates under prefix (for example MigrationSubject)
 // that have events, sorted.
 func (s *Store) Subjects(ctx context.Context, prefix string) ([]string, error) {
