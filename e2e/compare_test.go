@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/milvus-io/milvus-sdk-go/v2/client"
@@ -53,6 +55,9 @@ func compareRowByRow(t *testing.T, srcAddr, dstAddr string) int {
 	return total
 }
 
+// dumpPage is the rows of one query: Milvus's largest window.
+const dumpPage = 16384
+
 // dumpRows returns every row of a collection as key -> rendered values,
 // vectors by their bits.
 func dumpRows(t *testing.T, c client.Client, coll string) map[string]string {
@@ -61,7 +66,13 @@ func dumpRows(t *testing.T, c client.Client, coll string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !desc.Loaded {
+	// The description's Loaded is never set by this SDK: asked for the
+	// load state, a loaded collection is read as it is and left loaded.
+	state, err := c.GetLoadState(ctx, coll, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state != entity.LoadStateLoaded {
 		if err := c.LoadCollection(ctx, coll, false); err != nil {
 			t.Fatal(err)
 		}
@@ -82,14 +93,14 @@ func dumpRows(t *testing.T, c client.Client, coll string) map[string]string {
 		if last != "" {
 			expr = pk + " > " + last
 		}
-		rs, err := c.Query(ctx, coll, nil, expr, fields, client.WithLimit(4000), client.WithSearchQueryConsistencyLevel(entity.ClStrong))
+		rs, err := c.Query(ctx, coll, nil, expr, fields, client.WithLimit(dumpPage), client.WithSearchQueryConsistencyLevel(entity.ClStrong))
 		if err != nil {
 			t.Fatal(err)
 		}
 		keys := rs.GetColumn(pk)
 		n := keys.Len()
 		for i := 0; i < n; i++ {
-			row := ""
+			var row strings.Builder
 			for _, name := range fields {
 				col := rs.GetColumn(name)
 				if col == nil {
@@ -98,11 +109,12 @@ func dumpRows(t *testing.T, c client.Client, coll string) map[string]string {
 				switch v := col.(type) {
 				case *entity.ColumnFloatVector:
 					for _, x := range v.Data()[i] {
-						row += fmt.Sprintf("%08x", math.Float32bits(x))
+						row.WriteString(strconv.FormatUint(uint64(math.Float32bits(x)), 16))
+						row.WriteByte(',')
 					}
 				default:
 					val, _ := col.Get(i)
-					row += fmt.Sprintf("|%v", val)
+					fmt.Fprintf(&row, "|%v", val)
 				}
 			}
 			v, err := keys.Get(i)
@@ -110,7 +122,7 @@ func dumpRows(t *testing.T, c client.Client, coll string) map[string]string {
 				t.Fatal(err)
 			}
 			key := fmt.Sprint(v)
-			out[key] = row
+			out[key] = row.String()
 			if i == n-1 {
 				last = key
 				if keys.Type() == entity.FieldTypeVarChar {
@@ -118,7 +130,7 @@ func dumpRows(t *testing.T, c client.Client, coll string) map[string]string {
 				}
 			}
 		}
-		if n < 4000 {
+		if n < dumpPage {
 			return out
 		}
 	}
