@@ -80,6 +80,21 @@ func journalAlone(ctx context.Context, s journalSetup, subject string, appends [
 	return processCPU() - cpu0 + sum(s.natsCPU()) - nats0
 }
 
+// grouped joins every n consecutive appends into one of their summed size,
+// sent when the first of them was: the same bytes in 1/n as many messages,
+// as a capture that journaled n writes at once would send them.
+func grouped(appends []recordedAppend, n int) []recordedAppend {
+	var out []recordedAppend
+	for i, a := range appends {
+		if i%n == 0 {
+			out = append(out, a)
+			continue
+		}
+		out[len(out)-1].size += a.size
+	}
+	return out
+}
+
 // appendLatencies publishes n messages of size bytes to s's journal one at
 // a time, each followed by write (the same insert sent straight to the
 // source), as a lone client's writes go through the proxy, and returns how

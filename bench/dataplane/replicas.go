@@ -72,6 +72,9 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 	hop.name, hop.unarmed = "proxy alone (unarmed)", true
 
 	const clients, rounds = 4, 8
+	// groupOf is how many writes one message carries in the grouped
+	// measure: one per client.
+	const groupOf = clients
 	fmt.Printf("capture cost by NATS replicas: %d clients inserting 100-row batches, direct and through the armed proxy in alternating one-second rounds\n", clients)
 	for i, s := range []journalSetup{hop, r1, r3, r3relayed} {
 		given, err := s.store.KV(ctx, "BENCH_GIVEN_KEYS")
@@ -103,7 +106,7 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 		// JetStream alone: each round's captured appends made again
 		// straight to the journal, in the same conditions.
 		var alone []recordedAppend
-		var aloneCPU time.Duration
+		var aloneCPU, groupedCPU time.Duration
 		for r := 0; r < rounds; r++ {
 			base := 8e10 + int64(i)*1e10 + int64(r)*1e8
 			n0 := s.natsCPU()
@@ -118,6 +121,7 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 				appends := rec.recorded()
 				alone = append(alone, appends...)
 				aloneCPU += journalAlone(ctx, s, "zdm.journal.benchalone"+migration+".x.x", appends)
+				groupedCPU += journalAlone(ctx, s, "zdm.journal.benchalone"+migration+".x.x", grouped(appends, groupOf))
 			}
 			d := insertThroughput(ctx, src, col, clients, time.Second, base+5e7)
 			dRates, pRates = append(dRates, d.rate), append(pRates, p.rate)
@@ -152,6 +156,9 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 			})
 			fmt.Printf("  %-21s JetStream alone, the same %d messages (%d bytes on average) at the same moments: %.0f us per write, %.2f of the source's;\n",
 				"", len(alone), size, floor, floor/max(sourcePer, 1))
+			byGroup := perBatch(groupedCPU, pBatches)
+			fmt.Printf("  %-21s JetStream alone, the same bytes in messages of %d writes each (what journaling writes together would save at most): %.0f us per write, %.2f of the source's;\n",
+				"", groupOf, byGroup, byGroup/max(sourcePer, 1))
 			fmt.Printf("  %-21s one at a time, each before the same insert sent straight to the source, as the lone client's writes came: JetStream acknowledged each in %.2f ms (p50) of the %.2f ms added\n",
 				"", ms(pct(lone, 50)), ms(pct(proxied, 50))-ms(pct(direct, 50)))
 			fmt.Printf("  %-21s the capture less it %.0f us, %.2f of the source's: what zdm adds to what JetStream costs on its own\n",
