@@ -37,17 +37,11 @@ down() {
   if runs e2e; then env "${e2e_bed[@]}" scripts/milvus-down.sh; fi
 }
 trap down EXIT
-if runs milvus; then scripts/milvus-up.sh || exit 1; fi
-if runs e2e; then env "${e2e_bed[@]}" scripts/milvus-up.sh || exit 1; fi
-ZDM_CHROMIUM=$(scripts/chromium.sh) || exit 1
-ZDM_HAPROXY=$(scripts/haproxy.sh) || exit 1
-export ZDM_CHROMIUM ZDM_HAPROXY
-# The Node.js SDK serves one end-to-end test only.
-if runs e2e; then
-  ZDM_NODE_MODULES=$(scripts/node-sdk.sh) || exit 1
-  export ZDM_NODE_MODULES
-fi
 
+# What each group needs is made ready side by side, and each group starts
+# once its own is: the venv and both beds (pip, then the servers) in the
+# background, Debian's packages and the Node.js SDK meanwhile (apt one at
+# a time). The unit tests need no bed and so run while the beds come up.
 read -r -a milvus_pkgs <<< "${MILVUS_PKGS:?MILVUS_PKGS lists the packages that use the test bed}"
 bed_pkgs=()
 for p in "${milvus_pkgs[@]}"; do
@@ -58,17 +52,47 @@ flags=(-race -count=1)
 read -r -a extra <<< "${GOTESTFLAGS:-}"
 flags+=("${extra[@]}")
 
+beds() {
+  runs milvus || runs e2e || return 0
+  scripts/milvus-env.sh > /dev/null || return 1
+  local a=0 b=0 rc=0
+  if runs milvus; then scripts/milvus-up.sh & a=$!; fi
+  if runs e2e; then env "${e2e_bed[@]}" scripts/milvus-up.sh & b=$!; fi
+  [ $a -eq 0 ] || wait $a || rc=1
+  [ $b -eq 0 ] || wait $b || rc=1
+  return $rc
+}
+beds &
+beds_up=$!
+
 began=$(date +%s)
+ZDM_CHROMIUM=$(scripts/chromium.sh) || exit 1
+ZDM_HAPROXY=$(scripts/haproxy.sh) || exit 1
+export ZDM_CHROMIUM ZDM_HAPROXY
 if runs unit; then
   # shellcheck disable=SC2086
   $GO test "${flags[@]}" -timeout 20m $unit_pkgs > "$out/unit.log" 2>&1 &
   unit=$!
 fi
-if runs milvus; then
+# The Node.js SDK serves one end-to-end test only.
+if runs e2e; then
+  ZDM_NODE_MODULES=$(scripts/node-sdk.sh) || exit 1
+  export ZDM_NODE_MODULES
+fi
+started=()
+runs unit && started+=(unit)
+bedless=
+if ! wait $beds_up; then
+  echo "scripts/test.sh: a test bed did not start; logs are under .cache/milvus*/servers/*/logs" >&2
+  bedless=1
+fi
+if [ -z "$bedless" ] && runs milvus; then
+  started+=(milvus)
   $GO test "${flags[@]}" -p 1 -timeout 30m "${bed_pkgs[@]}" > "$out/milvus.log" 2>&1 &
   milvus=$!
 fi
-if runs e2e; then
+if [ -z "$bedless" ] && runs e2e; then
+  started+=(e2e)
   (
     set -a
     # shellcheck disable=SC1091
@@ -80,8 +104,8 @@ if runs e2e; then
   e2e=$!
 fi
 
-status=0
-for group in "${groups[@]}"; do
+status=${bedless:-0}
+for group in "${started[@]}"; do
   wait "${!group}"
   rc=$?
   [ $rc -eq 0 ] || status=1
