@@ -3,8 +3,9 @@
 # scripts/test.sh unit).
 #
 #   unit    every package that needs no Milvus, in parallel
-#   milvus  $MILVUS_PKGS but e2e, one package at a time on the test bed
-#   e2e     ./e2e/..., one package at a time on a second bed of its own
+#   milvus  $MILVUS_PKGS but $E2E_BED_PKGS, one package at a time on the test bed
+#   e2e     $E2E_BED_PKGS (./e2e/... and the short Milvus packages), one
+#           package at a time on a second bed of its own
 #
 # The Milvus tests spend most of their time waiting on the servers (time
 # ticks, loads, NATS elections, lease takeovers), not computing: run one
@@ -43,9 +44,10 @@ trap down EXIT
 # background, Debian's packages and the Node.js SDK meanwhile (apt one at
 # a time). The unit tests need no bed and so run while the beds come up.
 read -r -a milvus_pkgs <<< "${MILVUS_PKGS:?MILVUS_PKGS lists the packages that use the test bed}"
+read -r -a e2e_pkgs <<< "${E2E_BED_PKGS:-./e2e/...}"
 bed_pkgs=()
 for p in "${milvus_pkgs[@]}"; do
-  [ "$p" = ./e2e/... ] || bed_pkgs+=("$p")
+  [[ " ${e2e_pkgs[*]} " == *" $p "* ]] || bed_pkgs+=("$p")
 done
 unit_pkgs=$($GO list ./... | grep -v -x -F "$($GO list "${milvus_pkgs[@]}")")
 flags=(-race -count=1)
@@ -99,7 +101,7 @@ if [ -z "$bedless" ] && runs e2e; then
     . "$top/.cache/milvus-e2e/endpoints.env"
     set +a
     export ZDM_MILVUS_ROOT="$top/.cache/milvus-e2e"
-    exec $GO test "${flags[@]}" -p 1 -timeout 30m ./e2e/...
+    exec $GO test "${flags[@]}" -p 1 -timeout 30m "${e2e_pkgs[@]}"
   ) > "$out/e2e.log" 2>&1 &
   e2e=$!
 fi
