@@ -124,7 +124,11 @@ func follow(ctx context.Context, js jetstream.JetStream, stream, filter string, 
 	go func() {
 		defer close(received)
 		for {
-			msg, err := it.Next()
+			// Told of ctx itself, not only through Stop: an ordered
+			// consumer that replaces its inner subscription while Stop
+			// runs waits on the new one, which nothing stops (nats.go
+			// 1.55), and the reader would never end.
+			msg, err := it.Next(jetstream.NextContext(actx))
 			var w int64
 			if err == nil {
 				w = min(int64(len(msg.Data())), aheadBytes)
