@@ -13,14 +13,15 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 GOTESTFLAGS ?=
 
-# Packages whose tests use the Milvus test bed; they run one at a time
-# because they share its two servers.
-MILVUS_PKGS := ./dataplane/integration/... ./dataplane/provision/... ./dataplane/milvus/milvustest/... \
-	./cmd/zdmd/datatools/... ./e2e/...
-# Those of them make test runs on its second bed (the e2e group): the
-# end-to-end tests and the short packages, so that both beds' groups take
-# about as long.
+# Packages whose tests use a Milvus test bed; they run one at a time on
+# it because they share its two servers. make test has two beds: the
+# first runs BED_PKGS, the second E2E_BED_PKGS (the end-to-end tests and
+# the short packages, so that both beds' groups take about as long).
+BED_PKGS := ./dataplane/integration/...
 E2E_BED_PKGS := ./e2e/... ./dataplane/milvus/milvustest/... ./cmd/zdmd/datatools/... ./dataplane/provision/...
+MILVUS_PKGS := $(BED_PKGS) $(E2E_BED_PKGS)
+# What scripts/test.sh is told.
+TEST_ENV = BED_PKGS='$(BED_PKGS)' E2E_BED_PKGS='$(E2E_BED_PKGS)' GO='$(GO)' GOTESTFLAGS='$(GOTESTFLAGS)'
 
 .PHONY: build test bench run demo demo-ha vet clean milvus-up milvus-down test-unit test-milvus
 
@@ -42,14 +43,14 @@ milvus-down:
 # once, the last two each on a test bed of its own, started first and
 # stopped after, whatever the outcome (see scripts/test.sh).
 test: vet
-	@MILVUS_PKGS='$(MILVUS_PKGS)' E2E_BED_PKGS='$(E2E_BED_PKGS)' GO='$(GO)' GOTESTFLAGS='$(GOTESTFLAGS)' scripts/test.sh
+	@$(TEST_ENV) scripts/test.sh
 
 # One group of make test: the packages that need no Milvus; those that do.
 test-unit: vet
-	@MILVUS_PKGS='$(MILVUS_PKGS)' E2E_BED_PKGS='$(E2E_BED_PKGS)' GO='$(GO)' GOTESTFLAGS='$(GOTESTFLAGS)' scripts/test.sh unit
+	@$(TEST_ENV) scripts/test.sh unit
 
 test-milvus:
-	@MILVUS_PKGS='$(MILVUS_PKGS)' E2E_BED_PKGS='$(E2E_BED_PKGS)' GO='$(GO)' GOTESTFLAGS='$(GOTESTFLAGS)' scripts/test.sh milvus e2e
+	@$(TEST_ENV) scripts/test.sh milvus e2e
 
 # Benchmarks print ratios against baselines measured in the same run; the
 # data plane's parts each run on a test bed started afresh, and the

@@ -3,7 +3,7 @@
 # scripts/test.sh unit).
 #
 #   unit    every package that needs no Milvus, in parallel
-#   milvus  $MILVUS_PKGS but $E2E_BED_PKGS, one package at a time on the test bed
+#   milvus  $BED_PKGS, one package at a time on the test bed
 #   e2e     $E2E_BED_PKGS (./e2e/... and the short Milvus packages), one
 #           package at a time on a second bed of its own
 #
@@ -43,13 +43,9 @@ trap down EXIT
 # once its own is: the venv and both beds (pip, then the servers) in the
 # background, Debian's packages and the Node.js SDK meanwhile (apt one at
 # a time). The unit tests need no bed and so run while the beds come up.
-read -r -a milvus_pkgs <<< "${MILVUS_PKGS:?MILVUS_PKGS lists the packages that use the test bed}"
-read -r -a e2e_pkgs <<< "${E2E_BED_PKGS:-./e2e/...}"
-bed_pkgs=()
-for p in "${milvus_pkgs[@]}"; do
-  [[ " ${e2e_pkgs[*]} " == *" $p "* ]] || bed_pkgs+=("$p")
-done
-unit_pkgs=$($GO list ./... | grep -v -x -F "$($GO list "${milvus_pkgs[@]}")")
+read -r -a bed_pkgs <<< "${BED_PKGS:?BED_PKGS lists the packages that use the first test bed}"
+read -r -a e2e_pkgs <<< "${E2E_BED_PKGS:?E2E_BED_PKGS lists the packages that use the second test bed}"
+unit_pkgs=$($GO list ./... | grep -v -x -F "$($GO list "${bed_pkgs[@]}" "${e2e_pkgs[@]}")")
 flags=(-race -count=1)
 read -r -a extra <<< "${GOTESTFLAGS:-}"
 flags+=("${extra[@]}")
