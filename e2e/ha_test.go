@@ -342,14 +342,14 @@ func ackGaps(t *testing.T, w *writer, kills []time.Time) []gap {
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
 		var a datatools.Ack
-		switch {
-		case json.Unmarshal(sc.Bytes(), &a) != nil:
-		case !a.Unsure:
+		if json.Unmarshal(sc.Bytes(), &a) != nil {
+			continue
+		}
+		if !a.Unsure {
 			at = append(at, a.At)
-		case after(a.At) >= 0:
-			g := &gaps[after(a.At)]
-			if g.failed++; g.firstErr == "" {
-				g.firstErr = a.Err
+		} else if k := after(a.At); k >= 0 {
+			if gaps[k].failed++; gaps[k].firstErr == "" {
+				gaps[k].firstErr = a.Err
 			}
 		}
 	}
