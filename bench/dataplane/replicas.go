@@ -80,6 +80,8 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 		given, err := s.store.KV(ctx, "BENCH_GIVEN_KEYS")
 		must(err)
 		migration := fmt.Sprintf("benchreplicas%d", i)
+		// Where JetStream alone is given the capture's messages again.
+		aloneSubject := "zdm.journal.benchalone" + migration + ".x.x"
 		rec := &recordedJournal{JournalLog: s.journal}
 		c := capture.NewCapture(rec, noFailer{}, logger)
 		c.KeepGivenKeys(given)
@@ -120,8 +122,8 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 				time.Sleep(50 * time.Millisecond)
 				appends := rec.recorded()
 				alone = append(alone, appends...)
-				aloneCPU += journalAlone(ctx, s, "zdm.journal.benchalone"+migration+".x.x", appends)
-				groupedCPU += journalAlone(ctx, s, "zdm.journal.benchalone"+migration+".x.x", grouped(appends, groupOf))
+				aloneCPU += journalAlone(ctx, s, aloneSubject, appends)
+				groupedCPU += journalAlone(ctx, s, aloneSubject, grouped(appends, groupOf))
 			}
 			d := insertThroughput(ctx, src, col, clients, time.Second, base+5e7)
 			dRates, pRates = append(dRates, d.rate), append(pRates, p.rate)
@@ -151,7 +153,7 @@ func proxyReplicas(ctx context.Context, src *milvus.Conn, logger *slog.Logger) {
 				bytes += a.size
 			}
 			size := bytes / max(len(alone), 1)
-			lone := appendLatencies(ctx, s, "zdm.journal.benchalone"+migration+".x.x", size, len(proxied), func(k int) {
+			lone := appendLatencies(ctx, s, aloneSubject, size, len(proxied), func(k int) {
 				insertLatencies(ctx, src, col, 1, 9e10+int64(i)*1e9+int64(k)*1e3)
 			})
 			fmt.Printf("  %-21s JetStream alone, the same %d messages (%d bytes on average) at the same moments: %.0f us per write, %.2f of the source's;\n",
