@@ -140,7 +140,9 @@ func clusterFlags(fs *flag.FlagSet, endpointHelp string) func(all bool) map[stri
 		for name := range given {
 			s3Given = s3Given || strings.HasPrefix(name, "storage-s3-")
 		}
-		if *s3 != "" || (!all && s3Given) {
+		// Any S3 flag sends the whole setting, so a bucket given without
+		// its endpoint is refused by name rather than dropped.
+		if *s3 != "" || s3Given {
 			body["storage_s3"] = map[string]any{"endpoint": *s3, "bucket": *bucket, "root_path": *root, "region": *region, "use_ssl": *ssl,
 				"access_key": os.Getenv("ZDM_STORAGE_ACCESS_KEY"), "secret_key": os.Getenv("ZDM_STORAGE_SECRET_KEY")}
 		}

@@ -153,3 +153,34 @@ func TestAFlagGivenABadValueIsNotToldMissing(t *testing.T) {
 		}
 	}
 }
+
+// A registration given an S3 setting without its endpoint sends the S3
+// setting, which the API refuses by name, instead of registering the
+// cluster without storage.
+func TestAnS3FlagWithoutItsEndpointIsSent(t *testing.T) {
+	var body map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, _ := io.ReadAll(r.Body)
+		body = nil
+		_ = json.Unmarshal(data, &body)
+		_, _ = w.Write([]byte(`{"id":"c-1","status":"Running"}`))
+	}))
+	defer srv.Close()
+	for _, flag := range []string{"--storage-s3-bucket=b", "--storage-s3-region=r", "--storage-s3-root-path=files", "--storage-s3-ssl"} {
+		var out, errOut bytes.Buffer
+		args := []string{"cluster", "register", "--token", "x", "--api", srv.URL, "--name", "n", "--organization", "o",
+			"--project", "p", "--endpoint", "h:19530", flag}
+		if code := run(args, &out, &errOut); code != 0 {
+			t.Fatalf("%s: exit %d: %s", flag, code, errOut.String())
+		}
+		s3, ok := body["storage_s3"].(map[string]any)
+		if !ok || s3["endpoint"] != "" {
+			t.Errorf("%s: storage_s3 sent as %v", flag, body["storage_s3"])
+		}
+	}
+	var out, errOut bytes.Buffer
+	args := []string{"cluster", "register", "--token", "x", "--api", srv.URL, "--name", "n", "--organization", "o", "--project", "p", "--endpoint", "h:19530"}
+	if code := run(args, &out, &errOut); code != 0 || body["storage_s3"] != nil {
+		t.Errorf("no S3 flag: exit %d, storage_s3 sent as %v", code, body["storage_s3"])
+	}
+}

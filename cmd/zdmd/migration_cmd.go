@@ -117,7 +117,7 @@ func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []
 	notify := fs.String("notify", "", "comma-separated email addresses")
 	autoID := fs.String("auto-id", "", "autoID keys on a target that cannot take them: refuse (default) or preserve_keys")
 	rateLimit := fs.Int64("copy-rate-limit", 0, "rows per second the copy reads from the source at most (default 0: no limit)")
-	copyMode := fs.String("copy-mode", "", "auto (default), rows or segments (both clusters registered with --storage-path)")
+	copyMode := fs.String("copy-mode", "", "auto (default), rows or segments (both clusters registered with their storage: --storage-path or --storage-s3-endpoint)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
