@@ -22,7 +22,8 @@ type migrationRequest struct {
 		Provisioner  string `json:"provisioner"`
 	} `json:"target"`
 	Options struct {
-		LagThresholdSeconds float64  `json:"lag_threshold_seconds"`
+		// A pointer: 0 given is refused, where leaving it out means 10.
+		LagThresholdSeconds *float64 `json:"lag_threshold_seconds"`
 		SyncTimeLimit       string   `json:"sync_time_limit"`
 		OnForbiddenOp       string   `json:"on_forbidden_op"`
 		Notify              []string `json:"notify"`
@@ -37,9 +38,17 @@ func (r migrationRequest) command() (handlers.StartMigration, error) {
 		SourceClusterID: r.SourceClusterID,
 		Target:          domain.TargetSpec(r.Target),
 		Options: domain.Options{
-			LagThresholdSeconds: r.Options.LagThresholdSeconds, OnForbiddenOp: r.Options.OnForbiddenOp, Notify: r.Options.Notify,
+			OnForbiddenOp: r.Options.OnForbiddenOp, Notify: r.Options.Notify,
 			AutoID: r.Options.AutoID, CopyRateLimit: r.Options.CopyRateLimit, CopyMode: r.Options.CopyMode,
 		},
+	}
+	if v := r.Options.LagThresholdSeconds; v != nil {
+		// A threshold of 0 would never let the switch go: the lag is
+		// never under it.
+		if *v <= 0 {
+			return cmd, domain.FieldError("options.lag_threshold_seconds", domain.LagThresholdRange)
+		}
+		cmd.Options.LagThresholdSeconds = *v
 	}
 	if r.Options.SyncTimeLimit != "" {
 		var d domain.Duration

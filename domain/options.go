@@ -77,6 +77,10 @@ type TargetSpec struct {
 	Provisioner  string `json:"provisioner"`
 }
 
+// LagThresholdRange is what a lag threshold must be (0 stands for the
+// default only where it was left out).
+const LagThresholdRange = "must be more than 0 and at most 86400 seconds (left out: 10)"
+
 // WithDefaults fills the options an operator left out.
 func (o Options) WithDefaults() Options {
 	if o.LagThresholdSeconds == 0 {
@@ -100,7 +104,7 @@ func (o Options) WithDefaults() Options {
 // Validate reports the first option that is out of range, naming its field.
 func (o Options) Validate() error {
 	if o.LagThresholdSeconds < 0 || o.LagThresholdSeconds > 86400 {
-		return FieldError("options.lag_threshold_seconds", "must be between 0 and 86400 seconds")
+		return FieldError("options.lag_threshold_seconds", LagThresholdRange)
 	}
 	if o.SyncTimeLimit < 0 || time.Duration(o.SyncTimeLimit) > 365*24*time.Hour {
 		return FieldError("options.sync_time_limit", "must be a positive duration of at most 8760h")

@@ -128,8 +128,7 @@ func clusterFlags(fs *flag.FlagSet, endpointHelp string) func(all bool) map[stri
 	region := fs.String("storage-s3-region", "", "its region (Milvus minio.region)")
 	ssl := fs.Bool("storage-s3-ssl", false, "reach it over TLS (Milvus minio.useSSL)")
 	return func(all bool) map[string]any {
-		given := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		given := flagsGiven(fs)
 		body := map[string]any{}
 		for name, v := range map[string]any{"endpoint": *endpoint, "username": *user, "spare": *spare, "proxy-listen": *proxy, "storage-path": *storage} {
 			if all || given[name] {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -158,14 +159,7 @@ func TestAFlagGivenABadValueIsNotToldMissing(t *testing.T) {
 // setting, which the API refuses by name, instead of registering the
 // cluster without storage.
 func TestAnS3FlagWithoutItsEndpointIsSent(t *testing.T) {
-	var body map[string]any
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		data, _ := io.ReadAll(r.Body)
-		body = nil
-		_ = json.Unmarshal(data, &body)
-		_, _ = w.Write([]byte(`{"id":"c-1","status":"Running"}`))
-	}))
-	defer srv.Close()
+	srv, last := bodies(t, `{"id":"c-1","status":"Running"}`)
 	for _, flag := range []string{"--storage-s3-bucket=b", "--storage-s3-region=r", "--storage-s3-root-path=files", "--storage-s3-ssl"} {
 		var out, errOut bytes.Buffer
 		args := []string{"cluster", "register", "--token", "x", "--api", srv.URL, "--name", "n", "--organization", "o",
@@ -173,6 +167,7 @@ func TestAnS3FlagWithoutItsEndpointIsSent(t *testing.T) {
 		if code := run(args, &out, &errOut); code != 0 {
 			t.Fatalf("%s: exit %d: %s", flag, code, errOut.String())
 		}
+		body := last()
 		s3, ok := body["storage_s3"].(map[string]any)
 		if !ok || s3["endpoint"] != "" {
 			t.Errorf("%s: storage_s3 sent as %v", flag, body["storage_s3"])
@@ -180,7 +175,52 @@ func TestAnS3FlagWithoutItsEndpointIsSent(t *testing.T) {
 	}
 	var out, errOut bytes.Buffer
 	args := []string{"cluster", "register", "--token", "x", "--api", srv.URL, "--name", "n", "--organization", "o", "--project", "p", "--endpoint", "h:19530"}
-	if code := run(args, &out, &errOut); code != 0 || body["storage_s3"] != nil {
-		t.Errorf("no S3 flag: exit %d, storage_s3 sent as %v", code, body["storage_s3"])
+	if code := run(args, &out, &errOut); code != 0 || last()["storage_s3"] != nil {
+		t.Errorf("no S3 flag: exit %d, storage_s3 sent as %v", code, last()["storage_s3"])
+	}
+}
+
+// migration start sends the options its flags give, a lag threshold of 0
+// too (which the API refuses), and none it was not given.
+func TestMigrationStartSendsTheOptionsGiven(t *testing.T) {
+	srv, last := bodies(t, `{"id":"m-1"}`)
+	for _, c := range []struct {
+		flags []string
+		want  map[string]any
+	}{
+		{nil, map[string]any{}},
+		{[]string{"--lag-threshold", "0"}, map[string]any{"lag_threshold_seconds": 0.0}},
+		{[]string{"--lag-threshold", "2.5", "--copy-mode", "rows"}, map[string]any{"lag_threshold_seconds": 2.5, "copy_mode": "rows"}},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"migration", "start", "--token", "x", "--api", srv.URL, "--source", "c-1", "--target-name", "n",
+			"--target-project", "p"}, c.flags...)
+		if code := run(args, &out, &errOut); code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.flags, code, errOut.String())
+		}
+		if got := last()["options"]; !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%v: options sent as %v, want %v", c.flags, got, c.want)
+		}
+	}
+}
+
+// bodies is an API that answers every request with answer; last returns
+// the JSON body of the latest request.
+func bodies(t *testing.T, answer string) (*httptest.Server, func() map[string]any) {
+	var mu sync.Mutex
+	var body map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		body = nil
+		_ = json.Unmarshal(data, &body)
+		mu.Unlock()
+		_, _ = w.Write([]byte(answer))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return body
 	}
 }

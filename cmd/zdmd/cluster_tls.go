@@ -19,8 +19,7 @@ func tlsFlags(fs *flag.FlagSet) func(body map[string]any) error {
 	proxyKey := fs.String("proxy-tls-key", "", "PEM file of its private key")
 	clientCA := fs.String("proxy-tls-client-ca", "", "PEM file of the CA whose client certificates the proxy asks for (mutual TLS)")
 	return func(body map[string]any) error {
-		given := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		given := flagsGiven(fs)
 		client, err := tlsSection(given, "tls", *mode, *cert != "",
 			pemFlag{"ca_pem", "tls-ca", ca}, pemFlag{"client_cert_pem", "tls-cert", cert}, pemFlag{"client_key_pem", "tls-key", key})
 		if err != nil {

@@ -161,6 +161,14 @@ func parseNoArgs(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// flagsGiven names the flags the command line set, whatever their value:
+// a flag given its default (0, "") still counts as asked for.
+func flagsGiven(fs *flag.FlagSet) map[string]bool {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	return given
+}
+
 func serve(args []string, stderr io.Writer) error {
 	fs := newFlags("serve")
 	configPath := fs.String("config", "", "config file (zdmd.yaml)")

@@ -111,7 +111,7 @@ func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []
 	project := fs.String("target-project", "", "project of the target (required)")
 	org := fs.String("target-organization", "", "organization of the target (default: the source's)")
 	prov := fs.String("provisioner", "local", "local, pool or simulated")
-	lag := fs.Float64("lag-threshold", 0, "lag threshold in seconds (default 10)")
+	lag := fs.Float64("lag-threshold", domain.DefaultLagThresholdSeconds, "lag threshold in seconds: the switch waits for the lag to be under it")
 	limit := fs.String("sync-time-limit", "", "sync time limit, e.g. 168h or 7d (default 7d)")
 	policy := fs.String("on-forbidden-op", "", "reject (default) or fail")
 	notify := fs.String("notify", "", "comma-separated email addresses")
@@ -131,7 +131,7 @@ func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []
 		return err
 	}
 	options := map[string]any{}
-	if *lag != 0 {
+	if flagsGiven(fs)["lag-threshold"] {
 		options["lag_threshold_seconds"] = *lag
 	}
 	if *limit != "" {
@@ -199,10 +199,8 @@ func migrationUpdate(fs *flag.FlagSet, newClient func() (*client, error), args [
 	if err != nil {
 		return err
 	}
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "copy-rate-limit" })
 	switch {
-	case !given:
+	case !flagsGiven(fs)["copy-rate-limit"]:
 		return usageError("--copy-rate-limit is required: rows per second, 0 for no limit")
 	case *rateLimit < 0:
 		return usageError("--copy-rate-limit: must be 0 (no limit) or more rows per second, not %d", *rateLimit)
