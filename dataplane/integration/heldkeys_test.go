@@ -71,7 +71,9 @@ func TestTheSwitchExplainsKeysHeldTwiceWithoutWalkingEveryKey(t *testing.T) {
 	journal := estest.Journal(t, store)
 	c := capture.NewCapture(journal, nil, nil)
 	c.KeepGivenKeys(estest.KV(t, store, "TEST_INTENTS"))
-	syncer := livesync.NewSyncer(ctx, resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), reader, &failures{}, livesync.Config{}, nil)
+	// Its runs end with the test, before the store they read closes.
+	syncer := livesync.NewSyncer(t.Context(), resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), reader, &failures{}, livesync.Config{}, nil)
+	t.Cleanup(syncer.Wait)
 	if err := syncer.Arm(ctx, m); err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,9 @@ func TestWritesWithoutAnOutcomeAreSettledBeforeTheHold(t *testing.T) {
 	late := deadInsertsAndDelete(t, journal, m.ID, db, shape.Schema(coll), 888888, time.Now().Add(-10*time.Second))
 	c := capture.NewCapture(journal, nil, nil)
 	c.KeepGivenKeys(intents)
-	syncer := livesync.NewSyncer(ctx, resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), reader, &failures{}, livesync.Config{}, nil)
+	// Its runs end with the test, before the store they read closes.
+	syncer := livesync.NewSyncer(t.Context(), resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), reader, &failures{}, livesync.Config{}, nil)
+	t.Cleanup(syncer.Wait)
 	if err := syncer.Arm(ctx, m); err != nil {
 		t.Fatal(err)
 	}
