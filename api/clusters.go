@@ -60,14 +60,18 @@ type clusterJSON struct {
 	MigrationID    string            `json:"migration_id,omitempty"`
 	HasCredentials bool              `json:"has_credentials"`
 	// TLS and ProxyTLS are the modes only: "one_way" or "mutual".
-	TLS       string `json:"tls,omitempty"`
-	ProxyTLS  string `json:"proxy_tls,omitempty"`
-	CreatedAt string `json:"created_at"`
-	UpdatedAt string `json:"updated_at"`
+	TLS      string `json:"tls,omitempty"`
+	ProxyTLS string `json:"proxy_tls,omitempty"`
+	// ProxyProblem is why its proxy does not serve on the zdmd that
+	// answers.
+	ProxyProblem string `json:"proxy_problem,omitempty"`
+	CreatedAt    string `json:"created_at"`
+	UpdatedAt    string `json:"updated_at"`
 }
 
-func toClusterJSON(v *projections.ClusterView) clusterJSON {
-	return clusterJSON{ID: v.ID, Name: v.Name, Organization: v.Organization, Project: v.Project, Endpoint: v.Endpoint,
+// toClusterJSON shows v, with problems[v.ID] (ProxyProblems).
+func toClusterJSON(v *projections.ClusterView, problems map[string]string) clusterJSON {
+	return clusterJSON{ProxyProblem: problems[v.ID], ID: v.ID, Name: v.Name, Organization: v.Organization, Project: v.Project, Endpoint: v.Endpoint,
 		Status: v.Status, Spare: v.Spare, ProxyListen: v.ProxyListen, StoragePath: v.StoragePath, StorageS3: v.StorageS3, Provisioner: v.Provisioner, MigrationID: v.MigrationID,
 		HasCredentials: v.HasCredentials, TLS: v.TLS, ProxyTLS: v.ProxyTLS, CreatedAt: v.CreatedAt.UTC().Format(timeFormat), UpdatedAt: v.UpdatedAt.UTC().Format(timeFormat)}
 }
@@ -89,15 +93,16 @@ func (s *Server) registerCluster(c echo.Context) error {
 	}
 	waitView(c, s.cfg.Clusters, cl.ID, cl.Seq())
 	v, _ := s.cfg.Clusters.Get(cl.ID)
-	return c.JSON(http.StatusCreated, toClusterJSON(v))
+	return c.JSON(http.StatusCreated, toClusterJSON(v, nil)) // its proxy starts after
 }
 
 func (s *Server) listClusters(c echo.Context) error {
 	p := principal(c)
 	out := []clusterJSON{}
+	problems := s.proxyProblems()
 	for _, v := range newestFirst(s.cfg.Clusters.List(), func(v *projections.ClusterView) time.Time { return v.CreatedAt }) {
 		if !v.Deleted && p.CanView(v.Organization) {
-			out = append(out, toClusterJSON(v))
+			out = append(out, toClusterJSON(v, problems))
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"clusters": out})
@@ -108,7 +113,7 @@ func (s *Server) getCluster(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toClusterJSON(v))
+	return c.JSON(http.StatusOK, toClusterJSON(v, s.proxyProblems()))
 }
 
 // clusterScope is the organization and project of the cluster a request
@@ -171,5 +176,5 @@ func (s *Server) updateCluster(c echo.Context) error {
 	}
 	waitView(c, s.cfg.Clusters, cl.ID, cl.Seq())
 	v, _ := s.cfg.Clusters.Get(cl.ID)
-	return c.JSON(http.StatusOK, toClusterJSON(v))
+	return c.JSON(http.StatusOK, toClusterJSON(v, s.proxyProblems()))
 }

@@ -62,6 +62,9 @@ type Config struct {
 	// Instance names this zdmd and says whether it drives the migrations
 	// now (for /readyz: one instance of several does).
 	Instance func() (name string, driving bool)
+	// ProxyProblems says, by cluster, why its proxy does not serve on
+	// this zdmd (for /readyz and each cluster's view).
+	ProxyProblems func() map[string]string
 	// Console, when set, serves the operator console at its paths.
 	Console interface {
 		http.Handler
@@ -171,7 +174,20 @@ func (s *Server) readyz(c echo.Context) error {
 	if s.cfg.Instance != nil {
 		out["instance"], out["drives_migrations"] = s.cfg.Instance()
 	}
+	// Still ready: the API serves, and a load balancer checks each proxy
+	// on its own port. A count only, as anyone may ask: which and why are
+	// in the clusters' views (proxy_problem).
+	if p := s.proxyProblems(); len(p) > 0 {
+		out["proxies_not_serving"] = len(p)
+	}
 	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) proxyProblems() map[string]string {
+	if s.cfg.ProxyProblems == nil {
+		return nil
+	}
+	return s.cfg.ProxyProblems()
 }
 
 // commandID takes the client's Idempotency-Key, scoped to the principal,

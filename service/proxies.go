@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"strconv"
@@ -30,7 +31,9 @@ type endpoints struct {
 	// contended names, by cluster, the one registered before it that has
 	// its proxy address (said once).
 	contended map[string]string
-	changed   chan struct{} // closed when running changes
+	// problems says, by cluster, why its proxy does not serve here.
+	problems map[string]string
+	changed  chan struct{} // closed when running changes
 }
 
 type runningEndpoint struct {
@@ -82,6 +85,21 @@ func (es *endpoints) snapshot() (map[string]*capture.Endpoint, <-chan struct{}) 
 	return out, es.changed
 }
 
+// proxyProblems says, by cluster, why its proxy does not serve on this
+// zdmd.
+func (m *Main) proxyProblems() map[string]string {
+	if m.endpoints == nil {
+		return nil // the simulated data plane has no proxies
+	}
+	return m.endpoints.proxyProblems()
+}
+
+func (es *endpoints) proxyProblems() map[string]string {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	return maps.Clone(es.problems)
+}
+
 // advertised is where the others reach this zdmd's endpoints, by cluster.
 func (es *endpoints) advertised() map[string]string {
 	es.mu.Lock()
@@ -122,6 +140,12 @@ func (es *endpoints) reconcile() {
 		}
 	}
 	es.contended = contended
+	problems := map[string]string{}
+	for id := range contended {
+		// Not named: the cluster holding it may be another organization's.
+		problems[id] = "no proxy: its proxy_listen is that of a cluster registered before it; give it a port of its own"
+	}
+	defer func() { es.problems = problems }()
 	before := len(es.running)
 	gone := 0
 	for id, re := range es.running {
@@ -146,6 +170,7 @@ func (es *endpoints) reconcile() {
 				es.m.logger.Error("proxy cannot listen; retrying every second", "cluster", id, "proxy_listen", l.addr, "err", err)
 				es.failed[id] = l
 			}
+			problems[id] = fmt.Sprintf("the proxy cannot listen on %s (tried again every second): %v", l.addr, err)
 			continue
 		}
 		delete(es.failed, id)

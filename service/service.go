@@ -197,8 +197,9 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	apiCfg := api.Config{
 		Commands: m.service, Migrations: m.migrations, Lag: m.lag, Clusters: m.clusters, History: m.store,
 		Tokens: tokens, Logger: logger, Metrics: m.metrics.Handler(), Ready: m.readyErr, Answers: answers{answerBucket},
-		Provisioners: m.provisioners,
-		Instance:     func() (string, bool) { return m.instance, m.leading.Load() },
+		Provisioners:  m.provisioners,
+		Instance:      func() (string, bool) { return m.instance, m.leading.Load() },
+		ProxyProblems: m.proxyProblems,
 	}
 	if !cfg.DisableConsole {
 		apiCfg.Console = console.New()

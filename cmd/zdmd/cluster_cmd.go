@@ -19,6 +19,7 @@ type clusterJSON struct {
 	Status       string `json:"status"`
 	Spare        bool   `json:"spare"`
 	ProxyListen  string `json:"proxy_listen"`
+	ProxyProblem string `json:"proxy_problem"`
 }
 
 func clusterCmd(args []string, stdout io.Writer) error {
@@ -45,7 +46,11 @@ func clusterSub(sub string, args []string, stdout io.Writer) error {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tORGANIZATION/PROJECT\tENDPOINT\tSTATUS\tPROXY")
 		for _, cl := range out.Clusters {
-			fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\n", cl.ID, cl.Name, cl.Organization, cl.Project, cl.Endpoint, cl.Status, cl.ProxyListen)
+			proxy := cl.ProxyListen
+			if cl.ProxyProblem != "" {
+				proxy += " (not serving: see cluster show)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\n", cl.ID, cl.Name, cl.Organization, cl.Project, cl.Endpoint, cl.Status, proxy)
 		}
 		return tw.Flush()
 	case "show":

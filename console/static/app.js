@@ -203,7 +203,7 @@ function clustersPage() {
       const rows = newestFirst(data.clusters, "created_at").map((c) => `<tr data-cluster="${esc(c.id)}">
         <td><b>${esc(c.name)}</b><div class="muted"><code>${esc(c.id)}</code></div></td>
         <td>${esc(c.organization)} / ${esc(c.project)}</td>
-        <td><code>${esc(c.endpoint)}</code>${c.tls ? ` <span class="muted">TLS ${esc(c.tls.replace("_", "-"))}</span>` : ""}${c.proxy_listen ? `<div class="muted">proxy <code>${esc(c.proxy_listen)}</code>${c.proxy_tls ? ` TLS ${esc(c.proxy_tls.replace("_", "-"))}` : ""}</div>` : ""}</td>
+        <td><code>${esc(c.endpoint)}</code>${c.tls ? ` <span class="muted">TLS ${esc(c.tls.replace("_", "-"))}</span>` : ""}${c.proxy_listen ? `<div class="muted">proxy <code>${esc(c.proxy_listen)}</code>${c.proxy_tls ? ` TLS ${esc(c.proxy_tls.replace("_", "-"))}` : ""}</div>` : ""}${c.proxy_problem ? `<div class="error">${esc(c.proxy_problem)}</div>` : ""}</td>
         <td>${badge(c.status)}${c.migration_id ? `<div><a href="#/migrations/${encodeURIComponent(c.migration_id)}">${esc(c.migration_id)}</a></div>` : ""}</td>
       </tr>`).join("");
       document.getElementById("clusters").innerHTML = rows
