@@ -2,6 +2,8 @@ package livesync
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -60,7 +62,21 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 		}
 		return nil, nil, false
 	}
-	rep, err := verify.QuickCheckWith(ctx, r.source, r.target, verify.QuickOptions{Held: held, Known: described, Include: func(db, coll string) bool {
+	// Those it knows it reads are read while the source is listed: the
+	// collections written or repaired since, and those pre found
+	// different.
+	first := map[[2]string]bool{}
+	for k := range touched {
+		first[k] = true
+	}
+	maps.Copy(first, repaired)
+	maps.Copy(first, settled)
+	for _, c := range pre.Collections {
+		if !c.Equal {
+			first[[2]string{c.Database, c.Collection}] = true
+		}
+	}
+	rep, err := verify.QuickCheckWith(ctx, r.source, r.target, verify.QuickOptions{Held: held, Known: described, First: slices.Collect(maps.Keys(first)), Include: func(db, coll string) bool {
 		k := [2]string{db, coll}
 		c, ok := clean[k]
 		_, written := touched[k]
