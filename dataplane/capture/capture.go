@@ -63,9 +63,12 @@ type Capture struct {
 	journalRetry retry.Policy
 	failer       Failer
 	logger       *slog.Logger
-	kept         Bucket
-	sealer       Sealer // of passwords in journal entries (see SealPasswords)
-	boot         string // this process's mark on its writes' tokens
+	// linger is how long an outcome waits for a write to ride with
+	// (outcomeLinger).
+	linger time.Duration
+	kept   Bucket
+	sealer Sealer // of passwords in journal entries (see SealPasswords)
+	boot   string // this process's mark on its writes' tokens
 	// term ends when this capture stops speaking for the migrations (see
 	// ServeTerm).
 	term context.Context
@@ -175,7 +178,8 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, outcomes: map[string]Resolved{}, outboxes: map[string]*outbox{},
 		ddl:  map[string][]ddlMark{},
 		boot: hex.EncodeToString(b[:]), unfailed: map[string]string{},
-		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, givenKeys: map[string]int64{}, givenKept: map[string]int64{}, givenRead: map[string]bool{}, journalRetry: DefaultJournalRetry(), term: context.Background()}
+		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, givenKeys: map[string]int64{}, givenKept: map[string]int64{}, givenRead: map[string]bool{}, journalRetry: DefaultJournalRetry(), term: context.Background(),
+		linger: outcomeLinger}
 }
 
 // ServeTerm ties the capture to one lease term of its zdmd; call it before

@@ -14,7 +14,9 @@ import (
 // journal one message instead of two: most of what a small message costs
 // NATS is that it is one, the more so with three replicas, each of which
 // writes every message to its log and its stream. A hold for the switch
-// sends what waits at once (flushOutboxes): the switch waits for it.
+// sends what waits at once (flushOutboxes), and the outcomes of the writes
+// it waits for as they come: the switch waits for them, and no write comes
+// for them to ride with.
 
 // outcomeLinger bounds how long an outcome waits for a write to ride
 // with. It delays only an applier in another zdmd (this process's reads
@@ -92,8 +94,12 @@ func (c *Capture) queue(subject string, b *outbox, q ...queuedOutcome) {
 	due := !b.flushing
 	b.flushing = true
 	b.mu.Unlock()
-	if due {
-		time.AfterFunc(outcomeLinger, func() { c.flush(subject, b) })
+	switch {
+	case !due:
+	case c.holding(q[0].k.a):
+		go c.flush(subject, b)
+	default:
+		time.AfterFunc(c.linger, func() { c.flush(subject, b) })
 	}
 }
 
@@ -102,6 +108,19 @@ func (c *Capture) queue(subject string, b *outbox, q ...queuedOutcome) {
 func (c *Capture) flush(subject string, b *outbox) {
 	for batch := b.next(); batch != nil; batch = b.next() {
 		c.journalOutcomes(subject, batch)
+	}
+}
+
+// holding reports whether a's writes are held for the switch.
+func (c *Capture) holding(a *armed) bool {
+	c.mu.Lock()
+	hold := a.hold
+	c.mu.Unlock()
+	select {
+	case <-hold.ch:
+		return false
+	default:
+		return true
 	}
 }
 

@@ -217,14 +217,7 @@ func TestAHoldWaitsForTheOutcomesOfTheWritesAnswered(t *testing.T) {
 	if err := c.after(ctx, k, upsertOf(t, 1), answered()); err != nil {
 		t.Fatal(err)
 	}
-	held := make(chan struct{})
-	go func() {
-		release, err := c.Hold(ctx, "src")
-		if err == nil {
-			release()
-		}
-		close(held)
-	}()
+	held := holdAndRelease(ctx, c)
 	select {
 	case <-held:
 		t.Fatal("the hold returned before the outcome of the write answered was journaled")
@@ -329,4 +322,46 @@ func TestAWriteAfterTheEndOfItsTermIsNotSent(t *testing.T) {
 	if entries := journaled(t, journal); len(entries) != 0 {
 		t.Fatalf("journaled %+v", entries)
 	}
+}
+
+// While writes are held, the outcome of a write the hold waits for is
+// journaled as it comes, not after the wait for a write to ride with: the
+// switch would wait that long for nothing, as no write comes.
+func TestAWriteHeldForIsResolvedWithoutLingering(t *testing.T) {
+	ctx := context.Background()
+	journal, intents := intentStore(t)
+	c := NewCapture(journal, nil, nil)
+	c.linger = time.Hour
+	c.KeepGivenKeys(intents)
+	c.Arm("src", "m-1", domain.Options{})
+	k := begin(t, c, 1) // in flight: forwarded, not yet answered
+	held := holdAndRelease(ctx, c)
+	// The hold begins before the write is answered.
+	for deadline := time.Now().Add(10 * time.Second); !c.holding(k.a); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the hold did not begin")
+		}
+	}
+	if err := c.after(ctx, k, upsertOf(t, 1), answered()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hold still waits for an outcome lingering for a write to ride with")
+	}
+}
+
+// holdAndRelease holds the writes of cluster src, and releases them once
+// held; the channel closes then.
+func holdAndRelease(ctx context.Context, c *Capture) <-chan struct{} {
+	held := make(chan struct{})
+	go func() {
+		release, err := c.Hold(ctx, "src")
+		if err == nil {
+			release()
+		}
+		close(held)
+	}()
+	return held
 }
