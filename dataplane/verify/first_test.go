@@ -61,3 +61,41 @@ func TestTheCollectionsToReadFirstAreReadWhileTheSourceIsListed(t *testing.T) {
 		t.Fatalf("the check read %v (equal %v), want c and new", names, rep.Equal)
 	}
 }
+
+// twoDatabases lists databases a and b, and answers neither's listing
+// before both were asked for.
+type twoDatabases struct {
+	*clockServer
+	asked sync.WaitGroup
+}
+
+func (s *twoDatabases) ListDatabases(context.Context, *milvuspb.ListDatabasesRequest, ...grpc.CallOption) (*milvuspb.ListDatabasesResponse, error) {
+	return &milvuspb.ListDatabasesResponse{Status: okStatus, DbNames: []string{"a", "b"}}, nil
+}
+
+func (s *twoDatabases) ShowCollections(_ context.Context, r *milvuspb.ShowCollectionsRequest, _ ...grpc.CallOption) (*milvuspb.ShowCollectionsResponse, error) {
+	s.asked.Done()
+	both := make(chan struct{})
+	go func() { s.asked.Wait(); close(both) }()
+	select {
+	case <-both:
+	case <-time.After(5 * time.Second):
+		return nil, errors.New("the databases were listed one after the other")
+	}
+	return &milvuspb.ShowCollectionsResponse{Status: okStatus, CollectionNames: []string{"c_" + r.GetDbName()}}, nil
+}
+
+// The source's databases are listed at once, and every collection of
+// each is asked about, in order.
+func TestTheDatabasesAreListedAtOnce(t *testing.T) {
+	src := &twoDatabases{clockServer: &clockServer{clock: 100}}
+	src.asked.Add(2)
+	var asked []string
+	names, err := listIncluded(context.Background(), &milvus.Conn{Svc: src}, func(db, coll string) bool {
+		asked = append(asked, db+"/"+coll)
+		return coll == "c_b"
+	})
+	if err != nil || len(names) != 1 || names[0] != [2]string{"b", "c_b"} || len(asked) != 2 || asked[0] != "a/c_a" {
+		t.Fatalf("listed %v (%v), asked about %v", names, err, asked)
+	}
+}

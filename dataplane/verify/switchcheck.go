@@ -146,19 +146,28 @@ func QuickCheckWith(ctx context.Context, src, target *milvus.Conn, o QuickOption
 }
 
 // listIncluded lists the source's collections that include takes (nil:
-// every one), asking it once about each.
+// every one), asking it once about each. The databases are listed at
+// once, and include is asked in their order.
 func listIncluded(ctx context.Context, src *milvus.Conn, include func(db, coll string) bool) ([][2]string, error) {
 	dbs, err := src.Databases(ctx)
 	if err != nil {
 		return nil, err
 	}
+	colls := make([][]string, len(dbs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(quickParallel)
+	for i, db := range dbs {
+		g.Go(func() (err error) {
+			colls[i], err = src.CollectionNames(gctx, db)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	var names [][2]string
-	for _, db := range dbs {
-		colls, err := src.CollectionNames(ctx, db)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range colls {
+	for i, db := range dbs {
+		for _, c := range colls[i] {
 			if include == nil || include(db, c) {
 				names = append(names, [2]string{db, c})
 			}
