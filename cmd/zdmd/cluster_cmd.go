@@ -140,13 +140,18 @@ func clusterFlags(fs *flag.FlagSet, endpointHelp string) func(all bool) map[stri
 				body[strings.ReplaceAll(name, "-", "_")] = v
 			}
 		}
-		s3Given := false
+		others := false // an S3 flag other than the endpoint
 		for name := range given {
-			s3Given = s3Given || strings.HasPrefix(name, "storage-s3-")
+			others = others || strings.HasPrefix(name, "storage-s3-") && name != "storage-s3-endpoint"
 		}
+		switch {
+		case !all && given["storage-s3-endpoint"] && *s3 == "" && !others:
+			// An update's empty endpoint removes the S3 storage, as an
+			// empty --storage-path removes the local one.
+			body["storage_s3"] = map[string]any{}
 		// Any S3 flag sends the whole setting, so a bucket given without
 		// its endpoint is refused by name rather than dropped.
-		if *s3 != "" || s3Given {
+		case *s3 != "" || given["storage-s3-endpoint"] || others:
 			body["storage_s3"] = map[string]any{"endpoint": *s3, "bucket": *bucket, "root_path": *root, "region": *region, "use_ssl": *ssl,
 				"access_key": os.Getenv("ZDM_STORAGE_ACCESS_KEY"), "secret_key": os.Getenv("ZDM_STORAGE_SECRET_KEY")}
 		}

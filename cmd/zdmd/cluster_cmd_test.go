@@ -46,6 +46,8 @@ func TestClusterUpdateSendsOnlyTheSettingsGiven(t *testing.T) {
 		{[]string{"--tls-cert", cert, "--tls-key", key},
 			map[string]any{"tls": map[string]any{"mode": "mutual", "client_cert_pem": "PEM of c.pem", "client_key_pem": "PEM of c.key"}}},
 		{[]string{"--tls", "none"}, map[string]any{"tls": map[string]any{"mode": "none"}}},
+		{[]string{"--storage-s3-endpoint", ""}, map[string]any{"storage_s3": map[string]any{}}},
+		{[]string{"--storage-path", ""}, map[string]any{"storage_path": ""}},
 		{[]string{"--proxy-tls-cert", cert, "--proxy-tls-key", key, "--proxy-tls-client-ca", ca},
 			map[string]any{"proxy_tls": map[string]any{"mode": "mutual", "cert_pem": "PEM of c.pem", "key_pem": "PEM of c.key", "client_ca_pem": "PEM of ca.pem"}}},
 	} {
