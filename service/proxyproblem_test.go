@@ -14,20 +14,8 @@ import (
 // it, and once the address is free the proxy serves and the problem is
 // gone.
 func TestAProxyThatCannotListenSaysWhy(t *testing.T) {
-	cfg := st.Config(t.TempDir())
-	cfg.DataPlane = "milvus"
-	s := st.Start(t, cfg)
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, id, busy := st.BusyProxy(t)
 	addr := busy.Addr().String()
-	r := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, map[string]any{"name": "a", "organization": "acme", "project": "search",
-		"endpoint": "127.0.0.1:19530", "proxy_listen": addr})
-	if r.Status != 201 {
-		t.Fatalf("register: %d %s", r.Status, r.Body)
-	}
-	id := r.JSON(t)["id"].(string)
 	problem := func() (string, any) {
 		view := s.Do(t, "GET", "/v1/clusters/"+id, st.ViewerToken, nil).JSON(t)
 		listed := s.Do(t, "GET", "/v1/clusters", st.ViewerToken, nil).JSON(t)["clusters"].([]any)[0].(map[string]any)
