@@ -85,6 +85,13 @@ func TestClientFlagErrors(t *testing.T) {
 		{[]string{"migration", "show", "--token", "x"}, "exactly one migration ID"},
 		{[]string{"migration", "frobnicate"}, "unknown subcommand"},
 		{[]string{"serve", "--log-level", "loud"}, "--log-level"},
+		// The load's flags are checked before it dials the endpoint.
+		{[]string{"load", "--journal", "j", "--endpoint", "127.0.0.1:1", "--rate", "0"}, "--rate must be more than 0"},
+		{[]string{"load", "--journal", "j", "--endpoint", "127.0.0.1:1", "--batch", "0"}, "--batch"},
+		{[]string{"load", "--journal", "j", "--endpoint", "127.0.0.1:1", "--batch", "-3"}, "--batch"},
+		{[]string{"load", "--journal", "j", "--endpoint", "127.0.0.1:1", "--workers", "0"}, "--workers"},
+		{[]string{"load", "--journal", "j", "--endpoint", "127.0.0.1:1", "--workers", "100000"}, "--workers"},
+		{[]string{"load", "--journal", "j", "--endpoint", "127.0.0.1:1", "--duration", "-5s"}, "--duration"},
 	}
 	t.Setenv("ZDM_TOKEN", "")
 	for _, c := range cases {

@@ -193,8 +193,15 @@ func loadCmd(args []string, stdout io.Writer) error {
 	if *journalPath == "" {
 		return usageError("--journal: a file for the acknowledged writes is required")
 	}
-	if *rate <= 0 || *rate > 100000 {
-		return usageError("--rate must be from 0 to 100000 writes per second")
+	switch {
+	case *rate <= 0 || *rate > 100000:
+		return usageError("--rate must be more than 0 and at most 100000 writes per second")
+	case *batch < 1 || *batch > 10000:
+		return usageError("--batch must be from 1 to 10000 rows per insert")
+	case *workers < 1 || *workers > 256:
+		return usageError("--workers must be from 1 to 256")
+	case *duration < 0:
+		return usageError("--duration must not be negative (0: until interrupted)")
 	}
 	ep, err := endpoint()
 	if err != nil {
