@@ -92,6 +92,7 @@ func TestClientFlagErrors(t *testing.T) {
 		{[]string{"load", "--journal", "j", "--endpoint", "127.0.0.1:1", "--workers", "0"}, "--workers"},
 		{[]string{"load", "--journal", "j", "--endpoint", "127.0.0.1:1", "--workers", "100000"}, "--workers"},
 		{[]string{"load", "--journal", "j", "--endpoint", "127.0.0.1:1", "--duration", "-5s"}, "--duration"},
+		{[]string{"verify", "--source", "127.0.0.1:1", "--target", "127.0.0.1:2", "--max-mismatches", "0"}, "--max-mismatches"},
 	}
 	t.Setenv("ZDM_TOKEN", "")
 	for _, c := range cases {

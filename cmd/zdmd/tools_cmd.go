@@ -260,6 +260,10 @@ func verifyCmd(args []string, stdout io.Writer) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
+	if *maxKeys < 1 || *maxKeys > 100000 {
+		// 0 and less were taken for 20.
+		return usageError("--max-mismatches must be from 1 to 100000")
+	}
 	sep, err := source()
 	if err != nil {
 		return err
