@@ -44,8 +44,20 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 		db, coll, _ := strings.Cut(name, "/")
 		clean[[2]string{db, coll}] = nil // skipped again, unless written
 	}
-	settled := map[[2]string]bool{}
-	r.applier.settledColls(settled)
+	// What pre cannot stand for is read again, while the source is
+	// listed: the collections written or repaired since, those whose
+	// repairs were settled before the hold, and those pre found different.
+	reread := map[[2]string]bool{}
+	maps.Copy(reread, repaired)
+	for k := range touched {
+		reread[k] = true
+	}
+	r.applier.settledColls(reread)
+	for _, c := range pre.Collections {
+		if !c.Equal {
+			reread[[2]string{c.Database, c.Collection}] = true
+		}
+	}
 	var kept []verify.CollectionReport
 	var notLoaded []string
 	written := r.applier.WrittenAfter(fence0)
@@ -62,27 +74,11 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 		}
 		return nil, nil, false
 	}
-	// Those it knows it reads are read while the source is listed: the
-	// collections written or repaired since, and those pre found
-	// different.
-	first := map[[2]string]bool{}
-	for k := range touched {
-		first[k] = true
-	}
-	maps.Copy(first, repaired)
-	maps.Copy(first, settled)
-	for _, c := range pre.Collections {
-		if !c.Equal {
-			first[[2]string{c.Database, c.Collection}] = true
-		}
-	}
-	rep, err := verify.QuickCheckWith(ctx, r.source, r.target, verify.QuickOptions{Held: held, Known: described, First: slices.Collect(maps.Keys(first)), Include: func(db, coll string) bool {
+	rep, err := verify.QuickCheckWith(ctx, r.source, r.target, verify.QuickOptions{Held: held, Known: described, First: slices.Collect(maps.Keys(reread)), Include: func(db, coll string) bool {
 		k := [2]string{db, coll}
 		c, ok := clean[k]
-		_, written := touched[k]
-		written = written || repaired[k] || settled[k]
 		switch {
-		case !ok || written:
+		case !ok || reread[k]:
 			return true
 		case c == nil:
 			notLoaded = append(notLoaded, db+"/"+coll)

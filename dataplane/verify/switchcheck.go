@@ -110,7 +110,7 @@ func QuickCheckWith(ctx context.Context, src, target *milvus.Conn, o QuickOption
 	}
 	// The collections the caller knows it must read are read while the
 	// source is listed: on a source of a thousand collections the listing
-	// alone took 0.05-0.9 s, all of it while writes were held. A result
+	// can take as long as the reads, and writes are held meanwhile. A result
 	// counts only for a collection the listing has and include takes; a
 	// collection dropped meanwhile fails its reads, and is left out.
 	early := startReads(ctx, src, target, o.First, o, at)
@@ -191,20 +191,18 @@ func startReads(ctx context.Context, src, target *milvus.Conn, names [][2]string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, quickParallel)
-	wg.Go(func() {
-		var each sync.WaitGroup
-		for _, n := range names {
+	for _, n := range names {
+		// Each waits for its slot in its own goroutine: the caller goes
+		// on at once, to list the source.
+		wg.Go(func() {
 			slots <- struct{}{}
-			each.Go(func() {
-				defer func() { <-slots }()
-				cr, loaded, err := sampleCompare(ctx, src, target, n[0], n[1], sampleRows, o, at)
-				mu.Lock()
-				defer mu.Unlock()
-				got[n] = quickResult{cr, loaded, err}
-			})
-		}
-		each.Wait()
-	})
+			defer func() { <-slots }()
+			cr, loaded, err := sampleCompare(ctx, src, target, n[0], n[1], sampleRows, o, at)
+			mu.Lock()
+			defer mu.Unlock()
+			got[n] = quickResult{cr, loaded, err}
+		})
+	}
 	return func() map[[2]string]quickResult {
 		wg.Wait()
 		return got
