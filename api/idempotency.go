@@ -65,12 +65,12 @@ func idempotencyKey(c echo.Context) string {
 // retry runs again.
 func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := checkIdempotencyKey(c.Request().Header); err != nil {
+			return err
+		}
 		raw := c.Request().Header.Get("Idempotency-Key")
 		if raw == "" || s.cfg.Answers == nil {
 			return next(c)
-		}
-		if len(raw) > 255 {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid_header", Field: "Idempotency-Key", Message: "Idempotency-Key must be at most 255 characters"}
 		}
 		body, err := io.ReadAll(c.Request().Body)
 		if err != nil {
@@ -118,6 +118,27 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 	}
+}
+
+// checkIdempotencyKey refuses a key a client cannot have meant: sent
+// empty (a template with no value filled in would otherwise make every
+// retry a new command), sent twice, or longer than 255 characters.
+func checkIdempotencyKey(h http.Header) error {
+	keys := h.Values("Idempotency-Key")
+	bad := func(msg string) error {
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_header", Field: "Idempotency-Key", Message: "Idempotency-Key " + msg}
+	}
+	switch {
+	case len(keys) == 0:
+		return nil
+	case len(keys) > 1:
+		return bad("must be sent once")
+	case keys[0] == "":
+		return bad("must not be empty: leave the header out, or give a key of 1 to 255 characters")
+	case len(keys[0]) > 255:
+		return bad("must be at most 255 characters")
+	}
+	return nil
 }
 
 func (s *Server) firstAnswer(ctx context.Context, key string) (*answer, error) {

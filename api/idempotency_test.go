@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -106,5 +107,38 @@ func TestARetriedCommandGetsItsFirstAnswer(t *testing.T) {
 	// Another principal's key of the same text is its own command.
 	if r := s.DoKeyed(t, "POST", "/v1/migrations", st.ProjectAdminToken, "start-1", start); r.Status == http.StatusAccepted && bytes.Equal(r.Body, answers[0].Body) {
 		t.Fatalf("another principal got the first answer: %s", r.Body)
+	}
+}
+
+// A key sent empty, twice or too long is refused on every keyed route,
+// before anything is done.
+func TestAKeyNoClientCanHaveMeantIsRefused(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	id := registerCluster(t, s, "keyed")
+	routes := []struct{ method, path string }{
+		{"POST", "/v1/clusters"}, {"PATCH", "/v1/clusters/" + id}, {"DELETE", "/v1/clusters/" + id},
+		{"POST", "/v1/migrations"}, {"PATCH", "/v1/migrations/m-none"},
+		{"POST", "/v1/migrations/m-none/stop-sync"}, {"POST", "/v1/migrations/m-none/cancel"},
+	}
+	keys := map[string][]string{
+		"empty":    {""},
+		"twice":    {"k-1", "k-2"},
+		"too long": {strings.Repeat("k", 256)},
+	}
+	before := historySize(t, s)
+	for _, r := range routes {
+		for name, values := range keys {
+			got := s.DoHeaders(t, r.method, r.path, st.OrgAdminToken, http.Header{"Idempotency-Key": values}, cluster("keyed-2", "search"))
+			if got.Status != http.StatusBadRequest || got.ErrorCode(t) != "invalid_header" || got.ErrorField(t) != "Idempotency-Key" {
+				t.Errorf("%s %s, a key %s: %d %s", r.method, r.path, name, got.Status, got.Body)
+			}
+		}
+	}
+	if historySize(t, s) != before {
+		t.Fatal("a refused key stored events")
+	}
+	// The longest key is taken.
+	if r := s.DoKeyed(t, "POST", "/v1/clusters", st.OrgAdminToken, strings.Repeat("k", 255), cluster("keyed-2", "search")); r.Status != http.StatusCreated {
+		t.Fatalf("a key of 255 characters: %d %s", r.Status, r.Body)
 	}
 }

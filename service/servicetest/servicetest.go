@@ -154,6 +154,16 @@ func (s *Server) Do(t testing.TB, method, path, token string, body any) Response
 // checked against the OpenAPI document.
 func (s *Server) DoKeyed(t testing.TB, method, path, token, key string, body any) Response {
 	t.Helper()
+	h := http.Header{}
+	if key != "" {
+		h.Set("Idempotency-Key", key)
+	}
+	return s.DoHeaders(t, method, path, token, h, body)
+}
+
+// DoHeaders is Do with more headers, sent as given (an empty value too).
+func (s *Server) DoHeaders(t testing.TB, method, path, token string, h http.Header, body any) Response {
+	t.Helper()
 	var sent []byte
 	switch b := body.(type) {
 	case nil:
@@ -178,8 +188,8 @@ func (s *Server) DoKeyed(t testing.TB, method, path, token, key string, body any
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+	for k, vs := range h {
+		req.Header[k] = vs
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
