@@ -245,9 +245,17 @@ func TestClusterEndpoints(t *testing.T) {
 		r.JSON(t)["proxy_listen"] != "127.0.0.1:19599" || r.JSON(t)["endpoint"] != "127.0.0.1:19530" {
 		t.Fatalf("patch: %d %s", r.Status, r.Body)
 	}
-	for _, bad := range []any{map[string]any{}, map[string]any{"proxy_listen": "nope"}, map[string]any{"password": "x"}, `{"spare":"yes"}`} {
-		if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, bad); r.Status != 400 || r.ErrorField(t) == "" {
-			t.Errorf("patch %v: %d %s", bad, r.Status, r.Body)
+	for _, bad := range []struct {
+		body  any
+		field string
+	}{
+		{map[string]any{}, "body"}, {map[string]any{"proxy_listen": "nope"}, "proxy_listen"}, {map[string]any{"password": "x"}, "password"},
+		{`{"spare":"yes"}`, "spare"},
+		{map[string]any{"username": strings.Repeat("u", 257), "password": "p"}, "username"},
+		{map[string]any{"username": "u", "password": strings.Repeat("p", 1025)}, "password"},
+	} {
+		if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, bad.body); r.Status != 400 || r.ErrorField(t) != bad.field {
+			t.Errorf("patch %v: %d %s, want field %s", bad.body, r.Status, r.Body, bad.field)
 		}
 	}
 	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.ViewerToken, map[string]any{"spare": true}); r.Status != 403 {

@@ -54,7 +54,7 @@ func (t ClientTLS) Validate(field string) error {
 	}
 	for _, f := range []struct{ name, v string }{{"server_name", t.ServerName}, {"ca_pem", t.CAPEM}, {"client_cert_pem", t.CertPEM}, {"client_key_pem", t.KeyPEM}} {
 		if len(f.v) > maxPEM {
-			return FieldError(field+"."+f.name, "is too long")
+			return FieldError(field+"."+f.name, fmt.Sprintf("must be at most %d characters", maxPEM))
 		}
 	}
 	_, err := t.Config()
@@ -118,7 +118,7 @@ func (t ServerTLS) Validate(field string) error {
 	}
 	for _, f := range []struct{ name, v string }{{"cert_pem", t.CertPEM}, {"key_pem", t.KeyPEM}, {"client_ca_pem", t.ClientCAPEM}} {
 		if len(f.v) > maxPEM {
-			return FieldError(field+"."+f.name, "is too long")
+			return FieldError(field+"."+f.name, fmt.Sprintf("must be at most %d characters", maxPEM))
 		}
 	}
 	if _, err := t.pair(); err != nil {

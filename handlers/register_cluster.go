@@ -6,7 +6,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/zdm-io/zdm/domain"
 )
@@ -48,8 +50,8 @@ func (r RegisterCluster) Validate() error {
 	if r.Password != "" && r.Username == "" {
 		return domain.FieldError("username", "is required with a password")
 	}
-	if len(r.Username) > 256 || len(r.Password) > 1024 {
-		return domain.FieldError("password", "is too long")
+	if err := validateCredentials(r.Username, r.Password); err != nil {
+		return err
 	}
 	if r.StorageS3 != nil {
 		if r.StoragePath != "" {
@@ -65,6 +67,18 @@ func (r RegisterCluster) Validate() error {
 		return err
 	}
 	return ValidateStoragePath(r.StoragePath)
+}
+
+// validateCredentials bounds Milvus's user name and password, which are
+// sealed and sent to the cluster on every connection.
+func validateCredentials(username, password string) error {
+	if len(username) > 256 {
+		return domain.FieldError("username", "must be at most 256 characters")
+	}
+	if len(password) > 1024 {
+		return domain.FieldError("password", "must be at most 1024 characters")
+	}
+	return nil
 }
 
 // validateTLS checks the TLS settings given (nil: not given).
@@ -105,6 +119,20 @@ func ValidateStoragePath(v string) error {
 	return nil
 }
 
+// hostName is a DNS name as resolvers take it; the address is dialled,
+// logged and shown, so nothing else may ride in it.
+var (
+	hostName = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_.])?$`)
+	zoneName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`) // an interface, as in fe80::1%eth0
+)
+
+// isIPv6 is an IPv6 address in hex (an IPv4 address goes without
+// brackets), with or without a zone.
+func isIPv6(host string) bool {
+	ip, zone, zoned := strings.Cut(host, "%")
+	return !strings.Contains(ip, ".") && net.ParseIP(ip) != nil && (!zoned || zoneName.MatchString(zone))
+}
+
 // ValidateAddress accepts host:port with a port from 1 to 65535.
 func ValidateAddress(field, v string, required bool) error {
 	if v == "" {
@@ -116,6 +144,9 @@ func ValidateAddress(field, v string, required bool) error {
 	host, port, err := net.SplitHostPort(v)
 	if err != nil || host == "" {
 		return domain.FieldError(field, "must be host:port, for example 127.0.0.1:19530")
+	}
+	if bracketed := strings.HasPrefix(v, "["); bracketed && !isIPv6(host) || !bracketed && !hostName.MatchString(host) {
+		return domain.FieldError(field, "must have a host name (letters, digits, '.', '-', '_') or an IP address before the port")
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return domain.FieldError(field, "must have a port from 1 to 65535")

@@ -35,13 +35,16 @@ func ValidateS3(s domain.S3Storage, accessKey, secretKey string) error {
 		return domain.FieldError("storage_s3.root_path", "must be Milvus's minio.rootPath, for example files")
 	}
 	if len(s.Region) > 64 {
-		return domain.FieldError("storage_s3.region", "is too long")
+		return domain.FieldError("storage_s3.region", "must be at most 64 characters")
 	}
 	if (accessKey == "") != (secretKey == "") {
 		return domain.FieldError("storage_s3.secret_key", "is set together with storage_s3.access_key")
 	}
-	if len(accessKey) > 1024 || len(secretKey) > 1024 {
-		return domain.FieldError("storage_s3.secret_key", "is too long")
+	if len(accessKey) > 1024 {
+		return domain.FieldError("storage_s3.access_key", "must be at most 1024 characters")
+	}
+	if len(secretKey) > 1024 {
+		return domain.FieldError("storage_s3.secret_key", "must be at most 1024 characters")
 	}
 	return nil
 }

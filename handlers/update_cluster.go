@@ -41,6 +41,11 @@ func (u UpdateCluster) Validate() error {
 	if (u.Password != nil) != (u.Username != nil) {
 		return domain.FieldError("password", "is set together with username")
 	}
+	if u.Username != nil {
+		if err := validateCredentials(*u.Username, *u.Password); err != nil {
+			return err
+		}
+	}
 	if u.StoragePath != nil {
 		if err := ValidateStoragePath(*u.StoragePath); err != nil {
 			return err
