@@ -2,8 +2,11 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -147,6 +150,24 @@ type eventJSON struct {
 	Data  json.RawMessage `json:"data"`
 }
 
+// query returns the query's parameters, each given once, refusing one
+// the route does not take: a misspelt limit would otherwise page by the
+// default and say nothing.
+func query(c echo.Context, names ...string) (map[string]string, error) {
+	out := map[string]string{}
+	for name, vs := range c.QueryParams() {
+		if !slices.Contains(names, name) {
+			return nil, &Error{Status: http.StatusBadRequest, Code: "unknown_field", Field: name,
+				Message: fmt.Sprintf("%s is not a parameter of this route (it takes %s)", name, strings.Join(names, ", "))}
+		}
+		if len(vs) > 1 {
+			return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: name, Message: name + " must be given once"}
+		}
+		out[name] = vs[0]
+	}
+	return out, nil
+}
+
 // migrationEvents pages through the audit history:
 // ?after=SEQ&limit=N[&steps=true]. A page reads the N stored batches
 // (one command's events each, never split) after SEQ and no more, so it
@@ -157,15 +178,19 @@ func (s *Server) migrationEvents(c echo.Context) error {
 	if _, err := s.visibleMigration(c); err != nil {
 		return err
 	}
-	after, limit := uint64(0), 100
-	if v := c.QueryParam("after"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "after", Message: "after must be a sequence number"}
-		}
-		after = n
+	q, err := query(c, "after", "limit", "steps")
+	if err != nil {
+		return err
 	}
-	if v := c.QueryParam("limit"); v != "" {
+	after, limit := uint64(0), 100
+	if v, ok := q["after"]; ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "after", Message: "after must be a sequence number (0 or more)"}
+		}
+		after = uint64(n)
+	}
+	if v, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
 			return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "limit", Message: "limit must be from 1 to 1000"}
@@ -173,9 +198,9 @@ func (s *Server) migrationEvents(c echo.Context) error {
 		limit = n
 	}
 	var keep func(domain.Event) bool
-	switch c.QueryParam("steps") {
-	case "", "false":
-	case "true":
+	switch v, ok := q["steps"]; {
+	case !ok || v == "false":
+	case v == "true":
 		keep = domain.IsStep
 	default:
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "steps", Message: "steps must be true or false"}

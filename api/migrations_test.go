@@ -117,9 +117,14 @@ func TestMigrationEndpoints(t *testing.T) {
 			t.Fatalf("steps list a periodic sample: %v", ev)
 		}
 	}
-	for _, q := range []string{"after=x", "limit=0", "limit=5000", "steps=maybe"} {
-		if r := s.Do(t, "GET", "/v1/migrations/"+id+"/events?"+q, st.AdminToken, nil); r.Status != 400 {
-			t.Errorf("events?%s: %d", q, r.Status)
+	for q, field := range map[string]string{
+		"after=x": "after", "after=": "after", "after=-1": "after", "after=9223372036854775808": "after", "after=1&after=2": "after",
+		"limit=0": "limit", "limit=5000": "limit", "limit=": "limit",
+		"steps=maybe": "steps", "steps=": "steps", "steps=true&steps=false": "steps",
+		"limt=5": "limt", "after=1&page=2": "page",
+	} {
+		if r := s.Do(t, "GET", "/v1/migrations/"+id+"/events?"+q, st.AdminToken, nil); r.Status != 400 || r.ErrorField(t) != field {
+			t.Errorf("events?%s: %d %s, want 400 naming %s", q, r.Status, r.Body, field)
 		}
 	}
 
