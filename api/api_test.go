@@ -278,6 +278,17 @@ func TestClusterEndpoints(t *testing.T) {
 	if r := s.Do(t, "DELETE", "/v1/clusters/"+id, st.OrgAdminToken, nil); r.Status != 409 || r.ErrorCode(t) != "cluster_locked" {
 		t.Fatalf("delete of a locked cluster: %d %s", r.Status, r.Body)
 	}
+	// Its endpoint and TLS stay while the data plane is connected; the
+	// endpoint it has may be given again.
+	for field, v := range map[string]any{"endpoint": "127.0.0.1:19531", "tls": map[string]any{"mode": "none"}} {
+		if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, map[string]any{field: v}); r.Status != 409 ||
+			r.ErrorCode(t) != "cluster_locked" || r.ErrorField(t) != field {
+			t.Errorf("%s of a locked cluster: %d %s", field, r.Status, r.Body)
+		}
+	}
+	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, map[string]any{"endpoint": "127.0.0.1:19530"}); r.Status != 200 {
+		t.Errorf("the same endpoint again: %d %s", r.Status, r.Body)
+	}
 	mid := m.JSON(t)["id"].(string)
 	s.Do(t, "POST", "/v1/migrations/"+mid+"/cancel", st.OrgAdminToken, nil)
 	s.WaitState(t, mid, "cancelled", 10*time.Second)

@@ -39,6 +39,8 @@ func classify(err error) *Error {
 	switch {
 	case errors.As(err, &apiErr):
 		return apiErr
+	case errors.As(err, &ve) && errors.Is(err, domain.ErrClusterLocked):
+		return &Error{Status: http.StatusConflict, Code: "cluster_locked", Field: ve.Field, Message: ve.Error()}
 	case errors.As(err, &ve):
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: ve.Field, Message: ve.Error()}
 	case errors.Is(err, domain.ErrConfirmationRequired):

@@ -78,12 +78,25 @@ func (e *BusyError) Unwrap() error { return ErrSourceBusy }
 type ValidationError struct {
 	Field   string
 	Message string
+	// Err is why, when the field is right but the state refuses it (nil:
+	// ErrInvalid, the field itself is wrong).
+	Err error
 }
 
 func (e *ValidationError) Error() string { return e.Field + " " + e.Message }
 
-// Unwrap returns ErrInvalid.
-func (e *ValidationError) Unwrap() error { return ErrInvalid }
+// Unwrap returns Err, or ErrInvalid.
+func (e *ValidationError) Unwrap() error {
+	if e.Err != nil {
+		return e.Err
+	}
+	return ErrInvalid
+}
+
+// LockedFieldError names a field a running migration keeps as it is.
+func LockedFieldError(field string) error {
+	return &ValidationError{Field: field, Message: "cannot change while the cluster is in a running migration", Err: ErrClusterLocked}
+}
 
 // FieldError builds a ValidationError.
 func FieldError(field, msg string) error { return &ValidationError{Field: field, Message: msg} }

@@ -86,7 +86,7 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 		return nil, err
 	}
 	if u.Endpoint != nil && (c.LockedBy != "" || c.ClaimedBy != "") && *u.Endpoint != c.Endpoint {
-		return nil, domain.FieldError("endpoint", "cannot change while the cluster is in a running migration")
+		return nil, domain.LockedFieldError("endpoint")
 	}
 	if u.ProxyListen != nil && *u.ProxyListen != c.ProxyListen {
 		if err := s.freeListen(*u.ProxyListen, id, c.Organization); err != nil {
@@ -94,7 +94,7 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 		}
 	}
 	if u.TLS != nil && (c.LockedBy != "" || c.ClaimedBy != "") {
-		return nil, domain.FieldError("tls", "cannot change while the cluster is in a running migration")
+		return nil, domain.LockedFieldError("tls")
 	}
 	// A cluster has one storage: the one it keeps is removed with the
 	// same update.
