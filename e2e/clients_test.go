@@ -22,18 +22,15 @@ type sdkApp struct {
 	run  func(addr, collection string) *exec.Cmd
 }
 
-// otherClients are pymilvus's MilvusClient, the Node.js SDK and a client
-// of Milvus's RESTful API (v1) written with Python's standard library. The Node
-// SDK comes from scripts/node-sdk.sh (ZDM_NODE_MODULES); without it the
-// test skips, or fails under ZDM_REQUIRE_INTEGRATION.
+// otherClients are pymilvus's MilvusClient, the Node.js SDK, the Java SDK
+// and a client of Milvus's RESTful API (v1) written with Python's standard
+// library. The Node SDK comes from scripts/node-sdk.sh (ZDM_NODE_MODULES),
+// the Java application's class path from scripts/java-sdk.sh
+// (ZDM_JAVA_CLASSPATH); without either the test skips, or fails under
+// ZDM_REQUIRE_INTEGRATION.
 func otherClients(t *testing.T, e *env) []sdkApp {
-	modules := os.Getenv("ZDM_NODE_MODULES")
-	if modules == "" {
-		if os.Getenv("ZDM_REQUIRE_INTEGRATION") != "" {
-			t.Fatal("ZDM_NODE_MODULES is not set: scripts/node-sdk.sh installs the Node.js SDK and prints it")
-		}
-		t.Skip("ZDM_NODE_MODULES is not set: scripts/node-sdk.sh installs the Node.js SDK and prints it")
-	}
+	modules := setBy(t, "ZDM_NODE_MODULES", "scripts/node-sdk.sh installs the Node.js SDK and prints it")
+	classpath := setBy(t, "ZDM_JAVA_CLASSPATH", "scripts/java-sdk.sh compiles the Java SDK application and prints its class path")
 	data := filepath.Join(e.bed.Root, "e2e", "testdata")
 	return []sdkApp{
 		{"pymilvus MilvusClient", func(addr, coll string) *exec.Cmd {
@@ -44,10 +41,27 @@ func otherClients(t *testing.T, e *env) []sdkApp {
 			cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
 			return cmd
 		}},
+		{"Java SDK", func(addr, coll string) *exec.Cmd {
+			return exec.Command("java", "-cp", classpath, "Workload", addr, coll)
+		}},
 		{"RESTful API v1", func(addr, coll string) *exec.Cmd {
 			return exec.Command(e.bed.Python, filepath.Join(data, "rest_v1.py"), addr, coll)
 		}},
 	}
+}
+
+// setBy is the environment variable name, which the script named in how
+// sets; without it the test skips, or fails under ZDM_REQUIRE_INTEGRATION.
+func setBy(t *testing.T, name, how string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if os.Getenv("ZDM_REQUIRE_INTEGRATION") != "" {
+			t.Fatalf("%s is not set: %s", name, how)
+		}
+		t.Skipf("%s is not set: %s", name, how)
+	}
+	return v
 }
 
 func (c sdkApp) output(t *testing.T, addr, collection string) string {

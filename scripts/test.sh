@@ -72,10 +72,11 @@ if runs unit; then
   $GO test "${flags[@]}" -timeout 20m $unit_pkgs > "$out/unit.log" 2>&1 &
   unit=$!
 fi
-# The Node.js SDK serves one end-to-end test only.
+# The Node.js and Java SDKs serve one end-to-end test only.
 if runs e2e; then
   ZDM_NODE_MODULES=$(scripts/node-sdk.sh) || exit 1
-  export ZDM_NODE_MODULES
+  ZDM_JAVA_CLASSPATH=$(scripts/java-sdk.sh) || exit 1
+  export ZDM_NODE_MODULES ZDM_JAVA_CLASSPATH
 fi
 started=()
 runs unit && started+=(unit)
