@@ -315,3 +315,22 @@ func waitClusterStatus(t testing.TB, s *st.Server, id, status string) {
 	}
 	t.Fatalf("cluster %s never became %s", id, status)
 }
+
+// Every route that takes a body refuses a compressed one with 415, as the
+// document says, and stores nothing.
+func TestEveryBodyRouteRefusesACompressedBody(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	id := registerCluster(t, s, "plain")
+	before := historySize(t, s)
+	for _, r := range []struct{ method, path string }{
+		{"POST", "/v1/clusters"}, {"PATCH", "/v1/clusters/" + id}, {"POST", "/v1/migrations"},
+	} {
+		got := s.DoHeaders(t, r.method, r.path, st.OrgAdminToken, http.Header{"Content-Encoding": {"gzip"}}, cluster("plain-2", "search"))
+		if got.Status != http.StatusUnsupportedMediaType || got.ErrorField(t) != "Content-Encoding" {
+			t.Errorf("%s %s gzip: %d %s", r.method, r.path, got.Status, got.Body)
+		}
+	}
+	if historySize(t, s) != before {
+		t.Fatal("a refused body stored events")
+	}
+}

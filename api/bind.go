@@ -18,6 +18,12 @@ import (
 // 400s naming the field by its whole path; nothing reaches a handler
 // half-decoded.
 func bind(c echo.Context, v any) error {
+	// A compressed body would otherwise be reported as malformed JSON at
+	// its first byte.
+	if enc := c.Request().Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_encoding", Field: "Content-Encoding",
+			Message: fmt.Sprintf("Content-Encoding %s is not taken: send the JSON body uncompressed", enc)}
+	}
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {

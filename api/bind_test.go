@@ -51,3 +51,22 @@ func TestABadBodyIsNamedAsTheClientWroteIt(t *testing.T) {
 		}
 	}
 }
+
+// A compressed body is refused as such, not as malformed JSON.
+func TestACompressedBodyIsRefusedByItsEncoding(t *testing.T) {
+	for enc, want := range map[string]int{"gzip": 415, "br": 415, "identity": 0, "": 0} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{}`))
+		if enc != "" {
+			req.Header.Set("Content-Encoding", enc)
+		}
+		var v struct{}
+		err := bind(echo.New().NewContext(req, httptest.NewRecorder()), &v)
+		var e *Error
+		switch {
+		case want == 0 && err != nil:
+			t.Errorf("Content-Encoding %q: %v", enc, err)
+		case want != 0 && (!errors.As(err, &e) || e.Status != want || e.Field != "Content-Encoding"):
+			t.Errorf("Content-Encoding %q: %v, want %d naming the header", enc, err, want)
+		}
+	}
+}
