@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -54,7 +53,7 @@ func TestTheDocsCommandLinesAreOnesZdmdTakes(t *testing.T) {
 					continue
 				}
 				flag, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-				if !strings.Contains(usage, "  -"+flag+" ") && !strings.Contains(usage, "  -"+flag+"\n") {
+				if !strings.Contains(usage, "  --"+flag+" ") && !strings.Contains(usage, "  --"+flag+"\n") {
 					t.Errorf("%s: %q gives --%s, which zdmd %s does not take", doc, line, flag, name)
 				}
 			}
@@ -66,23 +65,14 @@ func TestTheDocsCommandLinesAreOnesZdmdTakes(t *testing.T) {
 	}
 }
 
-// usageText is what "zdmd NAME -h" prints: its flag sets write to the
-// process's standard error.
+// usageText is what "zdmd NAME -h" prints, to standard output.
 func usageText(t *testing.T, name string) string {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	saved := os.Stderr
-	os.Stderr = w
 	var stdout, stderr bytes.Buffer
-	run(append(strings.Fields(name), "-h"), &stdout, &stderr)
-	os.Stderr = saved
-	w.Close()
-	printed, _ := io.ReadAll(r)
-	r.Close()
-	return stdout.String() + stderr.String() + string(printed)
+	if code := run(append(strings.Fields(name), "-h"), &stdout, &stderr); code != 0 || stderr.Len() > 0 {
+		t.Fatalf("zdmd %s -h: exit %d, %s", name, code, stderr.String())
+	}
+	return stdout.String()
 }
 
 // shellLines are the lines of a markdown text's fenced code blocks, a

@@ -86,7 +86,7 @@ func usageOf(fs *flag.FlagSet, name string) {
 		fs.Usage = func() {
 			out := fs.Output()
 			fmt.Fprintf(out, "usage: zdmd %s %s\n\n%s\n\nflags:\n", c.name, c.args, c.summary)
-			fs.PrintDefaults()
+			printFlags(out, fs)
 		}
 		return
 	}

@@ -75,3 +75,27 @@ func TestTheImportRelayIsNotRunByHand(t *testing.T) {
 		t.Fatalf("zdmd import-relay -h started a relay: %q", stdout.String())
 	}
 }
+
+// A wrong flag or value is named as it is typed, with what the value must
+// be, and -h prints the flags as they are typed, to standard output.
+func TestAFlagErrorNamesTheFlagAsTyped(t *testing.T) {
+	for args, want := range map[string]string{
+		"migration events m-1 --after -1":   `--after: "-1" is not a valid value (want a whole number, 0 or more)`,
+		"migration events m-1 --limit 5":    "--limit: zdmd migration events has no such flag",
+		"migration events m-1 --after":      "--after: needs a value",
+		"migration list --json=maybe":       `--json: "maybe" is not a valid value (want true or false)`,
+		"load --duration 5x":                `--duration: "5x" is not a valid value (want a duration such as 30s, 5m or 2h)`,
+		"migration start --lag-threshold x": `--lag-threshold: "x" is not a valid value (want a number)`,
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(strings.Fields(args), &stdout, &stderr)
+		if code != 2 || !strings.HasPrefix(stderr.String(), "zdmd: "+want+"\n") || !strings.Contains(stderr.String(), "-h\" for its flags") {
+			t.Errorf("zdmd %s: exit %d, %q; want 2 and %q", args, code, stderr.String(), want)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"migration", "start", "-h"}, &stdout, &stderr); code != 0 || stderr.Len() != 0 ||
+		!strings.Contains(stdout.String(), "\n  --lag-threshold float\n") || !strings.Contains(stdout.String(), `(default "http://127.0.0.1:8080")`) {
+		t.Errorf("migration start -h: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+}

@@ -93,7 +93,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	if errors.Is(err, flag.ErrHelp) {
+	var help *helpRequest
+	if errors.As(err, &help) {
+		help.fs.SetOutput(stdout)
+		help.fs.Usage()
 		return 0
 	}
 	var ex *exitError
@@ -129,13 +132,16 @@ func newFlags(name string) *flag.FlagSet {
 // parse accepts flags before and after positional arguments, as operators
 // type them ("stop-sync ID --confirm-writes-stopped").
 func parse(fs *flag.FlagSet, args []string) error {
+	// The flag package's own messages ("-after: parse error", then every
+	// flag) are replaced by one naming the flag as it is typed.
+	fs.SetOutput(io.Discard)
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return err
+				return &helpRequest{fs}
 			}
-			return &exitError{code: 2}
+			return usageError("%s\nRun \"%s -h\" for its flags.", flagError(fs, err), fs.Name())
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -24,8 +24,8 @@ func replay(args []string, stdout io.Writer) error {
 	all := fs.Bool("all", false, "replay every migration")
 	quiet := fs.Bool("quiet", false, "print only the verdict of each migration")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: zdmd replay [--data-dir DIR | --nats-url URL [--nats-tls-*]] [--quiet] (--all | <migration-id>...)")
-		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), "usage: zdmd replay [--data-dir DIR | --nats-url URL [--nats-tls-*]] [--quiet] (--all | <migration-id>...)\n\nflags:\n")
+		printFlags(fs.Output(), fs)
 	}
 	if err := parse(fs, args); err != nil {
 		return err
