@@ -51,7 +51,7 @@ func classify(err error) *Error {
 	case errors.Is(err, domain.ErrForbidden):
 		return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: err.Error()}
 	case errors.Is(err, domain.ErrNotFound):
-		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such resource"}
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: noSuchResource}
 	case errors.Is(err, domain.ErrCommandReused):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused", Field: "Idempotency-Key", Message: "this Idempotency-Key was used for another request"}
 	case errors.As(err, &le):
@@ -79,6 +79,8 @@ func classify(err error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error; see the zdmd log"}
 }
 
+const noSuchResource = "no such resource"
+
 // errorHandler is the server's only error handler: every error leaves as
 // JSON {"error":{"code","message"}}.
 func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
@@ -87,6 +89,14 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		e := classify(err)
+		if e.Code == "not_found" && e.Message == noSuchResource && c.Param("id") != "" {
+			// The route names what was not found, as GET on it does.
+			kind := "cluster"
+			if strings.HasPrefix(c.Path(), "/v1/migrations/") {
+				kind = "migration"
+			}
+			e = &Error{Status: e.Status, Code: e.Code, Message: "no " + kind + " " + c.Param("id")}
+		}
 		if e.Status >= 500 {
 			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
 		}

@@ -74,8 +74,10 @@ func TestMigrationEndpoints(t *testing.T) {
 			t.Fatalf("other organization GET %s: %d %s", path, r.Status, r.Body)
 		}
 	}
+	// A command on it is answered as GET is, naming what was not found.
 	for _, cmd := range []string{"/stop-sync", "/cancel"} {
-		if r := s.Do(t, "POST", "/v1/migrations/"+id+cmd, st.OtherOrgToken, map[string]any{"confirm_writes_stopped": true}); r.Status != 404 {
+		if r := s.Do(t, "POST", "/v1/migrations/"+id+cmd, st.OtherOrgToken, map[string]any{"confirm_writes_stopped": true}); r.Status != 404 ||
+			!strings.Contains(string(r.Body), `"message":"no migration `+id+`"`) {
 			t.Fatalf("other organization %s: %d %s", cmd, r.Status, r.Body)
 		}
 	}
