@@ -22,14 +22,22 @@ type pyWriter struct {
 	cmd           *exec.Cmd
 	out           bytes.Buffer
 	journal, stop string
+	// stderr keeps what it said of each failed write, and why it ended.
+	stderr string
 }
 
 // startPyWriter starts a writer whose new keys start at first.
 func startPyWriter(t *testing.T, e *env, script, name string, first int) *pyWriter {
 	t.Helper()
-	w := &pyWriter{journal: filepath.Join(e.dir, name+".jsonl"), stop: filepath.Join(e.dir, name+".stop")}
+	w := &pyWriter{journal: filepath.Join(e.dir, name+".jsonl"), stop: filepath.Join(e.dir, name+".stop"), stderr: filepath.Join(e.dir, name+".stderr")}
 	w.cmd = exec.Command(e.bed.Python, script, "writer", proxyAddr, w.journal, w.stop, strconv.Itoa(first))
 	w.cmd.Stdout = &w.out
+	errs, err := os.Create(w.stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errs.Close()
+	w.cmd.Stderr = errs
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +76,8 @@ func (w *pyWriter) finish(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := w.cmd.Wait(); err != nil {
-		t.Fatalf("writer: %v\n%s", err, w.out.String())
+		said, _ := os.ReadFile(w.stderr)
+		t.Fatalf("writer: %v\n%s\nthe end of its standard error (all of it in %s):\n%s", err, w.out.String(), w.stderr, said[max(0, len(said)-4000):])
 	}
 }
 

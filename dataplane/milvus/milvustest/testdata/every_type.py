@@ -25,7 +25,8 @@ from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, connec
 
 cmd, addr = sys.argv[1], sys.argv[2]
 host, port = addr.rsplit(":", 1)
-connections.connect(host=host, port=port)
+if cmd != "writer":  # the writer connects as an application does: until it can
+    connections.connect(host=host, port=port)
 
 ELEMENTS = {"arr_b": DataType.BOOL, "arr_i8": DataType.INT8, "arr_i16": DataType.INT16, "arr_i32": DataType.INT32,
             "arr_i64": DataType.INT64, "arr_f": DataType.FLOAT, "arr_d": DataType.DOUBLE, "arr_s": DataType.VARCHAR}
@@ -140,8 +141,22 @@ def writer():
     proxy that is down (zdmd killed) fails calls instead of hanging, and
     the writer goes on once it is back."""
     journal, stop, n = open(sys.argv[3], "a"), sys.argv[4], int(sys.argv[5])
-    db.using_database("types")
-    every, binary, auto = Collection("every"), Collection("bin"), Collection("auto")
+    # zdmd may be killed while the writer connects or describes its
+    # collections (a call cut mid-way is not retried by pymilvus): it tries
+    # again, as an application would, for up to a minute.
+    deadline = time.time() + 60
+    while True:
+        try:
+            connections.connect(host=host, port=port, timeout=5)
+            db.using_database("types")
+            every, binary, auto = Collection("every"), Collection("bin"), Collection("auto")
+            break
+        except Exception as e:
+            print(f"setting up: {e}", file=sys.stderr)
+            if time.time() > deadline:
+                raise
+            connections.disconnect("default")
+            time.sleep(0.5)
     first, failed = n, 0
 
     def ack(rec):
