@@ -22,19 +22,23 @@ type sdkApp struct {
 	run  func(addr, collection string) *exec.Cmd
 }
 
-// otherClients are pymilvus's MilvusClient, the Node.js SDK, the Java SDK
-// and a client of Milvus's RESTful API (v1) written with Python's standard
-// library. The Node SDK comes from scripts/node-sdk.sh (ZDM_NODE_MODULES),
+// otherClients are pymilvus's MilvusClient (the test bed's pymilvus 2.3
+// and the newest, 2.6), the Node.js SDK, the Java SDK and a client of
+// Milvus's RESTful API (v1) written with Python's standard library. The Node SDK comes from scripts/node-sdk.sh (ZDM_NODE_MODULES),
 // the Java application's class path from scripts/java-sdk.sh
 // (ZDM_JAVA_CLASSPATH); without either the test skips, or fails under
 // ZDM_REQUIRE_INTEGRATION.
 func otherClients(t *testing.T, e *env) []sdkApp {
 	modules := setBy(t, "ZDM_NODE_MODULES", "scripts/node-sdk.sh installs the Node.js SDK and prints it")
 	classpath := setBy(t, "ZDM_JAVA_CLASSPATH", "scripts/java-sdk.sh compiles the Java SDK application and prints its class path")
+	newPymilvus := setBy(t, "ZDM_NEW_PYMILVUS", "scripts/test.sh makes a venv with e2e/testdata/pymilvus/requirements.txt and sets it to its python")
 	data := filepath.Join(e.bed.Root, "e2e", "testdata")
 	return []sdkApp{
 		{"pymilvus MilvusClient", func(addr, coll string) *exec.Cmd {
 			return exec.Command(e.bed.Python, filepath.Join(data, "milvusclient.py"), addr, coll)
+		}},
+		{"pymilvus 2.6 MilvusClient", func(addr, coll string) *exec.Cmd {
+			return exec.Command(newPymilvus, filepath.Join(data, "milvusclient.py"), addr, coll)
 		}},
 		{"Node.js SDK", func(addr, coll string) *exec.Cmd {
 			cmd := exec.Command("node", filepath.Join(data, "node", "workload.js"), addr, coll)

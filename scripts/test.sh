@@ -72,11 +72,13 @@ if runs unit; then
   $GO test "${flags[@]}" -timeout 20m $unit_pkgs > "$out/unit.log" 2>&1 &
   unit=$!
 fi
-# The Node.js and Java SDKs serve one end-to-end test only.
+# The Node.js and Java SDKs and the newest pymilvus serve one end-to-end
+# test only.
 if runs e2e; then
   ZDM_NODE_MODULES=$(scripts/node-sdk.sh) || exit 1
   ZDM_JAVA_CLASSPATH=$(scripts/java-sdk.sh) || exit 1
-  export ZDM_NODE_MODULES ZDM_JAVA_CLASSPATH
+  ZDM_NEW_PYMILVUS=$(ZDM_VENV="$top/.cache/venv-pymilvus" ZDM_VENV_REQUIREMENTS="$top/e2e/testdata/pymilvus/requirements.txt" scripts/milvus-env.sh) || exit 1
+  export ZDM_NODE_MODULES ZDM_JAVA_CLASSPATH ZDM_NEW_PYMILVUS
 fi
 started=()
 runs unit && started+=(unit)
