@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -96,11 +98,16 @@ func unknownPath(body []byte, t reflect.Type) string {
 	return unknownIn(doc, t, "")
 }
 
+var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
 func unknownIn(doc any, t reflect.Type, at string) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	join := func(k string) string {
+		if !plainKey.MatchString(k) {
+			k = strconv.Quote(k) // an empty key, or one with dots or spaces, stays readable in a path
+		}
 		if at == "" {
 			return k
 		}

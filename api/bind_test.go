@@ -31,6 +31,8 @@ func TestABadBodyIsNamedAsTheClientWroteIt(t *testing.T) {
 		{`{"options":{"limit":5,"lag":3}}`, "unknown_field", "options.lag", "options.lag is not a field of this request"},
 		{`{"targets":[{"name":"a"},{"name":"b","colour":1}]}`, "unknown_field", "targets[1].colour", ""},
 		{`{"target":{"PROJECT":"x","nme":"a"}}`, "unknown_field", "target.nme", ""},
+		{`{"target":{"":1}}`, "unknown_field", `target.""`, `target."" is not a field of this request`},
+		{`{"options":{"a.b c":1}}`, "unknown_field", `options."a.b c"`, ""},
 		{`{"options":{"limit":1.5}}`, "invalid_field", "options.limit", "options.limit must be a whole number, not number 1.5"},
 		{`{"options":{"shown":"yes"}}`, "invalid_field", "options.shown", "options.shown must be true or false, not string"},
 		{`{"target":[1]}`, "invalid_field", "target", "target must be an object, not array"},
