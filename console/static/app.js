@@ -192,25 +192,142 @@ function showSignIn(next, message) {
 
 // ---------- clusters ----------
 
+const CLUSTER_FIELDS = [
+  ["name", "Name", "text"],
+  ["organization", "Organization", "text"],
+  ["project", "Project", "text"],
+  ["endpoint", "Milvus endpoint", "text", "host:port, e.g. milvus-prod:19530"],
+  ["username", "User", "text", "when the cluster checks users"],
+  ["password", "Password", "password", "sealed by zdm, never shown again"],
+  ["proxy_listen", "Proxy address", "text", "host:port applications will use (optional)"],
+  ["storage_path", "Storage path", "text", "Milvus localStorage.path (optional)"],
+  ["spare", "Spare", "checkbox", "offered to the pool provisioner as a migration's target"],
+];
+
 function clustersPage() {
-  main.innerHTML = `<h1>Clusters</h1><div class="card scroll" id="clusters">Loading…</div>`;
+  const disabled = canDrive() ? "" : "disabled";
+  main.innerHTML = `<h1>Clusters</h1><div class="card scroll" id="clusters">Loading…</div>
+    <div class="card">
+      <h2>Register a cluster</h2>
+      ${canDrive() ? "" : '<p class="muted">Your role can view clusters but not register them.</p>'}
+      <form id="register" novalidate>${formRows(CLUSTER_FIELDS, disabled)}
+        <p class="muted">TLS and S3 storage are set with <code>zdmd cluster register</code> or <code>PATCH /v1/clusters/{id}</code>.</p>
+        <button type="submit" id="register-button" ${disabled}>Register cluster</button>
+        <div class="notice" id="register-message"></div>
+      </form>
+    </div>`;
   const gen = generation;
+  const form = document.getElementById("register");
+  if (me && me.organization) form.elements.organization.value = me.organization;
+  if (me && me.projects && me.projects.length === 1) form.elements.project.value = me.projects[0];
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); registerCluster(form); });
+  // Removing takes two clicks on the same button: no dialog to dismiss.
+  document.getElementById("clusters").addEventListener("click", (ev) => {
+    const button = ev.target.closest("button[data-remove]");
+    if (button) removeCluster(button);
+  });
   return {
     async refresh() {
       let data;
       try { data = await api("GET", "/v1/clusters"); } catch (e) { return failed(gen, "#clusters", e); }
       if (gen !== generation) return;
+      if (document.querySelector("#clusters button[data-confirming]")) return; // a removal waits for its second click
       const rows = newestFirst(data.clusters, "created_at").map((c) => `<tr data-cluster="${esc(c.id)}">
-        <td><b>${esc(c.name)}</b><div class="muted"><code>${esc(c.id)}</code></div></td>
+        <td><b>${esc(c.name)}</b>${c.spare ? ' <span class="muted">spare</span>' : ""}<div class="muted"><code>${esc(c.id)}</code></div></td>
         <td>${esc(c.organization)} / ${esc(c.project)}</td>
         <td><code>${esc(c.endpoint)}</code>${c.tls ? ` <span class="muted">TLS ${esc(c.tls.replace("_", "-"))}</span>` : ""}${c.proxy_listen ? `<div class="muted">proxy <code>${esc(c.proxy_listen)}</code>${c.proxy_tls ? ` TLS ${esc(c.proxy_tls.replace("_", "-"))}` : ""}</div>` : ""}${c.proxy_problem ? `<div class="error">${esc(c.proxy_problem)}</div>` : ""}</td>
         <td>${badge(c.status)}${c.migration_id ? `<div><a href="#/migrations/${encodeURIComponent(c.migration_id)}">${esc(c.migration_id)}</a></div>` : ""}</td>
+        <td>${canDrive() ? `<button type="button" class="plain" data-remove="${esc(c.id)}" data-name="${esc(c.name)}">Remove</button>` : ""}</td>
       </tr>`).join("");
       document.getElementById("clusters").innerHTML = rows
-        ? `<table><thead><tr><th>Name</th><th>Organization / project</th><th>Endpoint</th><th>Status</th></tr></thead><tbody>${rows}</tbody></table>`
-        : `<p class="muted">No clusters are registered yet. Register one with <code>zdmd cluster register</code> or <code>POST /v1/clusters</code>.</p>`;
+        ? `<table><thead><tr><th>Name</th><th>Organization / project</th><th>Endpoint</th><th>Status</th><th></th></tr></thead><tbody>${rows}</tbody></table>
+           <div class="notice" id="remove-message"></div>`
+        : `<p class="muted">No clusters are registered yet.</p>`;
     },
   };
+}
+
+// formRows renders a form's fields, each with a place for its error.
+function formRows(fields, disabled, choices = {}) {
+  return fields.map(([name, label, kind, hint]) => {
+    const id = fieldId(name);
+    let input;
+    if (kind === "select") {
+      const opts = (choices[name] || []).map(([v, l]) => `<option value="${esc(v)}">${esc(l)}</option>`).join("");
+      input = `<select id="${id}" name="${esc(name)}" ${disabled}>${opts}</select>`;
+    } else if (kind === "checkbox") {
+      input = `<label class="check"><input id="${id}" name="${esc(name)}" type="checkbox" ${disabled}> ${esc(hint || "")}</label>`;
+    } else {
+      input = `<input id="${id}" name="${esc(name)}" type="${kind}" ${kind === "number" ? 'step="any" min="0"' : ""} ${kind === "password" ? 'autocomplete="new-password"' : ""} placeholder="${esc(hint || "")}" ${disabled}>`;
+    }
+    return `<div class="row"><label for="${id}">${esc(label)}</label><div>${input}<div class="field-error" data-error="${esc(name)}"></div></div></div>`;
+  }).join("");
+}
+
+// showApiError puts an API error next to the form's field it names, or in
+// the form's message.
+function showApiError(form, message, e) {
+  const field = e.field && e.field.replace(/\[\d+\]$/, "");
+  if (field && form.querySelector(`[data-error="${CSS.escape(field)}"]`)) showFieldError(field, e.message);
+  else message.textContent = e.message;
+}
+
+async function registerCluster(form) {
+  form.querySelectorAll(".field-error").forEach((e) => (e.textContent = ""));
+  const message = document.getElementById("register-message");
+  message.textContent = "";
+  message.className = "notice";
+  const body = {};
+  for (const [name, , kind] of CLUSTER_FIELDS) {
+    const el = form.elements[name];
+    if (kind === "checkbox") body[name] = el.checked;
+    else if (kind === "password" ? el.value !== "" : el.value.trim() !== "") body[name] = kind === "password" ? el.value : el.value.trim();
+  }
+  const button = document.getElementById("register-button");
+  button.disabled = true;
+  try {
+    const c = await api("POST", "/v1/clusters", body);
+    for (const name of ["name", "endpoint", "username", "password", "proxy_listen", "storage_path"]) form.elements[name].value = "";
+    form.elements.spare.checked = false;
+    message.className = "notice ok";
+    message.textContent = `Registered ${c.name} (${c.id}).`;
+    refreshPage();
+  } catch (e) {
+    message.className = "notice bad";
+    showApiError(form, message, e);
+  } finally {
+    button.disabled = !canDrive();
+  }
+}
+
+async function removeCluster(button) {
+  const message = document.getElementById("remove-message");
+  if (!("confirming" in button.dataset)) {
+    document.querySelectorAll("#clusters button[data-confirming]").forEach((b) => {
+      delete b.dataset.confirming;
+      b.className = "plain";
+      b.textContent = "Remove";
+    });
+    button.dataset.confirming = "";
+    button.className = "danger";
+    button.textContent = `Remove ${button.dataset.name}?`;
+    return;
+  }
+  button.disabled = true;
+  try {
+    await api("DELETE", "/v1/clusters/" + encodeURIComponent(button.dataset.remove));
+    message.className = "notice ok";
+    message.textContent = `Removed ${button.dataset.name} from the registry.`;
+  } catch (e) {
+    message.className = "notice bad";
+    message.textContent = e.message;
+  }
+  delete button.dataset.confirming;
+  const text = message.textContent;
+  const cls = message.className;
+  await Promise.resolve(page && page.refresh());
+  const again = document.getElementById("remove-message");
+  if (again) { again.className = cls; again.textContent = text; }
 }
 
 function failed(gen, sel, e) {
@@ -246,17 +363,7 @@ const fieldId = (name) => "f-" + name.replace(/\./g, "-");
 
 function migrationsPage() {
   const disabled = canDrive() ? "" : "disabled";
-  const rows = FORM_FIELDS.map(([name, label, kind, hint]) => {
-    const id = fieldId(name);
-    let input;
-    if (kind === "select") {
-      const opts = (CHOICES[name] || []).map(([v, l]) => `<option value="${esc(v)}">${esc(l)}</option>`).join("");
-      input = `<select id="${id}" name="${esc(name)}" ${disabled}>${opts}</select>`;
-    } else {
-      input = `<input id="${id}" name="${esc(name)}" type="${kind}" ${kind === "number" ? 'step="any" min="0"' : ""} placeholder="${esc(hint || "")}" ${disabled}>`;
-    }
-    return `<div class="row"><label for="${id}">${esc(label)}</label><div>${input}<div class="field-error" data-error="${esc(name)}"></div></div></div>`;
-  }).join("");
+  const rows = formRows(FORM_FIELDS, disabled, CHOICES);
   main.innerHTML = `
     <h1>Migrations</h1>
     <div class="card scroll" id="migrations">Loading…</div>
@@ -343,9 +450,7 @@ async function startMigration(form) {
     const m = await api("POST", "/v1/migrations", body);
     location.hash = "#/migrations/" + encodeURIComponent(m.id);
   } catch (e) {
-    const field = e.field && e.field.replace(/\[\d+\]$/, "");
-    if (field && form.querySelector(`[data-error="${CSS.escape(field)}"]`)) showFieldError(field, e.message);
-    else message.textContent = e.message;
+    showApiError(form, message, e);
   } finally {
     button.disabled = !canDrive();
   }
