@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -8,17 +9,14 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/zdm-io/zdm/projections"
 )
 
+// clusterJSON is a cluster as the API answers it.
 type clusterJSON struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	Organization string `json:"organization"`
-	Project      string `json:"project"`
-	Endpoint     string `json:"endpoint"`
-	Status       string `json:"status"`
-	Spare        bool   `json:"spare"`
-	ProxyListen  string `json:"proxy_listen"`
+	projections.ClusterView
+	// ProxyProblem is why its proxy does not serve on the zdmd that answered.
 	ProxyProblem string `json:"proxy_problem"`
 }
 
@@ -50,15 +48,24 @@ func clusterSub(sub string, args []string, stdout io.Writer) error {
 			if cl.ProxyProblem != "" {
 				proxy += " (not serving: see cluster show)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\n", cl.ID, cl.Name, cl.Organization, cl.Project, cl.Endpoint, cl.Status, proxy)
+			status := cl.Status
+			if cl.Spare {
+				status += " (spare)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\n", cl.ID, cl.Name, cl.Organization, cl.Project, cl.Endpoint, status, proxy)
 		}
 		return tw.Flush()
 	case "show":
-		var out map[string]any
-		if err := callWith(fs, newClient, args, 1, "cluster ID", "GET", func(ids []string) string { return "/v1/clusters/" + url.PathEscape(ids[0]) }, &out); err != nil {
+		asJSON := fs.Bool("json", false, "print the API's answer as it is")
+		var raw json.RawMessage
+		if err := callWith(fs, newClient, args, 1, "cluster ID", "GET", func(ids []string) string { return "/v1/clusters/" + url.PathEscape(ids[0]) }, &raw); err != nil {
 			return err
 		}
-		return printJSON(stdout, out)
+		var cl clusterJSON
+		if decoded, err := decodeOrPrint(raw, *asJSON, &cl, stdout, "the cluster"); !decoded {
+			return err
+		}
+		return printCluster(stdout, cl)
 	case "delete":
 		if err := callWith(fs, newClient, args, 1, "cluster ID", "DELETE", func(ids []string) string { return "/v1/clusters/" + url.PathEscape(ids[0]) }, nil); err != nil {
 			return err

@@ -226,3 +226,38 @@ func bodies(t *testing.T, answer string) (*httptest.Server, func() map[string]an
 		return body
 	}
 }
+
+// cluster show reads as lines an operator reads: where zdm and the
+// applications reach the cluster, its storage, what holds it; --json is
+// the API's answer.
+func TestClusterShowReadsAsLines(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"id":"c-9","name":"prod","organization":"acme","project":"search","endpoint":"h:19530","status":"Locked",` +
+			`"tls":"one_way","has_credentials":true,"proxy_listen":"0.0.0.0:19590","proxy_tls":"mutual","proxy_problem":"listen tcp 0.0.0.0:19590: address already in use",` +
+			`"storage_s3":{"endpoint":"minio:9000","bucket":"milvus","root_path":"files","use_ssl":true},"migration_id":"m-2",` +
+			`"created_at":"2026-12-05T01:16:52Z","updated_at":"2026-12-06T02:00:00Z"}`))
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	if code := run([]string{"cluster", "show", "c-9", "--token", "x", "--api", srv.URL}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{
+		"cluster c-9  prod (acme/search)  Locked\n",
+		"endpoint     h:19530 (TLS one-way)\n",
+		"credentials  a user and password, sealed (never shown)\n",
+		"proxy        0.0.0.0:19590 (TLS mutual)\n",
+		"not serving on the zdmd that answered: listen tcp 0.0.0.0:19590: address already in use\n",
+		"storage      S3 bucket milvus at https://minio:9000, root path files\n",
+		"migration    m-2 (zdmd migration show m-2)\n",
+		"registered   2026-12-05 01:16 UTC, changed 2026-12-06 02:00 UTC\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("cluster show lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := run([]string{"cluster", "show", "c-9", "--json", "--token", "x", "--api", srv.URL}, &out, &errOut); code != 0 || !strings.Contains(out.String(), `"proxy_tls": "mutual"`) {
+		t.Errorf("cluster show --json: exit %d: %s", code, out.String())
+	}
+}
