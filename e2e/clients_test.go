@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,27 +69,39 @@ func setBy(t *testing.T, name, how string) string {
 	return v
 }
 
-func (c sdkApp) output(t *testing.T, addr, collection string) string {
+// outputs runs every application at once, as several applications share
+// a proxy, each on its own collection of the phase, and returns what each
+// printed, by name.
+func outputs(t *testing.T, clients []sdkApp, addr, phase string) map[string]string {
 	t.Helper()
-	out, err := c.run(addr, collection).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s on %s (%s): %v\n%s", c.name, addr, collection, err, out)
+	printed := make([][]byte, len(clients))
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() { printed[i], errs[i] = c.run(addr, collName(i, phase)).CombinedOutput() })
 	}
-	return string(out)
+	wg.Wait()
+	out := map[string]string{}
+	for i, c := range clients {
+		if errs[i] != nil {
+			t.Fatalf("%s on %s (%s): %v\n%s", c.name, addr, collName(i, phase), errs[i], printed[i])
+		}
+		out[c.name] = string(printed[i])
+	}
+	return out
 }
 
-// TestApplicationsOnOtherSDKsAreServedAlikeThroughTheMigration runs each
-// application once against the source, once through the proxy while the
-// migration syncs, and once through it after the switch: each answers the
+// TestApplicationsOnOtherSDKsAreServedAlikeThroughTheMigration runs the
+// applications, all at once, against the source, through the proxy while
+// the migration syncs, and through it after the switch: each answers the
 // same every time, the target ends equal to the source before the switch,
 // and after it the applications' new collections are on the target only.
 func TestApplicationsOnOtherSDKsAreServedAlikeThroughTheMigration(t *testing.T) {
 	e := newEnv(t, "")
 	clients := otherClients(t, e)
 	seed(t, e.bed.Source, datatools.Shape{Databases: 1, DefaultDB: true, Collections: 1, Rows: 1000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Prefix: "sdk_"})
-	direct := map[string]string{}
-	for i, c := range clients {
-		direct[c.name] = c.output(t, e.bed.Source, collName(i, "direct"))
+	direct := outputs(t, clients, e.bed.Source, "direct")
+	for _, c := range clients {
 		if !strings.Contains(direct[c.name], "count") {
 			t.Fatalf("%s printed no count against the source:\n%s", c.name, direct[c.name])
 		}
@@ -97,8 +110,9 @@ func TestApplicationsOnOtherSDKsAreServedAlikeThroughTheMigration(t *testing.T) 
 	src, _ := e.register(t, p, map[string]any{"proxy_listen": proxyAddr})
 	id := start(t, p, src, map[string]any{"lag_threshold_seconds": 5})
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })
-	for i, c := range clients {
-		if got := c.output(t, proxyAddr, collName(i, "sync")); got != direct[c.name] {
+	synced := outputs(t, clients, proxyAddr, "sync")
+	for _, c := range clients {
+		if got := synced[c.name]; got != direct[c.name] {
 			t.Errorf("%s through the proxy while the migration syncs answered\n%s\nagainst the source it answered\n%s", c.name, got, direct[c.name])
 		}
 	}
@@ -108,8 +122,9 @@ func TestApplicationsOnOtherSDKsAreServedAlikeThroughTheMigration(t *testing.T) 
 		t.Fatalf("stop-sync: %d", code)
 	}
 	p.WaitFor(t, id, 2*time.Minute, func(m st.Migration) bool { return m.State == "switched_over" })
-	for i, c := range clients {
-		if got := c.output(t, proxyAddr, collName(i, "after")); got != direct[c.name] {
+	after := outputs(t, clients, proxyAddr, "after")
+	for _, c := range clients {
+		if got := after[c.name]; got != direct[c.name] {
 			t.Errorf("%s through the proxy after the switch answered\n%s\nagainst the source it answered\n%s", c.name, got, direct[c.name])
 		}
 	}

@@ -73,12 +73,18 @@ if runs unit; then
   unit=$!
 fi
 # The Node.js and Java SDKs and the newest pymilvus serve one end-to-end
-# test only.
+# test only. The venv is made while the SDKs install; those two go one
+# after the other, since each may call apt-get, which takes one lock.
 if runs e2e; then
-  ZDM_NODE_MODULES=$(scripts/node-sdk.sh) || exit 1
-  ZDM_JAVA_CLASSPATH=$(scripts/java-sdk.sh) || exit 1
-  ZDM_NEW_PYMILVUS=$(ZDM_VENV="$top/.cache/venv-pymilvus" ZDM_VENV_REQUIREMENTS="$top/e2e/testdata/pymilvus/requirements.txt" scripts/milvus-env.sh) || exit 1
+  sdks=$(mktemp -d)
+  { scripts/node-sdk.sh > "$sdks/node" && scripts/java-sdk.sh > "$sdks/java"; } & sdk=$!
+  ZDM_MILVUS_IMPL=milvus ZDM_VENV="$top/.cache/venv-pymilvus" ZDM_VENV_REQUIREMENTS="$top/e2e/testdata/pymilvus/requirements.txt" \
+    scripts/milvus-env.sh > "$sdks/pymilvus" & venv=$!
+  wait $sdk || exit 1
+  wait $venv || exit 1
+  ZDM_NODE_MODULES=$(cat "$sdks/node") ZDM_JAVA_CLASSPATH=$(cat "$sdks/java") ZDM_NEW_PYMILVUS=$(cat "$sdks/pymilvus")
   export ZDM_NODE_MODULES ZDM_JAVA_CLASSPATH ZDM_NEW_PYMILVUS
+  rm -rf "$sdks"
 fi
 started=()
 runs unit && started+=(unit)
