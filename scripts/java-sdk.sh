@@ -33,8 +33,9 @@ if ! fresh; then
   echo "java-sdk: resolving the Milvus Java SDK and compiling the application into $dir" >&2
   rm -rf "$dir"
   mkdir -p "$dir/classes"
+  # Maven 3.8's quiet mode still prints colour resets; they are dropped.
   mvn -B -q -Dstyle.color=never -f "$src/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.6.1:build-classpath \
-    -Dmdep.outputFile="$dir/classpath" >&2
+    -Dmdep.outputFile="$dir/classpath" | sed 's/\x1b\[[0-9;]*m//g' >&2
   javac -nowarn -d "$dir/classes" -cp "$(cat "$dir/classpath")" "$src"/src/main/java/*.java >&2
   echo "$stamp" > "$dir/stamp"
 fi
