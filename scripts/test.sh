@@ -66,7 +66,11 @@ beds_up=$!
 began=$(date +%s)
 ZDM_CHROMIUM=$(scripts/chromium.sh) || exit 1
 ZDM_HAPROXY=$(scripts/haproxy.sh) || exit 1
-export ZDM_CHROMIUM ZDM_HAPROXY
+# The API fuzzer, for the API's test against its document.
+fuzzer=$(ZDM_MILVUS_IMPL=milvus ZDM_VENV="$top/.cache/venv-schemathesis" \
+  ZDM_VENV_REQUIREMENTS="$top/scripts/requirements-schemathesis.txt" scripts/milvus-env.sh) || exit 1
+ZDM_SCHEMATHESIS=$(dirname "$fuzzer")/st
+export ZDM_CHROMIUM ZDM_HAPROXY ZDM_SCHEMATHESIS
 if runs unit; then
   # shellcheck disable=SC2086
   $GO test "${flags[@]}" -timeout 20m $unit_pkgs > "$out/unit.log" 2>&1 &
