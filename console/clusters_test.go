@@ -59,6 +59,15 @@ func TestConsoleRegistersAndRemovesClusters(t *testing.T) {
 	b.run(chromedp.Click(chromedp.CSS(row + ` button[data-confirming]`)))
 	b.until("the row gone", `!document.querySelector('`+row+`') && document.getElementById("remove-message").textContent.includes("Removed staging")`, 10*time.Second)
 
+	// A question left unanswered goes away, and nothing is removed.
+	prod := `#clusters tr[data-cluster]:not([data-cluster="` + staging["id"].(string) + `"]) button[data-remove]`
+	b.run(chromedp.Click(chromedp.CSS(prod)))
+	b.until("the question", `document.querySelector('`+prod+`').textContent == "Remove prod?"`, 5*time.Second)
+	b.until("the question gone", `document.querySelector('`+prod+`').textContent == "Remove"`, 20*time.Second)
+	if n := len(s.Do(t, "GET", "/v1/clusters", st.AdminToken, nil).JSON(t)["clusters"].([]any)); n != 1 {
+		t.Fatalf("an unanswered question removed a cluster: %d left", n)
+	}
+
 	// A viewer reads the page; the form and the buttons do nothing for it.
 	v := b.tab()
 	v.signIn(st.ViewerToken)

@@ -311,6 +311,13 @@ async function removeCluster(button) {
     button.dataset.confirming = "";
     button.className = "danger";
     button.textContent = `Remove ${button.dataset.name}?`;
+    // Unanswered, the question goes, and the list refreshes again.
+    setTimeout(() => {
+      if (!("confirming" in button.dataset)) return;
+      delete button.dataset.confirming;
+      button.className = "plain";
+      button.textContent = "Remove";
+    }, 10000);
     return;
   }
   button.disabled = true;
