@@ -99,3 +99,16 @@ func TestAFlagErrorNamesTheFlagAsTyped(t *testing.T) {
 		t.Errorf("migration start -h: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 }
+
+// version takes no arguments: one left over is most often a mistyped
+// command, and printing the version would hide it.
+func TestVersionTakesNoArguments(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"version", "--json"}, &stdout, &stderr); code != 2 || stdout.Len() != 0 || !strings.Contains(stderr.String(), "version takes no arguments") {
+		t.Errorf("zdmd version --json: exit %d, %q %q", code, stdout.String(), stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "zdmd ") {
+		t.Errorf("zdmd version: exit %d, %q %q", code, stdout.String(), stderr.String())
+	}
+}

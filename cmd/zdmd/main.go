@@ -83,6 +83,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "import-relay":
 		err = importRelay(args[1:], stdout)
 	case "version", "--version", "-version":
+		if len(args) > 1 {
+			err = usageError("version takes no arguments")
+			break
+		}
 		fmt.Fprintln(stdout, "zdmd", version)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
