@@ -56,15 +56,12 @@ func otherClients(t *testing.T, e *env) []sdkApp {
 }
 
 // setBy is the environment variable name, which the script named in how
-// sets; without it the test skips, or fails under ZDM_REQUIRE_INTEGRATION.
+// sets (milvustest.Missing without it).
 func setBy(t *testing.T, name, how string) string {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
-		if os.Getenv("ZDM_REQUIRE_INTEGRATION") != "" {
-			t.Fatalf("%s is not set: %s", name, how)
-		}
-		t.Skipf("%s is not set: %s", name, how)
+		milvustest.Missing(t, "%s is not set: %s", name, how)
 	}
 	return v
 }
