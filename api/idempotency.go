@@ -65,10 +65,10 @@ func idempotencyKey(c echo.Context) string {
 // retry runs again.
 func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := checkIdempotencyKey(c.Request().Header); err != nil {
+		raw, err := sentKey(c.Request().Header)
+		if err != nil {
 			return err
 		}
-		raw := c.Request().Header.Get("Idempotency-Key")
 		if raw == "" || s.cfg.Answers == nil {
 			return next(c)
 		}
@@ -120,17 +120,18 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// checkIdempotencyKey refuses a key a client cannot have meant: sent
-// empty (a template with no value filled in would otherwise make every
-// retry a new command), sent twice, or longer than 255 characters.
-func checkIdempotencyKey(h http.Header) error {
+// sentKey is the request's Idempotency-Key ("" for none), refusing a key
+// a client cannot have meant: sent empty (a template with no value filled
+// in would otherwise make every retry a new command), sent twice, or
+// longer than 255 characters.
+func sentKey(h http.Header) (string, error) {
 	keys := h.Values("Idempotency-Key")
-	bad := func(msg string) error {
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_header", Field: "Idempotency-Key", Message: "Idempotency-Key " + msg}
+	bad := func(msg string) (string, error) {
+		return "", &Error{Status: http.StatusBadRequest, Code: "invalid_header", Field: "Idempotency-Key", Message: "Idempotency-Key " + msg}
 	}
 	switch {
 	case len(keys) == 0:
-		return nil
+		return "", nil
 	case len(keys) > 1:
 		return bad("must be sent once")
 	case keys[0] == "":
@@ -138,7 +139,7 @@ func checkIdempotencyKey(h http.Header) error {
 	case len(keys[0]) > 255:
 		return bad("must be at most 255 characters")
 	}
-	return nil
+	return keys[0], nil
 }
 
 func (s *Server) firstAnswer(ctx context.Context, key string) (*answer, error) {
