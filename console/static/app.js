@@ -206,7 +206,8 @@ const CLUSTER_FIELDS = [
 
 function clustersPage() {
   const disabled = canDrive() ? "" : "disabled";
-  main.innerHTML = `<h1>Clusters</h1><div class="card scroll" id="clusters">Loading…</div>
+  // The removal's answer sits outside the list, which each refresh redraws.
+  main.innerHTML = `<h1>Clusters</h1><div class="card"><div class="scroll" id="clusters">Loading…</div><div class="notice" id="remove-message"></div></div>
     <div class="card">
       <h2>Register a cluster</h2>
       ${canDrive() ? "" : '<p class="muted">Your role can view clusters but not register them.</p>'}
@@ -240,8 +241,7 @@ function clustersPage() {
         <td>${canDrive() ? `<button type="button" class="plain" data-remove="${esc(c.id)}" data-name="${esc(c.name)}">Remove</button>` : ""}</td>
       </tr>`).join("");
       document.getElementById("clusters").innerHTML = rows
-        ? `<table><thead><tr><th>Name</th><th>Organization / project</th><th>Endpoint</th><th>Status</th><th></th></tr></thead><tbody>${rows}</tbody></table>
-           <div class="notice" id="remove-message"></div>`
+        ? `<table><thead><tr><th>Name</th><th>Organization / project</th><th>Endpoint</th><th>Status</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
         : `<p class="muted">No clusters are registered yet.</p>`;
     },
   };
@@ -280,15 +280,18 @@ async function registerCluster(form) {
   const body = {};
   for (const [name, , kind] of CLUSTER_FIELDS) {
     const el = form.elements[name];
-    if (kind === "checkbox") body[name] = el.checked;
-    else if (kind === "password" ? el.value !== "" : el.value.trim() !== "") body[name] = kind === "password" ? el.value : el.value.trim();
+    const value = kind === "checkbox" ? el.checked : kind === "password" ? el.value : el.value.trim(); // a password is sent as typed
+    if (value !== "") body[name] = value;
   }
   const button = document.getElementById("register-button");
   button.disabled = true;
   try {
     const c = await api("POST", "/v1/clusters", body);
-    for (const name of ["name", "endpoint", "username", "password", "proxy_listen", "storage_path"]) form.elements[name].value = "";
-    form.elements.spare.checked = false;
+    // The scope stays for the next cluster; the rest is cleared.
+    for (const [name, , kind] of CLUSTER_FIELDS) {
+      if (kind === "checkbox") form.elements[name].checked = false;
+      else if (name !== "organization" && name !== "project") form.elements[name].value = "";
+    }
     message.className = "notice ok";
     message.textContent = `Registered ${c.name} (${c.id}).`;
     refreshPage();
@@ -300,24 +303,22 @@ async function registerCluster(form) {
   }
 }
 
+// unask puts a Remove button back as it was before its question.
+function unask(button) {
+  delete button.dataset.confirming;
+  button.className = "plain";
+  button.textContent = "Remove";
+}
+
 async function removeCluster(button) {
   const message = document.getElementById("remove-message");
   if (!("confirming" in button.dataset)) {
-    document.querySelectorAll("#clusters button[data-confirming]").forEach((b) => {
-      delete b.dataset.confirming;
-      b.className = "plain";
-      b.textContent = "Remove";
-    });
+    document.querySelectorAll("#clusters button[data-confirming]").forEach(unask);
     button.dataset.confirming = "";
     button.className = "danger";
     button.textContent = `Remove ${button.dataset.name}?`;
     // Unanswered, the question goes, and the list refreshes again.
-    setTimeout(() => {
-      if (!("confirming" in button.dataset)) return;
-      delete button.dataset.confirming;
-      button.className = "plain";
-      button.textContent = "Remove";
-    }, 10000);
+    setTimeout(() => { if ("confirming" in button.dataset) unask(button); }, 10000);
     return;
   }
   button.disabled = true;
@@ -330,11 +331,7 @@ async function removeCluster(button) {
     message.textContent = e.message;
   }
   delete button.dataset.confirming;
-  const text = message.textContent;
-  const cls = message.className;
-  await Promise.resolve(page && page.refresh());
-  const again = document.getElementById("remove-message");
-  if (again) { again.className = cls; again.textContent = text; }
+  refreshPage();
 }
 
 function failed(gen, sel, e) {
