@@ -115,6 +115,19 @@ if [ -z "$bedless" ] && runs e2e; then
   e2e=$!
 fi
 
+# A bed server that died mid-run fails every test after it with
+# "connection refused"; its own log says why, and CI keeps no file.
+obituary() {
+  local root=$1 name pidf log
+  for name in source target; do
+    pidf="$root/servers/$name/milvus.pid"
+    [ -f "$pidf" ] && ! kill -0 "$(cat "$pidf")" 2>/dev/null || continue
+    log="$root/servers/$name/logs/milvus-stderr.log"
+    echo "=== the $name server of the bed under $root died during the run; the end of $log:"
+    tail -n 60 "$log" 2>/dev/null | cut -c1-400
+  done
+}
+
 status=${bedless:-0}
 for group in "${started[@]}"; do
   wait "${!group}"
@@ -122,5 +135,9 @@ for group in "${started[@]}"; do
   [ $rc -eq 0 ] || status=1
   echo "=== $group tests (exit $rc, $(( $(date +%s) - began ))s after the start)"
   cat "$out/$group.log"
+  case $group in
+    milvus) obituary "${ZDM_MILVUS_ROOT:-$top/.cache/milvus}" ;;
+    e2e) obituary "$top/.cache/milvus-e2e" ;;
+  esac
 done
 exit $status
