@@ -124,8 +124,11 @@ func (o Options) Validate() error {
 		return err
 	}
 	for i, addr := range o.Notify {
-		if _, err := mail.ParseAddress(addr); err != nil || strings.ContainsAny(addr, "\r\n") {
-			return FieldError(fmt.Sprintf("options.notify[%d]", i), fmt.Sprintf("%q is not an email address", addr))
+		// The document promises a bare address (format: email): what is
+		// stored is what is shown and what RCPT TO gets, so no display
+		// name, comment or surrounding space.
+		if a, err := mail.ParseAddress(addr); err != nil || a.Address != addr || a.Name != "" {
+			return FieldError(fmt.Sprintf("options.notify[%d]", i), fmt.Sprintf("%q is not an email address (want name@domain alone)", addr))
 		}
 	}
 	return nil

@@ -193,6 +193,7 @@ func TestMigrationStartSendsTheOptionsGiven(t *testing.T) {
 		{nil, map[string]any{}},
 		{[]string{"--lag-threshold", "0"}, map[string]any{"lag_threshold_seconds": 0.0}},
 		{[]string{"--lag-threshold", "2.5", "--copy-mode", "rows"}, map[string]any{"lag_threshold_seconds": 2.5, "copy_mode": "rows"}},
+		{[]string{"--notify", " ops@x.io, oncall@x.io,"}, map[string]any{"notify": []any{"ops@x.io", "oncall@x.io"}}},
 	} {
 		var out, errOut bytes.Buffer
 		args := append([]string{"migration", "start", "--token", "x", "--api", srv.URL, "--source", "c-1", "--target-name", "n",
@@ -203,6 +204,16 @@ func TestMigrationStartSendsTheOptionsGiven(t *testing.T) {
 		if got := last()["options"]; !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%v: options sent as %v, want %v", c.flags, got, c.want)
 		}
+	}
+}
+
+// A --notify that names no address is refused before any request.
+func TestMigrationStartRefusesAnEmptyNotify(t *testing.T) {
+	srv, last := bodies(t, `{"id":"m-1"}`)
+	var out, errOut bytes.Buffer
+	args := []string{"migration", "start", "--token", "x", "--api", srv.URL, "--source", "c-1", "--target-name", "n", "--target-project", "p", "--notify", " , "}
+	if code := run(args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "--notify") || last() != nil {
+		t.Fatalf("exit %d, %q, request %v: want 2, a message naming --notify, no request", code, errOut.String(), last())
 	}
 }
 

@@ -141,7 +141,18 @@ func migrationStart(fs *flag.FlagSet, newClient func() (*client, error), args []
 		options["on_forbidden_op"] = *policy
 	}
 	if *notify != "" {
-		options["notify"] = strings.Split(*notify, ",")
+		// "a@x, b@y" as an operator types it: the spaces are not part of
+		// an address.
+		var to []string
+		for _, a := range strings.Split(*notify, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				to = append(to, a)
+			}
+		}
+		if len(to) == 0 {
+			return usageError("--notify: %q names no email address", *notify)
+		}
+		options["notify"] = to
 	}
 	if *autoID != "" {
 		options["auto_id"] = *autoID
