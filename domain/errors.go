@@ -35,7 +35,29 @@ type TransitionError struct {
 }
 
 func (e *TransitionError) Error() string {
+	if when, ok := operatorCommand(e.Event); ok {
+		return fmt.Sprintf("%s: the migration is %s; %s", ErrInvalidTransition, e.State, when)
+	}
 	return fmt.Sprintf("%s: %s is not allowed in state %s", ErrInvalidTransition, e.Event, e.State)
+}
+
+// operatorCommand says, for the events an operator's command asks for,
+// when the command can be given: the operator meets the refusal, and the
+// event's stored name means nothing to them.
+func operatorCommand(event string) (string, bool) {
+	switch event {
+	case TypeMigrationRequested:
+		return "it was requested already", true
+	case TypeCopyRateLimitChanged:
+		return "the copy's rate limit can be changed until the copy ends, not after", true
+	case TypeSyncStopped:
+		return "the sync can be stopped only while the migration is syncing", true
+	case TypeCancelled:
+		return "a migration can be cancelled only until it ends", true
+	case TypeNoted:
+		return "a migration that ended takes no more notes", true
+	}
+	return "", false
 }
 
 // Is lets callers match ErrInvalidTransition, and ErrTerminal when the state

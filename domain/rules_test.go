@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,6 +35,9 @@ func TestRequestMigrationRules(t *testing.T) {
 		{"bad policy", func(c *RequestMigration) { c.Options.OnForbiddenOp = "ignore" }, ErrInvalid, "options.on_forbidden_op"},
 		{"negative threshold", func(c *RequestMigration) { c.Options.LagThresholdSeconds = -1 }, ErrInvalid, "options.lag_threshold_seconds"},
 		{"bad email", func(c *RequestMigration) { c.Options.Notify = []string{"ops@x", "not an address"} }, ErrInvalid, "options.notify[1]"},
+		{"email with a space", func(c *RequestMigration) { c.Options.Notify = []string{" ops@x"} }, ErrInvalid, "options.notify[0]"},
+		{"email with a display name", func(c *RequestMigration) { c.Options.Notify = []string{"ops@x", "Ops <ops@x>"} }, ErrInvalid, "options.notify[1]"},
+		{"emails", func(c *RequestMigration) { c.Options.Notify = []string{"ops@x", "oncall+zdm@example.com"} }, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,5 +271,24 @@ func TestNotesAreRecordedOnceAndBounded(t *testing.T) {
 	}
 	if _, err := Decide(migrationIn(StateSwitchedOver), Note{Text: "late"}); !errors.Is(err, ErrTerminal) {
 		t.Fatalf("a note after the end: %v", err)
+	}
+}
+
+// A command refused in the migration's state says when it can be given,
+// in words, not by the stored name of the event it would have recorded.
+func TestRefusedCommandsSayWhenTheyCanBeGiven(t *testing.T) {
+	for _, c := range []struct {
+		m    *Migration
+		cmd  Command
+		want string
+	}{
+		{migrationIn(StateCopying), StopSync{ConfirmWritesStopped: true}, "the migration is copying; the sync can be stopped only while"},
+		{migrationIn(StateSyncing), SetCopyRateLimit{RowsPerSecond: 5}, "the migration is syncing; the copy's rate limit can be changed until the copy ends"},
+		{migrationIn(StateSwitchedOver), Cancel{}, "the migration is switched_over; a migration can be cancelled only until it ends"},
+	} {
+		_, err := Decide(c.m, c.cmd)
+		if !errors.Is(err, ErrInvalidTransition) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "zdm.migration.") {
+			t.Errorf("%T in %s: %v, want an invalid transition saying %q", c.cmd, c.m.State, err, c.want)
+		}
 	}
 }
