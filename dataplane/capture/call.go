@@ -21,6 +21,8 @@ type call struct {
 	cluster string
 	a       *armed
 	kind    string // "write", "ddl", "forbidden", ""
+	// unknown: forbidden as a method this proxy does not know.
+	unknown bool
 	op      string
 	method  string
 	db      string
@@ -52,6 +54,11 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		k.kind, k.op = "ddl", OpDDL
 	case forbiddenMethods[method]:
 		k.kind = "forbidden"
+	case !knownMethod(method):
+		// A method newer than what this proxy knows may change the source
+		// in a way no journal entry carries: refused like a forbidden one
+		// while a migration runs, rather than let around the capture.
+		k.kind, k.unknown = "forbidden", true
 	default:
 		return k, nil
 	}
@@ -66,6 +73,10 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 	msg, _ := milvus.DecodeRequest(method, req)
 	k.db, k.coll = milvus.RequestNames(method, msg, dbHeader)
 	if k.kind == "forbidden" && a.policy != domain.PolicyFail {
+		if k.unknown {
+			return nil, &Refusal{Reason: fmt.Sprintf(
+				"zdm: %s is refused while migration %s of this cluster runs: this zdm does not know the method, so cannot carry what it changes to the target; retry after the migration, or cancel it", method, a.migrationID)}
+		}
 		return nil, &Refusal{Reason: fmt.Sprintf(
 			"zdm: %s is forbidden while migration %s of this cluster runs; retry after the migration, or cancel it", method, a.migrationID)}
 	}

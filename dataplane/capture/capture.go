@@ -31,9 +31,49 @@ var (
 	// schema. Through the proxy is the only way zdm learns a password.
 	accessMethods = map[string]bool{"CreateCredential": true, "UpdateCredential": true, "DeleteCredential": true,
 		"CreateRole": true, "DropRole": true, "OperateUserRole": true, "OperatePrivilege": true}
-	// Forbidden while a migration runs (R3), and Import (R5).
+	// Forbidden while a migration runs: R3's, Import (R5), and what
+	// changes a source in a way the journal cannot carry to the target
+	// (an index's properties, a schema's new field or function, a
+	// truncation, the newer access control, a restore, replication into
+	// the source). Most are newer than the proto this proxy is built
+	// with; newerAnswers says how each of those answers.
 	forbiddenMethods = map[string]bool{"AlterCollection": true, "AlterCollectionField": true, "CreateAlias": true, "DropAlias": true,
-		"AlterAlias": true, "RenameCollection": true, "AlterDatabase": true, "Import": true}
+		"AlterAlias": true, "RenameCollection": true, "AlterDatabase": true, "Import": true,
+		"AlterIndex": true, "RestoreRBAC": true, "ReplicateMessage": true,
+		"AddCollectionField": true, "AddCollectionStructField": true, "AlterCollectionSchema": true, "AddCollectionFunction": true,
+		"AlterCollectionFunction": true, "DropCollectionFunction": true, "TruncateCollection": true, "CreateNamespace": true,
+		"DropNamespace": true, "RestoreSnapshot": true, "RestoreExternalSnapshot": true, "RefreshExternalCollection": true,
+		"BatchUpdateManifest": true, "AlterRole": true, "OperatePrivilegeV2": true, "CreatePrivilegeGroup": true,
+		"DropPrivilegeGroup": true, "OperatePrivilegeGroup": true, "AddUserTags": true, "DeleteUserTags": true,
+		"CreateRowPolicy": true, "DropRowPolicy": true, "UpdateRowPolicy": true, "SetRLSPrincipalTags": true,
+		"DeleteRLSPrincipalTags": true, "AddFileResource": true, "RemoveFileResource": true, "CreateReplicateStream": true,
+		"UpdateReplicateConfiguration": true}
+	// passingNewer are methods newer than this proxy's proto that change
+	// nothing a migration carries: reads, and the source's own snapshots
+	// and cache warming. Every method the proto knows and no list above
+	// names is of that kind too (reads, flushes, compactions, resource
+	// groups, which are each cluster's own).
+	passingNewer = map[string]bool{"BatchDescribeCollection": true, "Prewarm": true, "DescribePrewarmTask": true,
+		"DescribeNamespace": true, "ListNamespaces": true, "HasNamespace": true, "GetNamespaceStats": true,
+		"ListPrivilegeGroups": true, "RunAnalyzer": true, "ListFileResources": true, "GetUserTags": true,
+		"ListUsersWithTag": true, "ListRowPolicies": true, "GetRLSPrincipalTags": true, "ListRLSPrincipals": true,
+		"GetReplicateConfiguration": true, "GetReplicateInfo": true, "DumpMessages": true, "ComputePhraseMatchSlop": true,
+		"CreateSnapshot": true, "DropSnapshot": true, "ListSnapshots": true, "DescribeSnapshot": true, "ExportSnapshot": true,
+		"GetExportSnapshotState": true, "GetRestoreSnapshotState": true, "ListRestoreSnapshotJobs": true,
+		"PinSnapshotData": true, "UnpinSnapshotData": true, "GetRefreshExternalCollectionProgress": true,
+		"ListRefreshExternalCollectionJobs": true}
+	// newerAnswers says, for the forbidden methods newer than this
+	// proxy's proto, whether the answer carries its status as field 1
+	// (true) or is a bare status (false): a refusal is shaped like it.
+	newerAnswers = map[string]bool{"TruncateCollection": true, "CreateNamespace": true, "DropNamespace": true,
+		"RestoreSnapshot": true, "RestoreExternalSnapshot": true, "AlterCollectionSchema": true, "RefreshExternalCollection": true,
+		"AddCollectionField": false, "AddCollectionStructField": false, "AddCollectionFunction": false,
+		"AlterCollectionFunction": false, "DropCollectionFunction": false, "AlterCollectionField": false,
+		"BatchUpdateManifest": false, "AlterRole": false, "OperatePrivilegeV2": false, "CreatePrivilegeGroup": false,
+		"DropPrivilegeGroup": false, "OperatePrivilegeGroup": false, "AddUserTags": false, "DeleteUserTags": false,
+		"CreateRowPolicy": false, "DropRowPolicy": false, "UpdateRowPolicy": false, "SetRLSPrincipalTags": false,
+		"DeleteRLSPrincipalTags": false, "AddFileResource": false, "RemoveFileResource": false,
+		"UpdateReplicateConfiguration": false}
 )
 
 // namesNewOrDropped are the collection DDL that name no existing

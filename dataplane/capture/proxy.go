@@ -257,8 +257,11 @@ func (p *Proxy) refuse(ss grpc.ServerStream, method string, err error) error {
 	}
 	resp, rerr := refusalResponse(short, refused)
 	if rerr != nil {
-		p.logger.Error("answer a refusal", "method", method, "err", rerr)
-		return status.Error(codes.FailedPrecondition, refused.Reason)
+		// An answer this proxy cannot shape (a method it does not know):
+		// a gRPC status the SDKs raise without retrying it, as pymilvus
+		// retries FAILED_PRECONDITION until its timeout.
+		p.logger.Info("refused as a gRPC status", "method", method, "why", rerr)
+		return status.Error(codes.PermissionDenied, refused.Reason)
 	}
 	return ss.SendMsg(&resp)
 }

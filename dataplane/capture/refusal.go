@@ -35,10 +35,21 @@ const refusalCode = 65535
 // as this proto knows it, "other" for any other name a client sent, so
 // that a client cannot make the counts grow without end.
 func methodLabel(method string) string {
-	if m, err := milvusMethod(method); err == nil && m != nil {
+	if knownMethod(method) {
 		return method
 	}
 	return "other"
+}
+
+// knownMethod says whether method is one of MilvusService's that this
+// proxy knows what to do with: one its proto describes, or a newer one
+// it forbids or lets pass by name.
+func knownMethod(method string) bool {
+	if m, err := milvusMethod(method); err == nil && m != nil {
+		return true
+	}
+	_, newer := newerAnswers[method]
+	return newer || passingNewer[method]
 }
 
 // milvusMethod describes a method of MilvusService by its name (nil for
@@ -63,8 +74,13 @@ func refusalResponse(method string, r *Refusal) ([]byte, error) {
 		return nil, fmt.Errorf("refuse %s: %w", method, err)
 	}
 	if m == nil {
-		// Newer than this proto (AlterCollectionField): DDL answers with
-		// a bare status, as every method the lock forbids does.
+		wrapped, ok := newerAnswers[method]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("refuse %s: this proto does not know its answer", method)
+		case wrapped:
+			return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), st), nil
+		}
 		return st, nil
 	}
 	const statusType = "milvus.proto.common.Status"

@@ -3,21 +3,33 @@ package capture
 import (
 	"context"
 	"errors"
+	"net"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/zdm-io/zdm/domain"
 )
 
 func TestARefusalIsTheMethodsOwnAnswerWithAnErrorStatus(t *testing.T) {
-	answers := map[string]proto.Message{"Insert": &milvuspb.MutationResult{}, "Import": &milvuspb.ImportResponse{}}
+	answers := map[string]proto.Message{"Insert": &milvuspb.MutationResult{}, "Import": &milvuspb.ImportResponse{}, "ReplicateMessage": &milvuspb.ReplicateMessageResponse{}}
 	for m := range forbiddenMethods {
-		if answers[m] == nil {
+		switch {
+		case answers[m] != nil || m == "CreateReplicateStream": // a stream: see below
+		case newerAnswers[m]:
+			answers[m] = &milvuspb.BoolResponse{} // any answer with its status as field 1
+		default:
 			answers[m] = &commonpb.Status{}
 		}
 	}
@@ -26,21 +38,30 @@ func TestARefusalIsTheMethodsOwnAnswerWithAnErrorStatus(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", method, err)
 		}
-		if err := proto.Unmarshal(data, msg); err != nil {
-			t.Fatalf("%s: %v", method, err)
-		}
-		st, ok := msg.(*commonpb.Status)
-		if !ok {
-			st = msg.(interface{ GetStatus() *commonpb.Status }).GetStatus()
-		}
+		st := decodedStatus(t, method, data, msg)
 		if st.GetErrorCode() == commonpb.ErrorCode_Success || st.GetCode() == 0 || st.GetReason() != "zdm: no" ||
 			st.GetErrorCode() == commonpb.ErrorCode_RateLimit {
 			t.Errorf("%s: status %v", method, st)
 		}
 	}
-	if _, err := refusalResponse("Dummy", &Refusal{}); err == nil {
-		t.Error("an answer without a status was made one")
+	for _, m := range []string{"Dummy", "CreateReplicateStream", "SomethingNewer"} {
+		if _, err := refusalResponse(m, &Refusal{}); err == nil {
+			t.Errorf("%s: an answer without a known status was made one", m)
+		}
 	}
+}
+
+// decodedStatus decodes data as answer, a method's answer, and returns its
+// status: the answer itself, or its field status.
+func decodedStatus(t *testing.T, method string, data []byte, answer proto.Message) *commonpb.Status {
+	t.Helper()
+	if err := proto.Unmarshal(data, answer); err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	if st, ok := answer.(*commonpb.Status); ok {
+		return st
+	}
+	return answer.(interface{ GetStatus() *commonpb.Status }).GetStatus()
 }
 
 // TestARefusalIsCountedUnderAMethodMilvusKnows: a name a client made up
@@ -94,5 +115,86 @@ func TestACollectionWithAutoIDKeysIsRefusedUnlessTheMigrationKeepsThem(t *testin
 				t.Errorf("the refusal says %q, not what to do", refused.Reason)
 			}
 		}
+	}
+}
+
+// While a migration runs, a method that changes the source in a way no
+// journal entry carries (one the proxy forbids by name, or one newer than
+// it knows) is refused before it reaches the source, as the SDKs raise at
+// once; the reads, newer ones too, pass. With no migration, all pass.
+func TestMethodsTheJournalCannotCarryAreRefusedWhileAMigrationRuns(t *testing.T) {
+	var mu sync.Mutex
+	var reached []string
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+		var req []byte
+		if err := ss.RecvMsg(&req); err != nil {
+			return err
+		}
+		m, _ := grpc.MethodFromServerStream(ss)
+		mu.Lock()
+		reached = append(reached, m[strings.LastIndexByte(m, '/')+1:])
+		mu.Unlock()
+		empty := []byte{} // a success of any answer type
+		return ss.SendMsg(&empty)
+	}))
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(s.Stop)
+	c, _ := journaledCapture(t)
+	addr := serveProxy(t, NewProxy("src", func() string { return ln.Addr().String() }, c, nil))
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	call := func(method string) ([]byte, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, resp := []byte{}, []byte(nil)
+		err := cc.Invoke(ctx, "/milvus.proto.milvus.MilvusService/"+method, &req, &resp, grpc.ForceCodecV2(upstreamCodec{}))
+		return resp, err
+	}
+	for method, answer := range map[string]proto.Message{
+		"AlterIndex": &commonpb.Status{}, "OperatePrivilegeV2": &commonpb.Status{}, "AddCollectionField": &commonpb.Status{},
+		"TruncateCollection": &milvuspb.BoolResponse{}, // its answer carries the status as field 1
+	} {
+		resp, err := call(method)
+		if err != nil {
+			t.Fatalf("%s: %v, want the method's own answer", method, err)
+		}
+		st := decodedStatus(t, method, resp, answer)
+		if !strings.Contains(st.GetReason(), "forbidden while migration m-1") {
+			t.Errorf("%s: answered %v, want a refusal naming the migration", method, st)
+		}
+	}
+	if _, err := call("SomethingNewer"); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "does not know the method") {
+		t.Errorf("a method the proxy does not know: %v, want PERMISSION_DENIED saying so", err)
+	}
+	passing := []string{"Search", "Flush", "DescribeIndex", "RunAnalyzer", "BatchDescribeCollection", "ListPrivilegeGroups"}
+	for _, m := range passing {
+		if _, err := call(m); err != nil {
+			t.Errorf("%s: %v, want it passed on", m, err)
+		}
+	}
+	mu.Lock()
+	got := slices.Clone(reached)
+	reached = nil
+	mu.Unlock()
+	if !slices.Equal(got, passing) {
+		t.Errorf("the source was reached by %v, want %v alone", got, passing)
+	}
+	c.Disarm("m-1")
+	for _, m := range []string{"TruncateCollection", "SomethingNewer"} {
+		if _, err := call(m); err != nil {
+			t.Errorf("%s with no migration: %v, want it passed on", m, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reached) != 2 {
+		t.Errorf("with no migration the source was reached by %v", reached)
 	}
 }
