@@ -54,10 +54,11 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		k.kind, k.op = "ddl", OpDDL
 	case forbiddenMethods[method]:
 		k.kind = "forbidden"
-	case !knownMethod(method):
+	case strings.HasPrefix(fullMethod, "/"+milvusService+"/") && !knownMethod(method):
 		// A method newer than what this proxy knows may change the source
 		// in a way no journal entry carries: refused like a forbidden one
 		// while a migration runs, rather than let around the capture.
+		// Other services (gRPC's health checks) are not Milvus's.
 		k.kind, k.unknown = "forbidden", true
 	default:
 		return k, nil

@@ -52,10 +52,13 @@ func knownMethod(method string) bool {
 	return newer || passingNewer[method]
 }
 
+// milvusService is the full name of Milvus's gRPC service.
+const milvusService = "milvus.proto.milvus.MilvusService"
+
 // milvusMethod describes a method of MilvusService by its name (nil for
 // one this proto does not know).
 func milvusMethod(name string) (protoreflect.MethodDescriptor, error) {
-	d, err := protoregistry.GlobalFiles.FindDescriptorByName("milvus.proto.milvus.MilvusService")
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(milvusService)
 	if err != nil {
 		return nil, err
 	}
