@@ -78,6 +78,9 @@ type EnforceTimeLimit struct{ Now time.Time }
 type RecordNotification struct {
 	Kind       string
 	Recipients []string
+	// Refused: the recipients the mail server refused for good, with its
+	// reply.
+	Refused map[string]string
 }
 
 func (RequestMigration) commandName() string   { return "request_migration" }
@@ -221,7 +224,7 @@ func decide(m *Migration, cmd Command) ([]Event, error) {
 		if m.Notifications[c.Kind] {
 			return nil, nil
 		}
-		return []Event{NotificationSent{Kind: c.Kind, Recipients: c.Recipients}}, nil
+		return []Event{NotificationSent{Kind: c.Kind, Recipients: c.Recipients, Refused: c.Refused}}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown command %T", ErrInvalid, cmd)
 }

@@ -72,7 +72,7 @@ func EventKinds() []EventKind {
 		kind[Cancelled](mig, "an operator cancelled the migration").moves(active, StateCancelled),
 		// A notification about an ending is sent after the ending, so it
 		// is the one record a terminal migration takes.
-		kind[NotificationSent](mig, "an email was sent, so it is never sent twice").stays(all...),
+		kind[NotificationSent](mig, "an email was sent, so it is never sent twice: whom it reached, and whom the mail server refused for good").stays(all...),
 		kind[ClusterRegistered](cl, "a cluster joined the registry"),
 		kind[ClusterUpdated](cl, "an operator changed a cluster's endpoint, proxy, spare flag or credentials"),
 		kind[ClusterLocked](cl, "the cluster is the locked source of a migration"),

@@ -212,10 +212,14 @@ type Noted struct {
 	Note string `json:"note"`
 }
 
-// NotificationSent records an email so that it is never sent twice.
+// NotificationSent records an email so that it is never sent twice:
+// whom it reached, and whom the mail server refused for good, with its
+// reply (an email refused to everyone is recorded too, and not tried
+// again).
 type NotificationSent struct {
-	Kind       string   `json:"kind"`
-	Recipients []string `json:"recipients"`
+	Kind       string            `json:"kind"`
+	Recipients []string          `json:"recipients"`
+	Refused    map[string]string `json:"refused,omitempty"`
 }
 
 // EventType implementations.

@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,17 +69,38 @@ func (n *Notifier) send(ctx context.Context, id, kind string) error {
 	if len(to) == 0 {
 		return nil
 	}
+	var refused map[string]string
 	if err := n.mailer.Send(ctx, domain.Notification{Kind: kind, To: to, Migration: m}); err != nil {
-		n.logger.Warn("email not sent; retrying", "migration", id, "kind", kind, "err", err)
-		return err
+		var r refusal
+		if !errors.As(err, &r) {
+			n.logger.Warn("email not sent; retrying", "migration", id, "kind", kind, "err", err)
+			return err
+		}
+		// Refused for good: tried again, it would be refused again, and
+		// hold up every email after it. The migration's view says whom.
+		var all bool
+		refused, all = r.RefusedRecipients()
+		n.logger.Error("the mail server refused an email for good; it is not sent again", "migration", id, "kind", kind, "err", err)
+		if all {
+			to = nil
+		} else {
+			to = slices.DeleteFunc(to, func(a string) bool { _, ok := refused[a]; return ok })
+		}
 	}
 	// Sent is recorded even when zdmd is stopping (ctx ended): left
 	// unrecorded, the event is handled again after the restart and the
 	// email sent twice.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_, err = n.svc.Record(rctx, id, id+"/notify/"+kind, domain.RecordNotification{Kind: kind, Recipients: to})
+	_, err = n.svc.Record(rctx, id, id+"/notify/"+kind, domain.RecordNotification{Kind: kind, Recipients: to, Refused: refused})
 	return err
+}
+
+// refusal is an email the mail server refused for good, to the
+// recipients returned (all: to every one).
+type refusal interface {
+	error
+	RefusedRecipients() (to map[string]string, all bool)
 }
 
 // WatchTimeLimits warns, a day before it, of a sync time limit (R10) that

@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"fmt"
 	"io"
 	"mime/quotedprintable"
 	"net"
@@ -20,6 +21,8 @@ import (
 type mailbox struct {
 	mu   sync.Mutex
 	mail []received
+	// gone is a recipient refused for good (550).
+	gone string
 }
 
 type received struct {
@@ -36,6 +39,9 @@ type session struct {
 func (b *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{box: b}, nil }
 func (s *session) Mail(from string, _ *smtp.MailOptions) error { s.cur.From = from; return nil }
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if to == s.box.gone {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+	}
 	s.cur.To = append(s.cur.To, to)
 	return nil
 }
@@ -77,7 +83,12 @@ func (b *mailbox) wait(t *testing.T, subject string) received {
 }
 
 func startSMTP(t *testing.T) (*mailbox, int) {
-	box := &mailbox{}
+	return startSMTPRefusing(t, "")
+}
+
+// startSMTPRefusing starts a mailbox that refuses gone for good.
+func startSMTPRefusing(t *testing.T, gone string) (*mailbox, int) {
+	box := &mailbox{gone: gone}
 	srv := smtp.NewServer(box)
 	srv.Domain, srv.AllowInsecureAuth = "localhost", true
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -111,15 +122,7 @@ func TestNotificationsAreSentOnceAndSayWhatHappened(t *testing.T) {
 	s.Stop()
 	s = st.Start(t, cfg)
 	// Stop-sync is refused until the restarted zdmd has sampled the lag.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		r := s.Do(t, "POST", "/v1/migrations/"+id+"/stop-sync", st.OrgAdminToken, map[string]any{"confirm_writes_stopped": true})
-		if r.Status == 202 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stop-sync after the restart: %d %s", r.Status, r.Body)
-		}
-	}
+	stopSyncOnceSampled(t, s, id)
 	done := box.wait(t, "switched over")
 	if n := len(box.with("can be stopped")); n != 1 {
 		t.Fatalf("%d lag emails, want exactly 1", n)
@@ -209,5 +212,54 @@ func TestAnEmailWaitsForItsRelayAndIsSentOnce(t *testing.T) {
 	box.wait(t, "switched over")
 	if n := len(box.with("can be stopped")); n != 1 {
 		t.Fatalf("%d lag emails after %d dropped attempts, want exactly 1", n, dropped.Load())
+	}
+}
+
+// An email the mail server refuses for good to one recipient reaches the
+// others, the migration's view says whom it missed and why, and it holds
+// up no email after it.
+func TestAnEmailRefusedForGoodToOneRecipientIsRecordedAndTheNextGoOut(t *testing.T) {
+	box, port := startSMTPRefusing(t, "gone@example.com")
+	cfg := st.Config(t.TempDir())
+	cfg.SMTP = email.Config{Host: "127.0.0.1", Port: port, From: "zdm@example.com", TLS: "none", Recipients: []string{"ops@example.com"}}
+	s := st.Start(t, cfg)
+	src := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, map[string]any{"name": "prod", "organization": "acme", "project": "search", "endpoint": "127.0.0.1:19530"}).JSON(t)["id"].(string)
+	id := s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": src,
+		"target":  map[string]any{"name": "next", "project": "search", "provisioner": "simulated"},
+		"options": map[string]any{"notify": []string{"gone@example.com"}}}).JSON(t)["id"].(string)
+	if lag := box.wait(t, "can be stopped"); strings.Join(lag.To, ",") != "ops@example.com" {
+		t.Fatalf("the lag email went to %v, want ops@example.com alone", lag.To)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		m := s.Do(t, "GET", "/v1/migrations/"+id, st.OrgAdminToken, nil).JSON(t)
+		if n, _ := m["notifications"].([]any); len(n) == 1 {
+			sent := n[0].(map[string]any)
+			refused, _ := sent["refused"].(map[string]any)
+			why, _ := refused["gone@example.com"].(string)
+			if fmt.Sprint(sent["recipients"]) != "[ops@example.com]" || !strings.Contains(why, "550") {
+				t.Fatalf("the lag email is recorded as %v, want it sent to ops@example.com and refused to gone@example.com with the reply", sent)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lag email is not recorded: %v", m["notifications"])
+		}
+	}
+	stopSyncOnceSampled(t, s, id)
+	box.wait(t, "switched over")
+}
+
+// stopSyncOnceSampled stops the sync of migration id, trying again while
+// it is refused (no lag sampled yet), for up to 10 s.
+func stopSyncOnceSampled(t *testing.T, s *st.Server, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r := s.Do(t, "POST", "/v1/migrations/"+id+"/stop-sync", st.OrgAdminToken, map[string]any{"confirm_writes_stopped": true})
+		if r.Status == 202 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stop-sync: %d %s", r.Status, r.Body)
+		}
 	}
 }

@@ -8,13 +8,16 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"maps"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
 	"net/smtp"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,26 +131,77 @@ func (s *Sender) deliver(ctx context.Context, to []string, msg []byte) error {
 	if err := c.Mail(from.Address); err != nil {
 		return fmt.Errorf("smtp MAIL FROM: %w", err)
 	}
+	// A recipient the server refuses for good (a 5xx reply: no such
+	// mailbox) does not keep the email from the others.
+	refused := map[string]string{}
 	for _, r := range to {
 		a, err := mail.ParseAddress(r)
 		if err != nil {
 			return err
 		}
 		if err := c.Rcpt(a.Address); err != nil {
-			return fmt.Errorf("smtp RCPT TO %s: %w", a.Address, err)
+			if !permanent(err) {
+				return fmt.Errorf("smtp RCPT TO %s: %w", a.Address, err)
+			}
+			refused[r] = err.Error()
 		}
 	}
+	if len(refused) == len(to) {
+		return &Refused{To: refused, All: true}
+	}
 	w, err := c.Data()
+	if err == nil {
+		if _, err = w.Write(msg); err == nil {
+			err = w.Close()
+		}
+	}
 	if err != nil {
+		if permanent(err) {
+			// The message itself (its size, its content): refused for
+			// every recipient, and would be again.
+			for _, r := range to {
+				refused[r] = err.Error()
+			}
+			return &Refused{To: refused, All: true}
+		}
 		return fmt.Errorf("smtp DATA: %w", err)
 	}
-	if _, err := w.Write(msg); err != nil {
-		return err
+	// Accepted: a failed QUIT must not have it sent again.
+	_ = c.Quit()
+	if len(refused) > 0 {
+		return &Refused{To: refused}
 	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("smtp DATA: %w", err)
+	return nil
+}
+
+// Refused is an email the mail server refused for good (a 5xx reply), to
+// every recipient (All) or to those in To, each with the server's reply:
+// sent again, it would be refused again.
+type Refused struct {
+	To  map[string]string
+	All bool
+}
+
+func (e *Refused) Error() string {
+	var parts []string
+	for _, r := range slices.Sorted(maps.Keys(e.To)) {
+		parts = append(parts, r+" ("+e.To[r]+")")
 	}
-	return c.Quit()
+	if e.All {
+		return "the mail server refused the email for good: " + strings.Join(parts, ", ")
+	}
+	return "the mail server refused the email for good for some recipients: " + strings.Join(parts, ", ")
+}
+
+// RefusedRecipients returns the recipients refused, and whether they are
+// all of them.
+func (e *Refused) RefusedRecipients() (map[string]string, bool) { return e.To, e.All }
+
+// permanent says whether an SMTP reply is a permanent failure (5xx); a
+// 4xx reply, or no reply, is worth another try.
+func permanent(err error) bool {
+	var reply *textproto.Error
+	return errors.As(err, &reply) && reply.Code >= 500 && reply.Code < 600
 }
 
 // compose builds a multipart/alternative message.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,10 @@ type relay struct {
 	mu       sync.Mutex
 	got      []delivery
 	password string
+	// refuse answers RCPT TO of a recipient, and data the DATA command,
+	// with an error reply.
+	refuse map[string]*smtp.SMTPError
+	data   *smtp.SMTPError
 }
 
 type delivery struct {
@@ -69,12 +74,21 @@ func (s *relaySession) Mail(string, *smtp.MailOptions) error {
 }
 
 func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if e := s.r.refuse[to]; e != nil {
+		return e
+	}
 	s.cur.to = append(s.cur.to, to)
 	return nil
 }
 
 func (s *relaySession) Data(r io.Reader) error {
 	data, _ := io.ReadAll(r)
+	s.r.mu.Lock()
+	refuse := s.r.data
+	s.r.mu.Unlock()
+	if refuse != nil {
+		return refuse
+	}
 	s.cur.header, _, _ = strings.Cut(string(data), "\r\n\r\n")
 	s.r.mu.Lock()
 	s.r.got = append(s.r.got, s.cur)
@@ -178,5 +192,53 @@ func TestARelayWithoutSTARTTLSIsNotSentCredentialsInClear(t *testing.T) {
 	}
 	if len(r.got) != 0 {
 		t.Fatalf("mail went out without TLS: %+v", r.got)
+	}
+}
+
+// A recipient the server refuses for good does not keep the email from
+// the others, and the error names it as refused for good; a refusal for
+// now (4xx) is an error to try again; a message refused for good is
+// refused for every recipient.
+func TestARecipientRefusedForGoodDoesNotKeepTheEmailFromTheOthers(t *testing.T) {
+	gone := &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+	busy := &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+	r := &relay{password: "pw", refuse: map[string]*smtp.SMTPError{"gone@example.com": gone, "busy@example.com": busy}}
+	port := r.serve(t, false, true)
+	s, err := NewSender(Config{Host: "127.0.0.1", Port: port, From: "zdm@example.com", InsecureSkipVerify: true, Username: "zdm", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(to ...string) error {
+		n := notification()
+		n.To = to
+		return s.Send(context.Background(), n)
+	}
+	var refused *Refused
+	err = send("owner@example.com", "gone@example.com")
+	if !errors.As(err, &refused) || refused.All || len(refused.To) != 1 || !strings.Contains(refused.To["gone@example.com"], "550") {
+		t.Fatalf("one recipient refused: %v, want a Refused naming gone@example.com alone", err)
+	}
+	r.mu.Lock()
+	got := slices.Clone(r.got)
+	r.mu.Unlock()
+	if len(got) != 1 || strings.Join(got[0].to, ",") != "owner@example.com" {
+		t.Fatalf("the relay received %+v, want one email to owner@example.com", got)
+	}
+	if err := send("gone@example.com"); !errors.As(err, &refused) || !refused.All {
+		t.Fatalf("every recipient refused: %v, want a Refused of all", err)
+	}
+	if err := send("owner@example.com", "busy@example.com"); err == nil || errors.As(err, &refused) {
+		t.Fatalf("a recipient refused for now: %v, want an error to try again", err)
+	}
+	r.mu.Lock()
+	r.data = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "message too big"}
+	r.mu.Unlock()
+	if err := send("owner@example.com"); !errors.As(err, &refused) || !refused.All || !strings.Contains(refused.To["owner@example.com"], "552") {
+		t.Fatalf("the message refused for good: %v, want a Refused of all", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.got) != 1 {
+		t.Fatalf("the relay received %d emails, want the first alone", len(r.got))
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/zdm-io/zdm"
@@ -54,6 +56,11 @@ func summary(m *projections.MigrationView, now time.Time) []string {
 	lines = append(lines, preflightLines(m.Preflight)...)
 	for _, n := range m.Notes {
 		lines = append(lines, fmt.Sprintf("note (%s): %s", n.At.UTC().Format("2006-01-02 15:04 MST"), n.Note))
+	}
+	for _, n := range m.Notifications {
+		for _, to := range slices.Sorted(maps.Keys(n.Refused)) {
+			lines = append(lines, fmt.Sprintf("email %s refused for good to %s: %s", n.Kind, to, n.Refused[to]))
+		}
 	}
 	if d := m.SyncDeadline; d != nil && !domain.IsTerminal(m.State) {
 		lines = append(lines, fmt.Sprintf("stop the sync by %s (in %s), or the migration fails", d.UTC().Format("2006-01-02 15:04 MST"), humanDuration(d.Sub(now))))

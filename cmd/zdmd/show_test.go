@@ -20,10 +20,13 @@ func TestShowSaysWhereAMigrationStandsAndWhatToDoAfterAFailure(t *testing.T) {
 	m.Progress.Collections = []projections.CollectionView{{Database: "default", Collection: "docs", RowsCopied: 1000, RowsTotal: 1000, Done: true}}
 	m.Preflight = []byte(`{"copy_mode":"rows","copy_mode_reason":"the source cluster has no storage","notes":["The target lacks users [app] and roles []."]}`)
 	m.Notes = []projections.NoteView{{At: now.Add(-time.Hour), Note: "default/docs is loaded with the server's default replicas"}}
+	m.Notifications = []domain.NotificationSent{{Kind: domain.NotifyLagUnderThreshold, Recipients: []string{"ops@x.io"},
+		Refused: map[string]string{"gone@x.io": "550 5.1.1 no such mailbox"}}}
 	out := strings.Join(summary(m, now), "\n")
 	for _, want := range []string{"state syncing", "source prod (c-1), target prod-next (project search)", "default.docs", "1,000/1,000 rows",
 		"lag 2.5s", "stop the sync by 2026-12-05 11:00 UTC (in 2d 1h)", "copy by rows: the source cluster has no storage",
-		"preflight note: The target lacks users [app]", "note (2026-12-03 09:00 UTC): default/docs is loaded with the server's default replicas"} {
+		"preflight note: The target lacks users [app]", "note (2026-12-03 09:00 UTC): default/docs is loaded with the server's default replicas",
+		"email lag_under_threshold refused for good to gone@x.io: 550 5.1.1 no such mailbox"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("syncing: no %q in\n%s", want, out)
 		}
