@@ -19,9 +19,13 @@ func cluster(name, project string) map[string]any {
 		"username": "root", "password": "s3cret-Milvus"}
 }
 
+// registerCluster registers a cluster of its own Milvus (an endpoint
+// of its name): two registrations of one Milvus cannot both migrate.
 func registerCluster(t *testing.T, s *st.Server, name string) string {
 	t.Helper()
-	r := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, cluster(name, "search"))
+	body := cluster(name, "search")
+	body["endpoint"] = name + ".milvus.test:19530"
+	r := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, body)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("register: %d %s", r.Status, r.Body)
 	}
@@ -242,7 +246,7 @@ func TestClusterEndpoints(t *testing.T) {
 	}
 	// PATCH changes what it names and leaves the rest; bad input is a 400.
 	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, map[string]any{"proxy_listen": "127.0.0.1:19599"}); r.Status != 200 ||
-		r.JSON(t)["proxy_listen"] != "127.0.0.1:19599" || r.JSON(t)["endpoint"] != "127.0.0.1:19530" {
+		r.JSON(t)["proxy_listen"] != "127.0.0.1:19599" || r.JSON(t)["endpoint"] != "prod.milvus.test:19530" {
 		t.Fatalf("patch: %d %s", r.Status, r.Body)
 	}
 	for _, bad := range []struct {
@@ -286,7 +290,7 @@ func TestClusterEndpoints(t *testing.T) {
 			t.Errorf("%s of a locked cluster: %d %s", field, r.Status, r.Body)
 		}
 	}
-	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, map[string]any{"endpoint": "127.0.0.1:19530"}); r.Status != 200 {
+	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, map[string]any{"endpoint": "prod.milvus.test:19530"}); r.Status != 200 {
 		t.Errorf("the same endpoint again: %d %s", r.Status, r.Body)
 	}
 	mid := m.JSON(t)["id"].(string)

@@ -309,3 +309,41 @@ func TestListsAreNewestFirst(t *testing.T) {
 		t.Errorf("migrations listed %v, want newest first %v", got, migrations)
 	}
 }
+
+// One Milvus registered twice is one source: while a migration holds one
+// registration, the other is refused naming both, and after it ends the
+// other may start.
+func TestAMilvusRegisteredTwiceIsMigratedOnceAtATime(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	var ids []string
+	for _, name := range []string{"one", "again"} {
+		body := cluster(name, "search")
+		body["endpoint"] = "Milvus.Example:19530"
+		if name == "again" {
+			body["endpoint"] = "milvus.example:19530" // a host name's case is not its own
+		}
+		r := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, body)
+		if r.Status != 201 {
+			t.Fatalf("register %s: %d %s", name, r.Status, r.Body)
+		}
+		ids = append(ids, r.JSON(t)["id"].(string))
+	}
+	r := startMigration(t, s, st.OrgAdminToken, ids[0])
+	if r.Status != 202 {
+		t.Fatalf("start: %d %s", r.Status, r.Body)
+	}
+	mid := r.JSON(t)["id"].(string)
+	r = startMigration(t, s, st.OrgAdminToken, ids[1])
+	if r.Status != 409 || r.ErrorCode(t) != "source_busy" || !strings.Contains(string(r.Body), ids[0]) || !strings.Contains(string(r.Body), mid) {
+		t.Fatalf("the same Milvus again: %d %s, want 409 source_busy naming %s and %s", r.Status, r.Body, ids[0], mid)
+	}
+	if n := len(s.Do(t, "GET", "/v1/migrations", st.OrgAdminToken, nil).JSON(t)["migrations"].([]any)); n != 1 {
+		t.Fatalf("the refusal left %d migrations, want the first alone", n)
+	}
+	s.Do(t, "POST", "/v1/migrations/"+mid+"/cancel", st.OrgAdminToken, nil)
+	s.WaitState(t, mid, "cancelled", 10*time.Second)
+	waitClusterStatus(t, s, ids[0], "Running")
+	if r := startMigration(t, s, st.OrgAdminToken, ids[1]); r.Status != 202 {
+		t.Fatalf("after the first migration ended: %d %s", r.Status, r.Body)
+	}
+}

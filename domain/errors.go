@@ -83,13 +83,19 @@ func (e *LagError) Error() string {
 // Unwrap returns ErrLagAboveThreshold.
 func (e *LagError) Unwrap() error { return ErrLagAboveThreshold }
 
-// BusyError names the migration holding the source.
+// BusyError names the migration holding the source, or holding another
+// registration of the same Milvus (SameEndpointAs).
 type BusyError struct {
-	ClusterID   string
-	MigrationID string
+	ClusterID      string
+	MigrationID    string
+	SameEndpointAs string
 }
 
 func (e *BusyError) Error() string {
+	if e.SameEndpointAs != "" {
+		return fmt.Sprintf("%s: cluster %s has the endpoint of cluster %s, which migration %s holds: they are one Milvus",
+			ErrSourceBusy, e.ClusterID, e.SameEndpointAs, e.MigrationID)
+	}
 	return fmt.Sprintf("%s: cluster %s is locked by migration %s", ErrSourceBusy, e.ClusterID, e.MigrationID)
 }
 

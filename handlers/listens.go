@@ -31,3 +31,17 @@ func (s *Service) freeListen(listen, except, org string) error {
 	}
 	return &domain.ListenTakenError{Listen: listen, Holder: id}
 }
+
+// EndpointIndex knows which registered clusters are in a migration.
+type EndpointIndex interface {
+	// EndpointHolder returns a cluster other than except with the Milvus
+	// endpoint endpoint that a running migration holds (its source or
+	// its target), and that migration; "" if none.
+	EndpointHolder(endpoint, except string) (id, migrationID string)
+}
+
+// CheckEndpointsWith has a migration's start refuse a source whose
+// Milvus, registered again under another ID, a running migration holds:
+// the lock is the registration's, and two migrations of one Milvus
+// would each capture half of its writes.
+func (s *Service) CheckEndpointsWith(e EndpointIndex) { s.endpoints = e }

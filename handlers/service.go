@@ -29,6 +29,7 @@ type Service struct {
 	provs      func() []string
 	storage    StorageChecker
 	listens    ListenIndex
+	endpoints  EndpointIndex
 }
 
 // ServiceConfig holds what a Service needs.

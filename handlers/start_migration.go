@@ -78,6 +78,11 @@ func (s *Service) StartMigration(ctx context.Context, p domain.Principal, comman
 	if _, err := src.LockFor("probe"); err != nil {
 		return nil, err
 	}
+	if s.endpoints != nil {
+		if other, mid := s.endpoints.EndpointHolder(src.Endpoint, src.ID); other != "" {
+			return nil, &domain.BusyError{ClusterID: src.ID, MigrationID: mid, SameEndpointAs: other}
+		}
+	}
 	cmd := domain.RequestMigration{
 		ID: id, Actor: p.User, Target: r.Target, Options: r.Options,
 		Source: domain.ClusterRef{ID: src.ID, Name: src.Name, Organization: src.Organization, Project: src.Project, Endpoint: src.Endpoint},

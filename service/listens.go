@@ -3,6 +3,7 @@ package service
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/projections"
@@ -17,6 +18,19 @@ func (l listenIndex) ListenHolder(listen, except string) (id, org string) {
 	for _, v := range l.m.clusters.List() {
 		if !v.Deleted && v.ID != except && v.ProxyListen != "" && domain.SameListen(v.ProxyListen, listen) {
 			return v.ID, v.Organization
+		}
+	}
+	return "", ""
+}
+
+// endpointIndex tells the API which cluster of a Milvus endpoint a
+// running migration holds, from the clusters' projection.
+type endpointIndex struct{ m *Main }
+
+func (e endpointIndex) EndpointHolder(endpoint, except string) (id, migrationID string) {
+	for _, v := range e.m.clusters.List() {
+		if !v.Deleted && v.ID != except && v.MigrationID != "" && strings.EqualFold(v.Endpoint, endpoint) {
+			return v.ID, v.MigrationID
 		}
 	}
 	return "", ""

@@ -171,6 +171,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 		Provisioners: func() []string { return m.provisioners }, StoreRetry: cfg.storeRetry(),
 	})
 	m.service.CheckListensWith(listenIndex{m})
+	m.service.CheckEndpointsWith(endpointIndex{m})
 	if m.lease, err = m.store.Lease(ctx, sagaLease, m.instance, cfg.leaseTTL(), logger.With("part", "lease")); err != nil {
 		return nil, err
 	}
