@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -120,6 +121,14 @@ func (b *browser) until(what, js string, timeout time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// click clicks what the selector sel names once the page has it, found
+// and clicked in one step: a list that each refresh redraws replaces its
+// nodes between the browser protocol's lookup and its click.
+func (b *browser) click(what, sel string) {
+	b.t.Helper()
+	b.until(what, `(() => { const e = document.querySelector(`+strconv.Quote(sel)+`); if (e) e.click(); return !!e })()`, 10*time.Second)
 }
 
 func (b *browser) screenshot(name string) {

@@ -50,18 +50,18 @@ func TestConsoleRegistersAndRemovesClusters(t *testing.T) {
 
 	// Removing: the first click asks, the second removes.
 	row := `#clusters tr[data-cluster="` + staging["id"].(string) + `"]`
-	b.run(chromedp.Click(chromedp.CSS(row + ` button[data-remove]`)))
+	b.click("the remove button", row+` button[data-remove]`)
 	b.until("the question", `document.querySelector('`+row+` button[data-remove]').textContent == "Remove staging?"`, 5*time.Second)
 	time.Sleep(1500 * time.Millisecond) // a refresh meanwhile keeps the question
 	if n := len(s.Do(t, "GET", "/v1/clusters", st.AdminToken, nil).JSON(t)["clusters"].([]any)); n != 2 {
 		t.Fatalf("the first click removed the cluster")
 	}
-	b.run(chromedp.Click(chromedp.CSS(row + ` button[data-confirming]`)))
+	b.click("the question", row+` button[data-confirming]`)
 	b.until("the row gone", `!document.querySelector('`+row+`') && document.getElementById("remove-message").textContent.includes("Removed staging")`, 10*time.Second)
 
 	// A question left unanswered goes away, and nothing is removed.
 	prod := `#clusters tr[data-cluster]:not([data-cluster="` + staging["id"].(string) + `"]) button[data-remove]`
-	b.run(chromedp.Click(chromedp.CSS(prod)))
+	b.click("prod's remove button", prod)
 	b.until("the question", `document.querySelector('`+prod+`').textContent == "Remove prod?"`, 5*time.Second)
 	b.until("the question gone", `document.querySelector('`+prod+`').textContent == "Remove"`, 20*time.Second)
 	if n := len(s.Do(t, "GET", "/v1/clusters", st.AdminToken, nil).JSON(t)["clusters"].([]any)); n != 1 {
