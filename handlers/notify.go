@@ -65,7 +65,14 @@ func (n *Notifier) send(ctx context.Context, id, kind string) error {
 	if m.Notifications[kind] {
 		return nil
 	}
-	to := append(append([]string{}, m.Options.Notify...), n.defaults...)
+	// An address both in the migration's list and in the configured
+	// recipients gets the email once.
+	var to []string
+	for _, a := range append(slices.Clone(m.Options.Notify), n.defaults...) {
+		if !slices.ContainsFunc(to, func(b string) bool { return strings.EqualFold(a, b) }) {
+			to = append(to, a)
+		}
+	}
 	if len(to) == 0 {
 		return nil
 	}
