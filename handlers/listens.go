@@ -12,10 +12,6 @@ type ListenIndex interface {
 	ListenHolder(listen, except string) (id, org string)
 }
 
-// CheckListensWith has registrations and updates refuse a proxy_listen
-// another cluster's proxy has.
-func (s *Service) CheckListensWith(l ListenIndex) { s.listens = l }
-
 // freeListen refuses listen when another cluster than except has it; the
 // holder is named to a caller of its organization (org).
 func (s *Service) freeListen(listen, except, org string) error {
@@ -40,8 +36,16 @@ type EndpointIndex interface {
 	EndpointHolder(endpoint, except string) (id, migrationID string)
 }
 
-// CheckEndpointsWith has a migration's start refuse a source whose
+// ClusterIndex knows the registered clusters' proxy addresses and
+// endpoints.
+type ClusterIndex interface {
+	ListenIndex
+	EndpointIndex
+}
+
+// CheckClustersWith has registrations and updates refuse a proxy_listen
+// another cluster's proxy has, and a migration's start a source whose
 // Milvus, registered again under another ID, a running migration holds:
-// the lock is the registration's, and two migrations of one Milvus
-// would each capture half of its writes.
-func (s *Service) CheckEndpointsWith(e EndpointIndex) { s.endpoints = e }
+// the lock is the registration's, and two migrations of one Milvus would
+// each capture only part of its writes.
+func (s *Service) CheckClustersWith(ix ClusterIndex) { s.listens, s.endpoints = ix, ix }

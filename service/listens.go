@@ -9,12 +9,13 @@ import (
 	"github.com/zdm-io/zdm/projections"
 )
 
-// listenIndex tells the API which cluster has a proxy address, from the
-// clusters' projection. Two registrations sent to two zdmd at once may
-// both pass it; proxyClaims then gives the address to one of them.
-type listenIndex struct{ m *Main }
+// clusterIndex tells the API which cluster has a proxy address, and
+// which registration of a Milvus endpoint is in a running migration, from
+// the clusters' projection. Two registrations sent to two zdmd at once
+// may both pass it; proxyClaims then gives the address to one of them.
+type clusterIndex struct{ m *Main }
 
-func (l listenIndex) ListenHolder(listen, except string) (id, org string) {
+func (l clusterIndex) ListenHolder(listen, except string) (id, org string) {
 	for _, v := range l.m.clusters.List() {
 		if !v.Deleted && v.ID != except && v.ProxyListen != "" && domain.SameListen(v.ProxyListen, listen) {
 			return v.ID, v.Organization
@@ -23,11 +24,7 @@ func (l listenIndex) ListenHolder(listen, except string) (id, org string) {
 	return "", ""
 }
 
-// endpointIndex tells the API which cluster of a Milvus endpoint a
-// running migration holds, from the clusters' projection.
-type endpointIndex struct{ m *Main }
-
-func (e endpointIndex) EndpointHolder(endpoint, except string) (id, migrationID string) {
+func (e clusterIndex) EndpointHolder(endpoint, except string) (id, migrationID string) {
 	for _, v := range e.m.clusters.List() {
 		if !v.Deleted && v.ID != except && v.MigrationID != "" && strings.EqualFold(v.Endpoint, endpoint) {
 			return v.ID, v.MigrationID

@@ -170,8 +170,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 		Log: m.store, Snapshots: snapshots, Credentials: creds, Directory: cfg.directory(), Logger: logger,
 		Provisioners: func() []string { return m.provisioners }, StoreRetry: cfg.storeRetry(),
 	})
-	m.service.CheckListensWith(listenIndex{m})
-	m.service.CheckEndpointsWith(endpointIndex{m})
+	m.service.CheckClustersWith(clusterIndex{m})
 	if m.lease, err = m.store.Lease(ctx, sagaLease, m.instance, cfg.leaseTTL(), logger.With("part", "lease")); err != nil {
 		return nil, err
 	}
