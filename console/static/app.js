@@ -614,6 +614,7 @@ function migrationPage(id) {
       <dt>Sync deadline</dt><dd>${ended(m) || m.state === "switched_over" ? "—" : when(m.sync_deadline)}</dd>
       ${copyMode(m.preflight)}
       ${(m.notes || []).length ? `<dt>Notes</dt><dd><ul id="notes">${m.notes.map((n) => `<li>${esc(n.note)} <span class="muted">(${when(n.at)})</span></li>`).join("")}</ul></dd>` : ""}
+      ${(m.notifications || []).length ? `<dt>Emails</dt><dd><ul id="emails">${m.notifications.map((n) => `<li${Object.keys(n.refused || {}).length ? ' class="bad"' : ""}>${esc(emailWords(n))}</li>`).join("")}</ul></dd>` : ""}
       ${(m.verification || []).length ? `<dt>Verification</dt><dd id="verification">${m.verification.map(verificationWords).join("; ")}</dd>` : ""}
     </dl>${failure}${cancelled}`;
 

@@ -131,6 +131,22 @@ function details(data) {
 // verificationWords says what a comparison of the clusters means where
 // it was made: after the copy, applications still write, and the sync
 // replays what the copy missed.
+// EMAIL_WORDS names each email zdm sends.
+const EMAIL_WORDS = {
+  lag_under_threshold: "Sync can be stopped",
+  time_limit_warning: "Sync time limit near",
+  failed: "Migration failed",
+  switched_over: "Switched over",
+};
+
+// emailWords says whom an email reached and whom the mail server refused
+// for good, with its reply.
+function emailWords(n) {
+  const to = (n.recipients || []).length ? "to " + n.recipients.join(", ") : "to no one";
+  const refused = Object.entries(n.refused || {}).map(([a, why]) => `refused for ${a}: ${why}`);
+  return [`${EMAIL_WORDS[n.kind] || n.kind}: sent ${to}`, ...refused].join("; ");
+}
+
 function verificationWords(v) {
   if (v.equal) return `${v.phase === "copy" ? "after the copy" : v.phase === "switch" ? "at the switch" : esc(v.phase)}: equal`;
   if (v.phase === "copy") return "after the copy: not yet equal, as expected while applications write; the sync replays those writes";
