@@ -48,8 +48,29 @@ func TestConsoleRegistersAndRemovesClusters(t *testing.T) {
 	}
 	b.screenshot("9-cluster-registered")
 
-	// Removing: the first click asks, the second removes.
+	// Editing: the row's Edit fills the form; what changed is saved, the
+	// name and scope stay; a refusal is shown by its field and changes
+	// nothing; Cancel brings the register form back.
 	row := `#clusters tr[data-cluster="` + staging["id"].(string) + `"]`
+	b.click("the edit button", row+` button[data-edit]`)
+	b.until("the edit form", `document.getElementById("form-title").textContent == "Edit staging" && document.getElementById("f-name").readOnly && document.getElementById("f-spare").checked`, 5*time.Second)
+	b.run(chromedp.SetValue(chromedp.ID("f-proxy_listen"), "127.0.0.1:19598"), chromedp.Click(chromedp.ID("f-spare")), chromedp.Click(chromedp.ID("register-button")))
+	b.until("the saved message", `document.getElementById("register-message").textContent == "Saved staging: proxy_listen, spare changed." && document.getElementById("form-title").textContent == "Register a cluster"`, 10*time.Second)
+	got := s.Do(t, "GET", "/v1/clusters/"+staging["id"].(string), st.AdminToken, nil).JSON(t)
+	if got["proxy_listen"] != "127.0.0.1:19598" || got["spare"] != false || got["name"] != "staging" || got["endpoint"] != "milvus-staging:19530" || got["has_credentials"] != true {
+		t.Fatalf("the edited cluster: %v", got)
+	}
+	b.click("the edit button", row+` button[data-edit]`)
+	b.until("the edit form", `document.getElementById("f-proxy_listen").value == "127.0.0.1:19598"`, 5*time.Second)
+	b.run(chromedp.SetValue(chromedp.ID("f-endpoint"), "milvus staging"), chromedp.Click(chromedp.ID("register-button")))
+	b.until("the endpoint's error", `document.querySelector('[data-error="endpoint"]').textContent.includes("host:port")`, 10*time.Second)
+	if e := s.Do(t, "GET", "/v1/clusters/"+staging["id"].(string), st.AdminToken, nil).JSON(t)["endpoint"]; e != "milvus-staging:19530" {
+		t.Fatalf("a refused edit changed the endpoint to %v", e)
+	}
+	b.run(chromedp.Click(chromedp.ID("edit-cancel")))
+	b.until("the register form", `document.getElementById("form-title").textContent == "Register a cluster" && !document.getElementById("f-name").readOnly && document.getElementById("f-endpoint").value == ""`, 5*time.Second)
+
+	// Removing: the first click asks, the second removes.
 	b.click("the remove button", row+` button[data-remove]`)
 	b.until("the question", `document.querySelector('`+row+` button[data-remove]').textContent == "Remove staging?"`, 5*time.Second)
 	time.Sleep(1500 * time.Millisecond) // a refresh meanwhile keeps the question

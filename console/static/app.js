@@ -209,11 +209,12 @@ function clustersPage() {
   // The removal's answer sits outside the list, which each refresh redraws.
   main.innerHTML = `<h1>Clusters</h1><div class="card"><div class="scroll" id="clusters">Loading…</div><div class="notice" id="remove-message"></div></div>
     <div class="card">
-      <h2>Register a cluster</h2>
+      <h2 id="form-title">Register a cluster</h2>
       ${canDrive() ? "" : '<p class="muted">Your role can view clusters but not register them.</p>'}
       <form id="register" novalidate>${formRows(CLUSTER_FIELDS, disabled)}
-        <p class="muted">TLS and S3 storage are set with <code>zdmd cluster register</code> or <code>PATCH /v1/clusters/{id}</code>.</p>
+        <p class="muted">TLS and S3 storage are set with <code>zdmd cluster register</code> and <code>zdmd cluster update</code>, or <code>PATCH /v1/clusters/{id}</code>.</p>
         <button type="submit" id="register-button" ${disabled}>Register cluster</button>
+        <button type="button" class="plain" id="edit-cancel" hidden>Cancel</button>
         <div class="notice" id="register-message"></div>
       </form>
     </div>`;
@@ -221,11 +222,20 @@ function clustersPage() {
   const form = document.getElementById("register");
   if (me && me.organization) form.elements.organization.value = me.organization;
   if (me && me.projects && me.projects.length === 1) form.elements.project.value = me.projects[0];
-  form.addEventListener("submit", (ev) => { ev.preventDefault(); registerCluster(form); });
+  // The same form registers a cluster, or changes the one being edited.
+  let shown = {}, editing = null;
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!editing) return registerCluster(form);
+    if (await updateCluster(form, editing)) editing = editForm(form, null);
+  });
+  document.getElementById("edit-cancel").addEventListener("click", () => { editing = editForm(form, null); });
   // Removing takes two clicks on the same button: no dialog to dismiss.
   document.getElementById("clusters").addEventListener("click", (ev) => {
     const button = ev.target.closest("button[data-remove]");
     if (button) removeCluster(button);
+    const edit = ev.target.closest("button[data-edit]");
+    if (edit && shown[edit.dataset.edit]) editing = editForm(form, shown[edit.dataset.edit]);
   });
   return {
     async refresh() {
@@ -233,12 +243,13 @@ function clustersPage() {
       try { data = await api("GET", "/v1/clusters"); } catch (e) { return failed(gen, "#clusters", e); }
       if (gen !== generation) return;
       if (document.querySelector("#clusters button[data-confirming]")) return; // a removal waits for its second click
+      shown = Object.fromEntries(data.clusters.map((c) => [c.id, c]));
       const rows = newestFirst(data.clusters, "created_at").map((c) => `<tr data-cluster="${esc(c.id)}">
         <td><b>${esc(c.name)}</b>${c.spare ? ' <span class="muted">spare</span>' : ""}<div class="muted"><code>${esc(c.id)}</code></div></td>
         <td>${esc(c.organization)} / ${esc(c.project)}</td>
         <td><code>${esc(c.endpoint)}</code>${c.tls ? ` <span class="muted">TLS ${esc(c.tls.replace("_", "-"))}</span>` : ""}${c.proxy_listen ? `<div class="muted">proxy <code>${esc(c.proxy_listen)}</code>${c.proxy_tls ? ` TLS ${esc(c.proxy_tls.replace("_", "-"))}` : ""}</div>` : ""}${c.proxy_problem ? `<div class="error">${esc(c.proxy_problem)}</div>` : ""}</td>
         <td>${badge(c.status)}${c.migration_id ? `<div><a href="#/migrations/${encodeURIComponent(c.migration_id)}">${esc(c.migration_id)}</a></div>` : ""}</td>
-        <td>${canDrive() ? `<button type="button" class="plain" data-remove="${esc(c.id)}" data-name="${esc(c.name)}">Remove</button>` : ""}</td>
+        <td class="actions">${canDrive() ? `<button type="button" class="plain" data-edit="${esc(c.id)}">Edit</button> <button type="button" class="plain" data-remove="${esc(c.id)}" data-name="${esc(c.name)}">Remove</button>` : ""}</td>
       </tr>`).join("");
       document.getElementById("clusters").innerHTML = rows
         ? `<table><thead><tr><th>Name</th><th>Organization / project</th><th>Endpoint</th><th>Status</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
@@ -298,6 +309,67 @@ async function registerCluster(form) {
   } catch (e) {
     message.className = "notice bad";
     showApiError(form, message, e);
+  } finally {
+    button.disabled = !canDrive();
+  }
+}
+
+// EDITABLE are the fields of a registered cluster the form can change;
+// its name and scope stay.
+const EDITABLE = ["endpoint", "proxy_listen", "storage_path", "spare"];
+
+// editForm turns the form to editing cluster c (null: back to
+// registering), and returns it.
+function editForm(form, c) {
+  form.querySelectorAll(".field-error").forEach((e) => (e.textContent = ""));
+  document.getElementById("form-title").textContent = c ? `Edit ${c.name}` : "Register a cluster";
+  document.getElementById("register-button").textContent = c ? "Save changes" : "Register cluster";
+  document.getElementById("edit-cancel").hidden = !c;
+  for (const [name, , kind, hint] of CLUSTER_FIELDS) {
+    const el = form.elements[name];
+    if (kind === "checkbox") el.checked = !!(c && c[name]);
+    else if (c || !["organization", "project"].includes(name)) el.value = c ? c[name] || "" : "";
+    el.readOnly = !!c && !EDITABLE.includes(name) && !["username", "password"].includes(name);
+    if (name === "username" || name === "password") el.placeholder = c ? (c.has_credentials ? "leave empty to keep the one set" : "none set") : hint || "";
+  }
+  if (c) form.elements.endpoint.focus();
+  return c;
+}
+
+// updateCluster sends what the form changed of cluster c; it says
+// whether it was saved.
+async function updateCluster(form, c) {
+  form.querySelectorAll(".field-error").forEach((e) => (e.textContent = ""));
+  const message = document.getElementById("register-message");
+  message.className = "notice";
+  message.textContent = "";
+  const body = {};
+  for (const name of EDITABLE) {
+    const el = form.elements[name];
+    const value = el.type === "checkbox" ? el.checked : el.value.trim();
+    if (value !== (el.type === "checkbox" ? !!c[name] : c[name] || "")) body[name] = value;
+  }
+  // Credentials change together, and only when typed.
+  if (form.elements.username.value !== "" || form.elements.password.value !== "") {
+    body.username = form.elements.username.value.trim();
+    body.password = form.elements.password.value;
+  }
+  if (!Object.keys(body).length) {
+    message.textContent = "Nothing changed.";
+    return false;
+  }
+  const button = document.getElementById("register-button");
+  button.disabled = true;
+  try {
+    const saved = await api("PATCH", "/v1/clusters/" + encodeURIComponent(c.id), body);
+    message.className = "notice ok";
+    message.textContent = `Saved ${saved.name}: ${Object.keys(body).filter((k) => k !== "password").map((k) => (k === "username" ? "credentials" : k)).join(", ")} changed.`;
+    refreshPage();
+    return true;
+  } catch (e) {
+    message.className = "notice bad";
+    showApiError(form, message, e);
+    return false;
   } finally {
     button.disabled = !canDrive();
   }
