@@ -114,11 +114,13 @@ func (s *Server) migrationScope(c echo.Context) (org, project string, err error)
 	return v.Organization, v.Source.Project, nil
 }
 
-// live shows the per-second lag series over the history's samples.
+// live shows the per-second lag series over the history's samples, and
+// the copy's rates as of now.
 func (s *Server) live(v *projections.MigrationView) {
 	if s.cfg.Lag != nil {
 		s.cfg.Lag.Overlay(v)
 	}
+	v.RatesAt(time.Now())
 }
 
 func (s *Server) listMigrations(c echo.Context) error {

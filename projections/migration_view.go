@@ -270,6 +270,23 @@ func (v *MigrationView) applyProgress(e domain.BulkCopyProgressed, at time.Time)
 	v.Progress.RowsPerSecond, v.Progress.ETASeconds = rate(v.Progress.RowsCopied, v.Progress.RowsTotal, v.Progress.StartedAt, at, false)
 }
 
+// RatesAt gives the copy's rates and times left as of now while it runs.
+// The view folds them at each checkpoint; between two, and above all when
+// the copy stalls (a target down, a source that does not answer), the last
+// checkpoint's figures would stand as if the copy went on at that pace.
+func (v *MigrationView) RatesAt(now time.Time) {
+	if v.State != domain.StateCopying {
+		return
+	}
+	for i := range v.Progress.Collections {
+		c := &v.Progress.Collections[i]
+		if !c.Done && c.StartedAt != nil {
+			c.RowsPerSecond, c.ETASeconds = rate(c.RowsCopied, c.RowsTotal, c.StartedAt, now, false)
+		}
+	}
+	v.Progress.RowsPerSecond, v.Progress.ETASeconds = rate(v.Progress.RowsCopied, v.Progress.RowsTotal, v.Progress.StartedAt, now, false)
+}
+
 // rate is rows per second since start and the time left at that rate;
 // once done, the average rate of the whole copy, and no time left.
 func rate(copied, total int64, start *time.Time, now time.Time, done bool) (float64, *float64) {

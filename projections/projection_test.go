@@ -41,6 +41,16 @@ func TestMigrationViewFoldsProgressAndSkipsRedelivery(t *testing.T) {
 	if v.Progress.RowsPerSecond != 10 || v.Progress.ETASeconds == nil || *v.Progress.ETASeconds != 20 {
 		t.Fatalf("rate %v eta %v", v.Progress.RowsPerSecond, v.Progress.ETASeconds)
 	}
+	// Read 90 s after that checkpoint with none since (a stalled copy):
+	// the rate falls and the time left grows, in total and per collection.
+	stalled := *v
+	stalled.Progress.Collections = append([]CollectionView(nil), v.Progress.Collections...)
+	stalled.RatesAt(t0.Add(100 * time.Second))
+	if c := stalled.Progress.Collections[0]; stalled.State != domain.StateCopying || stalled.Progress.RowsPerSecond != 1 ||
+		*stalled.Progress.ETASeconds != 200 || c.RowsPerSecond != 1 || *c.ETASeconds != 200 {
+		t.Fatalf("as of 100 s: state %s, rate %v eta %v, collection %v eta %v", stalled.State, stalled.Progress.RowsPerSecond,
+			*stalled.Progress.ETASeconds, c.RowsPerSecond, *c.ETASeconds)
+	}
 	if v.Stage != "migration" || v.Stages[0].Status != "done" || v.Stages[1].Status != "running" || v.Stages[2].Status != "pending" {
 		t.Fatalf("stages: %+v", v.Stages)
 	}
