@@ -42,6 +42,17 @@ func TestShowSaysWhereAMigrationStandsAndWhatToDoAfterAFailure(t *testing.T) {
 	if strings.Contains(out, "stop the sync by") {
 		t.Errorf("an ended migration shows a deadline:\n%s", out)
 	}
+	// A syncing migration's lag sampled long ago is said to be old.
+	m.State, m.FailureReason = domain.StateSyncing, ""
+	fresh, old := now.Add(-10*time.Second), now.Add(-250*time.Second)
+	m.LagSampledAt = &fresh
+	if out := strings.Join(summary(m, now), "\n"); strings.Contains(out, "last sampled") {
+		t.Errorf("a fresh lag sample is said to be old:\n%s", out)
+	}
+	m.LagSampledAt = &old
+	if out := strings.Join(summary(m, now), "\n"); !strings.Contains(out, "the lag was last sampled 4m 10s ago: no zdmd has sampled it since") {
+		t.Errorf("an old lag sample is not said to be old:\n%s", out)
+	}
 }
 
 func TestDurationsReadWellAtEveryMagnitude(t *testing.T) {
