@@ -89,7 +89,7 @@ func (n *Notifier) send(ctx context.Context, id, kind string) error {
 		refused, all = r.RefusedRecipients()
 		n.logger.Error("the mail server refused an email for good; it is not sent again", "migration", id, "kind", kind, "err", err)
 		if all {
-			to = nil
+			to = []string{} // "recipients": [], as the document says, not null
 		} else {
 			to = slices.DeleteFunc(to, func(a string) bool { _, ok := refused[a]; return ok })
 		}
