@@ -46,6 +46,17 @@ func migrationShow(fs *flag.FlagSet, newClient func() (*client, error), args []s
 // now.
 const staleLag = 30 * time.Second
 
+// staleLagLine says, of a running migration whose lag was sampled over
+// staleLag ago, that the lag printed is old: the zdmd that drives the
+// migration samples it every second.
+func staleLagLine(m *projections.MigrationView, now time.Time) []string {
+	at := m.LagSampledAt
+	if at == nil || domain.IsTerminal(m.State) || now.Sub(*at) <= staleLag {
+		return nil
+	}
+	return []string{fmt.Sprintf("the lag was last sampled %s ago: no zdmd has sampled it since (is one driving this migration?)", humanDuration(now.Sub(*at)))}
+}
+
 // summary is what an operator asks of a migration: where it stands, how
 // far the copy is and how fast it goes, the lag, the deadline, what the
 // target could not do as the source did, and after a failure what
@@ -57,11 +68,7 @@ func summary(m *projections.MigrationView, now time.Time) []string {
 		target += " (project " + m.Target.Project + ")"
 	}
 	lines = append([]string{lines[0], fmt.Sprintf("source %s (%s), target %s", orDash(m.Source.Name), m.SourceClusterID, target)}, lines[1:]...)
-	if at := m.LagSampledAt; at != nil && !domain.IsTerminal(m.State) && now.Sub(*at) > staleLag {
-		// The lag is sampled every second by the zdmd that drives the
-		// migration: an old sample is no figure of the lag now.
-		lines = append(lines, fmt.Sprintf("the lag was last sampled %s ago: no zdmd has sampled it since (is one driving this migration?)", humanDuration(now.Sub(*at))))
-	}
+	lines = append(lines, staleLagLine(m, now)...)
 	lines = append(lines, preflightLines(m.Preflight)...)
 	for _, n := range m.Notes {
 		lines = append(lines, fmt.Sprintf("note (%s): %s", n.At.UTC().Format("2006-01-02 15:04 MST"), n.Note))

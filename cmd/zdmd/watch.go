@@ -129,7 +129,7 @@ func (w *watcher) show(m *projections.MigrationView) {
 		}
 		return
 	}
-	lines := frame(m)
+	lines := append(frame(m), staleLagLine(m, time.Now())...)
 	var b strings.Builder
 	if w.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", w.drawn)
