@@ -39,6 +39,8 @@ func TestMigrationEndpoints(t *testing.T) {
 		{"R12 other project", st.ProjectAdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "ads", "provisioner": "simulated"}}, 403, "forbidden", ""},
 		{"other organization", st.OtherOrgToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "simulated"}}, 400, "invalid_field", "source_cluster_id"},
 		{"provisioner this zdmd lacks", st.OrgAdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "local"}}, 400, "invalid_field", "target.provisioner"},
+		{"emails from a zdmd without an SMTP server", st.OrgAdminToken, map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "n", "project": "search", "provisioner": "simulated"},
+			"options": map[string]any{"notify": []string{"ops@example.com"}}}, 400, "invalid_field", "options.notify"},
 	})
 	if after := historySize(t, s); after != before {
 		t.Fatalf("bad input changed the history: %d events, then %d", before, after)

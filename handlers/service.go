@@ -30,6 +30,7 @@ type Service struct {
 	storage    StorageChecker
 	listens    ListenIndex
 	endpoints  EndpointIndex
+	sendsEmail bool
 }
 
 // ServiceConfig holds what a Service needs.
@@ -48,6 +49,9 @@ type ServiceConfig struct {
 	// StoreRetry is how long a command or a read waits for an event log
 	// that cannot answer for a moment (default DefaultStoreRetry).
 	StoreRetry retry.Policy
+	// SendsEmail: an SMTP server is configured. Without one, a migration
+	// asking for emails (options.notify) is refused: they would never go.
+	SendsEmail bool
 }
 
 // DefaultStoreRetry waits about ten seconds: long enough for a JetStream
@@ -77,6 +81,7 @@ func NewService(cfg ServiceConfig) *Service {
 		clock:      cfg.Clock,
 		logger:     cfg.Logger,
 		provs:      cfg.Provisioners,
+		sendsEmail: cfg.SendsEmail,
 	}
 }
 

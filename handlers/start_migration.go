@@ -50,6 +50,9 @@ func (s *Service) StartMigration(ctx context.Context, p domain.Principal, comman
 	if err := r.Options.Validate(); err != nil {
 		return nil, err
 	}
+	if len(r.Options.Notify) > 0 && !s.sendsEmail {
+		return nil, domain.FieldError("options.notify", "cannot be sent: this zdmd has no SMTP server (smtp.host in zdmd.yaml); set one, or leave notify out")
+	}
 	if err := p.Authorize(src.Organization, src.Project); err != nil {
 		return nil, err
 	}

@@ -168,7 +168,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	m.sealer = creds
 	m.service = handlers.NewService(handlers.ServiceConfig{
 		Log: m.store, Snapshots: snapshots, Credentials: creds, Directory: cfg.directory(), Logger: logger,
-		Provisioners: func() []string { return m.provisioners }, StoreRetry: cfg.storeRetry(),
+		Provisioners: func() []string { return m.provisioners }, StoreRetry: cfg.storeRetry(), SendsEmail: cfg.SMTP.Host != "",
 	})
 	m.service.CheckClustersWith(clusterIndex{m})
 	if m.lease, err = m.store.Lease(ctx, sagaLease, m.instance, cfg.leaseTTL(), logger.With("part", "lease")); err != nil {

@@ -27,7 +27,7 @@ func TestDeletedProjectionConsumersRebuildIdenticalViews(t *testing.T) {
 	ids := []string{}
 	for _, stop := range []bool{true, false} {
 		r := s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": src,
-			"target": map[string]any{"name": "next", "project": "search", "provisioner": "simulated"}, "options": map[string]any{"notify": []string{"ops@example.com"}}})
+			"target": map[string]any{"name": "next", "project": "search", "provisioner": "simulated"}})
 		id := r.JSON(t)["id"].(string)
 		ids = append(ids, id)
 		s.WaitState(t, id, "syncing", 10*time.Second)
