@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/base64"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -347,5 +348,45 @@ func TestAMilvusRegisteredTwiceIsMigratedOnceAtATime(t *testing.T) {
 	waitClusterStatus(t, s, ids[0], "Running")
 	if r := startMigration(t, s, st.OrgAdminToken, ids[1]); r.Status != 202 {
 		t.Fatalf("after the first migration ended: %d %s", r.Status, r.Body)
+	}
+}
+
+// Starts sent at the same moment for one source: one migration runs. A
+// request that lost the lock after it was recorded is answered 409 and
+// told which failed migration it left; no migration is left that no
+// answer names.
+func TestStartsAtTheSameMomentLeaveNoMigrationUnnamed(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	src := registerCluster(t, s, "raced")
+	const n = 6
+	answers := make([]st.Response, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); answers[i] = postMigration(t, s, st.OrgAdminToken, src) }()
+	}
+	wg.Wait()
+	named := map[string]bool{}
+	started := 0
+	for _, r := range answers {
+		switch {
+		case r.Status == 202:
+			started++
+			named[r.JSON(t)["id"].(string)] = true
+		case r.Status == 409 && r.ErrorCode(t) == "source_busy":
+			if m := regexp.MustCompile(`stays as migration (m-[0-9a-f]+), failed`).FindStringSubmatch(string(r.Body)); m != nil {
+				named[m[1]] = true
+			}
+		default:
+			t.Fatalf("a start: %d %s", r.Status, r.Body)
+		}
+	}
+	if started != 1 {
+		t.Fatalf("%d starts were accepted, want 1", started)
+	}
+	for _, v := range s.Do(t, "GET", "/v1/migrations", st.OrgAdminToken, nil).JSON(t)["migrations"].([]any) {
+		if id := v.(map[string]any)["id"].(string); !named[id] {
+			t.Errorf("migration %s (%v) is named by no answer", id, v.(map[string]any)["state"])
+		}
 	}
 }

@@ -84,19 +84,26 @@ func (e *LagError) Error() string {
 func (e *LagError) Unwrap() error { return ErrLagAboveThreshold }
 
 // BusyError names the migration holding the source, or holding another
-// registration of the same Milvus (SameEndpointAs).
+// registration of the same Milvus (SameEndpointAs). Recorded is the
+// migration the refused request had been recorded as, when it lost the
+// lock to another started at the same moment: it stays, failed.
 type BusyError struct {
 	ClusterID      string
 	MigrationID    string
 	SameEndpointAs string
+	Recorded       string
 }
 
 func (e *BusyError) Error() string {
+	msg := fmt.Sprintf("%s: cluster %s is locked by migration %s", ErrSourceBusy, e.ClusterID, e.MigrationID)
 	if e.SameEndpointAs != "" {
-		return fmt.Sprintf("%s: cluster %s has the endpoint of cluster %s, which migration %s holds: they are one Milvus",
+		msg = fmt.Sprintf("%s: cluster %s has the endpoint of cluster %s, which migration %s holds: they are one Milvus",
 			ErrSourceBusy, e.ClusterID, e.SameEndpointAs, e.MigrationID)
 	}
-	return fmt.Sprintf("%s: cluster %s is locked by migration %s", ErrSourceBusy, e.ClusterID, e.MigrationID)
+	if e.Recorded != "" {
+		msg += fmt.Sprintf(" (it took the lock as this request was recorded: it stays as migration %s, failed with source_busy)", e.Recorded)
+	}
+	return msg
 }
 
 // Unwrap returns ErrSourceBusy.

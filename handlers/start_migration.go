@@ -94,10 +94,12 @@ func (s *Service) StartMigration(ctx context.Context, p domain.Principal, comman
 		return nil, err
 	}
 	m, err := s.LockSource(ctx, id)
-	if err != nil {
-		return m, err
+	if busy := (*domain.BusyError)(nil); errors.As(err, &busy) {
+		// Another start took the lock between the check above and this
+		// one: the client learns of the migration its request left.
+		busy.Recorded = id
 	}
-	return m, nil
+	return m, err
 }
 
 // LockSource locks the source of a requested migration and records it;
