@@ -44,7 +44,11 @@ func TestSegmentsCompactedAwayAfterTheListingAreListedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c := rowcopy.NewCopier(storageEndpoints{bed}, rowcopy.Config{}, nil)
+	// zdm reads the source's binlogs from a mirror of its storage, from
+	// which the dropped segments are removed (see CompactAndCollect).
+	mirror := t.TempDir()
+	milvustest.Mirror(t, bed.DataDir("source"), mirror)
+	c := rowcopy.NewCopier(mirroredSource{storageEndpoints{bed}, mirror}, rowcopy.Config{}, nil)
 	m := planned(t, c)
 	var mu sync.Mutex
 	into := recordInto(&mu, m)
@@ -55,7 +59,7 @@ func TestSegmentsCompactedAwayAfterTheListingAreListedAgain(t *testing.T) {
 		switch {
 		case p.Plan != nil && p.Replanned == "" && dropped == nil:
 			// Between the listing and the first segment staged.
-			dropped = milvustest.CompactAndCollect(t, src, bed.DataDir("source"), db, coll)
+			dropped = milvustest.CompactAndCollect(t, src, bed.DataDir("source"), mirror, db, coll)
 		case p.Replanned != "":
 			replanned = append(replanned, p.Replanned)
 		}
@@ -83,4 +87,18 @@ func TestSegmentsCompactedAwayAfterTheListingAreListedAgain(t *testing.T) {
 	if err != nil || !rep.Equal {
 		t.Fatalf("after the copy: %s %v", rep.Summary(), err)
 	}
+}
+
+// mirroredSource gives the source's storage as a mirror of it.
+type mirroredSource struct {
+	storageEndpoints
+	mirror string
+}
+
+func (e mirroredSource) Endpoint(ctx context.Context, id string) (milvus.Endpoint, error) {
+	ep, err := e.storageEndpoints.Endpoint(ctx, id)
+	if id == "src" {
+		ep.StoragePath = e.mirror
+	}
+	return ep, err
 }
