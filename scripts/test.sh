@@ -118,10 +118,13 @@ fi
 # A bed server that died mid-run fails every test after it with
 # "connection refused"; its own log says why, and CI keeps no file.
 obituary() {
-  local root=$1 name pidf log
+  local root=$1 name pidf pid log
   for name in source target; do
     pidf="$root/servers/$name/milvus.pid"
-    [ -f "$pidf" ] && ! kill -0 "$(cat "$pidf")" 2>/dev/null || continue
+    [ -f "$pidf" ] || continue
+    # A dead server nobody reaps stays a zombie, which kill -0 still finds.
+    pid=$(cat "$pidf")
+    if kill -0 "$pid" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$pid/status"; then continue; fi
     log="$root/servers/$name/logs/milvus-stderr.log"
     echo "=== the $name server of the bed under $root died during the run; the end of $log:"
     tail -n 60 "$log" 2>/dev/null | cut -c1-400
