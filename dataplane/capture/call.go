@@ -54,7 +54,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		k.kind, k.op = "ddl", OpDDL
 	case forbiddenMethods[method]:
 		k.kind = "forbidden"
-	case strings.HasPrefix(fullMethod, "/"+milvusService+"/") && !knownMethod(method):
+	case strings.HasPrefix(fullMethod, "/"+milvusService+"/") && !c.methods[method]:
 		// A method newer than what this proxy knows may change the source
 		// in a way no journal entry carries: refused like a forbidden one
 		// while a migration runs, rather than let around the capture.

@@ -139,8 +139,11 @@ type Capture struct {
 
 	// order keeps writes that may touch a common key from being in flight
 	// at once (see order.go); known caches what writes' collections are.
-	order   *keyOrder
-	known   map[collectionRef]knownCollection
+	order *keyOrder
+	known map[collectionRef]knownCollection
+	// methods are MilvusService's methods this proxy knows what to do
+	// with (see knownMethod), built once: every call is looked up in it.
+	methods map[string]bool
 	lookups singleflight.Group // one look-up of a collection at a time
 	// sweepAt is the size of known past which its stale failed look-ups
 	// are dropped (see lookup).
@@ -218,7 +221,7 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 	return &Capture{journal: j, failer: f, logger: logger, armed: map[string]*armed{}, routes: map[string]string{}, outcomes: map[string]Resolved{}, outboxes: map[string]*outbox{},
 		ddl:  map[string][]ddlMark{},
 		boot: hex.EncodeToString(b[:]), unfailed: map[string]string{},
-		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, givenKeys: map[string]int64{}, givenKept: map[string]int64{}, givenRead: map[string]bool{}, journalRetry: DefaultJournalRetry(), term: context.Background(),
+		order: newKeyOrder(), known: map[collectionRef]knownCollection{}, methods: knownMethods(), givenKeys: map[string]int64{}, givenKept: map[string]int64{}, givenRead: map[string]bool{}, journalRetry: DefaultJournalRetry(), term: context.Background(),
 		linger: outcomeLinger}
 }
 

@@ -43,13 +43,26 @@ func methodLabel(method string) string {
 
 // knownMethod says whether method is one of MilvusService's that this
 // proxy knows what to do with: one its proto describes, or a newer one
-// it forbids or lets pass by name.
-func knownMethod(method string) bool {
-	if m, err := milvusMethod(method); err == nil && m != nil {
-		return true
+// it forbids or lets pass by name. Refusals only: calls look the method
+// up in the Capture's set.
+func knownMethod(method string) bool { return knownMethods()[method] }
+
+// knownMethods lists the methods knownMethod knows.
+func knownMethods() map[string]bool {
+	out := map[string]bool{}
+	if d, err := protoregistry.GlobalFiles.FindDescriptorByName(milvusService); err == nil {
+		ms := d.(protoreflect.ServiceDescriptor).Methods()
+		for i := range ms.Len() {
+			out[string(ms.Get(i).Name())] = true
+		}
 	}
-	_, newer := newerAnswers[method]
-	return newer || passingNewer[method]
+	for m := range newerAnswers {
+		out[m] = true
+	}
+	for m := range passingNewer {
+		out[m] = true
+	}
+	return out
 }
 
 // milvusService is the full name of Milvus's gRPC service.
