@@ -6,7 +6,6 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -191,21 +190,18 @@ func (r spareRegistry) Spares(org string) []provision.Spare {
 	return sparesOf(r.m.clusters.List(), org)
 }
 
-// sparesOf lists an organization's free spares. The same Milvus may be
-// registered twice: a spare whose endpoint another registration has in a
-// running migration says so, and the pool passes it by.
+// sparesOf lists an organization's free spares. A spare whose Milvus
+// another registration has in a running migration says so (see
+// endpointHolder), and the pool passes it by.
 func sparesOf(views []*projections.ClusterView, org string) []provision.Spare {
-	inUse := map[string]string{}
-	for _, v := range views {
-		if !v.Deleted && v.MigrationID != "" {
-			inUse[strings.ToLower(v.Endpoint)] = fmt.Sprintf("its endpoint is that of cluster %s, in migration %s", v.ID, v.MigrationID)
-		}
-	}
 	var out []provision.Spare
 	for _, v := range views {
 		if v.Spare && !v.Deleted && v.Organization == org && v.MigrationID == "" {
-			out = append(out, provision.Spare{ID: v.ID, Name: v.Name, Organization: v.Organization, Endpoint: v.Endpoint,
-				InUse: inUse[strings.ToLower(v.Endpoint)]})
+			s := provision.Spare{ID: v.ID, Name: v.Name, Organization: v.Organization, Endpoint: v.Endpoint}
+			if id, mid := endpointHolder(views, v.Endpoint, v.ID); id != "" {
+				s.InUse = fmt.Sprintf("its endpoint is that of cluster %s, in migration %s", id, mid)
+			}
+			out = append(out, s)
 		}
 	}
 	return out

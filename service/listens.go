@@ -25,7 +25,15 @@ func (l clusterIndex) ListenHolder(listen, except string) (id, org string) {
 }
 
 func (e clusterIndex) EndpointHolder(endpoint, except string) (id, migrationID string) {
-	for _, v := range e.m.clusters.List() {
+	return endpointHolder(e.m.clusters.List(), endpoint, except)
+}
+
+// endpointHolder returns the cluster of views other than except with the
+// Milvus endpoint endpoint (its host in any case) that a running
+// migration holds, and that migration; "" if none. The same Milvus may be
+// registered more than once: this says when it is busy.
+func endpointHolder(views []*projections.ClusterView, endpoint, except string) (id, migrationID string) {
+	for _, v := range views {
 		if !v.Deleted && v.ID != except && v.MigrationID != "" && strings.EqualFold(v.Endpoint, endpoint) {
 			return v.ID, v.MigrationID
 		}
