@@ -116,12 +116,18 @@ func (s *Service) LockSource(ctx context.Context, id string) (*domain.Migration,
 	var busy *domain.BusyError
 	switch {
 	case errors.As(lockErr, &busy):
-		if _, err := s.Record(ctx, id, id+"/failed", domain.Fail{Reason: ReasonSourceBusy, Detail: busy.Error()}); err != nil {
+		// The start and the saga both run this step; the one that comes
+		// second finds the failure already recorded, which is its outcome
+		// too, not an error of its own.
+		if _, err := s.Record(ctx, id, id+"/failed", domain.Fail{Reason: ReasonSourceBusy, Detail: busy.Error()}); err != nil && !errors.Is(err, domain.ErrTerminal) {
 			return nil, err
 		}
 		return m, lockErr
 	case errors.Is(lockErr, domain.ErrClusterDeleted):
 		_, err := s.Record(ctx, id, id+"/failed", domain.Fail{Reason: ReasonSourceDeleted, Detail: "the source cluster was deleted from the registry"})
+		if errors.Is(err, domain.ErrTerminal) {
+			err = nil
+		}
 		return m, errors.Join(lockErr, err)
 	case lockErr != nil:
 		return m, lockErr
