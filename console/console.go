@@ -17,11 +17,12 @@ var static embed.FS
 // assets are the files the console serves; anything else is not found, so
 // a mistyped API path is never answered with the page.
 var assets = map[string]string{
-	"/":           "index.html",
-	"/index.html": "index.html",
-	"/app.js":     "app.js",
-	"/words.js":   "words.js",
-	"/style.css":  "style.css",
+	"/":            "index.html",
+	"/index.html":  "index.html",
+	"/app.js":      "app.js",
+	"/clusters.js": "clusters.js",
+	"/words.js":    "words.js",
+	"/style.css":   "style.css",
 }
 
 // Console serves the console's assets.

@@ -291,7 +291,7 @@ func TestConsoleCancels(t *testing.T) {
 // through to the page.
 func TestConsoleServesOnlyItsAssets(t *testing.T) {
 	s := st.Start(t, st.Config(t.TempDir()))
-	for path, want := range map[string]int{"/": 200, "/app.js": 200, "/words.js": 200, "/style.css": 200, "/nope.js": 404, "/v1/nope": 404} {
+	for path, want := range map[string]int{"/": 200, "/app.js": 200, "/clusters.js": 200, "/words.js": 200, "/style.css": 200, "/nope.js": 404, "/v1/nope": 404} {
 		r := s.Do(t, "GET", path, "", nil)
 		if r.Status != want && !(path == "/v1/nope" && r.Status == 401) {
 			t.Errorf("GET %s: %d, want %d", path, r.Status, want)

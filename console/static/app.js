@@ -190,80 +190,18 @@ function showSignIn(next, message) {
   document.getElementById("token").focus();
 }
 
-// ---------- clusters ----------
+// ---------- forms ----------
 
-const CLUSTER_FIELDS = [
-  ["name", "Name", "text"],
-  ["organization", "Organization", "text"],
-  ["project", "Project", "text"],
-  ["endpoint", "Milvus endpoint", "text", "host:port, e.g. milvus-prod:19530"],
-  ["username", "User", "text", "when the cluster checks users"],
-  ["password", "Password", "password", "sealed by zdm, never shown again"],
-  ["proxy_listen", "Proxy address", "text", "host:port applications will use (optional)"],
-  ["storage_path", "Storage path", "text", "Milvus localStorage.path (optional)"],
-  ["spare", "Spare", "checkbox", "offered to the pool provisioner as a migration's target"],
-];
-
-function clustersPage() {
-  const disabled = canDrive() ? "" : "disabled";
-  // The removal's answer sits outside the list, which each refresh redraws.
-  main.innerHTML = `<h1>Clusters</h1><div class="card"><div class="scroll" id="clusters">Loading…</div><div class="notice" id="remove-message"></div></div>
-    <div class="card">
-      <h2 id="form-title">Register a cluster</h2>
-      ${canDrive() ? "" : '<p class="muted">Your role can view clusters but not register them.</p>'}
-      <form id="register" novalidate>${formRows(CLUSTER_FIELDS, disabled)}
-        <p class="muted">TLS and S3 storage are set with <code>zdmd cluster register</code> and <code>zdmd cluster update</code>, or <code>PATCH /v1/clusters/{id}</code>.</p>
-        <button type="submit" id="register-button" ${disabled}>Register cluster</button>
-        <button type="button" class="plain" id="edit-cancel" hidden>Cancel</button>
-        <div class="notice" id="register-message"></div>
-      </form>
-    </div>`;
-  const gen = generation;
-  const form = document.getElementById("register");
-  if (me && me.organization) form.elements.organization.value = me.organization;
-  if (me && me.projects && me.projects.length === 1) form.elements.project.value = me.projects[0];
-  // The same form registers a cluster, or changes the one being edited.
-  let shown = {}, editing = null;
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    if (!editing) return registerCluster(form);
-    if (await updateCluster(form, editing)) editing = editForm(form, null);
-  });
-  document.getElementById("edit-cancel").addEventListener("click", () => { editing = editForm(form, null); });
-  // Removing takes two clicks on the same button: no dialog to dismiss.
-  document.getElementById("clusters").addEventListener("click", (ev) => {
-    const button = ev.target.closest("button[data-remove]");
-    if (button) removeCluster(button);
-    const edit = ev.target.closest("button[data-edit]");
-    if (edit && shown[edit.dataset.edit]) editing = editForm(form, shown[edit.dataset.edit]);
-  });
-  return {
-    async refresh() {
-      let data;
-      try { data = await api("GET", "/v1/clusters"); } catch (e) { return failed(gen, "#clusters", e); }
-      if (gen !== generation) return;
-      if (document.querySelector("#clusters button[data-confirming]")) return; // a removal waits for its second click
-      shown = Object.fromEntries(data.clusters.map((c) => [c.id, c]));
-      const rows = newestFirst(data.clusters, "created_at").map((c) => `<tr data-cluster="${esc(c.id)}">
-        <td><b>${esc(c.name)}</b>${c.spare ? ' <span class="muted">spare</span>' : ""}<div class="muted"><code>${esc(c.id)}</code></div></td>
-        <td>${esc(c.organization)} / ${esc(c.project)}</td>
-        <td><code>${esc(c.endpoint)}</code>${c.tls ? ` <span class="muted">TLS ${esc(c.tls.replace("_", "-"))}</span>` : ""}${c.proxy_listen ? `<div class="muted">proxy <code>${esc(c.proxy_listen)}</code>${c.proxy_tls ? ` TLS ${esc(c.proxy_tls.replace("_", "-"))}` : ""}</div>` : ""}${c.proxy_problem ? `<div class="error">${esc(c.proxy_problem)}</div>` : ""}</td>
-        <td>${badge(c.status)}${c.migration_id ? `<div><a href="#/migrations/${encodeURIComponent(c.migration_id)}">${esc(c.migration_id)}</a></div>` : ""}</td>
-        <td class="actions">${canDrive() ? `<button type="button" class="plain" data-edit="${esc(c.id)}">Edit</button> <button type="button" class="plain" data-remove="${esc(c.id)}" data-name="${esc(c.name)}">Remove</button>` : ""}</td>
-      </tr>`).join("");
-      document.getElementById("clusters").innerHTML = rows
-        ? `<table><thead><tr><th>Name</th><th>Organization / project</th><th>Endpoint</th><th>Status</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
-        : `<p class="muted">No clusters are registered yet.</p>`;
-    },
-  };
-}
-
-// formRows renders a form's fields, each with a place for its error.
+// formRows renders a form's fields, each with a place for its error. A
+// "pem" field is a text area that a chosen file can fill.
 function formRows(fields, disabled, choices = {}) {
   return fields.map(([name, label, kind, hint]) => {
     const id = fieldId(name);
     let input;
-    if (kind === "select") {
+    if (kind === "pem") {
+      input = `<textarea id="${id}" name="${esc(name)}" rows="3" spellcheck="false" autocomplete="off" placeholder="${esc(hint || "")}" ${disabled}></textarea>
+        <label class="file">or from a file <input type="file" data-pem-for="${esc(name)}" accept=".pem,.crt,.cer,.key,text/plain" ${disabled}></label>`;
+    } else if (kind === "select") {
       const opts = (choices[name] || []).map(([v, l]) => `<option value="${esc(v)}">${esc(l)}</option>`).join("");
       input = `<select id="${id}" name="${esc(name)}" ${disabled}>${opts}</select>`;
     } else if (kind === "checkbox") {
@@ -275,135 +213,23 @@ function formRows(fields, disabled, choices = {}) {
   }).join("");
 }
 
+// loadPEMFiles fills a "pem" field of form with the file chosen for it.
+function loadPEMFiles(form) {
+  form.addEventListener("change", async (ev) => {
+    const name = ev.target.dataset && ev.target.dataset.pemFor;
+    const file = name && ev.target.files[0];
+    if (!file) return;
+    form.elements[name].value = await file.text();
+    ev.target.value = ""; // the same file can be chosen again after an edit
+  });
+}
+
 // showApiError puts an API error next to the form's field it names, or in
 // the form's message.
 function showApiError(form, message, e) {
   const field = e.field && e.field.replace(/\[\d+\]$/, "");
   if (field && form.querySelector(`[data-error="${CSS.escape(field)}"]`)) showFieldError(field, e.message);
   else message.textContent = e.message;
-}
-
-async function registerCluster(form) {
-  form.querySelectorAll(".field-error").forEach((e) => (e.textContent = ""));
-  const message = document.getElementById("register-message");
-  message.textContent = "";
-  message.className = "notice";
-  const body = {};
-  for (const [name, , kind] of CLUSTER_FIELDS) {
-    const el = form.elements[name];
-    const value = kind === "checkbox" ? el.checked : kind === "password" ? el.value : el.value.trim(); // a password is sent as typed
-    if (value !== "") body[name] = value;
-  }
-  const button = document.getElementById("register-button");
-  button.disabled = true;
-  try {
-    const c = await api("POST", "/v1/clusters", body);
-    // The scope stays for the next cluster; the rest is cleared.
-    for (const [name, , kind] of CLUSTER_FIELDS) {
-      if (kind === "checkbox") form.elements[name].checked = false;
-      else if (name !== "organization" && name !== "project") form.elements[name].value = "";
-    }
-    message.className = "notice ok";
-    message.textContent = `Registered ${c.name} (${c.id}).`;
-    refreshPage();
-  } catch (e) {
-    message.className = "notice bad";
-    showApiError(form, message, e);
-  } finally {
-    button.disabled = !canDrive();
-  }
-}
-
-// EDITABLE are the fields of a registered cluster the form can change;
-// its name and scope stay.
-const EDITABLE = ["endpoint", "proxy_listen", "storage_path", "spare"];
-
-// editForm turns the form to editing cluster c (null: back to
-// registering), and returns it.
-function editForm(form, c) {
-  form.querySelectorAll(".field-error").forEach((e) => (e.textContent = ""));
-  document.getElementById("form-title").textContent = c ? `Edit ${c.name}` : "Register a cluster";
-  document.getElementById("register-button").textContent = c ? "Save changes" : "Register cluster";
-  document.getElementById("edit-cancel").hidden = !c;
-  for (const [name, , kind, hint] of CLUSTER_FIELDS) {
-    const el = form.elements[name];
-    if (kind === "checkbox") el.checked = !!(c && c[name]);
-    else if (c || !["organization", "project"].includes(name)) el.value = c ? c[name] || "" : "";
-    el.readOnly = !!c && !EDITABLE.includes(name) && !["username", "password"].includes(name);
-    if (name === "username" || name === "password") el.placeholder = c ? (c.has_credentials ? "leave empty to keep the one set" : "none set") : hint || "";
-  }
-  if (c) form.elements.endpoint.focus();
-  return c;
-}
-
-// updateCluster sends what the form changed of cluster c; it says
-// whether it was saved.
-async function updateCluster(form, c) {
-  form.querySelectorAll(".field-error").forEach((e) => (e.textContent = ""));
-  const message = document.getElementById("register-message");
-  message.className = "notice";
-  message.textContent = "";
-  const body = {};
-  for (const name of EDITABLE) {
-    const el = form.elements[name];
-    const value = el.type === "checkbox" ? el.checked : el.value.trim();
-    if (value !== (el.type === "checkbox" ? !!c[name] : c[name] || "")) body[name] = value;
-  }
-  // Credentials change together, and only when typed.
-  if (form.elements.username.value !== "" || form.elements.password.value !== "") {
-    body.username = form.elements.username.value.trim();
-    body.password = form.elements.password.value;
-  }
-  if (!Object.keys(body).length) {
-    message.textContent = "Nothing changed.";
-    return false;
-  }
-  const button = document.getElementById("register-button");
-  button.disabled = true;
-  try {
-    const saved = await api("PATCH", "/v1/clusters/" + encodeURIComponent(c.id), body);
-    message.className = "notice ok";
-    message.textContent = `Saved ${saved.name}: ${Object.keys(body).filter((k) => k !== "password").map((k) => (k === "username" ? "credentials" : k)).join(", ")} changed.`;
-    refreshPage();
-    return true;
-  } catch (e) {
-    message.className = "notice bad";
-    showApiError(form, message, e);
-    return false;
-  } finally {
-    button.disabled = !canDrive();
-  }
-}
-
-// unask puts a Remove button back as it was before its question.
-function unask(button) {
-  delete button.dataset.confirming;
-  button.className = "plain";
-  button.textContent = "Remove";
-}
-
-async function removeCluster(button) {
-  const message = document.getElementById("remove-message");
-  if (!("confirming" in button.dataset)) {
-    document.querySelectorAll("#clusters button[data-confirming]").forEach(unask);
-    button.dataset.confirming = "";
-    button.className = "danger";
-    button.textContent = `Remove ${button.dataset.name}?`;
-    // Unanswered, the question goes, and the list refreshes again.
-    setTimeout(() => { if ("confirming" in button.dataset) unask(button); }, 10000);
-    return;
-  }
-  button.disabled = true;
-  try {
-    await api("DELETE", "/v1/clusters/" + encodeURIComponent(button.dataset.remove));
-    message.className = "notice ok";
-    message.textContent = `Removed ${button.dataset.name} from the registry.`;
-  } catch (e) {
-    message.className = "notice bad";
-    message.textContent = e.message;
-  }
-  delete button.dataset.confirming;
-  refreshPage();
 }
 
 function failed(gen, sel, e) {
