@@ -123,18 +123,6 @@ func (s *Server) live(v *projections.MigrationView) {
 	v.RatesAt(time.Now())
 }
 
-func (s *Server) listMigrations(c echo.Context) error {
-	p := principal(c)
-	out := []*projections.MigrationView{}
-	for _, v := range newestFirst(s.cfg.Migrations.List(), func(v *projections.MigrationView) time.Time { return v.CreatedAt }) {
-		if p.CanView(v.Organization) {
-			s.live(v)
-			out = append(out, v)
-		}
-	}
-	return c.JSON(http.StatusOK, map[string]any{"migrations": out})
-}
-
 func (s *Server) getMigration(c echo.Context) error {
 	v, err := s.visibleMigration(c)
 	if err != nil {
@@ -170,6 +158,19 @@ func query(c echo.Context, names ...string) (map[string]string, error) {
 	return out, nil
 }
 
+// limitOf reads ?limit, a page's size from 1 to 1000 (dflt when absent).
+func limitOf(q map[string]string, dflt int) (int, error) {
+	v, ok := q["limit"]
+	if !ok {
+		return dflt, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "limit", Message: "limit must be from 1 to 1000"}
+	}
+	return n, nil
+}
+
 // migrationEvents pages through the audit history:
 // ?after=SEQ&limit=N[&steps=true]. A page reads the N stored batches
 // (one command's events each, never split) after SEQ and no more, so it
@@ -184,7 +185,7 @@ func (s *Server) migrationEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	after, limit := uint64(0), 100
+	after := uint64(0)
 	if v, ok := q["after"]; ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -192,12 +193,9 @@ func (s *Server) migrationEvents(c echo.Context) error {
 		}
 		after = uint64(n)
 	}
-	if v, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "limit", Message: "limit must be from 1 to 1000"}
-		}
-		limit = n
+	limit, err := limitOf(q, 100)
+	if err != nil {
+		return err
 	}
 	var keep func(domain.Event) bool
 	switch v, ok := q["steps"]; {

@@ -70,13 +70,14 @@ func oneArg(fs *flag.FlagSet, what string) (string, error) {
 
 // listed asks for a list, each item into out. With --json it prints the
 // API's answer as it is instead, and says that nothing is left to print.
-func listed(fs *flag.FlagSet, newClient func() (*client, error), args []string, path string, out any, stdout io.Writer) (bool, error) {
+// path is read once the flags are parsed, and knows whether --json is.
+func listed(fs *flag.FlagSet, newClient func() (*client, error), args []string, path func(asJSON bool) string, out any, stdout io.Writer) (bool, error) {
 	asJSON := fs.Bool("json", false, "print the API's answer as it is")
 	var raw json.RawMessage
-	if err := callWith(fs, newClient, args, 0, "arguments", "GET", func([]string) string { return path }, &raw); err != nil {
+	if err := callWith(fs, newClient, args, 0, "arguments", "GET", func([]string) string { return path(*asJSON) }, &raw); err != nil {
 		return false, err
 	}
-	return decodeOrPrint(raw, *asJSON, out, stdout, path)
+	return decodeOrPrint(raw, *asJSON, out, stdout, "the list")
 }
 
 // decodeOrPrint decodes an answer into out for a command to print in its

@@ -38,7 +38,7 @@ func clusterSub(sub string, args []string, stdout io.Writer) error {
 		var out struct {
 			Clusters []clusterJSON `json:"clusters"`
 		}
-		if table, err := listed(fs, newClient, args, "/v1/clusters", &out, stdout); !table {
+		if table, err := listed(fs, newClient, args, func(bool) string { return "/v1/clusters" }, &out, stdout); !table {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

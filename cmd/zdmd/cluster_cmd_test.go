@@ -272,3 +272,46 @@ func TestClusterShowReadsAsLines(t *testing.T) {
 		t.Errorf("cluster show --json: exit %d: %s", code, out.String())
 	}
 }
+
+// migration list sends its filters and asks for summaries for its table
+// (full views for --json, unless --summary), says how to go on when the
+// page was cut, and names its flag when the API refuses a value.
+func TestMigrationListAsksForWhatItPrints(t *testing.T) {
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.RawQuery)
+		if r.URL.Query().Get("state") == "paused" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":{"code":"invalid_field","field":"state","message":"state must be running, ended or a migration state"}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"migrations":[{"id":"m-2","state":"syncing","created_at":"2026-12-05T01:16:52Z"}],"more":true,"next_after":"m-2"}`))
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		args        []string
+		query, want string
+	}{
+		{[]string{"--state", "running", "--source", "c-9", "--limit", "1"}, "limit=1&source_cluster_id=c-9&state=running&view=summary", "more: the next ones with --after m-2"},
+		{[]string{"--after", "m-2"}, "after=m-2&view=summary", "m-2  syncing"},
+		{[]string{"--json"}, "", `"next_after": "m-2"`},
+		{[]string{"--json", "--summary"}, "view=summary", `"more": true`},
+	} {
+		asked = nil
+		var out, errOut bytes.Buffer
+		if code := run(append(append([]string{"migration", "list"}, c.args...), "--token", "x", "--api", srv.URL), &out, &errOut); code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.args, code, errOut.String())
+		}
+		if len(asked) != 1 || asked[0] != c.query {
+			t.Errorf("%v asked %q, want %q", c.args, asked, c.query)
+		}
+		if !strings.Contains(out.String(), c.want) {
+			t.Errorf("%v: no %q in\n%s", c.args, c.want, out.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	run([]string{"migration", "list", "--state", "paused", "--token", "x", "--api", srv.URL}, &out, &errOut)
+	if got := strings.TrimSpace(errOut.String()); got != "zdmd: --state: must be running, ended or a migration state" {
+		t.Errorf("a refused state reads %q", got)
+	}
+}

@@ -32,27 +32,7 @@ func migrationSub(sub string, args []string, stdout io.Writer) error {
 	newClient := clientFlags(fs)
 	switch sub {
 	case "list":
-		var out struct {
-			Migrations []projections.MigrationView `json:"migrations"`
-		}
-		if table, err := listed(fs, newClient, args, "/v1/migrations", &out, stdout); !table {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSTATE\tSTAGE\tSOURCE\tTARGET\tROWS\tLAG\tSTARTED")
-		for _, m := range out.Migrations {
-			lag := "-"
-			if m.LagSeconds != nil && !domain.IsTerminal(m.State) {
-				lag = humanDuration(time.Duration(*m.LagSeconds * float64(time.Second)))
-			}
-			source := m.Source.Name
-			if source == "" {
-				source = m.SourceClusterID
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", m.ID, m.State, m.Stage, source, m.Target.Name,
-				m.Progress.RowsCopied, m.Progress.RowsTotal, lag, m.CreatedAt.UTC().Format("2006-01-02 15:04"))
-		}
-		return tw.Flush()
+		return migrationList(fs, newClient, args, stdout)
 	case "show":
 		return migrationShow(fs, newClient, args, stdout)
 	case "cancel":
@@ -187,7 +167,7 @@ func flagNamed(err error) error {
 		"target.organization": "--target-organization", "target.provisioner": "--provisioner",
 		"options.lag_threshold_seconds": "--lag-threshold", "options.sync_time_limit": "--sync-time-limit",
 		"options.on_forbidden_op": "--on-forbidden-op", "options.auto_id": "--auto-id", "options.copy_rate_limit": "--copy-rate-limit",
-		"options.copy_mode": "--copy-mode",
+		"options.copy_mode": "--copy-mode", "state": "--state", "limit": "--limit", "after": "--after",
 	}
 	f := flags[ae.Field]
 	if f == "" && strings.HasPrefix(ae.Field, "options.notify") {
