@@ -102,8 +102,10 @@ func NewServer(cfg Config) *Server {
 	e.GET("/v1/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", openAPIDocument) })
 
 	if cfg.Console != nil {
+		// HEAD too: a monitor that checks the page asks for no body.
 		for _, p := range cfg.Console.Paths() {
 			e.GET(p, echo.WrapHandler(cfg.Console))
+			e.HEAD(p, echo.WrapHandler(cfg.Console))
 		}
 	}
 

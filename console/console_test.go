@@ -262,6 +262,11 @@ func TestConsoleCancels(t *testing.T) {
 	if row := eval[string](b, `document.querySelector("#migrations tr[data-migration]").innerText`); !strings.Contains(row, "prod-2 → copy-2") {
 		t.Errorf("the newest migration's row does not name its source and target: %q", row)
 	}
+	// The list shows what runs, or what ended.
+	for state, want := range map[string]string{"running": second, "ended": id} {
+		eval[bool](b, `(() => { const s = document.getElementById("list-state"); s.value = "`+state+`"; return s.dispatchEvent(new Event("change")); })()`)
+		b.until("the "+state+" migration alone", `[...document.querySelectorAll("#migrations tr[data-migration]")].map((r) => r.dataset.migration).join() == "`+want+`"`, 10*time.Second)
+	}
 	b.run(chromedp.Navigate(s.URL + "/#/clusters"))
 	b.until("the clusters", `document.querySelectorAll("#clusters tr[data-cluster]").length >= 2`, 10*time.Second)
 	var want []string
@@ -298,6 +303,11 @@ func TestConsoleServesOnlyItsAssets(t *testing.T) {
 		}
 		if path == "/v1/nope" && strings.Contains(string(r.Body), "<html") {
 			t.Errorf("GET /v1/nope answered with the console page")
+		}
+	}
+	for _, path := range []string{"/", "/app.js"} {
+		if r := s.Do(t, "HEAD", path, "", nil); r.Status != 200 || len(r.Body) != 0 {
+			t.Errorf("HEAD %s: %d with %d bytes, want 200 and none", path, r.Status, len(r.Body))
 		}
 	}
 	r := s.Do(t, "GET", "/", "", nil)

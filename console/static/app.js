@@ -263,12 +263,19 @@ const CHOICES = {
 
 const fieldId = (name) => "f-" + name.replace(/\./g, "-");
 
+// MIGRATIONS_SHOWN is how many migrations the list shows, the newest.
+const MIGRATIONS_SHOWN = 200;
+
 function migrationsPage() {
   const disabled = canDrive() ? "" : "disabled";
   const rows = formRows(FORM_FIELDS, disabled, CHOICES);
   main.innerHTML = `
     <h1>Migrations</h1>
-    <div class="card scroll" id="migrations">Loading…</div>
+    <div class="card">
+      <label class="inline">Show <select id="list-state"><option value="">all</option><option value="running">running</option><option value="ended">ended</option></select></label>
+      <div class="scroll" id="migrations">Loading…</div>
+      <p class="muted" id="list-more" hidden></p>
+    </div>
     <div class="card">
       <h2>Start a migration</h2>
       ${canDrive() ? "" : '<p class="muted">Your role can view migrations but not start them.</p>'}
@@ -287,13 +294,22 @@ function migrationsPage() {
     sel.innerHTML = (r.provisioners || []).map((p) => `<option value="${esc(p)}">${esc(p)}</option>`).join("");
   }).catch(() => {});
   let sourcesShown = "";
+  const shownState = document.getElementById("list-state");
+  shownState.addEventListener("change", () => refreshPage());
   return {
     async refresh() {
+      // Summaries, the newest first: a list of many large migrations
+      // stays small at one refresh a second.
+      let path = `/v1/migrations?view=summary&limit=${MIGRATIONS_SHOWN}`;
+      if (shownState.value) path += "&state=" + encodeURIComponent(shownState.value);
       let list, clusters;
       try {
-        [list, clusters] = await Promise.all([api("GET", "/v1/migrations"), api("GET", "/v1/clusters")]);
+        [list, clusters] = await Promise.all([api("GET", path), api("GET", "/v1/clusters")]);
       } catch (e) { return failed(gen, "#migrations", e); }
       if (gen !== generation) return;
+      const more = document.getElementById("list-more");
+      more.hidden = !list.more;
+      more.textContent = list.more ? `The newest ${MIGRATIONS_SHOWN} are shown; zdmd migration list --after ${list.next_after} lists the older ones.` : "";
       const sources = (clusters.clusters || []).filter((c) => c.status !== "Deleted");
       const key = sources.map((c) => c.id + c.status).join();
       if (key !== sourcesShown) { // only when it changed, so a choice in progress survives
