@@ -71,6 +71,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	}
 	w := startWriter(t, haFrontend, seededTargets(), 60)
 	endpoint := startProbe(t, haFrontend)
+	reads := startReader(t, haFrontend, "default", "str_c0")
 	time.Sleep(2 * time.Second)
 	id := start(t, f.Procs[1], src, map[string]any{"lag_threshold_seconds": 5})
 	// Registered after the first instances': it runs before the
@@ -190,8 +191,12 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 			pause += " (" + sw.String() + ")"
 		}
 	}
+	reads.stop()
 	t.Logf("client through HAProxy: %d acknowledged, %d failed (last: %s); switch pause %s; target: %s",
 		stats.Acknowledged, stats.Failed, stats.LastErr, pause, rep)
+	// A read relayed to a killed instance is sent again to the next; one
+	// fails only when the reader's own connection went to the killed one.
+	t.Logf("reader through HAProxy: %s", reads)
 	for _, ev := range []string{"switched_over", "verified"} {
 		if count(eventTypes(t, f.Any(), id), ev) == 0 {
 			t.Fatalf("no %s in the history", ev)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,10 @@ const (
 	// (for the moment a lease changes hands) never pass a call around.
 	relayHops    = "zdm-relay-hops"
 	maxRelayHops = 2
+	// relayAnswered is the trailer an instance sets on every relayed call
+	// it answers: a relayed call that ends without it ended with the
+	// connection to the instance, which never answered it.
+	relayAnswered = "zdm-relay-answered"
 	// relayWait bounds how long a call waits for an instance to drive.
 	relayWait = 10 * time.Second
 	// relayPoll is how often a waiting call looks again.
@@ -208,6 +213,9 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 	if in, ok := metadata.FromIncomingContext(ctx); ok && len(in.Get(relayHops)) > 0 {
 		hops, _ = strconv.Atoi(in.Get(relayHops)[0])
 	}
+	if hops > 0 {
+		ss.SetTrailer(metadata.Pairs(relayAnswered, "1"))
+	}
 	giveUp := time.NewTimer(relayWait)
 	defer giveUp.Stop()
 	for {
@@ -222,7 +230,14 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 		if hops < maxRelayHops {
 			if addr := e.driving(); addr != "" {
 				if cc := e.ready(ctx, addr); cc != nil {
-					return e.relay(ss, cc, method, req, hops+1)
+					lost, err := e.relay(ss, cc, method, req, hops+1)
+					if !lost || !repeatable(method) {
+						return err
+					}
+					// The driving instance went with the read: it is sent
+					// again to whichever drives next. A write is not: the
+					// instance may have sent it on to the source.
+					e.logger.Info("the driving zdmd was lost with a relayed read; sending it again", "cluster", e.clusterID, "method", method, "err", err)
 				}
 			}
 		}
@@ -265,15 +280,21 @@ func (e *Endpoint) ready(ctx context.Context, addr string) *grpc.ClientConn {
 }
 
 // relay passes a call to the driving instance's endpoint and its answer
-// back, status and metadata as they were.
-func (e *Endpoint) relay(ss grpc.ServerStream, cc *grpc.ClientConn, method string, req []byte, hops int) error {
+// back, status and metadata as they were. lost says that the connection
+// to the instance ended with the call unanswered: nothing was given to
+// the client then, and the call may be sent again.
+func (e *Endpoint) relay(ss grpc.ServerStream, cc *grpc.ClientConn, method string, req []byte, hops int) (lost bool, err error) {
 	in, _ := metadata.FromIncomingContext(ss.Context())
 	out := outgoing(in)
 	out.Set(relayHops, strconv.Itoa(hops))
 	var resp []byte
 	var header, trailer metadata.MD
-	err := cc.Invoke(metadata.NewOutgoingContext(ss.Context(), out), method, &req, &resp,
+	err = cc.Invoke(metadata.NewOutgoingContext(ss.Context(), out), method, &req, &resp,
 		grpc.ForceCodecV2(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
+	if err != nil && status.Code(err) == codes.Unavailable && len(trailer.Get(relayAnswered)) == 0 && ss.Context().Err() == nil {
+		return true, err
+	}
+	trailer.Delete(relayAnswered)
 	if len(header) > 0 {
 		_ = ss.SetHeader(header)
 	}
@@ -281,9 +302,28 @@ func (e *Endpoint) relay(ss grpc.ServerStream, cc *grpc.ClientConn, method strin
 		ss.SetTrailer(trailer)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	return ss.SendMsg(&resp)
+	return false, ss.SendMsg(&resp)
+}
+
+// repeatable says whether a call may be sent twice: a read of Milvus's
+// service, which changes nothing.
+func repeatable(method string) bool {
+	name, ok := strings.CutPrefix(method, "/"+milvusService+"/")
+	if !ok {
+		return false
+	}
+	switch name {
+	case "Search", "HybridSearch", "Query", "CalcDistance", "RunAnalyzer", "Dummy":
+		return true
+	}
+	for _, prefix := range []string{"Get", "Describe", "Show", "Has", "List", "Select", "Check"} {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutStream is a call's stream whose context also ends when its term's

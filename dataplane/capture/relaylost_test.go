@@ -1,0 +1,163 @@
+package capture
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+const searchMethod = "/milvus.proto.milvus.MilvusService/Search"
+
+// holdingMilvus answers DescribeCollection at once; every other call is
+// counted, told on reached, and answered only once release is closed (or
+// dropped when its caller goes).
+func holdingMilvus(t *testing.T) (addr string, calls *atomic.Int64, reached chan string, release chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	described, _ := proto.Marshal(&milvuspb.DescribeCollectionResponse{Schema: benchSchema})
+	calls, reached, release = &atomic.Int64{}, make(chan string, 16), make(chan struct{})
+	s := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+		var req []byte
+		if err := ss.RecvMsg(&req); err != nil {
+			return err
+		}
+		m, _ := grpc.MethodFromServerStream(ss)
+		if strings.HasSuffix(m, "/DescribeCollection") {
+			return ss.SendMsg(&described)
+		}
+		calls.Add(1)
+		reached <- m
+		select {
+		case <-release:
+		case <-ss.Context().Done():
+			return ss.Context().Err()
+		}
+		resp := []byte{}
+		return ss.SendMsg(&resp)
+	}))
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(s.Stop)
+	return ln.Addr().String(), calls, reached, release
+}
+
+// A read relayed to the driving instance when that instance dies is sent
+// again to the one that drives next, and answered. A write is not: the
+// lost instance may have sent it on to the source, so its client is told
+// the call failed, as it was before.
+func TestAReadRelayedToALostInstanceGoesToTheNextOne(t *testing.T) {
+	for _, c := range []struct {
+		method    string
+		req       []byte
+		answered  bool
+		upstreams int64
+	}{
+		{searchMethod, []byte{}, true, 2},
+		{upsertMethod, upsertOf(t, 5), false, 1},
+	} {
+		t.Run(c.method[strings.LastIndex(c.method, "/")+1:], func(t *testing.T) {
+			upstream, calls, reached, release := holdingMilvus(t)
+			capA, _ := armedCapture(t)
+			a := NewEndpoint("src", func() string { return "" }, nil)
+			aAddr := serveEndpoint(t, a)
+			a.Drive(NewProxy("src", func() string { return upstream }, capA, nil))
+			var driving atomic.Value
+			driving.Store(aAddr)
+			b := NewEndpoint("src", func() string { return driving.Load().(string) }, nil)
+			bAddr := serveEndpoint(t, b)
+
+			cc, err := grpc.NewClient(bAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cc.Close()
+			done := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				var resp []byte
+				done <- cc.Invoke(ctx, c.method, &c.req, &resp, grpc.ForceCodecV2(upstreamCodec{}))
+			}()
+			select {
+			case <-reached:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the call never reached the source")
+			}
+			// The driving instance dies with the call, and another drives.
+			driving.Store("")
+			a.server.Stop()
+			capC, _ := armedCapture(t)
+			next := NewEndpoint("src", func() string { return "" }, nil)
+			nextAddr := serveEndpoint(t, next)
+			next.Drive(NewProxy("src", func() string { return upstream }, capC, nil))
+			driving.Store(nextAddr)
+			close(release)
+
+			select {
+			case err := <-done:
+				if c.answered && err != nil {
+					t.Fatalf("the read was not answered: %v", err)
+				}
+				if !c.answered && status.Code(err) != codes.Unavailable {
+					t.Fatalf("the write: %v, want Unavailable", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no answer")
+			}
+			if n := calls.Load(); n != c.upstreams {
+				t.Fatalf("the source got the call %d times, want %d", n, c.upstreams)
+			}
+		})
+	}
+}
+
+// A read the driving instance answered with an error, its source's
+// Unavailable included, is passed on as it is, not sent again: only a
+// call the instance never answered is.
+func TestAReadTheDrivingInstanceAnsweredIsNotSentAgain(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close()
+	capA, _ := armedCapture(t)
+	a := NewEndpoint("src", func() string { return "" }, nil)
+	aAddr := serveEndpoint(t, a)
+	a.Drive(NewProxy("src", func() string { return down }, capA, nil))
+	var relays atomic.Int64
+	b := NewEndpoint("src", func() string { relays.Add(1); return aAddr }, nil)
+	bAddr := serveEndpoint(t, b)
+	cc, err := grpc.NewClient(bAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), relayWait+5*time.Second)
+	defer cancel()
+	req, resp := []byte{}, []byte(nil)
+	var header, trailer metadata.MD
+	err = cc.Invoke(ctx, searchMethod, &req, &resp, grpc.ForceCodecV2(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
+	if err == nil {
+		t.Fatal("a search of a source that is down was answered")
+	}
+	if n := relays.Load(); n != 1 {
+		t.Fatalf("the search was relayed %d times, want once: %v", n, err)
+	}
+	if len(trailer.Get(relayAnswered)) > 0 || len(header.Get(relayAnswered)) > 0 {
+		t.Fatalf("the client was given the relay's own mark: %v %v", header, trailer)
+	}
+}
