@@ -274,6 +274,9 @@ func TestClusterEndpoints(t *testing.T) {
 	if r := s.Do(t, "DELETE", "/v1/clusters/c-missing", st.AdminToken, nil); r.Status != 404 {
 		t.Fatalf("delete missing: %d", r.Status)
 	}
+	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, map[string]any{"proxy_listen": "127.0.0.1:19598"}); r.Status != 200 {
+		t.Fatalf("a proxy again: %d %s", r.Status, r.Body)
+	}
 	// R5: a locked source cannot be deleted.
 	m := startMigration(t, s, st.OrgAdminToken, id)
 	if m.Status != 202 {
@@ -292,6 +295,16 @@ func TestClusterEndpoints(t *testing.T) {
 	}
 	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, map[string]any{"endpoint": "prod.milvus.test:19530"}); r.Status != 200 {
 		t.Errorf("the same endpoint again: %d %s", r.Status, r.Body)
+	}
+	// Its proxy neither moves nor goes: the applications write through it.
+	for _, v := range []string{"127.0.0.1:19597", ""} {
+		if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, map[string]any{"proxy_listen": v}); r.Status != 409 ||
+			r.ErrorCode(t) != "cluster_locked" || r.ErrorField(t) != "proxy_listen" || !strings.Contains(string(r.Body), "cut them off") {
+			t.Errorf("proxy_listen %q of a locked cluster: %d %s", v, r.Status, r.Body)
+		}
+	}
+	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, map[string]any{"proxy_listen": "127.0.0.1:19598", "spare": false}); r.Status != 200 {
+		t.Errorf("the same proxy_listen again: %d %s", r.Status, r.Body)
 	}
 	mid := m.JSON(t)["id"].(string)
 	s.Do(t, "POST", "/v1/migrations/"+mid+"/cancel", st.OrgAdminToken, nil)

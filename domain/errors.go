@@ -133,5 +133,12 @@ func LockedFieldError(field string) error {
 	return &ValidationError{Field: field, Message: "cannot change while the cluster is in a running migration", Err: ErrClusterLocked}
 }
 
+// LockedProxyError refuses a change of the proxy address of a source a
+// migration runs on: its applications write through that address.
+func LockedProxyError(migrationID string) error {
+	return &ValidationError{Field: "proxy_listen", Err: ErrClusterLocked,
+		Message: fmt.Sprintf("cannot change while migration %s runs: the applications reach the source through this address, and moving it would cut them off; change it once the migration has ended", migrationID)}
+}
+
 // FieldError builds a ValidationError.
 func FieldError(field, msg string) error { return &ValidationError{Field: field, Message: msg} }

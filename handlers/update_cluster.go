@@ -88,6 +88,9 @@ func (s *Service) UpdateCluster(ctx context.Context, p domain.Principal, command
 	if u.Endpoint != nil && (c.LockedBy != "" || c.ClaimedBy != "") && *u.Endpoint != c.Endpoint {
 		return nil, domain.LockedFieldError("endpoint")
 	}
+	if u.ProxyListen != nil && *u.ProxyListen != c.ProxyListen && c.ProxyListen != "" && c.LockedBy != "" {
+		return nil, domain.LockedProxyError(c.LockedBy)
+	}
 	if u.ProxyListen != nil && *u.ProxyListen != c.ProxyListen {
 		if err := s.freeListen(*u.ProxyListen, id, c.Organization); err != nil {
 			return nil, err
