@@ -38,8 +38,9 @@ type endpoints struct {
 
 type runningEndpoint struct {
 	listen
-	ep   *capture.Endpoint
-	done chan struct{}
+	ep    *capture.Endpoint
+	certs *capture.ServerCerts // nil in plain text
+	done  chan struct{}
 }
 
 // listen is how an endpoint listens: where, and with the proxy TLS of
@@ -149,6 +150,15 @@ func (es *endpoints) reconcile() {
 	before := len(es.running)
 	gone := 0
 	for id, re := range es.running {
+		if w := want[id]; w != re.listen && w.addr == re.addr && w.tlsSeq != 0 && re.certs != nil {
+			// A new certificate: the next handshakes take it, and the
+			// applications' connections stay.
+			err := es.rotate(id, re, w)
+			if err == nil {
+				continue
+			}
+			es.m.logger.Error("the proxy's new certificate could not be taken in place; restarting its listener", "cluster", id, "err", err)
+		}
 		if want[id] != re.listen {
 			re.ep.Stop()
 			<-re.done
@@ -164,7 +174,7 @@ func (es *endpoints) reconcile() {
 		ep := capture.NewEndpoint(clusterID, func() string { return es.m.drivingEndpoint(clusterID) }, es.m.logger.With("proxy", clusterID))
 		ep.CountRefusals(es.m.metrics.Refused)
 		ep.CarryREST(restgate.New)
-		ln, err := es.listen(id, l, ep)
+		ln, certs, err := es.listen(id, l, ep)
 		if err != nil {
 			if es.failed[id] != l {
 				es.m.logger.Error("proxy cannot listen; retrying every second", "cluster", id, "proxy_listen", l.addr, "err", err)
@@ -174,7 +184,7 @@ func (es *endpoints) reconcile() {
 			continue
 		}
 		delete(es.failed, id)
-		re := &runningEndpoint{listen: l, ep: ep, done: make(chan struct{})}
+		re := &runningEndpoint{listen: l, ep: ep, certs: certs, done: make(chan struct{})}
 		es.running[id] = re
 		go func() {
 			defer close(re.done)
@@ -191,32 +201,52 @@ func (es *endpoints) reconcile() {
 }
 
 // listen opens l for a cluster's endpoint ep, with the cluster's proxy
-// TLS if it has one.
-func (es *endpoints) listen(clusterID string, l listen, ep *capture.Endpoint) (net.Listener, error) {
-	var t *domain.ServerTLS
+// TLS if it has one (certs, nil in plain text).
+func (es *endpoints) listen(clusterID string, l listen, ep *capture.Endpoint) (net.Listener, *capture.ServerCerts, error) {
+	var certs *capture.ServerCerts
 	if l.tlsSeq != 0 {
-		ctx, cancel := context.WithTimeout(es.m.baseCtx, 5*time.Second)
-		creds, err := es.m.service.ClusterCredentials(ctx, clusterID)
-		cancel()
+		t, err := es.proxyTLS(clusterID)
 		if err != nil {
-			return nil, fmt.Errorf("proxy_tls: %w", err)
+			return nil, nil, err
 		}
-		if t = creds.ProxyTLS; t == nil {
-			return nil, errors.New("proxy_tls: the cluster's certificate is not in the credential store")
+		if certs, err = capture.NewServerCerts(*t); err != nil {
+			return nil, nil, err
 		}
-		if err := ep.RelayWith(*t); err != nil {
-			return nil, err
-		}
+		ep.RelayWith(certs)
 	}
 	ln, err := net.Listen("tcp", l.addr)
-	if err != nil || t == nil {
-		return ln, err
+	if err != nil || certs == nil {
+		return ln, nil, err
 	}
-	tln, err := capture.TLSListener(ln, *t)
+	return certs.Listener(ln), certs, nil
+}
+
+// rotate gives a running endpoint the proxy TLS of w, in place.
+func (es *endpoints) rotate(clusterID string, re *runningEndpoint, w listen) error {
+	t, err := es.proxyTLS(clusterID)
 	if err != nil {
-		ln.Close()
+		return err
 	}
-	return tln, err
+	if err := re.certs.Rotate(*t); err != nil {
+		return err
+	}
+	re.listen = w
+	es.m.logger.Info("milvus proxy serving with a new certificate; connections made before keep theirs", "cluster", clusterID, "listen", w.addr)
+	return nil
+}
+
+// proxyTLS reads a cluster's proxy TLS from the credential store.
+func (es *endpoints) proxyTLS(clusterID string) (*domain.ServerTLS, error) {
+	ctx, cancel := context.WithTimeout(es.m.baseCtx, 5*time.Second)
+	defer cancel()
+	creds, err := es.m.service.ClusterCredentials(ctx, clusterID)
+	if err != nil {
+		return nil, fmt.Errorf("proxy_tls: %w", err)
+	}
+	if creds.ProxyTLS == nil {
+		return nil, errors.New("proxy_tls: the cluster's certificate is not in the credential store")
+	}
+	return creds.ProxyTLS, nil
 }
 
 func (es *endpoints) stopAll() {
