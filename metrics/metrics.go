@@ -17,6 +17,7 @@ type Metrics struct {
 	lag        *prometheus.GaugeVec
 	migrations *prometheus.GaugeVec
 	refusals   *prometheus.CounterVec
+	relayLost  *prometheus.CounterVec
 }
 
 // Progress is a running migration's copy progress.
@@ -42,8 +43,12 @@ func New(allStates []string, states func() map[string]int, progress func() map[s
 			Name: "zdm_proxy_refusals_total",
 			Help: "Calls the proxies refused (an operation a running migration forbids, a write it cannot take), by method.",
 		}, []string{"method"}),
+		relayLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zdm_proxy_relay_lost_total",
+			Help: "Calls relayed to the driving zdmd that died before answering: reads sent again to the next (outcome resent), writes whose client was told UNAVAILABLE (outcome failed).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.lag, m.refusals,
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.lag, m.refusals, m.relayLost,
 		&stateCollector{m: m, all: allStates, states: states}, &progressCollector{progress: progress})
 	return m
 }
@@ -55,6 +60,16 @@ func (m *Metrics) ObserveLag(_ context.Context, migrationID string, _ time.Time,
 
 // Refused counts a call of method (its short name) a proxy refused.
 func (m *Metrics) Refused(method string) { m.refusals.WithLabelValues(method).Inc() }
+
+// RelayLost counts a relayed call the driving instance died with: a read
+// sent again (resent), or a write failed.
+func (m *Metrics) RelayLost(resent bool) {
+	outcome := "failed"
+	if resent {
+		outcome = "resent"
+	}
+	m.relayLost.WithLabelValues(outcome).Inc()
+}
 
 // KeyWaits is how many writes the proxy held back for the order of writes
 // of the same keys, and how long they waited in all.

@@ -28,3 +28,18 @@ func TestKeyWaitsAreExportedAsCounters(t *testing.T) {
 		t.Errorf("the counter is not read at scrape time:\n%s", body)
 	}
 }
+
+func TestLostRelaysAreCountedByOutcome(t *testing.T) {
+	m := New(nil, func() map[string]int { return nil }, func() map[string]Progress { return nil })
+	m.RelayLost(true)
+	m.RelayLost(true)
+	m.RelayLost(false)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{`zdm_proxy_relay_lost_total{outcome="resent"} 2`, `zdm_proxy_relay_lost_total{outcome="failed"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("no %q in\n%s", want, body)
+		}
+	}
+}

@@ -173,6 +173,7 @@ func (es *endpoints) reconcile() {
 		clusterID := id
 		ep := capture.NewEndpoint(clusterID, func() string { return es.m.drivingEndpoint(clusterID) }, es.m.logger.With("proxy", clusterID))
 		ep.CountRefusals(es.m.metrics.Refused)
+		ep.CountLostRelays(es.m.metrics.RelayLost)
 		ep.CarryREST(restgate.New)
 		ln, certs, err := es.listen(id, l, ep)
 		if err != nil {

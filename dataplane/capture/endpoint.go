@@ -66,6 +66,8 @@ type Endpoint struct {
 	gate      Gate
 	closeGate func()
 	refused   func(method string)
+	// lost counts the relayed calls the driving instance died with.
+	lost func(resent bool)
 
 	mu      sync.Mutex
 	term    *drive
@@ -99,6 +101,10 @@ func NewEndpoint(clusterID string, driving func() string, logger *slog.Logger) *
 
 // CountRefusals makes the endpoint count the REST calls it refuses.
 func (e *Endpoint) CountRefusals(count func(method string)) { e.refused = count }
+
+// CountLostRelays makes the endpoint count the relayed calls the driving
+// instance died with: resent for a read sent again, else a write failed.
+func (e *Endpoint) CountLostRelays(count func(resent bool)) { e.lost = count }
 
 // Gate makes the handler of Milvus's RESTful API from a gRPC connection
 // to the endpoint itself; notCarried answers the calls it does not carry.
@@ -231,6 +237,9 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 			if addr := e.driving(); addr != "" {
 				if cc := e.ready(ctx, addr); cc != nil {
 					lost, err := e.relay(ss, cc, method, req, hops+1)
+					if lost && e.lost != nil {
+						e.lost(repeatable(method))
+					}
 					if !lost || !repeatable(method) {
 						return err
 					}

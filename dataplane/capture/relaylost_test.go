@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,9 +65,10 @@ func TestAReadRelayedToALostInstanceGoesToTheNextOne(t *testing.T) {
 		req       []byte
 		answered  bool
 		upstreams int64
+		counted   string
 	}{
-		{searchMethod, []byte{}, true, 2},
-		{upsertMethod, upsertOf(t, 5), false, 1},
+		{searchMethod, []byte{}, true, 2, "resent"},
+		{upsertMethod, upsertOf(t, 5), false, 1, "failed"},
 	} {
 		t.Run(c.method[strings.LastIndex(c.method, "/")+1:], func(t *testing.T) {
 			upstream, calls, reached, release := holdingMilvus(t)
@@ -77,6 +79,13 @@ func TestAReadRelayedToALostInstanceGoesToTheNextOne(t *testing.T) {
 			var driving atomic.Value
 			driving.Store(aAddr)
 			b := NewEndpoint("src", func() string { return driving.Load().(string) }, nil)
+			var counted []string
+			var mu sync.Mutex
+			b.CountLostRelays(func(resent bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				counted = append(counted, map[bool]string{true: "resent", false: "failed"}[resent])
+			})
 			bAddr := serveEndpoint(t, b)
 
 			cc, err := grpc.NewClient(bAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -120,6 +129,11 @@ func TestAReadRelayedToALostInstanceGoesToTheNextOne(t *testing.T) {
 			if n := calls.Load(); n != c.upstreams {
 				t.Fatalf("the source got the call %d times, want %d", n, c.upstreams)
 			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(counted) != 1 || counted[0] != c.counted {
+				t.Fatalf("counted %v, want [%s]", counted, c.counted)
+			}
 		})
 	}
 }
@@ -138,8 +152,9 @@ func TestAReadTheDrivingInstanceAnsweredIsNotSentAgain(t *testing.T) {
 	a := NewEndpoint("src", func() string { return "" }, nil)
 	aAddr := serveEndpoint(t, a)
 	a.Drive(NewProxy("src", func() string { return down }, capA, nil))
-	var relays atomic.Int64
+	var relays, lost atomic.Int64
 	b := NewEndpoint("src", func() string { relays.Add(1); return aAddr }, nil)
+	b.CountLostRelays(func(bool) { lost.Add(1) })
 	bAddr := serveEndpoint(t, b)
 	cc, err := grpc.NewClient(bAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -156,6 +171,9 @@ func TestAReadTheDrivingInstanceAnsweredIsNotSentAgain(t *testing.T) {
 	}
 	if n := relays.Load(); n != 1 {
 		t.Fatalf("the search was relayed %d times, want once: %v", n, err)
+	}
+	if n := lost.Load(); n != 0 {
+		t.Fatalf("an answered call was counted lost %d times", n)
 	}
 	if len(trailer.Get(relayAnswered)) > 0 || len(header.Get(relayAnswered)) > 0 {
 		t.Fatalf("the client was given the relay's own mark: %v %v", header, trailer)
