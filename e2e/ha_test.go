@@ -98,11 +98,21 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	}
 	var kills []time.Time
 	var takeovers []time.Duration
+	// What the instances counted of the relayed calls each killed driver
+	// took, read before each kill and once the writes went on after it.
+	var relayedBefore []map[int][2]int
+	var relayedLost [][2]int
+	lost := func() {
+		resent, failed := lostSince(relayedBefore[len(relayedBefore)-1], relayCounts(f.Procs))
+		relayedLost = append(relayedLost, [2]int{resent, failed})
+	}
 	kill := func(moment string) {
+		relayedBefore = append(relayedBefore, relayCounts(f.Procs))
 		kills = append(kills, time.Now())
 		takeovers = append(takeovers, f.KillDriving(moment))
 		if moment != "switch" {
 			recovered()
+			lost()
 		}
 	}
 	// 45,000 rows in all: killed after 5-85 % of them are copied.
@@ -148,6 +158,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		t.Fatalf("the migration ended %s: %+v", m.State, m)
 	}
 	time.Sleep(3 * time.Second) // writes go to the target now
+	lost()
 	stats := w.stop(t)
 	rep := w.check(t, e.bed.Target)
 
@@ -168,8 +179,8 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	}
 	for i, moment := range []string{"copy", "sync", "switch"} {
 		j := min(i+i/2, 3)
-		t.Logf("zdmd killed in the %s: saga taken over after %.2fs; HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %s",
-			moment, takeovers[i].Seconds(), away[j].Seconds(), gaps[j])
+		t.Logf("zdmd killed in the %s: saga taken over after %.2fs; HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %s; of the calls other instances had relayed to it, reads sent again to the next: %d, writes failed: %d",
+			moment, takeovers[i].Seconds(), away[j].Seconds(), gaps[j], relayedLost[i][0], relayedLost[i][1])
 	}
 	t.Logf("NATS node lost in the sync: HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %s; the switch was asked %.2fs after it",
 		away[2].Seconds(), gaps[2], stopSyncAt.Sub(natsLost).Seconds())

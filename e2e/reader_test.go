@@ -3,11 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
 // reader is a client that reads through an endpoint on a connection of
@@ -60,4 +63,45 @@ func (r *reader) String() string {
 		s += " (last: " + r.lastErr + ")"
 	}
 	return s
+}
+
+// relayCounts reads, by index, each running instance's relayed calls a
+// dying driver took (zdm_proxy_relay_lost_total): reads sent again, and
+// writes failed.
+func relayCounts(procs []*st.Proc) map[int][2]int {
+	out := map[int][2]int{}
+	for i, p := range procs {
+		if p == nil || p.Cmd.ProcessState != nil {
+			continue
+		}
+		body, err := p.Get("/metrics")
+		if err != nil {
+			continue
+		}
+		var c [2]int
+		for _, line := range strings.Split(string(body), "\n") {
+			for j, outcome := range []string{"resent", "failed"} {
+				if v, ok := strings.CutPrefix(line, `zdm_proxy_relay_lost_total{outcome="`+outcome+`"} `); ok {
+					n, _ := strconv.ParseFloat(v, 64)
+					c[j] = int(n)
+				}
+			}
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// lostSince is what the instances counted between two readings; one
+// restarted in between counts from nought again, and only what it
+// counted since shows.
+func lostSince(before, after map[int][2]int) (resent, failed int) {
+	for i, a := range after {
+		b := before[i]
+		if a[0] < b[0] || a[1] < b[1] {
+			b = [2]int{}
+		}
+		resent, failed = resent+a[0]-b[0], failed+a[1]-b[1]
+	}
+	return resent, failed
 }
