@@ -160,6 +160,10 @@ func (es *endpoints) reconcile() {
 			es.m.logger.Error("the proxy's new certificate could not be taken in place; restarting its listener", "cluster", id, "err", err)
 		}
 		if want[id] != re.listen {
+			// Said, as its applications lose this address until it is
+			// served again: the proxy moved, stopped, or turned TLS on
+			// or off.
+			es.m.logger.Info("milvus proxy stopping", "cluster", id, "listen", re.addr, "now", want[id].addr)
 			re.ep.Stop()
 			<-re.done
 			delete(es.running, id)
