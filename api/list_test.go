@@ -143,3 +143,34 @@ func TestTheMigrationListFiltersPagesAndSummarizes(t *testing.T) {
 		t.Errorf("globex lists %v, want its own migration alone", got)
 	}
 }
+
+// A route that takes no query parameter refuses one, naming it, and a
+// command given one is not carried out (nor its Idempotency-Key spent):
+// "?dry_run=true" on a start must not start a migration.
+func TestAQueryParameterARouteDoesNotTakeIsRefused(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	src := registerCluster(t, s, "noquery")
+	before := historySize(t, s)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/clusters"}, {"GET", "/v1/clusters/" + src}, {"GET", "/v1/whoami"}, {"GET", "/v1/provisioners"},
+		{"POST", "/v1/migrations"}, {"PATCH", "/v1/clusters/" + src}, {"DELETE", "/v1/clusters/" + src},
+	} {
+		body := map[string]any{"spare": true}
+		if c.path == "/v1/migrations" {
+			body = map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "new", "project": "search", "provisioner": "simulated"}}
+		}
+		r := s.DoKeyed(t, c.method, c.path+"?dry_run=true", st.OrgAdminToken, "k-"+c.method, body)
+		if r.Status != 400 || r.ErrorCode(t) != "unknown_field" || r.ErrorField(t) != "dry_run" {
+			t.Errorf("%s %s?dry_run=true: %d %s, want 400 unknown_field naming dry_run", c.method, c.path, r.Status, r.Body)
+		}
+	}
+	if after := historySize(t, s); after != before {
+		t.Fatalf("the refusals stored %d events", after-before)
+	}
+	// The key of a refused command is still free.
+	r := s.DoKeyed(t, "POST", "/v1/migrations", st.OrgAdminToken, "k-POST", map[string]any{"source_cluster_id": src,
+		"target": map[string]any{"name": "new", "project": "search", "provisioner": "simulated"}})
+	if r.Status != 202 {
+		t.Fatalf("the start without the parameter, same key: %d %s", r.Status, r.Body)
+	}
+}

@@ -147,8 +147,12 @@ func query(c echo.Context, names ...string) (map[string]string, error) {
 	out := map[string]string{}
 	for name, vs := range c.QueryParams() {
 		if !slices.Contains(names, name) {
+			takes := "it takes " + strings.Join(names, ", ")
+			if len(names) == 0 {
+				takes = "it takes none"
+			}
 			return nil, &Error{Status: http.StatusBadRequest, Code: "unknown_field", Field: name,
-				Message: fmt.Sprintf("%s is not a parameter of this route (it takes %s)", name, strings.Join(names, ", "))}
+				Message: fmt.Sprintf("%s is not a parameter of this route (%s)", name, takes)}
 		}
 		if len(vs) > 1 {
 			return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: name, Message: name + " must be given once"}
@@ -156,6 +160,21 @@ func query(c echo.Context, names ...string) (map[string]string, error) {
 		out[name] = vs[0]
 	}
 	return out, nil
+}
+
+// noQuery refuses a query parameter on a route that takes none, before
+// anything is done or recorded: a command's misspelt option would
+// otherwise be carried out without it, and a filter on a list that has
+// none would be ignored in silence.
+func noQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if len(c.QueryParams()) > 0 {
+			if _, err := query(c); err != nil {
+				return err
+			}
+		}
+		return next(c)
+	}
 }
 
 // limitOf reads ?limit, a page's size from 1 to 1000 (dflt when absent).

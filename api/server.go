@@ -113,28 +113,31 @@ func NewServer(cfg Config) *Server {
 	// middleware makes Echo route every method of every /v1 path, so a
 	// method a path does not take was 404 instead of 405.
 	v1 := e.Group("/v1")
+	// Routes that take query parameters check them themselves; the
+	// others refuse any (noQuery), a command's before it is recorded.
 	mw := []echo.MiddlewareFunc{authenticate(cfg.Tokens)}
-	cmd := []echo.MiddlewareFunc{authenticate(cfg.Tokens), mayCommand, s.idempotent}
+	plain := []echo.MiddlewareFunc{authenticate(cfg.Tokens), noQuery}
+	cmd := []echo.MiddlewareFunc{authenticate(cfg.Tokens), mayCommand, noQuery, s.idempotent}
 	// Commands on one aggregate that carry a body are refused by who asks
 	// before the body is read.
 	onCluster := append(slices.Clip(cmd), drivable("cluster", s.clusterScope))
 	onMigration := append(slices.Clip(cmd), drivable("migration", s.migrationScope))
 	v1.POST("/clusters", s.registerCluster, cmd...)
-	v1.GET("/clusters", s.listClusters, mw...)
-	v1.GET("/clusters/:id", s.getCluster, mw...)
+	v1.GET("/clusters", s.listClusters, plain...)
+	v1.GET("/clusters/:id", s.getCluster, plain...)
 	v1.DELETE("/clusters/:id", s.deleteCluster, cmd...)
 	v1.PATCH("/clusters/:id", s.updateCluster, onCluster...)
 	v1.POST("/migrations", s.startMigration, cmd...)
 	v1.GET("/migrations", s.listMigrations, mw...)
-	v1.GET("/migrations/:id", s.getMigration, mw...)
+	v1.GET("/migrations/:id", s.getMigration, plain...)
 	v1.PATCH("/migrations/:id", s.updateMigration, onMigration...)
 	v1.GET("/migrations/:id/events", s.migrationEvents, mw...)
 	v1.POST("/migrations/:id/stop-sync", s.stopSync, onMigration...)
 	v1.POST("/migrations/:id/cancel", s.cancelMigration, cmd...)
-	v1.GET("/whoami", func(c echo.Context) error { return c.JSON(http.StatusOK, principal(c)) }, mw...)
+	v1.GET("/whoami", func(c echo.Context) error { return c.JSON(http.StatusOK, principal(c)) }, plain...)
 	v1.GET("/provisioners", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"provisioners": append([]string{}, cfg.Provisioners...)})
-	}, mw...)
+	}, plain...)
 	return s
 }
 
