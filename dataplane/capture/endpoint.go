@@ -237,10 +237,14 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 			if addr := e.driving(); addr != "" {
 				if cc := e.ready(ctx, addr); cc != nil {
 					lost, err := e.relay(ss, cc, method, req, hops+1)
-					if lost && e.lost != nil {
-						e.lost(repeatable(method))
+					if !lost {
+						return err
 					}
-					if !lost || !repeatable(method) {
+					resend := repeatable(method)
+					if e.lost != nil {
+						e.lost(resend)
+					}
+					if !resend {
 						return err
 					}
 					// The driving instance went with the read: it is sent

@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
-	"github.com/zdm-io/zdm/domain"
 )
 
 // A client of Milvus's RESTful API that reaches the proxy gets an answer
@@ -44,11 +43,7 @@ func TestARESTCallIsToldTheProxyCarriesGRPCOnly(t *testing.T) {
 			addr := ln.Addr().String()
 			scheme, grpcCreds, httpTLS := "http", insecure.NewCredentials(), (*tls.Config)(nil)
 			if secure {
-				ln, err = TLSListener(ln, domain.ServerTLS{Mode: domain.TLSOneWay,
-					CertPEM: certs.PEM(t, "proxy.pem"), KeyPEM: certs.PEM(t, "proxy.key")})
-				if err != nil {
-					t.Fatal(err)
-				}
+				ln = proxyCerts(t, certs).Listener(ln)
 				pool := x509.NewCertPool()
 				pool.AppendCertsFromPEM([]byte(certs.PEM(t, "ca.pem")))
 				httpTLS = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
@@ -149,9 +144,7 @@ func TestARESTCallThroughTheGateIsCapturedOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	if ln, err = TLSListener(ln, domain.ServerTLS{Mode: domain.TLSOneWay, CertPEM: certs.PEM(t, "proxy.pem"), KeyPEM: certs.PEM(t, "proxy.key")}); err != nil {
-		t.Fatal(err)
-	}
+	ln = proxyCerts(t, certs).Listener(ln)
 	go func() { _ = e.Serve(ln) }()
 	t.Cleanup(e.Stop)
 	e.Drive(NewProxy("src", func() string { return fakeMilvus(t) }, c, nil))

@@ -25,6 +25,16 @@ func serveTLS(t *testing.T, e *Endpoint, certs *ServerCerts, addr string) string
 	return ln.Addr().String()
 }
 
+// proxyCerts is the one-way TLS of a proxy with certs's proxy.pem.
+func proxyCerts(t *testing.T, certs milvustest.Certs) *ServerCerts {
+	t.Helper()
+	c, err := NewServerCerts(domain.ServerTLS{Mode: domain.TLSOneWay, CertPEM: certs.PEM(t, "proxy.pem"), KeyPEM: certs.PEM(t, "proxy.key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // search sends a search to addr in plain text and waits up to wait.
 func search(t *testing.T, addr string, wait time.Duration) error {
 	t.Helper()
@@ -56,12 +66,7 @@ func TestRelaysReconnectWithTheRotatedCertificate(t *testing.T) {
 		e.Drive(NewProxy("src", func() string { return upstream }, capA, nil))
 		return addr
 	}
-	driverCerts, err := NewServerCerts(pair("proxy"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	relayCerts, _ := NewServerCerts(pair("proxy"))
-	staleCerts, _ := NewServerCerts(pair("proxy"))
+	driverCerts, relayCerts, staleCerts := proxyCerts(t, certs), proxyCerts(t, certs), proxyCerts(t, certs)
 	driver := NewEndpoint("src", func() string { return "" }, nil)
 	driverAddr := serveTLS(t, driver, driverCerts, "127.0.0.1:0")
 	driver.Drive(NewProxy("src", func() string { return upstream }, capA, nil))

@@ -70,18 +70,6 @@ func (s *ServerCerts) relayConfig() *tls.Config {
 	}
 }
 
-// TLSListener is ln speaking TLS as t says (ln itself for mode none).
-func TLSListener(ln net.Listener, t domain.ServerTLS) (net.Listener, error) {
-	if t.Mode == domain.TLSNone || t.Mode == "" {
-		return ln, nil
-	}
-	s, err := NewServerCerts(t)
-	if err != nil {
-		return nil, err
-	}
-	return s.Listener(ln), nil
-}
-
 // RelayWith makes the endpoint reach the endpoints of the other instances
 // with s's relay side: they listen with the same certificate.
 func (e *Endpoint) RelayWith(s *ServerCerts) {
