@@ -100,7 +100,8 @@ func (s *Server) listClusters(c echo.Context) error {
 	p := principal(c)
 	out := []clusterJSON{}
 	problems := s.proxyProblems()
-	for _, v := range newestFirst(s.cfg.Clusters.List(), func(v *projections.ClusterView) time.Time { return v.CreatedAt }) {
+	for _, v := range newestFirst(s.cfg.Clusters.List(), func(v *projections.ClusterView) time.Time { return v.CreatedAt },
+		func(v *projections.ClusterView) string { return v.ID }) {
 		if !v.Deleted && p.CanView(v.Organization) {
 			out = append(out, toClusterJSON(v, problems))
 		}

@@ -1,11 +1,11 @@
 package api
 
 import (
-	"cmp"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -49,12 +49,13 @@ func (s *Server) listMigrations(c echo.Context) error {
 		}
 		cursor = v
 	}
+	order := newer(migrationCreated, migrationID)
 	all := s.cfg.Migrations.List()
-	slices.SortFunc(all, newerFirst)
+	slices.SortFunc(all, order)
 	out := []any{}
 	more, last := false, ""
 	for _, v := range all {
-		if !p.CanView(v.Organization) || (cursor != nil && newerFirst(v, cursor) <= 0) || !keepState(v.State) {
+		if !p.CanView(v.Organization) || (cursor != nil && order(v, cursor) <= 0) || !keepState(v.State) {
 			continue
 		}
 		if id, ok := q["source_cluster_id"]; ok && v.SourceClusterID != id {
@@ -79,14 +80,8 @@ func (s *Server) listMigrations(c echo.Context) error {
 	return c.JSON(http.StatusOK, body)
 }
 
-// newerFirst orders migrations newest first, the later ID first among
-// those started at the same moment, so that a page ends at one place.
-func newerFirst(a, b *projections.MigrationView) int {
-	if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-		return c
-	}
-	return cmp.Compare(b.ID, a.ID)
-}
+func migrationCreated(v *projections.MigrationView) time.Time { return v.CreatedAt }
+func migrationID(v *projections.MigrationView) string         { return v.ID }
 
 // stateFilter reads ?state: states, or running (not ended) and ended.
 func stateFilter(q map[string]string) (func(domain.State) bool, error) {

@@ -3,6 +3,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -239,9 +240,20 @@ func waitView[V interface {
 	_ = p.Wait(ctx, id, seq)
 }
 
-// newestFirst orders a list as operators read it, the latest at the top;
-// views made in the same instant keep their order by ID.
-func newestFirst[V any](vs []V, created func(V) time.Time) []V {
-	slices.SortStableFunc(vs, func(a, b V) int { return created(b).Compare(created(a)) })
+// newestFirst orders a list as operators read it (see newer).
+func newestFirst[V any](vs []V, created func(V) time.Time, id func(V) string) []V {
+	slices.SortFunc(vs, newer(created, id))
 	return vs
+}
+
+// newer compares views as operators read them, the latest at the top;
+// of views made in the same instant the later ID first, so that a page
+// of a list ends at one place.
+func newer[V any](created func(V) time.Time, id func(V) string) func(a, b V) int {
+	return func(a, b V) int {
+		if c := created(b).Compare(created(a)); c != 0 {
+			return c
+		}
+		return cmp.Compare(id(b), id(a))
+	}
 }
