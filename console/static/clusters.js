@@ -238,9 +238,9 @@ async function updateCluster(form, c) {
   message.textContent = "";
   const body = {};
   for (const name of EDITABLE) {
-    const el = form.elements[name];
-    const value = el.type === "checkbox" ? el.checked : el.value.trim();
-    if (value !== (el.type === "checkbox" ? !!c[name] : c[name] || "")) body[name] = value;
+    const kind = form.elements[name].type;
+    const value = fieldValue(form, name, kind);
+    if (value !== (kind === "checkbox" ? !!c[name] : c[name] || "")) body[name] = value;
   }
   // Credentials change together, and only when typed.
   if (form.elements.username.value !== "" || form.elements.password.value !== "") {
