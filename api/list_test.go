@@ -164,6 +164,17 @@ func TestAQueryParameterARouteDoesNotTakeIsRefused(t *testing.T) {
 			t.Errorf("%s %s?dry_run=true: %d %s, want 400 unknown_field naming dry_run", c.method, c.path, r.Status, r.Body)
 		}
 	}
+	// A query Echo cannot decode would lose its parameter in silence.
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/migrations?state=%zz"}, {"GET", "/v1/migrations?limit=1;after=x"}, {"POST", "/v1/migrations?%"},
+		{"GET", "/v1/clusters?%zz"},
+	} {
+		body := map[string]any{"source_cluster_id": src, "target": map[string]any{"name": "new", "project": "search", "provisioner": "simulated"}}
+		r := s.DoKeyed(t, c.method, c.path, st.OrgAdminToken, "k-"+c.method, body)
+		if r.Status != 400 || r.ErrorCode(t) != "malformed_query" || r.ErrorField(t) != "query" {
+			t.Errorf("%s %s: %d %s, want 400 malformed_query naming the query", c.method, c.path, r.Status, r.Body)
+		}
+	}
 	if after := historySize(t, s); after != before {
 		t.Fatalf("the refusals stored %d events", after-before)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,6 +145,11 @@ type eventJSON struct {
 // the route does not take: a misspelt limit would otherwise page by the
 // default and say nothing.
 func query(c echo.Context, names ...string) (map[string]string, error) {
+	// Echo drops the pairs it cannot decode; a parameter lost so would
+	// leave a filter or an option unapplied in silence.
+	if _, err := url.ParseQuery(c.Request().URL.RawQuery); err != nil {
+		return nil, &Error{Status: http.StatusBadRequest, Code: "malformed_query", Field: "query", Message: "the query string is malformed: " + err.Error()}
+	}
 	out := map[string]string{}
 	for name, vs := range c.QueryParams() {
 		if !slices.Contains(names, name) {
@@ -168,7 +174,7 @@ func query(c echo.Context, names ...string) (map[string]string, error) {
 // none would be ignored in silence.
 func noQuery(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if len(c.QueryParams()) > 0 {
+		if c.Request().URL.RawQuery != "" {
 			if _, err := query(c); err != nil {
 				return err
 			}
