@@ -65,6 +65,17 @@ func mayCommand(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// mayRead refuses a read of the registry or the migrations to a role
+// that reads neither (a scrape token).
+func mayRead(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := principal(c).MayReadAny(); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
 // drivable answers a command on one migration or cluster, before its body
 // is read, as the command itself would: 404 for one the caller may not
 // see, 403 for one it may see but not drive. scope finds the aggregate's

@@ -84,3 +84,41 @@ func TestACommandIsRefusedByRoleBeforeItsBodyIsRead(t *testing.T) {
 		t.Errorf("refused commands changed the history: %d events, then %d", before, after)
 	}
 }
+
+// A scrape token reads /metrics and whose token it is, nothing else: every
+// other read is 403 naming why, not an empty list that looks like an
+// organization with nothing in it.
+func TestAScrapeTokenReadsMetricsOnly(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	cid := s.Do(t, "POST", "/v1/clusters", st.OrgAdminToken, cluster("scraped", "ads")).JSON(t)["id"].(string)
+	mid := s.Do(t, "POST", "/v1/migrations", st.OrgAdminToken, map[string]any{"source_cluster_id": cid,
+		"target": map[string]any{"name": "scraped-next", "project": "ads", "provisioner": "simulated"}}).JSON(t)["id"].(string)
+	for _, rt := range s.Routes() {
+		method, path, _ := strings.Cut(rt, " ")
+		if method != "GET" || !strings.HasPrefix(path, "/v1/") || path == "/v1/openapi.yaml" {
+			continue
+		}
+		url := strings.Replace(path, ":id", mid, 1)
+		if strings.HasPrefix(path, "/v1/clusters/") {
+			url = strings.Replace(path, ":id", cid, 1)
+		}
+		want := 403
+		if path == "/v1/whoami" {
+			want = 200
+		}
+		r := s.Do(t, method, url, st.MetricsToken, nil)
+		if r.Status != want {
+			t.Errorf("%s as a scrape token: %d %s, want %d", rt, r.Status, r.Body, want)
+		}
+		if want == 403 && !strings.Contains(string(r.Body), "/metrics only") {
+			t.Errorf("%s as a scrape token: %s, want a refusal that says it reads /metrics only", rt, r.Body)
+		}
+		// The organization's viewer reads each of them.
+		if r := s.Do(t, method, url, st.ViewerToken, nil); r.Status != 200 {
+			t.Errorf("%s as the viewer: %d %s", rt, r.Status, r.Body)
+		}
+	}
+	if r := s.Do(t, "GET", "/metrics", st.MetricsToken, nil); r.Status != 200 {
+		t.Errorf("/metrics as a scrape token: %d %s", r.Status, r.Body)
+	}
+}

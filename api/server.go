@@ -116,8 +116,10 @@ func NewServer(cfg Config) *Server {
 	v1 := e.Group("/v1")
 	// Routes that take query parameters check them themselves; the
 	// others refuse any (noQuery), a command's before it is recorded.
-	mw := []echo.MiddlewareFunc{authenticate(cfg.Tokens)}
-	plain := []echo.MiddlewareFunc{authenticate(cfg.Tokens), noQuery}
+	mw := []echo.MiddlewareFunc{authenticate(cfg.Tokens), mayRead}
+	plain := []echo.MiddlewareFunc{authenticate(cfg.Tokens), mayRead, noQuery}
+	// Anyone who has a token may ask whose it is.
+	own := []echo.MiddlewareFunc{authenticate(cfg.Tokens), noQuery}
 	cmd := []echo.MiddlewareFunc{authenticate(cfg.Tokens), mayCommand, noQuery, s.idempotent}
 	// Commands on one aggregate that carry a body are refused by who asks
 	// before the body is read.
@@ -135,7 +137,7 @@ func NewServer(cfg Config) *Server {
 	v1.GET("/migrations/:id/events", s.migrationEvents, mw...)
 	v1.POST("/migrations/:id/stop-sync", s.stopSync, onMigration...)
 	v1.POST("/migrations/:id/cancel", s.cancelMigration, cmd...)
-	v1.GET("/whoami", func(c echo.Context) error { return c.JSON(http.StatusOK, principal(c)) }, plain...)
+	v1.GET("/whoami", func(c echo.Context) error { return c.JSON(http.StatusOK, principal(c)) }, own...)
 	v1.GET("/provisioners", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"provisioners": append([]string{}, cfg.Provisioners...)})
 	}, plain...)

@@ -141,7 +141,7 @@ func TestConsoleDrivesAMigration(t *testing.T) {
 	sc := b.tab()
 	sc.signIn(st.MetricsToken)
 	sc.run(chromedp.Navigate(s.URL + "/#/migrations"))
-	sc.until("the list for a scrape token", `document.querySelector("main .card") && !document.querySelector("main").innerText.includes("Loading")`, 10*time.Second)
+	sc.until("the list for a scrape token, refused", `document.querySelector("main .card") && document.querySelector("main").innerText.includes("/metrics only")`, 10*time.Second)
 	if enabled := eval[[]string](sc, enabledButtons); len(enabled) != 0 {
 		t.Fatalf("a scrape token can press %v on the migrations page", enabled)
 	}

@@ -78,6 +78,17 @@ func (p Principal) AuthorizeOn(kind, id, org, project string) error {
 	return p.Authorize(org, project)
 }
 
+// MayReadAny says whether the principal's role reads any organization's
+// clusters and migrations: a scrape token reads /metrics only, and is
+// told so rather than shown empty lists.
+func (p Principal) MayReadAny() error {
+	if p.Role == RoleMetrics {
+		return fmt.Errorf("%w: %s (%s) may read /metrics only; a viewer or an admin of an organization may read its clusters and migrations",
+			ErrForbidden, p.User, p.Role)
+	}
+	return nil
+}
+
 // MayDriveAny says whether the principal's role drives anything at all:
 // viewers and scrape tokens are refused a command before it is read.
 func (p Principal) MayDriveAny() error {
