@@ -22,12 +22,12 @@ import (
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
-func lockEnv(t *testing.T) (*env, *st.Proc, string) {
-	e := newEnv(t, "  fingerprint_every: 2s\n")
+func lockEnv(t *testing.T) (e *env, p *st.Proc, src, dst string) {
+	e = newEnv(t, "  fingerprint_every: 2s\n")
 	seed(t, e.bed.Source, datatools.Shape{Databases: 1, Collections: 1, Rows: 2000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Prefix: "lock_"})
-	p := e.serve(t)
-	src, _ := e.register(t, p, map[string]any{"proxy_listen": proxyAddr})
-	return e, p, src
+	p = e.serve(t)
+	src, dst = e.register(t, p, map[string]any{"proxy_listen": proxyAddr})
+	return e, p, src, dst
 }
 
 func sdk(t *testing.T, addr, db string) client.Client {
@@ -40,11 +40,31 @@ func sdk(t *testing.T, addr, db string) client.Client {
 }
 
 func TestLockRejectsForbiddenOperationsAndReplaysAllowedDDL(t *testing.T) {
-	e, p, src := lockEnv(t)
+	e, p, src, dst := lockEnv(t)
+	// The spare has a proxy of its own, as every cluster of a site may.
+	targetProxy := st.FreeAddr(t)
+	if code := p.Call(t, "PATCH", "/v1/clusters/"+dst, map[string]any{"proxy_listen": targetProxy}, nil); code != 200 {
+		t.Fatalf("the spare's proxy: %d", code)
+	}
 	id := start(t, p, src, nil)
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" })
 	ctx := context.Background()
 	c := sdk(t, proxyAddr, "lock_db0")
+
+	// Until the switch only zdm writes to the target (R6): its own proxy
+	// refuses a write naming the migration, and serves a read.
+	tc := sdk(t, targetProxy, "lock_db0")
+	if _, err := tc.Insert(ctx, "lock_c0", "", entity.NewColumnInt64("id", []int64{-7}), entity.NewColumnInt64("n", []int64{1}),
+		entity.NewColumnVarChar("s", []string{"around zdm"}), entity.NewColumnFloatVector("v", 8, [][]float32{make([]float32, 8)})); err == nil ||
+		!strings.Contains(err.Error(), "target of migration "+id) {
+		t.Errorf("an insert through the target's own proxy mid-sync: %v, want a refusal naming migration %s", err, id)
+	}
+	if _, err := tc.Query(ctx, "lock_c0", nil, "id >= 0", []string{"id"}, client.WithLimit(1)); err != nil {
+		t.Errorf("a query through the target's own proxy mid-sync: %v", err)
+	}
+	if n, err := milvustest.Dial(t, e.bed.Target).CountWhere(ctx, "lock_db0", "lock_c0", "id == -7"); err != nil || n != 0 {
+		t.Errorf("the refused insert: %d rows on the target (%v)", n, err)
+	}
 
 	// Every forbidden operation, and Import, is refused as a Milvus server
 	// refuses a request (an error status in its answer, which SDKs raise
@@ -220,7 +240,7 @@ func errString(err error) string {
 }
 
 func TestPolicyFailLetsTheOperationThroughAndFailsTheMigration(t *testing.T) {
-	_, p, src := lockEnv(t)
+	_, p, src, _ := lockEnv(t)
 	id := start(t, p, src, map[string]any{"on_forbidden_op": "fail"})
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" })
 	if err := sdk(t, proxyAddr, "lock_db0").CreateAlias(context.Background(), "lock_c0", "through"); err != nil {
@@ -244,7 +264,7 @@ func TestPolicyFailLetsTheOperationThroughAndFailsTheMigration(t *testing.T) {
 // writes for the switch: the restarted zdmd completes the switch, and
 // nothing is lost.
 func TestSwitchSurvivesAKillDuringTheHold(t *testing.T) {
-	e, p, src := lockEnv(t)
+	e, p, src, _ := lockEnv(t)
 	w := startWriter(t, proxyAddr, []datatools.CollectionName{{Database: "lock_db0", Collection: "lock_c0"}}, 80)
 	id := start(t, p, src, nil)
 	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" && m.LagSeconds != nil })

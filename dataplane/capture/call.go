@@ -47,20 +47,8 @@ type call struct {
 func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req []byte, dbHeader string, lookup CollectionLookup) (*call, error) {
 	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
 	k := &call{method: method, cluster: clusterID}
-	switch {
-	case writeMethods[method] != "":
-		k.kind, k.op = "write", writeMethods[method]
-	case ddlMethods[method] || accessMethods[method]:
-		k.kind, k.op = "ddl", OpDDL
-	case forbiddenMethods[method]:
-		k.kind = "forbidden"
-	case strings.HasPrefix(fullMethod, "/"+milvusService+"/") && !c.methods[method]:
-		// A method newer than what this proxy knows may change the source
-		// in a way no journal entry carries: refused like a forbidden one
-		// while a migration runs, rather than let around the capture.
-		// Other services (gRPC's health checks) are not Milvus's.
-		k.kind, k.unknown = "forbidden", true
-	default:
+	k.kind, k.op, k.unknown = c.kindOf(fullMethod)
+	if k.kind == "" {
 		return k, nil
 	}
 	c.mu.Lock()
@@ -165,6 +153,28 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		}
 	}
 	return k, nil
+}
+
+// kindOf is what a call of fullMethod does to a cluster: "write" (with
+// its op), "ddl", "forbidden" (unknown if this proxy does not know the
+// method), or "" for what changes nothing a migration carries.
+func (c *Capture) kindOf(fullMethod string) (kind, op string, unknown bool) {
+	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
+	switch {
+	case writeMethods[method] != "":
+		return "write", writeMethods[method], false
+	case ddlMethods[method] || accessMethods[method]:
+		return "ddl", OpDDL, false
+	case forbiddenMethods[method]:
+		return "forbidden", "", false
+	case strings.HasPrefix(fullMethod, "/"+milvusService+"/") && !c.methods[method]:
+		// A method newer than what this proxy knows may change the source
+		// in a way no journal entry carries: refused like a forbidden one
+		// while a migration runs, rather than let around the capture.
+		// Other services (gRPC's health checks) are not Milvus's.
+		return "forbidden", "", true
+	}
+	return "", "", false
 }
 
 // claimOf is what a call claims: the keys of an insert, an upsert or a

@@ -78,6 +78,9 @@ type Proxy struct {
 	keys autoKeys
 	// refused counts each refusal by method (nil: not counted).
 	refused func(method string)
+	// claimedBy names the migration whose target the cluster is, if it
+	// is one (nil: never).
+	claimedBy func() string
 }
 
 // NewProxy returns a proxy for a cluster; upstream gives its address.
@@ -231,6 +234,14 @@ func (p *Proxy) serve(ss grpc.ServerStream, cut context.Context, method string, 
 		}
 		return Sent{Request: req, Response: resp}, err
 	}
+	if p.claimedBy != nil {
+		if kind, _, _ := p.capture.kindOf(method); kind != "" {
+			if mig := p.claimedBy(); mig != "" {
+				return p.refuse(ss, method, &Refusal{Reason: fmt.Sprintf(
+					"zdm: this cluster is the target of migration %s, and until its switch only zdm writes to it; write to the source, through its proxy", mig)})
+			}
+		}
+	}
 	resp, err := p.capture.Forward(ss.Context(), Call{ClusterID: p.clusterID, Method: method, Request: req, Database: dbHeader, Lookup: p.lookup, Cut: cut}, send)
 	if err != nil {
 		// A refusal as the method's own answer; the upstream's status,
@@ -265,6 +276,13 @@ func (p *Proxy) refuse(ss grpc.ServerStream, method string, err error) error {
 	}
 	return ss.SendMsg(&resp)
 }
+
+// GuardTarget has the proxy refuse what would change its cluster while
+// claimedBy names a migration whose target the cluster is (R6): the
+// target takes writes from zdm alone until the switch, and a write that
+// reached it through its own proxy would be one the source never had.
+// Reads pass. Set before it serves.
+func (p *Proxy) GuardTarget(claimedBy func() string) { p.claimedBy = claimedBy }
 
 // CountRefusals has the proxy count each call it refuses, by method. Set
 // before it serves.

@@ -123,43 +123,10 @@ func TestACollectionWithAutoIDKeysIsRefusedUnlessTheMigrationKeepsThem(t *testin
 // it knows) is refused before it reaches the source, as the SDKs raise at
 // once; the reads, newer ones too, pass. With no migration, all pass.
 func TestMethodsTheJournalCannotCarryAreRefusedWhileAMigrationRuns(t *testing.T) {
-	var mu sync.Mutex
-	var reached []string
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
-		var req []byte
-		if err := ss.RecvMsg(&req); err != nil {
-			return err
-		}
-		m, _ := grpc.MethodFromServerStream(ss)
-		mu.Lock()
-		reached = append(reached, m[strings.LastIndexByte(m, '/')+1:])
-		mu.Unlock()
-		empty := []byte{} // a success of any answer type
-		return ss.SendMsg(&empty)
-	}))
-	go func() { _ = s.Serve(ln) }()
-	t.Cleanup(s.Stop)
+	up := newRecordingUpstream(t)
 	c, _ := journaledCapture(t)
-	addr := serveProxy(t, NewProxy("src", func() string { return ln.Addr().String() }, c, nil))
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	call := func(method string) ([]byte, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		req, resp := []byte{}, []byte(nil)
-		if !strings.HasPrefix(method, "/") {
-			method = "/milvus.proto.milvus.MilvusService/" + method
-		}
-		err := cc.Invoke(ctx, method, &req, &resp, grpc.ForceCodecV2(upstreamCodec{}))
-		return resp, err
-	}
+	call := callsThrough(t, serveProxy(t, NewProxy("src", up.addr, c, nil)))
+	reached := up.take
 	for method, answer := range map[string]proto.Message{
 		"AlterIndex": &commonpb.Status{}, "OperatePrivilegeV2": &commonpb.Status{}, "AddCollectionField": &commonpb.Status{},
 		"TruncateCollection": &milvuspb.BoolResponse{}, // its answer carries the status as field 1
@@ -182,10 +149,7 @@ func TestMethodsTheJournalCannotCarryAreRefusedWhileAMigrationRuns(t *testing.T)
 			t.Errorf("%s: %v, want it passed on", m, err)
 		}
 	}
-	mu.Lock()
-	got := slices.Clone(reached)
-	reached = nil
-	mu.Unlock()
+	got := reached()
 	want := append(slices.Clone(passing[:len(passing)-1]), "Check") // the health check by its method's name
 	if !slices.Equal(got, want) {
 		t.Errorf("the source was reached by %v, want %v alone", got, want)
@@ -196,9 +160,69 @@ func TestMethodsTheJournalCannotCarryAreRefusedWhileAMigrationRuns(t *testing.T)
 			t.Errorf("%s with no migration: %v, want it passed on", m, err)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(reached) != 2 {
-		t.Errorf("with no migration the source was reached by %v", reached)
+	if got := reached(); len(got) != 2 {
+		t.Errorf("with no migration the source was reached by %v", got)
+	}
+}
+
+// recordingUpstream is a stand-in for a Milvus server that answers every
+// call with a success and records the methods it was called with.
+type recordingUpstream struct {
+	ln      net.Listener
+	mu      sync.Mutex
+	reached []string
+}
+
+func newRecordingUpstream(t *testing.T) *recordingUpstream {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &recordingUpstream{ln: ln}
+	s := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+		var req []byte
+		if err := ss.RecvMsg(&req); err != nil {
+			return err
+		}
+		m, _ := grpc.MethodFromServerStream(ss)
+		u.mu.Lock()
+		u.reached = append(u.reached, m[strings.LastIndexByte(m, '/')+1:])
+		u.mu.Unlock()
+		empty := []byte{} // a success of any answer type
+		return ss.SendMsg(&empty)
+	}))
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(s.Stop)
+	return u
+}
+
+func (u *recordingUpstream) addr() string { return u.ln.Addr().String() }
+
+// take returns the methods that reached the upstream since the last take.
+func (u *recordingUpstream) take() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	got := slices.Clone(u.reached)
+	u.reached = nil
+	return got
+}
+
+// callsThrough calls methods (of Milvus's service unless given whole) with
+// an empty request through the proxy at addr, and returns their answers.
+func callsThrough(t *testing.T, addr string) func(method string) ([]byte, error) {
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return func(method string) ([]byte, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, resp := []byte{}, []byte(nil)
+		if !strings.HasPrefix(method, "/") {
+			method = "/milvus.proto.milvus.MilvusService/" + method
+		}
+		err := cc.Invoke(ctx, method, &req, &resp, grpc.ForceCodecV2(upstreamCodec{}))
+		return resp, err
 	}
 }
