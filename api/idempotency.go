@@ -77,8 +77,7 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 			return &Error{Status: http.StatusBadRequest, Code: "unreadable_body", Message: err.Error()}
 		}
 		c.Request().Body = io.NopCloser(bytes.NewReader(body))
-		sum := sha256.Sum256(body)
-		reqHash := hex.EncodeToString(sum[:])
+		reqHash, rawHash := bodyHash(body)
 		key := idempotencyKey(c)
 		ctx := c.Request().Context()
 		for deadline := time.Now().Add(abandonedAfter + 5*time.Second); ; {
@@ -97,7 +96,7 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 					return s.answerOnce(c, next, key, reqHash)
 				}
 				continue // another try took the key first
-			case first.Request != reqHash:
+			case first.Request != reqHash && first.Request != rawHash:
 				return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused", Field: "Idempotency-Key",
 					Message: "this Idempotency-Key was sent before with another request body; use a new key for a new request"}
 			case !first.Pending:
@@ -118,6 +117,28 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 	}
+}
+
+// bodyHash is what tells a retry's body from another: the SHA-256 of its
+// JSON laid out one way (keys sorted, no spaces), so that a retry whose
+// client spaced or ordered the same body otherwise is the same request;
+// a body that is not one JSON value is hashed as sent. raw is the hash of
+// the bytes as sent, which answers kept before the layout was.
+func bodyHash(body []byte) (canonical, raw string) {
+	sum := sha256.Sum256(body)
+	raw = hex.EncodeToString(sum[:])
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // a number keeps the digits it was sent with
+	var v any
+	if dec.Decode(&v) != nil || dec.Decode(new(any)) != io.EOF {
+		return raw, raw
+	}
+	laid, err := json.Marshal(v)
+	if err != nil {
+		return raw, raw
+	}
+	sum = sha256.Sum256(laid)
+	return hex.EncodeToString(sum[:]), raw
 }
 
 // sentKey is the request's Idempotency-Key ("" for none), refusing a key

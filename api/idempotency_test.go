@@ -2,7 +2,11 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +61,18 @@ func TestARetriedCommandGetsItsFirstAnswer(t *testing.T) {
 	}
 	if r := s.Do(t, "GET", "/v1/clusters/"+id, st.OrgAdminToken, nil); r.Status != http.StatusOK {
 		t.Fatalf("the cluster of the first answer: %d %s", r.Status, r.Body)
+	}
+	// The same body laid out otherwise (another client library's retry:
+	// keys in another order, spaces, a line break) is the same request.
+	var laid strings.Builder
+	laid.WriteString("{\n")
+	for _, k := range slices.Backward(slices.Sorted(maps.Keys(body))) {
+		v, _ := json.Marshal(body[k])
+		fmt.Fprintf(&laid, "  %q : %s,\n", k, v)
+	}
+	relaid := strings.TrimSuffix(laid.String(), ",\n") + "\n}"
+	if r := s.DoKeyed(t, "POST", "/v1/clusters", st.OrgAdminToken, "reg-1", relaid); r.Status != first.Status || !bytes.Equal(r.Body, first.Body) {
+		t.Fatalf("the same body laid out otherwise:\n%s\n%d %s", relaid, r.Status, r.Body)
 	}
 	// The same key with another body is refused and changes nothing.
 	before := historySize(t, s)
