@@ -45,6 +45,15 @@ func bind(c echo.Context, v any) error {
 		if dec.More() {
 			return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body holds more than one JSON value"}
 		}
+		// The decoder takes the last of a key given twice, and a key that
+		// names a field in other letters ("NAME"): both are refused, as
+		// the API's document allows neither.
+		if f := repeatedKey(body); f != "" {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: f, Message: f + " is given more than once"}
+		}
+		if f := unknownPath(body, reflect.TypeOf(v)); f != "" {
+			return &Error{Status: http.StatusBadRequest, Code: "unknown_field", Field: f, Message: fmt.Sprintf("%s is not a field of this request (names are matched exactly)", f)}
+		}
 		return nil
 	case errors.Is(err, io.EOF):
 		return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the request has no body: send a JSON object"}
@@ -100,19 +109,63 @@ func unknownPath(body []byte, t reflect.Type) string {
 
 var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
+// pathJoin is the path of key k in the object at path at.
+func pathJoin(at, k string) string {
+	if !plainKey.MatchString(k) {
+		k = strconv.Quote(k) // an empty key, or one with dots or spaces, stays readable in a path
+	}
+	if at == "" {
+		return k
+	}
+	return at + "." + k
+}
+
+// repeatedKey finds a key given twice in one object of body, as its path
+// ("" if none is).
+func repeatedKey(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var walk func(at string) string
+	walk = func(at string) string {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				k, ok := kt.(string)
+				if err != nil || !ok {
+					return ""
+				}
+				if seen[k] {
+					return pathJoin(at, k)
+				}
+				seen[k] = true
+				if p := walk(pathJoin(at, k)); p != "" {
+					return p
+				}
+			}
+			_, _ = dec.Token()
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				if p := walk(fmt.Sprintf("%s[%d]", at, i)); p != "" {
+					return p
+				}
+			}
+			_, _ = dec.Token()
+		}
+		return ""
+	}
+	return walk("")
+}
+
 func unknownIn(doc any, t reflect.Type, at string) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	join := func(k string) string {
-		if !plainKey.MatchString(k) {
-			k = strconv.Quote(k) // an empty key, or one with dots or spaces, stays readable in a path
-		}
-		if at == "" {
-			return k
-		}
-		return at + "." + k
-	}
+	join := func(k string) string { return pathJoin(at, k) }
 	switch t.Kind() {
 	case reflect.Struct:
 		obj, _ := doc.(map[string]any)
@@ -123,7 +176,7 @@ func unknownIn(doc any, t reflect.Type, at string) string {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			ft, ok := fields[strings.ToLower(k)]
+			ft, ok := fields[k]
 			if !ok {
 				return join(k)
 			}
@@ -149,8 +202,8 @@ func unknownIn(doc any, t reflect.Type, at string) string {
 	return ""
 }
 
-// jsonFields are a struct's fields by the lower-cased name the decoder
-// matches them by, those of embedded structs included.
+// jsonFields are a struct's fields by their JSON names, those of
+// embedded structs included.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := range t.NumField() {
@@ -169,7 +222,7 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		case name == "":
 			name = f.Name
 		}
-		out[strings.ToLower(name)] = f.Type
+		out[name] = f.Type
 	}
 	return out
 }

@@ -30,7 +30,15 @@ func TestABadBodyIsNamedAsTheClientWroteIt(t *testing.T) {
 	}{
 		{`{"options":{"limit":5,"lag":3}}`, "unknown_field", "options.lag", "options.lag is not a field of this request"},
 		{`{"targets":[{"name":"a"},{"name":"b","colour":1}]}`, "unknown_field", "targets[1].colour", ""},
-		{`{"target":{"PROJECT":"x","nme":"a"}}`, "unknown_field", "target.nme", ""},
+		{`{"target":{"nme":"a"}}`, "unknown_field", "target.nme", ""},
+		// Names are matched exactly: the decoder alone would take these
+		// as name and Project.
+		{`{"target":{"NAME":"a"}}`, "unknown_field", "target.NAME", "target.NAME is not a field of this request (names are matched exactly)"},
+		{`{"target":{"project":"x"}}`, "unknown_field", "target.project", ""},
+		// A key given twice, which the decoder would take the last of.
+		{`{"target":{"name":"a","name":"b"}}`, "invalid_field", "target.name", "target.name is given more than once"},
+		{`{"targets":[{"name":"a"},{"name":"b","Project":"p","name":"c"}]}`, "invalid_field", "targets[1].name", ""},
+		{`{"options":{"limit":1},"options":{"limit":2}}`, "invalid_field", "options", ""},
 		{`{"target":{"":1}}`, "unknown_field", `target.""`, `target."" is not a field of this request`},
 		{`{"options":{"a.b c":1}}`, "unknown_field", `options."a.b c"`, ""},
 		{`{"options":{"limit":1.5}}`, "invalid_field", "options.limit", "options.limit must be a whole number, not number 1.5"},
@@ -51,6 +59,27 @@ func TestABadBodyIsNamedAsTheClientWroteIt(t *testing.T) {
 		if e.Status != 400 || e.Code != c.code || e.Field != c.field || c.message != "" && e.Message != c.message {
 			t.Errorf("%s: %d %s field %q %q, want %s field %q %q", c.body, e.Status, e.Code, e.Field, e.Message, c.code, c.field, c.message)
 		}
+	}
+}
+
+// A body that names every field exactly, once, is taken.
+func TestABodyThatNamesItsFieldsExactlyIsTaken(t *testing.T) {
+	type request struct {
+		Target struct {
+			Name    string `json:"name"`
+			Project string
+		} `json:"target"`
+		Labels map[string]string `json:"labels"`
+		List   []map[string]int  `json:"list"`
+	}
+	body := `{"target":{"name":"a","Project":"p"},"labels":{"Name":"x","name":"y"},"list":[{"a":1},{"a":2}]}`
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+	var v request
+	if err := bind(echo.New().NewContext(req, httptest.NewRecorder()), &v); err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	if v.Target.Name != "a" || v.Target.Project != "p" || v.Labels["Name"] != "x" || len(v.List) != 2 {
+		t.Fatalf("%s decoded as %+v", body, v)
 	}
 }
 
