@@ -278,6 +278,11 @@ func run(c config) (err error) {
 	say("")
 	say("== summary")
 	say("   rows copied            %d in %.1fs (%.0f rows/s)", m.Progress.RowsCopied, copySecs, copyRate)
+	if d, err := toSync(ctx, api, id); err == nil {
+		say("   lock to sync           %.1fs (the structure, the rows, then indexes, loads and the check after the copy)", d.Seconds())
+	} else {
+		say("   lock to sync           not known: %v", err)
+	}
 	say("   sync lag               max %.1fs, final %.1fs", m.MaxLagSeconds, finalLag)
 	say("   write pause at switch  %.0f ms held by zdm%s; longest gap between two acknowledged client writes %s", pause, parts, stats.MaxGap.Round(time.Millisecond))
 	say("   client writes          %d acknowledged (%d before the stop, %d after the switch), %d failed, %d lost, %d duplicated",
