@@ -179,7 +179,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	}
 	for i, moment := range []string{"copy", "sync", "switch"} {
 		j := min(i+i/2, 3)
-		t.Logf("zdmd killed in the %s: saga taken over after %.2fs; HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %s; of the calls other instances had relayed to it, reads sent again to the next: %d, writes failed: %d",
+		t.Logf("zdmd killed in the %s: saga taken over after %.2fs; HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %s; of the calls other instances had relayed to it, sent again to the next: %d, writes failed: %d",
 			moment, takeovers[i].Seconds(), away[j].Seconds(), gaps[j], relayedLost[i][0], relayedLost[i][1])
 	}
 	t.Logf("NATS node lost in the sync: HAProxy's endpoint answered no fresh connection's first call for %.2fs; client's longest gap between acknowledged writes after it %s; the switch was asked %.2fs after it",

@@ -66,7 +66,7 @@ func (r *reader) String() string {
 }
 
 // relayCounts reads, by index, each running instance's relayed calls a
-// dying driver took (zdm_proxy_relay_lost_total): reads sent again, and
+// dying driver took (zdm_proxy_relay_lost_total): calls sent again, and
 // writes failed.
 func relayCounts(procs []*st.Proc) map[int][2]int {
 	out := map[int][2]int{}

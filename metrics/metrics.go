@@ -45,7 +45,7 @@ func New(allStates []string, states func() map[string]int, progress func() map[s
 		}, []string{"method"}),
 		relayLost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zdm_proxy_relay_lost_total",
-			Help: "Calls relayed to the driving zdmd that died before answering: reads sent again to the next (outcome resent), writes whose client was told UNAVAILABLE (outcome failed).",
+			Help: "Calls relayed to the driving zdmd that died before answering: reads, deletes and upserts of client-given keys sent again to the next (outcome resent), other writes whose client was told UNAVAILABLE (outcome failed).",
 		}, []string{"outcome"}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.lag, m.refusals, m.relayLost,

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -103,7 +102,7 @@ func NewEndpoint(clusterID string, driving func() string, logger *slog.Logger) *
 func (e *Endpoint) CountRefusals(count func(method string)) { e.refused = count }
 
 // CountLostRelays makes the endpoint count the relayed calls the driving
-// instance died with: resent for a read sent again, else a write failed.
+// instance died with: resent for a call sent again, else a write failed.
 func (e *Endpoint) CountLostRelays(count func(resent bool)) { e.lost = count }
 
 // Gate makes the handler of Milvus's RESTful API from a gRPC connection
@@ -224,10 +223,23 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 	}
 	giveUp := time.NewTimer(relayWait)
 	defer giveUp.Stop()
+	// lostUpsert is the error of an upsert the driving instance died
+	// with, sent again only once the next one says its collection's keys
+	// are given by the client.
+	var lostUpsert error
 	for {
 		d, changed := e.take()
 		if d != nil {
 			defer d.calls.Done()
+			if lostUpsert != nil {
+				// This instance drives now; it asks the cluster itself.
+				own := e.keysOfItsOwnHere(ctx, d.proxy, req)
+				e.countLost(own)
+				if !own {
+					return lostUpsert
+				}
+				e.logger.Info("the driving zdmd was lost with a relayed upsert of keys the client gives; sending it again", "cluster", e.clusterID)
+			}
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			defer context.AfterFunc(d.cut, cancel)()
@@ -236,21 +248,39 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 		if hops < maxRelayHops {
 			if addr := e.driving(); addr != "" {
 				if cc := e.ready(ctx, addr); cc != nil {
-					lost, err := e.relay(ss, cc, method, req, hops+1)
-					if !lost {
-						return err
+					if lostUpsert != nil {
+						// Unreached, the next one went too: look again
+						// who drives.
+						if own, reached := e.keysOfItsOwn(ss.Context(), cc, req, hops+1); reached {
+							e.countLost(own)
+							if !own {
+								return lostUpsert
+							}
+							e.logger.Info("the driving zdmd was lost with a relayed upsert of keys the client gives; sending it again", "cluster", e.clusterID)
+							lostUpsert = nil
+						}
 					}
-					resend := repeatable(method)
-					if e.lost != nil {
-						e.lost(resend)
+					if lostUpsert == nil {
+						lost, err := e.relay(ss, cc, method, req, hops+1)
+						if !lost {
+							return err
+						}
+						// The driving instance went with the call, which
+						// may have reached the source. One that leaves the
+						// same rows whether it ran once or twice is sent
+						// again to whichever drives next; any other fails,
+						// as it would have with the source's own proxy.
+						switch again(method) {
+						case always:
+							e.countLost(true)
+							e.logger.Info("the driving zdmd was lost with a relayed call; sending it again", "cluster", e.clusterID, "method", method, "err", err)
+						case ifKeysOfItsOwn:
+							lostUpsert = err
+						default:
+							e.countLost(false)
+							return err
+						}
 					}
-					if !resend {
-						return err
-					}
-					// The driving instance went with the read: it is sent
-					// again to whichever drives next. A write is not: the
-					// instance may have sent it on to the source.
-					e.logger.Info("the driving zdmd was lost with a relayed read; sending it again", "cluster", e.clusterID, "method", method, "err", err)
 				}
 			}
 		}
@@ -258,6 +288,10 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
 		case <-giveUp.C:
+			if lostUpsert != nil {
+				e.countLost(false)
+				return lostUpsert
+			}
 			return status.Errorf(codes.Unavailable, "zdm: no zdmd instance drives the migrations of cluster %s; none took over within %s", e.clusterID, relayWait)
 		case <-changed:
 		case <-time.After(relayPoll):
@@ -318,25 +352,6 @@ func (e *Endpoint) relay(ss grpc.ServerStream, cc *grpc.ClientConn, method strin
 		return false, err
 	}
 	return false, ss.SendMsg(&resp)
-}
-
-// repeatable says whether a call may be sent twice: a read of Milvus's
-// service, which changes nothing.
-func repeatable(method string) bool {
-	name, ok := strings.CutPrefix(method, "/"+milvusService+"/")
-	if !ok {
-		return false
-	}
-	switch name {
-	case "Search", "HybridSearch", "Query", "CalcDistance", "RunAnalyzer", "Dummy":
-		return true
-	}
-	for _, prefix := range []string{"Get", "Describe", "Show", "Has", "List", "Select", "Check"} {
-		if strings.HasPrefix(name, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // cutStream is a call's stream whose context also ends when its term's

@@ -24,14 +24,28 @@ const upsertMethod = "/milvus.proto.milvus.MilvusService/Upsert"
 
 func upsertOf(t *testing.T, key int64) []byte {
 	t.Helper()
-	req, err := proto.Marshal(&milvuspb.UpsertRequest{DbName: "d", CollectionName: "c", NumRows: 1, FieldsData: []*schemapb.FieldData{{
-		FieldName: "id", Type: schemapb.DataType_Int64,
-		Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: []int64{key}}}}},
-	}}})
+	req, err := proto.Marshal(&milvuspb.UpsertRequest{DbName: "d", CollectionName: "c", NumRows: 1, FieldsData: keyColumn(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// insertOf is an insert of one row of key into d/c.
+func insertOf(t *testing.T, key int64) []byte {
+	t.Helper()
+	req, err := proto.Marshal(&milvuspb.InsertRequest{DbName: "d", CollectionName: "c", NumRows: 1, FieldsData: keyColumn(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func keyColumn(key int64) []*schemapb.FieldData {
+	return []*schemapb.FieldData{{
+		FieldName: "id", Type: schemapb.DataType_Int64,
+		Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: []int64{key}}}}},
+	}}
 }
 
 // intentStore opens a journal and an intents bucket, each on a connection

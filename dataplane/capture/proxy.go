@@ -143,15 +143,8 @@ func (p *Proxy) address() string {
 // describeCollection looks a collection up on the cluster with the
 // metadata of the call in ctx (the caller's credentials and database).
 func (p *Proxy) describeCollection(ctx context.Context, db, name string) (string, string, error) {
-	cc, err := p.conn(p.address())
+	r, err := p.describe(ctx, db, name)
 	if err != nil {
-		return "", "", err
-	}
-	in, _ := metadata.FromIncomingContext(ctx)
-	ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, outgoing(in)), 10*time.Second)
-	defer cancel()
-	r, err := milvuspb.NewMilvusServiceClient(cc).DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: name})
-	if err := milvus.Check("describe collection "+name, r.GetStatus(), err); err != nil {
 		return "", "", err
 	}
 	// Described through an alias, the schema still names the collection.
@@ -160,6 +153,23 @@ func (p *Proxy) describeCollection(ctx context.Context, db, name string) (string
 		return "", "", fmt.Errorf("collection %s/%s: no name or primary key field in its description", db, name)
 	}
 	return coll, pk.GetName(), nil
+}
+
+// describe describes a collection on the cluster (or its target, once
+// routed there) with the metadata of the call in ctx.
+func (p *Proxy) describe(ctx context.Context, db, name string) (*milvuspb.DescribeCollectionResponse, error) {
+	cc, err := p.conn(p.address())
+	if err != nil {
+		return nil, err
+	}
+	in, _ := metadata.FromIncomingContext(ctx)
+	ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, outgoing(in)), 10*time.Second)
+	defer cancel()
+	r, err := milvuspb.NewMilvusServiceClient(cc).DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: name})
+	if err := milvus.Check("describe collection "+name, r.GetStatus(), err); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // outgoing is the incoming metadata that goes upstream: the transport's

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -20,16 +21,16 @@ import (
 
 const searchMethod = "/milvus.proto.milvus.MilvusService/Search"
 
-// holdingMilvus answers DescribeCollection at once; every other call is
-// counted, told on reached, and answered only once release is closed (or
-// dropped when its caller goes).
-func holdingMilvus(t *testing.T) (addr string, calls *atomic.Int64, reached chan string, release chan struct{}) {
+// holdingMilvus answers DescribeCollection at once, with schema; every
+// other call is counted, told on reached, and answered only once release
+// is closed (or dropped when its caller goes).
+func holdingMilvus(t *testing.T, schema *schemapb.CollectionSchema) (addr string, calls *atomic.Int64, reached chan string, release chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	described, _ := proto.Marshal(&milvuspb.DescribeCollectionResponse{Schema: benchSchema})
+	described, _ := proto.Marshal(&milvuspb.DescribeCollectionResponse{Schema: schema})
 	calls, reached, release = &atomic.Int64{}, make(chan string, 16), make(chan struct{})
 	s := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
 		var req []byte
@@ -55,86 +56,112 @@ func holdingMilvus(t *testing.T) (addr string, calls *atomic.Int64, reached chan
 	return ln.Addr().String(), calls, reached, release
 }
 
-// A read relayed to the driving instance when that instance dies is sent
-// again to the one that drives next, and answered. A write is not: the
-// lost instance may have sent it on to the source, so its client is told
-// the call failed, as it was before.
-func TestAReadRelayedToALostInstanceGoesToTheNextOne(t *testing.T) {
+// A call relayed to the driving instance when that instance dies may
+// have reached the source. It is sent again to the one that drives next,
+// and answered, if running it twice leaves what running it once does: a
+// read, a delete, an upsert of keys the client gives. An insert, or an
+// upsert into a collection whose keys the server gives (which gives its
+// row a new key), is not: its client is told the call failed. The next
+// driving instance may be another, or the relaying one itself.
+func TestACallRelayedToALostInstanceIsSentAgainIfTwiceIsAsOnce(t *testing.T) {
+	autoID := proto.Clone(benchSchema).(*schemapb.CollectionSchema)
+	autoID.Fields[0].AutoID = true
+	deleteReq, _ := proto.Marshal(&milvuspb.DeleteRequest{DbName: "d", CollectionName: "c", Expr: "id in [5]"})
 	for _, c := range []struct {
+		name      string
 		method    string
 		req       []byte
+		schema    *schemapb.CollectionSchema
 		answered  bool
 		upstreams int64
 		counted   string
 	}{
-		{searchMethod, []byte{}, true, 2, "resent"},
-		{upsertMethod, upsertOf(t, 5), false, 1, "failed"},
+		{"Search", searchMethod, []byte{}, benchSchema, true, 2, "resent"},
+		{"Delete", "/milvus.proto.milvus.MilvusService/Delete", deleteReq, benchSchema, true, 2, "resent"},
+		{"Upsert", upsertMethod, upsertOf(t, 5), benchSchema, true, 2, "resent"},
+		{"UpsertAutoID", upsertMethod, upsertOf(t, 5), autoID, false, 1, "failed"},
+		{"Insert", "/milvus.proto.milvus.MilvusService/Insert", insertOf(t, 5), benchSchema, false, 1, "failed"},
 	} {
-		t.Run(c.method[strings.LastIndex(c.method, "/")+1:], func(t *testing.T) {
-			upstream, calls, reached, release := holdingMilvus(t)
-			capA, _ := armedCapture(t)
-			a := NewEndpoint("src", func() string { return "" }, nil)
-			aAddr := serveEndpoint(t, a)
-			a.Drive(NewProxy("src", func() string { return upstream }, capA, nil))
-			var driving atomic.Value
-			driving.Store(aAddr)
-			b := NewEndpoint("src", func() string { return driving.Load().(string) }, nil)
-			var counted []string
-			var mu sync.Mutex
-			b.CountLostRelays(func(resent bool) {
-				mu.Lock()
-				defer mu.Unlock()
-				counted = append(counted, map[bool]string{true: "resent", false: "failed"}[resent])
+		for _, relayDrives := range []bool{false, true} {
+			t.Run(c.name+map[bool]string{true: "/RelayDrivesNext", false: "/AnotherDrivesNext"}[relayDrives], func(t *testing.T) {
+				lostRelay(t, c.method, c.req, c.schema, relayDrives, c.answered, c.upstreams, c.counted)
 			})
-			bAddr := serveEndpoint(t, b)
+		}
+	}
+}
 
-			cc, err := grpc.NewClient(bAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cc.Close()
-			done := make(chan error, 1)
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				var resp []byte
-				done <- cc.Invoke(ctx, c.method, &c.req, &resp, grpc.ForceCodecV2(upstreamCodec{}))
-			}()
-			select {
-			case <-reached:
-			case <-time.After(5 * time.Second):
-				t.Fatal("the call never reached the source")
-			}
-			// The driving instance dies with the call, and another drives.
-			driving.Store("")
-			a.server.Stop()
-			capC, _ := armedCapture(t)
-			next := NewEndpoint("src", func() string { return "" }, nil)
-			nextAddr := serveEndpoint(t, next)
-			next.Drive(NewProxy("src", func() string { return upstream }, capC, nil))
-			driving.Store(nextAddr)
-			close(release)
+// lostRelay relays a call of method through an instance to the driving
+// one, which dies while the source holds the call; then another instance,
+// or the relaying one if relayDrives, drives. The call must be answered
+// or fail Unavailable as answered says, the source must have seen it
+// upstreams times, and the relaying instance must count it as counted.
+func lostRelay(t *testing.T, method string, req []byte, schema *schemapb.CollectionSchema, relayDrives, answered bool, upstreams int64, counted string) {
+	upstream, calls, reached, release := holdingMilvus(t, schema)
+	capA, _ := armedCapture(t)
+	a := NewEndpoint("src", func() string { return "" }, nil)
+	aAddr := serveEndpoint(t, a)
+	a.Drive(NewProxy("src", func() string { return upstream }, capA, nil))
+	var driving atomic.Value
+	driving.Store(aAddr)
+	b := NewEndpoint("src", func() string { return driving.Load().(string) }, nil)
+	var lost []string
+	var mu sync.Mutex
+	b.CountLostRelays(func(resent bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		lost = append(lost, map[bool]string{true: "resent", false: "failed"}[resent])
+	})
+	bAddr := serveEndpoint(t, b)
 
-			select {
-			case err := <-done:
-				if c.answered && err != nil {
-					t.Fatalf("the read was not answered: %v", err)
-				}
-				if !c.answered && status.Code(err) != codes.Unavailable {
-					t.Fatalf("the write: %v, want Unavailable", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("no answer")
-			}
-			if n := calls.Load(); n != c.upstreams {
-				t.Fatalf("the source got the call %d times, want %d", n, c.upstreams)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(counted) != 1 || counted[0] != c.counted {
-				t.Fatalf("counted %v, want [%s]", counted, c.counted)
-			}
-		})
+	cc, err := grpc.NewClient(bAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var resp []byte
+		done <- cc.Invoke(ctx, method, &req, &resp, grpc.ForceCodecV2(upstreamCodec{}))
+	}()
+	select {
+	case <-reached:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call never reached the source")
+	}
+	// The driving instance dies with the call, and another drives.
+	driving.Store("")
+	a.server.Stop()
+	capC, _ := armedCapture(t)
+	if relayDrives {
+		b.Drive(NewProxy("src", func() string { return upstream }, capC, nil))
+	} else {
+		next := NewEndpoint("src", func() string { return "" }, nil)
+		nextAddr := serveEndpoint(t, next)
+		next.Drive(NewProxy("src", func() string { return upstream }, capC, nil))
+		driving.Store(nextAddr)
+	}
+	close(release)
+
+	select {
+	case err := <-done:
+		if answered && err != nil {
+			t.Fatalf("the call was not answered: %v", err)
+		}
+		if !answered && status.Code(err) != codes.Unavailable {
+			t.Fatalf("the call: %v, want Unavailable", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer")
+	}
+	if n := calls.Load(); n != upstreams {
+		t.Fatalf("the source got the call %d times, want %d", n, upstreams)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lost) != 1 || lost[0] != counted {
+		t.Fatalf("counted %v, want [%s]", lost, counted)
 	}
 }
 
