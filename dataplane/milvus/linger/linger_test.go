@@ -75,11 +75,15 @@ func startSlowServer(t *testing.T, delay time.Duration) *slowServer {
 					}
 					s.received <- time.Now()
 					time.Sleep(delay)
+					// Timed before the write: the relay's idle time runs
+					// from when it read the answer, which may come before
+					// the write returns here.
+					at := time.Now()
 					if _, err := io.WriteString(c, "ok: "+line); err != nil {
 						s.closed <- time.Now()
 						return
 					}
-					s.answered <- time.Now()
+					s.answered <- at
 				}
 			}()
 		}
