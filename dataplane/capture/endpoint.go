@@ -231,14 +231,9 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 		d, changed := e.take()
 		if d != nil {
 			defer d.calls.Done()
-			if lostUpsert != nil {
-				// This instance drives now; it asks the cluster itself.
-				own := e.keysOfItsOwnHere(ctx, d.proxy, req)
-				e.countLost(own)
-				if !own {
-					return lostUpsert
-				}
-				e.logger.Info("the driving zdmd was lost with a relayed upsert of keys the client gives; sending it again", "cluster", e.clusterID)
+			// This instance drives now; it asks the cluster itself.
+			if lostUpsert != nil && !e.upsertAgain(e.keysOfItsOwnHere(ctx, d.proxy, req)) {
+				return lostUpsert
 			}
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()
@@ -252,11 +247,9 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 						// Unreached, the next one went too: look again
 						// who drives.
 						if own, reached := e.keysOfItsOwn(ss.Context(), cc, req, hops+1); reached {
-							e.countLost(own)
-							if !own {
+							if !e.upsertAgain(own) {
 								return lostUpsert
 							}
-							e.logger.Info("the driving zdmd was lost with a relayed upsert of keys the client gives; sending it again", "cluster", e.clusterID)
 							lostUpsert = nil
 						}
 					}

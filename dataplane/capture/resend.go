@@ -131,6 +131,16 @@ func (e *Endpoint) notAgain(db, coll string, err error) {
 		"cluster", e.clusterID, "collection", db+"/"+coll, "err", err)
 }
 
+// upsertAgain counts a lost upsert, sent again if its collection takes
+// its clients' keys (own), and says whether it is.
+func (e *Endpoint) upsertAgain(own bool) bool {
+	e.countLost(own)
+	if own {
+		e.logger.Info("the driving zdmd was lost with a relayed upsert of keys the client gives; sending it again", "cluster", e.clusterID)
+	}
+	return own
+}
+
 // countLost counts a relayed call the driving instance died with: sent
 // again, or failed to its client.
 func (e *Endpoint) countLost(resent bool) {
