@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,32 +10,8 @@ import (
 
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/projections"
+	"github.com/zdm-io/zdm/projections/viewstest"
 )
-
-// memViews is a ViewStore in memory.
-type memViews struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (s *memViews) Put(_ context.Context, key string, value []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[key] = value
-	return nil
-}
-
-func (s *memViews) All(context.Context) (map[string][]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string][]byte{}
-	for k, v := range s.m {
-		out[k] = v
-	}
-	return out, nil
-}
-
-func (s *memViews) Reset(context.Context) error { return nil }
 
 // storedHistory holds one migration's history.
 type storedHistory struct{ subject string }
@@ -52,7 +27,7 @@ func (h storedHistory) Page(_ context.Context, subject string, _ uint64, _ int, 
 // view shows it; one with no history is not waited for.
 func TestAStoredMigrationIsWaitedForUntilItsViewShowsIt(t *testing.T) {
 	const id = "m-0123456789abcdef"
-	views := projections.NewMigrations(&memViews{m: map[string][]byte{}})
+	views := projections.NewMigrations(viewstest.New())
 	subject, _ := domain.MigrationStream(id)
 	s := &Server{cfg: Config{Migrations: views, History: storedHistory{subject}}}
 	get := func(id string) (*projections.MigrationView, bool, time.Duration) {
