@@ -324,12 +324,7 @@ func (ps *proxies) reconcile(eps map[string]*capture.Endpoint) {
 			return v.Endpoint
 		}, ps.capture, ps.m.logger.With("proxy", clusterID))
 		p.SecureUpstream(ps.m.upstreamTLS)
-		p.GuardTarget(func() string {
-			if v, ok := ps.m.clusters.Get(clusterID); ok && v.Status == domain.StatusSyncing {
-				return v.MigrationID
-			}
-			return ""
-		})
+		p.GuardTarget((&claim{clusters: ps.m.clusters, id: clusterID}).by)
 		p.CountRefusals(ps.m.metrics.Refused)
 		ep.Drive(p)
 		ps.driven[id] = &drivenEndpoint{ep: ep, proxy: p}
