@@ -104,6 +104,32 @@ func (c *Client) Migration(ctx context.Context, id string) (*projections.Migrati
 	return &v, nil
 }
 
+// Events reads a migration's history after sequence after, oldest first,
+// a page at a time, and gives each event to each as the API wrote it;
+// steps leaves the periodic lag samples out.
+func (c *Client) Events(ctx context.Context, id string, after uint64, steps bool, each func(json.RawMessage) error) error {
+	for {
+		var page struct {
+			Events    []json.RawMessage `json:"events"`
+			NextAfter uint64            `json:"next_after"`
+			More      bool              `json:"more"`
+		}
+		path := fmt.Sprintf("/v1/migrations/%s/events?after=%d&limit=1000&steps=%t", url.PathEscape(id), after, steps)
+		if err := c.Do(ctx, http.MethodGet, path, nil, &page); err != nil {
+			return err
+		}
+		for _, e := range page.Events {
+			if err := each(e); err != nil {
+				return err
+			}
+		}
+		if !page.More {
+			return nil
+		}
+		after = page.NextAfter
+	}
+}
+
 // Readiness is what /readyz says of a zdmd that can serve.
 type Readiness struct {
 	Instance string `json:"instance"`

@@ -2,9 +2,11 @@ package apiclient_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,5 +48,39 @@ func TestErrorsAndViewsAreDecoded(t *testing.T) {
 	}
 	if err := apiclient.New(srv.URL, "wrong").Do(ctx, "GET", "/v1/migrations/m-1", nil, nil); err == nil {
 		t.Fatal("a refused token is not an error")
+	}
+}
+
+// Events reads every page of a history, each from where the last ended,
+// with the samples left out when asked, and stops at the first error.
+func TestEventsReadsEveryPage(t *testing.T) {
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.RawQuery)
+		switch r.URL.Query().Get("after") {
+		case "5":
+			_, _ = w.Write([]byte(`{"events":[{"seq":6},{"seq":7}],"more":true,"next_after":7}`))
+		case "7":
+			_, _ = w.Write([]byte(`{"events":[{"seq":9}],"more":false}`))
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	}))
+	defer srv.Close()
+	c := apiclient.New(srv.URL, "tok")
+	var got []string
+	err := c.Events(context.Background(), "m/1", 5, true, func(raw json.RawMessage) error {
+		got = append(got, string(raw))
+		return nil
+	})
+	if err != nil || strings.Join(got, " ") != `{"seq":6} {"seq":7} {"seq":9}` {
+		t.Fatalf("events %v, %v", got, err)
+	}
+	if want := "after=5&limit=1000&steps=true after=7&limit=1000&steps=true"; strings.Join(asked, " ") != want {
+		t.Fatalf("asked %v, want %s", asked, want)
+	}
+	stop := errors.New("enough")
+	if err := c.Events(context.Background(), "m/1", 5, false, func(json.RawMessage) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("an error of each: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -15,32 +16,24 @@ import (
 // it. The row copy's own rate flatters the copy stage without it.
 func toSync(ctx context.Context, api *apiclient.Client, id string) (time.Duration, error) {
 	var locked, copied time.Time
-	for after := uint64(0); ; {
-		var page struct {
-			Events []struct {
-				Seq  uint64    `json:"seq"`
-				At   time.Time `json:"at"`
-				Type string    `json:"type"`
-			} `json:"events"`
-			NextAfter uint64 `json:"next_after"`
-			More      bool   `json:"more"`
+	err := api.Events(ctx, id, 0, true, func(raw json.RawMessage) error {
+		var e struct {
+			At   time.Time `json:"at"`
+			Type string    `json:"type"`
 		}
-		path := fmt.Sprintf("/v1/migrations/%s/events?steps=true&limit=1000&after=%d", id, after)
-		if err := api.Do(ctx, "GET", path, nil, &page); err != nil {
-			return 0, err
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return err
 		}
-		for _, e := range page.Events {
-			switch {
-			case e.Type == domain.TypeLocked && locked.IsZero():
-				locked = e.At
-			case e.Type == domain.TypeBulkCopied && copied.IsZero():
-				copied = e.At
-			}
+		switch {
+		case e.Type == domain.TypeLocked && locked.IsZero():
+			locked = e.At
+		case e.Type == domain.TypeBulkCopied && copied.IsZero():
+			copied = e.At
 		}
-		if !page.More {
-			break
-		}
-		after = page.NextAfter
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	if locked.IsZero() || copied.IsZero() {
 		return 0, fmt.Errorf("the history of %s has no lock or no end of the copy", id)

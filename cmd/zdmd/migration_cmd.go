@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -221,7 +222,6 @@ func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args [
 	if err != nil {
 		return err
 	}
-	next := *after
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	if !*asJSON {
 		fmt.Fprintln(tw, "STEP\tSEQ\tTIME (UTC)\tBY\tEVENT\tDETAILS")
@@ -230,30 +230,21 @@ func migrationEvents(fs *flag.FlagSet, newClient func() (*client, error), args [
 	if *after == 0 {
 		step = 1
 	}
-	for {
-		var page struct {
-			Events    []json.RawMessage `json:"events"`
-			NextAfter uint64            `json:"next_after"`
-			More      bool              `json:"more"`
+	err = c.Events(context.Background(), id, *after, !*samples, func(raw json.RawMessage) error {
+		if *asJSON {
+			fmt.Fprintf(stdout, "%s\n", raw)
+			return nil
 		}
-		if err := c.do("GET", fmt.Sprintf("/v1/migrations/%s/events?after=%d&limit=1000&steps=%t", url.PathEscape(id), next, !*samples), nil, &page); err != nil {
-			return err
+		fmt.Fprintln(tw, eventLine(step, raw))
+		if step > 0 {
+			step++
 		}
-		for _, raw := range page.Events {
-			if *asJSON {
-				fmt.Fprintf(stdout, "%s\n", raw)
-				continue
-			}
-			fmt.Fprintln(tw, eventLine(step, raw))
-			if step > 0 {
-				step++
-			}
-		}
-		if !page.More {
-			return tw.Flush()
-		}
-		next = page.NextAfter
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	return tw.Flush()
 }
 
 // eventLine is one event as an operator reads it: its step in the
