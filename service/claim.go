@@ -1,14 +1,17 @@
 package service
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/projections"
 )
 
-// claim is which migration's target a cluster is, for its proxy's guard:
-// asked on every write, it reads the registry again only after the
+// claim is which migration's target a cluster's Milvus is, for its
+// proxy's guard: the cluster's own registration, or another of the same
+// endpoint (one Milvus registered twice, once as a migration's target).
+// Asked on every write, it reads the registry again only after the
 // registry changed, not a view decoded per write.
 type claim struct {
 	clusters *projections.Projection[*projections.ClusterView]
@@ -32,8 +35,19 @@ func (c *claim) by() string {
 	// Taken before the read: a change during it is read again next time.
 	c.changed = c.clusters.Changed()
 	c.migration = ""
-	if v, ok := c.clusters.Get(c.id); ok && v.Status == domain.StatusSyncing {
-		c.migration = v.MigrationID
+	own, ok := c.clusters.Get(c.id)
+	if !ok {
+		return ""
+	}
+	if own.Status == domain.StatusSyncing {
+		c.migration = own.MigrationID
+		return c.migration
+	}
+	for _, v := range c.clusters.List() {
+		if !v.Deleted && v.Status == domain.StatusSyncing && strings.EqualFold(v.Endpoint, own.Endpoint) {
+			c.migration = v.MigrationID
+			break
+		}
 	}
 	return c.migration
 }
