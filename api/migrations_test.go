@@ -84,6 +84,14 @@ func TestMigrationEndpoints(t *testing.T) {
 			t.Fatalf("other organization %s: %d %s", cmd, r.Status, r.Body)
 		}
 	}
+	// A client that escapes what it need not reaches the same migration.
+	escaped := strings.ReplaceAll(id, "-", "%2D")
+	if r := s.Do(t, "GET", "/v1/migrations/"+escaped, st.ViewerToken, nil); r.Status != 200 || r.JSON(t)["id"] != id {
+		t.Fatalf("GET %s: %d %s", escaped, r.Status, r.Body)
+	}
+	if r := s.Do(t, "GET", "/v1/migrations/m%2Dnope", st.AdminToken, nil); r.Status != 404 || !strings.Contains(string(r.Body), `"no migration m-nope"`) {
+		t.Fatalf("GET m%%2Dnope: %d %s", r.Status, r.Body)
+	}
 	for _, missing := range []string{"m-nope", "a.b", "%2A"} {
 		if r := s.Do(t, "GET", "/v1/migrations/"+missing, st.AdminToken, nil); r.Status != 404 {
 			t.Fatalf("GET %s: %d", missing, r.Status)

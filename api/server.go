@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -88,7 +89,7 @@ func NewServer(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
-	e.Use(middleware.Recover(), middleware.BodyLimit("1M"))
+	e.Use(middleware.Recover(), middleware.BodyLimit("1M"), unescapeParams)
 	// Made here, not in Serve: a Shutdown that comes before Serve started
 	// (a stop right after the start) must still stop it.
 	s := &Server{cfg: cfg, echo: e, srv: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}}
@@ -257,5 +258,23 @@ func newer[V any](created func(V) time.Time, id func(V) string) func(a, b V) int
 			return c
 		}
 		return cmp.Compare(id(b), id(a))
+	}
+}
+
+// unescapeParams decodes the path's parameters: Echo matches the path as
+// sent, so a client that escapes more than it must (m%2D1 for m-1) was
+// told there is no such migration, and the 404 echoed the escapes.
+func unescapeParams(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		vs := slices.Clone(c.ParamValues())
+		for i, v := range vs {
+			// net/http answers 400 to a path that does not decode before
+			// it reaches Echo.
+			if u, err := url.PathUnescape(v); err == nil {
+				vs[i] = u
+			}
+		}
+		c.SetParamValues(vs...)
+		return next(c)
 	}
 }
