@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -94,19 +93,6 @@ func (s *Server) registerCluster(c echo.Context) error {
 	waitView(c, s.cfg.Clusters, cl.ID, cl.Seq())
 	v, _ := s.cfg.Clusters.Get(cl.ID)
 	return c.JSON(http.StatusCreated, toClusterJSON(v, nil)) // its proxy starts after
-}
-
-func (s *Server) listClusters(c echo.Context) error {
-	p := principal(c)
-	out := []clusterJSON{}
-	problems := s.proxyProblems()
-	for _, v := range newestFirst(s.cfg.Clusters.List(), func(v *projections.ClusterView) time.Time { return v.CreatedAt },
-		func(v *projections.ClusterView) string { return v.ID }) {
-		if !v.Deleted && p.CanView(v.Organization) {
-			out = append(out, toClusterJSON(v, problems))
-		}
-	}
-	return c.JSON(http.StatusOK, map[string]any{"clusters": out})
 }
 
 func (s *Server) getCluster(c echo.Context) error {

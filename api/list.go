@@ -41,43 +41,76 @@ func (s *Server) listMigrations(c echo.Context) error {
 		return err
 	}
 	p := principal(c)
-	var cursor *projections.MigrationView
-	if id, ok := q["after"]; ok {
-		v, found := s.cfg.Migrations.Get(id)
-		if !found || !p.CanView(v.Organization) {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "after", Message: fmt.Sprintf("after must be the id of a migration you can see (%q is none)", id)}
-		}
-		cursor = v
+	migrations := listing[*projections.MigrationView]{kind: "migration", get: s.cfg.Migrations.Get, list: s.cfg.Migrations.List,
+		created: migrationCreated, id: migrationID, visible: func(v *projections.MigrationView) bool { return p.CanView(v.Organization) }}
+	views, next, err := migrations.page(q, limit, func(v *projections.MigrationView) bool {
+		id, bySource := q["source_cluster_id"]
+		return keepState(v.State) && (!bySource || v.SourceClusterID == id)
+	})
+	if err != nil {
+		return err
 	}
-	order := newer(migrationCreated, migrationID)
-	all := s.cfg.Migrations.List()
-	slices.SortFunc(all, order)
 	out := []any{}
-	more, last := false, ""
-	for _, v := range all {
-		if !p.CanView(v.Organization) || (cursor != nil && order(v, cursor) <= 0) || !keepState(v.State) {
-			continue
-		}
-		if id, ok := q["source_cluster_id"]; ok && v.SourceClusterID != id {
-			continue
-		}
-		if limit > 0 && len(out) == limit {
-			more = true
-			break
-		}
+	for _, v := range views {
 		s.live(v)
-		last = v.ID
 		if summary {
 			out = append(out, summarize(v))
 		} else {
 			out = append(out, v)
 		}
 	}
-	body := map[string]any{"migrations": out, "more": more}
-	if more {
-		body["next_after"] = last
+	return c.JSON(http.StatusOK, pageBody("migrations", out, next))
+}
+
+// listing is what a list of views is paged by.
+type listing[V any] struct {
+	kind    string // named when ?after is refused
+	get     func(id string) (V, bool)
+	list    func() []V
+	created func(V) time.Time
+	id      func(V) string
+	// visible says whether the caller may see a view: listed, or named by
+	// ?after.
+	visible func(V) bool
+}
+
+// page is the part of the list a request asks for: the visible views
+// keep accepts, newest first, after the one ?after names, at most limit
+// (0: all). next is the last one's ID when others follow.
+func (l listing[V]) page(q map[string]string, limit int, keep func(V) bool) (out []V, next string, err error) {
+	order := newer(l.created, l.id)
+	var cursor V
+	id, after := q["after"]
+	if after {
+		v, found := l.get(id)
+		if !found || !l.visible(v) {
+			return nil, "", &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: "after",
+				Message: fmt.Sprintf("after must be the id of a %s you can see (%q is none)", l.kind, id)}
+		}
+		cursor = v
 	}
-	return c.JSON(http.StatusOK, body)
+	all := l.list()
+	slices.SortFunc(all, order)
+	for _, v := range all {
+		if !l.visible(v) || (after && order(v, cursor) <= 0) || !keep(v) {
+			continue
+		}
+		if limit > 0 && len(out) == limit {
+			return out, l.id(out[len(out)-1]), nil
+		}
+		out = append(out, v)
+	}
+	return out, "", nil
+}
+
+// pageBody is a list's answer: its items under name, more, and next_after
+// when more follow.
+func pageBody(name string, items any, next string) map[string]any {
+	body := map[string]any{name: items, "more": next != ""}
+	if next != "" {
+		body["next_after"] = next
+	}
+	return body
 }
 
 func migrationCreated(v *projections.MigrationView) time.Time { return v.CreatedAt }

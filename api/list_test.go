@@ -126,6 +126,8 @@ func TestTheMigrationListFiltersPagesAndSummarizes(t *testing.T) {
 	for params, field := range map[string]string{
 		"state=running,paused":     "state",
 		"state=":                   "state",
+		"source_cluster_id=":       "source_cluster_id",
+		"source_cluster_id":        "source_cluster_id",
 		"view=brief":               "view",
 		"limit=0":                  "limit",
 		"limit=1001":               "limit",

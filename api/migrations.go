@@ -163,6 +163,10 @@ func query(c echo.Context, names ...string) (map[string]string, error) {
 		if len(vs) > 1 {
 			return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: name, Message: name + " must be given once"}
 		}
+		if vs[0] == "" {
+			// An empty filter would list nothing, as if nothing matched.
+			return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: name, Message: name + " must not be empty"}
+		}
 		out[name] = vs[0]
 	}
 	return out, nil

@@ -127,7 +127,7 @@ func NewServer(cfg Config) *Server {
 	onCluster := append(slices.Clip(cmd), drivable("cluster", s.clusterScope))
 	onMigration := append(slices.Clip(cmd), drivable("migration", s.migrationScope))
 	v1.POST("/clusters", s.registerCluster, cmd...)
-	v1.GET("/clusters", s.listClusters, plain...)
+	v1.GET("/clusters", s.listClusters, mw...)
 	v1.GET("/clusters/:id", s.getCluster, plain...)
 	v1.DELETE("/clusters/:id", s.deleteCluster, cmd...)
 	v1.PATCH("/clusters/:id", s.updateCluster, onCluster...)
@@ -241,12 +241,6 @@ func waitView[V interface {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	_ = p.Wait(ctx, id, seq)
-}
-
-// newestFirst orders a list as operators read it (see newer).
-func newestFirst[V any](vs []V, created func(V) time.Time, id func(V) string) []V {
-	slices.SortFunc(vs, newer(created, id))
-	return vs
 }
 
 // newer compares views as operators read them, the latest at the top;
