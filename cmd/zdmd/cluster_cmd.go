@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/zdm-io/zdm/projections"
 )
@@ -35,26 +34,7 @@ func clusterSub(sub string, args []string, stdout io.Writer) error {
 	newClient := clientFlags(fs)
 	switch sub {
 	case "list":
-		var out struct {
-			Clusters []clusterJSON `json:"clusters"`
-		}
-		if table, err := listed(fs, newClient, args, func(bool) string { return "/v1/clusters" }, &out, stdout); !table {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tORGANIZATION/PROJECT\tENDPOINT\tSTATUS\tPROXY")
-		for _, cl := range out.Clusters {
-			proxy := cl.ProxyListen
-			if cl.ProxyProblem != "" {
-				proxy += " (not serving: see cluster show)"
-			}
-			status := cl.Status
-			if cl.Spare {
-				status += " (spare)"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\n", cl.ID, cl.Name, cl.Organization, cl.Project, cl.Endpoint, status, proxy)
-		}
-		return tw.Flush()
+		return clusterList(fs, newClient, args, stdout)
 	case "show":
 		asJSON := fs.Bool("json", false, "print the API's answer as it is")
 		var raw json.RawMessage

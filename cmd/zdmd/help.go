@@ -25,7 +25,7 @@ var commands = []command{
 	{"migration stop-sync", "--confirm-writes-stopped [--force] <migration-id>", "Stop the sync once the applications stopped writing to the source: zdm drains the journal, checks the target and switches."},
 	{"migration cancel", "[--json] [flags] <migration-id>", "Cancel a migration; the source stays as it is, and a target zdm provisioned is released. --json prints the API's answer."},
 	{"migration events", "[--samples] [--json] [flags] <migration-id>", "Print a migration's history, one step a line: its number from the migration's start, its sequence, time, actor, kind and details. --samples adds the lag samples; --json prints the events as the API gives them."},
-	{"cluster list", "[--json] [flags]", "List the registered clusters, newest first. --json prints the API's answer."},
+	{"cluster list", "[--json] [flags]", "List the registered clusters, newest first: all, or those of an organization, a project or a status, or the spares; a page at a time with --limit and --after. --json prints the API's answer."},
 	{"cluster show", "[--json] [flags] <cluster-id>", "Show a registered cluster: its endpoint, credentials (never shown), proxy, storage and the migration that holds it. --json prints the API's answer."},
 	{"cluster register", "--name <name> --organization <org> --project <project> --endpoint <host:port> [flags]",
 		"Register a Milvus cluster. Its password is read from the environment variable ZDM_CLUSTER_PASSWORD, never from the command line " +

@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"text/tabwriter"
 	"time"
 
@@ -27,22 +26,12 @@ func migrationList(fs *flag.FlagSet, newClient func() (*client, error), args []s
 		NextAfter  string                      `json:"next_after"`
 	}
 	path := func(asJSON bool) string {
-		q := url.Values{}
-		for name, v := range map[string]string{"state": *state, "source_cluster_id": *source, "after": *after} {
-			if v != "" {
-				q.Set(name, v)
-			}
-		}
-		if *limit != 0 {
-			q.Set("limit", fmt.Sprint(*limit))
-		}
+		view := ""
 		if !asJSON || *summary {
-			q.Set("view", "summary")
+			view = "summary"
 		}
-		if len(q) == 0 {
-			return "/v1/migrations"
-		}
-		return "/v1/migrations?" + q.Encode()
+		return listPath("/v1/migrations", map[string]string{"state": *state, "source_cluster_id": *source, "after": *after,
+			"limit": pageSize(*limit), "view": view})
 	}
 	if table, err := listed(fs, newClient, args, path, &out, stdout); !table {
 		return flagNamed(err)
