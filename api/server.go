@@ -89,7 +89,11 @@ func NewServer(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
-	e.Use(middleware.Recover(), middleware.BodyLimit("1M"), unescapeParams)
+	// The largest body the document allows (seven PEM fields of 65,536
+	// characters, each sent as JSON escapes of up to 12 bytes) is under
+	// 6 MB: a body the document bounds is read and refused by the field it
+	// breaks, not as too large (413).
+	e.Use(middleware.Recover(), middleware.BodyLimit("8M"), unescapeParams)
 	// Made here, not in Serve: a Shutdown that comes before Serve started
 	// (a stop right after the start) must still stop it.
 	s := &Server{cfg: cfg, echo: e, srv: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}}

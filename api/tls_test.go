@@ -84,3 +84,22 @@ func quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// A body the document bounds is refused by the field it breaks, however
+// its characters are escaped; only a body beyond any the document allows
+// is 413.
+func TestABodyWithinTheDocumentsBoundsIsReadToItsField(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	id := registerCluster(t, s, "big")
+	// Two fields of 65,537 characters outside the BMP, each sent as a
+	// pair of JSON escapes: 1.6 MB.
+	long := strings.Repeat(`\ud83d\ude00`, 65537)
+	body := `{"tls":{"mode":"one_way","server_name":"` + long + `","ca_pem":"` + long + `"}}`
+	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, body); r.Status != 400 || r.ErrorField(t) != "tls.server_name" {
+		t.Fatalf("a %d-byte body: %d %.200s, want 400 naming tls.server_name", len(body), r.Status, r.Body)
+	}
+	huge := `{"tls":{"mode":"mutual","ca_pem":"` + strings.Repeat("A", 9<<20) + `"}}`
+	if r := s.Do(t, "PATCH", "/v1/clusters/"+id, st.OrgAdminToken, huge); r.Status != 413 || r.ErrorCode(t) == "" {
+		t.Fatalf("a %d-byte body: %d %.200s, want 413 with an error", len(huge), r.Status, r.Body)
+	}
+}
