@@ -62,6 +62,11 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusConflict, Code: "proxy_listen_in_use", Field: "proxy_listen", Message: err.Error()}
 	case errors.Is(err, domain.ErrClusterLocked):
 		return &Error{Status: http.StatusConflict, Code: "cluster_locked", Message: err.Error()}
+	case errors.Is(err, domain.ErrClusterExists):
+		// Only a keyed registration can meet its own cluster: a retry
+		// whose first answer is no longer kept.
+		return &Error{Status: http.StatusConflict, Code: "cluster_exists", Field: "Idempotency-Key",
+			Message: "this Idempotency-Key registered a cluster before, whose answer is no longer kept: find it with GET /v1/clusters, or use a new key"}
 	case errors.Is(err, domain.ErrSyncTimeLimit):
 		return &Error{Status: http.StatusConflict, Code: "sync_time_limit", Message: err.Error()}
 	case errors.Is(err, domain.ErrTerminal):

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -100,6 +101,9 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 				return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused", Field: "Idempotency-Key",
 					Message: "this Idempotency-Key was sent before with another request body; use a new key for a new request"}
 			case !first.Pending:
+				if err := s.deletedSince(c, first); err != nil {
+					return err
+				}
 				c.Response().Header().Set("Idempotent-Replayed", "true")
 				return c.Blob(first.Status, first.ContentType, first.Body)
 			case time.Since(first.Began) > abandonedAfter:
@@ -208,4 +212,24 @@ type recorder struct {
 func (r *recorder) Write(b []byte) (int, error) {
 	r.body.Write(b)
 	return r.ResponseWriter.Write(b)
+}
+
+// deletedSince refuses to replay a cluster's registration once that
+// cluster is deleted: its 201 would name a cluster that is gone, and a
+// client that reads it back would find none.
+func (s *Server) deletedSince(c echo.Context, first *answer) error {
+	if c.Request().Method != http.MethodPost || c.Path() != "/v1/clusters" || first.Status != http.StatusCreated {
+		return nil
+	}
+	var made struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(first.Body, &made) != nil {
+		return nil
+	}
+	if v, ok := s.cfg.Clusters.Get(made.ID); ok && v.Deleted {
+		return &Error{Status: http.StatusConflict, Code: "cluster_deleted", Field: "Idempotency-Key",
+			Message: fmt.Sprintf("this Idempotency-Key registered cluster %s, which was deleted since; use a new key to register it again", made.ID)}
+	}
+	return nil
 }

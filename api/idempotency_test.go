@@ -158,3 +158,31 @@ func TestAKeyNoClientCanHaveMeantIsRefused(t *testing.T) {
 		t.Fatalf("a key of 255 characters: %d %s", r.Status, r.Body)
 	}
 }
+
+// A registration retried once its cluster was deleted is not answered
+// 201 again, naming a cluster that is gone: it is 409 and registers
+// nothing; a new key registers the cluster anew.
+func TestARegistrationRetriedAfterItsClusterWasDeletedIsRefused(t *testing.T) {
+	s := st.Start(t, st.Config(t.TempDir()))
+	body := cluster("short-lived", "search")
+	first := s.DoKeyed(t, "POST", "/v1/clusters", st.OrgAdminToken, "reg-gone", body)
+	if first.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", first.Status, first.Body)
+	}
+	id := first.JSON(t)["id"].(string)
+	if r := s.Do(t, "DELETE", "/v1/clusters/"+id, st.OrgAdminToken, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	before := historySize(t, s)
+	r := s.DoKeyed(t, "POST", "/v1/clusters", st.OrgAdminToken, "reg-gone", body)
+	if r.Status != http.StatusConflict || r.ErrorCode(t) != "cluster_deleted" || r.ErrorField(t) != "Idempotency-Key" || !strings.Contains(string(r.Body), id) {
+		t.Fatalf("the retry after the delete: %d %s, want 409 cluster_deleted naming %s", r.Status, r.Body, id)
+	}
+	if historySize(t, s) != before {
+		t.Fatal("the refused retry stored events")
+	}
+	again := s.DoKeyed(t, "POST", "/v1/clusters", st.OrgAdminToken, "reg-anew", body)
+	if again.Status != http.StatusCreated || again.JSON(t)["id"] == id {
+		t.Fatalf("a new key: %d %s", again.Status, again.Body)
+	}
+}
