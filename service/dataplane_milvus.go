@@ -44,6 +44,9 @@ type MilvusConfig struct {
 	// FingerprintEvery is how often the source's schema is checked for
 	// changes made around the proxy (default 10s).
 	FingerprintEvery time.Duration `yaml:"fingerprint_every"`
+	// SwitchHoldLimit bounds how long a switch holds the applications'
+	// writes (default 10s, livesync.DefaultHoldLimit).
+	SwitchHoldLimit time.Duration `yaml:"switch_hold_limit"`
 }
 
 func (c MilvusConfig) withDefaults() MilvusConfig {
@@ -134,7 +137,7 @@ func milvusPlane(m *Main) ([]string, error) {
 		capture.ServeTerm(lost)
 		current.Store(capture)
 		syncer := livesync.NewSyncer(ctx, reg, capture, journal, positions, m.service, m.service,
-			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, ApplyRetry: m.cfg.Retry.Apply, Sealer: m.sealer, Notes: m.service}, m.logger.With("part", "sync"))
+			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, HoldLimit: cfg.SwitchHoldLimit, ApplyRetry: m.cfg.Retry.Apply, Sealer: m.sealer, Notes: m.service}, m.logger.With("part", "sync"))
 		copier := rowcopy.NewCopier(reg, copyConfig, m.logger.With("part", "copy"))
 		copier.Share(copyShare{Claims: claims, service: m.service})
 		copier.NoteTo(m.service)

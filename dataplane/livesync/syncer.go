@@ -25,8 +25,14 @@ type Config struct {
 	// FingerprintEvery is how often the source's schema is compared with
 	// what the proxy let through (default 10s).
 	FingerprintEvery time.Duration
-	// DrainTimeout bounds the wait for the applier at the switch.
+	// DrainTimeout bounds the wait for the applier to catch up before
+	// the switch holds writes (a tenth of it at the switch).
 	DrainTimeout time.Duration
+	// HoldLimit bounds how long the switch holds the applications' writes
+	// (default 10s): a target that stalls meanwhile, or a drain or check
+	// that outlasts it, ends the attempt and the writes go on to the
+	// source.
+	HoldLimit time.Duration
 	// LagEvery is how often Sync samples the lag (default 1s).
 	LagEvery time.Duration
 	// ApplyRetry paces the tries of a journaled write that does not apply
@@ -78,6 +84,9 @@ func NewSyncer(base context.Context, r milvus.Resolver, c *capture.Capture, j ca
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 5 * time.Minute
+	}
+	if cfg.HoldLimit <= 0 {
+		cfg.HoldLimit = DefaultHoldLimit
 	}
 	if logger == nil {
 		logger = slog.Default()
@@ -251,21 +260,30 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		}
 	}()
 	s.logger.Info("writes held for the switch", "migration", m.ID)
-	fence, err := s.journal.LastSeq(ctx, capture.JournalPrefix(m.ID)+">")
-	if err != nil {
-		return domain.SwitchedOver{}, none, nil, err
+	held, endHold := context.WithTimeout(ctx, s.cfg.HoldLimit)
+	defer endHold()
+	tooLong := func(err error) error {
+		if held.Err() == nil || ctx.Err() != nil {
+			return err
+		}
+		return &domain.StepError{Reason: "switch_hold_exceeded", Err: fmt.Errorf(
+			"writes were held %s and the target was not caught up and checked by then (%w); they went on to the source, and the switch is tried again", s.cfg.HoldLimit, err)}
 	}
-	if err := s.drainTo(ctx, r.applier, fence, s.cfg.DrainTimeout); err != nil {
-		return domain.SwitchedOver{}, none, nil, err
+	fence, err := s.journal.LastSeq(held, capture.JournalPrefix(m.ID)+">")
+	if err != nil {
+		return domain.SwitchedOver{}, none, nil, tooLong(err)
+	}
+	if err := s.drainTo(held, r.applier, fence, s.cfg.DrainTimeout); err != nil {
+		return domain.SwitchedOver{}, none, nil, tooLong(err)
 	}
 	drained := time.Now()
-	kept, again, err := r.applier.KeptRepairs(ctx)
+	kept, again, err := r.applier.KeptRepairs(held)
 	if err != nil {
-		return domain.SwitchedOver{}, none, nil, err
+		return domain.SwitchedOver{}, none, nil, tooLong(err)
 	}
-	rep, repairMS, err := repairAndCheck(ctx, r, kept, again, pre, fence0, described)
+	rep, repairMS, err := repairAndCheck(held, r, kept, again, pre, fence0, described)
 	if err != nil {
-		return domain.SwitchedOver{}, none, nil, err
+		return domain.SwitchedOver{}, none, nil, tooLong(err)
 	}
 	data, _ := json.Marshal(rep)
 	check := domain.Verified{Phase: "switch", Equal: rep.Equal, Report: data}
@@ -286,6 +304,11 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	return domain.SwitchedOver{TargetEndpoint: targetEP.Address, WritePauseMS: ms(checked.Sub(began)),
 		DrainMS: ms(drained.Sub(began)), RepairMS: ms(repairMS), CheckMS: ms(checked.Sub(drained)), RepairInCheck: true}, check, route, nil
 }
+
+// DefaultHoldLimit is how long a switch holds writes at most: the pause is
+// normally under a second; a target that stalls must not hold the
+// applications for the drain's minutes.
+const DefaultHoldLimit = 10 * time.Second
 
 // drainTo waits until the applier has applied the journal up to fence.
 func (s *Syncer) drainTo(ctx context.Context, a *Applier, fence uint64, within time.Duration) error {
