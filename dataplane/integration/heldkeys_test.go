@@ -68,15 +68,7 @@ func TestTheSwitchExplainsKeysHeldTwiceWithoutWalkingEveryKey(t *testing.T) {
 	resolve, reader := copied(t, bed)
 	m := reader.m
 	store := estest.NewStore(t)
-	journal := estest.Journal(t, store)
-	c := capture.NewCapture(journal, nil, nil)
-	c.KeepGivenKeys(estest.KV(t, store, "TEST_INTENTS"))
-	// Its runs end with the test, before the store they read closes.
-	syncer := livesync.NewSyncer(t.Context(), resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), reader, &failures{}, livesync.Config{}, nil)
-	t.Cleanup(syncer.Wait)
-	if err := syncer.Arm(ctx, m); err != nil {
-		t.Fatal(err)
-	}
+	syncer, c := armedSyncer(t, resolve, reader, store, estest.Journal(t, store), livesync.Config{})
 	via := milvustest.Dial(t, serveProxy(t, capture.NewProxy("src", func() string { return bed.Source }, c, nil)))
 	// A client repeats one more insert through the proxy, then writes new
 	// keys through it for the whole switch.

@@ -32,18 +32,10 @@ func TestASwitchHoldsWritesNoLongerThanItsLimit(t *testing.T) {
 	resolve, reader := copied(t, bed)
 	m := reader.m
 	store := estest.NewStore(t)
-	journal := estest.Journal(t, store)
-	c := capture.NewCapture(journal, nil, nil)
-	c.KeepGivenKeys(estest.KV(t, store, "TEST_INTENTS"))
 	const limit = 2 * time.Second
 	// The drain's own timeout is five times the limit: without the limit
 	// the writes would be held for it.
-	syncer := livesync.NewSyncer(t.Context(), resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), reader, &failures{},
-		livesync.Config{HoldLimit: limit, DrainTimeout: 5 * limit}, nil)
-	t.Cleanup(syncer.Wait)
-	if err := syncer.Arm(ctx, m); err != nil {
-		t.Fatal(err)
-	}
+	syncer, c := armedSyncer(t, resolve, reader, store, estest.Journal(t, store), livesync.Config{HoldLimit: limit, DrainTimeout: 5 * limit})
 	via := milvustest.Dial(t, serveProxy(t, capture.NewProxy("src", func() string { return bed.Source }, c, nil)))
 
 	// A partition made through the proxy reaches the target; dropped there

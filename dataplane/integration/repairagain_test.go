@@ -19,6 +19,7 @@ import (
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/dataplane/rowcopy"
 	"github.com/zdm-io/zdm/domain"
+	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/eventstore/estest"
 )
 
@@ -46,6 +47,21 @@ func copied(t *testing.T, bed milvustest.Bed) (endpoints, *migrationOf) {
 		t.Fatal(err)
 	}
 	return resolve, reader
+}
+
+// armedSyncer is a zdmd's sync of reader's migration with cfg, its
+// capture journaling into journal and keeping given keys in store, armed;
+// its runs end with the test, before the store they read closes.
+func armedSyncer(t *testing.T, resolve endpoints, reader *migrationOf, store *eventstore.Store, journal *eventstore.Journal, cfg livesync.Config) (*livesync.Syncer, *capture.Capture) {
+	t.Helper()
+	c := capture.NewCapture(journal, nil, nil)
+	c.KeepGivenKeys(estest.KV(t, store, "TEST_INTENTS"))
+	syncer := livesync.NewSyncer(t.Context(), resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), reader, &failures{}, cfg, nil)
+	t.Cleanup(syncer.Wait)
+	if err := syncer.Arm(context.Background(), reader.m); err != nil {
+		t.Fatal(err)
+	}
+	return syncer, c
 }
 
 // A write a killed zdmd had sent can sit in the source's queue and be

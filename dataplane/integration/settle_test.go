@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
-	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/livesync"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/eventstore/estest"
@@ -31,16 +30,9 @@ func TestWritesWithoutAnOutcomeAreSettledBeforeTheHold(t *testing.T) {
 	// Two inserts (keys 888888 and 888889) and a delete (key 3), forwarded
 	// by a zdmd that died ten seconds ago.
 	store := estest.NewStore(t)
-	journal, intents := estest.Journal(t, store), estest.KV(t, store, "TEST_INTENTS")
+	journal := estest.Journal(t, store)
 	late := deadInsertsAndDelete(t, journal, m.ID, db, shape.Schema(coll), 888888, time.Now().Add(-10*time.Second))
-	c := capture.NewCapture(journal, nil, nil)
-	c.KeepGivenKeys(intents)
-	// Its runs end with the test, before the store they read closes.
-	syncer := livesync.NewSyncer(t.Context(), resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), reader, &failures{}, livesync.Config{}, nil)
-	t.Cleanup(syncer.Wait)
-	if err := syncer.Arm(ctx, m); err != nil {
-		t.Fatal(err)
-	}
+	syncer, _ := armedSyncer(t, resolve, reader, store, journal, livesync.Config{})
 
 	sw, check, route, err := syncer.Switch(ctx, m)
 	if err != nil || !check.Equal {
