@@ -30,9 +30,24 @@ const (
 	transportBuffer = 256 << 10
 )
 
+// clientKeepalive has a connection ping a server it heard nothing from
+// for 30 s, and close when 10 s more pass without an answer: the calls
+// waiting on a Milvus that hangs (its process stopped, a network that
+// drops its packets) fail, and are retried or repaired, where they waited
+// for ever (the kernel answers TCP's own probes for a stopped process).
+// Milvus lets clients ping as often as every 5 s.
+func clientKeepalive() keepalive.ClientParameters {
+	return keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}
+}
+
 // DialOptions tunes a client connection to Milvus.
 func DialOptions(pool mem.BufferPool) []grpc.DialOption {
+	return dialOptions(pool, clientKeepalive())
+}
+
+func dialOptions(pool mem.BufferPool, ka keepalive.ClientParameters) []grpc.DialOption {
 	return []grpc.DialOption{
+		grpc.WithKeepaliveParams(ka),
 		experimental.WithBufferPool(pool),
 		grpc.WithInitialWindowSize(windowSize),
 		grpc.WithInitialConnWindowSize(windowSize),
