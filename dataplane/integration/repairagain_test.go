@@ -39,8 +39,14 @@ func (r *migrationOf) Migration(context.Context, string) (*domain.Migration, err
 // reader the syncer reads.
 func copied(t *testing.T, bed milvustest.Bed) (endpoints, *migrationOf) {
 	t.Helper()
+	return copiedWith(t, bed, rowcopy.Config{})
+}
+
+// copiedWith is copied by a copier of cfg.
+func copiedWith(t *testing.T, bed milvustest.Bed, cfg rowcopy.Config) (endpoints, *migrationOf) {
+	t.Helper()
 	resolve := endpoints{"src": bed.Source, "dst": bed.Target}
-	copier := rowcopy.NewCopier(resolve, rowcopy.Config{}, nil)
+	copier := rowcopy.NewCopier(resolve, cfg, nil)
 	m := planned(t, copier)
 	reader := &migrationOf{m: m}
 	if err := copier.Copy(context.Background(), m.Clone(), recordInto(&reader.mu, reader.m)); err != nil {
