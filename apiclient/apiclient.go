@@ -6,6 +6,8 @@ package apiclient
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/zdm-io/zdm/projections"
@@ -46,14 +49,68 @@ func (e *Error) Error() string {
 }
 
 // Do sends a request (body as JSON, if any) and decodes a 2xx JSON answer
-// into out; an error answer is returned as *Error.
+// into out; an error answer is returned as *Error. A command (any method
+// but GET) carries an Idempotency-Key of its own, so that Do can send it
+// again when its answer was lost or the API could not take it for a moment
+// (a connection broken after it was sent, 502, 503, 504, or its first try
+// still being answered), and zdmd applies it once.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
+	var data []byte
 	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
 			return err
 		}
+	}
+	key := ""
+	if method != http.MethodGet {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		key = "cli-" + hex.EncodeToString(b)
+	}
+	pause := retryFirst
+	for try := 1; ; try++ {
+		err := c.do(ctx, method, path, data, key, out)
+		if try == retryTries || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause *= 2
+	}
+}
+
+// retryTries and retryFirst pace Do's tries: 0.5, 1, 2 and 4 s apart, a
+// NATS leader's election and more.
+const (
+	retryTries = 5
+	retryFirst = 500 * time.Millisecond
+)
+
+// sent marks an error of a request that reached the API, or may have.
+type sent struct{ error }
+
+func (e sent) Unwrap() error { return e.error }
+
+// transient says whether a try's error may pass if the request is sent
+// again: not a refused connection (no zdmd there; saying so at once
+// helps more) nor any other answer of the API.
+func transient(err error) bool {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusBadGateway ||
+			ae.Status == http.StatusGatewayTimeout || ae.Code == "idempotency_in_progress"
+	}
+	var s sent
+	return errors.As(err, &s) && !errors.Is(err, syscall.ECONNREFUSED)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, data []byte, key string, out any) error {
+	var rd io.Reader
+	if data != nil {
 		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
@@ -61,8 +118,11 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
-	if body != nil {
+	if data != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -72,27 +132,28 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("cannot reach the API at %s: %w", c.Base, err)
+		return sent{fmt.Errorf("cannot reach the API at %s: %w", c.Base, err)}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return sent{err}
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
 			Error *Error `json:"error"`
 		}
-		if json.Unmarshal(data, &e) == nil && e.Error != nil {
+		if json.Unmarshal(body, &e) == nil && e.Error != nil {
 			e.Error.Status = resp.StatusCode
 			return e.Error
 		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))
+		return &Error{Status: resp.StatusCode, Code: strings.ReplaceAll(strings.ToLower(http.StatusText(resp.StatusCode)), " ", "_"),
+			Message: fmt.Sprintf("%s %s: %s", method, path, strings.TrimSpace(string(body)))}
 	}
-	if out == nil || len(data) == 0 {
+	if out == nil || len(body) == 0 {
 		return nil
 	}
-	return json.Unmarshal(data, out)
+	return json.Unmarshal(body, out)
 }
 
 // Migration reads one migration's status.

@@ -84,3 +84,59 @@ func TestEventsReadsEveryPage(t *testing.T) {
 		t.Fatalf("an error of each: %v", err)
 	}
 }
+
+// A command is sent with a key of its own, and sent again with the same
+// key when its answer was lost or the API could not take it for a moment;
+// a read carries no key; a refusal and a refused connection are answered
+// at once.
+func TestACommandIsSentAgainWithItsKeyUntilItsAnswerArrives(t *testing.T) {
+	var keys []string
+	tries := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tries++
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		switch {
+		case r.URL.Path == "/v1/refused":
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(`{"error":{"code":"source_busy","message":"busy"}}`))
+		case tries == 1:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":{"code":"store_unavailable","message":"NATS is away"}}`))
+		case tries == 2:
+			// The answer is lost: the connection breaks.
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		case tries == 3:
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = w.Write([]byte(`<html>bad gateway</html>`))
+		default:
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"c-1"}`))
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c := apiclient.New(srv.URL, "tok")
+	var out struct{ ID string }
+	if err := c.Do(ctx, "POST", "/v1/clusters", map[string]any{"name": "a"}, &out); err != nil || out.ID != "c-1" {
+		t.Fatalf("a command whose first three tries failed: %+v %v", out, err)
+	}
+	if len(keys) != 4 || keys[0] == "" || keys[1] != keys[0] || keys[2] != keys[0] || keys[3] != keys[0] {
+		t.Fatalf("the keys of the tries: %q, want one key four times", keys)
+	}
+	keys, tries = nil, 10
+	if err := c.Do(ctx, "POST", "/v1/clusters", map[string]any{"name": "b"}, nil); err != nil || len(keys) != 1 || keys[0] == "" {
+		t.Fatalf("another command: %v, keys %q", err, keys)
+	}
+	if err := c.Do(ctx, "GET", "/v1/clusters", nil, nil); err != nil || len(keys) != 2 || keys[1] != "" {
+		t.Fatalf("a read: %v, keys %q", err, keys)
+	}
+	var ae *apiclient.Error
+	if err := c.Do(ctx, "POST", "/v1/refused", nil, nil); !errors.As(err, &ae) || ae.Code != "source_busy" || len(keys) != 3 {
+		t.Fatalf("a refusal: %v after %d tries", err, len(keys)-2)
+	}
+	began := time.Now()
+	if err := apiclient.New("http://127.0.0.1:1", "tok").Do(ctx, "POST", "/v1/clusters", nil, nil); err == nil || time.Since(began) > time.Second {
+		t.Fatalf("a refused connection: %v after %s", err, time.Since(began))
+	}
+}
