@@ -108,13 +108,16 @@ func TestASwitchHoldsWritesNoLongerThanItsLimit(t *testing.T) {
 	if !errors.As(err, &step) || step.Reason != "switch_hold_exceeded" {
 		t.Fatalf("a switch whose target cannot apply: %v, want switch_hold_exceeded", err)
 	}
-	time.Sleep(time.Second)
-	held, _ := longest(began, ended.Add(time.Second))
-	if held < limit-500*time.Millisecond || held > limit+1500*time.Millisecond {
-		t.Fatalf("the longest write during the switch took %s, want the hold limit %s", held, limit)
+	// A write held to the end is answered once the source took it, which
+	// on a busy machine can take a while; without the limit it would have
+	// been held the drain's 10 s.
+	time.Sleep(3 * time.Second)
+	held, _ := longest(began, ended.Add(3*time.Second))
+	if held < limit-500*time.Millisecond || held > limit+3*time.Second {
+		t.Fatalf("the longest write during the switch took %s, want about the hold limit %s", held, limit)
 	}
-	if _, after := longest(ended.Add(100*time.Millisecond), ended.Add(time.Second)); after == 0 {
-		t.Fatal("no write was answered in the second after the switch ended")
+	if _, after := longest(ended.Add(100*time.Millisecond), ended.Add(3*time.Second)); after == 0 {
+		t.Fatal("no write was answered in the 3 s after the switch ended")
 	}
 	t.Logf("the switch ended after %s (%v); its longest write took %s", ended.Sub(began).Round(time.Millisecond), err, held.Round(time.Millisecond))
 
