@@ -280,6 +280,22 @@ func TestConsoleCancels(t *testing.T) {
 	if got := eval[[]string](b, `[...document.querySelectorAll("#clusters tr[data-cluster] b")].map(b => b.innerText)`); !slices.Equal(got, want) || len(got) < 3 {
 		t.Errorf("the clusters read %v, want the newest first: %v", got, want)
 	}
+	// Each choice of the list shows what the API's filter gives.
+	choices := eval[[]string](b, `[...document.querySelectorAll("#clusters-shown option")].map((o) => o.value)`)
+	if len(choices) != 5 {
+		t.Fatalf("the cluster list's choices: %q", choices)
+	}
+	for _, q := range choices {
+		var ids []string
+		for _, c := range s.Do(t, "GET", "/v1/clusters?"+q, st.AdminToken, nil).JSON(t)["clusters"].([]any) {
+			ids = append(ids, c.(map[string]any)["id"].(string))
+		}
+		if q == "status=Locked,Syncing" && len(ids) != 2 {
+			t.Errorf("the running migration's clusters: %v, want its source and target", ids)
+		}
+		eval[bool](b, `(() => { const s = document.getElementById("clusters-shown"); s.value = "`+q+`"; return s.dispatchEvent(new Event("change")); })()`)
+		b.until("the clusters of "+q, `[...document.querySelectorAll("#clusters tr[data-cluster]")].map((r) => r.dataset.cluster).join() == "`+strings.Join(ids, ",")+`"`, 10*time.Second)
+	}
 	// Every page fits a phone's screen; its tables scroll in their card.
 	b.run(chromedp.EmulateViewport(390, 844))
 	for _, hash := range []string{"#/clusters", "#/migrations", "#/migrations/" + id} {

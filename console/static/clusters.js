@@ -47,7 +47,9 @@ function clustersPage() {
   const parts = Object.entries(SECURE_PARTS).map(([part, [legend, fields]]) =>
     `<fieldset><legend>${esc(legend)}</legend><div class="field-error" data-error="${part}"></div>${formRows(fields, disabled, SECURE_CHOICES)}</fieldset>`).join("");
   // The removal's answer sits outside the list, which each refresh redraws.
-  main.innerHTML = `<h1>Clusters</h1><div class="card"><div class="scroll" id="clusters">Loading…</div><div class="notice" id="remove-message"></div></div>
+  main.innerHTML = `<h1>Clusters</h1><div class="card">
+    <label class="inline">Show <select id="clusters-shown">${CLUSTERS_SHOWN.map(([q, label]) => `<option value="${esc(q)}">${esc(label)}</option>`).join("")}</select></label>
+    <div class="scroll" id="clusters">Loading…</div><div class="notice" id="remove-message"></div></div>
     <div class="card">
       <h2 id="form-title">Register a cluster</h2>
       ${canDrive() ? "" : '<p class="muted">Your role can view clusters but not register them.</p>'}
@@ -78,10 +80,13 @@ function clustersPage() {
     const edit = ev.target.closest("button[data-edit]");
     if (edit && shown[edit.dataset.edit]) editing = editForm(form, shown[edit.dataset.edit]);
   });
+  const shownClusters = document.getElementById("clusters-shown");
+  shownClusters.addEventListener("change", () => refreshPage());
   return {
     async refresh() {
       let data;
-      try { data = await api("GET", "/v1/clusters"); } catch (e) { return failed(gen, "#clusters", e); }
+      const path = "/v1/clusters" + (shownClusters.value ? "?" + shownClusters.value : "");
+      try { data = await api("GET", path); } catch (e) { return failed(gen, "#clusters", e); }
       if (gen !== generation) return;
       if (document.querySelector("#clusters button[data-confirming]")) return; // a removal waits for its second click
       shown = Object.fromEntries(data.clusters.map((c) => [c.id, c]));
@@ -94,10 +99,15 @@ function clustersPage() {
       </tr>`).join("");
       document.getElementById("clusters").innerHTML = rows
         ? `<table><thead><tr><th>Name</th><th>Organization / project</th><th>Endpoint</th><th>Status</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
-        : `<p class="muted">No clusters are registered yet.</p>`;
+        : `<p class="muted">${shownClusters.value ? "No cluster is of this kind." : "No clusters are registered yet."}</p>`;
     },
   };
 }
+
+// CLUSTERS_SHOWN are the list's choices: the API's filters and their
+// names.
+const CLUSTERS_SHOWN = [["", "all"], ["status=Locked,Syncing", "in a migration"], ["spare=true", "spares"],
+  ["status=Running", "running"], ["status=Migrated", "migrated"]];
 
 // storageLine says where zdm reads a cluster's segments, if anywhere.
 function storageLine(c) {
