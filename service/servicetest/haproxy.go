@@ -2,6 +2,9 @@ package servicetest
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/zdm-io/zdm/adapters/haproxy"
@@ -17,9 +20,21 @@ func StartHAProxy(t testing.TB, frontend string, backends []string) {
 	if bin == "" {
 		milvustest.Missing(t, "haproxy is missing: scripts/haproxy.sh installs it")
 	}
-	p, err := haproxy.Start(context.Background(), bin, t.TempDir(), frontend, backends)
+	dir := t.TempDir()
+	p, err := haproxy.Start(context.Background(), bin, dir, frontend, backends)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.Stop)
+	t.Cleanup(func() {
+		p.Stop()
+		// Each time HAProxy marked a server down or up, in order, with the
+		// sessions it had: a live instance marked down has its clients'
+		// connections cut, which shows in their failed calls.
+		data, _ := os.ReadFile(filepath.Join(dir, "haproxy.log"))
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, " is DOWN") || strings.Contains(line, " is UP") {
+				t.Logf("haproxy: %s", strings.TrimSpace(line))
+			}
+		}
+	})
 }
