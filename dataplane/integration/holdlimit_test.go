@@ -3,6 +3,7 @@ package integration_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,7 +36,8 @@ func TestASwitchHoldsWritesNoLongerThanItsLimit(t *testing.T) {
 	const limit = 2 * time.Second
 	// The drain's own timeout is five times the limit: without the limit
 	// the writes would be held for it.
-	syncer, c := armedSyncer(t, resolve, reader, store, estest.Journal(t, store), livesync.Config{HoldLimit: limit, DrainTimeout: 5 * limit})
+	notes := &noteBook{}
+	syncer, c := armedSyncer(t, resolve, reader, store, estest.Journal(t, store), livesync.Config{HoldLimit: limit, DrainTimeout: 5 * limit, Notes: notes})
 	via := milvustest.Dial(t, serveProxy(t, capture.NewProxy("src", func() string { return bed.Source }, c, nil)))
 
 	// A partition made through the proxy reaches the target; dropped there
@@ -115,6 +117,9 @@ func TestASwitchHoldsWritesNoLongerThanItsLimit(t *testing.T) {
 	held, _ := longest(began, ended.Add(3*time.Second))
 	if held < limit-500*time.Millisecond || held > limit+3*time.Second {
 		t.Fatalf("the longest write during the switch took %s, want about the hold limit %s", held, limit)
+	}
+	if !strings.Contains(notes.all(), "the hold limit (milvus.switch_hold_limit)") {
+		t.Fatalf("the migration's notes do not say why the switch is tried again: %q", notes.all())
 	}
 	if _, after := longest(ended.Add(100*time.Millisecond), ended.Add(3*time.Second)); after == 0 {
 		t.Fatal("no write was answered in the 3 s after the switch ended")

@@ -74,6 +74,12 @@ func (n *noteBook) note(_ context.Context, note string) {
 	n.notes = append(n.notes, note)
 }
 
+// NoteMigration is note, as a syncer's Noter.
+func (n *noteBook) NoteMigration(ctx context.Context, _, note string) error {
+	n.note(ctx, note)
+	return nil
+}
+
 func (n *noteBook) all() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()

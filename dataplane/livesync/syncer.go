@@ -266,6 +266,13 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		if held.Err() == nil || ctx.Err() != nil {
 			return err
 		}
+		if n := s.cfg.Notes; n != nil {
+			// Once per migration: the status says why the switch takes
+			// longer than asked, where the log alone would. Recorded
+			// beside the release, which must not wait for the store.
+			go n.NoteMigration(context.WithoutCancel(ctx), m.ID, fmt.Sprintf("a switch held writes %s, the hold limit (milvus.switch_hold_limit), before the target was caught up and checked; "+
+				"the writes went on to the source and the switch is tried again", s.cfg.HoldLimit))
+		}
 		return &domain.StepError{Reason: "switch_hold_exceeded", Err: fmt.Errorf(
 			"writes were held %s and the target was not caught up and checked by then (%w); they went on to the source, and the switch is tried again", s.cfg.HoldLimit, err)}
 	}
