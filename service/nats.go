@@ -51,6 +51,10 @@ func OpenEvents(ctx context.Context, cfg Config, listen string) (*eventstore.Emb
 	return emb, nc, store, nil
 }
 
+// natsPing is how often a connection to an external NATS asks its server
+// whether it is there.
+const natsPing = 2 * time.Second
+
 // connectNATS opens a connection named name to the embedded server emb,
 // or else to the servers of cfg's nats_url, with its TLS.
 func connectNATS(emb *eventstore.Embedded, cfg Config, name string) (*nats.Conn, error) {
@@ -61,8 +65,13 @@ func connectNATS(emb *eventstore.Embedded, cfg Config, name string) (*nats.Conn,
 	if err != nil {
 		return nil, err
 	}
-	// On a cluster, a lost node is left for another at once.
-	nc, err := nats.Connect(cfg.NATSURL, append(secure, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))...)
+	// On a cluster, a lost node is left for another at once; one that
+	// hangs (its process stopped, a network that drops its packets: the
+	// connection stays open) within about 8 s, once pings sent every 2 s
+	// go unanswered, where the client's defaults waited minutes and every
+	// journal entry and command of this zdmd failed meanwhile.
+	nc, err := nats.Connect(cfg.NATSURL, append(secure, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
+		nats.PingInterval(natsPing), nats.MaxPingsOutstanding(2))...)
 	if err != nil {
 		return nil, fmt.Errorf("--nats-url %s: %w", withoutPasswords(cfg.NATSURL), err)
 	}
