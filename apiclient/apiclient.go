@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/zdm-io/zdm/projections"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // Client is one API address and token.
@@ -64,31 +64,20 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	}
 	key := ""
 	if method != http.MethodGet {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		key = "cli-" + hex.EncodeToString(b)
+		key = "cli-" + rand.Text()
 	}
-	pause := retryFirst
-	for try := 1; ; try++ {
+	return tries().Do(ctx, func(int) error {
 		err := c.do(ctx, method, path, data, key, out)
-		if try == retryTries || !transient(err) {
-			return err
+		if err != nil && !transient(err) {
+			return retry.Stop(err)
 		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(pause):
-		}
-		pause *= 2
-	}
+		return err
+	})
 }
 
-// retryTries and retryFirst pace Do's tries: 0.5, 1, 2 and 4 s apart, a
-// NATS leader's election and more.
-const (
-	retryTries = 5
-	retryFirst = 500 * time.Millisecond
-)
+// tries paces Do's tries: 0.5, 1, 2 and 4 s apart, a NATS leader's
+// election and more.
+func tries() retry.Policy { return retry.Policy{Attempts: 5, First: 500 * time.Millisecond} }
 
 // sent marks an error of a request that reached the API, or may have.
 type sent struct{ error }
