@@ -1,7 +1,6 @@
 package service
 
 import (
-	"strings"
 	"sync"
 
 	"github.com/zdm-io/zdm/domain"
@@ -39,12 +38,9 @@ func (c *claim) by() string {
 	if !ok {
 		return ""
 	}
-	if own.Status == domain.StatusSyncing {
-		c.migration = own.MigrationID
-		return c.migration
-	}
+	// The cluster's own registration is one of those of its Milvus.
 	for _, v := range c.clusters.List() {
-		if !v.Deleted && v.Status == domain.StatusSyncing && strings.EqualFold(v.Endpoint, own.Endpoint) {
+		if !v.Deleted && v.Status == domain.StatusSyncing && sameMilvus(v.Endpoint, own.Endpoint) {
 			c.migration = v.MigrationID
 			break
 		}

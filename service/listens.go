@@ -34,12 +34,16 @@ func (e clusterIndex) EndpointHolder(endpoint, except string) (id, migrationID s
 // registered more than once: this says when it is busy.
 func endpointHolder(views []*projections.ClusterView, endpoint, except string) (id, migrationID string) {
 	for _, v := range views {
-		if !v.Deleted && v.ID != except && v.MigrationID != "" && strings.EqualFold(v.Endpoint, endpoint) {
+		if !v.Deleted && v.ID != except && v.MigrationID != "" && sameMilvus(v.Endpoint, endpoint) {
 			return v.ID, v.MigrationID
 		}
 	}
 	return "", ""
 }
+
+// sameMilvus says whether two registrations' endpoints are one Milvus:
+// the same address, its host in any case.
+func sameMilvus(a, b string) bool { return strings.EqualFold(a, b) }
 
 // proxyClaims gives each proxy address to one cluster. Of clusters whose
 // addresses contend (registered by an older zdmd, or by two at once), the
