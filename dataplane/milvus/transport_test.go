@@ -3,7 +3,6 @@ package milvus
 import (
 	"context"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,44 +11,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
+
+	"github.com/zdm-io/zdm/nettest"
 )
-
-// stoppable is a listener whose connections stop reading, as those of a
-// stopped process do (the kernel keeps them open), once stop is closed.
-type stoppable struct {
-	net.Listener
-	stop chan struct{}
-}
-
-func (l *stoppable) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &stoppableConn{Conn: c, stop: l.stop, closed: make(chan struct{})}, nil
-}
-
-type stoppableConn struct {
-	net.Conn
-	stop   chan struct{}
-	once   sync.Once
-	closed chan struct{}
-}
-
-func (c *stoppableConn) Read(b []byte) (int, error) {
-	select {
-	case <-c.stop:
-		<-c.closed
-		return 0, net.ErrClosed
-	default:
-		return c.Conn.Read(b)
-	}
-}
-
-func (c *stoppableConn) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return c.Conn.Close()
-}
 
 // A call waiting on a server that stopped answering fails once the
 // connection's pings go unanswered, where it waited for ever.
@@ -58,7 +22,6 @@ func TestACallToAServerThatHangsFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &stoppable{Listener: ln, stop: make(chan struct{})}
 	// Every call waits for its caller.
 	srv := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second}),
 		grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
@@ -68,20 +31,21 @@ func TestACallToAServerThatHangsFails(t *testing.T) {
 			<-ss.Context().Done()
 			return ss.Context().Err()
 		}))
-	go func() { _ = srv.Serve(l) }()
+	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
+	relay := nettest.NewRelay(t, ln.Addr().String())
 	// gRPC pings no sooner than 10 s after the last frame.
-	cc, err := grpc.NewClient(ln.Addr().String(), append(dialOptions(NewBufferPool(), keepalive.ClientParameters{Time: 10 * time.Second, Timeout: time.Second}), Transport(nil))...)
+	cc, err := grpc.NewClient(relay.Addr(), append(dialOptions(NewBufferPool(), keepalive.ClientParameters{Time: 10 * time.Second, Timeout: time.Second}), Transport(nil))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
 	svc := milvuspb.NewMilvusServiceClient(cc)
-	// The connection is up before the server stops reading.
+	// The connection is up before the server hangs.
 	warm, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	_, _ = svc.GetVersion(warm, &milvuspb.GetVersionRequest{})
 	cancel()
-	close(l.stop)
+	relay.Hang()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
