@@ -61,6 +61,7 @@ func Path() string {
 type Process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
+	log  string
 }
 
 // Start runs bin in the foreground with Config written under dir, its
@@ -81,7 +82,7 @@ func Start(ctx context.Context, bin, dir, frontend string, backends []string) (*
 		logf.Close()
 		return nil, fmt.Errorf("start haproxy: %w", err)
 	}
-	p := &Process{cmd: cmd, done: make(chan struct{})}
+	p := &Process{cmd: cmd, done: make(chan struct{}), log: logf.Name()}
 	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if c, err := net.DialTimeout("tcp", frontend, time.Second); err == nil {
@@ -104,4 +105,18 @@ func Start(ctx context.Context, bin, dir, frontend string, backends []string) (*
 func (p *Process) Stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
+}
+
+// StateChanges are the lines of its log, in order, where HAProxy marked a
+// server down or up, each with the sessions the server had: a live
+// instance marked down has its clients' connections cut.
+func (p *Process) StateChanges() []string {
+	data, _ := os.ReadFile(p.log)
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, " is DOWN") || strings.Contains(line, " is UP") {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return out
 }

@@ -2,9 +2,6 @@ package servicetest
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/zdm-io/zdm/adapters/haproxy"
@@ -20,21 +17,16 @@ func StartHAProxy(t testing.TB, frontend string, backends []string) {
 	if bin == "" {
 		milvustest.Missing(t, "haproxy is missing: scripts/haproxy.sh installs it")
 	}
-	dir := t.TempDir()
-	p, err := haproxy.Start(context.Background(), bin, dir, frontend, backends)
+	p, err := haproxy.Start(context.Background(), bin, t.TempDir(), frontend, backends)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		p.Stop()
-		// Each time HAProxy marked a server down or up, in order, with the
-		// sessions it had: a live instance marked down has its clients'
-		// connections cut, which shows in their failed calls.
-		data, _ := os.ReadFile(filepath.Join(dir, "haproxy.log"))
-		for _, line := range strings.Split(string(data), "\n") {
-			if strings.Contains(line, " is DOWN") || strings.Contains(line, " is UP") {
-				t.Logf("haproxy: %s", strings.TrimSpace(line))
-			}
+		// Failed client calls are traced to a kill, or to a live instance
+		// marked down.
+		for _, line := range p.StateChanges() {
+			t.Logf("haproxy: %s", line)
 		}
 	})
 }
