@@ -288,26 +288,13 @@ func TestMigrationListAsksForWhatItPrints(t *testing.T) {
 		_, _ = w.Write([]byte(`{"migrations":[{"id":"m-2","state":"syncing","created_at":"2026-12-05T01:16:52Z"}],"more":true,"next_after":"m-2"}`))
 	}))
 	defer srv.Close()
-	for _, c := range []struct {
-		args        []string
-		query, want string
-	}{
+	for _, c := range []listCase{
 		{[]string{"--state", "running", "--source", "c-9", "--limit", "1"}, "limit=1&source_cluster_id=c-9&state=running&view=summary", "more: the next ones with --after m-2"},
 		{[]string{"--after", "m-2"}, "after=m-2&view=summary", "m-2  syncing"},
 		{[]string{"--json"}, "", `"next_after": "m-2"`},
 		{[]string{"--json", "--summary"}, "view=summary", `"more": true`},
 	} {
-		asked = nil
-		var out, errOut bytes.Buffer
-		if code := run(append(append([]string{"migration", "list"}, c.args...), "--token", "x", "--api", srv.URL), &out, &errOut); code != 0 {
-			t.Fatalf("%v: exit %d: %s", c.args, code, errOut.String())
-		}
-		if len(asked) != 1 || asked[0] != c.query {
-			t.Errorf("%v asked %q, want %q", c.args, asked, c.query)
-		}
-		if !strings.Contains(out.String(), c.want) {
-			t.Errorf("%v: no %q in\n%s", c.args, c.want, out.String())
-		}
+		c.check(t, []string{"migration", "list"}, srv.URL, &asked)
 	}
 	var out, errOut bytes.Buffer
 	run([]string{"migration", "list", "--state", "paused", "--token", "x", "--api", srv.URL}, &out, &errOut)
