@@ -43,9 +43,9 @@ func (s *Server) listMigrations(c echo.Context) error {
 	p := principal(c)
 	migrations := listing[*projections.MigrationView]{kind: "migration", get: s.cfg.Migrations.Get, list: s.cfg.Migrations.List,
 		created: migrationCreated, id: migrationID, visible: func(v *projections.MigrationView) bool { return p.CanView(v.Organization) }}
+	source, bySource := q["source_cluster_id"]
 	views, next, err := migrations.page(q, limit, func(v *projections.MigrationView) bool {
-		id, bySource := q["source_cluster_id"]
-		return keepState(v.State) && (!bySource || v.SourceClusterID == id)
+		return keepState(v.State) && (!bySource || v.SourceClusterID == source)
 	})
 	if err != nil {
 		return err

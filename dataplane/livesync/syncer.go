@@ -25,8 +25,9 @@ type Config struct {
 	// FingerprintEvery is how often the source's schema is compared with
 	// what the proxy let through (default 10s).
 	FingerprintEvery time.Duration
-	// DrainTimeout bounds the wait for the applier to catch up before
-	// the switch holds writes (a tenth of it at the switch).
+	// DrainTimeout bounds the applier's catch-up before the switch holds
+	// writes, a tenth of it each round (default 5m); once writes are
+	// held, HoldLimit bounds the drain.
 	DrainTimeout time.Duration
 	// HoldLimit bounds how long the switch holds the applications' writes
 	// (default 10s): a target that stalls meanwhile, or a drain or check
