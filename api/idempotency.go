@@ -63,8 +63,13 @@ func idempotencyKey(c echo.Context) string {
 // idempotent answers a retried command with its first answer, status and
 // body, for IdempotencyWindow; the same key with another body is 422. A
 // command whose first answer was a server error is not kept, so that its
-// retry runs again.
-func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
+// retry runs again. stale, if not nil, refuses to replay a first answer
+// that no longer holds (a resource the command made, deleted since).
+func (s *Server) idempotent(stale func(first *answer) error) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc { return s.withFirstAnswers(next, stale) }
+}
+
+func (s *Server) withFirstAnswers(next echo.HandlerFunc, stale func(first *answer) error) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		raw, err := sentKey(c.Request().Header)
 		if err != nil {
@@ -101,8 +106,10 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 				return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused", Field: "Idempotency-Key",
 					Message: "this Idempotency-Key was sent before with another request body; use a new key for a new request"}
 			case !first.Pending:
-				if err := s.deletedSince(c, first); err != nil {
-					return err
+				if stale != nil {
+					if err := stale(first); err != nil {
+						return err
+					}
 				}
 				c.Response().Header().Set("Idempotent-Replayed", "true")
 				return c.Blob(first.Status, first.ContentType, first.Body)
@@ -214,11 +221,11 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-// deletedSince refuses to replay a cluster's registration once that
-// cluster is deleted: its 201 would name a cluster that is gone, and a
-// client that reads it back would find none.
-func (s *Server) deletedSince(c echo.Context, first *answer) error {
-	if c.Request().Method != http.MethodPost || c.Path() != "/v1/clusters" || first.Status != http.StatusCreated {
+// clusterDeletedSince refuses to replay a cluster's registration once
+// that cluster is deleted: its 201 would name a cluster that is gone, and
+// a client that reads it back would find none.
+func (s *Server) clusterDeletedSince(first *answer) error {
+	if first.Status != http.StatusCreated {
 		return nil
 	}
 	var made struct {

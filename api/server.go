@@ -125,12 +125,17 @@ func NewServer(cfg Config) *Server {
 	plain := []echo.MiddlewareFunc{authenticate(cfg.Tokens), mayRead, noQuery}
 	// Anyone who has a token may ask whose it is.
 	own := []echo.MiddlewareFunc{authenticate(cfg.Tokens), noQuery}
-	cmd := []echo.MiddlewareFunc{authenticate(cfg.Tokens), mayCommand, noQuery, s.idempotent}
+	command := func(idempotent echo.MiddlewareFunc) []echo.MiddlewareFunc {
+		return []echo.MiddlewareFunc{authenticate(cfg.Tokens), mayCommand, noQuery, idempotent}
+	}
+	cmd := command(s.idempotent(nil))
 	// Commands on one aggregate that carry a body are refused by who asks
 	// before the body is read.
 	onCluster := append(slices.Clip(cmd), drivable("cluster", s.clusterScope))
 	onMigration := append(slices.Clip(cmd), drivable("migration", s.migrationScope))
-	v1.POST("/clusters", s.registerCluster, cmd...)
+	// A registration's first answer names a cluster that may be deleted
+	// since.
+	v1.POST("/clusters", s.registerCluster, command(s.idempotent(s.clusterDeletedSince))...)
 	v1.GET("/clusters", s.listClusters, mw...)
 	v1.GET("/clusters/:id", s.getCluster, plain...)
 	v1.DELETE("/clusters/:id", s.deleteCluster, cmd...)
