@@ -153,7 +153,17 @@ func (b *syncBed) drainWithin(t *testing.T, within time.Duration) {
 // ("id"); a key that is not there is missing from the map.
 func valuesOf(t *testing.T, c *milvus.Conn, db, coll string, keys milvus.Keys) map[string]int64 {
 	t.Helper()
-	cols, err := c.Query(context.Background(), db, coll, keys.InExpr("id"), []string{"id", "n"}, nil, 100)
+	return valuesIn(t, c, db, coll, "", keys)
+}
+
+// valuesIn is valuesOf in one partition ("": all).
+func valuesIn(t *testing.T, c *milvus.Conn, db, coll, part string, keys milvus.Keys) map[string]int64 {
+	t.Helper()
+	var parts []string
+	if part != "" {
+		parts = []string{part}
+	}
+	cols, err := c.Query(context.Background(), db, coll, keys.InExpr("id"), []string{"id", "n"}, parts, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,4 +231,44 @@ func resolved(t *testing.T, j capture.JournalLog, subject string) []capture.Entr
 		out = append(out, e)
 	}
 	return out
+}
+
+// switchBed is one collection of 100 rows (prefix+"db0"/prefix+"c0")
+// copied to the target, its sync armed with cfg, and a proxy in front of
+// the source that journals into it.
+type switchBed struct {
+	src, dst, via *milvus.Conn
+	syncer        *livesync.Syncer
+	m             *domain.Migration
+	shape         datatools.Shape
+	db, coll      string
+}
+
+func newSwitchBed(t *testing.T, prefix string, cfg livesync.Config) *switchBed {
+	t.Helper()
+	bed := milvustest.Empty(t)
+	b := &switchBed{src: milvustest.Dial(t, bed.Source), dst: milvustest.Dial(t, bed.Target), db: prefix + "db0", coll: prefix + "c0",
+		shape: datatools.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: prefix}}
+	milvustest.Seed(t, b.src, b.shape)
+	resolve, reader := copied(t, bed)
+	b.m = reader.m
+	store := estest.NewStore(t)
+	var c *capture.Capture
+	b.syncer, c = armedSyncer(t, resolve, reader, store, estest.Journal(t, store), cfg)
+	b.via = milvustest.Dial(t, serveProxy(t, capture.NewProxy("src", func() string { return bed.Source }, c, nil)))
+	return b
+}
+
+// partitionMade makes a partition through the proxy and waits for the
+// target to have it.
+func (b *switchBed) partitionMade(t *testing.T, part string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := b.via.CreatePartition(ctx, b.db, b.coll, part); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the partition on the target", func() bool {
+		h, err := b.dst.Svc.HasPartition(b.dst.In(ctx, b.db), &milvuspb.HasPartitionRequest{DbName: b.db, CollectionName: b.coll, PartitionName: part})
+		return err == nil && h.GetValue()
+	})
 }

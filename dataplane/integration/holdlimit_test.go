@@ -10,13 +10,10 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 
-	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
-	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/livesync"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/eventstore/estest"
 )
 
 // A switch whose target cannot take the journal while writes are held
@@ -24,32 +21,17 @@ import (
 // attempt ends, the held writes go on to the source, and the next
 // attempt, once the target takes writes again, ends equal.
 func TestASwitchHoldsWritesNoLongerThanItsLimit(t *testing.T) {
-	bed := milvustest.Empty(t)
 	ctx := context.Background()
-	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
-	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "hold_"}
-	milvustest.Seed(t, src, shape)
-	const db, coll, part = "hold_db0", "hold_c0", "late"
-	resolve, reader := copied(t, bed)
-	m := reader.m
-	store := estest.NewStore(t)
 	const limit = 2 * time.Second
 	// The drain's own timeout is five times the limit: without the limit
 	// the writes would be held for it.
 	notes := &noteBook{}
-	syncer, c := armedSyncer(t, resolve, reader, store, estest.Journal(t, store), livesync.Config{HoldLimit: limit, DrainTimeout: 5 * limit, Notes: notes})
-	via := milvustest.Dial(t, serveProxy(t, capture.NewProxy("src", func() string { return bed.Source }, c, nil)))
+	b := newSwitchBed(t, "hold_", livesync.Config{HoldLimit: limit, DrainTimeout: 5 * limit, Notes: notes})
+	dst, via, syncer, m, db, coll, part := b.dst, b.via, b.syncer, b.m, b.db, b.coll, "late"
 
 	// A partition made through the proxy reaches the target; dropped there
 	// behind zdm's back, the writes into it cannot be applied.
-	if err := via.CreatePartition(ctx, db, coll, part); err != nil {
-		t.Fatal(err)
-	}
-	onTarget := func() bool {
-		h, err := dst.Svc.HasPartition(dst.In(ctx, db), &milvuspb.HasPartitionRequest{DbName: db, CollectionName: coll, PartitionName: part})
-		return err == nil && h.GetValue()
-	}
-	waitFor(t, "the partition on the target", onTarget)
+	b.partitionMade(t, part)
 	released, err := dst.Svc.ReleasePartitions(dst.In(ctx, db), &milvuspb.ReleasePartitionsRequest{DbName: db, CollectionName: coll, PartitionNames: []string{part}})
 	if err := milvus.Check("release", released, err); err != nil {
 		t.Fatal(err)
@@ -70,7 +52,7 @@ func TestASwitchHoldsWritesNoLongerThanItsLimit(t *testing.T) {
 	wctx, stopWriting := context.WithCancel(ctx)
 	var writing sync.WaitGroup
 	writing.Go(func() {
-		gen := milvus.RowGen{Schema: shape.Schema(coll), Rand: milvustest.NewRand()}
+		gen := milvus.RowGen{Schema: b.shape.Schema(coll), Rand: milvustest.NewRand()}
 		for key := int64(1_000_000); wctx.Err() == nil; key += 10 {
 			keys := milvus.Keys{}
 			for i := range int64(10) {

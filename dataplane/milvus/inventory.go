@@ -170,6 +170,17 @@ func (c *Conn) DescribeCollection(ctx context.Context, db, name string) (*Collec
 	return col, nil
 }
 
+// PartitionNames lists a collection's partitions, sorted.
+func (c *Conn) PartitionNames(ctx context.Context, db, coll string) ([]string, error) {
+	r, err := c.Svc.ShowPartitions(c.In(ctx, db), &milvuspb.ShowPartitionsRequest{DbName: db, CollectionName: coll})
+	if err := Check("show partitions "+coll, r.GetStatus(), err); err != nil {
+		return nil, err
+	}
+	names := append([]string{}, r.GetPartitionNames()...)
+	sort.Strings(names)
+	return names, nil
+}
+
 // Structure is DescribeCollection without the row count, which on a
 // loaded collection is a strong read: it waits for the server's next time
 // tick, a few hundred milliseconds, for a figure the caller has no use for.
@@ -198,12 +209,9 @@ func (c *Conn) Structure(ctx context.Context, db, name string) (*Collection, err
 		}
 		col.Fields = append(col.Fields, fl)
 	}
-	parts, err := c.Svc.ShowPartitions(in, &milvuspb.ShowPartitionsRequest{DbName: db, CollectionName: name})
-	if err := Check("show partitions "+name, parts.GetStatus(), err); err != nil {
+	if col.Partitions, err = c.PartitionNames(ctx, db, name); err != nil {
 		return nil, err
 	}
-	col.Partitions = append([]string{}, parts.GetPartitionNames()...)
-	sort.Strings(col.Partitions)
 	if HasPartitionKeyField(col.Schema) {
 		// The server creates a partition-key collection's partitions
 		// itself; their count is what recreates them.

@@ -177,8 +177,9 @@ func scalarBytes(b []byte, s *schemapb.ScalarField, i int, sized bool) []byte {
 	return b
 }
 
-// sampleVectors compares the vectors of every n-th row bit for bit.
-func sampleVectors(src, dst []*schemapb.FieldData, pk string, every int, cr *CollectionReport, note func(string, ...any)) int {
+// sampleVectors compares the vectors of every n-th row bit for bit, but
+// for the keys split found equal partition by partition.
+func sampleVectors(src, dst []*schemapb.FieldData, pk string, every int, split map[string]bool, note func(string, ...any)) int {
 	dstKeys := milvus.KeysOf(milvus.Column(dst, pk)).Strings()
 	at := map[string]int{}
 	for i, k := range dstKeys {
@@ -190,7 +191,7 @@ func sampleVectors(src, dst []*schemapb.FieldData, pk string, every int, cr *Col
 			continue
 		}
 		j, ok := at[k]
-		if !ok {
+		if !ok || split[k] {
 			continue
 		}
 		for _, c := range src {

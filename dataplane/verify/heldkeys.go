@@ -159,13 +159,9 @@ func settleHeld(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSch
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	typ := "int64"
-	if pk.GetDataType() == schemapb.DataType_VarChar {
-		typ = "varchar"
-	}
 	var srcRows, dstRows int64
 	for chunk := range slices.Chunk(keys, heldChunk) {
-		expr := milvus.KeysFromStrings(typ, chunk).InExpr(pk.GetName())
+		expr := keysExpr(pk, chunk)
 		var sn, dn int64
 		var sk, dk []string
 		g, gctx := errgroup.WithContext(ctx)

@@ -270,6 +270,12 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 	}
 	sh, th := rowHashes(page, pk.GetName(), c.Schema), rowHashes(other, pk.GetName(), c.Schema)
 	commonSpan(sh, th, milvus.KeysOf(milvus.Column(page, pk.GetName())), milvus.KeysOf(milvus.Column(other, pk.GetName())))
+	from, to := sideOf{src, db, name, at.src}, sideOf{dst, db, name, at.dst}
+	split, err := settleSplitKeys(ctx, from, to, c, fields, sh, th)
+	if err != nil {
+		return cr, true, err
+	}
+	cr.SplitKeys = len(split)
 	compareHashes(&cr, sh, th, func(format string, args ...any) {
 		if len(cr.Mismatches) < quickMismatches {
 			cr.Mismatches = append(cr.Mismatches, fmt.Sprintf(format, args...))
@@ -283,7 +289,6 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 	if !cr.Equal && sampledDiffer(cr) == 0 {
 		// Only here, where the counts alone differ, are keys read: those
 		// the check before the hold points to, or else every key.
-		from, to := sideOf{src, db, name, at.src}, sideOf{dst, db, name, at.dst}
 		if o.Keep {
 			// Before the hold, with writes flowing: read at a timestamp
 			// taken now, so that only the walk's first read waits for
@@ -299,7 +304,6 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 				}
 			}
 		}
-		var err error
 		cr.Equal, err = explainCounts(ctx, &cr, pk, from, to, quickMismatches, o.Keep)
 		return cr, true, err
 	}

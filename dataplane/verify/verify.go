@@ -47,8 +47,11 @@ type CollectionReport struct {
 	// HeldKeysRead is how many keys the check made while writes were held
 	// read one by one to explain the counts, instead of walking every key
 	// (heldkeys.go).
-	HeldKeysRead int  `json:"held_keys_read,omitempty"`
-	Equal        bool `json:"equal"`
+	HeldKeysRead int `json:"held_keys_read,omitempty"`
+	// SplitKeys is how many keys, held in several partitions on both
+	// sides, were compared partition by partition (splitkeys.go).
+	SplitKeys int  `json:"keys_in_several_partitions,omitempty"`
+	Equal     bool `json:"equal"`
 	// ledger is what a check before the hold found walking the keys.
 	ledger *keyLedger
 }
@@ -91,6 +94,13 @@ func (r *Report) Summary() string {
 	}
 	if note := r.duplicatesNote(); note != "" {
 		parts = append(parts, note)
+	}
+	var split int
+	for _, c := range r.Collections {
+		split += c.SplitKeys
+	}
+	if split > 0 {
+		parts = append(parts, fmt.Sprintf("%d keys held in several partitions on both sides (an upsert into another partition keeps the old row) were compared partition by partition", split))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -291,6 +301,7 @@ func verifyRows(ctx context.Context, src, dst *milvus.Conn, s, t *milvus.Collect
 	}
 	pk := s.PrimaryField()
 	fields := milvus.OutputFields(s)
+	from, to := sideOf{src, s.Database, s.Name, srcTS}, sideOf{dst, t.Database, t.Name, dstTS}
 	note := func(format string, args ...any) {
 		if len(cr.Mismatches) < opt.MaxMismatches {
 			cr.Mismatches = append(cr.Mismatches, fmt.Sprintf(format, args...))
@@ -360,12 +371,19 @@ func verifyRows(ctx context.Context, src, dst *milvus.Conn, s, t *milvus.Collect
 		}
 		sh, th := rowHashes(page, pk.GetName(), s.Schema), rowHashes(other, pk.GetName(), s.Schema)
 		cr.Ranges++
+		var split map[string]bool
+		if !sameHashes(sh, th) {
+			if split, err = settleSplitKeys(ctx, from, to, s, fields, sh, th); err != nil {
+				return cr, err
+			}
+			cr.SplitKeys += len(split)
+		}
 		if !sameHashes(sh, th) {
 			cr.RangesDiffer++
 			compareHashes(&cr, sh, th, note, fieldsDiffering(page, other, pk.GetName(), s.Schema))
 		}
 		cr.RowsCompared += int64(n)
-		cr.VectorsSampled += sampleVectors(page, other, pk.GetName(), opt.SampleEvery, &cr, note)
+		cr.VectorsSampled += sampleVectors(page, other, pk.GetName(), opt.SampleEvery, split, note)
 		if r.Le == nil {
 			break
 		}
@@ -374,7 +392,7 @@ func verifyRows(ctx context.Context, src, dst *milvus.Conn, s, t *milvus.Collect
 	sort.Strings(cr.Mismatches)
 	cr.Equal = cr.SourceRows == cr.TargetRows && cr.RangesDiffer == 0 && sampledDiffer(cr) == 0
 	if !cr.Equal && cr.RangesDiffer == 0 && sampledDiffer(cr) == 0 {
-		cr.Equal, err = explainCounts(ctx, &cr, pk, sideOf{src, s.Database, s.Name, srcTS}, sideOf{dst, t.Database, t.Name, dstTS}, opt.MaxMismatches, false)
+		cr.Equal, err = explainCounts(ctx, &cr, pk, from, to, opt.MaxMismatches, false)
 	}
 	return cr, err
 }
