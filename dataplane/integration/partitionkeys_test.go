@@ -2,8 +2,12 @@ package integration_test
 
 import (
 	"context"
+	"maps"
 	"testing"
 
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+
+	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/livesync"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
@@ -79,4 +83,52 @@ func TestAKeyUpsertedIntoAnotherPartitionIsComparedPartitionByPartition(t *testi
 	if err := b.syncer.Disarm(ctx, b.m); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A write whose outcome is unknown is repaired in the partition it wrote:
+// read from the whole collection, a key held in several partitions gives
+// any one of its rows, and a key the partition lacks is found in another.
+func TestAnUncertainWriteIntoAnotherPartitionIsRepairedInIt(t *testing.T) {
+	ctx := context.Background()
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Seed: 5, Prefix: "splitrep_"}
+	const db, coll, id, part = "splitrep_db0", "splitrep_c0", "m-splitrep", "late"
+	b := newSyncBed(t, id, shape, nil)
+	for _, c := range []*milvus.Conn{b.src, b.dst} {
+		if err := c.CreatePartition(ctx, db, coll, part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	col, err := b.src.DescribeCollection(ctx, db, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := milvus.RowGen{Schema: col.Schema, Rand: milvustest.NewRand()}
+	// The source applied an upsert of key 5 into the partition, which
+	// keeps its row in _default too ...
+	upsert := gen.Columns(1, milvus.Keys{Ints: []int64{5}}, func(int) int64 { return 77 })
+	if _, err := b.src.Upsert(ctx, db, coll, part, upsert, 1); err != nil {
+		t.Fatal(err)
+	}
+	deadWrite(t, b.journal, id, 1, "Upsert", &milvuspb.UpsertRequest{DbName: db, CollectionName: coll, PartitionName: part, FieldsData: upsert, NumRows: 1}, 0)
+	// ... and never got an insert into it of key 6, which it holds in
+	// _default.
+	deadWrite(t, b.journal, id, 2, "Insert", &milvuspb.InsertRequest{DbName: db, CollectionName: coll, PartitionName: part, NumRows: 1,
+		FieldsData: gen.Columns(1, milvus.Keys{Ints: []int64{6}}, func(int) int64 { return 78 })}, 0)
+
+	b.applier.AwaitOutcomes(noCaptureRuns)
+	b.apply(t)
+	b.drain(t)
+	keys := milvus.Keys{Ints: []int64{5, 6}}
+	for _, p := range []string{"_default", part} {
+		s, d := valuesIn(t, b.src, db, coll, p, keys), valuesIn(t, b.dst, db, coll, p, keys)
+		if !maps.Equal(s, d) {
+			t.Fatalf("partition %s after the repair: the source holds %v, the target %v", p, s, d)
+		}
+	}
+	for side, c := range map[string]*milvus.Conn{"source": b.src, "target": b.dst} {
+		if n, err := c.CountWhere(ctx, db, coll, ""); err != nil || n != 101 {
+			t.Fatalf("the %s holds %d rows (%v), want 101", side, n, err)
+		}
+	}
+	sameThroughZdm(t, b.src, b.dst, "after the repair")
 }

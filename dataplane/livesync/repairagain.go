@@ -305,3 +305,21 @@ func equalIn(rep *verify.Report, c [2]string) bool {
 	}
 	return true
 }
+
+// writtenPartition is the partition a write of rows (restore) named, or
+// the default one it went to; "" for a delete, or where a partition
+// cannot be named (a partition-key collection).
+func writtenPartition(col *milvus.Collection, part string, restore bool) string {
+	switch {
+	case !restore || milvus.HasPartitionKeyField(col.Schema):
+		return ""
+	case part != "":
+		return part
+	case slices.Contains(col.Partitions, defaultPartition):
+		return defaultPartition
+	}
+	return ""
+}
+
+// defaultPartition is where Milvus puts rows written naming no partition.
+const defaultPartition = "_default"

@@ -277,9 +277,19 @@ func (a *Applier) repairWithoutKeys(ctx context.Context, e capture.Entry, col *m
 // partition part). A delete's keys the source holds are not restored: the
 // delete names no partition, and the target holds them as the source does
 // unless a write of them is uncertain too.
+//
+// A write's rows are read, and the keys the source lacks deleted, in the
+// partition it wrote: a key can be held in several partitions with a row
+// in each (an upsert into another partition keeps the old row), and a
+// read of the whole collection returns any one of them.
 func (a *Applier) repairKeys(ctx context.Context, db, coll string, col *milvus.Collection, part string, keys milvus.Keys, restore bool) error {
 	pk := col.PrimaryField().GetName()
-	rows, err := a.source.Query(ctx, db, coll, keys.InExpr(pk), milvus.OutputFields(col), nil, int64(keys.Len()))
+	in := writtenPartition(col, part, restore)
+	var scope []string
+	if in != "" {
+		scope = []string{in}
+	}
+	rows, err := a.source.Query(ctx, db, coll, keys.InExpr(pk), milvus.OutputFields(col), scope, int64(keys.Len()))
 	if err != nil {
 		return &sourceWait{err}
 	}
@@ -305,7 +315,7 @@ func (a *Applier) repairKeys(ctx context.Context, db, coll string, col *milvus.C
 		if len(keys.Strs) > 0 {
 			keyType = "varchar"
 		}
-		if _, err := a.target.Delete(ctx, db, coll, "", milvus.KeysFromStrings(keyType, gone).InExpr(pk)); err != nil {
+		if _, err := a.target.Delete(ctx, db, coll, in, milvus.KeysFromStrings(keyType, gone).InExpr(pk)); err != nil {
 			return err
 		}
 	}
