@@ -85,7 +85,7 @@ func TestAKeyUpsertedIntoAnotherPartitionIsComparedPartitionByPartition(t *testi
 	}
 }
 
-// A write whose outcome is unknown is repaired in the partition it wrote:
+// A write whose outcome is unknown is repaired in the partition it named:
 // read from the whole collection, a key held in several partitions gives
 // any one of its rows, and a key the partition lacks is found in another.
 func TestAnUncertainWriteIntoAnotherPartitionIsRepairedInIt(t *testing.T) {
@@ -115,10 +115,23 @@ func TestAnUncertainWriteIntoAnotherPartitionIsRepairedInIt(t *testing.T) {
 	deadWrite(t, b.journal, id, 2, "Insert", &milvuspb.InsertRequest{DbName: db, CollectionName: coll, PartitionName: part, NumRows: 1,
 		FieldsData: gen.Columns(1, milvus.Keys{Ints: []int64{6}}, func(int) int64 { return 78 })}, 0)
 
+	// Key 7, upserted into the partition on both sides, the source then
+	// deleted from the partition only.
+	both := gen.Columns(1, milvus.Keys{Ints: []int64{7}}, func(int) int64 { return 79 })
+	for _, c := range []*milvus.Conn{b.src, b.dst} {
+		if _, err := c.Upsert(ctx, db, coll, part, both, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.src.Delete(ctx, db, coll, part, "id in [7]"); err != nil {
+		t.Fatal(err)
+	}
+	deadWrite(t, b.journal, id, 3, "Delete", &milvuspb.DeleteRequest{DbName: db, CollectionName: coll, PartitionName: part, Expr: "id in [7]"}, 0)
+
 	b.applier.AwaitOutcomes(noCaptureRuns)
 	b.apply(t)
 	b.drain(t)
-	keys := milvus.Keys{Ints: []int64{5, 6}}
+	keys := milvus.Keys{Ints: []int64{5, 6, 7}}
 	for _, p := range []string{"_default", part} {
 		s, d := valuesIn(t, b.src, db, coll, p, keys), valuesIn(t, b.dst, db, coll, p, keys)
 		if !maps.Equal(s, d) {

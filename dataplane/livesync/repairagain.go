@@ -306,16 +306,17 @@ func equalIn(rep *verify.Report, c [2]string) bool {
 	return true
 }
 
-// writtenPartition is the partition a write of rows (restore) named, or
-// the default one it went to; "" for a delete, or where a partition
-// cannot be named (a partition-key collection).
+// writtenPartition is the partition a write named or, for rows
+// (restore) written naming none, the default one they went to; "" for a
+// delete naming none, or where a partition cannot be named (a
+// partition-key collection).
 func writtenPartition(col *milvus.Collection, part string, restore bool) string {
 	switch {
-	case !restore || milvus.HasPartitionKeyField(col.Schema):
+	case milvus.HasPartitionKeyField(col.Schema):
 		return ""
 	case part != "":
 		return part
-	case slices.Contains(col.Partitions, defaultPartition):
+	case restore && slices.Contains(col.Partitions, defaultPartition):
 		return defaultPartition
 	}
 	return ""

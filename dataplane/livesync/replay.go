@@ -221,10 +221,10 @@ func (a *Applier) touchedKeys(ctx context.Context, db, coll string, col *milvus.
 		// waits for its next time tick while writes are held at the
 		// switch.
 		if keys, named := milvus.DeleteKeys(r.GetExpr(), pk); named {
-			return keys, "", nil
+			return keys, r.GetPartitionName(), nil
 		}
 		keys, err := a.keysMatching(ctx, db, coll, col.PrimaryField(), r.GetExpr())
-		return keys, "", err
+		return keys, r.GetPartitionName(), err
 	}
 	return milvus.Keys{}, "", nil
 }
@@ -275,13 +275,13 @@ func (a *Applier) repairWithoutKeys(ctx context.Context, e capture.Entry, col *m
 // repairKeys deletes from the target the keys the source lacks and, with
 // restore, writes over it the source's rows of the others (upserted in
 // partition part). A delete's keys the source holds are not restored: the
-// delete names no partition, and the target holds them as the source does
-// unless a write of them is uncertain too.
+// target holds them as the source does unless a write of them is
+// uncertain too.
 //
-// A write's rows are read, and the keys the source lacks deleted, in the
-// partition it wrote: a key can be held in several partitions with a row
-// in each (an upsert into another partition keeps the old row), and a
-// read of the whole collection returns any one of them.
+// The source is read, and the keys it lacks deleted, in the partition the
+// write named: a key can be held in several partitions with a row in each
+// (an upsert into another partition keeps the old row), and a read of the
+// whole collection returns any one of them.
 func (a *Applier) repairKeys(ctx context.Context, db, coll string, col *milvus.Collection, part string, keys milvus.Keys, restore bool) error {
 	pk := col.PrimaryField().GetName()
 	in := writtenPartition(col, part, restore)
