@@ -68,7 +68,7 @@ func TestTheSwitchExplainsKeysHeldTwiceWithoutWalkingEveryKey(t *testing.T) {
 	resolve, reader := copied(t, bed)
 	m := reader.m
 	store := estest.NewStore(t)
-	syncer, c := armedSyncer(t, resolve, reader, store, estest.Journal(t, store), livesync.Config{})
+	syncer, c := armedSyncer(t, resolve, reader, store, estest.Journal(t, store), livesync.Config{}, &failures{})
 	via := milvustest.Dial(t, serveProxy(t, capture.NewProxy("src", func() string { return bed.Source }, c, nil)))
 	// A client repeats one more insert through the proxy, then writes new
 	// keys through it for the whole switch.

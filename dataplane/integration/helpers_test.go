@@ -234,11 +234,12 @@ func resolved(t *testing.T, j capture.JournalLog, subject string) []capture.Entr
 }
 
 // switchBed is one collection of 100 rows (prefix+"db0"/prefix+"c0")
-// copied to the target, its sync armed with cfg, and a proxy in front of
-// the source that journals into it.
+// copied to the target, its sync armed with cfg (failing the migration
+// into failed), and a proxy in front of the source that journals into it.
 type switchBed struct {
 	src, dst, via *milvus.Conn
 	syncer        *livesync.Syncer
+	failed        *failures
 	m             *domain.Migration
 	shape         datatools.Shape
 	db, coll      string
@@ -254,7 +255,8 @@ func newSwitchBed(t *testing.T, prefix string, cfg livesync.Config) *switchBed {
 	b.m = reader.m
 	store := estest.NewStore(t)
 	var c *capture.Capture
-	b.syncer, c = armedSyncer(t, resolve, reader, store, estest.Journal(t, store), cfg)
+	b.failed = &failures{}
+	b.syncer, c = armedSyncer(t, resolve, reader, store, estest.Journal(t, store), cfg, b.failed)
 	b.via = milvustest.Dial(t, serveProxy(t, capture.NewProxy("src", func() string { return bed.Source }, c, nil)))
 	return b
 }
@@ -271,4 +273,19 @@ func (b *switchBed) partitionMade(t *testing.T, part string) {
 		h, err := b.dst.Svc.HasPartition(b.dst.In(ctx, b.db), &milvuspb.HasPartitionRequest{DbName: b.db, CollectionName: b.coll, PartitionName: part})
 		return err == nil && h.GetValue()
 	})
+}
+
+// partitionGone drops a partition from the target behind zdm's back: the
+// writes into it cannot be applied.
+func (b *switchBed) partitionGone(t *testing.T, part string) {
+	t.Helper()
+	ctx := context.Background()
+	released, err := b.dst.Svc.ReleasePartitions(b.dst.In(ctx, b.db), &milvuspb.ReleasePartitionsRequest{DbName: b.db, CollectionName: b.coll, PartitionNames: []string{part}})
+	if err := milvus.Check("release", released, err); err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := b.dst.Svc.DropPartition(b.dst.In(ctx, b.db), &milvuspb.DropPartitionRequest{DbName: b.db, CollectionName: b.coll, PartitionName: part})
+	if err := milvus.Check("drop partition", dropped, err); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -38,15 +38,27 @@ func (j *failingJournal) Append(ctx context.Context, subject string, data []byte
 
 // failures records the migrations failed, with their reasons.
 type failures struct {
-	mu  sync.Mutex
-	got []string
+	mu      sync.Mutex
+	got     []string
+	details []string
 }
 
-func (f *failures) FailMigration(_ context.Context, id, reason, _ string) error {
+func (f *failures) FailMigration(_ context.Context, id, reason, detail string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.got = append(f.got, id+" "+reason)
+	f.details = append(f.details, detail)
 	return nil
+}
+
+// detail is what the last failure said ("" if none).
+func (f *failures) detail() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.details) == 0 {
+		return ""
+	}
+	return f.details[len(f.details)-1]
 }
 
 func (f *failures) list() string {

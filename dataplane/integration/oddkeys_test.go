@@ -35,7 +35,7 @@ func TestTextKeysOfEveryKindAreCopiedReplayedAndCompared(t *testing.T) {
 	resolve, reader := copiedWith(t, bed, rowcopy.Config{PageRows: 3, RangeRows: 6})
 	m := reader.m
 	store := estest.NewStore(t)
-	syncer, c := armedSyncer(t, resolve, reader, store, estest.Journal(t, store), livesync.Config{})
+	syncer, c := armedSyncer(t, resolve, reader, store, estest.Journal(t, store), livesync.Config{}, &failures{})
 	via := milvustest.Dial(t, serveProxy(t, capture.NewProxy("src", func() string { return bed.Source }, c, nil)))
 
 	if _, err := via.Insert(ctx, db, coll, "", gen.Columns(len(writtenKeys), milvus.Keys{Strs: writtenKeys}, func(int) int64 { return 1 }), len(writtenKeys)); err != nil {

@@ -55,14 +55,15 @@ func copiedWith(t *testing.T, bed milvustest.Bed, cfg rowcopy.Config) (endpoints
 	return resolve, reader
 }
 
-// armedSyncer is a zdmd's sync of reader's migration with cfg, its
-// capture journaling into journal and keeping given keys in store, armed;
-// its runs end with the test, before the store they read closes.
-func armedSyncer(t *testing.T, resolve endpoints, reader *migrationOf, store *eventstore.Store, journal *eventstore.Journal, cfg livesync.Config) (*livesync.Syncer, *capture.Capture) {
+// armedSyncer is a zdmd's sync of reader's migration with cfg, failing it
+// through f, its capture journaling into journal and keeping given keys
+// in store, armed; its runs end with the test, before the store they read
+// closes.
+func armedSyncer(t *testing.T, resolve endpoints, reader *migrationOf, store *eventstore.Store, journal *eventstore.Journal, cfg livesync.Config, f capture.Failer) (*livesync.Syncer, *capture.Capture) {
 	t.Helper()
 	c := capture.NewCapture(journal, nil, nil)
 	c.KeepGivenKeys(estest.KV(t, store, "TEST_INTENTS"))
-	syncer := livesync.NewSyncer(t.Context(), resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), reader, &failures{}, cfg, nil)
+	syncer := livesync.NewSyncer(t.Context(), resolve, c, journal, estest.KV(t, store, "TEST_APPLY"), reader, f, cfg, nil)
 	t.Cleanup(syncer.Wait)
 	if err := syncer.Arm(context.Background(), reader.m); err != nil {
 		t.Fatal(err)

@@ -32,7 +32,7 @@ func TestWritesWithoutAnOutcomeAreSettledBeforeTheHold(t *testing.T) {
 	store := estest.NewStore(t)
 	journal := estest.Journal(t, store)
 	late := deadInsertsAndDelete(t, journal, m.ID, db, shape.Schema(coll), 888888, time.Now().Add(-10*time.Second))
-	syncer, _ := armedSyncer(t, resolve, reader, store, journal, livesync.Config{})
+	syncer, _ := armedSyncer(t, resolve, reader, store, journal, livesync.Config{}, &failures{})
 
 	sw, check, route, err := syncer.Switch(ctx, m)
 	if err != nil || !check.Equal {

@@ -38,7 +38,9 @@ type Applier struct {
 	// writes may be applied.
 	eligible func(db, coll string) bool
 	onStuck  func(err error)
-	logger   *slog.Logger
+	// stuckAfter is how long an entry fails before onStuck hears of it.
+	stuckAfter time.Duration
+	logger     *slog.Logger
 	// sealer opens the passwords the capture sealed.
 	sealer capture.Sealer
 	// outcomes is the capture whose writes' outcomes are still to come
@@ -67,20 +69,6 @@ type Applier struct {
 	// retry paces the tries of an entry that does not apply, and the
 	// restarts of a journal reader that stopped.
 	retry retry.Policy
-}
-
-// DefaultApplyRetry retries a write on the target 100 ms after its first
-// failure, doubling up to 5 s, until it applies.
-func DefaultApplyRetry() retry.Policy {
-	return retry.Policy{First: 100 * time.Millisecond, Max: 5 * time.Second}
-}
-
-// Retry sets how an entry that does not apply is tried again; it is tried
-// until it applies, whatever the policy's attempts.
-func (a *Applier) Retry(p retry.Policy) *Applier {
-	a.retry = p.Or(DefaultApplyRetry())
-	a.retry.Attempts = 0
-	return a
 }
 
 // DefaultTrimEvery is how often the applier trims the journal.
@@ -130,7 +118,8 @@ func NewApplier(id string, j capture.JournalLog, source, target *milvus.Conn, po
 		logger = slog.Default()
 	}
 	return &Applier{id: id, journal: j, source: source, target: target, positions: pos, preserveKeys: preserveKeys, eligible: eligible,
-		onStuck: onStuck, logger: logger, workers: map[string]*applyWorker{}, settled: map[uint64][2]string{}, trimEvery: DefaultTrimEvery, retry: DefaultApplyRetry()}
+		onStuck: onStuck, logger: logger, workers: map[string]*applyWorker{}, settled: map[uint64][2]string{}, trimEvery: DefaultTrimEvery, retry: DefaultApplyRetry(),
+		stuckAfter: DefaultStuckAfter}
 }
 
 // OpenPasswords opens the passwords the capture sealed with s (see

@@ -26,7 +26,7 @@ func (e *sourceWait) Error() string {
 func (e *sourceWait) Unwrap() error { return e.err }
 
 // untilApplied retries op with backoff until it succeeds or ctx ends; one
-// that keeps failing for two minutes is reported as stuck, once (the lag
+// that keeps failing for stuckAfter is reported as stuck, once (the lag
 // shows it too).
 func (a *Applier) untilApplied(ctx context.Context, what string, op func(context.Context) error) error {
 	began, reported, bound := time.Now(), false, firstAttempt
@@ -48,7 +48,7 @@ func (a *Applier) untilApplied(ctx context.Context, what string, op func(context
 			// when it is back (the lag shows the wait).
 			began = time.Now()
 		}
-		if !reported && time.Since(began) > 2*time.Minute && a.onStuck != nil {
+		if !reported && time.Since(began) > a.stuckAfter && a.onStuck != nil {
 			reported = true
 			a.onStuck(fmt.Errorf("%s cannot be applied to the target: %w", what, err))
 		}

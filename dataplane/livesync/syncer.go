@@ -39,6 +39,10 @@ type Config struct {
 	// ApplyRetry paces the tries of a journaled write that does not apply
 	// to the target (default DefaultApplyRetry).
 	ApplyRetry retry.Policy
+	// StuckAfter is how long a journaled write may keep failing on the
+	// target before the migration fails apply_failed (default
+	// DefaultStuckAfter).
+	StuckAfter time.Duration
 	// Sealer opens the passwords the capture sealed in the journal.
 	Sealer capture.Sealer
 	// Notes records in a migration's status what the target could not
@@ -135,7 +139,7 @@ func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error)
 		func(err error) {
 			_ = s.failer.FailMigration(context.WithoutCancel(rctx), m.ID, "apply_failed", err.Error())
 		},
-		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry).OpenPasswords(s.cfg.Sealer).AwaitOutcomes(s.capture)
+		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry).StuckAfter(s.cfg.StuckAfter).OpenPasswords(s.cfg.Sealer).AwaitOutcomes(s.capture)
 	if n := s.cfg.Notes; n != nil {
 		r.applier.NoteTo(func(ctx context.Context, note string) {
 			if err := n.NoteMigration(ctx, m.ID, note); err != nil {
