@@ -137,6 +137,21 @@ func TestCopyToAnUnreachableTargetSaysSo(t *testing.T) {
 	}
 }
 
+// A source that does not answer fails the check before provisioning and
+// the plan with source_unreachable, naming its address.
+func TestAnUnreachableSourceSaysSo(t *testing.T) {
+	c := rowcopy.NewCopier(endpoints{"src": "127.0.0.1:1", "dst": "127.0.0.1:1"}, rowcopy.Config{}, nil)
+	m := domain.NewMigration()
+	m.Source.ID, m.TargetCluster.ClusterID = "src", "dst"
+	_, planned := c.Plan(context.Background(), m)
+	for step, err := range map[string]error{"check": c.CheckSource(context.Background(), m), "plan": planned} {
+		var se *domain.StepError
+		if !errors.As(err, &se) || se.Reason != "source_unreachable" || !strings.Contains(err.Error(), "127.0.0.1:1") {
+			t.Fatalf("%s: got %v, want source_unreachable naming the address", step, err)
+		}
+	}
+}
+
 func TestVerificationNamesPlantedDifferences(t *testing.T) {
 	bed := milvustest.Empty(t)
 	ctx := context.Background()
