@@ -207,7 +207,7 @@ steps:
 				// collected: the partition is listed again and its staged
 				// segments dropped, so none of its rows is imported twice.
 				replans++
-				if err := r.replan(ctx, sc, p, col, s.coll, s.part); err != nil {
+				if err := r.replan(ctx, sc, p, col, s.coll, s.part, "a segment listed for the copy was compacted away"); err != nil {
 					return err
 				}
 				goto steps
@@ -216,8 +216,18 @@ steps:
 				return &domain.StepError{Reason: "segment_gone", Permanent: true, Err: fmt.Errorf(
 					"%s: %w, and again after the partition was listed %d times: start the migration again, or with options.copy_mode rows", col.Key(), err, replans)}
 			}
-		} else if progress.Rows, err = sc.Import(ctx, r.dst, col.Database, col.Name, s.partition, s.coll, s.part, !stagedHere); err != nil {
-			err = &domain.StepError{Reason: "import_failed", Err: fmt.Errorf("%s partition %s: %w", col.Key(), s.partition, err)}
+		} else {
+			var gone bool
+			if gone, err = r.stageLost(ctx, sc, p, col, s, replans); gone && err == nil {
+				replans++
+				goto steps
+			}
+			if err == nil {
+				progress.Rows, err = sc.Import(ctx, r.dst, col.Database, col.Name, s.partition, s.coll, s.part, !stagedHere)
+			}
+			if se := (*domain.StepError)(nil); err != nil && !errors.As(err, &se) {
+				err = &domain.StepError{Reason: "import_failed", Err: fmt.Errorf("%s partition %s: %w", col.Key(), s.partition, err)}
+			}
 		}
 		if err != nil {
 			return err
@@ -321,7 +331,7 @@ func planOf(p *domain.CollectionProgress, listing segcopy.Listing, only *int64) 
 // replan lists a collection again after a segment of partition part was
 // found gone, drops what was staged of that partition, and records the
 // partition's new steps; it returns the collection's new plan.
-func (r preparer) replan(ctx context.Context, sc *segcopy.Copier, p *domain.CollectionProgress, col *milvus.Collection, coll, part int64) error {
+func (r preparer) replan(ctx context.Context, sc *segcopy.Copier, p *domain.CollectionProgress, col *milvus.Collection, coll, part int64, why string) error {
 	if err := sc.Unstage(ctx, coll, part); err != nil {
 		return fmt.Errorf("%s: drop the staged segments of partition %d: %w", col.Key(), part, err)
 	}
@@ -340,6 +350,6 @@ func (r preparer) replan(ctx context.Context, sc *segcopy.Copier, p *domain.Coll
 			delete(p.DoneRanges, name)
 		}
 	}
-	r.c.logger.Info("a segment listed for the copy was compacted away; its partition was listed again", "collection", col.Key(), "partition", part)
+	r.c.logger.Info(why+"; its partition was listed again", "collection", col.Key(), "partition", part)
 	return nil
 }

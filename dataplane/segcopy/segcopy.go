@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -239,6 +240,32 @@ func (c *Copier) Import(ctx context.Context, dst *milvus.Conn, db, coll, part st
 		}
 	}
 	return rows, nil
+}
+
+// MissingStaged returns those of segs, a partition's segments, whose
+// insert logs are not on the stage: Milvus imports what a stage holds
+// and says it succeeded, so an import of a stage that lost a segment's
+// logs would leave its rows off the target.
+func (c *Copier) MissingStaged(ctx context.Context, coll, part int64, segs []int64) ([]int64, error) {
+	prefix := c.staged("insert_log", coll, part) + "/"
+	objs, err := c.Target.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	have := map[int64]bool{}
+	for _, o := range objs {
+		seg, _, _ := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
+		if id, err := strconv.ParseInt(seg, 10, 64); err == nil {
+			have[id] = true
+		}
+	}
+	var missing []int64
+	for _, s := range segs {
+		if !have[s] {
+			missing = append(missing, s)
+		}
+	}
+	return missing, nil
 }
 
 // importPoll paces the reads of an import task's state: each is one small
