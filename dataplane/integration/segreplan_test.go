@@ -2,7 +2,10 @@ package integration_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -87,6 +90,65 @@ func TestSegmentsCompactedAwayAfterTheListingAreListedAgain(t *testing.T) {
 	if err != nil || !rep.Equal {
 		t.Fatalf("after the copy: %s %v", rep.Summary(), err)
 	}
+}
+
+// Segments whose files are gone every time the copy lists the source
+// (here read from a mirror of its storage, emptied after the plan) fail
+// the copy segment_gone after five listings, naming the collection.
+func TestSegmentsThatKeepVanishingFailTheCopy(t *testing.T) {
+	bed := flushedOne(t, "vanish_")
+	ctx := context.Background()
+	mirror := t.TempDir()
+	milvustest.Mirror(t, bed.DataDir("source"), mirror)
+	c := rowcopy.NewCopier(mirroredSource{storageEndpoints{bed}, mirror}, rowcopy.Config{}, nil)
+	m := planned(t, c)
+	if err := os.RemoveAll(mirror); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	err := c.Copy(ctx, m, recordInto(&mu, m))
+	var se *domain.StepError
+	if !errors.As(err, &se) || se.Reason != "segment_gone" || !se.Permanent || !strings.Contains(err.Error(), "vanish_db0/vanish_c0") {
+		t.Fatalf("the copy: %v, want a permanent segment_gone naming the collection", err)
+	}
+	t.Logf("the copy: %v", err)
+}
+
+// A source registered with a storage its Milvus does not write to (here
+// an empty directory) is copied by rows, and the preflight says why; asked
+// for a segment copy, it refuses it.
+func TestASourceStorageWithoutItsSegmentsIsFoundByThePreflight(t *testing.T) {
+	bed := flushedOne(t, "wrongst_")
+	ctx := context.Background()
+	c := rowcopy.NewCopier(mirroredSource{storageEndpoints{bed}, t.TempDir()}, rowcopy.Config{}, nil)
+	m := planned(t, c)
+	var pf rowcopy.Preflight
+	if err := json.Unmarshal(m.Preflight, &pf); err != nil {
+		t.Fatal(err)
+	}
+	if pf.CopyMode != domain.CopyModeRows || !strings.Contains(pf.CopyModeReason, "holds no logs of segment") {
+		t.Fatalf("preflight: mode %q (%s), want rows, saying the storage holds no logs", pf.CopyMode, pf.CopyModeReason)
+	}
+	t.Logf("preflight: %s", pf.CopyModeReason)
+	m.Options.CopyMode = domain.CopyModeSegments
+	_, err := c.Plan(ctx, m)
+	var se *domain.StepError
+	if !errors.As(err, &se) || se.Reason != "preflight_refused" || !strings.Contains(err.Error(), "options.copy_mode is segments, but the source's storage") {
+		t.Fatalf("a segment copy asked for: %v, want preflight_refused naming the storage", err)
+	}
+}
+
+// flushedOne is a bed whose source has one collection of 500 rows,
+// prefix+"db0"/prefix+"c0", flushed.
+func flushedOne(t *testing.T, prefix string) milvustest.Bed {
+	t.Helper()
+	bed := milvustest.Empty(t)
+	src := milvustest.Dial(t, bed.Source)
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: 500, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: prefix})
+	if err := src.FlushAndWait(context.Background(), prefix+"db0", prefix+"c0"); err != nil {
+		t.Fatal(err)
+	}
+	return bed
 }
 
 // mirroredSource gives the source's storage as a mirror of it.

@@ -105,7 +105,14 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 	if err != nil {
 		return domain.CopyStarted{}, &domain.StepError{Reason: "target_unreachable", Err: err}
 	}
-	mode, why, refusal := copyMode(m.Options.CopyMode, src.HasStorage(), dst.HasStorage(), pf.SourceVersion, pf.TargetVersion)
+	all := slices.Collect(inv.All())
+	var probe string
+	if m.Options.CopyMode != domain.CopyModeRows && src.HasStorage() && dst.HasStorage() {
+		if probe, err = sourceStorageProbe(ctx, src, all); err != nil {
+			return domain.CopyStarted{}, err
+		}
+	}
+	mode, why, refusal := copyMode(m.Options.CopyMode, src.HasStorage(), dst.HasStorage(), probe, pf.SourceVersion, pf.TargetVersion)
 	pf.CopyMode, pf.CopyModeReason = mode, why
 	if refusal != "" {
 		pf.Refusals = append(pf.Refusals, refusal)
@@ -113,7 +120,6 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 	for _, key := range held {
 		pf.Refusals = append(pf.Refusals, fmt.Sprintf("the target already holds rows of %s: the copy inserts, and would write them twice; start from a target without it", key))
 	}
-	all := slices.Collect(inv.All())
 	for _, col := range all {
 		pf.Collections++
 		pf.Refusals = append(pf.Refusals, milvus.Uncopiable(col)...)

@@ -17,7 +17,7 @@ import (
 // copyMode decides, in the preflight, whether the copy moves segments or
 // rows, and why. A refusal is set when segments were asked for and
 // cannot be had.
-func copyMode(asked string, srcStorage, dstStorage bool, srcVersion, dstVersion string) (mode, why, refusal string) {
+func copyMode(asked string, srcStorage, dstStorage bool, srcProbe, srcVersion, dstVersion string) (mode, why, refusal string) {
 	if asked == domain.CopyModeRows {
 		return domain.CopyModeRows, "options.copy_mode is rows", ""
 	}
@@ -27,6 +27,8 @@ func copyMode(asked string, srcStorage, dstStorage bool, srcVersion, dstVersion 
 		whyNot = "the source cluster has no storage (storage_path or storage_s3)"
 	case !dstStorage:
 		whyNot = "the target cluster has no storage (storage_path or storage_s3)"
+	case srcProbe != "":
+		whyNot = srcProbe
 	case milvus.MajorMinor(srcVersion) != milvus.MajorMinor(dstVersion):
 		whyNot = fmt.Sprintf("the source runs Milvus %s and the target %s: binlogs move between the same major.minor version only", srcVersion, dstVersion)
 	}

@@ -126,6 +126,13 @@ func segmentPrefix(kind string, coll, part, seg int64) string {
 	return fmt.Sprintf("%s/%d/%d/%d/", kind, coll, part, seg)
 }
 
+// HoldsSegment reports whether st holds insert logs of a segment, where
+// the cluster writing it lays them out.
+func HoldsSegment(ctx context.Context, st Storage, coll, part, seg int64) (bool, error) {
+	objs, err := st.List(ctx, segmentPrefix("insert_log", coll, part, seg))
+	return len(objs) > 0, err
+}
+
 // staged is where a partition's logs of a kind land in the stage.
 func (c *Copier) staged(kind string, coll, part int64) string {
 	return fmt.Sprintf("%s/%s/%d/%d", c.Stage, kind, coll, part)
