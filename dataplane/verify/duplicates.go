@@ -44,7 +44,16 @@ func explainCounts(ctx context.Context, cr *CollectionReport, pk *schemapb.Field
 	cr.Missing += d.missing
 	cr.Extra += d.extra
 	cr.Mismatches = append(cr.Mismatches, d.named...)
-	return d.missing == 0 && d.extra == 0 && cr.TargetDuplicates == 0, nil
+	if d.missing > 0 || d.extra > 0 || cr.SourceDuplicates+cr.TargetDuplicates == 0 {
+		return d.missing == 0 && d.extra == 0 && cr.TargetDuplicates == 0, nil
+	}
+	bp, err := explainByPartition(ctx, cr, pk, src, dst, d.ledger)
+	if err != nil {
+		return false, err
+	}
+	cr.Different += len(bp.named)
+	cr.Mismatches = append(cr.Mismatches, bp.named[:min(len(bp.named), max(0, maxNamed-len(cr.Mismatches)))]...)
+	return len(bp.named) == 0 && cr.TargetDuplicates == 0, nil
 }
 
 // duplicatesNote says which collections' sources hold rows under keys

@@ -47,17 +47,15 @@ func settleSplitKeys(ctx context.Context, src, dst sideOf, c *milvus.Collection,
 	pk := c.PrimaryField()
 	expr := keysExpr(pk, differ)
 	var sn, dn int64
-	var sp, dp []string
+	var sp []string
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { sn, err = src.c.CountAt(gctx, src.db, src.cl, expr, src.ts); return err })
 	g.Go(func() (err error) { dn, err = dst.c.CountAt(gctx, dst.db, dst.cl, expr, dst.ts); return err })
-	g.Go(func() (err error) { sp, err = src.c.PartitionNames(gctx, src.db, src.cl); return err })
-	g.Go(func() (err error) { dp, err = dst.c.PartitionNames(gctx, dst.db, dst.cl); return err })
+	g.Go(func() (err error) { sp, err = samePartitions(gctx, src, dst); return err })
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("count the rows of %d differing keys of %s/%s: %w", len(differ), src.db, src.cl, err)
 	}
-	n := int64(len(differ))
-	if (sn <= n && dn <= n) || len(sp) < 2 || !slices.Equal(sp, dp) {
+	if n := int64(len(differ)); (sn <= n && dn <= n) || sp == nil {
 		return nil, nil // each key held once, or partitions that differ: the rows differ
 	}
 	type sides struct{ s, d map[string]uint64 }
