@@ -289,3 +289,19 @@ func (b *switchBed) partitionGone(t *testing.T, part string) {
 		t.Fatal(err)
 	}
 }
+
+// switchedEqual switches, sends the held writes back to the source (the
+// test goes on with it), and fails the test unless the check found the
+// clusters equal.
+func (b *switchBed) switchedEqual(t *testing.T) (domain.SwitchedOver, domain.Verified) {
+	t.Helper()
+	sw, check, route, err := b.syncer.Switch(context.Background(), b.m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	route(false)
+	if !check.Equal {
+		t.Fatalf("the switch's check: %s", check.Report)
+	}
+	return sw, check
+}

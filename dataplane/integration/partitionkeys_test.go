@@ -50,14 +50,7 @@ func TestAKeyUpsertedIntoAnotherPartitionIsComparedPartitionByPartition(t *testi
 		}
 	}
 
-	sw, check, route, err := b.syncer.Switch(ctx, b.m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	route(false)
-	if !check.Equal {
-		t.Fatalf("the switch's check: %s", check.Report)
-	}
+	sw, check := b.switchedEqual(t)
 	if n, err := dst.CountWhere(ctx, db, coll, ""); err != nil || n != 106 {
 		t.Fatalf("the target holds %d rows (%v), want the source's 105 and the repeated key once", n, err)
 	}

@@ -178,8 +178,8 @@ func scalarBytes(b []byte, s *schemapb.ScalarField, i int, sized bool) []byte {
 }
 
 // sampleVectors compares the vectors of every n-th row bit for bit, but
-// for the keys split found equal partition by partition.
-func sampleVectors(src, dst []*schemapb.FieldData, pk string, every int, split map[string]bool, note func(string, ...any)) int {
+// for the keys reading them again settled.
+func sampleVectors(src, dst []*schemapb.FieldData, pk string, every int, settled func(key string) bool, note func(string, ...any)) int {
 	dstKeys := milvus.KeysOf(milvus.Column(dst, pk)).Strings()
 	at := map[string]int{}
 	for i, k := range dstKeys {
@@ -191,7 +191,7 @@ func sampleVectors(src, dst []*schemapb.FieldData, pk string, every int, split m
 			continue
 		}
 		j, ok := at[k]
-		if !ok || split[k] {
+		if !ok || settled(k) {
 			continue
 		}
 		for _, c := range src {

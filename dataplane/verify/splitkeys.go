@@ -28,10 +28,22 @@ const (
 	splitKeysParallel = 8
 )
 
+// settled is what reading differing keys again found.
+type settled struct {
+	// split: keys equal in every partition; again: keys the source holds
+	// in several rows of one partition, inserted again with other values.
+	split, again map[string]bool
+}
+
+// all reports whether k was settled either way.
+func (st settled) all(k string) bool { return st.split[k] || st.again[k] }
+
 // settleSplitKeys compares again, partition by partition, the keys both
 // sides' rows sh and th hold with different rows, and marks in th those
-// equal in every partition as equal; it returns them (nil: none).
-func settleSplitKeys(ctx context.Context, src, dst sideOf, c *milvus.Collection, fields []string, sh, th map[string]uint64) (map[string]bool, error) {
+// equal in every partition as equal; then those the source holds in
+// several rows of one partition (again.go).
+func settleSplitKeys(ctx context.Context, src, dst sideOf, c *milvus.Collection, fields []string, sh, th map[string]uint64) (settled, error) {
+	var st settled
 	var differ []string
 	for k, h := range sh {
 		if h2, ok := th[k]; ok && h2 != h {
@@ -41,7 +53,7 @@ func settleSplitKeys(ctx context.Context, src, dst sideOf, c *milvus.Collection,
 	if len(differ) == 0 || len(differ) > splitKeysMax || milvus.HasPartitionKeyField(c.Schema) {
 		// A partition-key collection's partitions cannot be named in a
 		// query, and Milvus deletes an upserted key from all of them.
-		return nil, nil
+		return st, nil
 	}
 	slices.Sort(differ)
 	pk := c.PrimaryField()
@@ -53,16 +65,48 @@ func settleSplitKeys(ctx context.Context, src, dst sideOf, c *milvus.Collection,
 	g.Go(func() (err error) { dn, err = dst.c.CountAt(gctx, dst.db, dst.cl, expr, dst.ts); return err })
 	g.Go(func() (err error) { sp, err = samePartitions(gctx, src, dst); return err })
 	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("count the rows of %d differing keys of %s/%s: %w", len(differ), src.db, src.cl, err)
+		return st, fmt.Errorf("count the rows of %d differing keys of %s/%s: %w", len(differ), src.db, src.cl, err)
 	}
-	if n := int64(len(differ)); (sn <= n && dn <= n) || sp == nil {
-		return nil, nil // each key held once, or partitions that differ: the rows differ
+	n := int64(len(differ))
+	if sn <= n && dn <= n {
+		return st, nil // each key held once: the rows differ
 	}
+	// in[k]: the partitions of a key on each side, where several can be
+	// named (nil: one partition, or none to name).
+	var in map[string][2][]string
+	if sp != nil {
+		var err error
+		if st.split, in, err = splitAlike(ctx, src, dst, c, fields, expr, differ, sp); err != nil {
+			return st, err
+		}
+	}
+	var rest []string
+	for _, k := range differ {
+		if !st.split[k] {
+			rest = append(rest, k)
+		}
+	}
+	var err error
+	if st.again, err = insertedAgain(ctx, src, dst, pk, rest, in); err != nil {
+		return st, err
+	}
+	for _, k := range differ {
+		if st.all(k) {
+			th[k] = sh[k]
+		}
+	}
+	return st, nil
+}
+
+// splitAlike reads keys in each partition of both sides: it returns those
+// whose rows are equal in every partition, and where each key is held.
+func splitAlike(ctx context.Context, src, dst sideOf, c *milvus.Collection, fields []string, expr string, keys, parts []string) (map[string]bool, map[string][2][]string, error) {
+	pk := c.PrimaryField()
 	type sides struct{ s, d map[string]uint64 }
-	read := make([]sides, len(sp))
-	g, gctx = errgroup.WithContext(ctx)
+	read := make([]sides, len(parts))
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(splitKeysParallel)
-	for i, part := range sp {
+	for i, part := range parts {
 		for _, side := range []struct {
 			of  sideOf
 			out *map[string]uint64
@@ -70,7 +114,7 @@ func settleSplitKeys(ctx context.Context, src, dst sideOf, c *milvus.Collection,
 			g.Go(func() error {
 				cols, err := side.of.c.QueryAt(gctx, side.of.db, side.of.cl, expr, fields, []string{part}, 0, side.of.ts)
 				if err != nil {
-					return fmt.Errorf("read %d keys of %s/%s in partition %s: %w", len(differ), side.of.db, side.of.cl, part, err)
+					return fmt.Errorf("read %d keys of %s/%s in partition %s: %w", len(keys), side.of.db, side.of.cl, part, err)
 				}
 				*side.out = rowHashes(cols, pk.GetName(), c.Schema)
 				return nil
@@ -78,25 +122,32 @@ func settleSplitKeys(ctx context.Context, src, dst sideOf, c *milvus.Collection,
 		}
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	same := make(map[string]bool, len(differ))
-	for _, k := range differ {
+	same := make(map[string]bool, len(keys))
+	in := make(map[string][2][]string, len(keys))
+	for _, k := range keys {
 		same[k] = true
-	}
-	for _, r := range read {
-		for k := range same {
+		var where [2][]string
+		for i, r := range read {
 			hs, ins := r.s[k]
 			hd, ind := r.d[k]
 			if ins != ind || hs != hd {
-				delete(same, k)
+				same[k] = false
+			}
+			if ins {
+				where[0] = append(where[0], parts[i])
+			}
+			if ind {
+				where[1] = append(where[1], parts[i])
 			}
 		}
+		in[k] = where
+		if !same[k] {
+			delete(same, k)
+		}
 	}
-	for k := range same {
-		th[k] = sh[k]
-	}
-	return same, nil
+	return same, in, nil
 }
 
 // keysExpr is the filter of keys written as text.
@@ -106,4 +157,14 @@ func keysExpr(pk *schemapb.FieldSchema, keys []string) string {
 		typ = "varchar"
 	}
 	return milvus.KeysFromStrings(typ, keys).InExpr(pk.GetName())
+}
+
+// splitNote says how many keys were compared partition by partition (""
+// if none).
+func (r *Report) splitNote() string {
+	split := r.total(func(c CollectionReport) int { return c.SplitKeys })
+	if split == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d keys held in several partitions on both sides (an upsert into another partition keeps the old row) were compared partition by partition", split)
 }

@@ -178,3 +178,35 @@ func TestRepeatedInsertsAndKeysInSeveralPartitionsAreToldApart(t *testing.T) {
 		t.Logf("%s: %s", tc.name, rep.Summary())
 	}
 }
+
+// A key the source holds in several rows of one partition, inserted again
+// with other values, is answered with any of them; the target holds the
+// last write, and the check says so instead of calling it a difference.
+// A key the target holds twice, or whose one row differs, still differs.
+func TestAKeyInsertedAgainWithOtherValuesIsNoted(t *testing.T) {
+	one := func(n int64) map[string]map[int64]int64 { return map[string]map[int64]int64{"_default": {1: n, 2: 20}} }
+	twice := map[string]map[int64]int64{"_default": {1: 1}}
+	for _, tc := range []struct {
+		name           string
+		srcExtra       map[string]map[int64]int64
+		dstExtra       map[string]map[int64]int64
+		equal          bool
+		again          int
+		summaryContent string
+	}{
+		{"inserted again on the source", twice, nil, true, 1, "1 keys are held on the source in several rows with other values"},
+		{"held twice on the target too", twice, twice, false, 0, "1 differs"},
+		{"held once on each side", nil, nil, false, 0, "1 differs"},
+	} {
+		src := &splitServer{parts: one(10), extra: tc.srcExtra}
+		dst := &splitServer{parts: one(11), extra: tc.dstExtra}
+		rep, err := QuickCheck(context.Background(), &milvus.Conn{Svc: src}, &milvus.Conn{Svc: dst})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if rep.Equal != tc.equal || rep.Collections[0].AgainKeys != tc.again || !strings.Contains(rep.Summary(), tc.summaryContent) {
+			t.Fatalf("%s: equal %v, %d keys inserted again: %s; want %v, %d, saying %q",
+				tc.name, rep.Equal, rep.Collections[0].AgainKeys, rep.Summary(), tc.equal, tc.again, tc.summaryContent)
+		}
+	}
+}

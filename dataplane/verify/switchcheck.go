@@ -271,11 +271,11 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 	sh, th := rowHashes(page, pk.GetName(), c.Schema), rowHashes(other, pk.GetName(), c.Schema)
 	commonSpan(sh, th, milvus.KeysOf(milvus.Column(page, pk.GetName())), milvus.KeysOf(milvus.Column(other, pk.GetName())))
 	from, to := sideOf{src, db, name, at.src}, sideOf{dst, db, name, at.dst}
-	split, err := settleSplitKeys(ctx, from, to, c, fields, sh, th)
+	st, err := settleSplitKeys(ctx, from, to, c, fields, sh, th)
 	if err != nil {
 		return cr, true, err
 	}
-	cr.SplitKeys = len(split)
+	cr.SplitKeys, cr.AgainKeys = len(st.split), len(st.again)
 	compareHashes(&cr, sh, th, func(format string, args ...any) {
 		if len(cr.Mismatches) < quickMismatches {
 			cr.Mismatches = append(cr.Mismatches, fmt.Sprintf(format, args...))

@@ -50,7 +50,10 @@ type CollectionReport struct {
 	HeldKeysRead int `json:"held_keys_read,omitempty"`
 	// SplitKeys is how many keys, held in several partitions on both
 	// sides, were compared partition by partition (splitkeys.go).
-	SplitKeys int  `json:"keys_in_several_partitions,omitempty"`
+	SplitKeys int `json:"keys_in_several_partitions,omitempty"`
+	// AgainKeys is how many keys whose rows differ the source holds in
+	// several rows, inserted again with other values (again.go).
+	AgainKeys int  `json:"keys_inserted_again,omitempty"`
 	Equal     bool `json:"equal"`
 	// ledger is what a check before the hold found walking the keys.
 	ledger *keyLedger
@@ -92,15 +95,10 @@ func (r *Report) Summary() string {
 	if len(r.NotLoaded) > 0 {
 		parts = append(parts, fmt.Sprintf("rows of %d not compared, not loaded on the source: %s", len(r.NotLoaded), strings.Join(r.NotLoaded, ", ")))
 	}
-	if note := r.duplicatesNote(); note != "" {
-		parts = append(parts, note)
-	}
-	var split int
-	for _, c := range r.Collections {
-		split += c.SplitKeys
-	}
-	if split > 0 {
-		parts = append(parts, fmt.Sprintf("%d keys held in several partitions on both sides (an upsert into another partition keeps the old row) were compared partition by partition", split))
+	for _, note := range []string{r.duplicatesNote(), r.splitNote(), r.againNote()} {
+		if note != "" {
+			parts = append(parts, note)
+		}
 	}
 	return strings.Join(parts, "; ")
 }
@@ -371,19 +369,20 @@ func verifyRows(ctx context.Context, src, dst *milvus.Conn, s, t *milvus.Collect
 		}
 		sh, th := rowHashes(page, pk.GetName(), s.Schema), rowHashes(other, pk.GetName(), s.Schema)
 		cr.Ranges++
-		var split map[string]bool
+		var st settled
 		if !sameHashes(sh, th) {
-			if split, err = settleSplitKeys(ctx, from, to, s, fields, sh, th); err != nil {
+			if st, err = settleSplitKeys(ctx, from, to, s, fields, sh, th); err != nil {
 				return cr, err
 			}
-			cr.SplitKeys += len(split)
+			cr.SplitKeys += len(st.split)
+			cr.AgainKeys += len(st.again)
 		}
 		if !sameHashes(sh, th) {
 			cr.RangesDiffer++
 			compareHashes(&cr, sh, th, note, fieldsDiffering(page, other, pk.GetName(), s.Schema))
 		}
 		cr.RowsCompared += int64(n)
-		cr.VectorsSampled += sampleVectors(page, other, pk.GetName(), opt.SampleEvery, split, note)
+		cr.VectorsSampled += sampleVectors(page, other, pk.GetName(), opt.SampleEvery, st.all, note)
 		if r.Le == nil {
 			break
 		}
