@@ -15,18 +15,19 @@ import (
 // query answers with either, not always the same one: on the test bed's
 // Milvus 2.3, rows of one key in two segments came back in turns from
 // one query to the next. zdm applies inserts by key, so the target holds
-// the last write. No target could match an answer that changes between
-// two queries; such a key, held in one partition on both sides, in
-// several rows on the source and in one on the target, is not a
-// difference. The report counts it (keys_inserted_again) and the summary
-// says which row the target kept.
+// the last write (the row copy: the row it read; a segment copy: every
+// row, as the source). No target could match an answer that changes
+// between two queries; such a key, held in one partition on both sides,
+// in several rows on the source and in one or as many on the target, is
+// not a difference. The report counts it (keys_inserted_again) and the
+// summary says so.
 
 // againMax bounds the keys counted one by one.
 const againMax = 100
 
 // insertedAgain returns those of keys (whose rows differ) that the source
-// holds in several rows of one partition and the target in one row of
-// the same. in gives each key's partitions on each side where the
+// holds in several rows of one partition and the target in one row, or
+// as many, of the same. in gives each key's partitions on each side where the
 // collection has several (nil: it has one).
 func insertedAgain(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, keys []string, in map[string][2][]string) (map[string]bool, error) {
 	if len(keys) == 0 || len(keys) > againMax {
@@ -60,7 +61,7 @@ func insertedAgain(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchem
 	}
 	again := map[string]bool{}
 	for k, r := range rows {
-		if r[0] > 1 && r[1] == 1 {
+		if r[0] > 1 && (r[1] == 1 || r[1] == r[0]) {
 			again[k] = true
 		}
 	}
@@ -74,7 +75,7 @@ func (r *Report) againNote() string {
 	if keys == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%d keys are held on the source in several rows with other values (inserted again; Milvus answers such a key with any of its rows): the target holds the last write of each", keys)
+	return fmt.Sprintf("%d keys are held on the source in several rows with other values (inserted again; Milvus answers such a key with any of its rows, so they cannot be compared): the target holds one of them, the last written through zdm, or all of them where a segment copy moved them", keys)
 }
 
 // total sums a figure over the collections.
