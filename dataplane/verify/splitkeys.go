@@ -56,6 +56,7 @@ func settleSplitKeys(ctx context.Context, src, dst sideOf, c *milvus.Collection,
 		return st, nil
 	}
 	slices.Sort(differ)
+	src, dst = src.fixed(ctx), dst.fixed(ctx)
 	pk := c.PrimaryField()
 	expr := keysExpr(pk, differ)
 	var sn, dn int64
@@ -167,4 +168,15 @@ func (r *Report) splitNote() string {
 		return ""
 	}
 	return fmt.Sprintf("%d keys held in several partitions on both sides (an upsert into another partition keeps the old row) were compared partition by partition", split)
+}
+
+// fixed is s read at a timestamp taken now where it was read strongly:
+// what follows reads in rounds, and each round of strong reads waits for
+// the server's next time tick. It holds every write the reads before it
+// saw. A server that gives no timestamp is read strongly.
+func (s sideOf) fixed(ctx context.Context) sideOf {
+	if s.ts == 0 {
+		s.ts, _ = s.c.AllocTimestamp(ctx)
+	}
+	return s
 }
