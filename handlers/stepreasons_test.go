@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/zdm-io/zdm/dataplane/simulated"
@@ -109,4 +110,43 @@ func (f failingSyncer) Switch(ctx context.Context, m *domain.Migration) (domain.
 		return domain.SwitchedOver{}, domain.Verified{}, nil, f.swtch
 	}
 	return f.DataPlane.Switch(ctx, m)
+}
+
+// refusingLocks is an event log that refuses to record a cluster's lock.
+type refusingLocks struct {
+	handlers.EventLog
+	err error
+}
+
+func (r refusingLocks) Append(ctx context.Context, subject string, expected uint64, b domain.Batch) (uint64, error) {
+	for _, e := range b.Events {
+		if _, ok := e.(domain.ClusterLocked); ok {
+			return 0, r.err
+		}
+	}
+	return r.EventLog.Append(ctx, subject, expected, b)
+}
+
+// A source whose lock cannot be recorded, for a reason other than a busy
+// or deleted source, fails the migration lock_failed once the saga's
+// retries are spent, with the store's error as the detail.
+func TestALockThatCannotBeRecordedFailsTheMigration(t *testing.T) {
+	h := newHarness(t, handlers.StepsOf(domain.ProvisionerSimulated, simulated.New(simulated.Config{})))
+	refused := errors.New("the cluster's stream is sealed")
+	h.svc = handlers.NewService(handlers.ServiceConfig{Log: refusingLocks{h.store, refused}, Clock: h.clock})
+	ctx := context.Background()
+	c, err := h.svc.RegisterCluster(ctx, admin, "reg", handlers.RegisterCluster{Name: "prod", Organization: "acme", Project: "p", Endpoint: "h:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, err := h.svc.StartMigration(ctx, admin, "start", handlers.StartMigration{
+		SourceClusterID: c.ID, Target: domain.TargetSpec{Name: "next", Project: "p", Provisioner: domain.ProvisionerSimulated}})
+	if !errors.Is(err, refused) || started == nil {
+		t.Fatalf("the start: %+v, %v; want the requested migration and the store's refusal", started, err)
+	}
+	h.runSaga(t)
+	m := h.wait(t, started.ID, domain.StateFailed)
+	if m.FailureReason != "lock_failed" || !strings.Contains(m.FailureDetail, refused.Error()) {
+		t.Fatalf("failed with %q / %q, want lock_failed naming the store's error", m.FailureReason, m.FailureDetail)
+	}
 }
