@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Sentinel errors of the domain. Callers match them with errors.Is; the
@@ -142,3 +143,7 @@ func LockedProxyError(migrationID string) error {
 
 // FieldError builds a ValidationError.
 func FieldError(field, msg string) error { return &ValidationError{Field: field, Message: msg} }
+
+// LongerThan reports whether v has more than n characters, as the API's
+// document counts them (maxLength): a character of several bytes is one.
+func LongerThan(v string, n int) bool { return utf8.RuneCountInString(v) > n }

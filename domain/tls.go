@@ -53,7 +53,7 @@ func (t ClientTLS) Validate(field string) error {
 		return FieldError(field+".mode", `must be "one_way", "mutual" or "none"`)
 	}
 	for _, f := range []struct{ name, v string }{{"server_name", t.ServerName}, {"ca_pem", t.CAPEM}, {"client_cert_pem", t.CertPEM}, {"client_key_pem", t.KeyPEM}} {
-		if len(f.v) > maxPEM {
+		if LongerThan(f.v, maxPEM) {
 			return FieldError(field+"."+f.name, fmt.Sprintf("must be at most %d characters", maxPEM))
 		}
 	}
@@ -117,7 +117,7 @@ func (t ServerTLS) Validate(field string) error {
 		return FieldError(field+".cert_pem", "and key_pem are required")
 	}
 	for _, f := range []struct{ name, v string }{{"cert_pem", t.CertPEM}, {"key_pem", t.KeyPEM}, {"client_ca_pem", t.ClientCAPEM}} {
-		if len(f.v) > maxPEM {
+		if LongerThan(f.v, maxPEM) {
 			return FieldError(field+"."+f.name, fmt.Sprintf("must be at most %d characters", maxPEM))
 		}
 	}

@@ -72,10 +72,10 @@ func (r RegisterCluster) Validate() error {
 // validateCredentials bounds Milvus's user name and password, which are
 // sealed and sent to the cluster on every connection.
 func validateCredentials(username, password string) error {
-	if len(username) > 256 {
+	if domain.LongerThan(username, 256) {
 		return domain.FieldError("username", "must be at most 256 characters")
 	}
-	if len(password) > 1024 {
+	if domain.LongerThan(password, 1024) {
 		return domain.FieldError("password", "must be at most 1024 characters")
 	}
 	return nil

@@ -31,19 +31,19 @@ func ValidateS3(s domain.S3Storage, accessKey, secretKey string) error {
 	if !bucketName.MatchString(s.Bucket) {
 		return domain.FieldError("storage_s3.bucket", "must be a bucket name: 3 to 63 lower-case letters, digits, dots and hyphens")
 	}
-	if len(s.RootPath) > 1024 || strings.Contains("/"+s.RootPath+"/", "/../") {
+	if domain.LongerThan(s.RootPath, 1024) || strings.Contains("/"+s.RootPath+"/", "/../") {
 		return domain.FieldError("storage_s3.root_path", "must be Milvus's minio.rootPath, for example files")
 	}
-	if len(s.Region) > 64 {
+	if domain.LongerThan(s.Region, 64) {
 		return domain.FieldError("storage_s3.region", "must be at most 64 characters")
 	}
 	if (accessKey == "") != (secretKey == "") {
 		return domain.FieldError("storage_s3.secret_key", "is set together with storage_s3.access_key")
 	}
-	if len(accessKey) > 1024 {
+	if domain.LongerThan(accessKey, 1024) {
 		return domain.FieldError("storage_s3.access_key", "must be at most 1024 characters")
 	}
-	if len(secretKey) > 1024 {
+	if domain.LongerThan(secretKey, 1024) {
 		return domain.FieldError("storage_s3.secret_key", "must be at most 1024 characters")
 	}
 	return nil
