@@ -27,9 +27,9 @@ const againMax = 100
 
 // insertedAgain returns those of keys (whose rows differ) that the source
 // holds in several rows of one partition and the target in one row, or
-// as many, of the same. in gives each key's partitions on each side where the
+// as many, of the same. byPart gives each key's partitions where the
 // collection has several (nil: it has one).
-func insertedAgain(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, keys []string, in map[string][2][]string) (map[string]bool, error) {
+func insertedAgain(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, keys []string, byPart *partitionRows) (map[string]bool, error) {
 	if len(keys) == 0 || len(keys) > againMax {
 		return nil, nil
 	}
@@ -38,8 +38,10 @@ func insertedAgain(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchem
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(splitKeysParallel)
 	for _, k := range keys {
-		if w, ok := in[k]; in != nil && (!ok || len(w[0]) != 1 || !slices.Equal(w[0], w[1])) {
-			continue // held in several partitions, or in others on each side
+		if byPart != nil {
+			if s := byPart.in(0, k); len(s) != 1 || !slices.Equal(s, byPart.in(1, k)) {
+				continue // held in several partitions, or in others on each side
+			}
 		}
 		for side, s := range []sideOf{src, dst} {
 			g.Go(func() error {

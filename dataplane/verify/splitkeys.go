@@ -72,23 +72,28 @@ func settleSplitKeys(ctx context.Context, src, dst sideOf, c *milvus.Collection,
 	if sn <= n && dn <= n {
 		return st, nil // each key held once: the rows differ
 	}
-	// in[k]: the partitions of a key on each side, where several can be
-	// named (nil: one partition, or none to name).
-	var in map[string][2][]string
+	// Where several partitions can be named, each key's rows in each (nil:
+	// one partition, or none to name).
+	var byPart *partitionRows
 	if sp != nil {
 		var err error
-		if st.split, in, err = splitAlike(ctx, src, dst, c, fields, expr, differ, sp); err != nil {
+		if byPart, err = readPartitions(ctx, src, dst, pk, c.Schema, fields, expr, sp); err != nil {
 			return st, err
 		}
 	}
 	var rest []string
 	for _, k := range differ {
-		if !st.split[k] {
+		if byPart != nil && byPart.alike(k) {
+			if st.split == nil {
+				st.split = map[string]bool{}
+			}
+			st.split[k] = true
+		} else {
 			rest = append(rest, k)
 		}
 	}
 	var err error
-	if st.again, err = insertedAgain(ctx, src, dst, pk, rest, in); err != nil {
+	if st.again, err = insertedAgain(ctx, src, dst, pk, rest, byPart); err != nil {
 		return st, err
 	}
 	for _, k := range differ {
@@ -99,56 +104,56 @@ func settleSplitKeys(ctx context.Context, src, dst sideOf, c *milvus.Collection,
 	return st, nil
 }
 
-// splitAlike reads keys in each partition of both sides: it returns those
-// whose rows are equal in every partition, and where each key is held.
-func splitAlike(ctx context.Context, src, dst sideOf, c *milvus.Collection, fields []string, expr string, keys, parts []string) (map[string]bool, map[string][2][]string, error) {
-	pk := c.PrimaryField()
-	type sides struct{ s, d map[string]uint64 }
-	read := make([]sides, len(parts))
+// partitionRows is each partition's rows of some keys on each side,
+// hashed over the fields read (the key alone: which keys it holds).
+type partitionRows struct {
+	parts []string
+	rows  [][2]map[string]uint64 // by partition, then source and target
+}
+
+// readPartitions reads fields of the keys expr selects in each of parts,
+// on both sides.
+func readPartitions(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, schema *schemapb.CollectionSchema, fields []string, expr string, parts []string) (*partitionRows, error) {
+	pr := &partitionRows{parts: parts, rows: make([][2]map[string]uint64, len(parts))}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(splitKeysParallel)
 	for i, part := range parts {
-		for _, side := range []struct {
-			of  sideOf
-			out *map[string]uint64
-		}{{src, &read[i].s}, {dst, &read[i].d}} {
+		for side, s := range []sideOf{src, dst} {
 			g.Go(func() error {
-				cols, err := side.of.c.QueryAt(gctx, side.of.db, side.of.cl, expr, fields, []string{part}, 0, side.of.ts)
+				cols, err := s.c.QueryAt(gctx, s.db, s.cl, expr, fields, []string{part}, 0, s.ts)
 				if err != nil {
-					return fmt.Errorf("read %d keys of %s/%s in partition %s: %w", len(keys), side.of.db, side.of.cl, part, err)
+					return fmt.Errorf("read keys of %s/%s in partition %s: %w", s.db, s.cl, part, err)
 				}
-				*side.out = rowHashes(cols, pk.GetName(), c.Schema)
+				pr.rows[i][side] = rowHashes(cols, pk.GetName(), schema)
 				return nil
 			})
 		}
 	}
-	if err := g.Wait(); err != nil {
-		return nil, nil, err
-	}
-	same := make(map[string]bool, len(keys))
-	in := make(map[string][2][]string, len(keys))
-	for _, k := range keys {
-		same[k] = true
-		var where [2][]string
-		for i, r := range read {
-			hs, ins := r.s[k]
-			hd, ind := r.d[k]
-			if ins != ind || hs != hd {
-				same[k] = false
-			}
-			if ins {
-				where[0] = append(where[0], parts[i])
-			}
-			if ind {
-				where[1] = append(where[1], parts[i])
-			}
-		}
-		in[k] = where
-		if !same[k] {
-			delete(same, k)
+	return pr, g.Wait()
+}
+
+// in lists the partitions where a side (0: source, 1: target) holds k.
+func (pr *partitionRows) in(side int, k string) []string {
+	var where []string
+	for i, r := range pr.rows {
+		if _, ok := r[side][k]; ok {
+			where = append(where, pr.parts[i])
 		}
 	}
-	return same, in, nil
+	return where
+}
+
+// alike reports whether both sides hold k in the same partitions, with
+// the same row in each.
+func (pr *partitionRows) alike(k string) bool {
+	for _, r := range pr.rows {
+		hs, ins := r[0][k]
+		hd, ind := r[1][k]
+		if ins != ind || hs != hd {
+			return false
+		}
+	}
+	return true
 }
 
 // keysExpr is the filter of keys written as text.

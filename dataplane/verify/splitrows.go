@@ -91,29 +91,12 @@ func samePartitions(ctx context.Context, src, dst sideOf) ([]string, error) {
 // keys are never split) gives nothing.
 func comparePartitions(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, keys, parts []string) (byPartition, error) {
 	var out byPartition
-	expr := keysExpr(pk, keys)
-	read := make([][2]map[string]bool, len(parts))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(splitKeysParallel)
-	for i, part := range parts {
-		for j, s := range []sideOf{src, dst} {
-			g.Go(func() (err error) { read[i][j], err = keysIn(gctx, s, pk, expr, part); return err })
-		}
-	}
-	if err := g.Wait(); err != nil {
+	read, err := readPartitions(ctx, src, dst, pk, nil, []string{pk.GetName()}, keysExpr(pk, keys), parts)
+	if err != nil {
 		return out, nil
 	}
-	in := func(side int, k string) []string {
-		var where []string
-		for i, r := range read {
-			if r[side][k] {
-				where = append(where, parts[i])
-			}
-		}
-		return where
-	}
 	for _, k := range keys {
-		s, d := in(0, k), in(1, k)
+		s, d := read.in(0, k), read.in(1, k)
 		out.srcSplit += int64(max(0, len(s)-1))
 		out.dstSplit += int64(max(0, len(d)-1))
 		switch {
@@ -131,20 +114,6 @@ func words(parts []string) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
-}
-
-// keysIn reads which of the keys expr selects a side holds in one
-// partition.
-func keysIn(ctx context.Context, s sideOf, pk *schemapb.FieldSchema, expr, part string) (map[string]bool, error) {
-	cols, err := s.c.QueryAt(ctx, s.db, s.cl, expr, []string{pk.GetName()}, []string{part}, 0, s.ts)
-	if err != nil {
-		return nil, fmt.Errorf("read keys of %s/%s in partition %s: %w", s.db, s.cl, part, err)
-	}
-	found := map[string]bool{}
-	for _, k := range milvus.KeysOf(milvus.Column(cols, pk.GetName())).Strings() {
-		found[k] = true
-	}
-	return found, nil
 }
 
 // heldMoreThanOnce walks a side's keys and returns those it holds in more
