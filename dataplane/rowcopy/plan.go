@@ -106,13 +106,20 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 		return domain.CopyStarted{}, &domain.StepError{Reason: "target_unreachable", Err: err}
 	}
 	all := slices.Collect(inv.All())
-	var probe string
-	if m.Options.CopyMode != domain.CopyModeRows && src.HasStorage() && dst.HasStorage() {
-		if probe, err = sourceStorageProbe(ctx, src, all); err != nil {
+	choose := func(probe string) (string, string, string) {
+		return copyMode(m.Options.CopyMode, src.HasStorage(), dst.HasStorage(), probe, pf.SourceVersion, pf.TargetVersion)
+	}
+	mode, why, refusal := choose("")
+	if mode == domain.CopyModeSegments {
+		// Only a copy that would move segments looks for them.
+		probe, err := sourceStorageProbe(ctx, src, all)
+		if err != nil {
 			return domain.CopyStarted{}, err
 		}
+		if probe != "" {
+			mode, why, refusal = choose(probe)
+		}
 	}
-	mode, why, refusal := copyMode(m.Options.CopyMode, src.HasStorage(), dst.HasStorage(), probe, pf.SourceVersion, pf.TargetVersion)
 	pf.CopyMode, pf.CopyModeReason = mode, why
 	if refusal != "" {
 		pf.Refusals = append(pf.Refusals, refusal)
