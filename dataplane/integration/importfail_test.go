@@ -9,7 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/dataplane/rowcopy"
 	"github.com/zdm-io/zdm/domain"
@@ -22,14 +21,10 @@ import (
 // stage that keeps losing them fails the copy import_failed, naming the
 // segments.
 func TestAStageThatLostSegmentsIsStagedAgainBeforeItsImport(t *testing.T) {
-	bed := milvustest.Empty(t)
+	bed := flushedOne(t, "impf_", 1000)
 	ctx := context.Background()
 	src, dst := milvustest.Dial(t, bed.Source), milvustest.Dial(t, bed.Target)
 	const db, coll = "impf_db0", "impf_c0"
-	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: 1000, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "impf_"})
-	if err := src.FlushAndWait(ctx, db, coll); err != nil {
-		t.Fatal(err)
-	}
 	c := rowcopy.NewCopier(storageEndpoints{bed}, rowcopy.Config{}, nil)
 	// copy copies into a fresh target, removing the stage's insert logs
 	// after the first `times` segments staged.

@@ -96,7 +96,7 @@ func TestSegmentsCompactedAwayAfterTheListingAreListedAgain(t *testing.T) {
 // (here read from a mirror of its storage, emptied after the plan) fail
 // the copy segment_gone after five listings, naming the collection.
 func TestSegmentsThatKeepVanishingFailTheCopy(t *testing.T) {
-	bed := flushedOne(t, "vanish_")
+	bed := flushedOne(t, "vanish_", 500)
 	ctx := context.Background()
 	mirror := t.TempDir()
 	milvustest.Mirror(t, bed.DataDir("source"), mirror)
@@ -118,7 +118,7 @@ func TestSegmentsThatKeepVanishingFailTheCopy(t *testing.T) {
 // an empty directory) is copied by rows, and the preflight says why; asked
 // for a segment copy, it refuses it.
 func TestASourceStorageWithoutItsSegmentsIsFoundByThePreflight(t *testing.T) {
-	bed := flushedOne(t, "wrongst_")
+	bed := flushedOne(t, "wrongst_", 500)
 	ctx := context.Background()
 	c := rowcopy.NewCopier(mirroredSource{storageEndpoints{bed}, t.TempDir()}, rowcopy.Config{}, nil)
 	m := planned(t, c)
@@ -138,13 +138,13 @@ func TestASourceStorageWithoutItsSegmentsIsFoundByThePreflight(t *testing.T) {
 	}
 }
 
-// flushedOne is a bed whose source has one collection of 500 rows,
+// flushedOne is a bed whose source has one collection of rows rows,
 // prefix+"db0"/prefix+"c0", flushed.
-func flushedOne(t *testing.T, prefix string) milvustest.Bed {
+func flushedOne(t *testing.T, prefix string, rows int64) milvustest.Bed {
 	t.Helper()
 	bed := milvustest.Empty(t)
 	src := milvustest.Dial(t, bed.Source)
-	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: 500, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: prefix})
+	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: rows, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: prefix})
 	if err := src.FlushAndWait(context.Background(), prefix+"db0", prefix+"c0"); err != nil {
 		t.Fatal(err)
 	}
