@@ -72,7 +72,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 	if err := c.fits(k, msg, req); err != nil {
 		return nil, err
 	}
-	if err := refuseAutoID(a, msg); err != nil {
+	if err := refuseCreate(a, msg); err != nil {
 		return nil, err
 	}
 	for {

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
@@ -150,20 +151,28 @@ func (c *Capture) fits(k *call, msg proto.Message, req []byte) error {
 		k.method, len(req), limit)}
 }
 
-// refuseAutoID refuses a collection whose keys the server assigns while a
-// migration that does not keep such keys runs: the preflight refuses one
+// refuseCreate refuses, while a migration runs, a collection the replay
+// could not carry to the target: one whose schema zdm does not copy (a
+// field type, or what a newer Milvus says of its fields; the preflight
+// refuses a source that holds one), or one whose keys the server assigns
+// while the migration does not keep such keys (the preflight refuses one
 // that exists at the start, and one made later could only fail the
-// migration once its rows reached the target with the source's keys.
-func refuseAutoID(a *armed, msg proto.Message) error {
+// migration once its rows reached the target with the source's keys).
+func refuseCreate(a *armed, msg proto.Message) error {
 	r, ok := msg.(*milvuspb.CreateCollectionRequest)
-	if !ok || a.keepAutoID {
+	if !ok {
 		return nil
 	}
 	schema := &schemapb.CollectionSchema{}
 	if proto.Unmarshal(r.GetSchema(), schema) != nil {
 		return nil // the source refuses it as it would without zdm
 	}
-	if (&milvus.Collection{Schema: schema}).PrimaryField().GetAutoID() {
+	if why := milvus.UncopiableSchema(r.GetCollectionName(), schema); len(why) > 0 {
+		return &Refusal{Reason: fmt.Sprintf("zdm: collection %s cannot be carried to the target of migration %s of this cluster (%s); "+
+			"nothing was created: make it after the migration, or without what zdm does not copy",
+			r.GetCollectionName(), a.migrationID, strings.Join(why, "; "))}
+	}
+	if !a.keepAutoID && (&milvus.Collection{Schema: schema}).PrimaryField().GetAutoID() {
 		return &Refusal{Reason: fmt.Sprintf("zdm: collection %s has keys the server assigns (autoID), which migration %s of this cluster does not keep "+
 			"(options.auto_id is refuse); nothing was created: make it with keys of your own, or after the migration, "+
 			"or start the migration with options.auto_id = preserve_keys", r.GetCollectionName(), a.migrationID)}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/zdm-io/zdm/domain"
 )
@@ -114,6 +115,48 @@ func TestACollectionWithAutoIDKeysIsRefusedUnlessTheMigrationKeepsThem(t *testin
 			if wantRefused && !strings.Contains(refused.Reason, "options.auto_id = preserve_keys") {
 				t.Errorf("the refusal says %q, not what to do", refused.Reason)
 			}
+		}
+	}
+}
+
+// A collection whose schema says what zdm does not copy (here a nullable
+// field, as Milvus 2.5 clients send it) is refused while a migration
+// runs, before it reaches the source: its replay would give the target
+// values where the source holds nulls. With no migration it passes.
+func TestACollectionZdmCannotCarryIsRefusedWhileAMigrationRuns(t *testing.T) {
+	field, err := proto.Marshal(&schemapb.FieldSchema{Name: "s", DataType: schemapb.DataType_VarChar})
+	if err != nil {
+		t.Fatal(err)
+	}
+	field = protowire.AppendVarint(protowire.AppendTag(field, 15, protowire.VarintType), 1) // nullable
+	schema, err := proto.Marshal(&schemapb.CollectionSchema{Name: "c", Fields: []*schemapb.FieldSchema{
+		{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema = protowire.AppendBytes(protowire.AppendTag(schema, 4, protowire.BytesType), field)
+	req, err := proto.Marshal(&milvuspb.CreateCollectionRequest{CollectionName: "c", Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, armed := range []bool{true, false} {
+		journal, _ := intentStore(t)
+		c := NewCapture(journal, nil, nil)
+		if armed {
+			c.Arm("src", "m-1", domain.Options{AutoID: domain.AutoIDRefuse})
+		}
+		sent := false
+		_, err := c.Forward(context.Background(), Call{ClusterID: "src", Method: "/milvus.proto.milvus.MilvusService/CreateCollection", Request: req},
+			func(_ context.Context, req []byte) (Sent, error) {
+				sent = true
+				return Sent{Request: req}, nil
+			})
+		var refused *Refusal
+		if errors.As(err, &refused) != armed || sent == armed {
+			t.Fatalf("armed %v: err %v, sent %v", armed, err, sent)
+		}
+		if armed && !strings.Contains(refused.Reason, "field s is nullable") {
+			t.Errorf("the refusal says %q, not what zdm cannot carry", refused.Reason)
 		}
 	}
 }

@@ -78,14 +78,9 @@ var arrayElements = map[schemapb.DataType]bool{
 // a server rejects, or worse, crashes on, or fail once the copy reaches
 // the collection.
 func Uncopiable(col *Collection) []string {
-	var out []string
+	out := UncopiableSchema(col.Key(), col.Schema)
 	for _, f := range col.Schema.GetFields() {
-		switch t := f.GetDataType(); {
-		case !copied[t]:
-			out = append(out, fmt.Sprintf("%s field %s has type %s, which zdm does not copy", col.Key(), f.GetName(), t))
-		case t == schemapb.DataType_Array && !arrayElements[f.GetElementType()]:
-			out = append(out, fmt.Sprintf("%s field %s is an ARRAY of %s, which zdm does not copy", col.Key(), f.GetName(), f.GetElementType()))
-		case col.keepsUnloaded(f):
+		if col.keepsUnloaded(f) {
 			// Its rows could be neither copied by rows nor checked.
 			out = append(out, fmt.Sprintf("%s field %s has no index, so Milvus cannot load the collection and zdm can neither read nor check its rows: "+
 				"create an index on it (it may be dropped after the migration), or drop the collection", col.Key(), f.GetName()))
