@@ -16,10 +16,17 @@ import (
 )
 
 // Config is HAProxy's configuration: a TCP frontend on frontend, and one
-// server per zdmd endpoint, checked every 500 ms; connections are spread
-// over the live ones (each relays to the one that drives), a connection
-// refused is tried at once on another server, and a server found down has
-// its connections closed, so clients reconnect to a live one.
+// server per zdmd endpoint; connections are spread over the live ones
+// (each relays to the one that drives), a connection refused is tried at
+// once on another server, and a server found down has its connections
+// closed, so clients reconnect to a live one.
+//
+// Every 500 ms each server is sent what opens an HTTP/2 connection (the
+// client's preface and an empty SETTINGS frame) and must answer with its
+// own SETTINGS frame within a second. A server whose process is stopped
+// or frozen still accepts connections (the kernel completes them), so a
+// check that only connects kept it up and sent it new clients that then
+// hung; two checks without an answer mark it down.
 func Config(frontend string, backends []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `defaults
@@ -34,14 +41,26 @@ backend zdm
   balance roundrobin
   retries 2
   option redispatch 1
+  timeout check 1s
   option tcp-check
-  default-server inter 500ms fall 1 rise 1 on-marked-down shutdown-sessions
-`, frontend)
+  tcp-check connect
+  tcp-check send-binary %s
+  tcp-check expect binary %s
+  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
+`, frontend, http2Greeting, http2Settings)
 	for i, addr := range backends {
 		fmt.Fprintf(&b, "  server zdmd-%d %s check\n", i+1, addr)
 	}
 	return b.String()
 }
+
+// http2Greeting is an HTTP/2 client's preface ("PRI * HTTP/2.0...")
+// followed by an empty SETTINGS frame, in hex.
+const http2Greeting = "505249202a20485454502f322e300d0a0d0a534d0d0a0d0a" + "000000040000000000"
+
+// http2Settings is the header of the SETTINGS frame every HTTP/2 server
+// sends first, past its length: type 4, no flags, stream 0.
+const http2Settings = "040000000000"
 
 // Path finds HAProxy: $ZDM_HAPROXY, /usr/sbin/haproxy or the PATH's
 // ("" if none; scripts/haproxy.sh installs it).

@@ -4,9 +4,15 @@ import (
 	"context"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/zdm-io/zdm/adapters/haproxy"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
@@ -32,25 +38,8 @@ func TestTheOperatorGuideShowsTheConfigurationTheTestsRun(t *testing.T) {
 
 // A server HAProxy finds gone is among its state changes.
 func TestAServerMarkedDownIsAStateChange(t *testing.T) {
-	bin := haproxy.Path()
-	if bin == "" {
-		milvustest.Missing(t, "haproxy is missing: scripts/haproxy.sh installs it")
-	}
-	backend, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	front, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	frontend := front.Addr().String()
-	front.Close()
-	p, err := haproxy.Start(context.Background(), bin, t.TempDir(), frontend, []string{backend.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop()
+	backend := listen(t)
+	p, _ := start(t, backend)
 	backend.Close()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if changes := p.StateChanges(); len(changes) > 0 {
@@ -63,4 +52,84 @@ func TestAServerMarkedDownIsAStateChange(t *testing.T) {
 			t.Fatal("no state change within 10 s of the server's loss")
 		}
 	}
+}
+
+// A server whose process is stopped still has its connections accepted
+// by the kernel: a listener that never accepts behaves the same. HAProxy
+// marks it down, since it never answers the check's HTTP/2 greeting, and
+// every new client then reaches the live server; the live one, which
+// answers, stays up. Once it answers again it is marked up.
+func TestAServerThatAcceptsButNeverAnswersIsMarkedDown(t *testing.T) {
+	serve := func(ln net.Listener) {
+		s := grpc.NewServer()
+		healthpb.RegisterHealthServer(s, health.NewServer())
+		go func() { _ = s.Serve(ln) }()
+		t.Cleanup(s.Stop)
+	}
+	live, frozen := listen(t), listen(t)
+	serve(live)
+	p, frontend := start(t, live, frozen)
+	waitFor := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !slices.ContainsFunc(p.StateChanges(), func(l string) bool { return strings.Contains(l, what) }); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("HAProxy did not log %q within 10 s; its state changes: %q", what, p.StateChanges())
+			}
+		}
+	}
+	waitFor("zdm/zdmd-2 is DOWN")
+	// Each call on a connection of its own: round robin would send every
+	// other one to the frozen server if it were still up.
+	for i := range 6 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		cc, err := grpc.NewClient(frontend, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+		cc.Close()
+		cancel()
+		if err != nil {
+			t.Fatalf("call %d through HAProxy: %v", i+1, err)
+		}
+	}
+	serve(frozen) // it wakes
+	waitFor("zdm/zdmd-2 is UP")
+	for _, l := range p.StateChanges() {
+		if strings.Contains(l, "zdm/zdmd-1 is DOWN") {
+			t.Errorf("the server that answers was marked down: %s", l)
+		}
+	}
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// start runs HAProxy in front of backends, stopped at the test's end,
+// and returns its frontend's address.
+func start(t *testing.T, backends ...net.Listener) (*haproxy.Process, string) {
+	t.Helper()
+	bin := haproxy.Path()
+	if bin == "" {
+		milvustest.Missing(t, "haproxy is missing: scripts/haproxy.sh installs it")
+	}
+	front := listen(t)
+	frontend := front.Addr().String()
+	front.Close()
+	var addrs []string
+	for _, b := range backends {
+		addrs = append(addrs, b.Addr().String())
+	}
+	p, err := haproxy.Start(context.Background(), bin, t.TempDir(), frontend, addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p, frontend
 }
