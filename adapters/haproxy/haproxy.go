@@ -43,7 +43,6 @@ backend zdm
   option redispatch 1
   timeout check 1s
   option tcp-check
-  tcp-check connect
   tcp-check send-binary %s
   tcp-check expect binary %s
   default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
@@ -87,8 +86,14 @@ type Process struct {
 // output in dir/haproxy.log, and waits until the frontend accepts
 // connections.
 func Start(ctx context.Context, bin, dir, frontend string, backends []string) (*Process, error) {
+	return StartConfig(ctx, bin, dir, frontend, Config(frontend, backends))
+}
+
+// StartConfig is Start with a configuration of the caller's, whose
+// frontend listens on frontend.
+func StartConfig(ctx context.Context, bin, dir, frontend, config string) (*Process, error) {
 	cfg := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(Config(frontend, backends)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		return nil, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "haproxy.log"))
