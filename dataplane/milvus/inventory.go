@@ -11,6 +11,8 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Inventory is everything a cluster holds, as its server describes it.
@@ -319,4 +321,17 @@ func (c *Conn) UnloadedPartitions(ctx context.Context, db string, col *Collectio
 		}
 	}
 	return out, nil
+}
+
+// DatabaseProperties returns a database's properties (Milvus 2.4 and
+// later keep some); a server that cannot describe a database has none.
+func (c *Conn) DatabaseProperties(ctx context.Context, db string) (map[string]string, error) {
+	r, err := c.Svc.DescribeDatabase(c.In(ctx, ""), &milvuspb.DescribeDatabaseRequest{DbName: db})
+	if status.Code(err) == codes.Unimplemented {
+		return nil, nil
+	}
+	if err := Check("describe database "+db, r.GetStatus(), err); err != nil {
+		return nil, err
+	}
+	return KVMap(r.GetProperties()), nil
 }

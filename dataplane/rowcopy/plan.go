@@ -180,6 +180,7 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 		}
 	}
 	pf.Notes = append(pf.Notes, copyAccess(ctx, src, dst, len(pf.Refusals) == 0)...)
+	pf.Notes = append(pf.Notes, databaseNotes(ctx, src, inv.Databases)...)
 	plan.Preflight, _ = json.Marshal(pf)
 	c.mu.Lock()
 	c.fresh[m.ID] = len(pf.Refusals) == 0
