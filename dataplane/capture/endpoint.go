@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -81,6 +82,17 @@ type drive struct {
 	stop  context.CancelFunc
 }
 
+// relayKeepalive pings a driving instance that sent nothing for 10 s
+// while calls wait on it (gRPC's shortest interval), and gives up 5 s
+// later. A driving instance that hangs (its process stopped, a paused
+// VM) still has its connections answered by the kernel, so the calls
+// relayed to it waited for the Milvus connections' keepalive, 40 s,
+// though another instance drives after ha.lease_ttl. Given up, they are
+// sent again to the next where that is safe (resend.go), or fail.
+func relayKeepalive() grpc.DialOption {
+	return grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second})
+}
+
 // NewEndpoint returns a cluster's endpoint; driving says where to relay.
 func NewEndpoint(clusterID string, driving func() string, logger *slog.Logger) *Endpoint {
 	if logger == nil {
@@ -91,7 +103,7 @@ func NewEndpoint(clusterID string, driving func() string, logger *slog.Logger) *
 	// not after gRPC's default second of backoff.
 	reconnect := grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: time.Second,
 		Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, MaxDelay: time.Second}})
-	e := &Endpoint{clusterID: clusterID, driving: driving, logger: logger, drivers: newConns(pool, reconnect), changed: make(chan struct{})}
+	e := &Endpoint{clusterID: clusterID, driving: driving, logger: logger, drivers: newConns(pool, reconnect, relayKeepalive()), changed: make(chan struct{})}
 	e.server = grpc.NewServer(append(milvus.ServerOptions(pool),
 		grpc.UnknownServiceHandler(e.handle),
 		grpc.ForceServerCodecV2(rawCodec{}))...)
@@ -258,6 +270,11 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 						if !lost {
 							return err
 						}
+						// The wait for an instance to drive starts again:
+						// the call may have been relayed for longer than
+						// relayWait (a long search, a driving instance
+						// that hung until its keepalive gave up).
+						giveUp.Reset(relayWait)
 						// The driving instance went with the call, which
 						// may have reached the source. One that leaves the
 						// same rows whether it ran once or twice is sent

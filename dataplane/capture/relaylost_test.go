@@ -97,10 +97,7 @@ func TestACallRelayedToALostInstanceIsSentAgainIfTwiceIsAsOnce(t *testing.T) {
 // upstreams times, and the relaying instance must count it as counted.
 func lostRelay(t *testing.T, method string, req []byte, schema *schemapb.CollectionSchema, relayDrives, answered bool, upstreams int64, counted string) {
 	upstream, calls, reached, release := holdingMilvus(t, schema)
-	capA, _ := armedCapture(t)
-	a := NewEndpoint("src", func() string { return "" }, nil)
-	aAddr := serveEndpoint(t, a)
-	a.Drive(NewProxy("src", func() string { return upstream }, capA, nil))
+	a, aAddr := drivingEndpoint(t, upstream)
 	var driving atomic.Value
 	driving.Store(aAddr)
 	b := NewEndpoint("src", func() string { return driving.Load().(string) }, nil)
@@ -133,13 +130,11 @@ func lostRelay(t *testing.T, method string, req []byte, schema *schemapb.Collect
 	// The driving instance dies with the call, and another drives.
 	driving.Store("")
 	a.server.Stop()
-	capC, _ := armedCapture(t)
 	if relayDrives {
+		capC, _ := armedCapture(t)
 		b.Drive(NewProxy("src", func() string { return upstream }, capC, nil))
 	} else {
-		next := NewEndpoint("src", func() string { return "" }, nil)
-		nextAddr := serveEndpoint(t, next)
-		next.Drive(NewProxy("src", func() string { return upstream }, capC, nil))
+		_, nextAddr := drivingEndpoint(t, upstream)
 		driving.Store(nextAddr)
 	}
 	close(release)
@@ -205,4 +200,15 @@ func TestAReadTheDrivingInstanceAnsweredIsNotSentAgain(t *testing.T) {
 	if len(trailer.Get(relayAnswered)) > 0 || len(header.Get(relayAnswered)) > 0 {
 		t.Fatalf("the client was given the relay's own mark: %v %v", header, trailer)
 	}
+}
+
+// drivingEndpoint serves an endpoint that drives, with an armed capture
+// of its own, in front of upstream.
+func drivingEndpoint(t *testing.T, upstream string) (*Endpoint, string) {
+	t.Helper()
+	c, _ := armedCapture(t)
+	e := NewEndpoint("src", func() string { return "" }, nil)
+	addr := serveEndpoint(t, e)
+	e.Drive(NewProxy("src", func() string { return upstream }, c, nil))
+	return e, addr
 }
