@@ -34,6 +34,8 @@ type Lease struct {
 	logger *slog.Logger
 	// endpoints, if set, gives what the holder advertises with every write.
 	endpoints func() map[string]string
+	// kept, if set, is told how long each term is surely held (OnKept).
+	kept func(until time.Time)
 }
 
 // LeaseValue is what a lease's key holds.
@@ -49,6 +51,15 @@ type LeaseValue struct {
 // others learn where the holder serves as soon as it takes the lease and
 // whenever that changes (at the next renewal). Call it before Acquire.
 func (l *Lease) Advertise(f func() map[string]string) { l.endpoints = f }
+
+// OnKept has Keep tell f, when it starts and after each renewal, until
+// when this holder surely holds the lease by its own clock (Until). Call
+// it before Keep.
+func (l *Lease) OnKept(f func(until time.Time)) { l.kept = f }
+
+// Until is when term t lapses by this holder's clock unless renewed: two
+// thirds of a TTL after its last renewal was sent.
+func (l *Lease) Until(t Term) time.Time { return t.sent.Add(2 * l.ttl / 3) }
 
 // value is what the holder writes.
 func (l *Lease) value(since time.Time) []byte {
@@ -182,7 +193,10 @@ func (l *Lease) Keep(ctx context.Context, t Term) error {
 	tick := time.NewTicker(l.ttl / 6)
 	defer tick.Stop()
 	for {
-		deadline := t.sent.Add(grace)
+		deadline := l.Until(t)
+		if l.kept != nil {
+			l.kept(deadline)
+		}
 		lapsed := fmt.Errorf("%w: %s: no renewal succeeded for %s", ErrLeaseLost, l.key, grace)
 		if !time.Now().Before(deadline) {
 			// Checked first: select would pick a ready tick as often.

@@ -43,6 +43,8 @@ func (m *Main) leadLoop(ctx context.Context) {
 			return
 		}
 		m.logger.Info("this zdmd now drives the migrations", "instance", m.instance, "term", t.Revision)
+		until := m.lease.Until(t)
+		m.heldUntil.Store(&until)
 		tctx, cancel := context.WithCancelCause(ctx)
 		lost, lose := context.WithCancelCause(context.WithoutCancel(ctx))
 		keep, release := context.WithCancel(context.WithoutCancel(ctx))
@@ -170,4 +172,33 @@ func (ps *proxies) prime(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// drivingEndpoint is where the instance that drives the migrations serves
+// a cluster's endpoint, read from the saga lease at most every 200 ms; ""
+// if none is known, or it is this instance (which serves its own calls).
+func (m *Main) drivingEndpoint(clusterID string) string {
+	m.drivingMu.Lock()
+	defer m.drivingMu.Unlock()
+	if time.Since(m.drivingAt) > 200*time.Millisecond {
+		ctx, cancel := context.WithTimeout(m.baseCtx, time.Second)
+		v, err := m.lease.Holder(ctx)
+		cancel()
+		if err == nil {
+			m.driving, m.drivingAt = v, time.Now()
+		}
+	}
+	if m.driving.Holder == m.instance {
+		return ""
+	}
+	return m.driving.Endpoints[clusterID]
+}
+
+// leaseUntil is when this instance's term lapses by its clock: a time
+// past already between terms.
+func (m *Main) leaseUntil() time.Time {
+	if u := m.heldUntil.Load(); u != nil {
+		return *u
+	}
+	return time.Time{}
 }

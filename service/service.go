@@ -83,6 +83,9 @@ type Main struct {
 	driving   eventstore.LeaseValue
 	drivingAt time.Time
 	leading   atomic.Bool
+	// heldUntil is when this instance's term lapses by its clock (see
+	// capture.ServeTerm); nil between terms.
+	heldUntil atomic.Pointer[time.Time]
 	leadDone  chan struct{}
 	helpDone  chan struct{}
 
@@ -174,6 +177,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	if m.lease, err = m.store.Lease(ctx, sagaLease, m.instance, cfg.leaseTTL(), logger.With("part", "lease")); err != nil {
 		return nil, err
 	}
+	m.lease.OnKept(func(until time.Time) { m.heldUntil.Store(&until) })
 	provisioners, err := m.dataPlane()
 	if err != nil {
 		return nil, err
@@ -331,26 +335,6 @@ func (m *Main) Run(ctx context.Context, ln net.Listener) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return m.server.Shutdown(shutdown)
-}
-
-// drivingEndpoint is where the instance that drives the migrations serves
-// a cluster's endpoint, read from the saga lease at most every 200 ms; ""
-// if none is known, or it is this instance (which serves its own calls).
-func (m *Main) drivingEndpoint(clusterID string) string {
-	m.drivingMu.Lock()
-	defer m.drivingMu.Unlock()
-	if time.Since(m.drivingAt) > 200*time.Millisecond {
-		ctx, cancel := context.WithTimeout(m.baseCtx, time.Second)
-		v, err := m.lease.Holder(ctx)
-		cancel()
-		if err == nil {
-			m.driving, m.drivingAt = v, time.Now()
-		}
-	}
-	if m.driving.Holder == m.instance {
-		return ""
-	}
-	return m.driving.Endpoints[clusterID]
 }
 
 // Store is the event store (for tests and tools).

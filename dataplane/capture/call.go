@@ -133,7 +133,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 		}
 	}
 	if k.kind == "write" {
-		if c.term.Err() != nil {
+		if !c.inTerm() {
 			// Another zdmd may drive already: its applier would take this
 			// write for one of a dead zdmd's.
 			c.order.release(k.claim)
@@ -315,7 +315,7 @@ func (c *Capture) after(ctx context.Context, k *call, req, resp []byte) error {
 		req = sealed
 	}
 	if err := c.appendEntry(ctx, k.subject, k.entry(req)); err != nil {
-		if c.term.Err() != nil {
+		if !c.inTerm() {
 			c.termEnded(k)
 			return &Refusal{Reason: fmt.Sprintf("zdm: the source applied this %s, but this zdmd stopped driving migration %s before recording it; "+
 				"the zdmd that drives it next copies its outcome from the source", k.method, k.a.migrationID)}

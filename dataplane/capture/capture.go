@@ -112,6 +112,9 @@ type Capture struct {
 	// term ends when this capture stops speaking for the migrations (see
 	// ServeTerm).
 	term context.Context
+	// until is when the term's lease lapses by this process's clock (see
+	// ServeTerm).
+	until func() time.Time
 	// entries recycles the buffers journal entries are encoded in: one of
 	// a batch's size per write was a third of what the proxy allocated.
 	entries sync.Pool
@@ -231,7 +234,21 @@ func NewCapture(j JournalLog, f Failer, logger *slog.Logger) *Capture {
 // term read the journal would be replayed after writes that came later),
 // and no migration is failed for it. The next term's applier repairs the
 // write from the source.
-func (c *Capture) ServeTerm(ctx context.Context) { c.term = ctx }
+//
+// until, if not nil, says until when this process's clock holds the
+// lease. A process frozen past it (stopped, a paused VM) wakes with ctx
+// not yet ended, since whatever ends it has not run yet, while another
+// zdmd already drives: a write it then sent would reach the source after
+// the next term's writes of the same keys, and after the repair that
+// settled it. Past until, nothing more is journaled or sent.
+func (c *Capture) ServeTerm(ctx context.Context, until func() time.Time) {
+	c.term, c.until = ctx, until
+}
+
+// inTerm says whether this capture still speaks for the migrations.
+func (c *Capture) inTerm() bool {
+	return c.term.Err() == nil && (c.until == nil || time.Now().Before(c.until()))
+}
 
 // DefaultJournalRetry tries a journal entry 8 times, 50 ms apart at first,
 // doubling: about 13 s in all while the client waits.

@@ -69,7 +69,7 @@ func (c *Capture) Forward(ctx context.Context, call Call, send Send) ([]byte, er
 		return nil, err
 	}
 	changes := k.a != nil && (k.kind == "write" || k.kind == "ddl") // of a captured migration
-	if changes && c.term.Err() != nil {
+	if changes && !c.inTerm() {
 		// The lease was lost, maybe while the write waited: another zdmd
 		// may drive already, and its applier may have read past this
 		// write's entry. Nothing is sent; the client tries again and

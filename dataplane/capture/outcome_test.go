@@ -12,8 +12,6 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
@@ -287,7 +285,7 @@ func TestAnOutcomeCutOffByTheEndOfItsTermIsLeftToTheNext(t *testing.T) {
 	c := NewCapture(failOutcomes{journal}, failed, nil)
 	c.KeepGivenKeys(intents)
 	term, end := context.WithCancel(context.Background())
-	c.ServeTerm(term)
+	c.ServeTerm(term, nil)
 	c.Arm("src", "m-1", domain.Options{})
 	k := begin(t, c, 7)
 	began := time.Now()
@@ -315,27 +313,6 @@ func (f failOutcomes) Append(ctx context.Context, subject string, data []byte, i
 		return 0, errors.New("nats: no responders available for request")
 	}
 	return f.Journal.Append(ctx, subject, data, id)
-}
-
-// A write that reaches the capture after its term ended is not sent: the
-// zdmd that drives next may have read the intents before this one's.
-func TestAWriteAfterTheEndOfItsTermIsNotSent(t *testing.T) {
-	journal, intents := intentStore(t)
-	c := NewCapture(journal, nil, nil)
-	c.KeepGivenKeys(intents)
-	term, end := context.WithCancel(context.Background())
-	c.ServeTerm(term)
-	c.Arm("src", "m-1", domain.Options{})
-	end()
-	sent := false
-	_, err := c.Forward(context.Background(), Call{ClusterID: "src", Method: upsertMethod, Request: upsertOf(t, 7), Lookup: keyField},
-		func(context.Context, []byte) (Sent, error) { sent = true; return Sent{}, nil })
-	if sent || status.Code(err) != codes.Unavailable {
-		t.Fatalf("sent %v, answer %v; want nothing sent and UNAVAILABLE", sent, err)
-	}
-	if entries := journaled(t, journal); len(entries) != 0 {
-		t.Fatalf("journaled %+v", entries)
-	}
 }
 
 // While writes are held, the outcome of a write the hold waits for is
