@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
-
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
@@ -33,7 +31,8 @@ type sideOf struct {
 // the other does not. It reports whether the two sides hold the same keys,
 // with no key twice on the target. With keep, the report keeps the walk's
 // ledger for a check made later while writes are held (heldkeys.go).
-func explainCounts(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSchema, src, dst sideOf, maxNamed int, keep bool) (bool, error) {
+func explainCounts(ctx context.Context, cr *CollectionReport, col *milvus.Collection, src, dst sideOf, maxNamed int, keep bool) (bool, error) {
+	pk := col.PrimaryField()
 	d, err := diffKeys(ctx, src, dst, pk, max(0, maxNamed-len(cr.Mismatches)), keep)
 	if err != nil {
 		return false, err
@@ -47,7 +46,7 @@ func explainCounts(ctx context.Context, cr *CollectionReport, pk *schemapb.Field
 	if d.missing > 0 || d.extra > 0 || cr.SourceDuplicates+cr.TargetDuplicates == 0 {
 		return d.missing == 0 && d.extra == 0 && cr.TargetDuplicates == 0, nil
 	}
-	bp, err := explainByPartition(ctx, cr, pk, src, dst, d.ledger)
+	bp, err := explainByPartition(ctx, cr, col, src, dst, d.ledger)
 	if err != nil {
 		return false, err
 	}

@@ -37,10 +37,15 @@ type byPartition struct {
 // holds more than once (the source's from ledger when the walk kept one)
 // and takes the split ones' rows out of both sides' extra rows. A
 // collection of one partition, partitions that differ between the sides
-// (the structure's comparison names them), or more keys than
-// splitKeysMax leave the counts as they are.
-func explainByPartition(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSchema, src, dst sideOf, ledger *keyLedger) (byPartition, error) {
+// (the structure's comparison names them), a partition key (whose
+// partitions cannot be named in a query, and whose keys are never split)
+// or more keys than splitKeysMax leave the counts as they are.
+func explainByPartition(ctx context.Context, cr *CollectionReport, col *milvus.Collection, src, dst sideOf, ledger *keyLedger) (byPartition, error) {
 	var out byPartition
+	if milvus.HasPartitionKeyField(col.Schema) {
+		return out, nil
+	}
+	pk := col.PrimaryField()
 	sp, err := samePartitions(ctx, src, dst)
 	if err != nil || sp == nil {
 		return out, err
@@ -87,13 +92,11 @@ func samePartitions(ctx context.Context, src, dst sideOf) ([]string, error) {
 }
 
 // comparePartitions finds in which of parts each side holds each of keys.
-// A collection whose partitions cannot be named (a partition key, whose
-// keys are never split) gives nothing.
 func comparePartitions(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, keys, parts []string) (byPartition, error) {
 	var out byPartition
 	read, err := readPartitions(ctx, src, dst, pk, nil, []string{pk.GetName()}, keysExpr(pk, keys), parts)
 	if err != nil {
-		return out, nil
+		return out, err
 	}
 	for _, k := range keys {
 		s, d := read.in(0, k), read.in(1, k)

@@ -304,7 +304,7 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 				}
 			}
 		}
-		cr.Equal, err = explainCounts(ctx, &cr, pk, from, to, quickMismatches, o.Keep)
+		cr.Equal, err = explainCounts(ctx, &cr, c, from, to, quickMismatches, o.Keep)
 		return cr, true, err
 	}
 	return cr, true, nil

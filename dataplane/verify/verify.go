@@ -391,7 +391,7 @@ func verifyRows(ctx context.Context, src, dst *milvus.Conn, s, t *milvus.Collect
 	sort.Strings(cr.Mismatches)
 	cr.Equal = cr.SourceRows == cr.TargetRows && cr.RangesDiffer == 0 && sampledDiffer(cr) == 0
 	if !cr.Equal && cr.RangesDiffer == 0 && sampledDiffer(cr) == 0 {
-		cr.Equal, err = explainCounts(ctx, &cr, pk, from, to, opt.MaxMismatches, false)
+		cr.Equal, err = explainCounts(ctx, &cr, s, from, to, opt.MaxMismatches, false)
 	}
 	return cr, err
 }
