@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,8 +35,8 @@ type Lease struct {
 	logger *slog.Logger
 	// endpoints, if set, gives what the holder advertises with every write.
 	endpoints func() map[string]string
-	// kept, if set, is told how long each term is surely held (OnKept).
-	kept func(until time.Time)
+	// held is until when this holder surely holds the lease (HeldUntil).
+	held atomic.Pointer[time.Time]
 }
 
 // LeaseValue is what a lease's key holds.
@@ -52,14 +53,26 @@ type LeaseValue struct {
 // whenever that changes (at the next renewal). Call it before Acquire.
 func (l *Lease) Advertise(f func() map[string]string) { l.endpoints = f }
 
-// OnKept has Keep tell f, when it starts and after each renewal, until
-// when this holder surely holds the lease by its own clock (Until). Call
-// it before Keep.
-func (l *Lease) OnKept(f func(until time.Time)) { l.kept = f }
+// HeldUntil is until when, by this holder's clock, it surely holds the
+// lease: two thirds of a TTL after the write that took it or last renewed
+// it was sent, when Keep gives it up unless renewed. Before a term, and
+// after one given back, it is a time already past.
+func (l *Lease) HeldUntil() time.Time {
+	if u := l.held.Load(); u != nil {
+		return *u
+	}
+	return time.Time{}
+}
 
-// Until is when term t lapses by this holder's clock unless renewed: two
-// thirds of a TTL after its last renewal was sent.
-func (l *Lease) Until(t Term) time.Time { return t.sent.Add(2 * l.ttl / 3) }
+// grace is how long after a write was sent the holder trusts it.
+func (l *Lease) grace() time.Duration { return 2 * l.ttl / 3 }
+
+// hold records term t as held, for HeldUntil, and returns until when.
+func (l *Lease) hold(t Term) time.Time {
+	until := t.sent.Add(l.grace())
+	l.held.Store(&until)
+	return until
+}
 
 // value is what the holder writes.
 func (l *Lease) value(since time.Time) []byte {
@@ -180,7 +193,9 @@ func (l *Lease) try(ctx context.Context) (Term, error) {
 	if err != nil {
 		return Term{}, err
 	}
-	return Term{Revision: rev, sent: sent}, nil
+	t := Term{Revision: rev, sent: sent}
+	l.hold(t)
+	return t, nil
 }
 
 // Keep renews the lease several times a TTL. It returns ErrLeaseLost as
@@ -189,14 +204,11 @@ func (l *Lease) try(ctx context.Context) (Term, error) {
 // holder takes it over at once, and returns nil.
 func (l *Lease) Keep(ctx context.Context, t Term) error {
 	since := time.Now().UTC()
-	grace := 2 * l.ttl / 3
+	grace := l.grace()
 	tick := time.NewTicker(l.ttl / 6)
 	defer tick.Stop()
 	for {
-		deadline := l.Until(t)
-		if l.kept != nil {
-			l.kept(deadline)
-		}
+		deadline := l.hold(t)
 		lapsed := fmt.Errorf("%w: %s: no renewal succeeded for %s", ErrLeaseLost, l.key, grace)
 		if !time.Now().Before(deadline) {
 			// Checked first: select would pick a ready tick as often.
@@ -206,6 +218,7 @@ func (l *Lease) Keep(ctx context.Context, t Term) error {
 		select {
 		case <-ctx.Done():
 			expired.Stop()
+			l.held.Store(nil)
 			if err := l.release(context.WithoutCancel(ctx)); err != nil {
 				l.logger.Warn("lease not released; it expires by itself", "lease", l.key, "err", err)
 			}

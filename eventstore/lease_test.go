@@ -129,43 +129,45 @@ func TestALeaseCarriesWhatItsHolderAdvertises(t *testing.T) {
 	}
 }
 
-// While it keeps the lease, the holder is told until when it surely
-// holds it by its clock: two thirds of a TTL past the last renewal sent,
-// moving on with each renewal and never past what the others wait for.
-func TestAHolderIsToldUntilWhenItSurelyHoldsTheLease(t *testing.T) {
+// While it keeps the lease, the holder knows until when it surely holds
+// it by its clock: two thirds of a TTL past the write that took it, then
+// past each renewal, never moving back and never further ahead; once it
+// gives the lease back, a time already past.
+func TestAHolderKnowsUntilWhenItSurelyHoldsTheLease(t *testing.T) {
 	srv := estest.Start(t)
 	a := lease(t, srv.Store(t), "a")
-	var mu sync.Mutex
-	var told []time.Time
-	a.OnKept(func(until time.Time) {
-		mu.Lock()
-		defer mu.Unlock()
-		told = append(told, until)
-	})
+	if !a.HeldUntil().IsZero() {
+		t.Fatalf("before any term, held until %v", a.HeldUntil())
+	}
 	term, _ := acquire(t, a, time.Second)
-	first := a.Until(term)
+	first := a.HeldUntil()
 	if left := time.Until(first); left <= 0 || left > 2*testTTL/3 {
 		t.Fatalf("a term just taken is held for %s more, want up to %s", left, 2*testTTL/3)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	kept := make(chan error, 1)
 	go func() { kept <- a.Keep(ctx, term) }()
-	time.Sleep(2 * testTTL)
+	seen := []time.Time{first}
+	for end := time.Now().Add(2 * testTTL); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		u := a.HeldUntil()
+		if ahead := time.Until(u); ahead > 2*testTTL/3 {
+			t.Fatalf("held until %s ahead, more than %s", ahead, 2*testTTL/3)
+		}
+		if u.Before(seen[len(seen)-1]) {
+			t.Fatalf("held until %v after %v", u, seen[len(seen)-1])
+		}
+		if !u.Equal(seen[len(seen)-1]) {
+			seen = append(seen, u)
+		}
+	}
+	if len(seen) < 3 || seen[len(seen)-1].Before(first.Add(testTTL)) {
+		t.Fatalf("held until %v over two TTLs of renewals; want at least 3 times, the last about 2 TTL past %v", seen, first)
+	}
 	cancel()
 	if err := <-kept; err != nil {
 		t.Fatalf("keep: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(told) < 3 || !told[0].Equal(first) {
-		t.Fatalf("told %d times, first %v; want at least 3, the first %v", len(told), told, first)
-	}
-	for i := 1; i < len(told); i++ {
-		if told[i].Before(told[i-1]) {
-			t.Fatalf("told %v after %v", told[i], told[i-1])
-		}
-	}
-	if last := told[len(told)-1]; time.Until(last) > 2*testTTL/3 || last.Before(first.Add(testTTL)) {
-		t.Fatalf("the last renewal holds until %v, want about 2 TTL past %v", last, first)
+	if u := a.HeldUntil(); u.After(time.Now()) {
+		t.Fatalf("the lease given back is still held until %v", u)
 	}
 }

@@ -134,7 +134,7 @@ func milvusPlane(m *Main) ([]string, error) {
 		// kept while the proxies finish, and their writes are journaled
 		// (one left to a repair could not be found if the source assigned
 		// its keys); once the lease is lost they are left to the next term.
-		capture.ServeTerm(lost, m.leaseUntil)
+		capture.ServeTerm(lost, m.lease.HeldUntil)
 		current.Store(capture)
 		syncer := livesync.NewSyncer(ctx, reg, capture, journal, positions, m.service, m.service,
 			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, HoldLimit: cfg.SwitchHoldLimit, ApplyRetry: m.cfg.Retry.Apply, Sealer: m.sealer, Notes: m.service}, m.logger.With("part", "sync"))

@@ -43,8 +43,6 @@ func (m *Main) leadLoop(ctx context.Context) {
 			return
 		}
 		m.logger.Info("this zdmd now drives the migrations", "instance", m.instance, "term", t.Revision)
-		until := m.lease.Until(t)
-		m.heldUntil.Store(&until)
 		tctx, cancel := context.WithCancelCause(ctx)
 		lost, lose := context.WithCancelCause(context.WithoutCancel(ctx))
 		keep, release := context.WithCancel(context.WithoutCancel(ctx))
@@ -192,13 +190,4 @@ func (m *Main) drivingEndpoint(clusterID string) string {
 		return ""
 	}
 	return m.driving.Endpoints[clusterID]
-}
-
-// leaseUntil is when this instance's term lapses by its clock: a time
-// past already between terms.
-func (m *Main) leaseUntil() time.Time {
-	if u := m.heldUntil.Load(); u != nil {
-		return *u
-	}
-	return time.Time{}
 }

@@ -83,9 +83,6 @@ type Main struct {
 	driving   eventstore.LeaseValue
 	drivingAt time.Time
 	leading   atomic.Bool
-	// heldUntil is when this instance's term lapses by its clock (see
-	// capture.ServeTerm); nil between terms.
-	heldUntil atomic.Pointer[time.Time]
 	leadDone  chan struct{}
 	helpDone  chan struct{}
 
@@ -177,7 +174,6 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	if m.lease, err = m.store.Lease(ctx, sagaLease, m.instance, cfg.leaseTTL(), logger.With("part", "lease")); err != nil {
 		return nil, err
 	}
-	m.lease.OnKept(func(until time.Time) { m.heldUntil.Store(&until) })
 	provisioners, err := m.dataPlane()
 	if err != nil {
 		return nil, err
