@@ -43,7 +43,7 @@ func TestTheOperatorGuideShowsTheConfigurationTheTestsRun(t *testing.T) {
 // A server HAProxy finds gone is among its state changes.
 func TestAServerMarkedDownIsAStateChange(t *testing.T) {
 	backend := listen(t)
-	p, _ := start(t, func(cfg string) string { return cfg }, backend)
+	p, _ := start(t, nil, backend)
 	backend.Close()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if changes := p.StateChanges(); len(changes) > 0 {
@@ -151,8 +151,9 @@ func listen(t *testing.T) net.Listener {
 	return ln
 }
 
-// start runs HAProxy in front of backends, with Config as edit leaves
-// it, stopped at the test's end, and returns its frontend's address.
+// start runs HAProxy in front of backends, with Config as edit (if not
+// nil) leaves it, stopped at the test's end, and returns its frontend's
+// address.
 func start(t *testing.T, edit func(string) string, backends ...net.Listener) (*haproxy.Process, string) {
 	t.Helper()
 	bin := haproxy.Path()
@@ -166,7 +167,11 @@ func start(t *testing.T, edit func(string) string, backends ...net.Listener) (*h
 	for _, b := range backends {
 		addrs = append(addrs, b.Addr().String())
 	}
-	p, err := haproxy.StartConfig(context.Background(), bin, t.TempDir(), frontend, edit(haproxy.Config(frontend, addrs)))
+	cfg := haproxy.Config(frontend, addrs)
+	if edit != nil {
+		cfg = edit(cfg)
+	}
+	p, err := haproxy.StartConfig(context.Background(), bin, t.TempDir(), frontend, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,18 @@ func (f *freezer) serve(t *testing.T) string {
 		t.Fatal(err)
 	}
 	var open sync.WaitGroup
-	t.Cleanup(func() { f.frozen.Store(false); ln.Close(); open.Wait() })
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		f.frozen.Store(false)
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		open.Wait()
+	})
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -40,7 +51,9 @@ func (f *freezer) serve(t *testing.T) string {
 				c.Close()
 				continue
 			}
-			t.Cleanup(func() { c.Close(); up.Close() })
+			mu.Lock()
+			conns = append(conns, c, up)
+			mu.Unlock()
 			open.Add(2)
 			go f.pass(&open, up, c)
 			go f.pass(&open, c, up)

@@ -15,7 +15,8 @@ import (
 )
 
 // describingServer answers DescribeDatabase as a server of a given age
-// does: not at all (Milvus 2.3), with an error, or with properties.
+// does: not at all (one older than the method), with an error, or with
+// properties (none for each database, as the test bed's 2.3.5 answers).
 type describingServer struct {
 	milvuspb.MilvusServiceClient
 	props map[string][]*commonpb.KeyValuePair
