@@ -12,3 +12,6 @@ func (s *Subscription) StopDeliveryForTest() {
 
 // FromLeader exposes fromLeader.
 var FromLeader = fromLeader
+
+// PartSize exposes the most of an entry one journal message holds.
+func PartSize(j *Journal) int64 { return j.partSize() }

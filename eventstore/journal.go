@@ -18,6 +18,7 @@ const JournalStream = "ZDM_JOURNAL"
 type Journal struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	parts  partLocks
 }
 
 // OpenJournal creates or updates the journal stream, on the store's
@@ -49,7 +50,7 @@ func openJournal(ctx context.Context, nc *nats.Conn, replicas int) (*Journal, er
 		st, err = ensureStream(ctx, js, jetstream.StreamConfig{
 			Name:         JournalStream,
 			Description:  "writes captured by the zdm proxy, per migration and collection",
-			Subjects:     []string{"zdm.journal.>"},
+			Subjects:     []string{journalPrefix + ">", partsPrefix + ">"},
 			Storage:      jetstream.FileStorage,
 			Retention:    jetstream.LimitsPolicy,
 			Discard:      jetstream.DiscardNew,
@@ -64,10 +65,15 @@ func openJournal(ctx context.Context, nc *nats.Conn, replicas int) (*Journal, er
 	return &Journal{js: js, stream: st}, nil
 }
 
-// MaxEntry is the largest entry the journal takes: the NATS server's
+// MaxEntry is the largest entry the journal takes (see parts.go).
+func (j *Journal) MaxEntry() int64 { return MaxEntry }
+
+// partSize is the most of an entry one message holds: the NATS server's
 // max_payload, at most what JetStream stores in one message, less room
-// for the subject and the headers an append sends.
-func (j *Journal) MaxEntry() int64 { return min(j.js.Conn().MaxPayload(), MaxMessage) - 1024 }
+// for the subject and the headers an append sends. A server whose
+// max_payload leaves no room refuses the parts rather than taking
+// millions of them.
+func (j *Journal) partSize() int64 { return max(min(j.js.Conn().MaxPayload(), MaxMessage)-1024, 4096) }
 
 // readTimeout bounds a journal call whose caller sets no deadline.
 const readTimeout = 30 * time.Second
@@ -81,13 +87,26 @@ const MaxMessage = 32 << 20
 // Append stores one entry and returns its sequence once it is durable.
 // An entry with an id is stored once however often it is appended within
 // the stream's duplicate window (two minutes): an append whose
-// acknowledgement was lost may be tried again.
+// acknowledgement was lost may be tried again. An entry larger than a
+// message is stored in parts (parts.go).
 func (j *Journal) Append(ctx context.Context, subject string, data []byte, id string) (uint64, error) {
+	if int64(len(data)) > MaxEntry {
+		return 0, fmt.Errorf("journal %s: an entry of %d bytes, more than the %d the journal takes", subject, len(data), MaxEntry)
+	}
+	if int64(len(data)) > j.partSize() {
+		return j.appendParts(ctx, subject, data, id)
+	}
+	defer j.parts.shared(subject)()
+	return j.publish(ctx, subject, data, id, nil)
+}
+
+// publish stores one message, with header if not nil.
+func (j *Journal) publish(ctx context.Context, subject string, data []byte, id string, header nats.Header) (uint64, error) {
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(JournalStream)}
 	if id != "" {
 		opts = append(opts, jetstream.WithMsgID(id))
 	}
-	ack, err := j.js.Publish(ctx, subject, data, opts...)
+	ack, err := j.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data, Header: header}, opts...)
 	if err != nil {
 		return 0, fmt.Errorf("journal %s: %w", subject, unavailable(ctx, j.js.Conn(), err))
 	}
@@ -127,21 +146,32 @@ func (j *Journal) Next(ctx context.Context, subject string, seq uint64) (uint64,
 	if err != nil {
 		return 0, nil, false, err
 	}
-	return m.Sequence, m.Data, true, nil
+	data, err := j.joined(ctx, subject, m.Sequence, m.Header, m.Data)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	return m.Sequence, data, true, nil
 }
 
 // Follow reads subject from sequence `from` on, in order, calling fn with
 // each entry and how many are pending after it, until ctx ends or fn fails.
 func (j *Journal) Follow(ctx context.Context, subject string, from uint64, fn func(seq uint64, data []byte, pending uint64) error) error {
-	return follow(ctx, j.js, JournalStream, subject, from, jetstream.PullMaxBytes(FollowBuffer), fn)
+	return follow(ctx, j.js, JournalStream, subject, from, jetstream.PullMaxBytes(FollowBuffer), func(seq uint64, m jetstream.Msg, pending uint64) error {
+		data, err := j.joined(ctx, subject, seq, m.Headers(), m.Data())
+		if err != nil {
+			return err
+		}
+		return fn(seq, data, pending)
+	})
 }
 
-// Trim removes the entries of subject up to and including seq.
+// Trim removes the entries of subject up to and including seq, and the
+// parts of those that were stored in parts.
 func (j *Journal) Trim(ctx context.Context, subject string, seq uint64) error {
 	if err := j.stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(seq+1)); err != nil {
 		return fmt.Errorf("trim %s up to %d: %w", subject, seq, err)
 	}
-	return nil
+	return j.trimParts(ctx, subject, seq)
 }
 
 // Bytes is the size of the journal's entries, all migrations together.
@@ -153,10 +183,16 @@ func (j *Journal) Bytes(ctx context.Context) (uint64, error) {
 	return info.State.Bytes, nil
 }
 
-// Purge deletes every entry under filter (a migration that ended).
+// Purge deletes every entry under filter (a migration that ended), parts
+// and all.
 func (j *Journal) Purge(ctx context.Context, filter string) error {
-	if err := j.stream.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
-		return fmt.Errorf("purge %s: %w", filter, err)
+	for _, f := range []string{filter, partsOf(filter)} {
+		if f == "" {
+			continue
+		}
+		if err := j.stream.Purge(ctx, jetstream.WithPurgeSubject(f)); err != nil {
+			return fmt.Errorf("purge %s: %w", f, err)
+		}
 	}
 	return nil
 }

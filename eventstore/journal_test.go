@@ -65,12 +65,12 @@ func TestFollowCountsEntriesReceivedButNotYetRead(t *testing.T) {
 	}
 }
 
-// Tests run NATS as zdm ships it: a journal entry may be as large as the
-// shipped max_payload allows, not NATS's 1 MB default.
+// Tests run NATS as zdm ships it: a journal message may be as large as
+// the shipped max_payload allows, not NATS's 1 MB default.
 func TestTestsRunWithTheShippedNATSConfiguration(t *testing.T) {
 	j := estest.Journal(t, estest.NewStore(t))
-	if got := j.MaxEntry(); got != 32<<20-1024 {
-		t.Fatalf("a journal entry may be %d bytes; nats.conf allows 32 MB", got)
+	if got := eventstore.PartSize(j); got != 32<<20-1024 {
+		t.Fatalf("a journal message may hold %d bytes of an entry; nats.conf allows 32 MB", got)
 	}
 }
 
@@ -97,10 +97,10 @@ func TestAnEntryAppendedTwiceWithItsIDIsStoredOnce(t *testing.T) {
 	}
 }
 
-// An entry as large as the journal says it takes is stored and read back,
-// under a long subject and an id; a server that allows larger payloads
-// does not raise the limit past what JetStream stores in one message.
-func TestAnEntryAsLargeAsTheJournalTakesIsStored(t *testing.T) {
+// An entry as large as a message holds is stored in one, under a long
+// subject and an id; a server that allows larger payloads does not raise
+// a message past what JetStream stores in one.
+func TestAnEntryAsLargeAsAMessageHoldsIsStoredInOne(t *testing.T) {
 	ctx := context.Background()
 	config := strings.Replace(zdm.NATSConfig, "max_payload: 32MB", "max_payload: 64MB", 1)
 	if config == zdm.NATSConfig {
@@ -114,11 +114,11 @@ func TestAnEntryAsLargeAsTheJournalTakesIsStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := j.MaxEntry(); got != 32<<20-1024 {
-		t.Fatalf("on a server allowing 64 MB a journal entry may be %d bytes, more than JetStream stores", got)
+	if got := eventstore.PartSize(j); got != 32<<20-1024 {
+		t.Fatalf("on a server allowing 64 MB a journal message may hold %d bytes, more than JetStream stores", got)
 	}
 	subject := "zdm.journal.m-0123456789abcdef.dx" + strings.Repeat("6e", 100) + ".cx" + strings.Repeat("6e", 100)
-	data := bytes.Repeat([]byte("v"), int(j.MaxEntry()))
+	data := bytes.Repeat([]byte("v"), int(eventstore.PartSize(j)))
 	seq, err := j.Append(ctx, subject, data, "m-0123456789abcdef.intent.0123456789abcdef0123456789abcdef")
 	if err != nil {
 		t.Fatalf("an entry of %d bytes: %v", len(data), err)
@@ -126,5 +126,8 @@ func TestAnEntryAsLargeAsTheJournalTakesIsStored(t *testing.T) {
 	got, read, ok, err := j.Next(ctx, subject, seq)
 	if err != nil || !ok || got != seq || !bytes.Equal(read, data) {
 		t.Fatalf("read back: seq %d (want %d), %d bytes, %v %v", got, seq, len(read), ok, err)
+	}
+	if parts, err := j.Subjects(ctx, "zdm.parts.>"); err != nil || len(parts) != 0 {
+		t.Fatalf("an entry that fits a message left parts: %v (%v)", parts, err)
 	}
 }

@@ -68,8 +68,8 @@ func (s *Store) read(ctx context.Context, subject string, from, until uint64, fn
 		return nil
 	}
 	errDone := errors.New("done")
-	err := follow(ctx, s.js, StreamName, subject, from, jetstream.PullMaxMessages(4096), func(seq uint64, data []byte, _ uint64) error {
-		if err := fn(seq, data); err != nil {
+	err := follow(ctx, s.js, StreamName, subject, from, jetstream.PullMaxMessages(4096), func(seq uint64, m jetstream.Msg, _ uint64) error {
+		if err := fn(seq, m.Data()); err != nil {
 			return err
 		}
 		if seq >= until {
@@ -85,14 +85,14 @@ func (s *Store) read(ctx context.Context, subject string, from, until uint64, fn
 
 // follow reads filter from sequence `from` on with an ordered consumer,
 // which recovers by itself from gaps and reconnects, calling fn with each
-// message until ctx ends or fn returns an error. fn is told how many
-// messages follow the one it is given: those the server still holds and
+// message and its sequence until ctx ends or fn returns an error. fn is
+// told how many messages follow the one it is given: those the server still holds and
 // those already received here. The server counts only the first, which
 // is 0 for every message it sent while the reader was caught up, however
 // many have arrived since: a reader batching while more wait would then
 // never batch.
 func follow(ctx context.Context, js jetstream.JetStream, stream, filter string, from uint64, opt jetstream.PullMessagesOpt,
-	fn func(seq uint64, data []byte, pending uint64) error) error {
+	fn func(seq uint64, m jetstream.Msg, pending uint64) error) error {
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects:    []string{filter},
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -159,7 +159,7 @@ func follow(ctx context.Context, js jetstream.JetStream, stream, filter string, 
 		if err != nil {
 			return fmt.Errorf("message metadata: %w", err)
 		}
-		err = fn(meta.Sequence.Stream, n.msg.Data(), meta.NumPending+uint64(len(received)))
+		err = fn(meta.Sequence.Stream, n.msg, meta.NumPending+uint64(len(received)))
 		ahead.Release(n.weight)
 		if err != nil {
 			return err
@@ -244,8 +244,8 @@ func (s *Store) Page(ctx context.Context, subject string, after uint64, messages
 		return nil, next, false, nil
 	}
 	read, errDone := 0, errors.New("done")
-	err = follow(ctx, s.js, StreamName, subject, after+1, jetstream.PullMaxMessages(min(messages, 4096)), func(seq uint64, data []byte, _ uint64) error {
-		batch, err := decodeBatch(seq, data)
+	err = follow(ctx, s.js, StreamName, subject, after+1, jetstream.PullMaxMessages(min(messages, 4096)), func(seq uint64, m jetstream.Msg, _ uint64) error {
+		batch, err := decodeBatch(seq, m.Data())
 		if err != nil {
 			return err
 		}

@@ -18,7 +18,6 @@ import (
 	"github.com/zdm-io/zdm/dataplane/segcopy"
 	"github.com/zdm-io/zdm/dataplane/verify"
 	"github.com/zdm-io/zdm/domain"
-	"github.com/zdm-io/zdm/eventstore"
 	"github.com/zdm-io/zdm/handlers"
 	"github.com/zdm-io/zdm/metrics"
 	"github.com/zdm-io/zdm/projections"
@@ -80,12 +79,6 @@ func milvusPlane(m *Main) ([]string, error) {
 	journal, err := m.store.OpenJournalOn(m.baseCtx, m.journalNC)
 	if err != nil {
 		return nil, err
-	}
-	if limit := m.journalNC.MaxPayload(); limit < eventstore.MaxMessage {
-		// The proxy refuses every write whose journal entry would not fit.
-		m.logger.Warn("NATS max_payload is below what zdm ships: writes through the proxy larger than it are refused; "+
-			"set max_payload: 32MB in the NATS server's configuration (nats.conf) and restart it",
-			"max_payload_bytes", limit, "shipped_bytes", eventstore.MaxMessage)
 	}
 	positions, err := m.store.KV(m.baseCtx, "ZDM_APPLY")
 	if err != nil {

@@ -146,8 +146,7 @@ func (c *Capture) fits(k *call, msg proto.Message, req []byte) error {
 	if int64(len(req))+entryOverhead(msg) <= limit {
 		return nil
 	}
-	return &Refusal{Reason: fmt.Sprintf("zdm: this %s is %d bytes, more than a migration's journal takes (%d bytes, from NATS max_payload); "+
-		"nothing was written: send it in smaller batches, or raise max_payload in nats.conf (JetStream stores at most 32MB) and restart zdmd and NATS",
+	return &Refusal{Reason: fmt.Sprintf("zdm: this %s is %d bytes, more than a migration's journal takes (%d bytes); nothing was written: send it in smaller batches",
 		k.method, len(req), limit)}
 }
 

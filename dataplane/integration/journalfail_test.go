@@ -3,6 +3,7 @@ package integration_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -26,6 +27,15 @@ type failingJournal struct {
 	*eventstore.Journal
 	fail    atomic.Bool
 	appends atomic.Int64
+	// limit, if set, is the largest entry it says it takes.
+	limit int64
+}
+
+func (j *failingJournal) MaxEntry() int64 {
+	if j.limit > 0 {
+		return j.limit
+	}
+	return j.Journal.MaxEntry()
 }
 
 func (j *failingJournal) Append(ctx context.Context, subject string, data []byte, id string) (uint64, error) {
@@ -67,28 +77,36 @@ func (f *failures) list() string {
 	return strings.Join(f.got, "; ")
 }
 
-func TestAWriteTooLargeForTheJournalNeverReachesTheSource(t *testing.T) {
-	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 128, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "big_"}
-	b := newSyncBed(t, "m-big", shape, nil)
-	j, f := &failingJournal{Journal: b.journal}, &failures{}
+// journalBed is a sync bed of one collection, <prefix>_db0/<prefix>_c0
+// of dim floats, with a proxy on a failing journal that says it takes
+// limit bytes (0: what the real one says), and rows for it.
+func journalBed(t *testing.T, prefix string, dim int, limit int64) (*syncBed, *failingJournal, *failures, *milvus.Conn, milvus.RowGen) {
+	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: dim, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: prefix + "_"}
+	b := newSyncBed(t, "m-"+prefix, shape, nil)
+	j, f := &failingJournal{Journal: b.journal, limit: limit}, &failures{}
 	through := milvustest.Dial(t, b.proxyOn(t, j, f))
+	return b, j, f, through, milvus.RowGen{Schema: shape.Schema(prefix + "_c0"), Rand: rand.New(rand.NewPCG(1, 1))}
+}
+
+func TestAWriteTooLargeForTheJournalNeverReachesTheSource(t *testing.T) {
+	// A journal that says it takes 4 MB: the proxy asks it before
+	// anything is sent.
+	b, j, f, through, gen := journalBed(t, "big", 128, 4<<20)
 	ctx := context.Background()
-	limit := b.journal.MaxEntry()
 	// Enough rows of 128 floats to pass the journal's limit.
-	rows := int(limit/(128*4)) + 100
+	rows := int(j.limit/(128*4)) + 100
 	keys := make([]int64, rows)
 	for i := range keys {
 		keys[i] = int64(1_000_000 + i)
 	}
-	gen := milvus.RowGen{Schema: shape.Schema("big_c0"), Rand: rand.New(rand.NewPCG(1, 1))}
 	began := time.Now()
 	_, err := through.Upsert(ctx, "big_db0", "big_c0", "", gen.Columns(rows, milvus.Keys{Ints: keys}, func(int) int64 { return 1 }), rows)
 	// Refused before any try to journal it.
-	if err == nil || !strings.Contains(err.Error(), "max_payload") || !strings.Contains(err.Error(), "smaller batches") || j.appends.Load() != 0 {
-		t.Fatalf("an upsert over the journal's %d bytes: %v after %s and %d appends", limit, err, time.Since(began), j.appends.Load())
+	if err == nil || !strings.Contains(err.Error(), "more than a migration's journal takes") || !strings.Contains(err.Error(), "smaller batches") || j.appends.Load() != 0 {
+		t.Fatalf("an upsert over the journal's %d bytes: %v after %s and %d appends", j.limit, err, time.Since(began), j.appends.Load())
 	}
 	t.Logf("an upsert of %d rows of 128 floats (%.1f MB of vectors) refused in %s; the journal takes %d bytes",
-		rows, float64(rows*128*4)/1e6, time.Since(began).Round(time.Millisecond), limit)
+		rows, float64(rows*128*4)/1e6, time.Since(began).Round(time.Millisecond), j.limit)
 	if n, err := b.src.CountWhere(ctx, "big_db0", "big_c0", milvus.Keys{Ints: keys[:100]}.InExpr("id")); err != nil || n != 0 {
 		t.Fatalf("the refused write reached the source: %d rows (%v)", n, err)
 	}
@@ -102,33 +120,63 @@ func TestAWriteTooLargeForTheJournalNeverReachesTheSource(t *testing.T) {
 	if got := f.list(); got != "" {
 		t.Fatalf("the refusal failed the migration: %s", got)
 	}
-	// A write larger than NATS's usual 8 MB, as a bulk loader sends, is
-	// journaled whole and reaches the target.
-	const large = 24_000 // rows of 128 floats: 12 MB of vectors
-	lkeys := make([]int64, large)
-	for i := range lkeys {
-		lkeys[i] = int64(5_000_000 + i)
+}
+
+// Milvus takes a write of up to 64 MB as it ships, and JetStream keeps at
+// most 32 MB in a message: a write between the two, as a bulk loader
+// sends, is journaled in parts and reaches the target whole.
+func TestAWriteLargerThanAJournalMessageReachesTheTarget(t *testing.T) {
+	b, j, f, through, gen := journalBed(t, "huge", 128, 0)
+	ctx := context.Background()
+	const large = 80_000 // rows of 128 floats: 41 MB of vectors
+	keys := make([]int64, large)
+	for i := range keys {
+		keys[i] = int64(5_000_000 + i)
 	}
-	if _, err := through.Upsert(ctx, "big_db0", "big_c0", "", gen.Columns(large, milvus.Keys{Ints: lkeys}, func(int) int64 { return 3 }), large); err != nil {
-		t.Fatalf("an upsert of %d rows (12 MB): %v", large, err)
+	cols := gen.Columns(large, milvus.Keys{Ints: keys}, func(int) int64 { return 3 })
+	began := time.Now()
+	if _, err := through.Upsert(ctx, "huge_db0", "huge_c0", "", cols, large); err != nil {
+		t.Fatalf("an upsert of %d rows (41 MB): %v", large, err)
 	}
+	t.Logf("an upsert of %d rows of 128 floats (%.1f MB of vectors) journaled and sent in %s, in %d appends",
+		large, float64(large*128*4)/1e6, time.Since(began).Round(time.Millisecond), j.appends.Load())
 	b.apply(t)
 	b.drain(t)
-	if n, err := b.dst.CountWhere(ctx, "big_db0", "big_c0", "id >= 5000000"); err != nil || n != large {
+	if n, err := b.dst.CountWhere(ctx, "huge_db0", "huge_c0", "id >= 5000000"); err != nil || n != large {
 		t.Fatalf("the target holds %d of the %d rows of the large upsert (%v)", n, large, err)
 	}
+	// The vectors, the bulk of the parts, as the source has them.
+	last := milvus.Keys{Ints: keys[large-3:]}
+	if src, dst := vectorsOf(t, b.src, last), vectorsOf(t, b.dst, last); len(src) != 3 || fmt.Sprint(src) != fmt.Sprint(dst) {
+		t.Fatalf("the last rows' vectors differ:\nsource %v\ntarget %v", src, dst)
+	}
+	if got := f.list(); got != "" {
+		t.Fatalf("the migration failed: %s", got)
+	}
+}
+
+// vectorsOf reads the vectors of keys in huge_db0/huge_c0, by key.
+func vectorsOf(t *testing.T, c *milvus.Conn, keys milvus.Keys) map[int64][]float32 {
+	t.Helper()
+	page, err := c.QueryAt(context.Background(), "huge_db0", "huge_c0", keys.InExpr("id"), []string{"id", "v"}, nil, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, vecs := milvus.Column(page, "id").GetScalars().GetLongData().GetData(), milvus.Column(page, "v").GetVectors()
+	out := map[int64][]float32{}
+	for i, id := range ids {
+		dim := int(vecs.GetDim())
+		out[id] = vecs.GetFloatVector().GetData()[i*dim : (i+1)*dim]
+	}
+	return out
 }
 
 // A write is journaled before it is sent: one the journal cannot take
 // never reaches the source, its client is told to try again, and the
 // migration goes on.
 func TestAWriteTheJournalCannotTakeIsNotSent(t *testing.T) {
-	shape := datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: "full_"}
-	b := newSyncBed(t, "m-full", shape, nil)
-	j, f := &failingJournal{Journal: b.journal}, &failures{}
-	through := milvustest.Dial(t, b.proxyOn(t, j, f))
+	b, j, f, through, gen := journalBed(t, "full", 8, 0)
 	ctx := context.Background()
-	gen := milvus.RowGen{Schema: shape.Schema("full_c0"), Rand: rand.New(rand.NewPCG(1, 1))}
 	if _, err := through.Upsert(ctx, "full_db0", "full_c0", "", gen.Columns(1, milvus.Keys{Ints: []int64{1}}, func(int) int64 { return 1 }), 1); err != nil {
 		t.Fatal(err)
 	}
