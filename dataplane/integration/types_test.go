@@ -68,7 +68,8 @@ func sameThroughZdm(t *testing.T, src, dst *milvus.Conn, when string) {
 }
 
 // TestEveryTypeIsCopiedReplayedAndVerified takes every field type and
-// shape of Milvus 2.3 (scalars at their extremes, empty and full arrays of
+// shape of Milvus 2.3 (scalars at their extremes, NaN, infinities and
+// negative zero among the floats, empty and full arrays of
 // every element type, JSON and dynamic fields nested, a partition key with
 // its own partition count, binary vectors with text keys, autoID keys,
 // scalar indexes, properties) through the copy, the capture and replay of

@@ -31,6 +31,7 @@ if cmd != "writer":  # the writer connects as an application does: until it can
 ELEMENTS = {"arr_b": DataType.BOOL, "arr_i8": DataType.INT8, "arr_i16": DataType.INT16, "arr_i32": DataType.INT32,
             "arr_i64": DataType.INT64, "arr_f": DataType.FLOAT, "arr_d": DataType.DOUBLE, "arr_s": DataType.VARCHAR}
 F32_MAX, F32_TINY = struct.unpack("f", struct.pack("I", 0x7F7FFFFF))[0], struct.unpack("f", struct.pack("I", 1))[0]
+NAN, INF = float("nan"), float("inf")
 
 
 def every_schema():
@@ -55,13 +56,14 @@ def every_row(i, v=0):
         "id": i, "b": (i + v) % 2 == 0,
         "i8": [-128, 127, v % 128][ext], "i16": [-32768, 32767, i % 32768][ext], "i32": [-2**31, 2**31 - 1, i * v % 2**31][ext],
         "i64": [-2**63, 2**63 - 1, i * 1000 + v][ext],
-        "f": [F32_MAX, -F32_MAX, F32_TINY, i * 0.5 + v][i % 4], "d": [1.7e308, -1.7e308, 5e-324, i / 3 + v][i % 4],
+        "f": [F32_MAX, -F32_MAX, F32_TINY, i * 0.5 + v, NAN, INF, -INF, -0.0][i % 8],
+        "d": [1.7e308, -1.7e308, 5e-324, i / 3 + v, -INF, NAN, -0.0, INF][i % 8],
         "s": ["", "x" * 64, "héllo wörld ünï", f"s{i}-{v}"][i % 4],
         "j": {"a": {"b": [i, {"c": "d"}], "n": None}, "v": v, "t": i % 2 == 0},
         "tenant": f"t{i % 13}",
         "arr_b": arr([True, False, i % 2 == 0]), "arr_i8": arr([-128, 127, v % 128]), "arr_i16": arr([-32768, i % 32768]),
-        "arr_i32": arr([2**31 - 1, v, i]), "arr_i64": arr([-2**63, 2**63 - 1, i, v]), "arr_f": arr([F32_MAX, 0.25, v]),
-        "arr_d": arr([-1.7e308, i / 7]), "arr_s": arr(["", "y" * 16, f"e{i}", f"v{v}"]),
+        "arr_i32": arr([2**31 - 1, v, i]), "arr_i64": arr([-2**63, 2**63 - 1, i, v]), "arr_f": arr([F32_MAX, 0.25, v, [NAN, INF, -0.0][i % 3]]),
+        "arr_d": arr([-1.7e308, i / 7, [-INF, -0.0, NAN][i % 3]]), "arr_s": arr(["", "y" * 16, f"e{i}", f"v{v}"]),
         "fv": [((i * 7 + k * 3 + v) % 17) / 17 for k in range(8)],
         "extra": {"nested": {"k": i, "list": [1, "two", {"three": 3}]}, "v": v},
     }
