@@ -138,7 +138,7 @@ func (c *Capture) before(ctx context.Context, clusterID, fullMethod string, req 
 			// write for one of a dead zdmd's.
 			c.order.release(k.claim)
 			a.inflight.Done()
-			return nil, status.Errorf(codes.Unavailable, "zdm: this zdmd stopped driving migration %s before the %s was sent; retry it", a.migrationID, method)
+			return nil, termEnded(a.migrationID, method)
 		}
 		if err := c.journalFirst(ctx, k, req); err != nil {
 			if errors.Is(err, domain.ErrStoreFull) {

@@ -202,22 +202,34 @@ func (e *Endpoint) Release(grace time.Duration) {
 	}
 }
 
+// serveHere serves a call with this instance's term d, counted in its
+// calls until it ends.
+func (e *Endpoint) serveHere(ctx context.Context, ss grpc.ServerStream, d *drive, method string, req []byte, lostUpsert error) error {
+	defer d.calls.Done()
+	if lostUpsert != nil && !e.upsertAgain(e.keysOfItsOwnHere(ctx, d.proxy, req)) {
+		return lostUpsert
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(d.cut, cancel)()
+	return d.proxy.serve(cutStream{ServerStream: ss, ctx: cctx}, d.cut, method, req)
+}
+
 // wake tells waiting calls that the term changed; mu is held.
 func (e *Endpoint) wake() {
 	close(e.changed)
 	e.changed = make(chan struct{})
 }
 
-// take returns this term's proxy with the call counted, or a channel
-// closed when a term starts.
+// take returns this term's proxy with the call counted (nil: none), and
+// a channel closed when a term starts or ends.
 func (e *Endpoint) take() (*drive, <-chan struct{}) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.term != nil {
 		e.term.calls.Add(1)
-		return e.term, nil
 	}
-	return nil, e.changed
+	return e.term, e.changed
 }
 
 func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
@@ -239,18 +251,27 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 	// with, sent again only once the next one says its collection's keys
 	// are given by the client.
 	var lostUpsert error
+	// ended is a term whose capture kept this call from leaving as the
+	// term ended: while the endpoint still serves it and the capture is
+	// out of its term (its lease lapsed by the clock, its end not yet
+	// run), the call waits for the next term, here or elsewhere.
+	var ended *drive
 	for {
 		d, changed := e.take()
+		if d != nil && d == ended && !d.proxy.capture.inTerm() {
+			d.calls.Done()
+			d = nil
+		}
 		if d != nil {
-			defer d.calls.Done()
 			// This instance drives now; it asks the cluster itself.
-			if lostUpsert != nil && !e.upsertAgain(e.keysOfItsOwnHere(ctx, d.proxy, req)) {
-				return lostUpsert
+			err := e.serveHere(ctx, ss, d, method, req, lostUpsert)
+			if !unsentAtEnd(err) {
+				return err
 			}
-			cctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			defer context.AfterFunc(d.cut, cancel)()
-			return d.proxy.serve(cutStream{ServerStream: ss, ctx: cctx}, d.cut, method, req)
+			e.logger.Info("this zdmd stopped driving before a call left; it goes to whichever drives next", "cluster", e.clusterID, "method", method)
+			ended = d
+			giveUp.Reset(relayWait)
+			continue
 		}
 		if hops < maxRelayHops {
 			if addr := e.driving(); addr != "" {

@@ -53,6 +53,24 @@ func (e notSent) Unwrap() error { return e.err }
 // NotSent wraps the error of a call that never left for the cluster.
 func NotSent(err error) error { return notSent{err} }
 
+// unsentAtTermEnd is the error of a write or DDL this zdmd did not send
+// because its term ended first: nothing reached the source, so the
+// endpoint gives it to whichever instance drives next instead of failing
+// it (a lost lease while a NATS node's election runs ends a term that the
+// same instance often starts again a second later).
+type unsentAtTermEnd struct{ st *status.Status }
+
+func (e unsentAtTermEnd) Error() string              { return e.st.Err().Error() }
+func (e unsentAtTermEnd) GRPCStatus() *status.Status { return e.st }
+
+func termEnded(migrationID, method string) error {
+	return unsentAtTermEnd{status.Newf(codes.Unavailable, "zdm: this zdmd stopped driving migration %s before the %s was sent; retry it", migrationID, method)}
+}
+
+// unsentAtEnd reports whether err is a call's that its term's end kept
+// from leaving.
+func unsentAtEnd(err error) bool { return errors.As(err, new(unsentAtTermEnd)) }
+
 // Forward runs one call through the capture, so that no caller can get
 // the protocol wrong: the call is refused if a migration forbids it, held
 // while the switch holds writes, and waits for writes of the same keys;
@@ -75,7 +93,7 @@ func (c *Capture) Forward(ctx context.Context, call Call, send Send) ([]byte, er
 		// write's entry. Nothing is sent; the client tries again and
 		// reaches the one that drives.
 		c.unsent(ctx, k)
-		return nil, status.Errorf(codes.Unavailable, "zdm: this zdmd stopped driving migration %s before the %s was sent; retry it", k.a.migrationID, k.method)
+		return nil, termEnded(k.a.migrationID, k.method)
 	}
 	sendCtx := ctx
 	if changes {
