@@ -32,7 +32,10 @@ const (
 	ledgerKeys   = 10_000  // differing keys and keys held twice
 	ledgerCounts = 400     // counts spent locating keys held twice
 	heldKeysMax  = 100_000 // keys read one by one while writes are held
-	heldChunk    = 2_000   // keys per read
+	// writtenRowsMax bounds the rows written since the check before the
+	// hold that the check while held reads whole: the last ones written.
+	writtenRowsMax = 1_000
+	heldChunk      = 2_000 // keys per read
 )
 
 // keyLedger is what a walk before the hold keeps for the check made while
@@ -202,4 +205,18 @@ func rowsAndKeys(ctx context.Context, s sideOf, pk *schemapb.FieldSchema, expr s
 	keys := milvus.KeysOf(milvus.Column(cols, pk.GetName())).Strings()
 	slices.Sort(keys)
 	return n, slices.Compact(keys), nil
+}
+
+// lastWritten is the last n distinct keys of written, sorted.
+func lastWritten(written []string, n int) []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := len(written) - 1; i >= 0 && len(out) < n; i-- {
+		if k := written[i]; !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -48,6 +48,10 @@ type CollectionReport struct {
 	// read one by one to explain the counts, instead of walking every key
 	// (heldkeys.go).
 	HeldKeysRead int `json:"held_keys_read,omitempty"`
+	// WrittenRowsRead is how many rows written since the check before
+	// the hold the check while writes were held read whole, beside its
+	// sample of the smallest keys.
+	WrittenRowsRead int `json:"written_rows_read,omitempty"`
 	// SplitKeys is how many keys, held in several partitions on both
 	// sides, were compared partition by partition (splitkeys.go).
 	SplitKeys int `json:"keys_in_several_partitions,omitempty"`
