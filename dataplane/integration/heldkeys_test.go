@@ -215,8 +215,21 @@ func TestTheHeldCheckReadsTheRowsWrittenSinceTheCheckBefore(t *testing.T) {
 	if rep.Equal || c.Different != 1 || c.WrittenRowsRead != 2 || !strings.Contains(strings.Join(c.Mismatches, " "), "2501") {
 		t.Fatalf("a written row that differs: equal %v, %d different, %d written rows read, %v", rep.Equal, c.Different, c.WrittenRowsRead, c.Mismatches)
 	}
+	if c.RowsCompared < 500 {
+		t.Fatalf("%d rows compared: the sample was not read", c.RowsCompared)
+	}
+	// A collection the check before the hold found equal, written since
+	// only under those keys: its counts and written rows stand for it.
+	only := func(string, string) bool { return true }
+	rep, err = verify.QuickCheckWith(ctx, src, dst, verify.QuickOptions{Held: held, WrittenOnly: only})
+	if err != nil || rep.Equal || rep.Collections[0].Different != 1 || rep.Collections[0].RowsCompared != 2 {
+		t.Fatalf("a written row that differs, the sample not read: %v, equal %v: %+v", err, rep.Equal, rep.Collections[0])
+	}
 	upsert(dst, 2501, 1)
-	if rep, err = verify.QuickCheckWith(ctx, src, dst, verify.QuickOptions{Held: held}); err != nil || !rep.Equal || rep.Collections[0].WrittenRowsRead != 2 {
-		t.Fatalf("the written rows alike: %v, equal %v: %s", err, rep.Equal, rep.Summary())
+	for _, o := range []verify.QuickOptions{{Held: held}, {Held: held, WrittenOnly: only}} {
+		if rep, err = verify.QuickCheckWith(ctx, src, dst, o); err != nil || !rep.Equal || rep.Collections[0].WrittenRowsRead != 2 ||
+			!strings.Contains(rep.Summary(), "2 rows written since the check before the hold compared whole") {
+			t.Fatalf("the written rows alike: %v, equal %v: %s", err, rep.Equal, rep.Summary())
+		}
 	}
 }

@@ -207,16 +207,29 @@ func rowsAndKeys(ctx context.Context, s sideOf, pk *schemapb.FieldSchema, expr s
 	return n, slices.Compact(keys), nil
 }
 
-// lastWritten is the last n distinct keys of written, sorted.
-func lastWritten(written []string, n int) []string {
+// lastWritten is the last n distinct keys of written, sorted, and
+// whether they are all its keys.
+func lastWritten(written []string, n int) (keys []string, all bool) {
 	seen := map[string]bool{}
-	var out []string
-	for i := len(written) - 1; i >= 0 && len(out) < n; i-- {
+	i := len(written) - 1
+	for ; i >= 0; i-- {
 		if k := written[i]; !seen[k] {
+			if len(keys) == n {
+				break
+			}
 			seen[k] = true
-			out = append(out, k)
+			keys = append(keys, k)
 		}
 	}
-	slices.Sort(out)
-	return out
+	slices.Sort(keys)
+	return keys, i < 0
+}
+
+// writtenNote says how many rows written since the check before the hold
+// the check while writes were held compared whole ("" if none).
+func (r *Report) writtenNote() string {
+	if n := r.total(func(c CollectionReport) int { return c.WrittenRowsRead }); n > 0 {
+		return fmt.Sprintf("%d rows written since the check before the hold compared whole", n)
+	}
+	return ""
 }

@@ -49,8 +49,7 @@ type CollectionReport struct {
 	// (heldkeys.go).
 	HeldKeysRead int `json:"held_keys_read,omitempty"`
 	// WrittenRowsRead is how many rows written since the check before
-	// the hold the check while writes were held read whole, beside its
-	// sample of the smallest keys.
+	// the hold the check while writes were held read whole.
 	WrittenRowsRead int `json:"written_rows_read,omitempty"`
 	// SplitKeys is how many keys, held in several partitions on both
 	// sides, were compared partition by partition (splitkeys.go).
@@ -99,7 +98,7 @@ func (r *Report) Summary() string {
 	if len(r.NotLoaded) > 0 {
 		parts = append(parts, fmt.Sprintf("rows of %d not compared, not loaded on the source: %s", len(r.NotLoaded), strings.Join(r.NotLoaded, ", ")))
 	}
-	for _, note := range []string{r.duplicatesNote(), r.splitNote(), r.againNote()} {
+	for _, note := range []string{r.writtenNote(), r.duplicatesNote(), r.splitNote(), r.againNote()} {
 		if note != "" {
 			parts = append(parts, note)
 		}
