@@ -190,14 +190,23 @@ func (c *Capture) appendEntry(ctx context.Context, subject string, e Entry) erro
 	return c.appendTried(c.term, c.term, subject, e, e.Intent, nil)
 }
 
-// tries runs fn under the journal's retry policy while loop lasts, each
-// try under try and bounded by journalTry: a stream whose leader was lost
-// answers nothing until its peers elect another, seconds later, and a
-// try sent meanwhile waits out its whole timeout, so short tries go on
-// soon after the election.
-func (c *Capture) tries(loop, try context.Context, fn func(context.Context) error) error {
+// journalRate is the pace a try of a large entry is given: its messages
+// of up to 32 MB are each written to disk, on three replicas in HA,
+// before they are acknowledged, which takes a busy host seconds (a 41 MB
+// write's tries of a second each all ran out in CI).
+const journalRate = 8 << 20 // bytes a second
+
+// tryFor bounds one try of an entry of n bytes.
+func tryFor(n int) time.Duration { return journalTry + time.Duration(n)*time.Second/journalRate }
+
+// tries runs fn, which journals n bytes, under the journal's retry policy
+// while loop lasts, each try under try and bounded by tryFor(n): a stream
+// whose leader was lost answers nothing until its peers elect another,
+// seconds later, and a try sent meanwhile waits out its whole timeout, so
+// short tries go on soon after the election.
+func (c *Capture) tries(loop, try context.Context, n int, fn func(context.Context) error) error {
 	return c.journalRetry.Do(loop, func(int) error {
-		tctx, cancel := context.WithTimeout(try, journalTry)
+		tctx, cancel := context.WithTimeout(try, tryFor(n))
 		defer cancel()
 		return fn(tctx)
 	})

@@ -60,7 +60,8 @@ func (c *Capture) journalFirst(ctx context.Context, k *call, req []byte) error {
 	box := c.outbox(k.subject)
 	carried := box.take(c.carryRoom(len(req)))
 	e.Outcomes = rawOutcomes(carried)
-	patience, cancel := context.WithTimeout(ctx, entryPatience)
+	// A large entry's tries take longer: three of them fit in the wait.
+	patience, cancel := context.WithTimeout(ctx, entryPatience+3*(tryFor(len(req))-journalTry))
 	defer cancel()
 	err := c.appendTried(patience, context.WithoutCancel(ctx), k.subject, e, e.Intent, func(err error) error {
 		// A full store is told at once: trying again does not free it.
@@ -122,7 +123,7 @@ func (c *Capture) appendTried(loop, try context.Context, subject string, e Entry
 	}
 	*buf = e.AppendTo((*buf)[:0])
 	defer c.entries.Put(buf)
-	return c.tries(loop, try, func(tctx context.Context) error {
+	return c.tries(loop, try, len(*buf), func(tctx context.Context) error {
 		_, err := c.journal.Append(tctx, subject, *buf, id)
 		if err != nil && judge != nil {
 			return judge(err)
