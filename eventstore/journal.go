@@ -139,11 +139,8 @@ func (j *Journal) LastSeq(ctx context.Context, filter string) (uint64, error) {
 
 // Next returns the first entry of subject at or after seq.
 func (j *Journal) Next(ctx context.Context, subject string, seq uint64) (uint64, []byte, bool, error) {
-	m, err := j.stream.GetMsg(ctx, max(seq, 1), jetstream.WithGetMsgSubject(subject))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil, false, nil
-	}
-	if err != nil {
+	m, err := j.next(ctx, subject, seq)
+	if m == nil || err != nil {
 		return 0, nil, false, err
 	}
 	data, err := j.joined(ctx, subject, m.Sequence, m.Header, m.Data)
@@ -151,6 +148,16 @@ func (j *Journal) Next(ctx context.Context, subject string, seq uint64) (uint64,
 		return 0, nil, false, err
 	}
 	return m.Sequence, data, true, nil
+}
+
+// next is the own message of the first entry of subject at or after seq
+// (nil: none).
+func (j *Journal) next(ctx context.Context, subject string, seq uint64) (*jetstream.RawStreamMsg, error) {
+	m, err := j.stream.GetMsg(ctx, max(seq, 1), jetstream.WithGetMsgSubject(subject))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	return m, err
 }
 
 // Follow reads subject from sequence `from` on, in order, calling fn with

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,10 +16,13 @@ import (
 // in one message, and a server's max_payload may be lower still, while
 // Milvus takes a write of up to 64 MB as it ships: an application sending
 // such batches must not be refused because a migration runs. An entry
-// larger than a message is stored as parts: all but its last bytes on
+// larger than a message is stored as parts: all but its first bytes on
 // the subject's parts subject (zdm.parts.…, which no reader's filter
-// takes), then the entry's own message with its last bytes and a header
-// listing the parts' sequences. Readers join them.
+// takes), then the entry's own message with its first bytes (its head)
+// and a header listing the parts' sequences. Readers join them; one that
+// needs only the head, or only the sequence, reads the entry's own
+// message (NextHead): polls of the applier's progress must not fetch tens
+// of megabytes each.
 //
 // Trim removes an entry's parts with it by purging the parts subject up
 // to the entry's sequence. That is exact only if no entry of the subject
@@ -37,6 +41,9 @@ const (
 	// memory: zdm's proxy takes calls of up to 256 MB, their journal
 	// entries a little more.
 	MaxEntry = 512 << 20
+	// headBytes is the most of an entry in parts that its own message
+	// holds, where a message holds that much.
+	headBytes = 256 << 10
 )
 
 // partsOf is the parts subject of a journal subject or filter ("" for one
@@ -112,27 +119,39 @@ func (j *Journal) appendParts(ctx context.Context, subject string, data []byte, 
 	defer s.rw.Unlock()
 	j.parts.saw(subject)
 	size := int(j.partSize())
+	head, rest := data[:min(headBytes, size)], data[min(headBytes, size):]
 	var seqs []string
-	for len(data) > size {
-		seq, err := j.publish(ctx, partsOf(subject), data[:size], "", nil)
+	for len(rest) > 0 {
+		part := rest[:min(size, len(rest))]
+		seq, err := j.publish(ctx, partsOf(subject), part, "", nil)
 		if err != nil {
 			return 0, fmt.Errorf("part %d of an entry of %s: %w", len(seqs)+1, subject, err)
 		}
 		seqs = append(seqs, strconv.FormatUint(seq, 10))
-		data = data[size:]
+		rest = rest[len(part):]
 	}
-	return j.publish(ctx, subject, data, id, nats.Header{partsHeader: {strings.Join(seqs, " ")}})
+	return j.publish(ctx, subject, head, id, nats.Header{partsHeader: {strings.Join(seqs, " ")}})
 }
 
-// joined is the entry seq of subject whose own message holds last under
-// header: last itself, or its parts and last.
-func (j *Journal) joined(ctx context.Context, subject string, seq uint64, header nats.Header, last []byte) ([]byte, error) {
+// NextHead is Next without an entry's parts: all of an entry stored in
+// one message, the first 256 KiB (at most a message) of one in parts.
+func (j *Journal) NextHead(ctx context.Context, subject string, seq uint64) (uint64, []byte, bool, error) {
+	m, err := j.next(ctx, subject, seq)
+	if m == nil || err != nil {
+		return 0, nil, false, err
+	}
+	return m.Sequence, m.Data, true, nil
+}
+
+// joined is the entry seq of subject whose own message holds head under
+// header: head itself, or head and its parts.
+func (j *Journal) joined(ctx context.Context, subject string, seq uint64, header nats.Header, head []byte) ([]byte, error) {
 	list := header.Get(partsHeader)
 	if list == "" {
-		return last, nil
+		return head, nil
 	}
 	j.parts.saw(subject)
-	var data []byte
+	data := slices.Clone(head)
 	for _, f := range strings.Fields(list) {
 		ps, err := strconv.ParseUint(f, 10, 64)
 		if err != nil {
@@ -147,7 +166,7 @@ func (j *Journal) joined(ctx context.Context, subject string, seq uint64, header
 		}
 		data = append(data, m.Data...)
 	}
-	return append(data, last...), nil
+	return data, nil
 }
 
 // trimParts removes the parts of subject's entries up to seq, where it

@@ -70,6 +70,14 @@ func TestAnEntryLargerThanAMessageIsStoredInPartsAndReadWhole(t *testing.T) {
 	if seq, data, ok, err := j.Next(ctx, subject, a+1); err != nil || !ok || seq != e || !bytes.Equal(data, big) {
 		t.Fatalf("Next after %d: entry %d (want %d), %d bytes (want %d), equal %v, %v %v", a, seq, e, len(data), len(big), bytes.Equal(data, big), ok, err)
 	}
+	// Its head alone, for a reader that needs only the entry's header or
+	// its sequence: the first bytes, without the parts.
+	if seq, head, ok, err := j.NextHead(ctx, subject, a+1); err != nil || !ok || seq != e || len(head) != int(eventstore.PartSize(j)) || !bytes.Equal(head, big[:len(head)]) {
+		t.Fatalf("NextHead after %d: entry %d (want %d), %d bytes (want the first %d), %v %v", a, seq, e, len(head), eventstore.PartSize(j), ok, err)
+	}
+	if seq, head, ok, err := j.NextHead(ctx, subject, e+1); err != nil || !ok || seq != b || string(head) != "b" {
+		t.Fatalf("NextHead of an entry in one message: %d %q %v %v", seq, head, ok, err)
+	}
 	// Tried again after a lost answer, it is stored once.
 	if again, err := j.Append(ctx, subject, big, "m.boot#1"); err != nil || again != e {
 		t.Fatalf("the same entry again: %d (%v), want %d", again, err, e)

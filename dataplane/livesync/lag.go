@@ -96,13 +96,19 @@ func (a *Applier) oldestPending(ctx context.Context, subj string) (time.Time, er
 }
 
 func (a *Applier) nextCommit(ctx context.Context, subject string, applied uint64) (time.Time, error) {
-	_, data, ok, err := a.journal.Next(ctx, subject, applied+1)
+	_, data, ok, err := a.nextHead(ctx, subject, applied+1)
 	if err != nil || !ok {
 		return time.Time{}, err
 	}
 	e, err := capture.UnmarshalEntry(data)
 	if err != nil {
-		return time.Time{}, err
+		// A header longer than the head: read it whole.
+		if _, data, ok, err = a.journal.Next(ctx, subject, applied+1); err != nil || !ok {
+			return time.Time{}, err
+		}
+		if e, err = capture.UnmarshalEntry(data); err != nil {
+			return time.Time{}, err
+		}
 	}
 	a.sawEntry(e)
 	return e.CommitTime(), nil
@@ -147,11 +153,27 @@ func (a *Applier) subjectDrained(ctx context.Context, subj string, fence uint64)
 		// tens of megabytes, at every poll.
 		return false, nil
 	}
-	seq, _, found, err := a.journal.Next(ctx, subj, applied+1)
+	seq, _, found, err := a.nextHead(ctx, subj, applied+1)
 	if err != nil {
 		return false, err
 	}
 	return !found || seq > fence, nil
+}
+
+// headReader is a journal that reads an entry's head without its parts
+// (eventstore's).
+type headReader interface {
+	NextHead(ctx context.Context, subject string, seq uint64) (uint64, []byte, bool, error)
+}
+
+// nextHead is the journal's Next, without the parts of an entry in parts
+// where the journal can: the lag and the drain poll it, and need only the
+// entry's header or its sequence.
+func (a *Applier) nextHead(ctx context.Context, subject string, seq uint64) (uint64, []byte, bool, error) {
+	if h, ok := a.journal.(headReader); ok {
+		return h.NextHead(ctx, subject, seq)
+	}
+	return a.journal.Next(ctx, subject, seq)
 }
 
 // Touched names the collections with an entry after seq that the applier
