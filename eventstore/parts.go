@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,30 +59,21 @@ func partsOf(subject string) string {
 
 // partLocks keeps, per subject, appends of single messages from landing
 // between the parts of an entry and the entry, and whether the subject
-// has parts this journal has not trimmed.
-type partLocks struct {
-	mu sync.Mutex
-	by map[string]*subjectParts
-}
+// has parts this journal has not trimmed. Every append looks its subject
+// up: a sync.Map, not one mutex for all.
+type partLocks struct{ by sync.Map }
 
 type subjectParts struct {
 	rw    sync.RWMutex
-	mu    sync.Mutex
-	parts bool
+	parts atomic.Bool // appended or read here
 }
 
 func (l *partLocks) of(subject string) *subjectParts {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.by == nil {
-		l.by = map[string]*subjectParts{}
+	if s, ok := l.by.Load(subject); ok {
+		return s.(*subjectParts)
 	}
-	s := l.by[subject]
-	if s == nil {
-		s = &subjectParts{}
-		l.by[subject] = s
-	}
-	return s
+	s, _ := l.by.LoadOrStore(subject, &subjectParts{})
+	return s.(*subjectParts)
 }
 
 // shared is held by an append of one message; the function it returns
@@ -90,22 +82,6 @@ func (l *partLocks) shared(subject string) func() {
 	s := l.of(subject)
 	s.rw.RLock()
 	return s.rw.RUnlock
-}
-
-// saw records that subject has parts.
-func (l *partLocks) saw(subject string) {
-	s := l.of(subject)
-	s.mu.Lock()
-	s.parts = true
-	s.mu.Unlock()
-}
-
-// has reports whether subject had parts (appended or read here).
-func (l *partLocks) has(subject string) bool {
-	s := l.of(subject)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.parts
 }
 
 // appendParts stores data as parts and an entry naming them, alone on
@@ -117,7 +93,7 @@ func (j *Journal) appendParts(ctx context.Context, subject string, data []byte, 
 	s := j.parts.of(subject)
 	s.rw.Lock()
 	defer s.rw.Unlock()
-	j.parts.saw(subject)
+	s.parts.Store(true)
 	size := int(j.partSize())
 	head, rest := data[:min(headBytes, size)], data[min(headBytes, size):]
 	var seqs []string
@@ -150,7 +126,7 @@ func (j *Journal) joined(ctx context.Context, subject string, seq uint64, header
 	if list == "" {
 		return head, nil
 	}
-	j.parts.saw(subject)
+	j.parts.of(subject).parts.Store(true)
 	data := slices.Clone(head)
 	for _, f := range strings.Fields(list) {
 		ps, err := strconv.ParseUint(f, 10, 64)
@@ -173,7 +149,7 @@ func (j *Journal) joined(ctx context.Context, subject string, seq uint64, header
 // had any: a purge is a call through the stream's Raft log, and the
 // applier trims every subject it applies every few seconds.
 func (j *Journal) trimParts(ctx context.Context, subject string, seq uint64) error {
-	if !j.parts.has(subject) {
+	if !j.parts.of(subject).parts.Load() {
 		return nil
 	}
 	parts := partsOf(subject)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -191,13 +192,7 @@ func TestTrimmingAtEachEntryKeepsThePartsOfTheEntriesAfterIt(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	bigSeqs := slices.Sorted(func(yield func(uint64) bool) {
-		for s := range larges {
-			if !yield(s) {
-				return
-			}
-		}
-	})
+	bigSeqs := slices.Sorted(maps.Keys(larges))
 	all := slices.Sorted(slices.Values(append(slices.Clone(small), bigSeqs...)))
 	for _, at := range all {
 		if err := j.Trim(ctx, subject, at); err != nil {
