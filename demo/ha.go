@@ -49,7 +49,7 @@ func startFleet(ctx context.Context, c config, cfgText string, proxyBase int) (*
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("zdmd-%d", i)
 		cfg := filepath.Join(c.work, name+".yaml")
-		if err := os.WriteFile(cfg, []byte(fmt.Sprintf("%sproxy_port_offset: %d\nha:\n  lease_ttl: 2s\n", cfgText, i)), 0o600); err != nil {
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf("%sproxy_port_offset: %d\n", cfgText, i)), 0o600); err != nil {
 			f.stop()
 			return nil, err
 		}

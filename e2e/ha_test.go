@@ -312,7 +312,7 @@ func startHAFleet(t *testing.T, e *env, n int) (*st.Fleet, *tlsCluster, []string
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("zdmd-%d", i)
 		config := filepath.Join(e.dir, name+".yaml")
-		st.WriteFile(t, config, "%sproxy_port_offset: %d\nha:\n  lease_ttl: 2s\n", base, i)
+		st.WriteFile(t, config, "%sproxy_port_offset: %d\n", base, i)
 		f.Add(append([]string{"--config", config, "--data-dir", filepath.Join(e.dir, name), "--instance", name}, cluster.zdmdArgs()...)...)
 		endpoints = append(endpoints, fmt.Sprintf("127.0.0.1:%d", 19600+i))
 	}

@@ -61,7 +61,7 @@ type Config struct {
 // HAConfig tunes how several zdmd share the work.
 type HAConfig struct {
 	// LeaseTTL is how long the instance driving the migrations may go
-	// without renewing its lease before another takes over (default 3s).
+	// without renewing its lease before another takes over (default 2s).
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 	// AdvertiseHost is the host name or address the other instances reach
 	// this one's Milvus endpoints at, to relay calls while it drives
@@ -281,7 +281,13 @@ func (c Config) leaseTTL() time.Duration {
 	if c.HA.LeaseTTL > 0 {
 		return c.HA.LeaseTTL
 	}
-	return 3 * time.Second
+	// Two seconds: a takeover is about a TTL, and the client's longest
+	// wait around a killed instance is the takeover and the new term's
+	// start, which must stay within 3 s. A holder gives its term up after
+	// two thirds of a TTL without a renewal; the election of the lease
+	// bucket's leader after a NATS node's loss (1-2 s) outlasts that at
+	// 3 s as at 2, and the writes it catches wait for the next term.
+	return 2 * time.Second
 }
 
 // tokens builds the API's token table; adminToken (ZDM_ADMIN_TOKEN) adds

@@ -21,7 +21,7 @@ func TestThreeZdmdOnANATSClusterSurviveTheLossOfTheOneDriving(t *testing.T) {
 	dir := t.TempDir()
 	cluster := st.StartNATSCluster(t, filepath.Join(dir, "nats"), nil)
 	stepLog, config := filepath.Join(dir, "steps.log"), filepath.Join(dir, "zdmd.yaml")
-	simulatedConfig(t, config, stepLog, "150ms", "ha:\n  lease_ttl: 2s\n")
+	simulatedConfig(t, config, stepLog, "150ms", "")
 	f := st.NewFleet(t, bin, ".", "ha-admin")
 	for i := range 3 {
 		name := fmt.Sprintf("zdmd-%d", i+1)
