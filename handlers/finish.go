@@ -34,6 +34,20 @@ func (s *Saga) finish(ctx context.Context, m *domain.Migration) error {
 	return s.svc.unlockSource(ctx, m, "/unlock-source", switched)
 }
 
+// markEnded remembers that m was finished (see EndedMigrations).
+func (s *Saga) markEnded(ctx context.Context, m *domain.Migration) {
+	if s.cfg.Ended == nil {
+		return
+	}
+	if err := s.cfg.Ended.MarkEnded(ctx, m); err != nil {
+		s.logger.Warn("cannot mark the migration finished; the next term finishes it again", "migration", m.ID, "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.ended[m.ID] = true
+	s.mu.Unlock()
+}
+
 // unlockSource hands the source back if m still holds it. The command ID
 // is the caller's: a late lock after the first unlock needs an unlock of
 // its own, which the first one's ID would have deduplicated away.

@@ -42,6 +42,21 @@ type SagaConfig struct {
 	// Term 0 runs without fencing.
 	Instance string
 	Term     uint64
+	// Ended, if not nil, remembers the migrations whose ending the saga
+	// carried out, so that a term's start does not go over them again.
+	Ended EndedMigrations
+}
+
+// EndedMigrations remembers the migrations that ended and were finished
+// (finish.go). A term's start read every migration ever run and finished
+// each ended one again: loads, cluster commands and journal purges that
+// grew with the history, at every takeover. A mark that is lost only
+// costs finishing that migration again, which is harmless.
+type EndedMigrations interface {
+	// EndedIDs returns the migrations marked.
+	EndedIDs(ctx context.Context) (map[string]bool, error)
+	// MarkEnded marks m, which ended and was finished.
+	MarkEnded(ctx context.Context, m *domain.Migration) error
 }
 
 // DefaultStepRetry tries a failing step 5 times, 1 s apart at first,
@@ -69,7 +84,11 @@ type Saga struct {
 	// fenced lists the migrations a newer term took over: this saga
 	// never runs them again.
 	fenced map[string]bool
-	wg     sync.WaitGroup
+	// ended lists the migrations marked finished (SagaConfig.Ended): an
+	// event of theirs, such as a notification sent after the end, wakes
+	// no runner.
+	ended map[string]bool
+	wg    sync.WaitGroup
 }
 
 // NewSaga returns a saga; Start runs it.
@@ -82,7 +101,7 @@ func NewSaga(svc *Service, steps Steps, lister MigrationLister, observe LagObser
 	}
 	cfg.Retry = cfg.Retry.Or(DefaultStepRetry())
 	return &Saga{svc: svc, steps: steps, clock: svc.clock, logger: svc.logger.With("part", "saga"),
-		cfg: cfg, lister: lister, observe: observe, runners: map[string]*runner{}, fenced: map[string]bool{}}
+		cfg: cfg, lister: lister, observe: observe, runners: map[string]*runner{}, fenced: map[string]bool{}, ended: map[string]bool{}}
 }
 
 type runner struct {
@@ -120,6 +139,18 @@ func (s *Saga) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("resume migrations: %w", err)
 	}
+	if s.cfg.Ended != nil {
+		ended, err := s.cfg.Ended.EndedIDs(ctx)
+		if err != nil {
+			// Each runner finds out from the events instead.
+			s.logger.Warn("cannot read which migrations were finished; going over each", "err", err)
+		}
+		s.mu.Lock()
+		for id := range ended {
+			s.ended[id] = true
+		}
+		s.mu.Unlock()
+	}
 	for _, subj := range subjects {
 		s.ensure(strings.TrimPrefix(subj, domain.MigrationSubject))
 	}
@@ -155,7 +186,7 @@ func (s *Saga) ensure(id string) *runner {
 	if r, ok := s.runners[id]; ok {
 		return r
 	}
-	if s.fenced[id] {
+	if s.fenced[id] || s.ended[id] {
 		return nil
 	}
 	r := &runner{id: id}
@@ -187,6 +218,7 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 		}
 		if err == nil && domain.IsTerminal(m.State) {
 			if err = s.finish(stepCtx, m); err == nil {
+				s.markEnded(stepCtx, m)
 				cancel()
 				return
 			}

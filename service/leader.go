@@ -96,7 +96,7 @@ func (m *Main) lead(ctx, lost context.Context, term uint64) error {
 	defer plane.wait()
 	saga := handlers.NewSaga(m.service, plane.steps, m.store, lagObservers{m.metrics, m.lag}, handlers.SagaConfig{
 		LagRecordInterval: m.cfg.Saga.LagRecordInterval, Retry: m.cfg.stepRetry(), Tick: m.cfg.Saga.Tick,
-		Instance: m.instance, Term: term,
+		Instance: m.instance, Term: term, Ended: m.ended,
 	})
 	var subs []*eventstore.Subscription
 	defer func() {
@@ -146,17 +146,30 @@ func (m *Main) lead(ctx, lost context.Context, term uint64) error {
 // prime arms the capture of every migration still running and routes the
 // sources of switched migrations to their targets, before any proxy
 // accepts a call. It reads the migrations from their events, not from the
-// views, which may not yet show what the last holder recorded.
+// views, which may not yet show what the last holder recorded; those
+// marked ended and finished are read from their marks, which stay true:
+// reading every migration ever run delayed every takeover by the history.
 func (ps *proxies) prime(ctx context.Context) error {
 	subjects, err := ps.m.store.Subjects(ctx, domain.MigrationSubject)
 	if err != nil {
 		return fmt.Errorf("prime the proxies: %w", err)
 	}
+	ended, err := ps.m.ended.marks(ctx)
+	if err != nil {
+		ps.m.logger.Warn("reading every migration from its events", "err", err)
+	}
 	for _, subj := range subjects {
+		id := strings.TrimPrefix(subj, domain.MigrationSubject)
+		if mk, ok := ended[id]; ok {
+			if mk.State == domain.StateSwitchedOver && mk.TargetEndpoint != "" {
+				ps.capture.Route(mk.SourceID, mk.TargetEndpoint)
+			}
+			continue
+		}
 		// A listed subject has events: a migration that reads as not
 		// found is a read that failed, and its writes must not go to the
 		// source uncaptured while the term starts.
-		mig, err := ps.m.service.Migration(ctx, strings.TrimPrefix(subj, domain.MigrationSubject))
+		mig, err := ps.m.service.Migration(ctx, id)
 		if err != nil {
 			return fmt.Errorf("prime the proxies: %w", err)
 		}

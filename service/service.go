@@ -54,7 +54,9 @@ type Main struct {
 	migrations *projections.Projection[*projections.MigrationView]
 	lag        *projections.LagSeries
 	clusters   *projections.Projection[*projections.ClusterView]
-	service    *handlers.Service
+	// ended marks the migrations a term's start need not go over.
+	ended   endedMarks
+	service *handlers.Service
 	// sealer seals the passwords the capture journals.
 	sealer   *secrets.Store
 	server   *api.Server
@@ -165,6 +167,11 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	endedKV, err := js.KV(ctx, endedBucket)
+	if err != nil {
+		return nil, err
+	}
+	m.ended = endedMarks{endedKV}
 	m.sealer = creds
 	m.service = handlers.NewService(handlers.ServiceConfig{
 		Log: m.store, Snapshots: snapshots, Credentials: creds, Directory: cfg.directory(), Logger: logger,
