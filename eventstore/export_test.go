@@ -1,5 +1,10 @@
 package eventstore
 
+import (
+	"context"
+	"time"
+)
+
 // StopDeliveryForTest stops a subscription's delivery behind its back, as
 // the stall its watch guards against does.
 func (s *Subscription) StopDeliveryForTest() {
@@ -15,3 +20,14 @@ var FromLeader = fromLeader
 
 // PartSize exposes the most of an entry one journal message holds.
 func PartSize(j *Journal) int64 { return j.partSize() }
+
+// LeaseKeptForTest is Store.Lease in a bucket that keeps a value for
+// keep rather than the lease's ttl: only the holder's lapse passes the
+// lease on.
+func (s *Store) LeaseKeptForTest(ctx context.Context, key, holder string, ttl, keep time.Duration) (*Lease, error) {
+	kv, err := s.leaseBucket(ctx, keep)
+	if err != nil {
+		return nil, err
+	}
+	return s.leaseIn(kv, key, holder, ttl, nil), nil
+}

@@ -22,10 +22,11 @@ var ErrLeaseLost = errors.New("lease lost")
 
 // Lease is one key of LeaseBucket that one holder at a time may own.
 //
-// Safety rests on time measured by each side's own clock: the server
-// forgets a value a TTL after storing it, and the holder gives the lease up
-// two thirds of a TTL after it sent its last successful renewal, so it has
-// stopped a third of a TTL before anyone else can take over.
+// Safety rests on time measured by each side's own clock: another holder
+// takes a value over once it has seen it unrenewed for a TTL, or once the
+// server forgot it a TTL after storing it, and the holder gives the lease
+// up two thirds of a TTL after it sent its last successful renewal, so it
+// has stopped a third of a TTL before anyone else can take over.
 type Lease struct {
 	kv     jetstream.KeyValue
 	nc     *nats.Conn
@@ -142,31 +143,139 @@ type Term struct {
 // Acquire waits until the lease is free, takes it and returns the term.
 // A value left by a holder of the same name (this holder before a
 // restart) is taken over at once.
+//
+// A value its holder has not renewed for a TTL, by this process's clock
+// from when it first saw it, is taken over there and then, by a write
+// that expects its revision: the holder gave the lease up a third of a
+// TTL before (Keep), and a renewal of it stored meanwhile makes the write
+// fail. Waiting instead for the server to forget the value added up to
+// 250 ms (its expiry timer's granularity) and a poll to every takeover.
+// The lease's key is watched, so that each renewal is seen as it is
+// stored; polls go on beside it, should the watch fall behind.
 func (l *Lease) Acquire(ctx context.Context) (Term, error) {
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	revs := l.watch(wctx)
 	poll := time.NewTicker(l.ttl / 6)
 	defer poll.Stop()
+	var seen sighting
 	logged := false
 	for {
-		t, err := l.try(ctx)
+		t, rev, err := l.try(ctx)
 		if err == nil {
 			return t, nil
 		}
+		seen = seen.of(rev)
 		if !errors.Is(err, jetstream.ErrKeyExists) && !IsConflict(err) && !logged && ctx.Err() == nil {
 			l.logger.Warn("lease not taken; trying again", "lease", l.key, "err", err)
 			logged = true
 		}
-		select {
-		case <-ctx.Done():
-			return Term{}, ctx.Err()
-		case <-poll.C:
+		for waiting := true; waiting; {
+			var due <-chan time.Time
+			var timer *time.Timer
+			if seen.rev != 0 {
+				timer = time.NewTimer(time.Until(seen.at.Add(l.ttl)))
+				due = timer.C
+			}
+			select {
+			case <-ctx.Done():
+				return Term{}, ctx.Err()
+			case <-poll.C:
+				waiting = false
+			case <-due:
+				if t, err := l.takeOver(ctx, seen.rev); err == nil {
+					return t, nil
+				}
+				// Renewed after all, or forgotten: read it again.
+				seen, waiting = sighting{}, false
+			case rev, ok := <-revs:
+				switch {
+				case !ok:
+					revs = nil
+				case rev == 0: // deleted: free
+					seen, waiting = sighting{}, false
+				default:
+					seen = seen.of(rev)
+				}
+			}
+			if timer != nil {
+				timer.Stop()
+			}
 		}
 	}
+}
+
+// sighting is a revision of the lease's value and when this process
+// first saw it.
+type sighting struct {
+	rev uint64
+	at  time.Time
+}
+
+// of is s after seeing rev (0: nothing seen); revisions only grow, and a
+// read that returns an older one than a watch did is behind it.
+func (s sighting) of(rev uint64) sighting {
+	if rev > s.rev {
+		return sighting{rev: rev, at: time.Now()}
+	}
+	return s
+}
+
+// watch sends the revision of each write of the lease's key as it is
+// stored, 0 for a deletion, until ctx ends; nil if the watch cannot start
+// (the polls alone see the writes then).
+func (l *Lease) watch(ctx context.Context) <-chan uint64 {
+	w, err := l.kv.Watch(ctx, l.key)
+	if err != nil {
+		return nil
+	}
+	out := make(chan uint64, 8)
+	go func() {
+		defer close(out)
+		defer func() { _ = w.Stop() }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue // the current value was sent
+				}
+				rev := e.Revision()
+				if e.Operation() != jetstream.KeyValuePut {
+					rev = 0
+				}
+				select {
+				case out <- rev:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// takeOver writes this holder's value over revision rev of another's.
+func (l *Lease) takeOver(ctx context.Context, rev uint64) (Term, error) {
+	sent := time.Now()
+	nrev, err := l.kv.Update(ctx, l.key, l.value(sent.UTC()), rev)
+	if err != nil {
+		return Term{}, err
+	}
+	t := Term{Revision: nrev, sent: sent}
+	l.hold(t)
+	l.logger.Info("lease taken over from a holder that stopped renewing it", "lease", l.key, "after", l.ttl)
+	return t, nil
 }
 
 // TryAcquire takes the lease if it is free (or left by this holder's
 // name), and reports whether it did.
 func (l *Lease) TryAcquire(ctx context.Context) (Term, bool, error) {
-	t, err := l.try(ctx)
+	t, _, err := l.try(ctx)
 	switch {
 	case err == nil:
 		return t, true, nil
@@ -176,26 +285,30 @@ func (l *Lease) TryAcquire(ctx context.Context) (Term, bool, error) {
 	return Term{}, false, fmt.Errorf("lease %s: %w", l.key, unavailable(ctx, l.nc, err))
 }
 
-// try takes the lease once.
-func (l *Lease) try(ctx context.Context) (Term, error) {
+// try takes the lease once; if another holds it, it returns the revision
+// of that holder's value as well (0 if it could not read it).
+func (l *Lease) try(ctx context.Context) (Term, uint64, error) {
 	value := l.value(time.Now().UTC())
 	sent := time.Now()
 	rev, err := l.kv.Create(ctx, l.key, value)
+	var other uint64
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		if e, gerr := l.kv.Get(ctx, l.key); gerr == nil {
 			var v LeaseValue
 			if json.Unmarshal(e.Value(), &v) == nil && v.Holder == l.holder {
 				sent = time.Now()
 				rev, err = l.kv.Update(ctx, l.key, value, e.Revision())
+			} else {
+				other = e.Revision()
 			}
 		}
 	}
 	if err != nil {
-		return Term{}, err
+		return Term{}, other, err
 	}
 	t := Term{Revision: rev, sent: sent}
 	l.hold(t)
-	return t, nil
+	return t, 0, nil
 }
 
 // Keep renews the lease several times a TTL. It returns ErrLeaseLost as

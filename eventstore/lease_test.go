@@ -171,3 +171,57 @@ func TestAHolderKnowsUntilWhenItSurelyHoldsTheLease(t *testing.T) {
 		t.Fatalf("the lease given back is still held until %v", u)
 	}
 }
+
+// A holder that stops renewing, its value left on the server (killed,
+// cut off from NATS), passes the lease on once the waiting holder has
+// seen its value unrenewed for a TTL: not when the server forgets the
+// value, here an hour later. Never before the stale holder's own grace
+// ended, and never while it renews.
+func TestALeaseIsTakenOverOnceItsHolderStoppedRenewingNotWhenTheServerForgetsIt(t *testing.T) {
+	srv := estest.Start(t)
+	ctx := context.Background()
+	kept := func(st *eventstore.Store, holder string) *eventstore.Lease {
+		l, err := st.LeaseKeptForTest(ctx, "saga", holder, testTTL, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	ncA := srv.Conn(t)
+	stA, err := eventstore.Open(ctx, ncA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := kept(stA, "a"), kept(srv.Store(t), "b")
+	termA, _ := acquire(t, a, time.Second)
+	kctx, stopKeep := context.WithCancel(ctx)
+	defer stopKeep()
+	kept1 := make(chan error, 1)
+	go func() { kept1 <- a.Keep(kctx, termA) }()
+
+	// While a renews, b waits far longer than a TTL in vain.
+	short, stop := context.WithTimeout(ctx, 4*testTTL)
+	defer stop()
+	if _, err := b.Acquire(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("b acquired a lease its holder renews: %v", err)
+	}
+
+	// a's process dies: its connection closes, no renewal and no release
+	// reach the server, and its value stays there.
+	ncA.Close()
+	if err := <-kept1; !errors.Is(err, eventstore.ErrLeaseLost) {
+		t.Fatalf("a's keep without NATS = %v, want ErrLeaseLost", err)
+	}
+	aHeld := a.HeldUntil()
+	termB, took := acquire(t, b, 10*testTTL)
+	if now := time.Now(); now.Before(aHeld) {
+		t.Fatalf("b took the lease over %s before a's grace ended", aHeld.Sub(now))
+	}
+	if termB.Revision <= termA.Revision {
+		t.Fatalf("term %d after term %d: terms must grow", termB.Revision, termA.Revision)
+	}
+	if v, err := b.Holder(ctx); err != nil || v.Holder != "b" {
+		t.Fatalf("holder = %+v, %v; want b", v, err)
+	}
+	t.Logf("a lease whose holder died passed on %s after its holder lost it (ttl %s)", took, testTTL)
+}
