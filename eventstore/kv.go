@@ -228,18 +228,8 @@ func (k *KV) Watch(ctx context.Context, fn func(key string, value []byte)) error
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", k.bucket, err)
 	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("watch %s: the watcher stopped", k.bucket)
-			}
-			if e != nil {
-				fn(e.Key(), e.Value())
-			}
-		}
+	if err := each(ctx, w, func(e jetstream.KeyValueEntry) { fn(e.Key(), e.Value()) }); err != nil {
+		return fmt.Errorf("watch %s: %w", k.bucket, err)
 	}
+	return nil
 }

@@ -205,60 +205,6 @@ func (l *Lease) Acquire(ctx context.Context) (Term, error) {
 	}
 }
 
-// sighting is a revision of the lease's value and when this process
-// first saw it.
-type sighting struct {
-	rev uint64
-	at  time.Time
-}
-
-// of is s after seeing rev (0: nothing seen); revisions only grow, and a
-// read that returns an older one than a watch did is behind it.
-func (s sighting) of(rev uint64) sighting {
-	if rev > s.rev {
-		return sighting{rev: rev, at: time.Now()}
-	}
-	return s
-}
-
-// watch sends the revision of each write of the lease's key as it is
-// stored, 0 for a deletion, until ctx ends; nil if the watch cannot start
-// (the polls alone see the writes then).
-func (l *Lease) watch(ctx context.Context) <-chan uint64 {
-	w, err := l.kv.Watch(ctx, l.key)
-	if err != nil {
-		return nil
-	}
-	out := make(chan uint64, 8)
-	go func() {
-		defer close(out)
-		defer func() { _ = w.Stop() }()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					continue // the current value was sent
-				}
-				rev := e.Revision()
-				if e.Operation() != jetstream.KeyValuePut {
-					rev = 0
-				}
-				select {
-				case out <- rev:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
-}
-
 // takeOver writes this holder's value over revision rev of another's.
 func (l *Lease) takeOver(ctx context.Context, rev uint64) (Term, error) {
 	sent := time.Now()

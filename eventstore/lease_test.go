@@ -225,3 +225,45 @@ func TestALeaseIsTakenOverOnceItsHolderStoppedRenewingNotWhenTheServerForgetsIt(
 	}
 	t.Logf("a lease whose holder died passed on %s after its holder lost it (ttl %s)", took, testTTL)
 }
+
+// Follow tells every write of the lease as it is stored: the holder's
+// value and each renewal, the next holder's, and a release as no holder.
+func TestFollowingALeaseSeesEachHolderAsItTakesIt(t *testing.T) {
+	srv := estest.Start(t)
+	a, b := lease(t, srv.Store(t), "a"), lease(t, srv.Store(t), "b")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seen := make(chan string, 64)
+	followed := make(chan error, 1)
+	go func() { followed <- b.Follow(ctx, func(v eventstore.LeaseValue) { seen <- v.Holder }) }()
+	next := func(want string) {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for {
+			select {
+			case h := <-seen:
+				if h == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("following the lease never saw holder %q", want)
+			}
+		}
+	}
+	termA, _ := acquire(t, a, time.Second)
+	next("a")
+	kctx, release := context.WithCancel(context.Background())
+	kept := make(chan error, 1)
+	go func() { kept <- a.Keep(kctx, termA) }()
+	release()
+	if err := <-kept; err != nil {
+		t.Fatal(err)
+	}
+	next("") // released
+	acquire(t, b, time.Second)
+	next("b")
+	cancel()
+	if err := <-followed; err != nil {
+		t.Fatalf("follow after its context ended: %v", err)
+	}
+}

@@ -74,6 +74,14 @@ func (es *endpoints) run(ctx context.Context, stopped <-chan struct{}) {
 	}
 }
 
+// nudge wakes the calls each endpoint holds for an instance to drive.
+func (es *endpoints) nudge() {
+	eps, _ := es.snapshot()
+	for _, ep := range eps {
+		ep.Nudge()
+	}
+}
+
 // snapshot returns the endpoints by cluster, and a channel closed when
 // they change.
 func (es *endpoints) snapshot() (map[string]*capture.Endpoint, <-chan struct{}) {

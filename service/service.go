@@ -313,6 +313,7 @@ func (m *Main) Run(ctx context.Context, ln net.Listener) error {
 	m.running = true
 	m.mu.Unlock()
 	go m.leadLoop(ctx)
+	go m.followDriver(ctx)
 	go func() {
 		defer close(m.endpointsDone)
 		if m.endpoints != nil {

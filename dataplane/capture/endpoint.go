@@ -215,6 +215,9 @@ func (e *Endpoint) serveHere(ctx context.Context, ss grpc.ServerStream, d *drive
 	return d.proxy.serve(cutStream{ServerStream: ss, ctx: cctx}, d.cut, method, req)
 }
 
+// Nudge wakes the calls waiting for an instance to drive: another began to.
+func (e *Endpoint) Nudge() { e.mu.Lock(); e.wake(); e.mu.Unlock() }
+
 // wake tells waiting calls that the term changed; mu is held.
 func (e *Endpoint) wake() {
 	close(e.changed)

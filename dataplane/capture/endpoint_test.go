@@ -120,3 +120,24 @@ func journaledIn(t *testing.T, c *Capture) []Entry {
 	}
 	return journaled(t, j)
 }
+
+// A nudge (another instance began to drive) wakes the calls waiting for
+// a driver at once, rather than at their next look.
+func TestANudgeWakesTheCallsWaitingForADriver(t *testing.T) {
+	e := NewEndpoint("c-1", func() string { return "" }, nil)
+	d, changed := e.take()
+	if d != nil {
+		t.Fatal("an endpoint no term drives gave a term")
+	}
+	select {
+	case <-changed:
+		t.Fatal("woken before any change")
+	default:
+	}
+	e.Nudge()
+	select {
+	case <-changed:
+	default:
+		t.Fatal("a nudge did not wake the waiting calls")
+	}
+}
