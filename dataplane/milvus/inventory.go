@@ -61,6 +61,17 @@ type Collection struct {
 	Rows             int64             `json:"rows"`
 }
 
+// TTLProperty is the collection property that gives its rows a time to
+// live, in seconds: Milvus removes a row that old when it compacts the
+// row's segment.
+const TTLProperty = "collection.ttl.seconds"
+
+// Expires says whether the collection's rows have a time to live.
+func (c *Collection) Expires() bool {
+	ttl, err := strconv.ParseInt(c.Properties[TTLProperty], 10, 64)
+	return err == nil && ttl > 0
+}
+
 // Field summarizes one field of a schema.
 type Field struct {
 	Name         string `json:"name"`

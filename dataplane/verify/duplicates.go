@@ -43,6 +43,9 @@ func explainCounts(ctx context.Context, cr *CollectionReport, col *milvus.Collec
 	cr.Missing += d.missing
 	cr.Extra += d.extra
 	cr.Mismatches = append(cr.Mismatches, d.named...)
+	if d.extra > 0 && len(d.onlyTarget) == d.extra {
+		cr.OnlyOnTarget = d.onlyTarget
+	}
 	if d.missing > 0 || d.extra > 0 || cr.SourceDuplicates+cr.TargetDuplicates == 0 {
 		return d.missing == 0 && d.extra == 0 && cr.TargetDuplicates == 0, nil
 	}

@@ -19,11 +19,18 @@ import (
 // then knows which writes to look for, and only two windows are held in
 // memory, whatever the collection's size.
 
+// onlyTargetMax bounds the keys on the target only that a walk lists
+// (CollectionReport.OnlyOnTarget): as many as the check while writes are
+// held reads one by one.
+const onlyTargetMax = heldKeysMax
+
 // keyDiff is what a walk of both sides' keys found.
 type keyDiff struct {
 	srcKeys, dstKeys int64 // distinct keys
 	missing, extra   int   // keys on the source only, on the target only
 	named            []string
+	// onlyTarget lists the keys on the target only, up to onlyTargetMax.
+	onlyTarget []string
 	// ledger, when asked for, is every key that differed and every key
 	// the source holds more than once (nil: too many to keep).
 	ledger *keyLedger
@@ -154,6 +161,9 @@ func walkKeys[K cmp.Ordered](src, dst func() ([]K, error), text func(K) string, 
 			d.dstKeys++
 			d.extra++
 			name(b[0], " only on the target")
+			if len(d.onlyTarget) < onlyTargetMax {
+				d.onlyTarget = append(d.onlyTarget, text(b[0]))
+			}
 			b = b[1:]
 		default:
 			d.srcKeys++

@@ -58,6 +58,16 @@ type CollectionReport struct {
 	// several rows, inserted again with other values (again.go).
 	AgainKeys int  `json:"keys_inserted_again,omitempty"`
 	Equal     bool `json:"equal"`
+	// OnlyOnTarget, where a walk of the keys found the target holding
+	// keys the source does not and named every one of them, lists those
+	// keys. In a collection whose rows expire (Expires), they are the
+	// rows the source's compaction removed after their time to live.
+	OnlyOnTarget []string `json:"-"`
+	// Expires says that the source's collection has a time to live, and
+	// ExpiredOnSource how many rows the target alone holds for that
+	// reason (expiredOnSource), which are no difference.
+	Expires         bool `json:"-"`
+	ExpiredOnSource int  `json:"expired_on_source,omitempty"`
 	// ledger is what a check before the hold found walking the keys.
 	ledger *keyLedger
 }
@@ -98,7 +108,7 @@ func (r *Report) Summary() string {
 	if len(r.NotLoaded) > 0 {
 		parts = append(parts, fmt.Sprintf("rows of %d not compared, not loaded on the source: %s", len(r.NotLoaded), strings.Join(r.NotLoaded, ", ")))
 	}
-	for _, note := range []string{r.writtenNote(), r.duplicatesNote(), r.splitNote(), r.againNote()} {
+	for _, note := range []string{r.writtenNote(), r.duplicatesNote(), r.splitNote(), r.againNote(), r.expiredNote()} {
 		if note != "" {
 			parts = append(parts, note)
 		}
@@ -196,78 +206,6 @@ func Verify(ctx context.Context, src, dst *milvus.Conn, opt Options) (*Report, e
 	rep.Structure = append(rep.Structure, extra...)
 	rep.Equal = rep.Equal && len(rep.Structure) == 0
 	return rep, nil
-}
-
-func structureDiff(s, t *milvus.Collection) []string {
-	var out []string
-	diff := func(what string, a, b any) {
-		if fmt.Sprint(a) != fmt.Sprint(b) {
-			out = append(out, fmt.Sprintf("%s: %s is %v on the source, %v on the target", s.Key(), what, a, b))
-		}
-	}
-	diff("partitions", s.Partitions, t.Partitions)
-	diff("aliases", s.Aliases, t.Aliases)
-	diff("shards", s.ShardsNum, t.ShardsNum)
-	diff("dynamic field", s.DynamicField, t.DynamicField)
-	diff("consistency level", s.ConsistencyLevel, t.ConsistencyLevel)
-	diff("properties", sortedPairs(s.Properties), sortedPairs(t.Properties))
-	diff("description", s.Schema.GetDescription(), t.Schema.GetDescription())
-	var si, ti []string
-	for _, x := range s.Indexes {
-		si = append(si, x.Name+":"+x.Field+":"+x.Params["index_type"]+":"+x.Params["metric_type"]+":"+x.Params["params"])
-	}
-	for _, x := range t.Indexes {
-		ti = append(ti, x.Name+":"+x.Field+":"+x.Params["index_type"]+":"+x.Params["metric_type"]+":"+x.Params["params"])
-	}
-	diff("indexes", si, ti)
-	var sf, tf []string
-	for _, f := range s.Fields {
-		sf = append(sf, fieldWords(f))
-	}
-	for _, f := range t.Fields {
-		tf = append(tf, fieldWords(f))
-	}
-	diff("fields", sf, tf)
-	return out
-}
-
-// fieldWords is everything a field is created with, but autoID, which a
-// migration that preserves keys changes on purpose.
-func fieldWords(f milvus.Field) string {
-	w := f.Name + ":" + f.Type
-	if f.ElementType != "" {
-		w += "<" + f.ElementType + ">"
-	}
-	for _, p := range []struct {
-		name string
-		v    int64
-	}{{"dim", f.Dim}, {"max_length", f.MaxLength}, {"max_capacity", f.MaxCapacity}} {
-		if p.v != 0 {
-			w += fmt.Sprintf(" %s=%d", p.name, p.v)
-		}
-	}
-	if f.PrimaryKey {
-		w += " primary"
-	}
-	if f.PartitionKey {
-		w += " partition-key"
-	}
-	if f.Description != "" {
-		w += fmt.Sprintf(" %q", f.Description)
-	}
-	return w
-}
-
-// sortedPairs lists a collection's properties but zdm's own mark.
-func sortedPairs(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k, v := range m {
-		if k != milvus.KeptAutoIDProperty {
-			out = append(out, k+"="+v)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // verifyRows walks the source's keys in order, one page at a time, and

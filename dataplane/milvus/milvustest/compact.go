@@ -34,26 +34,7 @@ func CompactAndCollect(t testing.TB, c *milvus.Conn, root, mirror, db, coll stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := c.CollectionIDs(ctx, db, coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := c.Svc.ManualCompaction(c.In(ctx, db), &milvuspb.ManualCompactionRequest{CollectionID: ids.Collection})
-	if err := milvus.Check("compact "+coll, r.GetStatus(), err); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		s, err := c.Svc.GetCompactionState(c.In(ctx, db), &milvuspb.GetCompactionStateRequest{CompactionID: r.GetCompactionID()})
-		if err := milvus.Check("compaction state", s.GetStatus(), err); err != nil {
-			t.Fatal(err)
-		}
-		if s.GetState() == commonpb.CompactionState_Completed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the compaction of %s/%s did not complete", db, coll)
-		}
-	}
+	ids := Compact(t, c, db, coll)
 	var after []int64
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		segs, err := c.FlushedSegments(ctx, db, coll)
@@ -90,6 +71,34 @@ func CompactAndCollect(t testing.TB, c *milvus.Conn, root, mirror, db, coll stri
 		}
 	}
 	return dropped
+}
+
+// Compact compacts a collection of the server c, as its own compactions
+// do, and waits until the compaction completed; it returns the
+// collection's IDs.
+func Compact(t testing.TB, c *milvus.Conn, db, coll string) milvus.IDs {
+	t.Helper()
+	ctx := context.Background()
+	ids, err := c.CollectionIDs(ctx, db, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Svc.ManualCompaction(c.In(ctx, db), &milvuspb.ManualCompactionRequest{CollectionID: ids.Collection})
+	if err := milvus.Check("compact "+coll, r.GetStatus(), err); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		s, err := c.Svc.GetCompactionState(c.In(ctx, db), &milvuspb.GetCompactionStateRequest{CompactionID: r.GetCompactionID()})
+		if err := milvus.Check("compaction state", s.GetStatus(), err); err != nil {
+			t.Fatal(err)
+		}
+		if s.GetState() == commonpb.CompactionState_Completed {
+			return ids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the compaction of %s/%s did not complete", db, coll)
+		}
+	}
 }
 
 // Mirror gives mirror every binlog of the server's local storage root it
