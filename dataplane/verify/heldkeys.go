@@ -29,7 +29,7 @@ import (
 
 // Bounds of a ledger and of what the held check reads from it.
 const (
-	ledgerKeys   = 10_000  // differing keys and keys held twice
+	ledgerKeys   = 100_000 // differing keys and keys held twice: as many as are read while held
 	ledgerCounts = 400     // counts spent locating keys held twice
 	heldKeysMax  = 100_000 // keys read one by one while writes are held
 	// writtenRowsMax bounds the rows written since the check before the
