@@ -88,6 +88,9 @@ func TestConsoleSetsAClustersTLSAndStorage(t *testing.T) {
 	// The S3 storage emptied and a storage path typed: one update
 	// replaces the one with the other.
 	dir := t.TempDir()
+	// The list is read again after a save: an edit button clicked before
+	// that opens the form with the row as it was.
+	b.until("the row without TLS to Milvus", `!document.querySelector('`+row+`').textContent.includes("TLS one-way")`, 10*time.Second)
 	b.click("the edit button", row+` button[data-edit]`)
 	b.until("the edit form", `document.getElementById("form-title").textContent == "Edit secured" && document.getElementById("f-tls-mode").value == ""`, 5*time.Second)
 	for _, f := range []string{"endpoint", "bucket", "root_path"} {
