@@ -182,14 +182,21 @@ func settleHeld(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSch
 		if err := g.Wait(); err != nil {
 			return false, err
 		}
-		alone := slices.DeleteFunc(slices.Clone(dk), func(k string) bool { return !expired[k] || slices.Contains(sk, k) })
-		if len(alone) > 0 {
-			dk = slices.DeleteFunc(dk, func(k string) bool { return slices.Contains(alone, k) })
-		}
-		if !slices.Equal(sk, dk) || dn != int64(len(dk)+len(alone)) {
+		// Both key lists are sorted: the target's keys its source removed
+		// after their time to live are left out of the comparison.
+		alone := 0
+		dk = slices.DeleteFunc(dk, func(k string) bool {
+			_, on := slices.BinarySearch(sk, k)
+			if !on && expired[k] {
+				alone++
+				return true
+			}
+			return false
+		})
+		if !slices.Equal(sk, dk) || dn != int64(len(dk)+alone) {
 			return false, nil // a key differs, or is twice on the target: named by the walk
 		}
-		expiredN += len(alone)
+		expiredN += alone
 		srcRows, dstRows = srcRows+sn, dstRows+dn
 		cr.SourceDuplicates += sn - int64(len(sk))
 	}
