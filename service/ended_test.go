@@ -2,8 +2,6 @@ package service
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -18,15 +16,10 @@ import (
 // history grew. The migration here has an event no aggregate takes, so
 // a read of it fails: the mark alone must route it.
 func TestATermRoutesAFinishedMigrationFromItsMark(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.DataDir, cfg.NATSListen, cfg.DataPlane = t.TempDir(), "none", "simulated"
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m, err := NewMain(ctx, cfg, "admin-token", logger)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := simulatedMain(t, ctx)
 	defer m.Close()
+	logger := m.logger
 	journal, err := m.store.OpenJournalOn(ctx, m.nc)
 	if err != nil {
 		t.Fatal(err)

@@ -14,14 +14,9 @@ import (
 // stays its own until then, so no other instance forwards writes while
 // they are journaled, and the capture's term is not ended by a clean stop.
 func TestTheLeaseIsGivenBackOnlyOnceTheTermStopped(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.DataDir, cfg.NATSListen, cfg.DataPlane = t.TempDir(), "none", "simulated"
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	m, err := NewMain(ctx, cfg, "admin-token", slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, cfg := simulatedMain(t, ctx)
 	started, stopping, finish := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	lostAtStop := make(chan bool, 1)
 	simulated := m.plane
@@ -69,4 +64,17 @@ func TestTheLeaseIsGivenBackOnlyOnceTheTermStopped(t *testing.T) {
 	}
 	<-done
 	m.Close()
+}
+
+// simulatedMain is a zdmd on the simulated data plane and an in-process
+// NATS, logging nowhere.
+func simulatedMain(t *testing.T, ctx context.Context) (*Main, Config) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.NATSListen, cfg.DataPlane = t.TempDir(), "none", "simulated"
+	m, err := NewMain(ctx, cfg, "admin-token", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, cfg
 }
