@@ -111,6 +111,12 @@ type runner struct {
 	// from is the version of the migration the running step started
 	// from: an event it already held does not interrupt it.
 	from uint64
+	// loaded says the step knows its from. An event handed over while
+	// the migration loads is kept in latest and weighed once it has
+	// loaded: the load may well hold it already (a finish cut short by
+	// the very event that ended the migration ran twice).
+	loaded bool
+	latest uint64
 }
 
 // interrupt ends the running step, so the runner reloads the migration,
@@ -121,7 +127,26 @@ type runner struct {
 func (r *runner) interrupt(seq uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cancel != nil && seq > r.from {
+	r.latest = max(r.latest, seq)
+	if r.cancel != nil && r.loaded && seq > r.from {
+		r.cancel()
+	}
+}
+
+// begin starts a step's load with its cancel.
+func (r *runner) begin(cancel context.CancelFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cancel, r.loaded = cancel, false
+}
+
+// loadedAt records the version the step loaded and ends it at once if
+// an event came during the load that the version does not hold.
+func (r *runner) loadedAt(seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.from, r.loaded = seq, true
+	if r.latest > seq && r.cancel != nil {
 		r.cancel()
 	}
 }
@@ -207,14 +232,10 @@ func (s *Saga) run(ctx context.Context, r *runner) {
 	attempts, lastSeq := 0, uint64(0)
 	for ctx.Err() == nil {
 		stepCtx, cancel := context.WithCancel(ctx)
-		r.mu.Lock()
-		r.cancel = cancel
-		r.mu.Unlock()
+		r.begin(cancel)
 		m, err := s.svc.Migration(stepCtx, r.id)
 		if err == nil {
-			r.mu.Lock()
-			r.from = m.Seq()
-			r.mu.Unlock()
+			r.loadedAt(m.Seq())
 		}
 		if err == nil && domain.IsTerminal(m.State) {
 			if err = s.finish(stepCtx, m); err == nil {
