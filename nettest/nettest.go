@@ -1,11 +1,13 @@
 // Package nettest gives tests a TCP relay that can hang, as a server
 // whose process stopped or whose network drops its packets does: its
-// connections stay open and carry nothing more.
+// connections stay open and carry nothing more. It can also go down and
+// come back, as a server that is killed and restarted does.
 package nettest
 
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -14,6 +16,7 @@ type Relay struct {
 	ln   net.Listener
 	hung chan struct{}
 	once sync.Once
+	down atomic.Bool
 
 	mu    sync.Mutex
 	conns []net.Conn
@@ -38,11 +41,29 @@ func (r *Relay) Addr() string { return r.ln.Addr().String() }
 // Hang stops the relay passing anything on, its connections left open.
 func (r *Relay) Hang() { r.once.Do(func() { close(r.hung) }) }
 
+// Down closes every connection and turns new ones away until Up.
+func (r *Relay) Down() {
+	r.down.Store(true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
+}
+
+// Up relays new connections again.
+func (r *Relay) Up() { r.down.Store(false) }
+
 func (r *Relay) accept(to string) {
 	for {
 		c, err := r.ln.Accept()
 		if err != nil {
 			return
+		}
+		if r.down.Load() {
+			c.Close()
+			continue
 		}
 		s, err := net.Dial("tcp", to)
 		if err != nil {

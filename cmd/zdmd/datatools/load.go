@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/retry"
 )
 
 // Target names a collection.
@@ -90,7 +93,7 @@ func Load(ctx context.Context, c *milvus.Conn, cfg LoadConfig, journal io.Writer
 	}
 	var targets []loadTarget
 	for _, t := range cfg.Targets {
-		col, err := c.Structure(ctx, t.Database, t.Collection)
+		col, err := structure(ctx, c, t)
 		if err != nil {
 			return LoadStats{}, err
 		}
@@ -117,6 +120,29 @@ func Load(ctx context.Context, c *milvus.Conn, cfg LoadConfig, journal io.Writer
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.stats, nil
+}
+
+// structureWait bounds how long a load waits for an endpoint that does
+// not answer its first reads.
+const structureWait = 30 * time.Second
+
+// structure reads a target's schema. An endpoint that is restarting (a
+// zdmd killed behind a load balancer) answers UNAVAILABLE for a moment;
+// the load waits that out, as it does for its writes, instead of ending
+// before it began. Any other answer (no such collection) is final.
+func structure(ctx context.Context, c *milvus.Conn, t CollectionName) (*milvus.Collection, error) {
+	ctx, cancel := context.WithTimeout(ctx, structureWait)
+	defer cancel()
+	var col *milvus.Collection
+	err := retry.Policy{First: 100 * time.Millisecond, Max: 2 * time.Second}.Do(ctx, func(int) error {
+		var err error
+		col, err = c.Structure(ctx, t.Database, t.Collection)
+		if err != nil && status.Code(err) != codes.Unavailable {
+			return retry.Stop(err)
+		}
+		return err
+	})
+	return col, err
 }
 
 type loader struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/zdm-io/zdm/cmd/zdmd/datatools"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
+	"github.com/zdm-io/zdm/nettest"
 )
 
 func TestSeedGivesExactlyTheRequestedShape(t *testing.T) {
@@ -162,5 +163,28 @@ func TestLoadThenCheckFindsEveryWriteAndCatchesFaults(t *testing.T) {
 	}
 	if rep.Missing != 1 || rep.Duplicated != 1 || rep.Stale != 1 || rep.Resurrected != 1 || rep.OK() {
 		t.Fatalf("planted one missing, one duplicated, one stale and one deleted-but-present key, check says: %s %v", rep, rep.Examples)
+	}
+}
+
+// A load started while its endpoint restarts (a zdmd killed behind a load
+// balancer) used to end at once on its first read of a schema; it waits
+// for the endpoint as it does for its writes.
+func TestALoadWaitsForAnEndpointThatIsRestarting(t *testing.T) {
+	bed := milvustest.Require(t)
+	milvustest.Reset(t, bed.Source)
+	milvustest.Seed(t, milvustest.Dial(t, bed.Source), datatools.Shape{Databases: 1, Collections: 1, Rows: 10, Dim: 8, PKType: "int64",
+		Index: "FLAT", Load: true, Shards: 1, Prefix: "restart_"})
+	relay := nettest.NewRelay(t, bed.Source)
+	c := milvustest.Dial(t, relay.Addr())
+	relay.Down()
+	time.AfterFunc(time.Second, relay.Up)
+	var journal bytes.Buffer
+	st, err := datatools.Load(context.Background(), c, datatools.LoadConfig{Targets: []datatools.CollectionName{{"restart_db0", "restart_c0"}},
+		Rate: 20, Mix: datatools.Mix{Insert: 1}, Batch: 2, Workers: 1, Seed: 1, Duration: 3 * time.Second}, &journal)
+	if err != nil {
+		t.Fatalf("a load through an endpoint down for a second: %v", err)
+	}
+	if st.Acknowledged == 0 {
+		t.Fatalf("no write acknowledged once the endpoint was back: %+v", st)
 	}
 }
