@@ -9,6 +9,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 
+	"github.com/zdm-io/zdm/dataplane/livesync"
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/milvus/milvustest"
 	"github.com/zdm-io/zdm/dataplane/verify"
@@ -28,35 +29,12 @@ func TestRowsTheSourceRemovedAfterTheirTimeToLiveDoNotRefuseTheSwitch(t *testing
 	src, dst, _ := seededAlike(t, "ttl_", 9)
 	seeded := time.Now()
 	const db, coll = "ttl_db0", "ttl_c0"
-	ttl := func(c *milvus.Conn, seconds string) {
-		t.Helper()
-		r, err := c.Svc.AlterCollection(c.In(ctx, db), &milvuspb.AlterCollectionRequest{DbName: db, CollectionName: coll,
-			Properties: []*commonpb.KeyValuePair{{Key: milvus.TTLProperty, Value: seconds}}})
-		if err := milvus.Check("alter "+coll, r, err); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ttl := func(c *milvus.Conn, seconds string) { t.Helper(); setTTL(t, c, db, coll, seconds) }
 	// The target got its rows later than the source did: its time to live
 	// ends later. Here it does not end during the test.
 	ttl(src, "4")
 	ttl(dst, "3600")
-	if err := src.FlushAndWait(ctx, db, coll); err != nil { // compactions take sealed segments
-		t.Fatal(err)
-	}
-	time.Sleep(time.Until(seeded.Add(6 * time.Second)))
-	milvustest.Compact(t, src, db, coll)
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) {
-		n, err := src.CountWhere(ctx, db, coll, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the source still holds %d rows a minute after its compaction, want none", n)
-		}
-	}
+	expireAll(t, src, db, coll, seeded.Add(6*time.Second))
 
 	pre, err := verify.QuickCheckWith(ctx, src, dst, verify.QuickOptions{Keep: true})
 	if err != nil {
@@ -87,5 +65,83 @@ func TestRowsTheSourceRemovedAfterTheirTimeToLiveDoNotRefuseTheSwitch(t *testing
 	rep, err = verify.QuickCheckWith(ctx, src, dst, verify.QuickOptions{Keep: true})
 	if err != nil || rep.Equal || rep.Collections[0].ExpiredOnSource != 0 || rep.Collections[0].Extra == 0 {
 		t.Fatalf("rows only on the target, no time to live: %v, equal %v: %s", err, rep.Equal, rep.Summary())
+	}
+
+	// The switch deletes them from the target once the check made while
+	// writes are held found the clusters equal: the application that
+	// moves there finds what the source held, not rows it had seen expire.
+	ttl(src, "4")
+	rep, err = verify.QuickCheckWith(ctx, src, dst, held("5001"))
+	if err != nil || !rep.Equal {
+		t.Fatalf("the check while writes are held, again: %v, equal %v", err, rep.Equal)
+	}
+	removed, err := verify.RemoveExpired(ctx, dst, rep)
+	if err != nil || removed != 3000 || !strings.Contains(rep.Summary(), "the switch deleted them from the target") {
+		t.Fatalf("removing the rows the source removed: %d, %v: %s", removed, err, rep.Summary())
+	}
+	if n, err := dst.CountWhere(ctx, db, coll, ""); err != nil || n != 0 {
+		t.Fatalf("the target holds %d rows after the removal, want none as on the source (%v)", n, err)
+	}
+	after, err := verify.QuickCheckWith(ctx, src, dst, verify.QuickOptions{Keep: true})
+	if err != nil || !after.Equal || after.Collections[0].ExpiredOnSource != 0 {
+		t.Fatalf("after the removal: %v, equal %v: %s", err, after.Equal, after.Summary())
+	}
+}
+
+// setTTL sets a collection's time to live.
+func setTTL(t *testing.T, c *milvus.Conn, db, coll, seconds string) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := c.Svc.AlterCollection(c.In(ctx, db), &milvuspb.AlterCollectionRequest{DbName: db, CollectionName: coll,
+		Properties: []*commonpb.KeyValuePair{{Key: milvus.TTLProperty, Value: seconds}}})
+	if err := milvus.Check("alter "+coll, r, err); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expireAll waits until after, when every row of the collection is past
+// its time to live, compacts it and waits for the compaction to remove
+// them all.
+func expireAll(t *testing.T, c *milvus.Conn, db, coll string, after time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.FlushAndWait(ctx, db, coll); err != nil { // compactions take sealed segments
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(after))
+	milvustest.Compact(t, c, db, coll)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		n, err := c.CountWhere(ctx, db, coll, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/%s still holds %d rows a minute after its compaction, want none", db, coll, n)
+		}
+	}
+}
+
+// A switch leaves on the target none of the rows the source removed after
+// their time to live: the application that moves there would otherwise
+// find rows it had seen expire, until the target's own compaction (here,
+// without a time to live on the target, never).
+func TestTheSwitchDeletesFromTheTargetTheRowsTheSourceRemovedAfterTheirTimeToLive(t *testing.T) {
+	ctx := context.Background()
+	b := newSwitchBed(t, "expire_", livesync.Config{})
+	setTTL(t, b.src, b.db, b.coll, "2")
+	expireAll(t, b.src, b.db, b.coll, time.Now().Add(3*time.Second))
+	_, check := b.switchedEqual(t)
+	held := heldReport(t, check.Report)
+	if held.ExpiredOnSource != 100 || !held.ExpiredRemoved {
+		t.Fatalf("the switch's check: %s", check.Report)
+	}
+	if n, err := b.dst.CountWhere(ctx, b.db, b.coll, ""); err != nil || n != 0 {
+		t.Fatalf("the target holds %d rows after the switch, want none as on the source (%v)", n, err)
+	}
+	if err := b.syncer.Disarm(ctx, b.m); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zdm-io/zdm/dataplane/capture"
 	"github.com/zdm-io/zdm/dataplane/milvus"
+	"github.com/zdm-io/zdm/dataplane/verify"
 
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/retry"
@@ -294,6 +295,9 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		return domain.SwitchedOver{}, none, nil, tooLong(err)
 	}
 	rep, repairMS, err := repairAndCheck(held, r, kept, again, pre, fence0, described)
+	if err == nil && rep.Equal {
+		_, err = verify.RemoveExpired(held, r.target, rep)
+	}
 	if err != nil {
 		return domain.SwitchedOver{}, none, nil, tooLong(err)
 	}

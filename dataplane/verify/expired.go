@@ -1,9 +1,12 @@
 package verify
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/zdm-io/zdm/dataplane/milvus"
 )
 
 // expiredOnSource says whether every difference the walk found in cr is
@@ -29,19 +32,56 @@ func expiredOnSource(cr *CollectionReport, written []string) bool {
 	return true
 }
 
+// RemoveExpired deletes from the target the rows that rep, a check found
+// equal while writes are held, counts as removed from the source after
+// their time to live. Left there, the application that moves to the
+// target would find them until the target's own compaction, up to a time
+// to live later; removed, the target holds what the source held at the
+// switch. None of those keys is on the source, and none was written
+// through the proxy since the check before (expiredOnSource), so no write
+// of the application is undone. It returns how many rows it deleted.
+func RemoveExpired(ctx context.Context, target *milvus.Conn, rep *Report) (int, error) {
+	removed := 0
+	for i := range rep.Collections {
+		c := &rep.Collections[i]
+		if c.ExpiredOnSource == 0 || len(c.OnlyOnTarget) != c.ExpiredOnSource {
+			continue
+		}
+		col, err := target.Structure(ctx, c.Database, c.Collection)
+		if err != nil {
+			return removed, err
+		}
+		for chunk := range slices.Chunk(c.OnlyOnTarget, heldChunk) {
+			if _, err := target.Delete(ctx, c.Database, c.Collection, "", keysExpr(col.PrimaryField(), chunk)); err != nil {
+				return removed, fmt.Errorf("remove the rows of %s/%s the source removed after their time to live: %w", c.Database, c.Collection, err)
+			}
+		}
+		c.ExpiredRemoved = true
+		removed += c.ExpiredOnSource
+	}
+	return removed, nil
+}
+
 // expiredNote says which collections hold rows on the target alone that
 // the source's compaction removed after their time to live ("" if none).
 func (r *Report) expiredNote() string {
 	var in []string
-	rows := 0
+	rows, removed := 0, 0
 	for _, c := range r.Collections {
 		if c.ExpiredOnSource > 0 {
 			in = append(in, fmt.Sprintf("%s/%s (%d)", c.Database, c.Collection, c.ExpiredOnSource))
 			rows += c.ExpiredOnSource
+			if c.ExpiredRemoved {
+				removed += c.ExpiredOnSource
+			}
 		}
 	}
-	if rows == 0 {
+	switch {
+	case rows == 0:
 		return ""
+	case removed == rows:
+		return fmt.Sprintf("the target held %d rows the source removed after their time to live (collection.ttl.seconds), in %s: "+
+			"the switch deleted them from the target", rows, strings.Join(in, ", "))
 	}
 	return fmt.Sprintf("the target holds %d rows the source removed after their time to live (collection.ttl.seconds), in %s: "+
 		"the target counts it from when it got them, and removes them at its own compaction", rows, strings.Join(in, ", "))

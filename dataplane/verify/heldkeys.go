@@ -171,7 +171,7 @@ func settleHeld(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSch
 	}
 	slices.Sort(keys)
 	var srcRows, dstRows int64
-	expiredN := 0
+	var gone []string
 	for chunk := range slices.Chunk(keys, heldChunk) {
 		expr := keysExpr(pk, chunk)
 		var sn, dn int64
@@ -184,19 +184,19 @@ func settleHeld(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSch
 		}
 		// Both key lists are sorted: the target's keys its source removed
 		// after their time to live are left out of the comparison.
-		alone := 0
+		var alone []string
 		dk = slices.DeleteFunc(dk, func(k string) bool {
 			_, on := slices.BinarySearch(sk, k)
 			if !on && expired[k] {
-				alone++
+				alone = append(alone, k)
 				return true
 			}
 			return false
 		})
-		if !slices.Equal(sk, dk) || dn != int64(len(dk)+alone) {
+		if !slices.Equal(sk, dk) || dn != int64(len(dk)+len(alone)) {
 			return false, nil // a key differs, or is twice on the target: named by the walk
 		}
-		expiredN += alone
+		gone = append(gone, alone...)
 		srcRows, dstRows = srcRows+sn, dstRows+dn
 		cr.SourceDuplicates += sn - int64(len(sk))
 	}
@@ -204,7 +204,7 @@ func settleHeld(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSch
 		cr.SourceDuplicates = 0
 		return false, nil // rows the keys read do not account for
 	}
-	cr.ExpiredOnSource = expiredN
+	cr.ExpiredOnSource, cr.OnlyOnTarget = len(gone), gone
 	cr.HeldKeysRead = len(keys)
 	cr.Equal = true
 	return true, nil

@@ -68,6 +68,9 @@ type CollectionReport struct {
 	// reason (expiredOnSource), which are no difference.
 	Expires         bool `json:"-"`
 	ExpiredOnSource int  `json:"expired_on_source,omitempty"`
+	// ExpiredRemoved says that the switch deleted those rows from the
+	// target (RemoveExpired).
+	ExpiredRemoved bool `json:"expired_removed,omitempty"`
 	// ledger is what a check before the hold found walking the keys.
 	ledger *keyLedger
 }
