@@ -135,8 +135,13 @@ func TestTheSwitchDeletesFromTheTargetTheRowsTheSourceRemovedAfterTheirTimeToLiv
 	expireAll(t, b.src, b.db, b.coll, time.Now().Add(3*time.Second))
 	_, check := b.switchedEqual(t)
 	held := heldReport(t, check.Report)
-	if held.ExpiredOnSource != 100 || !held.ExpiredRemoved {
+	if held.ExpiredOnSource != 100 || !held.ExpiredRemoved || len(held.Mismatches) == 0 {
 		t.Fatalf("the switch's check: %s", check.Report)
+	}
+	for _, m := range held.Mismatches {
+		if !strings.HasSuffix(m, "only on the target, removed from the source after its time to live") {
+			t.Fatalf("the switch's check names %q, not as a row the source removed: %s", m, check.Report)
+		}
 	}
 	if n, err := b.dst.CountWhere(ctx, b.db, b.coll, ""); err != nil || n != 0 {
 		t.Fatalf("the target holds %d rows after the switch, want none as on the source (%v)", n, err)

@@ -29,6 +29,13 @@ func expiredOnSource(cr *CollectionReport, written []string) bool {
 		return false
 	}
 	cr.ExpiredOnSource, cr.Extra = cr.Extra, 0
+	// The keys the report names are no mismatch either: say why they are
+	// on the target alone.
+	for i, m := range cr.Mismatches {
+		if k, ok := strings.CutSuffix(m, onlyOnTarget); ok && alone[k] {
+			cr.Mismatches[i] = k + onlyOnTarget + ", removed from the source after its time to live"
+		}
+	}
 	return true
 }
 

@@ -24,6 +24,9 @@ import (
 // held reads one by one.
 const onlyTargetMax = heldKeysMax
 
+// onlyOnTarget ends the mismatch named for a key the target alone holds.
+const onlyOnTarget = " only on the target"
+
 // keyDiff is what a walk of both sides' keys found.
 type keyDiff struct {
 	srcKeys, dstKeys int64 // distinct keys
@@ -160,7 +163,7 @@ func walkKeys[K cmp.Ordered](src, dst func() ([]K, error), text func(K) string, 
 		case len(a) == 0 || b[0] < a[0]:
 			d.dstKeys++
 			d.extra++
-			name(b[0], " only on the target")
+			name(b[0], onlyOnTarget)
 			if len(d.onlyTarget) < onlyTargetMax {
 				d.onlyTarget = append(d.onlyTarget, text(b[0]))
 			}
