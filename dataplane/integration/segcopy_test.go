@@ -177,8 +177,9 @@ func (e storageEndpoints) Endpoint(_ context.Context, id string) (milvus.Endpoin
 
 // A segment copy records each segment staged and each partition imported;
 // a zdmd killed after an import finished but before it was recorded
-// imports nothing twice when the copy resumes, and a collection the
-// segment copy does not take is copied by rows.
+// imports nothing twice when the copy resumes, a collection with autoID
+// keys keeps them, and a collection the segment copy does not take (a
+// partition key) is copied by rows.
 func TestASegmentCopyResumesWithoutImportingTwice(t *testing.T) {
 	bed := milvustest.Empty(t)
 	ctx := context.Background()
@@ -187,6 +188,7 @@ func TestASegmentCopyResumesWithoutImportingTwice(t *testing.T) {
 		Index: "FLAT", Load: true, Shards: 1, Prefix: "segr_"})
 	milvustest.Seed(t, src, datatools.Shape{Databases: 1, Collections: 1, Rows: 500, Dim: 8, PKType: "int64", AutoID: true,
 		Index: "FLAT", Load: true, Shards: 1, Prefix: "sega_"})
+	partitionKeyed(t, src, "segk_db0", "segk_c0", 300)
 	if err := src.FlushAndWait(ctx, "segr_db0", "segr_c0"); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +201,7 @@ func TestASegmentCopyResumesWithoutImportingTwice(t *testing.T) {
 	if err := json.Unmarshal(m.Preflight, &pf); err != nil {
 		t.Fatal(err)
 	}
-	if pf.CopyMode != domain.CopyModeSegments || len(pf.ByRows) != 1 || !strings.HasPrefix(pf.ByRows[0], "sega_db0/sega_c0: autoID") {
+	if pf.CopyMode != domain.CopyModeSegments || len(pf.ByRows) != 1 || !strings.HasPrefix(pf.ByRows[0], "segk_db0/segk_c0: a partition key") {
 		t.Fatalf("preflight: mode %q (%s), by rows %v", pf.CopyMode, pf.CopyModeReason, pf.ByRows)
 	}
 	var mu sync.Mutex
@@ -228,16 +230,16 @@ func TestASegmentCopyResumesWithoutImportingTwice(t *testing.T) {
 		if !p.Done {
 			t.Fatalf("%s/%s not done: %+v", p.Database, p.Collection, p)
 		}
-		segmented := strings.HasPrefix(p.Collection, "segr_")
+		segmented := !strings.HasPrefix(p.Collection, "segk_")
 		if hasSegments := len(p.Planned) > 0 && strings.HasPrefix(p.Planned[0], "segment/"); hasSegments != segmented {
 			t.Fatalf("%s: planned %v", p.Collection, p.Planned)
 		}
 	}
 	for _, k := range []struct {
-		coll string
-		want int64
-	}{{"segr_c0", 3950}, {"segr_c1", 4000}} {
-		if n, err := dst.CountWhere(ctx, "segr_db0", k.coll, ""); err != nil || n != k.want {
+		db, coll string
+		want     int64
+	}{{"segr_db0", "segr_c0", 3950}, {"segr_db0", "segr_c1", 4000}, {"sega_db0", "sega_c0", 500}, {"segk_db0", "segk_c0", 300}} {
+		if n, err := dst.CountWhere(ctx, k.db, k.coll, ""); err != nil || n != k.want {
 			t.Fatalf("%s on the target: %d rows (%v), want %d: an import ran twice, or missed rows", k.coll, n, err, k.want)
 		}
 	}
@@ -247,5 +249,35 @@ func TestASegmentCopyResumesWithoutImportingTwice(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(bed.DataDir("target"), "zdm-import", m.ID)); !os.IsNotExist(err) {
 		t.Fatalf("the staged segments were left on the target's storage: %v", err)
+	}
+}
+
+// partitionKeyed makes db/coll with a partition key ("n", over four
+// partitions), indexed and loaded, holding rows rows.
+func partitionKeyed(t *testing.T, c *milvus.Conn, db, coll string, rows int) {
+	t.Helper()
+	ctx := context.Background()
+	shape := datatools.Shape{Dim: 8, PKType: "int64"}
+	schema := shape.Schema(coll)
+	schema.Fields[1].IsPartitionKey = true
+	if err := c.CreateDatabase(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateCollection(ctx, db, schema, milvus.CollectionSettings{Shards: 1, Partitions: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateIndex(ctx, db, coll, milvus.Index{Name: "v_idx", Field: "v", Params: map[string]string{"index_type": "FLAT", "metric_type": "L2", "params": "{}"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Load(ctx, db, coll); err != nil {
+		t.Fatal(err)
+	}
+	keys := milvus.Keys{}
+	for i := range rows {
+		keys.Ints = append(keys.Ints, int64(i))
+	}
+	gen := milvus.RowGen{Schema: schema, Rand: milvustest.NewRand()}
+	if _, err := c.Insert(ctx, db, coll, "", gen.Columns(rows, keys, func(i int) int64 { return int64(i) }), rows); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -43,11 +43,11 @@ func copyMode(asked string, srcStorage, dstStorage bool, srcProbe, srcVersion, d
 
 // segmentFallback says why a collection is copied by rows in a segment
 // copy ("" for none): shapes the import of binlogs was not proven with.
+// AutoID keys are: the binlogs carry the keys the source gave, and the
+// import writes them into the target's key field, made without autoID
+// (options.auto_id: preserve_keys) as for the row copy.
 func segmentFallback(col *milvus.Collection) string {
-	switch {
-	case col.PrimaryField().GetAutoID():
-		return "autoID keys (a target field without autoID has not been proven with imported binlogs)"
-	case hasPartitionKey(col):
+	if hasPartitionKey(col) {
 		return "a partition key (the target names its partitions itself)"
 	}
 	return ""
