@@ -72,8 +72,12 @@ type Preflight struct {
 	Unloaded      []string          `json:"loaded_for_copy,omitempty"`
 	Refusals      []string          `json:"refusals,omitempty"`
 	// CopyMode is how the copy moves rows (domain.CopyModeSegments or
-	// domain.CopyModeRows), for the reason given; ByRows names the
-	// collections a segment copy moves by rows, and why.
+	// domain.CopyModeRows), for the reason given. ByRows names the
+	// collections a segment copy moves by rows, and why: earlier builds
+	// copied those with autoID keys or a partition key so, before their
+	// import was shown to give the same rows (segcopy_test.go). A copy
+	// planned by one keeps to its plan, so that no collection is copied
+	// both ways; this build plans none.
 	CopyMode       string   `json:"copy_mode"`
 	CopyModeReason string   `json:"copy_mode_reason"`
 	ByRows         []string `json:"copied_by_rows,omitempty"`
@@ -132,9 +136,6 @@ func (c *Copier) Plan(ctx context.Context, m *domain.Migration) (domain.CopyStar
 		pf.Refusals = append(pf.Refusals, milvus.Uncopiable(col)...)
 		if pk := col.PrimaryField(); pk.GetAutoID() {
 			pf.AutoID = append(pf.AutoID, col.Key())
-		}
-		if why := segmentFallback(col); why != "" && mode == domain.CopyModeSegments {
-			pf.ByRows = append(pf.ByRows, col.Key()+": "+why)
 		}
 	}
 	// Each collection's ranges are cut by the copy when it reaches it (a

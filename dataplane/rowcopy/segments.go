@@ -41,18 +41,6 @@ func copyMode(asked string, srcStorage, dstStorage bool, srcProbe, srcVersion, d
 	return domain.CopyModeRows, whyNot, ""
 }
 
-// segmentFallback says why a collection is copied by rows in a segment
-// copy ("" for none): shapes the import of binlogs was not proven with.
-// AutoID keys are: the binlogs carry the keys the source gave, and the
-// import writes them into the target's key field, made without autoID
-// (options.auto_id: preserve_keys) as for the row copy.
-func segmentFallback(col *milvus.Collection) string {
-	if hasPartitionKey(col) {
-		return "a partition key (the target names its partitions itself)"
-	}
-	return ""
-}
-
 // step is one checkpoint of a segment copy's plan (see domain.SegmentStep).
 type step struct {
 	kind       string
