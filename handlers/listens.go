@@ -28,12 +28,11 @@ func (s *Service) freeListen(listen, except, org string) error {
 	return &domain.ListenTakenError{Listen: listen, Holder: id}
 }
 
-// EndpointIndex knows which registered clusters are in a migration.
+// EndpointIndex knows which registered clusters are one Milvus.
 type EndpointIndex interface {
-	// EndpointHolder returns a cluster other than except with the Milvus
-	// endpoint endpoint that a running migration holds (its source or
-	// its target), and that migration; "" if none.
-	EndpointHolder(endpoint, except string) (id, migrationID string)
+	// EndpointTwins returns the clusters other than except registered
+	// with the Milvus endpoint endpoint, deleted ones left out.
+	EndpointTwins(endpoint, except string) []string
 }
 
 // ClusterIndex knows the registered clusters' proxy addresses and

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -81,10 +82,8 @@ func (s *Service) StartMigration(ctx context.Context, p domain.Principal, comman
 	if _, err := src.LockFor("probe"); err != nil {
 		return nil, err
 	}
-	if s.endpoints != nil {
-		if other, mid := s.endpoints.EndpointHolder(src.Endpoint, src.ID); other != "" {
-			return nil, &domain.BusyError{ClusterID: src.ID, MigrationID: mid, SameEndpointAs: other}
-		}
+	if err := s.twinsFree(ctx, src); err != nil {
+		return nil, err
 	}
 	cmd := domain.RequestMigration{
 		ID: id, Actor: p.User, Target: r.Target, Options: r.Options,
@@ -144,4 +143,28 @@ func (s *Service) LockSource(ctx context.Context, id string) (*domain.Migration,
 		return nil, err
 	}
 	return m, s.unlockSource(ctx, m, "/unlock-source-late", false)
+}
+
+// twinsFree refuses src when the same Milvus, registered under another ID,
+// is the source or the target of a running migration. Each twin's lock is
+// read from its events: the registry's view, which names the twins, may
+// not yet hold a lock taken a moment ago (a start sent right after
+// another's answer passed it, and one Milvus was migrated twice).
+func (s *Service) twinsFree(ctx context.Context, src *domain.Cluster) error {
+	if s.endpoints == nil {
+		return nil
+	}
+	for _, id := range s.endpoints.EndpointTwins(src.Endpoint, src.ID) {
+		twin, err := s.clusters.Get(ctx, id)
+		if errors.Is(err, domain.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if mid := cmp.Or(twin.LockedBy, twin.ClaimedBy); mid != "" && !twin.Deleted {
+			return &domain.BusyError{ClusterID: src.ID, MigrationID: mid, SameEndpointAs: id}
+		}
+	}
+	return nil
 }

@@ -10,8 +10,7 @@ import (
 )
 
 // clusterIndex tells the API which cluster has a proxy address, and
-// which registration of a Milvus endpoint is in a running migration, from
-// the clusters' projection. Two registrations sent to two zdmd at once
+// which registrations are of one Milvus, from the clusters' projection. Two registrations sent to two zdmd at once
 // may both pass it; proxyClaims then gives the address to one of them.
 type clusterIndex struct{ m *Main }
 
@@ -24,8 +23,14 @@ func (l clusterIndex) ListenHolder(listen, except string) (id, org string) {
 	return "", ""
 }
 
-func (e clusterIndex) EndpointHolder(endpoint, except string) (id, migrationID string) {
-	return endpointHolder(e.m.clusters.List(), endpoint, except)
+func (e clusterIndex) EndpointTwins(endpoint, except string) []string {
+	var ids []string
+	for _, v := range e.m.clusters.List() {
+		if !v.Deleted && v.ID != except && sameMilvus(v.Endpoint, endpoint) {
+			ids = append(ids, v.ID)
+		}
+	}
+	return ids
 }
 
 // endpointHolder returns the cluster of views other than except with the
