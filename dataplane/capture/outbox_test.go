@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/zdm-io/zdm/domain"
 	"github.com/zdm-io/zdm/eventstore"
@@ -15,6 +16,9 @@ import (
 func TestAnOutcomeRidesWithTheNextWritesEntry(t *testing.T) {
 	ctx := context.Background()
 	c, _ := armedCapture(t)
+	// The second write must come while the first outcome lingers: 10 ms
+	// was not always enough between two calls of a test under CI's load.
+	c.linger = time.Second
 	journal := c.journal.(*eventstore.Journal)
 	one := begin(t, c, 1)
 	if err := c.after(ctx, one, upsertOf(t, 1), answered()); err != nil {
