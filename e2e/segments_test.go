@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,35 +79,4 @@ func TestSegmentCopyMigrationWithWritesAndAKill(t *testing.T) {
 		t.Fatalf("stop-sync: %d", code)
 	}
 	p.WaitFor(t, id, 2*time.Minute, func(m st.Migration) bool { return m.State == "switched_over" })
-}
-
-// Every type and shape of the every-type data set, autoID keys and a
-// partition key among them, copied by segments: the binlogs the target
-// imports give what the source holds, field by field, as zdm's
-// verification and pymilvus read both.
-func TestEveryTypeIsCopiedBySegments(t *testing.T) {
-	e := newEnv(t, "")
-	script := filepath.Join(e.bed.Root, "dataplane", "milvus", "milvustest", "testdata", "every_type.py")
-	e.bed.RunPython(t, script, "seed", e.bed.Source, "500")
-	p := e.serve(t)
-	src, dst := e.register(t, p, map[string]any{"proxy_listen": proxyAddr, "storage_path": e.bed.DataDir("source")})
-	if code := p.Call(t, "PATCH", "/v1/clusters/"+dst, map[string]any{"storage_path": e.bed.DataDir("target")}, nil); code != 200 {
-		t.Fatalf("PATCH the target's storage_path: %d", code)
-	}
-	id := start(t, p, src, map[string]any{"copy_mode": "segments"})
-	p.WaitFor(t, id, waitTimeout(), func(m st.Migration) bool { return m.State == "syncing" })
-	var view struct {
-		Preflight struct {
-			Mode   string   `json:"copy_mode"`
-			ByRows []string `json:"copied_by_rows"`
-		} `json:"preflight"`
-	}
-	p.Call(t, "GET", "/v1/migrations/"+id, nil, &view)
-	if view.Preflight.Mode != "segments" || len(view.Preflight.ByRows) != 0 {
-		t.Fatalf("the preflight: %+v", view.Preflight)
-	}
-	verifyUntilEqual(t, e, verify.Options{SampleEvery: 1})
-	if src, dst := pythonOut(t, e, script, "dump", e.bed.Source), pythonOut(t, e, script, "dump", e.bed.Target); !bytes.Equal(src, dst) {
-		t.Fatal("pymilvus reads the two clusters differently after a copy by segments")
-	}
 }
