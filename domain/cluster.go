@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 )
@@ -125,6 +126,10 @@ type Cluster struct {
 	UpdatedAt   time.Time
 	Version     uint64
 }
+
+// HeldBy is the migration that holds the cluster, as its source or its
+// target ("" if none).
+func (c *Cluster) HeldBy() string { return cmp.Or(c.LockedBy, c.ClaimedBy) }
 
 // Status is the registry status of the cluster.
 func (c *Cluster) Status() string {

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -162,7 +161,7 @@ func (s *Service) twinsFree(ctx context.Context, src *domain.Cluster) error {
 		if err != nil {
 			return err
 		}
-		if mid := cmp.Or(twin.LockedBy, twin.ClaimedBy); mid != "" && !twin.Deleted {
+		if mid := twin.HeldBy(); mid != "" && !twin.Deleted {
 			return &domain.BusyError{ClusterID: src.ID, MigrationID: mid, SameEndpointAs: id}
 		}
 	}

@@ -44,9 +44,6 @@ func (v *ClusterView) apply(r domain.Record) {
 	v.Status, v.Spare, v.ProxyListen, v.Provisioner = c.Status(), c.Spare, c.ProxyListen, c.Provisioner
 	v.HasCredentials, v.Deleted, v.StoragePath, v.StorageS3 = c.HasCredentials, c.Deleted, c.StoragePath, c.StorageS3
 	v.TLS, v.ProxyTLS = c.TLS, c.ProxyTLS
-	v.MigrationID = c.LockedBy
-	if v.MigrationID == "" {
-		v.MigrationID = c.ClaimedBy
-	}
+	v.MigrationID = c.HeldBy()
 	v.CreatedAt, v.UpdatedAt, v.Seq = c.CreatedAt, c.UpdatedAt, r.Seq
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // clusterIndex tells the API which cluster has a proxy address, and
-// which registrations are of one Milvus, from the clusters' projection. Two registrations sent to two zdmd at once
-// may both pass it; proxyClaims then gives the address to one of them.
+// which registrations are of one Milvus, from the clusters' projection.
+// Two registrations sent to two zdmd at once may both pass it;
+// proxyClaims then gives the address to one of them.
 type clusterIndex struct{ m *Main }
 
 func (l clusterIndex) ListenHolder(listen, except string) (id, org string) {
@@ -25,12 +26,18 @@ func (l clusterIndex) ListenHolder(listen, except string) (id, org string) {
 
 func (e clusterIndex) EndpointTwins(endpoint, except string) []string {
 	var ids []string
-	for _, v := range e.m.clusters.List() {
-		if !v.Deleted && v.ID != except && sameMilvus(v.Endpoint, endpoint) {
-			ids = append(ids, v.ID)
-		}
+	for _, v := range twinsOf(e.m.clusters.List(), endpoint, except) {
+		ids = append(ids, v.ID)
 	}
 	return ids
+}
+
+// twinsOf returns the views other than except, deleted ones left out,
+// registered with the Milvus endpoint endpoint (its host in any case).
+func twinsOf(views []*projections.ClusterView, endpoint, except string) []*projections.ClusterView {
+	return slices.DeleteFunc(slices.Clone(views), func(v *projections.ClusterView) bool {
+		return v.Deleted || v.ID == except || !sameMilvus(v.Endpoint, endpoint)
+	})
 }
 
 // endpointHolder returns the cluster of views other than except with the
@@ -38,8 +45,8 @@ func (e clusterIndex) EndpointTwins(endpoint, except string) []string {
 // migration holds, and that migration; "" if none. The same Milvus may be
 // registered more than once: this says when it is busy.
 func endpointHolder(views []*projections.ClusterView, endpoint, except string) (id, migrationID string) {
-	for _, v := range views {
-		if !v.Deleted && v.ID != except && v.MigrationID != "" && sameMilvus(v.Endpoint, endpoint) {
+	for _, v := range twinsOf(views, endpoint, except) {
+		if v.MigrationID != "" {
 			return v.ID, v.MigrationID
 		}
 	}
