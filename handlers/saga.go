@@ -109,14 +109,12 @@ type runner struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	// from is the version of the migration the running step started
-	// from: an event it already held does not interrupt it.
-	from uint64
-	// loaded says the step knows its from. An event handed over while
-	// the migration loads is kept in latest and weighed once it has
-	// loaded: the load may well hold it already (a finish cut short by
-	// the very event that ended the migration ran twice).
-	loaded bool
-	latest uint64
+	// from (0 while it loads): an event it already held does not
+	// interrupt it. An event handed over while the migration loads is kept
+	// in latest and weighed once it has loaded: the load may well hold it
+	// already (a finish cut short by the very event that ended the
+	// migration ran twice).
+	from, latest uint64
 }
 
 // interrupt ends the running step, so the runner reloads the migration,
@@ -128,7 +126,7 @@ func (r *runner) interrupt(seq uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.latest = max(r.latest, seq)
-	if r.cancel != nil && r.loaded && seq > r.from {
+	if r.cancel != nil && r.from != 0 && seq > r.from {
 		r.cancel()
 	}
 }
@@ -137,7 +135,7 @@ func (r *runner) interrupt(seq uint64) {
 func (r *runner) begin(cancel context.CancelFunc) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.cancel, r.loaded = cancel, false
+	r.cancel, r.from = cancel, 0
 }
 
 // loadedAt records the version the step loaded and ends it at once if
@@ -145,7 +143,7 @@ func (r *runner) begin(cancel context.CancelFunc) {
 func (r *runner) loadedAt(seq uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.from, r.loaded = seq, true
+	r.from = seq
 	if r.latest > seq && r.cancel != nil {
 		r.cancel()
 	}
