@@ -117,8 +117,13 @@ type Cluster struct {
 	ClusterRegistered
 	LockedBy  string
 	ClaimedBy string
-	Migrated  bool
-	Deleted   bool
+	// LockedSeq and ClaimedSeq are the events that set LockedBy and
+	// ClaimedBy: of two registrations of one Milvus held at once, the one
+	// held first keeps it (handlers' LockSource).
+	LockedSeq  uint64
+	ClaimedSeq uint64
+	Migrated   bool
+	Deleted    bool
 	// ProxyTLSSeq is the event that last set the proxy's TLS: a listener
 	// started before it has certificates that are no longer the cluster's.
 	ProxyTLSSeq uint64
@@ -130,6 +135,18 @@ type Cluster struct {
 // HeldBy is the migration that holds the cluster, as its source or its
 // target ("" if none).
 func (c *Cluster) HeldBy() string { return cmp.Or(c.LockedBy, c.ClaimedBy) }
+
+// HeldSince is the stream sequence of the event that made HeldBy's
+// migration hold the cluster (0 if none holds it).
+func (c *Cluster) HeldSince() uint64 {
+	switch {
+	case c.LockedBy != "":
+		return c.LockedSeq
+	case c.ClaimedBy != "":
+		return c.ClaimedSeq
+	}
+	return 0
+}
 
 // Status is the registry status of the cluster.
 func (c *Cluster) Status() string {
@@ -160,7 +177,7 @@ func (c *Cluster) Apply(r Record) error {
 	switch e := r.Event.(type) {
 	case ClusterRegistered:
 		c.ClusterRegistered, c.CreatedAt = e, r.At
-		c.ClaimedBy = e.MigrationID
+		c.ClaimedBy, c.ClaimedSeq = e.MigrationID, r.Seq
 		if e.ProxyTLS != "" {
 			c.ProxyTLSSeq = r.Seq
 		}
@@ -193,6 +210,9 @@ func (c *Cluster) Apply(r Record) error {
 			c.ProxyTLS, c.ProxyTLSSeq = *e.ProxyTLS, r.Seq
 		}
 	case ClusterLocked:
+		if c.LockedBy != e.MigrationID {
+			c.LockedSeq = r.Seq
+		}
 		c.LockedBy = e.MigrationID
 	case ClusterUnlocked:
 		if c.LockedBy == e.MigrationID {
@@ -200,6 +220,9 @@ func (c *Cluster) Apply(r Record) error {
 			c.Migrated = c.Migrated || e.Migrated
 		}
 	case ClusterClaimed:
+		if c.ClaimedBy != e.MigrationID {
+			c.ClaimedSeq = r.Seq
+		}
 		c.ClaimedBy, c.Spare = e.MigrationID, false
 	case ClusterActivated:
 		c.ClaimedBy = ""

@@ -221,6 +221,33 @@ func TestClusterLockAndDelete(t *testing.T) {
 	}
 }
 
+// HeldSince names the event that made the holder hold the cluster, the
+// order in which two holds of one Milvus are settled; a later event of
+// the same holder does not move it.
+func TestHeldSinceIsTheEventThatTookTheHold(t *testing.T) {
+	c := &Cluster{}
+	c.Apply(Record{Seq: 4, Event: ClusterRegistered{ID: "c1", Endpoint: "m:19530"}})
+	if c.HeldSince() != 0 {
+		t.Fatalf("a free cluster held since %d", c.HeldSince())
+	}
+	c.Apply(Record{Seq: 7, Event: ClusterLocked{MigrationID: "m1"}})
+	c.Apply(Record{Seq: 9, Event: ClusterUpdated{}})
+	c.Apply(Record{Seq: 11, Event: ClusterLocked{MigrationID: "m1"}})
+	if c.HeldBy() != "m1" || c.HeldSince() != 7 {
+		t.Fatalf("locked: held by %q since %d, want m1 since 7", c.HeldBy(), c.HeldSince())
+	}
+	c.Apply(Record{Seq: 12, Event: ClusterUnlocked{MigrationID: "m1"}})
+	c.Apply(Record{Seq: 13, Event: ClusterClaimed{MigrationID: "m2"}})
+	if c.HeldBy() != "m2" || c.HeldSince() != 13 {
+		t.Fatalf("claimed: held by %q since %d, want m2 since 13", c.HeldBy(), c.HeldSince())
+	}
+	t2 := &Cluster{}
+	t2.Apply(Record{Seq: 20, Event: ClusterRegistered{ID: "c2", MigrationID: "m3"}})
+	if t2.HeldBy() != "m3" || t2.HeldSince() != 20 {
+		t.Fatalf("registered as a target: held by %q since %d, want m3 since 20", t2.HeldBy(), t2.HeldSince())
+	}
+}
+
 func TestFoldRejectsInvalidHistory(t *testing.T) {
 	good := []Record{{Seq: 1, Event: sampleEvent(TypeMigrationRequested)}, {Seq: 2, Event: Locked{}}}
 	if m, err := Fold(good); err != nil || m.State != StateLocked {

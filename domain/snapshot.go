@@ -8,7 +8,7 @@ import (
 // SnapshotVersion names the shape of a folded aggregate. Raise it whenever
 // a change to an Apply would fold the same events differently: snapshots
 // of another version are ignored and the history is replayed in full.
-const SnapshotVersion = 2
+const SnapshotVersion = 3
 
 type snapshot[A any] struct {
 	Version   int `json:"version"`

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"context"
+
 	"github.com/zdm-io/zdm/domain"
 )
 
@@ -33,6 +35,10 @@ type EndpointIndex interface {
 	// EndpointTwins returns the clusters other than except registered
 	// with the Milvus endpoint endpoint, deleted ones left out.
 	EndpointTwins(endpoint, except string) []string
+	// SeenCluster waits until the index has taken in cluster id's events
+	// up to stream sequence seq, and with them every cluster event stored
+	// before it: the registrations made before a lock are then known.
+	SeenCluster(ctx context.Context, id string, seq uint64) error
 }
 
 // ClusterIndex knows the registered clusters' proxy addresses and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/zdm-io/zdm/domain"
 )
@@ -108,9 +109,12 @@ func (s *Service) LockSource(ctx context.Context, id string) (*domain.Migration,
 	if err != nil || m.State != domain.StateRequested {
 		return m, err
 	}
-	_, lockErr := s.clusters.Exec(ctx, m.Source.ID, id+"/lock-source", SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
+	src, lockErr := s.clusters.Exec(ctx, m.Source.ID, id+"/lock-source", SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
 		return c.LockFor(id)
 	})
+	if lockErr == nil {
+		lockErr = s.heldFirst(ctx, src)
+	}
 	var busy *domain.BusyError
 	switch {
 	case errors.As(lockErr, &busy):
@@ -119,6 +123,13 @@ func (s *Service) LockSource(ctx context.Context, id string) (*domain.Migration,
 		// too, not an error of its own.
 		if _, err := s.Record(ctx, id, id+"/failed", domain.Fail{Reason: ReasonSourceBusy, Detail: busy.Error()}); err != nil && !errors.Is(err, domain.ErrTerminal) {
 			return nil, err
+		}
+		if busy.SameEndpointAs != "" {
+			// The lock taken above, given back at once: the twin held
+			// first keeps the Milvus.
+			if err := s.unlockSource(ctx, m, "/unlock-source-twin", false); err != nil {
+				return nil, err
+			}
 		}
 		return m, lockErr
 	case errors.Is(lockErr, domain.ErrClusterDeleted):
@@ -150,6 +161,38 @@ func (s *Service) LockSource(ctx context.Context, id string) (*domain.Migration,
 // not yet hold a lock taken a moment ago (a start sent right after
 // another's answer passed it, and one Milvus was migrated twice).
 func (s *Service) twinsFree(ctx context.Context, src *domain.Cluster) error {
+	return s.twinHeld(ctx, src, func(*domain.Cluster) bool { return true })
+}
+
+// heldFirst settles two starts of one Milvus registered twice that each
+// passed twinsFree before the other locked (on two zdmd, or two calls on
+// one): each, once its own lock is stored, waits for the registry to have
+// taken in every cluster event up to that lock, then gives way to a twin
+// held by an earlier event. Both read the same stream order, so exactly
+// one of them keeps the Milvus. A registry that has not caught up within
+// twinsWait is read as it is.
+func (s *Service) heldFirst(ctx context.Context, src *domain.Cluster) error {
+	if s.endpoints == nil {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, twinsWait)
+	err := s.endpoints.SeenCluster(wctx, src.ID, src.LockedSeq)
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		s.logger.Warn("the registry did not take in a source's lock in time; its twins are read as it has them",
+			"cluster", src.ID, "migration", src.LockedBy, "err", err)
+	}
+	return s.twinHeld(ctx, src, func(twin *domain.Cluster) bool {
+		return twin.HeldBy() != src.LockedBy && twin.HeldSince() < src.LockedSeq
+	})
+}
+
+// twinHeld returns a BusyError naming the first registration of src's
+// Milvus, other than src, that a migration holds and counts says counts.
+func (s *Service) twinHeld(ctx context.Context, src *domain.Cluster, counts func(twin *domain.Cluster) bool) error {
 	if s.endpoints == nil {
 		return nil
 	}
@@ -161,9 +204,13 @@ func (s *Service) twinsFree(ctx context.Context, src *domain.Cluster) error {
 		if err != nil {
 			return err
 		}
-		if mid := twin.HeldBy(); mid != "" && !twin.Deleted {
+		if mid := twin.HeldBy(); mid != "" && !twin.Deleted && counts(twin) {
 			return &domain.BusyError{ClusterID: src.ID, MigrationID: mid, SameEndpointAs: id}
 		}
 	}
 	return nil
 }
+
+// twinsWait bounds heldFirst's wait for the registry: it follows the
+// store within milliseconds.
+const twinsWait = 5 * time.Second

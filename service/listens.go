@@ -2,6 +2,7 @@ package service
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"strings"
 
@@ -30,6 +31,12 @@ func (e clusterIndex) EndpointTwins(endpoint, except string) []string {
 		ids = append(ids, v.ID)
 	}
 	return ids
+}
+
+// SeenCluster waits for the clusters' projection, which takes in every
+// cluster event in stream order, one after the other.
+func (e clusterIndex) SeenCluster(ctx context.Context, id string, seq uint64) error {
+	return e.m.clusters.Wait(ctx, id, seq)
 }
 
 // twinsOf returns the views other than except, deleted ones left out,

@@ -171,6 +171,12 @@ func (p *Proc) Call(t testing.TB, method, path string, body, out any) int {
 	return status
 }
 
+// Send is Call for another goroutine than the test's: errors are
+// returned, not fatal.
+func (p *Proc) Send(method, path string, body any) (int, []byte, error) {
+	return p.do(method, path, body, callTimeout)
+}
+
 // Get reads path with the process's token, for a cleanup that must not
 // stop at a zdmd that does not answer: errors are returned, not fatal.
 func (p *Proc) Get(path string) ([]byte, error) {
