@@ -127,6 +127,11 @@ func (c *Conn) Load(ctx context.Context, db, coll string) error {
 	return c.waitLoaded(ctx, db, coll, nil)
 }
 
+// WaitLoaded waits until a collection whose load was asked for is loaded.
+func (c *Conn) WaitLoaded(ctx context.Context, db, coll string) error {
+	return c.waitLoaded(ctx, db, coll, nil)
+}
+
 // waitLoaded waits until a collection, or those of its partitions that
 // parts names, is loaded.
 func (c *Conn) waitLoaded(ctx context.Context, db, coll string, parts []string) error {

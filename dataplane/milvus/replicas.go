@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 )
 
@@ -42,9 +43,22 @@ func (c *Conn) Replicas(ctx context.Context, db, coll string) (Replicas, error) 
 // it lacks) loads it as it would by default: note says so, for the
 // operator to load it again as it should be.
 func (c *Conn) LoadAs(ctx context.Context, db, coll string, parts []string, rep Replicas) (note string, err error) {
+	if note, err = c.startLoadAs(ctx, db, coll, parts, rep); err != nil {
+		return note, err
+	}
+	return note, c.waitLoaded(ctx, db, coll, parts)
+}
+
+// StartLoadAs is LoadAs of a whole collection, without waiting for the
+// load.
+func (c *Conn) StartLoadAs(ctx context.Context, db, coll string, rep Replicas) (note string, err error) {
+	return c.startLoadAs(ctx, db, coll, nil, rep)
+}
+
+func (c *Conn) startLoadAs(ctx context.Context, db, coll string, parts []string, rep Replicas) (note string, err error) {
 	if rep.Number > 1 || len(rep.Groups) > 0 {
 		if err = c.startLoad(ctx, db, coll, parts, rep); err == nil {
-			return "", c.waitLoaded(ctx, db, coll, parts)
+			return "", nil
 		}
 		as := fmt.Sprintf("%d replicas", rep.Number)
 		if len(rep.Groups) > 0 {
@@ -53,10 +67,7 @@ func (c *Conn) LoadAs(ctx context.Context, db, coll string, parts []string, rep 
 		note = fmt.Sprintf("%s/%s is loaded with the server's default replicas: the target could not load the %s it has on the source (%v); "+
 			"load it so before the switch, or queries are served by fewer replicas after it", db, coll, as, err)
 	}
-	if err := c.startLoad(ctx, db, coll, parts, Replicas{}); err != nil {
-		return note, err
-	}
-	return note, c.waitLoaded(ctx, db, coll, parts)
+	return note, c.startLoad(ctx, db, coll, parts, Replicas{})
 }
 
 // startLoad asks for a collection, or some of its partitions, to be
@@ -70,4 +81,10 @@ func (c *Conn) startLoad(ctx context.Context, db, coll string, parts []string, r
 	r, err := c.Svc.LoadPartitions(c.In(ctx, db), &milvuspb.LoadPartitionsRequest{DbName: db, CollectionName: coll, PartitionNames: parts,
 		ReplicaNumber: rep.Number, ResourceGroups: rep.Groups})
 	return Check("load partitions of "+coll, r, err)
+}
+
+// LoadState says whether a collection is loaded, loading or neither.
+func (c *Conn) LoadState(ctx context.Context, db, coll string) (commonpb.LoadState, error) {
+	s, err := c.Svc.GetLoadState(c.In(ctx, db), &milvuspb.GetLoadStateRequest{DbName: db, CollectionName: coll})
+	return s.GetState(), Check("load state "+coll, s.GetStatus(), err)
 }

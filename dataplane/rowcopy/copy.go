@@ -266,7 +266,7 @@ func (c *Copier) Copy(ctx context.Context, m *domain.Migration, checkpoint func(
 	}, func(j job) error { return finished(ctx, j, 0, nil, false) }); err != nil {
 		return err
 	}
-	if err := c.finishStructure(ctx, src, dst, m, cols, ch.loadedForCopy); err != nil {
+	if err := c.finishStructure(ctx, src, dst, m, cols, ch); err != nil {
 		return err
 	}
 	if ch.segments {
@@ -307,34 +307,6 @@ func (c *Copier) readTimestamp(ctx context.Context, src *milvus.Conn, col *milvu
 		return 0
 	}
 	return ts
-}
-
-// finishStructure loads on the target what was loaded on the source,
-// creates the aliases (after the data, so no client reaches a half-copied
-// collection by its alias) and releases what the copy loaded.
-func (c *Copier) finishStructure(ctx context.Context, src, dst *milvus.Conn, m *domain.Migration, cols map[string]*milvus.Collection, unloaded map[string]bool) error {
-	for _, p := range m.Collections {
-		col, ok := cols[p.Database+"/"+p.Collection]
-		if !ok {
-			continue
-		}
-		if !unloaded[col.Key()] {
-			if err := c.loadLikeSource(ctx, m.ID, src, dst, col); err != nil {
-				return err
-			}
-		}
-		for _, a := range col.Aliases {
-			if err := dst.CreateAlias(ctx, col.Database, col.Name, a); err != nil {
-				return err
-			}
-		}
-		if unloaded[col.Key()] {
-			if err := src.Release(ctx, col.Database, col.Name); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // choices is what the copy reads back from its preflight.

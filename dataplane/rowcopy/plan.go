@@ -312,16 +312,20 @@ func (r preparer) prepare(ctx context.Context, p *domain.CollectionProgress) (*m
 	}
 	if r.segments && !r.byRows[col.Key()] {
 		// No query reaches the source: it is not loaded for the copy.
-		// The target loads the collection once it imported it (the end
-		// of the copy waits for every imported segment): one loaded
+		// The target loads the collection once it imported every
+		// segment, while the other collections are copied: one loaded
 		// before would answer without the segments imported into it
-		// until it picked them up.
-		return col, nil, r.copySegments(ctx, p, col)
+		// until its query coordinator next renewed what it serves.
+		// (Milvus 2.3 can be asked to renew it at once, a load with
+		// refresh set, but on the test bed that took 2.5-10.6 s against
+		// 3.5-4.6 s for a load of the imported collection.)
+		if err := r.copySegments(ctx, p, col); err != nil || r.loadedForCopy[col.Key()] {
+			return col, nil, err
+		}
+		return col, nil, r.startTargetLoad(ctx, col)
 	}
 	if !r.loadedForCopy[col.Key()] {
-		// Loading starts now, while the collection is empty, and goes on
-		// during the copy; the end of the copy waits for it.
-		if err := dst.StartLoad(ctx, col.Database, col.Name); err != nil {
+		if err := r.startTargetLoad(ctx, col); err != nil {
 			return col, nil, err
 		}
 	}
