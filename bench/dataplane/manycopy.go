@@ -20,6 +20,7 @@ import (
 var (
 	manyCollections = flag.Int("many-collections", 40, "collections of the many-collections copy (0: skip it)")
 	manyRows        = flag.Int("many-rows", 1000, "rows of each of them")
+	manyMode        = flag.String("many-mode", domain.CopyModeRows, "copy mode of the many-collections copy: rows, or segments (the test bed's servers given with their storage)")
 )
 
 // manyCopy measures how long a source of many small collections waits
@@ -43,14 +44,22 @@ func manyCopy(ctx context.Context, src, dst *milvus.Conn, logger *slog.Logger) {
 	}
 	t0 := time.Now()
 	must(g.Wait())
-	fmt.Printf("copy of %d collections x %d rows (seeded in %s)\n", n, *manyRows, time.Since(t0).Round(time.Second))
+	fmt.Printf("copy of %d collections x %d rows by %s (seeded in %s)\n", n, *manyRows, *manyMode, time.Since(t0).Round(time.Second))
+	var resolve milvus.Resolver = endpoints{"src": *source, "dst": *target}
+	switch *manyMode {
+	case domain.CopyModeRows:
+	case domain.CopyModeSegments:
+		resolve = withStorage{}
+	default:
+		log.Fatalf("-many-mode %q: want rows or segments", *manyMode)
+	}
 	fmt.Printf("  %-8s  %-15s  %-17s  %-25s  %s\n", "planners", "preflight", "first row moved", "every collection planned", "copy ended")
 	defaults := rowcopy.Config{}.WithDefaults().Planners
 	var base [4]time.Duration
 	for _, planners := range []int{1, defaults} {
 		must(dst.DropEverything(ctx))
 		settle()
-		c := rowcopy.NewCopier(endpoints{"src": *source, "dst": *target}, rowcopy.Config{Workers: workers, Planners: planners}, logger)
+		c := rowcopy.NewCopier(resolve, rowcopy.Config{Workers: workers, Planners: planners}, logger)
 		began := time.Now()
 		plan, err := c.Plan(ctx, migrationFor(domain.CopyStarted{}))
 		must(err)
