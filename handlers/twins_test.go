@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -70,6 +71,7 @@ type lateRegistry struct {
 	ids      []string
 	calls    int
 	meantime func()
+	stalled  error // what SeenCluster answers: a registry that did not catch up
 }
 
 func (r *lateRegistry) ListenHolder(string, string) (string, string) { return "", "" }
@@ -83,18 +85,26 @@ func (r *lateRegistry) EndpointTwins(_, except string) []string {
 	return slices.DeleteFunc(slices.Clone(r.ids), func(id string) bool { return id == except })
 }
 
-func (r *lateRegistry) SeenCluster(context.Context, string, uint64) error { return nil }
+func (r *lateRegistry) SeenCluster(context.Context, string, uint64) error { return r.stalled }
 
 // Two starts of one Milvus registered twice that each passed the check
 // before the other locked: the one whose lock is stored first keeps the
 // Milvus; the other gives its lock back, fails with source_busy and is
 // answered 409 naming the twin, its migration and the failed one it left.
 func TestOfTwoStartsOfOneMilvusThatBothPassedTheCheckTheFirstLockedKeepsIt(t *testing.T) {
+	// A registry that has not caught up with the lock in time is read as
+	// it is (here it knows the twin by then).
+	for _, stalled := range []error{nil, context.DeadlineExceeded} {
+		t.Run(fmt.Sprint("registry caught up: ", stalled == nil), func(t *testing.T) { firstLockedKeepsIt(t, stalled) })
+	}
+}
+
+func firstLockedKeepsIt(t *testing.T, stalled error) {
 	h, ids, start := twins(t)
 	ctx := context.Background()
 	var second *domain.Migration
 	var secondErr error
-	reg := &lateRegistry{ids: ids}
+	reg := &lateRegistry{ids: ids, stalled: stalled}
 	reg.meantime = func() { second, secondErr = start(1) }
 	h.svc.CheckClustersWith(reg)
 	_, err := start(0)
