@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zdm-io/zdm/eventstore/natscluster"
 	st "github.com/zdm-io/zdm/service/servicetest"
 )
 
@@ -17,16 +18,7 @@ import (
 // when it wakes up. The migration ends switched over with nothing done
 // twice, and its history replays valid.
 func TestThreeZdmdOnANATSClusterSurviveTheLossOfTheOneDriving(t *testing.T) {
-	bin := st.BuildZdmd(t, "../..")
-	dir := t.TempDir()
-	cluster := st.StartNATSCluster(t, filepath.Join(dir, "nats"), nil)
-	stepLog, config := filepath.Join(dir, "steps.log"), filepath.Join(dir, "zdmd.yaml")
-	simulatedConfig(t, config, stepLog, "150ms", "")
-	f := st.NewFleet(t, bin, ".", "ha-admin")
-	for i := range 3 {
-		name := fmt.Sprintf("zdmd-%d", i+1)
-		f.Add("--config", config, "--data-dir", filepath.Join(dir, name), "--nats-url", cluster.URLs(), "--instance", name)
-	}
+	f, n := natsFleet(t, 3, "150ms")
 	if _, took := f.Takeover(-1, 10*time.Second); took > 5*time.Second {
 		t.Fatalf("no instance drove the migrations for %s after the start", took)
 	}
@@ -76,6 +68,29 @@ func TestThreeZdmdOnANATSClusterSurviveTheLossOfTheOneDriving(t *testing.T) {
 		t.Fatalf("ended %s with %d rows copied; want switched_over with 12000", s.State, s.Progress.RowsCopied)
 	}
 
-	stepsRun(t, stepLog, id)
-	st.ReplayValid(t, bin, "--nats-url", cluster.URLs())
+	stepsRun(t, n.stepLog, id)
+	st.ReplayValid(t, n.bin, "--nats-url", n.cluster.URLs())
+}
+
+// fleetOn is where a natsFleet runs.
+type fleetOn struct {
+	bin, stepLog string
+	cluster      *natscluster.Cluster
+}
+
+// natsFleet starts n zdmd on a three-node NATS cluster of their own, on
+// the simulated data plane (ranges of rangeDelay).
+func natsFleet(t *testing.T, n int, rangeDelay string) (*st.Fleet, fleetOn) {
+	on := fleetOn{bin: st.BuildZdmd(t, "../..")}
+	dir := t.TempDir()
+	on.cluster = st.StartNATSCluster(t, filepath.Join(dir, "nats"), nil)
+	config := filepath.Join(dir, "zdmd.yaml")
+	on.stepLog = filepath.Join(dir, "steps.log")
+	simulatedConfig(t, config, on.stepLog, rangeDelay, "")
+	f := st.NewFleet(t, on.bin, ".", "ha-admin")
+	for i := range n {
+		name := fmt.Sprintf("zdmd-%d", i+1)
+		f.Add("--config", config, "--data-dir", filepath.Join(dir, name), "--nats-url", on.cluster.URLs(), "--instance", name)
+	}
+	return f, on
 }

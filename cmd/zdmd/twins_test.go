@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,16 +18,7 @@ import (
 // before the other locks often enough that, without the arbitration
 // after the lock, both ran.
 func TestStartsOfOneMilvusRegisteredTwiceSentToTwoZdmdAtOnceRunOneMigration(t *testing.T) {
-	bin := st.BuildZdmd(t, "../..")
-	dir := t.TempDir()
-	cluster := st.StartNATSCluster(t, filepath.Join(dir, "nats"), nil)
-	config := filepath.Join(dir, "zdmd.yaml")
-	simulatedConfig(t, config, filepath.Join(dir, "steps.log"), "50ms", "")
-	f := st.NewFleet(t, bin, ".", "twins-admin")
-	for i := range 2 {
-		name := fmt.Sprintf("zdmd-%d", i+1)
-		f.Add("--config", config, "--data-dir", filepath.Join(dir, name), "--nats-url", cluster.URLs(), "--instance", name)
-	}
+	f, _ := natsFleet(t, 2, "50ms")
 	f.Takeover(-1, 10*time.Second)
 	var ids [2]string
 	for i, endpoint := range []string{"Milvus.Example:19530", "milvus.example:19530"} {
