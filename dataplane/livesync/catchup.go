@@ -15,8 +15,10 @@ import (
 // lengthen the pause. A catch-up that does not end in time is left to the
 // drain. Once caught up, every collection is checked; the hold re-checks
 // only those written since fence0, so the pause does not grow with the
-// number of collections. Then the applier catches up again with what came
-// in during that check (catchUp).
+// number of collections. The rows that check found the source removed
+// after their time to live are deleted from the target now where they
+// can be (removeExpiredEarly). Then the applier catches up again with
+// what came in during that check (catchUp).
 //
 // It returns that check (nil: the hold checks every collection), the
 // collections it described, and fence0. Only a cancelled ctx is an error.
@@ -39,6 +41,7 @@ func (s *Syncer) beforeHold(ctx context.Context, m *domain.Migration, r *syncRun
 		s.logger.Warn("the check before the hold did not complete; the check while writes are held reads every collection",
 			"migration", m.ID, "err", err)
 	}
+	s.removeExpiredEarly(ctx, m, r, pre, fence0)
 	s.catchUp(ctx, m, r.applier)
 	if ctx.Err() != nil {
 		return nil, nil, 0, ctx.Err()

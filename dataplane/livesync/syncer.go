@@ -295,6 +295,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		return domain.SwitchedOver{}, none, nil, tooLong(err)
 	}
 	rep, repairMS, err := repairAndCheck(held, r, kept, again, pre, fence0, described)
+	keepEarlyRemovals(rep, pre)
 	if err == nil && rep.Equal {
 		_, err = verify.RemoveExpired(held, r.target, rep)
 	}

@@ -54,19 +54,29 @@ func RemoveExpired(ctx context.Context, target *milvus.Conn, rep *Report) (int, 
 		if c.ExpiredOnSource == 0 || len(c.OnlyOnTarget) != c.ExpiredOnSource {
 			continue
 		}
-		col, err := target.Structure(ctx, c.Database, c.Collection)
-		if err != nil {
+		if err := RemoveRows(ctx, target, c.Database, c.Collection, c.OnlyOnTarget); err != nil {
 			return removed, err
-		}
-		for chunk := range slices.Chunk(c.OnlyOnTarget, heldChunk) {
-			if _, err := target.Delete(ctx, c.Database, c.Collection, "", keysExpr(col.PrimaryField(), chunk)); err != nil {
-				return removed, fmt.Errorf("remove the rows of %s/%s the source removed after their time to live: %w", c.Database, c.Collection, err)
-			}
 		}
 		c.ExpiredRemoved = true
 		removed += c.ExpiredOnSource
 	}
 	return removed, nil
+}
+
+// RemoveRows deletes from the target's collection db/coll the rows of
+// keys (as the key field's values print), removed from the source after
+// their time to live.
+func RemoveRows(ctx context.Context, target *milvus.Conn, db, coll string, keys []string) error {
+	col, err := target.Structure(ctx, db, coll)
+	if err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(keys, heldChunk) {
+		if _, err := target.Delete(ctx, db, coll, "", keysExpr(col.PrimaryField(), chunk)); err != nil {
+			return fmt.Errorf("remove the rows of %s/%s the source removed after their time to live: %w", db, coll, err)
+		}
+	}
+	return nil
 }
 
 // expiredNote says which collections hold rows on the target alone that
@@ -75,9 +85,10 @@ func (r *Report) expiredNote() string {
 	var in []string
 	rows, removed := 0, 0
 	for _, c := range r.Collections {
-		if c.ExpiredOnSource > 0 {
-			in = append(in, fmt.Sprintf("%s/%s (%d)", c.Database, c.Collection, c.ExpiredOnSource))
-			rows += c.ExpiredOnSource
+		if n := c.ExpiredOnSource + c.ExpiredRemovedEarly; n > 0 {
+			in = append(in, fmt.Sprintf("%s/%s (%d)", c.Database, c.Collection, n))
+			rows += n
+			removed += c.ExpiredRemovedEarly
 			if c.ExpiredRemoved {
 				removed += c.ExpiredOnSource
 			}

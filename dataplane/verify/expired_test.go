@@ -43,4 +43,10 @@ func TestOnlyRowsNoWriteExplainsInACollectionWhoseRowsExpireAreToldApart(t *test
 	if s := rep.Summary(); !strings.Contains(s, "the target holds 2 rows the source removed after their time to live (collection.ttl.seconds), in a/b (2)") {
 		t.Fatalf("summary: %s", s)
 	}
+	// Rows deleted before the hold count with those deleted while it held
+	// writes.
+	rep.Collections[0].ExpiredRemoved, rep.Collections[0].ExpiredRemovedEarly = true, 3
+	if s := rep.Summary(); !strings.Contains(s, "the target held 5 rows the source removed after their time to live (collection.ttl.seconds), in a/b (5): the switch deleted them") {
+		t.Fatalf("summary: %s", s)
+	}
 }

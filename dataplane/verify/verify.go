@@ -71,6 +71,10 @@ type CollectionReport struct {
 	// ExpiredRemoved says that the switch deleted those rows from the
 	// target (RemoveExpired).
 	ExpiredRemoved bool `json:"expired_removed,omitempty"`
+	// ExpiredRemovedEarly is how many such rows the switch deleted from
+	// the target before it held writes (RemoveRows), found by the check
+	// before the hold.
+	ExpiredRemovedEarly int `json:"expired_removed_before_hold,omitempty"`
 	// ledger is what a check before the hold found walking the keys.
 	ledger *keyLedger
 }
