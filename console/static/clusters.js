@@ -70,7 +70,10 @@ function clustersPage() {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (!editing) return registerCluster(form);
-    if (await updateCluster(form, editing)) editing = editForm(form, null);
+    const saved = await updateCluster(form, editing);
+    // The list is read again, but an Edit clicked before it comes back
+    // shows the cluster as saved, not as the list had it before.
+    if (saved) [shown[saved.id], editing] = [saved, editForm(form, null)];
   });
   document.getElementById("edit-cancel").addEventListener("click", () => { editing = editForm(form, null); });
   // Removing takes two clicks on the same button: no dialog to dismiss.
@@ -239,8 +242,8 @@ function tlsChange(form, c, part) {
   return !more && mode === "" ? { mode: "none" } : typed;
 }
 
-// updateCluster sends what the form changed of cluster c; it says
-// whether it was saved.
+// updateCluster sends what the form changed of cluster c; it returns
+// the cluster as saved, or null.
 async function updateCluster(form, c) {
   form.querySelectorAll(".field-error").forEach((e) => (e.textContent = ""));
   const message = document.getElementById("register-message");
@@ -265,7 +268,7 @@ async function updateCluster(form, c) {
   }
   if (!Object.keys(body).length) {
     message.textContent = "Nothing changed.";
-    return false;
+    return null;
   }
   const button = document.getElementById("register-button");
   button.disabled = true;
@@ -274,10 +277,10 @@ async function updateCluster(form, c) {
     message.className = "notice ok";
     message.textContent = `Saved ${saved.name}: ${Object.keys(body).filter((k) => k !== "password").map((k) => (k === "username" ? "credentials" : k)).join(", ")} changed.`;
     refreshPage();
-    return true;
+    return saved;
   } catch (e) {
     showClusterError(form, message, e);
-    return false;
+    return null;
   } finally {
     button.disabled = !canDrive();
   }
