@@ -3,7 +3,6 @@ package livesync
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/zdm-io/zdm/dataplane/capture"
@@ -34,14 +33,14 @@ func (s *Syncer) removeExpiredEarly(ctx context.Context, m *domain.Migration, r 
 		}
 		done, err := r.applier.betweenEntries(ctx, c.Database, c.Collection, settleLock, func() error {
 			keys, ok := written(c.Database, c.Collection)
-			if !ok || slices.ContainsFunc(keys, func(k string) bool { return slices.Contains(c.OnlyOnTarget, k) }) {
+			if !ok || verify.AnyWritten(c.OnlyOnTarget, keys) {
 				return errWrittenSince
 			}
 			return verify.RemoveRows(ctx, r.target, c.Database, c.Collection, c.OnlyOnTarget)
 		})
 		switch {
 		case err == nil && done:
-			c.ExpiredRemovedEarly, c.Equal = c.ExpiredOnSource, false
+			c.ExpiredRemovedEarly = c.ExpiredOnSource
 			s.logger.Info("rows the source removed after their time to live deleted from the target before the switch's hold",
 				"migration", m.ID, "collection", c.Database+"/"+c.Collection, "rows", c.ExpiredOnSource)
 		case err != nil && !errors.Is(err, errWrittenSince) && ctx.Err() == nil:
@@ -62,8 +61,11 @@ func keepEarlyRemovals(rep, pre *verify.Report) {
 		return
 	}
 	for _, p := range pre.Collections {
+		if p.ExpiredRemovedEarly == 0 {
+			continue
+		}
 		for i := range rep.Collections {
-			if c := &rep.Collections[i]; p.ExpiredRemovedEarly > 0 && c.Database == p.Database && c.Collection == p.Collection {
+			if c := &rep.Collections[i]; c.Database == p.Database && c.Collection == p.Collection {
 				c.ExpiredRemovedEarly = p.ExpiredRemovedEarly
 			}
 		}

@@ -14,7 +14,8 @@ import (
 // check made before the hold with the journal applied up to fence0, it
 // reads only the collections written since, those repaired again, those
 // whose repairs were settled before the hold (settle.go), those pre found
-// different, and those it did not see; the others cannot have changed
+// different or whose expired rows were deleted since (standsFor), and
+// those it did not see; the others cannot have changed
 // through the proxy, and keep pre's result. A collection repaired again
 // while held has its keys walked where the counts differ; one whose
 // repairs were settled before pre does not: pre read what they wrote, and
@@ -36,7 +37,7 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 	}
 	clean := map[[2]string]*verify.CollectionReport{}
 	for i, c := range pre.Collections {
-		if c.Equal {
+		if standsFor(c) {
 			clean[[2]string{c.Database, c.Collection}] = &pre.Collections[i]
 		}
 	}
@@ -46,7 +47,7 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 	}
 	// What pre cannot stand for is read again, while the source is
 	// listed: the collections written or repaired since, those whose
-	// repairs were settled before the hold, and those pre found different.
+	// repairs were settled before the hold, and those pre cannot stand for.
 	reread := map[[2]string]bool{}
 	maps.Copy(reread, repaired)
 	for k := range touched {
@@ -56,7 +57,7 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 	r.applier.settledColls(settled)
 	maps.Copy(reread, settled)
 	for _, c := range pre.Collections {
-		if !c.Equal {
+		if !standsFor(c) {
 			reread[[2]string{c.Database, c.Collection}] = true
 		}
 	}
@@ -109,3 +110,9 @@ func heldCheck(ctx context.Context, r *syncRun, pre *verify.Report, fence0 uint6
 	})
 	return rep, nil
 }
+
+// standsFor says whether a collection's report from the check before the
+// hold stands for it while writes are held, unless written since: it
+// found the collection equal, and the target was not changed since by
+// deleting the rows that check named (removeExpiredEarly).
+func standsFor(c verify.CollectionReport) bool { return c.Equal && c.ExpiredRemovedEarly == 0 }

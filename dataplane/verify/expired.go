@@ -21,13 +21,10 @@ func expiredOnSource(cr *CollectionReport, written []string) bool {
 	if !cr.Expires || cr.Missing+cr.Different > 0 || cr.TargetDuplicates > 0 || cr.Extra == 0 || len(cr.OnlyOnTarget) != cr.Extra {
 		return false
 	}
-	alone := make(map[string]bool, len(cr.OnlyOnTarget))
-	for _, k := range cr.OnlyOnTarget {
-		alone[k] = true
-	}
-	if slices.ContainsFunc(written, func(k string) bool { return alone[k] }) {
+	if AnyWritten(cr.OnlyOnTarget, written) {
 		return false
 	}
+	alone := keySet(cr.OnlyOnTarget)
 	cr.ExpiredOnSource, cr.Extra = cr.Extra, 0
 	// The keys the report names are no mismatch either: say why they are
 	// on the target alone.
@@ -37,6 +34,20 @@ func expiredOnSource(cr *CollectionReport, written []string) bool {
 		}
 	}
 	return true
+}
+
+// AnyWritten says whether any of keys is among written.
+func AnyWritten(keys, written []string) bool {
+	set := keySet(keys)
+	return slices.ContainsFunc(written, func(k string) bool { return set[k] })
+}
+
+func keySet(keys []string) map[string]bool {
+	set := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		set[k] = true
+	}
+	return set
 }
 
 // RemoveExpired deletes from the target the rows that rep, a check found
