@@ -318,7 +318,8 @@ func (r preparer) prepare(ctx context.Context, p *domain.CollectionProgress) (*m
 		// until its query coordinator next renewed what it serves.
 		// (Milvus 2.3 can be asked to renew it at once, a load with
 		// refresh set, but on the test bed that took 2.5-10.6 s against
-		// 3.5-4.6 s for a load of the imported collection.)
+		// 3.5-4.6 s for a load of the imported collection: measured once,
+		// see docs/benchmarks.md.)
 		if err := r.copySegments(ctx, p, col); err != nil || r.loadedForCopy[col.Key()] {
 			return col, nil, err
 		}

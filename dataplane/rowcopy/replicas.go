@@ -34,19 +34,14 @@ func (c *Copier) warn(ctx context.Context, id, note string) {
 // replicas, in the same resource groups, as on the source: after the
 // switch the target serves the queries the source did. A target that
 // cannot is loaded with its defaults, and the migration's status says so.
-// Unless wait, the load is only started.
-func (c *Copier) loadLikeSource(ctx context.Context, id string, src, dst *milvus.Conn, col *milvus.Collection, wait bool) error {
+// The load is only started (loaded waits for it).
+func (c *Copier) loadLikeSource(ctx context.Context, id string, src, dst *milvus.Conn, col *milvus.Collection) error {
 	rep, err := src.Replicas(ctx, col.Database, col.Name)
 	if err != nil {
 		c.warn(ctx, id, fmt.Sprintf("%s is loaded on the target with the server's default replicas: the source's could not be read (%v); "+
 			"load it there as on the source after the switch", col.Key(), err))
 	}
-	var note string
-	if wait {
-		note, err = dst.LoadAs(ctx, col.Database, col.Name, nil, rep)
-	} else {
-		note, err = dst.StartLoadAs(ctx, col.Database, col.Name, rep)
-	}
+	note, err := dst.StartLoadAs(ctx, col.Database, col.Name, rep)
 	if note != "" {
 		c.warn(ctx, id, note)
 	}
@@ -60,7 +55,7 @@ func (c *Copier) loadLikeSource(ctx context.Context, id string, src, dst *milvus
 // target, the end of the copy could not change it, and said the target
 // could not load two.
 func (r preparer) startTargetLoad(ctx context.Context, col *milvus.Collection) error {
-	return r.c.loadLikeSource(ctx, r.m.ID, r.src, r.dst, col, false)
+	return r.c.loadLikeSource(ctx, r.m.ID, r.src, r.dst, col)
 }
 
 // finishStructure loads on the target what was loaded on the source,
@@ -104,11 +99,11 @@ func (c *Copier) finishStructure(ctx context.Context, src, dst *milvus.Conn, m *
 // segment copy's) is loaded now, like the source.
 func (c *Copier) loaded(ctx context.Context, id string, src, dst *milvus.Conn, col *milvus.Collection) error {
 	state, err := dst.LoadState(ctx, col.Database, col.Name)
-	switch {
-	case err != nil:
+	if err == nil && state == commonpb.LoadState_LoadStateNotLoad {
+		err = c.loadLikeSource(ctx, id, src, dst, col)
+	}
+	if err != nil {
 		return err
-	case state == commonpb.LoadState_LoadStateNotLoad:
-		return c.loadLikeSource(ctx, id, src, dst, col, true)
 	}
 	return dst.WaitLoaded(ctx, col.Database, col.Name)
 }
