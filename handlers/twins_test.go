@@ -68,21 +68,19 @@ func TestAStartRightAfterItsTwinsIsRefusedWhateverTheRegistryShows(t *testing.T)
 // once it has caught up with the first start's lock, as SeenCluster
 // promises.
 type lateRegistry struct {
-	ids      []string
+	registrations
 	calls    int
 	meantime func()
 	stalled  error // what SeenCluster answers: a registry that did not catch up
 }
 
-func (r *lateRegistry) ListenHolder(string, string) (string, string) { return "", "" }
-
-func (r *lateRegistry) EndpointTwins(_, except string) []string {
+func (r *lateRegistry) EndpointTwins(endpoint, except string) []string {
 	r.calls++
 	if r.calls == 1 && except == r.ids[0] {
 		r.meantime()
 		return nil
 	}
-	return slices.DeleteFunc(slices.Clone(r.ids), func(id string) bool { return id == except })
+	return r.registrations.EndpointTwins(endpoint, except)
 }
 
 func (r *lateRegistry) SeenCluster(context.Context, string, uint64) error { return r.stalled }
@@ -104,7 +102,7 @@ func firstLockedKeepsIt(t *testing.T, stalled error) {
 	ctx := context.Background()
 	var second *domain.Migration
 	var secondErr error
-	reg := &lateRegistry{ids: ids, stalled: stalled}
+	reg := &lateRegistry{registrations: registrations{ids: ids}, stalled: stalled}
 	reg.meantime = func() { second, secondErr = start(1) }
 	h.svc.CheckClustersWith(reg)
 	_, err := start(0)

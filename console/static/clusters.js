@@ -73,7 +73,9 @@ function clustersPage() {
     const saved = await updateCluster(form, editing);
     // The list is read again, but an Edit clicked before it comes back
     // shows the cluster as saved, not as the list had it before.
-    if (saved) [shown[saved.id], editing] = [saved, editForm(form, null)];
+    if (!saved) return;
+    shown[saved.id] = saved;
+    editing = editForm(form, null);
   });
   document.getElementById("edit-cancel").addEventListener("click", () => { editing = editForm(form, null); });
   // Removing takes two clicks on the same button: no dialog to dismiss.
