@@ -196,7 +196,7 @@ func (c Config) Validate() error {
 	}{
 		{"saga.lag_record_interval", c.Saga.LagRecordInterval}, {"saga.retry_backoff", c.Saga.RetryBackoff}, {"saga.tick", c.Saga.Tick},
 		{"time_limit_check", c.TimeLimitCheck}, {"ha.lease_ttl", c.HA.LeaseTTL}, {"milvus.fingerprint_every", c.Milvus.FingerprintEvery},
-		{"milvus.switch_hold_limit", c.Milvus.SwitchHoldLimit},
+		{"milvus.switch_hold_limit", c.Milvus.SwitchHoldLimit}, {"milvus.expiry_sweep_every", c.Milvus.ExpirySweepEvery},
 		{"simulated.range_delay", c.Simulated.RangeDelay}, {"simulated.lag_step", c.Simulated.LagStep},
 	}
 	for _, d := range durations {

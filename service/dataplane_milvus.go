@@ -46,6 +46,10 @@ type MilvusConfig struct {
 	// SwitchHoldLimit bounds how long a switch holds the applications'
 	// writes (default 10s, livesync.DefaultHoldLimit).
 	SwitchHoldLimit time.Duration `yaml:"switch_hold_limit"`
+	// ExpirySweepEvery is how often a syncing migration deletes from the
+	// target the rows the source removed after their time to live
+	// (default 2m, livesync.DefaultExpirySweepEvery).
+	ExpirySweepEvery time.Duration `yaml:"expiry_sweep_every"`
 }
 
 func (c MilvusConfig) withDefaults() MilvusConfig {
@@ -130,7 +134,7 @@ func milvusPlane(m *Main) ([]string, error) {
 		capture.ServeTerm(lost, m.lease.HeldUntil)
 		current.Store(capture)
 		syncer := livesync.NewSyncer(ctx, reg, capture, journal, positions, m.service, m.service,
-			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, HoldLimit: cfg.SwitchHoldLimit, ApplyRetry: m.cfg.Retry.Apply, Sealer: m.sealer, Notes: m.service}, m.logger.With("part", "sync"))
+			livesync.Config{FingerprintEvery: cfg.FingerprintEvery, HoldLimit: cfg.SwitchHoldLimit, ExpirySweepEvery: cfg.ExpirySweepEvery, ApplyRetry: m.cfg.Retry.Apply, Sealer: m.sealer, Notes: m.service}, m.logger.With("part", "sync"))
 		copier := rowcopy.NewCopier(reg, copyConfig, m.logger.With("part", "copy"))
 		copier.Share(copyShare{Claims: claims, service: m.service})
 		copier.NoteTo(m.service)

@@ -247,9 +247,15 @@ type switchBed struct {
 
 func newSwitchBed(t *testing.T, prefix string, cfg livesync.Config) *switchBed {
 	t.Helper()
+	return newSwitchBedOf(t, prefix, 100, cfg)
+}
+
+// newSwitchBedOf is newSwitchBed with rows rows.
+func newSwitchBedOf(t *testing.T, prefix string, rows int64, cfg livesync.Config) *switchBed {
+	t.Helper()
 	bed := milvustest.Empty(t)
 	b := &switchBed{src: milvustest.Dial(t, bed.Source), dst: milvustest.Dial(t, bed.Target), db: prefix + "db0", coll: prefix + "c0",
-		shape: datatools.Shape{Databases: 1, Collections: 1, Rows: 100, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: prefix}}
+		shape: datatools.Shape{Databases: 1, Collections: 1, Rows: rows, Dim: 8, PKType: "int64", Index: "FLAT", Load: true, Shards: 1, Prefix: prefix}}
 	milvustest.Seed(t, b.src, b.shape)
 	resolve, reader := copied(t, bed)
 	b.m = reader.m

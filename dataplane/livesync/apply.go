@@ -52,6 +52,9 @@ type Applier struct {
 
 	mu      sync.Mutex
 	workers map[string]*applyWorker
+	// starting is held while a worker is added, and by betweenEntries
+	// while it runs for a collection that has none yet.
+	starting sync.Mutex
 	// settled is the kept repairs (by journal sequence) repaired again
 	// before the switch's hold (settle.go).
 	settled map[uint64][2]string
@@ -195,9 +198,7 @@ func (a *Applier) Run(ctx context.Context) {
 				}
 				w := &applyWorker{applied: a.position(ctx, subj)}
 				a.logger.Info("applying a journal subject", "subject", subj, "after", w.applied)
-				a.mu.Lock()
-				a.workers[subj] = w
-				a.mu.Unlock()
+				a.addWorker(subj, w)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -211,6 +212,16 @@ func (a *Applier) Run(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// addWorker adds subject's worker, once no betweenEntries runs for a
+// collection without one.
+func (a *Applier) addWorker(subject string, w *applyWorker) {
+	a.starting.Lock()
+	defer a.starting.Unlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.workers[subject] = w
 }
 
 func (a *Applier) follow(ctx context.Context, subject string, w *applyWorker) {

@@ -3,6 +3,7 @@ package livesync
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/zdm-io/zdm/dataplane/capture"
@@ -28,6 +29,15 @@ func (s *Syncer) removeExpiredEarly(ctx context.Context, m *domain.Migration, r 
 	written := r.applier.WrittenAfter(fence0)
 	for i := range pre.Collections {
 		c := &pre.Collections[i]
+		if c.Expires && c.Extra > len(c.OnlyOnTarget) {
+			// More rows on the target alone than the walk lists: the
+			// source's compaction removed many since the switch's sweep.
+			// Swept again, the collection is read again while held.
+			if col, err := r.source.Structure(ctx, c.Database, c.Collection); err == nil {
+				c.ExpiredRemovedEarly, _ = s.sweepCollection(ctx, r, col)
+			}
+			continue
+		}
 		if c.ExpiredOnSource == 0 || len(c.OnlyOnTarget) != c.ExpiredOnSource {
 			continue
 		}
@@ -54,33 +64,48 @@ func (s *Syncer) removeExpiredEarly(ctx context.Context, m *domain.Migration, r 
 // the check before the hold.
 var errWrittenSince = errors.New("written since the check before the hold")
 
-// keepEarlyRemovals copies into rep, the check made while writes were
-// held, how many rows of each collection removeExpiredEarly deleted.
-func keepEarlyRemovals(rep, pre *verify.Report) {
-	if rep == nil || pre == nil {
+// keepEarlyRemovals adds to rep, the check made while writes were held,
+// how many rows of each collection were deleted before the hold: by the
+// switch's sweep (swept) and by removeExpiredEarly (in pre).
+func keepEarlyRemovals(rep, pre *verify.Report, swept map[[2]string]int) {
+	if rep == nil {
 		return
 	}
-	for _, p := range pre.Collections {
-		if p.ExpiredRemovedEarly == 0 {
-			continue
-		}
-		for i := range rep.Collections {
-			if c := &rep.Collections[i]; c.Database == p.Database && c.Collection == p.Collection {
-				c.ExpiredRemovedEarly = p.ExpiredRemovedEarly
+	early := map[[2]string]int{}
+	maps.Copy(early, swept)
+	if pre != nil {
+		for _, p := range pre.Collections {
+			if p.ExpiredRemovedEarly > 0 {
+				early[[2]string{p.Database, p.Collection}] += p.ExpiredRemovedEarly
 			}
 		}
 	}
+	if len(early) == 0 {
+		return
+	}
+	for i := range rep.Collections {
+		c := &rep.Collections[i]
+		c.ExpiredRemovedEarly += early[[2]string{c.Database, c.Collection}]
+	}
 }
 
-// betweenEntries runs f while the applier of db/coll is between two
-// entries, waiting at most within for it. It reports false, without
-// running f, for a collection with no applier yet (one may start, and
-// apply, at any moment) or one that was not between two entries in time.
+// betweenEntries runs f while no entry of db/coll is applied: while its
+// applier is between two entries, waiting at most within for it, or, for
+// a collection with no applier yet, while none can start (the first
+// entries it applies are then applied after f). It reports false, without
+// running f, for an applier that was not between two entries in time.
 func (a *Applier) betweenEntries(ctx context.Context, db, coll string, within time.Duration, f func() error) (bool, error) {
+	subj := capture.CollectionSubject(a.id, db, coll)
+	a.starting.Lock()
 	a.mu.Lock()
-	w := a.workers[capture.CollectionSubject(a.id, db, coll)]
+	w := a.workers[subj]
 	a.mu.Unlock()
-	if w == nil || !lockWithin(ctx, &w.applying, within) {
+	if w == nil {
+		defer a.starting.Unlock()
+		return true, f()
+	}
+	a.starting.Unlock()
+	if !lockWithin(ctx, &w.applying, within) {
 		return false, nil
 	}
 	defer w.applying.Unlock()

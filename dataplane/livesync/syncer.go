@@ -46,6 +46,10 @@ type Config struct {
 	StuckAfter time.Duration
 	// Sealer opens the passwords the capture sealed in the journal.
 	Sealer capture.Sealer
+	// ExpirySweepEvery is how often the sync deletes from the target the
+	// rows the source removed after their time to live (default
+	// DefaultExpirySweepEvery; expirysweep.go).
+	ExpirySweepEvery time.Duration
 	// Notes records in a migration's status what the target could not
 	// replay as the source did (nil: the log only); a note must not hold
 	// up the writes behind it for long.
@@ -94,6 +98,9 @@ func NewSyncer(base context.Context, r milvus.Resolver, c *capture.Capture, j ca
 	if cfg.HoldLimit <= 0 {
 		cfg.HoldLimit = DefaultHoldLimit
 	}
+	if cfg.ExpirySweepEvery <= 0 {
+		cfg.ExpirySweepEvery = DefaultExpirySweepEvery
+	}
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -141,12 +148,8 @@ func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error)
 			_ = s.failer.FailMigration(context.WithoutCancel(rctx), m.ID, "apply_failed", err.Error())
 		},
 		s.logger.With("migration", m.ID)).Retry(s.cfg.ApplyRetry).StuckAfter(s.cfg.StuckAfter).OpenPasswords(s.cfg.Sealer).AwaitOutcomes(s.capture)
-	if n := s.cfg.Notes; n != nil {
-		r.applier.NoteTo(func(ctx context.Context, note string) {
-			if err := n.NoteMigration(ctx, m.ID, note); err != nil {
-				s.logger.Warn("a note could not be recorded in the migration's status", "migration", m.ID, "err", err)
-			}
-		})
+	if s.cfg.Notes != nil {
+		r.applier.NoteTo(func(ctx context.Context, note string) { s.note(ctx, m, note) })
 	}
 	s.runs[m.ID] = r
 	s.running.Add(1)
@@ -202,6 +205,9 @@ func (s *Syncer) Sync(ctx context.Context, m *domain.Migration, lag func(context
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	sweeping := make(chan struct{})
+	go func() { defer close(sweeping); s.sweepExpiredEvery(ctx, m, r) }()
+	defer func() { <-sweeping }()
 	for {
 		seconds, err := r.applier.Lag(ctx, time.Now())
 		if err == nil {
@@ -238,7 +244,10 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 	// The writes without a known outcome repaired again while writes
 	// flow, where they can be (settle.go): after the journal so far is
 	// applied, so that each is repaired and kept by then, and before the
-	// check made before the hold, which then reads what they wrote.
+	// check made before the hold, which then reads what they wrote. The
+	// rows the source removed after their time to live since the sync's
+	// last sweep are deleted first, while writes flow.
+	swept := s.sweepExpired(ctx, m, r)
 	_, _ = s.caughtUp(ctx, m, r.applier)
 	if _, err := r.applier.SettleRepairs(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -295,7 +304,7 @@ func (s *Syncer) Switch(ctx context.Context, m *domain.Migration) (domain.Switch
 		return domain.SwitchedOver{}, none, nil, tooLong(err)
 	}
 	rep, repairMS, err := repairAndCheck(held, r, kept, again, pre, fence0, described)
-	keepEarlyRemovals(rep, pre)
+	keepEarlyRemovals(rep, pre, swept)
 	if err == nil && rep.Equal {
 		_, err = verify.RemoveExpired(held, r.target, rep)
 	}

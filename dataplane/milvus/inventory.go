@@ -130,6 +130,38 @@ func (c *Conn) CollectionNames(ctx context.Context, db string) ([]string, error)
 	return names, nil
 }
 
+// Expiring describes every collection whose rows expire (TTLProperty):
+// one call per collection to find them, the whole structure of those
+// alone.
+func (c *Conn) Expiring(ctx context.Context) ([]*Collection, error) {
+	dbs, err := c.Databases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Collection
+	for _, db := range dbs {
+		names, err := c.CollectionNames(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range names {
+			d, err := c.Svc.DescribeCollection(c.In(ctx, db), &milvuspb.DescribeCollectionRequest{DbName: db, CollectionName: name})
+			if err := Check("describe collection "+db+"/"+name, d.GetStatus(), err); err != nil {
+				return nil, err
+			}
+			if !(&Collection{Properties: KVMap(d.GetProperties())}).Expires() {
+				continue
+			}
+			col, err := c.Structure(ctx, db, name)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, col)
+		}
+	}
+	return out, nil
+}
+
 // Inventory reads every database and collection, with their row counts.
 func (c *Conn) Inventory(ctx context.Context) (*Inventory, error) {
 	return c.inventory(ctx, c.DescribeCollection)
