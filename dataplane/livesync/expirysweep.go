@@ -20,8 +20,9 @@ const DefaultExpirySweepEvery = 2 * time.Minute
 const sweepRounds = 10
 
 // sweepDeleteWithin bounds one delete of a sweep. It is not cut short
-// when the sweep is cancelled: the collection's applier waits for it, so
-// that no write it applies can land before the delete.
+// when the sweep is, only when the run ends as the applier's own writes
+// are: the collection's applier waits for it, so that no write it
+// applies can land before the delete.
 const sweepDeleteWithin = time.Minute
 
 // sweepExpiredEvery sweeps every interval until ctx ends.
@@ -87,7 +88,7 @@ func (s *Syncer) sweepCollection(ctx context.Context, r *syncRun, col *milvus.Co
 		for chunk := range slices.Chunk(keys, sweepChunk) {
 			n := 0
 			_, err := r.applier.betweenEntries(ctx, col.Database, col.Name, settleLock, func() (err error) {
-				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sweepDeleteWithin)
+				dctx, cancel := context.WithTimeout(r.ctx, sweepDeleteWithin)
 				defer cancel()
 				n, err = verify.RemoveGone(dctx, r.source, r.target, col, chunk)
 				return err

@@ -80,6 +80,7 @@ type Syncer struct {
 }
 
 type syncRun struct {
+	ctx     context.Context // ends with the run, when this zdmd stops driving
 	cancel  context.CancelFunc
 	applier *Applier
 	source  *milvus.Conn
@@ -140,7 +141,7 @@ func (s *Syncer) run(ctx context.Context, m *domain.Migration) (*syncRun, error)
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(s.base)
-	r := &syncRun{cancel: cancel, source: source, target: target, done: make(chan struct{})}
+	r := &syncRun{ctx: rctx, cancel: cancel, source: source, target: target, done: make(chan struct{})}
 	el := &eligibility{read: func(ctx context.Context) (*domain.Migration, error) { return s.migrations.Migration(ctx, m.ID) }}
 	r.applier = NewApplier(m.ID, s.journal, source, target, s.positions, m.Options.AutoID == domain.AutoIDPreserveKeys,
 		func(db, coll string) bool { return el.eligible(rctx, db, coll) },
