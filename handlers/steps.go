@@ -92,7 +92,11 @@ func (s *Service) claimTarget(ctx context.Context, m *domain.Migration, t domain
 			return err
 		}
 	}
-	_, err := s.clusters.Exec(ctx, t.ClusterID, m.ID+"/claim-target", SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
+	// The command names the cluster: a claim is of one cluster, and a
+	// provision tried again may claim another (the one it claimed became
+	// unusable); reused on it, the ID would be refused as another
+	// aggregate's.
+	_, err := s.clusters.Exec(ctx, t.ClusterID, m.ID+"/claim-target/"+t.ClusterID, SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
 		switch {
 		case t.Registered && c.ClaimedBy == m.ID:
 			return nil, nil

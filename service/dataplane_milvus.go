@@ -186,20 +186,26 @@ func (s3Checker) CheckS3(ctx context.Context, st domain.S3Storage, accessKey, se
 // spareRegistry offers the registry's spare clusters to the pool.
 type spareRegistry struct{ m *Main }
 
-func (r spareRegistry) Spares(org string) []provision.Spare {
-	return sparesOf(r.m.clusters.List(), org)
+func (r spareRegistry) Spares(org, migrationID string) []provision.Spare {
+	return sparesOf(r.m.clusters.List(), org, migrationID)
 }
 
-// sparesOf lists an organization's free spares. A spare whose Milvus
-// another registration has in a running migration says so (see
-// endpointHolder), and the pool passes it by.
-func sparesOf(views []*projections.ClusterView, org string) []provision.Spare {
+// sparesOf lists an organization's free spares, after the one migrationID
+// claimed, if any. A spare whose Milvus another registration has in a
+// running migration says so (see endpointHolder), and the pool passes it
+// by.
+func sparesOf(views []*projections.ClusterView, org, migrationID string) []provision.Spare {
 	var out []provision.Spare
 	for _, v := range views {
-		if v.Spare && !v.Deleted && v.Organization == org && v.MigrationID == "" {
+		claimed := v.State.ClaimedBy == migrationID && migrationID != ""
+		if !v.Deleted && v.Organization == org && (claimed || v.Spare && v.MigrationID == "") {
 			s := provision.Spare{ID: v.ID, Name: v.Name, Organization: v.Organization, Endpoint: v.Endpoint}
 			if id, mid := endpointHolder(views, v.Endpoint, v.ID); id != "" {
 				s.InUse = fmt.Sprintf("its endpoint is that of cluster %s, in migration %s", id, mid)
+			}
+			if claimed {
+				out = append([]provision.Spare{s}, out...)
+				continue
 			}
 			out = append(out, s)
 		}

@@ -22,7 +22,10 @@ type Spare struct {
 
 // SpareRegistry lists spares and their credentials.
 type SpareRegistry interface {
-	Spares(org string) []Spare
+	// Spares lists an organization's free spares, and first the one
+	// migrationID claimed already, if any: a provision tried again after
+	// its claim was stored gets back the spare it claimed.
+	Spares(org, migrationID string) []Spare
 	ClusterCredentials(ctx context.Context, id string) (domain.Credentials, error)
 }
 
@@ -55,7 +58,7 @@ func (p *PoolProvisioner) Provision(ctx context.Context, m *domain.Migration) (d
 	if err != nil {
 		return domain.Target{}, err
 	}
-	spares := p.registry.Spares(m.Organization)
+	spares := p.registry.Spares(m.Organization, m.ID)
 	if len(spares) == 0 {
 		return domain.Target{}, &domain.StepError{Reason: "no_spare_cluster", Permanent: true,
 			Err: fmt.Errorf("organization %s has no cluster registered with \"spare\": true", m.Organization)}

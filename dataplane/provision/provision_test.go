@@ -52,7 +52,7 @@ func isEmpty(t *testing.T, target domain.Target) {
 
 type spares struct{ list []provision.Spare }
 
-func (s spares) Spares(org string) []provision.Spare { return s.list }
+func (s spares) Spares(string, string) []provision.Spare { return s.list }
 func (s spares) ClusterCredentials(context.Context, string) (domain.Credentials, error) {
 	return domain.Credentials{}, nil
 }
