@@ -128,9 +128,6 @@ function details(data) {
   return `<dl class="kv details">${shown}${more}</dl>`;
 }
 
-// verificationWords says what a comparison of the clusters means where
-// it was made: after the copy, applications still write, and the sync
-// replays what the copy missed.
 // EMAIL_WORDS names each email zdm sends.
 const EMAIL_WORDS = {
   lag_under_threshold: "Sync can be stopped",
@@ -147,6 +144,9 @@ function emailWords(n) {
   return [`${EMAIL_WORDS[n.kind] || n.kind}: sent ${to}`, ...refused].join("; ");
 }
 
+// verificationWords says what a comparison of the clusters means where
+// it was made: after the copy, applications still write, and the sync
+// replays what the copy missed.
 function verificationWords(v) {
   if (v.equal) return `${v.phase === "copy" ? "after the copy" : v.phase === "switch" ? "at the switch" : esc(v.phase)}: equal`;
   if (v.phase === "copy") return "after the copy: not yet equal, as expected while applications write; the sync replays those writes";
