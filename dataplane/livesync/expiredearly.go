@@ -34,7 +34,7 @@ func (s *Syncer) removeExpiredEarly(ctx context.Context, m *domain.Migration, r 
 			// source's compaction removed many since the switch's sweep.
 			// Swept again, the collection is read again while held.
 			if col, err := r.source.Structure(ctx, c.Database, c.Collection); err == nil {
-				c.ExpiredRemovedEarly, _ = s.sweepCollection(ctx, r, col)
+				c.ExpiredRemovedEarly, _, _ = s.sweepCollection(ctx, r, col)
 			}
 			continue
 		}

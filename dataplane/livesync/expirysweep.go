@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
 	"github.com/zdm-io/zdm/dataplane/verify"
@@ -59,11 +62,11 @@ func (s *Syncer) sweepExpired(ctx context.Context, m *domain.Migration, r *syncR
 		return swept
 	}
 	for _, col := range cols {
-		n, err := s.sweepCollection(ctx, r, col)
+		n, held, err := s.sweepCollection(ctx, r, col)
 		if n > 0 {
 			swept[[2]string{col.Database, col.Name}] = n
 			s.logger.Info("rows the source removed after their time to live deleted from the target",
-				"migration", m.ID, "collection", col.Key(), "rows", n)
+				"migration", m.ID, "collection", col.Key(), "rows", n, "longest_applier_pause", held)
 			s.note(ctx, m, fmt.Sprintf("the source removed rows of %s after their time to live (collection.ttl.seconds); "+
 				"the target, which counts it from the copy, kept them, and the sync deletes them from the target as it goes", col.Key()))
 		}
@@ -75,38 +78,54 @@ func (s *Syncer) sweepExpired(ctx context.Context, m *domain.Migration, r *syncR
 	return swept
 }
 
-func (s *Syncer) sweepCollection(ctx context.Context, r *syncRun, col *milvus.Collection) (int, error) {
+// sweepCollection sweeps one collection. It returns how many rows it
+// deleted and the longest it kept the collection's applier from applying.
+func (s *Syncer) sweepCollection(ctx context.Context, r *syncRun, col *milvus.Collection) (deleted int, held time.Duration, err error) {
 	if ok, err := verify.Sweepable(ctx, r.source, col); !ok {
-		return 0, err
+		return 0, 0, err
 	}
-	deleted := 0
 	for range sweepRounds {
 		keys, more, err := verify.TargetOnly(ctx, r.source, r.target, col)
 		if err != nil || len(keys) == 0 {
-			return deleted, err
+			return deleted, held, err
 		}
-		for chunk := range slices.Chunk(keys, sweepChunk) {
-			n := 0
-			_, err := r.applier.betweenEntries(ctx, col.Database, col.Name, settleLock, func() (err error) {
+		for batch := range slices.Chunk(keys, sweepChunk*sweepChunks) {
+			var n atomic.Int64
+			_, err := r.applier.betweenEntries(ctx, col.Database, col.Name, settleLock, func() error {
+				began := time.Now()
+				defer func() { held = max(held, time.Since(began)) }()
 				dctx, cancel := context.WithTimeout(r.ctx, sweepDeleteWithin)
 				defer cancel()
-				n, err = verify.RemoveGone(dctx, r.source, r.target, col, chunk)
-				return err
+				// The chunks are read at once: each strong read waits for
+				// the source's next time tick, and they wait for the same.
+				g, gctx := errgroup.WithContext(dctx)
+				for chunk := range slices.Chunk(batch, sweepChunk) {
+					g.Go(func() error {
+						gone, err := verify.RemoveGone(gctx, r.source, r.target, col, chunk)
+						n.Add(int64(gone))
+						return err
+					})
+				}
+				return g.Wait()
 			})
-			if deleted += n; err != nil || ctx.Err() != nil {
-				return deleted, err
+			if deleted += int(n.Load()); err != nil || ctx.Err() != nil {
+				return deleted, held, err
 			}
 		}
 		if !more {
 			break
 		}
 	}
-	return deleted, nil
+	return deleted, held, nil
 }
 
-// sweepChunk is the keys read and deleted at once: a query and a delete
-// of 2,000 keys hold the collection's applier for well under a second.
-const sweepChunk = 2_000
+// sweepChunk is the keys of one query and one delete; sweepChunks of
+// them are read and deleted at once, holding the collection's applier
+// for about one time tick of the source (200 ms) and the deletes.
+const (
+	sweepChunk  = 2_000
+	sweepChunks = 8
+)
 
 // note records in the migration's status what the operator should know.
 func (s *Syncer) note(ctx context.Context, m *domain.Migration, note string) {
