@@ -164,11 +164,11 @@ func (s *Service) twinsFree(ctx context.Context, src *domain.Cluster) error {
 	return s.twinHeld(ctx, src, func(*domain.Cluster) bool { return true })
 }
 
-// heldFirst settles two starts of one Milvus registered twice that each
-// passed twinsFree before the other locked (on two zdmd, or two calls on
-// one): each, once its own lock is stored, waits for the registry to have
-// taken in every cluster event up to that lock, then gives way to a twin
-// held by an earlier event. Both read the same stream order, so exactly
+// heldFirst settles two holds of one Milvus registered twice that each
+// passed its check before the other was stored (two starts on two zdmd,
+// or a start and the pool's claim of a spare): each, once its own hold is
+// stored, waits for the registry to have taken in every cluster event up
+// to that hold, then gives way to a twin held by an earlier event. Both read the same stream order, so exactly
 // one of them keeps the Milvus. A registry that has not caught up within
 // twinsWait is read as it is.
 func (s *Service) heldFirst(ctx context.Context, src *domain.Cluster) error {
@@ -176,17 +176,17 @@ func (s *Service) heldFirst(ctx context.Context, src *domain.Cluster) error {
 		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, twinsWait)
-	err := s.endpoints.SeenCluster(wctx, src.ID, src.LockedSeq)
+	err := s.endpoints.SeenCluster(wctx, src.ID, src.HeldSince())
 	cancel()
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}
 	if err != nil {
-		s.logger.Warn("the registry did not take in a source's lock in time; its twins are read as it has them",
-			"cluster", src.ID, "migration", src.LockedBy, "err", err)
+		s.logger.Warn("the registry did not take in a cluster's hold in time; its twins are read as it has them",
+			"cluster", src.ID, "migration", src.HeldBy(), "err", err)
 	}
 	return s.twinHeld(ctx, src, func(twin *domain.Cluster) bool {
-		return twin.HeldBy() != src.LockedBy && twin.HeldSince() < src.LockedSeq
+		return twin.HeldBy() != src.HeldBy() && twin.HeldSince() < src.HeldSince()
 	})
 }
 

@@ -92,16 +92,26 @@ func (s *Service) claimTarget(ctx context.Context, m *domain.Migration, t domain
 			return err
 		}
 	}
-	// The command names the cluster: a claim is of one cluster, and a
-	// provision tried again may claim another (the one it claimed became
-	// unusable); reused on it, the ID would be refused as another
-	// aggregate's.
-	_, err := s.clusters.Exec(ctx, t.ClusterID, m.ID+"/claim-target/"+t.ClusterID, SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
+	// The command names the cluster and the version of it the claim was
+	// decided on: a provision tried again may claim another cluster (the
+	// one it claimed became unusable), and a spare given back may be
+	// claimed again later (claimedFirst); under one ID, the first would
+	// be refused as another aggregate's and the second taken for the
+	// first claim, stored once.
+	var seq uint64
+	if t.Registered {
+		c, err := s.clusters.Get(ctx, t.ClusterID)
+		if err != nil {
+			return err
+		}
+		seq = c.Seq()
+	}
+	c, err := s.clusters.Exec(ctx, t.ClusterID, fmt.Sprintf("%s/claim-target/%s@%d", m.ID, t.ClusterID, seq), SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
 		switch {
 		case t.Registered && c.ClaimedBy == m.ID:
 			return nil, nil
-		case t.Registered && c.ClaimedBy != "":
-			return nil, &domain.BusyError{ClusterID: c.ID, MigrationID: c.ClaimedBy}
+		case t.Registered && c.HeldBy() != "":
+			return nil, &domain.BusyError{ClusterID: c.ID, MigrationID: c.HeldBy()}
 		case t.Registered:
 			return []domain.Event{domain.ClusterClaimed{MigrationID: m.ID}}, nil
 		case c.Seq() != 0:
@@ -113,7 +123,32 @@ func (s *Service) claimTarget(ctx context.Context, m *domain.Migration, t domain
 			StoragePath: t.StoragePath,
 		}}, nil
 	})
-	return err
+	if err != nil || !t.Registered {
+		return err
+	}
+	return s.claimedFirst(ctx, m, c)
+}
+
+// claimedFirst settles a claim of a spare against a start of another
+// registration of its Milvus sent at the same moment, each of which
+// passed its check before the other held it: the hold stored first keeps
+// the Milvus (heldFirst). A claim stored second is given back, and the
+// provision fails, to be tried again: the pool then passes the spare by.
+func (s *Service) claimedFirst(ctx context.Context, m *domain.Migration, spare *domain.Cluster) error {
+	err := s.heldFirst(ctx, spare)
+	var busy *domain.BusyError
+	if !errors.As(err, &busy) || busy.SameEndpointAs == "" {
+		return err
+	}
+	// The ID names the claim given back: the spare may be claimed again,
+	// and that claim given back too.
+	_, rerr := s.clusters.Exec(ctx, spare.ID, fmt.Sprintf("%s/unclaim-twin/%s@%d", m.ID, spare.ID, spare.ClaimedSeq), SystemActor, func(c *domain.Cluster) ([]domain.Event, error) {
+		if c.ClaimedBy != m.ID {
+			return nil, nil
+		}
+		return []domain.Event{domain.ClusterReleased{MigrationID: m.ID}}, nil
+	})
+	return errors.Join(fmt.Errorf("spare %s given back: %w", spare.ID, err), rerr)
 }
 
 func (s *Saga) copy(ctx context.Context, m *domain.Migration) error {
