@@ -168,9 +168,9 @@ func (s *Service) twinsFree(ctx context.Context, src *domain.Cluster) error {
 // passed its check before the other was stored (two starts on two zdmd,
 // or a start and the pool's claim of a spare): each, once its own hold is
 // stored, waits for the registry to have taken in every cluster event up
-// to that hold, then gives way to a twin held by an earlier event. Both read the same stream order, so exactly
-// one of them keeps the Milvus. A registry that has not caught up within
-// twinsWait is read as it is.
+// to that hold, then gives way to a twin held by an earlier event. Both
+// read the same stream order, so exactly one of them keeps the Milvus. A
+// registry that has not caught up within twinsWait is read as it is.
 func (s *Service) heldFirst(ctx context.Context, src *domain.Cluster) error {
 	if s.endpoints == nil {
 		return nil

@@ -41,7 +41,7 @@ func (s *Syncer) beforeHold(ctx context.Context, m *domain.Migration, r *syncRun
 		s.logger.Warn("the check before the hold did not complete; the check while writes are held reads every collection",
 			"migration", m.ID, "err", err)
 	}
-	s.removeExpiredEarly(ctx, m, r, pre, fence0)
+	s.removeExpiredEarly(ctx, m, r, pre)
 	s.catchUp(ctx, m, r.applier)
 	if ctx.Err() != nil {
 		return nil, nil, 0, ctx.Err()

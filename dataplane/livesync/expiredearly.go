@@ -2,7 +2,6 @@ package livesync
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"time"
 
@@ -15,54 +14,42 @@ import (
 // the rows that pre, the check before the hold, found the target alone
 // holds in a collection whose rows expire (verify.RemoveExpired): deleted
 // while writes are held, 2,000 keys a call, 100,000 such rows would cost
-// the pause fifty calls. Each collection's rows are deleted while its
-// applier is between two entries, and only if none of them was written
-// through the proxy since fence0: a write applied after the delete is
-// newer than it and stands. The collection is then read again while
-// writes are held, not taken from pre. One this cannot do (no applier
-// yet, an applier busy past settleLock, a key written since, a failed
-// delete) keeps its rows for the hold, as before.
-func (s *Syncer) removeExpiredEarly(ctx context.Context, m *domain.Migration, r *syncRun, pre *verify.Report, fence0 uint64) {
+// the pause fifty calls. They are the rows the source removed between the
+// switch's sweep and that check, deleted as the sweep deletes (removeGone,
+// or a sweep of the collection again where there were too many to list),
+// so a write of one of them applied after the delete stands. The
+// collection is then read again while writes are held, not taken from
+// pre; what this leaves (an applier busy past settleLock, a failed
+// delete) is deleted in the hold, as before.
+func (s *Syncer) removeExpiredEarly(ctx context.Context, m *domain.Migration, r *syncRun, pre *verify.Report) {
 	if pre == nil {
 		return
 	}
-	written := r.applier.WrittenAfter(fence0)
 	for i := range pre.Collections {
 		c := &pre.Collections[i]
-		if c.Expires && c.Extra > len(c.OnlyOnTarget) {
-			// More rows on the target alone than the walk lists: the
-			// source's compaction removed many since the switch's sweep.
-			// Swept again, the collection is read again while held.
-			if col, err := r.source.Structure(ctx, c.Database, c.Collection); err == nil {
-				c.ExpiredRemovedEarly, _, _ = s.sweepCollection(ctx, r, col)
-			}
+		listed := c.ExpiredOnSource > 0 && len(c.OnlyOnTarget) == c.ExpiredOnSource
+		tooMany := c.Expires && c.Extra > len(c.OnlyOnTarget)
+		if !listed && !tooMany {
 			continue
 		}
-		if c.ExpiredOnSource == 0 || len(c.OnlyOnTarget) != c.ExpiredOnSource {
-			continue
-		}
-		done, err := r.applier.betweenEntries(ctx, c.Database, c.Collection, settleLock, func() error {
-			keys, ok := written(c.Database, c.Collection)
-			if !ok || verify.AnyWritten(c.OnlyOnTarget, keys) {
-				return errWrittenSince
-			}
-			return verify.RemoveRows(ctx, r.target, c.Database, c.Collection, c.OnlyOnTarget)
-		})
+		col, err := r.source.Structure(ctx, c.Database, c.Collection)
 		switch {
-		case err == nil && done:
-			c.ExpiredRemovedEarly = c.ExpiredOnSource
+		case err != nil:
+		case tooMany:
+			c.ExpiredRemovedEarly, _, err = s.sweepCollection(ctx, r, col)
+		default:
+			c.ExpiredRemovedEarly, _, err = s.removeGone(ctx, r, col, c.OnlyOnTarget)
+		}
+		if n := c.ExpiredRemovedEarly; n > 0 {
 			s.logger.Info("rows the source removed after their time to live deleted from the target before the switch's hold",
-				"migration", m.ID, "collection", c.Database+"/"+c.Collection, "rows", c.ExpiredOnSource)
-		case err != nil && !errors.Is(err, errWrittenSince) && ctx.Err() == nil:
+				"migration", m.ID, "collection", col.Key(), "rows", n)
+		}
+		if err != nil && ctx.Err() == nil {
 			s.logger.Warn("rows the source removed after their time to live are left for the switch's hold",
 				"migration", m.ID, "collection", c.Database+"/"+c.Collection, "err", err)
 		}
 	}
 }
-
-// errWrittenSince: a key to delete was written through the proxy since
-// the check before the hold.
-var errWrittenSince = errors.New("written since the check before the hold")
 
 // keepEarlyRemovals adds to rep, the check made while writes were held,
 // how many rows of each collection were deleted before the hold: by the

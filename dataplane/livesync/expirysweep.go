@@ -89,31 +89,46 @@ func (s *Syncer) sweepCollection(ctx context.Context, r *syncRun, col *milvus.Co
 		if err != nil || len(keys) == 0 {
 			return deleted, held, err
 		}
-		for batch := range slices.Chunk(keys, sweepChunk*sweepChunks) {
-			var n atomic.Int64
-			_, err := r.applier.betweenEntries(ctx, col.Database, col.Name, settleLock, func() error {
-				began := time.Now()
-				defer func() { held = max(held, time.Since(began)) }()
-				dctx, cancel := context.WithTimeout(r.ctx, sweepDeleteWithin)
-				defer cancel()
-				// The chunks are read at once: each strong read waits for
-				// the source's next time tick, and they wait for the same.
-				g, gctx := errgroup.WithContext(dctx)
-				for chunk := range slices.Chunk(batch, sweepChunk) {
-					g.Go(func() error {
-						gone, err := verify.RemoveGone(gctx, r.source, r.target, col, chunk)
-						n.Add(int64(gone))
-						return err
-					})
-				}
-				return g.Wait()
-			})
-			if deleted += int(n.Load()); err != nil || ctx.Err() != nil {
-				return deleted, held, err
-			}
+		n, h, err := s.removeGone(ctx, r, col, keys)
+		deleted, held = deleted+n, max(held, h)
+		if err != nil || ctx.Err() != nil {
+			return deleted, held, err
 		}
 		if !more {
 			break
+		}
+	}
+	return deleted, held, nil
+}
+
+// removeGone deletes from the target those of keys (rows the target
+// alone held when they were listed) that the source still lacks, read
+// again while no entry of col is applied (betweenEntries), a batch at a
+// time. A batch whose applier was not between two entries in time is
+// left, for the next sweep or the switch. It returns how many rows it
+// deleted and the longest it kept the collection's applier from applying.
+func (s *Syncer) removeGone(ctx context.Context, r *syncRun, col *milvus.Collection, keys []string) (deleted int, held time.Duration, err error) {
+	for batch := range slices.Chunk(keys, sweepChunk*sweepChunks) {
+		var n atomic.Int64
+		_, err := r.applier.betweenEntries(ctx, col.Database, col.Name, settleLock, func() error {
+			began := time.Now()
+			defer func() { held = max(held, time.Since(began)) }()
+			dctx, cancel := context.WithTimeout(r.ctx, sweepDeleteWithin)
+			defer cancel()
+			// The chunks are read at once: each strong read waits for
+			// the source's next time tick, and they wait for the same.
+			g, gctx := errgroup.WithContext(dctx)
+			for chunk := range slices.Chunk(batch, sweepChunk) {
+				g.Go(func() error {
+					gone, err := verify.RemoveGone(gctx, r.source, r.target, col, chunk)
+					n.Add(int64(gone))
+					return err
+				})
+			}
+			return g.Wait()
+		})
+		if deleted += int(n.Load()); err != nil || ctx.Err() != nil {
+			return deleted, held, err
 		}
 	}
 	return deleted, held, nil

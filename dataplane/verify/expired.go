@@ -21,7 +21,7 @@ func expiredOnSource(cr *CollectionReport, written []string) bool {
 	if !cr.Expires || cr.Missing+cr.Different > 0 || cr.TargetDuplicates > 0 || cr.Extra == 0 || len(cr.OnlyOnTarget) != cr.Extra {
 		return false
 	}
-	if AnyWritten(cr.OnlyOnTarget, written) {
+	if anyWritten(cr.OnlyOnTarget, written) {
 		return false
 	}
 	alone := keySet(cr.OnlyOnTarget)
@@ -36,8 +36,8 @@ func expiredOnSource(cr *CollectionReport, written []string) bool {
 	return true
 }
 
-// AnyWritten says whether any of keys is among written.
-func AnyWritten(keys, written []string) bool {
+// anyWritten says whether any of keys is among written.
+func anyWritten(keys, written []string) bool {
 	set := keySet(keys)
 	return slices.ContainsFunc(written, func(k string) bool { return set[k] })
 }
@@ -65,7 +65,7 @@ func RemoveExpired(ctx context.Context, target *milvus.Conn, rep *Report) (int, 
 		if c.ExpiredOnSource == 0 || len(c.OnlyOnTarget) != c.ExpiredOnSource {
 			continue
 		}
-		if err := RemoveRows(ctx, target, c.Database, c.Collection, c.OnlyOnTarget); err != nil {
+		if err := removeRows(ctx, target, c.Database, c.Collection, c.OnlyOnTarget); err != nil {
 			return removed, err
 		}
 		c.ExpiredRemoved = true
@@ -74,10 +74,10 @@ func RemoveExpired(ctx context.Context, target *milvus.Conn, rep *Report) (int, 
 	return removed, nil
 }
 
-// RemoveRows deletes from the target's collection db/coll the rows of
+// removeRows deletes from the target's collection db/coll the rows of
 // keys (as the key field's values print), removed from the source after
 // their time to live.
-func RemoveRows(ctx context.Context, target *milvus.Conn, db, coll string, keys []string) error {
+func removeRows(ctx context.Context, target *milvus.Conn, db, coll string, keys []string) error {
 	col, err := target.Structure(ctx, db, coll)
 	if err != nil {
 		return err

@@ -72,8 +72,8 @@ type CollectionReport struct {
 	// target (RemoveExpired).
 	ExpiredRemoved bool `json:"expired_removed,omitempty"`
 	// ExpiredRemovedEarly is how many such rows the switch deleted from
-	// the target before it held writes (RemoveRows), found by the check
-	// before the hold.
+	// the target before it held writes (RemoveGone): found by its sweep
+	// or by the check before the hold.
 	ExpiredRemovedEarly int `json:"expired_removed_before_hold,omitempty"`
 	// ledger is what a check before the hold found walking the keys.
 	ledger *keyLedger
