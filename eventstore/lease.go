@@ -47,6 +47,9 @@ type LeaseValue struct {
 	// Endpoints is what the holder serves for the others to reach it,
 	// by name (the saga lease's holder: its Milvus endpoints by cluster).
 	Endpoints map[string]string `json:"endpoints,omitempty"`
+	// Revision is the write's (a deletion's too), which grows with every
+	// write of the lease's key; 0 for a lease read as not held.
+	Revision uint64 `json:"-"`
 }
 
 // Advertise has every write of the lease carry what f gives, so that the
@@ -130,6 +133,7 @@ func (l *Lease) Holder(ctx context.Context) (LeaseValue, error) {
 	if err := json.Unmarshal(e.Value(), &v); err != nil {
 		return LeaseValue{}, fmt.Errorf("lease %s: %w", l.key, err)
 	}
+	v.Revision = e.Revision()
 	return v, nil
 }
 

@@ -88,6 +88,7 @@ func (l *Lease) Follow(ctx context.Context, seen func(LeaseValue)) error {
 		if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &v) != nil {
 			return
 		}
+		v.Revision = e.Revision()
 		seen(v)
 	})
 	if err != nil {

@@ -192,11 +192,7 @@ func (ps *proxies) prime(ctx context.Context) error {
 func (m *Main) followDriver(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := m.lease.Follow(ctx, func(v eventstore.LeaseValue) {
-			m.drivingMu.Lock()
-			changed := v.Holder != m.driving.Holder
-			m.driving, m.drivingAt = v, time.Now()
-			m.drivingMu.Unlock()
-			if changed && m.endpoints != nil {
+			if m.driving.seen(v) && m.endpoints != nil {
 				m.endpoints.nudge()
 			}
 		})
@@ -215,18 +211,9 @@ func (m *Main) followDriver(ctx context.Context) {
 // lease if that was over 200 ms ago; "" if none is known, or it is this
 // instance (which serves its own calls).
 func (m *Main) drivingEndpoint(clusterID string) string {
-	m.drivingMu.Lock()
-	defer m.drivingMu.Unlock()
-	if time.Since(m.drivingAt) > 200*time.Millisecond {
-		ctx, cancel := context.WithTimeout(m.baseCtx, time.Second)
-		v, err := m.lease.Holder(ctx)
-		cancel()
-		if err == nil {
-			m.driving, m.drivingAt = v, time.Now()
-		}
-	}
-	if m.driving.Holder == m.instance {
+	v := m.driving.holder(m.baseCtx)
+	if v.Holder == m.instance {
 		return ""
 	}
-	return m.driving.Endpoints[clusterID]
+	return v.Endpoints[clusterID]
 }

@@ -184,6 +184,7 @@ func (es *endpoints) reconcile() {
 		}
 		clusterID := id
 		ep := capture.NewEndpoint(clusterID, func() string { return es.m.drivingEndpoint(clusterID) }, es.m.logger.With("proxy", clusterID))
+		ep.LookAgainWhenSentBack(es.m.driving.lookAgain)
 		ep.CountRefusals(es.m.metrics.Refused)
 		ep.CountLostRelays(es.m.metrics.RelayLost)
 		ep.CarryREST(restgate.New)

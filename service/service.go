@@ -80,13 +80,11 @@ type Main struct {
 	// endpoints are the clusters' Milvus endpoints (Milvus data plane).
 	endpoints     *endpoints
 	endpointsDone chan struct{}
-	// driving caches the saga lease's value for the endpoints' relays.
-	drivingMu sync.Mutex
-	driving   eventstore.LeaseValue
-	drivingAt time.Time
-	leading   atomic.Bool
-	leadDone  chan struct{}
-	helpDone  chan struct{}
+	// driving is the saga lease's holder, for the endpoints' relays.
+	driving  *driverView
+	leading  atomic.Bool
+	leadDone chan struct{}
+	helpDone chan struct{}
 
 	mu      sync.Mutex
 	subs    []*eventstore.Subscription
@@ -181,6 +179,7 @@ func NewMain(ctx context.Context, cfg Config, adminToken string, logger *slog.Lo
 	if m.lease, err = m.store.Lease(ctx, sagaLease, m.instance, cfg.leaseTTL(), logger.With("part", "lease")); err != nil {
 		return nil, err
 	}
+	m.driving = &driverView{read: m.lease.Holder, fresh: 200 * time.Millisecond}
 	provisioners, err := m.dataPlane()
 	if err != nil {
 		return nil, err

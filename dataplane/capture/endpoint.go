@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -31,15 +30,16 @@ import (
 // relayWait, for an instance to drive again instead of being refused.
 
 const (
-	// relayHops is the metadata key that counts the relays a call went
-	// through, so that two instances that each see the other as driving
-	// (for the moment a lease changes hands) never pass a call around.
-	relayHops    = "zdm-relay-hops"
-	maxRelayHops = 2
+	// relayHops is the metadata key that marks a relayed call: the
+	// instance it reaches serves it only if it drives (relayed.go).
+	relayHops = "zdm-relay-hops"
 	// relayAnswered is the trailer an instance sets on every relayed call
 	// it answers: a relayed call that ends without it ended with the
 	// connection to the instance, which never answered it.
 	relayAnswered = "zdm-relay-answered"
+	// relaySentBack is the trailer of a relayed call an instance that
+	// does not drive sent back unsent.
+	relaySentBack = "zdm-relay-sent-back"
 	// relayWait bounds how long a call waits for an instance to drive.
 	relayWait = 10 * time.Second
 	// relayPoll is how often a waiting call looks again.
@@ -68,6 +68,9 @@ type Endpoint struct {
 	refused   func(method string)
 	// lost counts the relayed calls the driving instance died with.
 	lost func(resent bool)
+	// sentBack is told that a relayed call came back unsent: the view of
+	// who drives that driving gives is behind.
+	sentBack func()
 
 	mu      sync.Mutex
 	term    *drive
@@ -116,6 +119,11 @@ func (e *Endpoint) CountRefusals(count func(method string)) { e.refused = count 
 // CountLostRelays makes the endpoint count the relayed calls the driving
 // instance died with: resent for a call sent again, else a write failed.
 func (e *Endpoint) CountLostRelays(count func(resent bool)) { e.lost = count }
+
+// LookAgainWhenSentBack has the endpoint call f each time an instance it
+// relayed a call to sent it back, not driving: driving's view is behind,
+// and its next answer should be read afresh.
+func (e *Endpoint) LookAgainWhenSentBack(f func()) { e.sentBack = f }
 
 // Gate makes the handler of Milvus's RESTful API from a gRPC connection
 // to the endpoint itself; notCarried answers the calls it does not carry.
@@ -241,12 +249,8 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 		return err
 	}
 	ctx := ss.Context()
-	hops := 0
 	if in, ok := metadata.FromIncomingContext(ctx); ok && len(in.Get(relayHops)) > 0 {
-		hops, _ = strconv.Atoi(in.Get(relayHops)[0])
-	}
-	if hops > 0 {
-		ss.SetTrailer(metadata.Pairs(relayAnswered, "1"))
+		return e.serveRelayed(ss, method, req)
 	}
 	giveUp := time.NewTimer(relayWait)
 	defer giveUp.Stop()
@@ -276,24 +280,35 @@ func (e *Endpoint) handle(_ any, ss grpc.ServerStream) error {
 			giveUp.Reset(relayWait)
 			continue
 		}
-		if hops < maxRelayHops {
-			if addr := e.driving(); addr != "" {
-				if cc := e.ready(ctx, addr); cc != nil {
-					if lostUpsert != nil {
-						// Unreached, the next one went too: look again
-						// who drives.
-						if own, reached := e.keysOfItsOwn(ss.Context(), cc, req, hops+1); reached {
-							if !e.upsertAgain(own) {
-								return lostUpsert
-							}
-							lostUpsert = nil
+		if addr := e.driving(); addr != "" {
+			if cc := e.ready(ctx, addr); cc != nil {
+				if lostUpsert != nil {
+					// Unreached, the next one went too: look again who
+					// drives.
+					if own, reached := e.keysOfItsOwn(ss.Context(), cc, req); reached {
+						if !e.upsertAgain(own) {
+							return lostUpsert
 						}
+						lostUpsert = nil
 					}
-					if lostUpsert == nil {
-						lost, err := e.relay(ss, cc, method, req, hops+1)
-						if !lost {
-							return err
+				}
+				if lostUpsert == nil {
+					sent := time.Now()
+					switch outcome, err := e.relay(ss, cc, method, req); outcome {
+					case relayServed:
+						return err
+					case relayReturned:
+						// Nothing was sent: the view of who drives was
+						// behind, and is read again at the next look. A
+						// call sent back only as the term it waited in
+						// ended (held by a switch) waits anew, as here.
+						if e.sentBack != nil {
+							e.sentBack()
 						}
+						if time.Since(sent) > connectWait {
+							giveUp.Reset(relayWait)
+						}
+					case relayLost:
 						// The wait for an instance to drive starts again:
 						// the call may have been relayed for longer than
 						// relayWait (a long search, a driving instance
@@ -358,34 +373,6 @@ func (e *Endpoint) ready(ctx context.Context, addr string) *grpc.ClientConn {
 			}
 		}
 	}
-}
-
-// relay passes a call to the driving instance's endpoint and its answer
-// back, status and metadata as they were. lost says that the connection
-// to the instance ended with the call unanswered: nothing was given to
-// the client then, and the call may be sent again.
-func (e *Endpoint) relay(ss grpc.ServerStream, cc *grpc.ClientConn, method string, req []byte, hops int) (lost bool, err error) {
-	in, _ := metadata.FromIncomingContext(ss.Context())
-	out := outgoing(in)
-	out.Set(relayHops, strconv.Itoa(hops))
-	var resp []byte
-	var header, trailer metadata.MD
-	err = cc.Invoke(metadata.NewOutgoingContext(ss.Context(), out), method, &req, &resp,
-		grpc.ForceCodecV2(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
-	if err != nil && status.Code(err) == codes.Unavailable && len(trailer.Get(relayAnswered)) == 0 && ss.Context().Err() == nil {
-		return true, err
-	}
-	trailer.Delete(relayAnswered)
-	if len(header) > 0 {
-		_ = ss.SetHeader(header)
-	}
-	if len(trailer) > 0 {
-		ss.SetTrailer(trailer)
-	}
-	if err != nil {
-		return false, err
-	}
-	return false, ss.SendMsg(&resp)
 }
 
 // cutStream is a call's stream whose context also ends when its term's

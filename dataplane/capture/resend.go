@@ -2,7 +2,6 @@ package capture
 
 import (
 	"context"
-	"strconv"
 	"strings"
 
 	"github.com/golang/protobuf/proto"
@@ -79,7 +78,7 @@ func givesItsKeys(d *milvuspb.DescribeCollectionResponse) bool {
 // keysOfItsOwn asks the driving instance at cc, as the client of ctx,
 // whether the collection the upsert req writes takes its clients' keys.
 // reached is false if that instance went too before it answered.
-func (e *Endpoint) keysOfItsOwn(ctx context.Context, cc *grpc.ClientConn, req []byte, hops int) (own, reached bool) {
+func (e *Endpoint) keysOfItsOwn(ctx context.Context, cc *grpc.ClientConn, req []byte) (own, reached bool) {
 	db, coll, ok := upsertNames(ctx, req)
 	if !ok {
 		return false, true
@@ -90,7 +89,7 @@ func (e *Endpoint) keysOfItsOwn(ctx context.Context, cc *grpc.ClientConn, req []
 	}
 	in, _ := metadata.FromIncomingContext(ctx)
 	out := outgoing(in)
-	out.Set(relayHops, strconv.Itoa(hops))
+	out.Set(relayHops, "1")
 	var resp []byte
 	var trailer metadata.MD
 	err = cc.Invoke(metadata.NewOutgoingContext(ctx, out), "/"+milvusService+"/DescribeCollection", &ask, &resp,

@@ -1,0 +1,73 @@
+package capture
+
+import (
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// A call is relayed at most once, by the instance the client reached, to
+// the one its view says drives. An instance a relayed call reaches serves
+// it if it drives and sends it back unsent otherwise, at once: it neither
+// passes the call on, from a view that may be as far behind as the one
+// that sent it there, nor holds it until it drives itself. Views are
+// behind for a moment whenever the lease changes hands, and more after a
+// NATS node is lost (a lease watch waits for its heartbeats to fail); two
+// such views holding a call between them kept a client's write waiting
+// for the whole relayWait while a third instance drove.
+
+// relayOutcome is how a relayed call ended.
+type relayOutcome int
+
+const (
+	relayServed   relayOutcome = iota // by the instance, status and all
+	relayLost                         // with the connection, unanswered
+	relayReturned                     // unsent, by an instance that does not drive
+)
+
+// serveRelayed serves a call another instance relayed here, if this one
+// drives; otherwise, or if its term ends before the call left, it sends
+// the call back.
+func (e *Endpoint) serveRelayed(ss grpc.ServerStream, method string, req []byte) error {
+	if d, _ := e.take(); d != nil {
+		if !d.proxy.capture.inTerm() {
+			d.calls.Done()
+		} else if err := e.serveHere(ss.Context(), ss, d, method, req, nil); !unsentAtEnd(err) {
+			ss.SetTrailer(metadata.Pairs(relayAnswered, "1"))
+			return err
+		}
+	}
+	ss.SetTrailer(metadata.Pairs(relaySentBack, "1"))
+	return status.Errorf(codes.Unavailable, "zdm: this zdmd does not drive the migrations of cluster %s", e.clusterID)
+}
+
+// relay passes a call to the driving instance's endpoint and its answer
+// back, status and metadata as they were. Lost or sent back, nothing was
+// given to the client, and the call may be sent again.
+func (e *Endpoint) relay(ss grpc.ServerStream, cc *grpc.ClientConn, method string, req []byte) (relayOutcome, error) {
+	in, _ := metadata.FromIncomingContext(ss.Context())
+	out := outgoing(in)
+	out.Set(relayHops, "1")
+	var resp []byte
+	var header, trailer metadata.MD
+	err := cc.Invoke(metadata.NewOutgoingContext(ss.Context(), out), method, &req, &resp,
+		grpc.ForceCodecV2(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
+	if err != nil && status.Code(err) == codes.Unavailable && len(trailer.Get(relayAnswered)) == 0 && ss.Context().Err() == nil {
+		if len(trailer.Get(relaySentBack)) > 0 {
+			return relayReturned, err
+		}
+		return relayLost, err
+	}
+	trailer.Delete(relayAnswered)
+	if len(header) > 0 {
+		_ = ss.SetHeader(header)
+	}
+	if len(trailer) > 0 {
+		ss.SetTrailer(trailer)
+	}
+	if err != nil {
+		return relayServed, err
+	}
+	return relayServed, ss.SendMsg(&resp)
+}
