@@ -18,6 +18,7 @@ type Metrics struct {
 	migrations *prometheus.GaugeVec
 	refusals   *prometheus.CounterVec
 	relayLost  *prometheus.CounterVec
+	sentBack   prometheus.Counter
 }
 
 // Progress is a running migration's copy progress.
@@ -47,8 +48,12 @@ func New(allStates []string, states func() map[string]int, progress func() map[s
 			Name: "zdm_proxy_relay_lost_total",
 			Help: "Calls relayed to the driving zdmd that died before answering: reads, deletes and upserts of client-given keys sent again to the next (outcome resent), other writes whose client was told UNAVAILABLE (outcome failed).",
 		}, []string{"outcome"}),
+		sentBack: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zdm_proxy_relay_sent_back_total",
+			Help: "Calls this zdmd relayed that came back unsent from an instance that did not drive (this one's view of who drives was behind); each was relayed again to the instance the lease named.",
+		}),
 	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.lag, m.refusals, m.relayLost,
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.lag, m.refusals, m.relayLost, m.sentBack,
 		&stateCollector{m: m, all: allStates, states: states}, &progressCollector{progress: progress})
 	return m
 }
@@ -70,6 +75,10 @@ func (m *Metrics) RelayLost(resent bool) {
 	}
 	m.relayLost.WithLabelValues(outcome).Inc()
 }
+
+// RelaySentBack counts a relayed call sent back unsent by an instance that
+// did not drive.
+func (m *Metrics) RelaySentBack() { m.sentBack.Inc() }
 
 // KeyWaits is how many writes the proxy held back for the order of writes
 // of the same keys, and how long they waited in all.

@@ -29,15 +29,16 @@ func TestKeyWaitsAreExportedAsCounters(t *testing.T) {
 	}
 }
 
-func TestLostRelaysAreCountedByOutcome(t *testing.T) {
+func TestLostAndSentBackRelaysAreCounted(t *testing.T) {
 	m := New(nil, func() map[string]int { return nil }, func() map[string]Progress { return nil })
 	m.RelayLost(true)
 	m.RelayLost(true)
 	m.RelayLost(false)
+	m.RelaySentBack()
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
-	for _, want := range []string{`zdm_proxy_relay_lost_total{outcome="resent"} 2`, `zdm_proxy_relay_lost_total{outcome="failed"} 1`} {
+	for _, want := range []string{`zdm_proxy_relay_lost_total{outcome="resent"} 2`, `zdm_proxy_relay_lost_total{outcome="failed"} 1`, "zdm_proxy_relay_sent_back_total 1"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("no %q in\n%s", want, body)
 		}

@@ -184,7 +184,10 @@ func (es *endpoints) reconcile() {
 		}
 		clusterID := id
 		ep := capture.NewEndpoint(clusterID, func() string { return es.m.drivingEndpoint(clusterID) }, es.m.logger.With("proxy", clusterID))
-		ep.LookAgainWhenSentBack(es.m.driving.lookAgain)
+		ep.LookAgainWhenSentBack(func() {
+			es.m.driving.lookAgain()
+			es.m.metrics.RelaySentBack()
+		})
 		ep.CountRefusals(es.m.metrics.Refused)
 		ep.CountLostRelays(es.m.metrics.RelayLost)
 		ep.CarryREST(restgate.New)

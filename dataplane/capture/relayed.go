@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"time"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -9,13 +11,17 @@ import (
 
 // A call is relayed at most once, by the instance the client reached, to
 // the one its view says drives. An instance a relayed call reaches serves
-// it if it drives and sends it back unsent otherwise, at once: it neither
-// passes the call on, from a view that may be as far behind as the one
-// that sent it there, nor holds it until it drives itself. Views are
+// it if it drives and sends it back unsent otherwise: it neither passes
+// the call on, from a view that may be as far behind as the one that sent
+// it there, nor holds it for long until it drives itself. Views are
 // behind for a moment whenever the lease changes hands, and more after a
 // NATS node is lost (a lease watch waits for its heartbeats to fail); two
 // such views holding a call between them kept a client's write waiting
 // for the whole relayWait while a third instance drove.
+
+// relayedWait bounds how long a relayed call waits for this instance's
+// term to start (see serveRelayed).
+const relayedWait = time.Second
 
 // relayOutcome is how a relayed call ended.
 type relayOutcome int
@@ -26,18 +32,46 @@ const (
 	relayReturned                     // unsent, by an instance that does not drive
 )
 
-// serveRelayed serves a call another instance relayed here, if this one
-// drives; otherwise, or if its term ends before the call left, it sends
-// the call back.
+// serveRelayed serves a call another instance relayed here once this one
+// drives. It sends the call back at once if another instance drives, as
+// this one sees it, and after relayedWait if this one still does not
+// drive: it only waits here for a term that is about to start (the lease
+// taken, the proxies not yet armed), which spares the instance that
+// relayed it a look a relayPoll later.
 func (e *Endpoint) serveRelayed(ss grpc.ServerStream, method string, req []byte) error {
-	if d, _ := e.take(); d != nil {
-		if !d.proxy.capture.inTerm() {
+	ctx := ss.Context()
+	giveUp := time.NewTimer(relayedWait)
+	defer giveUp.Stop()
+	var ended *drive
+	for {
+		d, changed := e.take()
+		if d != nil && (d == ended || !d.proxy.capture.inTerm()) {
 			d.calls.Done()
-		} else if err := e.serveHere(ss.Context(), ss, d, method, req, nil); !unsentAtEnd(err) {
-			ss.SetTrailer(metadata.Pairs(relayAnswered, "1"))
-			return err
+			d = nil
+		}
+		if d != nil {
+			err := e.serveHere(ctx, ss, d, method, req, nil)
+			if !unsentAtEnd(err) {
+				ss.SetTrailer(metadata.Pairs(relayAnswered, "1"))
+				return err
+			}
+			ended = d
+		} else if e.driving() != "" {
+			return e.sendBack(ss)
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-giveUp.C:
+			return e.sendBack(ss)
+		case <-changed:
+		case <-time.After(relayPoll):
 		}
 	}
+}
+
+// sendBack answers a relayed call unsent.
+func (e *Endpoint) sendBack(ss grpc.ServerStream) error {
 	ss.SetTrailer(metadata.Pairs(relaySentBack, "1"))
 	return status.Errorf(codes.Unavailable, "zdm: this zdmd does not drive the migrations of cluster %s", e.clusterID)
 }
