@@ -205,6 +205,7 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	reads.stop()
 	t.Logf("client through HAProxy: %d acknowledged, %d failed (last: %s); switch pause %s; target: %s",
 		stats.Acknowledged, stats.Failed, stats.LastErr, pause, rep)
+	t.Logf("relayed calls sent back by an instance that did not drive, as the instances running at the end counted them: %d", sentBack(f.Procs))
 	// A read relayed to a killed instance is sent again to the next; one
 	// fails only when the reader's own connection went to the killed one.
 	t.Logf("reader through HAProxy: %s", reads)

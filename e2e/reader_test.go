@@ -71,25 +71,45 @@ func (r *reader) String() string {
 func relayCounts(procs []*st.Proc) map[int][2]int {
 	out := map[int][2]int{}
 	for i, p := range procs {
-		if p == nil || p.Cmd.ProcessState != nil {
-			continue
+		if c, ok := scrapeCounters(p, `zdm_proxy_relay_lost_total{outcome="resent"}`, `zdm_proxy_relay_lost_total{outcome="failed"}`); ok {
+			out[i] = [2]int{c[0], c[1]}
 		}
-		body, err := p.Get("/metrics")
-		if err != nil {
-			continue
-		}
-		var c [2]int
-		for _, line := range strings.Split(string(body), "\n") {
-			for j, outcome := range []string{"resent", "failed"} {
-				if v, ok := strings.CutPrefix(line, `zdm_proxy_relay_lost_total{outcome="`+outcome+`"} `); ok {
-					n, _ := strconv.ParseFloat(v, 64)
-					c[j] = int(n)
-				}
-			}
-		}
-		out[i] = c
 	}
 	return out
+}
+
+// sentBack is how many relayed calls came back unsent from an instance
+// that did not drive, as the running instances counted them.
+func sentBack(procs []*st.Proc) int {
+	n := 0
+	for _, p := range procs {
+		if c, ok := scrapeCounters(p, "zdm_proxy_relay_sent_back_total"); ok {
+			n += c[0]
+		}
+	}
+	return n
+}
+
+// scrapeCounters reads the values of the named series from a running
+// instance's /metrics.
+func scrapeCounters(p *st.Proc, series ...string) ([]int, bool) {
+	if p == nil || p.Cmd.ProcessState != nil {
+		return nil, false
+	}
+	body, err := p.Get("/metrics")
+	if err != nil {
+		return nil, false
+	}
+	c := make([]int, len(series))
+	for _, line := range strings.Split(string(body), "\n") {
+		for j, name := range series {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				c[j] = int(n)
+			}
+		}
+	}
+	return c, true
 }
 
 // lostSince is what the instances counted between two readings; one
