@@ -37,11 +37,16 @@ type LagSeries struct {
 
 	mu   sync.Mutex
 	lags map[string]Lag
+	// putMu orders the stores of samples: two observed at once were
+	// stored in either order, and the store (read after a restart, and
+	// by the other instances) could keep the older.
+	putMu  sync.Mutex
+	stored map[string]time.Time
 }
 
 // NewLagSeries returns a series on store; Load reads what it holds.
 func NewLagSeries(store LagStore, logger *slog.Logger) *LagSeries {
-	return &LagSeries{store: store, logger: logger, lags: map[string]Lag{}}
+	return &LagSeries{store: store, logger: logger, lags: map[string]Lag{}, stored: map[string]time.Time{}}
 }
 
 // Load reads the stored series (after a restart).
@@ -63,8 +68,14 @@ func (s *LagSeries) Load(ctx context.Context) error {
 }
 
 // ObserveLag adds a sample. A store that refuses it is logged, not
-// returned: the series informs, the history decides.
+// returned: the series informs, the history decides. A sample observed
+// once ctx ended (its migration's sync stopped, cancelled) is dropped:
+// it could not be stored, and the status would show a lag that no
+// restart, and no other instance, ever sees.
 func (s *LagSeries) ObserveLag(ctx context.Context, id string, at time.Time, seconds float64) {
+	if ctx.Err() != nil {
+		return
+	}
 	s.mu.Lock()
 	l := s.lags[id]
 	l.Seconds, l.At, l.Max = seconds, at, max(l.Max, seconds)
@@ -77,8 +88,16 @@ func (s *LagSeries) ObserveLag(ctx context.Context, id string, at time.Time, sec
 	s.lags[id] = l
 	data, err := json.Marshal(l)
 	s.mu.Unlock()
+	s.putMu.Lock()
+	defer s.putMu.Unlock()
+	if !at.After(s.stored[id]) {
+		return // a newer sample is stored already
+	}
 	if err == nil {
 		err = s.store.Put(ctx, id, data)
+	}
+	if err == nil {
+		s.stored[id] = at
 	}
 	if err != nil && ctx.Err() == nil {
 		s.logger.Warn("lag series not stored", "migration", id, "err", err)

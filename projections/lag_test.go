@@ -1,8 +1,11 @@
 package projections
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 )
@@ -60,5 +63,61 @@ func TestTheLagSeriesKeepsEverySecondOutOfTheHistory(t *testing.T) {
 	restarted.Overlay(none)
 	if none.LagSeconds != nil {
 		t.Fatal("a migration without a series got a lag")
+	}
+}
+
+// gatedStore holds the Put of one sample until released, as a store
+// answers two writes at once in either order.
+type gatedStore struct {
+	memStore
+	mu      sync.Mutex
+	hold    []byte // the data whose Put waits
+	release chan struct{}
+	held    chan struct{}
+}
+
+func (s *gatedStore) Put(ctx context.Context, k string, v []byte) error {
+	if s.hold != nil && bytes.Equal(v, s.hold) {
+		close(s.held)
+		<-s.release
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.memStore.Put(ctx, k, v)
+}
+
+// A sample observed once its sync ended changes nothing, and of two
+// samples stored at once the store keeps the newer: a restart (and every
+// other instance) sees the lag the status showed.
+func TestTheLagSeriesStoresItsNewestSampleAndNoneAfterTheSyncEnded(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	older, _ := json.Marshal(Lag{Seconds: 10, At: t0, Max: 10, History: []LagPoint{{At: t0, LagSeconds: 10}}})
+	store := &gatedStore{memStore: memStore{m: map[string][]byte{}}, hold: older, release: make(chan struct{}), held: make(chan struct{})}
+	s := NewLagSeries(store, slog.Default())
+	done := make(chan struct{})
+	go func() { defer close(done); s.ObserveLag(context.Background(), "m1", t0, 10) }()
+	<-store.held // the older sample's store waits
+	newer := make(chan struct{})
+	go func() { defer close(newer); s.ObserveLag(context.Background(), "m1", t0.Add(50*time.Millisecond), 5) }()
+	select {
+	case <-newer:
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(store.release)
+	<-done
+	<-newer
+
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.ObserveLag(ended, "m1", t0.Add(time.Second), 1)
+	if l, _ := s.Get("m1"); l.Seconds != 5 {
+		t.Fatalf("the status shows %v, want the newest sample stored, 5", l.Seconds)
+	}
+	restarted := NewLagSeries(store, slog.Default())
+	if err := restarted.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := restarted.Get("m1"); l.Seconds != 5 || !l.At.Equal(t0.Add(50*time.Millisecond)) {
+		t.Fatalf("after a restart the series shows %v at %s, want 5, the newest", l.Seconds, l.At)
 	}
 }
