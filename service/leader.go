@@ -207,9 +207,8 @@ func (m *Main) followDriver(ctx context.Context) {
 }
 
 // drivingEndpoint is where the instance that drives the migrations serves
-// a cluster's endpoint, as followDriver saw it last, or read from the saga
-// lease if that was over 200 ms ago; "" if none is known, or it is this
-// instance (which serves its own calls).
+// a cluster's endpoint, as the view of who drives holds it (driverView);
+// "" if none is known, or it is this instance (which serves its own calls).
 func (m *Main) drivingEndpoint(clusterID string) string {
 	v := m.driving.holder(m.baseCtx)
 	if v.Holder == m.instance {

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"context"
 	"time"
 
 	"google.golang.org/grpc"
@@ -80,18 +81,12 @@ func (e *Endpoint) sendBack(ss grpc.ServerStream) error {
 // back, status and metadata as they were. Lost or sent back, nothing was
 // given to the client, and the call may be sent again.
 func (e *Endpoint) relay(ss grpc.ServerStream, cc *grpc.ClientConn, method string, req []byte) (relayOutcome, error) {
-	in, _ := metadata.FromIncomingContext(ss.Context())
-	out := outgoing(in)
-	out.Set(relayHops, "1")
 	var resp []byte
 	var header, trailer metadata.MD
-	err := cc.Invoke(metadata.NewOutgoingContext(ss.Context(), out), method, &req, &resp,
+	err := cc.Invoke(relayedContext(ss.Context()), method, &req, &resp,
 		grpc.ForceCodecV2(upstreamCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
-	if err != nil && status.Code(err) == codes.Unavailable && len(trailer.Get(relayAnswered)) == 0 && ss.Context().Err() == nil {
-		if len(trailer.Get(relaySentBack)) > 0 {
-			return relayReturned, err
-		}
-		return relayLost, err
+	if outcome := outcomeOf(ss.Context(), err, trailer); outcome != relayServed {
+		return outcome, err
 	}
 	trailer.Delete(relayAnswered)
 	if len(header) > 0 {
@@ -104,4 +99,27 @@ func (e *Endpoint) relay(ss grpc.ServerStream, cc *grpc.ClientConn, method strin
 		return relayServed, err
 	}
 	return relayServed, ss.SendMsg(&resp)
+}
+
+// relayedContext is ctx, a call's, made the context of the same call
+// relayed: its client's metadata, marked relayed.
+func relayedContext(ctx context.Context) context.Context {
+	in, _ := metadata.FromIncomingContext(ctx)
+	out := outgoing(in)
+	out.Set(relayHops, "1")
+	return metadata.NewOutgoingContext(ctx, out)
+}
+
+// outcomeOf tells how a relayed call ended from its error and trailer,
+// while ctx, its client's, is live: an UNAVAILABLE the instance did not
+// mark answered came from the connection, or with the call sent back.
+func outcomeOf(ctx context.Context, err error, trailer metadata.MD) relayOutcome {
+	switch {
+	case err == nil || status.Code(err) != codes.Unavailable || len(trailer.Get(relayAnswered)) > 0 || ctx.Err() != nil:
+		return relayServed
+	case len(trailer.Get(relaySentBack)) > 0:
+		return relayReturned
+	default:
+		return relayLost
+	}
 }

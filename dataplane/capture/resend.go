@@ -7,9 +7,7 @@ import (
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
@@ -77,7 +75,8 @@ func givesItsKeys(d *milvuspb.DescribeCollectionResponse) bool {
 
 // keysOfItsOwn asks the driving instance at cc, as the client of ctx,
 // whether the collection the upsert req writes takes its clients' keys.
-// reached is false if that instance went too before it answered.
+// reached is false if that instance went too before it answered, or sent
+// the question back, not driving.
 func (e *Endpoint) keysOfItsOwn(ctx context.Context, cc *grpc.ClientConn, req []byte) (own, reached bool) {
 	db, coll, ok := upsertNames(ctx, req)
 	if !ok {
@@ -87,14 +86,11 @@ func (e *Endpoint) keysOfItsOwn(ctx context.Context, cc *grpc.ClientConn, req []
 	if err != nil {
 		return false, true
 	}
-	in, _ := metadata.FromIncomingContext(ctx)
-	out := outgoing(in)
-	out.Set(relayHops, "1")
 	var resp []byte
 	var trailer metadata.MD
-	err = cc.Invoke(metadata.NewOutgoingContext(ctx, out), "/"+milvusService+"/DescribeCollection", &ask, &resp,
+	err = cc.Invoke(relayedContext(ctx), "/"+milvusService+"/DescribeCollection", &ask, &resp,
 		grpc.ForceCodecV2(upstreamCodec{}), grpc.Trailer(&trailer))
-	if err != nil && status.Code(err) == codes.Unavailable && len(trailer.Get(relayAnswered)) == 0 && ctx.Err() == nil {
+	if outcomeOf(ctx, err, trailer) != relayServed {
 		return false, false
 	}
 	var described milvuspb.DescribeCollectionResponse
