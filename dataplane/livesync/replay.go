@@ -289,20 +289,25 @@ func (a *Applier) repairKeys(ctx context.Context, db, coll string, col *milvus.C
 	if in != "" {
 		scope = []string{in}
 	}
-	rows, err := a.source.Query(ctx, db, coll, keys.InExpr(pk), milvus.OutputFields(col), scope, int64(keys.Len()))
-	if err != nil {
-		return &sourceWait{err}
-	}
 	found := map[string]bool{}
-	for _, k := range milvus.KeysOf(milvus.Column(rows, pk)).Strings() {
-		found[k] = true
-	}
-	if n := milvus.Rows(rows); n > 0 && restore {
+	var upsertErr error
+	err := a.source.KeyRows(ctx, db, coll, pk, keys, milvus.OutputFields(col), scope, 0, func(rows []*schemapb.FieldData) error {
+		for _, k := range milvus.KeysOf(milvus.Column(rows, pk)).Strings() {
+			found[k] = true
+		}
+		if !restore {
+			return nil
+		}
 		milvus.MarkDynamic(rows)
 		milvus.FitArrays(rows, col.Schema)
-		if _, err := a.target.Upsert(ctx, db, coll, part, rows, n); err != nil {
-			return err
-		}
+		_, upsertErr = a.target.Upsert(ctx, db, coll, part, rows, milvus.Rows(rows))
+		return upsertErr
+	})
+	switch {
+	case upsertErr != nil:
+		return upsertErr
+	case err != nil:
+		return &sourceWait{err}
 	}
 	var gone []string
 	for _, k := range keys.Strings() {

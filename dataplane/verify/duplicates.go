@@ -3,7 +3,10 @@ package verify
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
@@ -22,6 +25,19 @@ type sideOf struct {
 	c      *milvus.Conn
 	db, cl string
 	ts     uint64
+}
+
+// keyHashes reads the side's rows of keys in parts (nil: every one), the
+// fields named, each key's once however many rows it holds
+// (milvus.Conn.KeyRows), hashed as rowHashes does (the key alone with a
+// schema of nil).
+func (s sideOf) keyHashes(ctx context.Context, pk *schemapb.FieldSchema, schema *schemapb.CollectionSchema, keys, fields, parts []string) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	err := s.c.KeyRows(ctx, s.db, s.cl, pk.GetName(), keysOf(pk, keys), fields, parts, s.ts, func(page []*schemapb.FieldData) error {
+		maps.Copy(out, rowHashes(page, pk.GetName(), schema))
+		return nil
+	})
+	return out, err
 }
 
 // explainCounts is called when a comparison found no row differing but

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -177,8 +178,8 @@ func settleHeld(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSch
 		var sn, dn int64
 		var sk, dk []string
 		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() (err error) { sn, sk, err = rowsAndKeys(gctx, src, pk, expr); return err })
-		g.Go(func() (err error) { dn, dk, err = rowsAndKeys(gctx, dst, pk, expr); return err })
+		g.Go(func() (err error) { sn, sk, err = rowsAndKeys(gctx, src, pk, chunk, expr); return err })
+		g.Go(func() (err error) { dn, dk, err = rowsAndKeys(gctx, dst, pk, chunk, expr); return err })
 		if err := g.Wait(); err != nil {
 			return false, err
 		}
@@ -210,23 +211,22 @@ func settleHeld(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSch
 	return true, nil
 }
 
-// rowsAndKeys counts a side's rows under expr and reads its keys, sorted,
-// at once: each strong read waits for the server's next time tick.
-func rowsAndKeys(ctx context.Context, s sideOf, pk *schemapb.FieldSchema, expr string) (int64, []string, error) {
+// rowsAndKeys counts a side's rows under expr, the filter of keys, and
+// reads which of them it holds, sorted, at once: each strong read waits
+// for the server's next time tick.
+func rowsAndKeys(ctx context.Context, s sideOf, pk *schemapb.FieldSchema, keys []string, expr string) (int64, []string, error) {
 	var n int64
-	var cols []*schemapb.FieldData
+	var held map[string]uint64
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { n, err = s.c.CountAt(gctx, s.db, s.cl, expr, s.ts); return err })
 	g.Go(func() (err error) {
-		cols, err = s.c.QueryAt(gctx, s.db, s.cl, expr, []string{pk.GetName()}, nil, 0, s.ts)
+		held, err = s.keyHashes(gctx, pk, nil, keys, []string{pk.GetName()}, nil)
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		return 0, nil, fmt.Errorf("read keys of %s/%s: %w", s.db, s.cl, err)
 	}
-	keys := milvus.KeysOf(milvus.Column(cols, pk.GetName())).Strings()
-	slices.Sort(keys)
-	return n, slices.Compact(keys), nil
+	return n, slices.Sorted(maps.Keys(held)), nil
 }
 
 // lastWritten is the last n distinct keys of written, sorted, and

@@ -77,7 +77,7 @@ func settleSplitKeys(ctx context.Context, src, dst sideOf, c *milvus.Collection,
 	var byPart *partitionRows
 	if sp != nil {
 		var err error
-		if byPart, err = readPartitions(ctx, src, dst, pk, c.Schema, fields, expr, sp); err != nil {
+		if byPart, err = readPartitions(ctx, src, dst, pk, c.Schema, fields, differ, sp); err != nil {
 			return st, err
 		}
 	}
@@ -111,20 +111,19 @@ type partitionRows struct {
 	rows  [][2]map[string]uint64 // by partition, then source and target
 }
 
-// readPartitions reads fields of the keys expr selects in each of parts,
-// on both sides.
-func readPartitions(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, schema *schemapb.CollectionSchema, fields []string, expr string, parts []string) (*partitionRows, error) {
+// readPartitions reads fields of keys in each of parts, on both sides.
+func readPartitions(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, schema *schemapb.CollectionSchema, fields, keys, parts []string) (*partitionRows, error) {
 	pr := &partitionRows{parts: parts, rows: make([][2]map[string]uint64, len(parts))}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(splitKeysParallel)
 	for i, part := range parts {
 		for side, s := range []sideOf{src, dst} {
 			g.Go(func() error {
-				cols, err := s.c.QueryAt(gctx, s.db, s.cl, expr, fields, []string{part}, 0, s.ts)
+				rows, err := s.keyHashes(gctx, pk, schema, keys, fields, []string{part})
 				if err != nil {
 					return fmt.Errorf("read keys of %s/%s in partition %s: %w", s.db, s.cl, part, err)
 				}
-				pr.rows[i][side] = rowHashes(cols, pk.GetName(), schema)
+				pr.rows[i][side] = rows
 				return nil
 			})
 		}
@@ -158,11 +157,16 @@ func (pr *partitionRows) alike(k string) bool {
 
 // keysExpr is the filter of keys written as text.
 func keysExpr(pk *schemapb.FieldSchema, keys []string) string {
+	return keysOf(pk, keys).InExpr(pk.GetName())
+}
+
+// keysOf reads keys of pk written as text.
+func keysOf(pk *schemapb.FieldSchema, keys []string) milvus.Keys {
 	typ := "int64"
 	if pk.GetDataType() == schemapb.DataType_VarChar {
 		typ = "varchar"
 	}
-	return milvus.KeysFromStrings(typ, keys).InExpr(pk.GetName())
+	return milvus.KeysFromStrings(typ, keys)
 }
 
 // splitNote says how many keys were compared partition by partition (""

@@ -94,7 +94,7 @@ func samePartitions(ctx context.Context, src, dst sideOf) ([]string, error) {
 // comparePartitions finds in which of parts each side holds each of keys.
 func comparePartitions(ctx context.Context, src, dst sideOf, pk *schemapb.FieldSchema, keys, parts []string) (byPartition, error) {
 	var out byPartition
-	read, err := readPartitions(ctx, src, dst, pk, nil, []string{pk.GetName()}, keysExpr(pk, keys), parts)
+	read, err := readPartitions(ctx, src, dst, pk, nil, []string{pk.GetName()}, keys, parts)
 	if err != nil {
 		return out, err
 	}

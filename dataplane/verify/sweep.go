@@ -3,7 +3,10 @@ package verify
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/zdm-io/zdm/dataplane/milvus"
 )
@@ -64,11 +67,14 @@ func RemoveGone(ctx context.Context, src, dst *milvus.Conn, col *milvus.Collecti
 	pk := col.PrimaryField()
 	gone := slices.Clone(keys)
 	if len(keys) > 0 {
-		cols, err := src.Query(ctx, col.Database, col.Name, keysExpr(pk, keys), []string{pk.GetName()}, nil, 0)
+		held := map[string]bool{}
+		err := src.KeyRows(ctx, col.Database, col.Name, pk.GetName(), keysOf(pk, keys), []string{pk.GetName()}, nil, 0, func(cols []*schemapb.FieldData) error {
+			maps.Copy(held, keySet(milvus.KeysOf(milvus.Column(cols, pk.GetName())).Strings()))
+			return nil
+		})
 		if err != nil {
 			return 0, fmt.Errorf("read on the source the keys of %s the target alone holds: %w", col.Key(), err)
 		}
-		held := keySet(milvus.KeysOf(milvus.Column(cols, pk.GetName())).Strings())
 		gone = slices.DeleteFunc(gone, func(k string) bool { return held[k] })
 	}
 	if len(gone) == 0 {

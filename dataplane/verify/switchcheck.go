@@ -265,7 +265,9 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 	if o.Held != nil {
 		pre, written, knownWrites = o.Held(db, name)
 	}
-	var page, other, wpage, wother []*schemapb.FieldData
+	var page, other []*schemapb.FieldData
+	var wsh, wth map[string]uint64
+	from, to := sideOf{src, db, name, at.src}, sideOf{dst, db, name, at.dst}
 	g, gctx := errgroup.WithContext(ctx)
 	// While writes are held, the rows written since the check before the
 	// hold are read too, every field: the sample holds the smallest keys,
@@ -275,12 +277,8 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 	sample := !(all && len(reread) > 0 && knownWrites && o.WrittenOnly != nil && o.WrittenOnly(db, name))
 	if knownWrites && len(reread) > 0 {
 		cr.WrittenRowsRead = len(reread)
-		expr := keysExpr(pk, reread)
-		g.Go(func() (err error) { wpage, err = src.QueryAt(gctx, db, name, expr, fields, nil, 0, at.src); return err })
-		g.Go(func() (err error) {
-			wother, err = dst.QueryAt(gctx, db, name, expr, fields, nil, 0, at.dst)
-			return err
-		})
+		g.Go(func() (err error) { wsh, err = from.keyHashes(gctx, pk, c.Schema, reread, fields, nil); return err })
+		g.Go(func() (err error) { wth, err = to.keyHashes(gctx, pk, c.Schema, reread, fields, nil); return err })
 	}
 	g.Go(func() (err error) { cr.SourceRows, err = src.CountAt(gctx, db, name, "", at.src); return err })
 	g.Go(func() (err error) { cr.TargetRows, err = dst.CountAt(gctx, db, name, "", at.dst); return err })
@@ -299,9 +297,8 @@ func sampleCompare(ctx context.Context, src, dst *milvus.Conn, db, name string, 
 	}
 	sh, th := rowHashes(page, pk.GetName(), c.Schema), rowHashes(other, pk.GetName(), c.Schema)
 	commonSpan(sh, th, milvus.KeysOf(milvus.Column(page, pk.GetName())), milvus.KeysOf(milvus.Column(other, pk.GetName())))
-	maps.Copy(sh, rowHashes(wpage, pk.GetName(), c.Schema))
-	maps.Copy(th, rowHashes(wother, pk.GetName(), c.Schema))
-	from, to := sideOf{src, db, name, at.src}, sideOf{dst, db, name, at.dst}
+	maps.Copy(sh, wsh)
+	maps.Copy(th, wth)
 	st, err := settleSplitKeys(ctx, from, to, c, fields, sh, th)
 	if err != nil {
 		return cr, true, err

@@ -140,21 +140,24 @@ func checkCollection(ctx context.Context, c *milvus.Conn, t CollectionName, keyT
 		if version != "" {
 			fields = append(fields, version)
 		}
-		cols, err := c.Query(ctx, t.Database, t.Collection, k.InExpr(pk), fields, nil, 0)
+		// Each key's row once, however many the collection holds: a query
+		// counts the rows of a key held twice against its limit.
+		count, last := map[string]int{}, map[string]int64{}
+		err := c.KeyRows(ctx, t.Database, t.Collection, pk, k, fields, nil, 0, func(cols []*schemapb.FieldData) error {
+			var versions []int64
+			if version != "" {
+				versions = milvus.Column(cols, version).GetScalars().GetLongData().GetData()
+			}
+			for i, key := range milvus.KeysOf(milvus.Column(cols, pk)).Strings() {
+				count[key]++
+				if i < len(versions) {
+					last[key] = versions[i]
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
-		}
-		found := milvus.KeysOf(milvus.Column(cols, pk)).Strings()
-		var versions []int64
-		if version != "" {
-			versions = milvus.Column(cols, version).GetScalars().GetLongData().GetData()
-		}
-		count, last := map[string]int{}, map[string]int64{}
-		for i, key := range found {
-			count[key]++
-			if i < len(versions) {
-				last[key] = versions[i]
-			}
 		}
 		// A query merges rows with the same key; count(*) does not, so it
 		// is what shows a duplicate. Look key by key only when it does.
