@@ -70,6 +70,9 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		t.Fatalf("no proxy behind HAProxy: %v", err)
 	}
 	w := startWriter(t, haFrontend, seededTargets(), 60)
+	// An application that retries as the SDKs do: an insert sent again
+	// after its answer was lost leaves its keys twice on the source.
+	rw := startRetryingWriter(t, haFrontend, seededTargets(), 20)
 	endpoint := startProbe(t, haFrontend)
 	reads := startReader(t, haFrontend, "default", "str_c0")
 	time.Sleep(2 * time.Second)
@@ -159,8 +162,8 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	}
 	time.Sleep(3 * time.Second) // writes go to the target now
 	lost()
-	stats := w.stop(t)
-	rep := w.check(t, e.bed.Target)
+	stats, rstats := w.stop(t), rw.stop(t)
+	rep, rrep := w.check(t, e.bed.Target), rw.check(t, e.bed.Target)
 
 	var view struct {
 		WritePauseMS *float64 `json:"write_pause_ms"`
@@ -205,6 +208,8 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 	reads.stop()
 	t.Logf("client through HAProxy: %d acknowledged, %d failed (last: %s); switch pause %s; target: %s",
 		stats.Acknowledged, stats.Failed, stats.LastErr, pause, rep)
+	t.Logf("client retrying as the SDKs do: %d acknowledged, %d sent again after a failed call, %d failed again; target: %s",
+		rstats.Acknowledged, rstats.Retried, rstats.Failed, rrep)
 	t.Logf("relayed calls sent back by an instance that did not drive, as the instances running at the end counted them: %d", sentBack(f.Procs))
 	// A read relayed to a killed instance is sent again to the next; one
 	// fails only when the reader's own connection went to the killed one.
@@ -215,29 +220,6 @@ func haRound(t *testing.T, rng *mathrand.Rand) {
 		}
 	}
 	st.ReplayValid(t, e.bin, cluster.zdmdArgs()...)
-}
-
-// keepForPostMortem writes the writer's journal and the migration's
-// history where the post-mortem keeps them: a target missing rows is
-// explained by the writes of those keys and the steps around them.
-func keepForPostMortem(t *testing.T, e *env, w *writer, p *st.Proc, id string) {
-	keep := func(name string, data []byte) {
-		if err := os.WriteFile(filepath.Join(e.dir, name), data, 0o644); err != nil {
-			t.Logf("post-mortem: %s not kept: %v", name, err)
-		}
-	}
-	// The writer's journal first: the history needs a zdmd that answers.
-	keep("writer.jsonl", w.journalBytes())
-	if p == nil {
-		t.Log("post-mortem: history not kept: no zdmd runs")
-		return
-	}
-	history, err := p.Get("/v1/migrations/" + id + "/events?limit=1000")
-	if err != nil {
-		t.Logf("post-mortem: history not kept: %v", err)
-		return
-	}
-	keep("history.jsonl", history)
 }
 
 // keepJournal writes, beside the writer's journal, what the migration's

@@ -277,3 +277,26 @@ func verifyUntilEqual(t *testing.T, e *env, opt verify.Options) {
 	}
 	t.Fatalf("source and target differ after the sync: %+v", rep)
 }
+
+// keepForPostMortem writes the writer's journal and the migration's
+// history where the post-mortem keeps them: a target missing rows is
+// explained by the writes of those keys and the steps around them.
+func keepForPostMortem(t *testing.T, e *env, w *writer, p *st.Proc, id string) {
+	keep := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(e.dir, name), data, 0o644); err != nil {
+			t.Logf("post-mortem: %s not kept: %v", name, err)
+		}
+	}
+	// The writer's journal first: the history needs a zdmd that answers.
+	keep("writer.jsonl", w.journalBytes())
+	if p == nil {
+		t.Log("post-mortem: history not kept: no zdmd runs")
+		return
+	}
+	history, err := p.Get("/v1/migrations/" + id + "/events?limit=1000")
+	if err != nil {
+		t.Logf("post-mortem: history not kept: %v", err)
+		return
+	}
+	keep("history.jsonl", history)
+}

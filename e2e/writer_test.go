@@ -36,6 +36,18 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 }
 
 func startWriter(t *testing.T, endpoint string, targets []datatools.CollectionName, rate float64) *writer {
+	return startLoad(t, endpoint, datatools.LoadConfig{Targets: targets, Rate: rate})
+}
+
+// startRetryingWriter is startWriter of a client that sends a write that
+// failed with UNAVAILABLE once more, as the SDKs do.
+func startRetryingWriter(t *testing.T, endpoint string, targets []datatools.CollectionName, rate float64) *writer {
+	return startLoad(t, endpoint, datatools.LoadConfig{Targets: targets, Rate: rate, Retry: true})
+}
+
+// startLoad starts a writer of cfg's targets, rate and retry: 5 rows per
+// insert, 4 workers, inserts, upserts and deletes 60:25:15.
+func startLoad(t *testing.T, endpoint string, cfg datatools.LoadConfig) *writer {
 	// A proxy registered a moment ago listens once zdmd has projected
 	// the registration.
 	if err := milvus.WaitAnswer(context.Background(), endpoint, 30*time.Second); err != nil {
@@ -46,8 +58,8 @@ func startWriter(t *testing.T, endpoint string, targets []datatools.CollectionNa
 	w := &writer{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		st, err := datatools.Load(ctx, c, datatools.LoadConfig{Targets: targets, Rate: rate, Mix: datatools.Mix{Insert: 60, Upsert: 25, Delete: 15},
-			Batch: 5, Workers: 4, Seed: uint64(time.Now().UnixNano())}, lockedWriter{&w.mu, &w.journal})
+		cfg.Mix, cfg.Batch, cfg.Workers, cfg.Seed = datatools.Mix{Insert: 60, Upsert: 25, Delete: 15}, 5, 4, uint64(time.Now().UnixNano())
+		st, err := datatools.Load(ctx, c, cfg, lockedWriter{&w.mu, &w.journal})
 		w.stats, w.err = st, err
 	}()
 	t.Cleanup(func() { w.cancel(); <-w.done })

@@ -153,6 +153,7 @@ func loadCmd(args []string, stdout io.Writer) error {
 	journalPath := fs.String("journal", "", "file that receives every acknowledged write (required)")
 	check := fs.String("check", "", "check this journal against --target instead of writing")
 	seed := fs.Uint64("seed", 1, "seed of the generated data")
+	retryFlag := fs.Bool("retry", false, "send a write that failed with UNAVAILABLE once more, a second later, as the SDKs do")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -240,11 +241,14 @@ func loadCmd(args []string, stdout io.Writer) error {
 	}
 	defer f.Close()
 	st, err := datatools.Load(ctx, c, datatools.LoadConfig{Targets: targets, Rate: *rate, Mix: mix, Batch: *batch, Workers: *workers,
-		Seed: *seed, Duration: *duration}, f)
+		Seed: *seed, Duration: *duration, Retry: *retryFlag}, f)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "load: %d writes acknowledged, %d failed, longest pause between acknowledged writes %s\n", st.Acknowledged, st.Failed, st.MaxGap.Round(time.Millisecond))
+	if *retryFlag {
+		fmt.Fprintf(stdout, "load: %d writes sent again after their first call failed\n", st.Retried)
+	}
 	if st.Failed > 0 {
 		fmt.Fprintf(stdout, "load: last error: %s\n", st.LastErr)
 	}

@@ -45,7 +45,16 @@ type LoadConfig struct {
 	Workers  int
 	Seed     uint64
 	Duration time.Duration // 0: until ctx ends
+	// Retry sends a write that failed with UNAVAILABLE once more, a
+	// second later, as the SDKs' own retries do: an insert whose answer
+	// was lost may then be applied twice, and the source hold its keys
+	// twice.
+	Retry bool
 }
+
+// retryWait is how long a load with Retry waits before it sends a failed
+// write again: about a gRPC client's first reconnect backoff.
+const retryWait = time.Second
 
 // Ack is one acknowledged write, as the journal file keeps it, or, with
 // Unsure, a write whose call failed: it may or may not have been applied.
@@ -67,6 +76,9 @@ type Ack struct {
 type LoadStats struct {
 	Acknowledged int64
 	Failed       int64
+	// Retried counts the writes sent again (LoadConfig.Retry) after
+	// their first call failed; Failed counts those that failed again.
+	Retried int64
 	// MaxGap is the longest time between two acknowledged writes: the
 	// write pause a client saw.
 	MaxGap  time.Duration
@@ -211,6 +223,7 @@ func (l *loader) write(ctx context.Context, r *rand.Rand, t loadTarget, op strin
 		GetIDs() *schemapb.IDs
 	}
 	var err error
+	var send func() error
 	switch op {
 	case "insert":
 		keys := milvus.Keys{}
@@ -226,14 +239,27 @@ func (l *loader) write(ctx context.Context, r *rand.Rand, t loadTarget, op strin
 		}
 		n := l.cfg.Batch
 		ack.Keys = keys.Strings()
-		res, err = l.c.Insert(ctx, t.Database, t.Collection, "", gen.Columns(n, keys, func(int) int64 { return version }), n)
+		rows := gen.Columns(n, keys, func(int) int64 { return version })
+		send = func() error { res, err = l.c.Insert(ctx, t.Database, t.Collection, "", rows, n); return err }
 	case "upsert":
 		keys := oneKey(live[0])
 		ack.Keys = keys.Strings()
-		res, err = l.c.Upsert(ctx, t.Database, t.Collection, "", gen.Columns(1, keys, func(int) int64 { return version }), 1)
+		rows := gen.Columns(1, keys, func(int) int64 { return version })
+		send = func() error { res, err = l.c.Upsert(ctx, t.Database, t.Collection, "", rows, 1); return err }
 	case "delete":
-		res, err = l.c.Delete(ctx, t.Database, t.Collection, "", live[0].InExpr(t.pk.GetName()))
 		ack.Keys = live[0].Strings()
+		expr := live[0].InExpr(t.pk.GetName())
+		send = func() error { res, err = l.c.Delete(ctx, t.Database, t.Collection, "", expr); return err }
+	}
+	if send() != nil && l.cfg.Retry && status.Code(err) == codes.Unavailable {
+		l.mu.Lock()
+		l.stats.Retried++
+		l.mu.Unlock()
+		select {
+		case <-time.After(retryWait):
+		case <-ctx.Done():
+		}
+		_ = send()
 	}
 	if err != nil {
 		ack.Unsure, ack.At, ack.Err = true, time.Now(), err.Error()
