@@ -84,7 +84,12 @@ func TestAProvisionTriedAgainAfterItsClaimCanClaimAnotherSpare(t *testing.T) {
 	if m.TargetCluster.ClusterID != ids[1] {
 		t.Fatalf("the migration's target is %q; want the second spare, %s", m.TargetCluster.ClusterID, ids[1])
 	}
-	if !log.failed {
+	// The saga goes on appending meanwhile: the flag is read under the
+	// log's lock.
+	log.mu.Lock()
+	failed := log.failed
+	log.mu.Unlock()
+	if !failed {
 		t.Fatal("the record of the target never failed: the test did not try the step again")
 	}
 }
