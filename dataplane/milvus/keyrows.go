@@ -11,14 +11,14 @@ import (
 // its keys, stays within the rows a query may return.
 const keyRowsChunk = QueryWindow / 2
 
-// KeyRows reads the rows of keys (of key field pk) that collection coll holds in parts (nil:
-// every partition), every field in fields, and hands them to each, one
-// page at a time, each key's row once. It reads as of ts, or of a clock
-// taken now if ts is 0.
+// KeyRows reads the rows of keys (values of the key field pk) that
+// collection coll holds in parts (nil: every partition), every field in
+// fields, and hands them to each, one page at a time, each key's row
+// once. It reads as of ts, or of a clock taken now if ts is 0.
 //
 // Milvus limits a query's rows before it merges those held under one key
 // (a client that repeated an insert leaves two), and limits a query of
-// keys without a limit to as many rows as it names keys. So a query of n
+// keys without a limit to about as many rows as it names keys. So a query of n
 // keys can come back without some of the keys the collection holds, and
 // a reader that took them for gone deleted rows from the target. Where a
 // page lacks keys, the rows under them are counted: if the page's limit
