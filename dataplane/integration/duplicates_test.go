@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -203,31 +202,8 @@ func TestTheSweepKeepsTheKeysTheSourceHoldsTwice(t *testing.T) {
 // came back without some of the keys held twice, and the check found
 // them "only on the target".
 func TestTheSwitchReadsEveryKeyOfBatchesTheSourceHoldsTwice(t *testing.T) {
-	ctx := context.Background()
 	b := newSwitchBedOf(t, "swb_", 100, livesync.Config{})
-	wctx, stopWriting := context.WithCancel(ctx)
-	var writing sync.WaitGroup
-	writing.Go(func() {
-		gen := milvus.RowGen{Schema: b.shape.Schema(b.coll), Rand: milvustest.NewRand()}
-		for key := int64(1_000_000); wctx.Err() == nil; key += 10 {
-			keys := milvus.Keys{}
-			for i := range int64(10) {
-				keys.Ints = append(keys.Ints, key+i)
-			}
-			rows := gen.Columns(10, keys, func(int) int64 { return 1 })
-			for range 2 {
-				_, _ = b.via.Insert(wctx, b.db, b.coll, "", rows, 10)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-	time.Sleep(time.Second)
-	_, check, route, err := b.syncer.Switch(ctx, b.m)
-	if err == nil {
-		route(false)
-	}
-	stopWriting()
-	writing.Wait()
+	_, check, _, err := switchWhileWriting(t, b.syncer, b.m, b.via, b.shape, b.db, b.coll, 2, 10*time.Millisecond)
 	if err != nil || !check.Equal {
 		t.Fatalf("the switch: %v, equal %v %s", err, check.Equal, check.Report)
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,31 +72,7 @@ func TestTheSwitchExplainsKeysHeldTwiceWithoutWalkingEveryKey(t *testing.T) {
 	// A client repeats one more insert through the proxy, then writes new
 	// keys through it for the whole switch.
 	insertAgain(t, via, db, coll, "12000")
-	wctx, stopWriting := context.WithCancel(ctx)
-	var wrote atomic.Int64
-	var writing sync.WaitGroup
-	writing.Add(1)
-	go func() {
-		defer writing.Done()
-		gen := milvus.RowGen{Schema: shape.Schema(coll), Rand: milvustest.NewRand()}
-		for key := int64(1_000_000); wctx.Err() == nil; key += 10 {
-			keys := milvus.Keys{}
-			for i := range int64(10) {
-				keys.Ints = append(keys.Ints, key+i)
-			}
-			if _, err := via.Insert(wctx, db, coll, "", gen.Columns(10, keys, func(int) int64 { return 1 }), 10); err == nil {
-				wrote.Add(10)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	time.Sleep(time.Second)
-	sw, check, route, err := syncer.Switch(ctx, m)
-	if err == nil {
-		route(false)
-	}
-	stopWriting()
-	writing.Wait()
+	sw, check, wrote, err := switchWhileWriting(t, syncer, m, via, shape, db, coll, 1, 20*time.Millisecond)
 	if err != nil || !check.Equal {
 		t.Fatalf("the switch: %v, equal %v %s", err, check.Equal, check.Report)
 	}
@@ -107,7 +81,7 @@ func TestTheSwitchExplainsKeysHeldTwiceWithoutWalkingEveryKey(t *testing.T) {
 		t.Fatalf("the check while held: %d rows under keys held twice (want 4), %d keys read one by one (want the four and those written since the check before the hold, not the %d rows)",
 			cr.SourceDuplicates, cr.HeldKeysRead, cr.SourceRows)
 	}
-	t.Logf("writes held %.0f ms, the check %.0f ms: %d keys read while held, %d rows written through the proxy", sw.WritePauseMS, sw.CheckMS, cr.HeldKeysRead, wrote.Load())
+	t.Logf("writes held %.0f ms, the check %.0f ms: %d keys read while held, %d rows written through the proxy", sw.WritePauseMS, sw.CheckMS, cr.HeldKeysRead, wrote)
 
 	// A row written to the source around the proxy is a difference the
 	// walk names, keys held twice or not.

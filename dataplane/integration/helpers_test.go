@@ -3,6 +3,8 @@ package integration_test
 import (
 	"context"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,4 +312,42 @@ func (b *switchBed) switchedEqual(t *testing.T) (domain.SwitchedOver, domain.Ver
 		t.Fatalf("the switch's check: %s", check.Report)
 	}
 	return sw, check
+}
+
+// switchWhileWriting switches m while a client writes through via batches
+// of 10 new keys of db/coll (of shape), each batch sent times times and
+// one every pause, for a second before the switch and throughout it. The
+// held writes go back to the source. It returns the switch's outcome and
+// the rows acknowledged.
+func switchWhileWriting(t *testing.T, syncer *livesync.Syncer, m *domain.Migration, via *milvus.Conn, shape datatools.Shape, db, coll string,
+	times int, pause time.Duration) (domain.SwitchedOver, domain.Verified, int64, error) {
+	t.Helper()
+	ctx := context.Background()
+	wctx, stopWriting := context.WithCancel(ctx)
+	var wrote atomic.Int64
+	var writing sync.WaitGroup
+	writing.Go(func() {
+		gen := milvus.RowGen{Schema: shape.Schema(coll), Rand: milvustest.NewRand()}
+		for key := int64(1_000_000); wctx.Err() == nil; key += 10 {
+			keys := milvus.Keys{}
+			for i := range int64(10) {
+				keys.Ints = append(keys.Ints, key+i)
+			}
+			rows := gen.Columns(10, keys, func(int) int64 { return 1 })
+			for range times {
+				if _, err := via.Insert(wctx, db, coll, "", rows, 10); err == nil {
+					wrote.Add(10)
+				}
+			}
+			time.Sleep(pause)
+		}
+	})
+	time.Sleep(time.Second)
+	sw, check, route, err := syncer.Switch(ctx, m)
+	if err == nil {
+		route(false)
+	}
+	stopWriting()
+	writing.Wait()
+	return sw, check, wrote.Load(), err
 }

@@ -174,12 +174,11 @@ func settleHeld(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSch
 	var srcRows, dstRows int64
 	var gone []string
 	for chunk := range slices.Chunk(keys, heldChunk) {
-		expr := keysExpr(pk, chunk)
 		var sn, dn int64
 		var sk, dk []string
 		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() (err error) { sn, sk, err = rowsAndKeys(gctx, src, pk, chunk, expr); return err })
-		g.Go(func() (err error) { dn, dk, err = rowsAndKeys(gctx, dst, pk, chunk, expr); return err })
+		g.Go(func() (err error) { sn, sk, err = rowsAndKeys(gctx, src, pk, chunk); return err })
+		g.Go(func() (err error) { dn, dk, err = rowsAndKeys(gctx, dst, pk, chunk); return err })
 		if err := g.Wait(); err != nil {
 			return false, err
 		}
@@ -211,10 +210,11 @@ func settleHeld(ctx context.Context, cr *CollectionReport, pk *schemapb.FieldSch
 	return true, nil
 }
 
-// rowsAndKeys counts a side's rows under expr, the filter of keys, and
-// reads which of them it holds, sorted, at once: each strong read waits
-// for the server's next time tick.
-func rowsAndKeys(ctx context.Context, s sideOf, pk *schemapb.FieldSchema, keys []string, expr string) (int64, []string, error) {
+// rowsAndKeys counts a side's rows under keys and reads which of them it
+// holds, sorted, at once: each strong read waits for the server's next
+// time tick.
+func rowsAndKeys(ctx context.Context, s sideOf, pk *schemapb.FieldSchema, keys []string) (int64, []string, error) {
+	expr := keysExpr(pk, keys)
 	var n int64
 	var held map[string]uint64
 	g, gctx := errgroup.WithContext(ctx)

@@ -222,7 +222,6 @@ func (l *loader) write(ctx context.Context, r *rand.Rand, t loadTarget, op strin
 		GetTimestamp() uint64
 		GetIDs() *schemapb.IDs
 	}
-	var err error
 	var send func() error
 	switch op {
 	case "insert":
@@ -240,18 +239,19 @@ func (l *loader) write(ctx context.Context, r *rand.Rand, t loadTarget, op strin
 		n := l.cfg.Batch
 		ack.Keys = keys.Strings()
 		rows := gen.Columns(n, keys, func(int) int64 { return version })
-		send = func() error { res, err = l.c.Insert(ctx, t.Database, t.Collection, "", rows, n); return err }
+		send = func() (err error) { res, err = l.c.Insert(ctx, t.Database, t.Collection, "", rows, n); return }
 	case "upsert":
 		keys := oneKey(live[0])
 		ack.Keys = keys.Strings()
 		rows := gen.Columns(1, keys, func(int) int64 { return version })
-		send = func() error { res, err = l.c.Upsert(ctx, t.Database, t.Collection, "", rows, 1); return err }
+		send = func() (err error) { res, err = l.c.Upsert(ctx, t.Database, t.Collection, "", rows, 1); return }
 	case "delete":
 		ack.Keys = live[0].Strings()
 		expr := live[0].InExpr(t.pk.GetName())
-		send = func() error { res, err = l.c.Delete(ctx, t.Database, t.Collection, "", expr); return err }
+		send = func() (err error) { res, err = l.c.Delete(ctx, t.Database, t.Collection, "", expr); return }
 	}
-	if send() != nil && l.cfg.Retry && status.Code(err) == codes.Unavailable {
+	err := send()
+	if err != nil && l.cfg.Retry && status.Code(err) == codes.Unavailable {
 		l.mu.Lock()
 		l.stats.Retried++
 		l.mu.Unlock()
@@ -259,7 +259,7 @@ func (l *loader) write(ctx context.Context, r *rand.Rand, t loadTarget, op strin
 		case <-time.After(retryWait):
 		case <-ctx.Done():
 		}
-		_ = send()
+		err = send()
 	}
 	if err != nil {
 		ack.Unsure, ack.At, ack.Err = true, time.Now(), err.Error()
